@@ -1,0 +1,378 @@
+//! `/api/v1/app`: applications (Svix's tenants). Path ids may be the id or the uid.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use super::ApiContext;
+use super::error::{ApiError, ApiResult, FieldError};
+use super::json::ValidJson;
+use super::pagination::{ListResponse, page_request, render_page};
+use super::params::{ApiPath, QueryParams};
+use super::patch::Patch;
+use crate::domain::{AppId, Application, ApplicationFields, Metadata, Timestamp, Uid};
+use crate::store::{Order, StoreError};
+
+/// The body of create and full update (Svix `ApplicationIn`); also `MessageIn.application`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationIn {
+    pub name: String,
+    #[serde(default)]
+    pub uid: Option<String>,
+    #[serde(default, alias = "rateLimit")]
+    pub throttle_rate: Option<u32>,
+    #[serde(default)]
+    pub metadata: Option<Metadata>,
+}
+
+impl ApplicationIn {
+    /// Parses the body; `at` is where it sits in the request (`[]`, or `["application"]`
+    /// inside a message).
+    pub fn into_fields(self, at: &[&str]) -> ApiResult<ApplicationFields> {
+        Ok(ApplicationFields {
+            name: parse_name(self.name, at)?,
+            uid: parse_optional_uid(self.uid, at)?,
+            throttle_rate: self.throttle_rate,
+            metadata: self.metadata.unwrap_or_default(),
+        })
+    }
+}
+
+/// The body of PATCH: only the fields present change; `null` clears optional ones.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationPatch {
+    #[serde(default)]
+    pub name: Patch<String>,
+    #[serde(default)]
+    pub uid: Patch<String>,
+    #[serde(default, alias = "rateLimit")]
+    pub throttle_rate: Patch<u32>,
+    #[serde(default)]
+    pub metadata: Patch<Metadata>,
+}
+
+impl ApplicationPatch {
+    fn merge_into(self, current: ApplicationFields) -> ApiResult<ApplicationFields> {
+        let name = match self.name {
+            Patch::Absent => current.name,
+            Patch::Null => return Err(ApiError::invalid_body(&["name"], "name cannot be null")),
+            Patch::Value(name) => parse_name(name, &[])?,
+        };
+        let uid = self
+            .uid
+            .try_map(|uid| Uid::parse(&uid))
+            .map_err(|error| ApiError::invalid_input(&["uid"], error))?;
+        Ok(ApplicationFields {
+            name,
+            uid: uid.merge_optional(current.uid),
+            throttle_rate: self.throttle_rate.merge_optional(current.throttle_rate),
+            metadata: self.metadata.merge_or(current.metadata, Metadata::new),
+        })
+    }
+}
+
+/// An application as Svix renders it (`ApplicationOut`).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationOut {
+    pub id: AppId,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uid: Option<Uid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub throttle_rate: Option<u32>,
+    /// The older name of `throttleRate`, for older clients.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<u32>,
+    pub metadata: Metadata,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl From<Application> for ApplicationOut {
+    fn from(app: Application) -> Self {
+        ApplicationOut {
+            id: app.id,
+            name: app.name,
+            uid: app.uid,
+            throttle_rate: app.throttle_rate,
+            rate_limit: app.throttle_rate,
+            metadata: app.metadata,
+            created_at: app.created_at,
+            updated_at: app.updated_at,
+        }
+    }
+}
+
+/// `POST /app[?get_if_exists=true]`: 201 with the new application, or 200 with the existing
+/// one when `get_if_exists` is set and the uid is taken.
+pub async fn create(
+    State(ctx): State<ApiContext>,
+    query: QueryParams,
+    ValidJson(input): ValidJson<ApplicationIn>,
+) -> ApiResult<(StatusCode, Json<ApplicationOut>)> {
+    let get_if_exists = query.flag("get_if_exists", false)?;
+    let fields = input.into_fields(&[])?;
+    let existing_uid = fields.uid.clone().filter(|_| get_if_exists);
+    if let Some(uid) = &existing_uid
+        && let Some(app) = ctx.store.get_application(uid.as_str()).await?
+    {
+        return Ok((StatusCode::OK, Json(app.into())));
+    }
+    let now = ctx.clock.now();
+    match ctx
+        .store
+        .create_application(AppId::generate(now, rand::random()), fields, now)
+        .await
+    {
+        Ok(app) => {
+            tracing::info!(app_id = %app.id, "application created");
+            Ok((StatusCode::CREATED, Json(app.into())))
+        }
+        // A concurrent request created the same uid between our lookup and our insert.
+        Err(StoreError::Conflict(message)) => match existing_uid {
+            Some(uid) => {
+                let app = find_application(&ctx, uid.as_str()).await?;
+                Ok((StatusCode::OK, Json(app.into())))
+            }
+            None => Err(ApiError::Conflict(message)),
+        },
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// `GET /app`.
+pub async fn list(
+    State(ctx): State<ApiContext>,
+    query: QueryParams,
+) -> ApiResult<Json<ListResponse<ApplicationOut>>> {
+    let page = page_request(&query, Order::Ascending)?;
+    let apps = ctx.store.list_applications(page).await?;
+    Ok(Json(render_page(apps, ApplicationOut::from)))
+}
+
+/// `GET /app/{app_id}`.
+pub async fn get(
+    State(ctx): State<ApiContext>,
+    ApiPath(app_id): ApiPath<String>,
+) -> ApiResult<Json<ApplicationOut>> {
+    Ok(Json(find_application(&ctx, &app_id).await?.into()))
+}
+
+/// `PUT /app/{app_id}`: a full update, or (as in Svix) a create with the path as its uid when
+/// no such application exists. A body without `uid` keeps the current one, so an application
+/// addressed by its uid stays reachable under it; PATCH with `"uid": null` clears it.
+pub async fn update(
+    State(ctx): State<ApiContext>,
+    ApiPath(app_id): ApiPath<String>,
+    ValidJson(input): ValidJson<ApplicationIn>,
+) -> ApiResult<(StatusCode, Json<ApplicationOut>)> {
+    let mut fields = input.into_fields(&[])?;
+    match ctx.store.get_application(&app_id).await? {
+        Some(app) => {
+            if fields.uid.is_none() {
+                fields.uid = app.uid;
+            }
+            let updated = ctx
+                .store
+                .update_application(&app.id, fields, ctx.clock.now())
+                .await?
+                .ok_or(ApiError::NotFound(APP_NOT_FOUND))?;
+            Ok((StatusCode::OK, Json(updated.into())))
+        }
+        None => {
+            let app = create_for_path(&ctx, &app_id, fields).await?;
+            Ok((StatusCode::CREATED, Json(app.into())))
+        }
+    }
+}
+
+/// `PATCH /app/{app_id}`.
+pub async fn patch(
+    State(ctx): State<ApiContext>,
+    ApiPath(app_id): ApiPath<String>,
+    ValidJson(input): ValidJson<ApplicationPatch>,
+) -> ApiResult<Json<ApplicationOut>> {
+    let app = find_application(&ctx, &app_id).await?;
+    let id = app.id.clone();
+    let fields = input.merge_into(fields_of(app))?;
+    let updated = ctx
+        .store
+        .update_application(&id, fields, ctx.clock.now())
+        .await?
+        .ok_or(ApiError::NotFound(APP_NOT_FOUND))?;
+    Ok(Json(updated.into()))
+}
+
+/// `DELETE /app/{app_id}`: removes the application and everything under it.
+pub async fn delete(
+    State(ctx): State<ApiContext>,
+    ApiPath(app_id): ApiPath<String>,
+) -> ApiResult<StatusCode> {
+    let app = find_application(&ctx, &app_id).await?;
+    if !ctx.store.delete_application(&app.id).await? {
+        return Err(ApiError::NotFound(APP_NOT_FOUND));
+    }
+    tracing::info!(app_id = %app.id, "application deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+const APP_NOT_FOUND: &str = "application not found";
+
+/// The application named by a path segment (id or uid), or 404.
+pub async fn find_application(ctx: &ApiContext, id_or_uid: &str) -> ApiResult<Application> {
+    ctx.store
+        .get_application(id_or_uid)
+        .await?
+        .ok_or(ApiError::NotFound(APP_NOT_FOUND))
+}
+
+/// Creates the application that a path segment names but that does not exist yet (PUT upsert,
+/// or a message that carries `application`). The path becomes the uid unless the body gives
+/// one; a path that looks like a generated id cannot be created, so it is a 404.
+pub async fn create_for_path(
+    ctx: &ApiContext,
+    path_id: &str,
+    mut fields: ApplicationFields,
+) -> ApiResult<Application> {
+    if fields.uid.is_none() {
+        if path_id.starts_with(AppId::PREFIX) {
+            return Err(ApiError::NotFound(APP_NOT_FOUND));
+        }
+        let uid = Uid::parse(path_id).map_err(|error| {
+            ApiError::Validation(vec![FieldError::path("app_id", error.message)])
+        })?;
+        fields.uid = Some(uid);
+    }
+    let uid = fields.uid.clone();
+    let now = ctx.clock.now();
+    match ctx
+        .store
+        .create_application(AppId::generate(now, rand::random()), fields, now)
+        .await
+    {
+        Ok(app) => {
+            tracing::info!(app_id = %app.id, "application created from its path");
+            Ok(app)
+        }
+        // Created concurrently by another request for the same path: use that one.
+        Err(StoreError::Conflict(message)) => match uid {
+            Some(uid) => match ctx.store.get_application(uid.as_str()).await? {
+                Some(app) => Ok(app),
+                None => Err(ApiError::Conflict(message)),
+            },
+            None => Err(ApiError::Conflict(message)),
+        },
+        Err(error) => Err(error.into()),
+    }
+}
+
+fn fields_of(app: Application) -> ApplicationFields {
+    ApplicationFields {
+        uid: app.uid,
+        name: app.name,
+        throttle_rate: app.throttle_rate,
+        metadata: app.metadata,
+    }
+}
+
+fn parse_name(name: String, at: &[&str]) -> ApiResult<String> {
+    if name.trim().is_empty() {
+        return Err(ApiError::invalid_body(
+            &[at, &["name"]].concat(),
+            "name must not be empty",
+        ));
+    }
+    Ok(name)
+}
+
+fn parse_optional_uid(uid: Option<String>, at: &[&str]) -> ApiResult<Option<Uid>> {
+    uid.map(|uid| Uid::parse(&uid))
+        .transpose()
+        .map_err(|error| ApiError::invalid_input(&[at, &["uid"]].concat(), error))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn current() -> ApplicationFields {
+        ApplicationFields {
+            uid: Some(Uid::parse("shop").unwrap()),
+            name: "Shop".to_owned(),
+            throttle_rate: Some(10),
+            metadata: Metadata::from([("plan".to_owned(), "pro".to_owned())]),
+        }
+    }
+
+    fn patched(json: &str) -> ApiResult<ApplicationFields> {
+        let patch: ApplicationPatch = serde_json::from_str(json).unwrap();
+        patch.merge_into(current())
+    }
+
+    #[test]
+    fn patch_changes_only_present_fields() {
+        assert_eq!(patched("{}").unwrap(), current());
+        let renamed = patched(r#"{"name": "New"}"#).unwrap();
+        assert_eq!(renamed.name, "New");
+        assert_eq!(renamed.uid, current().uid);
+        let cleared = patched(r#"{"uid": null, "rateLimit": null, "metadata": null}"#).unwrap();
+        assert_eq!(cleared.uid, None);
+        assert_eq!(cleared.throttle_rate, None);
+        assert!(cleared.metadata.is_empty());
+        assert_eq!(cleared.name, "Shop");
+    }
+
+    #[test]
+    fn patch_refuses_bad_values_with_their_location() {
+        let error = patched(r#"{"name": null}"#).unwrap_err();
+        assert_eq!(
+            error.body()["detail"][0]["loc"],
+            serde_json::json!(["body", "name"])
+        );
+        let error = patched(r#"{"uid": "no spaces"}"#).unwrap_err();
+        assert_eq!(
+            error.body()["detail"][0]["loc"],
+            serde_json::json!(["body", "uid"])
+        );
+    }
+
+    #[test]
+    fn inline_application_errors_point_inside_the_message() {
+        let input: ApplicationIn = serde_json::from_str(r#"{"name": " "}"#).unwrap();
+        let error = input.into_fields(&["application"]).unwrap_err();
+        assert_eq!(
+            error.body()["detail"][0]["loc"],
+            serde_json::json!(["body", "application", "name"])
+        );
+    }
+
+    #[test]
+    fn output_uses_svix_names() {
+        let now = chrono::DateTime::parse_from_rfc3339("2024-05-06T07:08:09Z")
+            .unwrap()
+            .to_utc();
+        let fields = current();
+        let app = Application {
+            id: AppId::from_trusted("app_1"),
+            uid: fields.uid,
+            name: fields.name,
+            throttle_rate: fields.throttle_rate,
+            metadata: fields.metadata,
+            created_at: now,
+            updated_at: now,
+        };
+        let json = serde_json::to_value(ApplicationOut::from(app)).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "id": "app_1", "name": "Shop", "uid": "shop", "throttleRate": 10, "rateLimit": 10,
+                "metadata": {"plan": "pro"},
+                "createdAt": "2024-05-06T07:08:09Z", "updatedAt": "2024-05-06T07:08:09Z"
+            })
+        );
+    }
+}

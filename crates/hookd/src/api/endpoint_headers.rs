@@ -1,0 +1,252 @@
+//! Custom headers that every delivery to an endpoint carries (Svix's endpoint headers).
+//!
+//! Names that would let a caller forge or break a delivery are refused: the signature headers
+//! (`webhook-*`, `svix-*`) and the headers the HTTP client owns (`content-type`, `host`, ...).
+//! Header names compare case-insensitively, so `X-Team` and `x-team` are one header.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use serde::{Deserialize, Serialize};
+
+use super::ApiContext;
+use super::endpoints::{find_endpoint, save};
+use super::error::{ApiError, ApiResult, FieldError};
+use super::json::ValidJson;
+use super::params::ApiPath;
+
+/// Most custom headers one endpoint may have.
+const MAX_HEADERS: usize = 50;
+/// Headers the delivery client sets itself; a custom value would conflict with it.
+const RESERVED_NAMES: &[&str] = &[
+    "content-type",
+    "content-length",
+    "host",
+    "user-agent",
+    "transfer-encoding",
+    "connection",
+];
+/// Prefixes of the signature headers.
+const RESERVED_PREFIXES: &[&str] = &["webhook-", "svix-"];
+
+/// The body of `GET .../headers`. hookd has no sensitive headers, so that list is always empty.
+#[derive(Debug, Serialize)]
+pub struct EndpointHeadersOut {
+    pub headers: BTreeMap<String, String>,
+    pub sensitive: Vec<String>,
+}
+
+/// The body of `PUT .../headers`: the complete new set.
+#[derive(Debug, Deserialize)]
+pub struct EndpointHeadersIn {
+    pub headers: BTreeMap<String, String>,
+}
+
+/// The body of `PATCH .../headers`: headers to set, and headers to remove, either listed in
+/// `deleteHeaders` (as the SDK sends them) or given a `null` value.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointHeadersPatchIn {
+    #[serde(default)]
+    pub headers: BTreeMap<String, Option<String>>,
+    #[serde(default)]
+    pub delete_headers: Vec<String>,
+}
+
+impl EndpointHeadersPatchIn {
+    /// Every change as name -> new value, `None` meaning remove. A header both set and listed
+    /// for deletion is removed.
+    fn into_changes(self) -> BTreeMap<String, Option<String>> {
+        let mut changes = self.headers;
+        changes.extend(self.delete_headers.into_iter().map(|name| (name, None)));
+        changes
+    }
+}
+
+/// `GET /app/{app_id}/endpoint/{endpoint_id}/headers`.
+pub async fn get(
+    State(ctx): State<ApiContext>,
+    ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
+) -> ApiResult<Json<EndpointHeadersOut>> {
+    let (_, endpoint) = find_endpoint(&ctx, &app_id, &endpoint_id).await?;
+    Ok(Json(EndpointHeadersOut {
+        headers: endpoint.fields.headers,
+        sensitive: Vec::new(),
+    }))
+}
+
+/// `PUT /app/{app_id}/endpoint/{endpoint_id}/headers`: replaces every custom header.
+pub async fn update(
+    State(ctx): State<ApiContext>,
+    ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
+    ValidJson(input): ValidJson<EndpointHeadersIn>,
+) -> ApiResult<StatusCode> {
+    let headers = parse_headers(input.headers, &["headers"])?;
+    let (app, mut endpoint) = find_endpoint(&ctx, &app_id, &endpoint_id).await?;
+    endpoint.fields.headers = headers;
+    save(&ctx, &app.id, &endpoint.id, endpoint.fields).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `PATCH /app/{app_id}/endpoint/{endpoint_id}/headers`: sets or removes single headers.
+pub async fn patch(
+    State(ctx): State<ApiContext>,
+    ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
+    ValidJson(input): ValidJson<EndpointHeadersPatchIn>,
+) -> ApiResult<StatusCode> {
+    let (app, mut endpoint) = find_endpoint(&ctx, &app_id, &endpoint_id).await?;
+    endpoint.fields.headers = merge_headers(endpoint.fields.headers, input.into_changes())?;
+    save(&ctx, &app.id, &endpoint.id, endpoint.fields).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Checks a complete set of custom headers; `at` locates the map in 422 errors.
+pub fn parse_headers(
+    headers: BTreeMap<String, String>,
+    at: &[&str],
+) -> ApiResult<BTreeMap<String, String>> {
+    if headers.len() > MAX_HEADERS {
+        return Err(ApiError::invalid_body(
+            at,
+            format!("at most {MAX_HEADERS} headers are allowed"),
+        ));
+    }
+    let mut seen: Vec<String> = Vec::with_capacity(headers.len());
+    for (name, value) in &headers {
+        let lowercase = name.to_ascii_lowercase();
+        if seen.contains(&lowercase) {
+            return Err(header_error(
+                at,
+                name,
+                "header names must be unique ignoring case",
+            ));
+        }
+        check_header(name, value).map_err(|problem| header_error(at, name, problem))?;
+        seen.push(lowercase);
+    }
+    Ok(headers)
+}
+
+/// Applies a PATCH to the current headers: a value sets (replacing any spelling of the same
+/// name), `null` removes.
+fn merge_headers(
+    mut current: BTreeMap<String, String>,
+    changes: BTreeMap<String, Option<String>>,
+) -> ApiResult<BTreeMap<String, String>> {
+    for (name, value) in changes {
+        current.retain(|existing, _| !existing.eq_ignore_ascii_case(&name));
+        if let Some(value) = value {
+            check_header(&name, &value)
+                .map_err(|problem| header_error(&["headers"], &name, problem))?;
+            current.insert(name, value);
+        }
+    }
+    if current.len() > MAX_HEADERS {
+        return Err(ApiError::invalid_body(
+            &["headers"],
+            format!("at most {MAX_HEADERS} headers are allowed"),
+        ));
+    }
+    Ok(current)
+}
+
+/// Why a custom header is not allowed, if it is not.
+fn check_header(name: &str, value: &str) -> Result<(), &'static str> {
+    if HeaderName::from_bytes(name.as_bytes()).is_err() {
+        return Err("not a valid HTTP header name");
+    }
+    let lowercase = name.to_ascii_lowercase();
+    if RESERVED_NAMES.contains(&lowercase.as_str())
+        || RESERVED_PREFIXES
+            .iter()
+            .any(|prefix| lowercase.starts_with(prefix))
+    {
+        return Err("this header is set by hookd and cannot be customized");
+    }
+    if HeaderValue::from_str(value).is_err() {
+        return Err("not a valid HTTP header value");
+    }
+    Ok(())
+}
+
+fn header_error(at: &[&str], name: &str, problem: &str) -> ApiError {
+    let path: Vec<&str> = at.iter().copied().chain([name]).collect();
+    ApiError::Validation(vec![FieldError::body(&path, problem)])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(name: &str, value: &str, ok: bool) {
+        assert_eq!(check_header(name, value).is_ok(), ok, "{name}: {value:?}");
+    }
+
+    #[test]
+    fn header_names_and_values() {
+        check("X-Team", "core", true);
+        check("authorization", "Bearer abc", true);
+        check("x-empty", "", true);
+        check("Webhook-Signature", "v1,abc", false);
+        check("svix-id", "msg_1", false);
+        check("Content-Type", "text/plain", false);
+        check("host", "evil.example", false);
+        check("User-Agent", "x", false);
+        check("Transfer-Encoding", "chunked", false);
+        check("connection", "close", false);
+        check("content-length", "1", false);
+        check("bad name", "x", false);
+        check("", "x", false);
+        check("x-newline", "a\r\nInjected: yes", false);
+    }
+
+    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn complete_sets_refuse_case_duplicates_with_location() {
+        assert!(parse_headers(map(&[("x-a", "1"), ("x-b", "2")]), &["headers"]).is_ok());
+        let error = parse_headers(map(&[("X-A", "1"), ("x-a", "2")]), &["headers"]).unwrap_err();
+        assert_eq!(
+            error.body()["detail"][0]["loc"],
+            serde_json::json!(["body", "headers", "x-a"])
+        );
+    }
+
+    #[test]
+    fn patches_set_replace_and_remove() {
+        let current = map(&[("X-Team", "core"), ("x-keep", "1"), ("x-drop", "1")]);
+        let changes = BTreeMap::from([
+            ("x-team".to_owned(), Some("edge".to_owned())),
+            ("X-DROP".to_owned(), None),
+            ("x-new".to_owned(), Some("2".to_owned())),
+        ]);
+        let merged = merge_headers(current, changes).unwrap();
+        assert_eq!(
+            merged,
+            map(&[("x-keep", "1"), ("x-new", "2"), ("x-team", "edge")])
+        );
+        let refused = BTreeMap::from([("svix-id".to_owned(), Some("x".to_owned()))]);
+        assert!(merge_headers(BTreeMap::new(), refused).is_err());
+    }
+
+    #[test]
+    fn patch_bodies_accept_delete_lists_and_nulls() {
+        let body: EndpointHeadersPatchIn = serde_json::from_value(serde_json::json!({
+            "headers": {"x-a": "1", "x-b": null, "x-c": "3"},
+            "deleteHeaders": ["x-c", "x-d"]
+        }))
+        .unwrap();
+        let changes = body.into_changes();
+        assert_eq!(changes["x-a"].as_deref(), Some("1"));
+        for removed in ["x-b", "x-c", "x-d"] {
+            assert_eq!(changes[removed], None, "{removed}");
+        }
+    }
+}

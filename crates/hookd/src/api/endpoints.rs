@@ -1,0 +1,600 @@
+//! `/api/v1/app/{app_id}/endpoint`: the URLs that receive an application's messages.
+//!
+//! Every URL set here passes the SSRF guard first (`endpoint_targets`). Secrets and custom
+//! headers have their own calls, in `endpoint_secrets` and `endpoint_headers`.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use super::ApiContext;
+use super::applications::find_application;
+use super::endpoint_headers::parse_headers;
+use super::endpoint_secrets::{generate_secret, parse_secret};
+use super::endpoint_targets::{parse_url, refuse_blocked_host};
+use super::error::{ApiError, ApiResult, FieldError};
+use super::json::ValidJson;
+use super::pagination::{ListResponse, page_request, render_page};
+use super::params::{ApiPath, QueryParams};
+use super::patch::Patch;
+use crate::delivery::ssrf::TargetPolicy;
+use crate::domain::{
+    AppId, Application, ChannelName, Endpoint, EndpointFields, EndpointId, EventTypeName, Metadata,
+    Timestamp, Uid,
+};
+use crate::store::{NewEndpoint, Order};
+
+/// Most channels an endpoint may subscribe to (Svix's limit).
+const MAX_CHANNELS: usize = 10;
+
+/// The body of create and full update (Svix `EndpointIn` / `EndpointUpdate`).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointIn {
+    pub url: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub uid: Option<String>,
+    #[serde(default)]
+    pub version: Option<u32>,
+    #[serde(default)]
+    pub disabled: Option<bool>,
+    #[serde(default, alias = "filterTypes")]
+    pub event_types: Option<Vec<String>>,
+    #[serde(default)]
+    pub channels: Option<Vec<String>>,
+    #[serde(default, alias = "rateLimit")]
+    pub throttle_rate: Option<u32>,
+    #[serde(default)]
+    pub metadata: Option<Metadata>,
+    /// Only read on create; a full update never changes the secret.
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// Replaces the custom headers when present; absent keeps them on update.
+    #[serde(default)]
+    pub headers: Option<BTreeMap<String, String>>,
+}
+
+impl EndpointIn {
+    /// Parses everything but the secret. `current_headers` are kept when the body has none.
+    pub fn into_fields(
+        self,
+        policy: &TargetPolicy,
+        current_headers: BTreeMap<String, String>,
+    ) -> ApiResult<EndpointFields> {
+        Ok(EndpointFields {
+            url: parse_url(&self.url, policy)?,
+            uid: self
+                .uid
+                .map(|uid| Uid::parse(&uid))
+                .transpose()
+                .map_err(|error| ApiError::invalid_input(&["uid"], error))?,
+            description: self.description.unwrap_or_default(),
+            version: parse_version(self.version)?,
+            disabled: self.disabled.unwrap_or(false),
+            event_types: parse_event_types(self.event_types)?,
+            channels: parse_channels(self.channels)?,
+            throttle_rate: self.throttle_rate,
+            metadata: self.metadata.unwrap_or_default(),
+            headers: match self.headers {
+                Some(headers) => parse_headers(headers, &["headers"])?,
+                None => current_headers,
+            },
+        })
+    }
+}
+
+/// The body of PATCH: only present fields change; `null` resets a field to its default.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointPatch {
+    #[serde(default)]
+    pub url: Patch<String>,
+    #[serde(default)]
+    pub description: Patch<String>,
+    #[serde(default)]
+    pub uid: Patch<String>,
+    #[serde(default)]
+    pub version: Patch<u32>,
+    #[serde(default)]
+    pub disabled: Patch<bool>,
+    #[serde(default, alias = "filterTypes")]
+    pub event_types: Patch<Vec<String>>,
+    #[serde(default)]
+    pub channels: Patch<Vec<String>>,
+    #[serde(default, alias = "rateLimit")]
+    pub throttle_rate: Patch<u32>,
+    #[serde(default)]
+    pub metadata: Patch<Metadata>,
+}
+
+impl EndpointPatch {
+    /// The merged fields, and whether the URL changed (and so needs its host checked).
+    pub fn merge_into(
+        self,
+        current: EndpointFields,
+        policy: &TargetPolicy,
+    ) -> ApiResult<(EndpointFields, bool)> {
+        let url = match self.url {
+            Patch::Absent => None,
+            Patch::Null => return Err(ApiError::invalid_body(&["url"], "url cannot be null")),
+            Patch::Value(raw) => Some(parse_url(&raw, policy)?),
+        };
+        let url_changed = url.is_some();
+        let uid = self
+            .uid
+            .try_map(|uid| Uid::parse(&uid))
+            .map_err(|error| ApiError::invalid_input(&["uid"], error))?;
+        let version = self
+            .version
+            .try_map(|version| parse_version(Some(version)))?;
+        let event_types = self
+            .event_types
+            .try_map(|types| parse_event_types(Some(types)))?;
+        let channels = self
+            .channels
+            .try_map(|channels| parse_channels(Some(channels)))?;
+        let fields = EndpointFields {
+            url: url.unwrap_or(current.url),
+            uid: uid.merge_optional(current.uid),
+            description: self.description.merge_or(current.description, String::new),
+            version: version.merge_or(current.version, || 1),
+            disabled: self.disabled.merge_or(current.disabled, || false),
+            event_types: event_types.merge_or(current.event_types, || None),
+            channels: channels.merge_or(current.channels, || None),
+            throttle_rate: self.throttle_rate.merge_optional(current.throttle_rate),
+            metadata: self.metadata.merge_or(current.metadata, Metadata::new),
+            headers: current.headers,
+        };
+        Ok((fields, url_changed))
+    }
+}
+
+/// An endpoint as Svix renders it (`EndpointOut`).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointOut {
+    pub id: EndpointId,
+    pub url: String,
+    pub description: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uid: Option<Uid>,
+    pub version: u32,
+    pub disabled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_types: Option<Vec<EventTypeName>>,
+    /// The older name of `eventTypes`, for older clients.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filter_types: Option<Vec<EventTypeName>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channels: Option<Vec<ChannelName>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub throttle_rate: Option<u32>,
+    /// The older name of `throttleRate`, for older clients.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<u32>,
+    pub metadata: Metadata,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl From<Endpoint> for EndpointOut {
+    fn from(endpoint: Endpoint) -> Self {
+        let fields = endpoint.fields;
+        EndpointOut {
+            id: endpoint.id,
+            url: fields.url.as_str().to_owned(),
+            description: fields.description,
+            uid: fields.uid,
+            version: fields.version,
+            disabled: fields.disabled,
+            filter_types: fields.event_types.clone(),
+            event_types: fields.event_types,
+            channels: fields.channels,
+            throttle_rate: fields.throttle_rate,
+            rate_limit: fields.throttle_rate,
+            metadata: fields.metadata,
+            created_at: endpoint.created_at,
+            updated_at: endpoint.updated_at,
+        }
+    }
+}
+
+/// `POST /app/{app_id}/endpoint`: 201 with the new endpoint; a secret is generated unless the
+/// body brings one.
+pub async fn create(
+    State(ctx): State<ApiContext>,
+    ApiPath(app_id): ApiPath<String>,
+    ValidJson(mut input): ValidJson<EndpointIn>,
+) -> ApiResult<(StatusCode, Json<EndpointOut>)> {
+    let app = find_application(&ctx, &app_id).await?;
+    let secret = input.secret.take();
+    let fields = input.into_fields(&ctx.target_policy, BTreeMap::new())?;
+    let endpoint = insert(&ctx, &app, fields, secret).await?;
+    Ok((StatusCode::CREATED, Json(endpoint.into())))
+}
+
+/// `GET /app/{app_id}/endpoint`.
+pub async fn list(
+    State(ctx): State<ApiContext>,
+    ApiPath(app_id): ApiPath<String>,
+    query: QueryParams,
+) -> ApiResult<Json<ListResponse<EndpointOut>>> {
+    let app = find_application(&ctx, &app_id).await?;
+    let page = page_request(&query, Order::Ascending)?;
+    let endpoints = ctx.store.list_endpoints(&app.id, page).await?;
+    Ok(Json(render_page(endpoints, EndpointOut::from)))
+}
+
+/// `GET /app/{app_id}/endpoint/{endpoint_id}`.
+pub async fn get(
+    State(ctx): State<ApiContext>,
+    ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
+) -> ApiResult<Json<EndpointOut>> {
+    let (_, endpoint) = find_endpoint(&ctx, &app_id, &endpoint_id).await?;
+    Ok(Json(endpoint.into()))
+}
+
+/// `PUT /app/{app_id}/endpoint/{endpoint_id}`: the SDK's `upsert`. An existing endpoint gets
+/// every field replaced but its secret, its headers (unless the body has them) and its uid
+/// (unless the body has one, so an endpoint addressed by its uid stays reachable under it).
+/// A missing one is created (201) with the path as its uid, as for applications.
+pub async fn update(
+    State(ctx): State<ApiContext>,
+    ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
+    ValidJson(mut input): ValidJson<EndpointIn>,
+) -> ApiResult<(StatusCode, Json<EndpointOut>)> {
+    let app = find_application(&ctx, &app_id).await?;
+    let Some(endpoint) = ctx.store.get_endpoint(&app.id, &endpoint_id).await? else {
+        let secret = input.secret.take();
+        let mut fields = input.into_fields(&ctx.target_policy, BTreeMap::new())?;
+        if fields.uid.is_none() {
+            fields.uid = Some(uid_from_path(&endpoint_id)?);
+        }
+        let created = insert(&ctx, &app, fields, secret).await?;
+        return Ok((StatusCode::CREATED, Json(created.into())));
+    };
+    let current_uid = endpoint.fields.uid.clone();
+    let mut fields = input.into_fields(&ctx.target_policy, endpoint.fields.headers)?;
+    if fields.uid.is_none() {
+        fields.uid = current_uid;
+    }
+    if fields.url != endpoint.fields.url {
+        refuse_blocked_host(&ctx, &fields.url).await?;
+    }
+    let updated = save(&ctx, &app.id, &endpoint.id, fields).await?;
+    Ok((StatusCode::OK, Json(updated.into())))
+}
+
+/// `PATCH /app/{app_id}/endpoint/{endpoint_id}`.
+pub async fn patch(
+    State(ctx): State<ApiContext>,
+    ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
+    ValidJson(input): ValidJson<EndpointPatch>,
+) -> ApiResult<Json<EndpointOut>> {
+    let (app, endpoint) = find_endpoint(&ctx, &app_id, &endpoint_id).await?;
+    let (fields, url_changed) = input.merge_into(endpoint.fields, &ctx.target_policy)?;
+    if url_changed {
+        refuse_blocked_host(&ctx, &fields.url).await?;
+    }
+    let updated = save(&ctx, &app.id, &endpoint.id, fields).await?;
+    Ok(Json(updated.into()))
+}
+
+/// `DELETE /app/{app_id}/endpoint/{endpoint_id}`.
+pub async fn delete(
+    State(ctx): State<ApiContext>,
+    ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let (app, endpoint) = find_endpoint(&ctx, &app_id, &endpoint_id).await?;
+    if !ctx.store.delete_endpoint(&app.id, &endpoint.id).await? {
+        return Err(ApiError::NotFound(ENDPOINT_NOT_FOUND));
+    }
+    tracing::info!(app_id = %app.id, endpoint_id = %endpoint.id, "endpoint deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+const ENDPOINT_NOT_FOUND: &str = "endpoint not found";
+
+/// The application and endpoint named by two path segments (ids or uids), or 404.
+pub async fn find_endpoint(
+    ctx: &ApiContext,
+    app_id_or_uid: &str,
+    endpoint_id_or_uid: &str,
+) -> ApiResult<(Application, Endpoint)> {
+    let app = find_application(ctx, app_id_or_uid).await?;
+    let endpoint = ctx
+        .store
+        .get_endpoint(&app.id, endpoint_id_or_uid)
+        .await?
+        .ok_or(ApiError::NotFound(ENDPOINT_NOT_FOUND))?;
+    Ok((app, endpoint))
+}
+
+/// Writes new fields of an existing endpoint; 404 if it vanished meanwhile.
+pub async fn save(
+    ctx: &ApiContext,
+    app_id: &AppId,
+    endpoint_id: &EndpointId,
+    fields: EndpointFields,
+) -> ApiResult<Endpoint> {
+    ctx.store
+        .update_endpoint(app_id, endpoint_id, fields, ctx.clock.now())
+        .await?
+        .ok_or(ApiError::NotFound(ENDPOINT_NOT_FOUND))
+}
+
+/// Creates an endpoint with `secret`, or a generated one, after the host check.
+async fn insert(
+    ctx: &ApiContext,
+    app: &Application,
+    fields: EndpointFields,
+    secret: Option<String>,
+) -> ApiResult<Endpoint> {
+    let secret = match secret {
+        Some(raw) => parse_secret(&raw, &["secret"])?,
+        None => generate_secret(),
+    };
+    refuse_blocked_host(ctx, &fields.url).await?;
+    let now = ctx.clock.now();
+    let new_endpoint = NewEndpoint {
+        id: EndpointId::generate(now, rand::random()),
+        fields,
+        secret,
+        now,
+    };
+    let endpoint = ctx.store.create_endpoint(&app.id, new_endpoint).await?;
+    tracing::info!(app_id = %app.id, endpoint_id = %endpoint.id, "endpoint created");
+    Ok(endpoint)
+}
+
+/// The uid of an endpoint created by PUT to a path that names none. A path that looks like a
+/// generated id cannot be created, so it is a 404.
+fn uid_from_path(endpoint_id: &str) -> ApiResult<Uid> {
+    if endpoint_id.starts_with(EndpointId::PREFIX) {
+        return Err(ApiError::NotFound(ENDPOINT_NOT_FOUND));
+    }
+    Uid::parse(endpoint_id)
+        .map_err(|error| ApiError::Validation(vec![FieldError::path("endpoint_id", error.message)]))
+}
+
+fn parse_version(version: Option<u32>) -> ApiResult<u32> {
+    match version {
+        None => Ok(1),
+        Some(0) => Err(ApiError::invalid_body(
+            &["version"],
+            "version must be at least 1",
+        )),
+        Some(version) => Ok(version),
+    }
+}
+
+/// Event type filters; an empty list means no filter, as in Svix.
+fn parse_event_types(types: Option<Vec<String>>) -> ApiResult<Option<Vec<EventTypeName>>> {
+    let Some(types) = types.filter(|types| !types.is_empty()) else {
+        return Ok(None);
+    };
+    let mut parsed: Vec<EventTypeName> = Vec::with_capacity(types.len());
+    for (index, name) in types.iter().enumerate() {
+        let name = EventTypeName::parse(name)
+            .map_err(|error| ApiError::invalid_input(&["eventTypes", &index.to_string()], error))?;
+        if !parsed.contains(&name) {
+            parsed.push(name);
+        }
+    }
+    Ok(Some(parsed))
+}
+
+/// Channel subscriptions; an empty list means every channel, as in Svix.
+fn parse_channels(channels: Option<Vec<String>>) -> ApiResult<Option<Vec<ChannelName>>> {
+    let Some(channels) = channels.filter(|channels| !channels.is_empty()) else {
+        return Ok(None);
+    };
+    if channels.len() > MAX_CHANNELS {
+        return Err(ApiError::invalid_body(
+            &["channels"],
+            format!("at most {MAX_CHANNELS} channels are allowed"),
+        ));
+    }
+    let mut parsed: Vec<ChannelName> = Vec::with_capacity(channels.len());
+    for (index, name) in channels.iter().enumerate() {
+        let name = ChannelName::parse(name)
+            .map_err(|error| ApiError::invalid_input(&["channels", &index.to_string()], error))?;
+        if !parsed.contains(&name) {
+            parsed.push(name);
+        }
+    }
+    Ok(Some(parsed))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    const GUARDED: TargetPolicy = TargetPolicy {
+        allow_private: false,
+        https_only: false,
+    };
+
+    fn fields_from(body: serde_json::Value) -> ApiResult<EndpointFields> {
+        let input: EndpointIn = serde_json::from_value(body).unwrap();
+        input.into_fields(&GUARDED, BTreeMap::new())
+    }
+
+    fn error_loc(error: ApiError) -> serde_json::Value {
+        error.body()["detail"][0]["loc"].clone()
+    }
+
+    #[test]
+    fn create_bodies_get_svix_defaults() {
+        let fields = fields_from(json!({"url": "https://example.com/hook"})).unwrap();
+        assert_eq!(fields.description, "");
+        assert_eq!(fields.version, 1);
+        assert!(!fields.disabled);
+        assert_eq!(fields.event_types, None);
+        assert_eq!(fields.channels, None);
+        assert!(fields.metadata.is_empty() && fields.headers.is_empty());
+    }
+
+    #[test]
+    fn old_spellings_and_empty_lists() {
+        let fields = fields_from(json!({
+            "url": "https://example.com/hook",
+            "filterTypes": ["a.b", "a.b", "c"],
+            "channels": [],
+            "rateLimit": 3
+        }))
+        .unwrap();
+        let names: Vec<&str> = fields
+            .event_types
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(EventTypeName::as_str)
+            .collect();
+        assert_eq!(names, ["a.b", "c"]);
+        assert_eq!(fields.channels, None);
+        assert_eq!(fields.throttle_rate, Some(3));
+    }
+
+    #[test]
+    fn bad_fields_are_located() {
+        let cases = [
+            (json!({"url": "ftp://example.com"}), json!(["body", "url"])),
+            (json!({"url": "http://127.0.0.1/"}), json!(["body", "url"])),
+            (
+                json!({"url": "http://localhost:8080/"}),
+                json!(["body", "url"]),
+            ),
+            (
+                json!({"url": "https://example.com", "eventTypes": ["ok", "not ok"]}),
+                json!(["body", "eventTypes", "1"]),
+            ),
+            (
+                json!({"url": "https://example.com", "channels": ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k"]}),
+                json!(["body", "channels"]),
+            ),
+            (
+                json!({"url": "https://example.com", "version": 0}),
+                json!(["body", "version"]),
+            ),
+            (
+                json!({"url": "https://example.com", "uid": "a b"}),
+                json!(["body", "uid"]),
+            ),
+            (
+                json!({"url": "https://example.com", "headers": {"svix-id": "x"}}),
+                json!(["body", "headers", "svix-id"]),
+            ),
+        ];
+        for (body, loc) in cases {
+            let error = fields_from(body.clone()).expect_err(&body.to_string());
+            assert_eq!(error_loc(error), loc, "{body}");
+        }
+    }
+
+    #[test]
+    fn private_targets_pass_when_allowed() {
+        let input: EndpointIn =
+            serde_json::from_value(json!({"url": "http://127.0.0.1:9/"})).unwrap();
+        let open = TargetPolicy {
+            allow_private: true,
+            https_only: false,
+        };
+        assert!(input.into_fields(&open, BTreeMap::new()).is_ok());
+    }
+
+    fn current() -> EndpointFields {
+        fields_from(json!({
+            "url": "https://example.com/hook",
+            "description": "main",
+            "uid": "main",
+            "eventTypes": ["a"],
+            "channels": ["eu"],
+            "throttleRate": 5,
+            "metadata": {"k": "v"},
+            "headers": {"x-team": "core"}
+        }))
+        .unwrap()
+    }
+
+    fn patched(body: serde_json::Value) -> ApiResult<(EndpointFields, bool)> {
+        let patch: EndpointPatch = serde_json::from_value(body).unwrap();
+        patch.merge_into(current(), &GUARDED)
+    }
+
+    #[test]
+    fn patch_merges_present_fields_only() {
+        assert_eq!(patched(json!({})).unwrap(), (current(), false));
+        let (fields, url_changed) =
+            patched(json!({"url": "https://example.org/", "disabled": true})).unwrap();
+        assert!(url_changed);
+        assert_eq!(fields.url.as_str(), "https://example.org/");
+        assert!(fields.disabled);
+        assert_eq!(fields.description, "main");
+        assert_eq!(fields.headers, current().headers);
+    }
+
+    #[test]
+    fn patch_null_resets_to_defaults() {
+        let (fields, _) = patched(json!({
+            "description": null, "uid": null, "filterTypes": null, "channels": [],
+            "rateLimit": null, "metadata": null, "version": null
+        }))
+        .unwrap();
+        assert_eq!(fields.description, "");
+        assert_eq!(fields.uid, None);
+        assert_eq!(fields.event_types, None);
+        assert_eq!(fields.channels, None);
+        assert_eq!(fields.throttle_rate, None);
+        assert!(fields.metadata.is_empty());
+        assert_eq!(fields.version, 1);
+    }
+
+    #[test]
+    fn patch_refuses_null_url_and_bad_values() {
+        assert_eq!(
+            error_loc(patched(json!({"url": null})).unwrap_err()),
+            json!(["body", "url"])
+        );
+        assert_eq!(
+            error_loc(patched(json!({"url": "http://10.0.0.1/"})).unwrap_err()),
+            json!(["body", "url"])
+        );
+        assert_eq!(
+            error_loc(patched(json!({"channels": ["no spaces"]})).unwrap_err()),
+            json!(["body", "channels", "0"])
+        );
+    }
+
+    #[test]
+    fn output_uses_both_spellings() {
+        let now = chrono::DateTime::parse_from_rfc3339("2024-05-06T07:08:09Z")
+            .unwrap()
+            .to_utc();
+        let endpoint = Endpoint {
+            id: EndpointId::from_trusted("ep_1"),
+            app_id: AppId::from_trusted("app_1"),
+            fields: current(),
+            created_at: now,
+            updated_at: now,
+        };
+        let json = serde_json::to_value(EndpointOut::from(endpoint)).unwrap();
+        assert_eq!(
+            json,
+            json!({
+                "id": "ep_1", "url": "https://example.com/hook", "description": "main",
+                "uid": "main", "version": 1, "disabled": false,
+                "eventTypes": ["a"], "filterTypes": ["a"], "channels": ["eu"],
+                "throttleRate": 5, "rateLimit": 5, "metadata": {"k": "v"},
+                "createdAt": "2024-05-06T07:08:09Z", "updatedAt": "2024-05-06T07:08:09Z"
+            })
+        );
+    }
+}

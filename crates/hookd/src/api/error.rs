@@ -1,0 +1,281 @@
+//! The one error type of the API and the only place that renders error bodies.
+//!
+//! Every non-2xx answer is JSON, because the Svix SDKs parse every error body as JSON and crash
+//! on anything else. Two shapes exist, as in Svix: `{"code", "detail"}` for general errors and
+//! `{"detail": [{"loc", "msg", "type"}]}` for 422 validation errors. Database failures are logged
+//! here with their source and answered with a generic body: their text never reaches a client.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::domain::InvalidInput;
+use crate::store::StoreError;
+
+/// Shorthand for handler results.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Everything a request can fail with, by what the client should do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request body or a query value could not be read at all (such as malformed JSON).
+    #[error("{0}")]
+    BadRequest(String),
+    /// No token, or not the right one.
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// The addressed resource (or route) does not exist.
+    #[error("{0}")]
+    NotFound(&'static str),
+    /// The route exists but not for this method.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// A unique value is taken, or an idempotency key was reused for another request.
+    #[error("{0}")]
+    Conflict(String),
+    /// The request body exceeds the configured limit.
+    #[error("request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    /// The request was well-formed but some values are not acceptable.
+    #[error("invalid request")]
+    Validation(Vec<FieldError>),
+    /// The store failed; the source is logged, never shown.
+    #[error("store failure")]
+    Store(#[source] StoreError),
+    /// A broken invariant inside hookd (such as an endpoint without a secret).
+    #[error("internal error: {0}")]
+    Internal(&'static str),
+}
+
+/// One entry of a 422 body: where the bad value is (`["body", "url"]`), what is wrong with it
+/// and a machine-readable kind. Locations are all strings (array indexes too), because the
+/// SDK's model declares `loc` as a list of strings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub loc: Vec<String>,
+    pub msg: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+}
+
+impl FieldError {
+    /// A value in the JSON body; `path` is the chain of field names (and indexes) below it.
+    pub fn body(path: &[&str], msg: impl Into<String>) -> Self {
+        Self::at("body", path, msg)
+    }
+
+    /// A query-string parameter.
+    pub fn query(name: &str, msg: impl Into<String>) -> Self {
+        Self::at("query", &[name], msg)
+    }
+
+    /// A segment of the URL path.
+    pub fn path(name: &str, msg: impl Into<String>) -> Self {
+        Self::at("path", &[name], msg)
+    }
+
+    fn at(place: &str, path: &[&str], msg: impl Into<String>) -> Self {
+        let mut loc = Vec::with_capacity(path.len() + 1);
+        loc.push(place.to_owned());
+        loc.extend(path.iter().map(|part| (*part).to_owned()));
+        FieldError {
+            loc,
+            msg: msg.into(),
+            kind: "value_error",
+        }
+    }
+
+    /// The same error with another `type`, for errors that are not about a value's content.
+    pub fn with_kind(mut self, kind: &'static str) -> Self {
+        self.kind = kind;
+        self
+    }
+}
+
+impl ApiError {
+    /// A 422 for one bad field of the JSON body.
+    pub fn invalid_body(path: &[&str], msg: impl Into<String>) -> Self {
+        ApiError::Validation(vec![FieldError::body(path, msg)])
+    }
+
+    /// A 422 for one body field whose domain parser refused it.
+    pub fn invalid_input(path: &[&str], error: InvalidInput) -> Self {
+        Self::invalid_body(path, error.message)
+    }
+
+    /// A 422 for one bad query-string parameter.
+    pub fn invalid_query(name: &str, msg: impl Into<String>) -> Self {
+        ApiError::Validation(vec![FieldError::query(name, msg)])
+    }
+
+    fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Store(StoreError::Conflict(_)) => StatusCode::CONFLICT,
+            ApiError::Store(StoreError::Unavailable) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Store(StoreError::Backend(_) | StoreError::Locked)
+            | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The `code` of a general error body; `None` for the 422 shape.
+    fn code(&self) -> Option<&'static str> {
+        Some(match self {
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::Unauthorized(_) => "authentication_failed",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::Conflict(_) | ApiError::Store(StoreError::Conflict(_)) => "conflict",
+            ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::Validation(_) => return None,
+            ApiError::Store(StoreError::Unavailable) => "service_unavailable",
+            ApiError::Store(StoreError::Backend(_) | StoreError::Locked)
+            | ApiError::Internal(_) => "internal_error",
+        })
+    }
+
+    /// The `detail` of a general error body: safe to show, so never a database message.
+    fn detail(&self) -> String {
+        match self {
+            ApiError::Store(StoreError::Conflict(message)) => message.clone(),
+            ApiError::Store(StoreError::Unavailable) => {
+                "the server is shutting down or temporarily unavailable".to_owned()
+            }
+            ApiError::Store(StoreError::Backend(_) | StoreError::Locked)
+            | ApiError::Internal(_) => "internal server error".to_owned(),
+            other => other.to_string(),
+        }
+    }
+
+    /// The response body as JSON; public for tests and for the idempotency layer's replays.
+    pub fn body(&self) -> serde_json::Value {
+        match (self, self.code()) {
+            (ApiError::Validation(errors), _) => serde_json::json!({ "detail": errors }),
+            (_, code) => serde_json::json!({ "code": code, "detail": self.detail() }),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Conflict(message) => ApiError::Conflict(message),
+            other => ApiError::Store(other),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match &self {
+            ApiError::Store(StoreError::Backend(source)) => {
+                tracing::error!(error = %source, "store backend failed while answering a request");
+            }
+            ApiError::Store(StoreError::Locked) => {
+                tracing::error!("store locked by another process while answering a request");
+            }
+            ApiError::Store(StoreError::Unavailable) => {
+                tracing::warn!("store unavailable while answering a request");
+            }
+            ApiError::Internal(what) => {
+                tracing::error!(error = what, "internal error while answering a request");
+            }
+            _ => {}
+        }
+        (self.status(), Json(self.body())).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn check(error: ApiError, status: u16, body: serde_json::Value) {
+        assert_eq!(error.status().as_u16(), status, "status of {error:?}");
+        assert_eq!(error.body(), body, "body of {error:?}");
+    }
+
+    #[test]
+    fn general_errors_have_code_and_detail() {
+        check(
+            ApiError::NotFound("application not found"),
+            404,
+            json!({"code": "not_found", "detail": "application not found"}),
+        );
+        check(
+            ApiError::Unauthorized("missing bearer token"),
+            401,
+            json!({"code": "authentication_failed", "detail": "missing bearer token"}),
+        );
+        check(
+            ApiError::Conflict("uid taken".into()),
+            409,
+            json!({"code": "conflict", "detail": "uid taken"}),
+        );
+        check(
+            ApiError::PayloadTooLarge { limit: 10 },
+            413,
+            json!({"code": "payload_too_large", "detail": "request body is larger than 10 bytes"}),
+        );
+        check(
+            ApiError::BadRequest("malformed JSON".into()),
+            400,
+            json!({"code": "bad_request", "detail": "malformed JSON"}),
+        );
+        check(
+            ApiError::MethodNotAllowed,
+            405,
+            json!({"code": "method_not_allowed", "detail": "method not allowed"}),
+        );
+    }
+
+    #[test]
+    fn validation_errors_list_locations() {
+        check(
+            ApiError::invalid_body(&["url"], "url scheme must be http or https"),
+            422,
+            json!({"detail": [{
+                "loc": ["body", "url"],
+                "msg": "url scheme must be http or https",
+                "type": "value_error"
+            }]}),
+        );
+        check(
+            ApiError::invalid_query("limit", "must be a number"),
+            422,
+            json!({"detail": [{"loc": ["query", "limit"], "msg": "must be a number", "type": "value_error"}]}),
+        );
+    }
+
+    #[test]
+    fn store_failures_never_show_their_text() {
+        let source: Box<dyn std::error::Error + Send + Sync> =
+            "UNIQUE constraint failed: secret_table.key=whsec_abc".into();
+        let error = ApiError::from(StoreError::Backend(source));
+        check(
+            error,
+            500,
+            json!({"code": "internal_error", "detail": "internal server error"}),
+        );
+        check(
+            ApiError::from(StoreError::Conflict(
+                "an application with this uid exists".into(),
+            )),
+            409,
+            json!({"code": "conflict", "detail": "an application with this uid exists"}),
+        );
+        check(
+            ApiError::from(StoreError::Unavailable),
+            503,
+            json!({"code": "service_unavailable", "detail": "the server is shutting down or temporarily unavailable"}),
+        );
+    }
+}

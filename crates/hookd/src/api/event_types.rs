@@ -1,0 +1,367 @@
+//! `/api/v1/event-type`: the catalogue of event types that messages carry.
+//!
+//! Deleting archives by default (as in Svix), so old messages keep a known type; `?expunge=true`
+//! removes the type for good. Creating a type that exists only as archived revives it.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::ApiContext;
+use super::error::{ApiError, ApiResult, FieldError};
+use super::json::ValidJson;
+use super::pagination::{ListResponse, page_request, render_page};
+use super::params::{ApiPath, QueryParams};
+use super::patch::Patch;
+use crate::domain::{EventType, EventTypeFields, EventTypeName, Timestamp};
+use crate::store::{Order, StoreError};
+
+/// The body of create (`EventTypeIn`, where `name` is required) and of full update
+/// (`EventTypeUpdate`, where the name comes from the path and a body `name` is ignored).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventTypeIn {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub deprecated: Option<bool>,
+    #[serde(default)]
+    pub archived: Option<bool>,
+    #[serde(default)]
+    pub schemas: Option<Value>,
+    #[serde(default)]
+    pub feature_flag: Option<String>,
+    /// Newer Svix APIs send a list; hookd keeps at most one flag.
+    #[serde(default)]
+    pub feature_flags: Option<Vec<String>>,
+    #[serde(default)]
+    pub group_name: Option<String>,
+}
+
+impl EventTypeIn {
+    fn into_fields(self) -> ApiResult<EventTypeFields> {
+        Ok(EventTypeFields {
+            description: self.description.unwrap_or_default(),
+            deprecated: self.deprecated.unwrap_or(false),
+            archived: self.archived.unwrap_or(false),
+            schemas: parse_schemas(self.schemas)?,
+            feature_flag: parse_feature_flag(self.feature_flag, self.feature_flags)?,
+            group_name: self.group_name.filter(|name| !name.is_empty()),
+        })
+    }
+}
+
+/// The body of PATCH.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventTypePatch {
+    #[serde(default)]
+    pub description: Patch<String>,
+    #[serde(default)]
+    pub deprecated: Patch<bool>,
+    #[serde(default)]
+    pub archived: Patch<bool>,
+    #[serde(default)]
+    pub schemas: Patch<Value>,
+    #[serde(default)]
+    pub feature_flag: Patch<String>,
+    #[serde(default)]
+    pub feature_flags: Patch<Vec<String>>,
+    #[serde(default)]
+    pub group_name: Patch<String>,
+}
+
+impl EventTypePatch {
+    fn merge_into(self, current: EventTypeFields) -> ApiResult<EventTypeFields> {
+        let schemas = self
+            .schemas
+            .try_map(|schemas| parse_schemas(Some(schemas)))?;
+        let feature_flag = match (self.feature_flag, self.feature_flags) {
+            (Patch::Absent, Patch::Absent) => Patch::Absent,
+            (Patch::Value(flag), _) => Patch::Value(flag),
+            (_, Patch::Value(flags)) => match parse_feature_flag(None, Some(flags))? {
+                Some(flag) => Patch::Value(flag),
+                None => Patch::Null,
+            },
+            _ => Patch::Null,
+        };
+        Ok(EventTypeFields {
+            description: self.description.merge_or(current.description, String::new),
+            deprecated: self.deprecated.merge_or(current.deprecated, || false),
+            archived: self.archived.merge_or(current.archived, || false),
+            schemas: schemas.merge_or(current.schemas, || None),
+            feature_flag: feature_flag.merge_optional(current.feature_flag),
+            group_name: self.group_name.merge_optional(current.group_name),
+        })
+    }
+}
+
+/// An event type as Svix renders it (`EventTypeOut`).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventTypeOut {
+    pub name: EventTypeName,
+    pub description: String,
+    pub deprecated: bool,
+    pub archived: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schemas: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub feature_flag: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub feature_flags: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group_name: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl From<EventType> for EventTypeOut {
+    fn from(event_type: EventType) -> Self {
+        let fields = event_type.fields;
+        EventTypeOut {
+            name: event_type.name,
+            description: fields.description,
+            deprecated: fields.deprecated,
+            archived: fields.archived,
+            schemas: fields.schemas,
+            feature_flags: fields.feature_flag.clone().map(|flag| vec![flag]),
+            feature_flag: fields.feature_flag,
+            group_name: fields.group_name,
+            created_at: event_type.created_at,
+            updated_at: event_type.updated_at,
+        }
+    }
+}
+
+/// `POST /event-type`: 201, or 409 when a live type has the name.
+pub async fn create(
+    State(ctx): State<ApiContext>,
+    ValidJson(input): ValidJson<EventTypeIn>,
+) -> ApiResult<(StatusCode, Json<EventTypeOut>)> {
+    let Some(raw_name) = input.name.as_deref() else {
+        return Err(ApiError::Validation(vec![
+            FieldError::body(&["name"], "field required").with_kind("value_error.missing"),
+        ]));
+    };
+    let name = EventTypeName::parse(raw_name)
+        .map_err(|error| ApiError::invalid_input(&["name"], error))?;
+    let fields = input.into_fields()?;
+    let now = ctx.clock.now();
+    match ctx
+        .store
+        .create_event_type(name.clone(), fields.clone(), now)
+        .await
+    {
+        Ok(event_type) => Ok((StatusCode::CREATED, Json(event_type.into()))),
+        Err(StoreError::Conflict(message)) => {
+            let revived = revive_archived(&ctx, &name, fields).await?;
+            let event_type = revived.ok_or(ApiError::Conflict(message))?;
+            Ok((StatusCode::CREATED, Json(event_type.into())))
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// `GET /event-type[?include_archived=true]`.
+pub async fn list(
+    State(ctx): State<ApiContext>,
+    query: QueryParams,
+) -> ApiResult<Json<ListResponse<EventTypeOut>>> {
+    let include_archived = query.flag("include_archived", false)?;
+    let page = page_request(&query, Order::Ascending)?;
+    let event_types = ctx.store.list_event_types(page, include_archived).await?;
+    Ok(Json(render_page(event_types, EventTypeOut::from)))
+}
+
+/// `GET /event-type/{event_type_name}`.
+pub async fn get(
+    State(ctx): State<ApiContext>,
+    ApiPath(name): ApiPath<String>,
+) -> ApiResult<Json<EventTypeOut>> {
+    Ok(Json(find_event_type(&ctx, &name).await?.into()))
+}
+
+/// `PUT /event-type/{event_type_name}`: a full update, or a create (201) when missing.
+pub async fn update(
+    State(ctx): State<ApiContext>,
+    ApiPath(raw_name): ApiPath<String>,
+    ValidJson(input): ValidJson<EventTypeIn>,
+) -> ApiResult<(StatusCode, Json<EventTypeOut>)> {
+    let name = EventTypeName::parse(&raw_name).map_err(|error| {
+        ApiError::Validation(vec![FieldError::path("event_type_name", error.message)])
+    })?;
+    let fields = input.into_fields()?;
+    let now = ctx.clock.now();
+    if let Some(updated) = ctx
+        .store
+        .update_event_type(&name, fields.clone(), now)
+        .await?
+    {
+        return Ok((StatusCode::OK, Json(updated.into())));
+    }
+    let created = ctx.store.create_event_type(name, fields, now).await?;
+    Ok((StatusCode::CREATED, Json(created.into())))
+}
+
+/// `PATCH /event-type/{event_type_name}`.
+pub async fn patch(
+    State(ctx): State<ApiContext>,
+    ApiPath(name): ApiPath<String>,
+    ValidJson(input): ValidJson<EventTypePatch>,
+) -> ApiResult<Json<EventTypeOut>> {
+    let current = find_event_type(&ctx, &name).await?;
+    let fields = input.merge_into(current.fields)?;
+    let updated = ctx
+        .store
+        .update_event_type(&current.name, fields, ctx.clock.now())
+        .await?
+        .ok_or(ApiError::NotFound(EVENT_TYPE_NOT_FOUND))?;
+    Ok(Json(updated.into()))
+}
+
+/// `DELETE /event-type/{event_type_name}[?expunge=true]`: archives, or deletes for good.
+pub async fn delete(
+    State(ctx): State<ApiContext>,
+    ApiPath(name): ApiPath<String>,
+    query: QueryParams,
+) -> ApiResult<StatusCode> {
+    let expunge = query.flag("expunge", false)?;
+    let current = find_event_type(&ctx, &name).await?;
+    if expunge {
+        if !ctx.store.delete_event_type(&current.name).await? {
+            return Err(ApiError::NotFound(EVENT_TYPE_NOT_FOUND));
+        }
+    } else {
+        let mut fields = current.fields;
+        fields.archived = true;
+        ctx.store
+            .update_event_type(&current.name, fields, ctx.clock.now())
+            .await?
+            .ok_or(ApiError::NotFound(EVENT_TYPE_NOT_FOUND))?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+const EVENT_TYPE_NOT_FOUND: &str = "event type not found";
+
+async fn find_event_type(ctx: &ApiContext, raw_name: &str) -> ApiResult<EventType> {
+    // A name that does not parse cannot have been created.
+    let name =
+        EventTypeName::parse(raw_name).map_err(|_| ApiError::NotFound(EVENT_TYPE_NOT_FOUND))?;
+    ctx.store
+        .get_event_type(&name)
+        .await?
+        .ok_or(ApiError::NotFound(EVENT_TYPE_NOT_FOUND))
+}
+
+/// Creating a name that exists only archived brings it back with the new fields, as Svix does.
+async fn revive_archived(
+    ctx: &ApiContext,
+    name: &EventTypeName,
+    fields: EventTypeFields,
+) -> ApiResult<Option<EventType>> {
+    match ctx.store.get_event_type(name).await? {
+        Some(existing) if existing.fields.archived => Ok(ctx
+            .store
+            .update_event_type(name, fields, ctx.clock.now())
+            .await?),
+        _ => Ok(None),
+    }
+}
+
+fn parse_schemas(schemas: Option<Value>) -> ApiResult<Option<Value>> {
+    match schemas {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(map)) => Ok(Some(Value::Object(map))),
+        Some(_) => Err(ApiError::invalid_body(
+            &["schemas"],
+            "schemas must be an object of JSON schemas by version",
+        )),
+    }
+}
+
+fn parse_feature_flag(
+    flag: Option<String>,
+    flags: Option<Vec<String>>,
+) -> ApiResult<Option<String>> {
+    if flag.is_some() {
+        return Ok(flag.filter(|flag| !flag.is_empty()));
+    }
+    let mut flags = flags.unwrap_or_default();
+    if flags.len() > 1 {
+        return Err(ApiError::invalid_body(
+            &["featureFlags"],
+            "at most one feature flag is supported",
+        ));
+    }
+    Ok(flags.pop().filter(|flag| !flag.is_empty()))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn current() -> EventTypeFields {
+        EventTypeFields {
+            description: "Paid".to_owned(),
+            deprecated: false,
+            archived: false,
+            schemas: Some(json!({"1": {"type": "object"}})),
+            feature_flag: Some("beta".to_owned()),
+            group_name: Some("billing".to_owned()),
+        }
+    }
+
+    fn patched(body: Value) -> ApiResult<EventTypeFields> {
+        let patch: EventTypePatch = serde_json::from_value(body).unwrap();
+        patch.merge_into(current())
+    }
+
+    #[test]
+    fn patch_merges_and_clears() {
+        assert_eq!(patched(json!({})).unwrap(), current());
+        let fields =
+            patched(json!({"deprecated": true, "schemas": null, "featureFlag": null})).unwrap();
+        assert!(fields.deprecated);
+        assert_eq!(fields.schemas, None);
+        assert_eq!(fields.feature_flag, None);
+        assert_eq!(fields.group_name.as_deref(), Some("billing"));
+        let fields = patched(json!({"featureFlags": ["gamma"]})).unwrap();
+        assert_eq!(fields.feature_flag.as_deref(), Some("gamma"));
+        assert!(patched(json!({"schemas": [1]})).is_err());
+        assert!(patched(json!({"featureFlags": ["a", "b"]})).is_err());
+    }
+
+    #[test]
+    fn create_defaults_and_output() {
+        let input: EventTypeIn =
+            serde_json::from_value(json!({"name": "invoice.paid", "description": "Paid"})).unwrap();
+        let fields = input.into_fields().unwrap();
+        assert!(!fields.deprecated && !fields.archived);
+        let now = chrono::DateTime::parse_from_rfc3339("2024-05-06T07:08:09Z")
+            .unwrap()
+            .to_utc();
+        let out = EventTypeOut::from(EventType {
+            name: EventTypeName::parse("invoice.paid").unwrap(),
+            fields: current(),
+            created_at: now,
+            updated_at: now,
+        });
+        assert_eq!(
+            serde_json::to_value(out).unwrap(),
+            json!({
+                "name": "invoice.paid", "description": "Paid", "deprecated": false,
+                "archived": false, "schemas": {"1": {"type": "object"}},
+                "featureFlag": "beta", "featureFlags": ["beta"], "groupName": "billing",
+                "createdAt": "2024-05-06T07:08:09Z", "updatedAt": "2024-05-06T07:08:09Z"
+            })
+        );
+    }
+}

@@ -1,0 +1,282 @@
+//! `Idempotency-Key` on POST: a retried request gets the first answer and creates nothing new.
+//!
+//! The Svix SDK sends a key with every POST and reuses it when it retries after a 5xx or a
+//! transport error, so this is what makes SDK retries safe. A key is scoped by the caller's
+//! token hash, the method and the path; the stored answer carries a digest of the whole request
+//! (method, path, query, body) so reusing a key for a different request is refused with 409
+//! instead of silently replaying something unrelated. Only 2xx answers are stored: an error is
+//! worth retrying. Requests with the same key on this node are serialized by a per-key lock, so
+//! a retry that races the original waits for it and then replays its answer.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+use tokio::sync::OwnedMutexGuard;
+
+use super::ApiContext;
+use super::auth::AuthenticatedToken;
+use super::error::{ApiError, ApiResult};
+use super::json::{check_declared_length, read_body};
+use crate::store::IdempotentResponse;
+
+/// The request header that carries the key.
+pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+/// Set on replayed answers so a client (or a test) can tell them apart.
+pub const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+/// Longer keys are refused; the SDK's `auto_<uuid4>` is 41 characters.
+const MAX_KEY_LENGTH: usize = 256;
+
+/// The state of the idempotency middleware: the API context and this node's per-key locks.
+#[derive(Clone)]
+pub struct Idempotency {
+    ctx: ApiContext,
+    locks: Arc<KeyLocks>,
+}
+
+impl Idempotency {
+    pub fn new(ctx: ApiContext) -> Self {
+        Idempotency {
+            ctx,
+            locks: Arc::new(KeyLocks::default()),
+        }
+    }
+}
+
+/// Middleware: replays stored answers for repeated keys and records new 2xx answers.
+pub async fn replay_or_record(
+    State(state): State<Idempotency>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match handle(&state, request, next).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn handle(state: &Idempotency, request: Request, next: Next) -> ApiResult<Response> {
+    let Some(key) = idempotency_key(&request)? else {
+        return Ok(next.run(request).await);
+    };
+    let caller = request
+        .extensions()
+        .get::<AuthenticatedToken>()
+        .map_or([0; 32], |token| token.sha256);
+    let (parts, body) = request.into_parts();
+    let limit = state.ctx.max_body_bytes;
+    check_declared_length(&parts.headers, limit)?;
+    let body = read_body(body, limit).await?;
+
+    let path = parts.uri.path();
+    let scope_key = scoped_key(&caller, parts.method.as_str(), path, &key);
+    let digest = request_digest(
+        parts.method.as_str(),
+        path,
+        parts.uri.query().unwrap_or(""),
+        &body,
+    );
+
+    let _held = state.locks.lock(&scope_key).await;
+    if let Some(stored) = state.ctx.store.get_idempotent_response(&scope_key).await? {
+        if stored.request_digest != digest {
+            return Err(ApiError::Conflict(
+                "this Idempotency-Key was already used for a different request".to_owned(),
+            ));
+        }
+        tracing::debug!("replaying the stored answer for a repeated idempotency key");
+        return Ok(replay(stored));
+    }
+
+    let response = next.run(Request::from_parts(parts, Body::from(body))).await;
+    if !response.status().is_success() {
+        return Ok(response);
+    }
+    let (response_parts, response_body) = response.into_parts();
+    let response_bytes = axum::body::to_bytes(response_body, usize::MAX)
+        .await
+        .map_err(|_| ApiError::Internal("failed to buffer a response for idempotency"))?;
+    let stored = IdempotentResponse {
+        request_digest: digest,
+        status: response_parts.status.as_u16(),
+        body: response_bytes.to_vec(),
+    };
+    let now = state.ctx.clock.now();
+    if let Err(error) = state
+        .ctx
+        .store
+        .put_idempotent_response(&scope_key, stored, now)
+        .await
+    {
+        // The request itself succeeded and its effects are committed; failing it now would
+        // only make the client retry. A retry after this point may repeat the request.
+        tracing::warn!(error = %error, "could not store an idempotent response");
+    }
+    Ok(Response::from_parts(
+        response_parts,
+        Body::from(response_bytes),
+    ))
+}
+
+/// The key of a POST request, if it has one.
+fn idempotency_key(request: &Request) -> ApiResult<Option<String>> {
+    if request.method() != Method::POST {
+        return Ok(None);
+    }
+    let Some(value) = request.headers().get(IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .map_err(|_| ApiError::BadRequest("Idempotency-Key must be printable ASCII".to_owned()))?
+        .trim();
+    if key.len() > MAX_KEY_LENGTH {
+        return Err(ApiError::BadRequest(format!(
+            "Idempotency-Key must be at most {MAX_KEY_LENGTH} characters"
+        )));
+    }
+    Ok((!key.is_empty()).then(|| key.to_owned()))
+}
+
+/// The stored key: who asked, how, where, and the client's key, hashed to a fixed length.
+fn scoped_key(caller_sha256: &[u8; 32], method: &str, path: &str, key: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(caller_sha256);
+    for part in [method, path, key] {
+        hasher.update([0]);
+        hasher.update(part.as_bytes());
+    }
+    format!("idem_{}", hex::encode(hasher.finalize()))
+}
+
+/// What must match for a repeated key to be a replay of the same request.
+fn request_digest(method: &str, path: &str, query: &str, body: &[u8]) -> String {
+    let mut hasher = Sha256::new();
+    for part in [method.as_bytes(), path.as_bytes(), query.as_bytes(), body] {
+        hasher.update((part.len() as u64).to_be_bytes());
+        hasher.update(part);
+    }
+    hex::encode(hasher.finalize())
+}
+
+fn replay(stored: IdempotentResponse) -> Response {
+    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+    let mut response = (status, Bytes::from(stored.body.clone())).into_response();
+    let headers = response.headers_mut();
+    if stored.body.is_empty() {
+        headers.remove(CONTENT_TYPE);
+    } else {
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    }
+    headers.insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
+    response
+}
+
+/// One async mutex per key in use. Entries are removed when their last holder or waiter is
+/// gone, so the map only holds keys with requests in flight.
+#[derive(Default)]
+struct KeyLocks {
+    by_key: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl KeyLocks {
+    async fn lock(self: &Arc<Self>, key: &str) -> KeyLockGuard {
+        let mutex = {
+            let mut by_key = self.by_key.lock().expect("idempotency lock map poisoned");
+            Arc::clone(by_key.entry(key.to_owned()).or_default())
+        };
+        let guard = Arc::clone(&mutex).lock_owned().await;
+        KeyLockGuard {
+            locks: Arc::clone(self),
+            key: key.to_owned(),
+            mutex,
+            guard: Some(guard),
+        }
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.by_key
+            .lock()
+            .expect("idempotency lock map poisoned")
+            .len()
+    }
+}
+
+struct KeyLockGuard {
+    locks: Arc<KeyLocks>,
+    key: String,
+    mutex: Arc<tokio::sync::Mutex<()>>,
+    guard: Option<OwnedMutexGuard<()>>,
+}
+
+impl Drop for KeyLockGuard {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        let mut by_key = self
+            .locks
+            .by_key
+            .lock()
+            .expect("idempotency lock map poisoned");
+        // One reference is the map's and one is ours: nobody else holds or awaits this key, and
+        // nobody can start to while we hold the map lock.
+        if Arc::strong_count(&self.mutex) == 2 {
+            by_key.remove(&self.key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn keys_are_scoped_by_caller_method_and_path() {
+        let alice = [1; 32];
+        let bob = [2; 32];
+        let key = scoped_key(&alice, "POST", "/api/v1/app", "k");
+        assert_eq!(key, scoped_key(&alice, "POST", "/api/v1/app", "k"));
+        assert_ne!(key, scoped_key(&bob, "POST", "/api/v1/app", "k"));
+        assert_ne!(key, scoped_key(&alice, "POST", "/api/v1/app/x/msg", "k"));
+        assert_ne!(key, scoped_key(&alice, "POST", "/api/v1/app", "k2"));
+    }
+
+    #[test]
+    fn digests_cover_query_and_body_without_ambiguity() {
+        let digest = request_digest("POST", "/a", "x=1", b"{}");
+        assert_eq!(digest, request_digest("POST", "/a", "x=1", b"{}"));
+        assert_ne!(digest, request_digest("POST", "/a", "x=2", b"{}"));
+        assert_ne!(digest, request_digest("POST", "/a", "x=1", b"{ }"));
+        assert_ne!(
+            request_digest("POST", "/a", "b", b""),
+            request_digest("POST", "/a", "", b"b")
+        );
+    }
+
+    #[tokio::test]
+    async fn same_key_requests_wait_for_each_other_and_leave_no_entries() {
+        let locks = Arc::new(KeyLocks::default());
+        let first = locks.lock("k").await;
+        let waiter = {
+            let locks = Arc::clone(&locks);
+            tokio::spawn(async move {
+                let _second = locks.lock("k").await;
+            })
+        };
+        let other_key = locks.lock("other").await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!waiter.is_finished(), "the second holder must wait");
+        drop(other_key);
+        drop(first);
+        waiter.await.unwrap();
+        assert_eq!(locks.len(), 0);
+    }
+}

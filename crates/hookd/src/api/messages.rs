@@ -1,0 +1,405 @@
+//! `/api/v1/app/{app_id}/msg`: sending messages, and reading them back.
+//!
+//! Creating a message is the write path that matters: the store commits the message with one
+//! delivery per matching endpoint before this module answers 202, and only then is the
+//! dispatcher woken. The payload is stored as the exact JSON text that will be signed; it is
+//! never logged.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::ApiContext;
+use super::applications::{ApplicationIn, create_for_path, find_application};
+use super::error::{ApiError, ApiResult, FieldError};
+use super::json::ValidJson;
+use super::pagination::{ListResponse, page_request, render_page};
+use super::params::{ApiPath, QueryParams};
+use crate::domain::{
+    AppId, ApplicationFields, ChannelName, EventTypeName, Message, MessageId, Timestamp,
+};
+use crate::store::{MessageFilter, MessageInsert, NewMessage, Order};
+
+/// Most channels one message may be sent on (Svix's limit).
+const MAX_CHANNELS: usize = 10;
+const MAX_EVENT_ID_LENGTH: usize = 256;
+const MAX_TAG_LENGTH: usize = 128;
+
+/// The body of `POST .../msg` (Svix `MessageIn`). Fields hookd does not support yet
+/// (`deliverAt`, `payloadRetentionPeriod`, ...) are ignored.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageIn {
+    pub event_type: String,
+    /// Any JSON object; a missing payload arrives as `null` and is refused.
+    #[serde(default)]
+    pub payload: Value,
+    #[serde(default)]
+    pub event_id: Option<String>,
+    #[serde(default)]
+    pub channels: Option<Vec<String>>,
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
+    /// Creates the application inline when the path names one that does not exist.
+    #[serde(default)]
+    pub application: Option<ApplicationIn>,
+}
+
+/// A `MessageIn` turned into domain values.
+#[derive(Debug)]
+pub struct ParsedMessage {
+    pub event_type: EventTypeName,
+    pub payload: String,
+    pub event_id: Option<String>,
+    pub channels: Vec<ChannelName>,
+    pub tags: Vec<String>,
+    pub application: Option<ApplicationFields>,
+}
+
+impl MessageIn {
+    pub fn parse(self) -> ApiResult<ParsedMessage> {
+        let event_type = EventTypeName::parse(&self.event_type)
+            .map_err(|error| ApiError::invalid_input(&["eventType"], error))?;
+        if !self.payload.is_object() {
+            return Err(ApiError::invalid_body(
+                &["payload"],
+                "payload must be a JSON object",
+            ));
+        }
+        Ok(ParsedMessage {
+            event_type,
+            payload: self.payload.to_string(),
+            event_id: parse_event_id(self.event_id)?,
+            channels: parse_channels(self.channels.unwrap_or_default())?,
+            tags: parse_tags(self.tags.unwrap_or_default())?,
+            application: self
+                .application
+                .map(|application| application.into_fields(&["application"]))
+                .transpose()?,
+        })
+    }
+}
+
+/// A message as Svix renders it (`MessageOut`). `payload` is always present (`{}` without
+/// content), because the SDK requires it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageOut {
+    pub id: MessageId,
+    pub event_type: EventTypeName,
+    pub payload: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channels: Option<Vec<ChannelName>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
+    pub timestamp: Timestamp,
+}
+
+impl MessageOut {
+    /// Renders a message, with its payload only when `with_content` is set.
+    pub fn render(message: Message, with_content: bool) -> Self {
+        let payload = match message.payload.filter(|_| with_content) {
+            Some(text) => serde_json::from_str(&text).unwrap_or_else(|error| {
+                tracing::error!(msg_id = %message.id, %error, "stored payload is not valid JSON");
+                empty_object()
+            }),
+            None => empty_object(),
+        };
+        MessageOut {
+            id: message.id,
+            event_type: message.event_type,
+            payload,
+            event_id: message.event_id,
+            channels: Some(message.channels).filter(|channels| !channels.is_empty()),
+            tags: Some(message.tags).filter(|tags| !tags.is_empty()),
+            timestamp: message.created_at,
+        }
+    }
+}
+
+/// `POST /app/{app_id}/msg[?with_content=false]`: 202 once the message and its deliveries are
+/// durable; 409 when the application already has a message with this `eventId`.
+pub async fn create(
+    State(ctx): State<ApiContext>,
+    ApiPath(app_id): ApiPath<String>,
+    query: QueryParams,
+    ValidJson(input): ValidJson<MessageIn>,
+) -> ApiResult<(StatusCode, Json<MessageOut>)> {
+    let with_content = query.flag("with_content", true)?;
+    let parsed = input.parse()?;
+    let app = match (
+        ctx.store.get_application(&app_id).await?,
+        parsed.application,
+    ) {
+        (Some(app), _) => app,
+        (None, Some(fields)) => create_for_path(&ctx, &app_id, fields).await?,
+        (None, None) => return Err(ApiError::NotFound("application not found")),
+    };
+    let now = ctx.clock.now();
+    let new_message = NewMessage {
+        id: MessageId::generate(now, rand::random()),
+        app_id: app.id.clone(),
+        event_type: parsed.event_type,
+        event_id: parsed.event_id,
+        payload: parsed.payload,
+        channels: parsed.channels,
+        tags: parsed.tags,
+        now,
+    };
+    match ctx.store.create_message(new_message).await? {
+        MessageInsert::Created {
+            message,
+            deliveries,
+        } => {
+            tracing::info!(app_id = %app.id, msg_id = %message.id, deliveries, "message accepted");
+            if deliveries > 0 {
+                ctx.wake_dispatcher.notify_one();
+            }
+            Ok((
+                StatusCode::ACCEPTED,
+                Json(MessageOut::render(message, with_content)),
+            ))
+        }
+        MessageInsert::Duplicate(existing) => {
+            tracing::info!(app_id = %app.id, msg_id = %existing.id, "duplicate eventId refused");
+            Err(ApiError::Conflict(
+                "message with this eventId already exists".to_owned(),
+            ))
+        }
+    }
+}
+
+/// `GET /app/{app_id}/msg`: newest first, filtered by `event_types`, `channel`, `before`,
+/// `after`.
+pub async fn list(
+    State(ctx): State<ApiContext>,
+    ApiPath(app_id): ApiPath<String>,
+    query: QueryParams,
+) -> ApiResult<Json<ListResponse<MessageOut>>> {
+    let app = find_application(&ctx, &app_id).await?;
+    let with_content = query.flag("with_content", true)?;
+    let filter = message_filter(&query)?;
+    let page = page_request(&query, Order::Descending)?;
+    let messages = ctx.store.list_messages(&app.id, filter, page).await?;
+    Ok(Json(render_page(messages, |message| {
+        MessageOut::render(message, with_content)
+    })))
+}
+
+/// `GET /app/{app_id}/msg/{msg_id}`.
+pub async fn get(
+    State(ctx): State<ApiContext>,
+    ApiPath((app_id, msg_id)): ApiPath<(String, String)>,
+    query: QueryParams,
+) -> ApiResult<Json<MessageOut>> {
+    let with_content = query.flag("with_content", true)?;
+    let app = find_application(&ctx, &app_id).await?;
+    let message = find_message(&ctx, &app.id, &msg_id).await?;
+    Ok(Json(MessageOut::render(message, with_content)))
+}
+
+/// The message with this id in this application, or 404.
+pub async fn find_message(ctx: &ApiContext, app_id: &AppId, msg_id: &str) -> ApiResult<Message> {
+    ctx.store
+        .get_message(app_id, &MessageId::from_trusted(msg_id))
+        .await?
+        .ok_or(ApiError::NotFound("message not found"))
+}
+
+fn message_filter(query: &QueryParams) -> ApiResult<MessageFilter> {
+    let event_types = query
+        .list("event_types")
+        .into_iter()
+        .map(EventTypeName::parse)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| ApiError::invalid_query("event_types", error.message))?;
+    let channel = query
+        .get("channel")
+        .map(ChannelName::parse)
+        .transpose()
+        .map_err(|error| ApiError::invalid_query("channel", error.message))?;
+    Ok(MessageFilter {
+        event_types: Some(event_types).filter(|types| !types.is_empty()),
+        channel,
+        before: query.timestamp("before")?,
+        after: query.timestamp("after")?,
+    })
+}
+
+fn parse_event_id(event_id: Option<String>) -> ApiResult<Option<String>> {
+    let Some(event_id) = event_id else {
+        return Ok(None);
+    };
+    if event_id.is_empty() || event_id.len() > MAX_EVENT_ID_LENGTH {
+        return Err(ApiError::invalid_body(
+            &["eventId"],
+            format!("eventId must be 1 to {MAX_EVENT_ID_LENGTH} characters long"),
+        ));
+    }
+    if event_id.chars().any(char::is_control) {
+        return Err(ApiError::invalid_body(
+            &["eventId"],
+            "eventId may not contain control characters",
+        ));
+    }
+    Ok(Some(event_id))
+}
+
+fn parse_channels(channels: Vec<String>) -> ApiResult<Vec<ChannelName>> {
+    if channels.len() > MAX_CHANNELS {
+        return Err(ApiError::invalid_body(
+            &["channels"],
+            format!("at most {MAX_CHANNELS} channels are allowed"),
+        ));
+    }
+    let mut parsed: Vec<ChannelName> = Vec::with_capacity(channels.len());
+    for (index, channel) in channels.iter().enumerate() {
+        let channel = ChannelName::parse(channel)
+            .map_err(|error| ApiError::invalid_input(&["channels", &index.to_string()], error))?;
+        if !parsed.contains(&channel) {
+            parsed.push(channel);
+        }
+    }
+    Ok(parsed)
+}
+
+fn parse_tags(tags: Vec<String>) -> ApiResult<Vec<String>> {
+    for (index, tag) in tags.iter().enumerate() {
+        if tag.is_empty() || tag.len() > MAX_TAG_LENGTH || tag.chars().any(char::is_control) {
+            return Err(ApiError::Validation(vec![FieldError::body(
+                &["tags", &index.to_string()],
+                format!("tags must be 1 to {MAX_TAG_LENGTH} printable characters"),
+            )]));
+        }
+    }
+    Ok(tags)
+}
+
+fn empty_object() -> Value {
+    Value::Object(serde_json::Map::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn parsed(body: Value) -> ApiResult<ParsedMessage> {
+        serde_json::from_value::<MessageIn>(body).unwrap().parse()
+    }
+
+    fn error_loc(body: Value) -> Value {
+        parsed(body.clone()).expect_err(&body.to_string()).body()["detail"][0]["loc"].clone()
+    }
+
+    #[test]
+    fn messages_parse_into_domain_values() {
+        let message = parsed(json!({
+            "eventType": "invoice.paid",
+            "payload": {"b": 1, "a": [true]},
+            "eventId": "evt-1",
+            "channels": ["eu", "eu", "us"],
+            "tags": ["vip"],
+            "application": {"name": "Shop"}
+        }))
+        .unwrap();
+        assert_eq!(message.event_type.as_str(), "invoice.paid");
+        let payload: Value = serde_json::from_str(&message.payload).unwrap();
+        assert_eq!(payload, json!({"b": 1, "a": [true]}));
+        assert_eq!(message.channels.len(), 2);
+        assert_eq!(message.application.unwrap().name, "Shop");
+    }
+
+    #[test]
+    fn bad_messages_are_located() {
+        let payload = json!({"k": 1});
+        let cases = [
+            (
+                json!({"eventType": "bad type", "payload": payload}),
+                json!(["body", "eventType"]),
+            ),
+            (json!({"eventType": "a"}), json!(["body", "payload"])),
+            (
+                json!({"eventType": "a", "payload": [1]}),
+                json!(["body", "payload"]),
+            ),
+            (
+                json!({"eventType": "a", "payload": payload, "eventId": ""}),
+                json!(["body", "eventId"]),
+            ),
+            (
+                json!({"eventType": "a", "payload": payload, "channels": ["ok", "not ok"]}),
+                json!(["body", "channels", "1"]),
+            ),
+            (
+                json!({"eventType": "a", "payload": payload, "channels": ["1","2","3","4","5","6","7","8","9","10","11"]}),
+                json!(["body", "channels"]),
+            ),
+            (
+                json!({"eventType": "a", "payload": payload, "tags": [""]}),
+                json!(["body", "tags", "0"]),
+            ),
+            (
+                json!({"eventType": "a", "payload": payload, "application": {"name": ""}}),
+                json!(["body", "application", "name"]),
+            ),
+        ];
+        for (body, loc) in cases {
+            assert_eq!(error_loc(body.clone()), loc, "{body}");
+        }
+    }
+
+    fn stored() -> Message {
+        Message {
+            id: MessageId::from_trusted("msg_1"),
+            app_id: AppId::from_trusted("app_1"),
+            event_type: EventTypeName::parse("invoice.paid").unwrap(),
+            event_id: None,
+            payload: Some(r#"{"amount":5}"#.to_owned()),
+            channels: Vec::new(),
+            tags: vec!["vip".to_owned()],
+            created_at: chrono::DateTime::parse_from_rfc3339("2024-05-06T07:08:09.123Z")
+                .unwrap()
+                .to_utc(),
+        }
+    }
+
+    #[test]
+    fn rendering_with_and_without_content() {
+        assert_eq!(
+            serde_json::to_value(MessageOut::render(stored(), true)).unwrap(),
+            json!({
+                "id": "msg_1", "eventType": "invoice.paid", "payload": {"amount": 5},
+                "tags": ["vip"], "timestamp": "2024-05-06T07:08:09.123Z"
+            })
+        );
+        let without = MessageOut::render(stored(), false);
+        assert_eq!(without.payload, json!({}));
+        let mut expunged = stored();
+        expunged.payload = None;
+        assert_eq!(MessageOut::render(expunged, true).payload, json!({}));
+    }
+
+    #[test]
+    fn list_filters() {
+        let query = QueryParams::parse(
+            "event_types=a.b,c&event_types=d&channel=eu&before=2024-01-01T00:00:00Z",
+        );
+        let filter = message_filter(&query).unwrap();
+        assert_eq!(filter.event_types.unwrap().len(), 3);
+        assert_eq!(filter.channel.unwrap().as_str(), "eu");
+        assert!(filter.before.is_some() && filter.after.is_none());
+        assert!(message_filter(&QueryParams::parse("channel=a%20b")).is_err());
+        assert!(
+            message_filter(&QueryParams::parse(""))
+                .unwrap()
+                .event_types
+                .is_none()
+        );
+    }
+}

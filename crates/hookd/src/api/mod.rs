@@ -1,0 +1,153 @@
+//! The HTTP API: the only module that knows status codes, routes and JSON shapes.
+//!
+//! Handlers parse requests into domain types at the edge, call the store, and render results in
+//! Svix's wire format. They contain no SQL and send no webhooks: creating a message commits it
+//! through the store and then wakes the dispatcher.
+//!
+//! A request passes through, in order: the bearer-token check (`auth`), the `Idempotency-Key`
+//! replay layer (`idempotency`), body parsing (`json`, `params`), one handler module per
+//! resource, and `error`, which renders every failure as JSON.
+
+mod applications;
+mod attempts;
+mod auth;
+mod endpoint_headers;
+mod endpoint_secrets;
+mod endpoint_targets;
+mod endpoints;
+mod error;
+mod event_types;
+mod health;
+mod idempotency;
+mod json;
+mod messages;
+mod pagination;
+mod params;
+mod patch;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::from_fn_with_state;
+use axum::routing::{get, post};
+use tokio::sync::Notify;
+
+use crate::clock::Clock;
+use crate::delivery::client::Resolver;
+use crate::delivery::ssrf::TargetPolicy;
+use crate::store::Store;
+
+/// Everything the handlers share. Cheap to clone.
+#[derive(Clone)]
+pub struct ApiContext {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    /// SHA-256 of the admin bearer token; the token itself is never kept.
+    pub admin_token_sha256: [u8; 32],
+    /// Which endpoint URLs are allowed (SSRF guard, https-only).
+    pub target_policy: TargetPolicy,
+    /// Resolves endpoint hosts at creation so that names pointing at private addresses are refused.
+    pub resolver: Arc<dyn Resolver>,
+    /// Notified after a message or a resend commits, so the dispatcher claims it without polling.
+    pub wake_dispatcher: Arc<Notify>,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+}
+
+pub use error::ApiError;
+
+/// The whole API, every route under `/api/v1`. Unknown routes and methods under that prefix
+/// answer with JSON errors; paths outside it are left to whatever the caller merges this with.
+pub fn router(ctx: ApiContext) -> Router {
+    let authenticated = resource_routes()
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(from_fn_with_state(
+            idempotency::Idempotency::new(ctx.clone()),
+            idempotency::replay_or_record,
+        ))
+        .layer(from_fn_with_state(ctx.clone(), auth::require_bearer_token));
+    let api = Router::new()
+        .route("/health", get(health::get))
+        .method_not_allowed_fallback(method_not_allowed)
+        .merge(authenticated)
+        .fallback(route_not_found)
+        // Bodies are read by `json`, which enforces `max_body_bytes` itself; this covers any
+        // axum extractor that might read one.
+        .layer(DefaultBodyLimit::max(ctx.max_body_bytes));
+    Router::new().nest("/api/v1", api).with_state(ctx)
+}
+
+/// Every route that needs a token, grouped by resource.
+fn resource_routes() -> Router<ApiContext> {
+    Router::new()
+        .route("/app", get(applications::list).post(applications::create))
+        .route(
+            "/app/{app_id}",
+            get(applications::get)
+                .put(applications::update)
+                .patch(applications::patch)
+                .delete(applications::delete),
+        )
+        .route(
+            "/app/{app_id}/endpoint",
+            get(endpoints::list).post(endpoints::create),
+        )
+        .route(
+            "/app/{app_id}/endpoint/{endpoint_id}",
+            get(endpoints::get)
+                .put(endpoints::update)
+                .patch(endpoints::patch)
+                .delete(endpoints::delete),
+        )
+        .route(
+            "/app/{app_id}/endpoint/{endpoint_id}/secret",
+            get(endpoint_secrets::get),
+        )
+        .route(
+            "/app/{app_id}/endpoint/{endpoint_id}/secret/rotate",
+            post(endpoint_secrets::rotate),
+        )
+        .route(
+            "/app/{app_id}/endpoint/{endpoint_id}/headers",
+            get(endpoint_headers::get)
+                .put(endpoint_headers::update)
+                .patch(endpoint_headers::patch),
+        )
+        .route(
+            "/app/{app_id}/msg",
+            get(messages::list).post(messages::create),
+        )
+        .route("/app/{app_id}/msg/{msg_id}", get(messages::get))
+        .route(
+            "/app/{app_id}/msg/{msg_id}/endpoint/{endpoint_id}/resend",
+            post(attempts::resend),
+        )
+        .route(
+            "/app/{app_id}/attempt/msg/{msg_id}",
+            get(attempts::list_by_message),
+        )
+        .route(
+            "/app/{app_id}/attempt/endpoint/{endpoint_id}",
+            get(attempts::list_by_endpoint),
+        )
+        .route(
+            "/event-type",
+            get(event_types::list).post(event_types::create),
+        )
+        .route(
+            "/event-type/{event_type_name}",
+            get(event_types::get)
+                .put(event_types::update)
+                .patch(event_types::patch)
+                .delete(event_types::delete),
+        )
+}
+
+async fn route_not_found() -> ApiError {
+    ApiError::NotFound("no such route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}

@@ -1,0 +1,188 @@
+//! Wiring: opens the store, settles the admin token, builds the delivery client, dispatcher and
+//! router, and runs them until the shutdown token is cancelled.
+//!
+//! Shutdown order: the HTTP server stops accepting and finishes its requests; the dispatcher
+//! stops claiming and finishes or releases in-flight attempts; then the store's writer drains.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use sha2::{Digest, Sha256};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{self, ApiContext};
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::delivery::attempt::AttemptPolicy;
+use crate::delivery::client::{ClientConfig, DeliveryClient, Resolver, SystemResolver};
+use crate::delivery::dispatcher::{Dispatcher, DispatcherConfig};
+use crate::delivery::ssrf::TargetPolicy;
+use crate::store::Store;
+use crate::store::sqlite::SqliteStore;
+
+/// The setting under which a generated admin token's SHA-256 is kept.
+const ADMIN_TOKEN_SETTING: &str = "admin_token_sha256";
+
+/// What the server takes from the outside world; tests substitute their own.
+#[derive(Clone)]
+pub struct Dependencies {
+    pub clock: Arc<dyn Clock>,
+    pub resolver: Arc<dyn Resolver>,
+}
+
+impl Dependencies {
+    pub fn production() -> Self {
+        Dependencies {
+            clock: Arc::new(SystemClock),
+            resolver: Arc::new(SystemResolver),
+        }
+    }
+}
+
+/// A started server. Cancel its token (or call `shutdown`) to stop it.
+pub struct RunningServer {
+    local_addr: SocketAddr,
+    shutdown: CancellationToken,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl RunningServer {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Waits until the server has stopped.
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.task.await.context("the server task panicked")?
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        self.wait().await
+    }
+}
+
+/// Starts hookd: returns once the listener is bound and the dispatcher is running.
+pub async fn start(config: Config, deps: Dependencies) -> anyhow::Result<RunningServer> {
+    let store = Arc::new(
+        SqliteStore::open(&config.data_dir)
+            .with_context(|| format!("opening the database in {}", config.data_dir.display()))?,
+    );
+    let admin_token_sha256 = settle_admin_token(store.as_ref(), config.admin_token.as_deref())
+        .await
+        .context("setting up the admin token")?;
+    let target_policy = TargetPolicy {
+        allow_private: config.allow_private_targets,
+        https_only: false,
+    };
+    let client = DeliveryClient::new(
+        ClientConfig {
+            timeout: config.delivery_timeout,
+            policy: target_policy,
+            ..ClientConfig::default()
+        },
+        Arc::clone(&deps.resolver),
+    )
+    .context("building the delivery client")?;
+    let wake = Arc::new(Notify::new());
+    let shared_store: Arc<dyn Store> = store.clone();
+
+    let router = api::router(ApiContext {
+        store: Arc::clone(&shared_store),
+        clock: Arc::clone(&deps.clock),
+        admin_token_sha256,
+        target_policy,
+        resolver: Arc::clone(&deps.resolver),
+        wake_dispatcher: Arc::clone(&wake),
+        max_body_bytes: config.max_body_bytes,
+    });
+    let dispatcher = Dispatcher {
+        store: shared_store,
+        client: Arc::new(client),
+        clock: deps.clock,
+        wake,
+        config: DispatcherConfig {
+            max_in_flight: config.max_in_flight,
+            claim_batch: 256,
+            lease: config.delivery_timeout * 2 + Duration::from_secs(30),
+            poll_interval: Duration::from_millis(500),
+            shutdown_grace: config.delivery_timeout + Duration::from_secs(1),
+            policy: AttemptPolicy {
+                retry_schedule: config.retry_schedule.clone(),
+                svix_headers: config.svix_headers,
+            },
+        },
+    };
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let local_addr = listener.local_addr()?;
+    let shutdown = CancellationToken::new();
+    let dispatcher_task = tokio::spawn(dispatcher.run(shutdown.child_token()));
+    let http_shutdown = shutdown.clone();
+    let task = tokio::spawn(async move {
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(async move { http_shutdown.cancelled().await })
+            .await
+            .context("serving HTTP");
+        dispatcher_task.await.context("the dispatcher panicked")?;
+        store.close();
+        served
+    });
+    Ok(RunningServer {
+        local_addr,
+        shutdown,
+        task,
+    })
+}
+
+/// Returns the SHA-256 of the admin token: the configured one, or the one generated on first
+/// start (printed once, stored only as a hash).
+async fn settle_admin_token(
+    store: &dyn Store,
+    configured: Option<&str>,
+) -> anyhow::Result<[u8; 32]> {
+    if let Some(token) = configured {
+        return Ok(sha256(token));
+    }
+    if let Some(stored) = store.get_setting(ADMIN_TOKEN_SETTING).await? {
+        let mut digest = [0u8; 32];
+        hex::decode_to_slice(stored.trim(), &mut digest)
+            .context("the stored admin token hash is corrupt")?;
+        return Ok(digest);
+    }
+    let token = generate_token();
+    let digest = sha256(&token);
+    store
+        .put_setting(ADMIN_TOKEN_SETTING, &hex::encode(digest))
+        .await?;
+    println!(
+        "hookd generated an admin token; it is shown only this once:\n\n    {token}\n\n\
+         Use it as `Authorization: Bearer <token>`, or set HOOKD_ADMIN_TOKEN to choose your own."
+    );
+    Ok(digest)
+}
+
+fn sha256(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+fn generate_token() -> String {
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let random: [u8; 32] = rand::random();
+    let suffix: String = random
+        .iter()
+        .map(|byte| ALPHABET[usize::from(*byte) % ALPHABET.len()] as char)
+        .collect();
+    format!("hookd_{suffix}")
+}

@@ -1,0 +1,48 @@
+//! Server configuration: one `Config` value built by `cli` from flags and environment variables
+//! and passed explicitly to `app::start`. No module reads the environment on its own.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::delivery::retry::RetrySchedule;
+
+/// Everything `hookd serve` can be told.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address the HTTP API listens on (port 0 picks a free port).
+    pub listen: SocketAddr,
+    /// Where the SQLite database lives.
+    pub data_dir: PathBuf,
+    /// The admin bearer token; when `None`, one is generated on first start and printed once.
+    pub admin_token: Option<String>,
+    /// Turns the SSRF guard off: endpoints may target loopback and private networks.
+    pub allow_private_targets: bool,
+    /// Delays between attempts after the first one.
+    pub retry_schedule: RetrySchedule,
+    /// Largest accepted API request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Timeout of one delivery request, connection included.
+    pub delivery_timeout: Duration,
+    /// Attempts in flight at once on this node.
+    pub max_in_flight: usize,
+    /// Also sign with `svix-*` headers, for receivers that use Svix's verification libraries.
+    pub svix_headers: bool,
+}
+
+impl Config {
+    /// The defaults of `hookd serve`, with data in `data_dir`.
+    pub fn with_defaults(data_dir: PathBuf) -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8071)),
+            data_dir,
+            admin_token: None,
+            allow_private_targets: false,
+            retry_schedule: RetrySchedule::default(),
+            max_body_bytes: 1024 * 1024,
+            delivery_timeout: Duration::from_secs(15),
+            max_in_flight: 256,
+            svix_headers: true,
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! The dispatcher: claims due deliveries under a lease, runs attempts with bounded concurrency,
+//! and hands their results to a recorder that writes them in batches.
+//!
+//! It sleeps until the next delivery falls due, a new message wakes it, or a short poll interval
+//! passes (so work queued by another node or a lease that ran out is picked up). On shutdown it
+//! stops claiming, gives in-flight attempts a grace period to finish and be recorded, and releases
+//! the leases of any that did not, so nothing waits for a lease to run out after a clean stop.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{Notify, Semaphore, mpsc};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::attempt::{AttemptPolicy, attempt_delivery};
+use super::client::DeliveryClient;
+use crate::clock::Clock;
+use crate::domain::DeliveryId;
+use crate::store::{AttemptRecord, Store};
+
+/// Dispatcher tuning; the defaults suit one node on a small machine.
+#[derive(Debug, Clone)]
+pub struct DispatcherConfig {
+    /// Attempts in flight at once, across all endpoints.
+    pub max_in_flight: usize,
+    /// Most deliveries taken in one claim.
+    pub claim_batch: usize,
+    /// How long a claim is held before another worker may take the delivery. Longer than the
+    /// request timeout, so a live worker's attempt never overlaps a second one.
+    pub lease: Duration,
+    /// Longest idle sleep between claims.
+    pub poll_interval: Duration,
+    /// How long shutdown waits for in-flight attempts before releasing them.
+    pub shutdown_grace: Duration,
+    pub policy: AttemptPolicy,
+}
+
+/// Runs until `shutdown` is cancelled; see the module docs.
+pub struct Dispatcher {
+    pub store: Arc<dyn Store>,
+    pub client: Arc<DeliveryClient>,
+    pub clock: Arc<dyn Clock>,
+    pub wake: Arc<Notify>,
+    pub config: DispatcherConfig,
+}
+
+impl Dispatcher {
+    pub async fn run(self, shutdown: CancellationToken) {
+        let slots = Arc::new(Semaphore::new(self.config.max_in_flight));
+        let in_flight: Arc<Mutex<HashSet<DeliveryId>>> = Arc::default();
+        let (records, pending_records) = mpsc::unbounded_channel();
+        let recorder = tokio::spawn(record_attempts(Arc::clone(&self.store), pending_records));
+        let mut attempts = JoinSet::new();
+
+        while !shutdown.is_cancelled() {
+            while attempts.try_join_next().is_some() {}
+            let free = slots.available_permits().min(self.config.claim_batch);
+            if free == 0 {
+                tokio::select! {
+                    _ = slots.acquire() => continue,
+                    _ = shutdown.cancelled() => break,
+                }
+            }
+            let now = self.clock.now();
+            let claimed = match self
+                .store
+                .claim_due_deliveries(now, self.config.lease, free)
+                .await
+            {
+                Ok(claimed) => claimed,
+                Err(error) => {
+                    tracing::error!(error = %error, source = ?std::error::Error::source(&error), "claiming deliveries failed");
+                    self.idle(&shutdown, self.config.poll_interval).await;
+                    continue;
+                }
+            };
+            let claimed_all = claimed.len() == free;
+            for claim in claimed {
+                let permit = Arc::clone(&slots)
+                    .try_acquire_owned()
+                    .expect("claimed no more deliveries than free slots");
+                in_flight
+                    .lock()
+                    .expect("in-flight lock")
+                    .insert(claim.delivery_id.clone());
+                let (client, clock, policy) = (
+                    Arc::clone(&self.client),
+                    Arc::clone(&self.clock),
+                    self.config.policy.clone(),
+                );
+                let (records, in_flight) = (records.clone(), Arc::clone(&in_flight));
+                attempts.spawn(async move {
+                    let record =
+                        attempt_delivery(&client, &policy, &claim, clock.now(), rand::random())
+                            .await;
+                    tracing::info!(
+                        app_id = %claim.app_id, msg_id = %claim.msg_id,
+                        endpoint_id = %claim.endpoint_id, attempt = claim.attempts_made + 1,
+                        status = record.attempt.response_status_code,
+                        outcome = record.attempt.failure_code.as_deref().unwrap_or("delivered"),
+                        "delivery attempt"
+                    );
+                    in_flight
+                        .lock()
+                        .expect("in-flight lock")
+                        .remove(&claim.delivery_id);
+                    let _ = records.send(record);
+                    drop(permit);
+                });
+            }
+            if !claimed_all {
+                let sleep = self.time_until_next_due().await;
+                self.idle(&shutdown, sleep).await;
+            }
+        }
+
+        self.finish(attempts, in_flight).await;
+        drop(records);
+        let _ = recorder.await;
+    }
+
+    /// How long to sleep: until the next delivery is due, at most one poll interval.
+    async fn time_until_next_due(&self) -> Duration {
+        match self.store.next_due_at().await {
+            Ok(Some(due)) => (due - self.clock.now())
+                .to_std()
+                .unwrap_or(Duration::ZERO)
+                .min(self.config.poll_interval),
+            _ => self.config.poll_interval,
+        }
+    }
+
+    async fn idle(&self, shutdown: &CancellationToken, sleep: Duration) {
+        if sleep.is_zero() {
+            return;
+        }
+        tokio::select! {
+            _ = self.wake.notified() => {}
+            _ = tokio::time::sleep(sleep) => {}
+            _ = shutdown.cancelled() => {}
+        }
+    }
+
+    /// Shutdown: wait for in-flight attempts, up to the grace period; release what is left.
+    async fn finish(&self, mut attempts: JoinSet<()>, in_flight: Arc<Mutex<HashSet<DeliveryId>>>) {
+        let drained = tokio::time::timeout(self.config.shutdown_grace, async {
+            while attempts.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            attempts.abort_all();
+            while attempts.join_next().await.is_some() {}
+        }
+        let unfinished: Vec<DeliveryId> =
+            in_flight.lock().expect("in-flight lock").drain().collect();
+        if !unfinished.is_empty() {
+            tracing::info!(count = unfinished.len(), "releasing unfinished deliveries");
+            if let Err(error) = self.store.release_deliveries(unfinished).await {
+                tracing::error!(%error, "releasing deliveries failed; their leases will expire");
+            }
+        }
+    }
+}
+
+/// Writes attempt records in batches: whatever has arrived since the last write goes in one.
+async fn record_attempts(
+    store: Arc<dyn Store>,
+    mut pending: mpsc::UnboundedReceiver<AttemptRecord>,
+) {
+    let mut batch = Vec::new();
+    while pending.recv_many(&mut batch, 1024).await > 0 {
+        let records = std::mem::take(&mut batch);
+        let count = records.len();
+        if let Err(error) = store.record_attempts(records).await {
+            // The deliveries stay leased and fall due again when the lease ends: at-least-once.
+            tracing::error!(%error, count, "recording attempts failed");
+        }
+    }
+}

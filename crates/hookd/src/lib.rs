@@ -1,0 +1,15 @@
+//! hookd: a webhook delivery server. The binary's `main` hands over to `cli`; integration tests
+//! start servers through `app`.
+//!
+//! One message passes through the modules in this order: `api` parses it, `store` commits it with
+//! its deliveries, `delivery` claims, signs, sends and records each attempt.
+
+pub mod api;
+pub mod app;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod delivery;
+pub mod domain;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,310 @@
+//! The store contract: everything hookd keeps, behind one trait, with one implementation per
+//! database (SQLite now; PostgreSQL implements the same trait).
+//!
+//! This module and its children are the only places that contain SQL. Callers speak in domain
+//! types and get domain types back; they never see rows, connections or transactions. Two promises
+//! every backend keeps:
+//! - `create_message` commits the message and one delivery per matching endpoint in one
+//!   transaction, and returns only after that commit is durable;
+//! - a delivery handed out by `claim_due_deliveries` is leased: no other claim returns it until the
+//!   lease runs out or the outcome is recorded.
+
+pub mod sqlite;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::domain::{
+    AppId, Application, ApplicationFields, Attempt, ChannelName, DeliveryId, DeliveryStatus,
+    Endpoint, EndpointFields, EndpointId, EndpointSecret, EventType, EventTypeFields,
+    EventTypeName, Message, MessageId, Timestamp, TriggerType,
+};
+
+/// Why a store call failed. Callers branch on `Conflict`; the rest are operational failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique field (such as `uid` or an event type name) is already taken.
+    #[error("{0}")]
+    Conflict(String),
+    /// The database refused or failed the operation.
+    #[error("database error")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// Another process holds the data directory.
+    #[error("another hookd process is using this data directory")]
+    Locked,
+    /// The store is shutting down or its writer is gone.
+    #[error("the store is not available")]
+    Unavailable,
+}
+
+/// Direction of a listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    Ascending,
+    Descending,
+}
+
+/// One page request: at most `limit` items after the cursor. An `iterator` starting with `-`
+/// (a `prevIterator`) pages backwards from that item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageRequest {
+    pub limit: usize,
+    pub iterator: Option<String>,
+    pub order: Order,
+}
+
+/// One page of results in Svix's shape: `iterator` continues forward, `prev_iterator` backward.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub iterator: Option<String>,
+    pub prev_iterator: Option<String>,
+    pub done: bool,
+}
+
+/// A new endpoint with its first signing secret.
+#[derive(Debug, Clone)]
+pub struct NewEndpoint {
+    pub id: EndpointId,
+    pub fields: EndpointFields,
+    pub secret: String,
+    pub now: Timestamp,
+}
+
+/// A new message, already parsed. The payload is the exact JSON text that will be signed and sent.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub id: MessageId,
+    pub app_id: AppId,
+    pub event_type: EventTypeName,
+    pub event_id: Option<String>,
+    pub payload: String,
+    pub channels: Vec<ChannelName>,
+    pub tags: Vec<String>,
+    pub now: Timestamp,
+}
+
+/// What `create_message` did.
+#[derive(Debug, Clone)]
+pub enum MessageInsert {
+    /// The message and `deliveries` delivery tasks were committed.
+    Created { message: Message, deliveries: usize },
+    /// A message with the same `eventId` already exists in this application; nothing was written.
+    Duplicate(Message),
+}
+
+/// Filters for listing an application's messages.
+#[derive(Debug, Clone, Default)]
+pub struct MessageFilter {
+    pub event_types: Option<Vec<EventTypeName>>,
+    pub channel: Option<ChannelName>,
+    pub before: Option<Timestamp>,
+    pub after: Option<Timestamp>,
+}
+
+/// Filters for listing attempts.
+#[derive(Debug, Clone, Default)]
+pub struct AttemptFilter {
+    pub status: Option<DeliveryStatus>,
+    pub endpoint_id: Option<EndpointId>,
+    pub before: Option<Timestamp>,
+    pub after: Option<Timestamp>,
+}
+
+/// A delivery handed to the dispatcher, with everything needed to send it without another read.
+#[derive(Debug, Clone)]
+pub struct ClaimedDelivery {
+    pub delivery_id: DeliveryId,
+    /// Identifies this claim; recording with a stale token (the lease ran out and the delivery was
+    /// claimed again) keeps the attempt but does not move the delivery on.
+    pub lease_token: i64,
+    pub app_id: AppId,
+    pub msg_id: MessageId,
+    pub endpoint_id: EndpointId,
+    pub event_type: EventTypeName,
+    /// Attempts made before this one.
+    pub attempts_made: u32,
+    pub trigger_type: TriggerType,
+    pub url: String,
+    pub headers: BTreeMap<String, String>,
+    /// Every secret that signs right now (the current one and any still in their grace period).
+    pub secrets: Vec<String>,
+    /// `None` when the message content was expunged; the delivery then fails without sending.
+    pub payload: Option<String>,
+}
+
+/// What happens to a delivery after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NextStep {
+    /// Delivered: the task is finished.
+    Done,
+    /// Failed; try again at this time.
+    RetryAt(Timestamp),
+    /// Failed and out of retries: the task is finished as failed.
+    GiveUp,
+}
+
+/// The outcome of one attempt, recorded together with the delivery's next step.
+#[derive(Debug, Clone)]
+pub struct AttemptRecord {
+    pub delivery_id: DeliveryId,
+    pub lease_token: i64,
+    pub attempt: Attempt,
+    pub next: NextStep,
+}
+
+/// A stored response to a request that carried an `Idempotency-Key`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotentResponse {
+    /// A digest of the request (method, path, body) so a reused key with another body is caught.
+    pub request_digest: String,
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+/// The contract every database backend implements. See the module docs for the promises.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    // --- applications ---
+    async fn create_application(
+        &self,
+        id: AppId,
+        fields: ApplicationFields,
+        now: Timestamp,
+    ) -> Result<Application, StoreError>;
+    /// Finds an application by id or by uid.
+    async fn get_application(&self, id_or_uid: &str) -> Result<Option<Application>, StoreError>;
+    async fn list_applications(&self, page: PageRequest) -> Result<Page<Application>, StoreError>;
+    async fn update_application(
+        &self,
+        id: &AppId,
+        fields: ApplicationFields,
+        now: Timestamp,
+    ) -> Result<Option<Application>, StoreError>;
+    /// Deletes the application with its endpoints, messages, deliveries and attempts.
+    async fn delete_application(&self, id: &AppId) -> Result<bool, StoreError>;
+
+    // --- endpoints ---
+    async fn create_endpoint(
+        &self,
+        app_id: &AppId,
+        endpoint: NewEndpoint,
+    ) -> Result<Endpoint, StoreError>;
+    /// Finds an endpoint of this application by id or by uid.
+    async fn get_endpoint(
+        &self,
+        app_id: &AppId,
+        id_or_uid: &str,
+    ) -> Result<Option<Endpoint>, StoreError>;
+    async fn list_endpoints(
+        &self,
+        app_id: &AppId,
+        page: PageRequest,
+    ) -> Result<Page<Endpoint>, StoreError>;
+    async fn update_endpoint(
+        &self,
+        app_id: &AppId,
+        id: &EndpointId,
+        fields: EndpointFields,
+        now: Timestamp,
+    ) -> Result<Option<Endpoint>, StoreError>;
+    async fn delete_endpoint(&self, app_id: &AppId, id: &EndpointId) -> Result<bool, StoreError>;
+    /// The endpoint's secrets that are valid at `now`, the current one first.
+    async fn endpoint_secrets(
+        &self,
+        id: &EndpointId,
+        now: Timestamp,
+    ) -> Result<Vec<EndpointSecret>, StoreError>;
+    /// Makes `new_key` current; the old current secret keeps signing until `old_expires_at`.
+    async fn rotate_endpoint_secret(
+        &self,
+        id: &EndpointId,
+        new_key: String,
+        old_expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    // --- event types ---
+    async fn create_event_type(
+        &self,
+        name: EventTypeName,
+        fields: EventTypeFields,
+        now: Timestamp,
+    ) -> Result<EventType, StoreError>;
+    async fn get_event_type(&self, name: &EventTypeName) -> Result<Option<EventType>, StoreError>;
+    async fn list_event_types(
+        &self,
+        page: PageRequest,
+        include_archived: bool,
+    ) -> Result<Page<EventType>, StoreError>;
+    async fn update_event_type(
+        &self,
+        name: &EventTypeName,
+        fields: EventTypeFields,
+        now: Timestamp,
+    ) -> Result<Option<EventType>, StoreError>;
+    async fn delete_event_type(&self, name: &EventTypeName) -> Result<bool, StoreError>;
+
+    // --- messages ---
+    /// Commits the message and its deliveries in one durable transaction (see module docs).
+    async fn create_message(&self, message: NewMessage) -> Result<MessageInsert, StoreError>;
+    async fn get_message(
+        &self,
+        app_id: &AppId,
+        id: &MessageId,
+    ) -> Result<Option<Message>, StoreError>;
+    async fn list_messages(
+        &self,
+        app_id: &AppId,
+        filter: MessageFilter,
+        page: PageRequest,
+    ) -> Result<Page<Message>, StoreError>;
+
+    // --- attempts ---
+    async fn list_attempts(
+        &self,
+        app_id: &AppId,
+        msg_id: Option<&MessageId>,
+        filter: AttemptFilter,
+        page: PageRequest,
+    ) -> Result<Page<Attempt>, StoreError>;
+    /// Queues a manual delivery of the message to the endpoint, due now.
+    async fn enqueue_resend(
+        &self,
+        app_id: &AppId,
+        msg_id: &MessageId,
+        endpoint_id: &EndpointId,
+        now: Timestamp,
+    ) -> Result<DeliveryId, StoreError>;
+
+    // --- delivery ---
+    /// Leases up to `limit` deliveries that are due at `now` until `now + lease`.
+    async fn claim_due_deliveries(
+        &self,
+        now: Timestamp,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<ClaimedDelivery>, StoreError>;
+    /// Records attempts and moves their deliveries on, all in one transaction.
+    async fn record_attempts(&self, records: Vec<AttemptRecord>) -> Result<(), StoreError>;
+    /// Gives leased deliveries back (on shutdown) so another worker can claim them at once.
+    async fn release_deliveries(&self, ids: Vec<DeliveryId>) -> Result<(), StoreError>;
+    /// When the next pending delivery falls due, if any.
+    async fn next_due_at(&self) -> Result<Option<Timestamp>, StoreError>;
+
+    // --- idempotency and settings ---
+    async fn get_idempotent_response(
+        &self,
+        key: &str,
+    ) -> Result<Option<IdempotentResponse>, StoreError>;
+    async fn put_idempotent_response(
+        &self,
+        key: &str,
+        response: IdempotentResponse,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+    async fn get_setting(&self, name: &str) -> Result<Option<String>, StoreError>;
+    async fn put_setting(&self, name: &str, value: &str) -> Result<(), StoreError>;
+}

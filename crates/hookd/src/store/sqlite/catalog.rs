@@ -1,0 +1,586 @@
+//! SQL for the configuration records: applications, endpoints and their secrets, event types,
+//! plus the small key-value tables (idempotency keys, settings).
+
+use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
+
+use super::backend;
+use super::rows::{Cursor, corrupt, from_json, from_micros, to_json, to_micros};
+use crate::domain::{
+    AppId, Application, ApplicationFields, Endpoint, EndpointFields, EndpointId, EndpointSecret,
+    EndpointUrl, EventType, EventTypeFields, EventTypeName, Timestamp, Uid,
+};
+use crate::store::{IdempotentResponse, NewEndpoint, Page, PageRequest, StoreError};
+
+/// Maps a unique-constraint violation to `Conflict` with a message for the client.
+fn unique(message: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
+    move |error| match error.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::Conflict(message.to_owned()),
+        _ => backend(error),
+    }
+}
+
+// --- applications ---
+
+const APPLICATION_COLUMNS: &str = "id, uid, name, throttle_rate, metadata, created_at, updated_at";
+
+fn application_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Application, StoreError>> {
+    let uid: Option<String> = row.get(1)?;
+    let metadata: String = row.get(4)?;
+    Ok((|| {
+        Ok(Application {
+            id: AppId::from_trusted(row.get::<_, String>(0).map_err(backend)?),
+            uid: uid
+                .as_deref()
+                .map(Uid::parse)
+                .transpose()
+                .map_err(corrupt)?,
+            name: row.get(2).map_err(backend)?,
+            throttle_rate: row.get(3).map_err(backend)?,
+            metadata: from_json(&metadata)?,
+            created_at: from_micros(row.get(5).map_err(backend)?),
+            updated_at: from_micros(row.get(6).map_err(backend)?),
+        })
+    })())
+}
+
+pub fn insert_application(
+    c: &Connection,
+    id: AppId,
+    fields: ApplicationFields,
+    now: Timestamp,
+) -> Result<Application, StoreError> {
+    c.prepare_cached(
+        "INSERT INTO application (id, uid, name, throttle_rate, metadata, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+    )
+    .map_err(backend)?
+    .execute(params![
+        id.as_str(),
+        fields.uid.as_ref().map(Uid::as_str),
+        fields.name,
+        fields.throttle_rate,
+        to_json(&fields.metadata)?,
+        to_micros(now),
+    ])
+    .map_err(unique("an application with this uid already exists"))?;
+    Ok(Application {
+        id,
+        uid: fields.uid,
+        name: fields.name,
+        throttle_rate: fields.throttle_rate,
+        metadata: fields.metadata,
+        created_at: now,
+        updated_at: now,
+    })
+}
+
+pub fn find_application(
+    c: &Connection,
+    id_or_uid: &str,
+) -> Result<Option<Application>, StoreError> {
+    c.prepare_cached(&format!(
+        "SELECT {APPLICATION_COLUMNS} FROM application WHERE id = ?1
+         UNION ALL SELECT {APPLICATION_COLUMNS} FROM application WHERE uid = ?1 LIMIT 1"
+    ))
+    .map_err(backend)?
+    .query_row([id_or_uid], application_from_row)
+    .optional()
+    .map_err(backend)?
+    .transpose()
+}
+
+pub fn list_applications(
+    c: &Connection,
+    page: &PageRequest,
+) -> Result<Page<Application>, StoreError> {
+    let cursor = Cursor::new("id", page);
+    let sql = format!(
+        "SELECT {APPLICATION_COLUMNS} FROM application WHERE 1 = 1 {} {} LIMIT {}",
+        cursor.condition, cursor.order_by, cursor.fetch
+    );
+    let mut statement = c.prepare_cached(&sql).map_err(backend)?;
+    let rows = statement
+        .query_map(
+            params_from_iter(cursor.parameter.iter()),
+            application_from_row,
+        )
+        .map_err(backend)?
+        .map(|row| row.map_err(backend)?)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(cursor.page(rows, |app| app.id.to_string()))
+}
+
+pub fn update_application(
+    c: &Connection,
+    id: &AppId,
+    fields: ApplicationFields,
+    now: Timestamp,
+) -> Result<Option<Application>, StoreError> {
+    let changed = c
+        .prepare_cached(
+            "UPDATE application SET uid = ?2, name = ?3, throttle_rate = ?4, metadata = ?5,
+             updated_at = ?6 WHERE id = ?1",
+        )
+        .map_err(backend)?
+        .execute(params![
+            id.as_str(),
+            fields.uid.as_ref().map(Uid::as_str),
+            fields.name,
+            fields.throttle_rate,
+            to_json(&fields.metadata)?,
+            to_micros(now),
+        ])
+        .map_err(unique("an application with this uid already exists"))?;
+    if changed == 0 {
+        return Ok(None);
+    }
+    find_application(c, id.as_str())
+}
+
+pub fn delete_application(c: &Connection, id: &AppId) -> Result<bool, StoreError> {
+    let deleted = c
+        .prepare_cached("DELETE FROM application WHERE id = ?1")
+        .map_err(backend)?
+        .execute([id.as_str()])
+        .map_err(backend)?;
+    Ok(deleted > 0)
+}
+
+// --- endpoints ---
+
+const ENDPOINT_COLUMNS: &str = "id, app_id, uid, url, description, version, disabled, \
+     event_types, channels, throttle_rate, metadata, headers, created_at, updated_at";
+
+fn endpoint_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Endpoint, StoreError>> {
+    let id: String = row.get(0)?;
+    let app_id: String = row.get(1)?;
+    let uid: Option<String> = row.get(2)?;
+    let url: String = row.get(3)?;
+    let event_types: Option<String> = row.get(7)?;
+    let channels: Option<String> = row.get(8)?;
+    let metadata: String = row.get(10)?;
+    let headers: String = row.get(11)?;
+    let fields = (|| {
+        Ok(EndpointFields {
+            uid: uid
+                .as_deref()
+                .map(Uid::parse)
+                .transpose()
+                .map_err(corrupt)?,
+            url: EndpointUrl::parse(&url).map_err(corrupt)?,
+            description: row.get(4).map_err(backend)?,
+            version: row.get(5).map_err(backend)?,
+            disabled: row.get(6).map_err(backend)?,
+            event_types: event_types.as_deref().map(from_json).transpose()?,
+            channels: channels.as_deref().map(from_json).transpose()?,
+            throttle_rate: row.get(9).map_err(backend)?,
+            metadata: from_json(&metadata)?,
+            headers: from_json(&headers)?,
+        })
+    })();
+    Ok(fields.and_then(|fields| {
+        Ok(Endpoint {
+            id: EndpointId::from_trusted(id),
+            app_id: AppId::from_trusted(app_id),
+            fields,
+            created_at: from_micros(row.get(12).map_err(backend)?),
+            updated_at: from_micros(row.get(13).map_err(backend)?),
+        })
+    }))
+}
+
+fn optional_json<T: serde::Serialize>(value: &Option<T>) -> Result<Option<String>, StoreError> {
+    value.as_ref().map(to_json).transpose()
+}
+
+pub fn insert_endpoint(
+    c: &Connection,
+    app_id: &AppId,
+    endpoint: NewEndpoint,
+) -> Result<Endpoint, StoreError> {
+    let fields = &endpoint.fields;
+    c.prepare_cached(
+        "INSERT INTO endpoint (id, app_id, uid, url, description, version, disabled, event_types,
+         channels, throttle_rate, metadata, headers, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)",
+    )
+    .map_err(backend)?
+    .execute(params![
+        endpoint.id.as_str(),
+        app_id.as_str(),
+        fields.uid.as_ref().map(Uid::as_str),
+        fields.url.as_str(),
+        fields.description,
+        fields.version,
+        fields.disabled,
+        optional_json(&fields.event_types)?,
+        optional_json(&fields.channels)?,
+        fields.throttle_rate,
+        to_json(&fields.metadata)?,
+        to_json(&fields.headers)?,
+        to_micros(endpoint.now),
+    ])
+    .map_err(unique("an endpoint with this uid already exists"))?;
+    c.prepare_cached(
+        "INSERT INTO endpoint_secret (endpoint_id, key, expires_at, created_at)
+         VALUES (?1, ?2, NULL, ?3)",
+    )
+    .map_err(backend)?
+    .execute(params![
+        endpoint.id.as_str(),
+        endpoint.secret,
+        to_micros(endpoint.now)
+    ])
+    .map_err(backend)?;
+    Ok(Endpoint {
+        id: endpoint.id,
+        app_id: app_id.clone(),
+        fields: endpoint.fields,
+        created_at: endpoint.now,
+        updated_at: endpoint.now,
+    })
+}
+
+pub fn find_endpoint(
+    c: &Connection,
+    app_id: &AppId,
+    id_or_uid: &str,
+) -> Result<Option<Endpoint>, StoreError> {
+    c.prepare_cached(&format!(
+        "SELECT {ENDPOINT_COLUMNS} FROM endpoint WHERE app_id = ?1 AND id = ?2
+         UNION ALL SELECT {ENDPOINT_COLUMNS} FROM endpoint WHERE app_id = ?1 AND uid = ?2 LIMIT 1"
+    ))
+    .map_err(backend)?
+    .query_row([app_id.as_str(), id_or_uid], endpoint_from_row)
+    .optional()
+    .map_err(backend)?
+    .transpose()
+}
+
+pub fn list_endpoints(
+    c: &Connection,
+    app_id: &AppId,
+    page: &PageRequest,
+) -> Result<Page<Endpoint>, StoreError> {
+    let cursor = Cursor::new("id", page);
+    let sql = format!(
+        "SELECT {ENDPOINT_COLUMNS} FROM endpoint WHERE app_id = ? {} {} LIMIT {}",
+        cursor.condition, cursor.order_by, cursor.fetch
+    );
+    let parameters = std::iter::once(rusqlite::types::Value::Text(app_id.to_string()))
+        .chain(cursor.parameter.clone());
+    let mut statement = c.prepare_cached(&sql).map_err(backend)?;
+    let rows = statement
+        .query_map(params_from_iter(parameters), endpoint_from_row)
+        .map_err(backend)?
+        .map(|row| row.map_err(backend)?)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(cursor.page(rows, |endpoint| endpoint.id.to_string()))
+}
+
+/// Every endpoint of an application, for fan-out inside the message transaction.
+pub fn all_endpoints(c: &Connection, app_id: &AppId) -> Result<Vec<Endpoint>, StoreError> {
+    let mut statement = c
+        .prepare_cached(&format!(
+            "SELECT {ENDPOINT_COLUMNS} FROM endpoint WHERE app_id = ?1"
+        ))
+        .map_err(backend)?;
+    statement
+        .query_map([app_id.as_str()], endpoint_from_row)
+        .map_err(backend)?
+        .map(|row| row.map_err(backend)?)
+        .collect()
+}
+
+pub fn update_endpoint(
+    c: &Connection,
+    app_id: &AppId,
+    id: &EndpointId,
+    fields: EndpointFields,
+    now: Timestamp,
+) -> Result<Option<Endpoint>, StoreError> {
+    let changed = c
+        .prepare_cached(
+            "UPDATE endpoint SET uid = ?3, url = ?4, description = ?5, version = ?6,
+             disabled = ?7, event_types = ?8, channels = ?9, throttle_rate = ?10,
+             metadata = ?11, headers = ?12, updated_at = ?13
+             WHERE app_id = ?1 AND id = ?2",
+        )
+        .map_err(backend)?
+        .execute(params![
+            app_id.as_str(),
+            id.as_str(),
+            fields.uid.as_ref().map(Uid::as_str),
+            fields.url.as_str(),
+            fields.description,
+            fields.version,
+            fields.disabled,
+            optional_json(&fields.event_types)?,
+            optional_json(&fields.channels)?,
+            fields.throttle_rate,
+            to_json(&fields.metadata)?,
+            to_json(&fields.headers)?,
+            to_micros(now),
+        ])
+        .map_err(unique("an endpoint with this uid already exists"))?;
+    if changed == 0 {
+        return Ok(None);
+    }
+    find_endpoint(c, app_id, id.as_str())
+}
+
+pub fn delete_endpoint(
+    c: &Connection,
+    app_id: &AppId,
+    id: &EndpointId,
+) -> Result<bool, StoreError> {
+    let deleted = c
+        .prepare_cached("DELETE FROM endpoint WHERE app_id = ?1 AND id = ?2")
+        .map_err(backend)?
+        .execute([app_id.as_str(), id.as_str()])
+        .map_err(backend)?;
+    Ok(deleted > 0)
+}
+
+pub fn endpoint_secrets(
+    c: &Connection,
+    id: &EndpointId,
+    now: Timestamp,
+) -> Result<Vec<EndpointSecret>, StoreError> {
+    let mut statement = c
+        .prepare_cached(
+            "SELECT key, expires_at FROM endpoint_secret
+             WHERE endpoint_id = ?1 AND (expires_at IS NULL OR expires_at > ?2)
+             ORDER BY expires_at IS NOT NULL, expires_at DESC",
+        )
+        .map_err(backend)?;
+    statement
+        .query_map(params![id.as_str(), to_micros(now)], |row| {
+            Ok(EndpointSecret {
+                key: row.get(0)?,
+                expires_at: row.get::<_, Option<i64>>(1)?.map(from_micros),
+            })
+        })
+        .map_err(backend)?
+        .collect::<Result<_, _>>()
+        .map_err(backend)
+}
+
+pub fn rotate_endpoint_secret(
+    c: &Connection,
+    id: &EndpointId,
+    new_key: String,
+    old_expires_at: Timestamp,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    c.prepare_cached(
+        "UPDATE endpoint_secret SET expires_at = ?2 WHERE endpoint_id = ?1 AND expires_at IS NULL",
+    )
+    .map_err(backend)?
+    .execute(params![id.as_str(), to_micros(old_expires_at)])
+    .map_err(backend)?;
+    // Secrets whose grace period is over are of no further use.
+    c.prepare_cached("DELETE FROM endpoint_secret WHERE endpoint_id = ?1 AND expires_at <= ?2")
+        .map_err(backend)?
+        .execute(params![id.as_str(), to_micros(now)])
+        .map_err(backend)?;
+    c.prepare_cached(
+        "INSERT INTO endpoint_secret (endpoint_id, key, expires_at, created_at)
+         VALUES (?1, ?2, NULL, ?3)",
+    )
+    .map_err(backend)?
+    .execute(params![id.as_str(), new_key, to_micros(now)])
+    .map_err(backend)?;
+    Ok(())
+}
+
+// --- event types ---
+
+const EVENT_TYPE_COLUMNS: &str = "name, description, deprecated, archived, schemas, \
+     feature_flag, group_name, created_at, updated_at";
+
+fn event_type_from_row(row: &Row<'_>) -> rusqlite::Result<Result<EventType, StoreError>> {
+    let name: String = row.get(0)?;
+    let schemas: Option<String> = row.get(4)?;
+    Ok((|| {
+        Ok(EventType {
+            name: EventTypeName::parse(&name).map_err(corrupt)?,
+            fields: EventTypeFields {
+                description: row.get(1).map_err(backend)?,
+                deprecated: row.get(2).map_err(backend)?,
+                archived: row.get(3).map_err(backend)?,
+                schemas: schemas.as_deref().map(from_json).transpose()?,
+                feature_flag: row.get(5).map_err(backend)?,
+                group_name: row.get(6).map_err(backend)?,
+            },
+            created_at: from_micros(row.get(7).map_err(backend)?),
+            updated_at: from_micros(row.get(8).map_err(backend)?),
+        })
+    })())
+}
+
+pub fn insert_event_type(
+    c: &Connection,
+    name: EventTypeName,
+    fields: EventTypeFields,
+    now: Timestamp,
+) -> Result<EventType, StoreError> {
+    c.prepare_cached(
+        "INSERT INTO event_type (name, description, deprecated, archived, schemas, feature_flag,
+         group_name, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+    )
+    .map_err(backend)?
+    .execute(params![
+        name.as_str(),
+        fields.description,
+        fields.deprecated,
+        fields.archived,
+        optional_json(&fields.schemas)?,
+        fields.feature_flag,
+        fields.group_name,
+        to_micros(now),
+    ])
+    .map_err(unique("an event type with this name already exists"))?;
+    Ok(EventType {
+        name,
+        fields,
+        created_at: now,
+        updated_at: now,
+    })
+}
+
+pub fn find_event_type(
+    c: &Connection,
+    name: &EventTypeName,
+) -> Result<Option<EventType>, StoreError> {
+    c.prepare_cached(&format!(
+        "SELECT {EVENT_TYPE_COLUMNS} FROM event_type WHERE name = ?1"
+    ))
+    .map_err(backend)?
+    .query_row([name.as_str()], event_type_from_row)
+    .optional()
+    .map_err(backend)?
+    .transpose()
+}
+
+pub fn list_event_types(
+    c: &Connection,
+    page: &PageRequest,
+    include_archived: bool,
+) -> Result<Page<EventType>, StoreError> {
+    let cursor = Cursor::new("name", page);
+    let archived = if include_archived {
+        ""
+    } else {
+        "AND archived = 0"
+    };
+    let sql = format!(
+        "SELECT {EVENT_TYPE_COLUMNS} FROM event_type WHERE 1 = 1 {archived} {} {} LIMIT {}",
+        cursor.condition, cursor.order_by, cursor.fetch
+    );
+    let mut statement = c.prepare_cached(&sql).map_err(backend)?;
+    let rows = statement
+        .query_map(
+            params_from_iter(cursor.parameter.iter()),
+            event_type_from_row,
+        )
+        .map_err(backend)?
+        .map(|row| row.map_err(backend)?)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(cursor.page(rows, |event_type| event_type.name.as_str().to_owned()))
+}
+
+pub fn update_event_type(
+    c: &Connection,
+    name: &EventTypeName,
+    fields: EventTypeFields,
+    now: Timestamp,
+) -> Result<Option<EventType>, StoreError> {
+    let changed = c
+        .prepare_cached(
+            "UPDATE event_type SET description = ?2, deprecated = ?3, archived = ?4, schemas = ?5,
+             feature_flag = ?6, group_name = ?7, updated_at = ?8 WHERE name = ?1",
+        )
+        .map_err(backend)?
+        .execute(params![
+            name.as_str(),
+            fields.description,
+            fields.deprecated,
+            fields.archived,
+            optional_json(&fields.schemas)?,
+            fields.feature_flag,
+            fields.group_name,
+            to_micros(now),
+        ])
+        .map_err(backend)?;
+    if changed == 0 {
+        return Ok(None);
+    }
+    find_event_type(c, name)
+}
+
+pub fn delete_event_type(c: &Connection, name: &EventTypeName) -> Result<bool, StoreError> {
+    let deleted = c
+        .prepare_cached("DELETE FROM event_type WHERE name = ?1")
+        .map_err(backend)?
+        .execute([name.as_str()])
+        .map_err(backend)?;
+    Ok(deleted > 0)
+}
+
+// --- idempotency keys and settings ---
+
+pub fn find_idempotent_response(
+    c: &Connection,
+    key: &str,
+) -> Result<Option<IdempotentResponse>, StoreError> {
+    c.prepare_cached("SELECT request_digest, status, body FROM idempotency WHERE key = ?1")
+        .map_err(backend)?
+        .query_row([key], |row| {
+            Ok(IdempotentResponse {
+                request_digest: row.get(0)?,
+                status: row.get(1)?,
+                body: row.get(2)?,
+            })
+        })
+        .optional()
+        .map_err(backend)
+}
+
+pub fn put_idempotent_response(
+    c: &Connection,
+    key: &str,
+    response: IdempotentResponse,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    c.prepare_cached(
+        "INSERT OR REPLACE INTO idempotency (key, request_digest, status, body, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )
+    .map_err(backend)?
+    .execute(params![
+        key,
+        response.request_digest,
+        response.status,
+        response.body,
+        to_micros(now)
+    ])
+    .map_err(backend)?;
+    Ok(())
+}
+
+pub fn get_setting(c: &Connection, name: &str) -> Result<Option<String>, StoreError> {
+    c.prepare_cached("SELECT value FROM setting WHERE name = ?1")
+        .map_err(backend)?
+        .query_row([name], |row| row.get(0))
+        .optional()
+        .map_err(backend)
+}
+
+pub fn put_setting(c: &Connection, name: &str, value: &str) -> Result<(), StoreError> {
+    c.prepare_cached("INSERT OR REPLACE INTO setting (name, value) VALUES (?1, ?2)")
+        .map_err(backend)?
+        .execute([name, value])
+        .map_err(backend)?;
+    Ok(())
+}

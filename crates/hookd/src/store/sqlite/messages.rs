@@ -1,0 +1,285 @@
+//! SQL for messages and the attempt log: the durable write of a message with its fan-out, and the
+//! filtered listings that the API serves.
+
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
+
+use super::backend;
+use super::catalog::all_endpoints;
+use super::rows::{Cursor, corrupt, from_json, from_micros, to_json, to_micros};
+use crate::domain::{
+    AppId, Attempt, AttemptId, DeliveryId, DeliveryStatus, EndpointId, EventTypeName, Message,
+    MessageId, TriggerType,
+};
+use crate::store::{
+    AttemptFilter, MessageFilter, MessageInsert, NewMessage, Page, PageRequest, StoreError,
+};
+
+const MESSAGE_COLUMNS: &str =
+    "id, app_id, event_type, event_id, payload, channels, tags, created_at";
+
+fn message_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Message, StoreError>> {
+    let id: String = row.get(0)?;
+    let app_id: String = row.get(1)?;
+    let event_type: String = row.get(2)?;
+    let channels: String = row.get(5)?;
+    let tags: String = row.get(6)?;
+    Ok((|| {
+        Ok(Message {
+            id: MessageId::from_trusted(id),
+            app_id: AppId::from_trusted(app_id),
+            event_type: EventTypeName::parse(&event_type).map_err(corrupt)?,
+            event_id: row.get(3).map_err(backend)?,
+            payload: row.get(4).map_err(backend)?,
+            channels: from_json(&channels)?,
+            tags: from_json(&tags)?,
+            created_at: from_micros(row.get(7).map_err(backend)?),
+        })
+    })())
+}
+
+/// Inserts the message and one pending delivery per endpoint that accepts it, inside the caller's
+/// transaction, so the fan-out sees exactly the endpoints that exist at commit time.
+pub fn insert_message(c: &Connection, new: NewMessage) -> Result<MessageInsert, StoreError> {
+    if let Some(event_id) = &new.event_id
+        && let Some(existing) = find_by_event_id(c, &new.app_id, event_id)?
+    {
+        return Ok(MessageInsert::Duplicate(existing));
+    }
+    let created_at = to_micros(new.now);
+    c.prepare_cached(
+        "INSERT INTO message (id, app_id, event_type, event_id, payload, channels, tags, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )
+    .map_err(backend)?
+    .execute(params![
+        new.id.as_str(),
+        new.app_id.as_str(),
+        new.event_type.as_str(),
+        new.event_id,
+        new.payload,
+        to_json(&new.channels)?,
+        to_json(&new.tags)?,
+        created_at,
+    ])
+    .map_err(backend)?;
+
+    let mut insert_delivery = c
+        .prepare_cached(
+            "INSERT INTO delivery (id, app_id, msg_id, endpoint_id, status, trigger_type,
+             attempts_made, next_attempt_at, lease_token) VALUES (?1, ?2, ?3, ?4, 1, 0, 0, ?5, NULL)",
+        )
+        .map_err(backend)?;
+    let mut deliveries = 0;
+    for endpoint in all_endpoints(c, &new.app_id)? {
+        if !endpoint.fields.accepts(&new.event_type, &new.channels) {
+            continue;
+        }
+        let delivery_id = DeliveryId::generate(new.now, rand::random());
+        insert_delivery
+            .execute(params![
+                delivery_id.as_str(),
+                new.app_id.as_str(),
+                new.id.as_str(),
+                endpoint.id.as_str(),
+                created_at,
+            ])
+            .map_err(backend)?;
+        deliveries += 1;
+    }
+    let message = Message {
+        id: new.id,
+        app_id: new.app_id,
+        event_type: new.event_type,
+        event_id: new.event_id,
+        payload: Some(new.payload),
+        channels: new.channels,
+        tags: new.tags,
+        created_at: new.now,
+    };
+    Ok(MessageInsert::Created {
+        message,
+        deliveries,
+    })
+}
+
+fn find_by_event_id(
+    c: &Connection,
+    app_id: &AppId,
+    event_id: &str,
+) -> Result<Option<Message>, StoreError> {
+    c.prepare_cached(&format!(
+        "SELECT {MESSAGE_COLUMNS} FROM message WHERE app_id = ?1 AND event_id = ?2"
+    ))
+    .map_err(backend)?
+    .query_row([app_id.as_str(), event_id], message_from_row)
+    .optional()
+    .map_err(backend)?
+    .transpose()
+}
+
+pub fn find_message(
+    c: &Connection,
+    app_id: &AppId,
+    id: &MessageId,
+) -> Result<Option<Message>, StoreError> {
+    c.prepare_cached(&format!(
+        "SELECT {MESSAGE_COLUMNS} FROM message WHERE app_id = ?1 AND id = ?2"
+    ))
+    .map_err(backend)?
+    .query_row([app_id.as_str(), id.as_str()], message_from_row)
+    .optional()
+    .map_err(backend)?
+    .transpose()
+}
+
+/// Filter clauses and their parameters, built up in order.
+#[derive(Default)]
+struct Conditions {
+    sql: String,
+    parameters: Vec<Value>,
+}
+
+impl Conditions {
+    fn add(&mut self, clause: &str, values: impl IntoIterator<Item = Value>) {
+        self.sql.push_str(" AND ");
+        self.sql.push_str(clause);
+        self.parameters.extend(values);
+    }
+}
+
+pub fn list_messages(
+    c: &Connection,
+    app_id: &AppId,
+    filter: &MessageFilter,
+    page: &PageRequest,
+) -> Result<Page<Message>, StoreError> {
+    let mut conditions = Conditions::default();
+    conditions.add("app_id = ?", [Value::Text(app_id.to_string())]);
+    if let Some(event_types) = &filter.event_types
+        && !event_types.is_empty()
+    {
+        let placeholders = vec!["?"; event_types.len()].join(", ");
+        conditions.add(
+            &format!("event_type IN ({placeholders})"),
+            event_types
+                .iter()
+                .map(|name| Value::Text(name.as_str().to_owned())),
+        );
+    }
+    if let Some(channel) = &filter.channel {
+        conditions.add(
+            "EXISTS (SELECT 1 FROM json_each(message.channels) WHERE json_each.value = ?)",
+            [Value::Text(channel.as_str().to_owned())],
+        );
+    }
+    if let Some(before) = filter.before {
+        conditions.add("created_at < ?", [Value::Integer(to_micros(before))]);
+    }
+    if let Some(after) = filter.after {
+        conditions.add("created_at > ?", [Value::Integer(to_micros(after))]);
+    }
+    let cursor = Cursor::new("id", page);
+    let sql = format!(
+        "SELECT {MESSAGE_COLUMNS} FROM message WHERE 1 = 1 {} {} {} LIMIT {}",
+        conditions.sql, cursor.condition, cursor.order_by, cursor.fetch
+    );
+    let parameters = conditions
+        .parameters
+        .into_iter()
+        .chain(cursor.parameter.clone());
+    let mut statement = c.prepare(&sql).map_err(backend)?;
+    let rows = statement
+        .query_map(params_from_iter(parameters), message_from_row)
+        .map_err(backend)?
+        .map(|row| row.map_err(backend)?)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(cursor.page(rows, |message| message.id.to_string()))
+}
+
+const ATTEMPT_COLUMNS: &str = "id, app_id, msg_id, endpoint_id, url, status, \
+     response_status_code, response, response_duration_ms, failure_code, trigger_type, created_at";
+
+fn attempt_from_row(row: &Row<'_>) -> rusqlite::Result<Attempt> {
+    Ok(Attempt {
+        id: AttemptId::from_trusted(row.get::<_, String>(0)?),
+        app_id: AppId::from_trusted(row.get::<_, String>(1)?),
+        msg_id: MessageId::from_trusted(row.get::<_, String>(2)?),
+        endpoint_id: EndpointId::from_trusted(row.get::<_, String>(3)?),
+        url: row.get(4)?,
+        status: DeliveryStatus::from_code(row.get(5)?),
+        response_status_code: row.get(6)?,
+        response: row.get(7)?,
+        response_duration_ms: u64::try_from(row.get::<_, i64>(8)?).unwrap_or(0),
+        failure_code: row.get(9)?,
+        trigger_type: TriggerType::from_code(row.get(10)?),
+        created_at: from_micros(row.get(11)?),
+    })
+}
+
+pub fn insert_attempt(c: &Connection, attempt: &Attempt) -> Result<(), StoreError> {
+    c.prepare_cached(
+        "INSERT INTO attempt (id, app_id, msg_id, endpoint_id, url, status, response_status_code,
+         response, response_duration_ms, failure_code, trigger_type, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )
+    .map_err(backend)?
+    .execute(params![
+        attempt.id.as_str(),
+        attempt.app_id.as_str(),
+        attempt.msg_id.as_str(),
+        attempt.endpoint_id.as_str(),
+        attempt.url,
+        attempt.status as i64,
+        attempt.response_status_code,
+        attempt.response,
+        i64::try_from(attempt.response_duration_ms).unwrap_or(i64::MAX),
+        attempt.failure_code,
+        attempt.trigger_type as i64,
+        to_micros(attempt.created_at),
+    ])
+    .map_err(backend)?;
+    Ok(())
+}
+
+pub fn list_attempts(
+    c: &Connection,
+    app_id: &AppId,
+    msg_id: Option<&MessageId>,
+    filter: &AttemptFilter,
+    page: &PageRequest,
+) -> Result<Page<Attempt>, StoreError> {
+    let mut conditions = Conditions::default();
+    conditions.add("app_id = ?", [Value::Text(app_id.to_string())]);
+    if let Some(msg_id) = msg_id {
+        conditions.add("msg_id = ?", [Value::Text(msg_id.to_string())]);
+    }
+    if let Some(endpoint_id) = &filter.endpoint_id {
+        conditions.add("endpoint_id = ?", [Value::Text(endpoint_id.to_string())]);
+    }
+    if let Some(status) = filter.status {
+        conditions.add("status = ?", [Value::Integer(status as i64)]);
+    }
+    if let Some(before) = filter.before {
+        conditions.add("created_at < ?", [Value::Integer(to_micros(before))]);
+    }
+    if let Some(after) = filter.after {
+        conditions.add("created_at > ?", [Value::Integer(to_micros(after))]);
+    }
+    let cursor = Cursor::new("id", page);
+    let sql = format!(
+        "SELECT {ATTEMPT_COLUMNS} FROM attempt WHERE 1 = 1 {} {} {} LIMIT {}",
+        conditions.sql, cursor.condition, cursor.order_by, cursor.fetch
+    );
+    let parameters = conditions
+        .parameters
+        .into_iter()
+        .chain(cursor.parameter.clone());
+    let mut statement = c.prepare(&sql).map_err(backend)?;
+    let rows = statement
+        .query_map(params_from_iter(parameters), attempt_from_row)
+        .map_err(backend)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(backend)?;
+    Ok(cursor.page(rows, |attempt| attempt.id.to_string()))
+}

@@ -1,0 +1,480 @@
+//! The embedded SQLite backend: one writer thread with group commit, and a small pool of readers.
+//!
+//! Every write is a job sent to the single writer thread. The writer takes all the jobs waiting
+//! in its queue, runs each inside its own savepoint of one `BEGIN IMMEDIATE` transaction, commits
+//! once (one fsync for the whole batch, `synchronous=FULL`), and only then answers each caller. A
+//! job that fails rolls back to its savepoint and does not disturb the others. This is what lets
+//! thousands of concurrent API requests share one durable commit. Reads run on pooled connections
+//! in WAL mode and never wait for the writer.
+//!
+//! The SQL itself lives in the child modules, one per resource; this file owns connections,
+//! threads and the `Store` trait glue.
+
+mod catalog;
+mod deliveries;
+mod messages;
+mod rows;
+
+use std::path::Path;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rusqlite::Connection;
+use tokio::sync::oneshot;
+
+use super::{
+    AttemptFilter, AttemptRecord, ClaimedDelivery, IdempotentResponse, MessageFilter,
+    MessageInsert, NewEndpoint, NewMessage, Page, PageRequest, Store, StoreError,
+};
+use crate::domain::{
+    AppId, Application, ApplicationFields, Attempt, DeliveryId, Endpoint, EndpointFields,
+    EndpointId, EndpointSecret, EventType, EventTypeFields, EventTypeName, Message, MessageId,
+    Timestamp,
+};
+
+/// The most jobs one commit takes; more wait for the next commit.
+const MAX_JOBS_PER_COMMIT: usize = 2048;
+/// Read connections kept open for reuse.
+const MAX_IDLE_READERS: usize = 16;
+
+type CommitResult = Result<(), String>;
+type Reply = Box<dyn FnOnce(CommitResult) + Send>;
+type Job = Box<dyn FnOnce(&Connection) -> Reply + Send>;
+
+/// The SQLite store. Dropping the last handle stops the writer thread after it drains its queue.
+pub struct SqliteStore {
+    /// Held for the store's lifetime: one process per data directory.
+    _lock: std::fs::File,
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    path: std::path::PathBuf,
+    readers: Arc<Mutex<Vec<Connection>>>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) `hookd.db` in `data_dir` and applies the schema.
+    ///
+    /// SQLite is the single-node backend, so the data directory is locked for the life of the
+    /// store. That makes every lease found at start-up a lease of a process that is gone: they
+    /// are released at once instead of waiting out their time.
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(backend)?;
+        let lock = std::fs::File::create(data_dir.join("hookd.lock")).map_err(backend)?;
+        lock.try_lock().map_err(|_| StoreError::Locked)?;
+        let path = data_dir.join("hookd.db");
+        let writer_connection = open_connection(&path)?;
+        writer_connection
+            .execute_batch(include_str!("schema.sql"))
+            .map_err(backend)?;
+        deliveries::release_all_leases(&writer_connection)?;
+        let (sender, receiver) = mpsc::channel::<Job>();
+        let writer = std::thread::Builder::new()
+            .name("hookd-sqlite-writer".into())
+            .spawn(move || run_writer(writer_connection, receiver))
+            .map_err(backend)?;
+        Ok(SqliteStore {
+            _lock: lock,
+            jobs: Mutex::new(Some(sender)),
+            path,
+            readers: Arc::new(Mutex::new(Vec::new())),
+            writer: Mutex::new(Some(writer)),
+        })
+    }
+
+    /// Stops accepting writes, lets the writer finish what is queued, and waits for it.
+    pub fn close(&self) {
+        self.jobs.lock().expect("sqlite job lock").take();
+        if let Some(handle) = self.writer.lock().expect("sqlite writer lock").take() {
+            let _ = handle.join();
+        }
+    }
+
+    /// Runs `work` in the next group commit and answers once that commit is durable.
+    async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (answer, answered) = oneshot::channel();
+        let job: Job = Box::new(move |connection| {
+            let result = in_savepoint(connection, work);
+            Box::new(move |commit: CommitResult| {
+                let outcome = match (result, commit) {
+                    (Err(error), _) => Err(error),
+                    (Ok(value), Ok(())) => Ok(value),
+                    (Ok(_), Err(reason)) => Err(StoreError::Backend(reason.into())),
+                };
+                let _ = answer.send(outcome);
+            })
+        });
+        let sender = self
+            .jobs
+            .lock()
+            .expect("sqlite job lock")
+            .clone()
+            .ok_or(StoreError::Unavailable)?;
+        sender.send(job).map_err(|_| StoreError::Unavailable)?;
+        answered.await.map_err(|_| StoreError::Unavailable)?
+    }
+
+    /// Runs `work` on a pooled read connection on the blocking thread pool.
+    async fn read<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let readers = Arc::clone(&self.readers);
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let pooled = readers.lock().expect("sqlite reader lock").pop();
+            let connection = match pooled {
+                Some(connection) => connection,
+                None => open_connection(&path)?,
+            };
+            let result = work(&connection);
+            let mut idle = readers.lock().expect("sqlite reader lock");
+            if idle.len() < MAX_IDLE_READERS {
+                idle.push(connection);
+            }
+            result
+        })
+        .await
+        .map_err(backend)?
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn backend(error: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Backend(Box::new(error))
+}
+
+fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+    let connection = Connection::open(path).map_err(backend)?;
+    connection
+        .busy_timeout(Duration::from_secs(10))
+        .map_err(backend)?;
+    // WAL lets readers run beside the writer; FULL makes every commit durable on return.
+    connection
+        .execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = FULL;
+             PRAGMA foreign_keys = ON;",
+        )
+        .map_err(backend)?;
+    connection.set_prepared_statement_cache_capacity(64);
+    Ok(connection)
+}
+
+fn in_savepoint<T>(
+    connection: &Connection,
+    work: impl FnOnce(&Connection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    connection.execute_batch("SAVEPOINT job").map_err(backend)?;
+    let result = work(connection);
+    let finish = if result.is_ok() {
+        "RELEASE job"
+    } else {
+        "ROLLBACK TO job; RELEASE job"
+    };
+    connection.execute_batch(finish).map_err(backend)?;
+    result
+}
+
+/// The writer loop: wait for a job, take every job already queued, run them in one transaction,
+/// commit, answer. Ends when every sender is gone and the queue is empty.
+fn run_writer(connection: Connection, jobs: mpsc::Receiver<Job>) {
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_JOBS_PER_COMMIT {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let replies = match connection.execute_batch("BEGIN IMMEDIATE") {
+            Ok(()) => {
+                let replies: Vec<Reply> = batch.into_iter().map(|job| job(&connection)).collect();
+                let commit = connection
+                    .execute_batch("COMMIT")
+                    .map_err(|error| format!("commit failed: {error}"));
+                if commit.is_err() {
+                    let _ = connection.execute_batch("ROLLBACK");
+                }
+                (replies, commit)
+            }
+            Err(error) => {
+                tracing::error!(%error, "could not begin a write transaction");
+                let reason = format!("could not begin a transaction: {error}");
+                // Jobs that never ran are answered with the failure without running.
+                drop(batch);
+                (Vec::new(), Err(reason))
+            }
+        };
+        let (replies, commit) = replies;
+        for reply in replies {
+            reply(commit.clone());
+        }
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_application(
+        &self,
+        id: AppId,
+        fields: ApplicationFields,
+        now: Timestamp,
+    ) -> Result<Application, StoreError> {
+        self.write(move |c| catalog::insert_application(c, id, fields, now))
+            .await
+    }
+
+    async fn get_application(&self, id_or_uid: &str) -> Result<Option<Application>, StoreError> {
+        let key = id_or_uid.to_owned();
+        self.read(move |c| catalog::find_application(c, &key)).await
+    }
+
+    async fn list_applications(&self, page: PageRequest) -> Result<Page<Application>, StoreError> {
+        self.read(move |c| catalog::list_applications(c, &page))
+            .await
+    }
+
+    async fn update_application(
+        &self,
+        id: &AppId,
+        fields: ApplicationFields,
+        now: Timestamp,
+    ) -> Result<Option<Application>, StoreError> {
+        let id = id.clone();
+        self.write(move |c| catalog::update_application(c, &id, fields, now))
+            .await
+    }
+
+    async fn delete_application(&self, id: &AppId) -> Result<bool, StoreError> {
+        let id = id.clone();
+        self.write(move |c| catalog::delete_application(c, &id))
+            .await
+    }
+
+    async fn create_endpoint(
+        &self,
+        app_id: &AppId,
+        endpoint: NewEndpoint,
+    ) -> Result<Endpoint, StoreError> {
+        let app_id = app_id.clone();
+        self.write(move |c| catalog::insert_endpoint(c, &app_id, endpoint))
+            .await
+    }
+
+    async fn get_endpoint(
+        &self,
+        app_id: &AppId,
+        id_or_uid: &str,
+    ) -> Result<Option<Endpoint>, StoreError> {
+        let (app_id, key) = (app_id.clone(), id_or_uid.to_owned());
+        self.read(move |c| catalog::find_endpoint(c, &app_id, &key))
+            .await
+    }
+
+    async fn list_endpoints(
+        &self,
+        app_id: &AppId,
+        page: PageRequest,
+    ) -> Result<Page<Endpoint>, StoreError> {
+        let app_id = app_id.clone();
+        self.read(move |c| catalog::list_endpoints(c, &app_id, &page))
+            .await
+    }
+
+    async fn update_endpoint(
+        &self,
+        app_id: &AppId,
+        id: &EndpointId,
+        fields: EndpointFields,
+        now: Timestamp,
+    ) -> Result<Option<Endpoint>, StoreError> {
+        let (app_id, id) = (app_id.clone(), id.clone());
+        self.write(move |c| catalog::update_endpoint(c, &app_id, &id, fields, now))
+            .await
+    }
+
+    async fn delete_endpoint(&self, app_id: &AppId, id: &EndpointId) -> Result<bool, StoreError> {
+        let (app_id, id) = (app_id.clone(), id.clone());
+        self.write(move |c| catalog::delete_endpoint(c, &app_id, &id))
+            .await
+    }
+
+    async fn endpoint_secrets(
+        &self,
+        id: &EndpointId,
+        now: Timestamp,
+    ) -> Result<Vec<EndpointSecret>, StoreError> {
+        let id = id.clone();
+        self.read(move |c| catalog::endpoint_secrets(c, &id, now))
+            .await
+    }
+
+    async fn rotate_endpoint_secret(
+        &self,
+        id: &EndpointId,
+        new_key: String,
+        old_expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let id = id.clone();
+        self.write(move |c| catalog::rotate_endpoint_secret(c, &id, new_key, old_expires_at, now))
+            .await
+    }
+
+    async fn create_event_type(
+        &self,
+        name: EventTypeName,
+        fields: EventTypeFields,
+        now: Timestamp,
+    ) -> Result<EventType, StoreError> {
+        self.write(move |c| catalog::insert_event_type(c, name, fields, now))
+            .await
+    }
+
+    async fn get_event_type(&self, name: &EventTypeName) -> Result<Option<EventType>, StoreError> {
+        let name = name.clone();
+        self.read(move |c| catalog::find_event_type(c, &name)).await
+    }
+
+    async fn list_event_types(
+        &self,
+        page: PageRequest,
+        include_archived: bool,
+    ) -> Result<Page<EventType>, StoreError> {
+        self.read(move |c| catalog::list_event_types(c, &page, include_archived))
+            .await
+    }
+
+    async fn update_event_type(
+        &self,
+        name: &EventTypeName,
+        fields: EventTypeFields,
+        now: Timestamp,
+    ) -> Result<Option<EventType>, StoreError> {
+        let name = name.clone();
+        self.write(move |c| catalog::update_event_type(c, &name, fields, now))
+            .await
+    }
+
+    async fn delete_event_type(&self, name: &EventTypeName) -> Result<bool, StoreError> {
+        let name = name.clone();
+        self.write(move |c| catalog::delete_event_type(c, &name))
+            .await
+    }
+
+    async fn create_message(&self, message: NewMessage) -> Result<MessageInsert, StoreError> {
+        self.write(move |c| messages::insert_message(c, message))
+            .await
+    }
+
+    async fn get_message(
+        &self,
+        app_id: &AppId,
+        id: &MessageId,
+    ) -> Result<Option<Message>, StoreError> {
+        let (app_id, id) = (app_id.clone(), id.clone());
+        self.read(move |c| messages::find_message(c, &app_id, &id))
+            .await
+    }
+
+    async fn list_messages(
+        &self,
+        app_id: &AppId,
+        filter: MessageFilter,
+        page: PageRequest,
+    ) -> Result<Page<Message>, StoreError> {
+        let app_id = app_id.clone();
+        self.read(move |c| messages::list_messages(c, &app_id, &filter, &page))
+            .await
+    }
+
+    async fn list_attempts(
+        &self,
+        app_id: &AppId,
+        msg_id: Option<&MessageId>,
+        filter: AttemptFilter,
+        page: PageRequest,
+    ) -> Result<Page<Attempt>, StoreError> {
+        let (app_id, msg_id) = (app_id.clone(), msg_id.cloned());
+        self.read(move |c| messages::list_attempts(c, &app_id, msg_id.as_ref(), &filter, &page))
+            .await
+    }
+
+    async fn enqueue_resend(
+        &self,
+        app_id: &AppId,
+        msg_id: &MessageId,
+        endpoint_id: &EndpointId,
+        now: Timestamp,
+    ) -> Result<DeliveryId, StoreError> {
+        let (app_id, msg_id, endpoint_id) = (app_id.clone(), msg_id.clone(), endpoint_id.clone());
+        self.write(move |c| deliveries::enqueue_resend(c, &app_id, &msg_id, &endpoint_id, now))
+            .await
+    }
+
+    async fn claim_due_deliveries(
+        &self,
+        now: Timestamp,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<ClaimedDelivery>, StoreError> {
+        self.write(move |c| deliveries::claim_due(c, now, lease, limit))
+            .await
+    }
+
+    async fn record_attempts(&self, records: Vec<AttemptRecord>) -> Result<(), StoreError> {
+        self.write(move |c| deliveries::record_attempts(c, records))
+            .await
+    }
+
+    async fn release_deliveries(&self, ids: Vec<DeliveryId>) -> Result<(), StoreError> {
+        self.write(move |c| deliveries::release(c, &ids)).await
+    }
+
+    async fn next_due_at(&self) -> Result<Option<Timestamp>, StoreError> {
+        self.read(deliveries::next_due_at).await
+    }
+
+    async fn get_idempotent_response(
+        &self,
+        key: &str,
+    ) -> Result<Option<IdempotentResponse>, StoreError> {
+        let key = key.to_owned();
+        self.read(move |c| catalog::find_idempotent_response(c, &key))
+            .await
+    }
+
+    async fn put_idempotent_response(
+        &self,
+        key: &str,
+        response: IdempotentResponse,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let key = key.to_owned();
+        self.write(move |c| catalog::put_idempotent_response(c, &key, response, now))
+            .await
+    }
+
+    async fn get_setting(&self, name: &str) -> Result<Option<String>, StoreError> {
+        let name = name.to_owned();
+        self.read(move |c| catalog::get_setting(c, &name)).await
+    }
+
+    async fn put_setting(&self, name: &str, value: &str) -> Result<(), StoreError> {
+        let (name, value) = (name.to_owned(), value.to_owned());
+        self.write(move |c| catalog::put_setting(c, &name, &value))
+            .await
+    }
+}

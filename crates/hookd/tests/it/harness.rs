@@ -1,0 +1,309 @@
+//! Test harness: `TestApp` runs hookd in-process on port 0 with its data in a temporary
+//! directory; `Receiver` is a scripted webhook receiver on loopback that records every request
+//! and answers with programmed statuses and delays.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use hookd::app::{self, Dependencies, RunningServer};
+use hookd::config::Config;
+use serde_json::{Value, json};
+
+pub const TOKEN: &str = "test-admin-token";
+
+/// A running hookd plus an HTTP client that speaks to it with the admin token.
+pub struct TestApp {
+    server: Option<RunningServer>,
+    pub base: String,
+    pub http: reqwest::Client,
+    config: Config,
+    _data_dir: tempfile::TempDir,
+}
+
+impl TestApp {
+    /// Starts hookd with test defaults: private targets allowed, fast retries.
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(|_| {}).await
+    }
+
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+        let data_dir = tempfile::tempdir().expect("temporary data dir");
+        let mut config = test_config(data_dir.path());
+        adjust(&mut config);
+        let server = app::start(config.clone(), Dependencies::production())
+            .await
+            .expect("hookd starts");
+        TestApp {
+            base: format!("http://{}", server.local_addr()),
+            server: Some(server),
+            http: reqwest::Client::new(),
+            config,
+            _data_dir: data_dir,
+        }
+    }
+
+    /// Stops hookd gracefully and starts it again on the same data directory.
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        let server = app::start(self.config.clone(), Dependencies::production())
+            .await
+            .expect("hookd restarts");
+        self.base = format!("http://{}", server.local_addr());
+        self.server = Some(server);
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/api/v1{path}", self.base)
+    }
+
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self.http.request(method, self.url(path)).bearer_auth(TOKEN);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request reaches hookd");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("response body");
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("non-JSON body: {text}"))
+        };
+        (status, value)
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.request(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.request(reqwest::Method::GET, path, None).await
+    }
+
+    /// Creates an application and an endpoint pointing at `url`; returns (app id, endpoint id).
+    pub async fn app_with_endpoint(&self, url: &str) -> (String, String) {
+        let (status, app) = self.post("/app", json!({"name": "test app"})).await;
+        assert_eq!(status, 201, "{app}");
+        let app_id = app["id"].as_str().unwrap().to_owned();
+        let (status, endpoint) = self
+            .post(&format!("/app/{app_id}/endpoint"), json!({"url": url}))
+            .await;
+        assert_eq!(status, 201, "{endpoint}");
+        (app_id, endpoint["id"].as_str().unwrap().to_owned())
+    }
+
+    pub async fn send_message(&self, app_id: &str, payload: Value) -> String {
+        let (status, message) = self
+            .post(
+                &format!("/app/{app_id}/msg"),
+                json!({"eventType": "invoice.paid", "payload": payload}),
+            )
+            .await;
+        assert_eq!(status, 202, "{message}");
+        message["id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn endpoint_secret(&self, app_id: &str, endpoint_id: &str) -> String {
+        let (status, secret) = self
+            .get(&format!("/app/{app_id}/endpoint/{endpoint_id}/secret"))
+            .await;
+        assert_eq!(status, 200, "{secret}");
+        secret["key"].as_str().unwrap().to_owned()
+    }
+
+    /// Polls the attempts of a message until `done` says so, or panics after `timeout`.
+    pub async fn wait_for_attempts(
+        &self,
+        app_id: &str,
+        msg_id: &str,
+        timeout: Duration,
+        done: impl Fn(&[Value]) -> bool,
+    ) -> Vec<Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let (status, page) = self
+                .get(&format!("/app/{app_id}/attempt/msg/{msg_id}"))
+                .await;
+            assert_eq!(status, 200, "{page}");
+            let attempts = page["data"].as_array().cloned().unwrap_or_default();
+            if done(&attempts) {
+                return attempts;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "attempts never settled: {attempts:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Stops hookd the way SIGTERM does, and waits until it has stopped.
+    pub async fn stop(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.shutdown().await.expect("clean shutdown");
+        }
+    }
+}
+
+pub fn test_config(data_dir: &std::path::Path) -> Config {
+    let mut config = Config::with_defaults(data_dir.to_path_buf());
+    config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.admin_token = Some(TOKEN.to_owned());
+    config.allow_private_targets = true;
+    config.retry_schedule = "200ms,200ms".parse().expect("schedule");
+    config.delivery_timeout = Duration::from_secs(2);
+    config
+}
+
+/// One request as the receiver saw it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub at: Instant,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_else(|| panic!("missing header {name}"))
+    }
+}
+
+/// What the receiver answers with, in order; when the script runs out it answers 200.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub delay: Duration,
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl Reply {
+    pub fn status(status: u16) -> Reply {
+        Reply {
+            status,
+            delay: Duration::ZERO,
+            headers: Vec::new(),
+        }
+    }
+
+    pub fn delayed(status: u16, delay: Duration) -> Reply {
+        Reply {
+            status,
+            delay,
+            headers: Vec::new(),
+        }
+    }
+}
+
+#[derive(Default)]
+struct ReceiverState {
+    script: Mutex<VecDeque<Reply>>,
+    received: Mutex<Vec<Received>>,
+}
+
+/// A webhook receiver on 127.0.0.1 with a scripted sequence of replies.
+pub struct Receiver {
+    pub url: String,
+    state: Arc<ReceiverState>,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+impl Receiver {
+    pub async fn start(script: Vec<Reply>) -> Receiver {
+        let state = Arc::new(ReceiverState {
+            script: Mutex::new(script.into()),
+            received: Mutex::default(),
+        });
+        let router = axum::Router::new()
+            .fallback(receive)
+            .with_state(Arc::clone(&state));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        Receiver {
+            url,
+            state,
+            _task: task,
+        }
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.state.received.lock().unwrap().clone()
+    }
+
+    /// Waits until at least `count` requests arrived, or panics after `timeout`.
+    pub async fn wait_for(&self, count: usize, timeout: Duration) -> Vec<Received> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let received = self.received();
+            if received.len() >= count {
+                return received;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "receiver got {} of {count} requests",
+                received.len()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+async fn receive(
+    State(state): State<Arc<ReceiverState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, HeaderMap, &'static str) {
+    state.received.lock().unwrap().push(Received {
+        headers,
+        body,
+        at: Instant::now(),
+    });
+    let reply = state
+        .script
+        .lock()
+        .unwrap()
+        .pop_front()
+        .unwrap_or(Reply::status(200));
+    tokio::time::sleep(reply.delay).await;
+    let mut reply_headers = HeaderMap::new();
+    for (name, value) in reply.headers {
+        reply_headers.insert(name, value.parse().unwrap());
+    }
+    (
+        StatusCode::from_u16(reply.status).unwrap(),
+        reply_headers,
+        "ok",
+    )
+}
+
+/// Verifies a delivery's Standard Webhooks signature with the endpoint's secret.
+pub fn verify_signature(received: &Received, secret: &str) {
+    let secret = webhook_signature::Secret::parse(secret).expect("valid secret");
+    let now = chrono::Utc::now().timestamp();
+    webhook_signature::verify(
+        &[secret],
+        received.header("webhook-id"),
+        received.header("webhook-timestamp"),
+        received.header("webhook-signature"),
+        &received.body,
+        now,
+        300,
+    )
+    .expect("signature verifies");
+}

@@ -1,0 +1,8 @@
+//! hookd's integration tests: one binary, real HTTP on loopback, real SQLite in a temporary
+//! directory. `harness` starts servers and scripted receivers; each other module is one area.
+
+mod harness;
+
+mod api_errors;
+mod crash;
+mod delivery;

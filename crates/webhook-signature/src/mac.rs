@@ -1,0 +1,33 @@
+//! The keyed-hash primitives that every scheme builds on: an HMAC over a message given in parts,
+//! and a constant-time comparison of tags. It owns no scheme's framing (prefixes, separators,
+//! text encodings of the tag); those belong to each scheme's module.
+
+use hmac::{Hmac, KeyInit, Mac};
+use sha1::Sha1;
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+/// HMAC-SHA256 of the concatenation of `message_parts` under `key`.
+pub(crate) fn hmac_sha256(key: &[u8], message_parts: &[&[u8]]) -> Vec<u8> {
+    hmac_of::<Hmac<Sha256>>(key, message_parts)
+}
+
+/// HMAC-SHA1 of the concatenation of `message_parts` under `key`. Only Twilio still needs it.
+pub(crate) fn hmac_sha1(key: &[u8], message_parts: &[&[u8]]) -> Vec<u8> {
+    hmac_of::<Hmac<Sha1>>(key, message_parts)
+}
+
+/// Whether two tags are equal, compared in time that does not depend on where they differ, so
+/// that an attacker cannot learn a valid tag byte by byte from response times.
+pub(crate) fn tags_match(expected: &[u8], provided: &[u8]) -> bool {
+    expected.ct_eq(provided).into()
+}
+
+fn hmac_of<M: Mac + KeyInit>(key: &[u8], message_parts: &[&[u8]]) -> Vec<u8> {
+    // HMAC hashes keys longer than a block and pads shorter ones, so no key length is invalid.
+    let mut mac = <M as KeyInit>::new_from_slice(key).expect("HMAC accepts keys of any length");
+    for part in message_parts {
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().to_vec()
+}
