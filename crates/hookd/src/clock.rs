@@ -19,8 +19,14 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> Timestamp {
-        Utc::now()
+        to_stored_precision(Utc::now())
     }
+}
+
+/// Stores keep microseconds; a clock that ticks in microseconds makes a record read back equal
+/// to the record that was written.
+fn to_stored_precision(time: Timestamp) -> Timestamp {
+    Timestamp::from_timestamp_micros(time.timestamp_micros()).unwrap_or(time)
 }
 
 /// A clock that stands still until moved; for tests.
@@ -32,13 +38,13 @@ pub struct ManualClock {
 impl ManualClock {
     pub fn new(start: Timestamp) -> Self {
         ManualClock {
-            now: Mutex::new(start),
+            now: Mutex::new(to_stored_precision(start)),
         }
     }
 
     pub fn advance(&self, by: chrono::Duration) {
         let mut now = self.now.lock().expect("clock lock poisoned");
-        *now += by;
+        *now = to_stored_precision(*now + by);
     }
 }
 

@@ -137,6 +137,12 @@ impl Uid {
                 "uid may contain only letters, digits, '_', '.' and '-'",
             ));
         }
+        let id_prefixes = [AppId::PREFIX, EndpointId::PREFIX, MessageId::PREFIX];
+        if id_prefixes.iter().any(|prefix| value.starts_with(prefix)) {
+            return Err(InvalidInput::new(
+                "uid may not start with an id prefix (app_, ep_, msg_)",
+            ));
+        }
         Ok(Uid(value.to_owned()))
     }
 
@@ -334,6 +340,8 @@ pub struct Message {
     pub payload: Option<String>,
     pub channels: Vec<ChannelName>,
     pub tags: Vec<String>,
+    /// When delivery starts, if the sender scheduled it for later.
+    pub deliver_at: Option<Timestamp>,
     pub created_at: Timestamp,
 }
 
@@ -417,6 +425,9 @@ mod tests {
         check_uid("", false);
         check_uid("has space", false);
         check_uid("slash/no", false);
+        check_uid("app_lookalike", false);
+        check_uid("ep_lookalike", false);
+        check_uid("apples", true);
         check_uid(&"a".repeat(256), true);
         check_uid(&"a".repeat(257), false);
     }

@@ -15,7 +15,7 @@ use super::ApiContext;
 use super::applications::find_application;
 use super::endpoints::find_endpoint;
 use super::error::{ApiError, ApiResult};
-use super::messages::{MessageOut, find_message};
+use super::messages::{MessageOut, find_message, message_filter};
 use super::pagination::{ListResponse, page_request, render_page};
 use super::params::{ApiPath, QueryParams};
 use crate::domain::{
@@ -152,9 +152,25 @@ async fn attempt_filter(
             Some(endpoint.id)
         }
     };
+    let status_code_class = match query.number::<u16>("status_code_class")? {
+        None => None,
+        Some(class @ (0 | 100 | 200 | 300 | 400 | 500)) => Some(class),
+        Some(_) => {
+            return Err(ApiError::invalid_query(
+                "status_code_class",
+                "status_code_class must be 0, 100, 200, 300, 400 or 500",
+            ));
+        }
+    };
+    // The message filters (event types, channel, tag) parse exactly as on the message list.
+    let by_message = message_filter(query)?;
     Ok(AttemptFilter {
         status,
+        status_code_class,
         endpoint_id,
+        event_types: by_message.event_types,
+        channel: by_message.channel,
+        tag: by_message.tag,
         before: query.timestamp("before")?,
         after: query.timestamp("after")?,
     })
@@ -171,7 +187,7 @@ async fn messages_of(
         if messages.contains_key(&attempt.msg_id) {
             continue;
         }
-        if let Some(message) = ctx.store.get_message(app_id, &attempt.msg_id).await? {
+        if let Some(message) = ctx.store.get_message(app_id, attempt.msg_id.as_str()).await? {
             messages.insert(message.id.clone(), message);
         }
     }
@@ -228,6 +244,7 @@ mod tests {
             payload: Some("{\"k\":1}".to_owned()),
             channels: Vec::new(),
             tags: Vec::new(),
+            deliver_at: None,
             created_at: attempt().created_at,
         }
     }

@@ -27,8 +27,8 @@ const MAX_CHANNELS: usize = 10;
 const MAX_EVENT_ID_LENGTH: usize = 256;
 const MAX_TAG_LENGTH: usize = 128;
 
-/// The body of `POST .../msg` (Svix `MessageIn`). Fields hookd does not support yet
-/// (`deliverAt`, `payloadRetentionPeriod`, ...) are ignored.
+/// The body of `POST .../msg` (Svix `MessageIn`). Unknown fields are ignored, as Svix clients
+/// may send fields from newer API versions.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageIn {
@@ -42,6 +42,9 @@ pub struct MessageIn {
     pub channels: Option<Vec<String>>,
     #[serde(default)]
     pub tags: Option<Vec<String>>,
+    /// Schedules delivery for later (RFC 3339 with a time zone).
+    #[serde(default)]
+    pub deliver_at: Option<Timestamp>,
     /// Creates the application inline when the path names one that does not exist.
     #[serde(default)]
     pub application: Option<ApplicationIn>,
@@ -55,6 +58,7 @@ pub struct ParsedMessage {
     pub event_id: Option<String>,
     pub channels: Vec<ChannelName>,
     pub tags: Vec<String>,
+    pub deliver_at: Option<Timestamp>,
     pub application: Option<ApplicationFields>,
 }
 
@@ -74,6 +78,7 @@ impl MessageIn {
             event_id: parse_event_id(self.event_id)?,
             channels: parse_channels(self.channels.unwrap_or_default())?,
             tags: parse_tags(self.tags.unwrap_or_default())?,
+            deliver_at: self.deliver_at,
             application: self
                 .application
                 .map(|application| application.into_fields(&["application"]))
@@ -96,6 +101,8 @@ pub struct MessageOut {
     pub channels: Option<Vec<ChannelName>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deliver_at: Option<Timestamp>,
     pub timestamp: Timestamp,
 }
 
@@ -116,6 +123,7 @@ impl MessageOut {
             event_id: message.event_id,
             channels: Some(message.channels).filter(|channels| !channels.is_empty()),
             tags: Some(message.tags).filter(|tags| !tags.is_empty()),
+            deliver_at: message.deliver_at,
             timestamp: message.created_at,
         }
     }
@@ -148,6 +156,7 @@ pub async fn create(
         payload: parsed.payload,
         channels: parsed.channels,
         tags: parsed.tags,
+        deliver_at: parsed.deliver_at,
         now,
     };
     match ctx.store.create_message(new_message).await? {
@@ -205,12 +214,12 @@ pub async fn get(
 /// The message with this id in this application, or 404.
 pub async fn find_message(ctx: &ApiContext, app_id: &AppId, msg_id: &str) -> ApiResult<Message> {
     ctx.store
-        .get_message(app_id, &MessageId::from_trusted(msg_id))
+        .get_message(app_id, msg_id)
         .await?
         .ok_or(ApiError::NotFound("message not found"))
 }
 
-fn message_filter(query: &QueryParams) -> ApiResult<MessageFilter> {
+pub fn message_filter(query: &QueryParams) -> ApiResult<MessageFilter> {
     let event_types = query
         .list("event_types")
         .into_iter()
@@ -225,6 +234,7 @@ fn message_filter(query: &QueryParams) -> ApiResult<MessageFilter> {
     Ok(MessageFilter {
         event_types: Some(event_types).filter(|types| !types.is_empty()),
         channel,
+        tag: query.get("tag").map(str::to_owned),
         before: query.timestamp("before")?,
         after: query.timestamp("after")?,
     })
@@ -363,6 +373,7 @@ mod tests {
             payload: Some(r#"{"amount":5}"#.to_owned()),
             channels: Vec::new(),
             tags: vec!["vip".to_owned()],
+            deliver_at: None,
             created_at: chrono::DateTime::parse_from_rfc3339("2024-05-06T07:08:09.123Z")
                 .unwrap()
                 .to_utc(),

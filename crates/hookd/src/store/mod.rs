@@ -83,6 +83,8 @@ pub struct NewMessage {
     pub payload: String,
     pub channels: Vec<ChannelName>,
     pub tags: Vec<String>,
+    /// Deliveries fall due at this time instead of at once (Svix `deliverAt`).
+    pub deliver_at: Option<Timestamp>,
     pub now: Timestamp,
 }
 
@@ -100,15 +102,23 @@ pub enum MessageInsert {
 pub struct MessageFilter {
     pub event_types: Option<Vec<EventTypeName>>,
     pub channel: Option<ChannelName>,
+    pub tag: Option<String>,
     pub before: Option<Timestamp>,
     pub after: Option<Timestamp>,
 }
 
-/// Filters for listing attempts.
+/// Filters for listing attempts. `before`/`after` bound the attempt's time; `event_types`,
+/// `channel` and `tag` select by the attempted message.
 #[derive(Debug, Clone, Default)]
 pub struct AttemptFilter {
     pub status: Option<DeliveryStatus>,
+    /// The hundreds of the response status (200 for 2xx, ...); 0 selects attempts that got no
+    /// HTTP response at all.
+    pub status_code_class: Option<u16>,
     pub endpoint_id: Option<EndpointId>,
+    pub event_types: Option<Vec<EventTypeName>>,
+    pub channel: Option<ChannelName>,
+    pub tag: Option<String>,
     pub before: Option<Timestamp>,
     pub after: Option<Timestamp>,
 }
@@ -250,10 +260,11 @@ pub trait Store: Send + Sync + 'static {
     // --- messages ---
     /// Commits the message and its deliveries in one durable transaction (see module docs).
     async fn create_message(&self, message: NewMessage) -> Result<MessageInsert, StoreError>;
+    /// Finds a message by id or by its `eventId`.
     async fn get_message(
         &self,
         app_id: &AppId,
-        id: &MessageId,
+        id_or_event_id: &str,
     ) -> Result<Option<Message>, StoreError>;
     async fn list_messages(
         &self,

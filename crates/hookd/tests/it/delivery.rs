@@ -299,5 +299,9 @@ async fn shutdown_lets_an_in_flight_attempt_finish_and_records_it() {
         .await;
     assert_eq!(statuses(&attempts), vec![0]);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(receiver.received().len(), 1, "a finished delivery was sent again");
+    assert_eq!(
+        receiver.received().len(),
+        1,
+        "a finished delivery was sent again"
+    );
 }

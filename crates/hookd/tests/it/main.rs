@@ -6,3 +6,4 @@ mod harness;
 mod api_errors;
 mod crash;
 mod delivery;
+mod listing;

@@ -8,15 +8,15 @@ use super::backend;
 use super::catalog::all_endpoints;
 use super::rows::{Cursor, corrupt, from_json, from_micros, to_json, to_micros};
 use crate::domain::{
-    AppId, Attempt, AttemptId, DeliveryId, DeliveryStatus, EndpointId, EventTypeName, Message,
-    MessageId, TriggerType,
+    AppId, Attempt, AttemptId, ChannelName, DeliveryId, DeliveryStatus, EndpointId, EventTypeName,
+    Message, MessageId, TriggerType,
 };
 use crate::store::{
     AttemptFilter, MessageFilter, MessageInsert, NewMessage, Page, PageRequest, StoreError,
 };
 
 const MESSAGE_COLUMNS: &str =
-    "id, app_id, event_type, event_id, payload, channels, tags, created_at";
+    "id, app_id, event_type, event_id, payload, channels, tags, deliver_at, created_at";
 
 fn message_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Message, StoreError>> {
     let id: String = row.get(0)?;
@@ -33,7 +33,11 @@ fn message_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Message, StoreErro
             payload: row.get(4).map_err(backend)?,
             channels: from_json(&channels)?,
             tags: from_json(&tags)?,
-            created_at: from_micros(row.get(7).map_err(backend)?),
+            deliver_at: row
+                .get::<_, Option<i64>>(7)
+                .map_err(backend)?
+                .map(from_micros),
+            created_at: from_micros(row.get(8).map_err(backend)?),
         })
     })())
 }
@@ -48,8 +52,8 @@ pub fn insert_message(c: &Connection, new: NewMessage) -> Result<MessageInsert, 
     }
     let created_at = to_micros(new.now);
     c.prepare_cached(
-        "INSERT INTO message (id, app_id, event_type, event_id, payload, channels, tags, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO message (id, app_id, event_type, event_id, payload, channels, tags,
+         deliver_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )
     .map_err(backend)?
     .execute(params![
@@ -60,6 +64,7 @@ pub fn insert_message(c: &Connection, new: NewMessage) -> Result<MessageInsert, 
         new.payload,
         to_json(&new.channels)?,
         to_json(&new.tags)?,
+        new.deliver_at.map(to_micros),
         created_at,
     ])
     .map_err(backend)?;
@@ -70,6 +75,7 @@ pub fn insert_message(c: &Connection, new: NewMessage) -> Result<MessageInsert, 
              attempts_made, next_attempt_at, lease_token) VALUES (?1, ?2, ?3, ?4, 1, 0, 0, ?5, NULL)",
         )
         .map_err(backend)?;
+    let due_at = new.deliver_at.map_or(created_at, to_micros);
     let mut deliveries = 0;
     for endpoint in all_endpoints(c, &new.app_id)? {
         if !endpoint.fields.accepts(&new.event_type, &new.channels) {
@@ -82,7 +88,7 @@ pub fn insert_message(c: &Connection, new: NewMessage) -> Result<MessageInsert, 
                 new.app_id.as_str(),
                 new.id.as_str(),
                 endpoint.id.as_str(),
-                created_at,
+                due_at,
             ])
             .map_err(backend)?;
         deliveries += 1;
@@ -95,6 +101,7 @@ pub fn insert_message(c: &Connection, new: NewMessage) -> Result<MessageInsert, 
         payload: Some(new.payload),
         channels: new.channels,
         tags: new.tags,
+        deliver_at: new.deliver_at,
         created_at: new.now,
     };
     Ok(MessageInsert::Created {
@@ -121,13 +128,15 @@ fn find_by_event_id(
 pub fn find_message(
     c: &Connection,
     app_id: &AppId,
-    id: &MessageId,
+    id_or_event_id: &str,
 ) -> Result<Option<Message>, StoreError> {
     c.prepare_cached(&format!(
-        "SELECT {MESSAGE_COLUMNS} FROM message WHERE app_id = ?1 AND id = ?2"
+        "SELECT {MESSAGE_COLUMNS} FROM message WHERE app_id = ?1 AND id = ?2
+         UNION ALL SELECT {MESSAGE_COLUMNS} FROM message WHERE app_id = ?1 AND event_id = ?2
+         LIMIT 1"
     ))
     .map_err(backend)?
-    .query_row([app_id.as_str(), id.as_str()], message_from_row)
+    .query_row([app_id.as_str(), id_or_event_id], message_from_row)
     .optional()
     .map_err(backend)?
     .transpose()
@@ -148,6 +157,38 @@ impl Conditions {
     }
 }
 
+/// Adds the conditions on a message's event type, channels and tags (columns of `message`).
+fn add_message_conditions(
+    conditions: &mut Conditions,
+    event_types: Option<&Vec<EventTypeName>>,
+    channel: Option<&ChannelName>,
+    tag: Option<&String>,
+) {
+    if let Some(event_types) = event_types
+        && !event_types.is_empty()
+    {
+        let placeholders = vec!["?"; event_types.len()].join(", ");
+        conditions.add(
+            &format!("message.event_type IN ({placeholders})"),
+            event_types
+                .iter()
+                .map(|name| Value::Text(name.as_str().to_owned())),
+        );
+    }
+    if let Some(channel) = channel {
+        conditions.add(
+            "EXISTS (SELECT 1 FROM json_each(message.channels) WHERE json_each.value = ?)",
+            [Value::Text(channel.as_str().to_owned())],
+        );
+    }
+    if let Some(tag) = tag {
+        conditions.add(
+            "EXISTS (SELECT 1 FROM json_each(message.tags) WHERE json_each.value = ?)",
+            [Value::Text(tag.clone())],
+        );
+    }
+}
+
 pub fn list_messages(
     c: &Connection,
     app_id: &AppId,
@@ -156,23 +197,12 @@ pub fn list_messages(
 ) -> Result<Page<Message>, StoreError> {
     let mut conditions = Conditions::default();
     conditions.add("app_id = ?", [Value::Text(app_id.to_string())]);
-    if let Some(event_types) = &filter.event_types
-        && !event_types.is_empty()
-    {
-        let placeholders = vec!["?"; event_types.len()].join(", ");
-        conditions.add(
-            &format!("event_type IN ({placeholders})"),
-            event_types
-                .iter()
-                .map(|name| Value::Text(name.as_str().to_owned())),
-        );
-    }
-    if let Some(channel) = &filter.channel {
-        conditions.add(
-            "EXISTS (SELECT 1 FROM json_each(message.channels) WHERE json_each.value = ?)",
-            [Value::Text(channel.as_str().to_owned())],
-        );
-    }
+    add_message_conditions(
+        &mut conditions,
+        filter.event_types.as_ref(),
+        filter.channel.as_ref(),
+        filter.tag.as_ref(),
+    );
     if let Some(before) = filter.before {
         conditions.add("created_at < ?", [Value::Integer(to_micros(before))]);
     }
@@ -259,6 +289,30 @@ pub fn list_attempts(
     }
     if let Some(status) = filter.status {
         conditions.add("status = ?", [Value::Integer(status as i64)]);
+    }
+    if let Some(class) = filter.status_code_class {
+        let low = i64::from(class);
+        let high = if class == 0 { 1 } else { low + 100 };
+        conditions.add(
+            "response_status_code >= ? AND response_status_code < ?",
+            [Value::Integer(low), Value::Integer(high)],
+        );
+    }
+    let mut by_message = Conditions::default();
+    add_message_conditions(
+        &mut by_message,
+        filter.event_types.as_ref(),
+        filter.channel.as_ref(),
+        filter.tag.as_ref(),
+    );
+    if !by_message.sql.is_empty() {
+        conditions.add(
+            &format!(
+                "msg_id IN (SELECT message.id FROM message WHERE message.app_id = attempt.app_id {})",
+                by_message.sql
+            ),
+            by_message.parameters,
+        );
     }
     if let Some(before) = filter.before {
         conditions.add("created_at < ?", [Value::Integer(to_micros(before))]);

@@ -65,9 +65,7 @@ impl SqliteStore {
         lock.try_lock().map_err(|_| StoreError::Locked)?;
         let path = data_dir.join("hookd.db");
         let writer_connection = open_connection(&path)?;
-        writer_connection
-            .execute_batch(include_str!("schema.sql"))
-            .map_err(backend)?;
+        migrate(&writer_connection)?;
         deliveries::release_all_leases(&writer_connection)?;
         let (sender, receiver) = mpsc::channel::<Job>();
         let writer = std::thread::Builder::new()
@@ -170,6 +168,25 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
         .map_err(backend)?;
     connection.set_prepared_statement_cache_capacity(64);
     Ok(connection)
+}
+
+/// Schema versions in order; `PRAGMA user_version` records how many have been applied.
+const MIGRATIONS: &[&str] = &[include_str!("schema.sql")];
+
+fn migrate(connection: &Connection) -> Result<(), StoreError> {
+    let applied: i64 = connection
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(backend)?;
+    let applied = usize::try_from(applied).unwrap_or(0);
+    for (index, migration) in MIGRATIONS.iter().enumerate().skip(applied) {
+        let version = index + 1;
+        connection
+            .execute_batch(&format!(
+                "BEGIN; {migration}; PRAGMA user_version = {version}; COMMIT;"
+            ))
+            .map_err(backend)?;
+    }
+    Ok(())
 }
 
 fn in_savepoint<T>(
@@ -382,9 +399,9 @@ impl Store for SqliteStore {
     async fn get_message(
         &self,
         app_id: &AppId,
-        id: &MessageId,
+        id_or_event_id: &str,
     ) -> Result<Option<Message>, StoreError> {
-        let (app_id, id) = (app_id.clone(), id.clone());
+        let (app_id, id) = (app_id.clone(), id_or_event_id.to_owned());
         self.read(move |c| messages::find_message(c, &app_id, &id))
             .await
     }

@@ -59,6 +59,7 @@ CREATE TABLE IF NOT EXISTS message (
     payload    TEXT,
     channels   TEXT NOT NULL,
     tags       TEXT NOT NULL,
+    deliver_at INTEGER,
     created_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS message_by_app ON message(app_id, id);
