@@ -39,6 +39,10 @@ pub struct MessageAttemptOut {
     pub status_text: &'static str,
     pub trigger_type: u8,
     pub timestamp: Timestamp,
+    /// hookd's stable failure code (`timeout`, `connect`, `http_status`, `ssrf_blocked`, ...);
+    /// absent on success. Not in Svix's model; clients ignore it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure_code: Option<String>,
     /// The attempted message, when the client asked for it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub msg: Option<MessageOut>,
@@ -58,6 +62,7 @@ impl MessageAttemptOut {
             status_text: attempt.status.text(),
             trigger_type: attempt.trigger_type as u8,
             timestamp: attempt.created_at,
+            failure_code: attempt.failure_code,
             msg,
         }
     }
@@ -187,7 +192,11 @@ async fn messages_of(
         if messages.contains_key(&attempt.msg_id) {
             continue;
         }
-        if let Some(message) = ctx.store.get_message(app_id, attempt.msg_id.as_str()).await? {
+        if let Some(message) = ctx
+            .store
+            .get_message(app_id, attempt.msg_id.as_str())
+            .await?
+        {
             messages.insert(message.id.clone(), message);
         }
     }
@@ -270,7 +279,7 @@ mod tests {
                 "url": "https://example.com/hook", "response": "oops",
                 "responseStatusCode": 500, "responseDurationMs": 12,
                 "status": 2, "statusText": "fail", "triggerType": 1,
-                "timestamp": "2024-05-06T07:08:09Z"
+                "timestamp": "2024-05-06T07:08:09Z", "failureCode": "http_status"
             })
         );
     }

@@ -19,10 +19,23 @@ pub const TOKEN: &str = "test-admin-token";
 /// A running hookd plus an HTTP client that speaks to it with the admin token.
 pub struct TestApp {
     server: Option<RunningServer>,
-    pub base: String,
-    pub http: reqwest::Client,
+    client: TestClient,
     config: Config,
     _data_dir: tempfile::TempDir,
+}
+
+/// Speaks to one hookd with the admin token. `TestApp` dereferences to one.
+pub struct TestClient {
+    pub base: String,
+    pub http: reqwest::Client,
+}
+
+impl std::ops::Deref for TestApp {
+    type Target = TestClient;
+
+    fn deref(&self) -> &TestClient {
+        &self.client
+    }
 }
 
 impl TestApp {
@@ -39,11 +52,18 @@ impl TestApp {
             .await
             .expect("hookd starts");
         TestApp {
-            base: format!("http://{}", server.local_addr()),
+            client: TestApp::attach(&server),
             server: Some(server),
-            http: reqwest::Client::new(),
             config,
             _data_dir: data_dir,
+        }
+    }
+
+    /// A client for a server the test started itself (with its own dependencies).
+    pub fn attach(server: &RunningServer) -> TestClient {
+        TestClient {
+            base: format!("http://{}", server.local_addr()),
+            http: reqwest::Client::new(),
         }
     }
 
@@ -53,10 +73,19 @@ impl TestApp {
         let server = app::start(self.config.clone(), Dependencies::production())
             .await
             .expect("hookd restarts");
-        self.base = format!("http://{}", server.local_addr());
+        self.client = TestApp::attach(&server);
         self.server = Some(server);
     }
 
+    /// Stops hookd the way SIGTERM does, and waits until it has stopped.
+    pub async fn stop(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.shutdown().await.expect("clean shutdown");
+        }
+    }
+}
+
+impl TestClient {
     pub fn url(&self, path: &str) -> String {
         format!("{}/api/v1{path}", self.base)
     }
@@ -144,13 +173,6 @@ impl TestApp {
                 "attempts never settled: {attempts:?}"
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// Stops hookd the way SIGTERM does, and waits until it has stopped.
-    pub async fn stop(&mut self) {
-        if let Some(server) = self.server.take() {
-            server.shutdown().await.expect("clean shutdown");
         }
     }
 }

@@ -61,7 +61,9 @@ async fn attempts_filter_by_status_code_class_event_type_channel_and_tag() {
         assert_eq!(status, 200, "{query}: {page}");
         assert_eq!(msg_ids(&page), expected, "{query}");
     }
-    let (status, body) = app.get(&format!("{by_endpoint}?status_code_class=250")).await;
+    let (status, body) = app
+        .get(&format!("{by_endpoint}?status_code_class=250"))
+        .await;
     assert_eq!(status, 422, "{body}");
 
     let (_, messages) = app.get(&format!("/app/{app_id}/msg?tag=vip")).await;
@@ -110,7 +112,10 @@ async fn deliver_at_holds_delivery_until_its_time() {
 async fn records_read_back_exactly_as_created() {
     let app = TestApp::spawn().await;
     let (status, created) = app
-        .post("/app", json!({"name": "round trip", "uid": "round-trip", "metadata": {"k": "v"}}))
+        .post(
+            "/app",
+            json!({"name": "round trip", "uid": "round-trip", "metadata": {"k": "v"}}),
+        )
         .await;
     assert_eq!(status, 201, "{created}");
     let (status, read) = app.get("/app/round-trip").await;

@@ -7,3 +7,4 @@ mod api_errors;
 mod crash;
 mod delivery;
 mod listing;
+mod ssrf;
