@@ -20,9 +20,9 @@ use crate::config::Config;
 use crate::delivery::attempt::AttemptPolicy;
 use crate::delivery::client::{ClientConfig, DeliveryClient, Resolver, SystemResolver};
 use crate::delivery::dispatcher::{Dispatcher, DispatcherConfig};
+use crate::delivery::scheduler::SchedulerConfig;
 use crate::delivery::ssrf::TargetPolicy;
-use crate::store::Store;
-use crate::store::sqlite::SqliteStore;
+use crate::store::{Backend, Store};
 
 /// The setting under which a generated admin token's SHA-256 is kept.
 const ADMIN_TOKEN_SETTING: &str = "admin_token_sha256";
@@ -73,27 +73,37 @@ impl RunningServer {
 
 /// Starts hookd: returns once the listener is bound and the dispatcher is running.
 pub async fn start(config: Config, deps: Dependencies) -> anyhow::Result<RunningServer> {
-    let store = Arc::new(
-        SqliteStore::open(&config.data_dir)
-            .with_context(|| format!("opening the database in {}", config.data_dir.display()))?,
-    );
+    let node_id = config.node_id.clone().unwrap_or_else(generate_node_id);
+    let backend = Backend::open(config.database_url.as_deref(), &config.data_dir, &node_id)
+        .await
+        .with_context(|| match &config.database_url {
+            Some(_) => "opening the PostgreSQL database".to_owned(),
+            None => format!("opening the database in {}", config.data_dir.display()),
+        })?;
+    let store = backend.store();
     let admin_token_sha256 = settle_admin_token(store.as_ref(), config.admin_token.as_deref())
         .await
         .context("setting up the admin token")?;
     let target_policy = TargetPolicy {
         allow_private: config.allow_private_targets,
-        https_only: false,
+        https_only: config.https_only,
     };
     let client = DeliveryClient::new(
         ClientConfig {
             timeout: config.delivery_timeout,
             policy: target_policy,
+            // Receivers (and the multi-node test) can tell the nodes of a deployment apart.
+            user_agent: match &config.node_id {
+                Some(node) => format!("hookd/{} (node {node})", env!("CARGO_PKG_VERSION")),
+                None => format!("hookd/{}", env!("CARGO_PKG_VERSION")),
+            },
             ..ClientConfig::default()
         },
         Arc::clone(&deps.resolver),
     )
     .context("building the delivery client")?;
     let wake = Arc::new(Notify::new());
+    let wake_on_notify = Arc::clone(&wake);
     let shared_store: Arc<dyn Store> = store.clone();
 
     let router = api::router(ApiContext {
@@ -120,6 +130,10 @@ pub async fn start(config: Config, deps: Dependencies) -> anyhow::Result<Running
                 retry_schedule: config.retry_schedule.clone(),
                 svix_headers: config.svix_headers,
             },
+            scheduler: SchedulerConfig {
+                default_max_in_flight: config.endpoint_max_in_flight,
+                ..SchedulerConfig::default()
+            },
         },
     };
 
@@ -128,6 +142,10 @@ pub async fn start(config: Config, deps: Dependencies) -> anyhow::Result<Running
         .with_context(|| format!("binding {}", config.listen))?;
     let local_addr = listener.local_addr()?;
     let shutdown = CancellationToken::new();
+    if let Backend::Postgres(postgres) = &backend {
+        // Other nodes' new messages wake this node's dispatcher too.
+        postgres.listen_for_deliveries(wake_on_notify, shutdown.child_token());
+    }
     let dispatcher_task = tokio::spawn(dispatcher.run(shutdown.child_token()));
     let http_shutdown = shutdown.clone();
     let task = tokio::spawn(async move {
@@ -136,7 +154,7 @@ pub async fn start(config: Config, deps: Dependencies) -> anyhow::Result<Running
             .await
             .context("serving HTTP");
         dispatcher_task.await.context("the dispatcher panicked")?;
-        store.close();
+        backend.close().await;
         served
     });
     Ok(RunningServer {
@@ -171,6 +189,11 @@ async fn settle_admin_token(
          Use it as `Authorization: Bearer <token>`, or set HOOKD_ADMIN_TOKEN to choose your own."
     );
     Ok(digest)
+}
+
+/// A node name for a deployment that did not choose one: random, so leases stay tellable apart.
+fn generate_node_id() -> String {
+    format!("node-{:08x}", rand::random::<u32>())
 }
 
 fn sha256(token: &str) -> [u8; 32] {

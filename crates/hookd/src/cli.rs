@@ -12,6 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::app::{self, Dependencies};
 use crate::config::Config;
 use crate::delivery::retry::RetrySchedule;
+use crate::store::postgres::PostgresStore;
 
 #[derive(Debug, Parser)]
 #[command(name = "hookd", version, about = "A webhook delivery server")]
@@ -24,6 +25,15 @@ struct Cli {
 enum Command {
     /// Run the API and the delivery engine.
     Serve(ServeArgs),
+    /// Apply pending PostgreSQL schema migrations and exit (`serve` also applies them on start).
+    Migrate(MigrateArgs),
+}
+
+#[derive(Debug, Args)]
+struct MigrateArgs {
+    /// The PostgreSQL database to migrate, `postgres://user@host:port/database`.
+    #[arg(long, env = "HOOKD_DATABASE_URL", hide_env_values = true)]
+    database_url: String,
 }
 
 #[derive(Debug, Args)]
@@ -34,12 +44,23 @@ struct ServeArgs {
     /// Directory for the SQLite database (created if missing).
     #[arg(long, env = "HOOKD_DATA_DIR", default_value = "./hookd-data")]
     data_dir: PathBuf,
+    /// Keep everything in this PostgreSQL database (`postgres://...`) instead of SQLite in
+    /// --data-dir; any number of hookd nodes may share it.
+    #[arg(long, env = "HOOKD_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// This node's name: stamped on its PostgreSQL leases and sent in its deliveries'
+    /// `User-Agent` (`hookd/<version> (node <id>)`). Random when unset.
+    #[arg(long, env = "HOOKD_NODE_ID")]
+    node_id: Option<String>,
     /// Admin bearer token. When unset, one is generated on first start and printed once.
     #[arg(long, env = "HOOKD_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
     /// Allow endpoints on loopback and private networks (turns the SSRF guard off).
     #[arg(long, env = "HOOKD_ALLOW_PRIVATE_TARGETS")]
     allow_private_targets: bool,
+    /// Refuse plain-http endpoint URLs (`422` when configured, refused again at delivery).
+    #[arg(long, env = "HOOKD_HTTPS_ONLY")]
+    https_only: bool,
     /// Delays between attempts after the first, e.g. `5s,5m,30m,2h,5h,10h,10h`.
     #[arg(long, env = "HOOKD_RETRY_SCHEDULE", default_value_t = RetrySchedule::default())]
     retry_schedule: RetrySchedule,
@@ -52,6 +73,9 @@ struct ServeArgs {
     /// Delivery attempts in flight at once on this node.
     #[arg(long, env = "HOOKD_MAX_IN_FLIGHT", default_value_t = 256)]
     max_in_flight: usize,
+    /// Attempts in flight at once to one endpoint, unless the endpoint sets `maxInFlight`.
+    #[arg(long, env = "HOOKD_ENDPOINT_MAX_IN_FLIGHT", default_value_t = 32)]
+    endpoint_max_in_flight: u32,
     /// Do not send the `svix-*` signature headers (only `webhook-*`).
     #[arg(long, env = "HOOKD_NO_SVIX_HEADERS")]
     no_svix_headers: bool,
@@ -62,12 +86,16 @@ impl ServeArgs {
         Config {
             listen: self.listen,
             data_dir: self.data_dir,
+            database_url: self.database_url.filter(|url| !url.is_empty()),
+            node_id: self.node_id.filter(|node| !node.is_empty()),
             admin_token: self.admin_token.filter(|token| !token.is_empty()),
             allow_private_targets: self.allow_private_targets,
+            https_only: self.https_only,
             retry_schedule: self.retry_schedule,
             max_body_bytes: self.max_body_bytes,
             delivery_timeout: Duration::from_secs(self.delivery_timeout_secs.max(1)),
             max_in_flight: self.max_in_flight.max(1),
+            endpoint_max_in_flight: self.endpoint_max_in_flight.max(1),
             svix_headers: !self.no_svix_headers,
         }
     }
@@ -79,6 +107,7 @@ pub fn main() -> ExitCode {
     crate::telemetry::init();
     let result = match cli.command {
         Command::Serve(args) => serve(args.into_config()),
+        Command::Migrate(args) => migrate(&args.database_url),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -87,6 +116,19 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn migrate(database_url: &str) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let applied = runtime
+        .block_on(PostgresStore::migrate(database_url))
+        .context("migrating the PostgreSQL database")?;
+    if applied.is_empty() {
+        println!("the database schema is up to date");
+    } else {
+        println!("applied schema versions {applied:?}");
+    }
+    Ok(())
 }
 
 fn serve(config: Config) -> anyhow::Result<()> {

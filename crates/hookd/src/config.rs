@@ -14,10 +14,18 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Where the SQLite database lives.
     pub data_dir: PathBuf,
+    /// A `postgres://` URL: keep everything in PostgreSQL, shared with other hookd nodes,
+    /// instead of SQLite in `data_dir`.
+    pub database_url: Option<String>,
+    /// This node's name in a PostgreSQL deployment: stamped on the leases it takes and sent in
+    /// its deliveries' `User-Agent`. `None` picks a random one at start.
+    pub node_id: Option<String>,
     /// The admin bearer token; when `None`, one is generated on first start and printed once.
     pub admin_token: Option<String>,
     /// Turns the SSRF guard off: endpoints may target loopback and private networks.
     pub allow_private_targets: bool,
+    /// Refuse plain-http endpoint URLs, at configuration and again at delivery.
+    pub https_only: bool,
     /// Delays between attempts after the first one.
     pub retry_schedule: RetrySchedule,
     /// Largest accepted API request body, in bytes.
@@ -26,6 +34,8 @@ pub struct Config {
     pub delivery_timeout: Duration,
     /// Attempts in flight at once on this node.
     pub max_in_flight: usize,
+    /// Attempts in flight at once to one endpoint, unless the endpoint sets `maxInFlight`.
+    pub endpoint_max_in_flight: u32,
     /// Also sign with `svix-*` headers, for receivers that use Svix's verification libraries.
     pub svix_headers: bool,
 }
@@ -36,12 +46,16 @@ impl Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8071)),
             data_dir,
+            database_url: None,
+            node_id: None,
             admin_token: None,
             allow_private_targets: false,
+            https_only: false,
             retry_schedule: RetrySchedule::default(),
             max_body_bytes: 1024 * 1024,
             delivery_timeout: Duration::from_secs(15),
             max_in_flight: 256,
+            endpoint_max_in_flight: 32,
             svix_headers: true,
         }
     }

@@ -11,6 +11,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::delivery::retry::RetrySchedule;
+
 /// Timestamps everywhere are UTC with millisecond precision or better.
 pub type Timestamp = DateTime<Utc>;
 
@@ -285,6 +287,59 @@ pub struct EndpointFields {
     pub metadata: Metadata,
     /// Extra headers sent with every delivery to this endpoint.
     pub headers: BTreeMap<String, String>,
+    /// How deliveries to this endpoint are scheduled and authenticated (hookd extensions).
+    pub delivery: DeliveryOptions,
+}
+
+/// Per-endpoint delivery settings beyond Svix's model; every field has a server-wide default.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DeliveryOptions {
+    /// Most attempts in flight to this endpoint at once (per node); `None` uses the server's.
+    pub max_in_flight: Option<u32>,
+    /// FIFO delivery: a message is sent only after the one before it succeeded or was given up.
+    pub ordered: bool,
+    /// Replaces the server's retry schedule for this endpoint.
+    pub retry_schedule: Option<RetrySchedule>,
+    /// Credentials sent in the `Authorization` header of every delivery.
+    pub auth: Option<OutboundAuth>,
+}
+
+/// Credentials hookd presents to an endpoint. They are stored to be sent, and never rendered
+/// back in full by the API.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum OutboundAuth {
+    Basic { username: String, password: String },
+    Bearer { token: String },
+}
+
+impl OutboundAuth {
+    /// The `Authorization` header value.
+    pub fn header_value(&self) -> String {
+        use base64::Engine as _;
+        match self {
+            OutboundAuth::Basic { username, password } => {
+                let pair = format!("{username}:{password}");
+                format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(pair)
+                )
+            }
+            OutboundAuth::Bearer { token } => format!("Bearer {token}"),
+        }
+    }
+}
+
+impl fmt::Debug for OutboundAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OutboundAuth::Basic { username, .. } => f
+                .debug_struct("Basic")
+                .field("username", username)
+                .finish_non_exhaustive(),
+            OutboundAuth::Bearer { .. } => f.write_str("Bearer { .. }"),
+        }
+    }
 }
 
 impl EndpointFields {
@@ -457,6 +512,22 @@ mod tests {
     }
 
     #[test]
+    fn outbound_auth_headers() {
+        let basic = OutboundAuth::Basic {
+            username: "Aladdin".into(),
+            password: "open sesame".into(),
+        };
+        // The example of RFC 7617.
+        assert_eq!(basic.header_value(), "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
+        assert!(!format!("{basic:?}").contains("sesame"));
+        let bearer = OutboundAuth::Bearer {
+            token: "t0k".into(),
+        };
+        assert_eq!(bearer.header_value(), "Bearer t0k");
+        assert!(!format!("{bearer:?}").contains("t0k"));
+    }
+
+    #[test]
     fn endpoint_filters() {
         let invoice = EventTypeName::parse("invoice.paid").unwrap();
         let user = EventTypeName::parse("user.created").unwrap();
@@ -472,6 +543,7 @@ mod tests {
             throttle_rate: None,
             metadata: Metadata::new(),
             headers: BTreeMap::new(),
+            delivery: DeliveryOptions::default(),
         };
         assert!(fields.accepts(&invoice, &[]));
         fields.event_types = Some(vec![invoice.clone()]);

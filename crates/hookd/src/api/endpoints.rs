@@ -1,7 +1,9 @@
 //! `/api/v1/app/{app_id}/endpoint`: the URLs that receive an application's messages.
 //!
 //! Every URL set here passes the SSRF guard first (`endpoint_targets`). Secrets and custom
-//! headers have their own calls, in `endpoint_secrets` and `endpoint_headers`.
+//! headers have their own calls, in `endpoint_secrets` and `endpoint_headers`. hookd's own
+//! delivery options (`maxInFlight`, `ordered`, `retrySchedule`, `auth`) are parsed and rendered
+//! by `endpoint_delivery_options`; outbound credentials are never rendered back.
 
 use std::collections::BTreeMap;
 
@@ -12,6 +14,9 @@ use serde::{Deserialize, Serialize};
 
 use super::ApiContext;
 use super::applications::find_application;
+use super::endpoint_delivery_options::{
+    OutboundAuthIn, OutboundAuthOut, parse_auth, parse_max_in_flight, parse_retry_schedule,
+};
 use super::endpoint_headers::parse_headers;
 use super::endpoint_secrets::{generate_secret, parse_secret};
 use super::endpoint_targets::{parse_url, refuse_blocked_host};
@@ -22,8 +27,8 @@ use super::params::{ApiPath, QueryParams};
 use super::patch::Patch;
 use crate::delivery::ssrf::TargetPolicy;
 use crate::domain::{
-    AppId, Application, ChannelName, Endpoint, EndpointFields, EndpointId, EventTypeName, Metadata,
-    Timestamp, Uid,
+    AppId, Application, ChannelName, DeliveryOptions, Endpoint, EndpointFields, EndpointId,
+    EventTypeName, Metadata, Timestamp, Uid,
 };
 use crate::store::{NewEndpoint, Order};
 
@@ -57,15 +62,30 @@ pub struct EndpointIn {
     /// Replaces the custom headers when present; absent keeps them on update.
     #[serde(default)]
     pub headers: Option<BTreeMap<String, String>>,
+    /// hookd extension: most attempts in flight to this endpoint; absent uses the server's.
+    #[serde(default)]
+    pub max_in_flight: Option<i64>,
+    /// hookd extension: FIFO delivery; absent means unordered.
+    #[serde(default)]
+    pub ordered: Option<bool>,
+    /// hookd extension: this endpoint's retry schedule; absent uses the server's.
+    #[serde(default)]
+    pub retry_schedule: Option<String>,
+    /// hookd extension: credentials for the `Authorization` header; absent means none.
+    #[serde(default)]
+    pub auth: Option<OutboundAuthIn>,
 }
 
 impl EndpointIn {
-    /// Parses everything but the secret. `current_headers` are kept when the body has none.
+    /// Parses everything but the secret. The custom headers and hookd's delivery options are
+    /// kept from `current` when the body leaves them out, so a Svix client's full update (which
+    /// knows nothing of them) does not wipe them.
     pub fn into_fields(
         self,
         policy: &TargetPolicy,
-        current_headers: BTreeMap<String, String>,
+        current: KeptFields,
     ) -> ApiResult<EndpointFields> {
+        let kept = current.delivery;
         Ok(EndpointFields {
             url: parse_url(&self.url, policy)?,
             uid: self
@@ -82,10 +102,32 @@ impl EndpointIn {
             metadata: self.metadata.unwrap_or_default(),
             headers: match self.headers {
                 Some(headers) => parse_headers(headers, &["headers"])?,
-                None => current_headers,
+                None => current.headers,
+            },
+            delivery: DeliveryOptions {
+                max_in_flight: match self.max_in_flight {
+                    Some(value) => Some(parse_max_in_flight(value)?),
+                    None => kept.max_in_flight,
+                },
+                ordered: self.ordered.unwrap_or(kept.ordered),
+                retry_schedule: match self.retry_schedule.as_deref() {
+                    Some(written) => Some(parse_retry_schedule(written)?),
+                    None => kept.retry_schedule,
+                },
+                auth: match self.auth {
+                    Some(auth) => Some(parse_auth(auth)?),
+                    None => kept.auth,
+                },
             },
         })
     }
+}
+
+/// What a full update keeps from the endpoint when the body leaves it out; empty on create.
+#[derive(Debug, Default)]
+pub struct KeptFields {
+    pub headers: BTreeMap<String, String>,
+    pub delivery: DeliveryOptions,
 }
 
 /// The body of PATCH: only present fields change; `null` resets a field to its default.
@@ -110,6 +152,14 @@ pub struct EndpointPatch {
     pub throttle_rate: Patch<u32>,
     #[serde(default)]
     pub metadata: Patch<Metadata>,
+    #[serde(default)]
+    pub max_in_flight: Patch<i64>,
+    #[serde(default)]
+    pub ordered: Patch<bool>,
+    #[serde(default)]
+    pub retry_schedule: Patch<String>,
+    #[serde(default)]
+    pub auth: Patch<OutboundAuthIn>,
 }
 
 impl EndpointPatch {
@@ -138,6 +188,17 @@ impl EndpointPatch {
         let channels = self
             .channels
             .try_map(|channels| parse_channels(Some(channels)))?;
+        let max_in_flight = self.max_in_flight.try_map(parse_max_in_flight)?;
+        let retry_schedule = self
+            .retry_schedule
+            .try_map(|written| parse_retry_schedule(&written))?;
+        let auth = self.auth.try_map(parse_auth)?;
+        let delivery = DeliveryOptions {
+            max_in_flight: max_in_flight.merge_optional(current.delivery.max_in_flight),
+            ordered: self.ordered.merge_or(current.delivery.ordered, || false),
+            retry_schedule: retry_schedule.merge_optional(current.delivery.retry_schedule),
+            auth: auth.merge_optional(current.delivery.auth),
+        };
         let fields = EndpointFields {
             url: url.unwrap_or(current.url),
             uid: uid.merge_optional(current.uid),
@@ -149,6 +210,7 @@ impl EndpointPatch {
             throttle_rate: self.throttle_rate.merge_optional(current.throttle_rate),
             metadata: self.metadata.merge_or(current.metadata, Metadata::new),
             headers: current.headers,
+            delivery,
         };
         Ok((fields, url_changed))
     }
@@ -178,6 +240,17 @@ pub struct EndpointOut {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<u32>,
     pub metadata: Metadata,
+    /// hookd extension; absent when the server's cap applies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_in_flight: Option<u32>,
+    /// hookd extension.
+    pub ordered: bool,
+    /// hookd extension, written as the server flag is; absent when the server's applies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_schedule: Option<String>,
+    /// hookd extension: the credentials' type (and basic-auth username), never the secret.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth: Option<OutboundAuthOut>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -198,6 +271,14 @@ impl From<Endpoint> for EndpointOut {
             throttle_rate: fields.throttle_rate,
             rate_limit: fields.throttle_rate,
             metadata: fields.metadata,
+            max_in_flight: fields.delivery.max_in_flight,
+            ordered: fields.delivery.ordered,
+            retry_schedule: fields
+                .delivery
+                .retry_schedule
+                .as_ref()
+                .map(ToString::to_string),
+            auth: fields.delivery.auth.as_ref().map(OutboundAuthOut::from),
             created_at: endpoint.created_at,
             updated_at: endpoint.updated_at,
         }
@@ -213,7 +294,7 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<EndpointOut>)> {
     let app = find_application(&ctx, &app_id).await?;
     let secret = input.secret.take();
-    let fields = input.into_fields(&ctx.target_policy, BTreeMap::new())?;
+    let fields = input.into_fields(&ctx.target_policy, KeptFields::default())?;
     let endpoint = insert(&ctx, &app, fields, secret).await?;
     Ok((StatusCode::CREATED, Json(endpoint.into())))
 }
@@ -251,7 +332,7 @@ pub async fn update(
     let app = find_application(&ctx, &app_id).await?;
     let Some(endpoint) = ctx.store.get_endpoint(&app.id, &endpoint_id).await? else {
         let secret = input.secret.take();
-        let mut fields = input.into_fields(&ctx.target_policy, BTreeMap::new())?;
+        let mut fields = input.into_fields(&ctx.target_policy, KeptFields::default())?;
         if fields.uid.is_none() {
             fields.uid = Some(uid_from_path(&endpoint_id)?);
         }
@@ -259,7 +340,13 @@ pub async fn update(
         return Ok((StatusCode::CREATED, Json(created.into())));
     };
     let current_uid = endpoint.fields.uid.clone();
-    let mut fields = input.into_fields(&ctx.target_policy, endpoint.fields.headers)?;
+    let mut fields = input.into_fields(
+        &ctx.target_policy,
+        KeptFields {
+            headers: endpoint.fields.headers,
+            delivery: endpoint.fields.delivery,
+        },
+    )?;
     if fields.uid.is_none() {
         fields.uid = current_uid;
     }
@@ -416,6 +503,8 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::delivery::retry::RetrySchedule;
+    use crate::domain::OutboundAuth;
 
     const GUARDED: TargetPolicy = TargetPolicy {
         allow_private: false,
@@ -424,7 +513,7 @@ mod tests {
 
     fn fields_from(body: serde_json::Value) -> ApiResult<EndpointFields> {
         let input: EndpointIn = serde_json::from_value(body).unwrap();
-        input.into_fields(&GUARDED, BTreeMap::new())
+        input.into_fields(&GUARDED, KeptFields::default())
     }
 
     fn error_loc(error: ApiError) -> serde_json::Value {
@@ -507,7 +596,7 @@ mod tests {
             allow_private: true,
             https_only: false,
         };
-        assert!(input.into_fields(&open, BTreeMap::new()).is_ok());
+        assert!(input.into_fields(&open, KeptFields::default()).is_ok());
     }
 
     fn current() -> EndpointFields {
@@ -573,28 +662,290 @@ mod tests {
         );
     }
 
-    #[test]
-    fn output_uses_both_spellings() {
+    /// An endpoint with `fields`, rendered as the API sends it.
+    fn rendered(fields: EndpointFields) -> String {
         let now = chrono::DateTime::parse_from_rfc3339("2024-05-06T07:08:09Z")
             .unwrap()
             .to_utc();
         let endpoint = Endpoint {
             id: EndpointId::from_trusted("ep_1"),
             app_id: AppId::from_trusted("app_1"),
-            fields: current(),
+            fields,
             created_at: now,
             updated_at: now,
         };
-        let json = serde_json::to_value(EndpointOut::from(endpoint)).unwrap();
+        serde_json::to_string(&EndpointOut::from(endpoint)).unwrap()
+    }
+
+    #[test]
+    fn output_uses_both_spellings() {
+        let json: serde_json::Value = serde_json::from_str(&rendered(current())).unwrap();
         assert_eq!(
             json,
             json!({
                 "id": "ep_1", "url": "https://example.com/hook", "description": "main",
                 "uid": "main", "version": 1, "disabled": false,
                 "eventTypes": ["a"], "filterTypes": ["a"], "channels": ["eu"],
-                "throttleRate": 5, "rateLimit": 5, "metadata": {"k": "v"},
+                "throttleRate": 5, "rateLimit": 5, "metadata": {"k": "v"}, "ordered": false,
                 "createdAt": "2024-05-06T07:08:09Z", "updatedAt": "2024-05-06T07:08:09Z"
             })
         );
+    }
+
+    #[test]
+    fn https_only_refuses_plain_http() {
+        let https_only = TargetPolicy {
+            allow_private: true,
+            https_only: true,
+        };
+        let input: EndpointIn =
+            serde_json::from_value(json!({"url": "http://127.0.0.1:9/"})).unwrap();
+        let error = input
+            .into_fields(&https_only, KeptFields::default())
+            .unwrap_err();
+        assert_eq!(error_loc(error), json!(["body", "url"]));
+        let patch: EndpointPatch =
+            serde_json::from_value(json!({"url": "http://example.org/"})).unwrap();
+        let error = patch.merge_into(current(), &https_only).unwrap_err();
+        assert_eq!(error_loc(error), json!(["body", "url"]));
+        let input: EndpointIn =
+            serde_json::from_value(json!({"url": "https://127.0.0.1:9/"})).unwrap();
+        assert!(
+            input
+                .into_fields(&https_only, KeptFields::default())
+                .is_ok()
+        );
+    }
+
+    fn schedule(written: &str) -> Option<RetrySchedule> {
+        Some(written.parse().unwrap())
+    }
+
+    fn basic(username: &str, password: &str) -> Option<OutboundAuth> {
+        Some(OutboundAuth::Basic {
+            username: username.into(),
+            password: password.into(),
+        })
+    }
+
+    fn bearer(token: &str) -> Option<OutboundAuth> {
+        Some(OutboundAuth::Bearer {
+            token: token.into(),
+        })
+    }
+
+    /// The delivery options of a create (or full update) body: the URL plus `options`.
+    fn options_from(options: &serde_json::Value) -> ApiResult<DeliveryOptions> {
+        let mut body = json!({"url": "https://example.com/hook"});
+        let object = body.as_object_mut().unwrap();
+        object.extend(options.as_object().unwrap().clone());
+        fields_from(body).map(|fields| fields.delivery)
+    }
+
+    #[test]
+    fn create_and_update_read_delivery_options() {
+        let cases = [
+            (json!({}), DeliveryOptions::default()),
+            (
+                json!({"maxInFlight": null, "ordered": null, "retrySchedule": null, "auth": null}),
+                DeliveryOptions::default(),
+            ),
+            (
+                json!({"maxInFlight": 4, "ordered": true}),
+                DeliveryOptions {
+                    max_in_flight: Some(4),
+                    ordered: true,
+                    ..DeliveryOptions::default()
+                },
+            ),
+            (
+                json!({"retrySchedule": "5s,1m,1h"}),
+                DeliveryOptions {
+                    retry_schedule: schedule("5s,1m,1h"),
+                    ..DeliveryOptions::default()
+                },
+            ),
+            (
+                json!({"retrySchedule": ""}),
+                DeliveryOptions {
+                    retry_schedule: schedule(""),
+                    ..DeliveryOptions::default()
+                },
+            ),
+            (
+                json!({"auth": {"type": "basic", "username": "u", "password": "p w"}}),
+                DeliveryOptions {
+                    auth: basic("u", "p w"),
+                    ..DeliveryOptions::default()
+                },
+            ),
+            (
+                json!({"auth": {"type": "bearer", "token": "t"}}),
+                DeliveryOptions {
+                    auth: bearer("t"),
+                    ..DeliveryOptions::default()
+                },
+            ),
+        ];
+        for (options, expected) in cases {
+            assert_eq!(options_from(&options).unwrap(), expected, "{options}");
+        }
+    }
+
+    #[test]
+    fn bad_delivery_options_are_located() {
+        let cases = [
+            (json!({"maxInFlight": 0}), json!(["body", "maxInFlight"])),
+            (json!({"maxInFlight": 1001}), json!(["body", "maxInFlight"])),
+            (json!({"maxInFlight": -3}), json!(["body", "maxInFlight"])),
+            (
+                json!({"retrySchedule": "5s,1x"}),
+                json!(["body", "retrySchedule"]),
+            ),
+            (
+                json!({"auth": {"type": "basic", "username": "a:b", "password": "p"}}),
+                json!(["body", "auth", "username"]),
+            ),
+            (
+                json!({"auth": {"type": "basic", "username": "a", "password": ""}}),
+                json!(["body", "auth", "password"]),
+            ),
+            (
+                json!({"auth": {"type": "bearer", "token": "a\r\nb"}}),
+                json!(["body", "auth", "token"]),
+            ),
+        ];
+        for (options, loc) in cases {
+            let error = options_from(&options).expect_err(&options.to_string());
+            assert_eq!(error_loc(error), loc, "{options}");
+        }
+        // The schedule's own parser explains what is wrong.
+        let error = options_from(&json!({"retrySchedule": "5s,,1m"})).unwrap_err();
+        assert_eq!(
+            error.body()["detail"][0]["msg"],
+            "retry schedule entry 2 is empty"
+        );
+    }
+
+    #[test]
+    fn badly_shaped_delivery_options_are_located() {
+        let cases = [
+            (
+                r#"{"url": "https://a.example", "maxInFlight": "8"}"#,
+                json!(["body", "maxInFlight"]),
+            ),
+            (
+                r#"{"url": "https://a.example", "ordered": "yes"}"#,
+                json!(["body", "ordered"]),
+            ),
+            (
+                r#"{"url": "https://a.example", "retrySchedule": 5}"#,
+                json!(["body", "retrySchedule"]),
+            ),
+            (
+                r#"{"url": "https://a.example", "auth": {"type": "digest"}}"#,
+                json!(["body", "auth", "type"]),
+            ),
+            (
+                r#"{"url": "https://a.example", "auth": {"type": "basic", "username": "u"}}"#,
+                json!(["body", "auth", "password"]),
+            ),
+            (
+                r#"{"url": "https://a.example", "auth": "secret"}"#,
+                json!(["body", "auth"]),
+            ),
+        ];
+        for (body, loc) in cases {
+            let error = crate::api::json::parse_json::<EndpointIn>(body.as_bytes()).unwrap_err();
+            assert_eq!(error_loc(error), loc, "{body}");
+            let error = crate::api::json::parse_json::<EndpointPatch>(body.as_bytes()).unwrap_err();
+            assert_eq!(error_loc(error), loc, "{body}");
+        }
+    }
+
+    fn with_options() -> EndpointFields {
+        EndpointFields {
+            delivery: DeliveryOptions {
+                max_in_flight: Some(8),
+                ordered: true,
+                retry_schedule: schedule("1m"),
+                auth: basic("u", "p"),
+            },
+            ..current()
+        }
+    }
+
+    #[test]
+    fn patch_keeps_resets_or_replaces_delivery_options() {
+        let cases = [
+            (json!({}), with_options().delivery),
+            (json!({"description": "other"}), with_options().delivery),
+            (
+                json!({"maxInFlight": null, "ordered": null, "retrySchedule": null, "auth": null}),
+                DeliveryOptions::default(),
+            ),
+            (
+                json!({"ordered": false, "maxInFlight": 2}),
+                DeliveryOptions {
+                    max_in_flight: Some(2),
+                    ordered: false,
+                    ..with_options().delivery
+                },
+            ),
+            (
+                json!({"retrySchedule": "10s,10s", "auth": {"type": "bearer", "token": "t"}}),
+                DeliveryOptions {
+                    retry_schedule: schedule("10s,10s"),
+                    auth: bearer("t"),
+                    ..with_options().delivery
+                },
+            ),
+        ];
+        for (body, expected) in cases {
+            let patch: EndpointPatch = serde_json::from_value(body.clone()).unwrap();
+            let (fields, _) = patch.merge_into(with_options(), &GUARDED).unwrap();
+            assert_eq!(fields.delivery, expected, "{body}");
+        }
+        let patch: EndpointPatch =
+            serde_json::from_value(json!({"auth": {"type": "bearer", "token": ""}})).unwrap();
+        let error = patch.merge_into(with_options(), &GUARDED).unwrap_err();
+        assert_eq!(error_loc(error), json!(["body", "auth", "token"]));
+    }
+
+    #[test]
+    fn output_shows_delivery_options_but_never_credentials() {
+        let cases = [
+            (
+                DeliveryOptions {
+                    max_in_flight: Some(3),
+                    ordered: true,
+                    retry_schedule: schedule("5s, 1m,1h"),
+                    auth: basic("hookd-user", "secret-password"),
+                },
+                json!({
+                    "maxInFlight": 3, "ordered": true, "retrySchedule": "5s,1m,1h",
+                    "auth": {"type": "basic", "username": "hookd-user"}
+                }),
+            ),
+            (
+                DeliveryOptions {
+                    auth: bearer("secret-token"),
+                    ..DeliveryOptions::default()
+                },
+                json!({"ordered": false, "auth": {"type": "bearer"}}),
+            ),
+            (DeliveryOptions::default(), json!({"ordered": false})),
+        ];
+        for (delivery, expected) in cases {
+            let text = rendered(EndpointFields {
+                delivery,
+                ..current()
+            });
+            assert!(!text.contains("secret"), "{text}");
+            let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+            for key in ["maxInFlight", "ordered", "retrySchedule", "auth"] {
+                assert_eq!(json.get(key), expected.get(key), "{key} in {text}");
+            }
+        }
     }
 }

@@ -11,6 +11,7 @@
 mod applications;
 mod attempts;
 mod auth;
+mod endpoint_delivery_options;
 mod endpoint_headers;
 mod endpoint_secrets;
 mod endpoint_targets;

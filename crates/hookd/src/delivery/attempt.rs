@@ -40,11 +40,17 @@ pub fn signed_headers(
         timestamp,
         body.as_bytes(),
     );
+    let auth = claim.options.auth.as_ref();
+    // Configured credentials replace a custom Authorization header rather than doubling it.
     let mut headers: Vec<(String, String)> = claim
         .headers
         .iter()
+        .filter(|(name, _)| auth.is_none() || !name.eq_ignore_ascii_case("authorization"))
         .map(|(name, value)| (name.clone(), value.clone()))
         .collect();
+    if let Some(auth) = auth {
+        headers.push(("authorization".into(), auth.header_value()));
+    }
     headers.push(("content-type".into(), "application/json".into()));
     let mut push_signed = |prefix: &str| {
         headers.push((format!("{prefix}-id"), claim.msg_id.to_string()));
@@ -58,14 +64,15 @@ pub fn signed_headers(
     headers
 }
 
-/// Makes one attempt for a claimed delivery and returns what to record.
+/// Makes one attempt for a claimed delivery and returns what to record, with the classified
+/// outcome (which the scheduler learns from).
 pub async fn attempt_delivery(
     client: &DeliveryClient,
     policy: &AttemptPolicy,
     claim: &ClaimedDelivery,
     started_at: Timestamp,
     jitter: f64,
-) -> AttemptRecord {
+) -> (AttemptRecord, AttemptOutcome) {
     let report = match (&claim.payload, url::Url::parse(&claim.url)) {
         (None, _) => SendReport::not_sent(FailureCode::Other, "message content was expunged"),
         (_, Err(error)) => {
@@ -82,20 +89,28 @@ pub async fn attempt_delivery(
         }
     };
     let attempts_made = claim.attempts_made + 1;
+    let schedule = claim
+        .options
+        .retry_schedule
+        .as_ref()
+        .unwrap_or(&policy.retry_schedule);
     let next = next_step(
         &report.outcome,
         claim.trigger_type,
-        &policy.retry_schedule,
+        schedule,
         attempts_made,
         started_at + report.duration,
         jitter,
     );
-    AttemptRecord {
+    let record = AttemptRecord {
         delivery_id: claim.delivery_id.clone(),
         lease_token: claim.lease_token,
         attempt: attempt_from_report(claim, &report, started_at),
         next,
-    }
+        // 410 Gone: the receiver says the endpoint no longer exists.
+        disable_endpoint: report.status == Some(410),
+    };
+    (record, report.outcome)
 }
 
 /// Success finishes the delivery; a failure retries on the schedule (or later, when the receiver

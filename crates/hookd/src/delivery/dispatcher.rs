@@ -1,14 +1,19 @@
 //! The dispatcher: claims due deliveries under a lease, runs attempts with bounded concurrency,
 //! and hands their results to a recorder that writes them in batches.
 //!
-//! It sleeps until the next delivery falls due, a new message wakes it, or a short poll interval
-//! passes (so work queued by another node or a lease that ran out is picked up). On shutdown it
-//! stops claiming, gives in-flight attempts a grace period to finish and be recorded, and releases
-//! the leases of any that did not, so nothing waits for a lease to run out after a clean stop.
+//! Each round asks the `Scheduler` for a budget, claims within it (the store visits endpoints
+//! fairly and enforces per-endpoint limits), hands throttled deliveries back for later, and
+//! starts the rest. Finished attempts report to the scheduler through a channel, which also
+//! wakes the loop, since a finished attempt frees room. When there is nothing to claim it sleeps
+//! until the next delivery falls due, a pause ends, a new message wakes it, or a short poll
+//! interval passes (so work queued by another node or a lease that ran out is picked up).
+//!
+//! On shutdown it stops claiming, gives in-flight attempts a grace period to finish and be
+//! recorded, and releases the leases of any that did not.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio::task::JoinSet;
@@ -16,9 +21,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::attempt::{AttemptPolicy, attempt_delivery};
 use super::client::DeliveryClient;
+use super::outcome::AttemptOutcome;
+use super::scheduler::{Admission, Scheduler, SchedulerConfig};
 use crate::clock::Clock;
-use crate::domain::DeliveryId;
-use crate::store::{AttemptRecord, Store};
+use crate::domain::{DeliveryId, EndpointId};
+use crate::store::{AttemptRecord, ClaimedDelivery, Deferral, Store};
 
 /// Dispatcher tuning; the defaults suit one node on a small machine.
 #[derive(Debug, Clone)]
@@ -35,6 +42,7 @@ pub struct DispatcherConfig {
     /// How long shutdown waits for in-flight attempts before releasing them.
     pub shutdown_grace: Duration,
     pub policy: AttemptPolicy,
+    pub scheduler: SchedulerConfig,
 }
 
 /// Runs until `shutdown` is cancelled; see the module docs.
@@ -46,73 +54,84 @@ pub struct Dispatcher {
     pub config: DispatcherConfig,
 }
 
+/// What a finished attempt tells the loop.
+struct Finished {
+    endpoint_id: EndpointId,
+    outcome: AttemptOutcome,
+}
+
 impl Dispatcher {
     pub async fn run(self, shutdown: CancellationToken) {
         let slots = Arc::new(Semaphore::new(self.config.max_in_flight));
         let in_flight: Arc<Mutex<HashSet<DeliveryId>>> = Arc::default();
         let (records, pending_records) = mpsc::unbounded_channel();
         let recorder = tokio::spawn(record_attempts(Arc::clone(&self.store), pending_records));
+        let (finished_tx, mut finished) = mpsc::unbounded_channel::<Finished>();
+        let mut scheduler = Scheduler::new(self.config.scheduler.clone());
         let mut attempts = JoinSet::new();
 
         while !shutdown.is_cancelled() {
             while attempts.try_join_next().is_some() {}
+            while let Ok(done) = finished.try_recv() {
+                scheduler.finished(&done.endpoint_id, &done.outcome, Instant::now());
+            }
             let free = slots.available_permits().min(self.config.claim_batch);
             if free == 0 {
                 tokio::select! {
-                    _ = slots.acquire() => continue,
+                    Some(done) = finished.recv() => {
+                        scheduler.finished(&done.endpoint_id, &done.outcome, Instant::now());
+                    }
                     _ = shutdown.cancelled() => break,
                 }
+                continue;
             }
+            let budget = scheduler.budget(free, Instant::now());
             let now = self.clock.now();
             let claimed = match self
                 .store
-                .claim_due_deliveries(now, self.config.lease, free)
+                .claim_due_deliveries(now, self.config.lease, budget)
                 .await
             {
                 Ok(claimed) => claimed,
                 Err(error) => {
-                    tracing::error!(error = %error, source = ?std::error::Error::source(&error), "claiming deliveries failed");
+                    tracing::error!(%error, source = ?std::error::Error::source(&error), "claiming deliveries failed");
                     self.idle(&shutdown, self.config.poll_interval).await;
                     continue;
                 }
             };
             let claimed_all = claimed.len() == free;
+            let mut deferrals = Vec::new();
             for claim in claimed {
-                let permit = Arc::clone(&slots)
-                    .try_acquire_owned()
-                    .expect("claimed no more deliveries than free slots");
-                in_flight
-                    .lock()
-                    .expect("in-flight lock")
-                    .insert(claim.delivery_id.clone());
-                let (client, clock, policy) = (
-                    Arc::clone(&self.client),
-                    Arc::clone(&self.clock),
-                    self.config.policy.clone(),
-                );
-                let (records, in_flight) = (records.clone(), Arc::clone(&in_flight));
-                attempts.spawn(async move {
-                    let record =
-                        attempt_delivery(&client, &policy, &claim, clock.now(), rand::random())
-                            .await;
-                    tracing::info!(
-                        app_id = %claim.app_id, msg_id = %claim.msg_id,
-                        endpoint_id = %claim.endpoint_id, attempt = claim.attempts_made + 1,
-                        status = record.attempt.response_status_code,
-                        outcome = record.attempt.failure_code.as_deref().unwrap_or("delivered"),
-                        "delivery attempt"
-                    );
-                    in_flight
-                        .lock()
-                        .expect("in-flight lock")
-                        .remove(&claim.delivery_id);
-                    let _ = records.send(record);
-                    drop(permit);
-                });
+                match scheduler.admit(&claim, Instant::now()) {
+                    Admission::Defer(wait) => deferrals.push(Deferral {
+                        delivery_id: claim.delivery_id,
+                        lease_token: claim.lease_token,
+                        due_at: now + chrono::Duration::from_std(wait).unwrap_or_default(),
+                    }),
+                    Admission::Send => self.start_attempt(
+                        claim,
+                        &slots,
+                        &in_flight,
+                        &records,
+                        &finished_tx,
+                        &mut attempts,
+                    ),
+                }
+            }
+            if !deferrals.is_empty()
+                && let Err(error) = self.store.defer_deliveries(deferrals).await
+            {
+                // The leases run out and the deliveries fall due again: nothing is lost.
+                tracing::error!(%error, "deferring throttled deliveries failed");
             }
             if !claimed_all {
-                let sleep = self.time_until_next_due().await;
-                self.idle(&shutdown, sleep).await;
+                let sleep = self.time_until_next_due(&scheduler).await;
+                tokio::select! {
+                    Some(done) = finished.recv() => {
+                        scheduler.finished(&done.endpoint_id, &done.outcome, Instant::now());
+                    }
+                    _ = self.idle(&shutdown, sleep) => {}
+                }
             }
         }
 
@@ -121,21 +140,70 @@ impl Dispatcher {
         let _ = recorder.await;
     }
 
-    /// How long to sleep: until the next delivery is due, at most one poll interval.
-    async fn time_until_next_due(&self) -> Duration {
-        match self.store.next_due_at().await {
-            Ok(Some(due)) => (due - self.clock.now())
-                .to_std()
-                .unwrap_or(Duration::ZERO)
-                .min(self.config.poll_interval),
-            _ => self.config.poll_interval,
+    fn start_attempt(
+        &self,
+        claim: ClaimedDelivery,
+        slots: &Arc<Semaphore>,
+        in_flight: &Arc<Mutex<HashSet<DeliveryId>>>,
+        records: &mpsc::UnboundedSender<AttemptRecord>,
+        finished: &mpsc::UnboundedSender<Finished>,
+        attempts: &mut JoinSet<()>,
+    ) {
+        let permit = Arc::clone(slots)
+            .try_acquire_owned()
+            .expect("claimed no more deliveries than free slots");
+        in_flight
+            .lock()
+            .expect("in-flight lock")
+            .insert(claim.delivery_id.clone());
+        let (client, clock, policy) = (
+            Arc::clone(&self.client),
+            Arc::clone(&self.clock),
+            self.config.policy.clone(),
+        );
+        let (records, finished, in_flight) =
+            (records.clone(), finished.clone(), Arc::clone(in_flight));
+        attempts.spawn(async move {
+            let (record, outcome) =
+                attempt_delivery(&client, &policy, &claim, clock.now(), rand::random()).await;
+            tracing::info!(
+                app_id = %claim.app_id, msg_id = %claim.msg_id,
+                endpoint_id = %claim.endpoint_id, attempt = claim.attempts_made + 1,
+                status = record.attempt.response_status_code,
+                outcome = record.attempt.failure_code.as_deref().unwrap_or("delivered"),
+                "delivery attempt"
+            );
+            in_flight
+                .lock()
+                .expect("in-flight lock")
+                .remove(&claim.delivery_id);
+            let _ = records.send(record);
+            let _ = finished.send(Finished {
+                endpoint_id: claim.endpoint_id,
+                outcome,
+            });
+            drop(permit);
+        });
+    }
+
+    /// How long to sleep: until the next delivery is due or a pause ends, at most one poll
+    /// interval. Work that is due but blocked (an endpoint at its limit) waits for a finished
+    /// attempt, which wakes the loop, or for the poll interval.
+    async fn time_until_next_due(&self, scheduler: &Scheduler) -> Duration {
+        let mut sleep = self.config.poll_interval;
+        if let Ok(Some(due)) = self.store.next_due_at().await
+            && let Ok(until_due) = (due - self.clock.now()).to_std()
+            && !until_due.is_zero()
+        {
+            sleep = sleep.min(until_due);
         }
+        if let Some(pause_ends) = scheduler.next_change(Instant::now()) {
+            sleep = sleep.min(pause_ends);
+        }
+        sleep.max(Duration::from_millis(1))
     }
 
     async fn idle(&self, shutdown: &CancellationToken, sleep: Duration) {
-        if sleep.is_zero() {
-            return;
-        }
         tokio::select! {
             _ = self.wake.notified() => {}
             _ = tokio::time::sleep(sleep) => {}

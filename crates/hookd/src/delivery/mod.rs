@@ -11,4 +11,5 @@ pub mod client;
 pub mod dispatcher;
 pub mod outcome;
 pub mod retry;
+pub mod scheduler;
 pub mod ssrf;

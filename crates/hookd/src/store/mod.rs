@@ -9,17 +9,18 @@
 //! - a delivery handed out by `claim_due_deliveries` is leased: no other claim returns it until the
 //!   lease runs out or the outcome is recorded.
 
+pub mod postgres;
 pub mod sqlite;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use async_trait::async_trait;
 
 use crate::domain::{
-    AppId, Application, ApplicationFields, Attempt, ChannelName, DeliveryId, DeliveryStatus,
-    Endpoint, EndpointFields, EndpointId, EndpointSecret, EventType, EventTypeFields,
-    EventTypeName, Message, MessageId, Timestamp, TriggerType,
+    AppId, Application, ApplicationFields, Attempt, ChannelName, DeliveryId, DeliveryOptions,
+    DeliveryStatus, Endpoint, EndpointFields, EndpointId, EndpointSecret, EventType,
+    EventTypeFields, EventTypeName, Message, MessageId, Timestamp, TriggerType,
 };
 
 /// Why a store call failed. Callers branch on `Conflict`; the rest are operational failures.
@@ -139,6 +140,11 @@ pub struct ClaimedDelivery {
     pub trigger_type: TriggerType,
     pub url: String,
     pub headers: BTreeMap<String, String>,
+    /// The endpoint's delivery settings (auth, retry schedule, ordering, concurrency).
+    pub options: DeliveryOptions,
+    /// Messages per second allowed to this endpoint, and to its application.
+    pub endpoint_throttle_rate: Option<u32>,
+    pub app_throttle_rate: Option<u32>,
     /// Every secret that signs right now (the current one and any still in their grace period).
     pub secrets: Vec<String>,
     /// `None` when the message content was expunged; the delivery then fails without sending.
@@ -163,6 +169,32 @@ pub struct AttemptRecord {
     pub lease_token: i64,
     pub attempt: Attempt,
     pub next: NextStep,
+    /// The receiver answered `410 Gone`: disable the endpoint and park its pending deliveries.
+    pub disable_endpoint: bool,
+}
+
+/// What one claim may take. The store enforces each endpoint's concurrency limit (its
+/// `maxInFlight` or `default_max_in_flight`, counted over live leases of every node) and FIFO
+/// for ordered endpoints; the dispatcher narrows that further with what only it knows.
+#[derive(Debug, Clone, Default)]
+pub struct ClaimBudget {
+    /// Most deliveries in this claim.
+    pub limit: usize,
+    pub default_max_in_flight: u32,
+    /// Upper bounds for particular endpoints (adaptive limits, throttles, open circuits);
+    /// 0 skips the endpoint.
+    pub endpoint_allowance: HashMap<EndpointId, u32>,
+    /// Applications whose deliveries wait (their throttle is spent).
+    pub blocked_apps: HashSet<AppId>,
+}
+
+/// A claimed delivery handed back without an attempt, due again at `due_at` (throttling). It
+/// does not count as an attempt.
+#[derive(Debug, Clone)]
+pub struct Deferral {
+    pub delivery_id: DeliveryId,
+    pub lease_token: i64,
+    pub due_at: Timestamp,
 }
 
 /// A stored response to a request that carried an `Idempotency-Key`.
@@ -291,13 +323,16 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<DeliveryId, StoreError>;
 
     // --- delivery ---
-    /// Leases up to `limit` deliveries that are due at `now` until `now + lease`.
+    /// Leases due deliveries until `now + lease`, within `budget`, visiting endpoints fairly:
+    /// applications in turn, and each endpoint's share before any endpoint's second share.
     async fn claim_due_deliveries(
         &self,
         now: Timestamp,
         lease: Duration,
-        limit: usize,
+        budget: ClaimBudget,
     ) -> Result<Vec<ClaimedDelivery>, StoreError>;
+    /// Hands claimed deliveries back unattempted, due again at the given times.
+    async fn defer_deliveries(&self, deferrals: Vec<Deferral>) -> Result<(), StoreError>;
     /// Records attempts and moves their deliveries on, all in one transaction.
     async fn record_attempts(&self, records: Vec<AttemptRecord>) -> Result<(), StoreError>;
     /// Gives leased deliveries back (on shutdown) so another worker can claim them at once.
@@ -318,4 +353,46 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     async fn get_setting(&self, name: &str) -> Result<Option<String>, StoreError>;
     async fn put_setting(&self, name: &str, value: &str) -> Result<(), StoreError>;
+}
+
+/// The backend chosen at start-up, opened and migrated.
+pub enum Backend {
+    /// Embedded SQLite in the data directory: one hookd process.
+    Sqlite(std::sync::Arc<sqlite::SqliteStore>),
+    /// A PostgreSQL database shared by any number of hookd nodes.
+    Postgres(std::sync::Arc<postgres::PostgresStore>),
+}
+
+impl Backend {
+    /// Opens PostgreSQL when `database_url` is given (`--database-url`), otherwise SQLite in
+    /// `data_dir`. `node_id` names this process on the PostgreSQL leases it takes.
+    pub async fn open(
+        database_url: Option<&str>,
+        data_dir: &std::path::Path,
+        node_id: &str,
+    ) -> Result<Backend, StoreError> {
+        match database_url {
+            Some(url) => Ok(Backend::Postgres(std::sync::Arc::new(
+                postgres::PostgresStore::open(url, node_id).await?,
+            ))),
+            None => Ok(Backend::Sqlite(std::sync::Arc::new(
+                sqlite::SqliteStore::open(data_dir)?,
+            ))),
+        }
+    }
+
+    pub fn store(&self) -> std::sync::Arc<dyn Store> {
+        match self {
+            Backend::Sqlite(store) => store.clone(),
+            Backend::Postgres(store) => store.clone(),
+        }
+    }
+
+    /// Finishes queued writes and closes the database.
+    pub async fn close(&self) {
+        match self {
+            Backend::Sqlite(store) => store.close(),
+            Backend::Postgres(store) => store.close().await,
+        }
+    }
 }

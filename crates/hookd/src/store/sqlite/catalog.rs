@@ -5,9 +5,10 @@ use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
 use super::backend;
 use super::rows::{Cursor, corrupt, from_json, from_micros, to_json, to_micros};
+use crate::delivery::retry::RetrySchedule;
 use crate::domain::{
-    AppId, Application, ApplicationFields, Endpoint, EndpointFields, EndpointId, EndpointSecret,
-    EndpointUrl, EventType, EventTypeFields, EventTypeName, Timestamp, Uid,
+    AppId, Application, ApplicationFields, DeliveryOptions, Endpoint, EndpointFields, EndpointId,
+    EndpointSecret, EndpointUrl, EventType, EventTypeFields, EventTypeName, Timestamp, Uid,
 };
 use crate::store::{IdempotentResponse, NewEndpoint, Page, PageRequest, StoreError};
 
@@ -149,7 +150,8 @@ pub fn delete_application(c: &Connection, id: &AppId) -> Result<bool, StoreError
 // --- endpoints ---
 
 const ENDPOINT_COLUMNS: &str = "id, app_id, uid, url, description, version, disabled, \
-     event_types, channels, throttle_rate, metadata, headers, created_at, updated_at";
+     event_types, channels, throttle_rate, metadata, headers, created_at, updated_at, \
+     max_in_flight, ordered, retry_schedule, auth";
 
 fn endpoint_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Endpoint, StoreError>> {
     let id: String = row.get(0)?;
@@ -160,6 +162,8 @@ fn endpoint_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Endpoint, StoreEr
     let channels: Option<String> = row.get(8)?;
     let metadata: String = row.get(10)?;
     let headers: String = row.get(11)?;
+    let retry_schedule: Option<String> = row.get(16)?;
+    let auth: Option<String> = row.get(17)?;
     let fields = (|| {
         Ok(EndpointFields {
             uid: uid
@@ -176,6 +180,16 @@ fn endpoint_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Endpoint, StoreEr
             throttle_rate: row.get(9).map_err(backend)?,
             metadata: from_json(&metadata)?,
             headers: from_json(&headers)?,
+            delivery: DeliveryOptions {
+                max_in_flight: row.get(14).map_err(backend)?,
+                ordered: row.get(15).map_err(backend)?,
+                retry_schedule: retry_schedule
+                    .as_deref()
+                    .map(str::parse::<RetrySchedule>)
+                    .transpose()
+                    .map_err(backend)?,
+                auth: auth.as_deref().map(from_json).transpose()?,
+            },
         })
     })();
     Ok(fields.and_then(|fields| {
@@ -201,8 +215,9 @@ pub fn insert_endpoint(
     let fields = &endpoint.fields;
     c.prepare_cached(
         "INSERT INTO endpoint (id, app_id, uid, url, description, version, disabled, event_types,
-         channels, throttle_rate, metadata, headers, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)",
+         channels, throttle_rate, metadata, headers, created_at, updated_at, max_in_flight,
+         ordered, retry_schedule, auth)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14, ?15, ?16, ?17)",
     )
     .map_err(backend)?
     .execute(params![
@@ -219,6 +234,14 @@ pub fn insert_endpoint(
         to_json(&fields.metadata)?,
         to_json(&fields.headers)?,
         to_micros(endpoint.now),
+        fields.delivery.max_in_flight,
+        fields.delivery.ordered,
+        fields
+            .delivery
+            .retry_schedule
+            .as_ref()
+            .map(ToString::to_string),
+        optional_json(&fields.delivery.auth)?,
     ])
     .map_err(unique("an endpoint with this uid already exists"))?;
     c.prepare_cached(
@@ -303,7 +326,8 @@ pub fn update_endpoint(
         .prepare_cached(
             "UPDATE endpoint SET uid = ?3, url = ?4, description = ?5, version = ?6,
              disabled = ?7, event_types = ?8, channels = ?9, throttle_rate = ?10,
-             metadata = ?11, headers = ?12, updated_at = ?13
+             metadata = ?11, headers = ?12, updated_at = ?13, max_in_flight = ?14,
+             ordered = ?15, retry_schedule = ?16, auth = ?17
              WHERE app_id = ?1 AND id = ?2",
         )
         .map_err(backend)?
@@ -321,6 +345,14 @@ pub fn update_endpoint(
             to_json(&fields.metadata)?,
             to_json(&fields.headers)?,
             to_micros(now),
+            fields.delivery.max_in_flight,
+            fields.delivery.ordered,
+            fields
+                .delivery
+                .retry_schedule
+                .as_ref()
+                .map(ToString::to_string),
+            optional_json(&fields.delivery.auth)?,
         ])
         .map_err(unique("an endpoint with this uid already exists"))?;
     if changed == 0 {

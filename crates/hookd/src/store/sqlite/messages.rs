@@ -6,6 +6,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
 use super::backend;
 use super::catalog::all_endpoints;
+use super::deliveries::mark_due;
 use super::rows::{Cursor, corrupt, from_json, from_micros, to_json, to_micros};
 use crate::domain::{
     AppId, Attempt, AttemptId, ChannelName, DeliveryId, DeliveryStatus, EndpointId, EventTypeName,
@@ -91,6 +92,7 @@ pub fn insert_message(c: &Connection, new: NewMessage) -> Result<MessageInsert, 
                 due_at,
             ])
             .map_err(backend)?;
+        mark_due(c, endpoint.id.as_str(), new.app_id.as_str(), due_at)?;
         deliveries += 1;
     }
     let message = Message {

@@ -25,8 +25,8 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use super::{
-    AttemptFilter, AttemptRecord, ClaimedDelivery, IdempotentResponse, MessageFilter,
-    MessageInsert, NewEndpoint, NewMessage, Page, PageRequest, Store, StoreError,
+    AttemptFilter, AttemptRecord, ClaimBudget, ClaimedDelivery, Deferral, IdempotentResponse,
+    MessageFilter, MessageInsert, NewEndpoint, NewMessage, Page, PageRequest, Store, StoreError,
 };
 use crate::domain::{
     AppId, Application, ApplicationFields, Attempt, DeliveryId, Endpoint, EndpointFields,
@@ -171,7 +171,7 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
 }
 
 /// Schema versions in order; `PRAGMA user_version` records how many have been applied.
-const MIGRATIONS: &[&str] = &[include_str!("schema.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("schema.sql"), include_str!("schema_2.sql")];
 
 fn migrate(connection: &Connection) -> Result<(), StoreError> {
     let applied: i64 = connection
@@ -445,10 +445,14 @@ impl Store for SqliteStore {
         &self,
         now: Timestamp,
         lease: Duration,
-        limit: usize,
+        budget: ClaimBudget,
     ) -> Result<Vec<ClaimedDelivery>, StoreError> {
-        self.write(move |c| deliveries::claim_due(c, now, lease, limit))
+        self.write(move |c| deliveries::claim_due(c, now, lease, &budget))
             .await
+    }
+
+    async fn defer_deliveries(&self, deferrals: Vec<Deferral>) -> Result<(), StoreError> {
+        self.write(move |c| deliveries::defer(c, &deferrals)).await
     }
 
     async fn record_attempts(&self, records: Vec<AttemptRecord>) -> Result<(), StoreError> {

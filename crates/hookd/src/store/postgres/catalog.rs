@@ -1,0 +1,718 @@
+//! SQL for the configuration records: applications, endpoints and their secrets, event types,
+//! plus the small key-value tables (idempotency keys, settings).
+
+use deadpool_postgres::GenericClient;
+use tokio_postgres::Row;
+
+use super::rows::{
+    Cursor, Parameters, corrupt, from_json, from_micros, optional_json, to_json, to_micros,
+};
+use super::{backend, get, unique};
+use crate::delivery::retry::RetrySchedule;
+use crate::domain::{
+    AppId, Application, ApplicationFields, DeliveryOptions, Endpoint, EndpointFields, EndpointId,
+    EndpointSecret, EndpointUrl, EventType, EventTypeFields, EventTypeName, Timestamp, Uid,
+};
+use crate::store::{IdempotentResponse, NewEndpoint, Page, PageRequest, StoreError};
+
+pub fn optional_u32(value: Option<i64>) -> Option<u32> {
+    value.and_then(|value| u32::try_from(value).ok())
+}
+
+// --- applications ---
+
+const APPLICATION_COLUMNS: &str = "id, uid, name, throttle_rate, metadata, created_at, updated_at";
+
+fn application_from_row(row: &Row) -> Result<Application, StoreError> {
+    let uid: Option<String> = get(row, 1)?;
+    let metadata: String = get(row, 4)?;
+    Ok(Application {
+        id: AppId::from_trusted(get::<String>(row, 0)?),
+        uid: uid
+            .as_deref()
+            .map(Uid::parse)
+            .transpose()
+            .map_err(corrupt)?,
+        name: get(row, 2)?,
+        throttle_rate: optional_u32(get(row, 3)?),
+        metadata: from_json(&metadata)?,
+        created_at: from_micros(get(row, 5)?),
+        updated_at: from_micros(get(row, 6)?),
+    })
+}
+
+pub async fn insert_application(
+    c: &impl GenericClient,
+    id: AppId,
+    fields: ApplicationFields,
+    now: Timestamp,
+) -> Result<Application, StoreError> {
+    let statement = c
+        .prepare_cached(
+            "INSERT INTO application (id, uid, name, throttle_rate, metadata, created_at,
+             updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)",
+        )
+        .await
+        .map_err(backend)?;
+    c.execute(
+        &statement,
+        &[
+            &id.as_str(),
+            &fields.uid.as_ref().map(Uid::as_str),
+            &fields.name,
+            &fields.throttle_rate.map(i64::from),
+            &to_json(&fields.metadata)?,
+            &to_micros(now),
+        ],
+    )
+    .await
+    .map_err(unique("an application with this uid already exists"))?;
+    Ok(Application {
+        id,
+        uid: fields.uid,
+        name: fields.name,
+        throttle_rate: fields.throttle_rate,
+        metadata: fields.metadata,
+        created_at: now,
+        updated_at: now,
+    })
+}
+
+pub async fn find_application(
+    c: &impl GenericClient,
+    id_or_uid: &str,
+) -> Result<Option<Application>, StoreError> {
+    let statement = c
+        .prepare_cached(&format!(
+            "SELECT {APPLICATION_COLUMNS} FROM application WHERE id = $1
+             UNION ALL SELECT {APPLICATION_COLUMNS} FROM application WHERE uid = $1 LIMIT 1"
+        ))
+        .await
+        .map_err(backend)?;
+    c.query_opt(&statement, &[&id_or_uid])
+        .await
+        .map_err(backend)?
+        .as_ref()
+        .map(application_from_row)
+        .transpose()
+}
+
+pub async fn list_applications(
+    c: &impl GenericClient,
+    page: &PageRequest,
+) -> Result<Page<Application>, StoreError> {
+    let mut parameters = Parameters::default();
+    let cursor = Cursor::new("id", page, &mut parameters);
+    let sql = format!(
+        "SELECT {APPLICATION_COLUMNS} FROM application WHERE TRUE {} {} LIMIT {}",
+        cursor.condition, cursor.order_by, cursor.fetch
+    );
+    let rows = c
+        .query(&sql, &parameters.as_refs())
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(application_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(cursor.page(rows, |app| app.id.to_string()))
+}
+
+pub async fn update_application(
+    c: &impl GenericClient,
+    id: &AppId,
+    fields: ApplicationFields,
+    now: Timestamp,
+) -> Result<Option<Application>, StoreError> {
+    let statement = c
+        .prepare_cached(&format!(
+            "UPDATE application SET uid = $2, name = $3, throttle_rate = $4, metadata = $5,
+             updated_at = $6 WHERE id = $1 RETURNING {APPLICATION_COLUMNS}"
+        ))
+        .await
+        .map_err(backend)?;
+    c.query_opt(
+        &statement,
+        &[
+            &id.as_str(),
+            &fields.uid.as_ref().map(Uid::as_str),
+            &fields.name,
+            &fields.throttle_rate.map(i64::from),
+            &to_json(&fields.metadata)?,
+            &to_micros(now),
+        ],
+    )
+    .await
+    .map_err(unique("an application with this uid already exists"))?
+    .as_ref()
+    .map(application_from_row)
+    .transpose()
+}
+
+pub async fn delete_application(c: &impl GenericClient, id: &AppId) -> Result<bool, StoreError> {
+    let statement = c
+        .prepare_cached("DELETE FROM application WHERE id = $1")
+        .await
+        .map_err(backend)?;
+    let deleted = c
+        .execute(&statement, &[&id.as_str()])
+        .await
+        .map_err(backend)?;
+    Ok(deleted > 0)
+}
+
+// --- endpoints ---
+
+const ENDPOINT_COLUMNS: &str = "id, app_id, uid, url, description, version, disabled, \
+     event_types, channels, throttle_rate, metadata, headers, created_at, updated_at, \
+     max_in_flight, ordered, retry_schedule, auth";
+
+fn endpoint_from_row(row: &Row) -> Result<Endpoint, StoreError> {
+    let uid: Option<String> = get(row, 2)?;
+    let url: String = get(row, 3)?;
+    let event_types: Option<String> = get(row, 7)?;
+    let channels: Option<String> = get(row, 8)?;
+    let metadata: String = get(row, 10)?;
+    let headers: String = get(row, 11)?;
+    Ok(Endpoint {
+        id: EndpointId::from_trusted(get::<String>(row, 0)?),
+        app_id: AppId::from_trusted(get::<String>(row, 1)?),
+        fields: EndpointFields {
+            uid: uid
+                .as_deref()
+                .map(Uid::parse)
+                .transpose()
+                .map_err(corrupt)?,
+            url: EndpointUrl::parse(&url).map_err(corrupt)?,
+            description: get(row, 4)?,
+            version: u32::try_from(get::<i64>(row, 5)?).unwrap_or(1),
+            disabled: get(row, 6)?,
+            event_types: event_types.as_deref().map(from_json).transpose()?,
+            channels: channels.as_deref().map(from_json).transpose()?,
+            throttle_rate: optional_u32(get(row, 9)?),
+            metadata: from_json(&metadata)?,
+            headers: from_json(&headers)?,
+            delivery: delivery_options(row, 14)?,
+        },
+        created_at: from_micros(get(row, 12)?),
+        updated_at: from_micros(get(row, 13)?),
+    })
+}
+
+/// Reads `max_in_flight, ordered, retry_schedule, auth` starting at column `first`.
+pub fn delivery_options(row: &Row, first: usize) -> Result<DeliveryOptions, StoreError> {
+    let retry_schedule: Option<String> = get(row, first + 2)?;
+    let auth: Option<String> = get(row, first + 3)?;
+    Ok(DeliveryOptions {
+        max_in_flight: optional_u32(get(row, first)?),
+        ordered: get(row, first + 1)?,
+        retry_schedule: retry_schedule
+            .as_deref()
+            .map(str::parse::<RetrySchedule>)
+            .transpose()
+            .map_err(backend)?,
+        auth: auth.as_deref().map(from_json).transpose()?,
+    })
+}
+
+pub async fn insert_endpoint(
+    c: &impl GenericClient,
+    app_id: &AppId,
+    endpoint: NewEndpoint,
+) -> Result<Endpoint, StoreError> {
+    let fields = &endpoint.fields;
+    let statement = c
+        .prepare_cached(
+            "WITH inserted AS (
+                 INSERT INTO endpoint (id, app_id, uid, url, description, version, disabled,
+                 event_types, channels, throttle_rate, metadata, headers, created_at, updated_at,
+                 max_in_flight, ordered, retry_schedule, auth)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $15, $16,
+                 $17, $18)
+                 RETURNING id)
+             INSERT INTO endpoint_secret (endpoint_id, key, expires_at, created_at)
+             SELECT id, $14, NULL, $13 FROM inserted",
+        )
+        .await
+        .map_err(backend)?;
+    c.execute(
+        &statement,
+        &[
+            &endpoint.id.as_str(),
+            &app_id.as_str(),
+            &fields.uid.as_ref().map(Uid::as_str),
+            &fields.url.as_str(),
+            &fields.description,
+            &i64::from(fields.version),
+            &fields.disabled,
+            &optional_json(&fields.event_types)?,
+            &optional_json(&fields.channels)?,
+            &fields.throttle_rate.map(i64::from),
+            &to_json(&fields.metadata)?,
+            &to_json(&fields.headers)?,
+            &to_micros(endpoint.now),
+            &endpoint.secret,
+            &fields.delivery.max_in_flight.map(i64::from),
+            &fields.delivery.ordered,
+            &fields
+                .delivery
+                .retry_schedule
+                .as_ref()
+                .map(ToString::to_string),
+            &optional_json(&fields.delivery.auth)?,
+        ],
+    )
+    .await
+    .map_err(unique("an endpoint with this uid already exists"))?;
+    Ok(Endpoint {
+        id: endpoint.id,
+        app_id: app_id.clone(),
+        fields: endpoint.fields,
+        created_at: endpoint.now,
+        updated_at: endpoint.now,
+    })
+}
+
+pub async fn find_endpoint(
+    c: &impl GenericClient,
+    app_id: &AppId,
+    id_or_uid: &str,
+) -> Result<Option<Endpoint>, StoreError> {
+    let statement = c
+        .prepare_cached(&format!(
+            "SELECT {ENDPOINT_COLUMNS} FROM endpoint WHERE app_id = $1 AND id = $2
+             UNION ALL SELECT {ENDPOINT_COLUMNS} FROM endpoint WHERE app_id = $1 AND uid = $2
+             LIMIT 1"
+        ))
+        .await
+        .map_err(backend)?;
+    c.query_opt(&statement, &[&app_id.as_str(), &id_or_uid])
+        .await
+        .map_err(backend)?
+        .as_ref()
+        .map(endpoint_from_row)
+        .transpose()
+}
+
+pub async fn list_endpoints(
+    c: &impl GenericClient,
+    app_id: &AppId,
+    page: &PageRequest,
+) -> Result<Page<Endpoint>, StoreError> {
+    let mut parameters = Parameters::default();
+    let app = parameters.push(app_id.to_string());
+    let cursor = Cursor::new("id", page, &mut parameters);
+    let sql = format!(
+        "SELECT {ENDPOINT_COLUMNS} FROM endpoint WHERE app_id = {app} {} {} LIMIT {}",
+        cursor.condition, cursor.order_by, cursor.fetch
+    );
+    let rows = c
+        .query(&sql, &parameters.as_refs())
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(endpoint_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(cursor.page(rows, |endpoint| endpoint.id.to_string()))
+}
+
+/// Every endpoint of an application, for fan-out inside the message transaction.
+pub async fn all_endpoints(
+    c: &impl GenericClient,
+    app_id: &AppId,
+) -> Result<Vec<Endpoint>, StoreError> {
+    let statement = c
+        .prepare_cached(&format!(
+            "SELECT {ENDPOINT_COLUMNS} FROM endpoint WHERE app_id = $1"
+        ))
+        .await
+        .map_err(backend)?;
+    c.query(&statement, &[&app_id.as_str()])
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(endpoint_from_row)
+        .collect()
+}
+
+pub async fn update_endpoint(
+    c: &impl GenericClient,
+    app_id: &AppId,
+    id: &EndpointId,
+    fields: EndpointFields,
+    now: Timestamp,
+) -> Result<Option<Endpoint>, StoreError> {
+    let statement = c
+        .prepare_cached(&format!(
+            "UPDATE endpoint SET uid = $3, url = $4, description = $5, version = $6,
+             disabled = $7, event_types = $8, channels = $9, throttle_rate = $10,
+             metadata = $11, headers = $12, updated_at = $13, max_in_flight = $14,
+             ordered = $15, retry_schedule = $16, auth = $17
+             WHERE app_id = $1 AND id = $2 RETURNING {ENDPOINT_COLUMNS}"
+        ))
+        .await
+        .map_err(backend)?;
+    c.query_opt(
+        &statement,
+        &[
+            &app_id.as_str(),
+            &id.as_str(),
+            &fields.uid.as_ref().map(Uid::as_str),
+            &fields.url.as_str(),
+            &fields.description,
+            &i64::from(fields.version),
+            &fields.disabled,
+            &optional_json(&fields.event_types)?,
+            &optional_json(&fields.channels)?,
+            &fields.throttle_rate.map(i64::from),
+            &to_json(&fields.metadata)?,
+            &to_json(&fields.headers)?,
+            &to_micros(now),
+            &fields.delivery.max_in_flight.map(i64::from),
+            &fields.delivery.ordered,
+            &fields
+                .delivery
+                .retry_schedule
+                .as_ref()
+                .map(ToString::to_string),
+            &optional_json(&fields.delivery.auth)?,
+        ],
+    )
+    .await
+    .map_err(unique("an endpoint with this uid already exists"))?
+    .as_ref()
+    .map(endpoint_from_row)
+    .transpose()
+}
+
+pub async fn delete_endpoint(
+    c: &impl GenericClient,
+    app_id: &AppId,
+    id: &EndpointId,
+) -> Result<bool, StoreError> {
+    let statement = c
+        .prepare_cached("DELETE FROM endpoint WHERE app_id = $1 AND id = $2")
+        .await
+        .map_err(backend)?;
+    let deleted = c
+        .execute(&statement, &[&app_id.as_str(), &id.as_str()])
+        .await
+        .map_err(backend)?;
+    Ok(deleted > 0)
+}
+
+/// The secrets of these endpoints that are valid at `now`, per endpoint the current one first.
+pub async fn endpoint_secrets_of(
+    c: &impl GenericClient,
+    ids: &[&str],
+    now: Timestamp,
+) -> Result<Vec<(String, EndpointSecret)>, StoreError> {
+    let statement = c
+        .prepare_cached(
+            "SELECT endpoint_id, key, expires_at FROM endpoint_secret
+             WHERE endpoint_id = ANY($1) AND (expires_at IS NULL OR expires_at > $2)
+             ORDER BY endpoint_id, expires_at IS NOT NULL, expires_at DESC",
+        )
+        .await
+        .map_err(backend)?;
+    c.query(&statement, &[&ids, &to_micros(now)])
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(|row| {
+            Ok((
+                get(row, 0)?,
+                EndpointSecret {
+                    key: get(row, 1)?,
+                    expires_at: get::<Option<i64>>(row, 2)?.map(from_micros),
+                },
+            ))
+        })
+        .collect()
+}
+
+pub async fn endpoint_secrets(
+    c: &impl GenericClient,
+    id: &EndpointId,
+    now: Timestamp,
+) -> Result<Vec<EndpointSecret>, StoreError> {
+    Ok(endpoint_secrets_of(c, &[id.as_str()], now)
+        .await?
+        .into_iter()
+        .map(|(_, secret)| secret)
+        .collect())
+}
+
+/// Runs inside one transaction (see the caller): expire the current secret, drop the ones whose
+/// grace period is over, add the new one.
+pub async fn rotate_endpoint_secret(
+    c: &impl GenericClient,
+    id: &EndpointId,
+    new_key: String,
+    old_expires_at: Timestamp,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let expire = c
+        .prepare_cached(
+            "UPDATE endpoint_secret SET expires_at = $2
+             WHERE endpoint_id = $1 AND expires_at IS NULL",
+        )
+        .await
+        .map_err(backend)?;
+    c.execute(&expire, &[&id.as_str(), &to_micros(old_expires_at)])
+        .await
+        .map_err(backend)?;
+    let prune = c
+        .prepare_cached("DELETE FROM endpoint_secret WHERE endpoint_id = $1 AND expires_at <= $2")
+        .await
+        .map_err(backend)?;
+    c.execute(&prune, &[&id.as_str(), &to_micros(now)])
+        .await
+        .map_err(backend)?;
+    let insert = c
+        .prepare_cached(
+            "INSERT INTO endpoint_secret (endpoint_id, key, expires_at, created_at)
+             VALUES ($1, $2, NULL, $3)",
+        )
+        .await
+        .map_err(backend)?;
+    c.execute(&insert, &[&id.as_str(), &new_key, &to_micros(now)])
+        .await
+        .map_err(backend)?;
+    Ok(())
+}
+
+// --- event types ---
+
+const EVENT_TYPE_COLUMNS: &str = "name, description, deprecated, archived, schemas, \
+     feature_flag, group_name, created_at, updated_at";
+
+fn event_type_from_row(row: &Row) -> Result<EventType, StoreError> {
+    let name: String = get(row, 0)?;
+    let schemas: Option<String> = get(row, 4)?;
+    Ok(EventType {
+        name: EventTypeName::parse(&name).map_err(corrupt)?,
+        fields: EventTypeFields {
+            description: get(row, 1)?,
+            deprecated: get(row, 2)?,
+            archived: get(row, 3)?,
+            schemas: schemas.as_deref().map(from_json).transpose()?,
+            feature_flag: get(row, 5)?,
+            group_name: get(row, 6)?,
+        },
+        created_at: from_micros(get(row, 7)?),
+        updated_at: from_micros(get(row, 8)?),
+    })
+}
+
+pub async fn insert_event_type(
+    c: &impl GenericClient,
+    name: EventTypeName,
+    fields: EventTypeFields,
+    now: Timestamp,
+) -> Result<EventType, StoreError> {
+    let statement = c
+        .prepare_cached(
+            "INSERT INTO event_type (name, description, deprecated, archived, schemas,
+             feature_flag, group_name, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+        )
+        .await
+        .map_err(backend)?;
+    c.execute(
+        &statement,
+        &[
+            &name.as_str(),
+            &fields.description,
+            &fields.deprecated,
+            &fields.archived,
+            &optional_json(&fields.schemas)?,
+            &fields.feature_flag,
+            &fields.group_name,
+            &to_micros(now),
+        ],
+    )
+    .await
+    .map_err(unique("an event type with this name already exists"))?;
+    Ok(EventType {
+        name,
+        fields,
+        created_at: now,
+        updated_at: now,
+    })
+}
+
+pub async fn find_event_type(
+    c: &impl GenericClient,
+    name: &EventTypeName,
+) -> Result<Option<EventType>, StoreError> {
+    let statement = c
+        .prepare_cached(&format!(
+            "SELECT {EVENT_TYPE_COLUMNS} FROM event_type WHERE name = $1"
+        ))
+        .await
+        .map_err(backend)?;
+    c.query_opt(&statement, &[&name.as_str()])
+        .await
+        .map_err(backend)?
+        .as_ref()
+        .map(event_type_from_row)
+        .transpose()
+}
+
+pub async fn list_event_types(
+    c: &impl GenericClient,
+    page: &PageRequest,
+    include_archived: bool,
+) -> Result<Page<EventType>, StoreError> {
+    let mut parameters = Parameters::default();
+    let cursor = Cursor::new("name", page, &mut parameters);
+    let archived = if include_archived {
+        ""
+    } else {
+        "AND NOT archived"
+    };
+    let sql = format!(
+        "SELECT {EVENT_TYPE_COLUMNS} FROM event_type WHERE TRUE {archived} {} {} LIMIT {}",
+        cursor.condition, cursor.order_by, cursor.fetch
+    );
+    let rows = c
+        .query(&sql, &parameters.as_refs())
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(event_type_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(cursor.page(rows, |event_type| event_type.name.as_str().to_owned()))
+}
+
+pub async fn update_event_type(
+    c: &impl GenericClient,
+    name: &EventTypeName,
+    fields: EventTypeFields,
+    now: Timestamp,
+) -> Result<Option<EventType>, StoreError> {
+    let statement = c
+        .prepare_cached(&format!(
+            "UPDATE event_type SET description = $2, deprecated = $3, archived = $4,
+             schemas = $5, feature_flag = $6, group_name = $7, updated_at = $8
+             WHERE name = $1 RETURNING {EVENT_TYPE_COLUMNS}"
+        ))
+        .await
+        .map_err(backend)?;
+    c.query_opt(
+        &statement,
+        &[
+            &name.as_str(),
+            &fields.description,
+            &fields.deprecated,
+            &fields.archived,
+            &optional_json(&fields.schemas)?,
+            &fields.feature_flag,
+            &fields.group_name,
+            &to_micros(now),
+        ],
+    )
+    .await
+    .map_err(backend)?
+    .as_ref()
+    .map(event_type_from_row)
+    .transpose()
+}
+
+pub async fn delete_event_type(
+    c: &impl GenericClient,
+    name: &EventTypeName,
+) -> Result<bool, StoreError> {
+    let statement = c
+        .prepare_cached("DELETE FROM event_type WHERE name = $1")
+        .await
+        .map_err(backend)?;
+    let deleted = c
+        .execute(&statement, &[&name.as_str()])
+        .await
+        .map_err(backend)?;
+    Ok(deleted > 0)
+}
+
+// --- idempotency keys and settings ---
+
+pub async fn find_idempotent_response(
+    c: &impl GenericClient,
+    key: &str,
+) -> Result<Option<IdempotentResponse>, StoreError> {
+    let statement = c
+        .prepare_cached("SELECT request_digest, status, body FROM idempotency WHERE key = $1")
+        .await
+        .map_err(backend)?;
+    c.query_opt(&statement, &[&key])
+        .await
+        .map_err(backend)?
+        .map(|row| {
+            Ok(IdempotentResponse {
+                request_digest: get(&row, 0)?,
+                status: u16::try_from(get::<i32>(&row, 1)?).unwrap_or(500),
+                body: get(&row, 2)?,
+            })
+        })
+        .transpose()
+}
+
+pub async fn put_idempotent_response(
+    c: &impl GenericClient,
+    key: &str,
+    response: IdempotentResponse,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let statement = c
+        .prepare_cached(
+            "INSERT INTO idempotency (key, request_digest, status, body, created_at)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (key) DO UPDATE SET request_digest = excluded.request_digest,
+             status = excluded.status, body = excluded.body, created_at = excluded.created_at",
+        )
+        .await
+        .map_err(backend)?;
+    c.execute(
+        &statement,
+        &[
+            &key,
+            &response.request_digest,
+            &i32::from(response.status),
+            &response.body,
+            &to_micros(now),
+        ],
+    )
+    .await
+    .map_err(backend)?;
+    Ok(())
+}
+
+pub async fn get_setting(c: &impl GenericClient, name: &str) -> Result<Option<String>, StoreError> {
+    let statement = c
+        .prepare_cached("SELECT value FROM setting WHERE name = $1")
+        .await
+        .map_err(backend)?;
+    c.query_opt(&statement, &[&name])
+        .await
+        .map_err(backend)?
+        .map(|row| get(&row, 0))
+        .transpose()
+}
+
+pub async fn put_setting(
+    c: &impl GenericClient,
+    name: &str,
+    value: &str,
+) -> Result<(), StoreError> {
+    let statement = c
+        .prepare_cached(
+            "INSERT INTO setting (name, value) VALUES ($1, $2)
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        )
+        .await
+        .map_err(backend)?;
+    c.execute(&statement, &[&name, &value])
+        .await
+        .map_err(backend)?;
+    Ok(())
+}

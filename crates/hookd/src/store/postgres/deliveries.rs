@@ -1,0 +1,645 @@
+//! SQL for the delivery queue shared by every node: claiming due deliveries under a lease, fairly
+//! across endpoints and applications; recording attempts; deferring and releasing leases.
+//!
+//! The lease is the row's own `next_attempt_at`, exactly as in the SQLite backend: a claim moves
+//! it to the end of the lease and stamps a fresh random `lease_token` (and `leased_by`, the node).
+//! If a node dies, its deliveries simply fall due again when their leases end. A late result from
+//! an expired lease still records its attempt (it happened) but cannot move the delivery on,
+//! because its token no longer matches.
+//!
+//! A claim is one transaction. It first locks the `endpoint_queue` rows of due endpoints with
+//! `FOR UPDATE SKIP LOCKED`: endpoints another node is claiming for right now are skipped, not
+//! waited for. Holding an endpoint's row, the claim counts that endpoint's live leases (every
+//! node's), takes what the limit and FIFO rule allow with `FOR UPDATE SKIP LOCKED` on the
+//! delivery rows, and recomputes the endpoint's `next_due`. Two nodes therefore never lease the
+//! same delivery, never exceed an endpoint's limit together, and never both send an ordered
+//! endpoint's head.
+//!
+//! Every write that touches several `endpoint_queue` rows touches them in endpoint-id order
+//! (`DueMarks`), so concurrent transactions cannot deadlock on them.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::Duration;
+
+use deadpool_postgres::GenericClient;
+use tokio_postgres::Row;
+
+use super::catalog::{delivery_options, endpoint_secrets_of, optional_u32};
+use super::messages::insert_attempts;
+use super::rows::{corrupt, from_json, from_micros, to_micros};
+use super::{NOTIFY_CHANNEL, backend, get};
+use crate::domain::{
+    AppId, DeliveryId, DeliveryOptions, EndpointId, EventTypeName, MessageId, Timestamp,
+    TriggerType,
+};
+use crate::store::{AttemptRecord, ClaimBudget, ClaimedDelivery, Deferral, NextStep, StoreError};
+
+const PENDING: i16 = 1;
+const SUCCESS: i16 = 0;
+const FAILED: i16 = 2;
+const PARKED: i16 = 9;
+
+/// Tells every listening node that deliveries may be due. Sent inside the writing transaction,
+/// PostgreSQL delivers it only when (and if) that transaction commits.
+pub async fn notify_deliveries(c: &impl GenericClient) -> Result<(), StoreError> {
+    c.batch_execute(&format!("NOTIFY {NOTIFY_CHANNEL}"))
+        .await
+        .map_err(backend)
+}
+
+/// Endpoints whose queue entry must come down to a due time, collected during a transaction and
+/// written at its end in one statement, in endpoint-id order.
+#[derive(Default)]
+pub struct DueMarks {
+    earliest: BTreeMap<String, (String, i64)>,
+}
+
+impl DueMarks {
+    pub fn mark(&mut self, endpoint_id: &str, app_id: &str, due: i64) {
+        let entry = self
+            .earliest
+            .entry(endpoint_id.to_owned())
+            .or_insert_with(|| (app_id.to_owned(), due));
+        entry.1 = entry.1.min(due);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.earliest.is_empty()
+    }
+
+    /// Lowers (or creates) each marked endpoint's queue entry.
+    pub async fn apply(self, c: &impl GenericClient) -> Result<(), StoreError> {
+        if self.earliest.is_empty() {
+            return Ok(());
+        }
+        let statement = c
+            .prepare_cached(
+                "INSERT INTO endpoint_queue (endpoint_id, app_id, next_due)
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
+                 ON CONFLICT (endpoint_id) DO UPDATE
+                 SET next_due = LEAST(endpoint_queue.next_due, excluded.next_due)",
+            )
+            .await
+            .map_err(backend)?;
+        let endpoints: Vec<&str> = self.earliest.keys().map(String::as_str).collect();
+        let apps: Vec<&str> = self
+            .earliest
+            .values()
+            .map(|(app, _)| app.as_str())
+            .collect();
+        let due: Vec<i64> = self.earliest.values().map(|(_, due)| *due).collect();
+        c.execute(&statement, &[&endpoints, &apps, &due])
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+}
+
+/// Marks what an `UPDATE ... RETURNING endpoint_id, app_id, next_attempt_at` moved.
+fn marks_from(rows: &[Row]) -> Result<DueMarks, StoreError> {
+    let mut marks = DueMarks::default();
+    for row in rows {
+        marks.mark(
+            &get::<String>(row, 0)?,
+            &get::<String>(row, 1)?,
+            get(row, 2)?,
+        );
+    }
+    Ok(marks)
+}
+
+pub async fn enqueue_resend(
+    c: &impl GenericClient,
+    app_id: &AppId,
+    msg_id: &MessageId,
+    endpoint_id: &EndpointId,
+    now: Timestamp,
+) -> Result<DeliveryId, StoreError> {
+    let delivery_id = DeliveryId::generate(now, rand::random());
+    let statement = c
+        .prepare_cached(
+            "INSERT INTO delivery (id, app_id, msg_id, endpoint_id, status, trigger_type,
+             attempts_made, next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, 0, $7)",
+        )
+        .await
+        .map_err(backend)?;
+    c.execute(
+        &statement,
+        &[
+            &delivery_id.as_str(),
+            &app_id.as_str(),
+            &msg_id.as_str(),
+            &endpoint_id.as_str(),
+            &PENDING,
+            &(TriggerType::Manual as i16),
+            &to_micros(now),
+        ],
+    )
+    .await
+    .map_err(backend)?;
+    let mut marks = DueMarks::default();
+    marks.mark(endpoint_id.as_str(), app_id.as_str(), to_micros(now));
+    marks.apply(c).await?;
+    notify_deliveries(c).await?;
+    Ok(delivery_id)
+}
+
+/// An endpoint with due work whose queue row this claim holds.
+struct Candidate {
+    endpoint_id: String,
+    app_id: String,
+}
+
+/// Claims within `budget`; runs in the caller's transaction (see the module docs).
+pub async fn claim_due(
+    c: &impl GenericClient,
+    node_id: &str,
+    now: Timestamp,
+    lease: Duration,
+    budget: &ClaimBudget,
+) -> Result<Vec<ClaimedDelivery>, StoreError> {
+    let candidates = fair_order(due_endpoints(c, to_micros(now), budget).await?);
+    let lease_end = to_micros(now + lease);
+    let mut claimed = Vec::new();
+    let mut endpoints_left = candidates.len();
+    for candidate in candidates {
+        let limit_left = budget.limit.saturating_sub(claimed.len());
+        if limit_left == 0 {
+            break;
+        }
+        // Each endpoint gets an equal share of what is left before any takes more.
+        let share = limit_left.div_ceil(endpoints_left.max(1));
+        endpoints_left = endpoints_left.saturating_sub(1);
+        let claim = EndpointClaim {
+            node_id,
+            now,
+            lease_end,
+            share,
+            budget,
+        };
+        claim.run(c, &candidate, &mut claimed).await?;
+    }
+    add_secrets(c, now, &mut claimed).await?;
+    Ok(claimed)
+}
+
+/// Locks the queue rows of due endpoints that no other claim holds, oldest first, and drops
+/// those the budget blocks.
+async fn due_endpoints(
+    c: &impl GenericClient,
+    now: i64,
+    budget: &ClaimBudget,
+) -> Result<Vec<Candidate>, StoreError> {
+    let blocked = budget
+        .endpoint_allowance
+        .values()
+        .filter(|allowance| **allowance == 0)
+        .count();
+    let fetch = budget.limit.saturating_mul(2) + blocked + budget.blocked_apps.len() * 4 + 16;
+    let statement = c
+        .prepare_cached(
+            "SELECT endpoint_id, app_id FROM endpoint_queue WHERE next_due <= $1
+             ORDER BY next_due LIMIT $2 FOR UPDATE SKIP LOCKED",
+        )
+        .await
+        .map_err(backend)?;
+    let rows = c
+        .query(
+            &statement,
+            &[&now, &i64::try_from(fetch).unwrap_or(i64::MAX)],
+        )
+        .await
+        .map_err(backend)?;
+    let mut candidates = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let candidate = Candidate {
+            endpoint_id: get(row, 0)?,
+            app_id: get(row, 1)?,
+        };
+        let endpoint = EndpointId::from_trusted(candidate.endpoint_id.clone());
+        let app = AppId::from_trusted(candidate.app_id.clone());
+        if budget.endpoint_allowance.get(&endpoint) != Some(&0)
+            && !budget.blocked_apps.contains(&app)
+        {
+            candidates.push(candidate);
+        }
+    }
+    Ok(candidates)
+}
+
+/// Interleaves applications: the first endpoint of each application, then the second of each,
+/// and so on, keeping the oldest-due order within an application.
+fn fair_order(candidates: Vec<Candidate>) -> Vec<Candidate> {
+    let mut by_app: Vec<(String, VecDeque<Candidate>)> = Vec::new();
+    for candidate in candidates {
+        match by_app.iter_mut().find(|(app, _)| *app == candidate.app_id) {
+            Some((_, queue)) => queue.push_back(candidate),
+            None => by_app.push((candidate.app_id.clone(), VecDeque::from([candidate]))),
+        }
+    }
+    let mut ordered = Vec::new();
+    while by_app.iter().any(|(_, queue)| !queue.is_empty()) {
+        for (_, queue) in &mut by_app {
+            if let Some(candidate) = queue.pop_front() {
+                ordered.push(candidate);
+            }
+        }
+    }
+    ordered
+}
+
+/// The endpoint settings a claim needs, with the endpoint's live leases across all nodes.
+struct EndpointRow {
+    url: String,
+    headers: String,
+    disabled: bool,
+    options: DeliveryOptions,
+    endpoint_throttle_rate: Option<u32>,
+    app_throttle_rate: Option<u32>,
+    live_leases: u32,
+}
+
+/// One endpoint's part of a claim.
+struct EndpointClaim<'a> {
+    node_id: &'a str,
+    now: Timestamp,
+    lease_end: i64,
+    share: usize,
+    budget: &'a ClaimBudget,
+}
+
+impl EndpointClaim<'_> {
+    async fn run(
+        &self,
+        c: &impl GenericClient,
+        candidate: &Candidate,
+        claimed: &mut Vec<ClaimedDelivery>,
+    ) -> Result<(), StoreError> {
+        let now = to_micros(self.now);
+        let endpoint_id = candidate.endpoint_id.as_str();
+        let Some(endpoint) = endpoint_row(c, endpoint_id, now).await? else {
+            // The endpoint is gone; its deliveries went with it.
+            return forget_endpoint(c, endpoint_id).await;
+        };
+        if endpoint.disabled {
+            return park_endpoint(c, endpoint_id).await;
+        }
+        let max_in_flight = endpoint
+            .options
+            .max_in_flight
+            .unwrap_or(self.budget.default_max_in_flight);
+        let mut room =
+            usize::try_from(max_in_flight.saturating_sub(endpoint.live_leases)).unwrap_or(0);
+        if let Some(allowance) = self
+            .budget
+            .endpoint_allowance
+            .get(&EndpointId::from_trusted(endpoint_id))
+        {
+            room = room.min(usize::try_from(*allowance).unwrap_or(0));
+        }
+        let ordered = endpoint.options.ordered;
+        if ordered {
+            // FIFO: only the oldest pending delivery may go, and only when nothing is in flight.
+            room = if endpoint.live_leases == 0 {
+                room.min(1)
+            } else {
+                0
+            };
+        }
+        let take = room.min(self.share);
+        let due = if take == 0 {
+            Vec::new()
+        } else {
+            due_deliveries(c, endpoint_id, now, take, ordered).await?
+        };
+        if !due.is_empty() {
+            let leases = self.lease(c, &due).await?;
+            let headers: BTreeMap<String, String> = from_json(&endpoint.headers)?;
+            for (row, lease_token) in due.iter().zip(leases) {
+                claimed.push(ClaimedDelivery {
+                    delivery_id: DeliveryId::from_trusted(get::<String>(row, 0)?),
+                    lease_token,
+                    app_id: AppId::from_trusted(candidate.app_id.clone()),
+                    msg_id: MessageId::from_trusted(get::<String>(row, 1)?),
+                    endpoint_id: EndpointId::from_trusted(endpoint_id),
+                    event_type: EventTypeName::parse(&get::<String>(row, 5)?).map_err(corrupt)?,
+                    attempts_made: u32::try_from(get::<i32>(row, 2)?).unwrap_or(0),
+                    trigger_type: TriggerType::from_code(i64::from(get::<i16>(row, 3)?)),
+                    url: endpoint.url.clone(),
+                    headers: headers.clone(),
+                    options: endpoint.options.clone(),
+                    endpoint_throttle_rate: endpoint.endpoint_throttle_rate,
+                    app_throttle_rate: endpoint.app_throttle_rate,
+                    secrets: Vec::new(),
+                    payload: get(row, 4)?,
+                });
+            }
+        }
+        refresh_queue_entry(c, endpoint_id, ordered).await
+    }
+
+    /// Leases the rows to this node until the lease end; returns their fresh tokens.
+    async fn lease(&self, c: &impl GenericClient, due: &[Row]) -> Result<Vec<i64>, StoreError> {
+        let ids: Vec<String> = due
+            .iter()
+            .map(|row| get(row, 0))
+            .collect::<Result<_, _>>()?;
+        let tokens: Vec<i64> = ids.iter().map(|_| rand::random()).collect();
+        let statement = c
+            .prepare_cached(
+                "UPDATE delivery d SET next_attempt_at = $3, lease_token = lease.token,
+                 leased_by = $4
+                 FROM unnest($1::text[], $2::bigint[]) AS lease(id, token)
+                 WHERE d.id = lease.id",
+            )
+            .await
+            .map_err(backend)?;
+        c.execute(&statement, &[&ids, &tokens, &self.lease_end, &self.node_id])
+            .await
+            .map_err(backend)?;
+        Ok(tokens)
+    }
+}
+
+async fn endpoint_row(
+    c: &impl GenericClient,
+    endpoint_id: &str,
+    now: i64,
+) -> Result<Option<EndpointRow>, StoreError> {
+    let statement = c
+        .prepare_cached(
+            "SELECT e.url, e.headers, e.disabled, e.throttle_rate, a.throttle_rate,
+                    (SELECT COUNT(*) FROM delivery d WHERE d.endpoint_id = e.id
+                     AND d.status = 1 AND d.lease_token IS NOT NULL AND d.next_attempt_at > $2),
+                    e.max_in_flight, e.ordered, e.retry_schedule, e.auth
+             FROM endpoint e JOIN application a ON a.id = e.app_id WHERE e.id = $1",
+        )
+        .await
+        .map_err(backend)?;
+    let Some(row) = c
+        .query_opt(&statement, &[&endpoint_id, &now])
+        .await
+        .map_err(backend)?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(EndpointRow {
+        url: get(&row, 0)?,
+        headers: get(&row, 1)?,
+        disabled: get(&row, 2)?,
+        endpoint_throttle_rate: optional_u32(get(&row, 3)?),
+        app_throttle_rate: optional_u32(get(&row, 4)?),
+        live_leases: u32::try_from(get::<i64>(&row, 5)?).unwrap_or(u32::MAX),
+        options: delivery_options(&row, 6)?,
+    }))
+}
+
+/// Due deliveries of one endpoint: `take` of the earliest due, or for an ordered endpoint its
+/// oldest pending delivery if that one is due. Rows another transaction holds are skipped.
+async fn due_deliveries(
+    c: &impl GenericClient,
+    endpoint_id: &str,
+    now: i64,
+    take: usize,
+    ordered: bool,
+) -> Result<Vec<Row>, StoreError> {
+    const COLUMNS: &str =
+        "d.id, d.msg_id, d.attempts_made, d.trigger_type, m.payload, m.event_type";
+    let sql = if ordered {
+        // The head is found without SKIP LOCKED: skipping it would send the second one first.
+        format!(
+            "SELECT {COLUMNS} FROM delivery d JOIN message m ON m.id = d.msg_id
+             WHERE d.id = (SELECT id FROM delivery WHERE endpoint_id = $1 AND status = 1
+                           ORDER BY id LIMIT 1)
+             AND d.next_attempt_at <= $2 AND $3 > 0
+             FOR UPDATE OF d"
+        )
+    } else {
+        format!(
+            "SELECT {COLUMNS} FROM delivery d JOIN message m ON m.id = d.msg_id
+             WHERE d.endpoint_id = $1 AND d.status = 1 AND d.next_attempt_at <= $2
+             ORDER BY d.next_attempt_at LIMIT $3
+             FOR UPDATE OF d SKIP LOCKED"
+        )
+    };
+    let statement = c.prepare_cached(&sql).await.map_err(backend)?;
+    c.query(
+        &statement,
+        &[&endpoint_id, &now, &i64::try_from(take).unwrap_or(i64::MAX)],
+    )
+    .await
+    .map_err(backend)
+}
+
+/// Fills in every claimed delivery's signing secrets, with one query for all its endpoints.
+async fn add_secrets(
+    c: &impl GenericClient,
+    now: Timestamp,
+    claimed: &mut [ClaimedDelivery],
+) -> Result<(), StoreError> {
+    if claimed.is_empty() {
+        return Ok(());
+    }
+    let mut endpoint_ids: Vec<&str> = claimed.iter().map(|d| d.endpoint_id.as_str()).collect();
+    endpoint_ids.dedup();
+    let mut secrets: HashMap<String, Vec<String>> = HashMap::new();
+    for (endpoint_id, secret) in endpoint_secrets_of(c, &endpoint_ids, now).await? {
+        secrets.entry(endpoint_id).or_default().push(secret.key);
+    }
+    for delivery in claimed {
+        delivery.secrets = secrets
+            .get(delivery.endpoint_id.as_str())
+            .cloned()
+            .unwrap_or_default();
+    }
+    Ok(())
+}
+
+/// Recomputes an endpoint's queue entry from its pending deliveries; removes it when none are
+/// left. For an ordered endpoint only the head counts, since nothing behind it can go first.
+async fn refresh_queue_entry(
+    c: &impl GenericClient,
+    endpoint_id: &str,
+    ordered: bool,
+) -> Result<(), StoreError> {
+    let next_due = if ordered {
+        "(SELECT next_attempt_at FROM delivery WHERE endpoint_id = $1 AND status = 1
+          ORDER BY id LIMIT 1)"
+    } else {
+        "(SELECT MIN(next_attempt_at) FROM delivery WHERE endpoint_id = $1 AND status = 1)"
+    };
+    let statement = c
+        .prepare_cached(&format!(
+            "WITH next AS (SELECT {next_due} AS due),
+             updated AS (UPDATE endpoint_queue SET next_due = next.due FROM next
+                         WHERE endpoint_id = $1 AND next.due IS NOT NULL)
+             DELETE FROM endpoint_queue USING next WHERE endpoint_id = $1 AND next.due IS NULL"
+        ))
+        .await
+        .map_err(backend)?;
+    c.execute(&statement, &[&endpoint_id])
+        .await
+        .map_err(backend)?;
+    Ok(())
+}
+
+async fn forget_endpoint(c: &impl GenericClient, endpoint_id: &str) -> Result<(), StoreError> {
+    let statement = c
+        .prepare_cached("DELETE FROM endpoint_queue WHERE endpoint_id = $1")
+        .await
+        .map_err(backend)?;
+    c.execute(&statement, &[&endpoint_id])
+        .await
+        .map_err(backend)?;
+    Ok(())
+}
+
+/// Parks every pending, unleased delivery of a disabled endpoint: kept, not sent.
+async fn park_endpoint(c: &impl GenericClient, endpoint_id: &str) -> Result<(), StoreError> {
+    let statement = c
+        .prepare_cached(
+            "UPDATE delivery SET status = $2 WHERE endpoint_id = $1 AND status = 1
+             AND lease_token IS NULL",
+        )
+        .await
+        .map_err(backend)?;
+    c.execute(&statement, &[&endpoint_id, &PARKED])
+        .await
+        .map_err(backend)?;
+    refresh_queue_entry(c, endpoint_id, false).await
+}
+
+/// Records the attempts and moves on the deliveries whose lease token still matches; runs in
+/// the caller's transaction.
+pub async fn record_attempts(
+    c: &impl GenericClient,
+    records: &[AttemptRecord],
+) -> Result<(), StoreError> {
+    let attempts: Vec<_> = records.iter().map(|record| &record.attempt).collect();
+    insert_attempts(c, &attempts).await?;
+    let statement = c
+        .prepare_cached(
+            "UPDATE delivery d SET status = step.status, next_attempt_at = step.next_attempt_at,
+             lease_token = NULL, leased_by = NULL, attempts_made = d.attempts_made + 1
+             FROM unnest($1::text[], $2::bigint[], $3::smallint[], $4::bigint[])
+                  AS step(id, lease_token, status, next_attempt_at)
+             WHERE d.id = step.id AND d.lease_token = step.lease_token
+             RETURNING d.endpoint_id, d.app_id, d.next_attempt_at, d.status",
+        )
+        .await
+        .map_err(backend)?;
+    // Rows are locked in id order, so two recording nodes cannot deadlock.
+    let mut sorted: Vec<&AttemptRecord> = records.iter().collect();
+    sorted.sort_by(|a, b| a.delivery_id.cmp(&b.delivery_id));
+    let ids: Vec<&str> = sorted.iter().map(|r| r.delivery_id.as_str()).collect();
+    let tokens: Vec<i64> = sorted.iter().map(|r| r.lease_token).collect();
+    let (statuses, next_at): (Vec<i16>, Vec<i64>) = sorted
+        .iter()
+        .map(|record| {
+            let (status, at) = match record.next {
+                NextStep::Done => (SUCCESS, record.attempt.created_at),
+                NextStep::RetryAt(at) => (PENDING, at),
+                NextStep::GiveUp => (FAILED, record.attempt.created_at),
+            };
+            (status, to_micros(at))
+        })
+        .unzip();
+    let moved = c
+        .query(&statement, &[&ids, &tokens, &statuses, &next_at])
+        .await
+        .map_err(backend)?;
+    let retries: Vec<Row> = moved
+        .into_iter()
+        .filter(|row| {
+            row.try_get::<_, i16>(3)
+                .is_ok_and(|status| status == PENDING)
+        })
+        .collect();
+    marks_from(&retries)?.apply(c).await?;
+    let mut disabled: Vec<&EndpointId> = records
+        .iter()
+        .filter(|record| record.disable_endpoint)
+        .map(|record| &record.attempt.endpoint_id)
+        .collect();
+    disabled.sort();
+    disabled.dedup();
+    for endpoint_id in disabled {
+        disable_endpoint(c, endpoint_id.as_str(), records[0].attempt.created_at).await?;
+    }
+    Ok(())
+}
+
+async fn disable_endpoint(
+    c: &impl GenericClient,
+    endpoint_id: &str,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let statement = c
+        .prepare_cached("UPDATE endpoint SET disabled = TRUE, updated_at = $2 WHERE id = $1")
+        .await
+        .map_err(backend)?;
+    c.execute(&statement, &[&endpoint_id, &to_micros(now)])
+        .await
+        .map_err(backend)?;
+    park_endpoint(c, endpoint_id).await
+}
+
+/// Hands claimed deliveries back unattempted, due at the given times, if their lease is still
+/// the one the caller holds.
+pub async fn defer(c: &impl GenericClient, deferrals: &[Deferral]) -> Result<(), StoreError> {
+    let mut sorted: Vec<&Deferral> = deferrals.iter().collect();
+    sorted.sort_by(|a, b| a.delivery_id.cmp(&b.delivery_id));
+    let ids: Vec<&str> = sorted.iter().map(|d| d.delivery_id.as_str()).collect();
+    let tokens: Vec<i64> = sorted.iter().map(|d| d.lease_token).collect();
+    let due: Vec<i64> = sorted.iter().map(|d| to_micros(d.due_at)).collect();
+    let statement = c
+        .prepare_cached(
+            "UPDATE delivery d SET next_attempt_at = deferral.due, lease_token = NULL,
+             leased_by = NULL
+             FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS deferral(id, token, due)
+             WHERE d.id = deferral.id AND d.lease_token = deferral.token AND d.status = 1
+             RETURNING d.endpoint_id, d.app_id, d.next_attempt_at",
+        )
+        .await
+        .map_err(backend)?;
+    let moved = c
+        .query(&statement, &[&ids, &tokens, &due])
+        .await
+        .map_err(backend)?;
+    marks_from(&moved)?.apply(c).await
+}
+
+/// Makes this node's leased deliveries due at once. A lease that already ran out and was taken
+/// by another node is that node's now, and is left alone.
+pub async fn release(
+    c: &impl GenericClient,
+    node_id: &str,
+    ids: &[DeliveryId],
+) -> Result<(), StoreError> {
+    let mut ids: Vec<&str> = ids.iter().map(DeliveryId::as_str).collect();
+    ids.sort_unstable();
+    let statement = c
+        .prepare_cached(
+            "UPDATE delivery SET next_attempt_at = 0, lease_token = NULL, leased_by = NULL
+             WHERE id = ANY($1) AND status = 1 AND leased_by = $2
+             RETURNING endpoint_id, app_id, next_attempt_at",
+        )
+        .await
+        .map_err(backend)?;
+    let moved = c
+        .query(&statement, &[&ids, &node_id])
+        .await
+        .map_err(backend)?;
+    marks_from(&moved)?.apply(c).await
+}
+
+/// When the next endpoint has work due, if any. It may be in the past when every due endpoint
+/// is at its limit or being claimed by another node.
+pub async fn next_due_at(c: &impl GenericClient) -> Result<Option<Timestamp>, StoreError> {
+    let statement = c
+        .prepare_cached("SELECT MIN(next_due) FROM endpoint_queue")
+        .await
+        .map_err(backend)?;
+    let row = c.query_one(&statement, &[]).await.map_err(backend)?;
+    Ok(get::<Option<i64>>(&row, 0)?.map(from_micros))
+}

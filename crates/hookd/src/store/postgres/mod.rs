@@ -1,0 +1,443 @@
+//! The PostgreSQL backend: several hookd nodes share one database.
+//!
+//! Connections come from a `deadpool-postgres` pool over `tokio-postgres`. Messages are written
+//! by a small batcher (`writer`) so concurrent requests share commits; everything else is one
+//! short statement or transaction on a pooled connection. Claims use `FOR UPDATE SKIP LOCKED`
+//! so nodes never hand one delivery to two workers (`deliveries`), and commits that add
+//! deliveries send `NOTIFY hookd_deliveries`, which `listener` turns into dispatcher wake-ups on
+//! every node. Unlike SQLite, leases found at start-up are left alone: other nodes are alive.
+//!
+//! The SQL itself lives in the child modules, one per resource; this file owns the pool,
+//! migrations and the `Store` trait glue.
+
+mod catalog;
+mod deliveries;
+mod listener;
+mod messages;
+mod rows;
+mod writer;
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_postgres::NoTls;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::FromSql;
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    AttemptFilter, AttemptRecord, ClaimBudget, ClaimedDelivery, Deferral, IdempotentResponse,
+    MessageFilter, MessageInsert, NewEndpoint, NewMessage, Page, PageRequest, Store, StoreError,
+};
+use crate::domain::{
+    AppId, Application, ApplicationFields, Attempt, DeliveryId, Endpoint, EndpointFields,
+    EndpointId, EndpointSecret, EventType, EventTypeFields, EventTypeName, Message, MessageId,
+    Timestamp,
+};
+
+/// The channel on which commits that add deliveries notify every node.
+pub const NOTIFY_CHANNEL: &str = "hookd_deliveries";
+
+/// Pooled connections per node (the LISTEN connection is extra).
+const POOL_SIZE: usize = 16;
+/// How long a caller waits for a pooled connection, or for a new one to connect, before the
+/// call fails instead of hanging while PostgreSQL is away.
+const CONNECTION_WAIT: Duration = Duration::from_secs(10);
+
+/// Schema versions in order; `schema_migrations` records which have been applied.
+const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("schema.sql"))];
+
+/// The PostgreSQL store. Call `close` before dropping it to commit queued messages.
+pub struct PostgresStore {
+    pool: Pool,
+    connect_config: tokio_postgres::Config,
+    /// Stamped on this node's leases (`leased_by`), so only its own leases are released.
+    node_id: String,
+    writer: writer::MessageWriter,
+}
+
+impl PostgresStore {
+    /// Connects to `database_url` (`postgres://...`), applies pending migrations, and starts the
+    /// message writers. `node_id` names this node on the leases it takes.
+    pub async fn open(database_url: &str, node_id: &str) -> Result<Self, StoreError> {
+        let connect_config = parse_url(database_url)?;
+        migrate_database(&connect_config).await?;
+        let manager = Manager::from_config(
+            connect_config.clone(),
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(CONNECTION_WAIT))
+            .create_timeout(Some(CONNECTION_WAIT))
+            .recycle_timeout(Some(CONNECTION_WAIT))
+            .build()
+            .map_err(backend)?;
+        Ok(PostgresStore {
+            writer: writer::MessageWriter::start(pool.clone()),
+            pool,
+            connect_config,
+            node_id: node_id.to_owned(),
+        })
+    }
+
+    /// Applies pending migrations to `database_url` and returns the versions it applied
+    /// (`hookd migrate`).
+    pub async fn migrate(database_url: &str) -> Result<Vec<i32>, StoreError> {
+        migrate_database(&parse_url(database_url)?).await
+    }
+
+    /// Starts waking `wake` whenever any node commits new deliveries; see `listener`.
+    pub fn listen_for_deliveries(
+        &self,
+        wake: Arc<Notify>,
+        shutdown: CancellationToken,
+    ) -> JoinHandle<()> {
+        tokio::spawn(listener::listen_for_deliveries(
+            self.connect_config.clone(),
+            wake,
+            shutdown,
+        ))
+    }
+
+    /// Commits what the message writers have queued, then closes the pool.
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.pool.close();
+    }
+
+    async fn client(&self) -> Result<Object, StoreError> {
+        pooled(&self.pool).await
+    }
+}
+
+async fn pooled(pool: &Pool) -> Result<Object, StoreError> {
+    pool.get().await.map_err(backend)
+}
+
+fn backend(error: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Backend(Box::new(error))
+}
+
+/// Maps a unique-constraint violation to `Conflict` with a message for the client.
+fn unique(message: &'static str) -> impl Fn(tokio_postgres::Error) -> StoreError {
+    move |error| match error.code() {
+        Some(code) if *code == SqlState::UNIQUE_VIOLATION => {
+            StoreError::Conflict(message.to_owned())
+        }
+        _ => backend(error),
+    }
+}
+
+/// Reads one column, turning a type mismatch into a backend error.
+fn get<'a, T: FromSql<'a>>(row: &'a tokio_postgres::Row, index: usize) -> Result<T, StoreError> {
+    row.try_get(index).map_err(backend)
+}
+
+fn parse_url(database_url: &str) -> Result<tokio_postgres::Config, StoreError> {
+    let mut config = tokio_postgres::Config::from_str(database_url).map_err(backend)?;
+    config.application_name("hookd");
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECTION_WAIT);
+    }
+    // A dead peer is noticed within a minute or so, not after the system's two hours.
+    config.keepalives_idle(Duration::from_secs(30));
+    Ok(config)
+}
+
+/// Applies every migration not yet recorded in `schema_migrations`, in one transaction under
+/// an advisory lock, so nodes starting together apply each version exactly once.
+async fn migrate_database(config: &tokio_postgres::Config) -> Result<Vec<i32>, StoreError> {
+    let (mut client, connection) = config.connect(NoTls).await.map_err(backend)?;
+    let driver = tokio::spawn(connection);
+    let transaction = client.transaction().await.map_err(backend)?;
+    transaction
+        .batch_execute(
+            "SELECT pg_advisory_xact_lock(hashtext('hookd migrations ' || coalesce(current_schema(), '')));
+             CREATE TABLE IF NOT EXISTS schema_migrations (
+                 version    integer PRIMARY KEY,
+                 applied_at timestamptz NOT NULL DEFAULT now()
+             );",
+        )
+        .await
+        .map_err(backend)?;
+    let applied: Vec<i32> = transaction
+        .query("SELECT version FROM schema_migrations", &[])
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(|row| get(row, 0))
+        .collect::<Result<_, _>>()?;
+    let mut newly_applied = Vec::new();
+    for (version, migration) in MIGRATIONS {
+        if applied.contains(version) {
+            continue;
+        }
+        transaction
+            .batch_execute(migration)
+            .await
+            .map_err(backend)?;
+        transaction
+            .execute(
+                "INSERT INTO schema_migrations (version) VALUES ($1)",
+                &[version],
+            )
+            .await
+            .map_err(backend)?;
+        newly_applied.push(*version);
+    }
+    transaction.commit().await.map_err(backend)?;
+    drop(client);
+    let _ = driver.await;
+    Ok(newly_applied)
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn create_application(
+        &self,
+        id: AppId,
+        fields: ApplicationFields,
+        now: Timestamp,
+    ) -> Result<Application, StoreError> {
+        catalog::insert_application(&self.client().await?, id, fields, now).await
+    }
+
+    async fn get_application(&self, id_or_uid: &str) -> Result<Option<Application>, StoreError> {
+        catalog::find_application(&self.client().await?, id_or_uid).await
+    }
+
+    async fn list_applications(&self, page: PageRequest) -> Result<Page<Application>, StoreError> {
+        catalog::list_applications(&self.client().await?, &page).await
+    }
+
+    async fn update_application(
+        &self,
+        id: &AppId,
+        fields: ApplicationFields,
+        now: Timestamp,
+    ) -> Result<Option<Application>, StoreError> {
+        catalog::update_application(&self.client().await?, id, fields, now).await
+    }
+
+    async fn delete_application(&self, id: &AppId) -> Result<bool, StoreError> {
+        catalog::delete_application(&self.client().await?, id).await
+    }
+
+    async fn create_endpoint(
+        &self,
+        app_id: &AppId,
+        endpoint: NewEndpoint,
+    ) -> Result<Endpoint, StoreError> {
+        catalog::insert_endpoint(&self.client().await?, app_id, endpoint).await
+    }
+
+    async fn get_endpoint(
+        &self,
+        app_id: &AppId,
+        id_or_uid: &str,
+    ) -> Result<Option<Endpoint>, StoreError> {
+        catalog::find_endpoint(&self.client().await?, app_id, id_or_uid).await
+    }
+
+    async fn list_endpoints(
+        &self,
+        app_id: &AppId,
+        page: PageRequest,
+    ) -> Result<Page<Endpoint>, StoreError> {
+        catalog::list_endpoints(&self.client().await?, app_id, &page).await
+    }
+
+    async fn update_endpoint(
+        &self,
+        app_id: &AppId,
+        id: &EndpointId,
+        fields: EndpointFields,
+        now: Timestamp,
+    ) -> Result<Option<Endpoint>, StoreError> {
+        catalog::update_endpoint(&self.client().await?, app_id, id, fields, now).await
+    }
+
+    async fn delete_endpoint(&self, app_id: &AppId, id: &EndpointId) -> Result<bool, StoreError> {
+        catalog::delete_endpoint(&self.client().await?, app_id, id).await
+    }
+
+    async fn endpoint_secrets(
+        &self,
+        id: &EndpointId,
+        now: Timestamp,
+    ) -> Result<Vec<EndpointSecret>, StoreError> {
+        catalog::endpoint_secrets(&self.client().await?, id, now).await
+    }
+
+    async fn rotate_endpoint_secret(
+        &self,
+        id: &EndpointId,
+        new_key: String,
+        old_expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await.map_err(backend)?;
+        catalog::rotate_endpoint_secret(&transaction, id, new_key, old_expires_at, now).await?;
+        transaction.commit().await.map_err(backend)
+    }
+
+    async fn create_event_type(
+        &self,
+        name: EventTypeName,
+        fields: EventTypeFields,
+        now: Timestamp,
+    ) -> Result<EventType, StoreError> {
+        catalog::insert_event_type(&self.client().await?, name, fields, now).await
+    }
+
+    async fn get_event_type(&self, name: &EventTypeName) -> Result<Option<EventType>, StoreError> {
+        catalog::find_event_type(&self.client().await?, name).await
+    }
+
+    async fn list_event_types(
+        &self,
+        page: PageRequest,
+        include_archived: bool,
+    ) -> Result<Page<EventType>, StoreError> {
+        catalog::list_event_types(&self.client().await?, &page, include_archived).await
+    }
+
+    async fn update_event_type(
+        &self,
+        name: &EventTypeName,
+        fields: EventTypeFields,
+        now: Timestamp,
+    ) -> Result<Option<EventType>, StoreError> {
+        catalog::update_event_type(&self.client().await?, name, fields, now).await
+    }
+
+    async fn delete_event_type(&self, name: &EventTypeName) -> Result<bool, StoreError> {
+        catalog::delete_event_type(&self.client().await?, name).await
+    }
+
+    async fn create_message(&self, message: NewMessage) -> Result<MessageInsert, StoreError> {
+        self.writer.write(message).await
+    }
+
+    async fn get_message(
+        &self,
+        app_id: &AppId,
+        id_or_event_id: &str,
+    ) -> Result<Option<Message>, StoreError> {
+        messages::find_message(&self.client().await?, app_id, id_or_event_id).await
+    }
+
+    async fn list_messages(
+        &self,
+        app_id: &AppId,
+        filter: MessageFilter,
+        page: PageRequest,
+    ) -> Result<Page<Message>, StoreError> {
+        messages::list_messages(&self.client().await?, app_id, &filter, &page).await
+    }
+
+    async fn list_attempts(
+        &self,
+        app_id: &AppId,
+        msg_id: Option<&MessageId>,
+        filter: AttemptFilter,
+        page: PageRequest,
+    ) -> Result<Page<Attempt>, StoreError> {
+        messages::list_attempts(&self.client().await?, app_id, msg_id, &filter, &page).await
+    }
+
+    async fn enqueue_resend(
+        &self,
+        app_id: &AppId,
+        msg_id: &MessageId,
+        endpoint_id: &EndpointId,
+        now: Timestamp,
+    ) -> Result<DeliveryId, StoreError> {
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await.map_err(backend)?;
+        let delivery_id =
+            deliveries::enqueue_resend(&transaction, app_id, msg_id, endpoint_id, now).await?;
+        transaction.commit().await.map_err(backend)?;
+        Ok(delivery_id)
+    }
+
+    async fn claim_due_deliveries(
+        &self,
+        now: Timestamp,
+        lease: Duration,
+        budget: ClaimBudget,
+    ) -> Result<Vec<ClaimedDelivery>, StoreError> {
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await.map_err(backend)?;
+        let claimed =
+            deliveries::claim_due(&transaction, &self.node_id, now, lease, &budget).await?;
+        transaction.commit().await.map_err(backend)?;
+        Ok(claimed)
+    }
+
+    async fn defer_deliveries(&self, deferrals: Vec<Deferral>) -> Result<(), StoreError> {
+        if deferrals.is_empty() {
+            return Ok(());
+        }
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await.map_err(backend)?;
+        deliveries::defer(&transaction, &deferrals).await?;
+        transaction.commit().await.map_err(backend)
+    }
+
+    async fn record_attempts(&self, records: Vec<AttemptRecord>) -> Result<(), StoreError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await.map_err(backend)?;
+        deliveries::record_attempts(&transaction, &records).await?;
+        transaction.commit().await.map_err(backend)
+    }
+
+    async fn release_deliveries(&self, ids: Vec<DeliveryId>) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await.map_err(backend)?;
+        deliveries::release(&transaction, &self.node_id, &ids).await?;
+        transaction.commit().await.map_err(backend)
+    }
+
+    async fn next_due_at(&self) -> Result<Option<Timestamp>, StoreError> {
+        deliveries::next_due_at(&self.client().await?).await
+    }
+
+    async fn get_idempotent_response(
+        &self,
+        key: &str,
+    ) -> Result<Option<IdempotentResponse>, StoreError> {
+        catalog::find_idempotent_response(&self.client().await?, key).await
+    }
+
+    async fn put_idempotent_response(
+        &self,
+        key: &str,
+        response: IdempotentResponse,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        catalog::put_idempotent_response(&self.client().await?, key, response, now).await
+    }
+
+    async fn get_setting(&self, name: &str) -> Result<Option<String>, StoreError> {
+        catalog::get_setting(&self.client().await?, name).await
+    }
+
+    async fn put_setting(&self, name: &str, value: &str) -> Result<(), StoreError> {
+        catalog::put_setting(&self.client().await?, name, value).await
+    }
+}

@@ -1,0 +1,196 @@
+//! The delivery engine under pressure: isolation from slow endpoints, throttling, Retry-After,
+//! 410 Gone, and the circuit breaker. Each test would fail without the behaviour it names.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::harness::{Receiver, Reply, TestApp};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+async fn create_app(app: &TestApp, name: &str) -> String {
+    let (status, created) = app.post("/app", json!({"name": name})).await;
+    assert_eq!(status, 201, "{created}");
+    created["id"].as_str().unwrap().to_owned()
+}
+
+async fn create_endpoint(app: &TestApp, app_id: &str, body: serde_json::Value) -> String {
+    let (status, endpoint) = app.post(&format!("/app/{app_id}/endpoint"), body).await;
+    assert_eq!(status, 201, "{endpoint}");
+    endpoint["id"].as_str().unwrap().to_owned()
+}
+
+fn percentile(mut samples: Vec<Duration>, fraction: f64) -> Duration {
+    samples.sort();
+    let index = ((samples.len() as f64 - 1.0) * fraction).round() as usize;
+    samples[index]
+}
+
+/// Sends `count` messages at `per_second` and returns the healthy receivers' p99 latency from
+/// the API's answer to the receiver's receipt.
+async fn healthy_p99(with_slow_endpoint: bool) -> Duration {
+    let app = TestApp::spawn_with(|config| config.delivery_timeout = Duration::from_secs(10)).await;
+    let app_id = create_app(&app, "isolation").await;
+    let mut healthy = Vec::new();
+    for _ in 0..20 {
+        let receiver = Receiver::start(vec![]).await;
+        create_endpoint(&app, &app_id, json!({"url": receiver.url})).await;
+        healthy.push(receiver);
+    }
+    let slow = Receiver::start(vec![Reply::delayed(200, Duration::from_secs(5)); 1000]).await;
+    if with_slow_endpoint {
+        create_endpoint(&app, &app_id, json!({"url": slow.url})).await;
+    }
+    let mut sent = std::collections::HashMap::new();
+    let started = Instant::now();
+    for n in 0..60u32 {
+        // 20 messages a second, on a fixed schedule.
+        let due = started + Duration::from_millis(50) * n;
+        tokio::time::sleep_until(due.into()).await;
+        let msg_id = app.send_message(&app_id, json!({"n": n})).await;
+        sent.insert(msg_id, Instant::now());
+    }
+    let mut latencies = Vec::new();
+    for receiver in &healthy {
+        for request in receiver.wait_for(60, WAIT).await {
+            let accepted = sent[request.header("webhook-id")];
+            latencies.push(request.at.saturating_duration_since(accepted));
+        }
+    }
+    percentile(latencies, 0.99)
+}
+
+#[tokio::test]
+async fn a_slow_endpoint_does_not_delay_healthy_ones() {
+    let baseline = healthy_p99(false).await;
+    let with_slow = healthy_p99(true).await;
+    // Below 25 ms the difference is noise on a shared machine; above it, the ratio must hold.
+    let floor = Duration::from_millis(25);
+    assert!(
+        with_slow.max(floor) <= baseline.max(floor) * 2,
+        "healthy p99 {with_slow:?} with a slow endpoint vs {baseline:?} without"
+    );
+}
+
+#[tokio::test]
+async fn an_endpoint_throttle_spaces_deliveries_without_failing_them() {
+    let app = TestApp::spawn().await;
+    let app_id = create_app(&app, "throttle").await;
+    let receiver = Receiver::start(vec![]).await;
+    create_endpoint(
+        &app,
+        &app_id,
+        json!({"url": receiver.url, "throttleRate": 5}),
+    )
+    .await;
+    let started = Instant::now();
+    let mut ids = Vec::new();
+    for n in 0..15 {
+        ids.push(app.send_message(&app_id, json!({"n": n})).await);
+    }
+    let received = receiver.wait_for(15, WAIT).await;
+    let in_first_second = received
+        .iter()
+        .filter(|request| request.at - started < Duration::from_millis(900))
+        .count();
+    assert!(
+        in_first_second <= 6,
+        "{in_first_second} deliveries in the first second at 5/s"
+    );
+    let last = received.iter().map(|request| request.at).max().unwrap();
+    assert!(
+        last - started >= Duration::from_millis(1500),
+        "15 at 5/s took {:?}",
+        last - started
+    );
+    // Waiting for a throttle is not a failed attempt: each message has exactly one attempt.
+    for msg_id in &ids {
+        let attempts = app
+            .wait_for_attempts(&app_id, msg_id, WAIT, |attempts| !attempts.is_empty())
+            .await;
+        assert_eq!(attempts.len(), 1);
+        assert_eq!(attempts[0]["status"], 0);
+    }
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured() {
+    let app = TestApp::spawn().await;
+    let app_id = create_app(&app, "retry-after").await;
+    let busy = Reply {
+        status: 429,
+        delay: Duration::ZERO,
+        headers: vec![("retry-after", "2".to_owned())],
+    };
+    let receiver = Receiver::start(vec![busy]).await;
+    create_endpoint(&app, &app_id, json!({"url": receiver.url})).await;
+    app.send_message(&app_id, json!({})).await;
+    let received = receiver.wait_for(2, WAIT).await;
+    let gap = received[1].at - received[0].at;
+    // The schedule says 200 ms; the receiver asked for 2 s.
+    assert!(gap >= Duration::from_millis(1900), "retried after {gap:?}");
+}
+
+#[tokio::test]
+async fn gone_disables_the_endpoint_and_keeps_its_messages() {
+    let app = TestApp::spawn().await;
+    let app_id = create_app(&app, "gone").await;
+    let receiver = Receiver::start(vec![Reply::status(410)]).await;
+    let endpoint_id = create_endpoint(&app, &app_id, json!({"url": receiver.url})).await;
+    let first = app.send_message(&app_id, json!({})).await;
+    app.wait_for_attempts(&app_id, &first, WAIT, |attempts| !attempts.is_empty())
+        .await;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (_, endpoint) = app
+            .get(&format!("/app/{app_id}/endpoint/{endpoint_id}"))
+            .await;
+        if endpoint["disabled"] == true {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "endpoint never disabled: {endpoint}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // No retry of the 410, and a later message is kept (listed) but not sent.
+    let later = app.send_message(&app_id, json!({})).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(receiver.received().len(), 1);
+    let (status, message) = app.get(&format!("/app/{app_id}/msg/{later}")).await;
+    assert_eq!(status, 200, "{message}");
+}
+
+#[tokio::test]
+async fn a_failing_endpoint_is_probed_instead_of_hammered() {
+    let app = TestApp::spawn_with(|config| {
+        config.retry_schedule = "100ms,100ms,100ms,100ms,100ms,100ms".parse().unwrap();
+    })
+    .await;
+    let app_id = create_app(&app, "circuit").await;
+    let receiver = Receiver::start(vec![Reply::status(500); 1000]).await;
+    create_endpoint(&app, &app_id, json!({"url": receiver.url})).await;
+    for n in 0..10 {
+        app.send_message(&app_id, json!({"n": n})).await;
+    }
+    // Five consecutive failures open the circuit (the default threshold).
+    let opened_at = receiver.wait_for(5, WAIT).await[4].at;
+    tokio::time::sleep_until((opened_at + Duration::from_secs(1)).into()).await;
+    let first_wave = receiver.received().len();
+    // Without a circuit breaker, ten messages retried every 100 ms make dozens of requests in
+    // the next seconds. With it, the endpoint rests for 5 s, then gets a single probe.
+    tokio::time::sleep_until((opened_at + Duration::from_millis(3500)).into()).await;
+    assert_eq!(
+        receiver.received().len(),
+        first_wave,
+        "requests while the circuit was open"
+    );
+    tokio::time::sleep_until((opened_at + Duration::from_millis(6500)).into()).await;
+    assert_eq!(
+        receiver.received().len(),
+        first_wave + 1,
+        "one probe after the pause"
+    );
+}

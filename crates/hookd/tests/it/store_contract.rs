@@ -1,0 +1,837 @@
+//! The store contract suite: every scenario runs against SQLite (in a temporary directory) and
+//! against PostgreSQL (in a fresh schema, see `postgres_schema`). A scenario is a function of
+//! `Arc<dyn Store>`; `contract!` makes one test per backend from it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::TimeZone;
+use hookd::domain::{
+    AppId, ApplicationFields, Attempt, AttemptId, ChannelName, DeliveryOptions, DeliveryStatus,
+    EndpointFields, EndpointId, EndpointUrl, EventTypeFields, EventTypeName, MessageId, Timestamp,
+    TriggerType, Uid,
+};
+use hookd::store::postgres::PostgresStore;
+use hookd::store::sqlite::SqliteStore;
+use hookd::store::{
+    AttemptFilter, AttemptRecord, ClaimBudget, ClaimedDelivery, MessageFilter, MessageInsert,
+    NewEndpoint, NewMessage, NextStep, Order, PageRequest, Store, StoreError,
+};
+
+use crate::postgres_schema::TestSchema;
+
+/// One test per backend for each scenario.
+macro_rules! contract {
+    ($($scenario:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $scenario() {
+                    let dir = tempfile::tempdir().unwrap();
+                    let store = std::sync::Arc::new(
+                        hookd::store::sqlite::SqliteStore::open(dir.path()).unwrap(),
+                    );
+                    super::$scenario(store.clone()).await;
+                    super::close_sqlite(&store);
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $scenario() {
+                    let name = concat!("store_contract::postgres::", stringify!($scenario));
+                    let Some(schema) = crate::postgres_schema::TestSchema::create(name).await
+                    else {
+                        return;
+                    };
+                    let store = super::open_postgres(&schema).await;
+                    super::$scenario(store.clone()).await;
+                    store.close().await;
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    applications_round_trip_and_uid_conflicts,
+    endpoints_secrets_and_uid_conflicts,
+    event_types_round_trip,
+    message_fans_out_to_matching_endpoints,
+    event_id_dedupes,
+    messages_page_forward_and_backward_with_filters,
+    attempts_are_filtered,
+    a_claim_is_leased_and_a_stale_token_cannot_advance,
+    released_deliveries_are_due_at_once,
+    next_due_at_follows_deliver_at,
+    idempotency_keys_and_settings,
+);
+
+fn close_sqlite(store: &SqliteStore) {
+    store.close();
+}
+
+async fn open_postgres(schema: &TestSchema) -> Arc<PostgresStore> {
+    Arc::new(
+        PostgresStore::open(&schema.url, "contract-node")
+            .await
+            .expect("opening PostgreSQL"),
+    )
+}
+
+/// A time with microseconds, to prove values read back exactly.
+fn t0() -> Timestamp {
+    chrono::Utc.timestamp_micros(1_750_000_000_123_457).unwrap()
+}
+
+fn seconds(s: i64) -> chrono::Duration {
+    chrono::Duration::seconds(s)
+}
+
+fn page(limit: usize, iterator: Option<String>) -> PageRequest {
+    PageRequest {
+        limit,
+        iterator,
+        order: Order::Ascending,
+    }
+}
+
+fn app_fields(uid: Option<&str>, name: &str) -> ApplicationFields {
+    ApplicationFields {
+        uid: uid.map(|uid| Uid::parse(uid).unwrap()),
+        name: name.to_owned(),
+        throttle_rate: None,
+        metadata: BTreeMap::from([("team".to_owned(), "billing".to_owned())]),
+    }
+}
+
+fn endpoint_fields(uid: Option<&str>) -> EndpointFields {
+    EndpointFields {
+        uid: uid.map(|uid| Uid::parse(uid).unwrap()),
+        url: EndpointUrl::parse("https://receiver.example/hook").unwrap(),
+        description: "a receiver".to_owned(),
+        version: 1,
+        disabled: false,
+        event_types: None,
+        channels: None,
+        throttle_rate: None,
+        metadata: BTreeMap::new(),
+        headers: BTreeMap::from([("x-team".to_owned(), "billing".to_owned())]),
+        delivery: DeliveryOptions::default(),
+    }
+}
+
+fn event(name: &str) -> EventTypeName {
+    EventTypeName::parse(name).unwrap()
+}
+
+fn budget(limit: usize) -> ClaimBudget {
+    ClaimBudget {
+        limit,
+        default_max_in_flight: 100,
+        ..ClaimBudget::default()
+    }
+}
+
+const LEASE: Duration = Duration::from_secs(30);
+
+async fn new_app(store: &Arc<dyn Store>, now: Timestamp) -> AppId {
+    let id = AppId::generate(now, rand::random());
+    store
+        .create_application(id.clone(), app_fields(None, "app"), now)
+        .await
+        .unwrap();
+    id
+}
+
+async fn new_endpoint(
+    store: &Arc<dyn Store>,
+    app_id: &AppId,
+    fields: EndpointFields,
+    now: Timestamp,
+) -> EndpointId {
+    let id = EndpointId::generate(now, rand::random());
+    store
+        .create_endpoint(
+            app_id,
+            NewEndpoint {
+                id: id.clone(),
+                fields,
+                secret: format!("whsec_{}", id.as_str()),
+                now,
+            },
+        )
+        .await
+        .unwrap();
+    id
+}
+
+fn new_message(app_id: &AppId, event_type: &str, now: Timestamp) -> NewMessage {
+    NewMessage {
+        id: MessageId::generate(now, rand::random()),
+        app_id: app_id.clone(),
+        event_type: event(event_type),
+        event_id: None,
+        payload: r#"{"amount":42}"#.to_owned(),
+        channels: Vec::new(),
+        tags: Vec::new(),
+        deliver_at: None,
+        now,
+    }
+}
+
+async fn create(store: &Arc<dyn Store>, message: NewMessage) -> (MessageId, usize) {
+    match store.create_message(message).await.unwrap() {
+        MessageInsert::Created {
+            message,
+            deliveries,
+        } => (message.id, deliveries),
+        MessageInsert::Duplicate(message) => panic!("unexpected duplicate {}", message.id),
+    }
+}
+
+fn attempt_for(claim: &ClaimedDelivery, status_code: u16, now: Timestamp) -> Attempt {
+    Attempt {
+        id: AttemptId::generate(now, rand::random()),
+        app_id: claim.app_id.clone(),
+        msg_id: claim.msg_id.clone(),
+        endpoint_id: claim.endpoint_id.clone(),
+        url: claim.url.clone(),
+        status: if status_code / 100 == 2 {
+            DeliveryStatus::Success
+        } else {
+            DeliveryStatus::Fail
+        },
+        response_status_code: status_code,
+        response: "ok".to_owned(),
+        response_duration_ms: 12,
+        failure_code: (status_code / 100 != 2).then(|| "http_status".to_owned()),
+        trigger_type: TriggerType::Scheduled,
+        created_at: now,
+    }
+}
+
+fn record(
+    claim: &ClaimedDelivery,
+    token: i64,
+    status_code: u16,
+    next: NextStep,
+    now: Timestamp,
+) -> AttemptRecord {
+    AttemptRecord {
+        delivery_id: claim.delivery_id.clone(),
+        lease_token: token,
+        attempt: attempt_for(claim, status_code, now),
+        next,
+        disable_endpoint: false,
+    }
+}
+
+// --- scenarios ---
+
+async fn applications_round_trip_and_uid_conflicts(store: Arc<dyn Store>) {
+    let now = t0();
+    let mut ids = Vec::new();
+    for (index, uid) in ["acme", "globex", "initech"].into_iter().enumerate() {
+        let id = AppId::generate(now + seconds(index as i64), rand::random());
+        let created = store
+            .create_application(id.clone(), app_fields(Some(uid), uid), now)
+            .await
+            .unwrap();
+        assert_eq!(created.created_at, now);
+        ids.push(id);
+    }
+    let by_uid = store.get_application("acme").await.unwrap().unwrap();
+    let by_id = store
+        .get_application(ids[0].as_str())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(by_uid, by_id);
+    assert_eq!(by_id.created_at, now, "microseconds read back exactly");
+    assert_eq!(by_id.metadata["team"], "billing");
+
+    let taken = store
+        .create_application(
+            AppId::generate(now, 7),
+            app_fields(Some("acme"), "again"),
+            now,
+        )
+        .await;
+    match taken {
+        Err(StoreError::Conflict(message)) => {
+            assert_eq!(message, "an application with this uid already exists")
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    let renamed = store
+        .update_application(&ids[1], app_fields(Some("acme"), "clash"), now)
+        .await;
+    assert!(
+        matches!(renamed, Err(StoreError::Conflict(_))),
+        "{renamed:?}"
+    );
+    let updated = store
+        .update_application(
+            &ids[1],
+            app_fields(Some("globex-2"), "Globex"),
+            now + seconds(5),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(updated.name, "Globex");
+    assert_eq!(updated.updated_at, now + seconds(5));
+    assert_eq!(updated.created_at, now);
+
+    let first = store.list_applications(page(2, None)).await.unwrap();
+    assert_eq!(first.items.len(), 2);
+    assert!(!first.done);
+    let second = store
+        .list_applications(page(2, first.iterator.clone()))
+        .await
+        .unwrap();
+    assert_eq!(second.items.len(), 1);
+    assert!(second.done);
+    let back = store
+        .list_applications(page(2, second.prev_iterator.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        back.items, first.items,
+        "paging back returns the first page"
+    );
+
+    assert!(store.delete_application(&ids[0]).await.unwrap());
+    assert!(!store.delete_application(&ids[0]).await.unwrap());
+    assert!(store.get_application("acme").await.unwrap().is_none());
+}
+
+async fn endpoints_secrets_and_uid_conflicts(store: Arc<dyn Store>) {
+    let now = t0();
+    let app_id = new_app(&store, now).await;
+    let endpoint_id = new_endpoint(&store, &app_id, endpoint_fields(Some("main")), now).await;
+    let found = store.get_endpoint(&app_id, "main").await.unwrap().unwrap();
+    assert_eq!(found.id, endpoint_id);
+    assert_eq!(found.fields, endpoint_fields(Some("main")));
+    assert_eq!(found.created_at, now);
+
+    let duplicate = store
+        .create_endpoint(
+            &app_id,
+            NewEndpoint {
+                id: EndpointId::generate(now, 1),
+                fields: endpoint_fields(Some("main")),
+                secret: "whsec_x".to_owned(),
+                now,
+            },
+        )
+        .await;
+    match duplicate {
+        Err(StoreError::Conflict(message)) => {
+            assert_eq!(message, "an endpoint with this uid already exists")
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+
+    let mut fields = endpoint_fields(Some("main"));
+    fields.event_types = Some(vec![event("invoice.paid")]);
+    fields.channels = Some(vec![ChannelName::parse("eu").unwrap()]);
+    fields.delivery.max_in_flight = Some(3);
+    fields.delivery.ordered = true;
+    let updated = store
+        .update_endpoint(&app_id, &endpoint_id, fields.clone(), now + seconds(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(updated.fields, fields);
+
+    let secrets = store.endpoint_secrets(&endpoint_id, now).await.unwrap();
+    assert_eq!(secrets.len(), 1);
+    store
+        .rotate_endpoint_secret(&endpoint_id, "whsec_new".to_owned(), now + seconds(60), now)
+        .await
+        .unwrap();
+    let secrets = store.endpoint_secrets(&endpoint_id, now).await.unwrap();
+    assert_eq!(secrets.len(), 2);
+    assert_eq!(
+        secrets[0].key, "whsec_new",
+        "the current secret comes first"
+    );
+    assert_eq!(secrets[1].expires_at, Some(now + seconds(60)));
+    let later = store
+        .endpoint_secrets(&endpoint_id, now + seconds(61))
+        .await
+        .unwrap();
+    assert_eq!(later.len(), 1, "the old secret expired");
+
+    let listed = store.list_endpoints(&app_id, page(10, None)).await.unwrap();
+    assert_eq!(listed.items.len(), 1);
+    assert!(store.delete_endpoint(&app_id, &endpoint_id).await.unwrap());
+    assert!(store.get_endpoint(&app_id, "main").await.unwrap().is_none());
+}
+
+async fn event_types_round_trip(store: Arc<dyn Store>) {
+    let now = t0();
+    let fields = EventTypeFields {
+        description: "an invoice was paid".to_owned(),
+        deprecated: false,
+        archived: false,
+        schemas: Some(serde_json::json!({"1": {"type": "object"}})),
+        feature_flag: None,
+        group_name: Some("billing".to_owned()),
+    };
+    for name in ["invoice.paid", "invoice.voided"] {
+        store
+            .create_event_type(event(name), fields.clone(), now)
+            .await
+            .unwrap();
+    }
+    match store
+        .create_event_type(event("invoice.paid"), fields.clone(), now)
+        .await
+    {
+        Err(StoreError::Conflict(message)) => {
+            assert_eq!(message, "an event type with this name already exists")
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    let found = store
+        .get_event_type(&event("invoice.paid"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.fields, fields);
+    let archived = EventTypeFields {
+        archived: true,
+        ..fields.clone()
+    };
+    store
+        .update_event_type(&event("invoice.voided"), archived, now)
+        .await
+        .unwrap()
+        .unwrap();
+    let visible = store.list_event_types(page(10, None), false).await.unwrap();
+    assert_eq!(visible.items.len(), 1);
+    let all = store.list_event_types(page(10, None), true).await.unwrap();
+    assert_eq!(all.items.len(), 2);
+    assert!(
+        store
+            .delete_event_type(&event("invoice.paid"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .get_event_type(&event("invoice.paid"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn message_fans_out_to_matching_endpoints(store: Arc<dyn Store>) {
+    let now = t0();
+    let app_id = new_app(&store, now).await;
+    let every = new_endpoint(&store, &app_id, endpoint_fields(None), now).await;
+    let mut only_voided = endpoint_fields(None);
+    only_voided.event_types = Some(vec![event("invoice.voided")]);
+    new_endpoint(&store, &app_id, only_voided, now).await;
+    let mut only_eu = endpoint_fields(None);
+    only_eu.channels = Some(vec![ChannelName::parse("eu").unwrap()]);
+    let eu = new_endpoint(&store, &app_id, only_eu, now).await;
+    let mut disabled = endpoint_fields(None);
+    disabled.disabled = true;
+    new_endpoint(&store, &app_id, disabled, now).await;
+
+    let (_, deliveries) = create(&store, new_message(&app_id, "invoice.paid", now)).await;
+    assert_eq!(deliveries, 1, "only the unfiltered endpoint");
+    let mut on_eu = new_message(&app_id, "invoice.paid", now);
+    on_eu.channels = vec![ChannelName::parse("eu").unwrap()];
+    let (eu_message, deliveries) = create(&store, on_eu).await;
+    assert_eq!(deliveries, 2, "the unfiltered endpoint and the eu one");
+
+    let claimed = store
+        .claim_due_deliveries(now, LEASE, budget(10))
+        .await
+        .unwrap();
+    let mut targets: Vec<(String, String)> = claimed
+        .iter()
+        .map(|claim| (claim.msg_id.to_string(), claim.endpoint_id.to_string()))
+        .collect();
+    targets.sort();
+    assert_eq!(claimed.len(), 3);
+    assert!(targets.contains(&(eu_message.to_string(), eu.to_string())));
+    assert_eq!(
+        claimed
+            .iter()
+            .filter(|claim| claim.endpoint_id == every)
+            .count(),
+        2
+    );
+    let claim = &claimed[0];
+    assert_eq!(claim.payload.as_deref(), Some(r#"{"amount":42}"#));
+    assert_eq!(claim.headers["x-team"], "billing");
+    assert_eq!(claim.secrets.len(), 1);
+    assert_eq!(claim.attempts_made, 0);
+}
+
+async fn event_id_dedupes(store: Arc<dyn Store>) {
+    let now = t0();
+    let app_id = new_app(&store, now).await;
+    new_endpoint(&store, &app_id, endpoint_fields(None), now).await;
+    let mut first = new_message(&app_id, "invoice.paid", now);
+    first.event_id = Some("evt-1".to_owned());
+    let (first_id, _) = create(&store, first).await;
+    let mut again = new_message(&app_id, "invoice.paid", now + seconds(1));
+    again.event_id = Some("evt-1".to_owned());
+    match store.create_message(again).await.unwrap() {
+        MessageInsert::Duplicate(existing) => assert_eq!(existing.id, first_id),
+        other => panic!("expected a duplicate, got {other:?}"),
+    }
+    let by_event_id = store.get_message(&app_id, "evt-1").await.unwrap().unwrap();
+    assert_eq!(by_event_id.id, first_id);
+    assert_eq!(by_event_id.created_at, now);
+    let claimed = store
+        .claim_due_deliveries(now + seconds(1), LEASE, budget(10))
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1, "the duplicate added no delivery");
+}
+
+async fn messages_page_forward_and_backward_with_filters(store: Arc<dyn Store>) {
+    let now = t0();
+    let app_id = new_app(&store, now).await;
+    let mut ids = Vec::new();
+    for index in 0..5 {
+        let mut message = new_message(
+            &app_id,
+            if index % 2 == 0 {
+                "invoice.paid"
+            } else {
+                "invoice.voided"
+            },
+            now + seconds(index),
+        );
+        if index == 3 {
+            message.channels = vec![ChannelName::parse("eu").unwrap()];
+            message.tags = vec!["vip".to_owned()];
+        }
+        ids.push(create(&store, message).await.0);
+    }
+    let list = |filter: MessageFilter, request: PageRequest| {
+        let store = Arc::clone(&store);
+        let app_id = app_id.clone();
+        async move { store.list_messages(&app_id, filter, request).await.unwrap() }
+    };
+    let first = list(MessageFilter::default(), page(2, None)).await;
+    let first_ids: Vec<_> = first.items.iter().map(|m| m.id.clone()).collect();
+    assert_eq!(first_ids, ids[..2]);
+    let second = list(MessageFilter::default(), page(2, first.iterator.clone())).await;
+    let second_ids: Vec<_> = second.items.iter().map(|m| m.id.clone()).collect();
+    assert_eq!(second_ids, ids[2..4]);
+    let back = list(
+        MessageFilter::default(),
+        page(2, second.prev_iterator.clone()),
+    )
+    .await;
+    assert_eq!(back.items, first.items);
+    let newest_first = list(
+        MessageFilter::default(),
+        PageRequest {
+            limit: 10,
+            iterator: None,
+            order: Order::Descending,
+        },
+    )
+    .await;
+    assert_eq!(newest_first.items[0].id, ids[4]);
+
+    let paid = list(
+        MessageFilter {
+            event_types: Some(vec![event("invoice.paid")]),
+            ..MessageFilter::default()
+        },
+        page(10, None),
+    )
+    .await;
+    assert_eq!(paid.items.len(), 3);
+    let eu = list(
+        MessageFilter {
+            channel: Some(ChannelName::parse("eu").unwrap()),
+            ..MessageFilter::default()
+        },
+        page(10, None),
+    )
+    .await;
+    assert_eq!(eu.items.len(), 1);
+    assert_eq!(eu.items[0].id, ids[3]);
+    let vip = list(
+        MessageFilter {
+            tag: Some("vip".to_owned()),
+            ..MessageFilter::default()
+        },
+        page(10, None),
+    )
+    .await;
+    assert_eq!(vip.items.len(), 1);
+    let window = list(
+        MessageFilter {
+            after: Some(now),
+            before: Some(now + seconds(3)),
+            ..MessageFilter::default()
+        },
+        page(10, None),
+    )
+    .await;
+    let window_ids: Vec<_> = window.items.iter().map(|m| m.id.clone()).collect();
+    assert_eq!(window_ids, ids[1..3]);
+}
+
+async fn attempts_are_filtered(store: Arc<dyn Store>) {
+    let now = t0();
+    let app_id = new_app(&store, now).await;
+    let endpoint = new_endpoint(&store, &app_id, endpoint_fields(None), now).await;
+    let (paid, _) = create(&store, new_message(&app_id, "invoice.paid", now)).await;
+    let mut voided = new_message(&app_id, "invoice.voided", now);
+    voided.channels = vec![ChannelName::parse("eu").unwrap()];
+    create(&store, voided).await;
+    let claimed = store
+        .claim_due_deliveries(now, LEASE, budget(10))
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 2);
+    let records = claimed
+        .iter()
+        .map(|claim| {
+            let (code, next) = if claim.msg_id == paid {
+                (200, NextStep::Done)
+            } else {
+                (503, NextStep::RetryAt(now + seconds(5)))
+            };
+            record(claim, claim.lease_token, code, next, now + seconds(1))
+        })
+        .collect();
+    store.record_attempts(records).await.unwrap();
+
+    let attempts = |filter: AttemptFilter| {
+        let store = Arc::clone(&store);
+        let app_id = app_id.clone();
+        async move {
+            store
+                .list_attempts(&app_id, None, filter, page(10, None))
+                .await
+                .unwrap()
+                .items
+        }
+    };
+    assert_eq!(attempts(AttemptFilter::default()).await.len(), 2);
+    let succeeded = attempts(AttemptFilter {
+        status: Some(DeliveryStatus::Success),
+        ..AttemptFilter::default()
+    })
+    .await;
+    assert_eq!(succeeded.len(), 1);
+    assert_eq!(succeeded[0].msg_id, paid);
+    assert_eq!(succeeded[0].created_at, now + seconds(1));
+    let server_errors = attempts(AttemptFilter {
+        status_code_class: Some(500),
+        ..AttemptFilter::default()
+    })
+    .await;
+    assert_eq!(server_errors.len(), 1);
+    assert_eq!(server_errors[0].response_status_code, 503);
+    assert_eq!(
+        server_errors[0].failure_code.as_deref(),
+        Some("http_status")
+    );
+    let on_eu = attempts(AttemptFilter {
+        channel: Some(ChannelName::parse("eu").unwrap()),
+        ..AttemptFilter::default()
+    })
+    .await;
+    assert_eq!(on_eu.len(), 1);
+    let voided_type = attempts(AttemptFilter {
+        event_types: Some(vec![event("invoice.voided")]),
+        endpoint_id: Some(endpoint.clone()),
+        ..AttemptFilter::default()
+    })
+    .await;
+    assert_eq!(voided_type.len(), 1);
+    let for_message = store
+        .list_attempts(
+            &app_id,
+            Some(&paid),
+            AttemptFilter::default(),
+            page(10, None),
+        )
+        .await
+        .unwrap();
+    assert_eq!(for_message.items.len(), 1);
+
+    // The failed delivery is due again at its retry time, not before.
+    let early = store
+        .claim_due_deliveries(now + seconds(4), LEASE, budget(10))
+        .await
+        .unwrap();
+    assert!(early.is_empty());
+    let retry = store
+        .claim_due_deliveries(now + seconds(5), LEASE, budget(10))
+        .await
+        .unwrap();
+    assert_eq!(retry.len(), 1);
+    assert_eq!(retry[0].attempts_made, 1);
+}
+
+async fn a_claim_is_leased_and_a_stale_token_cannot_advance(store: Arc<dyn Store>) {
+    let now = t0();
+    let app_id = new_app(&store, now).await;
+    new_endpoint(&store, &app_id, endpoint_fields(None), now).await;
+    create(&store, new_message(&app_id, "invoice.paid", now)).await;
+
+    let first = store
+        .claim_due_deliveries(now, LEASE, budget(10))
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 1);
+    let again = store
+        .claim_due_deliveries(now + seconds(29), LEASE, budget(10))
+        .await
+        .unwrap();
+    assert!(again.is_empty(), "leased until the lease ends");
+
+    // The lease ran out: another worker claims the delivery with a new token.
+    let second = store
+        .claim_due_deliveries(now + seconds(31), LEASE, budget(10))
+        .await
+        .unwrap();
+    assert_eq!(second.len(), 1);
+    assert_ne!(second[0].lease_token, first[0].lease_token);
+
+    // The first worker's late result is kept as an attempt but does not finish the delivery.
+    store
+        .record_attempts(vec![record(
+            &first[0],
+            first[0].lease_token,
+            200,
+            NextStep::Done,
+            now + seconds(32),
+        )])
+        .await
+        .unwrap();
+    let attempts = store
+        .list_attempts(&app_id, None, AttemptFilter::default(), page(10, None))
+        .await
+        .unwrap();
+    assert_eq!(attempts.items.len(), 1);
+    let still_leased = store
+        .claim_due_deliveries(now + seconds(40), LEASE, budget(10))
+        .await
+        .unwrap();
+    assert!(still_leased.is_empty(), "the second lease still holds");
+    let third = store
+        .claim_due_deliveries(now + seconds(62), LEASE, budget(10))
+        .await
+        .unwrap();
+    assert_eq!(third.len(), 1, "the stale result did not finish it");
+    assert_eq!(third[0].attempts_made, 0, "nor count as its attempt");
+
+    store
+        .record_attempts(vec![record(
+            &third[0],
+            third[0].lease_token,
+            200,
+            NextStep::Done,
+            now + seconds(63),
+        )])
+        .await
+        .unwrap();
+    let done = store
+        .claim_due_deliveries(now + seconds(1000), LEASE, budget(10))
+        .await
+        .unwrap();
+    assert!(done.is_empty(), "a delivered delivery is finished");
+}
+
+async fn released_deliveries_are_due_at_once(store: Arc<dyn Store>) {
+    let now = t0();
+    let app_id = new_app(&store, now).await;
+    new_endpoint(&store, &app_id, endpoint_fields(None), now).await;
+    create(&store, new_message(&app_id, "invoice.paid", now)).await;
+    let claimed = store
+        .claim_due_deliveries(now, LEASE, budget(10))
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    store
+        .release_deliveries(vec![claimed[0].delivery_id.clone()])
+        .await
+        .unwrap();
+    let reclaimed = store
+        .claim_due_deliveries(now, LEASE, budget(10))
+        .await
+        .unwrap();
+    assert_eq!(reclaimed.len(), 1);
+    assert_eq!(reclaimed[0].delivery_id, claimed[0].delivery_id);
+}
+
+async fn next_due_at_follows_deliver_at(store: Arc<dyn Store>) {
+    let now = t0();
+    assert_eq!(store.next_due_at().await.unwrap(), None);
+    let app_id = new_app(&store, now).await;
+    new_endpoint(&store, &app_id, endpoint_fields(None), now).await;
+    let later = now + seconds(90) + chrono::Duration::microseconds(17);
+    let mut scheduled = new_message(&app_id, "invoice.paid", now);
+    scheduled.deliver_at = Some(later);
+    let (id, _) = create(&store, scheduled).await;
+    assert_eq!(store.next_due_at().await.unwrap(), Some(later));
+    let message = store
+        .get_message(&app_id, id.as_str())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(message.deliver_at, Some(later));
+    let early = store
+        .claim_due_deliveries(now, LEASE, budget(10))
+        .await
+        .unwrap();
+    assert!(early.is_empty(), "not due before deliverAt");
+    let due = store
+        .claim_due_deliveries(later, LEASE, budget(10))
+        .await
+        .unwrap();
+    assert_eq!(due.len(), 1);
+}
+
+async fn idempotency_keys_and_settings(store: Arc<dyn Store>) {
+    let now = t0();
+    assert!(
+        store
+            .get_idempotent_response("key-1")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let response = hookd::store::IdempotentResponse {
+        request_digest: "digest".to_owned(),
+        status: 202,
+        body: b"{\"id\":\"msg_1\"}".to_vec(),
+    };
+    store
+        .put_idempotent_response("key-1", response.clone(), now)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_idempotent_response("key-1").await.unwrap(),
+        Some(response)
+    );
+    assert_eq!(store.get_setting("admin").await.unwrap(), None);
+    store.put_setting("admin", "one").await.unwrap();
+    store.put_setting("admin", "two").await.unwrap();
+    assert_eq!(
+        store.get_setting("admin").await.unwrap().as_deref(),
+        Some("two")
+    );
+}
