@@ -22,6 +22,7 @@ use crate::delivery::client::{ClientConfig, DeliveryClient, Resolver, SystemReso
 use crate::delivery::dispatcher::{Dispatcher, DispatcherConfig};
 use crate::delivery::scheduler::SchedulerConfig;
 use crate::delivery::ssrf::TargetPolicy;
+use crate::operational;
 use crate::store::{Backend, Store};
 
 /// The setting under which a generated admin token's SHA-256 is kept.
@@ -102,6 +103,9 @@ pub async fn start(config: Config, deps: Dependencies) -> anyhow::Result<Running
         Arc::clone(&deps.resolver),
     )
     .context("building the delivery client")?;
+    operational::ensure_application(store.as_ref(), deps.clock.now())
+        .await
+        .context("creating the operational webhooks application")?;
     let wake = Arc::new(Notify::new());
     let wake_on_notify = Arc::clone(&wake);
     let shared_store: Arc<dyn Store> = store.clone();
@@ -114,6 +118,7 @@ pub async fn start(config: Config, deps: Dependencies) -> anyhow::Result<Running
         resolver: Arc::clone(&deps.resolver),
         wake_dispatcher: Arc::clone(&wake),
         max_body_bytes: config.max_body_bytes,
+        operational_scope: false,
     });
     let dispatcher = Dispatcher {
         store: shared_store,
@@ -129,6 +134,7 @@ pub async fn start(config: Config, deps: Dependencies) -> anyhow::Result<Running
             policy: AttemptPolicy {
                 retry_schedule: config.retry_schedule.clone(),
                 svix_headers: config.svix_headers,
+                disable_after: config.disable_after,
             },
             scheduler: SchedulerConfig {
                 default_max_in_flight: config.endpoint_max_in_flight,

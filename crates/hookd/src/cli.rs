@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::app::{self, Dependencies};
 use crate::config::Config;
-use crate::delivery::retry::RetrySchedule;
+use crate::delivery::retry::{RetrySchedule, parse_duration};
 use crate::store::postgres::PostgresStore;
 
 #[derive(Debug, Parser)]
@@ -76,6 +76,9 @@ struct ServeArgs {
     /// Attempts in flight at once to one endpoint, unless the endpoint sets `maxInFlight`.
     #[arg(long, env = "HOOKD_ENDPOINT_MAX_IN_FLIGHT", default_value_t = 32)]
     endpoint_max_in_flight: u32,
+    /// Disable an endpoint that has failed without a success for this long (e.g. `5d`, `12h`).
+    #[arg(long, env = "HOOKD_DISABLE_AFTER", default_value = "5d", value_parser = parse_duration)]
+    disable_after: Duration,
     /// Do not send the `svix-*` signature headers (only `webhook-*`).
     #[arg(long, env = "HOOKD_NO_SVIX_HEADERS")]
     no_svix_headers: bool,
@@ -96,6 +99,7 @@ impl ServeArgs {
             delivery_timeout: Duration::from_secs(self.delivery_timeout_secs.max(1)),
             max_in_flight: self.max_in_flight.max(1),
             endpoint_max_in_flight: self.endpoint_max_in_flight.max(1),
+            disable_after: self.disable_after,
             svix_headers: !self.no_svix_headers,
         }
     }

@@ -36,6 +36,8 @@ pub struct Config {
     pub max_in_flight: usize,
     /// Attempts in flight at once to one endpoint, unless the endpoint sets `maxInFlight`.
     pub endpoint_max_in_flight: u32,
+    /// An endpoint that has failed without a success for this long is disabled.
+    pub disable_after: Duration,
     /// Also sign with `svix-*` headers, for receivers that use Svix's verification libraries.
     pub svix_headers: bool,
 }
@@ -56,6 +58,7 @@ impl Config {
             delivery_timeout: Duration::from_secs(15),
             max_in_flight: 256,
             endpoint_max_in_flight: 32,
+            disable_after: Duration::from_secs(5 * 24 * 3600),
             svix_headers: true,
         }
     }

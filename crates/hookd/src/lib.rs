@@ -11,5 +11,6 @@ pub mod clock;
 pub mod config;
 pub mod delivery;
 pub mod domain;
+pub mod operational;
 pub mod store;
 pub mod telemetry;

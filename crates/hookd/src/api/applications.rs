@@ -12,6 +12,7 @@ use super::pagination::{ListResponse, page_request, render_page};
 use super::params::{ApiPath, QueryParams};
 use super::patch::Patch;
 use crate::domain::{AppId, Application, ApplicationFields, Metadata, Timestamp, Uid};
+use crate::operational::OPERATIONAL_APP_ID;
 use crate::store::{Order, StoreError};
 
 /// The body of create and full update (Svix `ApplicationIn`); also `MessageIn.application`.
@@ -150,7 +151,8 @@ pub async fn list(
     query: QueryParams,
 ) -> ApiResult<Json<ListResponse<ApplicationOut>>> {
     let page = page_request(&query, Order::Ascending)?;
-    let apps = ctx.store.list_applications(page).await?;
+    let mut apps = ctx.store.list_applications(page).await?;
+    apps.items.retain(|app| !is_internal(app.id.as_str()));
     Ok(Json(render_page(apps, ApplicationOut::from)))
 }
 
@@ -171,6 +173,9 @@ pub async fn update(
     ValidJson(input): ValidJson<ApplicationIn>,
 ) -> ApiResult<(StatusCode, Json<ApplicationOut>)> {
     let mut fields = input.into_fields(&[])?;
+    if is_internal(&app_id) {
+        return Err(ApiError::NotFound(APP_NOT_FOUND));
+    }
     match ctx.store.get_application(&app_id).await? {
         Some(app) => {
             if fields.uid.is_none() {
@@ -222,12 +227,27 @@ pub async fn delete(
 
 const APP_NOT_FOUND: &str = "application not found";
 
-/// The application named by a path segment (id or uid), or 404.
+/// The application named by a path segment (id or uid), or 404. The internal operational
+/// application exists only for the `/operational-webhook` routes.
 pub async fn find_application(ctx: &ApiContext, id_or_uid: &str) -> ApiResult<Application> {
-    ctx.store
-        .get_application(id_or_uid)
+    lookup_application(ctx, id_or_uid)
         .await?
         .ok_or(ApiError::NotFound(APP_NOT_FOUND))
+}
+
+/// The application named by a path segment, if it exists and is visible here.
+pub async fn lookup_application(
+    ctx: &ApiContext,
+    id_or_uid: &str,
+) -> ApiResult<Option<Application>> {
+    if is_internal(id_or_uid) && !ctx.operational_scope {
+        return Ok(None);
+    }
+    Ok(ctx.store.get_application(id_or_uid).await?)
+}
+
+fn is_internal(app_id: &str) -> bool {
+    app_id == OPERATIONAL_APP_ID
 }
 
 /// Creates the application that a path segment names but that does not exist yet (PUT upsert,

@@ -30,6 +30,7 @@ use crate::domain::{
     AppId, Application, ChannelName, DeliveryOptions, Endpoint, EndpointFields, EndpointId,
     EventTypeName, Metadata, Timestamp, Uid,
 };
+use crate::operational::{self, EndpointRef, OperationalEvent};
 use crate::store::{NewEndpoint, Order};
 
 /// Most channels an endpoint may subscribe to (Svix's limit).
@@ -296,7 +297,33 @@ pub async fn create(
     let secret = input.secret.take();
     let fields = input.into_fields(&ctx.target_policy, KeptFields::default())?;
     let endpoint = insert(&ctx, &app, fields, secret).await?;
+    announce(
+        &ctx,
+        OperationalEvent::EndpointCreated(about(&app, &endpoint)),
+    )
+    .await;
     Ok((StatusCode::CREATED, Json(endpoint.into())))
+}
+
+/// Who an `endpoint.*` operational event is about.
+fn about(app: &Application, endpoint: &Endpoint) -> EndpointRef {
+    EndpointRef {
+        app_id: app.id.clone(),
+        app_uid: app.uid.clone(),
+        endpoint_id: endpoint.id.clone(),
+        endpoint_uid: endpoint.fields.uid.clone(),
+    }
+}
+
+/// Queues an operational event (never for operational endpoints themselves).
+async fn announce(ctx: &ApiContext, event: OperationalEvent) {
+    operational::emit(
+        ctx.store.as_ref(),
+        &ctx.wake_dispatcher,
+        vec![event],
+        ctx.clock.now(),
+    )
+    .await;
 }
 
 /// `GET /app/{app_id}/endpoint`.
@@ -337,6 +364,11 @@ pub async fn update(
             fields.uid = Some(uid_from_path(&endpoint_id)?);
         }
         let created = insert(&ctx, &app, fields, secret).await?;
+        announce(
+            &ctx,
+            OperationalEvent::EndpointCreated(about(&app, &created)),
+        )
+        .await;
         return Ok((StatusCode::CREATED, Json(created.into())));
     };
     let current_uid = endpoint.fields.uid.clone();
@@ -354,6 +386,11 @@ pub async fn update(
         refuse_blocked_host(&ctx, &fields.url).await?;
     }
     let updated = save(&ctx, &app.id, &endpoint.id, fields).await?;
+    announce(
+        &ctx,
+        OperationalEvent::EndpointUpdated(about(&app, &updated)),
+    )
+    .await;
     Ok((StatusCode::OK, Json(updated.into())))
 }
 
@@ -369,6 +406,11 @@ pub async fn patch(
         refuse_blocked_host(&ctx, &fields.url).await?;
     }
     let updated = save(&ctx, &app.id, &endpoint.id, fields).await?;
+    announce(
+        &ctx,
+        OperationalEvent::EndpointUpdated(about(&app, &updated)),
+    )
+    .await;
     Ok(Json(updated.into()))
 }
 
@@ -382,6 +424,11 @@ pub async fn delete(
         return Err(ApiError::NotFound(ENDPOINT_NOT_FOUND));
     }
     tracing::info!(app_id = %app.id, endpoint_id = %endpoint.id, "endpoint deleted");
+    announce(
+        &ctx,
+        OperationalEvent::EndpointDeleted(about(&app, &endpoint)),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::ApiContext;
-use super::applications::{ApplicationIn, create_for_path, find_application};
+use super::applications::{ApplicationIn, create_for_path, find_application, lookup_application};
 use super::error::{ApiError, ApiResult, FieldError};
 use super::json::ValidJson;
 use super::pagination::{ListResponse, page_request, render_page};
@@ -139,10 +139,7 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<MessageOut>)> {
     let with_content = query.flag("with_content", true)?;
     let parsed = input.parse()?;
-    let app = match (
-        ctx.store.get_application(&app_id).await?,
-        parsed.application,
-    ) {
+    let app = match (lookup_application(&ctx, &app_id).await?, parsed.application) {
         (Some(app), _) => app,
         (None, Some(fields)) => create_for_path(&ctx, &app_id, fields).await?,
         (None, None) => return Err(ApiError::NotFound("application not found")),

@@ -22,6 +22,7 @@ mod health;
 mod idempotency;
 mod json;
 mod messages;
+mod operational_webhooks;
 mod pagination;
 mod params;
 mod patch;
@@ -54,6 +55,9 @@ pub struct ApiContext {
     pub wake_dispatcher: Arc<Notify>,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
+    /// Set only for `/operational-webhook` routes: the internal operational application is
+    /// visible there and nowhere else.
+    pub operational_scope: bool,
 }
 
 pub use error::ApiError;
@@ -61,7 +65,12 @@ pub use error::ApiError;
 /// The whole API, every route under `/api/v1`. Unknown routes and methods under that prefix
 /// answer with JSON errors; paths outside it are left to whatever the caller merges this with.
 pub fn router(ctx: ApiContext) -> Router {
+    let operational_ctx = ApiContext {
+        operational_scope: true,
+        ..ctx.clone()
+    };
     let authenticated = resource_routes()
+        .merge(operational_routes().with_state(operational_ctx))
         .method_not_allowed_fallback(method_not_allowed)
         .layer(from_fn_with_state(
             idempotency::Idempotency::new(ctx.clone()),
@@ -142,6 +151,30 @@ fn resource_routes() -> Router<ApiContext> {
                 .put(event_types::update)
                 .patch(event_types::patch)
                 .delete(event_types::delete),
+        )
+}
+
+/// The operational webhook endpoints (`crate::operational`), served with `operational_scope`.
+fn operational_routes() -> Router<ApiContext> {
+    Router::new()
+        .route(
+            "/operational-webhook/endpoint",
+            get(operational_webhooks::list).post(operational_webhooks::create),
+        )
+        .route(
+            "/operational-webhook/endpoint/{endpoint_id}",
+            get(operational_webhooks::get)
+                .put(operational_webhooks::update)
+                .patch(operational_webhooks::patch)
+                .delete(operational_webhooks::delete),
+        )
+        .route(
+            "/operational-webhook/endpoint/{endpoint_id}/secret",
+            get(operational_webhooks::get_secret),
+        )
+        .route(
+            "/operational-webhook/endpoint/{endpoint_id}/secret/rotate",
+            post(operational_webhooks::rotate_secret),
         )
 }
 

@@ -19,6 +19,8 @@ pub struct AttemptPolicy {
     pub retry_schedule: RetrySchedule,
     /// Also send `svix-id`/`svix-timestamp`/`svix-signature`, for receivers using Svix libraries.
     pub svix_headers: bool,
+    /// An endpoint failing without a success for this long is disabled.
+    pub disable_after: Duration,
 }
 
 /// The Standard Webhooks headers (and optionally their `svix-*` twins) for one attempt.
@@ -105,10 +107,12 @@ pub async fn attempt_delivery(
     let record = AttemptRecord {
         delivery_id: claim.delivery_id.clone(),
         lease_token: claim.lease_token,
+        attempt_number: attempts_made,
         attempt: attempt_from_report(claim, &report, started_at),
         next,
         // 410 Gone: the receiver says the endpoint no longer exists.
         disable_endpoint: report.status == Some(410),
+        disable_if_failing_since: Some(started_at - to_chrono(policy.disable_after)),
     };
     (record, report.outcome)
 }

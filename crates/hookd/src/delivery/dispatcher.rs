@@ -25,6 +25,7 @@ use super::outcome::AttemptOutcome;
 use super::scheduler::{Admission, Scheduler, SchedulerConfig};
 use crate::clock::Clock;
 use crate::domain::{DeliveryId, EndpointId};
+use crate::operational;
 use crate::store::{AttemptRecord, ClaimedDelivery, Deferral, Store};
 
 /// Dispatcher tuning; the defaults suit one node on a small machine.
@@ -65,7 +66,12 @@ impl Dispatcher {
         let slots = Arc::new(Semaphore::new(self.config.max_in_flight));
         let in_flight: Arc<Mutex<HashSet<DeliveryId>>> = Arc::default();
         let (records, pending_records) = mpsc::unbounded_channel();
-        let recorder = tokio::spawn(record_attempts(Arc::clone(&self.store), pending_records));
+        let recorder = tokio::spawn(record_attempts(
+            Arc::clone(&self.store),
+            Arc::clone(&self.clock),
+            Arc::clone(&self.wake),
+            pending_records,
+        ));
         let (finished_tx, mut finished) = mpsc::unbounded_channel::<Finished>();
         let mut scheduler = Scheduler::new(self.config.scheduler.clone());
         let mut attempts = JoinSet::new();
@@ -232,18 +238,34 @@ impl Dispatcher {
     }
 }
 
-/// Writes attempt records in batches: whatever has arrived since the last write goes in one.
+/// Writes attempt records in batches (whatever has arrived since the last write goes in one),
+/// then queues the operational events they raise.
 async fn record_attempts(
     store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    wake: Arc<Notify>,
     mut pending: mpsc::UnboundedReceiver<AttemptRecord>,
 ) {
     let mut batch = Vec::new();
     while pending.recv_many(&mut batch, 1024).await > 0 {
         let records = std::mem::take(&mut batch);
         let count = records.len();
-        if let Err(error) = store.record_attempts(records).await {
-            // The deliveries stay leased and fall due again when the lease ends: at-least-once.
-            tracing::error!(%error, count, "recording attempts failed");
+        let mut events = operational::attempt_events(&records);
+        match store.record_attempts(records).await {
+            Ok(disabled) => {
+                for endpoint in &disabled {
+                    tracing::warn!(app_id = %endpoint.app_id, endpoint_id = %endpoint.endpoint_id, "endpoint disabled");
+                }
+                events.extend(operational::disabled_events(disabled));
+                if !events.is_empty() {
+                    operational::emit(store.as_ref(), &wake, events, clock.now()).await;
+                }
+            }
+            Err(error) => {
+                // The deliveries stay leased and fall due again when the lease ends:
+                // at-least-once. Their events are raised when they are recorded.
+                tracing::error!(%error, count, "recording attempts failed");
+            }
         }
     }
 }

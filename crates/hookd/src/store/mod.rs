@@ -167,10 +167,23 @@ pub enum NextStep {
 pub struct AttemptRecord {
     pub delivery_id: DeliveryId,
     pub lease_token: i64,
+    /// Which attempt of this delivery it was (1 for the first).
+    pub attempt_number: u32,
     pub attempt: Attempt,
     pub next: NextStep,
     /// The receiver answered `410 Gone`: disable the endpoint and park its pending deliveries.
     pub disable_endpoint: bool,
+    /// Disable the endpoint too if this attempt failed and the endpoint has been failing without
+    /// a success since this time or earlier.
+    pub disable_if_failing_since: Option<Timestamp>,
+}
+
+/// An endpoint that `record_attempts` disabled, and since when it had been failing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DisabledEndpoint {
+    pub app_id: AppId,
+    pub endpoint_id: EndpointId,
+    pub failing_since: Option<Timestamp>,
 }
 
 /// What one claim may take. The store enforces each endpoint's concurrency limit (its
@@ -333,8 +346,13 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<ClaimedDelivery>, StoreError>;
     /// Hands claimed deliveries back unattempted, due again at the given times.
     async fn defer_deliveries(&self, deferrals: Vec<Deferral>) -> Result<(), StoreError>;
-    /// Records attempts and moves their deliveries on, all in one transaction.
-    async fn record_attempts(&self, records: Vec<AttemptRecord>) -> Result<(), StoreError>;
+    /// Records attempts and moves their deliveries on, all in one transaction. Tracks since when
+    /// each endpoint has been failing, and returns the endpoints it disabled (410 Gone, or
+    /// failing for too long), whose pending deliveries it parked.
+    async fn record_attempts(
+        &self,
+        records: Vec<AttemptRecord>,
+    ) -> Result<Vec<DisabledEndpoint>, StoreError>;
     /// Gives leased deliveries back (on shutdown) so another worker can claim them at once.
     async fn release_deliveries(&self, ids: Vec<DeliveryId>) -> Result<(), StoreError>;
     /// When the next pending delivery falls due, if any.

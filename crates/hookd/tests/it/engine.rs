@@ -194,3 +194,54 @@ async fn a_failing_endpoint_is_probed_instead_of_hammered() {
         "one probe after the pause"
     );
 }
+
+#[tokio::test]
+async fn an_ordered_endpoint_receives_messages_one_at_a_time_in_order() {
+    let app = TestApp::spawn().await;
+    let app_id = create_app(&app, "ordered").await;
+    // The first message fails twice; nothing behind it may overtake it.
+    let mut script = vec![Reply::status(500), Reply::status(500)];
+    script.extend(vec![Reply::delayed(200, Duration::from_millis(50)); 6]);
+    let receiver = Receiver::start(script).await;
+    create_endpoint(&app, &app_id, json!({"url": receiver.url, "ordered": true})).await;
+    let mut sent = Vec::new();
+    for n in 0..6 {
+        sent.push(app.send_message(&app_id, json!({"n": n})).await);
+    }
+    let received = receiver.wait_for(8, WAIT).await;
+    let order: Vec<&str> = received
+        .iter()
+        .map(|request| request.header("webhook-id"))
+        .collect();
+    let mut expected: Vec<&str> = vec![&sent[0], &sent[0]];
+    expected.extend(sent.iter().map(String::as_str));
+    assert_eq!(order, expected);
+    // One at a time: each success takes 50 ms to answer, and the next request only comes after.
+    for pair in received[2..].windows(2) {
+        let gap = pair[1].at - pair[0].at;
+        assert!(
+            gap >= Duration::from_millis(45),
+            "overlapping deliveries ({gap:?} apart)"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_endpoint_retry_schedule_replaces_the_servers() {
+    let app = TestApp::spawn().await;
+    let app_id = create_app(&app, "own schedule").await;
+    let receiver = Receiver::start(vec![Reply::status(500); 10]).await;
+    create_endpoint(
+        &app,
+        &app_id,
+        json!({"url": receiver.url, "retrySchedule": "50ms"}),
+    )
+    .await;
+    let msg_id = app.send_message(&app_id, json!({})).await;
+    let attempts = app
+        .wait_for_attempts(&app_id, &msg_id, WAIT, |attempts| attempts.len() >= 2)
+        .await;
+    // The server's schedule (200ms,200ms) would allow three attempts; the endpoint's allows two.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(receiver.received().len(), 2, "{attempts:?}");
+}

@@ -9,6 +9,7 @@ mod delivery;
 mod endpoint_options;
 mod engine;
 mod listing;
+mod operational;
 mod postgres_app;
 mod postgres_nodes;
 mod postgres_schema;

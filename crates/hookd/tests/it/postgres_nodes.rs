@@ -39,7 +39,8 @@ impl Node {
     }
 
     async fn wait_ready(&self, http: &reqwest::Client) {
-        let deadline = Instant::now() + Duration::from_secs(20);
+        // Generous: the machine may be busy building or running other tests.
+        let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
             if let Ok(response) = http.get(format!("{}/health", self.base)).send().await
                 && response.status().is_success()

@@ -34,7 +34,10 @@ impl TestSchema {
             .await
             .expect("creating the test schema");
         let separator = if server_url.contains('?') { '&' } else { '?' };
-        let url = format!("{server_url}{separator}options=-csearch_path%3D{name}");
+        // The sessions are named after the schema so that dropping it can end them first.
+        let url = format!(
+            "{server_url}{separator}options=-csearch_path%3D{name}&application_name={name}"
+        );
         Some(TestSchema {
             url,
             name,
@@ -58,18 +61,48 @@ impl Drop for TestSchema {
                 .enable_all()
                 .build()
                 .expect("runtime");
+            // A few tries: PostgreSQL may be restarting (the restart test) or still ending the
+            // sessions of killed nodes.
             runtime.block_on(async move {
-                let client = connect(&server_url).await;
-                client
-                    .batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
-                    .await
+                let mut outcome = Err(String::new());
+                for _ in 0..5 {
+                    outcome = drop_schema(&server_url, &name).await;
+                    if outcome.is_ok() {
+                        break;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                }
+                outcome
             })
         })
         .join();
-        if !matches!(dropped, Ok(Ok(()))) {
-            eprintln!("could not drop test schema {}", self.name);
+        if let Ok(Err(error)) = &dropped {
+            eprintln!("could not drop test schema {}: {error}", self.name);
         }
     }
+}
+
+async fn drop_schema(server_url: &str, name: &str) -> Result<(), String> {
+    let (client, connection) = tokio_postgres::connect(server_url, NoTls)
+        .await
+        .map_err(|error| error.to_string())?;
+    tokio::spawn(connection);
+    // An in-process hookd may still hold this schema's locks in an open transaction, and it
+    // cannot finish it while this drop blocks its runtime: end its sessions first.
+    client
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE application_name = $1 AND pid <> pg_backend_pid()",
+            &[&name],
+        )
+        .await
+        .map_err(|error| error.to_string())?;
+    client
+        .batch_execute(&format!(
+            "SET lock_timeout = '10s'; DROP SCHEMA IF EXISTS {name} CASCADE"
+        ))
+        .await
+        .map_err(|error| error.to_string())
 }
 
 /// Connects, failing the test with a clear message when PostgreSQL does not answer.

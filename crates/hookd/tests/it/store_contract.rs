@@ -223,9 +223,11 @@ fn record(
     AttemptRecord {
         delivery_id: claim.delivery_id.clone(),
         lease_token: token,
+        attempt_number: claim.attempts_made + 1,
         attempt: attempt_for(claim, status_code, now),
         next,
         disable_endpoint: false,
+        disable_if_failing_since: None,
     }
 }
 

@@ -29,10 +29,12 @@ use super::messages::insert_attempts;
 use super::rows::{corrupt, from_json, from_micros, to_micros};
 use super::{NOTIFY_CHANNEL, backend, get};
 use crate::domain::{
-    AppId, DeliveryId, DeliveryOptions, EndpointId, EventTypeName, MessageId, Timestamp,
-    TriggerType,
+    AppId, DeliveryId, DeliveryOptions, DeliveryStatus, EndpointId, EventTypeName, MessageId,
+    Timestamp, TriggerType,
 };
-use crate::store::{AttemptRecord, ClaimBudget, ClaimedDelivery, Deferral, NextStep, StoreError};
+use crate::store::{
+    AttemptRecord, ClaimBudget, ClaimedDelivery, Deferral, DisabledEndpoint, NextStep, StoreError,
+};
 
 const PENDING: i16 = 1;
 const SUCCESS: i16 = 0;
@@ -514,7 +516,7 @@ async fn park_endpoint(c: &impl GenericClient, endpoint_id: &str) -> Result<(), 
 pub async fn record_attempts(
     c: &impl GenericClient,
     records: &[AttemptRecord],
-) -> Result<(), StoreError> {
+) -> Result<Vec<DisabledEndpoint>, StoreError> {
     let attempts: Vec<_> = records.iter().map(|record| &record.attempt).collect();
     insert_attempts(c, &attempts).await?;
     let statement = c
@@ -548,40 +550,85 @@ pub async fn record_attempts(
         .query(&statement, &[&ids, &tokens, &statuses, &next_at])
         .await
         .map_err(backend)?;
-    let retries: Vec<Row> = moved
-        .into_iter()
-        .filter(|row| {
-            row.try_get::<_, i16>(3)
-                .is_ok_and(|status| status == PENDING)
-        })
-        .collect();
-    marks_from(&retries)?.apply(c).await?;
-    let mut disabled: Vec<&EndpointId> = records
-        .iter()
-        .filter(|record| record.disable_endpoint)
-        .map(|record| &record.attempt.endpoint_id)
-        .collect();
-    disabled.sort();
-    disabled.dedup();
-    for endpoint_id in disabled {
-        disable_endpoint(c, endpoint_id.as_str(), records[0].attempt.created_at).await?;
+    // A retry makes the delivery due again; a finished one may unblock the next in line of an
+    // ordered endpoint. Either way the endpoint may have work due from then on.
+    marks_from(&moved)?.apply(c).await?;
+
+    // Endpoint health, in endpoint-id order (the lock order of every multi-endpoint write).
+    let mut by_endpoint: Vec<&AttemptRecord> = records.iter().collect();
+    by_endpoint.sort_by(|a, b| a.attempt.endpoint_id.cmp(&b.attempt.endpoint_id));
+    let mut disabled = Vec::new();
+    for record in by_endpoint {
+        let endpoint_id = record.attempt.endpoint_id.as_str();
+        let failing_since = track_failure(c, endpoint_id, record).await?;
+        let failing_too_long = match (failing_since, record.disable_if_failing_since) {
+            (Some(since), Some(limit)) => since <= limit,
+            _ => false,
+        };
+        if (record.disable_endpoint || failing_too_long)
+            && disable_endpoint(c, endpoint_id, record.attempt.created_at).await?
+        {
+            disabled.push(DisabledEndpoint {
+                app_id: record.attempt.app_id.clone(),
+                endpoint_id: record.attempt.endpoint_id.clone(),
+                failing_since,
+            });
+        }
     }
-    Ok(())
+    Ok(disabled)
 }
 
+/// Keeps `failing_since`: cleared by a success, set by the first failure after one. Returns it.
+async fn track_failure(
+    c: &impl GenericClient,
+    endpoint_id: &str,
+    record: &AttemptRecord,
+) -> Result<Option<Timestamp>, StoreError> {
+    let succeeded = record.attempt.status == DeliveryStatus::Success;
+    let statement = c
+        .prepare_cached(
+            "UPDATE endpoint SET failing_since = CASE WHEN $2 THEN NULL
+                 ELSE COALESCE(failing_since, $3) END
+             WHERE id = $1 RETURNING failing_since",
+        )
+        .await
+        .map_err(backend)?;
+    let row = c
+        .query_opt(
+            &statement,
+            &[
+                &endpoint_id,
+                &succeeded,
+                &to_micros(record.attempt.created_at),
+            ],
+        )
+        .await
+        .map_err(backend)?;
+    let since: Option<i64> = match row {
+        Some(row) => get(&row, 0)?,
+        None => None,
+    };
+    Ok(since.map(from_micros))
+}
+
+/// Disables an endpoint that is enabled and parks its deliveries; false if it already was.
 async fn disable_endpoint(
     c: &impl GenericClient,
     endpoint_id: &str,
     now: Timestamp,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
     let statement = c
-        .prepare_cached("UPDATE endpoint SET disabled = TRUE, updated_at = $2 WHERE id = $1")
+        .prepare_cached(
+            "UPDATE endpoint SET disabled = TRUE, updated_at = $2 WHERE id = $1 AND NOT disabled",
+        )
         .await
         .map_err(backend)?;
-    c.execute(&statement, &[&endpoint_id, &to_micros(now)])
+    let changed = c
+        .execute(&statement, &[&endpoint_id, &to_micros(now)])
         .await
         .map_err(backend)?;
-    park_endpoint(c, endpoint_id).await
+    park_endpoint(c, endpoint_id).await?;
+    Ok(changed > 0)
 }
 
 /// Hands claimed deliveries back unattempted, due at the given times, if their lease is still

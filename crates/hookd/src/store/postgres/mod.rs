@@ -31,8 +31,9 @@ use tokio_postgres::types::FromSql;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    AttemptFilter, AttemptRecord, ClaimBudget, ClaimedDelivery, Deferral, IdempotentResponse,
-    MessageFilter, MessageInsert, NewEndpoint, NewMessage, Page, PageRequest, Store, StoreError,
+    AttemptFilter, AttemptRecord, ClaimBudget, ClaimedDelivery, Deferral, DisabledEndpoint,
+    IdempotentResponse, MessageFilter, MessageInsert, NewEndpoint, NewMessage, Page, PageRequest,
+    Store, StoreError,
 };
 use crate::domain::{
     AppId, Application, ApplicationFields, Attempt, DeliveryId, Endpoint, EndpointFields,
@@ -50,7 +51,10 @@ const POOL_SIZE: usize = 16;
 const CONNECTION_WAIT: Duration = Duration::from_secs(10);
 
 /// Schema versions in order; `schema_migrations` records which have been applied.
-const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("schema.sql"))];
+const MIGRATIONS: &[(i32, &str)] = &[
+    (1, include_str!("schema.sql")),
+    (2, include_str!("schema_2.sql")),
+];
 
 /// The PostgreSQL store. Call `close` before dropping it to commit queued messages.
 pub struct PostgresStore {
@@ -145,7 +149,10 @@ fn get<'a, T: FromSql<'a>>(row: &'a tokio_postgres::Row, index: usize) -> Result
 
 fn parse_url(database_url: &str) -> Result<tokio_postgres::Config, StoreError> {
     let mut config = tokio_postgres::Config::from_str(database_url).map_err(backend)?;
-    config.application_name("hookd");
+    // Shown in pg_stat_activity; a name given in the URL wins (tests name their schema's sessions).
+    if config.get_application_name().is_none() {
+        config.application_name("hookd");
+    }
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(CONNECTION_WAIT);
     }
@@ -396,14 +403,18 @@ impl Store for PostgresStore {
         transaction.commit().await.map_err(backend)
     }
 
-    async fn record_attempts(&self, records: Vec<AttemptRecord>) -> Result<(), StoreError> {
+    async fn record_attempts(
+        &self,
+        records: Vec<AttemptRecord>,
+    ) -> Result<Vec<DisabledEndpoint>, StoreError> {
         if records.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let mut client = self.client().await?;
         let transaction = client.transaction().await.map_err(backend)?;
-        deliveries::record_attempts(&transaction, &records).await?;
-        transaction.commit().await.map_err(backend)
+        let disabled = deliveries::record_attempts(&transaction, &records).await?;
+        transaction.commit().await.map_err(backend)?;
+        Ok(disabled)
     }
 
     async fn release_deliveries(&self, ids: Vec<DeliveryId>) -> Result<(), StoreError> {

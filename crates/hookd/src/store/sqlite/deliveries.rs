@@ -22,10 +22,12 @@ use super::messages::insert_attempt;
 use super::rows::{corrupt, from_json, from_micros, to_micros};
 use crate::delivery::retry::RetrySchedule;
 use crate::domain::{
-    AppId, DeliveryId, DeliveryOptions, EndpointId, EventTypeName, MessageId, Timestamp,
-    TriggerType,
+    AppId, DeliveryId, DeliveryOptions, DeliveryStatus, EndpointId, EventTypeName, MessageId,
+    Timestamp, TriggerType,
 };
-use crate::store::{AttemptRecord, ClaimBudget, ClaimedDelivery, Deferral, NextStep, StoreError};
+use crate::store::{
+    AttemptRecord, ClaimBudget, ClaimedDelivery, Deferral, DisabledEndpoint, NextStep, StoreError,
+};
 
 const PENDING: i64 = 1;
 const SUCCESS: i64 = 0;
@@ -450,7 +452,11 @@ fn park_endpoint(c: &Connection, endpoint_id: &str) -> Result<(), StoreError> {
     refresh_queue_entry(c, endpoint_id, false)
 }
 
-pub fn record_attempts(c: &Connection, records: Vec<AttemptRecord>) -> Result<(), StoreError> {
+pub fn record_attempts(
+    c: &Connection,
+    records: Vec<AttemptRecord>,
+) -> Result<Vec<DisabledEndpoint>, StoreError> {
+    let mut disabled = Vec::new();
     let mut advance = c
         .prepare_cached(
             "UPDATE delivery SET status = ?3, next_attempt_at = ?4, lease_token = NULL,
@@ -472,26 +478,65 @@ pub fn record_attempts(c: &Connection, records: Vec<AttemptRecord>) -> Result<()
                 to_micros(next_attempt_at),
             ])
             .map_err(backend)?;
-        if advanced > 0 && status == PENDING {
+        if advanced > 0 {
+            // A retry makes the delivery due again; a finished one may unblock the next in line
+            // of an ordered endpoint. Either way the endpoint may have work due from then on.
             mark_delivery_due(c, record.delivery_id.as_str(), to_micros(next_attempt_at))?;
         }
-        if record.disable_endpoint {
-            disable_endpoint(
-                c,
-                record.attempt.endpoint_id.as_str(),
-                record.attempt.created_at,
-            )?;
+        let endpoint_id = record.attempt.endpoint_id.as_str();
+        let failing_since = track_failure(c, endpoint_id, &record)?;
+        let failing_too_long = match (failing_since, record.disable_if_failing_since) {
+            (Some(since), Some(limit)) => since <= limit,
+            _ => false,
+        };
+        if (record.disable_endpoint || failing_too_long)
+            && disable_endpoint(c, endpoint_id, record.attempt.created_at)?
+        {
+            disabled.push(DisabledEndpoint {
+                app_id: record.attempt.app_id.clone(),
+                endpoint_id: record.attempt.endpoint_id.clone(),
+                failing_since,
+            });
         }
     }
-    Ok(())
+    Ok(disabled)
 }
 
-fn disable_endpoint(c: &Connection, endpoint_id: &str, now: Timestamp) -> Result<(), StoreError> {
-    c.prepare_cached("UPDATE endpoint SET disabled = 1, updated_at = ?2 WHERE id = ?1")
+/// Keeps `failing_since`: cleared by a success, set by the first failure after one. Returns it.
+fn track_failure(
+    c: &Connection,
+    endpoint_id: &str,
+    record: &AttemptRecord,
+) -> Result<Option<Timestamp>, StoreError> {
+    let succeeded = record.attempt.status == DeliveryStatus::Success;
+    let since: Option<i64> = c
+        .prepare_cached(
+            "UPDATE endpoint SET failing_since = CASE WHEN ?2 THEN NULL
+                 ELSE COALESCE(failing_since, ?3) END
+             WHERE id = ?1 RETURNING failing_since",
+        )
+        .map_err(backend)?
+        .query_row(
+            params![endpoint_id, succeeded, to_micros(record.attempt.created_at)],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(backend)?
+        .flatten();
+    Ok(since.map(from_micros))
+}
+
+/// Disables an endpoint that is enabled and parks its deliveries; false if it already was.
+fn disable_endpoint(c: &Connection, endpoint_id: &str, now: Timestamp) -> Result<bool, StoreError> {
+    let changed = c
+        .prepare_cached(
+            "UPDATE endpoint SET disabled = 1, updated_at = ?2 WHERE id = ?1 AND disabled = 0",
+        )
         .map_err(backend)?
         .execute(params![endpoint_id, to_micros(now)])
         .map_err(backend)?;
-    park_endpoint(c, endpoint_id)
+    park_endpoint(c, endpoint_id)?;
+    Ok(changed > 0)
 }
 
 pub fn defer(c: &Connection, deferrals: &[Deferral]) -> Result<(), StoreError> {

@@ -25,8 +25,9 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use super::{
-    AttemptFilter, AttemptRecord, ClaimBudget, ClaimedDelivery, Deferral, IdempotentResponse,
-    MessageFilter, MessageInsert, NewEndpoint, NewMessage, Page, PageRequest, Store, StoreError,
+    AttemptFilter, AttemptRecord, ClaimBudget, ClaimedDelivery, Deferral, DisabledEndpoint,
+    IdempotentResponse, MessageFilter, MessageInsert, NewEndpoint, NewMessage, Page, PageRequest,
+    Store, StoreError,
 };
 use crate::domain::{
     AppId, Application, ApplicationFields, Attempt, DeliveryId, Endpoint, EndpointFields,
@@ -171,7 +172,11 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
 }
 
 /// Schema versions in order; `PRAGMA user_version` records how many have been applied.
-const MIGRATIONS: &[&str] = &[include_str!("schema.sql"), include_str!("schema_2.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("schema.sql"),
+    include_str!("schema_2.sql"),
+    include_str!("schema_3.sql"),
+];
 
 fn migrate(connection: &Connection) -> Result<(), StoreError> {
     let applied: i64 = connection
@@ -455,7 +460,10 @@ impl Store for SqliteStore {
         self.write(move |c| deliveries::defer(c, &deferrals)).await
     }
 
-    async fn record_attempts(&self, records: Vec<AttemptRecord>) -> Result<(), StoreError> {
+    async fn record_attempts(
+        &self,
+        records: Vec<AttemptRecord>,
+    ) -> Result<Vec<DisabledEndpoint>, StoreError> {
         self.write(move |c| deliveries::record_attempts(c, records))
             .await
     }
