@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::harness::{Receiver, Received, Reply, TestApp, verify_signature};
+use crate::harness::{Received, Receiver, Reply, TestApp, verify_signature};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -45,7 +45,11 @@ async fn endpoint_changes_are_announced_signed() {
     let (app_id, endpoint_id) = app.app_with_endpoint("http://127.0.0.1:9/hook").await;
     let path = format!("/app/{app_id}/endpoint/{endpoint_id}");
     let (status, _) = app
-        .request(reqwest::Method::PATCH, &path, Some(json!({"description": "x"})))
+        .request(
+            reqwest::Method::PATCH,
+            &path,
+            Some(json!({"description": "x"})),
+        )
         .await;
     assert_eq!(status, 200);
     let (status, _) = app.request(reqwest::Method::DELETE, &path, None).await;
@@ -57,7 +61,10 @@ async fn endpoint_changes_are_announced_signed() {
     }
     let events = events(&received);
     let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
-    assert_eq!(types, ["endpoint.created", "endpoint.updated", "endpoint.deleted"]);
+    assert_eq!(
+        types,
+        ["endpoint.created", "endpoint.updated", "endpoint.deleted"]
+    );
     assert_eq!(events[0]["data"]["appId"], app_id.as_str());
     assert_eq!(events[0]["data"]["endpointId"], endpoint_id.as_str());
 }
@@ -73,7 +80,10 @@ async fn the_operational_application_is_not_an_application() {
     let (status, _) = app.get("/app/app_operational/endpoint").await;
     assert_eq!(status, 404);
     let (status, _) = app
-        .post("/app/app_operational/msg", json!({"eventType": "endpoint.created", "payload": {}}))
+        .post(
+            "/app/app_operational/msg",
+            json!({"eventType": "endpoint.created", "payload": {}}),
+        )
         .await;
     assert_eq!(status, 404);
 }
@@ -98,8 +108,14 @@ async fn exhausted_and_recovered_messages_are_announced() {
     let (app_id, endpoint_id) = app.app_with_endpoint(&receiver.url).await;
     let recovered = app.send_message(&app_id, json!({})).await;
     let events_seen = events(&operator.wait_for(2, WAIT).await);
-    let types: Vec<&str> = events_seen.iter().map(|e| e["type"].as_str().unwrap()).collect();
-    assert_eq!(types, ["message.attempt.failing", "message.attempt.recovered"]);
+    let types: Vec<&str> = events_seen
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        ["message.attempt.failing", "message.attempt.recovered"]
+    );
     assert_eq!(events_seen[1]["data"]["msgId"], recovered.as_str());
     assert_eq!(events_seen[1]["data"]["endpointId"], endpoint_id.as_str());
 
@@ -128,12 +144,17 @@ async fn an_endpoint_failing_for_too_long_is_disabled_and_announced() {
     app.send_message(&app_id, json!({})).await;
 
     let announced = events(&operator.wait_for(1, WAIT).await);
-    assert!(started.elapsed() >= Duration::from_secs(1), "disabled before failing for 1 s");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "disabled before failing for 1 s"
+    );
     assert_eq!(announced[0]["type"], "endpoint.disabled");
     assert_eq!(announced[0]["data"]["endpointId"], endpoint_id.as_str());
     assert_eq!(announced[0]["data"]["trigger"], "automatic");
     assert!(announced[0]["data"]["failSince"].is_string());
-    let (_, endpoint) = app.get(&format!("/app/{app_id}/endpoint/{endpoint_id}")).await;
+    let (_, endpoint) = app
+        .get(&format!("/app/{app_id}/endpoint/{endpoint_id}"))
+        .await;
     assert_eq!(endpoint["disabled"], true);
     // Disabled means no more attempts; the message is kept.
     let attempts_then = receiver.received().len();
@@ -159,6 +180,8 @@ async fn a_success_resets_the_failing_clock() {
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     receiver.wait_for(10, WAIT).await;
-    let (_, endpoint) = app.get(&format!("/app/{app_id}/endpoint/{endpoint_id}")).await;
+    let (_, endpoint) = app
+        .get(&format!("/app/{app_id}/endpoint/{endpoint_id}"))
+        .await;
     assert_eq!(endpoint["disabled"], false, "{endpoint}");
 }

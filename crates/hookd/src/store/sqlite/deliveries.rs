@@ -508,18 +508,34 @@ fn track_failure(
     endpoint_id: &str,
     record: &AttemptRecord,
 ) -> Result<Option<Timestamp>, StoreError> {
-    let succeeded = record.attempt.status == DeliveryStatus::Success;
+    // Writes only when the state changes (the first failure, the first success after failing),
+    // so a healthy endpoint costs a lookup per attempt, not a row write.
+    let (change, value) = if record.attempt.status == DeliveryStatus::Success {
+        (
+            "UPDATE endpoint SET failing_since = NULL WHERE id = ?1 AND failing_since IS NOT NULL",
+            None,
+        )
+    } else {
+        (
+            "UPDATE endpoint SET failing_since = ?2 WHERE id = ?1 AND failing_since IS NULL",
+            Some(to_micros(record.attempt.created_at)),
+        )
+    };
+    match value {
+        Some(at) => c
+            .prepare_cached(change)
+            .map_err(backend)?
+            .execute(params![endpoint_id, at]),
+        None => c
+            .prepare_cached(change)
+            .map_err(backend)?
+            .execute(params![endpoint_id]),
+    }
+    .map_err(backend)?;
     let since: Option<i64> = c
-        .prepare_cached(
-            "UPDATE endpoint SET failing_since = CASE WHEN ?2 THEN NULL
-                 ELSE COALESCE(failing_since, ?3) END
-             WHERE id = ?1 RETURNING failing_since",
-        )
+        .prepare_cached("SELECT failing_since FROM endpoint WHERE id = ?1")
         .map_err(backend)?
-        .query_row(
-            params![endpoint_id, succeeded, to_micros(record.attempt.created_at)],
-            |row| row.get(0),
-        )
+        .query_row([endpoint_id], |row| row.get(0))
         .optional()
         .map_err(backend)?
         .flatten();

@@ -194,18 +194,22 @@ fn migrate(connection: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Runs one transaction-control statement from the statement cache: these run for every job,
+/// and parsing them each time showed up in profiles.
+fn control(connection: &Connection, sql: &str) -> rusqlite::Result<()> {
+    connection.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
 fn in_savepoint<T>(
     connection: &Connection,
     work: impl FnOnce(&Connection) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    connection.execute_batch("SAVEPOINT job").map_err(backend)?;
+    control(connection, "SAVEPOINT job").map_err(backend)?;
     let result = work(connection);
-    let finish = if result.is_ok() {
-        "RELEASE job"
-    } else {
-        "ROLLBACK TO job; RELEASE job"
-    };
-    connection.execute_batch(finish).map_err(backend)?;
+    if result.is_err() {
+        control(connection, "ROLLBACK TO job").map_err(backend)?;
+    }
+    control(connection, "RELEASE job").map_err(backend)?;
     result
 }
 
@@ -220,21 +224,21 @@ fn run_writer(connection: Connection, jobs: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        let replies = match connection.execute_batch("BEGIN IMMEDIATE") {
+        let replies = match control(&connection, "BEGIN IMMEDIATE") {
             Ok(()) => {
                 let replies: Vec<Reply> = batch.into_iter().map(|job| job(&connection)).collect();
-                let commit = connection
-                    .execute_batch("COMMIT")
+                let commit = control(&connection, "COMMIT")
                     .map_err(|error| format!("commit failed: {error}"));
                 if commit.is_err() {
-                    let _ = connection.execute_batch("ROLLBACK");
+                    let _ = control(&connection, "ROLLBACK");
                 }
                 (replies, commit)
             }
             Err(error) => {
                 tracing::error!(%error, "could not begin a write transaction");
                 let reason = format!("could not begin a transaction: {error}");
-                // Jobs that never ran are answered with the failure without running.
+                // Dropping the jobs unrun drops their answer channels: each caller gets
+                // `StoreError::Unavailable`.
                 drop(batch);
                 (Vec::new(), Err(reason))
             }

@@ -1,0 +1,119 @@
+//! The few calls of hookd's REST API the benchmark makes: create an application, create an
+//! endpoint, send a message. Requests are the ones a Svix SDK would send, with the admin token as
+//! a bearer token. Every call goes to the loopback address hookd was started on.
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+use serde_json::json;
+
+/// Longest any one API call may take before it counts as an error.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The event type of every benchmark message.
+pub const EVENT_TYPE: &str = "bench.event";
+
+/// A client of one hookd process. Cheap to clone; clones share the connection pool.
+#[derive(Clone)]
+pub struct HookdApi {
+    http: reqwest::Client,
+    base_url: String,
+    authorization: String,
+}
+
+/// The part of hookd's answers the benchmark needs: the created object's id.
+#[derive(Deserialize)]
+struct Created {
+    id: String,
+}
+
+impl HookdApi {
+    pub fn new(http: reqwest::Client, base_url: &str, admin_token: &str) -> Self {
+        HookdApi {
+            http,
+            base_url: format!("{base_url}/api/v1"),
+            authorization: format!("Bearer {admin_token}"),
+        }
+    }
+
+    /// `POST /app`; returns the application id.
+    pub async fn create_application(&self, name: &str) -> anyhow::Result<String> {
+        self.create(
+            &format!("{}/app", self.base_url),
+            json!({ "name": name }).to_string(),
+        )
+        .await
+        .context("creating an application")
+    }
+
+    /// `POST /app/{app}/endpoint`; returns the endpoint id.
+    pub async fn create_endpoint(&self, app_id: &str, url: &str) -> anyhow::Result<String> {
+        self.create(
+            &format!("{}/app/{app_id}/endpoint", self.base_url),
+            json!({ "url": url }).to_string(),
+        )
+        .await
+        .context("creating an endpoint")
+    }
+
+    /// `POST /app/{app}/msg` with an already serialized `MessageIn` body; returns the message id,
+    /// which is also the `webhook-id` every delivery of it carries.
+    pub async fn send_message(&self, app_id: &str, body: String) -> anyhow::Result<String> {
+        self.create(&format!("{}/app/{app_id}/msg", self.base_url), body)
+            .await
+    }
+
+    async fn create(&self, url: &str, body: String) -> anyhow::Result<String> {
+        let response = self
+            .http
+            .post(url)
+            .header(reqwest::header::AUTHORIZATION, &self.authorization)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .timeout(REQUEST_TIMEOUT)
+            .send()
+            .await?;
+        let status = response.status();
+        if !status.is_success() {
+            let detail = response.text().await.unwrap_or_default();
+            bail!("hookd answered {status}: {detail}");
+        }
+        Ok(response.json::<Created>().await?.id)
+    }
+}
+
+/// The body of a benchmark message: a `MessageIn` whose payload serializes to about 1 KiB.
+/// `sequence` makes each payload distinct, as real events are.
+pub fn message_body(sequence: u64) -> String {
+    json!({ "eventType": EVENT_TYPE, "payload": payload(sequence) }).to_string()
+}
+
+/// The payload alone, as hookd delivers it: the ceiling scenario posts exactly this.
+pub fn payload(sequence: u64) -> serde_json::Value {
+    // Fields of a typical event, then filler to bring the serialized object to about 1 KiB.
+    let mut payload = json!({
+        "type": "invoice.paid",
+        "sequence": sequence,
+        "customer": { "id": "cus_4f1c2a9e", "email": "billing@example.com", "plan": "business" },
+        "amount": 4200,
+        "currency": "eur",
+        "padding": "",
+    });
+    let filler_len = 1024usize.saturating_sub(payload.to_string().len());
+    payload["padding"] = json!("x".repeat(filler_len));
+    payload
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payload_is_about_one_kibibyte() {
+        for sequence in [0, 7, 123_456_789] {
+            let length = payload(sequence).to_string().len();
+            assert!((1020..=1030).contains(&length), "{length} bytes");
+        }
+    }
+}

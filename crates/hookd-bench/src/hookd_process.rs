@@ -1,0 +1,236 @@
+//! The hookd server under test, run as a child process exactly as a user would run it:
+//! `hookd serve` on a free loopback port with a fresh data directory and a known admin token.
+//!
+//! This module owns the child's life (start, wait until healthy, kill) and reads its resource use
+//! from `/proc`. It does not talk to hookd's API beyond the health probe; that is `hookd_api`.
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde::Serialize;
+use tempfile::TempDir;
+use tokio::process::{Child, Command};
+
+/// The admin token every benchmarked hookd is started with.
+pub const ADMIN_TOKEN: &str = "hookd-bench-admin-token";
+
+/// How long hookd may take to answer its health probe after being started.
+const STARTUP_LIMIT: Duration = Duration::from_secs(30);
+
+/// How to start hookd: the same for every case, apart from `extra_args`.
+#[derive(Debug, Clone)]
+pub struct HookdLaunch {
+    pub binary: PathBuf,
+    /// Passed on as `--database-url`; `None` means hookd's default (SQLite in the data dir).
+    pub database_url: Option<String>,
+    /// The parent of each run's temporary directory; its filesystem is the one measured by `disk`.
+    pub work_dir: PathBuf,
+    /// `RUST_LOG` for the child. hookd's default is `info`, which logs every accepted message and
+    /// every delivery attempt; the log goes to a file in the run's temporary directory.
+    pub log_level: String,
+}
+
+/// A running hookd. Dropping it kills the process and removes its data directory.
+pub struct HookdProcess {
+    child: Child,
+    pid: u32,
+    base_url: String,
+    run_dir: TempDir,
+}
+
+/// What the hookd process has used since it started.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct ProcessUsage {
+    /// Peak resident set size (`VmHWM`), in MB (10^6 bytes, the unit of the target).
+    pub peak_rss_mb: f64,
+    /// User plus system CPU time, in seconds.
+    pub cpu_seconds: f64,
+}
+
+impl HookdProcess {
+    /// Starts `hookd serve` with `extra_args` appended and waits until `/api/v1/health` answers.
+    pub async fn start(launch: &HookdLaunch, extra_args: &[String]) -> anyhow::Result<Self> {
+        let run_dir = tempfile::Builder::new()
+            .prefix("hookd-bench-")
+            .tempdir_in(&launch.work_dir)
+            .with_context(|| {
+                format!("creating a run directory in {}", launch.work_dir.display())
+            })?;
+        let data_dir = run_dir.path().join("data");
+        let log_path = run_dir.path().join("hookd.log");
+        let log = std::fs::File::create(&log_path).context("creating hookd's log file")?;
+        let listen = free_loopback_port().context("finding a free port for hookd")?;
+
+        let mut command = Command::new(&launch.binary);
+        command
+            .arg("serve")
+            .arg("--listen")
+            .arg(listen.to_string())
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .arg("--allow-private-targets")
+            .args(extra_args)
+            .env("HOOKD_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env("RUST_LOG", &launch.log_level)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .kill_on_drop(true);
+        if let Some(url) = &launch.database_url {
+            command.arg("--database-url").arg(url);
+        }
+        let child = command
+            .spawn()
+            .with_context(|| format!("starting {}", launch.binary.display()))?;
+        let pid = child.id().context("hookd exited at once")?;
+        let mut process = HookdProcess {
+            child,
+            pid,
+            base_url: format!("http://{listen}"),
+            run_dir,
+        };
+        process.wait_until_healthy().await?;
+        Ok(process)
+    }
+
+    /// `http://127.0.0.1:<port>`, without a trailing slash.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The directory holding hookd's data directory and log; removed when this value is dropped.
+    pub fn run_dir(&self) -> &Path {
+        self.run_dir.path()
+    }
+
+    /// Peak memory and CPU time so far, read from `/proc/<pid>`.
+    pub fn usage(&self) -> anyhow::Result<ProcessUsage> {
+        process_usage(self.pid)
+    }
+
+    /// Reads the usage one last time and kills the process.
+    pub async fn stop(mut self) -> anyhow::Result<ProcessUsage> {
+        let usage = self.usage()?;
+        self.child.kill().await.context("killing hookd")?;
+        Ok(usage)
+    }
+
+    async fn wait_until_healthy(&mut self) -> anyhow::Result<()> {
+        let client = reqwest::Client::new();
+        let url = format!("{}/api/v1/health", self.base_url);
+        let deadline = Instant::now() + STARTUP_LIMIT;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().context("checking on hookd")? {
+                bail!(
+                    "hookd exited during start-up ({status}); its log ends with:\n{}",
+                    self.log_tail()
+                );
+            }
+            let probe = client
+                .get(&url)
+                .timeout(Duration::from_secs(1))
+                .send()
+                .await;
+            if probe.is_ok_and(|response| response.status().is_success()) {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        bail!(
+            "hookd did not become healthy within {STARTUP_LIMIT:?}; its log ends with:\n{}",
+            self.log_tail()
+        )
+    }
+
+    fn log_tail(&self) -> String {
+        let log =
+            std::fs::read_to_string(self.run_dir.path().join("hookd.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+}
+
+/// Peak RSS and CPU seconds of any process, including this one (for the client's own cost).
+pub fn process_usage(pid: u32) -> anyhow::Result<ProcessUsage> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("reading /proc/{pid}/status"))?;
+    let peak_rss_kib = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|value| {
+            value
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<f64>()
+                .ok()
+        })
+        .context("no VmHWM line in /proc/<pid>/status")?;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("reading /proc/{pid}/stat"))?;
+    // The command name (field 2) may contain spaces, so count fields from the closing paren:
+    // after it come field 3 (state) onwards, and utime and stime are fields 14 and 15.
+    let after_name = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .context("malformed /proc/<pid>/stat")?;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |index: usize| -> anyhow::Result<f64> {
+        fields
+            .get(index)
+            .and_then(|field| field.parse::<f64>().ok())
+            .context("malformed /proc/<pid>/stat")
+    };
+    let cpu_ticks = ticks(11)? + ticks(12)?;
+    Ok(ProcessUsage {
+        peak_rss_mb: peak_rss_kib * 1024.0 / 1e6,
+        cpu_seconds: cpu_ticks / clock_ticks_per_second(),
+    })
+}
+
+/// The kernel's `USER_HZ`. Asking `getconf` keeps this crate free of `unsafe` FFI; it is 100 on
+/// every common Linux configuration, which is the fallback.
+fn clock_ticks_per_second() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|output| String::from_utf8(output.stdout).ok())
+        .and_then(|text| text.trim().parse::<f64>().ok())
+        .filter(|ticks| *ticks > 0.0)
+        .unwrap_or(100.0)
+}
+
+/// A loopback port that was free a moment ago (bound, read, released).
+pub fn free_loopback_port() -> std::io::Result<SocketAddr> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+    listener.local_addr()
+}
+
+/// Makes sure the hookd binary exists, building it with cargo when it is missing.
+pub fn ensure_hookd_binary(binary: &Path) -> anyhow::Result<()> {
+    if binary.is_file() {
+        return Ok(());
+    }
+    eprintln!(
+        "{} not found: running `cargo build --release -p hookd`",
+        binary.display()
+    );
+    let status = std::process::Command::new(std::env::var("CARGO").unwrap_or("cargo".into()))
+        .args(["build", "--release", "-p", "hookd"])
+        .status()
+        .context("running cargo build")?;
+    if !status.success() {
+        bail!("`cargo build --release -p hookd` failed ({status})");
+    }
+    if !binary.is_file() {
+        bail!(
+            "{} still missing after the build; pass --hookd-bin",
+            binary.display()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,108 @@
+//! Backlog: many messages queued while the receiver is unavailable, then the receiver comes back:
+//! how fast hookd drains the queue, and how much memory it needs throughout.
+//!
+//! "Unavailable" is a receiver that accepts connections but does not answer until released,
+//! with hookd's delivery timeout raised above the queueing time. A receiver that refuses
+//! connections would measure the retry schedule instead of the drain: each refused delivery is
+//! retried after 5 s, then 5 min, so after an outage the queue empties as retries fall due, not
+//! as fast as hookd can go, and meanwhile every failed attempt adds a row. Holding the
+//! connections keeps hookd's 256 delivery slots busy and every other delivery pending and due,
+//! which is the queue this scenario is about.
+
+use std::path::Path;
+use std::time::Instant;
+
+use serde_json::json;
+
+use super::{
+    Bench, MessageSender, SENDING_CLIENTS, Scenario, add_load_errors, application_with_endpoints,
+    match_deliveries, wait_for_arrivals,
+};
+use crate::load::{ClosedLoop, run_closed_loop};
+use crate::receiver::Receiver;
+
+/// Longer than any queueing phase, so the held attempts do not time out and get retried.
+const DELIVERY_TIMEOUT_SECS: &str = "7200";
+
+pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
+    let messages = bench.sizes.backlog_messages;
+    let receiver = Receiver::start().await?;
+    receiver.hold();
+    let (hookd, api) = bench
+        .start_hookd(&[
+            "--delivery-timeout-secs".into(),
+            DELIVERY_TIMEOUT_SECS.into(),
+        ])
+        .await?;
+    let app_id = application_with_endpoints(&api, &receiver, 1, false).await?;
+    let sender = MessageSender::new(&api, &app_id);
+    let shape = ClosedLoop {
+        concurrency: SENDING_CLIENTS,
+        total: messages,
+        time_limit: bench.sizes.phase_time_limit,
+    };
+    let sends = run_closed_loop("queueing", shape, move |sequence| sender.send(sequence)).await;
+    let queued = sends.completed.len() as u64;
+    let while_queueing = hookd.usage()?;
+    let data_dir_mb = directory_bytes(&hookd.run_dir().join("data")) as f64 / 1e6;
+
+    receiver.release();
+    let released_at = Instant::now();
+    let complete =
+        wait_for_arrivals(&receiver, queued, "draining", bench.sizes.phase_time_limit).await;
+    let usage = hookd.stop().await?;
+
+    let matched = match_deliveries(&sends, &receiver.take_arrivals(), |_| true);
+    let drain = matched
+        .last_arrival
+        .map_or(released_at.elapsed(), |last| last - released_at);
+    let mut result = bench.new_case(
+        Scenario::Backlog,
+        "backlog/drain",
+        format!("{queued} queued while the receiver was unavailable, then drained"),
+        "deliveries",
+    );
+    result.count = matched.delivered;
+    result.elapsed_secs = drain.as_secs_f64();
+    result.rate_per_sec = matched.delivered as f64 / result.elapsed_secs.max(1e-9);
+    result.hookd = Some(usage);
+    result
+        .details
+        .insert("queueing rate /s".into(), json!(sends.rate()));
+    result.details.insert(
+        "peak RSS after queueing MB".into(),
+        json!(while_queueing.peak_rss_mb),
+    );
+    result
+        .details
+        .insert("data dir after queueing MB".into(), json!(data_dir_mb));
+    if !complete {
+        result.errors += queued.saturating_sub(matched.delivered);
+        result.first_error = Some(format!(
+            "only {} of {queued} deliveries arrived",
+            matched.delivered
+        ));
+    }
+    if matched.duplicates > 0 {
+        result
+            .details
+            .insert("duplicate deliveries".into(), json!(matched.duplicates));
+    }
+    add_load_errors(&mut result, &sends);
+    bench.record(result);
+    Ok(())
+}
+
+/// Total size of the files directly in `directory` (hookd's data directory is flat).
+fn directory_bytes(directory: &Path) -> u64 {
+    std::fs::read_dir(directory)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter_map(|entry| entry.metadata().ok())
+                .filter(|metadata| metadata.is_file())
+                .map(|metadata| metadata.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}

@@ -1,0 +1,87 @@
+//! Latency: how long a message takes from the API call to the receiver, at a fixed offered load
+//! of 1,000 messages per second and near saturation (80% of the one-endpoint delivery rate
+//! measured in this run). Requests start on a fixed schedule whatever hookd does, and latency is
+//! measured from the scheduled start, so a client held up by a slow server counts the wait.
+//!
+//! The table shows API call -> receipt, which includes the durable commit; the details add
+//! hookd's 202 -> receipt (the "accept to receipt").
+
+use serde_json::json;
+
+use super::{
+    Bench, MessageSender, Scenario, add_load_errors, application_with_endpoints, delivery,
+    match_deliveries, wait_for_arrivals,
+};
+use crate::load::{FixedRate, run_fixed_rate};
+use crate::receiver::Receiver;
+use crate::report::{CaseResult, Percentiles};
+
+/// The offered load of the target: 1,000 messages per second.
+const TARGET_RATE: f64 = 1_000.0;
+/// Near saturation: this fraction of the measured one-endpoint delivery rate.
+const SATURATION_FRACTION: f64 = 0.8;
+/// Requests in flight before the schedule waits; far above what 1,000/s needs.
+const MAX_IN_FLIGHT: usize = 1_024;
+
+pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
+    let at_target = measure(bench, TARGET_RATE, "latency/1000-per-sec").await?;
+    bench.record(at_target);
+    let saturation_rate = SATURATION_FRACTION * delivery::one_endpoint_rate(bench).await?;
+    let near_saturation = measure(bench, saturation_rate, "latency/saturation").await?;
+    bench.record(near_saturation);
+    Ok(())
+}
+
+async fn measure(bench: &Bench, rate: f64, key: &str) -> anyhow::Result<CaseResult> {
+    let receiver = Receiver::start().await?;
+    let (hookd, api) = bench.start_hookd(&[]).await?;
+    let app_id = application_with_endpoints(&api, &receiver, 1, false).await?;
+    let sender = MessageSender::new(&api, &app_id);
+    let shape = FixedRate {
+        per_second: rate,
+        total: (rate * bench.sizes.latency_duration.as_secs_f64()).ceil() as u64,
+        max_in_flight: MAX_IN_FLIGHT,
+    };
+    let sends = run_fixed_rate("sending", shape, move |sequence| sender.send(sequence)).await;
+    let expected = sends.completed.len() as u64;
+    let complete = wait_for_arrivals(
+        &receiver,
+        expected,
+        "delivering",
+        bench.sizes.phase_time_limit,
+    )
+    .await;
+    let usage = hookd.stop().await?;
+
+    let matched = match_deliveries(&sends, &receiver.take_arrivals(), |_| true);
+    let case = if key.ends_with("saturation") {
+        format!(
+            "{rate:.0} msg/s ({:.0}% of delivery rate), 1 endpoint",
+            SATURATION_FRACTION * 100.0
+        )
+    } else {
+        format!("{rate:.0} msg/s, 1 endpoint")
+    };
+    let mut result = bench.new_case(Scenario::Latency, key, case, "deliveries");
+    result.count = matched.delivered;
+    result.elapsed_secs = sends.elapsed.as_secs_f64();
+    result.rate_per_sec = matched.delivered as f64 / result.elapsed_secs.max(1e-9);
+    result.latency = Percentiles::of(matched.from_send.clone());
+    result.hookd = Some(usage);
+    result.details.insert("offered /s".into(), json!(rate));
+    if let Some(requests) = Percentiles::of(sends.request_latencies()) {
+        result
+            .details
+            .insert("API call p99 ms".into(), json!(requests.p99_ms));
+    }
+    if !complete {
+        result.errors += expected.saturating_sub(matched.delivered);
+        result.first_error = Some(format!(
+            "only {} of {expected} deliveries arrived",
+            matched.delivered
+        ));
+    }
+    matched.add_details(&mut result);
+    add_load_errors(&mut result, &sends);
+    Ok(result)
+}
