@@ -19,6 +19,7 @@ import standardwebhooks.webhooks as stdwh
 import svix.webhooks
 from svix.api import (
     ApplicationListOptions,
+    EndpointGetStatsOptions,
     EndpointListOptions,
     EventTypeListOptions,
     MessageAttemptListByEndpointOptions,
@@ -767,6 +768,65 @@ def test_resend(client, app, receiver):
     raises_http(404, lambda: client.message_attempt.resend(app.id, "msg_doesnotexist", endpoint.id))
 
 
+def test_message_expunge_content(client, app, receiver):
+    make_endpoint(client, app.id, receiver.endpoint_url("/expunge"))
+    msg = client.message.create(app.id, MessageIn(event_type="expunge.test", payload={"card": "4242"}))
+    wait_attempts(client, app.id, msg.id, 1)
+
+    assert client.message.expunge_content(app.id, msg.id) is None
+    expunged = client.message.get(app.id, msg.id)
+    assert expunged.payload == {}
+    assert expunged.event_type == "expunge.test"
+    raises_http(404, lambda: client.message.expunge_content(app.id, "msg_doesnotexist"))
+
+
+def test_list_attempted_destinations(client, app, receiver):
+    ok, _ = make_endpoint(client, app.id, receiver.endpoint_url("/dest-ok"))
+    failing, _ = make_endpoint(client, app.id, receiver.endpoint_url("/dest-fail"))
+    receiver.script("/dest-fail", [500] * 10)
+    msg = client.message.create(app.id, MessageIn(event_type="dest.test", payload={"n": 1}))
+
+    def settled():
+        data = client.message_attempt.list_attempted_destinations(app.id, msg.id).data
+        by_id = {d.id: d for d in data}
+        return by_id if len(by_id) == 2 and by_id[failing.id].status == MessageStatus.FAIL else None
+
+    by_id = poll(settled, "both destinations settled", RETRY_TIMEOUT_S)
+    assert by_id[ok.id].status == MessageStatus.SUCCESS
+    assert by_id[ok.id].status_text == MessageStatusText.SUCCESS
+    assert by_id[ok.id].url == receiver.endpoint_url("/dest-ok")
+    assert by_id[failing.id].status_text == MessageStatusText.FAIL
+    assert by_id[failing.id].created_at is not None
+
+
+def test_endpoint_get_stats(client, app, receiver):
+    endpoint, _ = make_endpoint(client, app.id, receiver.endpoint_url("/stats"))
+    msg = client.message.create(app.id, MessageIn(event_type="stats.test", payload={"n": 1}))
+    wait_attempts(client, app.id, msg.id, 1)
+
+    stats = client.endpoint.get_stats(app.id, endpoint.id)
+    assert (stats.success, stats.pending, stats.sending, stats.fail, stats.canceled) == (1, 0, 0, 0, 0)
+    future = datetime(2999, 1, 1, tzinfo=timezone.utc)
+    assert client.endpoint.get_stats(app.id, endpoint.id, EndpointGetStatsOptions(since=future)).success == 0
+
+
+def test_message_attempt_get(client, app, receiver):
+    make_endpoint(client, app.id, receiver.endpoint_url("/attempt-get"))
+    msg = client.message.create(app.id, MessageIn(event_type="attempt.get", payload={"n": 1}))
+    [listed] = wait_attempts(client, app.id, msg.id, 1)
+
+    attempt = client.message_attempt.get(app.id, msg.id, listed.id)
+    assert attempt.id == listed.id
+    assert attempt.msg_id == msg.id
+    assert attempt.status == MessageStatus.SUCCESS
+    assert attempt.response_status_code == 200
+    raises_http(404, lambda: client.message_attempt.get(app.id, msg.id, "atmpt_doesnotexist"))
+
+    # The listing flags the SDK can send are accepted.
+    flagged = attempts_by_msg(client, app.id, msg.id, with_content=False, expanded_statuses=True)
+    assert [a.id for a in flagged] == [listed.id]
+
+
 def test_message_event_id_dedupe(client, app, receiver):
     make_endpoint(client, app.id, receiver.endpoint_url("/dedupe"))
     event_id = unique("evt")
@@ -900,3 +960,42 @@ def test_oversize_payload_is_rejected_cleanly(client, app):
         client.message.create(app.id, MessageIn(event_type="big.one", payload=big))
     assert info.value.status_code == 413, (info.value.status_code, info.value.code, info.value.detail)
     assert client.message.list(app.id).data == []
+
+
+def test_endpoint_recover_and_background_task_get(client, app, receiver):
+    from svix.api import BackgroundTaskListOptions
+    from svix.models import BackgroundTaskStatus, BackgroundTaskType, RecoverIn, ReplayIn
+
+    receiver.script("/recover", [500, 500, 500])
+    endpoint, secret = make_endpoint(client, app.id, receiver.endpoint_url("/recover"))
+    msg = client.message.create(app.id, MessageIn(event_type="recover.test", payload={"lost": True}))
+    attempts = wait_attempts(client, app.id, msg.id, 3, timeout=RETRY_TIMEOUT_S)
+    assert all(a.status == MessageStatus.FAIL for a in attempts)
+
+    task = client.endpoint.recover(app.id, endpoint.id, RecoverIn(since=msg.timestamp))
+    assert task.id.startswith("qtask_")
+    assert task.task == BackgroundTaskType.ENDPOINT_RECOVER
+    assert task.status in (BackgroundTaskStatus.RUNNING, BackgroundTaskStatus.FINISHED)
+
+    def finished():
+        current = client.background_task.get(task.id)
+        return current if current.status == BackgroundTaskStatus.FINISHED else None
+
+    done = poll(finished, "the recover task to finish")
+    assert done.task == BackgroundTaskType.ENDPOINT_RECOVER
+    assert done.data["messagesSent"] == 1
+
+    requests = receiver.wait_for(4, path="/recover")
+    verify_delivery(requests[3], secret, msg.id, {"lost": True})
+    attempts = wait_attempts(client, app.id, msg.id, 4)
+    assert attempts[-1].trigger_type == MessageAttemptTriggerType.MANUAL
+    assert attempts[-1].status == MessageStatus.SUCCESS
+
+    listed = client.background_task.list(BackgroundTaskListOptions(task=BackgroundTaskType.ENDPOINT_RECOVER))
+    assert task.id in [t.id for t in listed.data]
+
+    # replay_missing finds nothing to send: the endpoint got every message of the window.
+    replay = client.endpoint.replay_missing(app.id, endpoint.id, ReplayIn(since=msg.timestamp))
+    assert replay.task == BackgroundTaskType.ENDPOINT_REPLAY
+    raises_http(404, lambda: client.background_task.get("qtask_doesnotexist"))
+    raises_http(404, lambda: client.endpoint.recover(app.id, "ep_doesnotexist", RecoverIn(since=msg.timestamp)))

@@ -15,14 +15,16 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, ApiContext};
+use crate::background::{BackgroundRunner, RunnerConfig};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::delivery::attempt::AttemptPolicy;
+use crate::delivery::backpressure::CircuitPolicy;
 use crate::delivery::client::{ClientConfig, DeliveryClient, Resolver, SystemResolver};
 use crate::delivery::dispatcher::{Dispatcher, DispatcherConfig};
-use crate::delivery::scheduler::SchedulerConfig;
 use crate::delivery::ssrf::TargetPolicy;
 use crate::operational;
+use crate::retention::{self, RetentionConfig};
 use crate::store::{Backend, Store};
 
 /// The setting under which a generated admin token's SHA-256 is kept.
@@ -109,6 +111,7 @@ pub async fn start(config: Config, deps: Dependencies) -> anyhow::Result<Running
     let wake = Arc::new(Notify::new());
     let wake_on_notify = Arc::clone(&wake);
     let shared_store: Arc<dyn Store> = store.clone();
+    let wake_background = Arc::new(Notify::new());
 
     let router = api::router(ApiContext {
         store: Arc::clone(&shared_store),
@@ -117,13 +120,21 @@ pub async fn start(config: Config, deps: Dependencies) -> anyhow::Result<Running
         target_policy,
         resolver: Arc::clone(&deps.resolver),
         wake_dispatcher: Arc::clone(&wake),
+        wake_background: Arc::clone(&wake_background),
         max_body_bytes: config.max_body_bytes,
         operational_scope: false,
     });
+    let background_runner = BackgroundRunner {
+        store: Arc::clone(&shared_store),
+        clock: Arc::clone(&deps.clock),
+        wake: wake_background,
+        wake_dispatcher: Arc::clone(&wake),
+        config: RunnerConfig::default(),
+    };
     let dispatcher = Dispatcher {
         store: shared_store,
         client: Arc::new(client),
-        clock: deps.clock,
+        clock: Arc::clone(&deps.clock),
         wake,
         config: DispatcherConfig {
             max_in_flight: config.max_in_flight,
@@ -136,10 +147,8 @@ pub async fn start(config: Config, deps: Dependencies) -> anyhow::Result<Running
                 svix_headers: config.svix_headers,
                 disable_after: config.disable_after,
             },
-            scheduler: SchedulerConfig {
-                default_max_in_flight: config.endpoint_max_in_flight,
-                ..SchedulerConfig::default()
-            },
+            default_endpoint_max_in_flight: config.endpoint_max_in_flight,
+            circuit: CircuitPolicy::default(),
         },
     };
 
@@ -152,7 +161,14 @@ pub async fn start(config: Config, deps: Dependencies) -> anyhow::Result<Running
         // Other nodes' new messages wake this node's dispatcher too.
         postgres.listen_for_deliveries(wake_on_notify, shutdown.child_token());
     }
+    let retention_task = tokio::spawn(retention::run(
+        Arc::clone(&store),
+        Arc::clone(&deps.clock),
+        RetentionConfig::new(config.payload_retention, config.retention_interval),
+        shutdown.child_token(),
+    ));
     let dispatcher_task = tokio::spawn(dispatcher.run(shutdown.child_token()));
+    let background_task = tokio::spawn(background_runner.run(shutdown.child_token()));
     let http_shutdown = shutdown.clone();
     let task = tokio::spawn(async move {
         let served = axum::serve(listener, router)
@@ -160,6 +176,12 @@ pub async fn start(config: Config, deps: Dependencies) -> anyhow::Result<Running
             .await
             .context("serving HTTP");
         dispatcher_task.await.context("the dispatcher panicked")?;
+        background_task
+            .await
+            .context("the background task runner panicked")?;
+        retention_task
+            .await
+            .context("the retention task panicked")?;
         backend.close().await;
         served
     });

@@ -12,6 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::app::{self, Dependencies};
 use crate::config::Config;
 use crate::delivery::retry::{RetrySchedule, parse_duration};
+use crate::operator_cli;
 use crate::store::postgres::PostgresStore;
 
 #[derive(Debug, Parser)]
@@ -27,6 +28,13 @@ enum Command {
     Serve(ServeArgs),
     /// Apply pending PostgreSQL schema migrations and exit (`serve` also applies them on start).
     Migrate(MigrateArgs),
+    /// Inspect delivery attempts through a running hookd's API.
+    Attempts {
+        #[command(subcommand)]
+        command: operator_cli::AttemptsCommand,
+    },
+    /// Replay deliveries by filter through a running hookd's API, with progress.
+    Replay(operator_cli::ReplayArgs),
 }
 
 #[derive(Debug, Args)]
@@ -82,6 +90,10 @@ struct ServeArgs {
     /// Do not send the `svix-*` signature headers (only `webhook-*`).
     #[arg(long, env = "HOOKD_NO_SVIX_HEADERS")]
     no_svix_headers: bool,
+    /// Purge message payloads and attempt response bodies older than this (e.g. `30d`, `12h`);
+    /// the message and attempt records are kept.
+    #[arg(long, env = "HOOKD_PAYLOAD_RETENTION", default_value = "30d", value_parser = parse_duration)]
+    payload_retention: Duration,
 }
 
 impl ServeArgs {
@@ -101,6 +113,8 @@ impl ServeArgs {
             endpoint_max_in_flight: self.endpoint_max_in_flight.max(1),
             disable_after: self.disable_after,
             svix_headers: !self.no_svix_headers,
+            payload_retention: self.payload_retention,
+            retention_interval: Duration::from_secs(60),
         }
     }
 }
@@ -112,6 +126,8 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve(args.into_config()),
         Command::Migrate(args) => migrate(&args.database_url),
+        Command::Attempts { command } => operator_cli::attempts(command),
+        Command::Replay(args) => operator_cli::replay(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

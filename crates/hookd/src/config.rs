@@ -40,6 +40,10 @@ pub struct Config {
     pub disable_after: Duration,
     /// Also sign with `svix-*` headers, for receivers that use Svix's verification libraries.
     pub svix_headers: bool,
+    /// Message payloads and attempt response bodies older than this are purged.
+    pub payload_retention: Duration,
+    /// Time between retention sweeps.
+    pub retention_interval: Duration,
 }
 
 impl Config {
@@ -60,6 +64,8 @@ impl Config {
             endpoint_max_in_flight: 32,
             disable_after: Duration::from_secs(5 * 24 * 3600),
             svix_headers: true,
+            payload_retention: Duration::from_secs(30 * 24 * 3600),
+            retention_interval: Duration::from_secs(60),
         }
     }
 }

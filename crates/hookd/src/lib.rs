@@ -6,11 +6,14 @@
 
 pub mod api;
 pub mod app;
+pub mod background;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod delivery;
 pub mod domain;
 pub mod operational;
+pub mod operator_cli;
+pub mod retention;
 pub mod store;
 pub mod telemetry;

@@ -16,7 +16,9 @@ use crate::domain::{
     AppId, ApplicationFields, Attempt, EndpointId, EventTypeName, MessageId, Metadata, Timestamp,
     TriggerType, Uid,
 };
-use crate::store::{AttemptRecord, DisabledEndpoint, MessageInsert, NewMessage, NextStep, Store};
+use crate::store::{
+    AttemptRecord, DisabledEndpoint, MessageInsert, NewMessage, NextStep, Store, StoreError,
+};
 
 /// The internal application that holds operational endpoints and events.
 pub const OPERATIONAL_APP_ID: &str = "app_operational";
@@ -177,9 +179,14 @@ pub async fn ensure_application(store: &dyn Store, now: Timestamp) -> anyhow::Re
             throttle_rate: None,
             metadata: Metadata::new(),
         };
-        store
+        match store
             .create_application(AppId::from_trusted(OPERATIONAL_APP_ID), fields, now)
-            .await?;
+            .await
+        {
+            // Another node starting at the same moment created it first.
+            Ok(_) | Err(StoreError::Conflict(_)) => {}
+            Err(error) => return Err(error.into()),
+        }
     }
     Ok(())
 }
@@ -256,6 +263,7 @@ mod tests {
             next,
             disable_endpoint: false,
             disable_if_failing_since: None,
+            retry_after: None,
         }
     }
 

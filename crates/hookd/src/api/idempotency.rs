@@ -5,8 +5,10 @@
 //! token hash, the method and the path; the stored answer carries a digest of the whole request
 //! (method, path, query, body) so reusing a key for a different request is refused with 409
 //! instead of silently replaying something unrelated. Only 2xx answers are stored: an error is
-//! worth retrying. Requests with the same key on this node are serialized by a per-key lock, so
-//! a retry that races the original waits for it and then replays its answer.
+//! worth retrying. Before running, a request reserves its key in the store, so the same key on
+//! two nodes runs once (the second gets 409 while the first is in progress); on this node,
+//! requests with the same key are serialized by a per-key lock, so a retry that races the
+//! original waits for it and then replays its answer.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -24,7 +26,7 @@ use super::ApiContext;
 use super::auth::AuthenticatedToken;
 use super::error::{ApiError, ApiResult};
 use super::json::{check_declared_length, read_body};
-use crate::store::IdempotentResponse;
+use crate::store::{IdempotentResponse, KeyClaim};
 
 /// The request header that carries the key.
 pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
@@ -32,6 +34,8 @@ pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key
 pub const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 /// Longer keys are refused; the SDK's `auto_<uuid4>` is 41 characters.
 const MAX_KEY_LENGTH: usize = 256;
+/// A reservation this old belonged to a request that died (its node crashed) and is taken over.
+const ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// The state of the idempotency middleware: the API context and this node's per-key locks.
 #[derive(Clone)]
@@ -84,18 +88,40 @@ async fn handle(state: &Idempotency, request: Request, next: Next) -> ApiResult<
     );
 
     let _held = state.locks.lock(&scope_key).await;
-    if let Some(stored) = state.ctx.store.get_idempotent_response(&scope_key).await? {
-        if stored.request_digest != digest {
+    let now = state.ctx.clock.now();
+    let reused = || {
+        ApiError::Conflict("this Idempotency-Key was already used for a different request".into())
+    };
+    match state
+        .ctx
+        .store
+        .claim_idempotency_key(&scope_key, &digest, now, ABANDONED_AFTER)
+        .await?
+    {
+        KeyClaim::Claimed => {}
+        KeyClaim::Answered(stored) if stored.request_digest != digest => return Err(reused()),
+        KeyClaim::Answered(stored) => {
+            tracing::debug!("replaying the stored answer for a repeated idempotency key");
+            return Ok(replay(stored));
+        }
+        KeyClaim::InProgress { request_digest } if request_digest != digest => {
+            return Err(reused());
+        }
+        KeyClaim::InProgress { .. } => {
+            // The same request is running on another node; this node's lock only orders
+            // requests that reach this node.
             return Err(ApiError::Conflict(
-                "this Idempotency-Key was already used for a different request".to_owned(),
+                "a request with this Idempotency-Key is still in progress; retry shortly".into(),
             ));
         }
-        tracing::debug!("replaying the stored answer for a repeated idempotency key");
-        return Ok(replay(stored));
     }
 
     let response = next.run(Request::from_parts(parts, Body::from(body))).await;
     if !response.status().is_success() {
+        if let Err(error) = state.ctx.store.release_idempotency_key(&scope_key).await {
+            // The reservation lapses after ABANDONED_AFTER; until then a retry gets 409.
+            tracing::warn!(%error, "could not release an idempotency key");
+        }
         return Ok(response);
     }
     let (response_parts, response_body) = response.into_parts();
@@ -107,7 +133,6 @@ async fn handle(state: &Idempotency, request: Request, next: Next) -> ApiResult<
         status: response_parts.status.as_u16(),
         body: response_bytes.to_vec(),
     };
-    let now = state.ctx.clock.now();
     if let Err(error) = state
         .ctx
         .store

@@ -120,7 +120,37 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if !is_object {
         return Err(not_an_object());
     }
+    if contains_escaped_nul(bytes) {
+        // PostgreSQL text cannot hold U+0000, and no webhook needs it: refuse it on every
+        // backend alike rather than fail later with a database error.
+        return Err(ApiError::invalid_body(
+            &[],
+            "strings may not contain the NUL character (\\u0000)",
+        ));
+    }
     Ok(value)
+}
+
+/// Whether valid JSON text contains the escape `\u0000`. Raw control characters cannot appear
+/// in valid JSON, so the escape is the only way to write NUL; every backslash starts an escape
+/// of two characters, or six for `\uXXXX`.
+fn contains_escaped_nul(bytes: &[u8]) -> bool {
+    let mut index = 0;
+    while index < bytes.len() {
+        if bytes[index] != b'\\' {
+            index += 1;
+            continue;
+        }
+        if bytes.get(index + 1) == Some(&b'u') {
+            if bytes.get(index + 2..index + 6) == Some(b"0000".as_slice()) {
+                return true;
+            }
+            index += 6;
+        } else {
+            index += 2;
+        }
+    }
+    false
 }
 
 /// A 422 entry for a JSON value of the wrong type, or a missing field.
@@ -163,6 +193,20 @@ fn missing_field_name(message: &str) -> Option<&str> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn nul_characters_are_refused_but_escaped_backslashes_are_not() {
+        for (body, refused) in [
+            (r#"{"a": "x\u0000y"}"#, true),
+            (r#"{"a\u0000": 1}"#, true),
+            (r#"{"a": "\\u0000"}"#, false),
+            (r#"{"a": "\u00001"}"#, true),
+            (r#"{"a": "\u0001"}"#, false),
+            (r#"{"a": "plain"}"#, false),
+        ] {
+            assert_eq!(contains_escaped_nul(body.as_bytes()), refused, "{body}");
+        }
+    }
+
     use super::*;
     use serde::Deserialize;
     use serde_json::json;

@@ -11,9 +11,12 @@
 mod applications;
 mod attempts;
 mod auth;
+mod background_tasks;
+mod dead_letters;
 mod endpoint_delivery_options;
 mod endpoint_headers;
 mod endpoint_secrets;
+mod endpoint_stats;
 mod endpoint_targets;
 mod endpoints;
 mod error;
@@ -21,18 +24,20 @@ mod event_types;
 mod health;
 mod idempotency;
 mod json;
+mod message_logs;
 mod messages;
 mod operational_webhooks;
 mod pagination;
 mod params;
 mod patch;
+mod replay;
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use tokio::sync::Notify;
 
 use crate::clock::Clock;
@@ -53,6 +58,8 @@ pub struct ApiContext {
     pub resolver: Arc<dyn Resolver>,
     /// Notified after a message or a resend commits, so the dispatcher claims it without polling.
     pub wake_dispatcher: Arc<Notify>,
+    /// Notified after a background task is created, so the runner starts it at once.
+    pub wake_background: Arc<Notify>,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
     /// Set only for `/operational-webhook` routes: the internal operational application is
@@ -129,6 +136,8 @@ fn resource_routes() -> Router<ApiContext> {
             get(messages::list).post(messages::create),
         )
         .route("/app/{app_id}/msg/{msg_id}", get(messages::get))
+        .merge(delivery_log_routes())
+        .merge(replay_routes())
         .route(
             "/app/{app_id}/msg/{msg_id}/endpoint/{endpoint_id}/resend",
             post(attempts::resend),
@@ -152,6 +161,54 @@ fn resource_routes() -> Router<ApiContext> {
                 .patch(event_types::patch)
                 .delete(event_types::delete),
         )
+}
+
+/// The delivery-log calls: a message's destinations and attempts, expunging content, the
+/// dead-letter view, endpoint statistics.
+fn delivery_log_routes() -> Router<ApiContext> {
+    Router::new()
+        .route(
+            "/app/{app_id}/msg/{msg_id}/content",
+            delete(message_logs::expunge_content),
+        )
+        .route(
+            "/app/{app_id}/msg/{msg_id}/endpoint",
+            get(message_logs::list_destinations),
+        )
+        .route(
+            "/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}",
+            get(message_logs::get_attempt),
+        )
+        .route("/app/{app_id}/dead-letter", get(dead_letters::list))
+        .route(
+            "/app/{app_id}/dead-letter/summary",
+            get(dead_letters::summary),
+        )
+        .route(
+            "/app/{app_id}/endpoint/{endpoint_id}/stats",
+            get(endpoint_stats::get),
+        )
+        .route(
+            "/app/{app_id}/endpoint/{endpoint_id}/stats/window",
+            get(endpoint_stats::window),
+        )
+}
+
+/// Replays and the background tasks that run the long ones.
+fn replay_routes() -> Router<ApiContext> {
+    Router::new()
+        .route("/app/{app_id}/msg/{msg_id}/replay", post(replay::message))
+        .route(
+            "/app/{app_id}/endpoint/{endpoint_id}/recover",
+            post(replay::recover),
+        )
+        .route(
+            "/app/{app_id}/endpoint/{endpoint_id}/replay-missing",
+            post(replay::replay_missing),
+        )
+        .route("/app/{app_id}/replay", post(replay::bulk))
+        .route("/background-task", get(background_tasks::list))
+        .route("/background-task/{task_id}", get(background_tasks::get))
 }
 
 /// The operational webhook endpoints (`crate::operational`), served with `operational_scope`.

@@ -113,6 +113,10 @@ pub async fn attempt_delivery(
         // 410 Gone: the receiver says the endpoint no longer exists.
         disable_endpoint: report.status == Some(410),
         disable_if_failing_since: Some(started_at - to_chrono(policy.disable_after)),
+        retry_after: match &report.outcome {
+            AttemptOutcome::Failed { retry_after, .. } => *retry_after,
+            AttemptOutcome::Delivered { .. } => None,
+        },
     };
     (record, report.outcome)
 }

@@ -2,8 +2,7 @@
 //! and hands their results to a recorder that writes them in batches.
 //!
 //! Each round asks the `Scheduler` for a budget, claims within it (the store visits endpoints
-//! fairly and enforces per-endpoint limits), hands throttled deliveries back for later, and
-//! starts the rest. Finished attempts report to the scheduler through a channel, which also
+//! fairly and enforces per-endpoint limits, rests and throttles), and starts what it got. Finished attempts report to the scheduler through a channel, which also
 //! wakes the loop, since a finished attempt frees room. When there is nothing to claim it sleeps
 //! until the next delivery falls due, a pause ends, a new message wakes it, or a short poll
 //! interval passes (so work queued by another node or a lease that ran out is picked up).
@@ -13,20 +12,21 @@
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::attempt::{AttemptPolicy, attempt_delivery};
+use super::backpressure::CircuitPolicy;
 use super::client::DeliveryClient;
 use super::outcome::AttemptOutcome;
-use super::scheduler::{Admission, Scheduler, SchedulerConfig};
+use super::scheduler::Scheduler;
 use crate::clock::Clock;
 use crate::domain::{DeliveryId, EndpointId};
 use crate::operational;
-use crate::store::{AttemptRecord, ClaimedDelivery, Deferral, Store};
+use crate::store::{AttemptRecord, ClaimedDelivery, Store};
 
 /// Dispatcher tuning; the defaults suit one node on a small machine.
 #[derive(Debug, Clone)]
@@ -43,7 +43,9 @@ pub struct DispatcherConfig {
     /// How long shutdown waits for in-flight attempts before releasing them.
     pub shutdown_grace: Duration,
     pub policy: AttemptPolicy,
-    pub scheduler: SchedulerConfig,
+    /// Attempts in flight to one endpoint, unless the endpoint sets `maxInFlight`.
+    pub default_endpoint_max_in_flight: u32,
+    pub circuit: CircuitPolicy,
 }
 
 /// Runs until `shutdown` is cancelled; see the module docs.
@@ -70,28 +72,32 @@ impl Dispatcher {
             Arc::clone(&self.store),
             Arc::clone(&self.clock),
             Arc::clone(&self.wake),
+            self.config.circuit,
             pending_records,
         ));
         let (finished_tx, mut finished) = mpsc::unbounded_channel::<Finished>();
-        let mut scheduler = Scheduler::new(self.config.scheduler.clone());
+        let mut scheduler = Scheduler::new(
+            self.config.default_endpoint_max_in_flight,
+            self.config.circuit,
+        );
         let mut attempts = JoinSet::new();
 
         while !shutdown.is_cancelled() {
             while attempts.try_join_next().is_some() {}
             while let Ok(done) = finished.try_recv() {
-                scheduler.finished(&done.endpoint_id, &done.outcome, Instant::now());
+                scheduler.finished(&done.endpoint_id, &done.outcome);
             }
             let free = slots.available_permits().min(self.config.claim_batch);
             if free == 0 {
                 tokio::select! {
                     Some(done) = finished.recv() => {
-                        scheduler.finished(&done.endpoint_id, &done.outcome, Instant::now());
+                        scheduler.finished(&done.endpoint_id, &done.outcome);
                     }
                     _ = shutdown.cancelled() => break,
                 }
                 continue;
             }
-            let budget = scheduler.budget(free, Instant::now());
+            let budget = scheduler.budget(free);
             let now = self.clock.now();
             let claimed = match self
                 .store
@@ -106,35 +112,22 @@ impl Dispatcher {
                 }
             };
             let claimed_all = claimed.len() == free;
-            let mut deferrals = Vec::new();
             for claim in claimed {
-                match scheduler.admit(&claim, Instant::now()) {
-                    Admission::Defer(wait) => deferrals.push(Deferral {
-                        delivery_id: claim.delivery_id,
-                        lease_token: claim.lease_token,
-                        due_at: now + chrono::Duration::from_std(wait).unwrap_or_default(),
-                    }),
-                    Admission::Send => self.start_attempt(
-                        claim,
-                        &slots,
-                        &in_flight,
-                        &records,
-                        &finished_tx,
-                        &mut attempts,
-                    ),
-                }
-            }
-            if !deferrals.is_empty()
-                && let Err(error) = self.store.defer_deliveries(deferrals).await
-            {
-                // The leases run out and the deliveries fall due again: nothing is lost.
-                tracing::error!(%error, "deferring throttled deliveries failed");
+                scheduler.started(&claim);
+                self.start_attempt(
+                    claim,
+                    &slots,
+                    &in_flight,
+                    &records,
+                    &finished_tx,
+                    &mut attempts,
+                );
             }
             if !claimed_all {
-                let sleep = self.time_until_next_due(&scheduler).await;
+                let sleep = self.time_until_next_due().await;
                 tokio::select! {
                     Some(done) = finished.recv() => {
-                        scheduler.finished(&done.endpoint_id, &done.outcome, Instant::now());
+                        scheduler.finished(&done.endpoint_id, &done.outcome);
                     }
                     _ = self.idle(&shutdown, sleep) => {}
                 }
@@ -192,19 +185,16 @@ impl Dispatcher {
         });
     }
 
-    /// How long to sleep: until the next delivery is due or a pause ends, at most one poll
-    /// interval. Work that is due but blocked (an endpoint at its limit) waits for a finished
-    /// attempt, which wakes the loop, or for the poll interval.
-    async fn time_until_next_due(&self, scheduler: &Scheduler) -> Duration {
+    /// How long to sleep: until an endpoint may have work (a delivery falls due, a rest or a
+    /// throttle ends), at most one poll interval. Work that is due but blocked (an endpoint at
+    /// its limit) waits for a finished attempt, which wakes the loop, or for the poll interval.
+    async fn time_until_next_due(&self) -> Duration {
         let mut sleep = self.config.poll_interval;
         if let Ok(Some(due)) = self.store.next_due_at().await
             && let Ok(until_due) = (due - self.clock.now()).to_std()
             && !until_due.is_zero()
         {
             sleep = sleep.min(until_due);
-        }
-        if let Some(pause_ends) = scheduler.next_change(Instant::now()) {
-            sleep = sleep.min(pause_ends);
         }
         sleep.max(Duration::from_millis(1))
     }
@@ -244,6 +234,7 @@ async fn record_attempts(
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     wake: Arc<Notify>,
+    circuit: CircuitPolicy,
     mut pending: mpsc::UnboundedReceiver<AttemptRecord>,
 ) {
     let mut batch = Vec::new();
@@ -251,7 +242,7 @@ async fn record_attempts(
         let records = std::mem::take(&mut batch);
         let count = records.len();
         let mut events = operational::attempt_events(&records);
-        match store.record_attempts(records).await {
+        match store.record_attempts(records, circuit).await {
             Ok(disabled) => {
                 for endpoint in &disabled {
                     tracing::warn!(app_id = %endpoint.app_id, endpoint_id = %endpoint.endpoint_id, "endpoint disabled");

@@ -7,6 +7,7 @@
 //! touched only to claim and to record.
 
 pub mod attempt;
+pub mod backpressure;
 pub mod client;
 pub mod dispatcher;
 pub mod outcome;

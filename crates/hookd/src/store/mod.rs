@@ -9,19 +9,23 @@
 //! - a delivery handed out by `claim_due_deliveries` is leased: no other claim returns it until the
 //!   lease runs out or the outcome is recorded.
 
+pub mod logs;
 pub mod postgres;
 pub mod sqlite;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use async_trait::async_trait;
+
+use crate::delivery::backpressure::CircuitPolicy;
 
 use crate::domain::{
     AppId, Application, ApplicationFields, Attempt, ChannelName, DeliveryId, DeliveryOptions,
     DeliveryStatus, Endpoint, EndpointFields, EndpointId, EndpointSecret, EventType,
     EventTypeFields, EventTypeName, Message, MessageId, Timestamp, TriggerType,
 };
+use crate::domain::{BackgroundTaskId, BackgroundTaskKind, BackgroundTaskStatus, ReplaySelection};
 
 /// Why a store call failed. Callers branch on `Conflict`; the rest are operational failures.
 #[derive(Debug, thiserror::Error)]
@@ -176,6 +180,8 @@ pub struct AttemptRecord {
     /// Disable the endpoint too if this attempt failed and the endpoint has been failing without
     /// a success since this time or earlier.
     pub disable_if_failing_since: Option<Timestamp>,
+    /// The receiver's `Retry-After`, which rests the whole endpoint.
+    pub retry_after: Option<Duration>,
 }
 
 /// An endpoint that `record_attempts` disabled, and since when it had been failing.
@@ -186,29 +192,36 @@ pub struct DisabledEndpoint {
     pub failing_since: Option<Timestamp>,
 }
 
-/// What one claim may take. The store enforces each endpoint's concurrency limit (its
-/// `maxInFlight` or `default_max_in_flight`, counted over live leases of every node) and FIFO
-/// for ordered endpoints; the dispatcher narrows that further with what only it knows.
+/// What one claim may take. The store enforces, across every node: each endpoint's concurrency
+/// limit (its `maxInFlight` or `default_max_in_flight`, counted over live leases), FIFO for
+/// ordered endpoints, rests (circuit breaker, `Retry-After`) with a single probe after them, and
+/// the endpoint's and application's throttles (token buckets kept in the database). The
+/// dispatcher narrows that further with its adaptive limits.
 #[derive(Debug, Clone, Default)]
 pub struct ClaimBudget {
     /// Most deliveries in this claim.
     pub limit: usize,
     pub default_max_in_flight: u32,
-    /// Upper bounds for particular endpoints (adaptive limits, throttles, open circuits);
-    /// 0 skips the endpoint.
+    /// Upper bounds for particular endpoints from this node's adaptive limits; 0 skips the
+    /// endpoint.
     pub endpoint_allowance: HashMap<EndpointId, u32>,
-    /// Applications whose deliveries wait (their throttle is spent).
-    pub blocked_apps: HashSet<AppId>,
+    /// When a failing endpoint is down to one probe in flight.
+    pub circuit: CircuitPolicy,
 }
 
-/// A claimed delivery handed back without an attempt, due again at `due_at` (throttling). It
-/// does not count as an attempt.
-#[derive(Debug, Clone)]
-pub struct Deferral {
-    pub delivery_id: DeliveryId,
-    pub lease_token: i64,
-    pub due_at: Timestamp,
+/// What `claim_idempotency_key` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyClaim {
+    /// The key is now reserved for this request: run it, then store or release.
+    Claimed,
+    /// A request with this key finished; here is its answer.
+    Answered(IdempotentResponse),
+    /// A request with this key is running now; it was for the request with this digest.
+    InProgress { request_digest: String },
 }
+
+/// Reservations are stored with this status until the answer replaces them.
+pub const IDEMPOTENCY_IN_PROGRESS: u16 = 0;
 
 /// A stored response to a request that carried an `Idempotency-Key`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -344,14 +357,15 @@ pub trait Store: Send + Sync + 'static {
         lease: Duration,
         budget: ClaimBudget,
     ) -> Result<Vec<ClaimedDelivery>, StoreError>;
-    /// Hands claimed deliveries back unattempted, due again at the given times.
-    async fn defer_deliveries(&self, deferrals: Vec<Deferral>) -> Result<(), StoreError>;
+
     /// Records attempts and moves their deliveries on, all in one transaction. Tracks since when
     /// each endpoint has been failing, and returns the endpoints it disabled (410 Gone, or
     /// failing for too long), whose pending deliveries it parked.
+    /// Endpoint health follows `circuit`: consecutive failures, and the rest they impose.
     async fn record_attempts(
         &self,
         records: Vec<AttemptRecord>,
+        circuit: CircuitPolicy,
     ) -> Result<Vec<DisabledEndpoint>, StoreError>;
     /// Gives leased deliveries back (on shutdown) so another worker can claim them at once.
     async fn release_deliveries(&self, ids: Vec<DeliveryId>) -> Result<(), StoreError>;
@@ -359,10 +373,18 @@ pub trait Store: Send + Sync + 'static {
     async fn next_due_at(&self) -> Result<Option<Timestamp>, StoreError>;
 
     // --- idempotency and settings ---
-    async fn get_idempotent_response(
+    /// Reserves `key` for a request about to run, or says what is known of it: its stored
+    /// answer, or that another request (on any node) holds it. A reservation older than
+    /// `abandon_after` belonged to a request that died, and is taken over.
+    async fn claim_idempotency_key(
         &self,
         key: &str,
-    ) -> Result<Option<IdempotentResponse>, StoreError>;
+        request_digest: &str,
+        now: Timestamp,
+        abandon_after: Duration,
+    ) -> Result<KeyClaim, StoreError>;
+    /// Drops a reservation whose request did not succeed, so that a retry runs it again.
+    async fn release_idempotency_key(&self, key: &str) -> Result<(), StoreError>;
     async fn put_idempotent_response(
         &self,
         key: &str,
@@ -371,6 +393,177 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     async fn get_setting(&self, name: &str) -> Result<Option<String>, StoreError>;
     async fn put_setting(&self, name: &str, value: &str) -> Result<(), StoreError>;
+
+    // --- delivery logs: content removal, destinations, dead letters, statistics ---
+    /// Removes the message's payload (Svix `expunge_content`); false when there is no such
+    /// message. Its pending deliveries then fail without sending.
+    async fn expunge_message_content(
+        &self,
+        app_id: &AppId,
+        msg_id: &MessageId,
+    ) -> Result<bool, StoreError>;
+    /// Removes the payloads of at most `limit` messages created before `cutoff` that have no
+    /// pending delivery; returns how many. Message rows are kept.
+    async fn purge_payloads_before(
+        &self,
+        cutoff: Timestamp,
+        limit: usize,
+    ) -> Result<usize, StoreError>;
+    /// Empties the response bodies of at most `limit` attempts made before `cutoff`; returns how
+    /// many. Attempt rows are kept.
+    async fn purge_attempt_bodies_before(
+        &self,
+        cutoff: Timestamp,
+        limit: usize,
+    ) -> Result<usize, StoreError>;
+    async fn get_attempt(
+        &self,
+        app_id: &AppId,
+        attempt_id: &str,
+    ) -> Result<Option<Attempt>, StoreError>;
+    /// The endpoints a message was sent to, by endpoint id, each as its latest delivery says.
+    async fn list_message_destinations(
+        &self,
+        app_id: &AppId,
+        msg_id: &MessageId,
+        page: PageRequest,
+    ) -> Result<Page<logs::Destination>, StoreError>;
+    /// Message/endpoint pairs whose latest delivery failed or is parked, by delivery id.
+    async fn list_dead_letters(
+        &self,
+        app_id: &AppId,
+        filter: logs::DeadLetterFilter,
+        page: PageRequest,
+    ) -> Result<Page<logs::DeadLetter>, StoreError>;
+    /// The dead letters of an application counted per endpoint, event type and kind.
+    async fn count_dead_letters(
+        &self,
+        app_id: &AppId,
+    ) -> Result<Vec<logs::DeadLetterGroup>, StoreError>;
+    /// The endpoint's message/endpoint pairs per state, for messages created in `[since, until)`.
+    async fn count_endpoint_deliveries(
+        &self,
+        endpoint_id: &EndpointId,
+        since: Option<Timestamp>,
+        until: Option<Timestamp>,
+    ) -> Result<logs::DeliveryCounts, StoreError>;
+    /// The endpoint's attempts made at or after `since`, oldest first, at most
+    /// `logs::MAX_ATTEMPT_SAMPLES`.
+    async fn sample_endpoint_attempts(
+        &self,
+        endpoint_id: &EndpointId,
+        since: Timestamp,
+    ) -> Result<Vec<logs::AttemptSample>, StoreError>;
+
+    // --- replay and background tasks (store/*/replay.rs) ---
+    /// Queues a manual delivery of the message, due now, to every endpoint it was fanned out to
+    /// (the endpoints its deliveries name); returns how many were queued.
+    async fn replay_message(
+        &self,
+        app_id: &AppId,
+        msg_id: &MessageId,
+        now: Timestamp,
+    ) -> Result<usize, StoreError>;
+    /// How many message/endpoint pairs the filter selects: what a replay would queue now.
+    async fn count_replay(&self, filter: ReplayFilter) -> Result<u64, StoreError>;
+    /// Stores a new task, `running` and unleased, so a runner picks it up.
+    async fn create_background_task(&self, task: NewBackgroundTask) -> Result<(), StoreError>;
+    async fn get_background_task(
+        &self,
+        id: &BackgroundTaskId,
+    ) -> Result<Option<BackgroundTask>, StoreError>;
+    /// Tasks by id (newest first by default), optionally of one status and kind.
+    async fn list_background_tasks(
+        &self,
+        status: Option<BackgroundTaskStatus>,
+        kind: Option<BackgroundTaskKind>,
+        page: PageRequest,
+    ) -> Result<Page<BackgroundTask>, StoreError>;
+    /// Leases the oldest `running` task whose lease is missing or over until `lease_until`,
+    /// with a fresh token. A task whose runner died is thereby resumed from its cursor.
+    async fn claim_background_task(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<Option<ClaimedBackgroundTask>, StoreError>;
+    /// Runs the next batch of a claimed replay task in one transaction: queues up to `limit`
+    /// manual deliveries past the task's cursor, moves the cursor and the count, renews the
+    /// lease, and marks the task finished when nothing is left. A stale token does nothing.
+    async fn run_replay_batch(&self, step: ReplayStep) -> Result<ReplayProgress, StoreError>;
+    /// Marks a claimed task failed with a reason (a stale token does nothing).
+    async fn fail_background_task(
+        &self,
+        claim: &ClaimedBackgroundTask,
+        error: String,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+}
+
+/// Which message/endpoint pairs a replay selects: messages of the application created in
+/// `[since, until)`, optionally of some event types and to one endpoint, whose latest delivery
+/// matches `selection`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplayFilter {
+    pub app_id: AppId,
+    pub endpoint_id: Option<EndpointId>,
+    pub event_types: Option<Vec<EventTypeName>>,
+    pub selection: ReplaySelection,
+    pub since: Timestamp,
+    pub until: Option<Timestamp>,
+}
+
+/// A task to store; it starts `running` with nothing sent.
+#[derive(Debug, Clone)]
+pub struct NewBackgroundTask {
+    pub id: BackgroundTaskId,
+    pub kind: BackgroundTaskKind,
+    pub filter: ReplayFilter,
+    pub now: Timestamp,
+}
+
+/// A stored background task and its progress.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BackgroundTask {
+    pub id: BackgroundTaskId,
+    pub kind: BackgroundTaskKind,
+    pub status: BackgroundTaskStatus,
+    pub filter: ReplayFilter,
+    /// Deliveries queued so far (Svix's `messagesSent`).
+    pub messages_sent: u64,
+    /// Batches run so far.
+    pub batches: u64,
+    /// Why the task failed, when it did.
+    pub error: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// A task leased to one runner; `lease_token` proves the lease on every later write.
+#[derive(Debug, Clone)]
+pub struct ClaimedBackgroundTask {
+    pub task: BackgroundTask,
+    pub lease_token: i64,
+}
+
+/// One batch of a claimed replay task.
+#[derive(Debug, Clone)]
+pub struct ReplayStep {
+    pub task_id: BackgroundTaskId,
+    pub lease_token: i64,
+    pub limit: usize,
+    pub now: Timestamp,
+    pub lease_until: Timestamp,
+}
+
+/// What one batch did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplayProgress {
+    /// Queued this many deliveries; more may be left.
+    Queued(usize),
+    /// Queued this many and found nothing more: the task is finished.
+    Finished(usize),
+    /// The lease was lost (another runner holds the task, or it is no longer running).
+    LeaseLost,
 }
 
 /// The backend chosen at start-up, opened and migrated.

@@ -169,3 +169,21 @@ async fn an_idempotency_key_replays_the_first_response() {
     assert!(status == 409 || status == 422, "{status} {conflict}");
     assert_eq!(message_count(&app, &app_id).await, 1);
 }
+
+#[tokio::test]
+async fn a_failed_request_does_not_hold_its_idempotency_key() {
+    let app = TestApp::spawn().await;
+    let path = "/app/late-app/msg";
+    let body = r#"{"eventType": "a.b", "payload": {}}"#;
+    let (status, missing) = raw_post(&app, path, body, Some("key-late")).await;
+    assert_eq!(status, 404, "{missing}");
+    let (status, created) = app
+        .post("/app", json!({"name": "late", "uid": "late-app"}))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    // The same key and body, retried once the app exists: it runs, rather than being told that
+    // a request with this key is in progress or replaying the 404.
+    let (status, message) = raw_post(&app, path, body, Some("key-late")).await;
+    assert_eq!(status, 202, "{message}");
+    assert_eq!(message_count(&app, "late-app").await, 1);
+}

@@ -45,10 +45,15 @@ impl TestApp {
     }
 
     pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+        Self::spawn_with_deps(adjust, Dependencies::production()).await
+    }
+
+    /// Starts hookd with its own dependencies (an injected clock, a fake resolver, ...).
+    pub async fn spawn_with_deps(adjust: impl FnOnce(&mut Config), deps: Dependencies) -> TestApp {
         let data_dir = tempfile::tempdir().expect("temporary data dir");
         let mut config = test_config(data_dir.path());
         adjust(&mut config);
-        let server = app::start(config.clone(), Dependencies::production())
+        let server = app::start(config.clone(), deps)
             .await
             .expect("hookd starts");
         TestApp {

@@ -96,3 +96,55 @@ async fn postgres_a_message_accepted_by_one_node_is_delivered_once_by_the_pair()
     sent.sort();
     assert_eq!(delivered, sent, "each message exactly once");
 }
+
+#[tokio::test]
+async fn postgres_a_throttle_and_a_circuit_hold_across_two_nodes() {
+    let Some(schema) = TestSchema::create("postgres_throttle_two_nodes").await else {
+        return;
+    };
+    let first = spawn_on(&schema, "first").await;
+    let second = spawn_on(&schema, "second").await;
+
+    // Throttle: 5 per second for the endpoint, whichever node sends. Two nodes that each kept
+    // their own bucket would send about twice as fast.
+    let receiver = Receiver::start(vec![]).await;
+    let (status, created) = first.post("/app", json!({"name": "throttled"})).await;
+    assert_eq!(status, 201, "{created}");
+    let app_id = created["id"].as_str().unwrap().to_owned();
+    let (status, endpoint) = first
+        .post(
+            &format!("/app/{app_id}/endpoint"),
+            json!({"url": receiver.url, "throttleRate": 5}),
+        )
+        .await;
+    assert_eq!(status, 201, "{endpoint}");
+    let started = std::time::Instant::now();
+    for n in 0..10 {
+        let node = if n % 2 == 0 { &first } else { &second };
+        node.send_message(&app_id, json!({"n": n})).await;
+    }
+    let received = receiver.wait_for(10, Duration::from_secs(20)).await;
+    let last = received.iter().map(|request| request.at).max().unwrap();
+    assert!(
+        last - started >= Duration::from_millis(1600),
+        "10 deliveries at 5/s across two nodes took {:?}",
+        last - started
+    );
+
+    // Circuit: five failures rest the endpoint for both nodes; then a single probe.
+    let failing = Receiver::start(vec![Reply::status(500); 1000]).await;
+    let (failing_app, _) = first.app_with_endpoint(&failing.url).await;
+    for n in 0..10 {
+        let node = if n % 2 == 0 { &first } else { &second };
+        node.send_message(&failing_app, json!({"n": n})).await;
+    }
+    let opened_at = failing.wait_for(5, WAIT).await[4].at;
+    tokio::time::sleep_until((opened_at + Duration::from_secs(1)).into()).await;
+    let first_wave = failing.received().len();
+    tokio::time::sleep_until((opened_at + Duration::from_millis(3500)).into()).await;
+    assert_eq!(
+        failing.received().len(),
+        first_wave,
+        "a node sent while the endpoint rested"
+    );
+}

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::TimeZone;
+use hookd::delivery::backpressure::CircuitPolicy;
 use hookd::domain::{
     AppId, ApplicationFields, Attempt, AttemptId, ChannelName, DeliveryOptions, DeliveryStatus,
     EndpointFields, EndpointId, EndpointUrl, EventTypeFields, EventTypeName, MessageId, Timestamp,
@@ -67,6 +68,8 @@ contract!(
     released_deliveries_are_due_at_once,
     next_due_at_follows_deliver_at,
     idempotency_keys_and_settings,
+    logs_expunge_and_purge_by_age,
+    logs_destinations_dead_letters_and_counts,
 );
 
 fn close_sqlite(store: &SqliteStore) {
@@ -228,6 +231,7 @@ fn record(
         next,
         disable_endpoint: false,
         disable_if_failing_since: None,
+        retry_after: None,
     }
 }
 
@@ -616,7 +620,10 @@ async fn attempts_are_filtered(store: Arc<dyn Store>) {
             record(claim, claim.lease_token, code, next, now + seconds(1))
         })
         .collect();
-    store.record_attempts(records).await.unwrap();
+    store
+        .record_attempts(records, CircuitPolicy::default())
+        .await
+        .unwrap();
 
     let attempts = |filter: AttemptFilter| {
         let store = Arc::clone(&store);
@@ -714,13 +721,16 @@ async fn a_claim_is_leased_and_a_stale_token_cannot_advance(store: Arc<dyn Store
 
     // The first worker's late result is kept as an attempt but does not finish the delivery.
     store
-        .record_attempts(vec![record(
-            &first[0],
-            first[0].lease_token,
-            200,
-            NextStep::Done,
-            now + seconds(32),
-        )])
+        .record_attempts(
+            vec![record(
+                &first[0],
+                first[0].lease_token,
+                200,
+                NextStep::Done,
+                now + seconds(32),
+            )],
+            CircuitPolicy::default(),
+        )
         .await
         .unwrap();
     let attempts = store
@@ -741,13 +751,16 @@ async fn a_claim_is_leased_and_a_stale_token_cannot_advance(store: Arc<dyn Store
     assert_eq!(third[0].attempts_made, 0, "nor count as its attempt");
 
     store
-        .record_attempts(vec![record(
-            &third[0],
-            third[0].lease_token,
-            200,
-            NextStep::Done,
-            now + seconds(63),
-        )])
+        .record_attempts(
+            vec![record(
+                &third[0],
+                third[0].lease_token,
+                200,
+                NextStep::Done,
+                now + seconds(63),
+            )],
+            CircuitPolicy::default(),
+        )
         .await
         .unwrap();
     let done = store
@@ -808,14 +821,27 @@ async fn next_due_at_follows_deliver_at(store: Arc<dyn Store>) {
 }
 
 async fn idempotency_keys_and_settings(store: Arc<dyn Store>) {
+    use hookd::store::KeyClaim;
     let now = t0();
-    assert!(
-        store
-            .get_idempotent_response("key-1")
-            .await
-            .unwrap()
-            .is_none()
+    let abandon = Duration::from_secs(300);
+    let claim = |key: &'static str, digest: &'static str, at| {
+        let store = Arc::clone(&store);
+        async move {
+            store
+                .claim_idempotency_key(key, digest, at, abandon)
+                .await
+                .unwrap()
+        }
+    };
+    // The first request reserves the key; a second one while it runs is told so.
+    assert_eq!(claim("key-1", "digest", now).await, KeyClaim::Claimed);
+    assert_eq!(
+        claim("key-1", "digest", now).await,
+        KeyClaim::InProgress {
+            request_digest: "digest".to_owned()
+        }
     );
+    // Its answer replaces the reservation and is what later requests get.
     let response = hookd::store::IdempotentResponse {
         request_digest: "digest".to_owned(),
         status: 202,
@@ -826,8 +852,17 @@ async fn idempotency_keys_and_settings(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(
-        store.get_idempotent_response("key-1").await.unwrap(),
-        Some(response)
+        claim("key-1", "other", now).await,
+        KeyClaim::Answered(response)
+    );
+    // A failed request releases its key; an abandoned reservation is taken over.
+    assert_eq!(claim("key-2", "digest", now).await, KeyClaim::Claimed);
+    store.release_idempotency_key("key-2").await.unwrap();
+    assert_eq!(claim("key-2", "digest", now).await, KeyClaim::Claimed);
+    let much_later = now + chrono::Duration::seconds(301);
+    assert_eq!(
+        claim("key-2", "digest", much_later).await,
+        KeyClaim::Claimed
     );
     assert_eq!(store.get_setting("admin").await.unwrap(), None);
     store.put_setting("admin", "one").await.unwrap();
@@ -836,4 +871,489 @@ async fn idempotency_keys_and_settings(store: Arc<dyn Store>) {
         store.get_setting("admin").await.unwrap().as_deref(),
         Some("two")
     );
+}
+
+// --- delivery logs ---
+
+async fn logs_expunge_and_purge_by_age(store: Arc<dyn Store>) {
+    let now = t0();
+    let app_id = new_app(&store, now).await;
+    new_endpoint(&store, &app_id, endpoint_fields(None), now).await;
+    let (old, _) = create(&store, new_message(&app_id, "invoice.paid", now)).await;
+    let mut waiting = new_message(&app_id, "invoice.paid", now);
+    waiting.deliver_at = Some(now + seconds(100 * 86_400));
+    let (waiting, _) = create(&store, waiting).await;
+    let later = now + seconds(20 * 86_400);
+    let (recent, _) = create(&store, new_message(&app_id, "invoice.paid", later)).await;
+    let claimed = store
+        .claim_due_deliveries(later, LEASE, budget(10))
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 2);
+    let records = claimed
+        .iter()
+        .map(|claim| {
+            let at = if claim.msg_id == old { now } else { later };
+            record(claim, claim.lease_token, 200, NextStep::Done, at)
+        })
+        .collect();
+    store
+        .record_attempts(records, CircuitPolicy::default())
+        .await
+        .unwrap();
+
+    // Only the old, delivered message loses its payload; one pending for later keeps it.
+    let cutoff = now + seconds(10 * 86_400);
+    assert_eq!(store.purge_payloads_before(cutoff, 1).await.unwrap(), 1);
+    assert_eq!(store.purge_payloads_before(cutoff, 1).await.unwrap(), 0);
+    let payload = |id: MessageId| {
+        let (store, app_id) = (Arc::clone(&store), app_id.clone());
+        async move {
+            store
+                .get_message(&app_id, id.as_str())
+                .await
+                .unwrap()
+                .unwrap()
+                .payload
+        }
+    };
+    assert_eq!(payload(old.clone()).await, None);
+    assert!(payload(waiting.clone()).await.is_some());
+    assert!(payload(recent.clone()).await.is_some());
+
+    assert_eq!(
+        store.purge_attempt_bodies_before(cutoff, 10).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        store.purge_attempt_bodies_before(cutoff, 10).await.unwrap(),
+        0
+    );
+    let attempts = store
+        .list_attempts(&app_id, None, AttemptFilter::default(), page(10, None))
+        .await
+        .unwrap()
+        .items;
+    let old_attempt = attempts.iter().find(|a| a.msg_id == old).unwrap();
+    assert_eq!(old_attempt.response, "");
+    assert_eq!(old_attempt.response_status_code, 200);
+    let recent_attempt = attempts.iter().find(|a| a.msg_id == recent).unwrap();
+    assert_eq!(recent_attempt.response, "ok");
+    let found = store
+        .get_attempt(&app_id, recent_attempt.id.as_str())
+        .await
+        .unwrap();
+    assert_eq!(found.as_ref(), Some(recent_attempt));
+    let other_app = new_app(&store, now).await;
+    assert_eq!(
+        store
+            .get_attempt(&other_app, recent_attempt.id.as_str())
+            .await
+            .unwrap(),
+        None
+    );
+
+    assert!(
+        store
+            .expunge_message_content(&app_id, &recent)
+            .await
+            .unwrap()
+    );
+    assert_eq!(payload(recent).await, None);
+    let missing = MessageId::generate(now, 1);
+    assert!(
+        !store
+            .expunge_message_content(&app_id, &missing)
+            .await
+            .unwrap()
+    );
+}
+
+async fn logs_destinations_dead_letters_and_counts(store: Arc<dyn Store>) {
+    use hookd::store::logs::{DeadLetterFilter, DeadLetterSummary, DeliveryState};
+
+    let now = t0();
+    let app_id = new_app(&store, now).await;
+    let ok = new_endpoint(&store, &app_id, endpoint_fields(None), now).await;
+    let failing = new_endpoint(&store, &app_id, endpoint_fields(None), now).await;
+    let parked = new_endpoint(&store, &app_id, endpoint_fields(None), now).await;
+    let (msg_id, deliveries) = create(&store, new_message(&app_id, "invoice.paid", now)).await;
+    assert_eq!(deliveries, 3);
+    let disabled = EndpointFields {
+        disabled: true,
+        ..endpoint_fields(None)
+    };
+    store
+        .update_endpoint(&app_id, &parked, disabled, now)
+        .await
+        .unwrap()
+        .unwrap();
+    let claimed = store
+        .claim_due_deliveries(now, LEASE, budget(10))
+        .await
+        .unwrap();
+    assert_eq!(
+        claimed.len(),
+        2,
+        "the disabled endpoint's delivery is parked"
+    );
+    let records = claimed
+        .iter()
+        .map(|claim| {
+            let (code, next) = if claim.endpoint_id == ok {
+                (200, NextStep::Done)
+            } else {
+                (500, NextStep::GiveUp)
+            };
+            record(claim, claim.lease_token, code, next, now + seconds(1))
+        })
+        .collect();
+    store
+        .record_attempts(records, CircuitPolicy::default())
+        .await
+        .unwrap();
+
+    let destinations = store
+        .list_message_destinations(&app_id, &msg_id, page(10, None))
+        .await
+        .unwrap();
+    let mut expected = vec![
+        (ok.clone(), DeliveryState::Success),
+        (failing.clone(), DeliveryState::Failed),
+        (parked.clone(), DeliveryState::Parked),
+    ];
+    expected.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+    let states: Vec<_> = destinations
+        .items
+        .iter()
+        .map(|d| (d.endpoint_id.clone(), d.state))
+        .collect();
+    assert_eq!(states, expected);
+    assert!(
+        destinations
+            .items
+            .iter()
+            .all(|d| d.next_attempt_at.is_none())
+    );
+    let first = store
+        .list_message_destinations(&app_id, &msg_id, page(2, None))
+        .await
+        .unwrap();
+    assert!(!first.done);
+    let rest = store
+        .list_message_destinations(&app_id, &msg_id, page(2, first.iterator))
+        .await
+        .unwrap();
+    assert_eq!(rest.items.len(), 1);
+
+    let letters = |filter: DeadLetterFilter| {
+        let (store, app_id) = (Arc::clone(&store), app_id.clone());
+        async move {
+            store
+                .list_dead_letters(&app_id, filter, page(10, None))
+                .await
+                .unwrap()
+                .items
+        }
+    };
+    let all = letters(DeadLetterFilter::default()).await;
+    assert_eq!(all.len(), 2);
+    let failed = all.iter().find(|l| l.endpoint_id == failing).unwrap();
+    assert!(!failed.parked);
+    assert_eq!(failed.attempts_made, 1);
+    assert_eq!(failed.last_attempt_at, Some(now + seconds(1)));
+    assert_eq!(failed.message_created_at, now);
+    let parked_letter = all.iter().find(|l| l.endpoint_id == parked).unwrap();
+    assert!(parked_letter.parked);
+    assert_eq!(parked_letter.last_attempt_at, None);
+    let only_parked = letters(DeadLetterFilter {
+        endpoint_id: Some(parked.clone()),
+        ..DeadLetterFilter::default()
+    })
+    .await;
+    assert_eq!(only_parked.len(), 1);
+    let other_type = letters(DeadLetterFilter {
+        event_types: Some(vec![event("other.type")]),
+        ..DeadLetterFilter::default()
+    })
+    .await;
+    assert!(other_type.is_empty());
+    let before = letters(DeadLetterFilter {
+        before: Some(now),
+        ..DeadLetterFilter::default()
+    })
+    .await;
+    assert!(before.is_empty());
+    let summary = DeadLetterSummary::from_groups(&store.count_dead_letters(&app_id).await.unwrap());
+    assert_eq!((summary.total.failed, summary.total.parked), (1, 1));
+    assert_eq!(summary.by_event_type["invoice.paid"].failed, 1);
+    assert_eq!(summary.by_endpoint[failing.as_str()].parked, 0);
+
+    let ok_counts = store
+        .count_endpoint_deliveries(&ok, None, None)
+        .await
+        .unwrap();
+    assert_eq!(ok_counts.success, 1);
+    let none = store
+        .count_endpoint_deliveries(&ok, Some(now + seconds(1)), None)
+        .await
+        .unwrap();
+    assert_eq!(none.success, 0);
+    let samples = store.sample_endpoint_attempts(&ok, now).await.unwrap();
+    assert_eq!(samples.len(), 1);
+    assert!(samples[0].success);
+    assert_eq!(samples[0].duration_ms, 12);
+    assert!(
+        store
+            .sample_endpoint_attempts(&ok, now + seconds(2))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // A resend adds a newer delivery, which then decides the pair's state.
+    store
+        .enqueue_resend(&app_id, &msg_id, &failing, now + seconds(5))
+        .await
+        .unwrap();
+    let destinations = store
+        .list_message_destinations(&app_id, &msg_id, page(10, None))
+        .await
+        .unwrap();
+    let resent = destinations
+        .items
+        .iter()
+        .find(|d| d.endpoint_id == failing)
+        .unwrap();
+    assert_eq!(resent.state, DeliveryState::Pending);
+    assert_eq!(resent.next_attempt_at, Some(now + seconds(5)));
+    assert_eq!(letters(DeadLetterFilter::default()).await.len(), 1);
+    let failing_counts = store
+        .count_endpoint_deliveries(&failing, None, None)
+        .await
+        .unwrap();
+    assert_eq!((failing_counts.pending, failing_counts.failed), (1, 0));
+}
+
+/// Replay and background-task scenarios, in their own module so that their list stays apart.
+mod replay_contract {
+    use super::*;
+    use hookd::domain::{
+        BackgroundTaskId, BackgroundTaskKind, BackgroundTaskStatus, ReplaySelection,
+    };
+    use hookd::store::{NewBackgroundTask, ReplayFilter, ReplayProgress, ReplayStep};
+
+    contract!(
+        replay_message_queues_one_manual_delivery_per_original_endpoint,
+        replay_tasks_run_in_batches_under_a_lease,
+    );
+
+    /// Claims everything due at `now` and records each attempt with `status_code`, giving up.
+    async fn settle_all(store: &Arc<dyn Store>, status_code: u16, now: Timestamp) -> usize {
+        let claimed = store
+            .claim_due_deliveries(now, LEASE, budget(100))
+            .await
+            .unwrap();
+        let records = claimed
+            .iter()
+            .map(|claim| record(claim, claim.lease_token, status_code, NextStep::GiveUp, now))
+            .collect();
+        store
+            .record_attempts(records, CircuitPolicy::default())
+            .await
+            .unwrap();
+        claimed.len()
+    }
+
+    async fn replay_message_queues_one_manual_delivery_per_original_endpoint(
+        store: Arc<dyn Store>,
+    ) {
+        let now = t0();
+        let app_id = new_app(&store, now).await;
+        new_endpoint(&store, &app_id, endpoint_fields(None), now).await;
+        new_endpoint(&store, &app_id, endpoint_fields(None), now).await;
+        let (msg_id, fanned_out) = create(&store, new_message(&app_id, "a", now)).await;
+        assert_eq!(fanned_out, 2);
+        assert_eq!(settle_all(&store, 200, now).await, 2);
+        // An endpoint created later is not one the message was fanned out to.
+        new_endpoint(&store, &app_id, endpoint_fields(None), now).await;
+
+        let later = now + seconds(5);
+        assert_eq!(
+            store.replay_message(&app_id, &msg_id, later).await.unwrap(),
+            2
+        );
+        let claimed = store
+            .claim_due_deliveries(later, LEASE, budget(100))
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 2);
+        assert!(claimed.iter().all(|claim| claim.msg_id == msg_id
+            && claim.trigger_type == TriggerType::Manual
+            && claim.attempts_made == 0));
+        let unknown = MessageId::from_trusted("msg_unknown");
+        assert_eq!(
+            store
+                .replay_message(&app_id, &unknown, later)
+                .await
+                .unwrap(),
+            0
+        );
+    }
+
+    async fn replay_tasks_run_in_batches_under_a_lease(store: Arc<dyn Store>) {
+        let now = t0();
+        let app_id = new_app(&store, now).await;
+        let endpoint_id = new_endpoint(&store, &app_id, endpoint_fields(None), now).await;
+        // Four failed messages one second apart (fewer than open the circuit), then one
+        // delivered.
+        for offset in 0..4 {
+            let at = now + seconds(offset);
+            create(&store, new_message(&app_id, "a", at)).await;
+            assert_eq!(settle_all(&store, 500, at).await, 1);
+        }
+        create(&store, new_message(&app_id, "b", now + seconds(4))).await;
+        assert_eq!(settle_all(&store, 200, now + seconds(4)).await, 1);
+
+        let filter = ReplayFilter {
+            app_id: app_id.clone(),
+            endpoint_id: Some(endpoint_id.clone()),
+            event_types: None,
+            selection: ReplaySelection::FailedOrParked,
+            since: now + seconds(1),
+            until: Some(now + seconds(4)),
+        };
+        assert_eq!(store.count_replay(filter.clone()).await.unwrap(), 3);
+        let any = ReplayFilter {
+            selection: ReplaySelection::AnyFinished,
+            until: None,
+            ..filter.clone()
+        };
+        assert_eq!(store.count_replay(any.clone()).await.unwrap(), 4);
+        let only_b = ReplayFilter {
+            event_types: Some(vec![event("b")]),
+            ..any
+        };
+        assert_eq!(store.count_replay(only_b).await.unwrap(), 1);
+
+        let later = now + seconds(60);
+        let id = BackgroundTaskId::generate(later, rand::random());
+        store
+            .create_background_task(NewBackgroundTask {
+                id: id.clone(),
+                kind: BackgroundTaskKind::EndpointRecover,
+                filter: filter.clone(),
+                now: later,
+            })
+            .await
+            .unwrap();
+        let claim = store
+            .claim_background_task(later, later + seconds(10))
+            .await
+            .unwrap()
+            .expect("the new task is claimed");
+        assert_eq!(claim.task.filter, filter);
+        assert!(
+            store
+                .claim_background_task(later, later + seconds(10))
+                .await
+                .unwrap()
+                .is_none(),
+            "a leased task is not claimed twice"
+        );
+        let step = |lease_token| ReplayStep {
+            task_id: id.clone(),
+            lease_token,
+            limit: 2,
+            now: later,
+            lease_until: later + seconds(10),
+        };
+        assert_eq!(
+            store
+                .run_replay_batch(step(claim.lease_token + 1))
+                .await
+                .unwrap(),
+            ReplayProgress::LeaseLost
+        );
+        assert_eq!(
+            store
+                .run_replay_batch(step(claim.lease_token))
+                .await
+                .unwrap(),
+            ReplayProgress::Queued(2)
+        );
+        // The lease runs out; another runner resumes after the last committed batch.
+        let resumed = store
+            .claim_background_task(later + seconds(11), later + seconds(20))
+            .await
+            .unwrap()
+            .expect("an expired lease is claimed again");
+        assert_eq!(resumed.task.messages_sent, 2);
+        assert_eq!(
+            store
+                .run_replay_batch(step(claim.lease_token))
+                .await
+                .unwrap(),
+            ReplayProgress::LeaseLost
+        );
+        assert_eq!(
+            store
+                .run_replay_batch(step(resumed.lease_token))
+                .await
+                .unwrap(),
+            ReplayProgress::Finished(1)
+        );
+        let task = store.get_background_task(&id).await.unwrap().unwrap();
+        assert_eq!(task.status, BackgroundTaskStatus::Finished);
+        assert_eq!((task.messages_sent, task.batches), (3, 2));
+        assert_eq!(
+            store
+                .claim_due_deliveries(later, LEASE, budget(100))
+                .await
+                .unwrap()
+                .len(),
+            3
+        );
+        // Queued again, the pairs are pending now: nothing is left to recover.
+        assert_eq!(store.count_replay(filter).await.unwrap(), 0);
+
+        let listed = store
+            .list_background_tasks(Some(BackgroundTaskStatus::Finished), None, page(10, None))
+            .await
+            .unwrap();
+        assert_eq!(listed.items, vec![task.clone()]);
+        let running = store
+            .list_background_tasks(Some(BackgroundTaskStatus::Running), None, page(10, None))
+            .await
+            .unwrap();
+        assert!(running.items.is_empty());
+
+        // A failed task keeps its reason.
+        let failing_id = BackgroundTaskId::generate(later, rand::random());
+        store
+            .create_background_task(NewBackgroundTask {
+                id: failing_id.clone(),
+                kind: BackgroundTaskKind::BulkReplay,
+                filter: task.filter.clone(),
+                now: later,
+            })
+            .await
+            .unwrap();
+        let claim = store
+            .claim_background_task(later, later + seconds(10))
+            .await
+            .unwrap()
+            .unwrap();
+        store
+            .fail_background_task(&claim, "boom".to_owned(), later)
+            .await
+            .unwrap();
+        let failed = store
+            .get_background_task(&failing_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(failed.status, BackgroundTaskStatus::Failed);
+        assert_eq!(failed.error.as_deref(), Some("boom"));
+    }
 }

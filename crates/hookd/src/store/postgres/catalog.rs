@@ -13,7 +13,10 @@ use crate::domain::{
     AppId, Application, ApplicationFields, DeliveryOptions, Endpoint, EndpointFields, EndpointId,
     EndpointSecret, EndpointUrl, EventType, EventTypeFields, EventTypeName, Timestamp, Uid,
 };
-use crate::store::{IdempotentResponse, NewEndpoint, Page, PageRequest, StoreError};
+use crate::store::{
+    IDEMPOTENCY_IN_PROGRESS, IdempotentResponse, KeyClaim, NewEndpoint, Page, PageRequest,
+    StoreError,
+};
 
 pub fn optional_u32(value: Option<i64>) -> Option<u32> {
     value.and_then(|value| u32::try_from(value).ok())
@@ -636,25 +639,78 @@ pub async fn delete_event_type(
 
 // --- idempotency keys and settings ---
 
-pub async fn find_idempotent_response(
+/// Runs in the caller's transaction. Inserting first (doing nothing on conflict) and then
+/// reading the row under `FOR UPDATE` means two nodes racing on one key serialize on that row.
+pub async fn claim_idempotency_key(
     c: &impl GenericClient,
     key: &str,
-) -> Result<Option<IdempotentResponse>, StoreError> {
-    let statement = c
-        .prepare_cached("SELECT request_digest, status, body FROM idempotency WHERE key = $1")
+    request_digest: &str,
+    now: Timestamp,
+    abandon_after: std::time::Duration,
+) -> Result<KeyClaim, StoreError> {
+    let reserve = c
+        .prepare_cached(
+            "INSERT INTO idempotency (key, request_digest, status, body, created_at)
+             VALUES ($1, $2, $3, ''::bytea, $4) ON CONFLICT (key) DO NOTHING RETURNING key",
+        )
         .await
         .map_err(backend)?;
-    c.query_opt(&statement, &[&key])
+    let in_progress = i32::from(IDEMPOTENCY_IN_PROGRESS);
+    let now_micros = to_micros(now);
+    let inserted = c
+        .query_opt(
+            &reserve,
+            &[&key, &request_digest, &in_progress, &now_micros],
+        )
         .await
-        .map_err(backend)?
-        .map(|row| {
-            Ok(IdempotentResponse {
-                request_digest: get(&row, 0)?,
-                status: u16::try_from(get::<i32>(&row, 1)?).unwrap_or(500),
-                body: get(&row, 2)?,
-            })
-        })
-        .transpose()
+        .map_err(backend)?;
+    if inserted.is_some() {
+        return Ok(KeyClaim::Claimed);
+    }
+    let known = c
+        .prepare_cached(
+            "SELECT request_digest, status, body, created_at FROM idempotency WHERE key = $1
+             FOR UPDATE",
+        )
+        .await
+        .map_err(backend)?;
+    let row = c.query_one(&known, &[&key]).await.map_err(backend)?;
+    let answer = IdempotentResponse {
+        request_digest: get(&row, 0)?,
+        status: u16::try_from(get::<i32>(&row, 1)?).unwrap_or(500),
+        body: get(&row, 2)?,
+    };
+    if answer.status != IDEMPOTENCY_IN_PROGRESS {
+        return Ok(KeyClaim::Answered(answer));
+    }
+    let abandoned_before =
+        to_micros(now - chrono::Duration::from_std(abandon_after).unwrap_or_default());
+    if get::<i64>(&row, 3)? > abandoned_before {
+        return Ok(KeyClaim::InProgress {
+            request_digest: answer.request_digest,
+        });
+    }
+    let take_over = c
+        .prepare_cached(
+            "UPDATE idempotency SET request_digest = $2, created_at = $3 WHERE key = $1",
+        )
+        .await
+        .map_err(backend)?;
+    c.execute(&take_over, &[&key, &request_digest, &now_micros])
+        .await
+        .map_err(backend)?;
+    Ok(KeyClaim::Claimed)
+}
+
+pub async fn release_idempotency_key(c: &impl GenericClient, key: &str) -> Result<(), StoreError> {
+    let statement = c
+        .prepare_cached("DELETE FROM idempotency WHERE key = $1 AND status = $2")
+        .await
+        .map_err(backend)?;
+    c.execute(&statement, &[&key, &i32::from(IDEMPOTENCY_IN_PROGRESS)])
+        .await
+        .map_err(backend)?;
+    Ok(())
 }
 
 pub async fn put_idempotent_response(

@@ -1,5 +1,5 @@
 //! SQL for the delivery queue shared by every node: claiming due deliveries under a lease, fairly
-//! across endpoints and applications; recording attempts; deferring and releasing leases.
+//! across endpoints and applications; recording attempts; releasing leases.
 //!
 //! The lease is the row's own `next_attempt_at`, exactly as in the SQLite backend: a claim moves
 //! it to the end of the lease and stamps a fresh random `lease_token` (and `leased_by`, the node).
@@ -28,12 +28,13 @@ use super::catalog::{delivery_options, endpoint_secrets_of, optional_u32};
 use super::messages::insert_attempts;
 use super::rows::{corrupt, from_json, from_micros, to_micros};
 use super::{NOTIFY_CHANNEL, backend, get};
+use crate::delivery::backpressure::{Bucket, CircuitPolicy, time_to_token, tokens_at};
 use crate::domain::{
     AppId, DeliveryId, DeliveryOptions, DeliveryStatus, EndpointId, EventTypeName, MessageId,
     Timestamp, TriggerType,
 };
 use crate::store::{
-    AttemptRecord, ClaimBudget, ClaimedDelivery, Deferral, DisabledEndpoint, NextStep, StoreError,
+    AttemptRecord, ClaimBudget, ClaimedDelivery, DisabledEndpoint, NextStep, StoreError,
 };
 
 const PENDING: i16 = 1;
@@ -163,6 +164,7 @@ pub async fn claim_due(
     let candidates = fair_order(due_endpoints(c, to_micros(now), budget).await?);
     let lease_end = to_micros(now + lease);
     let mut claimed = Vec::new();
+    let mut app_buckets: HashMap<String, AppBucket> = HashMap::new();
     let mut endpoints_left = candidates.len();
     for candidate in candidates {
         let limit_left = budget.limit.saturating_sub(claimed.len());
@@ -179,10 +181,91 @@ pub async fn claim_due(
             share,
             budget,
         };
-        claim.run(c, &candidate, &mut claimed).await?;
+        claim
+            .run(c, &candidate, &mut app_buckets, &mut claimed)
+            .await?;
     }
+    save_app_buckets(c, app_buckets, to_micros(now)).await?;
     add_secrets(c, now, &mut claimed).await?;
     Ok(claimed)
+}
+
+/// An application's throttle bucket during one claim: read under a row lock (so claims on other
+/// nodes wait their turn), written back at the claim's end.
+struct AppBucket {
+    rate: u32,
+    tokens: f64,
+}
+
+async fn app_bucket(
+    c: &impl GenericClient,
+    app_id: &str,
+    rate: u32,
+    now: Timestamp,
+) -> Result<AppBucket, StoreError> {
+    let statement = c
+        .prepare_cached(
+            "SELECT throttle_tokens, throttle_updated FROM application WHERE id = $1 FOR UPDATE",
+        )
+        .await
+        .map_err(backend)?;
+    let row = c.query_opt(&statement, &[&app_id]).await.map_err(backend)?;
+    let stored = match row {
+        Some(row) => bucket(get(&row, 0)?, get(&row, 1)?),
+        None => None,
+    };
+    Ok(AppBucket {
+        rate,
+        tokens: tokens_at(rate, stored, now),
+    })
+}
+
+async fn save_app_buckets(
+    c: &impl GenericClient,
+    buckets: HashMap<String, AppBucket>,
+    now: i64,
+) -> Result<(), StoreError> {
+    if buckets.is_empty() {
+        return Ok(());
+    }
+    let statement = c
+        .prepare_cached(
+            "UPDATE application SET throttle_tokens = $2, throttle_updated = $3 WHERE id = $1",
+        )
+        .await
+        .map_err(backend)?;
+    let mut buckets: Vec<(String, AppBucket)> = buckets.into_iter().collect();
+    buckets.sort_by(|a, b| a.0.cmp(&b.0));
+    for (app_id, bucket) in buckets {
+        c.execute(&statement, &[&app_id, &bucket.tokens, &now])
+            .await
+            .map_err(backend)?;
+    }
+    Ok(())
+}
+
+fn bucket(tokens: Option<f64>, updated: Option<i64>) -> Option<Bucket> {
+    tokens.zip(updated).map(|(tokens, updated)| Bucket {
+        tokens,
+        updated: from_micros(updated),
+    })
+}
+
+/// Sets an endpoint's queue entry to the time it may go again (a rest or a throttle). The entry
+/// may then lie later than the endpoint's due deliveries: it says when to look, not what is due.
+async fn postpone(
+    c: &impl GenericClient,
+    endpoint_id: &str,
+    until: Timestamp,
+) -> Result<(), StoreError> {
+    let statement = c
+        .prepare_cached("UPDATE endpoint_queue SET next_due = $2 WHERE endpoint_id = $1")
+        .await
+        .map_err(backend)?;
+    c.execute(&statement, &[&endpoint_id, &to_micros(until)])
+        .await
+        .map_err(backend)?;
+    Ok(())
 }
 
 /// Locks the queue rows of due endpoints that no other claim holds, oldest first, and drops
@@ -197,7 +280,7 @@ async fn due_endpoints(
         .values()
         .filter(|allowance| **allowance == 0)
         .count();
-    let fetch = budget.limit.saturating_mul(2) + blocked + budget.blocked_apps.len() * 4 + 16;
+    let fetch = budget.limit.saturating_mul(2) + blocked + 16;
     let statement = c
         .prepare_cached(
             "SELECT endpoint_id, app_id FROM endpoint_queue WHERE next_due <= $1
@@ -219,10 +302,7 @@ async fn due_endpoints(
             app_id: get(row, 1)?,
         };
         let endpoint = EndpointId::from_trusted(candidate.endpoint_id.clone());
-        let app = AppId::from_trusted(candidate.app_id.clone());
-        if budget.endpoint_allowance.get(&endpoint) != Some(&0)
-            && !budget.blocked_apps.contains(&app)
-        {
+        if budget.endpoint_allowance.get(&endpoint) != Some(&0) {
             candidates.push(candidate);
         }
     }
@@ -259,6 +339,9 @@ struct EndpointRow {
     endpoint_throttle_rate: Option<u32>,
     app_throttle_rate: Option<u32>,
     live_leases: u32,
+    consecutive_failures: u32,
+    resting_until: Option<Timestamp>,
+    endpoint_bucket: Option<Bucket>,
 }
 
 /// One endpoint's part of a claim.
@@ -275,6 +358,7 @@ impl EndpointClaim<'_> {
         &self,
         c: &impl GenericClient,
         candidate: &Candidate,
+        app_buckets: &mut HashMap<String, AppBucket>,
         claimed: &mut Vec<ClaimedDelivery>,
     ) -> Result<(), StoreError> {
         let now = to_micros(self.now);
@@ -285,6 +369,10 @@ impl EndpointClaim<'_> {
         };
         if endpoint.disabled {
             return park_endpoint(c, endpoint_id).await;
+        }
+        if let Some(until) = endpoint.resting_until.filter(|until| *until > self.now) {
+            // Resting (circuit open or Retry-After): come back when the rest is over.
+            return postpone(c, endpoint_id, until).await;
         }
         let max_in_flight = endpoint
             .options
@@ -300,13 +388,42 @@ impl EndpointClaim<'_> {
             room = room.min(usize::try_from(*allowance).unwrap_or(0));
         }
         let ordered = endpoint.options.ordered;
-        if ordered {
-            // FIFO: only the oldest pending delivery may go, and only when nothing is in flight.
+        if ordered
+            || self
+                .budget
+                .circuit
+                .is_probing(endpoint.consecutive_failures)
+        {
+            // FIFO, or a failing endpoint's single probe: one at a time, across every node.
             room = if endpoint.live_leases == 0 {
                 room.min(1)
             } else {
                 0
             };
+        }
+        let endpoint_tokens = endpoint
+            .endpoint_throttle_rate
+            .map(|rate| (rate, tokens_at(rate, endpoint.endpoint_bucket, self.now)));
+        let app_tokens = match endpoint.app_throttle_rate {
+            None => None,
+            Some(rate) => {
+                if !app_buckets.contains_key(&candidate.app_id) {
+                    let bucket = app_bucket(c, &candidate.app_id, rate, self.now).await?;
+                    app_buckets.insert(candidate.app_id.clone(), bucket);
+                }
+                app_buckets
+                    .get(&candidate.app_id)
+                    .map(|bucket| (bucket.rate, bucket.tokens))
+            }
+        };
+        for (rate, tokens) in endpoint_tokens.into_iter().chain(app_tokens) {
+            room = room.min(tokens.max(0.0).floor() as usize);
+            if tokens < 1.0 {
+                // Throttled: come back when the next token is there. Waiting is not an attempt.
+                let ready = self.now
+                    + chrono::Duration::from_std(time_to_token(rate, tokens)).unwrap_or_default();
+                return postpone(c, endpoint_id, ready).await;
+            }
         }
         let take = room.min(self.share);
         let due = if take == 0 {
@@ -314,6 +431,23 @@ impl EndpointClaim<'_> {
         } else {
             due_deliveries(c, endpoint_id, now, take, ordered).await?
         };
+        let taken = due.len() as f64;
+        if let Some((_, tokens)) = endpoint_tokens {
+            let statement = c
+                .prepare_cached(
+                    "UPDATE endpoint SET throttle_tokens = $2, throttle_updated = $3 WHERE id = $1",
+                )
+                .await
+                .map_err(backend)?;
+            c.execute(&statement, &[&endpoint_id, &(tokens - taken), &now])
+                .await
+                .map_err(backend)?;
+        }
+        if endpoint.app_throttle_rate.is_some()
+            && let Some(bucket) = app_buckets.get_mut(&candidate.app_id)
+        {
+            bucket.tokens -= taken;
+        }
         if !due.is_empty() {
             let leases = self.lease(c, &due).await?;
             let headers: BTreeMap<String, String> = from_json(&endpoint.headers)?;
@@ -373,7 +507,8 @@ async fn endpoint_row(
             "SELECT e.url, e.headers, e.disabled, e.throttle_rate, a.throttle_rate,
                     (SELECT COUNT(*) FROM delivery d WHERE d.endpoint_id = e.id
                      AND d.status = 1 AND d.lease_token IS NOT NULL AND d.next_attempt_at > $2),
-                    e.max_in_flight, e.ordered, e.retry_schedule, e.auth
+                    e.max_in_flight, e.ordered, e.retry_schedule, e.auth,
+                    e.consecutive_failures, e.paused_until, e.throttle_tokens, e.throttle_updated
              FROM endpoint e JOIN application a ON a.id = e.app_id WHERE e.id = $1",
         )
         .await
@@ -393,6 +528,9 @@ async fn endpoint_row(
         app_throttle_rate: optional_u32(get(&row, 4)?),
         live_leases: u32::try_from(get::<i64>(&row, 5)?).unwrap_or(u32::MAX),
         options: delivery_options(&row, 6)?,
+        consecutive_failures: u32::try_from(get::<i32>(&row, 10)?).unwrap_or(0),
+        resting_until: get::<Option<i64>>(&row, 11)?.map(from_micros),
+        endpoint_bucket: bucket(get(&row, 12)?, get(&row, 13)?),
     }))
 }
 
@@ -516,6 +654,7 @@ async fn park_endpoint(c: &impl GenericClient, endpoint_id: &str) -> Result<(), 
 pub async fn record_attempts(
     c: &impl GenericClient,
     records: &[AttemptRecord],
+    circuit: &CircuitPolicy,
 ) -> Result<Vec<DisabledEndpoint>, StoreError> {
     let attempts: Vec<_> = records.iter().map(|record| &record.attempt).collect();
     insert_attempts(c, &attempts).await?;
@@ -560,7 +699,7 @@ pub async fn record_attempts(
     let mut disabled = Vec::new();
     for record in by_endpoint {
         let endpoint_id = record.attempt.endpoint_id.as_str();
-        let failing_since = track_failure(c, endpoint_id, record).await?;
+        let failing_since = track_health(c, endpoint_id, record, circuit).await?;
         let failing_too_long = match (failing_since, record.disable_if_failing_since) {
             (Some(since), Some(limit)) => since <= limit,
             _ => false,
@@ -578,37 +717,64 @@ pub async fn record_attempts(
     Ok(disabled)
 }
 
-/// Keeps `failing_since`: cleared by a success, set by the first failure after one. Returns it.
-async fn track_failure(
+/// Keeps the endpoint's health: `failing_since` (set by the first failure after a success),
+/// the consecutive failures, and the rest they or a `Retry-After` impose (see
+/// `delivery::backpressure`); a success clears all three. Writes only when something changes, so
+/// recording on a healthy endpoint takes no row lock. Returns `failing_since`.
+async fn track_health(
     c: &impl GenericClient,
     endpoint_id: &str,
     record: &AttemptRecord,
+    circuit: &CircuitPolicy,
 ) -> Result<Option<Timestamp>, StoreError> {
-    let succeeded = record.attempt.status == DeliveryStatus::Success;
     let statement = c
         .prepare_cached(
-            "UPDATE endpoint SET failing_since = CASE WHEN $2 THEN NULL
-                 ELSE COALESCE(failing_since, $3) END
-             WHERE id = $1 RETURNING failing_since",
+            "SELECT failing_since, consecutive_failures, paused_until FROM endpoint WHERE id = $1",
         )
         .await
         .map_err(backend)?;
-    let row = c
-        .query_opt(
+    let Some(row) = c
+        .query_opt(&statement, &[&endpoint_id])
+        .await
+        .map_err(backend)?
+    else {
+        return Ok(None);
+    };
+    let failing_since = get::<Option<i64>>(&row, 0)?.map(from_micros);
+    let failures = u32::try_from(get::<i32>(&row, 1)?).unwrap_or(0);
+    let resting_until = get::<Option<i64>>(&row, 2)?.map(from_micros);
+    let at = record.attempt.created_at;
+    let next = if record.attempt.status == DeliveryStatus::Success {
+        (None, 0, None)
+    } else {
+        let failures = failures + 1;
+        let rest = circuit.rest_after_failure(failures, record.retry_after, resting_until, at);
+        (failing_since.or(Some(at)), failures, rest)
+    };
+    if next != (failing_since, failures, resting_until) {
+        // Relative to the stored count, so concurrent recorders on other nodes add up.
+        let statement = c
+            .prepare_cached(
+                "UPDATE endpoint SET failing_since = $2, paused_until = $4,
+                 consecutive_failures = CASE WHEN $3 THEN 0 ELSE consecutive_failures + 1 END
+                 WHERE id = $1",
+            )
+            .await
+            .map_err(backend)?;
+        let succeeded = next.1 == 0;
+        c.execute(
             &statement,
             &[
                 &endpoint_id,
+                &next.0.map(to_micros),
                 &succeeded,
-                &to_micros(record.attempt.created_at),
+                &next.2.map(to_micros),
             ],
         )
         .await
         .map_err(backend)?;
-    let since: Option<i64> = match row {
-        Some(row) => get(&row, 0)?,
-        None => None,
-    };
-    Ok(since.map(from_micros))
+    }
+    Ok(next.0)
 }
 
 /// Disables an endpoint that is enabled and parks its deliveries; false if it already was.
@@ -629,31 +795,6 @@ async fn disable_endpoint(
         .map_err(backend)?;
     park_endpoint(c, endpoint_id).await?;
     Ok(changed > 0)
-}
-
-/// Hands claimed deliveries back unattempted, due at the given times, if their lease is still
-/// the one the caller holds.
-pub async fn defer(c: &impl GenericClient, deferrals: &[Deferral]) -> Result<(), StoreError> {
-    let mut sorted: Vec<&Deferral> = deferrals.iter().collect();
-    sorted.sort_by(|a, b| a.delivery_id.cmp(&b.delivery_id));
-    let ids: Vec<&str> = sorted.iter().map(|d| d.delivery_id.as_str()).collect();
-    let tokens: Vec<i64> = sorted.iter().map(|d| d.lease_token).collect();
-    let due: Vec<i64> = sorted.iter().map(|d| to_micros(d.due_at)).collect();
-    let statement = c
-        .prepare_cached(
-            "UPDATE delivery d SET next_attempt_at = deferral.due, lease_token = NULL,
-             leased_by = NULL
-             FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS deferral(id, token, due)
-             WHERE d.id = deferral.id AND d.lease_token = deferral.token AND d.status = 1
-             RETURNING d.endpoint_id, d.app_id, d.next_attempt_at",
-        )
-        .await
-        .map_err(backend)?;
-    let moved = c
-        .query(&statement, &[&ids, &tokens, &due])
-        .await
-        .map_err(backend)?;
-    marks_from(&moved)?.apply(c).await
 }
 
 /// Makes this node's leased deliveries due at once. A lease that already ran out and was taken

@@ -252,10 +252,10 @@ pub async fn list_messages(
     Ok(cursor.page(rows, |message| message.id.to_string()))
 }
 
-const ATTEMPT_COLUMNS: &str = "id, app_id, msg_id, endpoint_id, url, status, \
+pub const ATTEMPT_COLUMNS: &str = "id, app_id, msg_id, endpoint_id, url, status, \
      response_status_code, response, response_duration_ms, failure_code, trigger_type, created_at";
 
-fn attempt_from_row(row: &Row) -> Result<Attempt, StoreError> {
+pub fn attempt_from_row(row: &Row) -> Result<Attempt, StoreError> {
     Ok(Attempt {
         id: AttemptId::from_trusted(get::<String>(row, 0)?),
         app_id: AppId::from_trusted(get::<String>(row, 1)?),

@@ -13,7 +13,9 @@
 mod catalog;
 mod deliveries;
 mod listener;
+mod logs;
 mod messages;
+mod replay;
 mod rows;
 mod writer;
 
@@ -31,10 +33,11 @@ use tokio_postgres::types::FromSql;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    AttemptFilter, AttemptRecord, ClaimBudget, ClaimedDelivery, Deferral, DisabledEndpoint,
-    IdempotentResponse, MessageFilter, MessageInsert, NewEndpoint, NewMessage, Page, PageRequest,
-    Store, StoreError,
+    AttemptFilter, AttemptRecord, ClaimBudget, ClaimedDelivery, DisabledEndpoint,
+    IdempotentResponse, KeyClaim, MessageFilter, MessageInsert, NewEndpoint, NewMessage, Page,
+    PageRequest, Store, StoreError,
 };
+use crate::delivery::backpressure::CircuitPolicy;
 use crate::domain::{
     AppId, Application, ApplicationFields, Attempt, DeliveryId, Endpoint, EndpointFields,
     EndpointId, EndpointSecret, EventType, EventTypeFields, EventTypeName, Message, MessageId,
@@ -54,6 +57,8 @@ const CONNECTION_WAIT: Duration = Duration::from_secs(10);
 const MIGRATIONS: &[(i32, &str)] = &[
     (1, include_str!("schema.sql")),
     (2, include_str!("schema_2.sql")),
+    (3, include_str!("schema_3.sql")),
+    (4, include_str!("schema_4.sql")),
 ];
 
 /// The PostgreSQL store. Call `close` before dropping it to commit queued messages.
@@ -393,26 +398,17 @@ impl Store for PostgresStore {
         Ok(claimed)
     }
 
-    async fn defer_deliveries(&self, deferrals: Vec<Deferral>) -> Result<(), StoreError> {
-        if deferrals.is_empty() {
-            return Ok(());
-        }
-        let mut client = self.client().await?;
-        let transaction = client.transaction().await.map_err(backend)?;
-        deliveries::defer(&transaction, &deferrals).await?;
-        transaction.commit().await.map_err(backend)
-    }
-
     async fn record_attempts(
         &self,
         records: Vec<AttemptRecord>,
+        circuit: CircuitPolicy,
     ) -> Result<Vec<DisabledEndpoint>, StoreError> {
         if records.is_empty() {
             return Ok(Vec::new());
         }
         let mut client = self.client().await?;
         let transaction = client.transaction().await.map_err(backend)?;
-        let disabled = deliveries::record_attempts(&transaction, &records).await?;
+        let disabled = deliveries::record_attempts(&transaction, &records, &circuit).await?;
         transaction.commit().await.map_err(backend)?;
         Ok(disabled)
     }
@@ -428,11 +424,24 @@ impl Store for PostgresStore {
         deliveries::next_due_at(&self.client().await?).await
     }
 
-    async fn get_idempotent_response(
+    async fn claim_idempotency_key(
         &self,
         key: &str,
-    ) -> Result<Option<IdempotentResponse>, StoreError> {
-        catalog::find_idempotent_response(&self.client().await?, key).await
+        request_digest: &str,
+        now: Timestamp,
+        abandon_after: Duration,
+    ) -> Result<KeyClaim, StoreError> {
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await.map_err(backend)?;
+        let claim =
+            catalog::claim_idempotency_key(&transaction, key, request_digest, now, abandon_after)
+                .await?;
+        transaction.commit().await.map_err(backend)?;
+        Ok(claim)
+    }
+
+    async fn release_idempotency_key(&self, key: &str) -> Result<(), StoreError> {
+        catalog::release_idempotency_key(&self.client().await?, key).await
     }
 
     async fn put_idempotent_response(
@@ -450,5 +459,151 @@ impl Store for PostgresStore {
 
     async fn put_setting(&self, name: &str, value: &str) -> Result<(), StoreError> {
         catalog::put_setting(&self.client().await?, name, value).await
+    }
+
+    async fn expunge_message_content(
+        &self,
+        app_id: &AppId,
+        msg_id: &MessageId,
+    ) -> Result<bool, StoreError> {
+        logs::expunge_message_content(&self.client().await?, app_id, msg_id).await
+    }
+
+    async fn purge_payloads_before(
+        &self,
+        cutoff: Timestamp,
+        limit: usize,
+    ) -> Result<usize, StoreError> {
+        logs::purge_payloads_before(&self.client().await?, cutoff, limit).await
+    }
+
+    async fn purge_attempt_bodies_before(
+        &self,
+        cutoff: Timestamp,
+        limit: usize,
+    ) -> Result<usize, StoreError> {
+        logs::purge_attempt_bodies_before(&self.client().await?, cutoff, limit).await
+    }
+
+    async fn get_attempt(
+        &self,
+        app_id: &AppId,
+        attempt_id: &str,
+    ) -> Result<Option<Attempt>, StoreError> {
+        logs::find_attempt(&self.client().await?, app_id, attempt_id).await
+    }
+
+    async fn list_message_destinations(
+        &self,
+        app_id: &AppId,
+        msg_id: &MessageId,
+        page: PageRequest,
+    ) -> Result<Page<super::logs::Destination>, StoreError> {
+        logs::list_destinations(&self.client().await?, app_id, msg_id, &page).await
+    }
+
+    async fn list_dead_letters(
+        &self,
+        app_id: &AppId,
+        filter: super::logs::DeadLetterFilter,
+        page: PageRequest,
+    ) -> Result<Page<super::logs::DeadLetter>, StoreError> {
+        logs::list_dead_letters(&self.client().await?, app_id, &filter, &page).await
+    }
+
+    async fn count_dead_letters(
+        &self,
+        app_id: &AppId,
+    ) -> Result<Vec<super::logs::DeadLetterGroup>, StoreError> {
+        logs::count_dead_letters(&self.client().await?, app_id).await
+    }
+
+    async fn count_endpoint_deliveries(
+        &self,
+        endpoint_id: &EndpointId,
+        since: Option<Timestamp>,
+        until: Option<Timestamp>,
+    ) -> Result<super::logs::DeliveryCounts, StoreError> {
+        logs::count_endpoint_deliveries(&self.client().await?, endpoint_id, since, until).await
+    }
+
+    async fn sample_endpoint_attempts(
+        &self,
+        endpoint_id: &EndpointId,
+        since: Timestamp,
+    ) -> Result<Vec<super::logs::AttemptSample>, StoreError> {
+        logs::sample_endpoint_attempts(&self.client().await?, endpoint_id, since).await
+    }
+
+    async fn replay_message(
+        &self,
+        app_id: &AppId,
+        msg_id: &MessageId,
+        now: Timestamp,
+    ) -> Result<usize, StoreError> {
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await.map_err(backend)?;
+        let queued = replay::replay_message(&transaction, app_id, msg_id, now).await?;
+        transaction.commit().await.map_err(backend)?;
+        Ok(queued)
+    }
+
+    async fn count_replay(&self, filter: super::ReplayFilter) -> Result<u64, StoreError> {
+        replay::count_replay(&self.client().await?, &filter).await
+    }
+
+    async fn create_background_task(
+        &self,
+        task: super::NewBackgroundTask,
+    ) -> Result<(), StoreError> {
+        replay::create_task(&self.client().await?, task).await
+    }
+
+    async fn get_background_task(
+        &self,
+        id: &crate::domain::BackgroundTaskId,
+    ) -> Result<Option<super::BackgroundTask>, StoreError> {
+        replay::find_task(&self.client().await?, id).await
+    }
+
+    async fn list_background_tasks(
+        &self,
+        status: Option<crate::domain::BackgroundTaskStatus>,
+        kind: Option<crate::domain::BackgroundTaskKind>,
+        page: PageRequest,
+    ) -> Result<Page<super::BackgroundTask>, StoreError> {
+        replay::list_tasks(&self.client().await?, status, kind, &page).await
+    }
+
+    async fn claim_background_task(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<Option<super::ClaimedBackgroundTask>, StoreError> {
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await.map_err(backend)?;
+        let claimed = replay::claim_task(&transaction, now, lease_until).await?;
+        transaction.commit().await.map_err(backend)?;
+        Ok(claimed)
+    }
+
+    async fn run_replay_batch(
+        &self,
+        step: super::ReplayStep,
+    ) -> Result<super::ReplayProgress, StoreError> {
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await.map_err(backend)?;
+        let progress = replay::run_batch(&transaction, &step).await?;
+        transaction.commit().await.map_err(backend)?;
+        Ok(progress)
+    }
+
+    async fn fail_background_task(
+        &self,
+        claim: &super::ClaimedBackgroundTask,
+        error: String,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        replay::fail_task(&self.client().await?, claim, &error, now).await
     }
 }

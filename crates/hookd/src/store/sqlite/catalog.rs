@@ -10,7 +10,10 @@ use crate::domain::{
     AppId, Application, ApplicationFields, DeliveryOptions, Endpoint, EndpointFields, EndpointId,
     EndpointSecret, EndpointUrl, EventType, EventTypeFields, EventTypeName, Timestamp, Uid,
 };
-use crate::store::{IdempotentResponse, NewEndpoint, Page, PageRequest, StoreError};
+use crate::store::{
+    IDEMPOTENCY_IN_PROGRESS, IdempotentResponse, KeyClaim, NewEndpoint, Page, PageRequest,
+    StoreError,
+};
 
 /// Maps a unique-constraint violation to `Conflict` with a message for the client.
 fn unique(message: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
@@ -562,21 +565,65 @@ pub fn delete_event_type(c: &Connection, name: &EventTypeName) -> Result<bool, S
 
 // --- idempotency keys and settings ---
 
-pub fn find_idempotent_response(
+pub fn claim_idempotency_key(
     c: &Connection,
     key: &str,
-) -> Result<Option<IdempotentResponse>, StoreError> {
-    c.prepare_cached("SELECT request_digest, status, body FROM idempotency WHERE key = ?1")
+    request_digest: &str,
+    now: Timestamp,
+    abandon_after: std::time::Duration,
+) -> Result<KeyClaim, StoreError> {
+    let known = c
+        .prepare_cached(
+            "SELECT request_digest, status, body, created_at FROM idempotency WHERE key = ?1",
+        )
         .map_err(backend)?
         .query_row([key], |row| {
-            Ok(IdempotentResponse {
-                request_digest: row.get(0)?,
-                status: row.get(1)?,
-                body: row.get(2)?,
-            })
+            Ok((
+                IdempotentResponse {
+                    request_digest: row.get(0)?,
+                    status: row.get(1)?,
+                    body: row.get(2)?,
+                },
+                row.get::<_, i64>(3)?,
+            ))
         })
         .optional()
-        .map_err(backend)
+        .map_err(backend)?;
+    let abandoned_before =
+        to_micros(now - chrono::Duration::from_std(abandon_after).unwrap_or_default());
+    match known {
+        Some((answer, _)) if answer.status != IDEMPOTENCY_IN_PROGRESS => {
+            Ok(KeyClaim::Answered(answer))
+        }
+        Some((running, reserved_at)) if reserved_at > abandoned_before => {
+            Ok(KeyClaim::InProgress {
+                request_digest: running.request_digest,
+            })
+        }
+        _ => {
+            c.prepare_cached(
+                "INSERT OR REPLACE INTO idempotency (key, request_digest, status, body, created_at)
+                 VALUES (?1, ?2, ?3, x'', ?4)",
+            )
+            .map_err(backend)?
+            .execute(params![
+                key,
+                request_digest,
+                IDEMPOTENCY_IN_PROGRESS,
+                to_micros(now)
+            ])
+            .map_err(backend)?;
+            Ok(KeyClaim::Claimed)
+        }
+    }
+}
+
+pub fn release_idempotency_key(c: &Connection, key: &str) -> Result<(), StoreError> {
+    c.prepare_cached("DELETE FROM idempotency WHERE key = ?1 AND status = ?2")
+        .map_err(backend)?
+        .execute(params![key, IDEMPOTENCY_IN_PROGRESS])
+        .map_err(backend)?;
+    Ok(())
 }
 
 pub fn put_idempotent_response(

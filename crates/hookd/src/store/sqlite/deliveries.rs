@@ -11,7 +11,7 @@
 //! Claims walk `endpoint_queue` (one row per endpoint with pending work, see schema_2.sql), not
 //! the delivery table, so a backlog on one endpoint costs other endpoints nothing.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -20,13 +20,14 @@ use super::backend;
 use super::catalog::endpoint_secrets;
 use super::messages::insert_attempt;
 use super::rows::{corrupt, from_json, from_micros, to_micros};
+use crate::delivery::backpressure::{Bucket, CircuitPolicy, time_to_token, tokens_at};
 use crate::delivery::retry::RetrySchedule;
 use crate::domain::{
     AppId, DeliveryId, DeliveryOptions, DeliveryStatus, EndpointId, EventTypeName, MessageId,
     Timestamp, TriggerType,
 };
 use crate::store::{
-    AttemptRecord, ClaimBudget, ClaimedDelivery, Deferral, DisabledEndpoint, NextStep, StoreError,
+    AttemptRecord, ClaimBudget, ClaimedDelivery, DisabledEndpoint, NextStep, StoreError,
 };
 
 const PENDING: i64 = 1;
@@ -98,7 +99,7 @@ struct Candidate {
     app_id: String,
 }
 
-/// The endpoint settings a claim needs.
+/// The endpoint settings and state a claim needs.
 struct EndpointRow {
     url: String,
     headers: String,
@@ -106,6 +107,16 @@ struct EndpointRow {
     options: DeliveryOptions,
     endpoint_throttle_rate: Option<u32>,
     app_throttle_rate: Option<u32>,
+    consecutive_failures: u32,
+    resting_until: Option<Timestamp>,
+    endpoint_bucket: Option<Bucket>,
+    app_bucket: Option<Bucket>,
+}
+
+/// An application's throttle bucket during one claim, written back at its end.
+struct AppBucket {
+    rate: u32,
+    tokens: f64,
 }
 
 pub fn claim_due(
@@ -118,6 +129,7 @@ pub fn claim_due(
     let lease_end = to_micros(now + lease);
     let candidates = fair_order(due_endpoints(c, now_micros, budget)?);
     let mut claimed = Vec::new();
+    let mut app_buckets: HashMap<String, AppBucket> = HashMap::new();
     let mut endpoints_left = candidates.len();
     for candidate in candidates {
         let limit_left = budget.limit.saturating_sub(claimed.len());
@@ -127,7 +139,22 @@ pub fn claim_due(
         // Each endpoint gets an equal share of what is left before any takes more.
         let share = limit_left.div_ceil(endpoints_left.max(1));
         endpoints_left = endpoints_left.saturating_sub(1);
-        claim_for_endpoint(c, &candidate, now, lease_end, share, budget, &mut claimed)?;
+        let visit = Visit {
+            candidate: &candidate,
+            now,
+            lease_end,
+            share,
+            budget,
+        };
+        claim_for_endpoint(c, &visit, &mut app_buckets, &mut claimed)?;
+    }
+    for (app_id, bucket) in app_buckets {
+        c.prepare_cached(
+            "UPDATE application SET throttle_tokens = ?2, throttle_updated = ?3 WHERE id = ?1",
+        )
+        .map_err(backend)?
+        .execute(params![app_id, bucket.tokens, now_micros])
+        .map_err(backend)?;
     }
     Ok(claimed)
 }
@@ -143,7 +170,7 @@ fn due_endpoints(
         .values()
         .filter(|allowance| **allowance == 0)
         .count();
-    let fetch = budget.limit.saturating_mul(2) + blocked + budget.blocked_apps.len() * 4 + 16;
+    let fetch = budget.limit.saturating_mul(2) + blocked + 16;
     let mut statement = c
         .prepare_cached(
             "SELECT endpoint_id, app_id FROM endpoint_queue WHERE next_due <= ?1
@@ -167,9 +194,7 @@ fn due_endpoints(
         .into_iter()
         .filter(|candidate| {
             let endpoint = EndpointId::from_trusted(candidate.endpoint_id.clone());
-            let app = AppId::from_trusted(candidate.app_id.clone());
             budget.endpoint_allowance.get(&endpoint) != Some(&0)
-                && !budget.blocked_apps.contains(&app)
         })
         .collect())
 }
@@ -195,15 +220,22 @@ fn fair_order(candidates: Vec<Candidate>) -> Vec<Candidate> {
     ordered
 }
 
-fn claim_for_endpoint(
-    c: &Connection,
-    candidate: &Candidate,
+/// One endpoint's turn in a claim.
+struct Visit<'a> {
+    candidate: &'a Candidate,
     now: Timestamp,
     lease_end: i64,
     share: usize,
-    budget: &ClaimBudget,
+    budget: &'a ClaimBudget,
+}
+
+fn claim_for_endpoint(
+    c: &Connection,
+    visit: &Visit<'_>,
+    app_buckets: &mut HashMap<String, AppBucket>,
     claimed: &mut Vec<ClaimedDelivery>,
 ) -> Result<(), StoreError> {
+    let (candidate, now, budget) = (visit.candidate, visit.now, visit.budget);
     let now_micros = to_micros(now);
     let endpoint_id = candidate.endpoint_id.as_str();
     let Some(endpoint) = endpoint_row(c, endpoint_id)? else {
@@ -214,6 +246,10 @@ fn claim_for_endpoint(
     if endpoint.disabled {
         park_endpoint(c, endpoint_id)?;
         return Ok(());
+    }
+    if let Some(until) = endpoint.resting_until.filter(|until| *until > now) {
+        // Resting (circuit open or Retry-After): come back when the rest is over.
+        return postpone(c, endpoint_id, until);
     }
     let live_leases = live_leases(c, endpoint_id, now_micros)?;
     let max_in_flight = endpoint
@@ -227,11 +263,32 @@ fn claim_for_endpoint(
     {
         room = room.min(usize::try_from(*allowance).unwrap_or(0));
     }
-    if endpoint.options.ordered {
-        // FIFO: only the oldest pending delivery may go, and only when nothing is in flight.
+    if endpoint.options.ordered || budget.circuit.is_probing(endpoint.consecutive_failures) {
+        // FIFO, or a failing endpoint's single probe: one at a time, across every node.
         room = if live_leases == 0 { room.min(1) } else { 0 };
     }
-    let take = room.min(share);
+    let endpoint_tokens = endpoint
+        .endpoint_throttle_rate
+        .map(|rate| (rate, tokens_at(rate, endpoint.endpoint_bucket, now)));
+    let app_tokens = endpoint.app_throttle_rate.map(|rate| {
+        let bucket = app_buckets
+            .entry(candidate.app_id.clone())
+            .or_insert_with(|| AppBucket {
+                rate,
+                tokens: tokens_at(rate, endpoint.app_bucket, now),
+            });
+        (bucket.rate, bucket.tokens)
+    });
+    for (rate, tokens) in endpoint_tokens.into_iter().chain(app_tokens) {
+        room = room.min(tokens.max(0.0).floor() as usize);
+        if tokens < 1.0 {
+            // Throttled: come back when the next token is there. Waiting is not an attempt.
+            let ready =
+                now + chrono::Duration::from_std(time_to_token(rate, tokens)).unwrap_or_default();
+            return postpone(c, endpoint_id, ready);
+        }
+    }
+    let take = room.min(visit.share);
     let due = if take == 0 {
         Vec::new()
     } else if endpoint.options.ordered {
@@ -239,6 +296,13 @@ fn claim_for_endpoint(
     } else {
         due_deliveries(c, endpoint_id, now_micros, take)?
     };
+    let taken = due.len();
+    spend_tokens(c, endpoint_id, endpoint_tokens, taken, now_micros)?;
+    if let Some(bucket) = app_buckets.get_mut(&candidate.app_id)
+        && endpoint.app_throttle_rate.is_some()
+    {
+        bucket.tokens -= taken as f64;
+    }
 
     let secrets: Vec<String> = if due.is_empty() {
         Vec::new()
@@ -255,7 +319,7 @@ fn claim_for_endpoint(
     for row in due {
         let lease_token: i64 = rand::random();
         take_lease
-            .execute(params![row.id, lease_end, lease_token])
+            .execute(params![row.id, visit.lease_end, lease_token])
             .map_err(backend)?;
         claimed.push(ClaimedDelivery {
             delivery_id: DeliveryId::from_trusted(row.id),
@@ -278,51 +342,87 @@ fn claim_for_endpoint(
     refresh_queue_entry(c, endpoint_id, endpoint.options.ordered)
 }
 
-fn endpoint_row(c: &Connection, endpoint_id: &str) -> Result<Option<EndpointRow>, StoreError> {
-    let row = c
-        .prepare_cached(
-            "SELECT e.url, e.headers, e.disabled, e.max_in_flight, e.ordered, e.retry_schedule,
-                    e.auth, e.throttle_rate, a.throttle_rate
-             FROM endpoint e JOIN application a ON a.id = e.app_id WHERE e.id = ?1",
+/// Stores what a claim took from an endpoint's throttle bucket.
+fn spend_tokens(
+    c: &Connection,
+    endpoint_id: &str,
+    bucket: Option<(u32, f64)>,
+    taken: usize,
+    now: i64,
+) -> Result<(), StoreError> {
+    if let Some((_, tokens)) = bucket {
+        c.prepare_cached(
+            "UPDATE endpoint SET throttle_tokens = ?2, throttle_updated = ?3 WHERE id = ?1",
         )
         .map_err(backend)?
-        .query_row([endpoint_id], |row| {
-            Ok((
-                row.get::<_, String>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, bool>(2)?,
-                row.get::<_, Option<u32>>(3)?,
-                row.get::<_, bool>(4)?,
-                row.get::<_, Option<String>>(5)?,
-                row.get::<_, Option<String>>(6)?,
-                row.get::<_, Option<u32>>(7)?,
-                row.get::<_, Option<u32>>(8)?,
-            ))
-        })
-        .optional()
+        .execute(params![endpoint_id, tokens - taken as f64, now])
         .map_err(backend)?;
-    let Some((url, headers, disabled, max_in_flight, ordered, schedule, auth, ep_rate, app_rate)) =
-        row
-    else {
-        return Ok(None);
-    };
-    Ok(Some(EndpointRow {
-        url,
-        headers,
-        disabled,
-        options: DeliveryOptions {
-            max_in_flight,
-            ordered,
-            retry_schedule: schedule
-                .as_deref()
-                .map(str::parse::<RetrySchedule>)
-                .transpose()
-                .map_err(backend)?,
-            auth: auth.as_deref().map(from_json).transpose()?,
-        },
-        endpoint_throttle_rate: ep_rate,
-        app_throttle_rate: app_rate,
-    }))
+    }
+    Ok(())
+}
+
+/// Sets an endpoint's queue entry to the time it may go again (a rest or a throttle). The entry
+/// may then lie later than the endpoint's due deliveries: it says when to look, not what is due.
+fn postpone(c: &Connection, endpoint_id: &str, until: Timestamp) -> Result<(), StoreError> {
+    c.prepare_cached("UPDATE endpoint_queue SET next_due = ?2 WHERE endpoint_id = ?1")
+        .map_err(backend)?
+        .execute(params![endpoint_id, to_micros(until)])
+        .map_err(backend)?;
+    Ok(())
+}
+
+fn endpoint_row(c: &Connection, endpoint_id: &str) -> Result<Option<EndpointRow>, StoreError> {
+    c.prepare_cached(
+        "SELECT e.url, e.headers, e.disabled, e.max_in_flight, e.ordered, e.retry_schedule,
+                e.auth, e.throttle_rate, a.throttle_rate, e.consecutive_failures,
+                e.paused_until, e.throttle_tokens, e.throttle_updated, a.throttle_tokens,
+                a.throttle_updated
+         FROM endpoint e JOIN application a ON a.id = e.app_id WHERE e.id = ?1",
+    )
+    .map_err(backend)?
+    .query_row([endpoint_id], |row| {
+        let bucket = |tokens: Option<f64>, updated: Option<i64>| {
+            tokens.zip(updated).map(|(tokens, updated)| Bucket {
+                tokens,
+                updated: from_micros(updated),
+            })
+        };
+        let schedule: Option<String> = row.get(5)?;
+        let auth: Option<String> = row.get(6)?;
+        Ok((
+            EndpointRow {
+                url: row.get(0)?,
+                headers: row.get(1)?,
+                disabled: row.get(2)?,
+                options: DeliveryOptions {
+                    max_in_flight: row.get(3)?,
+                    ordered: row.get(4)?,
+                    retry_schedule: None,
+                    auth: None,
+                },
+                endpoint_throttle_rate: row.get(7)?,
+                app_throttle_rate: row.get(8)?,
+                consecutive_failures: row.get(9)?,
+                resting_until: row.get::<_, Option<i64>>(10)?.map(from_micros),
+                endpoint_bucket: bucket(row.get(11)?, row.get(12)?),
+                app_bucket: bucket(row.get(13)?, row.get(14)?),
+            },
+            schedule,
+            auth,
+        ))
+    })
+    .optional()
+    .map_err(backend)?
+    .map(|(mut endpoint, schedule, auth)| {
+        endpoint.options.retry_schedule = schedule
+            .as_deref()
+            .map(str::parse::<RetrySchedule>)
+            .transpose()
+            .map_err(backend)?;
+        endpoint.options.auth = auth.as_deref().map(from_json).transpose()?;
+        Ok(endpoint)
+    })
+    .transpose()
 }
 
 fn live_leases(c: &Connection, endpoint_id: &str, now: i64) -> Result<u32, StoreError> {
@@ -455,6 +555,7 @@ fn park_endpoint(c: &Connection, endpoint_id: &str) -> Result<(), StoreError> {
 pub fn record_attempts(
     c: &Connection,
     records: Vec<AttemptRecord>,
+    circuit: &CircuitPolicy,
 ) -> Result<Vec<DisabledEndpoint>, StoreError> {
     let mut disabled = Vec::new();
     let mut advance = c
@@ -484,7 +585,7 @@ pub fn record_attempts(
             mark_delivery_due(c, record.delivery_id.as_str(), to_micros(next_attempt_at))?;
         }
         let endpoint_id = record.attempt.endpoint_id.as_str();
-        let failing_since = track_failure(c, endpoint_id, &record)?;
+        let failing_since = track_health(c, endpoint_id, &record, circuit)?;
         let failing_too_long = match (failing_since, record.disable_if_failing_since) {
             (Some(since), Some(limit)) => since <= limit,
             _ => false,
@@ -502,44 +603,56 @@ pub fn record_attempts(
     Ok(disabled)
 }
 
-/// Keeps `failing_since`: cleared by a success, set by the first failure after one. Returns it.
-fn track_failure(
+/// Keeps the endpoint's health: `failing_since` (set by the first failure after a success),
+/// the consecutive failures, and the rest they or a `Retry-After` impose (see
+/// `delivery::backpressure`); a success clears all three. Writes only when something changes, so
+/// a healthy endpoint costs a lookup per attempt. Returns `failing_since`.
+fn track_health(
     c: &Connection,
     endpoint_id: &str,
     record: &AttemptRecord,
+    circuit: &CircuitPolicy,
 ) -> Result<Option<Timestamp>, StoreError> {
-    // Writes only when the state changes (the first failure, the first success after failing),
-    // so a healthy endpoint costs a lookup per attempt, not a row write.
-    let (change, value) = if record.attempt.status == DeliveryStatus::Success {
-        (
-            "UPDATE endpoint SET failing_since = NULL WHERE id = ?1 AND failing_since IS NOT NULL",
-            None,
+    let Some((failing_since, failures, resting_until)) = c
+        .prepare_cached(
+            "SELECT failing_since, consecutive_failures, paused_until FROM endpoint WHERE id = ?1",
         )
-    } else {
-        (
-            "UPDATE endpoint SET failing_since = ?2 WHERE id = ?1 AND failing_since IS NULL",
-            Some(to_micros(record.attempt.created_at)),
-        )
-    };
-    match value {
-        Some(at) => c
-            .prepare_cached(change)
-            .map_err(backend)?
-            .execute(params![endpoint_id, at]),
-        None => c
-            .prepare_cached(change)
-            .map_err(backend)?
-            .execute(params![endpoint_id]),
-    }
-    .map_err(backend)?;
-    let since: Option<i64> = c
-        .prepare_cached("SELECT failing_since FROM endpoint WHERE id = ?1")
         .map_err(backend)?
-        .query_row([endpoint_id], |row| row.get(0))
+        .query_row([endpoint_id], |row| {
+            Ok((
+                row.get::<_, Option<i64>>(0)?.map(from_micros),
+                row.get::<_, u32>(1)?,
+                row.get::<_, Option<i64>>(2)?.map(from_micros),
+            ))
+        })
         .optional()
         .map_err(backend)?
-        .flatten();
-    Ok(since.map(from_micros))
+    else {
+        return Ok(None);
+    };
+    let at = record.attempt.created_at;
+    let next = if record.attempt.status == DeliveryStatus::Success {
+        (None, 0, None)
+    } else {
+        let failures = failures + 1;
+        let rest = circuit.rest_after_failure(failures, record.retry_after, resting_until, at);
+        (failing_since.or(Some(at)), failures, rest)
+    };
+    if next != (failing_since, failures, resting_until) {
+        c.prepare_cached(
+            "UPDATE endpoint SET failing_since = ?2, consecutive_failures = ?3, paused_until = ?4
+             WHERE id = ?1",
+        )
+        .map_err(backend)?
+        .execute(params![
+            endpoint_id,
+            next.0.map(to_micros),
+            next.1,
+            next.2.map(to_micros)
+        ])
+        .map_err(backend)?;
+    }
+    Ok(next.0)
 }
 
 /// Disables an endpoint that is enabled and parks its deliveries; false if it already was.
@@ -553,30 +666,6 @@ fn disable_endpoint(c: &Connection, endpoint_id: &str, now: Timestamp) -> Result
         .map_err(backend)?;
     park_endpoint(c, endpoint_id)?;
     Ok(changed > 0)
-}
-
-pub fn defer(c: &Connection, deferrals: &[Deferral]) -> Result<(), StoreError> {
-    let mut statement = c
-        .prepare_cached(
-            "UPDATE delivery SET next_attempt_at = ?3, lease_token = NULL
-             WHERE id = ?1 AND lease_token = ?2 AND status = ?4",
-        )
-        .map_err(backend)?;
-    for deferral in deferrals {
-        let due = to_micros(deferral.due_at);
-        let moved = statement
-            .execute(params![
-                deferral.delivery_id.as_str(),
-                deferral.lease_token,
-                due,
-                PENDING
-            ])
-            .map_err(backend)?;
-        if moved > 0 {
-            mark_delivery_due(c, deferral.delivery_id.as_str(), due)?;
-        }
-    }
-    Ok(())
 }
 
 pub fn release(c: &Connection, ids: &[DeliveryId]) -> Result<(), StoreError> {

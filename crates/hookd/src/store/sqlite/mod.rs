@@ -12,7 +12,9 @@
 
 mod catalog;
 mod deliveries;
+mod logs;
 mod messages;
+mod replay;
 mod rows;
 
 use std::path::Path;
@@ -25,10 +27,11 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use super::{
-    AttemptFilter, AttemptRecord, ClaimBudget, ClaimedDelivery, Deferral, DisabledEndpoint,
-    IdempotentResponse, MessageFilter, MessageInsert, NewEndpoint, NewMessage, Page, PageRequest,
-    Store, StoreError,
+    AttemptFilter, AttemptRecord, ClaimBudget, ClaimedDelivery, DisabledEndpoint,
+    IdempotentResponse, KeyClaim, MessageFilter, MessageInsert, NewEndpoint, NewMessage, Page,
+    PageRequest, Store, StoreError,
 };
+use crate::delivery::backpressure::CircuitPolicy;
 use crate::domain::{
     AppId, Application, ApplicationFields, Attempt, DeliveryId, Endpoint, EndpointFields,
     EndpointId, EndpointSecret, EventType, EventTypeFields, EventTypeName, Message, MessageId,
@@ -176,6 +179,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema.sql"),
     include_str!("schema_2.sql"),
     include_str!("schema_3.sql"),
+    include_str!("schema_4.sql"),
+    include_str!("schema_5.sql"),
 ];
 
 fn migrate(connection: &Connection) -> Result<(), StoreError> {
@@ -460,15 +465,12 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn defer_deliveries(&self, deferrals: Vec<Deferral>) -> Result<(), StoreError> {
-        self.write(move |c| deliveries::defer(c, &deferrals)).await
-    }
-
     async fn record_attempts(
         &self,
         records: Vec<AttemptRecord>,
+        circuit: CircuitPolicy,
     ) -> Result<Vec<DisabledEndpoint>, StoreError> {
-        self.write(move |c| deliveries::record_attempts(c, records))
+        self.write(move |c| deliveries::record_attempts(c, records, &circuit))
             .await
     }
 
@@ -480,12 +482,21 @@ impl Store for SqliteStore {
         self.read(deliveries::next_due_at).await
     }
 
-    async fn get_idempotent_response(
+    async fn claim_idempotency_key(
         &self,
         key: &str,
-    ) -> Result<Option<IdempotentResponse>, StoreError> {
+        request_digest: &str,
+        now: Timestamp,
+        abandon_after: Duration,
+    ) -> Result<KeyClaim, StoreError> {
+        let (key, digest) = (key.to_owned(), request_digest.to_owned());
+        self.write(move |c| catalog::claim_idempotency_key(c, &key, &digest, now, abandon_after))
+            .await
+    }
+
+    async fn release_idempotency_key(&self, key: &str) -> Result<(), StoreError> {
         let key = key.to_owned();
-        self.read(move |c| catalog::find_idempotent_response(c, &key))
+        self.write(move |c| catalog::release_idempotency_key(c, &key))
             .await
     }
 
@@ -508,6 +519,175 @@ impl Store for SqliteStore {
     async fn put_setting(&self, name: &str, value: &str) -> Result<(), StoreError> {
         let (name, value) = (name.to_owned(), value.to_owned());
         self.write(move |c| catalog::put_setting(c, &name, &value))
+            .await
+    }
+
+    async fn expunge_message_content(
+        &self,
+        app_id: &AppId,
+        msg_id: &MessageId,
+    ) -> Result<bool, StoreError> {
+        let (app_id, msg_id) = (app_id.clone(), msg_id.clone());
+        self.write(move |c| logs::expunge_message_content(c, &app_id, &msg_id))
+            .await
+    }
+
+    async fn purge_payloads_before(
+        &self,
+        cutoff: Timestamp,
+        limit: usize,
+    ) -> Result<usize, StoreError> {
+        // Chosen on a reader so the writer only updates rows by primary key.
+        let ids = self
+            .read(move |c| logs::messages_to_purge(c, cutoff, limit))
+            .await?;
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        self.write(move |c| logs::purge_payloads(c, &ids)).await
+    }
+
+    async fn purge_attempt_bodies_before(
+        &self,
+        cutoff: Timestamp,
+        limit: usize,
+    ) -> Result<usize, StoreError> {
+        let ids = self
+            .read(move |c| logs::attempts_to_purge(c, cutoff, limit))
+            .await?;
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        self.write(move |c| logs::purge_attempt_bodies(c, &ids))
+            .await
+    }
+
+    async fn get_attempt(
+        &self,
+        app_id: &AppId,
+        attempt_id: &str,
+    ) -> Result<Option<Attempt>, StoreError> {
+        let (app_id, attempt_id) = (app_id.clone(), attempt_id.to_owned());
+        self.read(move |c| logs::find_attempt(c, &app_id, &attempt_id))
+            .await
+    }
+
+    async fn list_message_destinations(
+        &self,
+        app_id: &AppId,
+        msg_id: &MessageId,
+        page: PageRequest,
+    ) -> Result<Page<super::logs::Destination>, StoreError> {
+        let (app_id, msg_id) = (app_id.clone(), msg_id.clone());
+        self.read(move |c| logs::list_destinations(c, &app_id, &msg_id, &page))
+            .await
+    }
+
+    async fn list_dead_letters(
+        &self,
+        app_id: &AppId,
+        filter: super::logs::DeadLetterFilter,
+        page: PageRequest,
+    ) -> Result<Page<super::logs::DeadLetter>, StoreError> {
+        let app_id = app_id.clone();
+        self.read(move |c| logs::list_dead_letters(c, &app_id, &filter, &page))
+            .await
+    }
+
+    async fn count_dead_letters(
+        &self,
+        app_id: &AppId,
+    ) -> Result<Vec<super::logs::DeadLetterGroup>, StoreError> {
+        let app_id = app_id.clone();
+        self.read(move |c| logs::count_dead_letters(c, &app_id))
+            .await
+    }
+
+    async fn count_endpoint_deliveries(
+        &self,
+        endpoint_id: &EndpointId,
+        since: Option<Timestamp>,
+        until: Option<Timestamp>,
+    ) -> Result<super::logs::DeliveryCounts, StoreError> {
+        let endpoint_id = endpoint_id.clone();
+        self.read(move |c| logs::count_endpoint_deliveries(c, &endpoint_id, since, until))
+            .await
+    }
+
+    async fn sample_endpoint_attempts(
+        &self,
+        endpoint_id: &EndpointId,
+        since: Timestamp,
+    ) -> Result<Vec<super::logs::AttemptSample>, StoreError> {
+        let endpoint_id = endpoint_id.clone();
+        self.read(move |c| logs::sample_endpoint_attempts(c, &endpoint_id, since))
+            .await
+    }
+
+    async fn replay_message(
+        &self,
+        app_id: &AppId,
+        msg_id: &MessageId,
+        now: Timestamp,
+    ) -> Result<usize, StoreError> {
+        let (app_id, msg_id) = (app_id.clone(), msg_id.clone());
+        self.write(move |c| replay::replay_message(c, &app_id, &msg_id, now))
+            .await
+    }
+
+    async fn count_replay(&self, filter: super::ReplayFilter) -> Result<u64, StoreError> {
+        self.read(move |c| replay::count_replay(c, &filter)).await
+    }
+
+    async fn create_background_task(
+        &self,
+        task: super::NewBackgroundTask,
+    ) -> Result<(), StoreError> {
+        self.write(move |c| replay::create_task(c, task)).await
+    }
+
+    async fn get_background_task(
+        &self,
+        id: &crate::domain::BackgroundTaskId,
+    ) -> Result<Option<super::BackgroundTask>, StoreError> {
+        let id = id.clone();
+        self.read(move |c| replay::find_task(c, &id)).await
+    }
+
+    async fn list_background_tasks(
+        &self,
+        status: Option<crate::domain::BackgroundTaskStatus>,
+        kind: Option<crate::domain::BackgroundTaskKind>,
+        page: PageRequest,
+    ) -> Result<Page<super::BackgroundTask>, StoreError> {
+        self.read(move |c| replay::list_tasks(c, status, kind, &page))
+            .await
+    }
+
+    async fn claim_background_task(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<Option<super::ClaimedBackgroundTask>, StoreError> {
+        self.write(move |c| replay::claim_task(c, now, lease_until))
+            .await
+    }
+
+    async fn run_replay_batch(
+        &self,
+        step: super::ReplayStep,
+    ) -> Result<super::ReplayProgress, StoreError> {
+        self.write(move |c| replay::run_batch(c, &step)).await
+    }
+
+    async fn fail_background_task(
+        &self,
+        claim: &super::ClaimedBackgroundTask,
+        error: String,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let claim = claim.clone();
+        self.write(move |c| replay::fail_task(c, &claim, &error, now))
             .await
     }
 }

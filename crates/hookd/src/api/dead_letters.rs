@@ -1,0 +1,128 @@
+//! The dead-letter view (a hookd extension; Svix has none): every message/endpoint pair whose
+//! latest delivery ended failed (retries used up) or is parked behind a disabled endpoint.
+//!
+//! `GET /app/{app}/dead-letter` lists them newest first, paged like every list and filtered by
+//! `endpoint_id`, `event_types`, `before`, `after` (the message's time);
+//! `GET /app/{app}/dead-letter/summary` counts them per endpoint and per event type. Fixing one
+//! is a resend (`/msg/{msg}/endpoint/{ep}/resend`), which makes the pair pending again.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::State;
+use serde::Serialize;
+
+use super::ApiContext;
+use super::applications::find_application;
+use super::error::{ApiError, ApiResult};
+use super::messages::message_filter;
+use super::pagination::{ListResponse, page_request, render_page};
+use super::params::{ApiPath, QueryParams};
+use crate::domain::{EndpointId, EventTypeName, MessageId, Timestamp};
+use crate::store::Order;
+use crate::store::logs::{DeadLetter, DeadLetterCount, DeadLetterFilter, DeadLetterSummary};
+
+/// One dead letter.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeadLetterOut {
+    pub msg_id: MessageId,
+    pub endpoint_id: EndpointId,
+    pub event_type: EventTypeName,
+    /// `fail` (retries used up) or `parked` (the endpoint is disabled).
+    pub status_text: &'static str,
+    /// Attempts made by the latest delivery of the pair.
+    pub attempts: u32,
+    pub last_attempt: Option<Timestamp>,
+    /// The message's time.
+    pub timestamp: Timestamp,
+}
+
+impl From<DeadLetter> for DeadLetterOut {
+    fn from(letter: DeadLetter) -> Self {
+        DeadLetterOut {
+            msg_id: letter.msg_id,
+            endpoint_id: letter.endpoint_id,
+            event_type: letter.event_type,
+            status_text: if letter.parked { "parked" } else { "fail" },
+            attempts: letter.attempts_made,
+            last_attempt: letter.last_attempt_at,
+            timestamp: letter.message_created_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct CountOut {
+    pub fail: u64,
+    pub parked: u64,
+    pub total: u64,
+}
+
+impl From<&DeadLetterCount> for CountOut {
+    fn from(count: &DeadLetterCount) -> Self {
+        CountOut {
+            fail: count.failed,
+            parked: count.parked,
+            total: count.failed + count.parked,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeadLetterSummaryOut {
+    pub total: CountOut,
+    pub by_endpoint: BTreeMap<String, CountOut>,
+    pub by_event_type: BTreeMap<String, CountOut>,
+}
+
+/// `GET /app/{app_id}/dead-letter`
+pub async fn list(
+    State(ctx): State<ApiContext>,
+    ApiPath(app_id): ApiPath<String>,
+    query: QueryParams,
+) -> ApiResult<Json<ListResponse<DeadLetterOut>>> {
+    let app = find_application(&ctx, &app_id).await?;
+    let endpoint_id = match query.get("endpoint_id") {
+        None => None,
+        Some(id_or_uid) => Some(
+            ctx.store
+                .get_endpoint(&app.id, id_or_uid)
+                .await?
+                .ok_or(ApiError::NotFound("endpoint not found"))?
+                .id,
+        ),
+    };
+    let by_message = message_filter(&query)?;
+    let filter = DeadLetterFilter {
+        endpoint_id,
+        event_types: by_message.event_types,
+        before: query.timestamp("before")?,
+        after: query.timestamp("after")?,
+    };
+    let page = page_request(&query, Order::Descending)?;
+    let letters = ctx.store.list_dead_letters(&app.id, filter, page).await?;
+    Ok(Json(render_page(letters, DeadLetterOut::from)))
+}
+
+/// `GET /app/{app_id}/dead-letter/summary`
+pub async fn summary(
+    State(ctx): State<ApiContext>,
+    ApiPath(app_id): ApiPath<String>,
+) -> ApiResult<Json<DeadLetterSummaryOut>> {
+    let app = find_application(&ctx, &app_id).await?;
+    let groups = ctx.store.count_dead_letters(&app.id).await?;
+    let summary = DeadLetterSummary::from_groups(&groups);
+    let render = |counts: &BTreeMap<String, DeadLetterCount>| {
+        counts
+            .iter()
+            .map(|(key, count)| (key.clone(), CountOut::from(count)))
+            .collect()
+    };
+    Ok(Json(DeadLetterSummaryOut {
+        total: CountOut::from(&summary.total),
+        by_endpoint: render(&summary.by_endpoint),
+        by_event_type: render(&summary.by_event_type),
+    }))
+}

@@ -1,0 +1,203 @@
+//! Replays: one message to all its endpoints, an endpoint's recovery (Svix `endpoint.recover`)
+//! and missing messages (Svix `endpoint.replay_missing`), and hookd's bulk replay by filter with
+//! a dry run.
+//!
+//! A replay is always a new manual delivery (trigger type 1): the receiver sees the same
+//! `webhook-id` (the message id) with a new timestamp and signature, and earlier attempts stay
+//! as they were. Replaying one message is one short transaction answered at once; the others may
+//! cover millions of messages, so they are stored as background tasks and run by
+//! `crate::background` in batches, and the answer is the task to poll.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::ApiContext;
+use super::applications::find_application;
+use super::background_tasks::BackgroundTaskOut;
+use super::endpoints::find_endpoint;
+use super::error::{ApiError, ApiResult};
+use super::json::ValidJson;
+use super::messages::find_message;
+use super::params::ApiPath;
+use crate::domain::{
+    BackgroundTaskId, BackgroundTaskKind, EventTypeName, ReplaySelection, Timestamp,
+};
+use crate::store::{NewBackgroundTask, ReplayFilter};
+
+/// Svix's `RecoverIn` and `ReplayIn`: messages created in `[since, until)`.
+#[derive(Debug, Deserialize)]
+pub struct WindowIn {
+    since: Timestamp,
+    until: Option<Timestamp>,
+}
+
+/// Which deliveries a bulk replay selects, by the latest delivery of each message/endpoint pair.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+enum BulkReplayStatus {
+    /// Out of retries.
+    #[default]
+    Failed,
+    /// Parked behind a disabled endpoint.
+    Parked,
+    /// Any finished delivery, including successful ones.
+    Any,
+}
+
+/// hookd's bulk replay request.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BulkReplayIn {
+    event_types: Option<Vec<String>>,
+    endpoint_id: Option<String>,
+    #[serde(default)]
+    status: BulkReplayStatus,
+    since: Timestamp,
+    until: Option<Timestamp>,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// `POST /app/{app_id}/msg/{msg_id}/replay`: one manual delivery, due now, to every endpoint
+/// the message was originally fanned out to (endpoints created since are not included, and
+/// endpoints deleted since are gone). Answers 202 with `{}`.
+pub async fn message(
+    State(ctx): State<ApiContext>,
+    ApiPath((app_id, msg_id)): ApiPath<(String, String)>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let app = find_application(&ctx, &app_id).await?;
+    let message = find_message(&ctx, &app.id, &msg_id).await?;
+    let queued = ctx
+        .store
+        .replay_message(&app.id, &message.id, ctx.clock.now())
+        .await?;
+    ctx.wake_dispatcher.notify_one();
+    tracing::info!(app_id = %app.id, msg_id = %message.id, endpoints = queued, "message replayed");
+    Ok((StatusCode::ACCEPTED, Json(json!({}))))
+}
+
+/// `POST /app/{app_id}/endpoint/{endpoint_id}/recover`: re-queues every message of the window
+/// whose latest delivery to the endpoint failed or is parked. Does not re-enable the endpoint:
+/// deliveries to a disabled endpoint are parked again.
+pub async fn recover(
+    State(ctx): State<ApiContext>,
+    ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
+    ValidJson(window): ValidJson<WindowIn>,
+) -> ApiResult<(StatusCode, Json<BackgroundTaskOut>)> {
+    let (app, endpoint) = find_endpoint(&ctx, &app_id, &endpoint_id).await?;
+    let filter = ReplayFilter {
+        app_id: app.id,
+        endpoint_id: Some(endpoint.id),
+        event_types: None,
+        selection: ReplaySelection::FailedOrParked,
+        since: window.since,
+        until: checked_until(window.since, window.until)?,
+    };
+    start_task(&ctx, BackgroundTaskKind::EndpointRecover, filter).await
+}
+
+/// `POST /app/{app_id}/endpoint/{endpoint_id}/replay-missing`: queues the messages of the
+/// window that the endpoint accepts but was never sent (it was created, or its filters changed,
+/// after they were).
+pub async fn replay_missing(
+    State(ctx): State<ApiContext>,
+    ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
+    ValidJson(window): ValidJson<WindowIn>,
+) -> ApiResult<(StatusCode, Json<BackgroundTaskOut>)> {
+    let (app, endpoint) = find_endpoint(&ctx, &app_id, &endpoint_id).await?;
+    let filter = ReplayFilter {
+        app_id: app.id,
+        endpoint_id: Some(endpoint.id),
+        event_types: None,
+        selection: ReplaySelection::NeverQueued,
+        since: window.since,
+        until: checked_until(window.since, window.until)?,
+    };
+    start_task(&ctx, BackgroundTaskKind::EndpointReplayMissing, filter).await
+}
+
+/// `POST /app/{app_id}/replay`: replays by filter. With `dryRun` it answers `{"count": N}`, the
+/// number of deliveries a real run would queue now; otherwise it starts a task.
+pub async fn bulk(
+    State(ctx): State<ApiContext>,
+    ApiPath(app_id): ApiPath<String>,
+    ValidJson(input): ValidJson<BulkReplayIn>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let app = find_application(&ctx, &app_id).await?;
+    let endpoint_id = match &input.endpoint_id {
+        None => None,
+        Some(id_or_uid) => Some(find_endpoint(&ctx, app.id.as_str(), id_or_uid).await?.1.id),
+    };
+    let event_types = input
+        .event_types
+        .map(|names| {
+            names
+                .iter()
+                .enumerate()
+                .map(|(index, name)| {
+                    EventTypeName::parse(name).map_err(|error| {
+                        ApiError::invalid_input(&["eventTypes", &index.to_string()], error)
+                    })
+                })
+                .collect::<ApiResult<Vec<_>>>()
+        })
+        .transpose()?;
+    let filter = ReplayFilter {
+        app_id: app.id,
+        endpoint_id,
+        event_types,
+        selection: match input.status {
+            BulkReplayStatus::Failed => ReplaySelection::Failed,
+            BulkReplayStatus::Parked => ReplaySelection::Parked,
+            BulkReplayStatus::Any => ReplaySelection::AnyFinished,
+        },
+        since: input.since,
+        until: checked_until(input.since, input.until)?,
+    };
+    if input.dry_run {
+        let count = ctx.store.count_replay(filter).await?;
+        return Ok((StatusCode::OK, Json(json!({ "count": count }))));
+    }
+    let (status, Json(task)) = start_task(&ctx, BackgroundTaskKind::BulkReplay, filter).await?;
+    let body = serde_json::to_value(task).map_err(|_| ApiError::Internal("rendering the task"))?;
+    Ok((status, Json(body)))
+}
+
+/// Stores the task, wakes the runner, and answers 202 with the task.
+async fn start_task(
+    ctx: &ApiContext,
+    kind: BackgroundTaskKind,
+    filter: ReplayFilter,
+) -> ApiResult<(StatusCode, Json<BackgroundTaskOut>)> {
+    let now = ctx.clock.now();
+    let id = BackgroundTaskId::generate(now, rand::random());
+    ctx.store
+        .create_background_task(NewBackgroundTask {
+            id: id.clone(),
+            kind,
+            filter,
+            now,
+        })
+        .await?;
+    ctx.wake_background.notify_one();
+    let task = ctx
+        .store
+        .get_background_task(&id)
+        .await?
+        .ok_or(ApiError::Internal("the new background task is missing"))?;
+    tracing::info!(task_id = %task.id, task = kind.name(), app_id = %task.filter.app_id, "background task queued");
+    Ok((StatusCode::ACCEPTED, Json(BackgroundTaskOut::render(task))))
+}
+
+fn checked_until(since: Timestamp, until: Option<Timestamp>) -> ApiResult<Option<Timestamp>> {
+    match until {
+        Some(until) if until <= since => Err(ApiError::invalid_body(
+            &["until"],
+            "until must be later than since",
+        )),
+        _ => Ok(until),
+    }
+}
