@@ -469,6 +469,17 @@ pub struct Attempt {
     pub failure_code: Option<String>,
     pub trigger_type: TriggerType,
     pub created_at: Timestamp,
+    /// What was sent and what came back, for debugging.
+    pub details: AttemptDetails,
+}
+
+/// The parts of an attempt kept for debugging: the request headers as sent (credentials
+/// redacted), the response headers as received, and the node that made the attempt.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct AttemptDetails {
+    pub request_headers: Vec<(String, String)>,
+    pub response_headers: Vec<(String, String)>,
+    pub node_id: Option<String>,
 }
 
 /// What a background task does. The names are Svix's `BackgroundTaskType` values.

@@ -259,6 +259,7 @@ mod tests {
                 failure_code: None,
                 trigger_type: trigger,
                 created_at: at,
+                details: Default::default(),
             },
             next,
             disable_endpoint: false,

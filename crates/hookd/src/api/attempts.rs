@@ -43,6 +43,15 @@ pub struct MessageAttemptOut {
     /// absent on success. Not in Svix's model; clients ignore it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure_code: Option<String>,
+    /// hookd extension: the request headers as sent, credentials redacted, in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub request_headers: Vec<(String, String)>,
+    /// hookd extension: the response headers as received, in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub response_headers: Vec<(String, String)>,
+    /// hookd extension: the node that made the attempt.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node_id: Option<String>,
     /// The attempted message, when the client asked for it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub msg: Option<MessageOut>,
@@ -63,6 +72,9 @@ impl MessageAttemptOut {
             trigger_type: attempt.trigger_type as u8,
             timestamp: attempt.created_at,
             failure_code: attempt.failure_code,
+            request_headers: attempt.details.request_headers,
+            response_headers: attempt.details.response_headers,
+            node_id: attempt.details.node_id,
             msg,
         }
     }
@@ -241,6 +253,7 @@ mod tests {
             created_at: chrono::DateTime::parse_from_rfc3339("2024-05-06T07:08:09Z")
                 .unwrap()
                 .to_utc(),
+            details: Default::default(),
         }
     }
 

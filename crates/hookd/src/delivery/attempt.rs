@@ -10,7 +10,7 @@ use bytes::Bytes;
 use super::client::{DeliveryClient, OutboundRequest, SendReport};
 use super::outcome::{AttemptOutcome, FailureCode};
 use super::retry::RetrySchedule;
-use crate::domain::{Attempt, AttemptId, DeliveryStatus, Timestamp, TriggerType};
+use crate::domain::{Attempt, AttemptDetails, AttemptId, DeliveryStatus, Timestamp, TriggerType};
 use crate::store::{AttemptRecord, ClaimedDelivery, NextStep};
 
 /// How deliveries are signed and retried.
@@ -21,6 +21,8 @@ pub struct AttemptPolicy {
     pub svix_headers: bool,
     /// An endpoint failing without a success for this long is disabled.
     pub disable_after: Duration,
+    /// This node's name, recorded on every attempt it makes.
+    pub node_id: Option<String>,
 }
 
 /// The Standard Webhooks headers (and optionally their `svix-*` twins) for one attempt.
@@ -75,6 +77,7 @@ pub async fn attempt_delivery(
     started_at: Timestamp,
     jitter: f64,
 ) -> (AttemptRecord, AttemptOutcome) {
+    let mut sent_headers = Vec::new();
     let report = match (&claim.payload, url::Url::parse(&claim.url)) {
         (None, _) => SendReport::not_sent(FailureCode::Other, "message content was expunged"),
         (_, Err(error)) => {
@@ -82,6 +85,7 @@ pub async fn attempt_delivery(
         }
         (Some(body), Ok(url)) => {
             let headers = signed_headers(claim, body, started_at.timestamp(), policy.svix_headers);
+            sent_headers = redacted(&headers);
             let request = OutboundRequest {
                 url,
                 headers,
@@ -89,6 +93,11 @@ pub async fn attempt_delivery(
             };
             client.send(request).await
         }
+    };
+    let details = AttemptDetails {
+        request_headers: sent_headers,
+        response_headers: report.response_headers.clone(),
+        node_id: policy.node_id.clone(),
     };
     let attempts_made = claim.attempts_made + 1;
     let schedule = claim
@@ -108,7 +117,7 @@ pub async fn attempt_delivery(
         delivery_id: claim.delivery_id.clone(),
         lease_token: claim.lease_token,
         attempt_number: attempts_made,
-        attempt: attempt_from_report(claim, &report, started_at),
+        attempt: attempt_from_report(claim, &report, started_at, details),
         next,
         // 410 Gone: the receiver says the endpoint no longer exists.
         disable_endpoint: report.status == Some(410),
@@ -150,10 +159,37 @@ fn to_chrono(duration: Duration) -> chrono::Duration {
     chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
 }
 
+/// Header names whose values are credentials; an attempt's record keeps the name only.
+fn is_credential(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    name == "authorization"
+        || name == "proxy-authorization"
+        || name == "cookie"
+        || ["secret", "token", "password", "api-key", "apikey"]
+            .iter()
+            .any(|word| name.contains(word))
+}
+
+/// The request headers as the attempt's record keeps them: credentials replaced.
+pub fn redacted(headers: &[(String, String)]) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(name, value)| {
+            let value = if is_credential(name) {
+                "[redacted]".to_owned()
+            } else {
+                value.clone()
+            };
+            (name.clone(), value)
+        })
+        .collect()
+}
+
 fn attempt_from_report(
     claim: &ClaimedDelivery,
     report: &SendReport,
     started_at: Timestamp,
+    details: AttemptDetails,
 ) -> Attempt {
     let (status, failure_code) = match &report.outcome {
         AttemptOutcome::Delivered { .. } => (DeliveryStatus::Success, None),
@@ -174,6 +210,7 @@ fn attempt_from_report(
         failure_code,
         trigger_type: claim.trigger_type,
         created_at: started_at,
+        details,
     }
 }
 
@@ -210,6 +247,26 @@ mod tests {
         assert_eq!(
             next, expected,
             "{outcome:?} {trigger:?} after {attempts_made} attempts"
+        );
+    }
+
+    #[test]
+    fn credentials_are_redacted_in_the_record() {
+        let sent: Vec<(String, String)> = [
+            ("Authorization", "Bearer t0k"),
+            ("x-api-key", "k"),
+            ("X-Session-Token", "s"),
+            ("webhook-id", "msg_1"),
+            ("x-team", "core"),
+        ]
+        .iter()
+        .map(|(name, value)| (name.to_string(), value.to_string()))
+        .collect();
+        let recorded = redacted(&sent);
+        let kept: Vec<&str> = recorded.iter().map(|(_, value)| value.as_str()).collect();
+        assert_eq!(
+            kept,
+            ["[redacted]", "[redacted]", "[redacted]", "msg_1", "core"]
         );
     }
 

@@ -64,7 +64,15 @@ pub struct SendReport {
     /// The start of the response body, decoded as lossy UTF-8 and at most `max_response_body`
     /// bytes long.
     pub response_body_prefix: String,
+    /// The response headers, at most `MAX_KEPT_HEADERS` of them, values cut to
+    /// `MAX_KEPT_HEADER_VALUE` bytes.
+    pub response_headers: Vec<(String, String)>,
 }
+
+/// How many response headers an attempt keeps.
+const MAX_KEPT_HEADERS: usize = 64;
+/// How much of each kept response header value.
+const MAX_KEPT_HEADER_VALUE: usize = 512;
 
 /// The client could not be built (for example, the TLS backend failed to initialise).
 #[derive(Debug, thiserror::Error)]
@@ -180,6 +188,23 @@ impl DeliveryClient {
             .get(RETRY_AFTER)
             .and_then(|value| value.to_str().ok());
         let outcome = classify_status(status, retry_after, SystemTime::now());
+        let response_headers = response
+            .headers()
+            .iter()
+            .take(MAX_KEPT_HEADERS)
+            .map(|(name, value)| {
+                let value = String::from_utf8_lossy(value.as_bytes());
+                let mut value = value.into_owned();
+                if value.len() > MAX_KEPT_HEADER_VALUE {
+                    let mut cut = MAX_KEPT_HEADER_VALUE;
+                    while !value.is_char_boundary(cut) {
+                        cut -= 1;
+                    }
+                    value.truncate(cut);
+                }
+                (name.as_str().to_owned(), value)
+            })
+            .collect();
         let response_body_prefix =
             read_body_prefix(&mut response, self.config.max_response_body).await;
         SendReport {
@@ -187,6 +212,7 @@ impl DeliveryClient {
             status: Some(status),
             duration: started.elapsed(),
             response_body_prefix,
+            response_headers,
         }
     }
 }
@@ -201,6 +227,7 @@ impl SendReport {
             status: None,
             duration: Duration::ZERO,
             response_body_prefix: detail.to_owned(),
+            response_headers: Vec::new(),
         }
     }
 
@@ -210,6 +237,7 @@ impl SendReport {
             status: None,
             duration: started.elapsed(),
             response_body_prefix: String::new(),
+            response_headers: Vec::new(),
         }
     }
 }

@@ -305,3 +305,48 @@ async fn shutdown_lets_an_in_flight_attempt_finish_and_records_it() {
         "a finished delivery was sent again"
     );
 }
+
+#[tokio::test]
+async fn an_attempt_records_what_was_sent_and_what_came_back() {
+    let app = TestApp::spawn().await;
+    let answer = Reply {
+        status: 200,
+        delay: Duration::ZERO,
+        headers: vec![("x-receiver-trace", "trace-77".to_owned())],
+    };
+    let receiver = Receiver::start(vec![answer]).await;
+    let (status, created) = app.post("/app", json!({"name": "details"})).await;
+    assert_eq!(status, 201);
+    let app_id = created["id"].as_str().unwrap().to_owned();
+    let (status, _) = app
+        .post(
+            &format!("/app/{app_id}/endpoint"),
+            json!({"url": receiver.url, "auth": {"type": "bearer", "token": "s3cr3t-t0k3n"}}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let msg_id = app.send_message(&app_id, json!({})).await;
+    let attempts = app
+        .wait_for_attempts(&app_id, &msg_id, WAIT, |attempts| attempts.len() == 1)
+        .await;
+    let attempt = &attempts[0];
+    let header = |list: &str, name: &str| -> Option<String> {
+        attempt[list].as_array()?.iter().find_map(|pair| {
+            (pair[0].as_str()? == name).then(|| pair[1].as_str().unwrap().to_owned())
+        })
+    };
+    assert_eq!(
+        header("requestHeaders", "webhook-id").as_deref(),
+        Some(msg_id.as_str())
+    );
+    assert_eq!(
+        header("requestHeaders", "authorization").as_deref(),
+        Some("[redacted]")
+    );
+    assert_eq!(
+        header("responseHeaders", "x-receiver-trace").as_deref(),
+        Some("trace-77")
+    );
+    assert!(attempt["nodeId"].is_string(), "{attempt}");
+    assert!(!attempt.to_string().contains("s3cr3t-t0k3n"), "{attempt}");
+}

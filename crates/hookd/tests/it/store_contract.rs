@@ -213,6 +213,7 @@ fn attempt_for(claim: &ClaimedDelivery, status_code: u16, now: Timestamp) -> Att
         failure_code: (status_code / 100 != 2).then(|| "http_status".to_owned()),
         trigger_type: TriggerType::Scheduled,
         created_at: now,
+        details: Default::default(),
     }
 }
 

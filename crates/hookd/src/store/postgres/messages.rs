@@ -8,8 +8,8 @@ use super::deliveries::DueMarks;
 use super::rows::{Cursor, Parameters, corrupt, from_micros, to_micros};
 use super::{backend, get};
 use crate::domain::{
-    AppId, Attempt, AttemptId, ChannelName, DeliveryId, DeliveryStatus, Endpoint, EndpointId,
-    EventTypeName, Message, MessageId, TriggerType,
+    AppId, Attempt, AttemptDetails, AttemptId, ChannelName, DeliveryId, DeliveryStatus, Endpoint,
+    EndpointId, EventTypeName, Message, MessageId, TriggerType,
 };
 use crate::store::{
     AttemptFilter, MessageFilter, MessageInsert, NewMessage, Page, PageRequest, StoreError,
@@ -253,7 +253,8 @@ pub async fn list_messages(
 }
 
 pub const ATTEMPT_COLUMNS: &str = "id, app_id, msg_id, endpoint_id, url, status, \
-     response_status_code, response, response_duration_ms, failure_code, trigger_type, created_at";
+     response_status_code, response, response_duration_ms, failure_code, trigger_type, created_at, \
+     request_headers, response_headers, node_id";
 
 pub fn attempt_from_row(row: &Row) -> Result<Attempt, StoreError> {
     Ok(Attempt {
@@ -269,7 +270,20 @@ pub fn attempt_from_row(row: &Row) -> Result<Attempt, StoreError> {
         failure_code: get(row, 9)?,
         trigger_type: TriggerType::from_code(i64::from(get::<i16>(row, 10)?)),
         created_at: from_micros(get(row, 11)?),
+        details: AttemptDetails {
+            request_headers: header_list(get(row, 12)?),
+            response_headers: header_list(get(row, 13)?),
+            node_id: get(row, 14)?,
+        },
     })
+}
+
+/// Header lists are written by hookd as JSON arrays of pairs; attempts from before they were
+/// kept have none.
+fn header_list(stored: Option<String>) -> Vec<(String, String)> {
+    stored
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default()
 }
 
 /// Inserts attempts in one statement. PostgreSQL text cannot hold NUL, which a receiver's
@@ -282,10 +296,10 @@ pub async fn insert_attempts(
         .prepare_cached(
             "INSERT INTO attempt (id, app_id, msg_id, endpoint_id, url, status,
              response_status_code, response, response_duration_ms, failure_code, trigger_type,
-             created_at)
+             created_at, request_headers, response_headers, node_id)
              SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
              $6::smallint[], $7::integer[], $8::text[], $9::bigint[], $10::text[],
-             $11::smallint[], $12::bigint[])",
+             $11::smallint[], $12::bigint[], $13::text[], $14::text[], $15::text[])",
         )
         .await
         .map_err(backend)?;
@@ -311,6 +325,21 @@ pub async fn insert_attempts(
         attempts.iter().map(|a| a.failure_code.as_deref()).collect();
     let triggers: Vec<i16> = attempts.iter().map(|a| a.trigger_type as i16).collect();
     let created: Vec<i64> = attempts.iter().map(|a| to_micros(a.created_at)).collect();
+    // JSON escapes any NUL in a header value, so the text is always storable.
+    let header_json =
+        |headers: &Vec<(String, String)>| serde_json::to_string(headers).unwrap_or_default();
+    let sent: Vec<String> = attempts
+        .iter()
+        .map(|a| header_json(&a.details.request_headers))
+        .collect();
+    let received: Vec<String> = attempts
+        .iter()
+        .map(|a| header_json(&a.details.response_headers))
+        .collect();
+    let nodes: Vec<Option<&str>> = attempts
+        .iter()
+        .map(|a| a.details.node_id.as_deref())
+        .collect();
     c.execute(
         &statement,
         &[
@@ -326,6 +355,9 @@ pub async fn insert_attempts(
             &failure_codes,
             &triggers,
             &created,
+            &sent,
+            &received,
+            &nodes,
         ],
     )
     .await

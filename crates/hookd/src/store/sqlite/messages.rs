@@ -9,8 +9,8 @@ use super::catalog::all_endpoints;
 use super::deliveries::mark_due;
 use super::rows::{Cursor, corrupt, from_json, from_micros, to_json, to_micros};
 use crate::domain::{
-    AppId, Attempt, AttemptId, ChannelName, DeliveryId, DeliveryStatus, EndpointId, EventTypeName,
-    Message, MessageId, TriggerType,
+    AppId, Attempt, AttemptDetails, AttemptId, ChannelName, DeliveryId, DeliveryStatus, EndpointId,
+    EventTypeName, Message, MessageId, TriggerType,
 };
 use crate::store::{
     AttemptFilter, MessageFilter, MessageInsert, NewMessage, Page, PageRequest, StoreError,
@@ -230,7 +230,8 @@ pub fn list_messages(
 }
 
 pub const ATTEMPT_COLUMNS: &str = "id, app_id, msg_id, endpoint_id, url, status, \
-     response_status_code, response, response_duration_ms, failure_code, trigger_type, created_at";
+     response_status_code, response, response_duration_ms, failure_code, trigger_type, created_at, \
+     request_headers, response_headers, node_id";
 
 pub fn attempt_from_row(row: &Row<'_>) -> rusqlite::Result<Attempt> {
     Ok(Attempt {
@@ -246,14 +247,28 @@ pub fn attempt_from_row(row: &Row<'_>) -> rusqlite::Result<Attempt> {
         failure_code: row.get(9)?,
         trigger_type: TriggerType::from_code(row.get(10)?),
         created_at: from_micros(row.get(11)?),
+        details: AttemptDetails {
+            request_headers: header_list(row.get(12)?),
+            response_headers: header_list(row.get(13)?),
+            node_id: row.get(14)?,
+        },
     })
+}
+
+/// Header lists are written by hookd as JSON arrays of pairs; attempts from before they were
+/// kept have none.
+fn header_list(stored: Option<String>) -> Vec<(String, String)> {
+    stored
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default()
 }
 
 pub fn insert_attempt(c: &Connection, attempt: &Attempt) -> Result<(), StoreError> {
     c.prepare_cached(
         "INSERT INTO attempt (id, app_id, msg_id, endpoint_id, url, status, response_status_code,
-         response, response_duration_ms, failure_code, trigger_type, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+         response, response_duration_ms, failure_code, trigger_type, created_at, request_headers,
+         response_headers, node_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
     )
     .map_err(backend)?
     .execute(params![
@@ -269,6 +284,9 @@ pub fn insert_attempt(c: &Connection, attempt: &Attempt) -> Result<(), StoreErro
         attempt.failure_code,
         attempt.trigger_type as i64,
         to_micros(attempt.created_at),
+        to_json(&attempt.details.request_headers)?,
+        to_json(&attempt.details.response_headers)?,
+        attempt.details.node_id,
     ])
     .map_err(backend)?;
     Ok(())
