@@ -9,7 +9,9 @@
 //! - a delivery handed out by `claim_due_deliveries` is leased: no other claim returns it until the
 //!   lease runs out or the outcome is recorded.
 
+pub mod claim_order;
 pub mod logs;
+pub mod paging;
 pub mod postgres;
 pub mod sqlite;
 

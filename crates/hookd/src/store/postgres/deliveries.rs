@@ -18,7 +18,7 @@
 //! Every write that touches several `endpoint_queue` rows touches them in endpoint-id order
 //! (`DueMarks`), so concurrent transactions cannot deadlock on them.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use deadpool_postgres::GenericClient;
@@ -33,6 +33,7 @@ use crate::domain::{
     AppId, DeliveryId, DeliveryOptions, DeliveryStatus, EndpointId, EventTypeName, MessageId,
     Timestamp, TriggerType,
 };
+use crate::store::claim_order::{Candidate, fair_order};
 use crate::store::{
     AttemptRecord, ClaimBudget, ClaimedDelivery, DisabledEndpoint, NextStep, StoreError,
 };
@@ -145,12 +146,6 @@ pub async fn enqueue_resend(
     marks.apply(c).await?;
     notify_deliveries(c).await?;
     Ok(delivery_id)
-}
-
-/// An endpoint with due work whose queue row this claim holds.
-struct Candidate {
-    endpoint_id: String,
-    app_id: String,
 }
 
 /// Claims within `budget`; runs in the caller's transaction (see the module docs).
@@ -307,27 +302,6 @@ async fn due_endpoints(
         }
     }
     Ok(candidates)
-}
-
-/// Interleaves applications: the first endpoint of each application, then the second of each,
-/// and so on, keeping the oldest-due order within an application.
-fn fair_order(candidates: Vec<Candidate>) -> Vec<Candidate> {
-    let mut by_app: Vec<(String, VecDeque<Candidate>)> = Vec::new();
-    for candidate in candidates {
-        match by_app.iter_mut().find(|(app, _)| *app == candidate.app_id) {
-            Some((_, queue)) => queue.push_back(candidate),
-            None => by_app.push((candidate.app_id.clone(), VecDeque::from([candidate]))),
-        }
-    }
-    let mut ordered = Vec::new();
-    while by_app.iter().any(|(_, queue)| !queue.is_empty()) {
-        for (_, queue) in &mut by_app {
-            if let Some(candidate) = queue.pop_front() {
-                ordered.push(candidate);
-            }
-        }
-    }
-    ordered
 }
 
 /// The endpoint settings a claim needs, with the endpoint's live leases across all nodes.

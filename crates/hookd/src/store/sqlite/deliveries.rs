@@ -11,7 +11,7 @@
 //! Claims walk `endpoint_queue` (one row per endpoint with pending work, see schema_2.sql), not
 //! the delivery table, so a backlog on one endpoint costs other endpoints nothing.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -26,6 +26,7 @@ use crate::domain::{
     AppId, DeliveryId, DeliveryOptions, DeliveryStatus, EndpointId, EventTypeName, MessageId,
     Timestamp, TriggerType,
 };
+use crate::store::claim_order::{Candidate, fair_order};
 use crate::store::{
     AttemptRecord, ClaimBudget, ClaimedDelivery, DisabledEndpoint, NextStep, StoreError,
 };
@@ -91,12 +92,6 @@ pub fn enqueue_resend(
     .map_err(backend)?;
     mark_due(c, endpoint_id.as_str(), app_id.as_str(), to_micros(now))?;
     Ok(delivery_id)
-}
-
-/// An endpoint with due work, as the claim sees it.
-struct Candidate {
-    endpoint_id: String,
-    app_id: String,
 }
 
 /// The endpoint settings and state a claim needs.
@@ -197,27 +192,6 @@ fn due_endpoints(
             budget.endpoint_allowance.get(&endpoint) != Some(&0)
         })
         .collect())
-}
-
-/// Interleaves applications: the first endpoint of each application, then the second of each,
-/// and so on, keeping the oldest-due order within an application.
-fn fair_order(candidates: Vec<Candidate>) -> Vec<Candidate> {
-    let mut by_app: Vec<(String, VecDeque<Candidate>)> = Vec::new();
-    for candidate in candidates {
-        match by_app.iter_mut().find(|(app, _)| *app == candidate.app_id) {
-            Some((_, queue)) => queue.push_back(candidate),
-            None => by_app.push((candidate.app_id.clone(), VecDeque::from([candidate]))),
-        }
-    }
-    let mut ordered = Vec::new();
-    while by_app.iter().any(|(_, queue)| !queue.is_empty()) {
-        for (_, queue) in &mut by_app {
-            if let Some(candidate) = queue.pop_front() {
-                ordered.push(candidate);
-            }
-        }
-    }
-    ordered
 }
 
 /// One endpoint's turn in a claim.

@@ -8,7 +8,8 @@ use serde::de::DeserializeOwned;
 
 use super::backend;
 use crate::domain::{InvalidInput, Timestamp};
-use crate::store::{Order, Page, PageRequest, StoreError};
+use crate::store::paging::PagePlan;
+use crate::store::{Page, PageRequest, StoreError};
 
 /// Times are stored as microseconds since the Unix epoch.
 pub fn to_micros(time: Timestamp) -> i64 {
@@ -39,62 +40,27 @@ pub struct Cursor {
     pub parameter: Option<Value>,
     pub order_by: String,
     pub fetch: i64,
-    /// Rows come back in the opposite order (paging backwards) and must be reversed.
-    reverse: bool,
-    limit: usize,
+    plan: PagePlan,
 }
 
 impl Cursor {
     pub fn new(key_column: &str, page: &PageRequest) -> Self {
-        let backwards = page
-            .iterator
-            .as_deref()
-            .is_some_and(|iterator| iterator.starts_with('-'));
-        let position = page
-            .iterator
-            .as_deref()
-            .map(|iterator| iterator.trim_start_matches('-').to_owned());
-        // Walking forward in ascending order means keys greater than the cursor, and so on.
-        let ascending_scan = matches!(
-            (page.order, backwards),
-            (Order::Ascending, false) | (Order::Descending, true)
-        );
-        let (comparison, direction) = if ascending_scan {
-            (">", "ASC")
-        } else {
-            ("<", "DESC")
-        };
-        let condition = match position {
-            Some(_) => format!("AND {key_column} {comparison} ?"),
+        let plan = PagePlan::new(page);
+        let condition = match plan.position {
+            Some(_) => format!("AND {key_column} {} ?", plan.comparison),
             None => String::new(),
         };
         Cursor {
             condition,
-            parameter: position.map(Value::Text),
-            order_by: format!("ORDER BY {key_column} {direction}"),
-            fetch: i64::try_from(page.limit)
-                .unwrap_or(i64::MAX)
-                .saturating_add(1),
-            reverse: backwards,
-            limit: page.limit,
+            parameter: plan.position.clone().map(Value::Text),
+            order_by: format!("ORDER BY {key_column} {}", plan.direction),
+            fetch: plan.fetch,
+            plan,
         }
     }
 
     /// Turns the fetched rows (one more than the limit, when there are more) into a page.
-    pub fn page<T>(&self, mut rows: Vec<T>, key: impl Fn(&T) -> String) -> Page<T> {
-        let more = rows.len() > self.limit;
-        rows.truncate(self.limit);
-        if self.reverse {
-            rows.reverse();
-        }
-        let iterator = rows.last().map(&key);
-        let prev_iterator = rows.first().map(|first| format!("-{}", key(first)));
-        // Paging backwards, "done" means there is nothing further back; Svix reports the same.
-        Page {
-            items: rows,
-            iterator,
-            prev_iterator,
-            done: !more,
-        }
+    pub fn page<T>(&self, rows: Vec<T>, key: impl Fn(&T) -> String) -> Page<T> {
+        self.plan.page(rows, key)
     }
 }
