@@ -14,6 +14,8 @@ use serde::Serialize;
 use tempfile::TempDir;
 use tokio::process::{Child, Command};
 
+use crate::pg_schema::PgSchema;
+
 /// The admin token every benchmarked hookd is started with.
 pub const ADMIN_TOKEN: &str = "hookd-bench-admin-token";
 
@@ -24,7 +26,8 @@ const STARTUP_LIMIT: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone)]
 pub struct HookdLaunch {
     pub binary: PathBuf,
-    /// Passed on as `--database-url`; `None` means hookd's default (SQLite in the data dir).
+    /// PostgreSQL server URL; each hookd gets a fresh schema in it and is started with
+    /// `--database-url` pointing there. `None` means hookd's default (SQLite in the data dir).
     pub database_url: Option<String>,
     /// The parent of each run's temporary directory; its filesystem is the one measured by `disk`.
     pub work_dir: PathBuf,
@@ -33,12 +36,15 @@ pub struct HookdLaunch {
     pub log_level: String,
 }
 
-/// A running hookd. Dropping it kills the process and removes its data directory.
+/// A running hookd. Dropping it kills the process and removes its data directory; `stop` also
+/// drops its PostgreSQL schema (a hookd that failed to start leaves its `hookd_bench_*` schema).
 pub struct HookdProcess {
     child: Child,
     pid: u32,
     base_url: String,
     run_dir: TempDir,
+    /// This hookd's schema when it runs on PostgreSQL.
+    schema: Option<PgSchema>,
 }
 
 /// What the hookd process has used since it started.
@@ -63,6 +69,10 @@ impl HookdProcess {
         let log_path = run_dir.path().join("hookd.log");
         let log = std::fs::File::create(&log_path).context("creating hookd's log file")?;
         let listen = free_loopback_port().context("finding a free port for hookd")?;
+        let schema = match &launch.database_url {
+            Some(url) => Some(PgSchema::create(url).await?),
+            None => None,
+        };
 
         let mut command = Command::new(&launch.binary);
         command
@@ -79,8 +89,8 @@ impl HookdProcess {
             .stdout(Stdio::null())
             .stderr(log)
             .kill_on_drop(true);
-        if let Some(url) = &launch.database_url {
-            command.arg("--database-url").arg(url);
+        if let Some(schema) = &schema {
+            command.arg("--database-url").arg(&schema.url);
         }
         let child = command
             .spawn()
@@ -91,6 +101,7 @@ impl HookdProcess {
             pid,
             base_url: format!("http://{listen}"),
             run_dir,
+            schema,
         };
         process.wait_until_healthy().await?;
         Ok(process)
@@ -101,9 +112,12 @@ impl HookdProcess {
         &self.base_url
     }
 
-    /// The directory holding hookd's data directory and log; removed when this value is dropped.
-    pub fn run_dir(&self) -> &Path {
-        self.run_dir.path()
+    /// Bytes hookd's data takes: its data directory (SQLite) or its schema (PostgreSQL).
+    pub async fn data_bytes(&self) -> anyhow::Result<u64> {
+        match &self.schema {
+            Some(schema) => schema.size_bytes().await,
+            None => Ok(directory_bytes(&self.run_dir.path().join("data"))),
+        }
     }
 
     /// Peak memory and CPU time so far, read from `/proc/<pid>`.
@@ -111,10 +125,13 @@ impl HookdProcess {
         process_usage(self.pid)
     }
 
-    /// Reads the usage one last time and kills the process.
+    /// Reads the usage one last time, kills the process and drops its PostgreSQL schema.
     pub async fn stop(mut self) -> anyhow::Result<ProcessUsage> {
         let usage = self.usage()?;
         self.child.kill().await.context("killing hookd")?;
+        if let Some(schema) = self.schema.take() {
+            schema.drop_schema().await?;
+        }
         Ok(usage)
     }
 
@@ -151,6 +168,20 @@ impl HookdProcess {
         let lines: Vec<&str> = log.lines().collect();
         lines[lines.len().saturating_sub(20)..].join("\n")
     }
+}
+
+/// Total size of the files directly in `directory` (hookd's data directory is flat).
+fn directory_bytes(directory: &Path) -> u64 {
+    std::fs::read_dir(directory)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter_map(|entry| entry.metadata().ok())
+                .filter(|metadata| metadata.is_file())
+                .map(|metadata| metadata.len())
+                .sum()
+        })
+        .unwrap_or(0)
 }
 
 /// Peak RSS and CPU seconds of any process, including this one (for the client's own cost).

@@ -12,6 +12,7 @@ mod hookd_api;
 mod hookd_process;
 mod load;
 mod machine;
+mod pg_schema;
 mod progress;
 mod receiver;
 mod report;
@@ -40,7 +41,8 @@ struct Cli {
     /// The hookd binary; built with `cargo build --release -p hookd` when missing.
     #[arg(long, default_value = "target/release/hookd")]
     hookd_bin: PathBuf,
-    /// Passed on to `hookd serve --database-url` (SQLite in the data directory when absent).
+    /// PostgreSQL for hookd (SQLite in the data directory when absent). Each hookd gets a fresh
+    /// schema in this database, dropped after its case.
     #[arg(long)]
     database_url: Option<String>,
     /// Small counts for every scenario: the whole run takes about a minute.

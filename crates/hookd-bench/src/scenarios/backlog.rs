@@ -9,7 +9,6 @@
 //! connections keeps hookd's 256 delivery slots busy and every other delivery pending and due,
 //! which is the queue this scenario is about.
 
-use std::path::Path;
 use std::time::Instant;
 
 use serde_json::json;
@@ -20,6 +19,7 @@ use super::{
 };
 use crate::load::{ClosedLoop, run_closed_loop};
 use crate::receiver::Receiver;
+use crate::report::QUEUED;
 
 /// Longer than any queueing phase, so the held attempts do not time out and get retried.
 const DELIVERY_TIMEOUT_SECS: &str = "7200";
@@ -44,7 +44,7 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
     let sends = run_closed_loop("queueing", shape, move |sequence| sender.send(sequence)).await;
     let queued = sends.completed.len() as u64;
     let while_queueing = hookd.usage()?;
-    let data_dir_mb = directory_bytes(&hookd.run_dir().join("data")) as f64 / 1e6;
+    let data_mb = hookd.data_bytes().await? as f64 / 1e6;
 
     receiver.release();
     let released_at = Instant::now();
@@ -66,6 +66,7 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
     result.elapsed_secs = drain.as_secs_f64();
     result.rate_per_sec = matched.delivered as f64 / result.elapsed_secs.max(1e-9);
     result.hookd = Some(usage);
+    result.details.insert(QUEUED.into(), json!(queued));
     result
         .details
         .insert("queueing rate /s".into(), json!(sends.rate()));
@@ -75,7 +76,7 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
     );
     result
         .details
-        .insert("data dir after queueing MB".into(), json!(data_dir_mb));
+        .insert("data after queueing MB".into(), json!(data_mb));
     if !complete {
         result.errors += queued.saturating_sub(matched.delivered);
         result.first_error = Some(format!(
@@ -91,18 +92,4 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
     add_load_errors(&mut result, &sends);
     bench.record(result);
     Ok(())
-}
-
-/// Total size of the files directly in `directory` (hookd's data directory is flat).
-fn directory_bytes(directory: &Path) -> u64 {
-    std::fs::read_dir(directory)
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .filter_map(|entry| entry.metadata().ok())
-                .filter(|metadata| metadata.is_file())
-                .map(|metadata| metadata.len())
-                .sum()
-        })
-        .unwrap_or(0)
 }

@@ -244,6 +244,9 @@ async fn record_attempts(
         let mut events = operational::attempt_events(&records);
         match store.record_attempts(records, circuit).await {
             Ok(disabled) => {
+                // Recording ends the attempts' leases, which frees room at their endpoints:
+                // claim again now rather than at the next poll.
+                wake.notify_one();
                 for endpoint in &disabled {
                     tracing::warn!(app_id = %endpoint.app_id, endpoint_id = %endpoint.endpoint_id, "endpoint disabled");
                 }

@@ -2,67 +2,24 @@
 //! deliveries are in flight, and a restarted hookd delivers every accepted message.
 
 use std::collections::HashSet;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::harness::{Receiver, Reply, TOKEN};
+use crate::harness::{HookdProcess, Receiver, Reply, TOKEN, free_port};
 
-struct Process {
-    child: Child,
-    base: String,
-}
-
-impl Process {
-    fn start(data_dir: &std::path::Path, port: u16) -> Process {
-        let child = Command::new(env!("CARGO_BIN_EXE_hookd"))
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args([
-                "--allow-private-targets",
-                "--retry-schedule",
-                "200ms,200ms,200ms",
-            ])
-            .env("HOOKD_ADMIN_TOKEN", TOKEN)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("hookd binary starts");
-        Process {
-            child,
-            base: format!("http://127.0.0.1:{port}/api/v1"),
-        }
-    }
-
-    async fn wait_ready(&self, http: &reqwest::Client) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(response) = http.get(format!("{}/health", self.base)).send().await
-                && response.status().is_success()
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("hookd did not become ready");
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+fn start(data_dir: &std::path::Path, port: u16) -> HookdProcess {
+    let data_dir = data_dir.to_str().expect("a UTF-8 temporary path");
+    HookdProcess::start(
+        port,
+        &[
+            "--data-dir",
+            data_dir,
+            "--allow-private-targets",
+            "--retry-schedule",
+            "200ms,200ms,200ms",
+        ],
+    )
 }
 
 #[tokio::test]
@@ -74,7 +31,7 @@ async fn a_killed_hookd_loses_no_accepted_message() {
     // The first replies are slow, so deliveries are in flight when the process dies.
     let receiver = Receiver::start(vec![Reply::delayed(200, Duration::from_secs(2)); 20]).await;
 
-    let mut first = Process::start(data_dir.path(), port);
+    let mut first = start(data_dir.path(), port);
     first.wait_ready(&http).await;
     let post = |path: String, body: serde_json::Value| {
         let http = http.clone();
@@ -114,7 +71,7 @@ async fn a_killed_hookd_loses_no_accepted_message() {
     first.child.kill().unwrap();
     first.child.wait().unwrap();
 
-    let second = Process::start(data_dir.path(), port);
+    let second = start(data_dir.path(), port);
     second.wait_ready(&http).await;
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {

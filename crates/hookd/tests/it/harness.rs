@@ -334,3 +334,57 @@ pub fn verify_signature(received: &Received, secret: &str) {
     )
     .expect("signature verifies");
 }
+
+/// A hookd binary run as a child process (for tests that kill it), on `port`, with the admin
+/// token set and quiet logs. Killed when dropped.
+pub struct HookdProcess {
+    pub child: std::process::Child,
+    pub base: String,
+}
+
+impl HookdProcess {
+    pub fn start(port: u16, args: &[&str]) -> HookdProcess {
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_hookd"))
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(args)
+            .env("HOOKD_ADMIN_TOKEN", TOKEN)
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("hookd binary starts");
+        HookdProcess {
+            child,
+            base: format!("http://127.0.0.1:{port}/api/v1"),
+        }
+    }
+
+    /// Waits for `/health`; generous, since the machine may be busy building or testing.
+    pub async fn wait_ready(&self, http: &reqwest::Client) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Ok(response) = http.get(format!("{}/health", self.base)).send().await
+                && response.status().is_success()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("hookd did not become ready");
+    }
+}
+
+impl Drop for HookdProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

@@ -2,7 +2,6 @@
 //! lost; and PostgreSQL itself is restarted mid-run and hookd loses nothing it acknowledged.
 
 use std::collections::{HashMap, HashSet};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -10,62 +9,25 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use serde_json::{Value, json};
 
-use crate::harness::{Receiver, Reply, TOKEN, TestApp};
+use crate::harness::{HookdProcess, Receiver, Reply, TOKEN, TestApp, free_port};
 use crate::postgres_schema::TestSchema;
 
 /// One `hookd serve` process on PostgreSQL, named by `--node-id`.
-struct Node {
-    child: Child,
-    base: String,
-}
-
-impl Node {
-    fn start(database_url: &str, node_id: &str) -> Node {
-        let port = free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_hookd"))
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .args(["--database-url", database_url, "--node-id", node_id])
-            .args(["--allow-private-targets", "--retry-schedule", "200ms,200ms"])
-            .args(["--delivery-timeout-secs", "1"])
-            .env("HOOKD_ADMIN_TOKEN", TOKEN)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("hookd binary starts");
-        Node {
-            child,
-            base: format!("http://127.0.0.1:{port}/api/v1"),
-        }
-    }
-
-    async fn wait_ready(&self, http: &reqwest::Client) {
-        // Generous: the machine may be busy building or running other tests.
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if let Ok(response) = http.get(format!("{}/health", self.base)).send().await
-                && response.status().is_success()
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("hookd did not become ready");
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+fn start_node(database_url: &str, node_id: &str) -> HookdProcess {
+    HookdProcess::start(
+        free_port(),
+        &[
+            "--database-url",
+            database_url,
+            "--node-id",
+            node_id,
+            "--allow-private-targets",
+            "--retry-schedule",
+            "200ms,200ms",
+            "--delivery-timeout-secs",
+            "1",
+        ],
+    )
 }
 
 async fn post(http: &reqwest::Client, url: String, body: Value) -> Result<(u16, Value), String> {
@@ -100,9 +62,9 @@ async fn postgres_three_nodes_lose_nothing_when_one_is_killed() {
     };
     let started = Instant::now();
     let http = reqwest::Client::new();
-    let nodes: Vec<Node> = ["node-1", "node-2", "node-3"]
+    let nodes: Vec<HookdProcess> = ["node-1", "node-2", "node-3"]
         .iter()
-        .map(|id| Node::start(&schema.url, id))
+        .map(|id| start_node(&schema.url, id))
         .collect();
     for node in &nodes {
         node.wait_ready(&http).await;
