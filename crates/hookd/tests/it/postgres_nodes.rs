@@ -104,7 +104,8 @@ async fn postgres_three_nodes_lose_nothing_when_one_is_killed() {
     }
 
     // Messages go to the nodes in turn; a request that fails is sent again to the next node
-    // with the same eventId, so it is accepted once (a repeat answers 409 with the same id).
+    // with the same eventId, so it is accepted once (a repeat answers 409, and the message is
+    // then read back by its eventId).
     let killed = Arc::new(AtomicBool::new(false));
     let bases: Vec<String> = nodes.iter().map(|node| node.base.clone()).collect();
     let shared = (http.clone(), bases, app_id.clone(), Arc::clone(&killed));
@@ -129,8 +130,19 @@ async fn postgres_three_nodes_lose_nothing_when_one_is_killed() {
                 )
                 .await
                 {
-                    Ok((202 | 409, message)) => {
+                    Ok((202, message)) => {
                         return message["id"].as_str().unwrap().to_owned();
+                    }
+                    // An earlier try was accepted although its answer was lost: the message is
+                    // there under its eventId.
+                    Ok((409, _)) => {
+                        let url = format!("{}/app/{app_id}/msg/event-{n}", bases[node]);
+                        if let Ok(response) = http.get(url).bearer_auth(TOKEN).send().await
+                            && let Ok(message) = response.json::<Value>().await
+                            && let Some(id) = message["id"].as_str()
+                        {
+                            return id.to_owned();
+                        }
                     }
                     _ => tokio::time::sleep(Duration::from_millis(250)).await,
                 }
