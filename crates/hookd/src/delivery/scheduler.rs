@@ -129,8 +129,6 @@ mod tests {
                 max_in_flight: Some(8),
                 ..DeliveryOptions::default()
             },
-            endpoint_throttle_rate: None,
-            app_throttle_rate: None,
             secrets: Vec::new(),
             payload: Some("{}".into()),
         }

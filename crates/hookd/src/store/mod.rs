@@ -148,9 +148,6 @@ pub struct ClaimedDelivery {
     pub headers: BTreeMap<String, String>,
     /// The endpoint's delivery settings (auth, retry schedule, ordering, concurrency).
     pub options: DeliveryOptions,
-    /// Messages per second allowed to this endpoint, and to its application.
-    pub endpoint_throttle_rate: Option<u32>,
-    pub app_throttle_rate: Option<u32>,
     /// Every secret that signs right now (the current one and any still in their grace period).
     pub secrets: Vec<String>,
     /// `None` when the message content was expunged; the delivery then fails without sending.

@@ -438,8 +438,6 @@ impl EndpointClaim<'_> {
                     url: endpoint.url.clone(),
                     headers: headers.clone(),
                     options: endpoint.options.clone(),
-                    endpoint_throttle_rate: endpoint.endpoint_throttle_rate,
-                    app_throttle_rate: endpoint.app_throttle_rate,
                     secrets: Vec::new(),
                     payload: get(row, 4)?,
                 });

@@ -307,8 +307,6 @@ fn claim_for_endpoint(
             url: endpoint.url.clone(),
             headers: headers.clone(),
             options: endpoint.options.clone(),
-            endpoint_throttle_rate: endpoint.endpoint_throttle_rate,
-            app_throttle_rate: endpoint.app_throttle_rate,
             secrets: secrets.clone(),
             payload: row.payload,
         });
