@@ -208,6 +208,16 @@ pub struct ClaimBudget {
     pub circuit: CircuitPolicy,
 }
 
+/// The `status` column of a delivery row, the same in every backend. Attempts use Svix's
+/// integers instead (`domain::DeliveryStatus`); `PARKED` has no Svix equivalent.
+pub mod delivery_state {
+    pub const SUCCEEDED: i16 = 0;
+    pub const PENDING: i16 = 1;
+    pub const FAILED: i16 = 2;
+    /// Kept, not sent: its endpoint was disabled when it fell due.
+    pub const PARKED: i16 = 9;
+}
+
 /// What `claim_idempotency_key` found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyClaim {

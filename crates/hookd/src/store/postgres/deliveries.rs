@@ -34,14 +34,10 @@ use crate::domain::{
     Timestamp, TriggerType,
 };
 use crate::store::claim_order::{Candidate, fair_order};
+use crate::store::delivery_state::{FAILED, PARKED, PENDING, SUCCEEDED};
 use crate::store::{
     AttemptRecord, ClaimBudget, ClaimedDelivery, DisabledEndpoint, NextStep, StoreError,
 };
-
-const PENDING: i16 = 1;
-const SUCCESS: i16 = 0;
-const FAILED: i16 = 2;
-const PARKED: i16 = 9;
 
 /// Tells every listening node that deliveries may be due. Sent inside the writing transaction,
 /// PostgreSQL delivers it only when (and if) that transaction commits.
@@ -650,7 +646,7 @@ pub async fn record_attempts(
         .iter()
         .map(|record| {
             let (status, at) = match record.next {
-                NextStep::Done => (SUCCESS, record.attempt.created_at),
+                NextStep::Done => (SUCCEEDED, record.attempt.created_at),
                 NextStep::RetryAt(at) => (PENDING, at),
                 NextStep::GiveUp => (FAILED, record.attempt.created_at),
             };

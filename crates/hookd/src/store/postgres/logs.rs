@@ -10,7 +10,10 @@ use tokio_postgres::Row;
 use super::messages::{ATTEMPT_COLUMNS, attempt_from_row};
 use super::rows::{Cursor, Parameters, corrupt, from_micros, to_micros};
 use super::{backend, get};
-use crate::domain::{AppId, Attempt, DeliveryId, EndpointId, EventTypeName, MessageId, Timestamp};
+use crate::domain::{
+    AppId, Attempt, DeliveryId, DeliveryStatus, EndpointId, EventTypeName, MessageId, Timestamp,
+};
+use crate::store::delivery_state::PARKED;
 use crate::store::logs::{
     AttemptSample, DeadLetter, DeadLetterFilter, DeadLetterGroup, DeliveryCounts, DeliveryState,
     Destination, MAX_ATTEMPT_SAMPLES,
@@ -170,7 +173,7 @@ fn dead_letter_from_row(row: &Row) -> Result<DeadLetter, StoreError> {
         msg_id: MessageId::from_trusted(get::<String>(row, 1)?),
         endpoint_id: EndpointId::from_trusted(get::<String>(row, 2)?),
         event_type: EventTypeName::parse(&event_type).map_err(corrupt)?,
-        parked: get::<i16>(row, 4)? == 9,
+        parked: get::<i16>(row, 4)? == PARKED,
         attempts_made: u32::try_from(get::<i32>(row, 5)?).unwrap_or(0),
         message_created_at: from_micros(get(row, 6)?),
         last_attempt_at: get::<Option<i64>>(row, 7)?.map(from_micros),
@@ -286,7 +289,7 @@ pub async fn sample_endpoint_attempts(
     .map(|row| {
         Ok(AttemptSample {
             created_at: from_micros(get(row, 0)?),
-            success: get::<i16>(row, 1)? == 0,
+            success: get::<i16>(row, 1)? == DeliveryStatus::Success as i16,
             duration_ms: u64::try_from(get::<i64>(row, 2)?).unwrap_or(0),
         })
     })

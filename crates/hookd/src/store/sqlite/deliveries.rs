@@ -27,14 +27,10 @@ use crate::domain::{
     Timestamp, TriggerType,
 };
 use crate::store::claim_order::{Candidate, fair_order};
+use crate::store::delivery_state::{FAILED, PARKED, PENDING, SUCCEEDED};
 use crate::store::{
     AttemptRecord, ClaimBudget, ClaimedDelivery, DisabledEndpoint, NextStep, StoreError,
 };
-
-const PENDING: i64 = 1;
-const SUCCESS: i64 = 0;
-const FAILED: i64 = 2;
-const PARKED: i64 = 9;
 
 /// Lowers an endpoint's queue entry to `due` (creating it if missing). Every write that makes a
 /// pending delivery due earlier calls this, which keeps `next_due` a lower bound.
@@ -539,7 +535,7 @@ pub fn record_attempts(
     for record in records {
         insert_attempt(c, &record.attempt)?;
         let (status, next_attempt_at) = match record.next {
-            NextStep::Done => (SUCCESS, record.attempt.created_at),
+            NextStep::Done => (SUCCEEDED, record.attempt.created_at),
             NextStep::RetryAt(at) => (PENDING, at),
             NextStep::GiveUp => (FAILED, record.attempt.created_at),
         };

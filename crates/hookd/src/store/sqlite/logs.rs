@@ -12,7 +12,10 @@ use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use super::backend;
 use super::messages::{ATTEMPT_COLUMNS, attempt_from_row};
 use super::rows::{Cursor, corrupt, from_micros, to_micros};
-use crate::domain::{AppId, Attempt, DeliveryId, EndpointId, EventTypeName, MessageId, Timestamp};
+use crate::domain::{
+    AppId, Attempt, DeliveryId, DeliveryStatus, EndpointId, EventTypeName, MessageId, Timestamp,
+};
+use crate::store::delivery_state::PARKED;
 use crate::store::logs::{
     AttemptSample, DeadLetter, DeadLetterFilter, DeadLetterGroup, DeliveryCounts, DeliveryState,
     Destination, MAX_ATTEMPT_SAMPLES,
@@ -223,7 +226,7 @@ pub fn list_dead_letters(
                         row.get::<_, String>(2).map_err(backend)?,
                     ),
                     event_type: EventTypeName::parse(&event_type).map_err(corrupt)?,
-                    parked: row.get::<_, i64>(4).map_err(backend)? == 9,
+                    parked: row.get::<_, i64>(4).map_err(backend)? == i64::from(PARKED),
                     attempts_made: row.get(5).map_err(backend)?,
                     message_created_at: from_micros(row.get(6).map_err(backend)?),
                     last_attempt_at: row
@@ -324,7 +327,7 @@ pub fn sample_endpoint_attempts(
         |row| {
             Ok(AttemptSample {
                 created_at: from_micros(row.get(0)?),
-                success: row.get::<_, i64>(1)? == 0,
+                success: row.get::<_, i64>(1)? == DeliveryStatus::Success as i64,
                 duration_ms: u64::try_from(row.get::<_, i64>(2)?).unwrap_or(0),
             })
         },
