@@ -350,16 +350,52 @@ impl fmt::Debug for OutboundAuth {
 impl EndpointFields {
     /// Whether a message with this event type and these channels is delivered to the endpoint.
     pub fn accepts(&self, event_type: &EventTypeName, channels: &[ChannelName]) -> bool {
-        let type_matches = self
-            .event_types
-            .as_ref()
-            .is_none_or(|types| types.contains(event_type));
-        let channel_matches = self
-            .channels
-            .as_ref()
-            .is_none_or(|wanted| channels.iter().any(|channel| wanted.contains(channel)));
-        !self.disabled && type_matches && channel_matches
+        endpoint_accepts(
+            self.disabled,
+            self.event_types.as_deref(),
+            self.channels.as_deref(),
+            event_type,
+            channels,
+        )
     }
+}
+
+/// The part of an endpoint that decides whether it gets a message: all the fan-out reads, so
+/// the ingest path does not load (and parse) whole endpoints.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FanoutTarget {
+    pub id: EndpointId,
+    pub disabled: bool,
+    pub event_types: Option<Vec<EventTypeName>>,
+    pub channels: Option<Vec<ChannelName>>,
+}
+
+impl FanoutTarget {
+    /// The same rule as `EndpointFields::accepts`.
+    pub fn accepts(&self, event_type: &EventTypeName, channels: &[ChannelName]) -> bool {
+        endpoint_accepts(
+            self.disabled,
+            self.event_types.as_deref(),
+            self.channels.as_deref(),
+            event_type,
+            channels,
+        )
+    }
+}
+
+/// An enabled endpoint gets a message when its event-type filter (if any) names the message's
+/// type and its channel filter (if any) shares a channel with the message.
+fn endpoint_accepts(
+    disabled: bool,
+    event_types: Option<&[EventTypeName]>,
+    wanted_channels: Option<&[ChannelName]>,
+    event_type: &EventTypeName,
+    channels: &[ChannelName],
+) -> bool {
+    let type_matches = event_types.is_none_or(|types| types.contains(event_type));
+    let channel_matches = wanted_channels
+        .is_none_or(|wanted| channels.iter().any(|channel| wanted.contains(channel)));
+    !disabled && type_matches && channel_matches
 }
 
 /// One signing secret of an endpoint. The current secret has no expiry; a rotated-out secret

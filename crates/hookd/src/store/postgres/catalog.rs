@@ -11,7 +11,8 @@ use super::{backend, get, unique};
 use crate::delivery::retry::RetrySchedule;
 use crate::domain::{
     AppId, Application, ApplicationFields, DeliveryOptions, Endpoint, EndpointFields, EndpointId,
-    EndpointSecret, EndpointUrl, EventType, EventTypeFields, EventTypeName, Timestamp, Uid,
+    EndpointSecret, EndpointUrl, EventType, EventTypeFields, EventTypeName, FanoutTarget,
+    Timestamp, Uid,
 };
 use crate::store::{
     IDEMPOTENCY_IN_PROGRESS, IdempotentResponse, KeyClaim, NewEndpoint, Page, PageRequest,
@@ -318,22 +319,32 @@ pub async fn list_endpoints(
     Ok(cursor.page(rows, |endpoint| endpoint.id.to_string()))
 }
 
-/// Every endpoint of an application, for fan-out inside the message transaction.
-pub async fn all_endpoints(
+/// What fan-out needs of every endpoint of an application, read inside the message
+/// transaction.
+pub async fn fanout_targets(
     c: &impl GenericClient,
     app_id: &AppId,
-) -> Result<Vec<Endpoint>, StoreError> {
+) -> Result<Vec<FanoutTarget>, StoreError> {
     let statement = c
-        .prepare_cached(&format!(
-            "SELECT {ENDPOINT_COLUMNS} FROM endpoint WHERE app_id = $1"
-        ))
+        .prepare_cached(
+            "SELECT id, disabled, event_types, channels FROM endpoint WHERE app_id = $1",
+        )
         .await
         .map_err(backend)?;
     c.query(&statement, &[&app_id.as_str()])
         .await
         .map_err(backend)?
         .iter()
-        .map(endpoint_from_row)
+        .map(|row| {
+            let event_types: Option<String> = get(row, 2)?;
+            let channels: Option<String> = get(row, 3)?;
+            Ok(FanoutTarget {
+                id: EndpointId::from_trusted(get::<String>(row, 0)?),
+                disabled: get(row, 1)?,
+                event_types: event_types.as_deref().map(from_json).transpose()?,
+                channels: channels.as_deref().map(from_json).transpose()?,
+            })
+        })
         .collect()
 }
 

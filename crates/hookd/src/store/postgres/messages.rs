@@ -8,8 +8,8 @@ use super::deliveries::DueMarks;
 use super::rows::{Cursor, Parameters, corrupt, from_micros, to_micros};
 use super::{backend, get};
 use crate::domain::{
-    AppId, Attempt, AttemptDetails, AttemptId, ChannelName, DeliveryId, DeliveryStatus, Endpoint,
-    EndpointId, EventTypeName, Message, MessageId, TriggerType,
+    AppId, Attempt, AttemptDetails, AttemptId, ChannelName, DeliveryId, DeliveryStatus, EndpointId,
+    EventTypeName, FanoutTarget, Message, MessageId, TriggerType,
 };
 use crate::store::{
     AttemptFilter, MessageFilter, MessageInsert, NewMessage, Page, PageRequest, StoreError,
@@ -47,7 +47,7 @@ fn message_from_row(row: &Row) -> Result<Message, StoreError> {
 pub async fn insert_message(
     c: &impl GenericClient,
     new: NewMessage,
-    endpoints: &[Endpoint],
+    endpoints: &[FanoutTarget],
     due_marks: &mut DueMarks,
 ) -> Result<MessageInsert, StoreError> {
     let created_at = to_micros(new.now);
@@ -89,7 +89,7 @@ pub async fn insert_message(
     let due_at = new.deliver_at.map_or(created_at, to_micros);
     let (delivery_ids, endpoint_ids): (Vec<String>, Vec<&str>) = endpoints
         .iter()
-        .filter(|endpoint| endpoint.fields.accepts(&new.event_type, &new.channels))
+        .filter(|endpoint| endpoint.accepts(&new.event_type, &new.channels))
         .map(|endpoint| {
             let id = DeliveryId::generate(new.now, rand::random());
             due_marks.mark(endpoint.id.as_str(), new.app_id.as_str(), due_at);

@@ -14,11 +14,11 @@ use deadpool_postgres::Pool;
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use super::catalog::all_endpoints;
+use super::catalog::fanout_targets;
 use super::deliveries::{DueMarks, notify_deliveries};
 use super::messages::insert_message;
 use super::{backend, pooled};
-use crate::domain::{AppId, Endpoint};
+use crate::domain::{AppId, FanoutTarget};
 use crate::store::{MessageInsert, NewMessage, StoreError};
 
 /// Writer tasks committing in parallel; each holds one pooled connection while it commits.
@@ -124,12 +124,12 @@ async fn write_batch(
     let mut client = pooled(pool).await?;
     let transaction = client.transaction().await.map_err(backend)?;
     // The fan-out reads endpoints inside the transaction; one read per application per batch.
-    let mut endpoints_by_app: HashMap<AppId, Vec<Endpoint>> = HashMap::new();
+    let mut endpoints_by_app: HashMap<AppId, Vec<FanoutTarget>> = HashMap::new();
     let mut results = Vec::with_capacity(messages.len());
     let mut due_marks = DueMarks::default();
     for message in messages {
         if !endpoints_by_app.contains_key(&message.app_id) {
-            let endpoints = all_endpoints(&transaction, &message.app_id).await?;
+            let endpoints = fanout_targets(&transaction, &message.app_id).await?;
             endpoints_by_app.insert(message.app_id.clone(), endpoints);
         }
         let endpoints = &endpoints_by_app[&message.app_id];

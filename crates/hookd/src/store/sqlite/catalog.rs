@@ -8,7 +8,8 @@ use super::rows::{Cursor, corrupt, from_json, from_micros, to_json, to_micros};
 use crate::delivery::retry::RetrySchedule;
 use crate::domain::{
     AppId, Application, ApplicationFields, DeliveryOptions, Endpoint, EndpointFields, EndpointId,
-    EndpointSecret, EndpointUrl, EventType, EventTypeFields, EventTypeName, Timestamp, Uid,
+    EndpointSecret, EndpointUrl, EventType, EventTypeFields, EventTypeName, FanoutTarget,
+    Timestamp, Uid,
 };
 use crate::store::{
     IDEMPOTENCY_IN_PROGRESS, IdempotentResponse, KeyClaim, NewEndpoint, Page, PageRequest,
@@ -304,17 +305,35 @@ pub fn list_endpoints(
     Ok(cursor.page(rows, |endpoint| endpoint.id.to_string()))
 }
 
-/// Every endpoint of an application, for fan-out inside the message transaction.
-pub fn all_endpoints(c: &Connection, app_id: &AppId) -> Result<Vec<Endpoint>, StoreError> {
+/// What fan-out needs of every endpoint of an application, read inside the message
+/// transaction.
+pub fn fanout_targets(c: &Connection, app_id: &AppId) -> Result<Vec<FanoutTarget>, StoreError> {
     let mut statement = c
-        .prepare_cached(&format!(
-            "SELECT {ENDPOINT_COLUMNS} FROM endpoint WHERE app_id = ?1"
-        ))
+        .prepare_cached(
+            "SELECT id, disabled, event_types, channels FROM endpoint WHERE app_id = ?1",
+        )
         .map_err(backend)?;
-    statement
-        .query_map([app_id.as_str()], endpoint_from_row)
+    let rows = statement
+        .query_map([app_id.as_str()], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, bool>(1)?,
+                row.get::<_, Option<String>>(2)?,
+                row.get::<_, Option<String>>(3)?,
+            ))
+        })
         .map_err(backend)?
-        .map(|row| row.map_err(backend)?)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(backend)?;
+    rows.into_iter()
+        .map(|(id, disabled, event_types, channels)| {
+            Ok(FanoutTarget {
+                id: EndpointId::from_trusted(id),
+                disabled,
+                event_types: event_types.as_deref().map(from_json).transpose()?,
+                channels: channels.as_deref().map(from_json).transpose()?,
+            })
+        })
         .collect()
 }
 

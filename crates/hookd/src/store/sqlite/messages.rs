@@ -5,7 +5,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
 use super::backend;
-use super::catalog::all_endpoints;
+use super::catalog::fanout_targets;
 use super::deliveries::mark_due;
 use super::rows::{Cursor, corrupt, from_json, from_micros, to_json, to_micros};
 use crate::domain::{
@@ -78,8 +78,8 @@ pub fn insert_message(c: &Connection, new: NewMessage) -> Result<MessageInsert, 
         .map_err(backend)?;
     let due_at = new.deliver_at.map_or(created_at, to_micros);
     let mut deliveries = 0;
-    for endpoint in all_endpoints(c, &new.app_id)? {
-        if !endpoint.fields.accepts(&new.event_type, &new.channels) {
+    for endpoint in fanout_targets(c, &new.app_id)? {
+        if !endpoint.accepts(&new.event_type, &new.channels) {
             continue;
         }
         let delivery_id = DeliveryId::generate(new.now, rand::random());
