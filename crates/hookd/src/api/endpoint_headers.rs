@@ -86,7 +86,7 @@ pub async fn update(
     let headers = parse_headers(input.headers, &["headers"])?;
     let (app, mut endpoint) = find_endpoint(&ctx, &app_id, &endpoint_id).await?;
     endpoint.fields.headers = headers;
-    save(&ctx, &app.id, &endpoint.id, endpoint.fields).await?;
+    save(&ctx, &app, &endpoint.id, endpoint.fields).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -98,7 +98,7 @@ pub async fn patch(
 ) -> ApiResult<StatusCode> {
     let (app, mut endpoint) = find_endpoint(&ctx, &app_id, &endpoint_id).await?;
     endpoint.fields.headers = merge_headers(endpoint.fields.headers, input.into_changes())?;
-    save(&ctx, &app.id, &endpoint.id, endpoint.fields).await?;
+    save(&ctx, &app, &endpoint.id, endpoint.fields).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

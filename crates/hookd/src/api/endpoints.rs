@@ -27,8 +27,8 @@ use super::params::{ApiPath, QueryParams};
 use super::patch::Patch;
 use crate::delivery::ssrf::TargetPolicy;
 use crate::domain::{
-    AppId, Application, ChannelName, DeliveryOptions, Endpoint, EndpointFields, EndpointId,
-    EventTypeName, Metadata, Timestamp, Uid,
+    Application, ChannelName, DeliveryOptions, Endpoint, EndpointFields, EndpointId, EventTypeName,
+    Metadata, Timestamp, Uid,
 };
 use crate::operational::{self, EndpointRef, OperationalEvent};
 use crate::store::{NewEndpoint, Order};
@@ -385,12 +385,7 @@ pub async fn update(
     if fields.url != endpoint.fields.url {
         refuse_blocked_host(&ctx, &fields.url).await?;
     }
-    let updated = save(&ctx, &app.id, &endpoint.id, fields).await?;
-    announce(
-        &ctx,
-        OperationalEvent::EndpointUpdated(about(&app, &updated)),
-    )
-    .await;
+    let updated = save(&ctx, &app, &endpoint.id, fields).await?;
     Ok((StatusCode::OK, Json(updated.into())))
 }
 
@@ -405,12 +400,7 @@ pub async fn patch(
     if url_changed {
         refuse_blocked_host(&ctx, &fields.url).await?;
     }
-    let updated = save(&ctx, &app.id, &endpoint.id, fields).await?;
-    announce(
-        &ctx,
-        OperationalEvent::EndpointUpdated(about(&app, &updated)),
-    )
-    .await;
+    let updated = save(&ctx, &app, &endpoint.id, fields).await?;
     Ok(Json(updated.into()))
 }
 
@@ -449,17 +439,21 @@ pub async fn find_endpoint(
     Ok((app, endpoint))
 }
 
-/// Writes new fields of an existing endpoint; 404 if it vanished meanwhile.
+/// Writes new fields of an existing endpoint (any change: fields, headers) and announces
+/// `endpoint.updated`; 404 if it vanished meanwhile.
 pub async fn save(
     ctx: &ApiContext,
-    app_id: &AppId,
+    app: &Application,
     endpoint_id: &EndpointId,
     fields: EndpointFields,
 ) -> ApiResult<Endpoint> {
-    ctx.store
-        .update_endpoint(app_id, endpoint_id, fields, ctx.clock.now())
+    let updated = ctx
+        .store
+        .update_endpoint(&app.id, endpoint_id, fields, ctx.clock.now())
         .await?
-        .ok_or(ApiError::NotFound(ENDPOINT_NOT_FOUND))
+        .ok_or(ApiError::NotFound(ENDPOINT_NOT_FOUND))?;
+    announce(ctx, OperationalEvent::EndpointUpdated(about(app, &updated))).await;
+    Ok(updated)
 }
 
 /// Creates an endpoint with `secret`, or a generated one, after the host check.

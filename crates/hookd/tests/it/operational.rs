@@ -185,3 +185,21 @@ async fn a_success_resets_the_failing_clock() {
         .await;
     assert_eq!(endpoint["disabled"], false, "{endpoint}");
 }
+
+#[tokio::test]
+async fn changing_an_endpoints_headers_is_an_update() {
+    let app = TestApp::spawn().await;
+    let (operator, _) = operational_receiver(&app, &["endpoint.updated"]).await;
+    let (app_id, endpoint_id) = app.app_with_endpoint("http://127.0.0.1:9/hook").await;
+    let (status, body) = app
+        .request(
+            reqwest::Method::PUT,
+            &format!("/app/{app_id}/endpoint/{endpoint_id}/headers"),
+            Some(json!({"headers": {"x-team": "core"}})),
+        )
+        .await;
+    assert!(status == 200 || status == 204, "{status} {body}");
+    let received = events(&operator.wait_for(1, WAIT).await);
+    assert_eq!(received[0]["type"], "endpoint.updated");
+    assert_eq!(received[0]["data"]["endpointId"], endpoint_id.as_str());
+}

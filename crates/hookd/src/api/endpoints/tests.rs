@@ -4,6 +4,7 @@ use serde_json::json;
 
 use super::*;
 use crate::delivery::retry::RetrySchedule;
+use crate::domain::AppId;
 use crate::domain::OutboundAuth;
 
 const GUARDED: TargetPolicy = TargetPolicy {
