@@ -13,6 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::delivery::retry::RetrySchedule;
 
+mod payload;
+pub use payload::{MessagePayload, PayloadError};
+
 /// Timestamps everywhere are UTC with millisecond precision or better.
 pub type Timestamp = DateTime<Utc>;
 

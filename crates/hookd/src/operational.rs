@@ -12,6 +12,7 @@
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
+use crate::domain::MessagePayload;
 use crate::domain::{
     AppId, ApplicationFields, Attempt, EndpointId, EventTypeName, MessageId, Metadata, Timestamp,
     TriggerType, Uid,
@@ -206,7 +207,8 @@ pub async fn emit(store: &dyn Store, wake: &Notify, events: Vec<OperationalEvent
             app_id: AppId::from_trusted(OPERATIONAL_APP_ID),
             event_type,
             event_id: None,
-            payload: event.payload(now).to_string(),
+            payload: MessagePayload::parse(&event.payload(now).to_string())
+                .expect("hookd builds operational payloads as JSON objects"),
             channels: Vec::new(),
             tags: Vec::new(),
             deliver_at: None,

@@ -2,14 +2,15 @@
 //!
 //! Creating a message is the write path that matters: the store commits the message with one
 //! delivery per matching endpoint before this module answers 202, and only then is the
-//! dispatcher woken. The payload is stored as the exact JSON text that will be signed; it is
-//! never logged.
+//! dispatcher woken. The payload is the sender's bytes: the JSON text of `payload`, exactly as
+//! it appears in the request body, is stored, signed, sent and returned by every read (as a raw
+//! JSON value, never re-serialised); it is never logged.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::ApiContext;
 use super::applications::{ApplicationIn, create_for_path, find_application, lookup_application};
@@ -20,6 +21,7 @@ use super::params::{ApiPath, QueryParams};
 use crate::domain::{
     AppId, ApplicationFields, ChannelName, EventTypeName, Message, MessageId, Timestamp,
 };
+use crate::domain::{MessagePayload, PayloadError};
 use crate::store::{MessageFilter, MessageInsert, NewMessage, Order};
 
 /// Most channels one message may be sent on (Svix's limit).
@@ -33,9 +35,10 @@ const MAX_TAG_LENGTH: usize = 128;
 #[serde(rename_all = "camelCase")]
 pub struct MessageIn {
     pub event_type: String,
-    /// Any JSON object; a missing payload arrives as `null` and is refused.
+    /// Any JSON object, as its text in the request body; a missing or `null` payload is
+    /// refused.
     #[serde(default)]
-    pub payload: Value,
+    pub payload: Option<Box<RawValue>>,
     #[serde(default)]
     pub event_id: Option<String>,
     #[serde(default)]
@@ -54,7 +57,7 @@ pub struct MessageIn {
 #[derive(Debug)]
 pub struct ParsedMessage {
     pub event_type: EventTypeName,
-    pub payload: String,
+    pub payload: MessagePayload,
     pub event_id: Option<String>,
     pub channels: Vec<ChannelName>,
     pub tags: Vec<String>,
@@ -66,15 +69,9 @@ impl MessageIn {
     pub fn parse(self) -> ApiResult<ParsedMessage> {
         let event_type = EventTypeName::parse(&self.event_type)
             .map_err(|error| ApiError::invalid_input(&["eventType"], error))?;
-        if !self.payload.is_object() {
-            return Err(ApiError::invalid_body(
-                &["payload"],
-                "payload must be a JSON object",
-            ));
-        }
         Ok(ParsedMessage {
             event_type,
-            payload: self.payload.to_string(),
+            payload: parse_payload(self.payload.as_deref())?,
             event_id: parse_event_id(self.event_id)?,
             channels: parse_channels(self.channels.unwrap_or_default())?,
             tags: parse_tags(self.tags.unwrap_or_default())?,
@@ -88,13 +85,13 @@ impl MessageIn {
 }
 
 /// A message as Svix renders it (`MessageOut`). `payload` is always present (`{}` without
-/// content), because the SDK requires it.
+/// content), because the SDK requires it; it is written out as the stored text, unchanged.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageOut {
     pub id: MessageId,
     pub event_type: EventTypeName,
-    pub payload: Value,
+    pub payload: Box<RawValue>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub event_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -110,7 +107,7 @@ impl MessageOut {
     /// Renders a message, with its payload only when `with_content` is set.
     pub fn render(message: Message, with_content: bool) -> Self {
         let payload = match message.payload.filter(|_| with_content) {
-            Some(text) => serde_json::from_str(&text).unwrap_or_else(|error| {
+            Some(text) => RawValue::from_string(text).unwrap_or_else(|error| {
                 tracing::error!(msg_id = %message.id, %error, "stored payload is not valid JSON");
                 empty_object()
             }),
@@ -237,6 +234,25 @@ pub fn message_filter(query: &QueryParams) -> ApiResult<MessageFilter> {
     })
 }
 
+/// The payload as sent, or a 422: a duplicate key is located at the key itself
+/// (`["body", "payload", "order", "id"]`).
+fn parse_payload(payload: Option<&RawValue>) -> ApiResult<MessagePayload> {
+    let Some(payload) = payload else {
+        return Err(ApiError::invalid_body(
+            &["payload"],
+            PayloadError::NotAnObject.to_string(),
+        ));
+    };
+    MessagePayload::parse(payload.get()).map_err(|error| {
+        let mut loc = vec!["payload"];
+        if let PayloadError::DuplicateKey { path, key } = &error {
+            loc.extend(path.iter().map(String::as_str));
+            loc.push(key);
+        }
+        ApiError::invalid_body(&loc, error.to_string())
+    })
+}
+
 fn parse_event_id(event_id: Option<String>) -> ApiResult<Option<String>> {
     let Some(event_id) = event_id else {
         return Ok(None);
@@ -286,18 +302,22 @@ fn parse_tags(tags: Vec<String>) -> ApiResult<Vec<String>> {
     Ok(tags)
 }
 
-fn empty_object() -> Value {
-    Value::Object(serde_json::Map::new())
+fn empty_object() -> Box<RawValue> {
+    RawValue::from_string("{}".to_owned()).expect("{} is a JSON object")
 }
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     use super::*;
 
     fn parsed(body: Value) -> ApiResult<ParsedMessage> {
-        serde_json::from_value::<MessageIn>(body).unwrap().parse()
+        parsed_text(&body.to_string())
+    }
+
+    fn parsed_text(body: &str) -> ApiResult<ParsedMessage> {
+        crate::api::json::parse_json::<MessageIn>(body.as_bytes())?.parse()
     }
 
     fn error_loc(body: Value) -> Value {
@@ -316,10 +336,41 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(message.event_type.as_str(), "invoice.paid");
-        let payload: Value = serde_json::from_str(&message.payload).unwrap();
+        let payload: Value = serde_json::from_str(message.payload.as_str()).unwrap();
         assert_eq!(payload, json!({"b": 1, "a": [true]}));
         assert_eq!(message.channels.len(), 2);
         assert_eq!(message.application.unwrap().name, "Shop");
+    }
+
+    #[test]
+    fn the_payload_is_the_exact_text_between_its_delimiters() {
+        // Whitespace inside the value is the sender's; whitespace around it belongs to the
+        // request body and is not part of the payload.
+        let payload = "{ \"b\" : 1.50,\n\"a\":123456789012345678901234567890 }";
+        for body in [
+            format!(r#"{{"eventType":"a","payload":{payload}}}"#),
+            format!("{{\"payload\" :\n\t{payload}  \n, \"eventType\":\"a\"}}"),
+        ] {
+            assert_eq!(
+                parsed_text(&body).unwrap().payload.as_str(),
+                payload,
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_duplicate_payload_key_is_located_at_the_key() {
+        let error = parsed_text(r#"{"eventType":"a","payload":{"o":[{"k":1,"k":2}]}}"#)
+            .expect_err("duplicate key");
+        assert_eq!(
+            error.body(),
+            json!({"detail": [{
+                "loc": ["body", "payload", "o", "0", "k"],
+                "msg": "duplicate key \"k\" in the payload",
+                "type": "value_error"
+            }]})
+        );
     }
 
     #[test]
@@ -387,10 +438,10 @@ mod tests {
             })
         );
         let without = MessageOut::render(stored(), false);
-        assert_eq!(without.payload, json!({}));
+        assert_eq!(without.payload.get(), "{}");
         let mut expunged = stored();
         expunged.payload = None;
-        assert_eq!(MessageOut::render(expunged, true).payload, json!({}));
+        assert_eq!(MessageOut::render(expunged, true).payload.get(), "{}");
     }
 
     #[test]

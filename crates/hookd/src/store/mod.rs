@@ -22,6 +22,7 @@ use async_trait::async_trait;
 
 use crate::delivery::backpressure::CircuitPolicy;
 
+use crate::domain::MessagePayload;
 use crate::domain::{
     AppId, Application, ApplicationFields, Attempt, ChannelName, DeliveryId, DeliveryOptions,
     DeliveryStatus, Endpoint, EndpointFields, EndpointId, EndpointSecret, EventType,
@@ -87,7 +88,7 @@ pub struct NewMessage {
     pub app_id: AppId,
     pub event_type: EventTypeName,
     pub event_id: Option<String>,
-    pub payload: String,
+    pub payload: MessagePayload,
     pub channels: Vec<ChannelName>,
     pub tags: Vec<String>,
     /// Deliveries fall due at this time instead of at once (Svix `deliverAt`).

@@ -11,6 +11,7 @@ mod engine;
 mod listing;
 mod logs;
 mod operational;
+mod payload_bytes;
 mod postgres_app;
 mod postgres_nodes;
 mod postgres_schema;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use chrono::TimeZone;
 use hookd::delivery::backpressure::CircuitPolicy;
+use hookd::domain::MessagePayload;
 use hookd::domain::{
     AppId, ApplicationFields, Attempt, AttemptId, ChannelName, DeliveryOptions, DeliveryStatus,
     EndpointFields, EndpointId, EndpointUrl, EventTypeFields, EventTypeName, MessageId, Timestamp,
@@ -177,7 +178,7 @@ fn new_message(app_id: &AppId, event_type: &str, now: Timestamp) -> NewMessage {
         app_id: app_id.clone(),
         event_type: event(event_type),
         event_id: None,
-        payload: r#"{"amount":42}"#.to_owned(),
+        payload: MessagePayload::parse(r#"{"amount":42}"#).unwrap(),
         channels: Vec::new(),
         tags: Vec::new(),
         deliver_at: None,
