@@ -122,6 +122,7 @@ pub async fn start(config: Config, deps: Dependencies) -> anyhow::Result<Running
         wake_dispatcher: Arc::clone(&wake),
         wake_background: Arc::clone(&wake_background),
         max_body_bytes: config.max_body_bytes,
+        payload_retention: config.payload_retention,
         operational_scope: false,
     });
     let background_runner = BackgroundRunner {

@@ -15,6 +15,7 @@ use crate::delivery::retry::RetrySchedule;
 
 mod payload;
 pub use payload::{MessagePayload, PayloadError};
+pub mod limits;
 
 /// Timestamps everywhere are UTC with millisecond precision or better.
 pub type Timestamp = DateTime<Utc>;
@@ -147,6 +148,7 @@ impl Uid {
                 "uid may contain only letters, digits, '_', '.' and '-'",
             ));
         }
+        limits::check_path_segment(value, "uid")?;
         let id_prefixes = [AppId::PREFIX, EndpointId::PREFIX, MessageId::PREFIX];
         if id_prefixes.iter().any(|prefix| value.starts_with(prefix)) {
             return Err(InvalidInput::new(
@@ -181,6 +183,7 @@ impl EventTypeName {
                 "event type name may contain only letters, digits, '_', '.' and '-'",
             ));
         }
+        limits::check_path_segment(value, "event type name")?;
         Ok(EventTypeName(value.to_owned()))
     }
 
@@ -650,6 +653,17 @@ mod tests {
         check_uid("apples", true);
         check_uid(&"a".repeat(256), true);
         check_uid(&"a".repeat(257), false);
+        // URLs drop these segments: `/app/X/endpoint/..` would address the application.
+        check_uid(".", false);
+        check_uid("..", false);
+        check_uid("...", true);
+    }
+
+    #[test]
+    fn event_type_names_that_a_url_would_drop_are_refused() {
+        for (name, ok) in [(".", false), ("..", false), ("invoice.paid", true)] {
+            assert_eq!(EventTypeName::parse(name).is_ok(), ok, "{name:?}");
+        }
     }
 
     fn check_url(input: &str, ok: bool) {

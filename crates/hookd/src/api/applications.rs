@@ -7,13 +7,15 @@ use serde::{Deserialize, Serialize};
 
 use super::ApiContext;
 use super::error::{ApiError, ApiResult, FieldError};
+use super::input_limits;
 use super::json::ValidJson;
 use super::pagination::{ListResponse, page_request, render_page};
 use super::params::{ApiPath, QueryParams};
 use super::patch::Patch;
+use crate::domain::limits::APPLICATION_NAME;
 use crate::domain::{AppId, Application, ApplicationFields, Metadata, Timestamp, Uid};
 use crate::operational::OPERATIONAL_APP_ID;
-use crate::store::{Order, StoreError};
+use crate::store::{ApplicationFilter, Order, StoreError};
 
 /// The body of create and full update (Svix `ApplicationIn`); also `MessageIn.application`.
 #[derive(Debug, Deserialize)]
@@ -35,8 +37,14 @@ impl ApplicationIn {
         Ok(ApplicationFields {
             name: parse_name(self.name, at)?,
             uid: parse_optional_uid(self.uid, at)?,
-            throttle_rate: self.throttle_rate,
-            metadata: self.metadata.unwrap_or_default(),
+            throttle_rate: input_limits::optional_throttle_rate(
+                self.throttle_rate,
+                &[at, &["throttleRate"]].concat(),
+            )?,
+            metadata: input_limits::metadata(
+                self.metadata.unwrap_or_default(),
+                &[at, &["metadata"]].concat(),
+            )?,
         })
     }
 }
@@ -66,11 +74,17 @@ impl ApplicationPatch {
             .uid
             .try_map(|uid| Uid::parse(&uid))
             .map_err(|error| ApiError::invalid_input(&["uid"], error))?;
+        let throttle_rate = self
+            .throttle_rate
+            .try_map(|rate| input_limits::throttle_rate(rate, &["throttleRate"]))?;
+        let metadata = self
+            .metadata
+            .try_map(|metadata| input_limits::metadata(metadata, &["metadata"]))?;
         Ok(ApplicationFields {
             name,
             uid: uid.merge_optional(current.uid),
-            throttle_rate: self.throttle_rate.merge_optional(current.throttle_rate),
-            metadata: self.metadata.merge_or(current.metadata, Metadata::new),
+            throttle_rate: throttle_rate.merge_optional(current.throttle_rate),
+            metadata: metadata.merge_or(current.metadata, Metadata::new),
         })
     }
 }
@@ -151,8 +165,11 @@ pub async fn list(
     query: QueryParams,
 ) -> ApiResult<Json<ListResponse<ApplicationOut>>> {
     let page = page_request(&query, Order::Ascending)?;
-    let mut apps = ctx.store.list_applications(page).await?;
-    apps.items.retain(|app| !is_internal(app.id.as_str()));
+    let filter = ApplicationFilter {
+        hidden: Some(AppId::from_trusted(OPERATIONAL_APP_ID)),
+        with_endpoints_only: query.flag("exclude_apps_with_no_endpoints", false)?,
+    };
+    let apps = ctx.store.list_applications(page, filter).await?;
     Ok(Json(render_page(apps, ApplicationOut::from)))
 }
 
@@ -300,13 +317,7 @@ fn fields_of(app: Application) -> ApplicationFields {
 }
 
 fn parse_name(name: String, at: &[&str]) -> ApiResult<String> {
-    if name.trim().is_empty() {
-        return Err(ApiError::invalid_body(
-            &[at, &["name"]].concat(),
-            "name must not be empty",
-        ));
-    }
-    Ok(name)
+    input_limits::text(name, APPLICATION_NAME, &[at, &["name"]].concat())
 }
 
 fn parse_optional_uid(uid: Option<String>, at: &[&str]) -> ApiResult<Option<Uid>> {

@@ -21,11 +21,13 @@ use super::endpoint_headers::parse_headers;
 use super::endpoint_secrets::{generate_secret, parse_secret};
 use super::endpoint_targets::{parse_url, refuse_blocked_host};
 use super::error::{ApiError, ApiResult, FieldError};
+use super::input_limits;
 use super::json::ValidJson;
 use super::pagination::{ListResponse, page_request, render_page};
 use super::params::{ApiPath, QueryParams};
 use super::patch::Patch;
 use crate::delivery::ssrf::TargetPolicy;
+use crate::domain::limits::DESCRIPTION;
 use crate::domain::{
     Application, ChannelName, DeliveryOptions, Endpoint, EndpointFields, EndpointId, EventTypeName,
     Metadata, Timestamp, Uid,
@@ -94,13 +96,21 @@ impl EndpointIn {
                 .map(|uid| Uid::parse(&uid))
                 .transpose()
                 .map_err(|error| ApiError::invalid_input(&["uid"], error))?,
-            description: self.description.unwrap_or_default(),
+            description: input_limits::optional_text(
+                self.description,
+                DESCRIPTION,
+                &["description"],
+            )?
+            .unwrap_or_default(),
             version: parse_version(self.version)?,
             disabled: self.disabled.unwrap_or(false),
             event_types: parse_event_types(self.event_types)?,
             channels: parse_channels(self.channels)?,
-            throttle_rate: self.throttle_rate,
-            metadata: self.metadata.unwrap_or_default(),
+            throttle_rate: input_limits::optional_throttle_rate(
+                self.throttle_rate,
+                &["throttleRate"],
+            )?,
+            metadata: input_limits::metadata(self.metadata.unwrap_or_default(), &["metadata"])?,
             headers: match self.headers {
                 Some(headers) => parse_headers(headers, &["headers"])?,
                 None => current.headers,
@@ -190,6 +200,15 @@ impl EndpointPatch {
             .channels
             .try_map(|channels| parse_channels(Some(channels)))?;
         let max_in_flight = self.max_in_flight.try_map(parse_max_in_flight)?;
+        let description = self
+            .description
+            .try_map(|text| input_limits::text(text, DESCRIPTION, &["description"]))?;
+        let throttle_rate = self
+            .throttle_rate
+            .try_map(|rate| input_limits::throttle_rate(rate, &["throttleRate"]))?;
+        let metadata = self
+            .metadata
+            .try_map(|metadata| input_limits::metadata(metadata, &["metadata"]))?;
         let retry_schedule = self
             .retry_schedule
             .try_map(|written| parse_retry_schedule(&written))?;
@@ -203,13 +222,13 @@ impl EndpointPatch {
         let fields = EndpointFields {
             url: url.unwrap_or(current.url),
             uid: uid.merge_optional(current.uid),
-            description: self.description.merge_or(current.description, String::new),
+            description: description.merge_or(current.description, String::new),
             version: version.merge_or(current.version, || 1),
             disabled: self.disabled.merge_or(current.disabled, || false),
             event_types: event_types.merge_or(current.event_types, || None),
             channels: channels.merge_or(current.channels, || None),
-            throttle_rate: self.throttle_rate.merge_optional(current.throttle_rate),
-            metadata: self.metadata.merge_or(current.metadata, Metadata::new),
+            throttle_rate: throttle_rate.merge_optional(current.throttle_rate),
+            metadata: metadata.merge_or(current.metadata, Metadata::new),
             headers: current.headers,
             delivery,
         };

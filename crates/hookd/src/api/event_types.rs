@@ -11,10 +11,12 @@ use serde_json::Value;
 
 use super::ApiContext;
 use super::error::{ApiError, ApiResult, FieldError};
+use super::input_limits;
 use super::json::ValidJson;
 use super::pagination::{ListResponse, page_request, render_page};
 use super::params::{ApiPath, QueryParams};
 use super::patch::Patch;
+use crate::domain::limits::{DESCRIPTION, LABEL};
 use crate::domain::{EventType, EventTypeFields, EventTypeName, Timestamp};
 use crate::store::{Order, StoreError};
 
@@ -45,12 +47,21 @@ pub struct EventTypeIn {
 impl EventTypeIn {
     fn into_fields(self) -> ApiResult<EventTypeFields> {
         Ok(EventTypeFields {
-            description: self.description.unwrap_or_default(),
+            description: input_limits::optional_text(
+                self.description,
+                DESCRIPTION,
+                &["description"],
+            )?
+            .unwrap_or_default(),
             deprecated: self.deprecated.unwrap_or(false),
             archived: self.archived.unwrap_or(false),
             schemas: parse_schemas(self.schemas)?,
             feature_flag: parse_feature_flag(self.feature_flag, self.feature_flags)?,
-            group_name: self.group_name.filter(|name| !name.is_empty()),
+            group_name: input_limits::optional_text(
+                self.group_name.filter(|name| !name.is_empty()),
+                LABEL,
+                &["groupName"],
+            )?,
         })
     }
 }
@@ -82,20 +93,29 @@ impl EventTypePatch {
             .try_map(|schemas| parse_schemas(Some(schemas)))?;
         let feature_flag = match (self.feature_flag, self.feature_flags) {
             (Patch::Absent, Patch::Absent) => Patch::Absent,
-            (Patch::Value(flag), _) => Patch::Value(flag),
+            (Patch::Value(flag), _) if flag.is_empty() => Patch::Null,
+            (Patch::Value(flag), _) => {
+                Patch::Value(input_limits::text(flag, LABEL, &["featureFlag"])?)
+            }
             (_, Patch::Value(flags)) => match parse_feature_flag(None, Some(flags))? {
                 Some(flag) => Patch::Value(flag),
                 None => Patch::Null,
             },
             _ => Patch::Null,
         };
+        let description = self
+            .description
+            .try_map(|text| input_limits::text(text, DESCRIPTION, &["description"]))?;
+        let group_name = self
+            .group_name
+            .try_map(|name| input_limits::text(name, LABEL, &["groupName"]))?;
         Ok(EventTypeFields {
-            description: self.description.merge_or(current.description, String::new),
+            description: description.merge_or(current.description, String::new),
             deprecated: self.deprecated.merge_or(current.deprecated, || false),
             archived: self.archived.merge_or(current.archived, || false),
             schemas: schemas.merge_or(current.schemas, || None),
             feature_flag: feature_flag.merge_optional(current.feature_flag),
-            group_name: self.group_name.merge_optional(current.group_name),
+            group_name: group_name.merge_optional(current.group_name),
         })
     }
 }
@@ -290,7 +310,11 @@ fn parse_feature_flag(
     flags: Option<Vec<String>>,
 ) -> ApiResult<Option<String>> {
     if flag.is_some() {
-        return Ok(flag.filter(|flag| !flag.is_empty()));
+        return input_limits::optional_text(
+            flag.filter(|flag| !flag.is_empty()),
+            LABEL,
+            &["featureFlag"],
+        );
     }
     let mut flags = flags.unwrap_or_default();
     if flags.len() > 1 {
@@ -299,7 +323,11 @@ fn parse_feature_flag(
             "at most one feature flag is supported",
         ));
     }
-    Ok(flags.pop().filter(|flag| !flag.is_empty()))
+    input_limits::optional_text(
+        flags.pop().filter(|flag| !flag.is_empty()),
+        LABEL,
+        &["featureFlags", "0"],
+    )
 }
 
 #[cfg(test)]

@@ -14,20 +14,19 @@ use serde_json::value::RawValue;
 
 use super::ApiContext;
 use super::applications::{ApplicationIn, create_for_path, find_application, lookup_application};
-use super::error::{ApiError, ApiResult, FieldError};
+use super::error::{ApiError, ApiResult};
 use super::json::ValidJson;
 use super::pagination::{ListResponse, page_request, render_page};
 use super::params::{ApiPath, QueryParams};
+use crate::domain::limits::{self, TAG};
 use crate::domain::{
-    AppId, ApplicationFields, ChannelName, EventTypeName, Message, MessageId, Timestamp,
+    AppId, ApplicationFields, ChannelName, EventTypeName, Message, MessageId, Timestamp, Uid,
 };
 use crate::domain::{MessagePayload, PayloadError};
 use crate::store::{MessageFilter, MessageInsert, NewMessage, Order};
 
 /// Most channels one message may be sent on (Svix's limit).
 const MAX_CHANNELS: usize = 10;
-const MAX_EVENT_ID_LENGTH: usize = 256;
-const MAX_TAG_LENGTH: usize = 128;
 
 /// The body of `POST .../msg` (Svix `MessageIn`). Unknown fields are ignored, as Svix clients
 /// may send fields from newer API versions.
@@ -136,12 +135,13 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<MessageOut>)> {
     let with_content = query.flag("with_content", true)?;
     let parsed = input.parse()?;
+    let now = ctx.clock.now();
+    check_deliver_at(parsed.deliver_at, now, ctx.payload_retention)?;
     let app = match (lookup_application(&ctx, &app_id).await?, parsed.application) {
         (Some(app), _) => app,
         (None, Some(fields)) => create_for_path(&ctx, &app_id, fields).await?,
         (None, None) => return Err(ApiError::NotFound("application not found")),
     };
-    let now = ctx.clock.now();
     let new_message = NewMessage {
         id: MessageId::generate(now, rand::random()),
         app_id: app.id.clone(),
@@ -257,19 +257,48 @@ fn parse_event_id(event_id: Option<String>) -> ApiResult<Option<String>> {
     let Some(event_id) = event_id else {
         return Ok(None);
     };
-    if event_id.is_empty() || event_id.len() > MAX_EVENT_ID_LENGTH {
+    // A message is addressed by its eventId in URL paths (`/msg/{eventId}`), so it follows
+    // the rules of a uid (Svix's too): 1-256 of `[a-zA-Z0-9_.-]`, not `.` or `..`.
+    Uid::parse(&event_id)
+        .map_err(|error| ApiError::invalid_input(&["eventId"], error))
+        .map(|_| Some(event_id))
+}
+
+/// `deliverAt` may be in the past (the message is due at once), but not later than the
+/// payload retention period from now: the payload would be purged before it is sent.
+fn check_deliver_at(
+    deliver_at: Option<Timestamp>,
+    now: Timestamp,
+    payload_retention: std::time::Duration,
+) -> ApiResult<()> {
+    let Some(deliver_at) = deliver_at else {
+        return Ok(());
+    };
+    let horizon = chrono::Duration::from_std(payload_retention)
+        .ok()
+        .and_then(|retention| now.checked_add_signed(retention));
+    if horizon.is_some_and(|horizon| deliver_at > horizon) {
         return Err(ApiError::invalid_body(
-            &["eventId"],
-            format!("eventId must be 1 to {MAX_EVENT_ID_LENGTH} characters long"),
+            &["deliverAt"],
+            format!(
+                "deliverAt may be at most {} ahead (the payload retention period), so the \
+                 payload still exists when it is sent",
+                humanize(payload_retention)
+            ),
         ));
     }
-    if event_id.chars().any(char::is_control) {
-        return Err(ApiError::invalid_body(
-            &["eventId"],
-            "eventId may not contain control characters",
-        ));
+    Ok(())
+}
+
+/// `30d`, `12h`, `90s`: the largest unit that divides the duration.
+fn humanize(duration: std::time::Duration) -> String {
+    let seconds = duration.as_secs();
+    match seconds {
+        s if s >= 86_400 && s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s >= 3600 && s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s >= 60 && s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
     }
-    Ok(Some(event_id))
 }
 
 fn parse_channels(channels: Vec<String>) -> ApiResult<Vec<ChannelName>> {
@@ -292,12 +321,8 @@ fn parse_channels(channels: Vec<String>) -> ApiResult<Vec<ChannelName>> {
 
 fn parse_tags(tags: Vec<String>) -> ApiResult<Vec<String>> {
     for (index, tag) in tags.iter().enumerate() {
-        if tag.is_empty() || tag.len() > MAX_TAG_LENGTH || tag.chars().any(char::is_control) {
-            return Err(ApiError::Validation(vec![FieldError::body(
-                &["tags", &index.to_string()],
-                format!("tags must be 1 to {MAX_TAG_LENGTH} printable characters"),
-            )]));
-        }
+        limits::check_text(tag, TAG)
+            .map_err(|error| ApiError::invalid_input(&["tags", &index.to_string()], error))?;
     }
     Ok(tags)
 }

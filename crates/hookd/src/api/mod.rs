@@ -23,6 +23,7 @@ mod error;
 mod event_types;
 mod health;
 mod idempotency;
+mod input_limits;
 mod json;
 mod message_logs;
 mod messages;
@@ -62,6 +63,9 @@ pub struct ApiContext {
     pub wake_background: Arc<Notify>,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
+    /// How long message payloads are kept; a `deliverAt` may not lie beyond it, or the payload
+    /// would be purged before it is sent.
+    pub payload_retention: std::time::Duration,
     /// Set only for `/operational-webhook` routes: the internal operational application is
     /// visible there and nowhere else.
     pub operational_scope: bool,

@@ -105,6 +105,16 @@ pub enum MessageInsert {
     Duplicate(Message),
 }
 
+/// Which applications a listing shows. Filters apply before paging, so a page is always full
+/// when more rows match and its iterator names a row that was shown.
+#[derive(Debug, Clone, Default)]
+pub struct ApplicationFilter {
+    /// An application never listed (the internal one that owns operational webhooks).
+    pub hidden: Option<AppId>,
+    /// Only applications with at least one endpoint (Svix's `exclude_apps_with_no_endpoints`).
+    pub with_endpoints_only: bool,
+}
+
 /// Filters for listing an application's messages.
 #[derive(Debug, Clone, Default)]
 pub struct MessageFilter {
@@ -254,7 +264,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Application, StoreError>;
     /// Finds an application by id or by uid.
     async fn get_application(&self, id_or_uid: &str) -> Result<Option<Application>, StoreError>;
-    async fn list_applications(&self, page: PageRequest) -> Result<Page<Application>, StoreError>;
+    async fn list_applications(
+        &self,
+        page: PageRequest,
+        filter: ApplicationFilter,
+    ) -> Result<Page<Application>, StoreError>;
     async fn update_application(
         &self,
         id: &AppId,

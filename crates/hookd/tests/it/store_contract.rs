@@ -10,15 +10,15 @@ use chrono::TimeZone;
 use hookd::delivery::backpressure::CircuitPolicy;
 use hookd::domain::MessagePayload;
 use hookd::domain::{
-    AppId, ApplicationFields, Attempt, AttemptId, ChannelName, DeliveryOptions, DeliveryStatus,
-    EndpointFields, EndpointId, EndpointUrl, EventTypeFields, EventTypeName, MessageId, Timestamp,
-    TriggerType, Uid,
+    AppId, Application, ApplicationFields, Attempt, AttemptId, ChannelName, DeliveryOptions,
+    DeliveryStatus, EndpointFields, EndpointId, EndpointUrl, EventTypeFields, EventTypeName,
+    MessageId, Timestamp, TriggerType, Uid,
 };
 use hookd::store::postgres::PostgresStore;
 use hookd::store::sqlite::SqliteStore;
 use hookd::store::{
-    AttemptFilter, AttemptRecord, ClaimBudget, ClaimedDelivery, MessageFilter, MessageInsert,
-    NewEndpoint, NewMessage, NextStep, Order, PageRequest, Store, StoreError,
+    ApplicationFilter, AttemptFilter, AttemptRecord, ClaimBudget, ClaimedDelivery, MessageFilter,
+    MessageInsert, NewEndpoint, NewMessage, NextStep, Order, Page, PageRequest, Store, StoreError,
 };
 
 use crate::postgres_schema::TestSchema;
@@ -59,6 +59,7 @@ macro_rules! contract {
 
 contract!(
     applications_round_trip_and_uid_conflicts,
+    application_list_filters_apply_before_paging,
     endpoints_secrets_and_uid_conflicts,
     event_types_round_trip,
     message_fans_out_to_matching_endpoints,
@@ -294,17 +295,26 @@ async fn applications_round_trip_and_uid_conflicts(store: Arc<dyn Store>) {
     assert_eq!(updated.updated_at, now + seconds(5));
     assert_eq!(updated.created_at, now);
 
-    let first = store.list_applications(page(2, None)).await.unwrap();
+    let first = store
+        .list_applications(page(2, None), ApplicationFilter::default())
+        .await
+        .unwrap();
     assert_eq!(first.items.len(), 2);
     assert!(!first.done);
     let second = store
-        .list_applications(page(2, first.iterator.clone()))
+        .list_applications(
+            page(2, first.iterator.clone()),
+            ApplicationFilter::default(),
+        )
         .await
         .unwrap();
     assert_eq!(second.items.len(), 1);
     assert!(second.done);
     let back = store
-        .list_applications(page(2, second.prev_iterator.clone()))
+        .list_applications(
+            page(2, second.prev_iterator.clone()),
+            ApplicationFilter::default(),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -315,6 +325,78 @@ async fn applications_round_trip_and_uid_conflicts(store: Arc<dyn Store>) {
     assert!(store.delete_application(&ids[0]).await.unwrap());
     assert!(!store.delete_application(&ids[0]).await.unwrap());
     assert!(store.get_application("acme").await.unwrap().is_none());
+}
+
+/// A hidden application and the "with endpoints" filter are applied by the query, not to a
+/// fetched page: pages stay full, `done` is true on the last one, and the iterator never names
+/// an application that was not shown.
+async fn application_list_filters_apply_before_paging(store: Arc<dyn Store>) {
+    let now = t0();
+    let hidden_only = ApplicationFilter {
+        hidden: Some(AppId::from_trusted("app_hidden")),
+        with_endpoints_only: false,
+    };
+    let hidden = store
+        .create_application(
+            AppId::from_trusted("app_hidden"),
+            app_fields(None, "Hidden"),
+            now,
+        )
+        .await
+        .unwrap();
+    let empty = store
+        .list_applications(page(10, None), hidden_only.clone())
+        .await
+        .unwrap();
+    assert!(empty.items.is_empty());
+    assert_eq!(
+        empty.iterator, None,
+        "no iterator names the hidden application"
+    );
+    assert!(empty.done);
+
+    let mut ids = Vec::new();
+    for (n, name) in ["A", "B", "C"].iter().enumerate() {
+        let id = AppId::from_trusted(format!("app_{n}"));
+        store
+            .create_application(id.clone(), app_fields(None, name), now)
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    // Only B has an endpoint; the hidden one has one too but is never shown.
+    for app in [&ids[1], &hidden.id] {
+        new_endpoint(&store, app, endpoint_fields(None), now).await;
+    }
+    let first = store
+        .list_applications(page(2, None), hidden_only.clone())
+        .await
+        .unwrap();
+    let names = |page: &Page<Application>| -> Vec<String> {
+        page.items.iter().map(|app| app.name.clone()).collect()
+    };
+    assert_eq!(names(&first), ["A", "B"]);
+    assert!(!first.done);
+    let last = store
+        .list_applications(page(2, first.iterator.clone()), hidden_only.clone())
+        .await
+        .unwrap();
+    assert_eq!(names(&last), ["C"]);
+    assert!(
+        last.done,
+        "the page that holds the last application is done"
+    );
+
+    let with_endpoints = ApplicationFilter {
+        with_endpoints_only: true,
+        ..hidden_only
+    };
+    let only_b = store
+        .list_applications(page(1, None), with_endpoints)
+        .await
+        .unwrap();
+    assert_eq!(names(&only_b), ["B"]);
+    assert!(only_b.done);
 }
 
 async fn endpoints_secrets_and_uid_conflicts(store: Arc<dyn Store>) {

@@ -15,8 +15,8 @@ use crate::domain::{
     Timestamp, Uid,
 };
 use crate::store::{
-    IDEMPOTENCY_IN_PROGRESS, IdempotentResponse, KeyClaim, NewEndpoint, Page, PageRequest,
-    StoreError,
+    ApplicationFilter, IDEMPOTENCY_IN_PROGRESS, IdempotentResponse, KeyClaim, NewEndpoint, Page,
+    PageRequest, StoreError,
 };
 
 pub fn optional_u32(value: Option<i64>) -> Option<u32> {
@@ -104,11 +104,22 @@ pub async fn find_application(
 pub async fn list_applications(
     c: &impl GenericClient,
     page: &PageRequest,
+    filter: &ApplicationFilter,
 ) -> Result<Page<Application>, StoreError> {
     let mut parameters = Parameters::default();
+    let mut conditions = String::new();
+    if let Some(hidden) = &filter.hidden {
+        let placeholder = parameters.push(hidden.to_string());
+        conditions.push_str(&format!(" AND id <> {placeholder}"));
+    }
+    if filter.with_endpoints_only {
+        conditions.push_str(
+            " AND EXISTS (SELECT 1 FROM endpoint WHERE endpoint.app_id = application.id)",
+        );
+    }
     let cursor = Cursor::new("id", page, &mut parameters);
     let sql = format!(
-        "SELECT {APPLICATION_COLUMNS} FROM application WHERE TRUE {} {} LIMIT {}",
+        "SELECT {APPLICATION_COLUMNS} FROM application WHERE TRUE{conditions} {} {} LIMIT {}",
         cursor.condition, cursor.order_by, cursor.fetch
     );
     let rows = c

@@ -33,9 +33,9 @@ use tokio_postgres::types::FromSql;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    AttemptFilter, AttemptRecord, ClaimBudget, ClaimedDelivery, DisabledEndpoint,
-    IdempotentResponse, KeyClaim, MessageFilter, MessageInsert, NewEndpoint, NewMessage, Page,
-    PageRequest, Store, StoreError,
+    ApplicationFilter, AttemptFilter, AttemptRecord, ClaimBudget, ClaimedDelivery,
+    DisabledEndpoint, IdempotentResponse, KeyClaim, MessageFilter, MessageInsert, NewEndpoint,
+    NewMessage, Page, PageRequest, Store, StoreError,
 };
 use crate::delivery::backpressure::CircuitPolicy;
 use crate::domain::{
@@ -229,8 +229,12 @@ impl Store for PostgresStore {
         catalog::find_application(&self.client().await?, id_or_uid).await
     }
 
-    async fn list_applications(&self, page: PageRequest) -> Result<Page<Application>, StoreError> {
-        catalog::list_applications(&self.client().await?, &page).await
+    async fn list_applications(
+        &self,
+        page: PageRequest,
+        filter: ApplicationFilter,
+    ) -> Result<Page<Application>, StoreError> {
+        catalog::list_applications(&self.client().await?, &page, &filter).await
     }
 
     async fn update_application(

@@ -12,8 +12,8 @@ use crate::domain::{
     Timestamp, Uid,
 };
 use crate::store::{
-    IDEMPOTENCY_IN_PROGRESS, IdempotentResponse, KeyClaim, NewEndpoint, Page, PageRequest,
-    StoreError,
+    ApplicationFilter, IDEMPOTENCY_IN_PROGRESS, IdempotentResponse, KeyClaim, NewEndpoint, Page,
+    PageRequest, StoreError,
 };
 
 /// Maps a unique-constraint violation to `Conflict` with a message for the client.
@@ -97,18 +97,28 @@ pub fn find_application(
 pub fn list_applications(
     c: &Connection,
     page: &PageRequest,
+    filter: &ApplicationFilter,
 ) -> Result<Page<Application>, StoreError> {
     let cursor = Cursor::new("id", page);
+    let mut conditions = String::new();
+    let mut parameters = Vec::new();
+    if let Some(hidden) = &filter.hidden {
+        conditions.push_str(" AND id <> ?");
+        parameters.push(rusqlite::types::Value::Text(hidden.to_string()));
+    }
+    if filter.with_endpoints_only {
+        conditions.push_str(
+            " AND EXISTS (SELECT 1 FROM endpoint WHERE endpoint.app_id = application.id)",
+        );
+    }
+    parameters.extend(cursor.parameter.iter().cloned());
     let sql = format!(
-        "SELECT {APPLICATION_COLUMNS} FROM application WHERE 1 = 1 {} {} LIMIT {}",
+        "SELECT {APPLICATION_COLUMNS} FROM application WHERE 1 = 1{conditions} {} {} LIMIT {}",
         cursor.condition, cursor.order_by, cursor.fetch
     );
     let mut statement = c.prepare_cached(&sql).map_err(backend)?;
     let rows = statement
-        .query_map(
-            params_from_iter(cursor.parameter.iter()),
-            application_from_row,
-        )
+        .query_map(params_from_iter(parameters.iter()), application_from_row)
         .map_err(backend)?
         .map(|row| row.map_err(backend)?)
         .collect::<Result<Vec<_>, _>>()?;

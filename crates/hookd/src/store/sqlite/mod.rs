@@ -27,9 +27,9 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use super::{
-    AttemptFilter, AttemptRecord, ClaimBudget, ClaimedDelivery, DisabledEndpoint,
-    IdempotentResponse, KeyClaim, MessageFilter, MessageInsert, NewEndpoint, NewMessage, Page,
-    PageRequest, Store, StoreError,
+    ApplicationFilter, AttemptFilter, AttemptRecord, ClaimBudget, ClaimedDelivery,
+    DisabledEndpoint, IdempotentResponse, KeyClaim, MessageFilter, MessageInsert, NewEndpoint,
+    NewMessage, Page, PageRequest, Store, StoreError,
 };
 use crate::delivery::backpressure::CircuitPolicy;
 use crate::domain::{
@@ -273,8 +273,12 @@ impl Store for SqliteStore {
         self.read(move |c| catalog::find_application(c, &key)).await
     }
 
-    async fn list_applications(&self, page: PageRequest) -> Result<Page<Application>, StoreError> {
-        self.read(move |c| catalog::list_applications(c, &page))
+    async fn list_applications(
+        &self,
+        page: PageRequest,
+        filter: ApplicationFilter,
+    ) -> Result<Page<Application>, StoreError> {
+        self.read(move |c| catalog::list_applications(c, &page, &filter))
             .await
     }
 
