@@ -20,6 +20,7 @@ mod messages;
 mod replay;
 mod rows;
 
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -112,16 +113,35 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) `hookd.db` in `data_dir` and applies the schema.
+    /// Opens (creating if needed) `hookd.db` in `data_dir` and applies the schema. A new data
+    /// directory is created 0700, and the database, its -wal and -shm files and the lock file
+    /// are 0600: they hold signing secrets and outbound credentials.
     ///
     /// SQLite is the single-node backend, so the data directory is locked for the life of the
     /// store. That makes every lease found at start-up a lease of a process that is gone: they
     /// are released at once instead of waiting out their time.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(data_dir).map_err(backend)?;
-        let lock = std::fs::File::create(data_dir.join("hookd.lock")).map_err(backend)?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(data_dir)
+            .map_err(backend)?;
+        let lock = private_file(&data_dir.join("hookd.lock"))?;
         lock.try_lock().map_err(|_| StoreError::Locked)?;
         let path = data_dir.join("hookd.db");
+        // SQLite gives the -wal and -shm files the mode of the database file, so creating that
+        // one 0600 before SQLite opens it covers all three; ones an older hookd left readable
+        // are tightened here.
+        drop(private_file(&path)?);
+        for suffix in ["-wal", "-shm"] {
+            let mut companion = path.as_os_str().to_owned();
+            companion.push(suffix);
+            match std::fs::set_permissions(&companion, std::fs::Permissions::from_mode(0o600)) {
+                Ok(()) => {}
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(error) => return Err(backend(error)),
+            }
+        }
         let writer_connection = open_connection(&path)?;
         migrate(&writer_connection)?;
         deliveries::release_all_leases(&writer_connection)?;
@@ -197,6 +217,22 @@ impl Drop for SqliteStore {
     fn drop(&mut self) {
         self.close();
     }
+}
+
+/// Opens (creating if needed) a file only its owner may read or write: the database holds
+/// signing secrets and outbound credentials. A file left readable by an older hookd is
+/// tightened.
+fn private_file(path: &Path) -> Result<std::fs::File, StoreError> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(backend)?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .map_err(backend)?;
+    Ok(file)
 }
 
 /// Wraps a SQLite failure, telling a full disk (retryable once space is freed) from the rest.

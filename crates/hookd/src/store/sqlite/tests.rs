@@ -172,3 +172,61 @@ fn run_step(connection: &Connection, row: &str, step: Step) -> Result<(), StoreE
         }
     }
 }
+
+/// The database holds signing secrets and outbound credentials: only hookd's user may read it.
+#[tokio::test]
+async fn the_data_directory_and_database_files_are_private_to_their_owner() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let parent = tempfile::tempdir().unwrap();
+    let data_dir = parent.path().join("data");
+    let store = super::SqliteStore::open(&data_dir).unwrap();
+    // A write makes sure the write-ahead log and its index exist.
+    crate::store::Store::put_setting(&store, "probe", "value")
+        .await
+        .unwrap();
+    let mode = |name: &str| {
+        let path = data_dir.join(name);
+        let metadata = std::fs::metadata(&path)
+            .unwrap_or_else(|error| panic!("{} should exist: {error}", path.display()));
+        metadata.permissions().mode() & 0o777
+    };
+    let cases = [
+        ("", 0o700),
+        ("hookd.db", 0o600),
+        ("hookd.db-wal", 0o600),
+        ("hookd.db-shm", 0o600),
+        ("hookd.lock", 0o600),
+    ];
+    for (name, expected) in cases {
+        assert_eq!(
+            mode(name),
+            expected,
+            "mode of {:?} is {:o}, expected {expected:o}",
+            data_dir.join(name),
+            mode(name)
+        );
+    }
+    store.close();
+}
+
+#[test]
+fn a_database_left_readable_by_an_older_hookd_is_tightened() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let data_dir = tempfile::tempdir().unwrap();
+    for name in ["hookd.db", "hookd.db-wal", "hookd.lock"] {
+        let path = data_dir.path().join(name);
+        std::fs::write(&path, b"").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let store = super::SqliteStore::open(data_dir.path()).unwrap();
+    for name in ["hookd.db", "hookd.db-wal", "hookd.lock"] {
+        let mode = std::fs::metadata(data_dir.path().join(name))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "mode of {name} is {mode:o}");
+    }
+    store.close();
+}
