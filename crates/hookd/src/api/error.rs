@@ -119,7 +119,9 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Store(StoreError::Conflict(_)) => StatusCode::CONFLICT,
-            ApiError::Store(StoreError::Unavailable) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Store(StoreError::Unavailable | StoreError::StorageFull(_)) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Store(StoreError::Backend(_) | StoreError::Locked)
             | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -136,6 +138,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::Validation(_) => return None,
             ApiError::Store(StoreError::Unavailable) => "service_unavailable",
+            ApiError::Store(StoreError::StorageFull(_)) => "storage_full",
             ApiError::Store(StoreError::Backend(_) | StoreError::Locked)
             | ApiError::Internal(_) => "internal_error",
         })
@@ -147,6 +150,9 @@ impl ApiError {
             ApiError::Store(StoreError::Conflict(message)) => message.clone(),
             ApiError::Store(StoreError::Unavailable) => {
                 "the server is shutting down or temporarily unavailable".to_owned()
+            }
+            ApiError::Store(StoreError::StorageFull(_)) => {
+                "the server's storage is full; nothing was stored, retry later".to_owned()
             }
             ApiError::Store(StoreError::Backend(_) | StoreError::Locked)
             | ApiError::Internal(_) => "internal server error".to_owned(),
@@ -183,6 +189,9 @@ impl IntoResponse for ApiError {
             }
             ApiError::Store(StoreError::Unavailable) => {
                 tracing::warn!("store unavailable while answering a request");
+            }
+            ApiError::Store(StoreError::StorageFull(source)) => {
+                tracing::error!(error = %source, "store out of space while answering a request");
             }
             ApiError::Internal(what) => {
                 tracing::error!(error = what, "internal error while answering a request");
@@ -276,6 +285,13 @@ mod tests {
             ApiError::from(StoreError::Unavailable),
             503,
             json!({"code": "service_unavailable", "detail": "the server is shutting down or temporarily unavailable"}),
+        );
+        check(
+            ApiError::from(StoreError::StorageFull(
+                "database or disk is full: /var/lib/hookd/hookd.db".into(),
+            )),
+            503,
+            json!({"code": "storage_full", "detail": "the server's storage is full; nothing was stored, retry later"}),
         );
     }
 }

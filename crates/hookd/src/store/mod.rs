@@ -45,6 +45,10 @@ pub enum StoreError {
     /// The store is shutting down or its writer is gone.
     #[error("the store is not available")]
     Unavailable,
+    /// The database's disk is full. Nothing of the call was kept, and the same call can succeed
+    /// once space is freed, so callers treat it as retryable.
+    #[error("the database's storage is full")]
+    StorageFull(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// Direction of a listing.

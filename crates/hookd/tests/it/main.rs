@@ -8,6 +8,7 @@ mod crash;
 mod delivery;
 mod endpoint_options;
 mod engine;
+mod full_disk;
 mod input_limits;
 mod listing;
 mod logs;

@@ -3,7 +3,10 @@
 //! Every write is a job sent to the single writer thread. The writer takes all the jobs waiting
 //! in its queue, runs each inside its own savepoint of one `BEGIN IMMEDIATE` transaction, commits
 //! once (one fsync for the whole batch, `synchronous=FULL`), and only then answers each caller. A
-//! job that fails rolls back to its savepoint and does not disturb the others. This is what lets
+//! job that fails rolls back to its savepoint and does not disturb the others, unless its failure
+//! took the batch transaction with it (SQLite does that on a full disk) or its savepoint cannot
+//! be settled: then every job that ran in the batch fails, and the jobs not yet run go to the
+//! next batch. A full disk is `StoreError::StorageFull`, retryable once space is freed. This is what lets
 //! thousands of concurrent API requests share one durable commit. Reads run on pooled connections
 //! in WAL mode and never wait for the writer.
 //!
@@ -17,6 +20,7 @@ mod messages;
 mod replay;
 mod rows;
 
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -43,9 +47,60 @@ const MAX_JOBS_PER_COMMIT: usize = 2048;
 /// Read connections kept open for reuse.
 const MAX_IDLE_READERS: usize = 16;
 
-type CommitResult = Result<(), String>;
-type Reply = Box<dyn FnOnce(CommitResult) + Send>;
-type Job = Box<dyn FnOnce(&Connection) -> Reply + Send>;
+/// How a batch ended: committed, or failed as a whole.
+type BatchResult = Result<(), BatchFailure>;
+/// Answers one caller once its batch has ended.
+type Reply = Box<dyn FnOnce(BatchResult) + Send>;
+/// One write: runs inside the batch transaction and reports whether it left that transaction
+/// sound (`Err` means the batch can no longer commit what its jobs did).
+type Job = Box<dyn FnOnce(&Connection) -> (Reply, BatchResult) + Send>;
+
+/// Why a whole batch failed. Every job that ran in it is answered with this, because none of
+/// their work is kept.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{what}")]
+struct BatchFailure {
+    what: &'static str,
+    /// The disk filled up: the same writes can succeed once space is freed.
+    disk_full: bool,
+    #[source]
+    cause: Arc<dyn std::error::Error + Send + Sync>,
+}
+
+impl BatchFailure {
+    fn new(what: &'static str, cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        BatchFailure {
+            what,
+            disk_full: is_disk_full(&cause),
+            cause: Arc::new(cause),
+        }
+    }
+
+    fn to_store_error(&self) -> StoreError {
+        if self.disk_full {
+            StoreError::StorageFull(Box::new(self.clone()))
+        } else {
+            StoreError::Backend(Box::new(self.clone()))
+        }
+    }
+}
+
+/// Whether `error`, or any error below it, is SQLite's "database or disk is full".
+fn is_disk_full(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(error);
+    while let Some(error) = next {
+        if let Some(rusqlite::Error::SqliteFailure(failure, _)) = error.downcast_ref()
+            && failure.code == rusqlite::ErrorCode::DiskFull
+        {
+            return true;
+        }
+        if let Some(StoreError::StorageFull(_)) = error.downcast_ref() {
+            return true;
+        }
+        next = error.source();
+    }
+    false
+}
 
 /// The SQLite store. Dropping the last handle stops the writer thread after it drains its queue.
 pub struct SqliteStore {
@@ -58,16 +113,35 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) `hookd.db` in `data_dir` and applies the schema.
+    /// Opens (creating if needed) `hookd.db` in `data_dir` and applies the schema. A new data
+    /// directory is created 0700, and the database, its -wal and -shm files and the lock file
+    /// are 0600: they hold signing secrets and outbound credentials.
     ///
     /// SQLite is the single-node backend, so the data directory is locked for the life of the
     /// store. That makes every lease found at start-up a lease of a process that is gone: they
     /// are released at once instead of waiting out their time.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(data_dir).map_err(backend)?;
-        let lock = std::fs::File::create(data_dir.join("hookd.lock")).map_err(backend)?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(data_dir)
+            .map_err(backend)?;
+        let lock = private_file(&data_dir.join("hookd.lock"))?;
         lock.try_lock().map_err(|_| StoreError::Locked)?;
         let path = data_dir.join("hookd.db");
+        // SQLite gives the -wal and -shm files the mode of the database file, so creating that
+        // one 0600 before SQLite opens it covers all three; ones an older hookd left readable
+        // are tightened here.
+        drop(private_file(&path)?);
+        for suffix in ["-wal", "-shm"] {
+            let mut companion = path.as_os_str().to_owned();
+            companion.push(suffix);
+            match std::fs::set_permissions(&companion, std::fs::Permissions::from_mode(0o600)) {
+                Ok(()) => {}
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(error) => return Err(backend(error)),
+            }
+        }
         let writer_connection = open_connection(&path)?;
         migrate(&writer_connection)?;
         deliveries::release_all_leases(&writer_connection)?;
@@ -100,16 +174,8 @@ impl SqliteStore {
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let (answer, answered) = oneshot::channel();
-        let job: Job = Box::new(move |connection| {
-            let result = in_savepoint(connection, work);
-            Box::new(move |commit: CommitResult| {
-                let outcome = match (result, commit) {
-                    (Err(error), _) => Err(error),
-                    (Ok(value), Ok(())) => Ok(value),
-                    (Ok(_), Err(reason)) => Err(StoreError::Backend(reason.into())),
-                };
-                let _ = answer.send(outcome);
-            })
+        let job = savepoint_job(work, move |outcome| {
+            let _ = answer.send(outcome);
         });
         let sender = self
             .jobs
@@ -153,8 +219,29 @@ impl Drop for SqliteStore {
     }
 }
 
+/// Opens (creating if needed) a file only its owner may read or write: the database holds
+/// signing secrets and outbound credentials. A file left readable by an older hookd is
+/// tightened.
+fn private_file(path: &Path) -> Result<std::fs::File, StoreError> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(backend)?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .map_err(backend)?;
+    Ok(file)
+}
+
+/// Wraps a SQLite failure, telling a full disk (retryable once space is freed) from the rest.
 fn backend(error: impl std::error::Error + Send + Sync + 'static) -> StoreError {
-    StoreError::Backend(Box::new(error))
+    if is_disk_full(&error) {
+        StoreError::StorageFull(Box::new(error))
+    } else {
+        StoreError::Backend(Box::new(error))
+    }
 }
 
 fn open_connection(path: &Path) -> Result<Connection, StoreError> {
@@ -206,54 +293,133 @@ fn control(connection: &Connection, sql: &str) -> rusqlite::Result<()> {
     connection.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
+/// Wraps `work` as a writer job that runs in its own savepoint and hands its outcome to `answer`
+/// once the batch has ended.
+fn savepoint_job<T, F>(work: F, answer: impl FnOnce(Result<T, StoreError>) + Send + 'static) -> Job
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+{
+    Box::new(move |connection| {
+        let (result, effect) = in_savepoint(connection, work);
+        let reply: Reply = Box::new(move |batch: BatchResult| {
+            answer(match (result, batch) {
+                (Err(error), _) => Err(error),
+                (Ok(value), Ok(())) => Ok(value),
+                (Ok(_), Err(failure)) => Err(failure.to_store_error()),
+            });
+        });
+        (reply, effect)
+    })
+}
+
+/// Runs `work` in a savepoint of the open batch transaction. A failing job rolls back alone,
+/// unless its failure took the whole transaction with it or the savepoint cannot be settled:
+/// then the second value is `Err` and the batch must not commit.
 fn in_savepoint<T>(
     connection: &Connection,
     work: impl FnOnce(&Connection) -> Result<T, StoreError>,
-) -> Result<T, StoreError> {
-    control(connection, "SAVEPOINT job").map_err(backend)?;
-    let result = work(connection);
-    if result.is_err() {
-        control(connection, "ROLLBACK TO job").map_err(backend)?;
+) -> (Result<T, StoreError>, BatchResult) {
+    let broken = |failure: BatchFailure| (Err(failure.to_store_error()), Err(failure));
+    if let Err(error) = control(connection, "SAVEPOINT job") {
+        return broken(BatchFailure::new("could not open a job's savepoint", error));
     }
-    control(connection, "RELEASE job").map_err(backend)?;
-    result
+    let result = work(connection);
+    // Some failures (a full disk among them) make SQLite roll back the whole transaction, and
+    // the earlier jobs' work with it. A `SAVEPOINT` after that would silently open a new
+    // transaction and the final `COMMIT` would answer those jobs OK, so the batch ends here.
+    if connection.is_autocommit() {
+        return broken(match result {
+            Err(error) => BatchFailure::new("a job's failure rolled back its batch", error),
+            Ok(_) => BatchFailure::new(
+                "a job ended its batch's transaction",
+                StoreError::Backend("the transaction is gone after a job that succeeded".into()),
+            ),
+        });
+    }
+    let settled = if result.is_err() {
+        control(connection, "ROLLBACK TO job").and_then(|()| control(connection, "RELEASE job"))
+    } else {
+        control(connection, "RELEASE job")
+    };
+    match settled {
+        Ok(()) => (result, Ok(())),
+        Err(error) => broken(BatchFailure::new(
+            "could not settle a job's savepoint",
+            error,
+        )),
+    }
 }
 
 /// The writer loop: wait for a job, take every job already queued, run them in one transaction,
 /// commit, answer. Ends when every sender is gone and the queue is empty.
 fn run_writer(connection: Connection, jobs: mpsc::Receiver<Job>) {
-    while let Ok(first) = jobs.recv() {
-        let mut batch = vec![first];
+    // Jobs that a failed batch never got to: they did nothing yet, so they go first next time.
+    let mut not_run: Vec<Job> = Vec::new();
+    loop {
+        let mut batch = std::mem::take(&mut not_run);
+        if batch.is_empty() {
+            match jobs.recv() {
+                Ok(first) => batch.push(first),
+                Err(_) => return,
+            }
+        }
         while batch.len() < MAX_JOBS_PER_COMMIT {
             match jobs.try_recv() {
                 Ok(job) => batch.push(job),
                 Err(_) => break,
             }
         }
-        let replies = match control(&connection, "BEGIN IMMEDIATE") {
-            Ok(()) => {
-                let replies: Vec<Reply> = batch.into_iter().map(|job| job(&connection)).collect();
-                let commit = control(&connection, "COMMIT")
-                    .map_err(|error| format!("commit failed: {error}"));
-                if commit.is_err() {
-                    let _ = control(&connection, "ROLLBACK");
-                }
-                (replies, commit)
-            }
-            Err(error) => {
-                tracing::error!(%error, "could not begin a write transaction");
-                let reason = format!("could not begin a transaction: {error}");
-                // Dropping the jobs unrun drops their answer channels: each caller gets
-                // `StoreError::Unavailable`.
-                drop(batch);
-                (Vec::new(), Err(reason))
-            }
-        };
-        let (replies, commit) = replies;
+        if let Err(error) = control(&connection, "BEGIN IMMEDIATE") {
+            tracing::error!(%error, "could not begin a write transaction");
+            // Dropping the jobs unrun drops their answer channels: each caller gets
+            // `StoreError::Unavailable`.
+            drop(batch);
+            continue;
+        }
+        let (replies, outcome, rest) = run_batch(&connection, batch);
+        not_run = rest;
+        if let Err(failure) = &outcome {
+            tracing::error!(
+                error = %failure,
+                cause = %failure.cause,
+                disk_full = failure.disk_full,
+                jobs = replies.len(),
+                "a write batch failed; every job in it is answered with the failure"
+            );
+        }
         for reply in replies {
-            reply(commit.clone());
+            reply(outcome.clone());
         }
     }
+}
+
+/// Runs the jobs of one batch in the open transaction, then commits, or rolls back if a job
+/// broke the transaction or the commit failed. Returns the replies of the jobs that ran, how
+/// the batch ended, and the jobs it did not run (everything after a job that broke it).
+fn run_batch(connection: &Connection, batch: Vec<Job>) -> (Vec<Reply>, BatchResult, Vec<Job>) {
+    let mut replies = Vec::with_capacity(batch.len());
+    let mut jobs = batch.into_iter();
+    let mut outcome = Ok(());
+    for job in jobs.by_ref() {
+        let (reply, effect) = job(connection);
+        replies.push(reply);
+        if effect.is_err() {
+            outcome = effect;
+            break;
+        }
+    }
+    if outcome.is_ok() {
+        outcome = control(connection, "COMMIT")
+            .map_err(|error| BatchFailure::new("could not commit a write batch", error));
+    }
+    if outcome.is_err()
+        && !connection.is_autocommit()
+        && let Err(error) = control(connection, "ROLLBACK")
+    {
+        tracing::error!(%error, "could not roll back a failed write batch");
+    }
+    (replies, outcome, jobs.collect())
 }
 
 #[async_trait]
@@ -696,3 +862,6 @@ impl Store for SqliteStore {
             .await
     }
 }
+
+#[cfg(test)]
+mod tests;
