@@ -12,10 +12,13 @@ use axum::http::{HeaderName, HeaderValue, StatusCode};
 use serde::{Deserialize, Serialize};
 
 use super::ApiContext;
+use super::applications::find_application;
 use super::endpoints::{find_endpoint, save};
 use super::error::{ApiError, ApiResult, FieldError};
 use super::json::ValidJson;
 use super::params::ApiPath;
+use super::patch::refuse;
+use crate::store::EndpointChange;
 
 /// Most custom headers one endpoint may have.
 const MAX_HEADERS: usize = 50;
@@ -30,7 +33,6 @@ const RESERVED_NAMES: &[&str] = &[
 ];
 /// Prefixes of the signature headers.
 const RESERVED_PREFIXES: &[&str] = &["webhook-", "svix-"];
-
 /// The body of `GET .../headers`. hookd has no sensitive headers, so that list is always empty.
 #[derive(Debug, Serialize)]
 pub struct EndpointHeadersOut {
@@ -84,21 +86,32 @@ pub async fn update(
     ValidJson(input): ValidJson<EndpointHeadersIn>,
 ) -> ApiResult<StatusCode> {
     let headers = parse_headers(input.headers, &["headers"])?;
-    let (app, mut endpoint) = find_endpoint(&ctx, &app_id, &endpoint_id).await?;
-    endpoint.fields.headers = headers;
-    save(&ctx, &app, &endpoint.id, endpoint.fields).await?;
+    let app = find_application(&ctx, &app_id).await?;
+    let change: EndpointChange = Box::new(move |current| {
+        let mut fields = current.fields.clone();
+        fields.headers = headers;
+        Ok(fields)
+    });
+    save(&ctx, &app, &endpoint_id, change).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `PATCH /app/{app_id}/endpoint/{endpoint_id}/headers`: sets or removes single headers.
+/// `PATCH /app/{app_id}/endpoint/{endpoint_id}/headers`: sets or removes single headers. The
+/// merge runs on the headers as they are inside the write, so concurrent PATCHes all keep
+/// their headers (and the limit is checked against the real total).
 pub async fn patch(
     State(ctx): State<ApiContext>,
     ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
     ValidJson(input): ValidJson<EndpointHeadersPatchIn>,
 ) -> ApiResult<StatusCode> {
-    let (app, mut endpoint) = find_endpoint(&ctx, &app_id, &endpoint_id).await?;
-    endpoint.fields.headers = merge_headers(endpoint.fields.headers, input.into_changes())?;
-    save(&ctx, &app, &endpoint.id, endpoint.fields).await?;
+    let changes = input.into_changes();
+    let app = find_application(&ctx, &app_id).await?;
+    let change: EndpointChange = Box::new(move |current| {
+        let mut fields = current.fields.clone();
+        fields.headers = merge_headers(fields.headers, changes).map_err(refuse)?;
+        Ok(fields)
+    });
+    save(&ctx, &app, &endpoint_id, change).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

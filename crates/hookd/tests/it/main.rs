@@ -14,6 +14,7 @@ mod operational;
 mod postgres_app;
 mod postgres_nodes;
 mod postgres_schema;
+mod races;
 mod replay;
 mod ssrf;
 mod store_contract;
