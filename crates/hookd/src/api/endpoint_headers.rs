@@ -3,6 +3,9 @@
 //! Names that would let a caller forge or break a delivery are refused: the signature headers
 //! (`webhook-*`, `svix-*`) and the headers the HTTP client owns (`content-type`, `host`, ...).
 //! Header names compare case-insensitively, so `X-Team` and `x-team` are one header.
+//! Headers that carry credentials (`Authorization`, `Cookie`, `X-Api-Key`, ...) are sent with
+//! every delivery but never shown again: reading the headers names them in `sensitive`, as
+//! Svix does.
 
 use std::collections::BTreeMap;
 
@@ -33,11 +36,40 @@ const RESERVED_NAMES: &[&str] = &[
 ];
 /// Prefixes of the signature headers.
 const RESERVED_PREFIXES: &[&str] = &["webhook-", "svix-"];
-/// The body of `GET .../headers`. hookd has no sensitive headers, so that list is always empty.
-#[derive(Debug, Serialize)]
+/// Headers that carry credentials (lowercase): their values are sent but never shown. Svix's
+/// list, plus the cookie and API-key headers.
+const SENSITIVE_NAMES: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "x-api-key",
+    "x-auth-token",
+    "www-authenticate",
+    "proxy-authenticate",
+];
+
+/// The body of `GET .../headers`, as Svix renders it: credential headers are left out of
+/// `headers` and only named, as written, in `sensitive`.
+#[derive(Debug, PartialEq, Serialize)]
 pub struct EndpointHeadersOut {
     pub headers: BTreeMap<String, String>,
     pub sensitive: Vec<String>,
+}
+
+impl EndpointHeadersOut {
+    /// Splits an endpoint's custom headers into the ones shown and the sensitive names.
+    pub fn shown(headers: BTreeMap<String, String>) -> Self {
+        let (sensitive, headers): (BTreeMap<_, _>, BTreeMap<_, _>) =
+            headers.into_iter().partition(|(name, _)| {
+                SENSITIVE_NAMES
+                    .iter()
+                    .any(|sensitive| name.eq_ignore_ascii_case(sensitive))
+            });
+        EndpointHeadersOut {
+            headers,
+            sensitive: sensitive.into_keys().collect(),
+        }
+    }
 }
 
 /// The body of `PUT .../headers`: the complete new set.
@@ -73,10 +105,7 @@ pub async fn get(
     ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
 ) -> ApiResult<Json<EndpointHeadersOut>> {
     let (_, endpoint) = find_endpoint(&ctx, &app_id, &endpoint_id).await?;
-    Ok(Json(EndpointHeadersOut {
-        headers: endpoint.fields.headers,
-        sensitive: Vec::new(),
-    }))
+    Ok(Json(EndpointHeadersOut::shown(endpoint.fields.headers)))
 }
 
 /// `PUT /app/{app_id}/endpoint/{endpoint_id}/headers`: replaces every custom header.
@@ -247,6 +276,37 @@ mod tests {
         );
         let refused = BTreeMap::from([("svix-id".to_owned(), Some("x".to_owned()))]);
         assert!(merge_headers(BTreeMap::new(), refused).is_err());
+    }
+
+    fn check_shown(headers: &[(&str, &str)], shown: &[(&str, &str)], sensitive: &[&str]) {
+        assert_eq!(
+            EndpointHeadersOut::shown(map(headers)),
+            EndpointHeadersOut {
+                headers: map(shown),
+                sensitive: sensitive.iter().map(|name| (*name).to_owned()).collect(),
+            },
+            "{headers:?}"
+        );
+    }
+
+    #[test]
+    fn credential_headers_are_named_not_shown() {
+        check_shown(&[("X-Team", "core")], &[("X-Team", "core")], &[]);
+        check_shown(&[("Authorization", "Bearer a")], &[], &["Authorization"]);
+        check_shown(&[("authorization", "Bearer a")], &[], &["authorization"]);
+        check_shown(
+            &[("Proxy-Authorization", "Basic a"), ("x-team", "core")],
+            &[("x-team", "core")],
+            &["Proxy-Authorization"],
+        );
+        check_shown(&[("Cookie", "session=a")], &[], &["Cookie"]);
+        check_shown(&[("X-API-Key", "a")], &[], &["X-API-Key"]);
+        check_shown(&[("x-auth-token", "a")], &[], &["x-auth-token"]);
+        check_shown(
+            &[("X-Api-Key-Id", "not a key")],
+            &[("X-Api-Key-Id", "not a key")],
+            &[],
+        );
     }
 
     #[test]

@@ -389,6 +389,40 @@ async fn postgres_concurrent_endpoint_puts_create_once() {
     concurrent_endpoint_puts_create_once(&app).await;
 }
 
+// --- sensitive headers ---
+
+#[tokio::test]
+async fn credential_headers_are_listed_as_sensitive_and_not_shown() {
+    let app = TestApp::spawn().await;
+    let app_id = create_app(&app).await;
+    let endpoint_id = create_endpoint(&app, &app_id).await;
+    let path = format!("/app/{app_id}/endpoint/{endpoint_id}/headers");
+    let headers = json!({"headers": {
+        "Authorization": "Bearer secret-1",
+        "Cookie": "session=secret-2",
+        "Proxy-Authorization": "Basic secret-3",
+        "X-Api-Key": "secret-4",
+        "X-Team": "core",
+    }});
+    let (status, body) = app.request(Method::PUT, &path, Some(headers)).await;
+    assert_eq!(status, 204, "{body}");
+    let (status, shown) = app.get(&path).await;
+    assert_eq!(status, 200, "{shown}");
+    assert_eq!(shown["headers"], json!({"X-Team": "core"}));
+    let mut sensitive: Vec<String> = serde_json::from_value(shown["sensitive"].clone()).unwrap();
+    sensitive.sort();
+    assert_eq!(
+        sensitive,
+        [
+            "Authorization",
+            "Cookie",
+            "Proxy-Authorization",
+            "X-Api-Key"
+        ]
+    );
+    assert!(!shown.to_string().contains("secret-"), "{shown}");
+}
+
 // --- the SSRF re-check on PUT ---
 
 /// Resolves every name to a public address until `rebound` is set, then to loopback.
