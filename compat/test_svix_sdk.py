@@ -461,6 +461,19 @@ def test_endpoint_create_with_given_secret(client, app, receiver):
     verify_delivery(request, given, msg.id, {"n": 1})
 
 
+def test_endpoint_credential_headers_are_sensitive(client, app, receiver):
+    endpoint, secret = make_endpoint(
+        client, app.id, receiver.endpoint_url("/sensitive"), headers={"Authorization": "Bearer hidden", "X-Team": "core"}
+    )
+    out = client.endpoint.get_headers(app.id, endpoint.id)
+    assert out.headers == {"X-Team": "core"}
+    assert list(out.sensitive) == ["Authorization"]
+
+    client.message.create(app.id, MessageIn(event_type="sensitive.test", payload={"s": True}))
+    (request,) = receiver.wait_for(1, path="/sensitive")
+    assert request.headers.get("authorization") == "Bearer hidden"
+
+
 def test_endpoint_headers(client, app, receiver):
     endpoint, secret = make_endpoint(client, app.id, receiver.endpoint_url("/h"), headers={"X-First": "1"})
     out = client.endpoint.get_headers(app.id, endpoint.id)

@@ -11,11 +11,11 @@ use super::input_limits;
 use super::json::ValidJson;
 use super::pagination::{ListResponse, page_request, render_page};
 use super::params::{ApiPath, QueryParams};
-use super::patch::Patch;
+use super::patch::{Patch, refuse, saved};
 use crate::domain::limits::APPLICATION_NAME;
 use crate::domain::{AppId, Application, ApplicationFields, Metadata, Timestamp, Uid};
 use crate::operational::OPERATIONAL_APP_ID;
-use crate::store::{ApplicationFilter, Order, StoreError};
+use crate::store::{ApplicationChange, ApplicationFilter, Modified, Order, StoreError};
 
 /// The body of create and full update (Svix `ApplicationIn`); also `MessageIn.application`.
 #[derive(Debug, Deserialize)]
@@ -184,49 +184,70 @@ pub async fn get(
 /// `PUT /app/{app_id}`: a full update, or (as in Svix) a create with the path as its uid when
 /// no such application exists. A body without `uid` keeps the current one, so an application
 /// addressed by its uid stays reachable under it; PATCH with `"uid": null` clears it.
+///
+/// Concurrent PUTs to one missing path create it once: the others lose the insert to the
+/// uid's unique constraint and then update the winner (200, their body applied).
 pub async fn update(
     State(ctx): State<ApiContext>,
     ApiPath(app_id): ApiPath<String>,
     ValidJson(input): ValidJson<ApplicationIn>,
 ) -> ApiResult<(StatusCode, Json<ApplicationOut>)> {
-    let mut fields = input.into_fields(&[])?;
+    let fields = input.into_fields(&[])?;
     if is_internal(&app_id) {
         return Err(ApiError::NotFound(APP_NOT_FOUND));
     }
-    match ctx.store.get_application(&app_id).await? {
-        Some(app) => {
-            if fields.uid.is_none() {
-                fields.uid = app.uid;
+    let mut last_conflict = String::new();
+    for _ in 0..UPSERT_ROUNDS {
+        let replacement = fields.clone();
+        let change: ApplicationChange = Box::new(move |current| {
+            Ok(ApplicationFields {
+                uid: replacement.uid.or_else(|| current.uid.clone()),
+                ..replacement
+            })
+        });
+        match ctx
+            .store
+            .modify_application(&app_id, change, ctx.clock.now())
+            .await?
+        {
+            Modified::Missing => {}
+            modified => {
+                let updated = saved(modified, APP_NOT_FOUND)?;
+                return Ok((StatusCode::OK, Json(updated.into())));
             }
-            let updated = ctx
-                .store
-                .update_application(&app.id, fields, ctx.clock.now())
-                .await?
-                .ok_or(ApiError::NotFound(APP_NOT_FOUND))?;
-            Ok((StatusCode::OK, Json(updated.into())))
         }
-        None => {
-            let app = create_for_path(&ctx, &app_id, fields).await?;
-            Ok((StatusCode::CREATED, Json(app.into())))
+        match insert_for_path(&ctx, &app_id, fields.clone()).await {
+            Ok(app) => return Ok((StatusCode::CREATED, Json(app.into()))),
+            // Created by a concurrent request since we looked: update that one.
+            Err(ApiError::Conflict(message)) => last_conflict = message,
+            Err(error) => return Err(error),
         }
     }
+    Err(ApiError::Conflict(last_conflict))
 }
 
-/// `PATCH /app/{app_id}`.
+/// How often an upsert tries update-then-create. Losing the create to a concurrent one means
+/// the next update finds it, so a conflict that outlasts this is a real one (the body's uid
+/// belongs to another application).
+pub const UPSERT_ROUNDS: usize = 3;
+
+/// `PATCH /app/{app_id}`: the merge runs on the application as it is inside the write, so
+/// concurrent PATCHes of different fields all keep their change.
 pub async fn patch(
     State(ctx): State<ApiContext>,
     ApiPath(app_id): ApiPath<String>,
     ValidJson(input): ValidJson<ApplicationPatch>,
 ) -> ApiResult<Json<ApplicationOut>> {
-    let app = find_application(&ctx, &app_id).await?;
-    let id = app.id.clone();
-    let fields = input.merge_into(fields_of(app))?;
-    let updated = ctx
+    if is_hidden(&ctx, &app_id) {
+        return Err(ApiError::NotFound(APP_NOT_FOUND));
+    }
+    let change: ApplicationChange =
+        Box::new(move |current| input.merge_into(fields_of(current.clone())).map_err(refuse));
+    let modified = ctx
         .store
-        .update_application(&id, fields, ctx.clock.now())
-        .await?
-        .ok_or(ApiError::NotFound(APP_NOT_FOUND))?;
-    Ok(Json(updated.into()))
+        .modify_application(&app_id, change, ctx.clock.now())
+        .await?;
+    Ok(Json(saved(modified, APP_NOT_FOUND)?.into()))
 }
 
 /// `DELETE /app/{app_id}`: removes the application and everything under it.
@@ -257,7 +278,7 @@ pub async fn lookup_application(
     ctx: &ApiContext,
     id_or_uid: &str,
 ) -> ApiResult<Option<Application>> {
-    if is_internal(id_or_uid) && !ctx.operational_scope {
+    if is_hidden(ctx, id_or_uid) {
         return Ok(None);
     }
     Ok(ctx.store.get_application(id_or_uid).await?)
@@ -267,10 +288,36 @@ fn is_internal(app_id: &str) -> bool {
     app_id == OPERATIONAL_APP_ID
 }
 
-/// Creates the application that a path segment names but that does not exist yet (PUT upsert,
-/// or a message that carries `application`). The path becomes the uid unless the body gives
-/// one; a path that looks like a generated id cannot be created, so it is a 404.
+/// The internal operational application exists only for the `/operational-webhook` routes.
+fn is_hidden(ctx: &ApiContext, id_or_uid: &str) -> bool {
+    is_internal(id_or_uid) && !ctx.operational_scope
+}
+
+/// Creates the application that a path segment names but that does not exist yet, for a
+/// message that carries `application`. One created concurrently for the same path is used
+/// as it is: the inline body only ever creates.
 pub async fn create_for_path(
+    ctx: &ApiContext,
+    path_id: &str,
+    fields: ApplicationFields,
+) -> ApiResult<Application> {
+    let uid = fields.uid.clone();
+    match insert_for_path(ctx, path_id, fields).await {
+        Err(ApiError::Conflict(message)) => {
+            let uid = uid.map_or_else(|| path_id.to_owned(), |uid| uid.as_str().to_owned());
+            match ctx.store.get_application(&uid).await? {
+                Some(app) => Ok(app),
+                None => Err(ApiError::Conflict(message)),
+            }
+        }
+        other => other,
+    }
+}
+
+/// Inserts the application a path names (PUT upsert, or a message's `application`). The path
+/// becomes the uid unless the body gives one; a path that looks like a generated id cannot be
+/// created, so it is a 404. A taken uid is a `Conflict`.
+async fn insert_for_path(
     ctx: &ApiContext,
     path_id: &str,
     mut fields: ApplicationFields,
@@ -284,27 +331,13 @@ pub async fn create_for_path(
         })?;
         fields.uid = Some(uid);
     }
-    let uid = fields.uid.clone();
     let now = ctx.clock.now();
-    match ctx
+    let app = ctx
         .store
         .create_application(AppId::generate(now, rand::random()), fields, now)
-        .await
-    {
-        Ok(app) => {
-            tracing::info!(app_id = %app.id, "application created from its path");
-            Ok(app)
-        }
-        // Created concurrently by another request for the same path: use that one.
-        Err(StoreError::Conflict(message)) => match uid {
-            Some(uid) => match ctx.store.get_application(uid.as_str()).await? {
-                Some(app) => Ok(app),
-                None => Err(ApiError::Conflict(message)),
-            },
-            None => Err(ApiError::Conflict(message)),
-        },
-        Err(error) => Err(error.into()),
-    }
+        .await?;
+    tracing::info!(app_id = %app.id, "application created from its path");
+    Ok(app)
 }
 
 fn fields_of(app: Application) -> ApplicationFields {

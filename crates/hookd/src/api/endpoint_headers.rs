@@ -3,6 +3,9 @@
 //! Names that would let a caller forge or break a delivery are refused: the signature headers
 //! (`webhook-*`, `svix-*`) and the headers the HTTP client owns (`content-type`, `host`, ...).
 //! Header names compare case-insensitively, so `X-Team` and `x-team` are one header.
+//! Headers that carry credentials (`Authorization`, `Cookie`, `X-Api-Key`, ...) are sent with
+//! every delivery but never shown again: reading the headers names them in `sensitive`, as
+//! Svix does.
 
 use std::collections::BTreeMap;
 
@@ -12,10 +15,13 @@ use axum::http::{HeaderName, HeaderValue, StatusCode};
 use serde::{Deserialize, Serialize};
 
 use super::ApiContext;
+use super::applications::find_application;
 use super::endpoints::{find_endpoint, save};
 use super::error::{ApiError, ApiResult, FieldError};
 use super::json::ValidJson;
 use super::params::ApiPath;
+use super::patch::refuse;
+use crate::store::EndpointChange;
 
 /// Most custom headers one endpoint may have.
 const MAX_HEADERS: usize = 50;
@@ -30,12 +36,40 @@ const RESERVED_NAMES: &[&str] = &[
 ];
 /// Prefixes of the signature headers.
 const RESERVED_PREFIXES: &[&str] = &["webhook-", "svix-"];
+/// Headers that carry credentials (lowercase): their values are sent but never shown. Svix's
+/// list, plus the cookie and API-key headers.
+const SENSITIVE_NAMES: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "x-api-key",
+    "x-auth-token",
+    "www-authenticate",
+    "proxy-authenticate",
+];
 
-/// The body of `GET .../headers`. hookd has no sensitive headers, so that list is always empty.
-#[derive(Debug, Serialize)]
+/// The body of `GET .../headers`, as Svix renders it: credential headers are left out of
+/// `headers` and only named, as written, in `sensitive`.
+#[derive(Debug, PartialEq, Serialize)]
 pub struct EndpointHeadersOut {
     pub headers: BTreeMap<String, String>,
     pub sensitive: Vec<String>,
+}
+
+impl EndpointHeadersOut {
+    /// Splits an endpoint's custom headers into the ones shown and the sensitive names.
+    pub fn shown(headers: BTreeMap<String, String>) -> Self {
+        let (sensitive, headers): (BTreeMap<_, _>, BTreeMap<_, _>) =
+            headers.into_iter().partition(|(name, _)| {
+                SENSITIVE_NAMES
+                    .iter()
+                    .any(|sensitive| name.eq_ignore_ascii_case(sensitive))
+            });
+        EndpointHeadersOut {
+            headers,
+            sensitive: sensitive.into_keys().collect(),
+        }
+    }
 }
 
 /// The body of `PUT .../headers`: the complete new set.
@@ -71,10 +105,7 @@ pub async fn get(
     ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
 ) -> ApiResult<Json<EndpointHeadersOut>> {
     let (_, endpoint) = find_endpoint(&ctx, &app_id, &endpoint_id).await?;
-    Ok(Json(EndpointHeadersOut {
-        headers: endpoint.fields.headers,
-        sensitive: Vec::new(),
-    }))
+    Ok(Json(EndpointHeadersOut::shown(endpoint.fields.headers)))
 }
 
 /// `PUT /app/{app_id}/endpoint/{endpoint_id}/headers`: replaces every custom header.
@@ -84,21 +115,32 @@ pub async fn update(
     ValidJson(input): ValidJson<EndpointHeadersIn>,
 ) -> ApiResult<StatusCode> {
     let headers = parse_headers(input.headers, &["headers"])?;
-    let (app, mut endpoint) = find_endpoint(&ctx, &app_id, &endpoint_id).await?;
-    endpoint.fields.headers = headers;
-    save(&ctx, &app, &endpoint.id, endpoint.fields).await?;
+    let app = find_application(&ctx, &app_id).await?;
+    let change: EndpointChange = Box::new(move |current| {
+        let mut fields = current.fields.clone();
+        fields.headers = headers;
+        Ok(fields)
+    });
+    save(&ctx, &app, &endpoint_id, change).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `PATCH /app/{app_id}/endpoint/{endpoint_id}/headers`: sets or removes single headers.
+/// `PATCH /app/{app_id}/endpoint/{endpoint_id}/headers`: sets or removes single headers. The
+/// merge runs on the headers as they are inside the write, so concurrent PATCHes all keep
+/// their headers (and the limit is checked against the real total).
 pub async fn patch(
     State(ctx): State<ApiContext>,
     ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
     ValidJson(input): ValidJson<EndpointHeadersPatchIn>,
 ) -> ApiResult<StatusCode> {
-    let (app, mut endpoint) = find_endpoint(&ctx, &app_id, &endpoint_id).await?;
-    endpoint.fields.headers = merge_headers(endpoint.fields.headers, input.into_changes())?;
-    save(&ctx, &app, &endpoint.id, endpoint.fields).await?;
+    let changes = input.into_changes();
+    let app = find_application(&ctx, &app_id).await?;
+    let change: EndpointChange = Box::new(move |current| {
+        let mut fields = current.fields.clone();
+        fields.headers = merge_headers(fields.headers, changes).map_err(refuse)?;
+        Ok(fields)
+    });
+    save(&ctx, &app, &endpoint_id, change).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -234,6 +276,37 @@ mod tests {
         );
         let refused = BTreeMap::from([("svix-id".to_owned(), Some("x".to_owned()))]);
         assert!(merge_headers(BTreeMap::new(), refused).is_err());
+    }
+
+    fn check_shown(headers: &[(&str, &str)], shown: &[(&str, &str)], sensitive: &[&str]) {
+        assert_eq!(
+            EndpointHeadersOut::shown(map(headers)),
+            EndpointHeadersOut {
+                headers: map(shown),
+                sensitive: sensitive.iter().map(|name| (*name).to_owned()).collect(),
+            },
+            "{headers:?}"
+        );
+    }
+
+    #[test]
+    fn credential_headers_are_named_not_shown() {
+        check_shown(&[("X-Team", "core")], &[("X-Team", "core")], &[]);
+        check_shown(&[("Authorization", "Bearer a")], &[], &["Authorization"]);
+        check_shown(&[("authorization", "Bearer a")], &[], &["authorization"]);
+        check_shown(
+            &[("Proxy-Authorization", "Basic a"), ("x-team", "core")],
+            &[("x-team", "core")],
+            &["Proxy-Authorization"],
+        );
+        check_shown(&[("Cookie", "session=a")], &[], &["Cookie"]);
+        check_shown(&[("X-API-Key", "a")], &[], &["X-API-Key"]);
+        check_shown(&[("x-auth-token", "a")], &[], &["x-auth-token"]);
+        check_shown(
+            &[("X-Api-Key-Id", "not a key")],
+            &[("X-Api-Key-Id", "not a key")],
+            &[],
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::ApiContext;
-use super::applications::find_application;
+use super::applications::{UPSERT_ROUNDS, find_application};
 use super::endpoint_delivery_options::{
     OutboundAuthIn, OutboundAuthOut, parse_auth, parse_max_in_flight, parse_retry_schedule,
 };
@@ -25,7 +25,7 @@ use super::input_limits;
 use super::json::ValidJson;
 use super::pagination::{ListResponse, page_request, render_page};
 use super::params::{ApiPath, QueryParams};
-use super::patch::Patch;
+use super::patch::{Patch, refuse, saved};
 use crate::delivery::ssrf::TargetPolicy;
 use crate::domain::limits::DESCRIPTION;
 use crate::domain::{
@@ -33,13 +33,13 @@ use crate::domain::{
     Metadata, Timestamp, Uid,
 };
 use crate::operational::{self, EndpointRef, OperationalEvent};
-use crate::store::{NewEndpoint, Order};
+use crate::store::{EndpointChange, Modified, NewEndpoint, Order};
 
 /// Most channels an endpoint may subscribe to (Svix's limit).
 const MAX_CHANNELS: usize = 10;
 
 /// The body of create and full update (Svix `EndpointIn` / `EndpointUpdate`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EndpointIn {
     pub url: String,
@@ -315,6 +315,7 @@ pub async fn create(
     let app = find_application(&ctx, &app_id).await?;
     let secret = input.secret.take();
     let fields = input.into_fields(&ctx.target_policy, KeptFields::default())?;
+    refuse_blocked_host(&ctx, &fields.url).await?;
     let endpoint = insert(&ctx, &app, fields, secret).await?;
     announce(
         &ctx,
@@ -369,57 +370,97 @@ pub async fn get(
 /// `PUT /app/{app_id}/endpoint/{endpoint_id}`: the SDK's `upsert`. An existing endpoint gets
 /// every field replaced but its secret, its headers (unless the body has them) and its uid
 /// (unless the body has one, so an endpoint addressed by its uid stays reachable under it).
-/// A missing one is created (201) with the path as its uid, as for applications.
+/// A missing one is created (201) with the path as its uid, as for applications; concurrent
+/// PUTs to one missing path create it once and update it after.
 pub async fn update(
     State(ctx): State<ApiContext>,
     ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
     ValidJson(mut input): ValidJson<EndpointIn>,
 ) -> ApiResult<(StatusCode, Json<EndpointOut>)> {
     let app = find_application(&ctx, &app_id).await?;
-    let Some(endpoint) = ctx.store.get_endpoint(&app.id, &endpoint_id).await? else {
-        let secret = input.secret.take();
-        let mut fields = input.into_fields(&ctx.target_policy, KeptFields::default())?;
+    let secret = input.secret.take();
+    let created_fields = input
+        .clone()
+        .into_fields(&ctx.target_policy, KeptFields::default())?;
+    // Every PUT names its URL, and a name may resolve elsewhere now than when it was last
+    // checked, so the host is checked even when it did not change (before the write: it is DNS).
+    refuse_blocked_host(&ctx, &created_fields.url).await?;
+    let mut last_conflict = String::new();
+    for _ in 0..UPSERT_ROUNDS {
+        let modified = ctx
+            .store
+            .modify_endpoint(
+                &app.id,
+                &endpoint_id,
+                replace_fields(input.clone(), ctx.target_policy),
+                ctx.clock.now(),
+            )
+            .await?;
+        if !matches!(modified, Modified::Missing) {
+            let updated = saved(modified, ENDPOINT_NOT_FOUND)?;
+            announce(
+                &ctx,
+                OperationalEvent::EndpointUpdated(about(&app, &updated)),
+            )
+            .await;
+            return Ok((StatusCode::OK, Json(updated.into())));
+        }
+        let mut fields = created_fields.clone();
         if fields.uid.is_none() {
             fields.uid = Some(uid_from_path(&endpoint_id)?);
         }
-        let created = insert(&ctx, &app, fields, secret).await?;
-        announce(
-            &ctx,
-            OperationalEvent::EndpointCreated(about(&app, &created)),
-        )
-        .await;
-        return Ok((StatusCode::CREATED, Json(created.into())));
-    };
-    let current_uid = endpoint.fields.uid.clone();
-    let mut fields = input.into_fields(
-        &ctx.target_policy,
-        KeptFields {
-            headers: endpoint.fields.headers,
-            delivery: endpoint.fields.delivery,
-        },
-    )?;
-    if fields.uid.is_none() {
-        fields.uid = current_uid;
+        match insert(&ctx, &app, fields, secret.clone()).await {
+            Ok(created) => {
+                announce(
+                    &ctx,
+                    OperationalEvent::EndpointCreated(about(&app, &created)),
+                )
+                .await;
+                return Ok((StatusCode::CREATED, Json(created.into())));
+            }
+            // Created by a concurrent request since we looked: update that one.
+            Err(ApiError::Conflict(message)) => last_conflict = message,
+            Err(error) => return Err(error),
+        }
     }
-    if fields.url != endpoint.fields.url {
-        refuse_blocked_host(&ctx, &fields.url).await?;
-    }
-    let updated = save(&ctx, &app, &endpoint.id, fields).await?;
-    Ok((StatusCode::OK, Json(updated.into())))
+    Err(ApiError::Conflict(last_conflict))
 }
 
-/// `PATCH /app/{app_id}/endpoint/{endpoint_id}`.
+/// The full update of a PUT, applied to the endpoint as it is inside the write.
+fn replace_fields(input: EndpointIn, policy: TargetPolicy) -> EndpointChange {
+    Box::new(move |current| {
+        let kept = KeptFields {
+            headers: current.fields.headers.clone(),
+            delivery: current.fields.delivery.clone(),
+        };
+        let mut fields = input.into_fields(&policy, kept).map_err(refuse)?;
+        if fields.uid.is_none() {
+            fields.uid = current.fields.uid.clone();
+        }
+        Ok(fields)
+    })
+}
+
+/// `PATCH /app/{app_id}/endpoint/{endpoint_id}`: the merge runs on the endpoint as it is inside
+/// the write, so concurrent PATCHes of different fields all keep their change.
 pub async fn patch(
     State(ctx): State<ApiContext>,
     ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
     ValidJson(input): ValidJson<EndpointPatch>,
 ) -> ApiResult<Json<EndpointOut>> {
-    let (app, endpoint) = find_endpoint(&ctx, &app_id, &endpoint_id).await?;
-    let (fields, url_changed) = input.merge_into(endpoint.fields, &ctx.target_policy)?;
-    if url_changed {
-        refuse_blocked_host(&ctx, &fields.url).await?;
+    let app = find_application(&ctx, &app_id).await?;
+    // A new URL's host is checked before the write, since the check resolves DNS.
+    if let Patch::Value(raw) = &input.url {
+        refuse_blocked_host(&ctx, &parse_url(raw, &ctx.target_policy)?).await?;
     }
-    let updated = save(&ctx, &app, &endpoint.id, fields).await?;
+    let policy = ctx.target_policy;
+    let change: EndpointChange = Box::new(move |current| {
+        let (fields, _) = input
+            .merge_into(current.fields.clone(), &policy)
+            .map_err(refuse)?;
+        Ok(fields)
+    });
+    let updated = save(&ctx, &app, &endpoint_id, change).await?;
     Ok(Json(updated.into()))
 }
 
@@ -458,24 +499,24 @@ pub async fn find_endpoint(
     Ok((app, endpoint))
 }
 
-/// Writes new fields of an existing endpoint (any change: fields, headers) and announces
-/// `endpoint.updated`; 404 if it vanished meanwhile.
+/// Applies `change` (any change: fields, headers) to the endpoint as it is inside the write,
+/// and announces `endpoint.updated`; 404 if it is gone.
 pub async fn save(
     ctx: &ApiContext,
     app: &Application,
-    endpoint_id: &EndpointId,
-    fields: EndpointFields,
+    endpoint_id_or_uid: &str,
+    change: EndpointChange,
 ) -> ApiResult<Endpoint> {
-    let updated = ctx
+    let modified = ctx
         .store
-        .update_endpoint(&app.id, endpoint_id, fields, ctx.clock.now())
-        .await?
-        .ok_or(ApiError::NotFound(ENDPOINT_NOT_FOUND))?;
+        .modify_endpoint(&app.id, endpoint_id_or_uid, change, ctx.clock.now())
+        .await?;
+    let updated = saved(modified, ENDPOINT_NOT_FOUND)?;
     announce(ctx, OperationalEvent::EndpointUpdated(about(app, &updated))).await;
     Ok(updated)
 }
 
-/// Creates an endpoint with `secret`, or a generated one, after the host check.
+/// Creates an endpoint with `secret`, or a generated one; the caller has checked the host.
 async fn insert(
     ctx: &ApiContext,
     app: &Application,
@@ -486,7 +527,6 @@ async fn insert(
         Some(raw) => parse_secret(&raw, &["secret"])?,
         None => generate_secret(),
     };
-    refuse_blocked_host(ctx, &fields.url).await?;
     let now = ctx.clock.now();
     let new_endpoint = NewEndpoint {
         id: EndpointId::generate(now, rand::random()),

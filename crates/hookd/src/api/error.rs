@@ -113,7 +113,9 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::NotFound(_) | ApiError::Store(StoreError::NotFound(_)) => {
+                StatusCode::NOT_FOUND
+            }
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -132,7 +134,7 @@ impl ApiError {
         Some(match self {
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Unauthorized(_) => "authentication_failed",
-            ApiError::NotFound(_) => "not_found",
+            ApiError::NotFound(_) | ApiError::Store(StoreError::NotFound(_)) => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Conflict(_) | ApiError::Store(StoreError::Conflict(_)) => "conflict",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
@@ -148,6 +150,7 @@ impl ApiError {
     fn detail(&self) -> String {
         match self {
             ApiError::Store(StoreError::Conflict(message)) => message.clone(),
+            ApiError::Store(StoreError::NotFound(what)) => (*what).to_owned(),
             ApiError::Store(StoreError::Unavailable) => {
                 "the server is shutting down or temporarily unavailable".to_owned()
             }
@@ -173,6 +176,7 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::Conflict(message) => ApiError::Conflict(message),
+            StoreError::NotFound(what) => ApiError::NotFound(what),
             other => ApiError::Store(other),
         }
     }

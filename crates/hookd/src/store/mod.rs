@@ -36,6 +36,10 @@ pub enum StoreError {
     /// A unique field (such as `uid` or an event type name) is already taken.
     #[error("{0}")]
     Conflict(String),
+    /// The record a write names (the application of a new endpoint or message, the endpoint of
+    /// a secret) does not exist, typically because a concurrent request just deleted it.
+    #[error("{0}")]
+    NotFound(&'static str),
     /// The database refused or failed the operation.
     #[error("database error")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -49,6 +53,31 @@ pub enum StoreError {
     /// once space is freed, so callers treat it as retryable.
     #[error("the database's storage is full")]
     StorageFull(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// A read-modify-write of one record: computes the new fields from the record as it is inside
+/// the write transaction, so concurrent changes to other fields are never overwritten. It runs
+/// on the store's write path, so it must be quick and pure (no I/O).
+pub type Change<Current, Fields> =
+    Box<dyn FnOnce(&Current) -> Result<Fields, ChangeRefused> + Send + 'static>;
+pub type ApplicationChange = Change<Application, ApplicationFields>;
+pub type EndpointChange = Change<Endpoint, EndpointFields>;
+
+/// The caller's reason for not applying a change, handed back untouched (for example a limit
+/// that the record's current state would exceed).
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct ChangeRefused(pub Box<dyn std::error::Error + Send + Sync>);
+
+/// What a read-modify-write did.
+#[derive(Debug)]
+pub enum Modified<T> {
+    /// The change was applied and committed; this is the record now.
+    Saved(T),
+    /// No such record; nothing was written.
+    Missing,
+    /// The change refused to apply to the current record; nothing was written.
+    Refused(ChangeRefused),
 }
 
 /// Direction of a listing.
@@ -279,10 +308,19 @@ pub trait Store: Send + Sync + 'static {
         fields: ApplicationFields,
         now: Timestamp,
     ) -> Result<Option<Application>, StoreError>;
+    /// Applies `change` to the application found by id or uid, reading and writing it in one
+    /// transaction.
+    async fn modify_application(
+        &self,
+        id_or_uid: &str,
+        change: ApplicationChange,
+        now: Timestamp,
+    ) -> Result<Modified<Application>, StoreError>;
     /// Deletes the application with its endpoints, messages, deliveries and attempts.
     async fn delete_application(&self, id: &AppId) -> Result<bool, StoreError>;
 
     // --- endpoints ---
+    /// `NotFound` if the application is gone.
     async fn create_endpoint(
         &self,
         app_id: &AppId,
@@ -306,6 +344,15 @@ pub trait Store: Send + Sync + 'static {
         fields: EndpointFields,
         now: Timestamp,
     ) -> Result<Option<Endpoint>, StoreError>;
+    /// Applies `change` to the endpoint of this application found by id or uid, reading and
+    /// writing it in one transaction.
+    async fn modify_endpoint(
+        &self,
+        app_id: &AppId,
+        id_or_uid: &str,
+        change: EndpointChange,
+        now: Timestamp,
+    ) -> Result<Modified<Endpoint>, StoreError>;
     async fn delete_endpoint(&self, app_id: &AppId, id: &EndpointId) -> Result<bool, StoreError>;
     /// The endpoint's secrets that are valid at `now`, the current one first.
     async fn endpoint_secrets(
@@ -314,6 +361,7 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
     ) -> Result<Vec<EndpointSecret>, StoreError>;
     /// Makes `new_key` current; the old current secret keeps signing until `old_expires_at`.
+    /// `NotFound` if the endpoint is gone.
     async fn rotate_endpoint_secret(
         &self,
         id: &EndpointId,
@@ -345,6 +393,7 @@ pub trait Store: Send + Sync + 'static {
 
     // --- messages ---
     /// Commits the message and its deliveries in one durable transaction (see module docs).
+    /// `NotFound` if the application is gone.
     async fn create_message(&self, message: NewMessage) -> Result<MessageInsert, StoreError>;
     /// Finds a message by id or by its `eventId`.
     async fn get_message(

@@ -17,6 +17,7 @@ mod payload_bytes;
 mod postgres_app;
 mod postgres_nodes;
 mod postgres_schema;
+mod races;
 mod replay;
 mod ssrf;
 mod store_contract;

@@ -7,7 +7,7 @@ use tokio_postgres::Row;
 use super::rows::{
     Cursor, Parameters, corrupt, from_json, from_micros, optional_json, to_json, to_micros,
 };
-use super::{backend, get, unique};
+use super::{backend, get, unique, unique_or_missing_parent};
 use crate::delivery::retry::RetrySchedule;
 use crate::domain::{
     AppId, Application, ApplicationFields, DeliveryOptions, Endpoint, EndpointFields, EndpointId,
@@ -15,8 +15,8 @@ use crate::domain::{
     Timestamp, Uid,
 };
 use crate::store::{
-    ApplicationFilter, IDEMPOTENCY_IN_PROGRESS, IdempotentResponse, KeyClaim, NewEndpoint, Page,
-    PageRequest, StoreError,
+    ApplicationChange, ApplicationFilter, EndpointChange, IDEMPOTENCY_IN_PROGRESS,
+    IdempotentResponse, KeyClaim, Modified, NewEndpoint, Page, PageRequest, StoreError,
 };
 
 pub fn optional_u32(value: Option<i64>) -> Option<u32> {
@@ -163,6 +163,44 @@ pub async fn update_application(
     .transpose()
 }
 
+/// Applies `change` to the application found by `id_or_uid`. Runs in the caller's
+/// transaction: the row stays locked from the read to the commit, so a concurrent change waits
+/// and then reads this one's result. `NO KEY UPDATE` (the id does not change) lets inserts that
+/// only reference the row, such as a message's, go on meanwhile.
+pub async fn modify_application(
+    c: &impl GenericClient,
+    id_or_uid: &str,
+    change: ApplicationChange,
+    now: Timestamp,
+) -> Result<Modified<Application>, StoreError> {
+    // PostgreSQL allows no FOR UPDATE on a UNION, hence one scan preferring an id match.
+    let statement = c
+        .prepare_cached(&format!(
+            "SELECT {APPLICATION_COLUMNS} FROM application WHERE id = $1 OR uid = $1
+             ORDER BY id = $1 DESC LIMIT 1 FOR NO KEY UPDATE"
+        ))
+        .await
+        .map_err(backend)?;
+    let Some(row) = c
+        .query_opt(&statement, &[&id_or_uid])
+        .await
+        .map_err(backend)?
+    else {
+        return Ok(Modified::Missing);
+    };
+    let current = application_from_row(&row)?;
+    let fields = match change(&current) {
+        Ok(fields) => fields,
+        Err(refused) => return Ok(Modified::Refused(refused)),
+    };
+    Ok(
+        match update_application(c, &current.id, fields, now).await? {
+            Some(saved) => Modified::Saved(saved),
+            None => Modified::Missing,
+        },
+    )
+}
+
 pub async fn delete_application(c: &impl GenericClient, id: &AppId) -> Result<bool, StoreError> {
     let statement = c
         .prepare_cached("DELETE FROM application WHERE id = $1")
@@ -277,7 +315,10 @@ pub async fn insert_endpoint(
         ],
     )
     .await
-    .map_err(unique("an endpoint with this uid already exists"))?;
+    .map_err(unique_or_missing_parent(
+        "an endpoint with this uid already exists",
+        "application not found",
+    ))?;
     Ok(Endpoint {
         id: endpoint.id,
         app_id: app_id.clone(),
@@ -409,6 +450,42 @@ pub async fn update_endpoint(
     .transpose()
 }
 
+/// Applies `change` to the endpoint found by `id_or_uid`, holding its row lock from the read
+/// to the caller's commit like `modify_application`.
+pub async fn modify_endpoint(
+    c: &impl GenericClient,
+    app_id: &AppId,
+    id_or_uid: &str,
+    change: EndpointChange,
+    now: Timestamp,
+) -> Result<Modified<Endpoint>, StoreError> {
+    let statement = c
+        .prepare_cached(&format!(
+            "SELECT {ENDPOINT_COLUMNS} FROM endpoint WHERE app_id = $1 AND (id = $2 OR uid = $2)
+             ORDER BY id = $2 DESC LIMIT 1 FOR NO KEY UPDATE"
+        ))
+        .await
+        .map_err(backend)?;
+    let Some(row) = c
+        .query_opt(&statement, &[&app_id.as_str(), &id_or_uid])
+        .await
+        .map_err(backend)?
+    else {
+        return Ok(Modified::Missing);
+    };
+    let current = endpoint_from_row(&row)?;
+    let fields = match change(&current) {
+        Ok(fields) => fields,
+        Err(refused) => return Ok(Modified::Refused(refused)),
+    };
+    Ok(
+        match update_endpoint(c, app_id, &current.id, fields, now).await? {
+            Some(saved) => Modified::Saved(saved),
+            None => Modified::Missing,
+        },
+    )
+}
+
 pub async fn delete_endpoint(
     c: &impl GenericClient,
     app_id: &AppId,
@@ -467,8 +544,11 @@ pub async fn endpoint_secrets(
         .collect())
 }
 
-/// Runs inside one transaction (see the caller): expire the current secret, drop the ones whose
-/// grace period is over, add the new one.
+/// Runs inside one transaction (see the caller): lock the endpoint, expire the current secret,
+/// drop the ones whose grace period is over, add the new one. The endpoint's row is locked
+/// first, as a delete locks it before cascading to the secrets: so a rotation and a delete
+/// wait for each other instead of deadlocking, and two rotations cannot both leave a current
+/// secret.
 pub async fn rotate_endpoint_secret(
     c: &impl GenericClient,
     id: &EndpointId,
@@ -476,6 +556,17 @@ pub async fn rotate_endpoint_secret(
     old_expires_at: Timestamp,
     now: Timestamp,
 ) -> Result<(), StoreError> {
+    let lock = c
+        .prepare_cached("SELECT 1 FROM endpoint WHERE id = $1 FOR NO KEY UPDATE")
+        .await
+        .map_err(backend)?;
+    if c.query_opt(&lock, &[&id.as_str()])
+        .await
+        .map_err(backend)?
+        .is_none()
+    {
+        return Err(StoreError::NotFound("endpoint not found"));
+    }
     let expire = c
         .prepare_cached(
             "UPDATE endpoint_secret SET expires_at = $2

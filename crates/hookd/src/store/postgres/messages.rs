@@ -6,7 +6,7 @@ use tokio_postgres::Row;
 
 use super::deliveries::DueMarks;
 use super::rows::{Cursor, Parameters, corrupt, from_micros, to_micros};
-use super::{backend, get};
+use super::{backend, get, missing_parent};
 use crate::domain::{
     AppId, Attempt, AttemptDetails, AttemptId, ChannelName, DeliveryId, DeliveryStatus, EndpointId,
     EventTypeName, FanoutTarget, Message, MessageId, TriggerType,
@@ -76,7 +76,7 @@ pub async fn insert_message(
             ],
         )
         .await
-        .map_err(backend)?;
+        .map_err(missing_parent("application not found"))?;
     if inserted == 0
         && let Some(event_id) = &new.event_id
     {

@@ -33,9 +33,9 @@ use tokio_postgres::types::FromSql;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    ApplicationFilter, AttemptFilter, AttemptRecord, ClaimBudget, ClaimedDelivery,
-    DisabledEndpoint, IdempotentResponse, KeyClaim, MessageFilter, MessageInsert, NewEndpoint,
-    NewMessage, Page, PageRequest, Store, StoreError,
+    ApplicationChange, ApplicationFilter, AttemptFilter, AttemptRecord, ClaimBudget,
+    ClaimedDelivery, DisabledEndpoint, EndpointChange, IdempotentResponse, KeyClaim, MessageFilter,
+    MessageInsert, Modified, NewEndpoint, NewMessage, Page, PageRequest, Store, StoreError,
 };
 use crate::delivery::backpressure::CircuitPolicy;
 use crate::domain::{
@@ -148,6 +148,64 @@ fn unique(message: &'static str) -> impl Fn(tokio_postgres::Error) -> StoreError
     }
 }
 
+/// Maps a foreign-key violation to `NotFound`: the row an insert refers to was deleted by a
+/// concurrent transaction before the insert ran.
+fn missing_parent(what: &'static str) -> impl Fn(tokio_postgres::Error) -> StoreError {
+    move |error| match error.code() {
+        Some(code) if *code == SqlState::FOREIGN_KEY_VIOLATION => StoreError::NotFound(what),
+        _ => backend(error),
+    }
+}
+
+/// `unique` and `missing_parent` together, for inserts that can hit both.
+fn unique_or_missing_parent(
+    conflict: &'static str,
+    what: &'static str,
+) -> impl Fn(tokio_postgres::Error) -> StoreError {
+    move |error| match error.code() {
+        Some(code) if *code == SqlState::FOREIGN_KEY_VIOLATION => StoreError::NotFound(what),
+        _ => unique(conflict)(error),
+    }
+}
+
+/// How often a delete runs again after PostgreSQL aborted it to break a deadlock.
+const DEADLOCK_RETRIES: usize = 3;
+
+/// Runs `attempt` again when PostgreSQL aborted it to break a deadlock. A cascading delete locks
+/// the rows under an application or endpoint in its own order, while an attempt being recorded
+/// for one of its endpoints holds some of them in another; PostgreSQL aborts one of the two.
+/// An aborted delete committed nothing, so running it again is safe, and the caller gets its
+/// answer instead of a 500.
+async fn retry_on_deadlock<T, Attempt, Running>(mut attempt: Attempt) -> Result<T, StoreError>
+where
+    Attempt: FnMut() -> Running,
+    Running: std::future::Future<Output = Result<T, StoreError>>,
+{
+    let mut retries = 0;
+    loop {
+        match attempt().await {
+            Err(error) if retries < DEADLOCK_RETRIES && is_deadlock(&error) => {
+                retries += 1;
+                tracing::debug!(
+                    retries,
+                    "a delete was chosen to break a deadlock; running it again"
+                );
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
+fn is_deadlock(error: &StoreError) -> bool {
+    let StoreError::Backend(source) = error else {
+        return false;
+    };
+    source
+        .downcast_ref::<tokio_postgres::Error>()
+        .and_then(tokio_postgres::Error::code)
+        .is_some_and(|code| *code == SqlState::T_R_DEADLOCK_DETECTED)
+}
+
 /// Reads one column, turning a type mismatch into a backend error.
 fn get<'a, T: FromSql<'a>>(row: &'a tokio_postgres::Row, index: usize) -> Result<T, StoreError> {
     row.try_get(index).map_err(backend)
@@ -246,8 +304,25 @@ impl Store for PostgresStore {
         catalog::update_application(&self.client().await?, id, fields, now).await
     }
 
+    async fn modify_application(
+        &self,
+        id_or_uid: &str,
+        change: ApplicationChange,
+        now: Timestamp,
+    ) -> Result<Modified<Application>, StoreError> {
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await.map_err(backend)?;
+        let modified = catalog::modify_application(&transaction, id_or_uid, change, now).await?;
+        // Only a saved change has anything to commit; dropping the transaction rolls back.
+        if matches!(modified, Modified::Saved(_)) {
+            transaction.commit().await.map_err(backend)?;
+        }
+        Ok(modified)
+    }
+
     async fn delete_application(&self, id: &AppId) -> Result<bool, StoreError> {
-        catalog::delete_application(&self.client().await?, id).await
+        retry_on_deadlock(|| async { catalog::delete_application(&self.client().await?, id).await })
+            .await
     }
 
     async fn create_endpoint(
@@ -284,8 +359,28 @@ impl Store for PostgresStore {
         catalog::update_endpoint(&self.client().await?, app_id, id, fields, now).await
     }
 
+    async fn modify_endpoint(
+        &self,
+        app_id: &AppId,
+        id_or_uid: &str,
+        change: EndpointChange,
+        now: Timestamp,
+    ) -> Result<Modified<Endpoint>, StoreError> {
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await.map_err(backend)?;
+        let modified =
+            catalog::modify_endpoint(&transaction, app_id, id_or_uid, change, now).await?;
+        if matches!(modified, Modified::Saved(_)) {
+            transaction.commit().await.map_err(backend)?;
+        }
+        Ok(modified)
+    }
+
     async fn delete_endpoint(&self, app_id: &AppId, id: &EndpointId) -> Result<bool, StoreError> {
-        catalog::delete_endpoint(&self.client().await?, app_id, id).await
+        retry_on_deadlock(|| async {
+            catalog::delete_endpoint(&self.client().await?, app_id, id).await
+        })
+        .await
     }
 
     async fn endpoint_secrets(

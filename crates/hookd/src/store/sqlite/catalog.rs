@@ -12,16 +12,88 @@ use crate::domain::{
     Timestamp, Uid,
 };
 use crate::store::{
-    ApplicationFilter, IDEMPOTENCY_IN_PROGRESS, IdempotentResponse, KeyClaim, NewEndpoint, Page,
-    PageRequest, StoreError,
+    ApplicationChange, ApplicationFilter, EndpointChange, IDEMPOTENCY_IN_PROGRESS,
+    IdempotentResponse, KeyClaim, Modified, NewEndpoint, Page, PageRequest, StoreError,
 };
 
-/// Maps a unique-constraint violation to `Conflict` with a message for the client.
+/// Maps a unique-constraint violation to `Conflict` with a message for the client. Other
+/// constraint violations are not conflicts: a foreign key, for one, means the parent is gone.
 fn unique(message: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
-    move |error| match error.sqlite_error_code() {
-        Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::Conflict(message.to_owned()),
+    move |error| match extended_code(&error) {
+        Some(
+            rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY,
+        ) => StoreError::Conflict(message.to_owned()),
         _ => backend(error),
     }
+}
+
+/// Maps a foreign-key violation to `NotFound`: the row an insert refers to was deleted (by a
+/// concurrent request) before the insert ran.
+pub fn missing_parent(what: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
+    move |error| match extended_code(&error) {
+        Some(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY) => StoreError::NotFound(what),
+        _ => backend(error),
+    }
+}
+
+/// `unique` and `missing_parent` together, for inserts that can hit both.
+fn unique_or_missing_parent(
+    conflict: &'static str,
+    what: &'static str,
+) -> impl Fn(rusqlite::Error) -> StoreError {
+    move |error| match extended_code(&error) {
+        Some(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY) => StoreError::NotFound(what),
+        _ => unique(conflict)(error),
+    }
+}
+
+fn extended_code(error: &rusqlite::Error) -> Option<std::ffi::c_int> {
+    error.sqlite_error().map(|failure| failure.extended_code)
+}
+
+/// Applies `change` to the application found by `id_or_uid`: one job of the single writer, so
+/// no other write can come between the read and the write.
+pub fn modify_application(
+    c: &Connection,
+    id_or_uid: &str,
+    change: ApplicationChange,
+    now: Timestamp,
+) -> Result<Modified<Application>, StoreError> {
+    let Some(current) = find_application(c, id_or_uid)? else {
+        return Ok(Modified::Missing);
+    };
+    let fields = match change(&current) {
+        Ok(fields) => fields,
+        Err(refused) => return Ok(Modified::Refused(refused)),
+    };
+    Ok(match update_application(c, &current.id, fields, now)? {
+        Some(saved) => Modified::Saved(saved),
+        None => Modified::Missing,
+    })
+}
+
+/// Applies `change` to the endpoint found by `id_or_uid`, in one writer job like
+/// `modify_application`.
+pub fn modify_endpoint(
+    c: &Connection,
+    app_id: &AppId,
+    id_or_uid: &str,
+    change: EndpointChange,
+    now: Timestamp,
+) -> Result<Modified<Endpoint>, StoreError> {
+    let Some(current) = find_endpoint(c, app_id, id_or_uid)? else {
+        return Ok(Modified::Missing);
+    };
+    let fields = match change(&current) {
+        Ok(fields) => fields,
+        Err(refused) => return Ok(Modified::Refused(refused)),
+    };
+    Ok(
+        match update_endpoint(c, app_id, &current.id, fields, now)? {
+            Some(saved) => Modified::Saved(saved),
+            None => Modified::Missing,
+        },
+    )
 }
 
 // --- applications ---
@@ -257,7 +329,10 @@ pub fn insert_endpoint(
             .map(ToString::to_string),
         optional_json(&fields.delivery.auth)?,
     ])
-    .map_err(unique("an endpoint with this uid already exists"))?;
+    .map_err(unique_or_missing_parent(
+        "an endpoint with this uid already exists",
+        "application not found",
+    ))?;
     c.prepare_cached(
         "INSERT INTO endpoint_secret (endpoint_id, key, expires_at, created_at)
          VALUES (?1, ?2, NULL, ?3)",
@@ -454,7 +529,7 @@ pub fn rotate_endpoint_secret(
     )
     .map_err(backend)?
     .execute(params![id.as_str(), new_key, to_micros(now)])
-    .map_err(backend)?;
+    .map_err(missing_parent("endpoint not found"))?;
     Ok(())
 }
 

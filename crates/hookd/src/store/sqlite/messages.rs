@@ -5,7 +5,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
 use super::backend;
-use super::catalog::fanout_targets;
+use super::catalog::{fanout_targets, missing_parent};
 use super::deliveries::mark_due;
 use super::rows::{Cursor, corrupt, from_json, from_micros, to_json, to_micros};
 use crate::domain::{
@@ -68,7 +68,7 @@ pub fn insert_message(c: &Connection, new: NewMessage) -> Result<MessageInsert, 
         new.deliver_at.map(to_micros),
         created_at,
     ])
-    .map_err(backend)?;
+    .map_err(missing_parent("application not found"))?;
 
     let mut insert_delivery = c
         .prepare_cached(

@@ -31,9 +31,9 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use super::{
-    ApplicationFilter, AttemptFilter, AttemptRecord, ClaimBudget, ClaimedDelivery,
-    DisabledEndpoint, IdempotentResponse, KeyClaim, MessageFilter, MessageInsert, NewEndpoint,
-    NewMessage, Page, PageRequest, Store, StoreError,
+    ApplicationChange, ApplicationFilter, AttemptFilter, AttemptRecord, ClaimBudget,
+    ClaimedDelivery, DisabledEndpoint, EndpointChange, IdempotentResponse, KeyClaim, MessageFilter,
+    MessageInsert, Modified, NewEndpoint, NewMessage, Page, PageRequest, Store, StoreError,
 };
 use crate::delivery::backpressure::CircuitPolicy;
 use crate::domain::{
@@ -459,6 +459,17 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn modify_application(
+        &self,
+        id_or_uid: &str,
+        change: ApplicationChange,
+        now: Timestamp,
+    ) -> Result<Modified<Application>, StoreError> {
+        let key = id_or_uid.to_owned();
+        self.write(move |c| catalog::modify_application(c, &key, change, now))
+            .await
+    }
+
     async fn delete_application(&self, id: &AppId) -> Result<bool, StoreError> {
         let id = id.clone();
         self.write(move |c| catalog::delete_application(c, &id))
@@ -504,6 +515,18 @@ impl Store for SqliteStore {
     ) -> Result<Option<Endpoint>, StoreError> {
         let (app_id, id) = (app_id.clone(), id.clone());
         self.write(move |c| catalog::update_endpoint(c, &app_id, &id, fields, now))
+            .await
+    }
+
+    async fn modify_endpoint(
+        &self,
+        app_id: &AppId,
+        id_or_uid: &str,
+        change: EndpointChange,
+        now: Timestamp,
+    ) -> Result<Modified<Endpoint>, StoreError> {
+        let (app_id, key) = (app_id.clone(), id_or_uid.to_owned());
+        self.write(move |c| catalog::modify_endpoint(c, &app_id, &key, change, now))
             .await
     }
 
