@@ -205,8 +205,12 @@ impl DeliveryClient {
                 (name.as_str().to_owned(), value)
             })
             .collect();
-        let response_body_prefix =
+        let (response_body_prefix, body_failure) =
             read_body_prefix(&mut response, self.config.max_response_body).await;
+        let outcome = match body_failure {
+            Some(code) => outcome.with_unfinished_body(code),
+            None => outcome,
+        };
         SendReport {
             outcome,
             status: Some(status),
@@ -317,8 +321,14 @@ fn checked_socket_addresses(
 
 /// Reads at most `limit` bytes of the body, one chunk at a time, and stops there: a receiver that
 /// answers with a huge or endless body costs us no more than `limit` bytes (plus one chunk).
-async fn read_body_prefix(response: &mut reqwest::Response, limit: usize) -> String {
+/// Returns the prefix, and the failure code when the body ended in an error before the limit (a
+/// body still unfinished when the attempt's timeout ran out is `BodyTimeout`).
+async fn read_body_prefix(
+    response: &mut reqwest::Response,
+    limit: usize,
+) -> (String, Option<FailureCode>) {
     let mut prefix = Vec::new();
+    let mut failure = None;
     while prefix.len() < limit {
         match response.chunk().await {
             Ok(Some(chunk)) => {
@@ -326,14 +336,18 @@ async fn read_body_prefix(response: &mut reqwest::Response, limit: usize) -> Str
                 prefix.extend_from_slice(&chunk[..chunk.len().min(room)]);
             }
             Ok(None) => break,
-            // The status already decided the outcome; a body cut short only shortens the prefix.
             Err(error) => {
-                tracing::debug!(error = %SourceChain(&error.without_url()), "response body read failed");
+                let code = match classify_send_error(&error) {
+                    FailureCode::Timeout => FailureCode::BodyTimeout,
+                    code => code,
+                };
+                tracing::debug!(failure_code = %code, error = %SourceChain(&error.without_url()), "response body read failed");
+                failure = Some(code);
                 break;
             }
         }
     }
-    lossy_prefix(&prefix, limit)
+    (lossy_prefix(&prefix, limit), failure)
 }
 
 /// Decodes `bytes` as lossy UTF-8 and keeps at most `limit` bytes of the text, cutting at a
@@ -362,10 +376,29 @@ fn classify_send_error(error: &reqwest::Error) -> FailureCode {
         FailureCode::Connect
     } else if error.is_builder() {
         FailureCode::InvalidUrl
-    } else if find_source::<io::Error>(error).is_some() {
-        FailureCode::Io
+    } else if let Some(code) = find_source::<hyper::Error>(error).and_then(classify_http_error) {
+        code
+    } else if let Some(io_error) = find_source::<io::Error>(error) {
+        match io_error.kind() {
+            io::ErrorKind::ConnectionReset => FailureCode::ConnectionReset,
+            _ => FailureCode::Io,
+        }
     } else {
         FailureCode::Other
+    }
+}
+
+/// The HTTP/1 protocol failures that have codes of their own: a response head too large to read
+/// (hyper limits both the number of headers and their bytes), and anything that does not parse
+/// as a response, including a head cut short by the connection closing. Other hyper errors (an
+/// I/O error underneath, for instance) are left to the caller's next checks.
+fn classify_http_error(error: &hyper::Error) -> Option<FailureCode> {
+    if error.is_parse_too_large() {
+        Some(FailureCode::ResponseHeadersTooLarge)
+    } else if error.is_parse() || error.is_parse_status() || error.is_incomplete_message() {
+        Some(FailureCode::MalformedResponse)
+    } else {
+        None
     }
 }
 

@@ -11,6 +11,7 @@ mod engine;
 mod listing;
 mod logs;
 mod operational;
+mod outcomes;
 mod postgres_app;
 mod postgres_nodes;
 mod postgres_schema;
