@@ -20,7 +20,7 @@ use futures::future::BoxFuture;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 
 use super::outcome::{AttemptOutcome, FailureCode, classify_status};
-use super::ssrf::{BlockedAddress, TargetPolicy, check_ip, check_url};
+use super::ssrf::{BlockedHost, TargetPolicy, check_ip, check_url};
 
 /// How the client talks to receivers.
 #[derive(Debug, Clone)]
@@ -153,7 +153,7 @@ impl DeliveryClient {
                 FailureCode::InvalidUrl
             };
             tracing::debug!(host, failure_code = %code, error = %rejection, "delivery target refused");
-            return SendReport::without_response(code, started);
+            return SendReport::refused(code, &rejection, started);
         }
         let headers = match header_map(&request.headers) {
             Ok(headers) => headers,
@@ -176,7 +176,10 @@ impl DeliveryClient {
                 // The URL may carry secrets in its query string, so it stays out of the log.
                 let error = error.without_url();
                 tracing::debug!(host, failure_code = %code, error = %SourceChain(&error), "delivery attempt failed");
-                SendReport::without_response(code, started)
+                match find_source::<BlockedHost>(&error) {
+                    Some(refusal) => SendReport::refused(code, refusal, started),
+                    None => SendReport::without_response(code, started),
+                }
             }
         }
     }
@@ -235,6 +238,16 @@ impl SendReport {
         }
     }
 
+    /// The report for a request the SSRF guard or the URL policy refused: the refusal is kept
+    /// where a response body would be, so the endpoint's owner can read why (and, for a local
+    /// target, how to allow it).
+    fn refused(code: FailureCode, refusal: &dyn fmt::Display, started: Instant) -> Self {
+        SendReport {
+            response_body_prefix: refusal.to_string(),
+            ..SendReport::without_response(code, started)
+        }
+    }
+
     fn without_response(code: FailureCode, started: Instant) -> Self {
         SendReport {
             outcome: AttemptOutcome::failed_without_response(code),
@@ -266,19 +279,11 @@ fn header_map(headers: &[(String, String)]) -> Result<HeaderMap, InvalidHeader> 
 }
 
 /// The resolver reqwest calls for every hostname: it asks the injected [`Resolver`] once, refuses
-/// the whole host if any answer is blocked, and hands reqwest exactly the checked addresses.
+/// the whole host if any answer is blocked, and hands reqwest exactly the checked addresses. Its
+/// refusal, a [`BlockedHost`], is found again by [`classify_send_error`] in reqwest's error chain.
 struct GuardedResolver {
     resolver: Arc<dyn Resolver>,
     allow_private: bool,
-}
-
-/// The resolver's refusal, found again by [`classify_send_error`] in reqwest's error chain.
-#[derive(Debug, thiserror::Error)]
-#[error("{host} resolves to a blocked address")]
-struct BlockedHost {
-    host: String,
-    #[source]
-    blocked: BlockedAddress,
 }
 
 impl reqwest::dns::Resolve for GuardedResolver {

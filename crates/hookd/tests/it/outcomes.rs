@@ -1,12 +1,18 @@
 //! What an attempt sends, records and refuses, end to end: receivers that answer badly get failure
 //! codes of their own (and count against the circuit breaker); the record shows hookd's own
-//! headers in clear and the endpoint's redacted; an unsignable request is never sent.
+//! headers in clear and the endpoint's redacted; an unsignable request is never sent; SSRF
+//! refusals say how to allow a local target.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::future::BoxFuture;
+use hookd::app::Dependencies;
+use hookd::clock::SystemClock;
+use hookd::delivery::client::Resolver;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -266,4 +272,51 @@ async fn a_request_that_cannot_be_signed_is_not_sent() {
         receiver.received().is_empty(),
         "an unsigned request was sent"
     );
+}
+
+/// Answers from a fixed table; names not in it do not exist.
+struct TableResolver(HashMap<&'static str, Vec<IpAddr>>);
+
+impl Resolver for TableResolver {
+    fn resolve(&self, host: &str) -> BoxFuture<'static, std::io::Result<Vec<IpAddr>>> {
+        let answer =
+            self.0.get(host).cloned().ok_or_else(|| {
+                std::io::Error::new(std::io::ErrorKind::NotFound, "no such test host")
+            });
+        Box::pin(async move { answer })
+    }
+}
+
+#[tokio::test]
+async fn ssrf_refusals_at_endpoint_creation_say_how_to_allow_local_targets() {
+    let resolver = TableResolver(HashMap::from([(
+        "private.test",
+        vec![IpAddr::from([10, 0, 0, 1])],
+    )]));
+    let deps = Dependencies {
+        clock: Arc::new(SystemClock),
+        resolver: Arc::new(resolver),
+    };
+    let app = TestApp::spawn_with_deps(|config| config.allow_private_targets = false, deps).await;
+    let app_id = create_app(&app, "ssrf hints").await;
+    let cases = [
+        ("http://127.0.0.1:9000/hook", true),
+        ("http://[::1]:9000/hook", true),
+        ("http://localhost:9000/hook", true),
+        ("http://private.test/hook", true),
+        // Not about where the URL points, so no hint.
+        ("http://user:secret@example.com/hook", false),
+    ];
+    for (url, hinted) in cases {
+        let (status, body) = app
+            .post(&format!("/app/{app_id}/endpoint"), json!({"url": url}))
+            .await;
+        assert_eq!(status, 422, "{url}: {body}");
+        let message = body["detail"][0]["msg"].as_str().unwrap();
+        assert_eq!(
+            message.contains("--allow-private-targets"),
+            hinted,
+            "{url}: {message}"
+        );
+    }
 }

@@ -417,6 +417,17 @@ async fn a_private_ip_literal_is_refused_before_connecting() {
             failed(FailureCode::SsrfBlocked, None),
             "{host}"
         );
+        // The attempt's record explains the refusal and how to allow local targets.
+        let refusal = &report.response_body_prefix;
+        assert!(
+            refusal.contains("is not an allowed delivery target")
+                || refusal.contains("local hostname"),
+            "{host}: {refusal}"
+        );
+        assert!(
+            refusal.contains("--allow-private-targets"),
+            "{host}: {refusal}"
+        );
     }
     assert_eq!(receiver.accepted(), 0);
 }
@@ -448,6 +459,7 @@ async fn an_unusable_url_is_refused_before_connecting() {
             failed(FailureCode::InvalidUrl, None),
             "{url}"
         );
+        assert!(!report.response_body_prefix.is_empty(), "{url}");
     }
     assert_eq!(receiver.accepted(), 0);
 }
@@ -482,6 +494,12 @@ async fn a_name_resolving_to_a_private_address_is_refused_before_connecting() {
         .await;
 
     assert_eq!(report.outcome, failed(FailureCode::SsrfBlocked, None));
+    let refusal = &report.response_body_prefix;
+    assert!(
+        refusal.starts_with("rebind.test resolves to 127.0.0.1,"),
+        "{refusal}"
+    );
+    assert!(refusal.contains("--allow-private-targets"), "{refusal}");
     assert_eq!(receiver.accepted(), 0);
 }
 
