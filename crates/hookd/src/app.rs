@@ -95,11 +95,9 @@ pub async fn start(config: Config, deps: Dependencies) -> anyhow::Result<Running
         ClientConfig {
             timeout: config.delivery_timeout,
             policy: target_policy,
-            // Receivers (and the multi-node test) can tell the nodes of a deployment apart.
-            user_agent: match &config.node_id {
-                Some(node) => format!("hookd/{} (node {node})", env!("CARGO_PKG_VERSION")),
-                None => format!("hookd/{}", env!("CARGO_PKG_VERSION")),
-            },
+            // Receivers (and the multi-node test) can tell the nodes of a deployment apart, also
+            // when the node's name was made up at start-up.
+            user_agent: format!("hookd/{} (node {node_id})", env!("CARGO_PKG_VERSION")),
             ..ClientConfig::default()
         },
         Arc::clone(&deps.resolver),

@@ -10,7 +10,7 @@ use std::time::Duration;
 use super::ApiContext;
 use super::error::{ApiError, ApiResult};
 use crate::delivery::client::Resolver;
-use crate::delivery::ssrf::{TargetPolicy, check_ip, check_url};
+use crate::delivery::ssrf::{BlockedHost, TargetPolicy, check_ip, check_url};
 use crate::domain::EndpointUrl;
 
 /// How long a request waits for DNS before leaving the check to delivery.
@@ -37,13 +37,9 @@ async fn refuse_blocked_resolution(
         Ok(Ok(addresses)) => {
             for address in addresses {
                 check_ip(address).map_err(|blocked| {
-                    ApiError::invalid_body(
-                        &["url"],
-                        format!(
-                            "{host} resolves to {}, which is not an allowed delivery target: {}",
-                            blocked.ip, blocked.reason
-                        ),
-                    )
+                    let host = host.to_owned();
+                    let refusal = BlockedHost { host, blocked };
+                    ApiError::invalid_body(&["url"], refusal.to_string())
                 })?;
             }
         }

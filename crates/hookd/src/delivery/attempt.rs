@@ -25,18 +25,97 @@ pub struct AttemptPolicy {
     pub node_id: Option<String>,
 }
 
-/// The Standard Webhooks headers (and optionally their `svix-*` twins) for one attempt.
+/// The headers of one outbound request, kept apart by who chose them, because the attempt's
+/// record shows them differently: the endpoint's may carry credentials under any name, hookd's
+/// own never do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestHeaders {
+    /// The endpoint's custom headers, then the `Authorization` of its `auth`, if any.
+    pub endpoint: Vec<(String, String)>,
+    /// hookd's own: `content-type` and the signature headers.
+    pub hookd: Vec<(String, String)>,
+}
+
+/// No stored secret of the endpoint parses, so its requests cannot be signed. hookd never sends
+/// an unsigned webhook: the attempt fails instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "not sent: the endpoint has no usable signing secret ({stored_secrets} stored, none can be \
+     parsed); rotate its secret to deliver again"
+)]
+pub struct NoUsableSecret {
+    pub stored_secrets: usize,
+}
+
+/// Endpoint header names whose values are known not to be credentials, so the record keeps them.
+/// Every other header an endpoint configures is recorded as `[redacted]`: a name says too little
+/// about its value (`X-Auth`, `X-Jwt`, `Private-Key`, `X-Session-Id`, ...) for a list of
+/// dangerous names ever to be complete.
+const HARMLESS_ENDPOINT_HEADERS: &[&str] = &[
+    "accept",
+    "accept-charset",
+    "accept-encoding",
+    "accept-language",
+    "cache-control",
+    "content-language",
+    "pragma",
+    "traceparent",
+    "tracestate",
+    "x-correlation-id",
+    "x-request-id",
+];
+
+/// How a redacted header value is recorded.
+const REDACTED: &str = "[redacted]";
+
+impl RequestHeaders {
+    /// Every header in the order it is sent: the endpoint's first, then hookd's own.
+    pub fn sent(&self) -> Vec<(String, String)> {
+        self.endpoint.iter().chain(&self.hookd).cloned().collect()
+    }
+
+    /// The request's headers as the attempt's record keeps them, in the order they are sent: the
+    /// endpoint's redacted unless known harmless, hookd's own in clear, and last the
+    /// `User-Agent` the client adds.
+    pub fn recorded(&self, user_agent: &str) -> Vec<(String, String)> {
+        let endpoint = self.endpoint.iter().map(|(name, value)| {
+            let harmless = HARMLESS_ENDPOINT_HEADERS
+                .iter()
+                .any(|harmless| name.eq_ignore_ascii_case(harmless));
+            let value = if harmless {
+                value.clone()
+            } else {
+                REDACTED.to_owned()
+            };
+            (name.clone(), value)
+        });
+        let user_agent = ("user-agent".to_owned(), user_agent.to_owned());
+        endpoint
+            .chain(self.hookd.iter().cloned())
+            .chain([user_agent])
+            .collect()
+    }
+}
+
+/// The request headers for one attempt: the endpoint's custom headers and credentials, and the
+/// Standard Webhooks headers (optionally with their `svix-*` twins) signed by every secret that
+/// parses. Fails when none does, since an unsigned request must not be sent.
 pub fn signed_headers(
     claim: &ClaimedDelivery,
     body: &str,
     timestamp: i64,
     svix_headers: bool,
-) -> Vec<(String, String)> {
+) -> Result<RequestHeaders, NoUsableSecret> {
     let secrets: Vec<webhook_signature::Secret> = claim
         .secrets
         .iter()
         .filter_map(|key| webhook_signature::Secret::parse(key).ok())
         .collect();
+    if secrets.is_empty() {
+        return Err(NoUsableSecret {
+            stored_secrets: claim.secrets.len(),
+        });
+    }
     let secret_refs: Vec<&webhook_signature::Secret> = secrets.iter().collect();
     let signature = webhook_signature::signature_header(
         &secret_refs,
@@ -46,26 +125,26 @@ pub fn signed_headers(
     );
     let auth = claim.options.auth.as_ref();
     // Configured credentials replace a custom Authorization header rather than doubling it.
-    let mut headers: Vec<(String, String)> = claim
+    let mut endpoint: Vec<(String, String)> = claim
         .headers
         .iter()
         .filter(|(name, _)| auth.is_none() || !name.eq_ignore_ascii_case("authorization"))
         .map(|(name, value)| (name.clone(), value.clone()))
         .collect();
     if let Some(auth) = auth {
-        headers.push(("authorization".into(), auth.header_value()));
+        endpoint.push(("authorization".into(), auth.header_value()));
     }
-    headers.push(("content-type".into(), "application/json".into()));
+    let mut hookd = vec![("content-type".to_owned(), "application/json".to_owned())];
     let mut push_signed = |prefix: &str| {
-        headers.push((format!("{prefix}-id"), claim.msg_id.to_string()));
-        headers.push((format!("{prefix}-timestamp"), timestamp.to_string()));
-        headers.push((format!("{prefix}-signature"), signature.clone()));
+        hookd.push((format!("{prefix}-id"), claim.msg_id.to_string()));
+        hookd.push((format!("{prefix}-timestamp"), timestamp.to_string()));
+        hookd.push((format!("{prefix}-signature"), signature.clone()));
     };
     push_signed("webhook");
     if svix_headers {
         push_signed("svix");
     }
-    headers
+    Ok(RequestHeaders { endpoint, hookd })
 }
 
 /// Makes one attempt for a claimed delivery and returns what to record, with the classified
@@ -84,14 +163,22 @@ pub async fn attempt_delivery(
             SendReport::not_sent(FailureCode::InvalidUrl, &format!("invalid url: {error}"))
         }
         (Some(body), Ok(url)) => {
-            let headers = signed_headers(claim, body, started_at.timestamp(), policy.svix_headers);
-            sent_headers = redacted(&headers);
-            let request = OutboundRequest {
-                url,
-                headers,
-                body: Bytes::from(body.clone()),
-            };
-            client.send(request).await
+            match signed_headers(claim, body, started_at.timestamp(), policy.svix_headers) {
+                Err(unsignable) => {
+                    tracing::warn!(app_id = %claim.app_id, endpoint_id = %claim.endpoint_id,
+                        msg_id = %claim.msg_id, error = %unsignable, "delivery not sent");
+                    SendReport::not_sent(FailureCode::SigningFailed, &unsignable.to_string())
+                }
+                Ok(headers) => {
+                    sent_headers = headers.recorded(&client.config().user_agent);
+                    let request = OutboundRequest {
+                        url,
+                        headers: headers.sent(),
+                        body: Bytes::from(body.clone()),
+                    };
+                    client.send(request).await
+                }
+            }
         }
     };
     let details = AttemptDetails {
@@ -159,32 +246,6 @@ fn to_chrono(duration: Duration) -> chrono::Duration {
     chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
 }
 
-/// Header names whose values are credentials; an attempt's record keeps the name only.
-fn is_credential(name: &str) -> bool {
-    let name = name.to_ascii_lowercase();
-    name == "authorization"
-        || name == "proxy-authorization"
-        || name == "cookie"
-        || ["secret", "token", "password", "api-key", "apikey"]
-            .iter()
-            .any(|word| name.contains(word))
-}
-
-/// The request headers as the attempt's record keeps them: credentials replaced.
-pub fn redacted(headers: &[(String, String)]) -> Vec<(String, String)> {
-    headers
-        .iter()
-        .map(|(name, value)| {
-            let value = if is_credential(name) {
-                "[redacted]".to_owned()
-            } else {
-                value.clone()
-            };
-            (name.clone(), value)
-        })
-        .collect()
-}
-
 fn attempt_from_report(
     claim: &ClaimedDelivery,
     report: &SendReport,
@@ -250,24 +311,173 @@ mod tests {
         );
     }
 
-    #[test]
-    fn credentials_are_redacted_in_the_record() {
-        let sent: Vec<(String, String)> = [
-            ("Authorization", "Bearer t0k"),
-            ("x-api-key", "k"),
-            ("X-Session-Token", "s"),
-            ("webhook-id", "msg_1"),
-            ("x-team", "core"),
-        ]
-        .iter()
-        .map(|(name, value)| (name.to_string(), value.to_string()))
-        .collect();
-        let recorded = redacted(&sent);
-        let kept: Vec<&str> = recorded.iter().map(|(_, value)| value.as_str()).collect();
+    /// Header names that carry credentials, in the spellings receivers use; the old name
+    /// heuristic recorded the last twelve in clear.
+    const CREDENTIAL_HEADER_NAMES: [&str; 21] = [
+        "Authorization",
+        "Proxy-Authorization",
+        "Cookie",
+        "X-Api-Key",
+        "ApiKey",
+        "X-Auth-Token",
+        "X-Client-Secret",
+        "X-Password",
+        "X-Session-Token",
+        "X-Api_Key",
+        "X-Auth",
+        "X-Access-Key",
+        "Authentication",
+        "Private-Key",
+        "X-Jwt",
+        "X-Session-Id",
+        "X-Credentials",
+        "X-Passwd",
+        "X-Passphrase",
+        "X-Hmac-Signature",
+        "X-Sig",
+    ];
+
+    fn pairs(headers: &[(&str, &str)]) -> Vec<(String, String)> {
+        headers
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect()
+    }
+
+    /// Records `(name, value)` as an endpoint header (or as hookd's own) and checks the value
+    /// the record keeps.
+    fn check_recorded(name: &str, from_endpoint: bool, expected: &str) {
+        let header = pairs(&[(name, "value-1")]);
+        let headers = if from_endpoint {
+            RequestHeaders {
+                endpoint: header,
+                hookd: Vec::new(),
+            }
+        } else {
+            RequestHeaders {
+                endpoint: Vec::new(),
+                hookd: header,
+            }
+        };
+        let recorded = headers.recorded("hookd/test");
         assert_eq!(
-            kept,
-            ["[redacted]", "[redacted]", "[redacted]", "msg_1", "core"]
+            recorded,
+            pairs(&[(name, expected), ("user-agent", "hookd/test")]),
+            "{name} from the endpoint: {from_endpoint}"
         );
+    }
+
+    #[test]
+    fn endpoint_headers_are_recorded_redacted_unless_known_harmless() {
+        for name in CREDENTIAL_HEADER_NAMES {
+            check_recorded(name, true, "[redacted]");
+        }
+        for unknown in ["X-Team", "X-Tenant", "Foo"] {
+            check_recorded(unknown, true, "[redacted]");
+        }
+        for harmless in [
+            "Accept",
+            "accept-language",
+            "Cache-Control",
+            "X-Request-Id",
+            "traceparent",
+        ] {
+            check_recorded(harmless, true, "value-1");
+        }
+        for own in [
+            "content-type",
+            "webhook-id",
+            "webhook-signature",
+            "svix-timestamp",
+        ] {
+            check_recorded(own, false, "value-1");
+        }
+    }
+
+    #[test]
+    fn headers_are_sent_and_recorded_in_one_order() {
+        let headers = RequestHeaders {
+            endpoint: pairs(&[
+                ("x-team", "core"),
+                ("accept", "*/*"),
+                ("authorization", "Bearer t"),
+            ]),
+            hookd: pairs(&[
+                ("content-type", "application/json"),
+                ("webhook-id", "msg_1"),
+            ]),
+        };
+        assert_eq!(
+            headers.sent(),
+            pairs(&[
+                ("x-team", "core"),
+                ("accept", "*/*"),
+                ("authorization", "Bearer t"),
+                ("content-type", "application/json"),
+                ("webhook-id", "msg_1"),
+            ])
+        );
+        assert_eq!(
+            headers.recorded("hookd/1 (node a)"),
+            pairs(&[
+                ("x-team", "[redacted]"),
+                ("accept", "*/*"),
+                ("authorization", "[redacted]"),
+                ("content-type", "application/json"),
+                ("webhook-id", "msg_1"),
+                ("user-agent", "hookd/1 (node a)"),
+            ])
+        );
+    }
+
+    fn claim_with_secrets(secrets: &[&str]) -> ClaimedDelivery {
+        use crate::domain::MessageId;
+        use crate::domain::{AppId, DeliveryId, DeliveryOptions, EndpointId, EventTypeName};
+        ClaimedDelivery {
+            delivery_id: DeliveryId::from_trusted("dlv_1"),
+            lease_token: 1,
+            app_id: AppId::from_trusted("app_1"),
+            msg_id: MessageId::from_trusted("msg_1"),
+            endpoint_id: EndpointId::from_trusted("ep_1"),
+            event_type: EventTypeName::parse("a.b").unwrap(),
+            attempts_made: 0,
+            trigger_type: TriggerType::Scheduled,
+            url: "http://example.com".into(),
+            headers: Default::default(),
+            options: DeliveryOptions::default(),
+            secrets: secrets.iter().map(|secret| secret.to_string()).collect(),
+            payload: Some("{}".into()),
+        }
+    }
+
+    #[test]
+    fn every_secret_that_parses_signs_and_none_means_no_request() {
+        let valid = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let broken = "whsec_not base64!";
+        // (stored secrets, `v1,` signatures expected, or the error)
+        let cases: [(&[&str], Result<usize, NoUsableSecret>); 5] = [
+            (&[valid], Ok(1)),
+            (&[valid, valid], Ok(2)),
+            (&[broken, valid], Ok(1)),
+            (&[broken], Err(NoUsableSecret { stored_secrets: 1 })),
+            (&[], Err(NoUsableSecret { stored_secrets: 0 })),
+        ];
+        for (secrets, expected) in cases {
+            let signed = signed_headers(&claim_with_secrets(secrets), "{}", 1_700_000_000, false);
+            let signatures = signed.map(|headers| {
+                let (_, signature) = headers
+                    .hookd
+                    .iter()
+                    .find(|(name, _)| name == "webhook-signature")
+                    .expect("a webhook-signature header")
+                    .clone();
+                signature
+                    .split(' ')
+                    .filter(|part| part.starts_with("v1,"))
+                    .count()
+            });
+            assert_eq!(signatures, expected, "{secrets:?}");
+        }
     }
 
     #[test]

@@ -20,7 +20,7 @@ use futures::future::BoxFuture;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 
 use super::outcome::{AttemptOutcome, FailureCode, classify_status};
-use super::ssrf::{BlockedAddress, TargetPolicy, check_ip, check_url};
+use super::ssrf::{BlockedHost, TargetPolicy, check_ip, check_url};
 
 /// How the client talks to receivers.
 #[derive(Debug, Clone)]
@@ -153,7 +153,7 @@ impl DeliveryClient {
                 FailureCode::InvalidUrl
             };
             tracing::debug!(host, failure_code = %code, error = %rejection, "delivery target refused");
-            return SendReport::without_response(code, started);
+            return SendReport::refused(code, &rejection, started);
         }
         let headers = match header_map(&request.headers) {
             Ok(headers) => headers,
@@ -176,7 +176,10 @@ impl DeliveryClient {
                 // The URL may carry secrets in its query string, so it stays out of the log.
                 let error = error.without_url();
                 tracing::debug!(host, failure_code = %code, error = %SourceChain(&error), "delivery attempt failed");
-                SendReport::without_response(code, started)
+                match find_source::<BlockedHost>(&error) {
+                    Some(refusal) => SendReport::refused(code, refusal, started),
+                    None => SendReport::without_response(code, started),
+                }
             }
         }
     }
@@ -205,8 +208,12 @@ impl DeliveryClient {
                 (name.as_str().to_owned(), value)
             })
             .collect();
-        let response_body_prefix =
+        let (response_body_prefix, body_failure) =
             read_body_prefix(&mut response, self.config.max_response_body).await;
+        let outcome = match body_failure {
+            Some(code) => outcome.with_unfinished_body(code),
+            None => outcome,
+        };
         SendReport {
             outcome,
             status: Some(status),
@@ -228,6 +235,16 @@ impl SendReport {
             duration: Duration::ZERO,
             response_body_prefix: detail.to_owned(),
             response_headers: Vec::new(),
+        }
+    }
+
+    /// The report for a request the SSRF guard or the URL policy refused: the refusal is kept
+    /// where a response body would be, so the endpoint's owner can read why (and, for a local
+    /// target, how to allow it).
+    fn refused(code: FailureCode, refusal: &dyn fmt::Display, started: Instant) -> Self {
+        SendReport {
+            response_body_prefix: refusal.to_string(),
+            ..SendReport::without_response(code, started)
         }
     }
 
@@ -262,19 +279,11 @@ fn header_map(headers: &[(String, String)]) -> Result<HeaderMap, InvalidHeader> 
 }
 
 /// The resolver reqwest calls for every hostname: it asks the injected [`Resolver`] once, refuses
-/// the whole host if any answer is blocked, and hands reqwest exactly the checked addresses.
+/// the whole host if any answer is blocked, and hands reqwest exactly the checked addresses. Its
+/// refusal, a [`BlockedHost`], is found again by [`classify_send_error`] in reqwest's error chain.
 struct GuardedResolver {
     resolver: Arc<dyn Resolver>,
     allow_private: bool,
-}
-
-/// The resolver's refusal, found again by [`classify_send_error`] in reqwest's error chain.
-#[derive(Debug, thiserror::Error)]
-#[error("{host} resolves to a blocked address")]
-struct BlockedHost {
-    host: String,
-    #[source]
-    blocked: BlockedAddress,
 }
 
 impl reqwest::dns::Resolve for GuardedResolver {
@@ -317,8 +326,14 @@ fn checked_socket_addresses(
 
 /// Reads at most `limit` bytes of the body, one chunk at a time, and stops there: a receiver that
 /// answers with a huge or endless body costs us no more than `limit` bytes (plus one chunk).
-async fn read_body_prefix(response: &mut reqwest::Response, limit: usize) -> String {
+/// Returns the prefix, and the failure code when the body ended in an error before the limit (a
+/// body still unfinished when the attempt's timeout ran out is `BodyTimeout`).
+async fn read_body_prefix(
+    response: &mut reqwest::Response,
+    limit: usize,
+) -> (String, Option<FailureCode>) {
     let mut prefix = Vec::new();
+    let mut failure = None;
     while prefix.len() < limit {
         match response.chunk().await {
             Ok(Some(chunk)) => {
@@ -326,14 +341,18 @@ async fn read_body_prefix(response: &mut reqwest::Response, limit: usize) -> Str
                 prefix.extend_from_slice(&chunk[..chunk.len().min(room)]);
             }
             Ok(None) => break,
-            // The status already decided the outcome; a body cut short only shortens the prefix.
             Err(error) => {
-                tracing::debug!(error = %SourceChain(&error.without_url()), "response body read failed");
+                let code = match classify_send_error(&error) {
+                    FailureCode::Timeout => FailureCode::BodyTimeout,
+                    code => code,
+                };
+                tracing::debug!(failure_code = %code, error = %SourceChain(&error.without_url()), "response body read failed");
+                failure = Some(code);
                 break;
             }
         }
     }
-    lossy_prefix(&prefix, limit)
+    (lossy_prefix(&prefix, limit), failure)
 }
 
 /// Decodes `bytes` as lossy UTF-8 and keeps at most `limit` bytes of the text, cutting at a
@@ -362,10 +381,29 @@ fn classify_send_error(error: &reqwest::Error) -> FailureCode {
         FailureCode::Connect
     } else if error.is_builder() {
         FailureCode::InvalidUrl
-    } else if find_source::<io::Error>(error).is_some() {
-        FailureCode::Io
+    } else if let Some(code) = find_source::<hyper::Error>(error).and_then(classify_http_error) {
+        code
+    } else if let Some(io_error) = find_source::<io::Error>(error) {
+        match io_error.kind() {
+            io::ErrorKind::ConnectionReset => FailureCode::ConnectionReset,
+            _ => FailureCode::Io,
+        }
     } else {
         FailureCode::Other
+    }
+}
+
+/// The HTTP/1 protocol failures that have codes of their own: a response head too large to read
+/// (hyper limits both the number of headers and their bytes), and anything that does not parse
+/// as a response, including a head cut short by the connection closing. Other hyper errors (an
+/// I/O error underneath, for instance) are left to the caller's next checks.
+fn classify_http_error(error: &hyper::Error) -> Option<FailureCode> {
+    if error.is_parse_too_large() {
+        Some(FailureCode::ResponseHeadersTooLarge)
+    } else if error.is_parse() || error.is_parse_status() || error.is_incomplete_message() {
+        Some(FailureCode::MalformedResponse)
+    } else {
+        None
     }
 }
 

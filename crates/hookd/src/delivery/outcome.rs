@@ -12,8 +12,12 @@ use std::time::{Duration, SystemTime};
 /// never change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FailureCode {
-    /// No complete response arrived within the configured timeout.
+    /// No response status and headers arrived within the configured timeout.
     Timeout,
+    /// The receiver sent its status and headers in time, but not the rest of its body: the
+    /// attempt fails even on a 2xx, since a receiver that never finishes answering is not
+    /// healthy (and must be able to trip the circuit breaker).
+    BodyTimeout,
     /// The receiver could not be reached: name resolution failed or the connection was refused.
     Connect,
     /// The TLS handshake failed, for example because of an invalid certificate.
@@ -26,8 +30,19 @@ pub enum FailureCode {
     Redirect,
     /// The endpoint URL cannot be used (scheme, embedded credentials, malformed).
     InvalidUrl,
+    /// The receiver reset the connection (TCP RST) before its response was complete.
+    ConnectionReset,
+    /// The receiver's status line and headers exceed what the client reads (too many headers,
+    /// or too many bytes of them).
+    ResponseHeadersTooLarge,
+    /// What came back is not an HTTP response: a garbled or truncated status line or header, or
+    /// the connection closed before the response head was complete.
+    MalformedResponse,
     /// The connection failed after it was established.
     Io,
+    /// No secret of the endpoint could sign the request, so it was not sent: hookd never sends
+    /// an unsigned webhook.
+    SigningFailed,
     /// Anything else.
     Other,
 }
@@ -57,15 +72,20 @@ pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
 
 impl FailureCode {
     /// Every code, in declaration order.
-    pub const ALL: [FailureCode; 9] = [
+    pub const ALL: [FailureCode; 14] = [
         FailureCode::Timeout,
+        FailureCode::BodyTimeout,
         FailureCode::Connect,
         FailureCode::Tls,
         FailureCode::SsrfBlocked,
         FailureCode::HttpStatus,
         FailureCode::Redirect,
         FailureCode::InvalidUrl,
+        FailureCode::ConnectionReset,
+        FailureCode::ResponseHeadersTooLarge,
+        FailureCode::MalformedResponse,
         FailureCode::Io,
+        FailureCode::SigningFailed,
         FailureCode::Other,
     ];
 
@@ -73,13 +93,18 @@ impl FailureCode {
     pub fn as_str(self) -> &'static str {
         match self {
             FailureCode::Timeout => "timeout",
+            FailureCode::BodyTimeout => "body_timeout",
             FailureCode::Connect => "connect",
             FailureCode::Tls => "tls",
             FailureCode::SsrfBlocked => "ssrf_blocked",
             FailureCode::HttpStatus => "http_status",
             FailureCode::Redirect => "redirect",
             FailureCode::InvalidUrl => "invalid_url",
+            FailureCode::ConnectionReset => "connection_reset",
+            FailureCode::ResponseHeadersTooLarge => "response_headers_too_large",
+            FailureCode::MalformedResponse => "malformed_response",
             FailureCode::Io => "io",
+            FailureCode::SigningFailed => "signing_failed",
             FailureCode::Other => "other",
         }
     }
@@ -121,6 +146,21 @@ impl AttemptOutcome {
         match self {
             AttemptOutcome::Delivered { status } => Some(*status),
             AttemptOutcome::Failed { status, .. } => *status,
+        }
+    }
+
+    /// The outcome once the response body could not be read to its end (or to the prefix limit)
+    /// because of `body_failure`. A 2xx then fails with that code, keeping its status: the
+    /// receiver never finished answering. A failed status keeps its own code and `Retry-After`,
+    /// which already say more about the receiver than the broken body does.
+    pub fn with_unfinished_body(self, body_failure: FailureCode) -> Self {
+        match self {
+            AttemptOutcome::Delivered { status } => AttemptOutcome::Failed {
+                code: body_failure,
+                status: Some(status),
+                retry_after: None,
+            },
+            failed @ AttemptOutcome::Failed { .. } => failed,
         }
     }
 
@@ -261,13 +301,21 @@ mod tests {
     fn failure_codes_have_stable_spellings_that_round_trip() {
         let cases = [
             (FailureCode::Timeout, "timeout"),
+            (FailureCode::BodyTimeout, "body_timeout"),
             (FailureCode::Connect, "connect"),
             (FailureCode::Tls, "tls"),
             (FailureCode::SsrfBlocked, "ssrf_blocked"),
             (FailureCode::HttpStatus, "http_status"),
             (FailureCode::Redirect, "redirect"),
             (FailureCode::InvalidUrl, "invalid_url"),
+            (FailureCode::ConnectionReset, "connection_reset"),
+            (
+                FailureCode::ResponseHeadersTooLarge,
+                "response_headers_too_large",
+            ),
+            (FailureCode::MalformedResponse, "malformed_response"),
             (FailureCode::Io, "io"),
+            (FailureCode::SigningFailed, "signing_failed"),
             (FailureCode::Other, "other"),
         ];
         assert_eq!(cases.len(), FailureCode::ALL.len());
@@ -280,6 +328,40 @@ mod tests {
             assert_eq!(
                 unknown.parse::<FailureCode>(),
                 Err(UnknownFailureCode(unknown.to_owned()))
+            );
+        }
+    }
+
+    #[test]
+    fn an_unfinished_body_fails_a_2xx_and_leaves_other_failures_alone() {
+        use FailureCode::{BodyTimeout, ConnectionReset, HttpStatus, Redirect};
+        let cases = [
+            (
+                AttemptOutcome::Delivered { status: 200 },
+                BodyTimeout,
+                failed(BodyTimeout, 200, None),
+            ),
+            (
+                AttemptOutcome::Delivered { status: 204 },
+                ConnectionReset,
+                failed(ConnectionReset, 204, None),
+            ),
+            (
+                failed(HttpStatus, 503, Some(30)),
+                BodyTimeout,
+                failed(HttpStatus, 503, Some(30)),
+            ),
+            (
+                failed(Redirect, 302, None),
+                ConnectionReset,
+                failed(Redirect, 302, None),
+            ),
+        ];
+        for (outcome, body_failure, expected) in cases {
+            assert_eq!(
+                outcome.clone().with_unfinished_body(body_failure),
+                expected,
+                "{outcome:?} with {body_failure}"
             );
         }
     }

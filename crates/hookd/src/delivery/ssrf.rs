@@ -6,12 +6,30 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+/// Ends every refusal that is about where a URL points, so that whoever reads it in a 422 or an
+/// attempt's record (often a developer trying a local receiver) learns the way out.
+pub const ALLOW_PRIVATE_TARGETS_HINT: &str = "to deliver to local or private addresses during \
+     development, start hookd with --allow-private-targets";
+
 /// An address that hookd refuses to connect to, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{ip} is not an allowed delivery target: {reason}")]
+#[error("{ip} is not an allowed delivery target: {reason}; {ALLOW_PRIVATE_TARGETS_HINT}")]
 pub struct BlockedAddress {
     pub ip: IpAddr,
     pub reason: BlockReason,
+}
+
+/// A hostname refused because one of the addresses it resolves to is blocked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{host} resolves to {}, which is not an allowed delivery target: {}; \
+     {ALLOW_PRIVATE_TARGETS_HINT}",
+    blocked.ip,
+    blocked.reason
+)]
+pub struct BlockedHost {
+    pub host: String,
+    pub blocked: BlockedAddress,
 }
 
 /// Why an address is not an acceptable delivery target.
@@ -83,7 +101,7 @@ pub enum UrlRejection {
     MissingHost,
     #[error("the URL contains credentials; send secrets in headers instead")]
     Credentials,
-    #[error("{0:?} is a local hostname")]
+    #[error("{0:?} is a local hostname; {ALLOW_PRIVATE_TARGETS_HINT}")]
     LocalHostname(String),
     #[error(transparent)]
     BlockedAddress(#[from] BlockedAddress),
@@ -574,5 +592,50 @@ mod tests {
         );
         assert!(!UrlRejection::Credentials.is_ssrf());
         assert!(!UrlRejection::HttpsRequired.is_ssrf());
+    }
+
+    #[test]
+    fn ssrf_refusals_say_how_to_allow_local_targets() {
+        let hint = "; to deliver to local or private addresses during development, \
+                    start hookd with --allow-private-targets";
+        let loopback = BlockedAddress {
+            ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            reason: Loopback,
+        };
+        let cases = [
+            (
+                UrlRejection::BlockedAddress(loopback),
+                format!("127.0.0.1 is not an allowed delivery target: loopback address{hint}"),
+            ),
+            (
+                UrlRejection::LocalHostname("localhost".to_owned()),
+                format!("\"localhost\" is a local hostname{hint}"),
+            ),
+            (
+                UrlRejection::Credentials,
+                "the URL contains credentials; send secrets in headers instead".to_owned(),
+            ),
+            (
+                UrlRejection::HttpsRequired,
+                "only https URLs are allowed".to_owned(),
+            ),
+        ];
+        for (rejection, expected) in cases {
+            assert_eq!(rejection.to_string(), expected, "{rejection:?}");
+        }
+        let blocked_host = BlockedHost {
+            host: "hooks.example.com".to_owned(),
+            blocked: BlockedAddress {
+                ip: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 7)),
+                reason: Private,
+            },
+        };
+        assert_eq!(
+            blocked_host.to_string(),
+            format!(
+                "hooks.example.com resolves to 10.0.0.7, which is not an allowed delivery \
+                 target: private-use address{hint}"
+            )
+        );
     }
 }

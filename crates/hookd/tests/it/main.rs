@@ -13,6 +13,7 @@ mod input_limits;
 mod listing;
 mod logs;
 mod operational;
+mod outcomes;
 mod payload_bytes;
 mod postgres_app;
 mod postgres_nodes;

@@ -75,6 +75,8 @@ async fn a_name_rebound_to_loopback_is_refused_at_delivery() {
         .await;
     assert_eq!(attempts[0]["status"], 2);
     assert_eq!(attempts[0]["failureCode"], "ssrf_blocked");
+    let refusal = attempts[0]["response"].as_str().unwrap();
+    assert!(refusal.contains("--allow-private-targets"), "{refusal}");
     assert!(
         resolver.lookups.load(Ordering::SeqCst) >= 2,
         "delivery looked the name up again"

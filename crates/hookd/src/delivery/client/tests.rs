@@ -18,6 +18,10 @@ enum Reply {
     Hang,
     /// Writes these bytes as soon as the connection opens, without reading anything.
     Blurt(&'static [u8]),
+    /// Reads the request, writes these bytes, then keeps the connection open and silent.
+    RespondAndStall(String),
+    /// Reads the request, then resets the connection (TCP RST) without answering.
+    Reset,
 }
 
 /// A receiver on 127.0.0.1 that counts the connections it accepts and keeps each request's
@@ -77,6 +81,15 @@ async fn serve_connection(mut stream: TcpStream, reply: Reply, requests: Arc<Mut
             let _ = stream.shutdown().await;
         }
         Reply::Hang => std::future::pending::<()>().await,
+        Reply::RespondAndStall(response) => {
+            let _ = stream.write_all(response.as_bytes()).await;
+            std::future::pending::<()>().await
+        }
+        Reply::Reset => {
+            // A zero linger time makes closing send RST instead of FIN.
+            stream.set_zero_linger().expect("set SO_LINGER to zero");
+            drop(stream);
+        }
         Reply::Blurt(_) => unreachable!("handled above"),
     }
 }
@@ -283,6 +296,85 @@ async fn a_receiver_that_never_answers_times_out() {
 }
 
 #[tokio::test]
+async fn a_2xx_whose_body_never_finishes_fails_with_body_timeout() {
+    // The head promises 1000 bytes of body; only 7 ever come.
+    let head = "HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\npartial";
+    let receiver = LoopbackReceiver::spawn(Reply::RespondAndStall(head.to_owned())).await;
+    let config = ClientConfig {
+        timeout: Duration::from_millis(300),
+        ..config(true)
+    };
+    let report = client(config)
+        .send(json_post(receiver.url("127.0.0.1", "/")))
+        .await;
+
+    assert_eq!(report.outcome, failed(FailureCode::BodyTimeout, Some(200)));
+    assert_eq!(report.status, Some(200));
+    assert_eq!(report.response_body_prefix, "partial");
+}
+
+#[tokio::test]
+async fn a_chunked_2xx_body_that_never_ends_fails_with_body_timeout() {
+    let head = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nok\r\n";
+    let receiver = LoopbackReceiver::spawn(Reply::RespondAndStall(head.to_owned())).await;
+    let config = ClientConfig {
+        timeout: Duration::from_millis(300),
+        ..config(true)
+    };
+    let report = client(config)
+        .send(json_post(receiver.url("127.0.0.1", "/")))
+        .await;
+
+    assert_eq!(report.outcome, failed(FailureCode::BodyTimeout, Some(200)));
+    assert_eq!(report.response_body_prefix, "ok");
+}
+
+#[tokio::test]
+async fn a_response_with_100k_headers_is_response_headers_too_large() {
+    let headers: String = (0..100_000)
+        .map(|index| format!("x-h{index}: v\r\n"))
+        .collect();
+    let receiver =
+        LoopbackReceiver::spawn(Reply::Respond(http_response("200 OK", &headers, ""))).await;
+    let report = client(config(true))
+        .send(json_post(receiver.url("127.0.0.1", "/")))
+        .await;
+
+    assert_eq!(
+        report.outcome,
+        failed(FailureCode::ResponseHeadersTooLarge, None)
+    );
+}
+
+#[tokio::test]
+async fn a_truncated_or_garbled_status_line_is_a_malformed_response() {
+    for response in ["HTTP/1.1 20", "HTTP/1.1 2000 OK\r\n\r\n", "hello\r\n\r\n"] {
+        let receiver = LoopbackReceiver::spawn(Reply::Respond(response.to_owned())).await;
+        let report = client(config(true))
+            .send(json_post(receiver.url("127.0.0.1", "/")))
+            .await;
+
+        assert_eq!(
+            report.outcome,
+            failed(FailureCode::MalformedResponse, None),
+            "{response:?}"
+        );
+        assert_eq!(receiver.requests().len(), 1, "{response:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_connection_reset_by_the_receiver_is_connection_reset() {
+    let receiver = LoopbackReceiver::spawn(Reply::Reset).await;
+    let report = client(config(true))
+        .send(json_post(receiver.url("127.0.0.1", "/")))
+        .await;
+
+    assert_eq!(report.outcome, failed(FailureCode::ConnectionReset, None));
+    assert_eq!(receiver.requests().len(), 1);
+}
+
+#[tokio::test]
 async fn a_closed_port_is_a_connect_failure() {
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
@@ -325,6 +417,17 @@ async fn a_private_ip_literal_is_refused_before_connecting() {
             failed(FailureCode::SsrfBlocked, None),
             "{host}"
         );
+        // The attempt's record explains the refusal and how to allow local targets.
+        let refusal = &report.response_body_prefix;
+        assert!(
+            refusal.contains("is not an allowed delivery target")
+                || refusal.contains("local hostname"),
+            "{host}: {refusal}"
+        );
+        assert!(
+            refusal.contains("--allow-private-targets"),
+            "{host}: {refusal}"
+        );
     }
     assert_eq!(receiver.accepted(), 0);
 }
@@ -356,6 +459,7 @@ async fn an_unusable_url_is_refused_before_connecting() {
             failed(FailureCode::InvalidUrl, None),
             "{url}"
         );
+        assert!(!report.response_body_prefix.is_empty(), "{url}");
     }
     assert_eq!(receiver.accepted(), 0);
 }
@@ -390,6 +494,12 @@ async fn a_name_resolving_to_a_private_address_is_refused_before_connecting() {
         .await;
 
     assert_eq!(report.outcome, failed(FailureCode::SsrfBlocked, None));
+    let refusal = &report.response_body_prefix;
+    assert!(
+        refusal.starts_with("rebind.test resolves to 127.0.0.1,"),
+        "{refusal}"
+    );
+    assert!(refusal.contains("--allow-private-targets"), "{refusal}");
     assert_eq!(receiver.accepted(), 0);
 }
 
