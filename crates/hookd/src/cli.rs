@@ -10,17 +10,21 @@ use anyhow::Context;
 use clap::builder::{BoolishValueParser, RangedU64ValueParser};
 use clap::{Args, Parser, Subcommand, value_parser};
 
-use crate::app::{self, Dependencies};
+use crate::app::{self, AdminTokenSource, Dependencies, RunningServer};
 use crate::config::Config;
 use crate::delivery::retry::RetrySchedule;
 use crate::operator_cli;
 use crate::store::postgres::PostgresStore;
+use crate::telemetry::LogFormat;
 
 #[derive(Debug, Parser)]
 #[command(name = "hookd", version, about = "A webhook delivery server")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// How log lines on stderr are written: `text`, or `json` (one object a line).
+    #[arg(long, global = true, env = "HOOKD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
 }
 
 #[derive(Debug, Subcommand)]
@@ -199,7 +203,7 @@ where
 /// Parses the command line and runs the chosen command.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    crate::telemetry::init();
+    crate::telemetry::init(cli.log_format);
     let result = match cli.command {
         Command::Serve(args) => serve(args.into_config()),
         Command::Migrate(args) => migrate(&args.database_url),
@@ -231,10 +235,11 @@ fn migrate(database_url: &str) -> anyhow::Result<()> {
 fn serve(config: Config) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
-        let server = app::start(config, Dependencies::production())
+        let server = app::start(config.clone(), Dependencies::production())
             .await
             .context("starting hookd")?;
-        tracing::info!(listen = %server.local_addr(), "hookd is ready");
+        print!("{}", startup_summary(&config, &server));
+        tracing::info!(listen = %server.local_addr(), node_id = server.node_id(), "hookd is ready");
         let shutdown = server.shutdown_token();
         tokio::spawn(async move {
             wait_for_signal().await;
@@ -243,6 +248,84 @@ fn serve(config: Config) -> anyhow::Result<()> {
         });
         server.wait().await
     })
+}
+
+/// Below this length an admin token is guessable enough to warn about (a generated one has 38).
+const SHORTEST_UNWARNED_ADMIN_TOKEN: usize = 32;
+
+/// What a person starting hookd needs to see first: what runs, where, on which data, how to
+/// get in, and what is unsafe. Never a password or a token.
+fn startup_summary(config: &Config, server: &RunningServer) -> String {
+    let store = match &config.database_url {
+        None => format!("SQLite in {}", config.data_dir.display()),
+        Some(url) => describe_postgres(url),
+    };
+    let admin_token = match server.admin_token_source() {
+        AdminTokenSource::Configured {
+            overrides_stored: false,
+        } => "from --admin-token / HOOKD_ADMIN_TOKEN",
+        AdminTokenSource::Configured {
+            overrides_stored: true,
+        } => {
+            "from --admin-token / HOOKD_ADMIN_TOKEN, which overrides the token stored on first \
+             start (that one is refused while this is set)"
+        }
+        AdminTokenSource::Stored => "the one generated on first start (only its hash is stored)",
+        AdminTokenSource::Generated => "generated now and printed above, only this once",
+    };
+    let mut summary = format!(
+        "hookd {version} listening on http://{listen}\n  \
+         store:       {store}\n  \
+         node:        {node}\n  \
+         admin token: {admin_token}\n",
+        version = env!("CARGO_PKG_VERSION"),
+        listen = server.local_addr(),
+        node = server.node_id(),
+    );
+    if config.allow_private_targets {
+        summary.push_str(
+            "  warning: the SSRF guard is off (--allow-private-targets): endpoints may target \
+             loopback and private networks\n",
+        );
+    }
+    let token_length = config
+        .admin_token
+        .as_deref()
+        .map(|token| token.chars().count());
+    if let Some(length) = token_length.filter(|length| *length < SHORTEST_UNWARNED_ADMIN_TOKEN) {
+        summary.push_str(&format!(
+            "  warning: the admin token is {length} characters long; use at least \
+             {SHORTEST_UNWARNED_ADMIN_TOKEN} random ones\n"
+        ));
+    }
+    summary
+}
+
+/// `PostgreSQL database D on host:port as user`, without the password.
+fn describe_postgres(url: &str) -> String {
+    let Ok(parsed) = url.parse::<tokio_postgres::Config>() else {
+        return "PostgreSQL".to_owned();
+    };
+    let hosts: Vec<String> = parsed
+        .get_hosts()
+        .iter()
+        .enumerate()
+        .map(|(index, host)| {
+            let host = match host {
+                tokio_postgres::config::Host::Tcp(name) => name.clone(),
+                #[cfg(unix)]
+                tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+            };
+            let port = parsed.get_ports().get(index).or(parsed.get_ports().first());
+            format!("{host}:{}", port.copied().unwrap_or(5432))
+        })
+        .collect();
+    let user = parsed.get_user().unwrap_or("(default user)");
+    let database = parsed.get_dbname().unwrap_or(user);
+    format!(
+        "PostgreSQL database {database} on {} as {user}",
+        hosts.join(",")
+    )
 }
 
 async fn wait_for_signal() {
@@ -278,6 +361,7 @@ mod tests {
         match parse(&serve_args) {
             Ok(Cli {
                 command: Command::Serve(serve),
+                ..
             }) => serve.into_config(),
             Ok(other) => panic!("{args:?} parsed as {other:?}"),
             Err(error) => panic!("{args:?} was refused: {error}"),
