@@ -591,6 +591,9 @@ pub enum ReplaySelection {
     /// Messages that were never queued to the endpoint although it accepts them
     /// (`replay-missing`; needs an endpoint).
     NeverQueued,
+    /// The latest delivery is still pending (being retried): never replayed, only counted, so
+    /// that a dry run can say what it leaves out.
+    StillRetrying,
 }
 
 impl ReplaySelection {
@@ -601,6 +604,7 @@ impl ReplaySelection {
             ReplaySelection::FailedOrParked => 29,
             ReplaySelection::AnyFinished => 0,
             ReplaySelection::NeverQueued => -1,
+            ReplaySelection::StillRetrying => 1,
         }
     }
 
@@ -611,6 +615,7 @@ impl ReplaySelection {
             ReplaySelection::FailedOrParked,
             ReplaySelection::AnyFinished,
             ReplaySelection::NeverQueued,
+            ReplaySelection::StillRetrying,
         ]
         .into_iter()
         .find(|selection| selection.code() == code)
@@ -624,6 +629,7 @@ impl ReplaySelection {
             ReplaySelection::FailedOrParked => &[2, 9],
             ReplaySelection::AnyFinished => &[0, 2, 9],
             ReplaySelection::NeverQueued => &[],
+            ReplaySelection::StillRetrying => &[1],
         }
     }
 }

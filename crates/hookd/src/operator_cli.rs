@@ -173,7 +173,8 @@ pub fn replay(args: ReplayArgs) -> anyhow::Result<()> {
     runtime()?.block_on(async {
         let counted = api.post(&path, &body).await?;
         let count = counted["count"].as_u64().unwrap_or(0);
-        println!("{count} deliveries match");
+        let still_retrying = counted["stillRetrying"].as_u64().unwrap_or(0);
+        print!("{}", dry_run_report(count, still_retrying));
         if args.dry_run || count == 0 {
             return Ok(());
         }
@@ -195,6 +196,27 @@ pub fn replay(args: ReplayArgs) -> anyhow::Result<()> {
             }
         }
     })
+}
+
+/// What a dry run found, in words: the count, and the matching deliveries it left out because
+/// they are still being retried (a replay takes only finished deliveries).
+fn dry_run_report(count: u64, still_retrying: u64) -> String {
+    let mut report = match count {
+        1 => "1 delivery matches\n".to_owned(),
+        _ => format!("{count} deliveries match\n"),
+    };
+    match still_retrying {
+        0 => {}
+        1 => report.push_str(
+            "1 more is still being retried and is not counted: a replay takes it once its \
+             retries are used up\n",
+        ),
+        _ => report.push_str(&format!(
+            "{still_retrying} more are still being retried and are not counted: a replay takes \
+             them once their retries are used up\n"
+        )),
+    }
+    report
 }
 
 /// A small client for hookd's API with operator-friendly errors.

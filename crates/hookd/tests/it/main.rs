@@ -17,5 +17,6 @@ mod postgres_first_run;
 mod postgres_nodes;
 mod postgres_schema;
 mod replay;
+mod replay_dry_run;
 mod ssrf;
 mod store_contract;
