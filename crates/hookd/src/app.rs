@@ -46,9 +46,23 @@ impl Dependencies {
     }
 }
 
+/// Where the admin token that the API accepts comes from; the start-up summary says so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminTokenSource {
+    /// `--admin-token` / `HOOKD_ADMIN_TOKEN`. `overrides_stored` when a token generated on an
+    /// earlier start is also stored: that one is not accepted while this one is set.
+    Configured { overrides_stored: bool },
+    /// The token generated on an earlier first start (only its hash is stored).
+    Stored,
+    /// Generated on this start and printed once.
+    Generated,
+}
+
 /// A started server. Cancel its token (or call `shutdown`) to stop it.
 pub struct RunningServer {
     local_addr: SocketAddr,
+    node_id: String,
+    admin_token_source: AdminTokenSource,
     shutdown: CancellationToken,
     task: JoinHandle<anyhow::Result<()>>,
 }
@@ -56,6 +70,15 @@ pub struct RunningServer {
 impl RunningServer {
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// This node's name: the configured one, or the one picked at random on start.
+    pub fn node_id(&self) -> &str {
+        &self.node_id
+    }
+
+    pub fn admin_token_source(&self) -> AdminTokenSource {
+        self.admin_token_source
     }
 
     pub fn shutdown_token(&self) -> CancellationToken {
@@ -84,9 +107,10 @@ pub async fn start(config: Config, deps: Dependencies) -> anyhow::Result<Running
             None => format!("opening the database in {}", config.data_dir.display()),
         })?;
     let store = backend.store();
-    let admin_token_sha256 = settle_admin_token(store.as_ref(), config.admin_token.as_deref())
-        .await
-        .context("setting up the admin token")?;
+    let (admin_token_sha256, admin_token_source) =
+        settle_admin_token(store.as_ref(), config.admin_token.as_deref())
+            .await
+            .context("setting up the admin token")?;
     let target_policy = TargetPolicy {
         allow_private: config.allow_private_targets,
         https_only: config.https_only,
@@ -187,25 +211,32 @@ pub async fn start(config: Config, deps: Dependencies) -> anyhow::Result<Running
     });
     Ok(RunningServer {
         local_addr,
+        node_id,
+        admin_token_source,
         shutdown,
         task,
     })
 }
 
-/// Returns the SHA-256 of the admin token: the configured one, or the one generated on first
-/// start (printed once, stored only as a hash).
+/// Returns the SHA-256 of the admin token, and where it came from: the configured one, or the
+/// one generated on first start (printed once, stored only as a hash).
 async fn settle_admin_token(
     store: &dyn Store,
     configured: Option<&str>,
-) -> anyhow::Result<[u8; 32]> {
+) -> anyhow::Result<([u8; 32], AdminTokenSource)> {
+    let stored = store.get_setting(ADMIN_TOKEN_SETTING).await?;
     if let Some(token) = configured {
-        return Ok(sha256(token));
+        let overrides_stored = stored.is_some();
+        return Ok((
+            sha256(token),
+            AdminTokenSource::Configured { overrides_stored },
+        ));
     }
-    if let Some(stored) = store.get_setting(ADMIN_TOKEN_SETTING).await? {
+    if let Some(stored) = stored {
         let mut digest = [0u8; 32];
         hex::decode_to_slice(stored.trim(), &mut digest)
             .context("the stored admin token hash is corrupt")?;
-        return Ok(digest);
+        return Ok((digest, AdminTokenSource::Stored));
     }
     let token = generate_token();
     let digest = sha256(&token);
@@ -216,7 +247,7 @@ async fn settle_admin_token(
         "hookd generated an admin token; it is shown only this once:\n\n    {token}\n\n\
          Use it as `Authorization: Bearer <token>`, or set HOOKD_ADMIN_TOKEN to choose your own."
     );
-    Ok(digest)
+    Ok((digest, AdminTokenSource::Generated))
 }
 
 /// A node name for a deployment that did not choose one: random, so leases stay tellable apart.

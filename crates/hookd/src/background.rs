@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::store::{ClaimedBackgroundTask, ReplayProgress, ReplayStep, Store};
+use crate::telemetry::ErrorChain;
 
 /// How the runner paces itself.
 #[derive(Debug, Clone)]
@@ -67,7 +68,7 @@ impl BackgroundRunner {
                 Ok(Some(claim)) => self.run_task(claim, &shutdown).await,
                 Ok(None) => self.idle(&shutdown).await,
                 Err(error) => {
-                    tracing::warn!(error = %error, "could not claim a background task");
+                    tracing::warn!(error = %ErrorChain(&error), "could not claim a background task");
                     self.idle(&shutdown).await;
                 }
             }
@@ -113,7 +114,7 @@ impl BackgroundRunner {
                     return;
                 }
                 Err(error) => {
-                    tracing::error!(task_id = %task.id, error = %error, "background task failed");
+                    tracing::error!(task_id = %task.id, error = %ErrorChain(&error), "background task failed");
                     let reason = format!("the store failed: {error}");
                     if let Err(error) = self
                         .store
@@ -121,7 +122,7 @@ impl BackgroundRunner {
                         .await
                     {
                         // The lease runs out and the task is resumed later.
-                        tracing::error!(task_id = %task.id, error = %error, "could not fail the task");
+                        tracing::error!(task_id = %task.id, error = %ErrorChain(&error), "could not fail the task");
                     }
                     return;
                 }

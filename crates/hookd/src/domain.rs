@@ -597,6 +597,9 @@ pub enum ReplaySelection {
     /// Messages that were never queued to the endpoint although it accepts them
     /// (`replay-missing`; needs an endpoint).
     NeverQueued,
+    /// The latest delivery is still pending (being retried): never replayed, only counted, so
+    /// that a dry run can say what it leaves out.
+    StillRetrying,
 }
 
 impl ReplaySelection {
@@ -607,6 +610,7 @@ impl ReplaySelection {
             ReplaySelection::FailedOrParked => 29,
             ReplaySelection::AnyFinished => 0,
             ReplaySelection::NeverQueued => -1,
+            ReplaySelection::StillRetrying => 1,
         }
     }
 
@@ -617,6 +621,7 @@ impl ReplaySelection {
             ReplaySelection::FailedOrParked,
             ReplaySelection::AnyFinished,
             ReplaySelection::NeverQueued,
+            ReplaySelection::StillRetrying,
         ]
         .into_iter()
         .find(|selection| selection.code() == code)
@@ -630,6 +635,7 @@ impl ReplaySelection {
             ReplaySelection::FailedOrParked => &[2, 9],
             ReplaySelection::AnyFinished => &[0, 2, 9],
             ReplaySelection::NeverQueued => &[],
+            ReplaySelection::StillRetrying => &[1],
         }
     }
 }

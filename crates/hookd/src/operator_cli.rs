@@ -16,11 +16,47 @@ use crate::domain::Timestamp;
 #[derive(Debug, Args)]
 pub struct ServerArgs {
     /// Base URL of a running hookd.
-    #[arg(long, env = "HOOKD_SERVER", default_value = "http://127.0.0.1:8071")]
+    #[arg(long, env = "HOOKD_SERVER", default_value = "http://127.0.0.1:8071", value_parser = parse_server_url)]
     server: String,
     /// The admin bearer token.
     #[arg(long, env = "HOOKD_ADMIN_TOKEN", hide_env_values = true)]
     token: Option<String>,
+}
+
+/// Why a `--server` was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerUrlError {
+    #[error("{written:?} has no http:// or https:// in front; did you mean http://{written}?")]
+    MissingScheme { written: String },
+    #[error("{written:?} is not the URL of a hookd; write it as http://host:port")]
+    NotHttp { written: String },
+    #[error("{written:?} is not a URL ({reason}); write it as http://host:port")]
+    NotAUrl {
+        written: String,
+        reason: url::ParseError,
+    },
+}
+
+/// Accepts the base URL of a hookd: `http://` or `https://` with a host. `localhost:8071`
+/// would otherwise parse as a URL whose scheme is `localhost`, and fail later as unreachable.
+pub fn parse_server_url(written: &str) -> Result<String, ServerUrlError> {
+    let written = written.trim();
+    let missing_scheme = || ServerUrlError::MissingScheme {
+        written: written.to_owned(),
+    };
+    if !written.contains("://") {
+        return Err(missing_scheme());
+    }
+    let url = url::Url::parse(written).map_err(|reason| ServerUrlError::NotAUrl {
+        written: written.to_owned(),
+        reason,
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(ServerUrlError::NotHttp {
+            written: written.to_owned(),
+        });
+    }
+    Ok(written.to_owned())
 }
 
 #[derive(Debug, Subcommand)]
@@ -137,7 +173,8 @@ pub fn replay(args: ReplayArgs) -> anyhow::Result<()> {
     runtime()?.block_on(async {
         let counted = api.post(&path, &body).await?;
         let count = counted["count"].as_u64().unwrap_or(0);
-        println!("{count} deliveries match");
+        let still_retrying = counted["stillRetrying"].as_u64().unwrap_or(0);
+        print!("{}", dry_run_report(count, still_retrying));
         if args.dry_run || count == 0 {
             return Ok(());
         }
@@ -159,6 +196,27 @@ pub fn replay(args: ReplayArgs) -> anyhow::Result<()> {
             }
         }
     })
+}
+
+/// What a dry run found, in words: the count, and the matching deliveries it left out because
+/// they are still being retried (a replay takes only finished deliveries).
+fn dry_run_report(count: u64, still_retrying: u64) -> String {
+    let mut report = match count {
+        1 => "1 delivery matches\n".to_owned(),
+        _ => format!("{count} deliveries match\n"),
+    };
+    match still_retrying {
+        0 => {}
+        1 => report.push_str(
+            "1 more is still being retried and is not counted: a replay takes it once its \
+             retries are used up\n",
+        ),
+        _ => report.push_str(&format!(
+            "{still_retrying} more are still being retried and are not counted: a replay takes \
+             them once their retries are used up\n"
+        )),
+    }
+    report
 }
 
 /// A small client for hookd's API with operator-friendly errors.

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::store::{Store, StoreError};
+use crate::telemetry::ErrorChain;
 
 /// How the retention task runs.
 #[derive(Debug, Clone)]
@@ -62,7 +63,7 @@ pub async fn run(
                 "retention purged old content"
             ),
             Ok(_) => {}
-            Err(error) => tracing::warn!(%error, "retention sweep failed"),
+            Err(error) => tracing::warn!(error = %ErrorChain(&error), "retention sweep failed"),
         }
         tokio::select! {
             _ = shutdown.cancelled() => return,

@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::domain::InvalidInput;
 use crate::store::StoreError;
+use crate::telemetry::ErrorChain;
 
 /// Shorthand for handler results.
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -186,7 +187,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match &self {
             ApiError::Store(StoreError::Backend(source)) => {
-                tracing::error!(error = %source, "store backend failed while answering a request");
+                tracing::error!(error = %ErrorChain(&**source), "store backend failed while answering a request");
             }
             ApiError::Store(StoreError::Locked) => {
                 tracing::error!("store locked by another process while answering a request");

@@ -6,8 +6,10 @@
 //!
 //! A request passes through, in order: the bearer-token check (`auth`), the `Idempotency-Key`
 //! replay layer (`idempotency`), body parsing (`json`, `params`), one handler module per
-//! resource, and `error`, which renders every failure as JSON.
+//! resource, and `error`, which renders every failure as JSON. Around all of it, the access
+//! log (`access_log`) gives each request an `x-request-id` and logs one line when it is answered.
 
+mod access_log;
 mod applications;
 mod attempts;
 mod auth;
@@ -96,7 +98,7 @@ pub fn router(ctx: ApiContext) -> Router {
         // Bodies are read by `json`, which enforces `max_body_bytes` itself; this covers any
         // axum extractor that might read one.
         .layer(DefaultBodyLimit::max(ctx.max_body_bytes));
-    Router::new().nest("/api/v1", api).with_state(ctx)
+    access_log::wrap(Router::new().nest("/api/v1", api).with_state(ctx))
 }
 
 /// Every route that needs a token, grouped by resource.

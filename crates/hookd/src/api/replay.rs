@@ -119,8 +119,10 @@ pub async fn replay_missing(
     start_task(&ctx, BackgroundTaskKind::EndpointReplayMissing, filter).await
 }
 
-/// `POST /app/{app_id}/replay`: replays by filter. With `dryRun` it answers `{"count": N}`, the
-/// number of deliveries a real run would queue now; otherwise it starts a task.
+/// `POST /app/{app_id}/replay`: replays by filter. With `dryRun` it answers
+/// `{"count": N, "stillRetrying": M}`: N deliveries a real run would queue now, and M more that
+/// match but are still being retried (a replay takes only finished ones); otherwise it starts a
+/// task.
 pub async fn bulk(
     State(ctx): State<ApiContext>,
     ApiPath(app_id): ApiPath<String>,
@@ -158,8 +160,16 @@ pub async fn bulk(
         until: checked_until(input.since, input.until)?,
     };
     if input.dry_run {
+        let still_retrying_filter = ReplayFilter {
+            selection: ReplaySelection::StillRetrying,
+            ..filter.clone()
+        };
         let count = ctx.store.count_replay(filter).await?;
-        return Ok((StatusCode::OK, Json(json!({ "count": count }))));
+        let still_retrying = ctx.store.count_replay(still_retrying_filter).await?;
+        return Ok((
+            StatusCode::OK,
+            Json(json!({ "count": count, "stillRetrying": still_retrying })),
+        ));
     }
     let (status, Json(task)) = start_task(&ctx, BackgroundTaskKind::BulkReplay, filter).await?;
     let body = serde_json::to_value(task).map_err(|_| ApiError::Internal("rendering the task"))?;

@@ -27,6 +27,7 @@ use crate::clock::Clock;
 use crate::domain::{DeliveryId, EndpointId};
 use crate::operational;
 use crate::store::{AttemptRecord, ClaimedDelivery, Store};
+use crate::telemetry::ErrorChain;
 
 /// Dispatcher tuning; the defaults suit one node on a small machine.
 #[derive(Debug, Clone)]
@@ -106,7 +107,7 @@ impl Dispatcher {
             {
                 Ok(claimed) => claimed,
                 Err(error) => {
-                    tracing::error!(%error, source = ?std::error::Error::source(&error), "claiming deliveries failed");
+                    tracing::error!(error = %ErrorChain(&error), "claiming deliveries failed");
                     self.idle(&shutdown, self.config.poll_interval).await;
                     continue;
                 }
@@ -222,7 +223,7 @@ impl Dispatcher {
         if !unfinished.is_empty() {
             tracing::info!(count = unfinished.len(), "releasing unfinished deliveries");
             if let Err(error) = self.store.release_deliveries(unfinished).await {
-                tracing::error!(%error, "releasing deliveries failed; their leases will expire");
+                tracing::error!(error = %ErrorChain(&error), "releasing deliveries failed; their leases will expire");
             }
         }
     }
@@ -258,7 +259,7 @@ async fn record_attempts(
             Err(error) => {
                 // The deliveries stay leased and fall due again when the lease ends:
                 // at-least-once. Their events are raised when they are recorded.
-                tracing::error!(%error, count, "recording attempts failed");
+                tracing::error!(error = %ErrorChain(&error), count, "recording attempts failed");
             }
         }
     }

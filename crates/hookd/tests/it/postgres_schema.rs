@@ -1,6 +1,8 @@
 //! A fresh PostgreSQL schema per test, so PostgreSQL tests run side by side and leave nothing
-//! behind. The server comes from `HOOKD_TEST_DATABASE_URL`; without it the tests say why and
-//! return early, except in CI (`CI` set), where an unset or unreachable database fails them.
+//! behind. The server comes from `HOOKD_TEST_DATABASE_URL`. A test that cannot reach it fails,
+//! saying why: a test that did not run must not count as passed. `scripts/test` leaves these
+//! tests out when the variable is unset (and says how many); it finds them by name, so every
+//! PostgreSQL test's module or function name starts with `postgres`.
 
 use tokio_postgres::NoTls;
 
@@ -15,17 +17,16 @@ pub struct TestSchema {
 }
 
 impl TestSchema {
-    /// Creates the schema, or returns `None` (after printing why) when no database is configured
-    /// outside CI.
+    /// Creates the schema, or fails the test when no database is configured. (It returns an
+    /// `Option` so that callers keep their early return; it is always `Some`.)
     pub async fn create(test: &str) -> Option<TestSchema> {
-        let in_ci = std::env::var_os("CI").is_some_and(|value| !value.is_empty());
         let server_url = match std::env::var(DATABASE_URL_VARIABLE) {
             Ok(url) if !url.is_empty() => url,
-            _ if in_ci => panic!("{DATABASE_URL_VARIABLE} must be set in CI ({test})"),
-            _ => {
-                eprintln!("skipping {test}: set {DATABASE_URL_VARIABLE} to run it on PostgreSQL");
-                return None;
-            }
+            _ => panic!(
+                "{test} needs PostgreSQL: set {DATABASE_URL_VARIABLE}, e.g. \
+                 postgres://postgres@127.0.0.1:5432/test (scripts/test leaves PostgreSQL tests \
+                 out when it is unset)"
+            ),
         };
         let name = format!("test_{:016x}", rand::random::<u64>());
         let client = connect(&server_url).await;
@@ -105,13 +106,54 @@ async fn drop_schema(server_url: &str, name: &str) -> Result<(), String> {
         .map_err(|error| error.to_string())
 }
 
-/// Connects, failing the test with a clear message when PostgreSQL does not answer.
+/// Connects, failing the test with a message that says what is wrong: a database that does
+/// not exist is not an unreachable server.
 async fn connect(url: &str) -> tokio_postgres::Client {
     let (client, connection) = tokio_postgres::connect(url, NoTls)
         .await
-        .unwrap_or_else(|error| {
-            panic!("PostgreSQL at {DATABASE_URL_VARIABLE} is unreachable: {error}")
-        });
+        .unwrap_or_else(|error| panic!("{}", connect_failure(&error)));
     tokio::spawn(connection);
     client
+}
+
+fn connect_failure(error: &tokio_postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db_error)
+            if *db_error.code() == tokio_postgres::error::SqlState::INVALID_CATALOG_NAME =>
+        {
+            format!(
+                "the database named in {DATABASE_URL_VARIABLE} does not exist ({}); create it \
+                 (e.g. createdb -h 127.0.0.1 -U postgres test) or name one that does",
+                db_error.message()
+            )
+        }
+        Some(db_error) => format!(
+            "PostgreSQL at {DATABASE_URL_VARIABLE} refused the connection: {}",
+            db_error.message()
+        ),
+        None => format!("PostgreSQL at {DATABASE_URL_VARIABLE} is unreachable: {error:?}"),
+    }
+}
+
+#[tokio::test]
+async fn postgres_a_missing_database_is_named_not_called_unreachable() {
+    let Some(schema) = TestSchema::create("postgres_a_missing_database_is_named").await else {
+        return;
+    };
+    let mut missing = url::Url::parse(&schema.server_url).expect("a URL");
+    missing.set_path("/hookd_no_such_database");
+    let failed = tokio::spawn(async move {
+        connect(missing.as_str()).await;
+    })
+    .await
+    .expect_err("connecting to a missing database fails the test");
+    let message = failed
+        .into_panic()
+        .downcast::<String>()
+        .map(|message| *message)
+        .unwrap_or_default();
+    assert!(
+        message.contains("does not exist") && !message.contains("unreachable"),
+        "{message}"
+    );
 }

@@ -184,12 +184,15 @@ async fn a_bulk_dry_run_counts_what_the_real_run_queues() {
     let mut dry_run = filter.clone();
     dry_run["dryRun"] = json!(true);
     let (status, counted) = app.post(&format!("/app/{app_id}/replay"), dry_run).await;
-    assert_eq!((status, counted), (200, json!({"count": 2})));
+    assert_eq!(
+        (status, counted),
+        (200, json!({"count": 2, "stillRetrying": 0}))
+    );
     let mut any = filter.clone();
     any["status"] = json!("any");
     any["dryRun"] = json!(true);
     let (_, counted_any) = app.post(&format!("/app/{app_id}/replay"), any).await;
-    assert_eq!(counted_any, json!({"count": 3}));
+    assert_eq!(counted_any, json!({"count": 3, "stillRetrying": 0}));
 
     let (status, task) = app.post(&format!("/app/{app_id}/replay"), filter).await;
     assert_eq!(status, 202, "{task}");
@@ -320,7 +323,7 @@ async fn the_operator_cli_lists_attempts_and_counts_a_replay() {
     assert!(dry_run.status.success(), "{dry_run:?}");
     assert_eq!(
         String::from_utf8_lossy(&dry_run.stdout),
-        "1 deliveries match\n"
+        "1 delivery matches\n"
     );
 
     let replayed = {

@@ -231,9 +231,12 @@ async fn migrate_database(config: &tokio_postgres::Config) -> Result<Vec<i32>, S
     let (mut client, connection) = config.connect(NoTls).await.map_err(backend)?;
     let driver = tokio::spawn(connection);
     let transaction = client.transaction().await.map_err(backend)?;
+    // `IF NOT EXISTS` on the existing table makes PostgreSQL send a NOTICE, which the driver
+    // logged at every start; notices say nothing an operator needs, warnings still come through.
     transaction
         .batch_execute(
             "SELECT pg_advisory_xact_lock(hashtext('hookd migrations ' || coalesce(current_schema(), '')));
+             SET LOCAL client_min_messages = warning;
              CREATE TABLE IF NOT EXISTS schema_migrations (
                  version    integer PRIMARY KEY,
                  applied_at timestamptz NOT NULL DEFAULT now()
