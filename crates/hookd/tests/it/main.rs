@@ -8,6 +8,7 @@ mod crash;
 mod delivery;
 mod endpoint_options;
 mod engine;
+mod fairness;
 mod listing;
 mod logs;
 mod operational;
