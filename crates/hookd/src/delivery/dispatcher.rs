@@ -62,6 +62,7 @@ pub struct Dispatcher {
 struct Finished {
     endpoint_id: EndpointId,
     outcome: AttemptOutcome,
+    took: Duration,
 }
 
 impl Dispatcher {
@@ -79,6 +80,7 @@ impl Dispatcher {
         let (finished_tx, mut finished) = mpsc::unbounded_channel::<Finished>();
         let mut scheduler = Scheduler::new(
             self.config.default_endpoint_max_in_flight,
+            self.config.max_in_flight,
             self.config.circuit,
         );
         let mut attempts = JoinSet::new();
@@ -86,13 +88,13 @@ impl Dispatcher {
         while !shutdown.is_cancelled() {
             while attempts.try_join_next().is_some() {}
             while let Ok(done) = finished.try_recv() {
-                scheduler.finished(&done.endpoint_id, &done.outcome);
+                scheduler.finished(&done.endpoint_id, &done.outcome, done.took);
             }
             let free = slots.available_permits().min(self.config.claim_batch);
             if free == 0 {
                 tokio::select! {
                     Some(done) = finished.recv() => {
-                        scheduler.finished(&done.endpoint_id, &done.outcome);
+                        scheduler.finished(&done.endpoint_id, &done.outcome, done.took);
                     }
                     _ = shutdown.cancelled() => break,
                 }
@@ -128,7 +130,7 @@ impl Dispatcher {
                 let sleep = self.time_until_next_due().await;
                 tokio::select! {
                     Some(done) = finished.recv() => {
-                        scheduler.finished(&done.endpoint_id, &done.outcome);
+                        scheduler.finished(&done.endpoint_id, &done.outcome, done.took);
                     }
                     _ = self.idle(&shutdown, sleep) => {}
                 }
@@ -177,10 +179,12 @@ impl Dispatcher {
                 .lock()
                 .expect("in-flight lock")
                 .remove(&claim.delivery_id);
+            let took = Duration::from_millis(record.attempt.response_duration_ms);
             let _ = records.send(record);
             let _ = finished.send(Finished {
                 endpoint_id: claim.endpoint_id,
                 outcome,
+                took,
             });
             drop(permit);
         });

@@ -15,7 +15,8 @@ pub mod paging;
 pub mod postgres;
 pub mod sqlite;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -239,7 +240,8 @@ pub struct DisabledEndpoint {
 /// limit (its `maxInFlight` or `default_max_in_flight`, counted over live leases), FIFO for
 /// ordered endpoints, rests (circuit breaker, `Retry-After`) with a single probe after them, and
 /// the endpoint's and application's throttles (token buckets kept in the database). The
-/// dispatcher narrows that further with its adaptive limits.
+/// dispatcher narrows that further with its adaptive limits and its pool's reserve for quick
+/// endpoints (see `claim_order::ClaimShares`).
 #[derive(Debug, Clone, Default)]
 pub struct ClaimBudget {
     /// Most deliveries in this claim.
@@ -250,6 +252,13 @@ pub struct ClaimBudget {
     pub endpoint_allowance: HashMap<EndpointId, u32>,
     /// When a failing endpoint is down to one probe in flight.
     pub circuit: CircuitPolicy,
+    /// How many of `limit` only `quick_endpoints` may take: every other endpoint (slow, or not
+    /// timed by this node yet) shares the rest. 0 holds nothing back.
+    pub reserved_for_quick: usize,
+    /// Endpoints whose recent attempts on this node finished quickly. When more endpoints are
+    /// due than a claim scans, the store also looks these up by id, so that the reserve reaches
+    /// them however many slow endpoints are due before them.
+    pub quick_endpoints: Arc<HashSet<EndpointId>>,
 }
 
 /// The `status` column of a delivery row, the same in every backend. Attempts use Svix's

@@ -8,6 +8,7 @@ mod crash;
 mod delivery;
 mod endpoint_options;
 mod engine;
+mod fairness;
 mod first_run;
 mod full_disk;
 mod input_limits;

@@ -1441,3 +1441,69 @@ mod replay_contract {
         assert_eq!(failed.error.as_deref(), Some("boom"));
     }
 }
+
+/// How a claim shares its limit when the dispatcher keeps a reserve for quick endpoints, in
+/// their own module so that their list stays apart.
+mod claim_shares_contract {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    contract!(the_reserve_reaches_a_quick_endpoint_due_behind_many_slow_ones);
+
+    async fn the_reserve_reaches_a_quick_endpoint_due_behind_many_slow_ones(store: Arc<dyn Store>) {
+        let now = t0();
+        let app_id = new_app(&store, now).await;
+        let mut slow = Vec::new();
+        for _ in 0..40 {
+            slow.push(new_endpoint(&store, &app_id, endpoint_fields(None), now).await);
+        }
+        // The slow endpoints' work is older, so a scan of the oldest due endpoints sees them
+        // first: with a limit of 2 it reads 20 of them and stops.
+        create(&store, new_message(&app_id, "invoice.paid", now)).await;
+        let quick = new_endpoint(&store, &app_id, endpoint_fields(None), now + seconds(1)).await;
+        create(
+            &store,
+            new_message(&app_id, "invoice.paid", now + seconds(1)),
+        )
+        .await;
+        let reserved = |quick_endpoints: HashSet<EndpointId>| ClaimBudget {
+            reserved_for_quick: 2,
+            quick_endpoints: Arc::new(quick_endpoints),
+            ..budget(2)
+        };
+
+        let nobody_quick = store
+            .claim_due_deliveries(now + seconds(2), LEASE, reserved(HashSet::new()))
+            .await
+            .unwrap();
+        assert!(nobody_quick.is_empty(), "only the reserve was free");
+
+        let claimed = store
+            .claim_due_deliveries(
+                now + seconds(2),
+                LEASE,
+                reserved(HashSet::from([quick.clone()])),
+            )
+            .await
+            .unwrap();
+        let targets: Vec<&EndpointId> = claimed.iter().map(|claim| &claim.endpoint_id).collect();
+        assert_eq!(
+            targets,
+            [&quick],
+            "the quick endpoint, found behind 40 slow ones"
+        );
+
+        let unreserved = store
+            .claim_due_deliveries(now + seconds(2), LEASE, budget(2))
+            .await
+            .unwrap();
+        assert_eq!(unreserved.len(), 2);
+        assert!(
+            unreserved
+                .iter()
+                .all(|claim| slow.contains(&claim.endpoint_id)),
+            "without a reserve, the oldest due endpoints go first"
+        );
+    }
+}

@@ -33,7 +33,10 @@ use crate::domain::{
     AppId, DeliveryId, DeliveryOptions, DeliveryStatus, EndpointId, EventTypeName, MessageId,
     Timestamp, TriggerType,
 };
-use crate::store::claim_order::{Candidate, fair_order};
+use crate::store::claim_order::{
+    Candidate, ClaimShares, Turn, fair_order, scan_may_miss_quick_endpoints,
+    with_due_quick_endpoints,
+};
 use crate::store::delivery_state::{FAILED, PARKED, PENDING, SUCCEEDED};
 use crate::store::{
     AttemptRecord, ClaimBudget, ClaimedDelivery, DisabledEndpoint, NextStep, StoreError,
@@ -156,15 +159,13 @@ pub async fn claim_due(
     let lease_end = to_micros(now + lease);
     let mut claimed = Vec::new();
     let mut app_buckets: HashMap<String, AppBucket> = HashMap::new();
-    let mut endpoints_left = candidates.len();
-    for candidate in candidates {
-        let limit_left = budget.limit.saturating_sub(claimed.len());
-        if limit_left == 0 {
-            break;
-        }
-        // Each endpoint gets an equal share of what is left before any takes more.
-        let share = limit_left.div_ceil(endpoints_left.max(1));
-        endpoints_left = endpoints_left.saturating_sub(1);
+    let mut shares = ClaimShares::new(budget, &candidates);
+    for candidate in &candidates {
+        let share = match shares.turn(candidate) {
+            Turn::ClaimIsFull => break,
+            Turn::PassOver => continue,
+            Turn::TakeAtMost(share) => share,
+        };
         let claim = EndpointClaim {
             node_id,
             now,
@@ -172,9 +173,11 @@ pub async fn claim_due(
             share,
             budget,
         };
+        let claimed_before = claimed.len();
         claim
-            .run(c, &candidate, &mut app_buckets, &mut claimed)
+            .run(c, candidate, &mut app_buckets, &mut claimed)
             .await?;
+        shares.took(candidate, claimed.len() - claimed_before);
     }
     save_app_buckets(c, app_buckets, to_micros(now)).await?;
     add_secrets(c, now, &mut claimed).await?;
@@ -297,7 +300,46 @@ async fn due_endpoints(
             candidates.push(candidate);
         }
     }
-    Ok(candidates)
+    if !scan_may_miss_quick_endpoints(budget, rows.len(), fetch) {
+        return Ok(candidates);
+    }
+    let due_quick = due_quick_endpoints(c, now, budget).await?;
+    Ok(with_due_quick_endpoints(budget, candidates, due_quick))
+}
+
+/// The budget's quick endpoints that are due, looked up by id (see `ClaimBudget`), locked like
+/// the scan's rows; rows this claim already holds come back again and are dropped as repeats.
+async fn due_quick_endpoints(
+    c: &impl GenericClient,
+    now: i64,
+    budget: &ClaimBudget,
+) -> Result<Vec<Candidate>, StoreError> {
+    let quick: Vec<&str> = budget
+        .quick_endpoints
+        .iter()
+        .map(|endpoint_id| endpoint_id.as_str())
+        .collect();
+    let fetch = i64::try_from(budget.limit.saturating_mul(2) + 16).unwrap_or(i64::MAX);
+    let statement = c
+        .prepare_cached(
+            "SELECT endpoint_id, app_id FROM endpoint_queue
+             WHERE next_due <= $1 AND endpoint_id = ANY($2)
+             ORDER BY next_due LIMIT $3 FOR UPDATE SKIP LOCKED",
+        )
+        .await
+        .map_err(backend)?;
+    let rows = c
+        .query(&statement, &[&now, &quick, &fetch])
+        .await
+        .map_err(backend)?;
+    rows.iter()
+        .map(|row| {
+            Ok(Candidate {
+                endpoint_id: get(row, 0)?,
+                app_id: get(row, 1)?,
+            })
+        })
+        .collect()
 }
 
 /// The endpoint settings a claim needs, with the endpoint's live leases across all nodes.

@@ -19,14 +19,17 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::backend;
 use super::catalog::endpoint_secrets;
 use super::messages::insert_attempt;
-use super::rows::{corrupt, from_json, from_micros, to_micros};
+use super::rows::{corrupt, from_json, from_micros, to_json, to_micros};
 use crate::delivery::backpressure::{Bucket, CircuitPolicy, time_to_token, tokens_at};
 use crate::delivery::retry::RetrySchedule;
 use crate::domain::{
     AppId, DeliveryId, DeliveryOptions, DeliveryStatus, EndpointId, EventTypeName, MessageId,
     Timestamp, TriggerType,
 };
-use crate::store::claim_order::{Candidate, fair_order};
+use crate::store::claim_order::{
+    Candidate, ClaimShares, Turn, fair_order, scan_may_miss_quick_endpoints,
+    with_due_quick_endpoints,
+};
 use crate::store::delivery_state::{FAILED, PARKED, PENDING, SUCCEEDED};
 use crate::store::{
     AttemptRecord, ClaimBudget, ClaimedDelivery, DisabledEndpoint, NextStep, StoreError,
@@ -121,23 +124,23 @@ pub fn claim_due(
     let candidates = fair_order(due_endpoints(c, now_micros, budget)?);
     let mut claimed = Vec::new();
     let mut app_buckets: HashMap<String, AppBucket> = HashMap::new();
-    let mut endpoints_left = candidates.len();
-    for candidate in candidates {
-        let limit_left = budget.limit.saturating_sub(claimed.len());
-        if limit_left == 0 {
-            break;
-        }
-        // Each endpoint gets an equal share of what is left before any takes more.
-        let share = limit_left.div_ceil(endpoints_left.max(1));
-        endpoints_left = endpoints_left.saturating_sub(1);
+    let mut shares = ClaimShares::new(budget, &candidates);
+    for candidate in &candidates {
+        let share = match shares.turn(candidate) {
+            Turn::ClaimIsFull => break,
+            Turn::PassOver => continue,
+            Turn::TakeAtMost(share) => share,
+        };
         let visit = Visit {
-            candidate: &candidate,
+            candidate,
             now,
             lease_end,
             share,
             budget,
         };
+        let claimed_before = claimed.len();
         claim_for_endpoint(c, &visit, &mut app_buckets, &mut claimed)?;
+        shares.took(candidate, claimed.len() - claimed_before);
     }
     for (app_id, bucket) in app_buckets {
         c.prepare_cached(
@@ -181,13 +184,57 @@ fn due_endpoints(
         .map_err(backend)?
         .collect::<Result<Vec<_>, _>>()
         .map_err(backend)?;
-    Ok(rows
+    let rows_scanned = rows.len();
+    let candidates = rows
         .into_iter()
         .filter(|candidate| {
             let endpoint = EndpointId::from_trusted(candidate.endpoint_id.clone());
             budget.endpoint_allowance.get(&endpoint) != Some(&0)
         })
-        .collect())
+        .collect();
+    if !scan_may_miss_quick_endpoints(budget, rows_scanned, fetch) {
+        return Ok(candidates);
+    }
+    let due_quick = due_quick_endpoints(c, now, budget)?;
+    Ok(with_due_quick_endpoints(budget, candidates, due_quick))
+}
+
+/// The budget's quick endpoints that are due, looked up by id (see `ClaimBudget`).
+fn due_quick_endpoints(
+    c: &Connection,
+    now: i64,
+    budget: &ClaimBudget,
+) -> Result<Vec<Candidate>, StoreError> {
+    let quick: Vec<&str> = budget
+        .quick_endpoints
+        .iter()
+        .map(|endpoint_id| endpoint_id.as_str())
+        .collect();
+    let fetch = budget.limit.saturating_mul(2) + 16;
+    let mut statement = c
+        .prepare_cached(
+            "SELECT endpoint_id, app_id FROM endpoint_queue WHERE next_due <= ?1
+             AND endpoint_id IN (SELECT value FROM json_each(?2)) ORDER BY next_due LIMIT ?3",
+        )
+        .map_err(backend)?;
+    let due_quick = statement
+        .query_map(
+            params![
+                now,
+                to_json(&quick)?,
+                i64::try_from(fetch).unwrap_or(i64::MAX)
+            ],
+            |row| {
+                Ok(Candidate {
+                    endpoint_id: row.get(0)?,
+                    app_id: row.get(1)?,
+                })
+            },
+        )
+        .map_err(backend)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(backend)?;
+    Ok(due_quick)
 }
 
 /// One endpoint's turn in a claim.
