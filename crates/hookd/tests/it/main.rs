@@ -12,6 +12,7 @@ mod listing;
 mod logs;
 mod operational;
 mod postgres_app;
+mod postgres_leases;
 mod postgres_nodes;
 mod postgres_schema;
 mod replay;

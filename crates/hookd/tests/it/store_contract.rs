@@ -1358,3 +1358,5 @@ mod replay_contract {
         assert_eq!(failed.error.as_deref(), Some("boom"));
     }
 }
+
+mod lease_contract;

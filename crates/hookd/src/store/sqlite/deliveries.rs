@@ -6,7 +6,8 @@
 //! result from an expired lease still records its attempt (it happened) but cannot move the
 //! delivery on, because its token no longer matches. A live lease is one whose token is set and
 //! whose time has not passed; counting them per endpoint gives the endpoint's in-flight attempts
-//! across every worker.
+//! across every worker. Leases are short and the dispatcher renews them while its attempts run
+//! (`renew_leases`), exactly as on PostgreSQL.
 //!
 //! Claims walk `endpoint_queue` (one row per endpoint with pending work, see schema_2.sql), not
 //! the delivery table, so a backlog on one endpoint costs other endpoints nothing.
@@ -29,7 +30,7 @@ use crate::domain::{
 use crate::store::claim_order::{Candidate, fair_order};
 use crate::store::delivery_state::{FAILED, PARKED, PENDING, SUCCEEDED};
 use crate::store::{
-    AttemptRecord, ClaimBudget, ClaimedDelivery, DisabledEndpoint, NextStep, StoreError,
+    AttemptRecord, ClaimBudget, ClaimedDelivery, DisabledEndpoint, HeldLease, NextStep, StoreError,
 };
 
 /// Lowers an endpoint's queue entry to `due` (creating it if missing). Every write that makes a
@@ -650,6 +651,36 @@ pub fn release(c: &Connection, ids: &[DeliveryId]) -> Result<(), StoreError> {
         mark_delivery_due(c, id.as_str(), 0)?;
     }
     Ok(())
+}
+
+/// Extends the leases still held (same token, still pending) to `until`; returns their ids.
+/// A lease that was released, recorded or taken over by a later claim is not renewed.
+pub fn renew_leases(
+    c: &Connection,
+    leases: &[HeldLease],
+    until: Timestamp,
+) -> Result<Vec<DeliveryId>, StoreError> {
+    let mut renew = c
+        .prepare_cached(
+            "UPDATE delivery SET next_attempt_at = ?3
+             WHERE id = ?1 AND lease_token = ?2 AND status = ?4",
+        )
+        .map_err(backend)?;
+    let mut renewed = Vec::with_capacity(leases.len());
+    for lease in leases {
+        let changed = renew
+            .execute(params![
+                lease.delivery_id.as_str(),
+                lease.lease_token,
+                to_micros(until),
+                PENDING
+            ])
+            .map_err(backend)?;
+        if changed > 0 {
+            renewed.push(lease.delivery_id.clone());
+        }
+    }
+    Ok(renewed)
 }
 
 /// Makes every leased delivery due now. Only for start-up, when no live worker can hold a lease.

@@ -27,7 +27,7 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use super::{
-    AttemptFilter, AttemptRecord, ClaimBudget, ClaimedDelivery, DisabledEndpoint,
+    AttemptFilter, AttemptRecord, ClaimBudget, ClaimedDelivery, DisabledEndpoint, HeldLease,
     IdempotentResponse, KeyClaim, MessageFilter, MessageInsert, NewEndpoint, NewMessage, Page,
     PageRequest, Store, StoreError,
 };
@@ -477,6 +477,18 @@ impl Store for SqliteStore {
 
     async fn release_deliveries(&self, ids: Vec<DeliveryId>) -> Result<(), StoreError> {
         self.write(move |c| deliveries::release(c, &ids)).await
+    }
+
+    async fn renew_leases(
+        &self,
+        leases: Vec<HeldLease>,
+        until: Timestamp,
+    ) -> Result<Vec<DeliveryId>, StoreError> {
+        if leases.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.write(move |c| deliveries::renew_leases(c, &leases, until))
+            .await
     }
 
     async fn next_due_at(&self) -> Result<Option<Timestamp>, StoreError> {
