@@ -15,6 +15,7 @@ mod postgres_app;
 mod postgres_leases;
 mod postgres_nodes;
 mod postgres_schema;
+mod recover_after_outage;
 mod replay;
 mod ssrf;
 mod store_contract;

@@ -1220,7 +1220,7 @@ mod replay_contract {
             app_id: app_id.clone(),
             endpoint_id: Some(endpoint_id.clone()),
             event_types: None,
-            selection: ReplaySelection::FailedOrParked,
+            selection: ReplaySelection::FailedParkedOrRetrying,
             since: now + seconds(1),
             until: Some(now + seconds(4)),
         };
@@ -1360,3 +1360,4 @@ mod replay_contract {
 }
 
 mod lease_contract;
+mod recover_contract;

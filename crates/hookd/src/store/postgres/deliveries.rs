@@ -143,8 +143,62 @@ pub async fn enqueue_resend(
     let mut marks = DueMarks::default();
     marks.mark(endpoint_id.as_str(), app_id.as_str(), to_micros(now));
     marks.apply(c).await?;
+    // Someone asked for this delivery by hand: the endpoint's rest should not hold it back.
+    end_rest(c, endpoint_id.as_str(), now).await?;
     notify_deliveries(c).await?;
     Ok(delivery_id)
+}
+
+/// Ends an endpoint's rest (circuit breaker or `Retry-After`) and brings its queue entry, which
+/// the rest postponed, back to now. Its failure count is kept, so while it is failing it takes
+/// one probe at a time (across every node) until a success. Takes the queue row before the
+/// endpoint row, the order every other write takes them in.
+pub async fn end_rest(
+    c: &impl GenericClient,
+    endpoint_id: &str,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let statement = c
+        .prepare_cached(
+            "WITH ended AS (UPDATE endpoint SET paused_until = NULL
+                            WHERE id = $1 AND paused_until IS NOT NULL RETURNING id)
+             UPDATE endpoint_queue SET next_due = LEAST(next_due, $2)
+             FROM ended WHERE endpoint_queue.endpoint_id = ended.id",
+        )
+        .await
+        .map_err(backend)?;
+    c.execute(&statement, &[&endpoint_id, &to_micros(now)])
+        .await
+        .map_err(backend)?;
+    Ok(())
+}
+
+/// Makes pending, unleased deliveries due at `now` at the latest (a recovery does not wait for
+/// their retry), and wakes every node.
+pub async fn make_due_now(
+    c: &impl GenericClient,
+    delivery_ids: &[String],
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    if delivery_ids.is_empty() {
+        return Ok(());
+    }
+    let mut ids: Vec<&str> = delivery_ids.iter().map(String::as_str).collect();
+    ids.sort_unstable();
+    let statement = c
+        .prepare_cached(
+            "UPDATE delivery SET next_attempt_at = LEAST(next_attempt_at, $2)
+             WHERE id = ANY($1) AND status = 1 AND lease_token IS NULL
+             RETURNING endpoint_id, app_id, next_attempt_at",
+        )
+        .await
+        .map_err(backend)?;
+    let moved = c
+        .query(&statement, &[&ids, &to_micros(now)])
+        .await
+        .map_err(backend)?;
+    marks_from(&moved)?.apply(c).await?;
+    notify_deliveries(c).await
 }
 
 /// Claims within `budget`; runs in the caller's transaction (see the module docs).

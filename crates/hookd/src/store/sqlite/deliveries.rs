@@ -88,7 +88,53 @@ pub fn enqueue_resend(
     ])
     .map_err(backend)?;
     mark_due(c, endpoint_id.as_str(), app_id.as_str(), to_micros(now))?;
+    // Someone asked for this delivery by hand: the endpoint's rest should not hold it back.
+    end_rest(c, endpoint_id.as_str(), now)?;
     Ok(delivery_id)
+}
+
+/// Ends an endpoint's rest (circuit breaker or `Retry-After`) and brings its queue entry, which
+/// the rest postponed, back to now. Its failure count is kept, so while it is failing it takes
+/// one probe at a time until a success.
+pub fn end_rest(c: &Connection, endpoint_id: &str, now: Timestamp) -> Result<(), StoreError> {
+    let ended = c
+        .prepare_cached(
+            "UPDATE endpoint SET paused_until = NULL WHERE id = ?1 AND paused_until IS NOT NULL",
+        )
+        .map_err(backend)?
+        .execute(params![endpoint_id])
+        .map_err(backend)?;
+    if ended > 0 {
+        c.prepare_cached(
+            "UPDATE endpoint_queue SET next_due = MIN(next_due, ?2) WHERE endpoint_id = ?1",
+        )
+        .map_err(backend)?
+        .execute(params![endpoint_id, to_micros(now)])
+        .map_err(backend)?;
+    }
+    Ok(())
+}
+
+/// Makes pending, unleased deliveries due at `now` at the latest (a recovery does not wait for
+/// their retry).
+pub fn make_due_now(
+    c: &Connection,
+    delivery_ids: &[String],
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let mut statement = c
+        .prepare_cached(
+            "UPDATE delivery SET next_attempt_at = MIN(next_attempt_at, ?2)
+             WHERE id = ?1 AND status = ?3 AND lease_token IS NULL",
+        )
+        .map_err(backend)?;
+    for delivery_id in delivery_ids {
+        statement
+            .execute(params![delivery_id, to_micros(now), PENDING])
+            .map_err(backend)?;
+        mark_delivery_due(c, delivery_id, to_micros(now))?;
+    }
+    Ok(())
 }
 
 /// The endpoint settings and state a claim needs.
