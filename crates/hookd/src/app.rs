@@ -162,7 +162,10 @@ pub async fn start(config: Config, deps: Dependencies) -> anyhow::Result<Running
         config: DispatcherConfig {
             max_in_flight: config.max_in_flight,
             claim_batch: 256,
-            lease: config.delivery_timeout * 2 + Duration::from_secs(30),
+            // Short, and renewed every second while an attempt runs: a dead node's deliveries
+            // and endpoint slots come back within seconds, a live node's never lapse.
+            lease: Duration::from_secs(6),
+            lease_renewal: Duration::from_secs(1),
             poll_interval: Duration::from_millis(500),
             shutdown_grace: config.delivery_timeout + Duration::from_secs(1),
             policy: AttemptPolicy {

@@ -590,8 +590,9 @@ pub enum ReplaySelection {
     Failed,
     /// The latest delivery is parked behind a disabled endpoint (status 9).
     Parked,
-    /// Either of the above: what `endpoint.recover` re-queues.
-    FailedOrParked,
+    /// Either of the above (re-queued), or waiting for a retry (made due now): what
+    /// `endpoint.recover` catches up on.
+    FailedParkedOrRetrying,
     /// Any finished delivery, successful or not (pending ones are left alone).
     AnyFinished,
     /// Messages that were never queued to the endpoint although it accepts them
@@ -607,7 +608,7 @@ impl ReplaySelection {
         match self {
             ReplaySelection::Failed => 2,
             ReplaySelection::Parked => 9,
-            ReplaySelection::FailedOrParked => 29,
+            ReplaySelection::FailedParkedOrRetrying => 29,
             ReplaySelection::AnyFinished => 0,
             ReplaySelection::NeverQueued => -1,
             ReplaySelection::StillRetrying => 1,
@@ -618,7 +619,7 @@ impl ReplaySelection {
         [
             ReplaySelection::Failed,
             ReplaySelection::Parked,
-            ReplaySelection::FailedOrParked,
+            ReplaySelection::FailedParkedOrRetrying,
             ReplaySelection::AnyFinished,
             ReplaySelection::NeverQueued,
             ReplaySelection::StillRetrying,
@@ -627,12 +628,13 @@ impl ReplaySelection {
         .find(|selection| selection.code() == code)
     }
 
-    /// The delivery statuses (`delivery.status`) whose pairs are selected.
+    /// The delivery statuses (`delivery.status`) whose pairs are selected. A pending delivery
+    /// counts only when it is waiting for a retry: attempted before, and not leased.
     pub fn delivery_statuses(self) -> &'static [i64] {
         match self {
             ReplaySelection::Failed => &[2],
             ReplaySelection::Parked => &[9],
-            ReplaySelection::FailedOrParked => &[2, 9],
+            ReplaySelection::FailedParkedOrRetrying => &[2, 9, 1],
             ReplaySelection::AnyFinished => &[0, 2, 9],
             ReplaySelection::NeverQueued => &[],
             ReplaySelection::StillRetrying => &[1],

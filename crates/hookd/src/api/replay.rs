@@ -80,8 +80,10 @@ pub async fn message(
 }
 
 /// `POST /app/{app_id}/endpoint/{endpoint_id}/recover`: re-queues every message of the window
-/// whose latest delivery to the endpoint failed or is parked. Does not re-enable the endpoint:
-/// deliveries to a disabled endpoint are parked again.
+/// whose latest delivery to the endpoint failed or is parked, makes those waiting for a retry
+/// due now (both count in `messagesSent`), and ends the endpoint's rest, so everything it missed
+/// arrives at once. Does not re-enable the endpoint: deliveries to a disabled endpoint are
+/// parked again.
 pub async fn recover(
     State(ctx): State<ApiContext>,
     ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
@@ -92,7 +94,7 @@ pub async fn recover(
         app_id: app.id,
         endpoint_id: Some(endpoint.id),
         event_types: None,
-        selection: ReplaySelection::FailedOrParked,
+        selection: ReplaySelection::FailedParkedOrRetrying,
         since: window.since,
         until: checked_until(window.since, window.until)?,
     };

@@ -7,12 +7,19 @@
 //! until the next delivery falls due, a pause ends, a new message wakes it, or a short poll
 //! interval passes (so work queued by another node or a lease that ran out is picked up).
 //!
+//! Leases are short. While an attempt runs, and until its record is written, a heartbeat renews
+//! every lease this node holds in one store call each `lease_renewal` (`renew_leases`), so a
+//! dead node's slots come back within a lease while a live node's leases never run out under
+//! it. An attempt whose lease was lost (taken over, or its delivery deleted), or could not be
+//! renewed in time, is stopped before its lease could lapse, so it never overlaps another claim
+//! of the same delivery.
+//!
 //! On shutdown it stops claiming, gives in-flight attempts a grace period to finish and be
 //! recorded, and releases the leases of any that did not.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio::task::JoinSet;
@@ -21,12 +28,12 @@ use tokio_util::sync::CancellationToken;
 use super::attempt::{AttemptPolicy, attempt_delivery};
 use super::backpressure::CircuitPolicy;
 use super::client::DeliveryClient;
-use super::outcome::AttemptOutcome;
+use super::outcome::{AttemptOutcome, FailureCode};
 use super::scheduler::Scheduler;
 use crate::clock::Clock;
 use crate::domain::{DeliveryId, EndpointId};
 use crate::operational;
-use crate::store::{AttemptRecord, ClaimedDelivery, Store};
+use crate::store::{AttemptRecord, ClaimedDelivery, HeldLease, Store};
 use crate::telemetry::ErrorChain;
 
 /// Dispatcher tuning; the defaults suit one node on a small machine.
@@ -36,9 +43,12 @@ pub struct DispatcherConfig {
     pub max_in_flight: usize,
     /// Most deliveries taken in one claim.
     pub claim_batch: usize,
-    /// How long a claim is held before another worker may take the delivery. Longer than the
-    /// request timeout, so a live worker's attempt never overlaps a second one.
+    /// How long a claim, or a renewal of it, holds a delivery before another worker may take
+    /// it. Short, so a dead worker's deliveries come back soon; several `lease_renewal`s long,
+    /// so a live worker's renewals keep it.
     pub lease: Duration,
+    /// How often the leases of attempts in flight (or awaiting their record) are renewed.
+    pub lease_renewal: Duration,
     /// Longest idle sleep between claims.
     pub poll_interval: Duration,
     /// How long shutdown waits for in-flight attempts before releasing them.
@@ -65,10 +75,36 @@ struct Finished {
     took: Duration,
 }
 
+/// A lease this node holds, from its claim until its attempt's record is written.
+struct HeldAttempt {
+    lease_token: i64,
+    /// When the store last granted the lease (the claim or a renewal was sent): the lease runs
+    /// at least `lease` from then.
+    granted_at: Instant,
+    /// The attempt is over and its record is on the way: shutdown must not release it.
+    finished: bool,
+    /// Cancelled to stop the attempt when its lease was lost or may lapse.
+    lost: CancellationToken,
+}
+
+/// Every lease this node holds, by delivery.
+type HeldLeases = Arc<Mutex<HashMap<DeliveryId, HeldAttempt>>>;
+
+/// Forgets a held lease, unless the delivery has been claimed again since (another token).
+fn forget_lease(held: &HeldLeases, delivery_id: &DeliveryId, lease_token: i64) {
+    let mut held = held.lock().expect("held leases lock");
+    if held
+        .get(delivery_id)
+        .is_some_and(|attempt| attempt.lease_token == lease_token)
+    {
+        held.remove(delivery_id);
+    }
+}
+
 impl Dispatcher {
     pub async fn run(self, shutdown: CancellationToken) {
         let slots = Arc::new(Semaphore::new(self.config.max_in_flight));
-        let in_flight: Arc<Mutex<HashSet<DeliveryId>>> = Arc::default();
+        let in_flight: HeldLeases = Arc::default();
         let (records, pending_records) = mpsc::unbounded_channel();
         let recorder = tokio::spawn(record_attempts(
             Arc::clone(&self.store),
@@ -76,6 +112,16 @@ impl Dispatcher {
             Arc::clone(&self.wake),
             self.config.circuit,
             pending_records,
+            Arc::clone(&in_flight),
+        ));
+        // Renewals go on until the last record is written, after shutdown began.
+        let stop_renewing = CancellationToken::new();
+        let renewer = tokio::spawn(renew_held_leases(
+            Arc::clone(&self.store),
+            Arc::clone(&self.clock),
+            Arc::clone(&in_flight),
+            (self.config.lease, self.config.lease_renewal),
+            stop_renewing.clone(),
         ));
         let (finished_tx, mut finished) = mpsc::unbounded_channel::<Finished>();
         let mut scheduler = Scheduler::new(
@@ -102,6 +148,7 @@ impl Dispatcher {
             }
             let budget = scheduler.budget(free);
             let now = self.clock.now();
+            let granted_at = Instant::now();
             let claimed = match self
                 .store
                 .claim_due_deliveries(now, self.config.lease, budget)
@@ -119,6 +166,7 @@ impl Dispatcher {
                 scheduler.started(&claim);
                 self.start_attempt(
                     claim,
+                    granted_at,
                     &slots,
                     &in_flight,
                     &records,
@@ -137,16 +185,20 @@ impl Dispatcher {
             }
         }
 
-        self.finish(attempts, in_flight).await;
+        self.finish(attempts, &in_flight).await;
         drop(records);
         let _ = recorder.await;
+        stop_renewing.cancel();
+        let _ = renewer.await;
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn start_attempt(
         &self,
         claim: ClaimedDelivery,
+        granted_at: Instant,
         slots: &Arc<Semaphore>,
-        in_flight: &Arc<Mutex<HashSet<DeliveryId>>>,
+        in_flight: &HeldLeases,
         records: &mpsc::UnboundedSender<AttemptRecord>,
         finished: &mpsc::UnboundedSender<Finished>,
         attempts: &mut JoinSet<()>,
@@ -154,10 +206,16 @@ impl Dispatcher {
         let permit = Arc::clone(slots)
             .try_acquire_owned()
             .expect("claimed no more deliveries than free slots");
-        in_flight
-            .lock()
-            .expect("in-flight lock")
-            .insert(claim.delivery_id.clone());
+        let lost = CancellationToken::new();
+        in_flight.lock().expect("held leases lock").insert(
+            claim.delivery_id.clone(),
+            HeldAttempt {
+                lease_token: claim.lease_token,
+                granted_at,
+                finished: false,
+                lost: lost.clone(),
+            },
+        );
         let (client, clock, policy) = (
             Arc::clone(&self.client),
             Arc::clone(&self.clock),
@@ -166,8 +224,28 @@ impl Dispatcher {
         let (records, finished, in_flight) =
             (records.clone(), finished.clone(), Arc::clone(in_flight));
         attempts.spawn(async move {
-            let (record, outcome) =
-                attempt_delivery(&client, &policy, &claim, clock.now(), rand::random()).await;
+            let attempt = attempt_delivery(&client, &policy, &claim, clock.now(), rand::random());
+            let started = std::time::Instant::now();
+            let (record, outcome) = tokio::select! {
+                done = attempt => done,
+                _ = lost.cancelled() => {
+                    // Stopped before the lease could lapse: no record, the delivery falls due
+                    // again for whoever holds it next. The slot is free, with nothing learned.
+                    tracing::warn!(
+                        app_id = %claim.app_id, msg_id = %claim.msg_id,
+                        endpoint_id = %claim.endpoint_id, attempt = claim.attempts_made + 1,
+                        "delivery attempt stopped: its lease was lost or could not be renewed"
+                    );
+                    forget_lease(&in_flight, &claim.delivery_id, claim.lease_token);
+                    let _ = finished.send(Finished {
+                        endpoint_id: claim.endpoint_id,
+                        outcome: AttemptOutcome::failed_without_response(FailureCode::Other),
+                        took: started.elapsed(),
+                    });
+                    drop(permit);
+                    return;
+                }
+            };
             tracing::info!(
                 app_id = %claim.app_id, msg_id = %claim.msg_id,
                 endpoint_id = %claim.endpoint_id, attempt = claim.attempts_made + 1,
@@ -175,10 +253,15 @@ impl Dispatcher {
                 outcome = record.attempt.failure_code.as_deref().unwrap_or("delivered"),
                 "delivery attempt"
             );
-            in_flight
+            // The lease stays held (and renewed) until the recorder has written the record.
+            if let Some(held) = in_flight
                 .lock()
-                .expect("in-flight lock")
-                .remove(&claim.delivery_id);
+                .expect("held leases lock")
+                .get_mut(&claim.delivery_id)
+                .filter(|held| held.lease_token == claim.lease_token)
+            {
+                held.finished = true;
+            }
             let took = Duration::from_millis(record.attempt.response_duration_ms);
             let _ = records.send(record);
             let _ = finished.send(Finished {
@@ -213,7 +296,8 @@ impl Dispatcher {
     }
 
     /// Shutdown: wait for in-flight attempts, up to the grace period; release what is left.
-    async fn finish(&self, mut attempts: JoinSet<()>, in_flight: Arc<Mutex<HashSet<DeliveryId>>>) {
+    /// Leases whose attempt finished are left to the recorder.
+    async fn finish(&self, mut attempts: JoinSet<()>, in_flight: &HeldLeases) {
         let drained = tokio::time::timeout(self.config.shutdown_grace, async {
             while attempts.join_next().await.is_some() {}
         })
@@ -222,8 +306,16 @@ impl Dispatcher {
             attempts.abort_all();
             while attempts.join_next().await.is_some() {}
         }
-        let unfinished: Vec<DeliveryId> =
-            in_flight.lock().expect("in-flight lock").drain().collect();
+        let unfinished: Vec<DeliveryId> = {
+            let mut held = in_flight.lock().expect("held leases lock");
+            let unfinished: HashSet<DeliveryId> = held
+                .iter()
+                .filter(|(_, attempt)| !attempt.finished)
+                .map(|(delivery_id, _)| delivery_id.clone())
+                .collect();
+            held.retain(|delivery_id, _| !unfinished.contains(delivery_id));
+            unfinished.into_iter().collect()
+        };
         if !unfinished.is_empty() {
             tracing::info!(count = unfinished.len(), "releasing unfinished deliveries");
             if let Err(error) = self.store.release_deliveries(unfinished).await {
@@ -241,13 +333,24 @@ async fn record_attempts(
     wake: Arc<Notify>,
     circuit: CircuitPolicy,
     mut pending: mpsc::UnboundedReceiver<AttemptRecord>,
+    held: HeldLeases,
 ) {
     let mut batch = Vec::new();
     while pending.recv_many(&mut batch, 1024).await > 0 {
         let records = std::mem::take(&mut batch);
         let count = records.len();
         let mut events = operational::attempt_events(&records);
-        match store.record_attempts(records, circuit).await {
+        let leases: Vec<(DeliveryId, i64)> = records
+            .iter()
+            .map(|record| (record.delivery_id.clone(), record.lease_token))
+            .collect();
+        let recorded = store.record_attempts(records, circuit).await;
+        // Written or not, these leases are no longer renewed: a record that failed leaves its
+        // delivery to fall due again when the lease runs out (at-least-once).
+        for (delivery_id, lease_token) in &leases {
+            forget_lease(&held, delivery_id, *lease_token);
+        }
+        match recorded {
             Ok(disabled) => {
                 // Recording ends the attempts' leases, which frees room at their endpoints:
                 // claim again now rather than at the next poll.
@@ -264,6 +367,71 @@ async fn record_attempts(
                 // The deliveries stay leased and fall due again when the lease ends:
                 // at-least-once. Their events are raised when they are recorded.
                 tracing::error!(error = %ErrorChain(&error), count, "recording attempts failed");
+            }
+        }
+    }
+}
+
+/// The heartbeat: every `renewal` renews all held leases in one store call, to `lease` from now.
+/// A lease the store did not renew was lost: its attempt stops. An attempt whose lease was not
+/// granted again for all but two renewals' worth of it stops too (the store is unreachable or
+/// slow), before the lease could run out and another claim could send the same delivery.
+async fn renew_held_leases(
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    held: HeldLeases,
+    (lease, renewal): (Duration, Duration),
+    stop: CancellationToken,
+) {
+    let keep_for = lease.saturating_sub(renewal * 2);
+    let mut ticks = tokio::time::interval(renewal);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = stop.cancelled() => return,
+        }
+        let leases: Vec<HeldLease> = held
+            .lock()
+            .expect("held leases lock")
+            .iter()
+            .map(|(delivery_id, attempt)| HeldLease {
+                delivery_id: delivery_id.clone(),
+                lease_token: attempt.lease_token,
+            })
+            .collect();
+        if leases.is_empty() {
+            continue;
+        }
+        let granted_at = Instant::now();
+        let renewed = store
+            .renew_leases(leases.clone(), clock.now() + lease)
+            .await;
+        let mut held = held.lock().expect("held leases lock");
+        match renewed {
+            Ok(renewed) => {
+                let renewed: HashSet<DeliveryId> = renewed.into_iter().collect();
+                for lease in &leases {
+                    let Some(attempt) = held
+                        .get_mut(&lease.delivery_id)
+                        .filter(|attempt| attempt.lease_token == lease.lease_token)
+                    else {
+                        continue;
+                    };
+                    if renewed.contains(&lease.delivery_id) {
+                        attempt.granted_at = granted_at;
+                    } else {
+                        attempt.lost.cancel();
+                    }
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, count = leases.len(), "renewing leases failed");
+            }
+        }
+        for attempt in held.values().filter(|attempt| !attempt.finished) {
+            if attempt.granted_at.elapsed() >= keep_for {
+                attempt.lost.cancel();
             }
         }
     }

@@ -7,7 +7,8 @@
 //! - `create_message` commits the message and one delivery per matching endpoint in one
 //!   transaction, and returns only after that commit is durable;
 //! - a delivery handed out by `claim_due_deliveries` is leased: no other claim returns it until the
-//!   lease runs out or the outcome is recorded.
+//!   lease runs out or the outcome is recorded; `renew_leases` keeps a live worker's lease from
+//!   running out.
 
 pub mod claim_order;
 pub mod logs;
@@ -197,6 +198,13 @@ pub struct ClaimedDelivery {
     pub secrets: Vec<String>,
     /// `None` when the message content was expunged; the delivery then fails without sending.
     pub payload: Option<String>,
+}
+
+/// A lease a worker holds: the delivery and the token its claim stamped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldLease {
+    pub delivery_id: DeliveryId,
+    pub lease_token: i64,
 }
 
 /// What happens to a delivery after an attempt.
@@ -455,6 +463,15 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<DisabledEndpoint>, StoreError>;
     /// Gives leased deliveries back (on shutdown) so another worker can claim them at once.
     async fn release_deliveries(&self, ids: Vec<DeliveryId>) -> Result<(), StoreError>;
+    /// Moves the end of each lease that is still held (its token matches and the delivery is
+    /// pending) to `until`, all in one statement: the heartbeat of a live worker, so leases can
+    /// be short and a dead worker's run out within seconds. Returns the deliveries whose lease
+    /// was renewed; a lease missing from the answer was lost, and its attempt should stop.
+    async fn renew_leases(
+        &self,
+        leases: Vec<HeldLease>,
+        until: Timestamp,
+    ) -> Result<Vec<DeliveryId>, StoreError>;
     /// When the next pending delivery falls due, if any.
     async fn next_due_at(&self) -> Result<Option<Timestamp>, StoreError>;
 

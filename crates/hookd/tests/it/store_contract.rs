@@ -1303,7 +1303,7 @@ mod replay_contract {
             app_id: app_id.clone(),
             endpoint_id: Some(endpoint_id.clone()),
             event_types: None,
-            selection: ReplaySelection::FailedOrParked,
+            selection: ReplaySelection::FailedParkedOrRetrying,
             since: now + seconds(1),
             until: Some(now + seconds(4)),
         };
@@ -1507,3 +1507,6 @@ mod claim_shares_contract {
         );
     }
 }
+
+mod lease_contract;
+mod recover_contract;

@@ -3,7 +3,10 @@
 //!
 //! The lease is the row's own `next_attempt_at`, exactly as in the SQLite backend: a claim moves
 //! it to the end of the lease and stamps a fresh random `lease_token` (and `leased_by`, the node).
-//! If a node dies, its deliveries simply fall due again when their leases end. A late result from
+//! Leases are short; a live node renews all of its leases in one statement every second or so
+//! (`renew`). If a node dies, its deliveries simply fall due again when their leases end, within
+//! seconds; and a node that starts under the name of a dead one releases that one's leases at
+//! once (`release_node_leases`). A late result from
 //! an expired lease still records its attempt (it happened) but cannot move the delivery on,
 //! because its token no longer matches.
 //!
@@ -39,7 +42,7 @@ use crate::store::claim_order::{
 };
 use crate::store::delivery_state::{FAILED, PARKED, PENDING, SUCCEEDED};
 use crate::store::{
-    AttemptRecord, ClaimBudget, ClaimedDelivery, DisabledEndpoint, NextStep, StoreError,
+    AttemptRecord, ClaimBudget, ClaimedDelivery, DisabledEndpoint, HeldLease, NextStep, StoreError,
 };
 
 /// Tells every listening node that deliveries may be due. Sent inside the writing transaction,
@@ -143,8 +146,62 @@ pub async fn enqueue_resend(
     let mut marks = DueMarks::default();
     marks.mark(endpoint_id.as_str(), app_id.as_str(), to_micros(now));
     marks.apply(c).await?;
+    // Someone asked for this delivery by hand: the endpoint's rest should not hold it back.
+    end_rest(c, endpoint_id.as_str(), now).await?;
     notify_deliveries(c).await?;
     Ok(delivery_id)
+}
+
+/// Ends an endpoint's rest (circuit breaker or `Retry-After`) and brings its queue entry, which
+/// the rest postponed, back to now. Its failure count is kept, so while it is failing it takes
+/// one probe at a time (across every node) until a success. Takes the queue row before the
+/// endpoint row, the order every other write takes them in.
+pub async fn end_rest(
+    c: &impl GenericClient,
+    endpoint_id: &str,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let statement = c
+        .prepare_cached(
+            "WITH ended AS (UPDATE endpoint SET paused_until = NULL
+                            WHERE id = $1 AND paused_until IS NOT NULL RETURNING id)
+             UPDATE endpoint_queue SET next_due = LEAST(next_due, $2)
+             FROM ended WHERE endpoint_queue.endpoint_id = ended.id",
+        )
+        .await
+        .map_err(backend)?;
+    c.execute(&statement, &[&endpoint_id, &to_micros(now)])
+        .await
+        .map_err(backend)?;
+    Ok(())
+}
+
+/// Makes pending, unleased deliveries due at `now` at the latest (a recovery does not wait for
+/// their retry), and wakes every node.
+pub async fn make_due_now(
+    c: &impl GenericClient,
+    delivery_ids: &[String],
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    if delivery_ids.is_empty() {
+        return Ok(());
+    }
+    let mut ids: Vec<&str> = delivery_ids.iter().map(String::as_str).collect();
+    ids.sort_unstable();
+    let statement = c
+        .prepare_cached(
+            "UPDATE delivery SET next_attempt_at = LEAST(next_attempt_at, $2)
+             WHERE id = ANY($1) AND status = 1 AND lease_token IS NULL
+             RETURNING endpoint_id, app_id, next_attempt_at",
+        )
+        .await
+        .map_err(backend)?;
+    let moved = c
+        .query(&statement, &[&ids, &to_micros(now)])
+        .await
+        .map_err(backend)?;
+    marks_from(&moved)?.apply(c).await?;
+    notify_deliveries(c).await
 }
 
 /// Claims within `budget`; runs in the caller's transaction (see the module docs).
@@ -829,6 +886,60 @@ pub async fn release(
         .await
         .map_err(backend)?;
     marks_from(&moved)?.apply(c).await
+}
+
+/// Extends this node's leases that are still held (same token, still pending) to `until`, in
+/// one statement for all of them; returns the ids it renewed. A lease that ran out and was taken
+/// by another node has a new token there, so it is not renewed here.
+pub async fn renew(
+    c: &impl GenericClient,
+    node_id: &str,
+    leases: &[HeldLease],
+    until: Timestamp,
+) -> Result<Vec<DeliveryId>, StoreError> {
+    // Rows are taken in id order, as `record_attempts` takes them, so the two cannot deadlock.
+    let mut sorted: Vec<&HeldLease> = leases.iter().collect();
+    sorted.sort_by(|a, b| a.delivery_id.cmp(&b.delivery_id));
+    let ids: Vec<&str> = sorted
+        .iter()
+        .map(|lease| lease.delivery_id.as_str())
+        .collect();
+    let tokens: Vec<i64> = sorted.iter().map(|lease| lease.lease_token).collect();
+    let statement = c
+        .prepare_cached(
+            "UPDATE delivery d SET next_attempt_at = $3
+             FROM unnest($1::text[], $2::bigint[]) AS lease(id, token)
+             WHERE d.id = lease.id AND d.lease_token = lease.token AND d.status = 1
+             AND d.leased_by = $4
+             RETURNING d.id",
+        )
+        .await
+        .map_err(backend)?;
+    let renewed = c
+        .query(&statement, &[&ids, &tokens, &to_micros(until), &node_id])
+        .await
+        .map_err(backend)?;
+    renewed
+        .iter()
+        .map(|row| get::<String>(row, 0).map(DeliveryId::from_trusted))
+        .collect()
+}
+
+/// Makes every lease stamped with `node_id` due at once. Run when a node starts: a lease
+/// carrying its name belongs to an earlier run of it that died, since node ids are unique
+/// among live nodes. Other nodes' leases are left alone.
+pub async fn release_node_leases(c: &impl GenericClient, node_id: &str) -> Result<u64, StoreError> {
+    let statement = c
+        .prepare_cached(
+            "UPDATE delivery SET next_attempt_at = 0, lease_token = NULL, leased_by = NULL
+             WHERE leased_by = $1 AND status = 1
+             RETURNING endpoint_id, app_id, next_attempt_at",
+        )
+        .await
+        .map_err(backend)?;
+    let moved = c.query(&statement, &[&node_id]).await.map_err(backend)?;
+    marks_from(&moved)?.apply(c).await?;
+    Ok(moved.len() as u64)
 }
 
 /// When the next endpoint has work due, if any. It may be in the past when every due endpoint

@@ -5,7 +5,8 @@
 //! short statement or transaction on a pooled connection. Claims use `FOR UPDATE SKIP LOCKED`
 //! so nodes never hand one delivery to two workers (`deliveries`), and commits that add
 //! deliveries send `NOTIFY hookd_deliveries`, which `listener` turns into dispatcher wake-ups on
-//! every node. Unlike SQLite, leases found at start-up are left alone: other nodes are alive.
+//! every node. Unlike SQLite, only the leases stamped with this node's own id are released at
+//! start-up: other nodes are alive.
 //!
 //! The SQL itself lives in the child modules, one per resource; this file owns the pool,
 //! migrations and the `Store` trait glue.
@@ -34,8 +35,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     ApplicationChange, ApplicationFilter, AttemptFilter, AttemptRecord, ClaimBudget,
-    ClaimedDelivery, DisabledEndpoint, EndpointChange, IdempotentResponse, KeyClaim, MessageFilter,
-    MessageInsert, Modified, NewEndpoint, NewMessage, Page, PageRequest, Store, StoreError,
+    ClaimedDelivery, DisabledEndpoint, EndpointChange, HeldLease, IdempotentResponse, KeyClaim,
+    MessageFilter, MessageInsert, Modified, NewEndpoint, NewMessage, Page, PageRequest, Store,
+    StoreError,
 };
 use crate::delivery::backpressure::CircuitPolicy;
 use crate::domain::{
@@ -92,6 +94,21 @@ impl PostgresStore {
             .recycle_timeout(Some(CONNECTION_WAIT))
             .build()
             .map_err(backend)?;
+        // Leases stamped with this node's name are an earlier run's: give them back now rather
+        // than when they run out.
+        {
+            let mut client = pooled(&pool).await?;
+            let transaction = client.transaction().await.map_err(backend)?;
+            let released = deliveries::release_node_leases(&transaction, node_id).await?;
+            transaction.commit().await.map_err(backend)?;
+            if released > 0 {
+                tracing::info!(
+                    node_id,
+                    released,
+                    "released the leases of this node's last run"
+                );
+            }
+        }
         Ok(PostgresStore {
             writer: writer::MessageWriter::start(pool.clone()),
             pool,
@@ -521,6 +538,17 @@ impl Store for PostgresStore {
         let transaction = client.transaction().await.map_err(backend)?;
         deliveries::release(&transaction, &self.node_id, &ids).await?;
         transaction.commit().await.map_err(backend)
+    }
+
+    async fn renew_leases(
+        &self,
+        leases: Vec<HeldLease>,
+        until: Timestamp,
+    ) -> Result<Vec<DeliveryId>, StoreError> {
+        if leases.is_empty() {
+            return Ok(Vec::new());
+        }
+        deliveries::renew(&self.client().await?, &self.node_id, &leases, until).await
     }
 
     async fn next_due_at(&self) -> Result<Option<Timestamp>, StoreError> {

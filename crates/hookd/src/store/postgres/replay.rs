@@ -3,7 +3,9 @@
 //! (schema_4.sql) with its lease and cursor. Mirrors `store/sqlite/replay.rs`.
 //!
 //! A replay never edits old deliveries: every pair it selects gets a new manual delivery
-//! (`deliveries::enqueue_resend`, which also notifies the other nodes). A pair is judged by its
+//! (`deliveries::enqueue_resend`, which also notifies the other nodes and ends the endpoint's
+//! rest). The one exception is recovery's deliveries that are still waiting for a retry: those
+//! are made due now instead of being doubled. A pair is judged by its
 //! latest delivery (the greatest id). Batches walk the pairs in `(msg_id, endpoint_id)` order past
 //! the task's cursor. Several nodes run task runners: a task is claimed with
 //! `FOR UPDATE SKIP LOCKED` and a lease, and every batch locks the task row and checks the
@@ -13,13 +15,14 @@ use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
 use super::catalog::find_endpoint;
-use super::deliveries::enqueue_resend;
+use super::deliveries::{end_rest, enqueue_resend, make_due_now};
 use super::rows::{Cursor, Parameters, corrupt, from_micros, to_micros};
 use super::{backend, get};
 use crate::domain::{
     AppId, BackgroundTaskId, BackgroundTaskKind, BackgroundTaskStatus, ChannelName, EndpointId,
     EventTypeName, MessageId, ReplaySelection, Timestamp,
 };
+use crate::store::delivery_state::PENDING;
 use crate::store::{
     BackgroundTask, ClaimedBackgroundTask, NewBackgroundTask, Page, PageRequest, ReplayFilter,
     ReplayProgress, ReplayStep, StoreError,
@@ -57,7 +60,7 @@ pub async fn count_replay(
     filter: &ReplayFilter,
 ) -> Result<u64, StoreError> {
     let selected = select_pairs(c, filter, &None, None).await?;
-    Ok(selected.queue.len() as u64)
+    Ok((selected.queue.len() + selected.due_now.len()) as u64)
 }
 
 pub async fn create_task(
@@ -199,6 +202,13 @@ pub async fn run_batch(
         )
         .await?;
     }
+    make_due_now(c, &selected.due_now, step.now).await?;
+    if task.kind == BackgroundTaskKind::EndpointRecover
+        && let Some(endpoint_id) = &task.filter.endpoint_id
+    {
+        // Recovery is the user saying the endpoint works again: stop resting it.
+        end_rest(c, endpoint_id.as_str(), step.now).await?;
+    }
     let finished = selected.scanned < step.limit;
     let cursor = selected.last_scanned.or(after);
     let status = if finished {
@@ -206,7 +216,7 @@ pub async fn run_batch(
     } else {
         BackgroundTaskStatus::Running
     };
-    let queued = selected.queue.len();
+    let queued = selected.queue.len() + selected.due_now.len();
     c.execute(
         "UPDATE background_task SET status = $2, cursor_msg_id = $3, cursor_endpoint_id = $4,
          messages_sent = messages_sent + $5, batches = batches + 1, lease_until = $6,
@@ -251,10 +261,12 @@ pub async fn fail_task(
     Ok(())
 }
 
-/// What one pass over the filter found: the pairs to queue, and how far it looked (for
-/// `NeverQueued`, rows are scanned and then checked against the endpoint's filters).
+/// What one pass over the filter found: the pairs to queue, the deliveries waiting for a retry
+/// to make due now, and how far it looked (for `NeverQueued`, rows are scanned and then checked
+/// against the endpoint's filters).
 struct Selection {
     queue: Vec<(String, String)>,
+    due_now: Vec<String>,
     scanned: usize,
     last_scanned: PairCursor,
 }
@@ -276,19 +288,21 @@ async fn select_pairs(
         .map(|status| *status as i16)
         .collect();
     let sql = format!(
-        "SELECT d.msg_id, d.endpoint_id FROM delivery d JOIN message m ON m.id = d.msg_id
+        "SELECT d.msg_id, d.endpoint_id, d.id, d.status FROM delivery d
+         JOIN message m ON m.id = d.msg_id
          WHERE m.app_id = $1 AND d.app_id = $1 AND m.created_at >= $2
            AND ($3::bigint IS NULL OR m.created_at < $3)
            AND ($4::text IS NULL OR d.endpoint_id = $4)
            AND ($5::text[] IS NULL OR m.event_type = ANY($5))
            AND ($6::text IS NULL OR (d.msg_id, d.endpoint_id) > ($6, $7::text))
            AND d.status = ANY($8)
+           AND (d.status <> 1 OR (d.attempts_made > 0 AND d.lease_token IS NULL))
            AND d.id = (SELECT MAX(latest.id) FROM delivery latest
                        WHERE latest.msg_id = d.msg_id AND latest.endpoint_id = d.endpoint_id)
          ORDER BY d.msg_id, d.endpoint_id {}",
         limit_clause(limit)
     );
-    let queue = c
+    let rows = c
         .query(
             &sql,
             &[
@@ -303,15 +317,23 @@ async fn select_pairs(
             ],
         )
         .await
-        .map_err(backend)?
-        .iter()
-        .map(|row| Ok((get::<String>(row, 0)?, get::<String>(row, 1)?)))
-        .collect::<Result<Vec<_>, StoreError>>()?;
-    Ok(Selection {
-        scanned: queue.len(),
-        last_scanned: queue.last().cloned(),
-        queue,
-    })
+        .map_err(backend)?;
+    let mut selection = Selection {
+        queue: Vec::new(),
+        due_now: Vec::new(),
+        scanned: rows.len(),
+        last_scanned: None,
+    };
+    for row in &rows {
+        let pair = (get::<String>(row, 0)?, get::<String>(row, 1)?);
+        if get::<i16>(row, 3)? == PENDING {
+            selection.due_now.push(get(row, 2)?);
+        } else {
+            selection.queue.push(pair.clone());
+        }
+        selection.last_scanned = Some(pair);
+    }
+    Ok(selection)
 }
 
 /// Messages of the window with no delivery at all to the filter's endpoint, kept when the
@@ -324,6 +346,7 @@ async fn select_never_queued(
 ) -> Result<Selection, StoreError> {
     let nothing = Selection {
         queue: Vec::new(),
+        due_now: Vec::new(),
         scanned: 0,
         last_scanned: None,
     };
@@ -374,6 +397,7 @@ async fn select_never_queued(
     }
     Ok(Selection {
         queue,
+        due_now: Vec::new(),
         scanned: rows.len(),
         last_scanned,
     })

@@ -6,7 +6,8 @@
 //! result from an expired lease still records its attempt (it happened) but cannot move the
 //! delivery on, because its token no longer matches. A live lease is one whose token is set and
 //! whose time has not passed; counting them per endpoint gives the endpoint's in-flight attempts
-//! across every worker.
+//! across every worker. Leases are short and the dispatcher renews them while its attempts run
+//! (`renew_leases`), exactly as on PostgreSQL.
 //!
 //! Claims walk `endpoint_queue` (one row per endpoint with pending work, see schema_2.sql), not
 //! the delivery table, so a backlog on one endpoint costs other endpoints nothing.
@@ -32,7 +33,7 @@ use crate::store::claim_order::{
 };
 use crate::store::delivery_state::{FAILED, PARKED, PENDING, SUCCEEDED};
 use crate::store::{
-    AttemptRecord, ClaimBudget, ClaimedDelivery, DisabledEndpoint, NextStep, StoreError,
+    AttemptRecord, ClaimBudget, ClaimedDelivery, DisabledEndpoint, HeldLease, NextStep, StoreError,
 };
 
 /// Lowers an endpoint's queue entry to `due` (creating it if missing). Every write that makes a
@@ -90,7 +91,53 @@ pub fn enqueue_resend(
     ])
     .map_err(backend)?;
     mark_due(c, endpoint_id.as_str(), app_id.as_str(), to_micros(now))?;
+    // Someone asked for this delivery by hand: the endpoint's rest should not hold it back.
+    end_rest(c, endpoint_id.as_str(), now)?;
     Ok(delivery_id)
+}
+
+/// Ends an endpoint's rest (circuit breaker or `Retry-After`) and brings its queue entry, which
+/// the rest postponed, back to now. Its failure count is kept, so while it is failing it takes
+/// one probe at a time until a success.
+pub fn end_rest(c: &Connection, endpoint_id: &str, now: Timestamp) -> Result<(), StoreError> {
+    let ended = c
+        .prepare_cached(
+            "UPDATE endpoint SET paused_until = NULL WHERE id = ?1 AND paused_until IS NOT NULL",
+        )
+        .map_err(backend)?
+        .execute(params![endpoint_id])
+        .map_err(backend)?;
+    if ended > 0 {
+        c.prepare_cached(
+            "UPDATE endpoint_queue SET next_due = MIN(next_due, ?2) WHERE endpoint_id = ?1",
+        )
+        .map_err(backend)?
+        .execute(params![endpoint_id, to_micros(now)])
+        .map_err(backend)?;
+    }
+    Ok(())
+}
+
+/// Makes pending, unleased deliveries due at `now` at the latest (a recovery does not wait for
+/// their retry).
+pub fn make_due_now(
+    c: &Connection,
+    delivery_ids: &[String],
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let mut statement = c
+        .prepare_cached(
+            "UPDATE delivery SET next_attempt_at = MIN(next_attempt_at, ?2)
+             WHERE id = ?1 AND status = ?3 AND lease_token IS NULL",
+        )
+        .map_err(backend)?;
+    for delivery_id in delivery_ids {
+        statement
+            .execute(params![delivery_id, to_micros(now), PENDING])
+            .map_err(backend)?;
+        mark_delivery_due(c, delivery_id, to_micros(now))?;
+    }
+    Ok(())
 }
 
 /// The endpoint settings and state a claim needs.
@@ -697,6 +744,36 @@ pub fn release(c: &Connection, ids: &[DeliveryId]) -> Result<(), StoreError> {
         mark_delivery_due(c, id.as_str(), 0)?;
     }
     Ok(())
+}
+
+/// Extends the leases still held (same token, still pending) to `until`; returns their ids.
+/// A lease that was released, recorded or taken over by a later claim is not renewed.
+pub fn renew_leases(
+    c: &Connection,
+    leases: &[HeldLease],
+    until: Timestamp,
+) -> Result<Vec<DeliveryId>, StoreError> {
+    let mut renew = c
+        .prepare_cached(
+            "UPDATE delivery SET next_attempt_at = ?3
+             WHERE id = ?1 AND lease_token = ?2 AND status = ?4",
+        )
+        .map_err(backend)?;
+    let mut renewed = Vec::with_capacity(leases.len());
+    for lease in leases {
+        let changed = renew
+            .execute(params![
+                lease.delivery_id.as_str(),
+                lease.lease_token,
+                to_micros(until),
+                PENDING
+            ])
+            .map_err(backend)?;
+        if changed > 0 {
+            renewed.push(lease.delivery_id.clone());
+        }
+    }
+    Ok(renewed)
 }
 
 /// Makes every leased delivery due now. Only for start-up, when no live worker can hold a lease.

@@ -32,8 +32,9 @@ use tokio::sync::oneshot;
 
 use super::{
     ApplicationChange, ApplicationFilter, AttemptFilter, AttemptRecord, ClaimBudget,
-    ClaimedDelivery, DisabledEndpoint, EndpointChange, IdempotentResponse, KeyClaim, MessageFilter,
-    MessageInsert, Modified, NewEndpoint, NewMessage, Page, PageRequest, Store, StoreError,
+    ClaimedDelivery, DisabledEndpoint, EndpointChange, HeldLease, IdempotentResponse, KeyClaim,
+    MessageFilter, MessageInsert, Modified, NewEndpoint, NewMessage, Page, PageRequest, Store,
+    StoreError,
 };
 use crate::delivery::backpressure::CircuitPolicy;
 use crate::domain::{
@@ -670,6 +671,18 @@ impl Store for SqliteStore {
 
     async fn release_deliveries(&self, ids: Vec<DeliveryId>) -> Result<(), StoreError> {
         self.write(move |c| deliveries::release(c, &ids)).await
+    }
+
+    async fn renew_leases(
+        &self,
+        leases: Vec<HeldLease>,
+        until: Timestamp,
+    ) -> Result<Vec<DeliveryId>, StoreError> {
+        if leases.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.write(move |c| deliveries::renew_leases(c, &leases, until))
+            .await
     }
 
     async fn next_due_at(&self) -> Result<Option<Timestamp>, StoreError> {

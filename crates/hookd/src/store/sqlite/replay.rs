@@ -3,7 +3,9 @@
 //! (schema_5.sql) with its lease and cursor.
 //!
 //! A replay never edits old deliveries: every pair it selects gets a new manual delivery
-//! (`deliveries::enqueue_resend`), so attempts already recorded stay as they were. A pair is
+//! (`deliveries::enqueue_resend`, which also ends the endpoint's rest), so attempts already
+//! recorded stay as they were. The one exception is recovery's deliveries that are still waiting
+//! for a retry: those are made due now instead of being doubled. A pair is
 //! judged by its latest delivery (the greatest id, ids being time-ordered). Batches walk the pairs
 //! in `(msg_id, endpoint_id)` order past the task's cursor, so a pair is queued at most once per
 //! task even when its new delivery finishes while the task is still running.
@@ -13,12 +15,13 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::backend;
 use super::catalog::find_endpoint;
-use super::deliveries::enqueue_resend;
+use super::deliveries::{end_rest, enqueue_resend, make_due_now};
 use super::rows::{Cursor, corrupt, from_json, from_micros, to_json, to_micros};
 use crate::domain::{
     AppId, BackgroundTaskId, BackgroundTaskKind, BackgroundTaskStatus, ChannelName, EndpointId,
     EventTypeName, MessageId, ReplaySelection, Timestamp,
 };
+use crate::store::delivery_state::PENDING;
 use crate::store::{
     BackgroundTask, ClaimedBackgroundTask, NewBackgroundTask, Page, PageRequest, ReplayFilter,
     ReplayProgress, ReplayStep, StoreError,
@@ -62,7 +65,7 @@ pub fn replay_message(
 
 pub fn count_replay(c: &Connection, filter: &ReplayFilter) -> Result<u64, StoreError> {
     let pairs = select_pairs(c, filter, &None, None)?;
-    Ok(pairs.len() as u64)
+    Ok((pairs.queue.len() + pairs.due_now.len()) as u64)
 }
 
 pub fn create_task(c: &Connection, task: NewBackgroundTask) -> Result<(), StoreError> {
@@ -197,6 +200,14 @@ pub fn run_batch(c: &Connection, step: &ReplayStep) -> Result<ReplayProgress, St
             step.now,
         )?;
     }
+    make_due_now(c, &selected.due_now, step.now)?;
+    if task.kind == BackgroundTaskKind::EndpointRecover
+        && let Some(endpoint_id) = &task.filter.endpoint_id
+    {
+        // Recovery is the user saying the endpoint works again: stop resting it.
+        end_rest(c, endpoint_id.as_str(), step.now)?;
+    }
+    let sent = selected.queue.len() + selected.due_now.len();
     let finished = selected.scanned < step.limit;
     let cursor = selected.last_scanned.or(after).unwrap_or_default();
     let status = if finished {
@@ -215,15 +226,15 @@ pub fn run_batch(c: &Connection, step: &ReplayStep) -> Result<ReplayProgress, St
         status.name(),
         cursor.0,
         cursor.1,
-        selected.queue.len() as i64,
+        sent as i64,
         to_micros(step.lease_until),
         to_micros(step.now),
     ])
     .map_err(backend)?;
     Ok(if finished {
-        ReplayProgress::Finished(selected.queue.len())
+        ReplayProgress::Finished(sent)
     } else {
-        ReplayProgress::Queued(selected.queue.len())
+        ReplayProgress::Queued(sent)
     })
 }
 
@@ -248,19 +259,14 @@ pub fn fail_task(
     Ok(())
 }
 
-/// What one pass over the filter found: the pairs to queue, and how far it looked (for
-/// `NeverQueued`, rows are scanned and then checked against the endpoint's filters, so the
-/// scan can be longer than what it queues).
+/// What one pass over the filter found: the pairs to queue, the deliveries waiting for a retry
+/// to make due now, and how far it looked (for `NeverQueued`, rows are scanned and then checked
+/// against the endpoint's filters, so the scan can be longer than what it queues).
 struct Selection {
     queue: Vec<(String, String)>,
+    due_now: Vec<String>,
     scanned: usize,
     last_scanned: PairCursor,
-}
-
-impl Selection {
-    fn len(&self) -> usize {
-        self.queue.len()
-    }
 }
 
 /// The pairs the filter selects past `after`, at most `limit` scanned.
@@ -275,19 +281,21 @@ fn select_pairs(
     }
     let statuses = to_json(&filter.selection.delivery_statuses())?;
     let sql = format!(
-        "SELECT d.msg_id, d.endpoint_id FROM delivery d JOIN message m ON m.id = d.msg_id
+        "SELECT d.msg_id, d.endpoint_id, d.id, d.status FROM delivery d
+         JOIN message m ON m.id = d.msg_id
          WHERE m.app_id = ?1 AND d.app_id = ?1 AND m.created_at >= ?2
            AND (?3 IS NULL OR m.created_at < ?3)
            AND (?4 IS NULL OR d.endpoint_id = ?4)
            AND (?5 IS NULL OR m.event_type IN (SELECT value FROM json_each(?5)))
            AND (?6 IS NULL OR (d.msg_id, d.endpoint_id) > (?6, ?7))
            AND d.status IN (SELECT value FROM json_each(?8))
+           AND (d.status <> ?9 OR (d.attempts_made > 0 AND d.lease_token IS NULL))
            AND d.id = (SELECT MAX(latest.id) FROM delivery latest
                        WHERE latest.msg_id = d.msg_id AND latest.endpoint_id = d.endpoint_id)
          ORDER BY d.msg_id, d.endpoint_id {}",
         limit_clause(limit)
     );
-    let queue = c
+    let rows = c
         .prepare_cached(&sql)
         .map_err(backend)?
         .query_map(
@@ -300,17 +308,37 @@ fn select_pairs(
                 after.as_ref().map(|(msg, _)| msg.as_str()),
                 after.as_ref().map(|(_, endpoint)| endpoint.as_str()),
                 statuses,
+                PENDING,
             ],
-            |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)),
+            |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, i16>(3)?,
+                ))
+            },
         )
         .map_err(backend)?
         .collect::<Result<Vec<_>, _>>()
         .map_err(backend)?;
-    Ok(Selection {
-        scanned: queue.len(),
-        last_scanned: queue.last().cloned(),
-        queue,
-    })
+    let last_scanned = rows
+        .last()
+        .map(|(msg_id, endpoint_id, _, _)| (msg_id.clone(), endpoint_id.clone()));
+    let mut selection = Selection {
+        queue: Vec::new(),
+        due_now: Vec::new(),
+        scanned: rows.len(),
+        last_scanned,
+    };
+    for (msg_id, endpoint_id, delivery_id, status) in rows {
+        if status == PENDING {
+            selection.due_now.push(delivery_id);
+        } else {
+            selection.queue.push((msg_id, endpoint_id));
+        }
+    }
+    Ok(selection)
 }
 
 /// Messages of the window with no delivery at all to the filter's endpoint, kept when the
@@ -324,6 +352,7 @@ fn select_never_queued(
     let Some(endpoint_id) = &filter.endpoint_id else {
         return Ok(Selection {
             queue: Vec::new(),
+            due_now: Vec::new(),
             scanned: 0,
             last_scanned: None,
         });
@@ -331,6 +360,7 @@ fn select_never_queued(
     let Some(endpoint) = find_endpoint(c, &filter.app_id, endpoint_id.as_str())? else {
         return Ok(Selection {
             queue: Vec::new(),
+            due_now: Vec::new(),
             scanned: 0,
             last_scanned: None,
         });
@@ -382,6 +412,7 @@ fn select_never_queued(
     }
     Ok(Selection {
         queue,
+        due_now: Vec::new(),
         scanned,
         last_scanned,
     })
