@@ -1,8 +1,9 @@
 //! Wiring: opens the store, settles the admin token, builds the delivery client, dispatcher and
 //! router, and runs them until the shutdown token is cancelled.
 //!
-//! Shutdown order: the HTTP server stops accepting and finishes its requests; the dispatcher
-//! stops claiming and finishes or releases in-flight attempts; then the store's writer drains.
+//! Shutdown order: the HTTP server stops accepting at once and gives its requests until the
+//! shutdown deadline; the dispatcher, at the same time, stops claiming and finishes (within the
+//! same deadline) or releases in-flight attempts; then the store's writer drains.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::api::body_limits::BodyLimits;
 use crate::api::{self, ApiContext};
 use crate::background::{BackgroundRunner, RunnerConfig};
 use crate::clock::{Clock, SystemClock};
@@ -23,6 +25,7 @@ use crate::delivery::backpressure::CircuitPolicy;
 use crate::delivery::client::{ClientConfig, DeliveryClient, Resolver, SystemResolver};
 use crate::delivery::dispatcher::{Dispatcher, DispatcherConfig};
 use crate::delivery::ssrf::TargetPolicy;
+use crate::http_server;
 use crate::operational;
 use crate::retention::{self, RetentionConfig};
 use crate::store::{Backend, Store};
@@ -145,6 +148,7 @@ pub async fn start(config: Config, deps: Dependencies) -> anyhow::Result<Running
         wake_background: Arc::clone(&wake_background),
         max_body_bytes: config.max_body_bytes,
         payload_retention: config.payload_retention,
+        body_limits: BodyLimits::new(config.body_read_timeout, config.max_in_flight_body_bytes),
         operational_scope: false,
     });
     let background_runner = BackgroundRunner {
@@ -167,7 +171,9 @@ pub async fn start(config: Config, deps: Dependencies) -> anyhow::Result<Running
             lease: Duration::from_secs(6),
             lease_renewal: Duration::from_secs(1),
             poll_interval: Duration::from_millis(500),
-            shutdown_grace: config.delivery_timeout + Duration::from_secs(1),
+            // In-flight attempts get the same shutdown deadline as requests.
+            shutdown_grace: (config.delivery_timeout + Duration::from_secs(1))
+                .min(config.connection_limits.shutdown_timeout),
             policy: AttemptPolicy {
                 retry_schedule: config.retry_schedule.clone(),
                 svix_headers: config.svix_headers,
@@ -197,11 +203,10 @@ pub async fn start(config: Config, deps: Dependencies) -> anyhow::Result<Running
     let dispatcher_task = tokio::spawn(dispatcher.run(shutdown.child_token()));
     let background_task = tokio::spawn(background_runner.run(shutdown.child_token()));
     let http_shutdown = shutdown.clone();
+    let connection_limits = config.connection_limits;
     let task = tokio::spawn(async move {
-        let served = axum::serve(listener, router)
-            .with_graceful_shutdown(async move { http_shutdown.cancelled().await })
-            .await
-            .context("serving HTTP");
+        http_server::serve(listener, router, connection_limits, http_shutdown).await;
+        tracing::info!("waiting for the delivery attempts in flight to finish");
         dispatcher_task.await.context("the dispatcher panicked")?;
         background_task
             .await
@@ -209,8 +214,9 @@ pub async fn start(config: Config, deps: Dependencies) -> anyhow::Result<Running
         retention_task
             .await
             .context("the retention task panicked")?;
+        tracing::info!("waiting for the store to finish its writes");
         backend.close().await;
-        served
+        Ok(())
     });
     Ok(RunningServer {
         local_addr,

@@ -13,6 +13,7 @@ use clap::{Args, Parser, Subcommand, value_parser};
 use crate::app::{self, AdminTokenSource, Dependencies, RunningServer};
 use crate::config::Config;
 use crate::delivery::retry::RetrySchedule;
+use crate::http_server::{ConnectionLimits, RESERVED_DESCRIPTORS, connection_cap};
 use crate::operator_cli;
 use crate::store::postgres::PostgresStore;
 use crate::telemetry::LogFormat;
@@ -80,6 +81,29 @@ struct ServeArgs {
     /// Largest accepted API request body, in bytes.
     #[arg(long, env = "HOOKD_MAX_BODY_BYTES", default_value_t = 1024 * 1024, value_parser = at_least_one::<usize>())]
     max_body_bytes: usize,
+    /// Request body bytes in progress at once, over all requests; a request past it is answered
+    /// 503 with `Retry-After` before its body is read.
+    #[arg(long, env = "HOOKD_MAX_IN_FLIGHT_BODY_BYTES", default_value_t = 64 * 1024 * 1024, value_parser = at_least_one::<usize>())]
+    max_in_flight_body_bytes: usize,
+    /// Time a request body may take to arrive after its head (`408` past it).
+    #[arg(long, env = "HOOKD_BODY_READ_TIMEOUT", default_value = "30s", value_parser = parse_positive_duration)]
+    body_read_timeout: Duration,
+    /// Time a client may take to send a whole request head, from its first byte; the
+    /// connection is closed past it.
+    #[arg(long, env = "HOOKD_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_positive_duration)]
+    header_read_timeout: Duration,
+    /// Close a connection that has sent nothing for this long since it opened or since its
+    /// previous answer (keep-alive).
+    #[arg(long, env = "HOOKD_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_positive_duration)]
+    idle_timeout: Duration,
+    /// HTTP connections open at once. Default and upper bound: the open-file limit (raised to
+    /// its hard limit at start) minus descriptors kept for deliveries and the database.
+    #[arg(long, env = "HOOKD_MAX_CONNECTIONS", value_parser = at_least_one::<usize>())]
+    max_connections: Option<usize>,
+    /// On SIGTERM or Ctrl-C, how long requests and deliveries in progress may take to finish
+    /// before hookd exits anyway; a second signal exits at once.
+    #[arg(long, env = "HOOKD_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = parse_positive_duration)]
+    shutdown_timeout: Duration,
     /// Timeout of one delivery request, in seconds.
     #[arg(long, env = "HOOKD_DELIVERY_TIMEOUT_SECS", default_value_t = 15, value_parser = value_parser!(u64).range(1..))]
     delivery_timeout_secs: u64,
@@ -102,7 +126,22 @@ struct ServeArgs {
 }
 
 impl ServeArgs {
-    fn into_config(self) -> Config {
+    /// The configuration, with the connection cap kept below `descriptor_limit`.
+    fn into_config(self, descriptor_limit: u64) -> Config {
+        let reserved_descriptors = RESERVED_DESCRIPTORS + self.max_in_flight;
+        let max_connections =
+            connection_cap(descriptor_limit, self.max_connections, reserved_descriptors);
+        if self
+            .max_connections
+            .is_some_and(|requested| requested > max_connections)
+        {
+            tracing::warn!(
+                requested = self.max_connections,
+                max_connections,
+                descriptor_limit,
+                "--max-connections lowered to stay below the open-file limit"
+            );
+        }
         Config {
             listen: self.listen,
             data_dir: self.data_dir,
@@ -113,6 +152,14 @@ impl ServeArgs {
             https_only: self.https_only,
             retry_schedule: self.retry_schedule,
             max_body_bytes: self.max_body_bytes,
+            max_in_flight_body_bytes: self.max_in_flight_body_bytes,
+            body_read_timeout: self.body_read_timeout,
+            connection_limits: ConnectionLimits {
+                header_read_timeout: self.header_read_timeout,
+                idle_timeout: self.idle_timeout,
+                max_connections,
+                shutdown_timeout: self.shutdown_timeout,
+            },
             delivery_timeout: Duration::from_secs(self.delivery_timeout_secs),
             max_in_flight: self.max_in_flight,
             endpoint_max_in_flight: self.endpoint_max_in_flight,
@@ -205,7 +252,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     crate::telemetry::init(cli.log_format);
     let result = match cli.command {
-        Command::Serve(args) => serve(args.into_config()),
+        Command::Serve(args) => serve(args),
         Command::Migrate(args) => migrate(&args.database_url),
         Command::Attempts { command } => operator_cli::attempts(command),
         Command::Replay(args) => operator_cli::replay(args),
@@ -232,9 +279,13 @@ fn migrate(database_url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn serve(config: Config) -> anyhow::Result<()> {
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let descriptor_limit = raise_descriptor_limit();
+    let config = args.into_config(descriptor_limit);
+    let shutdown_timeout = config.connection_limits.shutdown_timeout;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
+        let mut signals = ShutdownSignals::install().context("installing signal handlers")?;
         let server = app::start(config.clone(), Dependencies::production())
             .await
             .context("starting hookd")?;
@@ -242,9 +293,15 @@ fn serve(config: Config) -> anyhow::Result<()> {
         tracing::info!(listen = %server.local_addr(), node_id = server.node_id(), "hookd is ready");
         let shutdown = server.shutdown_token();
         tokio::spawn(async move {
-            wait_for_signal().await;
-            tracing::info!("shutting down");
+            signals.next().await;
+            tracing::info!(
+                shutdown_timeout_secs = shutdown_timeout.as_secs_f64(),
+                "shutting down: no new connections; a second SIGTERM or Ctrl-C exits at once"
+            );
             shutdown.cancel();
+            signals.next().await;
+            tracing::warn!("second shutdown signal: exiting at once");
+            std::process::exit(1);
         });
         server.wait().await
     })
@@ -328,20 +385,56 @@ fn describe_postgres(url: &str) -> String {
     )
 }
 
-async fn wait_for_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .expect("installing the SIGTERM handler");
-        tokio::select! {
-            _ = interrupt => {}
-            _ = terminate.recv() => {}
+/// Raises the soft open-file limit to the hard limit, since every connection costs a
+/// descriptor, and returns the limit in force.
+fn raise_descriptor_limit() -> u64 {
+    let (soft_before, _hard) = rlimit::Resource::NOFILE.get().unwrap_or((1024, 1024));
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(soft_after) => {
+            if soft_after != soft_before {
+                tracing::info!(soft_before, soft_after, "raised the open-file limit");
+            }
+            soft_after
+        }
+        Err(error) => {
+            tracing::warn!(%error, soft_before, "could not raise the open-file limit");
+            soft_before
         }
     }
-    #[cfg(not(unix))]
-    let _ = interrupt.await;
+}
+
+/// SIGTERM and SIGINT (Ctrl-C), installed once so that a second signal is never missed.
+struct ShutdownSignals {
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    fn install() -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(ShutdownSignals {
+                terminate: signal(SignalKind::terminate())?,
+                interrupt: signal(SignalKind::interrupt())?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(ShutdownSignals {})
+    }
+
+    /// Waits for the next SIGTERM or SIGINT.
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.terminate.recv() => {}
+            _ = self.interrupt.recv() => {}
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 #[cfg(test)]
@@ -362,7 +455,7 @@ mod tests {
             Ok(Cli {
                 command: Command::Serve(serve),
                 ..
-            }) => serve.into_config(),
+            }) => serve.into_config(4096),
             Ok(other) => panic!("{args:?} parsed as {other:?}"),
             Err(error) => panic!("{args:?} was refused: {error}"),
         }

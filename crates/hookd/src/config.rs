@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::delivery::retry::RetrySchedule;
+use crate::http_server::ConnectionLimits;
 
 /// Everything `hookd serve` can be told.
 #[derive(Debug, Clone)]
@@ -30,6 +31,12 @@ pub struct Config {
     pub retry_schedule: RetrySchedule,
     /// Largest accepted API request body, in bytes.
     pub max_body_bytes: usize,
+    /// Request body bytes in progress at once, over all requests; past it, 503 and `Retry-After`.
+    pub max_in_flight_body_bytes: usize,
+    /// Time from a request head to the end of its body; past it, 408.
+    pub body_read_timeout: Duration,
+    /// Connection cap, timeouts and the shutdown deadline of the HTTP server.
+    pub connection_limits: ConnectionLimits,
     /// Timeout of one delivery request, connection included.
     pub delivery_timeout: Duration,
     /// Attempts in flight at once on this node.
@@ -59,6 +66,14 @@ impl Config {
             https_only: false,
             retry_schedule: RetrySchedule::default(),
             max_body_bytes: 1024 * 1024,
+            max_in_flight_body_bytes: 64 * 1024 * 1024,
+            body_read_timeout: Duration::from_secs(30),
+            connection_limits: ConnectionLimits {
+                header_read_timeout: Duration::from_secs(10),
+                idle_timeout: Duration::from_secs(60),
+                max_connections: 512,
+                shutdown_timeout: Duration::from_secs(30),
+            },
             delivery_timeout: Duration::from_secs(15),
             max_in_flight: 256,
             endpoint_max_in_flight: 32,

@@ -12,6 +12,7 @@ pub mod clock;
 pub mod config;
 pub mod delivery;
 pub mod domain;
+pub mod http_server;
 pub mod operational;
 pub mod operator_cli;
 pub mod retention;

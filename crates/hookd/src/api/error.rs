@@ -7,6 +7,7 @@
 
 use axum::Json;
 use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
@@ -38,6 +39,12 @@ pub enum ApiError {
     /// The request body exceeds the configured limit.
     #[error("request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    /// The request body did not arrive within the body read timeout.
+    #[error("the request body did not arrive in time")]
+    RequestTimeout,
+    /// Too much is in progress to take this request now; the client may retry after a pause.
+    #[error("the server is busy; retry in {} s", retry_after.as_secs())]
+    Overloaded { retry_after: std::time::Duration },
     /// The request was well-formed but some values are not acceptable.
     #[error("invalid request")]
     Validation(Vec<FieldError>),
@@ -120,6 +127,8 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            ApiError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Store(StoreError::Conflict(_)) => StatusCode::CONFLICT,
             ApiError::Store(StoreError::Unavailable | StoreError::StorageFull(_)) => {
@@ -139,6 +148,8 @@ impl ApiError {
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Conflict(_) | ApiError::Store(StoreError::Conflict(_)) => "conflict",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::RequestTimeout => "request_timeout",
+            ApiError::Overloaded { .. } => "overloaded",
             ApiError::Validation(_) => return None,
             ApiError::Store(StoreError::Unavailable) => "service_unavailable",
             ApiError::Store(StoreError::StorageFull(_)) => "storage_full",
@@ -200,6 +211,10 @@ impl IntoResponse for ApiError {
             }
             ApiError::Internal(what) => {
                 tracing::error!(error = what, "internal error while answering a request");
+            }
+            ApiError::Overloaded { retry_after } => {
+                let retry_after = [(RETRY_AFTER, retry_after.as_secs().max(1).to_string())];
+                return (self.status(), retry_after, Json(self.body())).into_response();
             }
             _ => {}
         }

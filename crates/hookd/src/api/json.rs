@@ -14,6 +14,7 @@ use futures::StreamExt;
 use serde::de::DeserializeOwned;
 
 use super::ApiContext;
+use super::body_limits;
 use super::error::{ApiError, FieldError};
 
 /// A JSON request body deserialized into `T`, with Svix-shaped errors. `Option<ValidJson<T>>`
@@ -79,7 +80,11 @@ pub async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
     let mut collected = Vec::new();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|error| {
-            ApiError::BadRequest(format!("failed to read the request body: {error}"))
+            if body_limits::is_body_deadline(&error) {
+                ApiError::RequestTimeout
+            } else {
+                ApiError::BadRequest(format!("failed to read the request body: {error}"))
+            }
         })?;
         if collected.len() + chunk.len() > limit {
             return Err(ApiError::PayloadTooLarge { limit });

@@ -14,6 +14,7 @@ mod applications;
 mod attempts;
 mod auth;
 mod background_tasks;
+pub mod body_limits;
 mod dead_letters;
 mod endpoint_delivery_options;
 mod endpoint_headers;
@@ -68,6 +69,8 @@ pub struct ApiContext {
     /// How long message payloads are kept; a `deliverAt` may not lie beyond it, or the payload
     /// would be purged before it is sent.
     pub payload_retention: std::time::Duration,
+    /// The read deadline of request bodies and the budget of body bytes in progress.
+    pub body_limits: body_limits::BodyLimits,
     /// Set only for `/operational-webhook` routes: the internal operational application is
     /// visible there and nowhere else.
     pub operational_scope: bool,
@@ -97,7 +100,12 @@ pub fn router(ctx: ApiContext) -> Router {
         .fallback(route_not_found)
         // Bodies are read by `json`, which enforces `max_body_bytes` itself; this covers any
         // axum extractor that might read one.
-        .layer(DefaultBodyLimit::max(ctx.max_body_bytes));
+        .layer(DefaultBodyLimit::max(ctx.max_body_bytes))
+        // Outermost, so that a request over the budget is refused before anything reads it.
+        .layer(from_fn_with_state(
+            ctx.clone(),
+            body_limits::reserve_and_time_body,
+        ));
     access_log::wrap(Router::new().nest("/api/v1", api).with_state(ctx))
 }
 

@@ -4,6 +4,7 @@
 mod harness;
 
 mod api_errors;
+mod connections;
 mod crash;
 mod delivery;
 mod endpoint_options;
