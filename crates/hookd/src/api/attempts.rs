@@ -16,7 +16,9 @@ use super::applications::find_application;
 use super::endpoints::find_endpoint;
 use super::error::{ApiError, ApiResult};
 use super::messages::{MessageOut, find_message, message_filter};
-use super::pagination::{ListResponse, page_request, render_page};
+use super::pagination::{
+    LIST_PAYLOAD_BUDGET, ListResponse, end_page_after, is_backwards, page_request, render_page,
+};
 use super::params::{ApiPath, QueryParams};
 use crate::domain::{
     AppId, Attempt, AttemptId, DeliveryStatus, EndpointId, Message, MessageId, Timestamp,
@@ -110,9 +112,10 @@ pub async fn list_by_endpoint(
     let mut filter = attempt_filter(&ctx, &app.id, &query).await?;
     filter.endpoint_id = Some(endpoint.id);
     let page = page_request(&query, Order::Descending)?;
-    let attempts = ctx.store.list_attempts(&app.id, None, filter, page).await?;
+    let backwards = is_backwards(&page);
+    let mut attempts = ctx.store.list_attempts(&app.id, None, filter, page).await?;
     let messages = if query.flag("with_msg", false)? {
-        messages_of(&ctx, &app.id, &attempts).await?
+        messages_of(&ctx, &app.id, &mut attempts, backwards).await?
     } else {
         HashMap::new()
     };
@@ -193,24 +196,38 @@ async fn attempt_filter(
     })
 }
 
-/// The messages of a page of attempts, each read once.
+/// The messages of a page of attempts, each read once. Their payloads add up to at most
+/// `LIST_PAYLOAD_BUDGET`: a forward page ends early at the attempt whose message passes it (at
+/// least one attempt is always kept); a backward page keeps its attempts and shows no more
+/// messages past the budget.
 async fn messages_of(
     ctx: &ApiContext,
     app_id: &AppId,
-    attempts: &Page<Attempt>,
+    attempts: &mut Page<Attempt>,
+    backwards: bool,
 ) -> ApiResult<HashMap<MessageId, Message>> {
     let mut messages = HashMap::new();
-    for attempt in &attempts.items {
+    let mut payload_bytes = 0usize;
+    let mut end_before = None;
+    for (index, attempt) in attempts.items.iter().enumerate() {
         if messages.contains_key(&attempt.msg_id) {
             continue;
+        }
+        if payload_bytes >= LIST_PAYLOAD_BUDGET {
+            end_before = Some(index);
+            break;
         }
         if let Some(message) = ctx
             .store
             .get_message(app_id, attempt.msg_id.as_str())
             .await?
         {
+            payload_bytes += message.payload.as_ref().map_or(0, String::len);
             messages.insert(message.id.clone(), message);
         }
+    }
+    if let Some(index) = end_before.filter(|_| !backwards) {
+        end_page_after(attempts, index, |attempt| attempt.id.to_string());
     }
     Ok(messages)
 }

@@ -16,14 +16,16 @@ use super::ApiContext;
 use super::applications::{ApplicationIn, create_for_path, find_application, lookup_application};
 use super::error::{ApiError, ApiResult};
 use super::json::ValidJson;
-use super::pagination::{ListResponse, page_request, render_page};
+use super::pagination::{
+    LIST_PAYLOAD_BUDGET, ListResponse, end_page_after, is_backwards, page_request, render_page,
+};
 use super::params::{ApiPath, QueryParams};
 use crate::domain::limits::{self, TAG};
 use crate::domain::{
     AppId, ApplicationFields, ChannelName, EventTypeName, Message, MessageId, Timestamp, Uid,
 };
 use crate::domain::{MessagePayload, PayloadError};
-use crate::store::{MessageFilter, MessageInsert, NewMessage, Order};
+use crate::store::{MessageFilter, MessageInsert, NewMessage, Order, Page, PageRequest};
 
 /// Most channels one message may be sent on (Svix's limit).
 const MAX_CHANNELS: usize = 10;
@@ -187,10 +189,85 @@ pub async fn list(
     let with_content = query.flag("with_content", true)?;
     let filter = message_filter(&query)?;
     let page = page_request(&query, Order::Descending)?;
-    let messages = ctx.store.list_messages(&app.id, filter, page).await?;
+    let messages = list_within_budget(&ctx, &app.id, filter, page, with_content).await?;
     Ok(Json(render_page(messages, |message| {
         MessageOut::render(message, with_content)
     })))
+}
+
+/// Messages read from the store at a time while a listing page is filled, so that the payloads
+/// held at once stay bounded (at most this many payloads of `--max-body-bytes` each).
+const LIST_CHUNK: usize = 16;
+
+/// A page of messages whose payloads add up to at most `LIST_PAYLOAD_BUDGET` (one message is
+/// always shown, so a page always makes progress). Forward pages are read in chunks and end
+/// early past the budget; a backward page is read as one chunk of at most `LIST_CHUNK`, with the
+/// store's own iterators. Without content, payloads are dropped as soon as they are read.
+async fn list_within_budget(
+    ctx: &ApiContext,
+    app_id: &AppId,
+    filter: MessageFilter,
+    page: PageRequest,
+    with_content: bool,
+) -> ApiResult<Page<Message>> {
+    let drop_payloads = |page: &mut Page<Message>| {
+        if !with_content {
+            for message in &mut page.items {
+                message.payload = None;
+            }
+        }
+    };
+    if is_backwards(&page) {
+        let limit = page.limit.min(LIST_CHUNK);
+        let mut chunk = ctx
+            .store
+            .list_messages(app_id, filter, PageRequest { limit, ..page })
+            .await?;
+        drop_payloads(&mut chunk);
+        return Ok(chunk);
+    }
+    let mut collected = Page {
+        items: Vec::new(),
+        iterator: page.iterator.clone(),
+        prev_iterator: None,
+        done: false,
+    };
+    let mut payload_bytes = 0usize;
+    while !collected.done && collected.items.len() < page.limit {
+        let want = (page.limit - collected.items.len()).min(LIST_CHUNK);
+        let mut chunk = ctx
+            .store
+            .list_messages(
+                app_id,
+                filter.clone(),
+                PageRequest {
+                    limit: want,
+                    iterator: collected.iterator.clone(),
+                    order: page.order,
+                },
+            )
+            .await?;
+        drop_payloads(&mut chunk);
+        let over_budget_at = chunk.items.iter().position(|message| {
+            payload_bytes += message.payload.as_ref().map_or(0, String::len);
+            payload_bytes >= LIST_PAYLOAD_BUDGET
+        });
+        if collected.prev_iterator.is_none() {
+            collected.prev_iterator = chunk.prev_iterator.clone();
+        }
+        if let Some(last_kept) = over_budget_at {
+            end_page_after(&mut chunk, last_kept + 1, |message| message.id.to_string());
+            // Past the budget the page ends here, whatever the count.
+            collected.items.append(&mut chunk.items);
+            collected.iterator = chunk.iterator.or(collected.iterator);
+            collected.done = chunk.done;
+            break;
+        }
+        collected.items.append(&mut chunk.items);
+        collected.iterator = chunk.iterator.or(collected.iterator);
+        collected.done = chunk.done;
+    }
+    Ok(collected)
 }
 
 /// `GET /app/{app_id}/msg/{msg_id}`.

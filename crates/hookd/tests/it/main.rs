@@ -13,6 +13,7 @@ mod fairness;
 mod first_run;
 mod full_disk;
 mod input_limits;
+mod list_budget;
 mod listing;
 mod logs;
 mod operational;
