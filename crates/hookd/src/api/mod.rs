@@ -66,6 +66,8 @@ pub struct ApiContext {
     /// How long message payloads are kept; a `deliverAt` may not lie beyond it, or the payload
     /// would be purged before it is sent.
     pub payload_retention: std::time::Duration,
+    /// How long an `Idempotency-Key` is remembered; a repeat after this runs as a new request.
+    pub idempotency_window: std::time::Duration,
     /// Set only for `/operational-webhook` routes: the internal operational application is
     /// visible there and nowhere else.
     pub operational_scope: bool,

@@ -9,6 +9,7 @@ mod delivery;
 mod endpoint_options;
 mod engine;
 mod full_disk;
+mod idempotency;
 mod input_limits;
 mod listing;
 mod logs;

@@ -29,14 +29,20 @@ pub async fn expunge_message_content(
     app_id: &AppId,
     msg_id: &MessageId,
 ) -> Result<bool, StoreError> {
-    let changed = c
-        .execute(
-            "UPDATE message SET payload = NULL WHERE app_id = $1 AND id = $2",
+    // One statement, so the payload and the idempotent answers holding it go together.
+    let row = c
+        .query_one(
+            "WITH expunged AS (
+                 UPDATE message SET payload = NULL WHERE app_id = $1 AND id = $2 RETURNING id),
+             answers AS (
+                 UPDATE idempotency SET body = expunged_body, expunged_body = NULL
+                 WHERE msg_id IN (SELECT id FROM expunged) AND expunged_body IS NOT NULL)
+             SELECT count(*) FROM expunged",
             &[&app_id.as_str(), &msg_id.as_str()],
         )
         .await
         .map_err(backend)?;
-    Ok(changed > 0)
+    Ok(get::<i64>(&row, 0)? > 0)
 }
 
 pub async fn purge_payloads_before(
@@ -44,18 +50,24 @@ pub async fn purge_payloads_before(
     cutoff: Timestamp,
     limit: usize,
 ) -> Result<usize, StoreError> {
-    let purged = c
-        .execute(
-            "UPDATE message SET payload = NULL WHERE id IN (
-                 SELECT id FROM message WHERE created_at < $1 AND payload IS NOT NULL
-                 AND NOT EXISTS (SELECT 1 FROM delivery WHERE delivery.msg_id = message.id
-                                 AND delivery.status = 1)
-                 LIMIT $2 FOR UPDATE SKIP LOCKED)",
+    let row = c
+        .query_one(
+            "WITH purged AS (
+                 UPDATE message SET payload = NULL WHERE id IN (
+                     SELECT id FROM message WHERE created_at < $1 AND payload IS NOT NULL
+                     AND NOT EXISTS (SELECT 1 FROM delivery WHERE delivery.msg_id = message.id
+                                     AND delivery.status = 1)
+                     LIMIT $2 FOR UPDATE SKIP LOCKED)
+                 RETURNING id),
+             answers AS (
+                 UPDATE idempotency SET body = expunged_body, expunged_body = NULL
+                 WHERE msg_id IN (SELECT id FROM purged) AND expunged_body IS NOT NULL)
+             SELECT count(*) FROM purged",
             &[&to_micros(cutoff), &limit_of(limit)],
         )
         .await
         .map_err(backend)?;
-    Ok(usize::try_from(purged).unwrap_or(usize::MAX))
+    Ok(usize::try_from(get::<i64>(&row, 0)?).unwrap_or(usize::MAX))
 }
 
 pub async fn purge_attempt_bodies_before(

@@ -34,8 +34,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     ApplicationFilter, AttemptFilter, AttemptRecord, ClaimBudget, ClaimedDelivery,
-    DisabledEndpoint, IdempotentResponse, KeyClaim, MessageFilter, MessageInsert, NewEndpoint,
-    NewMessage, Page, PageRequest, Store, StoreError,
+    CreatedMessageAnswer, DisabledEndpoint, IdempotentResponse, KeyClaim, MessageFilter,
+    MessageInsert, NewEndpoint, NewMessage, Page, PageRequest, Store, StoreError,
 };
 use crate::delivery::backpressure::CircuitPolicy;
 use crate::domain::{
@@ -60,6 +60,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (3, include_str!("schema_3.sql")),
     (4, include_str!("schema_4.sql")),
     (5, include_str!("schema_5.sql")),
+    (6, include_str!("schema_6.sql")),
 ];
 
 /// The PostgreSQL store. Call `close` before dropping it to commit queued messages.
@@ -435,12 +436,19 @@ impl Store for PostgresStore {
         request_digest: &str,
         now: Timestamp,
         abandon_after: Duration,
+        remember_for: Duration,
     ) -> Result<KeyClaim, StoreError> {
         let mut client = self.client().await?;
         let transaction = client.transaction().await.map_err(backend)?;
-        let claim =
-            catalog::claim_idempotency_key(&transaction, key, request_digest, now, abandon_after)
-                .await?;
+        let claim = catalog::claim_idempotency_key(
+            &transaction,
+            key,
+            request_digest,
+            now,
+            abandon_after,
+            remember_for,
+        )
+        .await?;
         transaction.commit().await.map_err(backend)?;
         Ok(claim)
     }
@@ -453,9 +461,19 @@ impl Store for PostgresStore {
         &self,
         key: &str,
         response: IdempotentResponse,
+        created_message: Option<CreatedMessageAnswer>,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        catalog::put_idempotent_response(&self.client().await?, key, response, now).await
+        catalog::put_idempotent_response(&self.client().await?, key, response, created_message, now)
+            .await
+    }
+
+    async fn purge_idempotency_before(
+        &self,
+        cutoff: Timestamp,
+        limit: usize,
+    ) -> Result<usize, StoreError> {
+        catalog::purge_idempotency_before(&self.client().await?, cutoff, limit).await
     }
 
     async fn get_setting(&self, name: &str) -> Result<Option<String>, StoreError> {
