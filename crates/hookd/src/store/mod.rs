@@ -266,6 +266,30 @@ pub struct CreatedMessageAnswer {
     pub body_without_content: Vec<u8>,
 }
 
+/// The idempotency columns `body`, `msg_id` and `expunged_body` for an answer: the content-free
+/// form stands in for the answer when the message's content was expunged before the answer was
+/// stored (a listing can reveal the id before the answer is written), so it never holds content
+/// that is gone. Both backends use this, so the rule is written once.
+pub(crate) fn answer_columns(
+    body: Vec<u8>,
+    created_message: Option<CreatedMessageAnswer>,
+    content_expunged: bool,
+) -> (Vec<u8>, Option<String>, Option<Vec<u8>>) {
+    match created_message {
+        None => (body, None, None),
+        Some(created) if content_expunged => (
+            created.body_without_content,
+            Some(created.msg_id.as_str().to_owned()),
+            None,
+        ),
+        Some(created) => (
+            body,
+            Some(created.msg_id.as_str().to_owned()),
+            Some(created.body_without_content),
+        ),
+    }
+}
+
 /// The contract every database backend implements. See the module docs for the promises.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {

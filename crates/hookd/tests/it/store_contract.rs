@@ -1452,6 +1452,7 @@ mod idempotency_contract {
         idempotency_answers_are_forgotten_after_the_window,
         idempotency_records_are_purged_by_age_in_batches,
         expunged_and_purged_content_is_erased_from_idempotent_answers,
+        an_answer_stored_after_its_content_was_expunged_holds_none,
     );
 
     const ABANDON: Duration = Duration::from_secs(300);
@@ -1605,6 +1606,41 @@ mod idempotency_contract {
         assert_eq!(
             stored_body("expunged").await,
             format!("{{\"id\":\"{expunged}\",\"payload\":{{}}}}")
+        );
+    }
+
+    /// The message commits before its answer is stored, and a listing shows its id meanwhile:
+    /// an expunge in between must not leave the content in the answer stored after it.
+    async fn an_answer_stored_after_its_content_was_expunged_holds_none(store: Arc<dyn Store>) {
+        let now = t0();
+        let app_id = new_app(&store, now).await;
+        let (msg_id, _) = create(&store, new_message(&app_id, "invoice.paid", now)).await;
+        assert_eq!(claim(&store, "early-expunge", now).await, KeyClaim::Claimed);
+        assert!(
+            store
+                .expunge_message_content(&app_id, &msg_id)
+                .await
+                .unwrap()
+        );
+        let without_content = format!("{{\"id\":\"{msg_id}\",\"payload\":{{}}}}");
+        let created = CreatedMessageAnswer {
+            msg_id: msg_id.clone(),
+            body_without_content: without_content.clone().into_bytes(),
+        };
+        store
+            .put_idempotent_response(
+                "early-expunge",
+                answer(&format!(
+                    "{{\"id\":\"{msg_id}\",\"payload\":{{\"amount\":42}}}}"
+                )),
+                Some(created),
+                now,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            claim(&store, "early-expunge", now).await,
+            KeyClaim::Answered(answer(&without_content))
         );
     }
 }

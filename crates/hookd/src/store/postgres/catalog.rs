@@ -767,21 +767,33 @@ pub async fn put_idempotent_response(
         )
         .await
         .map_err(backend)?;
-    let (msg_id, expunged_body) = created_message
-        .map(|created| {
-            (
-                created.msg_id.as_str().to_owned(),
-                created.body_without_content,
-            )
-        })
-        .unzip();
+    // Runs in the caller's transaction. The message row is held `FOR SHARE` until the answer
+    // commits, so an expunge either finished first (and the content-free form is stored) or
+    // waits and then finds this answer.
+    let content_expunged = match &created_message {
+        Some(created) => {
+            let statement = c
+                .prepare_cached("SELECT payload IS NULL FROM message WHERE id = $1 FOR SHARE")
+                .await
+                .map_err(backend)?;
+            c.query_opt(&statement, &[&created.msg_id.as_str()])
+                .await
+                .map_err(backend)?
+                .map(|row| get::<bool>(&row, 0))
+                .transpose()?
+                .unwrap_or(false)
+        }
+        None => false,
+    };
+    let (body, msg_id, expunged_body) =
+        crate::store::answer_columns(response.body, created_message, content_expunged);
     c.execute(
         &statement,
         &[
             &key,
             &response.request_digest,
             &i32::from(response.status),
-            &response.body,
+            &body,
             &to_micros(now),
             &msg_id,
             &expunged_body,

@@ -464,8 +464,10 @@ impl Store for PostgresStore {
         created_message: Option<CreatedMessageAnswer>,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        catalog::put_idempotent_response(&self.client().await?, key, response, created_message, now)
-            .await
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await.map_err(backend)?;
+        catalog::put_idempotent_response(&transaction, key, response, created_message, now).await?;
+        transaction.commit().await.map_err(backend)
     }
 
     async fn purge_idempotency_before(
@@ -489,7 +491,11 @@ impl Store for PostgresStore {
         app_id: &AppId,
         msg_id: &MessageId,
     ) -> Result<bool, StoreError> {
-        logs::expunge_message_content(&self.client().await?, app_id, msg_id).await
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await.map_err(backend)?;
+        let expunged = logs::expunge_message_content(&transaction, app_id, msg_id).await?;
+        transaction.commit().await.map_err(backend)?;
+        Ok(expunged)
     }
 
     async fn purge_payloads_before(
@@ -497,7 +503,11 @@ impl Store for PostgresStore {
         cutoff: Timestamp,
         limit: usize,
     ) -> Result<usize, StoreError> {
-        logs::purge_payloads_before(&self.client().await?, cutoff, limit).await
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await.map_err(backend)?;
+        let purged = logs::purge_payloads_before(&transaction, cutoff, limit).await?;
+        transaction.commit().await.map_err(backend)?;
+        Ok(purged)
     }
 
     async fn purge_attempt_bodies_before(

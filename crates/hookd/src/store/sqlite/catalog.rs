@@ -675,14 +675,19 @@ pub fn put_idempotent_response(
     created_message: Option<CreatedMessageAnswer>,
     now: Timestamp,
 ) -> Result<(), StoreError> {
-    let (msg_id, expunged_body) = created_message
-        .map(|created| {
-            (
-                created.msg_id.as_str().to_owned(),
-                created.body_without_content,
-            )
-        })
-        .unzip();
+    // The single writer runs this whole job, so an expunge is wholly before or after it.
+    let content_expunged = match &created_message {
+        Some(created) => c
+            .prepare_cached("SELECT payload IS NULL FROM message WHERE id = ?1")
+            .map_err(backend)?
+            .query_row([created.msg_id.as_str()], |row| row.get::<_, bool>(0))
+            .optional()
+            .map_err(backend)?
+            .unwrap_or(false),
+        None => false,
+    };
+    let (body, msg_id, expunged_body) =
+        crate::store::answer_columns(response.body, created_message, content_expunged);
     c.prepare_cached(
         "INSERT OR REPLACE INTO idempotency
              (key, request_digest, status, body, created_at, msg_id, expunged_body)
@@ -693,7 +698,7 @@ pub fn put_idempotent_response(
         key,
         response.request_digest,
         response.status,
-        response.body,
+        body,
         to_micros(now),
         msg_id,
         expunged_body
