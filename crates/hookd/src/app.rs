@@ -149,6 +149,7 @@ pub async fn start(config: Config, deps: Dependencies) -> anyhow::Result<Running
         max_body_bytes: config.max_body_bytes,
         payload_retention: config.payload_retention,
         body_limits: BodyLimits::new(config.body_read_timeout, config.max_in_flight_body_bytes),
+        idempotency_window: config.idempotency_window,
         operational_scope: false,
     });
     let background_runner = BackgroundRunner {
@@ -197,7 +198,10 @@ pub async fn start(config: Config, deps: Dependencies) -> anyhow::Result<Running
     let retention_task = tokio::spawn(retention::run(
         Arc::clone(&store),
         Arc::clone(&deps.clock),
-        RetentionConfig::new(config.payload_retention, config.retention_interval),
+        RetentionConfig {
+            idempotency_window: config.idempotency_window,
+            ..RetentionConfig::new(config.payload_retention, config.retention_interval)
+        },
         shutdown.child_token(),
     ));
     let dispatcher_task = tokio::spawn(dispatcher.run(shutdown.child_token()));

@@ -123,6 +123,10 @@ struct ServeArgs {
     /// the message and attempt records are kept.
     #[arg(long, env = "HOOKD_PAYLOAD_RETENTION", default_value = "30d", value_parser = parse_positive_duration)]
     payload_retention: Duration,
+    /// Remember an `Idempotency-Key` and its answer this long (e.g. `12h`, `1d`); a repeat
+    /// after that runs as a new request, and older records are deleted.
+    #[arg(long, env = "HOOKD_IDEMPOTENCY_WINDOW", default_value = "12h", value_parser = parse_positive_duration)]
+    idempotency_window: Duration,
 }
 
 impl ServeArgs {
@@ -167,6 +171,7 @@ impl ServeArgs {
             svix_headers: !self.no_svix_headers,
             payload_retention: self.payload_retention,
             retention_interval: Duration::from_secs(60),
+            idempotency_window: self.idempotency_window,
         }
     }
 }

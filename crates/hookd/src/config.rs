@@ -51,6 +51,9 @@ pub struct Config {
     pub payload_retention: Duration,
     /// Time between retention sweeps.
     pub retention_interval: Duration,
+    /// How long an `Idempotency-Key` and its answer are remembered (Svix keeps them 12 h);
+    /// older records are forgotten and deleted by the retention sweep.
+    pub idempotency_window: Duration,
 }
 
 impl Config {
@@ -81,6 +84,7 @@ impl Config {
             svix_headers: true,
             payload_retention: Duration::from_secs(30 * 24 * 3600),
             retention_interval: Duration::from_secs(60),
+            idempotency_window: Duration::from_secs(12 * 3600),
         }
     }
 }

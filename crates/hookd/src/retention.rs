@@ -1,6 +1,7 @@
 //! Retention: a background task that removes message payloads and attempt response bodies
 //! older than the retention period (`--payload-retention`, 30 days by default), keeping the
-//! metadata (message rows, attempts, deliveries) for the logs.
+//! metadata (message rows, attempts, deliveries) for the logs, and deletes idempotency records
+//! older than the idempotency window (`--idempotency-window`, 12 h), which are forgotten anyway.
 //!
 //! It works in small batches, each its own short transaction, and pauses between batches, so
 //! it never holds the database long enough to stall delivery. Time comes from the injected
@@ -23,6 +24,8 @@ pub struct RetentionConfig {
     pub retention: Duration,
     /// Time between sweeps.
     pub interval: Duration,
+    /// Idempotency records older than this are deleted.
+    pub idempotency_window: Duration,
     /// Rows per transaction.
     pub batch_size: usize,
     /// Pause between batches of one sweep, leaving the database to delivery work.
@@ -34,6 +37,7 @@ impl RetentionConfig {
         RetentionConfig {
             retention,
             interval,
+            idempotency_window: Duration::from_secs(12 * 3600),
             batch_size: 500,
             pause: Duration::from_millis(20),
         }
@@ -45,6 +49,7 @@ impl RetentionConfig {
 pub struct Swept {
     pub payloads: usize,
     pub attempt_bodies: usize,
+    pub idempotency_records: usize,
 }
 
 /// Sweeps every `config.interval` until `shutdown` is cancelled. Errors are logged and the next
@@ -60,6 +65,7 @@ pub async fn run(
             Ok(swept) if swept != Swept::default() => tracing::info!(
                 payloads = swept.payloads,
                 attempt_bodies = swept.attempt_bodies,
+                idempotency_records = swept.idempotency_records,
                 "retention purged old content"
             ),
             Ok(_) => {}
@@ -79,23 +85,40 @@ pub async fn sweep(
     config: &RetentionConfig,
     shutdown: &CancellationToken,
 ) -> Result<Swept, StoreError> {
-    let retention = chrono::Duration::from_std(config.retention).unwrap_or(chrono::Duration::MAX);
-    let Some(cutoff) = clock.now().checked_sub_signed(retention) else {
-        return Ok(Swept::default());
+    let now = clock.now();
+    // A cutoff before the earliest time means nothing is old enough yet.
+    let cutoff_for = |age: Duration| {
+        now.checked_sub_signed(chrono::Duration::from_std(age).unwrap_or(chrono::Duration::MAX))
     };
+    let content_cutoff = cutoff_for(config.retention);
+    let idempotency_cutoff = cutoff_for(config.idempotency_window);
     let mut swept = Swept::default();
     loop {
-        let payloads = store
-            .purge_payloads_before(cutoff, config.batch_size)
-            .await?;
-        let attempt_bodies = store
-            .purge_attempt_bodies_before(cutoff, config.batch_size)
-            .await?;
-        swept.payloads += payloads;
-        swept.attempt_bodies += attempt_bodies;
-        if (payloads < config.batch_size && attempt_bodies < config.batch_size)
-            || shutdown.is_cancelled()
-        {
+        let mut batch = Swept::default();
+        if let Some(cutoff) = content_cutoff {
+            batch.payloads = store
+                .purge_payloads_before(cutoff, config.batch_size)
+                .await?;
+            batch.attempt_bodies = store
+                .purge_attempt_bodies_before(cutoff, config.batch_size)
+                .await?;
+        }
+        if let Some(cutoff) = idempotency_cutoff {
+            batch.idempotency_records = store
+                .purge_idempotency_before(cutoff, config.batch_size)
+                .await?;
+        }
+        swept.payloads += batch.payloads;
+        swept.attempt_bodies += batch.attempt_bodies;
+        swept.idempotency_records += batch.idempotency_records;
+        let batch_was_full = [
+            batch.payloads,
+            batch.attempt_bodies,
+            batch.idempotency_records,
+        ]
+        .iter()
+        .any(|&rows| rows >= config.batch_size);
+        if !batch_was_full || shutdown.is_cancelled() {
             return Ok(swept);
         }
         tokio::time::sleep(config.pause).await;

@@ -9,6 +9,13 @@
 //! two nodes runs once (the second gets 409 while the first is in progress); on this node,
 //! requests with the same key are serialized by a per-key lock, so a retry that races the
 //! original waits for it and then replays its answer.
+//!
+//! Keys are remembered for the idempotency window (`--idempotency-window`, 12 h as in Svix):
+//! a key repeated later runs as a new request, and the retention sweep deletes older records.
+//! An answer that created a message is linked to it (the handler leaves a
+//! `CreatedMessageAnswer` in the response's extensions), so expunging that message's content
+//! also erases it from the answer; the answer is kept, since forgetting it would let a replay
+//! create a second message.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -26,7 +33,7 @@ use super::ApiContext;
 use super::auth::AuthenticatedToken;
 use super::error::{ApiError, ApiResult};
 use super::json::{check_declared_length, read_body};
-use crate::store::{IdempotentResponse, KeyClaim};
+use crate::store::{CreatedMessageAnswer, IdempotentResponse, KeyClaim};
 
 /// The request header that carries the key.
 pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
@@ -95,7 +102,13 @@ async fn handle(state: &Idempotency, request: Request, next: Next) -> ApiResult<
     match state
         .ctx
         .store
-        .claim_idempotency_key(&scope_key, &digest, now, ABANDONED_AFTER)
+        .claim_idempotency_key(
+            &scope_key,
+            &digest,
+            now,
+            ABANDONED_AFTER,
+            state.ctx.idempotency_window,
+        )
         .await?
     {
         KeyClaim::Claimed => {}
@@ -124,7 +137,8 @@ async fn handle(state: &Idempotency, request: Request, next: Next) -> ApiResult<
         }
         return Ok(response);
     }
-    let (response_parts, response_body) = response.into_parts();
+    let (mut response_parts, response_body) = response.into_parts();
+    let created_message = response_parts.extensions.remove::<CreatedMessageAnswer>();
     let response_bytes = axum::body::to_bytes(response_body, usize::MAX)
         .await
         .map_err(|_| ApiError::Internal("failed to buffer a response for idempotency"))?;
@@ -136,7 +150,7 @@ async fn handle(state: &Idempotency, request: Request, next: Next) -> ApiResult<
     if let Err(error) = state
         .ctx
         .store
-        .put_idempotent_response(&scope_key, stored, now)
+        .put_idempotent_response(&scope_key, stored, created_message, now)
         .await
     {
         // The request itself succeeded and its effects are committed; failing it now would

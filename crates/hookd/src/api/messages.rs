@@ -6,9 +6,9 @@
 //! it appears in the request body, is stored, signed, sent and returned by every read (as a raw
 //! JSON value, never re-serialised); it is never logged.
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -25,7 +25,9 @@ use crate::domain::{
     AppId, ApplicationFields, ChannelName, EventTypeName, Message, MessageId, Timestamp, Uid,
 };
 use crate::domain::{MessagePayload, PayloadError};
-use crate::store::{MessageFilter, MessageInsert, NewMessage, Order, Page, PageRequest};
+use crate::store::{
+    CreatedMessageAnswer, MessageFilter, MessageInsert, NewMessage, Order, Page, PageRequest,
+};
 
 /// Most channels one message may be sent on (Svix's limit).
 const MAX_CHANNELS: usize = 10;
@@ -125,6 +127,22 @@ impl MessageOut {
             timestamp: message.created_at,
         }
     }
+
+    /// This answer as JSON as it reads once the message's content is expunged (payload `{}`,
+    /// as GET shows it then): what a replayed `Idempotency-Key` gives back from then on.
+    fn without_content_json(&self) -> Vec<u8> {
+        let without_content = MessageOut {
+            id: self.id.clone(),
+            event_type: self.event_type.clone(),
+            payload: empty_object(),
+            event_id: self.event_id.clone(),
+            channels: self.channels.clone(),
+            tags: self.tags.clone(),
+            deliver_at: self.deliver_at,
+            timestamp: self.timestamp,
+        };
+        serde_json::to_vec(&without_content).expect("ids, names and timestamps serialize")
+    }
 }
 
 /// `POST /app/{app_id}/msg[?with_content=false]`: 202 once the message and its deliveries are
@@ -134,7 +152,11 @@ pub async fn create(
     ApiPath(app_id): ApiPath<String>,
     query: QueryParams,
     ValidJson(input): ValidJson<MessageIn>,
-) -> ApiResult<(StatusCode, Json<MessageOut>)> {
+) -> ApiResult<(
+    StatusCode,
+    Extension<CreatedMessageAnswer>,
+    Json<MessageOut>,
+)> {
     let with_content = query.flag("with_content", true)?;
     let parsed = input.parse()?;
     let now = ctx.clock.now();
@@ -164,10 +186,14 @@ pub async fn create(
             if deliveries > 0 {
                 ctx.wake_dispatcher.notify_one();
             }
-            Ok((
-                StatusCode::ACCEPTED,
-                Json(MessageOut::render(message, with_content)),
-            ))
+            let answer = MessageOut::render(message, with_content);
+            // For the idempotency layer: links a stored answer to this message, so expunging
+            // the content also erases it from the answer.
+            let created = CreatedMessageAnswer {
+                msg_id: answer.id.clone(),
+                body_without_content: answer.without_content_json(),
+            };
+            Ok((StatusCode::ACCEPTED, Extension(created), Json(answer)))
         }
         MessageInsert::Duplicate(existing) => {
             tracing::info!(app_id = %app.id, msg_id = %existing.id, "duplicate eventId refused");

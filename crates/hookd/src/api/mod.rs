@@ -71,6 +71,8 @@ pub struct ApiContext {
     pub payload_retention: std::time::Duration,
     /// The read deadline of request bodies and the budget of body bytes in progress.
     pub body_limits: body_limits::BodyLimits,
+    /// How long an `Idempotency-Key` is remembered; a repeat after this runs as a new request.
+    pub idempotency_window: std::time::Duration,
     /// Set only for `/operational-webhook` routes: the internal operational application is
     /// visible there and nowhere else.
     pub operational_scope: bool,

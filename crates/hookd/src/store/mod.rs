@@ -302,6 +302,40 @@ pub struct IdempotentResponse {
     pub body: Vec<u8>,
 }
 
+/// The message a stored answer created, and that answer as it must read once the message's
+/// content is expunged (its payload `{}`). Expunging or purging the content swaps it in, so a
+/// replayed key neither gives the content back nor, as deleting the answer would, creates a
+/// second message; the store swaps bytes without knowing the answer's shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedMessageAnswer {
+    pub msg_id: MessageId,
+    pub body_without_content: Vec<u8>,
+}
+
+/// The idempotency columns `body`, `msg_id` and `expunged_body` for an answer: the content-free
+/// form stands in for the answer when the message's content was expunged before the answer was
+/// stored (a listing can reveal the id before the answer is written), so it never holds content
+/// that is gone. Both backends use this, so the rule is written once.
+pub(crate) fn answer_columns(
+    body: Vec<u8>,
+    created_message: Option<CreatedMessageAnswer>,
+    content_expunged: bool,
+) -> (Vec<u8>, Option<String>, Option<Vec<u8>>) {
+    match created_message {
+        None => (body, None, None),
+        Some(created) if content_expunged => (
+            created.body_without_content,
+            Some(created.msg_id.as_str().to_owned()),
+            None,
+        ),
+        Some(created) => (
+            body,
+            Some(created.msg_id.as_str().to_owned()),
+            Some(created.body_without_content),
+        ),
+    }
+}
+
 /// The contract every database backend implements. See the module docs for the promises.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -478,35 +512,49 @@ pub trait Store: Send + Sync + 'static {
     // --- idempotency and settings ---
     /// Reserves `key` for a request about to run, or says what is known of it: its stored
     /// answer, or that another request (on any node) holds it. A reservation older than
-    /// `abandon_after` belonged to a request that died, and is taken over.
+    /// `abandon_after` belonged to a request that died, and is taken over; an answer older than
+    /// `remember_for` is forgotten, and the request runs as a new one.
     async fn claim_idempotency_key(
         &self,
         key: &str,
         request_digest: &str,
         now: Timestamp,
         abandon_after: Duration,
+        remember_for: Duration,
     ) -> Result<KeyClaim, StoreError>;
     /// Drops a reservation whose request did not succeed, so that a retry runs it again.
     async fn release_idempotency_key(&self, key: &str) -> Result<(), StoreError>;
+    /// Stores the answer to the request that reserved `key`, linked to the message it created
+    /// (if any) so that expunging that message's content also erases it from the answer.
     async fn put_idempotent_response(
         &self,
         key: &str,
         response: IdempotentResponse,
+        created_message: Option<CreatedMessageAnswer>,
         now: Timestamp,
     ) -> Result<(), StoreError>;
+    /// Deletes at most `limit` idempotency records (answers and reservations) made before
+    /// `cutoff`; returns how many.
+    async fn purge_idempotency_before(
+        &self,
+        cutoff: Timestamp,
+        limit: usize,
+    ) -> Result<usize, StoreError>;
     async fn get_setting(&self, name: &str) -> Result<Option<String>, StoreError>;
     async fn put_setting(&self, name: &str, value: &str) -> Result<(), StoreError>;
 
     // --- delivery logs: content removal, destinations, dead letters, statistics ---
-    /// Removes the message's payload (Svix `expunge_content`); false when there is no such
-    /// message. Its pending deliveries then fail without sending.
+    /// Removes the message's payload (Svix `expunge_content`), and from the stored idempotent
+    /// answer that created it; false when there is no such message. Its pending deliveries then
+    /// fail without sending.
     async fn expunge_message_content(
         &self,
         app_id: &AppId,
         msg_id: &MessageId,
     ) -> Result<bool, StoreError>;
     /// Removes the payloads of at most `limit` messages created before `cutoff` that have no
-    /// pending delivery; returns how many. Message rows are kept.
+    /// pending delivery, also from the idempotent answers that created them; returns how many.
+    /// Message rows are kept.
     async fn purge_payloads_before(
         &self,
         cutoff: Timestamp,

@@ -12,6 +12,7 @@ mod engine;
 mod fairness;
 mod first_run;
 mod full_disk;
+mod idempotency;
 mod input_limits;
 mod list_budget;
 mod listing;

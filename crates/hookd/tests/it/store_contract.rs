@@ -912,7 +912,7 @@ async fn idempotency_keys_and_settings(store: Arc<dyn Store>) {
         let store = Arc::clone(&store);
         async move {
             store
-                .claim_idempotency_key(key, digest, at, abandon)
+                .claim_idempotency_key(key, digest, at, abandon, Duration::from_secs(12 * 3600))
                 .await
                 .unwrap()
         }
@@ -932,7 +932,7 @@ async fn idempotency_keys_and_settings(store: Arc<dyn Store>) {
         body: b"{\"id\":\"msg_1\"}".to_vec(),
     };
     store
-        .put_idempotent_response("key-1", response.clone(), now)
+        .put_idempotent_response("key-1", response.clone(), None, now)
         .await
         .unwrap();
     assert_eq!(
@@ -1510,3 +1510,206 @@ mod claim_shares_contract {
 
 mod lease_contract;
 mod recover_contract;
+
+/// Idempotency records expire: forgotten after the window, deleted in batches by the retention
+/// sweep, and never holding content that was expunged or purged.
+mod idempotency_contract {
+    use super::*;
+    use hookd::store::{CreatedMessageAnswer, IdempotentResponse, KeyClaim};
+
+    contract!(
+        idempotency_answers_are_forgotten_after_the_window,
+        idempotency_records_are_purged_by_age_in_batches,
+        expunged_and_purged_content_is_erased_from_idempotent_answers,
+        an_answer_stored_after_its_content_was_expunged_holds_none,
+    );
+
+    const ABANDON: Duration = Duration::from_secs(300);
+    const WINDOW: Duration = Duration::from_secs(12 * 3600);
+
+    async fn claim(store: &Arc<dyn Store>, key: &str, at: Timestamp) -> KeyClaim {
+        store
+            .claim_idempotency_key(key, "digest", at, ABANDON, WINDOW)
+            .await
+            .unwrap()
+    }
+
+    fn answer(body: &str) -> IdempotentResponse {
+        IdempotentResponse {
+            request_digest: "digest".to_owned(),
+            status: 202,
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    /// Claims `key` at `at` and stores `body` as its answer.
+    async fn answered(
+        store: &Arc<dyn Store>,
+        key: &str,
+        body: &str,
+        created_message: Option<CreatedMessageAnswer>,
+        at: Timestamp,
+    ) {
+        assert_eq!(claim(store, key, at).await, KeyClaim::Claimed);
+        store
+            .put_idempotent_response(key, answer(body), created_message, at)
+            .await
+            .unwrap();
+    }
+
+    async fn idempotency_answers_are_forgotten_after_the_window(store: Arc<dyn Store>) {
+        let now = t0();
+        answered(&store, "key", "first", None, now).await;
+        let window = seconds(12 * 3600);
+        assert_eq!(
+            claim(&store, "key", now + window - seconds(1)).await,
+            KeyClaim::Answered(answer("first"))
+        );
+        assert_eq!(
+            claim(&store, "key", now + window).await,
+            KeyClaim::Answered(answer("first")),
+            "the window includes its last instant"
+        );
+        // Past the window the key runs as a new request, whose answer is then remembered.
+        let later = now + window + seconds(1);
+        answered(&store, "key", "second", None, later).await;
+        assert_eq!(
+            claim(&store, "key", later + seconds(60)).await,
+            KeyClaim::Answered(answer("second"))
+        );
+    }
+
+    async fn idempotency_records_are_purged_by_age_in_batches(store: Arc<dyn Store>) {
+        let now = t0();
+        for key in ["old-1", "old-2", "old-3"] {
+            answered(&store, key, "old", None, now).await;
+        }
+        // A reservation whose request never answered is old too.
+        assert_eq!(claim(&store, "old-reserved", now).await, KeyClaim::Claimed);
+        let young_at = now + seconds(7200);
+        answered(&store, "young", "young", None, young_at).await;
+
+        let cutoff = now + seconds(3600);
+        let mut batches = Vec::new();
+        loop {
+            let purged = store.purge_idempotency_before(cutoff, 3).await.unwrap();
+            batches.push(purged);
+            if purged < 3 {
+                break;
+            }
+        }
+        assert_eq!(batches, vec![3, 1]);
+        assert_eq!(store.purge_idempotency_before(cutoff, 3).await.unwrap(), 0);
+
+        // The purged keys are unknown now; the young one is still answered.
+        assert_eq!(
+            claim(&store, "young", young_at).await,
+            KeyClaim::Answered(answer("young"))
+        );
+        assert_eq!(claim(&store, "old-1", young_at).await, KeyClaim::Claimed);
+    }
+
+    async fn expunged_and_purged_content_is_erased_from_idempotent_answers(store: Arc<dyn Store>) {
+        let now = t0();
+        let app_id = new_app(&store, now).await;
+        let (expunged, _) = create(&store, new_message(&app_id, "invoice.paid", now)).await;
+        let (purged, _) = create(&store, new_message(&app_id, "invoice.paid", now)).await;
+        let recent_at = now + seconds(3600);
+        let (recent, _) = create(&store, new_message(&app_id, "invoice.paid", recent_at)).await;
+        let link = |msg_id: &MessageId| CreatedMessageAnswer {
+            msg_id: msg_id.clone(),
+            body_without_content: format!("{{\"id\":\"{msg_id}\",\"payload\":{{}}}}").into_bytes(),
+        };
+        let with_content =
+            |msg_id: &MessageId| format!("{{\"id\":\"{msg_id}\",\"payload\":{{\"amount\":42}}}}");
+        for (key, msg_id, at) in [
+            ("expunged", &expunged, now),
+            ("purged", &purged, now),
+            ("recent", &recent, recent_at),
+        ] {
+            answered(&store, key, &with_content(msg_id), Some(link(msg_id)), at).await;
+        }
+        answered(&store, "unlinked", "{\"name\":\"app\"}", None, now).await;
+        let stored_body = |key: &'static str| {
+            let store = Arc::clone(&store);
+            async move {
+                match claim(&store, key, recent_at).await {
+                    KeyClaim::Answered(answer) => String::from_utf8(answer.body).unwrap(),
+                    other => panic!("{key}: expected an answer, got {other:?}"),
+                }
+            }
+        };
+
+        assert!(
+            store
+                .expunge_message_content(&app_id, &expunged)
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            stored_body("expunged").await,
+            format!("{{\"id\":\"{expunged}\",\"payload\":{{}}}}")
+        );
+        assert_eq!(stored_body("purged").await, with_content(&purged));
+
+        // The retention purge of payloads erases them from the answers in the same way, and
+        // only for the messages it purged.
+        let purged_count = store
+            .purge_payloads_before(now + seconds(60), 10)
+            .await
+            .unwrap();
+        assert_eq!(purged_count, 1, "the expunged message has no payload left");
+        assert_eq!(
+            stored_body("purged").await,
+            format!("{{\"id\":\"{purged}\",\"payload\":{{}}}}")
+        );
+        assert_eq!(stored_body("recent").await, with_content(&recent));
+        assert_eq!(stored_body("unlinked").await, "{\"name\":\"app\"}");
+        // A second expunge finds the message and leaves the answer as it is.
+        assert!(
+            store
+                .expunge_message_content(&app_id, &expunged)
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            stored_body("expunged").await,
+            format!("{{\"id\":\"{expunged}\",\"payload\":{{}}}}")
+        );
+    }
+
+    /// The message commits before its answer is stored, and a listing shows its id meanwhile:
+    /// an expunge in between must not leave the content in the answer stored after it.
+    async fn an_answer_stored_after_its_content_was_expunged_holds_none(store: Arc<dyn Store>) {
+        let now = t0();
+        let app_id = new_app(&store, now).await;
+        let (msg_id, _) = create(&store, new_message(&app_id, "invoice.paid", now)).await;
+        assert_eq!(claim(&store, "early-expunge", now).await, KeyClaim::Claimed);
+        assert!(
+            store
+                .expunge_message_content(&app_id, &msg_id)
+                .await
+                .unwrap()
+        );
+        let without_content = format!("{{\"id\":\"{msg_id}\",\"payload\":{{}}}}");
+        let created = CreatedMessageAnswer {
+            msg_id: msg_id.clone(),
+            body_without_content: without_content.clone().into_bytes(),
+        };
+        store
+            .put_idempotent_response(
+                "early-expunge",
+                answer(&format!(
+                    "{{\"id\":\"{msg_id}\",\"payload\":{{\"amount\":42}}}}"
+                )),
+                Some(created),
+                now,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            claim(&store, "early-expunge", now).await,
+            KeyClaim::Answered(answer(&without_content))
+        );
+    }
+}

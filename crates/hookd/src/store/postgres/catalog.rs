@@ -15,8 +15,9 @@ use crate::domain::{
     Timestamp, Uid,
 };
 use crate::store::{
-    ApplicationChange, ApplicationFilter, EndpointChange, IDEMPOTENCY_IN_PROGRESS,
-    IdempotentResponse, KeyClaim, Modified, NewEndpoint, Page, PageRequest, StoreError,
+    ApplicationChange, ApplicationFilter, CreatedMessageAnswer, EndpointChange,
+    IDEMPOTENCY_IN_PROGRESS, IdempotentResponse, KeyClaim, Modified, NewEndpoint, Page,
+    PageRequest, StoreError,
 };
 
 pub fn optional_u32(value: Option<i64>) -> Option<u32> {
@@ -760,6 +761,7 @@ pub async fn claim_idempotency_key(
     request_digest: &str,
     now: Timestamp,
     abandon_after: std::time::Duration,
+    remember_for: std::time::Duration,
 ) -> Result<KeyClaim, StoreError> {
     let reserve = c
         .prepare_cached(
@@ -793,25 +795,38 @@ pub async fn claim_idempotency_key(
         status: u16::try_from(get::<i32>(&row, 1)?).unwrap_or(500),
         body: get(&row, 2)?,
     };
-    if answer.status != IDEMPOTENCY_IN_PROGRESS {
+    let recorded_at = get::<i64>(&row, 3)?;
+    let forgotten_before = to_micros(
+        now.checked_sub_signed(
+            chrono::Duration::from_std(remember_for).unwrap_or(chrono::Duration::MAX),
+        )
+        .unwrap_or(Timestamp::MIN_UTC),
+    );
+    if answer.status != IDEMPOTENCY_IN_PROGRESS && recorded_at >= forgotten_before {
         return Ok(KeyClaim::Answered(answer));
     }
     let abandoned_before =
         to_micros(now - chrono::Duration::from_std(abandon_after).unwrap_or_default());
-    if get::<i64>(&row, 3)? > abandoned_before {
+    if answer.status == IDEMPOTENCY_IN_PROGRESS && recorded_at > abandoned_before {
         return Ok(KeyClaim::InProgress {
             request_digest: answer.request_digest,
         });
     }
+    // Abandoned, or answered longer ago than the window: a new reservation, with no old answer
+    // or link to its message left behind.
     let take_over = c
         .prepare_cached(
-            "UPDATE idempotency SET request_digest = $2, created_at = $3 WHERE key = $1",
+            "UPDATE idempotency SET request_digest = $2, created_at = $3, status = $4,
+             body = ''::bytea, msg_id = NULL, expunged_body = NULL WHERE key = $1",
         )
         .await
         .map_err(backend)?;
-    c.execute(&take_over, &[&key, &request_digest, &now_micros])
-        .await
-        .map_err(backend)?;
+    c.execute(
+        &take_over,
+        &[&key, &request_digest, &now_micros, &in_progress],
+    )
+    .await
+    .map_err(backend)?;
     Ok(KeyClaim::Claimed)
 }
 
@@ -830,30 +845,82 @@ pub async fn put_idempotent_response(
     c: &impl GenericClient,
     key: &str,
     response: IdempotentResponse,
+    created_message: Option<CreatedMessageAnswer>,
     now: Timestamp,
 ) -> Result<(), StoreError> {
     let statement = c
         .prepare_cached(
-            "INSERT INTO idempotency (key, request_digest, status, body, created_at)
-             VALUES ($1, $2, $3, $4, $5)
+            "INSERT INTO idempotency
+                 (key, request_digest, status, body, created_at, msg_id, expunged_body)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
              ON CONFLICT (key) DO UPDATE SET request_digest = excluded.request_digest,
-             status = excluded.status, body = excluded.body, created_at = excluded.created_at",
+             status = excluded.status, body = excluded.body, created_at = excluded.created_at,
+             msg_id = excluded.msg_id, expunged_body = excluded.expunged_body",
         )
         .await
         .map_err(backend)?;
+    // Runs in the caller's transaction. The message row is held `FOR SHARE` until the answer
+    // commits, so an expunge either finished first (and the content-free form is stored) or
+    // waits and then finds this answer.
+    let content_expunged = match &created_message {
+        Some(created) => {
+            let statement = c
+                .prepare_cached("SELECT payload IS NULL FROM message WHERE id = $1 FOR SHARE")
+                .await
+                .map_err(backend)?;
+            c.query_opt(&statement, &[&created.msg_id.as_str()])
+                .await
+                .map_err(backend)?
+                .map(|row| get::<bool>(&row, 0))
+                .transpose()?
+                .unwrap_or(false)
+        }
+        None => false,
+    };
+    let (body, msg_id, expunged_body) =
+        crate::store::answer_columns(response.body, created_message, content_expunged);
     c.execute(
         &statement,
         &[
             &key,
             &response.request_digest,
             &i32::from(response.status),
-            &response.body,
+            &body,
             &to_micros(now),
+            &msg_id,
+            &expunged_body,
         ],
     )
     .await
     .map_err(backend)?;
     Ok(())
+}
+
+/// Deletes at most `limit` records made before `cutoff`, skipping rows another node holds.
+pub async fn purge_idempotency_before(
+    c: &impl GenericClient,
+    cutoff: Timestamp,
+    limit: usize,
+) -> Result<usize, StoreError> {
+    let statement = c
+        .prepare_cached(
+            "DELETE FROM idempotency WHERE key IN (
+                 SELECT key FROM idempotency WHERE created_at < $1
+                 LIMIT $2 FOR UPDATE SKIP LOCKED)",
+        )
+        .await
+        .map_err(backend)?;
+    let purged = c
+        .execute(
+            &statement,
+            &[
+                &to_micros(cutoff),
+                &i64::try_from(limit).unwrap_or(i64::MAX),
+            ],
+        )
+        .await
+        .map_err(backend)?;
+    Ok(usize::try_from(purged).unwrap_or(usize::MAX))
 }
 
 pub async fn get_setting(c: &impl GenericClient, name: &str) -> Result<Option<String>, StoreError> {

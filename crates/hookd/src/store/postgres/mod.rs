@@ -35,9 +35,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     ApplicationChange, ApplicationFilter, AttemptFilter, AttemptRecord, ClaimBudget,
-    ClaimedDelivery, DisabledEndpoint, EndpointChange, HeldLease, IdempotentResponse, KeyClaim,
-    MessageFilter, MessageInsert, Modified, NewEndpoint, NewMessage, Page, PageRequest, Store,
-    StoreError,
+    ClaimedDelivery, CreatedMessageAnswer, DisabledEndpoint, EndpointChange, HeldLease,
+    IdempotentResponse, KeyClaim, MessageFilter, MessageInsert, Modified, NewEndpoint, NewMessage,
+    Page, PageRequest, Store, StoreError,
 };
 use crate::delivery::backpressure::CircuitPolicy;
 use crate::domain::{
@@ -62,6 +62,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (3, include_str!("schema_3.sql")),
     (4, include_str!("schema_4.sql")),
     (5, include_str!("schema_5.sql")),
+    (6, include_str!("schema_6.sql")),
 ];
 
 /// The PostgreSQL store. Call `close` before dropping it to commit queued messages.
@@ -561,12 +562,19 @@ impl Store for PostgresStore {
         request_digest: &str,
         now: Timestamp,
         abandon_after: Duration,
+        remember_for: Duration,
     ) -> Result<KeyClaim, StoreError> {
         let mut client = self.client().await?;
         let transaction = client.transaction().await.map_err(backend)?;
-        let claim =
-            catalog::claim_idempotency_key(&transaction, key, request_digest, now, abandon_after)
-                .await?;
+        let claim = catalog::claim_idempotency_key(
+            &transaction,
+            key,
+            request_digest,
+            now,
+            abandon_after,
+            remember_for,
+        )
+        .await?;
         transaction.commit().await.map_err(backend)?;
         Ok(claim)
     }
@@ -579,9 +587,21 @@ impl Store for PostgresStore {
         &self,
         key: &str,
         response: IdempotentResponse,
+        created_message: Option<CreatedMessageAnswer>,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        catalog::put_idempotent_response(&self.client().await?, key, response, now).await
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await.map_err(backend)?;
+        catalog::put_idempotent_response(&transaction, key, response, created_message, now).await?;
+        transaction.commit().await.map_err(backend)
+    }
+
+    async fn purge_idempotency_before(
+        &self,
+        cutoff: Timestamp,
+        limit: usize,
+    ) -> Result<usize, StoreError> {
+        catalog::purge_idempotency_before(&self.client().await?, cutoff, limit).await
     }
 
     async fn get_setting(&self, name: &str) -> Result<Option<String>, StoreError> {
@@ -597,7 +617,11 @@ impl Store for PostgresStore {
         app_id: &AppId,
         msg_id: &MessageId,
     ) -> Result<bool, StoreError> {
-        logs::expunge_message_content(&self.client().await?, app_id, msg_id).await
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await.map_err(backend)?;
+        let expunged = logs::expunge_message_content(&transaction, app_id, msg_id).await?;
+        transaction.commit().await.map_err(backend)?;
+        Ok(expunged)
     }
 
     async fn purge_payloads_before(
@@ -605,7 +629,11 @@ impl Store for PostgresStore {
         cutoff: Timestamp,
         limit: usize,
     ) -> Result<usize, StoreError> {
-        logs::purge_payloads_before(&self.client().await?, cutoff, limit).await
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await.map_err(backend)?;
+        let purged = logs::purge_payloads_before(&transaction, cutoff, limit).await?;
+        transaction.commit().await.map_err(backend)?;
+        Ok(purged)
     }
 
     async fn purge_attempt_bodies_before(

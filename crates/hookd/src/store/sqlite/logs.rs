@@ -36,6 +36,9 @@ pub fn expunge_message_content(
         .map_err(backend)?
         .execute([app_id.as_str(), msg_id.as_str()])
         .map_err(backend)?;
+    if changed > 0 {
+        super::catalog::expunge_idempotent_answers(c, msg_id.as_str())?;
+    }
     Ok(changed > 0)
 }
 
@@ -67,7 +70,11 @@ pub fn purge_payloads(c: &Connection, msg_ids: &[String]) -> Result<usize, Store
         .map_err(backend)?;
     let mut purged = 0;
     for id in msg_ids {
-        purged += update.execute([id]).map_err(backend)?;
+        let changed = update.execute([id]).map_err(backend)?;
+        if changed > 0 {
+            super::catalog::expunge_idempotent_answers(c, id)?;
+        }
+        purged += changed;
     }
     Ok(purged)
 }

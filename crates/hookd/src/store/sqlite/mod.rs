@@ -32,9 +32,9 @@ use tokio::sync::oneshot;
 
 use super::{
     ApplicationChange, ApplicationFilter, AttemptFilter, AttemptRecord, ClaimBudget,
-    ClaimedDelivery, DisabledEndpoint, EndpointChange, HeldLease, IdempotentResponse, KeyClaim,
-    MessageFilter, MessageInsert, Modified, NewEndpoint, NewMessage, Page, PageRequest, Store,
-    StoreError,
+    ClaimedDelivery, CreatedMessageAnswer, DisabledEndpoint, EndpointChange, HeldLease,
+    IdempotentResponse, KeyClaim, MessageFilter, MessageInsert, Modified, NewEndpoint, NewMessage,
+    Page, PageRequest, Store, StoreError,
 };
 use crate::delivery::backpressure::CircuitPolicy;
 use crate::domain::{
@@ -270,6 +270,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_4.sql"),
     include_str!("schema_5.sql"),
     include_str!("schema_6.sql"),
+    include_str!("schema_7.sql"),
 ];
 
 fn migrate(connection: &Connection) -> Result<(), StoreError> {
@@ -695,10 +696,13 @@ impl Store for SqliteStore {
         request_digest: &str,
         now: Timestamp,
         abandon_after: Duration,
+        remember_for: Duration,
     ) -> Result<KeyClaim, StoreError> {
         let (key, digest) = (key.to_owned(), request_digest.to_owned());
-        self.write(move |c| catalog::claim_idempotency_key(c, &key, &digest, now, abandon_after))
-            .await
+        self.write(move |c| {
+            catalog::claim_idempotency_key(c, &key, &digest, now, abandon_after, remember_for)
+        })
+        .await
     }
 
     async fn release_idempotency_key(&self, key: &str) -> Result<(), StoreError> {
@@ -711,10 +715,29 @@ impl Store for SqliteStore {
         &self,
         key: &str,
         response: IdempotentResponse,
+        created_message: Option<CreatedMessageAnswer>,
         now: Timestamp,
     ) -> Result<(), StoreError> {
         let key = key.to_owned();
-        self.write(move |c| catalog::put_idempotent_response(c, &key, response, now))
+        self.write(move |c| {
+            catalog::put_idempotent_response(c, &key, response, created_message, now)
+        })
+        .await
+    }
+
+    async fn purge_idempotency_before(
+        &self,
+        cutoff: Timestamp,
+        limit: usize,
+    ) -> Result<usize, StoreError> {
+        // Chosen on a reader so the writer only deletes rows by primary key.
+        let keys = self
+            .read(move |c| catalog::idempotency_keys_to_purge(c, cutoff, limit))
+            .await?;
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        self.write(move |c| catalog::purge_idempotency(c, &keys, cutoff))
             .await
     }
 
