@@ -21,6 +21,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 
 use super::outcome::{AttemptOutcome, FailureCode, classify_status};
 use super::ssrf::{BlockedHost, TargetPolicy, check_ip, check_url};
+use crate::telemetry::ErrorChain;
 
 /// How the client talks to receivers.
 #[derive(Debug, Clone)]
@@ -175,7 +176,7 @@ impl DeliveryClient {
                 let code = classify_send_error(&error);
                 // The URL may carry secrets in its query string, so it stays out of the log.
                 let error = error.without_url();
-                tracing::debug!(host, failure_code = %code, error = %SourceChain(&error), "delivery attempt failed");
+                tracing::debug!(host, failure_code = %code, error = %ErrorChain(&error), "delivery attempt failed");
                 match find_source::<BlockedHost>(&error) {
                     Some(refusal) => SendReport::refused(code, refusal, started),
                     None => SendReport::without_response(code, started),
@@ -346,7 +347,7 @@ async fn read_body_prefix(
                     FailureCode::Timeout => FailureCode::BodyTimeout,
                     code => code,
                 };
-                tracing::debug!(failure_code = %code, error = %SourceChain(&error.without_url()), "response body read failed");
+                tracing::debug!(failure_code = %code, error = %ErrorChain(&error.without_url()), "response body read failed");
                 failure = Some(code);
                 break;
             }
@@ -430,21 +431,6 @@ fn find_source<'a, E: StdError + 'static>(error: &'a (dyn StdError + 'static)) -
         };
     }
     None
-}
-
-/// Displays an error followed by its sources, for logs.
-struct SourceChain<'a>(&'a (dyn StdError + 'static));
-
-impl fmt::Display for SourceChain<'_> {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(formatter, "{}", self.0)?;
-        let mut source = self.0.source();
-        while let Some(cause) = source {
-            write!(formatter, ": {cause}")?;
-            source = cause.source();
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]
