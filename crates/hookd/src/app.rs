@@ -179,7 +179,7 @@ pub async fn start(config: Config, deps: Dependencies) -> anyhow::Result<Running
                 retry_schedule: config.retry_schedule.clone(),
                 svix_headers: config.svix_headers,
                 disable_after: config.disable_after,
-                node_id: Some(node_id.clone()),
+                node_id: node_id.clone(),
             },
             default_endpoint_max_in_flight: config.endpoint_max_in_flight,
             circuit: CircuitPolicy::default(),

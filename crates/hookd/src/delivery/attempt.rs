@@ -22,7 +22,7 @@ pub struct AttemptPolicy {
     /// An endpoint failing without a success for this long is disabled.
     pub disable_after: Duration,
     /// This node's name, recorded on every attempt it makes.
-    pub node_id: Option<String>,
+    pub node_id: String,
 }
 
 /// The headers of one outbound request, kept apart by who chose them, because the attempt's
@@ -184,7 +184,7 @@ pub async fn attempt_delivery(
     let details = AttemptDetails {
         request_headers: sent_headers,
         response_headers: report.response_headers.clone(),
-        node_id: policy.node_id.clone(),
+        node_id: Some(policy.node_id.clone()),
     };
     let attempts_made = claim.attempts_made + 1;
     let schedule = claim

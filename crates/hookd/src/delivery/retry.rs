@@ -138,11 +138,6 @@ const UNITS: [(&str, u64); 5] = [
     ("ms", 1),
 ];
 
-/// Parses one duration written as in a schedule (`500ms`, `30s`, `5m`, `2h`, `5d`).
-pub fn parse_duration(written: &str) -> Result<Duration, RetryScheduleError> {
-    parse_delay(1, written.trim())
-}
-
 fn parse_delay(position: usize, entry: &str) -> Result<Duration, RetryScheduleError> {
     if entry.is_empty() {
         return Err(RetryScheduleError::EmptyEntry { position });

@@ -207,6 +207,16 @@ impl Received {
             .and_then(|value| value.to_str().ok())
             .unwrap_or_else(|| panic!("missing header {name}"))
     }
+
+    /// Which node sent the request: the id in `User-Agent: hookd/<version> (node <id>)`.
+    pub fn sender(&self) -> String {
+        let agent = self.header("user-agent");
+        agent
+            .split("(node ")
+            .nth(1)
+            .map(|rest| rest.trim_end_matches(')').to_owned())
+            .unwrap_or_else(|| agent.to_owned())
+    }
 }
 
 /// What the receiver answers with, in order; when the script runs out it answers 200.

@@ -155,9 +155,7 @@ async fn payload_bytes_survive_every_path_on_sqlite() {
 
 #[tokio::test]
 async fn postgres_payload_bytes_survive_every_path() {
-    let Some(schema) = TestSchema::create("postgres_payload_bytes_survive_every_path").await else {
-        return;
-    };
+    let schema = TestSchema::create("postgres_payload_bytes_survive_every_path").await;
     let url = schema.url.clone();
     let app = TestApp::spawn_with(move |config| config.database_url = Some(url)).await;
     payload_survives_every_path(&app).await;

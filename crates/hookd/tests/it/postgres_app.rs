@@ -21,9 +21,7 @@ async fn spawn_on(schema: &TestSchema, node: &str) -> TestApp {
 
 #[tokio::test]
 async fn postgres_a_message_is_delivered_signed() {
-    let Some(schema) = TestSchema::create("postgres_a_message_is_delivered_signed").await else {
-        return;
-    };
+    let schema = TestSchema::create("postgres_a_message_is_delivered_signed").await;
     let app = spawn_on(&schema, "solo").await;
     let receiver = Receiver::start(vec![]).await;
     let (app_id, endpoint_id) = app.app_with_endpoint(&receiver.url).await;
@@ -45,9 +43,7 @@ async fn postgres_a_message_is_delivered_signed() {
 
 #[tokio::test]
 async fn postgres_failures_are_retried_with_the_same_webhook_id() {
-    let Some(schema) = TestSchema::create("postgres_failures_are_retried").await else {
-        return;
-    };
+    let schema = TestSchema::create("postgres_failures_are_retried").await;
     let app = spawn_on(&schema, "solo").await;
     let receiver = Receiver::start(vec![Reply::status(500), Reply::status(500)]).await;
     let (app_id, _) = app.app_with_endpoint(&receiver.url).await;
@@ -69,9 +65,7 @@ async fn postgres_failures_are_retried_with_the_same_webhook_id() {
 
 #[tokio::test]
 async fn postgres_a_message_accepted_by_one_node_is_delivered_once_by_the_pair() {
-    let Some(schema) = TestSchema::create("postgres_two_nodes").await else {
-        return;
-    };
+    let schema = TestSchema::create("postgres_two_nodes").await;
     let first = spawn_on(&schema, "first").await;
     let second = spawn_on(&schema, "second").await;
     let receiver = Receiver::start(vec![]).await;
@@ -99,9 +93,7 @@ async fn postgres_a_message_accepted_by_one_node_is_delivered_once_by_the_pair()
 
 #[tokio::test]
 async fn postgres_a_throttle_and_a_circuit_hold_across_two_nodes() {
-    let Some(schema) = TestSchema::create("postgres_throttle_two_nodes").await else {
-        return;
-    };
+    let schema = TestSchema::create("postgres_throttle_two_nodes").await;
     let first = spawn_on(&schema, "first").await;
     let second = spawn_on(&schema, "second").await;
 

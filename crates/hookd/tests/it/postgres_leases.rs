@@ -29,24 +29,12 @@ fn start_node(database_url: &str, node_id: &str) -> HookdProcess {
     )
 }
 
-/// The node id in `User-Agent: hookd/<version> (node <id>)`.
-fn sender(request: &crate::harness::Received) -> String {
-    let agent = request.header("user-agent");
-    agent
-        .split("(node ")
-        .nth(1)
-        .map(|rest| rest.trim_end_matches(')').to_owned())
-        .unwrap_or_else(|| agent.to_owned())
-}
-
 #[tokio::test]
 async fn postgres_killing_the_node_holding_an_endpoints_slots_stalls_it_only_briefly() {
     // The server default for an endpoint's attempts in flight, across every node.
     const SLOTS: usize = 32;
     const MESSAGES: usize = 80;
-    let Some(schema) = TestSchema::create("postgres_leases_kill").await else {
-        return;
-    };
+    let schema = TestSchema::create("postgres_leases_kill").await;
     let http = reqwest::Client::new();
     // node-3 starts alone, so it takes every slot of the endpoint; the receiver holds those
     // requests (for most of the delivery timeout, so that
@@ -88,7 +76,7 @@ async fn postgres_killing_the_node_holding_an_endpoints_slots_stalls_it_only_bri
         accepted.insert(message["id"].as_str().unwrap().to_owned());
     }
     let held = receiver.wait_for(SLOTS, Duration::from_secs(20)).await;
-    assert!(held.iter().all(|request| sender(request) == "node-3"));
+    assert!(held.iter().all(|request| request.sender() == "node-3"));
 
     let others = [
         start_node(&schema.url, "node-1"),
@@ -111,7 +99,7 @@ async fn postgres_killing_the_node_holding_an_endpoints_slots_stalls_it_only_bri
     let bound = Duration::from_secs(DELIVERY_TIMEOUT_SECS / 2);
     let resumed = loop {
         let received = receiver.received();
-        if let Some(first) = received.iter().find(|request| sender(request) != "node-3") {
+        if let Some(first) = received.iter().find(|request| request.sender() != "node-3") {
             break first.at.saturating_duration_since(killed_at);
         }
         assert!(
@@ -129,7 +117,7 @@ async fn postgres_killing_the_node_holding_an_endpoints_slots_stalls_it_only_bri
         let delivered: std::collections::HashSet<String> = receiver
             .received()
             .iter()
-            .filter(|request| sender(request) != "node-3")
+            .filter(|request| request.sender() != "node-3")
             .map(|request| request.header("webhook-id").to_owned())
             .collect();
         if accepted.is_subset(&delivered) {

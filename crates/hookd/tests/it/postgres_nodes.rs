@@ -43,23 +43,11 @@ async fn post(http: &reqwest::Client, url: String, body: Value) -> Result<(u16, 
     Ok((status, body))
 }
 
-/// Which node sent a request: the node id in `User-Agent: hookd/<version> (node <id>)`.
-fn sender(request: &crate::harness::Received) -> String {
-    let agent = request.header("user-agent");
-    agent
-        .split("(node ")
-        .nth(1)
-        .map(|rest| rest.trim_end_matches(')').to_owned())
-        .unwrap_or_else(|| agent.to_owned())
-}
-
 #[tokio::test]
 async fn postgres_three_nodes_lose_nothing_when_one_is_killed() {
     const MESSAGES: usize = 10_000;
     const ENDPOINTS: usize = 4;
-    let Some(schema) = TestSchema::create("postgres_three_nodes").await else {
-        return;
-    };
+    let schema = TestSchema::create("postgres_three_nodes").await;
     let started = Instant::now();
     let http = reqwest::Client::new();
     let nodes: Vec<HookdProcess> = ["node-1", "node-2", "node-3"]
@@ -159,7 +147,7 @@ async fn postgres_three_nodes_lose_nothing_when_one_is_killed() {
     let deadline = Instant::now() + Duration::from_secs(40);
     loop {
         let received = total_received(&receivers);
-        let by_node_3 = received.iter().filter(|r| sender(r) == "node-3").count();
+        let by_node_3 = received.iter().filter(|r| r.sender() == "node-3").count();
         if received.len() >= MESSAGES / 3 && by_node_3 > 0 {
             break;
         }
@@ -218,8 +206,8 @@ async fn postgres_three_nodes_lose_nothing_when_one_is_killed() {
         receipts
             .entry(request.header("webhook-id").to_owned())
             .or_default()
-            .push(sender(request));
-        *per_node.entry(sender(request)).or_default() += 1;
+            .push(request.sender());
+        *per_node.entry(request.sender()).or_default() += 1;
     }
     let duplicated: Vec<(&String, &Vec<String>)> = receipts
         .iter()
@@ -273,9 +261,7 @@ async fn restart_postgres() -> Option<()> {
 
 #[tokio::test]
 async fn postgres_restart_loses_nothing_acknowledged() {
-    let Some(schema) = TestSchema::create("postgres_restart").await else {
-        return;
-    };
+    let schema = TestSchema::create("postgres_restart").await;
     // Restarting PostgreSQL breaks every other test using it, so this runs only under nextest,
     // where `.config/nextest.toml` gives it the machine to itself.
     if std::env::var_os("NEXTEST").is_none() {

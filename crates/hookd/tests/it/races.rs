@@ -77,9 +77,7 @@ async fn concurrent_header_patches_keep_every_header_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_concurrent_header_patches_keep_every_header() {
-    let Some(schema) = TestSchema::create("races_header_patches").await else {
-        return;
-    };
+    let schema = TestSchema::create("races_header_patches").await;
     let app = spawn_on_postgres(&schema).await;
     concurrent_header_patches_keep_every_header(&app).await;
 }
@@ -118,9 +116,7 @@ async fn header_patches_past_the_limit_are_refused_whole_on_sqlite() {
 
 #[tokio::test]
 async fn postgres_header_patches_past_the_limit_are_refused_whole() {
-    let Some(schema) = TestSchema::create("races_header_limit").await else {
-        return;
-    };
+    let schema = TestSchema::create("races_header_limit").await;
     let app = spawn_on_postgres(&schema).await;
     header_patches_past_the_limit_are_refused_whole(&app).await;
 }
@@ -157,9 +153,7 @@ async fn racing_endpoint_patches_keep_both_fields_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_racing_endpoint_patches_keep_both_fields() {
-    let Some(schema) = TestSchema::create("races_endpoint_patches").await else {
-        return;
-    };
+    let schema = TestSchema::create("races_endpoint_patches").await;
     let app = spawn_on_postgres(&schema).await;
     racing_endpoint_patches_keep_both_fields(&app).await;
 }
@@ -191,9 +185,7 @@ async fn racing_application_patches_keep_both_fields_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_racing_application_patches_keep_both_fields() {
-    let Some(schema) = TestSchema::create("races_application_patches").await else {
-        return;
-    };
+    let schema = TestSchema::create("races_application_patches").await;
     let app = spawn_on_postgres(&schema).await;
     racing_application_patches_keep_both_fields(&app).await;
 }
@@ -240,9 +232,7 @@ async fn messages_racing_application_delete_answer_404_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_messages_racing_application_delete_answer_404() {
-    let Some(schema) = TestSchema::create("races_messages_app_delete").await else {
-        return;
-    };
+    let schema = TestSchema::create("races_messages_app_delete").await;
     let app = spawn_on_postgres(&schema).await;
     messages_racing_application_delete_answer_404(&app).await;
 }
@@ -269,9 +259,7 @@ async fn secret_rotations_racing_endpoint_delete_answer_404_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_secret_rotations_racing_endpoint_delete_answer_404() {
-    let Some(schema) = TestSchema::create("races_rotate_endpoint_delete").await else {
-        return;
-    };
+    let schema = TestSchema::create("races_rotate_endpoint_delete").await;
     let app = spawn_on_postgres(&schema).await;
     secret_rotations_racing_endpoint_delete_answer_404(&app).await;
 }
@@ -299,9 +287,7 @@ async fn endpoint_creates_racing_application_delete_answer_404_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_endpoint_creates_racing_application_delete_answer_404() {
-    let Some(schema) = TestSchema::create("races_endpoint_create_app_delete").await else {
-        return;
-    };
+    let schema = TestSchema::create("races_endpoint_create_app_delete").await;
     let app = spawn_on_postgres(&schema).await;
     endpoint_creates_racing_application_delete_answer_404(&app).await;
 }
@@ -352,9 +338,7 @@ async fn concurrent_application_puts_create_once_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_concurrent_application_puts_create_once() {
-    let Some(schema) = TestSchema::create("races_application_puts").await else {
-        return;
-    };
+    let schema = TestSchema::create("races_application_puts").await;
     let app = spawn_on_postgres(&schema).await;
     concurrent_application_puts_create_once(&app).await;
 }
@@ -382,9 +366,7 @@ async fn concurrent_endpoint_puts_create_once_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_concurrent_endpoint_puts_create_once() {
-    let Some(schema) = TestSchema::create("races_endpoint_puts").await else {
-        return;
-    };
+    let schema = TestSchema::create("races_endpoint_puts").await;
     let app = spawn_on_postgres(&schema).await;
     concurrent_endpoint_puts_create_once(&app).await;
 }

@@ -44,10 +44,7 @@ macro_rules! contract {
                 #[tokio::test]
                 async fn $scenario() {
                     let name = concat!("store_contract::postgres::", stringify!($scenario));
-                    let Some(schema) = crate::postgres_schema::TestSchema::create(name).await
-                    else {
-                        return;
-                    };
+                    let schema = crate::postgres_schema::TestSchema::create(name).await;
                     let store = super::open_postgres(&schema).await;
                     super::$scenario(store.clone()).await;
                     store.close().await;
