@@ -345,6 +345,12 @@ impl ConnectionActivity {
     /// When a connection with no request in progress is to be closed: the header deadline once
     /// a head has begun, the idle deadline before.
     fn quiet_deadline(&self, limits: &ConnectionLimits) -> Instant {
+        // A request in progress is not quiet however long it runs; look again an idle timeout
+        // from now, rather than at a deadline already past (which would wake the loop at once,
+        // over and over, while the handler runs).
+        if self.requests_in_progress() > 0 {
+            return Instant::now() + limits.idle_timeout;
+        }
         match self.head_started_millis.load(Ordering::Relaxed) {
             NO_HEAD_STARTED => {
                 let last = self.last_activity_millis.load(Ordering::Relaxed);
@@ -472,6 +478,36 @@ fn is_per_connection_error(error: &io::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A request that runs longer than the idle timeout must not leave the connection's timer
+    /// at a deadline in the past: the loop would wake at once, again and again, for as long as
+    /// the request runs.
+    #[test]
+    fn a_request_in_progress_moves_the_quiet_deadline_ahead() {
+        let limits = ConnectionLimits {
+            header_read_timeout: Duration::from_millis(5),
+            idle_timeout: Duration::from_millis(5),
+            max_connections: 1,
+            shutdown_timeout: Duration::from_secs(1),
+        };
+        let activity = ConnectionActivity::new();
+        activity.received_bytes();
+        activity
+            .requests_in_progress
+            .fetch_add(1, Ordering::Relaxed);
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(
+            activity.quiet_deadline(&limits) > Instant::now(),
+            "the deadline of a busy connection lies ahead"
+        );
+        activity
+            .requests_in_progress
+            .fetch_sub(1, Ordering::Relaxed);
+        assert!(
+            activity.quiet_deadline(&limits) <= Instant::now(),
+            "an idle connection's deadline passed"
+        );
+    }
 
     fn check_cap(descriptor_limit: u64, requested: Option<usize>, expected: usize) {
         assert_eq!(

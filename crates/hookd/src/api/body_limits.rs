@@ -42,7 +42,10 @@ pub struct BodyLimits {
 impl BodyLimits {
     /// Limits allowing `in_flight_budget_bytes` of bodies in progress at once.
     pub fn new(body_read_timeout: Duration, in_flight_budget_bytes: usize) -> Self {
-        let in_flight_budget_bytes = in_flight_budget_bytes.clamp(1, Semaphore::MAX_PERMITS);
+        // A reservation is taken as `u32` permits, so no budget is larger than one can hold.
+        let largest_reservation = usize::try_from(u32::MAX).unwrap_or(usize::MAX);
+        let in_flight_budget_bytes =
+            in_flight_budget_bytes.clamp(1, Semaphore::MAX_PERMITS.min(largest_reservation));
         BodyLimits {
             body_read_timeout,
             in_flight_budget: Arc::new(Semaphore::new(in_flight_budget_bytes)),
@@ -170,6 +173,14 @@ impl http_body::Body for DeadlineBody {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Reservations are taken as `u32` permits, so a budget over 4 GiB (both flags allow it)
+    /// must be cut to what one reservation can hold, not fail every large request.
+    #[test]
+    fn a_budget_over_4_gib_is_cut_to_what_a_reservation_can_hold() {
+        let limits = BodyLimits::new(Duration::from_secs(1), 8 << 30);
+        assert!(u32::try_from(limits.in_flight_budget_bytes).is_ok());
+    }
 
     fn check_reserve(headers: &[(&str, &str)], expected: usize) {
         let mut map = HeaderMap::new();

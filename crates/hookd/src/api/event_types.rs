@@ -106,9 +106,11 @@ impl EventTypePatch {
         let description = self
             .description
             .try_map(|text| input_limits::text(text, DESCRIPTION, &["description"]))?;
-        let group_name = self
-            .group_name
-            .try_map(|name| input_limits::text(name, LABEL, &["groupName"]))?;
+        // An empty group name means none, as on create.
+        let group_name = match self.group_name {
+            Patch::Value(name) if name.is_empty() => Patch::Null,
+            other => other.try_map(|name| input_limits::text(name, LABEL, &["groupName"]))?,
+        };
         Ok(EventTypeFields {
             description: description.merge_or(current.description, String::new),
             deprecated: self.deprecated.merge_or(current.deprecated, || false),
@@ -365,6 +367,12 @@ mod tests {
         assert_eq!(fields.feature_flag.as_deref(), Some("gamma"));
         assert!(patched(json!({"schemas": [1]})).is_err());
         assert!(patched(json!({"featureFlags": ["a", "b"]})).is_err());
+    }
+
+    #[test]
+    fn an_empty_group_name_clears_it_in_patch_as_on_create() {
+        let fields = patched(json!({"groupName": ""})).unwrap();
+        assert_eq!(fields.group_name, None);
     }
 
     #[test]

@@ -386,22 +386,11 @@ fn check_deliver_at(
             format!(
                 "deliverAt may be at most {} ahead (the payload retention period), so the \
                  payload still exists when it is sent",
-                humanize(payload_retention)
+                crate::delivery::retry::format_delay(payload_retention)
             ),
         ));
     }
     Ok(())
-}
-
-/// `30d`, `12h`, `90s`: the largest unit that divides the duration.
-fn humanize(duration: std::time::Duration) -> String {
-    let seconds = duration.as_secs();
-    match seconds {
-        s if s >= 86_400 && s % 86_400 == 0 => format!("{}d", s / 86_400),
-        s if s >= 3600 && s % 3600 == 0 => format!("{}h", s / 3600),
-        s if s >= 60 && s % 60 == 0 => format!("{}m", s / 60),
-        s => format!("{s}s"),
-    }
 }
 
 fn parse_channels(channels: Vec<String>) -> ApiResult<Vec<ChannelName>> {
@@ -439,6 +428,19 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
+
+    #[test]
+    fn a_deliver_at_refusal_names_the_retention_exactly() {
+        let now = chrono::Utc::now();
+        let error = check_deliver_at(
+            Some(now + chrono::Duration::seconds(5)),
+            now,
+            std::time::Duration::from_millis(1500),
+        )
+        .unwrap_err();
+        let body = format!("{error:?}");
+        assert!(body.contains("at most 1500ms ahead"), "{body}");
+    }
 
     fn parsed(body: Value) -> ApiResult<ParsedMessage> {
         parsed_text(&body.to_string())

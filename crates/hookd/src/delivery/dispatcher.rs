@@ -72,7 +72,8 @@ pub struct Dispatcher {
 struct Finished {
     endpoint_id: EndpointId,
     outcome: AttemptOutcome,
-    took: Duration,
+    /// How long the attempt took; `None` when this node stopped it (its lease was lost).
+    took: Option<Duration>,
 }
 
 /// A lease this node holds, from its claim until its attempt's record is written.
@@ -225,7 +226,6 @@ impl Dispatcher {
             (records.clone(), finished.clone(), Arc::clone(in_flight));
         attempts.spawn(async move {
             let attempt = attempt_delivery(&client, &policy, &claim, clock.now(), rand::random());
-            let started = std::time::Instant::now();
             let (record, outcome) = tokio::select! {
                 done = attempt => done,
                 _ = lost.cancelled() => {
@@ -240,7 +240,7 @@ impl Dispatcher {
                     let _ = finished.send(Finished {
                         endpoint_id: claim.endpoint_id,
                         outcome: AttemptOutcome::failed_without_response(FailureCode::Other),
-                        took: started.elapsed(),
+                        took: None,
                     });
                     drop(permit);
                     return;
@@ -262,7 +262,7 @@ impl Dispatcher {
             {
                 held.finished = true;
             }
-            let took = Duration::from_millis(record.attempt.response_duration_ms);
+            let took = Some(Duration::from_millis(record.attempt.response_duration_ms));
             let _ = records.send(record);
             let _ = finished.send(Finished {
                 endpoint_id: claim.endpoint_id,
@@ -404,12 +404,20 @@ async fn renew_held_leases(
             continue;
         }
         let granted_at = Instant::now();
-        let renewed = store
-            .renew_leases(leases.clone(), clock.now() + lease)
-            .await;
+        // A renewal that hangs (a pool with no free connection, a stalled socket) must not hold
+        // up the check below, or attempts would outlive their leases while another node claims
+        // them; it gives up after one renewal interval and counts as failed.
+        let renewed = tokio::time::timeout(
+            renewal,
+            store.renew_leases(leases.clone(), clock.now() + lease),
+        )
+        .await;
         let mut held = held.lock().expect("held leases lock");
         match renewed {
-            Ok(renewed) => {
+            Err(_elapsed) => {
+                tracing::error!(count = leases.len(), "renewing leases timed out");
+            }
+            Ok(Ok(renewed)) => {
                 let renewed: HashSet<DeliveryId> = renewed.into_iter().collect();
                 for lease in &leases {
                     let Some(attempt) = held
@@ -425,8 +433,8 @@ async fn renew_held_leases(
                     }
                 }
             }
-            Err(error) => {
-                tracing::error!(%error, count = leases.len(), "renewing leases failed");
+            Ok(Err(error)) => {
+                tracing::error!(error = %ErrorChain(&error), count = leases.len(), "renewing leases failed");
             }
         }
         for attempt in held.values().filter(|attempt| !attempt.finished) {

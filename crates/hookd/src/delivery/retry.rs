@@ -190,6 +190,17 @@ fn write_delay(formatter: &mut fmt::Formatter<'_>, delay: Duration) -> fmt::Resu
     write!(formatter, "{}{name}", millis / u128::from(*unit_millis))
 }
 
+/// A delay written as in a schedule (`30d`, `12h`, `1500ms`): the largest exact unit.
+pub fn format_delay(delay: Duration) -> String {
+    struct Written(Duration);
+    impl fmt::Display for Written {
+        fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write_delay(formatter, self.0)
+        }
+    }
+    Written(delay).to_string()
+}
+
 fn truncate_to_millis(delay: Duration) -> Duration {
     Duration::from_millis(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX))
 }

@@ -132,9 +132,17 @@ impl Scheduler {
         state.in_flight += 1;
     }
 
-    /// Learns from how an attempt ended and how long it `took`.
-    pub fn finished(&mut self, endpoint_id: &EndpointId, outcome: &AttemptOutcome, took: Duration) {
-        self.time_attempt(endpoint_id, took);
+    /// Learns from how an attempt ended and how long it `took`; `None` for an attempt stopped
+    /// by this node (its lease was lost), which says nothing about the endpoint's speed.
+    pub fn finished(
+        &mut self,
+        endpoint_id: &EndpointId,
+        outcome: &AttemptOutcome,
+        took: Option<Duration>,
+    ) {
+        if let Some(took) = took {
+            self.time_attempt(endpoint_id, took);
+        }
         let Some(state) = self.endpoints.get_mut(endpoint_id) else {
             return;
         };
@@ -262,7 +270,11 @@ mod tests {
         assert_eq!(allowance(&mut scheduler, "ep_a"), Some(5));
         let endpoint = EndpointId::from_trusted("ep_a");
         for _ in 0..3 {
-            scheduler.finished(&endpoint, &AttemptOutcome::Delivered { status: 200 }, QUICK);
+            scheduler.finished(
+                &endpoint,
+                &AttemptOutcome::Delivered { status: 200 },
+                Some(QUICK),
+            );
         }
         // Idle at full limit: nothing to say, so nothing is kept.
         assert_eq!(allowance(&mut scheduler, "ep_a"), None);
@@ -274,7 +286,7 @@ mod tests {
         let endpoint = EndpointId::from_trusted("ep_a");
         for (status, retry_after) in [(429, None), (502, None), (500, Some(3))] {
             scheduler.started(&claim("ep_a"));
-            scheduler.finished(&endpoint, &failed(status, retry_after), QUICK);
+            scheduler.finished(&endpoint, &failed(status, retry_after), Some(QUICK));
         }
         assert_eq!(
             allowance(&mut scheduler, "ep_a"),
@@ -282,7 +294,7 @@ mod tests {
             "8 -> 4 -> 2 -> 1"
         );
         scheduler.started(&claim("ep_a"));
-        scheduler.finished(&endpoint, &failed(500, None), QUICK);
+        scheduler.finished(&endpoint, &failed(500, None), Some(QUICK));
         assert_eq!(
             allowance(&mut scheduler, "ep_a"),
             Some(1),
@@ -290,7 +302,11 @@ mod tests {
         );
         for _ in 0..4 {
             scheduler.started(&claim("ep_a"));
-            scheduler.finished(&endpoint, &AttemptOutcome::Delivered { status: 200 }, QUICK);
+            scheduler.finished(
+                &endpoint,
+                &AttemptOutcome::Delivered { status: 200 },
+                Some(QUICK),
+            );
         }
         assert_eq!(allowance(&mut scheduler, "ep_a"), Some(5));
     }
@@ -315,7 +331,11 @@ mod tests {
     fn timed(scheduler: &mut Scheduler, endpoints: &[TimedEndpoint]) {
         for (endpoint, took, in_flight) in endpoints {
             scheduler.started(&claim(endpoint));
-            scheduler.finished(&EndpointId::from_trusted(*endpoint), &delivered(), *took);
+            scheduler.finished(
+                &EndpointId::from_trusted(*endpoint),
+                &delivered(),
+                Some(*took),
+            );
             for _ in 0..*in_flight {
                 scheduler.started(&claim(endpoint));
             }
@@ -366,6 +386,18 @@ mod tests {
     }
 
     #[test]
+    fn an_attempt_stopped_by_the_node_teaches_no_timing() {
+        let mut scheduler = scheduler();
+        let endpoint = EndpointId::from_trusted("ep_a");
+        timed(&mut scheduler, &[("ep_a", QUICK, 1)]);
+        scheduler.finished(&endpoint, &failed(500, None), None);
+        assert!(
+            scheduler.budget(64).quick_endpoints.contains(&endpoint),
+            "still quick"
+        );
+    }
+
+    #[test]
     fn an_endpoint_turns_slow_at_once_and_quick_again_after_several_quick_attempts() {
         let mut scheduler = scheduler();
         let endpoint = EndpointId::from_trusted("ep_a");
@@ -374,11 +406,11 @@ mod tests {
         timed(&mut scheduler, &[("ep_a", QUICK, 0)]);
         assert!(is_quick(&mut scheduler));
         // One attempt that ran into the default 15 s timeout.
-        scheduler.finished(&endpoint, &failed(504, None), Duration::from_secs(15));
+        scheduler.finished(&endpoint, &failed(504, None), Some(Duration::from_secs(15)));
         assert!(!is_quick(&mut scheduler), "one stalled attempt");
         let mut quick_answers = 0;
         while !is_quick(&mut scheduler) {
-            scheduler.finished(&endpoint, &delivered(), QUICK);
+            scheduler.finished(&endpoint, &delivered(), Some(QUICK));
             quick_answers += 1;
         }
         assert_eq!(quick_answers, 5, "3.8 s x (3/4)^n < 1 s from n = 5");
@@ -391,7 +423,7 @@ mod tests {
         assert_eq!(scheduler.budget(1).reserved_for_quick, 0);
         for n in 0..=REMEMBERED_ENDPOINTS {
             let endpoint = EndpointId::from_trusted(format!("ep_{n}"));
-            scheduler.finished(&endpoint, &delivered(), QUICK);
+            scheduler.finished(&endpoint, &delivered(), Some(QUICK));
         }
         let budget = scheduler.budget(1);
         assert!(budget.quick_endpoints.len() <= REMEMBERED_ENDPOINTS);

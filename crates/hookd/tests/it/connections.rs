@@ -310,6 +310,21 @@ async fn idle_sockets_past_the_open_file_limit_do_not_block_requests() {
     assert!(log.contains("connection cap reached"), "{log}");
 }
 
+/// Opens a message request whose head and first body bytes are sent and whose body never
+/// finishes; returns once hookd has had time to read the head, so the request is in progress.
+async fn start_a_half_sent_request(server: &ServerProcess) -> TcpStream {
+    let http = reqwest::Client::new();
+    let app_id = create_app(&http, &server.base).await;
+    let mut half_sent = server.connect().await;
+    half_sent
+        .write_all(message_head(&app_id, 1000).as_bytes())
+        .await
+        .unwrap();
+    half_sent.write_all(b"{\"eventType\": ").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    half_sent
+}
+
 #[tokio::test]
 async fn sigterm_with_a_half_sent_request_exits_within_the_shutdown_timeout() {
     let shutdown_timeout = Duration::from_secs(2);
@@ -321,16 +336,7 @@ async fn sigterm_with_a_half_sent_request_exits_within_the_shutdown_timeout() {
         None,
     )
     .await;
-    let http = reqwest::Client::new();
-    let app_id = create_app(&http, &server.base).await;
-    let mut half_sent = server.connect().await;
-    half_sent
-        .write_all(message_head(&app_id, 1000).as_bytes())
-        .await
-        .unwrap();
-    half_sent.write_all(b"{\"eventType\": ").await.unwrap();
-    // Let hookd read the head, so that the request is in progress.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _half_sent = start_a_half_sent_request(&server).await;
     let signalled = Instant::now();
     server.send_sigterm();
     server
@@ -364,14 +370,7 @@ async fn a_second_sigterm_exits_at_once() {
         None,
     )
     .await;
-    let http = reqwest::Client::new();
-    let app_id = create_app(&http, &server.base).await;
-    let mut half_sent = server.connect().await;
-    half_sent
-        .write_all(message_head(&app_id, 1000).as_bytes())
-        .await
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _half_sent = start_a_half_sent_request(&server).await;
     server.send_sigterm();
     server
         .wait_for_log("shutting down", Duration::from_secs(30))

@@ -772,16 +772,6 @@ pub async fn claim_idempotency_key(
         .map_err(backend)?;
     let in_progress = i32::from(IDEMPOTENCY_IN_PROGRESS);
     let now_micros = to_micros(now);
-    let inserted = c
-        .query_opt(
-            &reserve,
-            &[&key, &request_digest, &in_progress, &now_micros],
-        )
-        .await
-        .map_err(backend)?;
-    if inserted.is_some() {
-        return Ok(KeyClaim::Claimed);
-    }
     let known = c
         .prepare_cached(
             "SELECT request_digest, status, body, created_at FROM idempotency WHERE key = $1
@@ -789,7 +779,30 @@ pub async fn claim_idempotency_key(
         )
         .await
         .map_err(backend)?;
-    let row = c.query_one(&known, &[&key]).await.map_err(backend)?;
+    // The row that made the reservation conflict can be deleted (by the retention purge)
+    // before it is read; then the key is free again and the reservation is tried once more.
+    let mut existing = None;
+    for _ in 0..3 {
+        let inserted = c
+            .query_opt(
+                &reserve,
+                &[&key, &request_digest, &in_progress, &now_micros],
+            )
+            .await
+            .map_err(backend)?;
+        if inserted.is_some() {
+            return Ok(KeyClaim::Claimed);
+        }
+        existing = c.query_opt(&known, &[&key]).await.map_err(backend)?;
+        if existing.is_some() {
+            break;
+        }
+    }
+    let Some(row) = existing else {
+        return Err(StoreError::Conflict(
+            "this Idempotency-Key is being claimed and purged at once; retry the request".into(),
+        ));
+    };
     let answer = IdempotentResponse {
         request_digest: get(&row, 0)?,
         status: u16::try_from(get::<i32>(&row, 1)?).unwrap_or(500),

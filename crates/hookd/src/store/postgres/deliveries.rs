@@ -161,6 +161,16 @@ pub async fn end_rest(
     endpoint_id: &str,
     now: Timestamp,
 ) -> Result<(), StoreError> {
+    // The queue row is locked first, in a statement of its own: an UPDATE of the endpoint in the
+    // same statement would lock the endpoint row first and could deadlock with a claim or a
+    // recorder holding the queue row.
+    let lock_queue = c
+        .prepare_cached("SELECT 1 FROM endpoint_queue WHERE endpoint_id = $1 FOR UPDATE")
+        .await
+        .map_err(backend)?;
+    c.execute(&lock_queue, &[&endpoint_id])
+        .await
+        .map_err(backend)?;
     let statement = c
         .prepare_cached(
             "WITH ended AS (UPDATE endpoint SET paused_until = NULL

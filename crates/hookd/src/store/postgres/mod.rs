@@ -153,7 +153,19 @@ async fn pooled(pool: &Pool) -> Result<Object, StoreError> {
 }
 
 fn backend(error: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    if is_disk_full(&error) {
+        return StoreError::StorageFull(Box::new(error));
+    }
     StoreError::Backend(Box::new(error))
+}
+
+/// Whether PostgreSQL refused a write for lack of disk space (SQLSTATE 53100): retryable once
+/// space is freed, as on SQLite.
+fn is_disk_full(error: &(dyn std::error::Error + 'static)) -> bool {
+    error
+        .downcast_ref::<tokio_postgres::Error>()
+        .and_then(tokio_postgres::Error::code)
+        .is_some_and(|code| *code == SqlState::DISK_FULL)
 }
 
 /// Maps a unique-constraint violation to `Conflict` with a message for the client.
