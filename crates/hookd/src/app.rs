@@ -20,13 +20,13 @@ use crate::api::{self, ApiContext};
 use crate::background::{BackgroundRunner, RunnerConfig};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::delivery::attempt::AttemptPolicy;
-use crate::delivery::backpressure::CircuitPolicy;
-use crate::delivery::client::{ClientConfig, DeliveryClient, Resolver, SystemResolver};
-use crate::delivery::dispatcher::{Dispatcher, DispatcherConfig};
-use crate::delivery::ssrf::TargetPolicy;
+use crate::engine::attempt::AttemptPolicy;
+use crate::engine::client::{ClientConfig, DeliveryClient, Resolver, SystemResolver};
+use crate::engine::dispatcher::{Dispatcher, DispatcherConfig};
 use crate::http_server;
 use crate::operational;
+use crate::policy::backpressure::CircuitPolicy;
+use crate::policy::ssrf::TargetPolicy;
 use crate::retention::{self, RetentionConfig};
 use crate::store::{Backend, Store};
 

@@ -12,9 +12,9 @@ use clap::{Args, Parser, Subcommand, value_parser};
 
 use crate::app::{self, AdminTokenSource, Dependencies, RunningServer};
 use crate::config::Config;
-use crate::delivery::retry::RetrySchedule;
 use crate::http_server::{ConnectionLimits, RESERVED_DESCRIPTORS, connection_cap};
 use crate::operator_cli;
+use crate::policy::retry::RetrySchedule;
 use crate::store::postgres::PostgresStore;
 use crate::telemetry::LogFormat;
 

@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::delivery::retry::RetrySchedule;
 use crate::http_server::ConnectionLimits;
+use crate::policy::retry::RetrySchedule;
 
 /// Everything `hookd serve` can be told.
 #[derive(Debug, Clone)]

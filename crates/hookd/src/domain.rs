@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::delivery::retry::RetrySchedule;
+use crate::policy::retry::RetrySchedule;
 
 mod payload;
 pub use payload::{MessagePayload, PayloadError};

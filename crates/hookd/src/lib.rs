@@ -2,7 +2,7 @@
 //! start servers through `app`.
 //!
 //! One message passes through the modules in this order: `api` parses it, `store` commits it with
-//! its deliveries, `delivery` claims, signs, sends and records each attempt.
+//! its deliveries, `engine` claims, signs, sends and records each attempt.
 
 pub mod api;
 pub mod app;
@@ -10,11 +10,12 @@ pub mod background;
 pub mod cli;
 pub mod clock;
 pub mod config;
-pub mod delivery;
 pub mod domain;
+pub mod engine;
 pub mod http_server;
 pub mod operational;
 pub mod operator_cli;
+pub mod policy;
 pub mod retention;
 pub mod store;
 pub mod telemetry;

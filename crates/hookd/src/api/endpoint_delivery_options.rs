@@ -12,8 +12,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::error::{ApiError, ApiResult};
-use crate::delivery::retry::RetrySchedule;
 use crate::domain::OutboundAuth;
+use crate::policy::retry::RetrySchedule;
 
 /// The largest per-endpoint in-flight cap a client may set.
 pub const MAX_IN_FLIGHT_LIMIT: u32 = 1000;

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use super::ApiContext;
 use super::error::{ApiError, ApiResult};
-use crate::delivery::client::Resolver;
-use crate::delivery::ssrf::{BlockedHost, TargetPolicy, check_ip, check_url};
 use crate::domain::EndpointUrl;
+use crate::engine::client::Resolver;
+use crate::policy::ssrf::{BlockedHost, TargetPolicy, check_ip, check_url};
 
 /// How long a request waits for DNS before leaving the check to delivery.
 const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);

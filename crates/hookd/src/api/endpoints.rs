@@ -26,13 +26,13 @@ use super::json::ValidJson;
 use super::pagination::{ListResponse, page_request, render_page};
 use super::params::{ApiPath, QueryParams};
 use super::patch::{Patch, refuse, saved};
-use crate::delivery::ssrf::TargetPolicy;
 use crate::domain::limits::DESCRIPTION;
 use crate::domain::{
     Application, ChannelName, DeliveryOptions, Endpoint, EndpointFields, EndpointId, EventTypeName,
     Metadata, Timestamp, Uid,
 };
 use crate::operational::{self, EndpointRef, OperationalEvent};
+use crate::policy::ssrf::TargetPolicy;
 use crate::store::{EndpointChange, Modified, NewEndpoint, Order};
 
 /// Most channels an endpoint may subscribe to (Svix's limit).

@@ -386,7 +386,7 @@ fn check_deliver_at(
             format!(
                 "deliverAt may be at most {} ahead (the payload retention period), so the \
                  payload still exists when it is sent",
-                crate::delivery::retry::format_delay(payload_retention)
+                crate::policy::retry::format_delay(payload_retention)
             ),
         ));
     }

@@ -45,8 +45,8 @@ use axum::routing::{delete, get, post};
 use tokio::sync::Notify;
 
 use crate::clock::Clock;
-use crate::delivery::client::Resolver;
-use crate::delivery::ssrf::TargetPolicy;
+use crate::engine::client::Resolver;
+use crate::policy::ssrf::TargetPolicy;
 use crate::store::Store;
 
 /// Everything the handlers share. Cheap to clone.

@@ -10,7 +10,6 @@
 //!   lease runs out or the outcome is recorded; `renew_leases` keeps a live worker's lease from
 //!   running out.
 
-pub mod claim_order;
 pub mod logs;
 pub mod paging;
 pub mod postgres;
@@ -22,7 +21,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::delivery::backpressure::CircuitPolicy;
+use crate::policy::backpressure::CircuitPolicy;
 
 use crate::domain::MessagePayload;
 use crate::domain::{

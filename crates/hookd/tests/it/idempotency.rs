@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use hookd::app::Dependencies;
 use hookd::clock::ManualClock;
-use hookd::delivery::client::SystemResolver;
+use hookd::engine::client::SystemResolver;
 use serde_json::{Value, json};
 
 use crate::harness::{TOKEN, TestApp, TestClient};

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use hookd::app::Dependencies;
 use hookd::clock::ManualClock;
-use hookd::delivery::client::SystemResolver;
+use hookd::engine::client::SystemResolver;
 use serde_json::{Value, json};
 
 use crate::harness::{Receiver, Reply, TestApp, TestClient};

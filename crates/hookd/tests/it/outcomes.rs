@@ -12,7 +12,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use hookd::app::Dependencies;
 use hookd::clock::SystemClock;
-use hookd::delivery::client::Resolver;
+use hookd::engine::client::Resolver;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use futures::future::{BoxFuture, join_all};
 use hookd::app::{self, Dependencies};
 use hookd::clock::SystemClock;
-use hookd::delivery::client::Resolver;
+use hookd::engine::client::Resolver;
 use reqwest::Method;
 use serde_json::{Value, json};
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use hookd::app::{self, Dependencies};
 use hookd::clock::SystemClock;
-use hookd::delivery::client::Resolver;
+use hookd::engine::client::Resolver;
 use serde_json::json;
 
 use crate::harness::{Receiver, TestApp, test_config};

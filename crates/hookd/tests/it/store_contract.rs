@@ -7,13 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::TimeZone;
-use hookd::delivery::backpressure::CircuitPolicy;
 use hookd::domain::MessagePayload;
 use hookd::domain::{
     AppId, Application, ApplicationFields, Attempt, AttemptId, ChannelName, DeliveryOptions,
     DeliveryStatus, EndpointFields, EndpointId, EndpointUrl, EventTypeFields, EventTypeName,
     MessageId, Timestamp, TriggerType, Uid,
 };
+use hookd::policy::backpressure::CircuitPolicy;
 use hookd::store::postgres::PostgresStore;
 use hookd::store::sqlite::SqliteStore;
 use hookd::store::{

@@ -3,9 +3,9 @@
 use serde_json::json;
 
 use super::*;
-use crate::delivery::retry::RetrySchedule;
 use crate::domain::AppId;
 use crate::domain::OutboundAuth;
+use crate::policy::retry::RetrySchedule;
 
 const GUARDED: TargetPolicy = TargetPolicy {
     allow_private: false,

@@ -8,12 +8,12 @@ use super::rows::{
     Cursor, Parameters, corrupt, from_json, from_micros, optional_json, to_json, to_micros,
 };
 use super::{backend, get, unique, unique_or_missing_parent};
-use crate::delivery::retry::RetrySchedule;
 use crate::domain::{
     AppId, Application, ApplicationFields, DeliveryOptions, Endpoint, EndpointFields, EndpointId,
     EndpointSecret, EndpointUrl, EventType, EventTypeFields, EventTypeName, FanoutTarget,
     Timestamp, Uid,
 };
+use crate::policy::retry::RetrySchedule;
 use crate::store::{
     ApplicationChange, ApplicationFilter, CreatedMessageAnswer, EndpointChange,
     IDEMPOTENCY_IN_PROGRESS, IdempotentResponse, KeyClaim, Modified, NewEndpoint, Page,

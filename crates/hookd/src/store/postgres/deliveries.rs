@@ -31,12 +31,12 @@ use super::catalog::{delivery_options, endpoint_secrets_of, optional_u32};
 use super::messages::insert_attempts;
 use super::rows::{corrupt, from_json, from_micros, to_micros};
 use super::{NOTIFY_CHANNEL, backend, get};
-use crate::delivery::backpressure::{Bucket, CircuitPolicy, time_to_token, tokens_at};
 use crate::domain::{
     AppId, DeliveryId, DeliveryOptions, DeliveryStatus, EndpointId, EventTypeName, MessageId,
     Timestamp, TriggerType,
 };
-use crate::store::claim_order::{
+use crate::policy::backpressure::{Bucket, CircuitPolicy, time_to_token, tokens_at};
+use crate::policy::claim_order::{
     Candidate, ClaimShares, Turn, fair_order, scan_may_miss_quick_endpoints,
     with_due_quick_endpoints,
 };
@@ -796,7 +796,7 @@ pub async fn record_attempts(
 
 /// Keeps the endpoint's health: `failing_since` (set by the first failure after a success),
 /// the consecutive failures, and the rest they or a `Retry-After` impose (see
-/// `delivery::backpressure`); a success clears all three. Writes only when something changes, so
+/// `policy::backpressure`); a success clears all three. Writes only when something changes, so
 /// recording on a healthy endpoint takes no row lock. Returns `failing_since`.
 async fn track_health(
     c: &impl GenericClient,

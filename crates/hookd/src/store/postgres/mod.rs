@@ -39,12 +39,12 @@ use super::{
     IdempotentResponse, KeyClaim, MessageFilter, MessageInsert, Modified, NewEndpoint, NewMessage,
     Page, PageRequest, Store, StoreError,
 };
-use crate::delivery::backpressure::CircuitPolicy;
 use crate::domain::{
     AppId, Application, ApplicationFields, Attempt, DeliveryId, Endpoint, EndpointFields,
     EndpointId, EndpointSecret, EventType, EventTypeFields, EventTypeName, Message, MessageId,
     Timestamp,
 };
+use crate::policy::backpressure::CircuitPolicy;
 
 /// The channel on which commits that add deliveries notify every node.
 pub const NOTIFY_CHANNEL: &str = "hookd_deliveries";

@@ -5,12 +5,12 @@ use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
 use super::backend;
 use super::rows::{Cursor, corrupt, from_json, from_micros, to_json, to_micros};
-use crate::delivery::retry::RetrySchedule;
 use crate::domain::{
     AppId, Application, ApplicationFields, DeliveryOptions, Endpoint, EndpointFields, EndpointId,
     EndpointSecret, EndpointUrl, EventType, EventTypeFields, EventTypeName, FanoutTarget,
     Timestamp, Uid,
 };
+use crate::policy::retry::RetrySchedule;
 use crate::store::{
     ApplicationChange, ApplicationFilter, CreatedMessageAnswer, EndpointChange,
     IDEMPOTENCY_IN_PROGRESS, IdempotentResponse, KeyClaim, Modified, NewEndpoint, Page,

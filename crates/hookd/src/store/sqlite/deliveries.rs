@@ -21,16 +21,16 @@ use super::backend;
 use super::catalog::endpoint_secrets;
 use super::messages::insert_attempt;
 use super::rows::{corrupt, from_json, from_micros, to_json, to_micros};
-use crate::delivery::backpressure::{Bucket, CircuitPolicy, time_to_token, tokens_at};
-use crate::delivery::retry::RetrySchedule;
 use crate::domain::{
     AppId, DeliveryId, DeliveryOptions, DeliveryStatus, EndpointId, EventTypeName, MessageId,
     Timestamp, TriggerType,
 };
-use crate::store::claim_order::{
+use crate::policy::backpressure::{Bucket, CircuitPolicy, time_to_token, tokens_at};
+use crate::policy::claim_order::{
     Candidate, ClaimShares, Turn, fair_order, scan_may_miss_quick_endpoints,
     with_due_quick_endpoints,
 };
+use crate::policy::retry::RetrySchedule;
 use crate::store::delivery_state::{FAILED, PARKED, PENDING, SUCCEEDED};
 use crate::store::{
     AttemptRecord, ClaimBudget, ClaimedDelivery, DisabledEndpoint, HeldLease, NextStep, StoreError,
@@ -667,7 +667,7 @@ pub fn record_attempts(
 
 /// Keeps the endpoint's health: `failing_since` (set by the first failure after a success),
 /// the consecutive failures, and the rest they or a `Retry-After` impose (see
-/// `delivery::backpressure`); a success clears all three. Writes only when something changes, so
+/// `policy::backpressure`); a success clears all three. Writes only when something changes, so
 /// a healthy endpoint costs a lookup per attempt. Returns `failing_since`.
 fn track_health(
     c: &Connection,

@@ -36,12 +36,12 @@ use super::{
     IdempotentResponse, KeyClaim, MessageFilter, MessageInsert, Modified, NewEndpoint, NewMessage,
     Page, PageRequest, Store, StoreError,
 };
-use crate::delivery::backpressure::CircuitPolicy;
 use crate::domain::{
     AppId, Application, ApplicationFields, Attempt, DeliveryId, Endpoint, EndpointFields,
     EndpointId, EndpointSecret, EventType, EventTypeFields, EventTypeName, Message, MessageId,
     Timestamp,
 };
+use crate::policy::backpressure::CircuitPolicy;
 
 /// The most jobs one commit takes; more wait for the next commit.
 const MAX_JOBS_PER_COMMIT: usize = 2048;

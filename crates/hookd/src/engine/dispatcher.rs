@@ -26,13 +26,13 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::attempt::{AttemptPolicy, attempt_delivery};
-use super::backpressure::CircuitPolicy;
 use super::client::DeliveryClient;
-use super::outcome::{AttemptOutcome, FailureCode};
 use super::scheduler::Scheduler;
 use crate::clock::Clock;
 use crate::domain::{DeliveryId, EndpointId};
 use crate::operational;
+use crate::policy::backpressure::CircuitPolicy;
+use crate::policy::outcome::{AttemptOutcome, FailureCode};
 use crate::store::{AttemptRecord, ClaimedDelivery, HeldLease, Store};
 use crate::telemetry::ErrorChain;
 

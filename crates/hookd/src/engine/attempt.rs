@@ -8,9 +8,9 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::client::{DeliveryClient, OutboundRequest, SendReport};
-use super::outcome::{AttemptOutcome, FailureCode};
-use super::retry::RetrySchedule;
 use crate::domain::{Attempt, AttemptDetails, AttemptId, DeliveryStatus, Timestamp, TriggerType};
+use crate::policy::outcome::{AttemptOutcome, FailureCode};
+use crate::policy::retry::RetrySchedule;
 use crate::store::{AttemptRecord, ClaimedDelivery, NextStep};
 
 /// How deliveries are signed and retried.

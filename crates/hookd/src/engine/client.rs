@@ -19,8 +19,8 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 
-use super::outcome::{AttemptOutcome, FailureCode, classify_status};
-use super::ssrf::{BlockedHost, TargetPolicy, check_ip, check_url};
+use crate::policy::outcome::{AttemptOutcome, FailureCode, classify_status};
+use crate::policy::ssrf::{BlockedHost, TargetPolicy, check_ip, check_url};
 use crate::telemetry::ErrorChain;
 
 /// How the client talks to receivers.

@@ -6,8 +6,8 @@
 
 use std::collections::{HashSet, VecDeque};
 
-use super::ClaimBudget;
 use crate::domain::EndpointId;
+use crate::store::ClaimBudget;
 
 /// An endpoint with due work, as a claim sees it.
 pub struct Candidate {

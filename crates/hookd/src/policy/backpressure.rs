@@ -15,7 +15,8 @@
 
 use std::time::Duration;
 
-use crate::domain::Timestamp;
+/// A point in time (the same as `domain::Timestamp`; policy imports nothing of the crate).
+type Timestamp = chrono::DateTime<chrono::Utc>;
 
 /// When a failing endpoint rests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

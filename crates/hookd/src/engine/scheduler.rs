@@ -4,7 +4,7 @@
 //! Pure: no I/O and no clock (attempt durations are arguments). Everything that must hold
 //! across nodes lives in the store (the hard per-endpoint limit, FIFO, rests after failures
 //! and `Retry-After`, the single probe, throttles; see `store::ClaimBudget` and
-//! `delivery::backpressure`). This module only narrows each claim with this node's view of how
+//! `policy::backpressure`). This module only narrows each claim with this node's view of how
 //! much load an endpoint takes right now:
 //! - the limit starts at the endpoint's `maxInFlight` (or the server default);
 //! - it halves on a response that asks for less load (429, 502, 503, 504, or any `Retry-After`);
@@ -21,9 +21,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::backpressure::CircuitPolicy;
-use super::outcome::AttemptOutcome;
 use crate::domain::EndpointId;
+use crate::policy::backpressure::CircuitPolicy;
+use crate::policy::outcome::AttemptOutcome;
 use crate::store::{ClaimBudget, ClaimedDelivery};
 
 /// An endpoint whose typical attempt takes less than this may use the pool's reserve.
@@ -212,10 +212,10 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::delivery::outcome::FailureCode;
     use crate::domain::{
         AppId, DeliveryId, DeliveryOptions, EventTypeName, MessageId, TriggerType,
     };
+    use crate::policy::outcome::FailureCode;
 
     fn claim(endpoint: &str) -> ClaimedDelivery {
         ClaimedDelivery {
