@@ -628,7 +628,7 @@ async fn due_deliveries(
             "SELECT {COLUMNS} FROM delivery d JOIN message m ON m.id = d.msg_id
              WHERE d.id = (SELECT id FROM delivery WHERE endpoint_id = $1 AND status = 1
                            ORDER BY id LIMIT 1)
-             AND d.next_attempt_at <= $2 AND $3 > 0
+             AND d.next_attempt_at <= $2 AND $3::bigint > 0
              FOR UPDATE OF d"
         )
     } else {
