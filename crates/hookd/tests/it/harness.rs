@@ -11,6 +11,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use hookd::app::{self, Dependencies, RunningServer};
+use hookd::clock::{Clock, ManualClock};
 use hookd::config::Config;
 use serde_json::{Value, json};
 
@@ -192,6 +193,57 @@ pub fn test_config(data_dir: &std::path::Path) -> Config {
     config
 }
 
+/// Injected time for a test about a rest, a retry or a window: hookd runs on a `ManualClock`
+/// that only the test moves, so the test passes time instead of sleeping through it. The clock
+/// is also mapped onto `Instant`s (its start is the moment it was made), so that receipts
+/// stamped with it (`Receiver::start_on`) compare like real ones.
+pub struct TestClock {
+    manual: Arc<ManualClock>,
+    origin: Instant,
+    origin_time: chrono::DateTime<chrono::Utc>,
+}
+
+impl TestClock {
+    /// How long hookd is given to act on a move of the clock: its dispatcher looks again at
+    /// least every 500 ms (its poll interval), so anything now due is claimed and sent within
+    /// that, with room to spare on a busy machine.
+    pub const SETTLE: Duration = Duration::from_millis(800);
+
+    pub fn new() -> Arc<TestClock> {
+        let manual = Arc::new(ManualClock::new(chrono::Utc::now()));
+        Arc::new(TestClock {
+            origin_time: manual.now(),
+            manual,
+            origin: Instant::now(),
+        })
+    }
+
+    /// Production dependencies with this clock.
+    pub fn dependencies(&self) -> Dependencies {
+        Dependencies {
+            clock: Arc::clone(&self.manual) as Arc<dyn Clock>,
+            ..Dependencies::production()
+        }
+    }
+
+    /// The clock's time as an `Instant` on the same scale as `origin`.
+    pub fn instant(&self) -> Instant {
+        let passed = (self.manual.now() - self.origin_time)
+            .to_std()
+            .expect("a manual clock only moves forward");
+        self.origin + passed
+    }
+
+    /// Moves the clock forward to `at` (never back), then gives hookd `SETTLE` of real time to
+    /// act on what fell due.
+    pub async fn pass_until(&self, at: Instant) {
+        let by = at.saturating_duration_since(self.instant());
+        self.manual
+            .advance(chrono::Duration::from_std(by).expect("a short move"));
+        tokio::time::sleep(Self::SETTLE).await;
+    }
+}
+
 /// One request as the receiver saw it.
 #[derive(Debug, Clone)]
 pub struct Received {
@@ -249,6 +301,8 @@ impl Reply {
 struct ReceiverState {
     script: Mutex<VecDeque<Reply>>,
     received: Mutex<Vec<Received>>,
+    /// Stamps receipts with this clock's time instead of the real one.
+    clock: Option<Arc<TestClock>>,
 }
 
 /// A webhook receiver on 127.0.0.1 with a scripted sequence of replies.
@@ -260,9 +314,20 @@ pub struct Receiver {
 
 impl Receiver {
     pub async fn start(script: Vec<Reply>) -> Receiver {
+        Self::start_with(script, None).await
+    }
+
+    /// A receiver whose `Received::at` is `clock`'s time (see `TestClock::instant`), so that
+    /// gaps between receipts are the gaps hookd saw on its injected clock.
+    pub async fn start_on(script: Vec<Reply>, clock: &Arc<TestClock>) -> Receiver {
+        Self::start_with(script, Some(Arc::clone(clock))).await
+    }
+
+    async fn start_with(script: Vec<Reply>, clock: Option<Arc<TestClock>>) -> Receiver {
         let state = Arc::new(ReceiverState {
             script: Mutex::new(script.into()),
             received: Mutex::default(),
+            clock,
         });
         let router = axum::Router::new()
             .fallback(receive)
@@ -306,11 +371,15 @@ async fn receive(
     headers: HeaderMap,
     body: Bytes,
 ) -> (StatusCode, HeaderMap, &'static str) {
-    state.received.lock().unwrap().push(Received {
-        headers,
-        body,
-        at: Instant::now(),
-    });
+    let at = state
+        .clock
+        .as_ref()
+        .map_or_else(Instant::now, |clock| clock.instant());
+    state
+        .received
+        .lock()
+        .unwrap()
+        .push(Received { headers, body, at });
     let reply = state
         .script
         .lock()
