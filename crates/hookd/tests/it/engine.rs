@@ -138,9 +138,7 @@ async fn retry_after_is_honoured() {
         "retried before the Retry-After"
     );
     // The retry is due 2 s after the attempt finished, which took some real milliseconds.
-    clock
-        .pass_until(first_at + Duration::from_millis(2500))
-        .await;
+    clock.advance_to(first_at + Duration::from_millis(2500));
     let received = receiver.wait_for(2, WAIT).await;
     let gap = received[1].at - received[0].at;
     // The schedule says 200 ms; the receiver asked for 2 s.
@@ -209,9 +207,7 @@ async fn a_failing_endpoint_is_probed_instead_of_hammered() {
         first_wave,
         "requests while the circuit was open"
     );
-    clock
-        .pass_until(opened_at + Duration::from_millis(6500))
-        .await;
+    clock.advance_to(opened_at + Duration::from_millis(6500));
     receiver.wait_for(first_wave + 1, WAIT).await;
     tokio::time::sleep(TestClock::SETTLE).await;
     assert_eq!(

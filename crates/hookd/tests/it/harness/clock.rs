@@ -48,12 +48,18 @@ impl TestClock {
         self.origin + passed
     }
 
-    /// Moves the clock forward to `at` (never back), then gives hookd `SETTLE` of real time to
-    /// act on what fell due.
-    pub async fn pass_until(&self, at: Instant) {
+    /// Moves the clock forward to `at` (never back). What falls due is claimed at hookd's next
+    /// look, so a test that expects something follows this with a `wait_for`.
+    pub fn advance_to(&self, at: Instant) {
         let by = at.saturating_duration_since(self.instant());
         self.manual
             .advance(chrono::Duration::from_std(by).expect("a short move"));
+    }
+
+    /// Moves the clock forward to `at`, then gives hookd `SETTLE` of real time to act on what
+    /// fell due: for a test that expects nothing to happen.
+    pub async fn pass_until(&self, at: Instant) {
+        self.advance_to(at);
         tokio::time::sleep(Self::SETTLE).await;
     }
 }
