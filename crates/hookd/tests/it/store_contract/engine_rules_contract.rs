@@ -1,12 +1,14 @@
 //! The engine's claim rules, proven on every backend with injected time: an endpoint's
 //! `maxInFlight` counted over the live leases of every node, FIFO on an `ordered` endpoint, and
 //! the endpoint's and application's `throttleRate` token buckets. Every scenario drives
-//! `claim_due_deliveries` / `record_attempts` with explicit `now` values; nothing sleeps.
+//! `claim_due_deliveries` / `record_attempts` / `renew_leases` with explicit `now` values;
+//! nothing sleeps.
 
 use super::*;
 
 mod two_nodes {
     use super::*;
+    use hookd::store::HeldLease;
 
     contract_two_nodes!(max_in_flight_counts_the_live_leases_of_every_node);
 
@@ -59,11 +61,29 @@ mod two_nodes {
         assert_eq!(third.len(), 1, "only the lapsed lease's slot");
         assert!(claim(&node_a, lapsed, budget(10)).await.is_empty());
 
+        // The second node's heartbeat renews its older lease (which would end at +2 s): it
+        // keeps counting past its first end.
+        let heartbeat = vec![HeldLease {
+            delivery_id: second[0].delivery_id.clone(),
+            lease_token: second[0].lease_token,
+        }];
+        let renewed = node_b
+            .renew_leases(heartbeat, lapsed + seconds(60))
+            .await
+            .unwrap();
+        assert_eq!(renewed, vec![second[0].delivery_id.clone()]);
+        assert!(
+            claim(&node_a, lapsed + seconds(5), budget(10))
+                .await
+                .is_empty(),
+            "a renewed lease still counts"
+        );
+
         // Recording the rest frees both slots.
-        record_all(&node_b, &second, 200, NextStep::Done, lapsed + seconds(1)).await;
-        record_all(&node_b, &third, 200, NextStep::Done, lapsed + seconds(1)).await;
+        record_all(&node_b, &second, 200, NextStep::Done, lapsed + seconds(6)).await;
+        record_all(&node_b, &third, 200, NextStep::Done, lapsed + seconds(6)).await;
         assert_eq!(
-            claim(&node_a, lapsed + seconds(1), budget(10)).await.len(),
+            claim(&node_a, lapsed + seconds(6), budget(10)).await.len(),
             2
         );
     }
