@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::harness::{Receiver, Reply, TestApp};
+use crate::harness::{Receiver, Reply, TestApp, TestClock};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -114,18 +114,31 @@ async fn an_endpoint_throttle_spaces_deliveries_without_failing_them() {
     }
 }
 
+/// Time is injected: the test moves hookd's clock instead of waiting for the Retry-After.
 #[tokio::test]
 async fn retry_after_is_honoured() {
-    let app = TestApp::spawn().await;
+    let clock = TestClock::new();
+    let app = TestApp::spawn_with_deps(|_| {}, clock.dependencies()).await;
     let app_id = create_app(&app, "retry-after").await;
     let busy = Reply {
         status: 429,
         delay: Duration::ZERO,
         headers: vec![("retry-after", "2".to_owned())],
     };
-    let receiver = Receiver::start(vec![busy]).await;
+    let receiver = Receiver::start_on(vec![busy], &clock).await;
     create_endpoint(&app, &app_id, json!({"url": receiver.url})).await;
     app.send_message(&app_id, json!({})).await;
+    let first_at = receiver.wait_for(1, WAIT).await[0].at;
+    clock
+        .pass_until(first_at + Duration::from_millis(1900))
+        .await;
+    assert_eq!(
+        receiver.received().len(),
+        1,
+        "retried before the Retry-After"
+    );
+    // The retry is due 2 s after the attempt finished, which took some real milliseconds.
+    clock.advance_to(first_at + Duration::from_millis(2500));
     let received = receiver.wait_for(2, WAIT).await;
     let gap = received[1].at - received[0].at;
     // The schedule says 200 ms; the receiver asked for 2 s.
@@ -163,31 +176,40 @@ async fn gone_disables_the_endpoint_and_keeps_its_messages() {
     assert_eq!(status, 200, "{message}");
 }
 
+/// Time is injected: the test moves hookd's clock through the rest instead of sleeping it.
 #[tokio::test]
 async fn a_failing_endpoint_is_probed_instead_of_hammered() {
-    let app = TestApp::spawn_with(|config| {
-        config.retry_schedule = "100ms,100ms,100ms,100ms,100ms,100ms".parse().unwrap();
-    })
+    let clock = TestClock::new();
+    let app = TestApp::spawn_with_deps(
+        |config| {
+            config.retry_schedule = "100ms,100ms,100ms,100ms,100ms,100ms".parse().unwrap();
+        },
+        clock.dependencies(),
+    )
     .await;
     let app_id = create_app(&app, "circuit").await;
-    let receiver = Receiver::start(vec![Reply::status(500); 1000]).await;
+    let receiver = Receiver::start_on(vec![Reply::status(500); 1000], &clock).await;
     create_endpoint(&app, &app_id, json!({"url": receiver.url})).await;
     for n in 0..10 {
         app.send_message(&app_id, json!({"n": n})).await;
     }
     // Five consecutive failures open the circuit (the default threshold).
     let opened_at = receiver.wait_for(5, WAIT).await[4].at;
-    tokio::time::sleep_until((opened_at + Duration::from_secs(1)).into()).await;
+    clock.pass_until(opened_at + Duration::from_secs(1)).await;
     let first_wave = receiver.received().len();
     // Without a circuit breaker, ten messages retried every 100 ms make dozens of requests in
     // the next seconds. With it, the endpoint rests for 5 s, then gets a single probe.
-    tokio::time::sleep_until((opened_at + Duration::from_millis(3500)).into()).await;
+    clock
+        .pass_until(opened_at + Duration::from_millis(3500))
+        .await;
     assert_eq!(
         receiver.received().len(),
         first_wave,
         "requests while the circuit was open"
     );
-    tokio::time::sleep_until((opened_at + Duration::from_millis(6500)).into()).await;
+    clock.advance_to(opened_at + Duration::from_millis(6500));
+    receiver.wait_for(first_wave + 1, WAIT).await;
+    tokio::time::sleep(TestClock::SETTLE).await;
     assert_eq!(
         receiver.received().len(),
         first_wave + 1,

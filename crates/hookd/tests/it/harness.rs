@@ -14,6 +14,9 @@ use hookd::app::{self, Dependencies, RunningServer};
 use hookd::config::Config;
 use serde_json::{Value, json};
 
+mod clock;
+pub use clock::TestClock;
+
 pub const TOKEN: &str = "test-admin-token";
 
 /// A running hookd plus an HTTP client that speaks to it with the admin token.
@@ -249,6 +252,8 @@ impl Reply {
 struct ReceiverState {
     script: Mutex<VecDeque<Reply>>,
     received: Mutex<Vec<Received>>,
+    /// Stamps receipts with this clock's time instead of the real one.
+    clock: Option<Arc<TestClock>>,
 }
 
 /// A webhook receiver on 127.0.0.1 with a scripted sequence of replies.
@@ -260,9 +265,20 @@ pub struct Receiver {
 
 impl Receiver {
     pub async fn start(script: Vec<Reply>) -> Receiver {
+        Self::start_with(script, None).await
+    }
+
+    /// A receiver whose `Received::at` is `clock`'s time (see `TestClock::instant`), so that
+    /// gaps between receipts are the gaps hookd saw on its injected clock.
+    pub async fn start_on(script: Vec<Reply>, clock: &Arc<TestClock>) -> Receiver {
+        Self::start_with(script, Some(Arc::clone(clock))).await
+    }
+
+    async fn start_with(script: Vec<Reply>, clock: Option<Arc<TestClock>>) -> Receiver {
         let state = Arc::new(ReceiverState {
             script: Mutex::new(script.into()),
             received: Mutex::default(),
+            clock,
         });
         let router = axum::Router::new()
             .fallback(receive)
@@ -306,11 +322,15 @@ async fn receive(
     headers: HeaderMap,
     body: Bytes,
 ) -> (StatusCode, HeaderMap, &'static str) {
-    state.received.lock().unwrap().push(Received {
-        headers,
-        body,
-        at: Instant::now(),
-    });
+    let at = state
+        .clock
+        .as_ref()
+        .map_or_else(Instant::now, |clock| clock.instant());
+    state
+        .received
+        .lock()
+        .unwrap()
+        .push(Received { headers, body, at });
     let reply = state
         .script
         .lock()

@@ -54,6 +54,40 @@ macro_rules! contract {
     };
 }
 
+/// One test per backend for each scenario of two nodes sharing one store. On PostgreSQL they
+/// are two `PostgresStore`s with their own node ids on the same schema; SQLite has one node per
+/// data directory (its lock keeps a second process out), so both handles are the same store.
+macro_rules! contract_two_nodes {
+    ($($scenario:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $scenario() {
+                    let dir = tempfile::tempdir().unwrap();
+                    let store = std::sync::Arc::new(
+                        hookd::store::sqlite::SqliteStore::open(dir.path()).unwrap(),
+                    );
+                    super::$scenario(store.clone(), store.clone()).await;
+                    super::close_sqlite(&store);
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $scenario() {
+                    let name = concat!("store_contract::postgres::", stringify!($scenario));
+                    let schema = crate::postgres_schema::TestSchema::create(name).await;
+                    let (node_a, node_b) = super::open_postgres_nodes(&schema).await;
+                    super::$scenario(node_a.clone(), node_b.clone()).await;
+                    node_a.close().await;
+                    node_b.close().await;
+                }
+            )*
+        }
+    };
+}
+
 contract!(
     applications_round_trip_and_uid_conflicts,
     application_list_filters_apply_before_paging,
@@ -81,6 +115,18 @@ async fn open_postgres(schema: &TestSchema) -> Arc<PostgresStore> {
             .await
             .expect("opening PostgreSQL"),
     )
+}
+
+/// Two nodes on one schema, each with its own node id (and so its own leases).
+async fn open_postgres_nodes(schema: &TestSchema) -> (Arc<PostgresStore>, Arc<PostgresStore>) {
+    let open = |node_id: &'static str| async move {
+        Arc::new(
+            PostgresStore::open(&schema.url, node_id)
+                .await
+                .expect("opening PostgreSQL"),
+        )
+    };
+    (open("contract-node-a").await, open("contract-node-b").await)
 }
 
 /// A time with microseconds, to prove values read back exactly.
@@ -1505,6 +1551,8 @@ mod claim_shares_contract {
     }
 }
 
+mod endpoint_health_contract;
+mod engine_rules_contract;
 mod lease_contract;
 mod recover_contract;
 

@@ -447,7 +447,7 @@ impl EndpointClaim<'_> {
             return forget_endpoint(c, endpoint_id).await;
         };
         if endpoint.disabled {
-            return park_endpoint(c, endpoint_id).await;
+            return park_endpoint(c, endpoint_id, now).await;
         }
         if let Some(until) = endpoint.resting_until.filter(|until| *until > self.now) {
             // Resting (circuit open or Retry-After): come back when the rest is over.
@@ -628,7 +628,7 @@ async fn due_deliveries(
             "SELECT {COLUMNS} FROM delivery d JOIN message m ON m.id = d.msg_id
              WHERE d.id = (SELECT id FROM delivery WHERE endpoint_id = $1 AND status = 1
                            ORDER BY id LIMIT 1)
-             AND d.next_attempt_at <= $2 AND $3 > 0
+             AND d.next_attempt_at <= $2 AND $3::bigint > 0
              FOR UPDATE OF d"
         )
     } else {
@@ -711,16 +711,22 @@ async fn forget_endpoint(c: &impl GenericClient, endpoint_id: &str) -> Result<()
     Ok(())
 }
 
-/// Parks every pending, unleased delivery of a disabled endpoint: kept, not sent.
-async fn park_endpoint(c: &impl GenericClient, endpoint_id: &str) -> Result<(), StoreError> {
+/// Parks every pending delivery of a disabled endpoint that no live lease holds: kept, not
+/// sent. A lease that ran out (its node died) holds nothing, so its delivery is parked too
+/// instead of waiting forever as "sending".
+async fn park_endpoint(
+    c: &impl GenericClient,
+    endpoint_id: &str,
+    now: i64,
+) -> Result<(), StoreError> {
     let statement = c
         .prepare_cached(
             "UPDATE delivery SET status = $2 WHERE endpoint_id = $1 AND status = 1
-             AND lease_token IS NULL",
+             AND (lease_token IS NULL OR next_attempt_at <= $3)",
         )
         .await
         .map_err(backend)?;
-    c.execute(&statement, &[&endpoint_id, &PARKED])
+    c.execute(&statement, &[&endpoint_id, &PARKED, &now])
         .await
         .map_err(backend)?;
     refresh_queue_entry(c, endpoint_id, false).await
@@ -870,7 +876,7 @@ async fn disable_endpoint(
         .execute(&statement, &[&endpoint_id, &to_micros(now)])
         .await
         .map_err(backend)?;
-    park_endpoint(c, endpoint_id).await?;
+    park_endpoint(c, endpoint_id, to_micros(now)).await?;
     Ok(changed > 0)
 }
 

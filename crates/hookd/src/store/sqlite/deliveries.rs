@@ -308,7 +308,7 @@ fn claim_for_endpoint(
         return Ok(());
     };
     if endpoint.disabled {
-        park_endpoint(c, endpoint_id)?;
+        park_endpoint(c, endpoint_id, now_micros)?;
         return Ok(());
     }
     if let Some(until) = endpoint.resting_until.filter(|until| *until > now) {
@@ -602,14 +602,16 @@ fn forget_endpoint(c: &Connection, endpoint_id: &str) -> Result<(), StoreError> 
     Ok(())
 }
 
-/// Parks every pending, unleased delivery of a disabled endpoint: kept, not sent.
-fn park_endpoint(c: &Connection, endpoint_id: &str) -> Result<(), StoreError> {
+/// Parks every pending delivery of a disabled endpoint that no live lease holds: kept, not
+/// sent. A lease that ran out (its worker died) holds nothing, so its delivery is parked too
+/// instead of waiting forever as "sending".
+fn park_endpoint(c: &Connection, endpoint_id: &str, now: i64) -> Result<(), StoreError> {
     c.prepare_cached(
         "UPDATE delivery SET status = ?2 WHERE endpoint_id = ?1 AND status = ?3
-         AND lease_token IS NULL",
+         AND (lease_token IS NULL OR next_attempt_at <= ?4)",
     )
     .map_err(backend)?
-    .execute(params![endpoint_id, PARKED, PENDING])
+    .execute(params![endpoint_id, PARKED, PENDING, now])
     .map_err(backend)?;
     refresh_queue_entry(c, endpoint_id, false)
 }
@@ -726,7 +728,7 @@ fn disable_endpoint(c: &Connection, endpoint_id: &str, now: Timestamp) -> Result
         .map_err(backend)?
         .execute(params![endpoint_id, to_micros(now)])
         .map_err(backend)?;
-    park_endpoint(c, endpoint_id)?;
+    park_endpoint(c, endpoint_id, to_micros(now))?;
     Ok(changed > 0)
 }
 
