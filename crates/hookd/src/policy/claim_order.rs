@@ -10,6 +10,7 @@ use std::collections::{HashSet, VecDeque};
 use std::hash::Hash;
 
 use super::claim_budget::ClaimBudget;
+use super::claim_plan::ClaimLimits;
 
 /// An endpoint with due work, as a claim sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,6 +138,53 @@ impl<'a, Id: Eq + Hash> ClaimShares<'a, Id> {
         self.taken += taken;
         if !self.budget.is_quick(&candidate.endpoint_id) {
             self.taken_by_not_quick += taken;
+        }
+    }
+}
+
+/// One claim's walk over its due endpoints: in fair order, each endpoint's turn with what the
+/// claim allows it, until the claim is full. What a backend loops over:
+/// `while let Some((candidate, limits)) = turns.next_turn() { ...; turns.took(taken) }`.
+pub struct ClaimTurns<'a, Id> {
+    budget: &'a ClaimBudget<Id>,
+    shares: ClaimShares<'a, Id>,
+    candidates: std::vec::IntoIter<Candidate<Id>>,
+    visiting: Option<Candidate<Id>>,
+}
+
+impl<'a, Id: Eq + Hash + Clone> ClaimTurns<'a, Id> {
+    /// The turns of a claim over `due` endpoints (oldest due first).
+    pub fn new(budget: &'a ClaimBudget<Id>, due: Vec<Candidate<Id>>) -> Self {
+        let candidates = fair_order(due);
+        ClaimTurns {
+            budget,
+            shares: ClaimShares::new(budget, &candidates),
+            candidates: candidates.into_iter(),
+            visiting: None,
+        }
+    }
+
+    /// The next endpoint to visit and what this claim allows it; `None` when the claim is full
+    /// or every endpoint had its turn. Endpoints that may only use the reserve are passed over.
+    pub fn next_turn(&mut self) -> Option<(Candidate<Id>, ClaimLimits)> {
+        for candidate in self.candidates.by_ref() {
+            match self.shares.turn(&candidate) {
+                Turn::ClaimIsFull => return None,
+                Turn::PassOver => continue,
+                Turn::TakeAtMost(share) => {
+                    let limits = self.budget.limits(&candidate.endpoint_id, share);
+                    self.visiting = Some(candidate.clone());
+                    return Some((candidate, limits));
+                }
+            }
+        }
+        None
+    }
+
+    /// Counts what the visit to the endpoint of the last turn took.
+    pub fn took(&mut self, taken: usize) {
+        if let Some(candidate) = self.visiting.take() {
+            self.shares.took(&candidate, taken);
         }
     }
 }
@@ -292,5 +340,47 @@ mod tests {
             !scan_may_miss_quick_endpoints(&budget, 24, 24),
             "nothing reserved"
         );
+    }
+
+    #[test]
+    fn turns_visit_in_fair_order_pass_over_the_reserve_and_stop_when_full() {
+        let budget = ClaimBudget {
+            limit: 3,
+            reserved_for_quick: 1,
+            quick_endpoints: Arc::new(HashSet::from(["q".to_string()])),
+            endpoint_allowance: [("q".to_string(), 5)].into(),
+            ..ClaimBudget::default()
+        };
+        let due = [
+            ("s1", "a"),
+            ("s2", "a"),
+            ("s3", "a"),
+            ("q", "b"),
+            ("s4", "b"),
+        ]
+        .into_iter()
+        .map(|(endpoint, app)| Candidate {
+            endpoint_id: endpoint.to_string(),
+            app_id: app.into(),
+        })
+        .collect();
+        let mut turns = ClaimTurns::new(&budget, due);
+        let mut visits = Vec::new();
+        while let Some((candidate, limits)) = turns.next_turn() {
+            visits.push((
+                candidate.endpoint_id.clone(),
+                limits.share,
+                limits.allowance,
+            ));
+            turns.took(limits.share);
+        }
+        // Fair order is s1, q, s2, s4, s3. s1 takes its share of the unreserved two, q one of
+        // the two left, s2 the last unreserved one; then the claim is full.
+        let expected = [
+            ("s1".to_string(), 1, None),
+            ("q".to_string(), 1, Some(5)),
+            ("s2".to_string(), 1, None),
+        ];
+        assert_eq!(visits, expected);
     }
 }
