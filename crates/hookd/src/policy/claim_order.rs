@@ -3,22 +3,26 @@
 //! not starve the others; every endpoint gets an equal share of what is left before any takes
 //! more; and endpoints that are not quick never take the slots the budget reserves for quick
 //! ones, so however many endpoints are slow, a healthy one finds a free slot.
+//!
+//! Generic over the endpoint id type (`Id`), so that policy needs nothing of `domain`.
 
 use std::collections::{HashSet, VecDeque};
+use std::hash::Hash;
 
-use crate::domain::EndpointId;
-use crate::store::ClaimBudget;
+use super::claim_budget::ClaimBudget;
+use super::claim_plan::ClaimLimits;
 
 /// An endpoint with due work, as a claim sees it.
-pub struct Candidate {
-    pub endpoint_id: String,
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate<Id> {
+    pub endpoint_id: Id,
     pub app_id: String,
 }
 
 /// Interleaves applications: the first endpoint of each application, then the second of each,
 /// and so on, keeping the oldest-due order within an application.
-pub fn fair_order(candidates: Vec<Candidate>) -> Vec<Candidate> {
-    let mut by_app: Vec<(String, VecDeque<Candidate>)> = Vec::new();
+pub fn fair_order<Id>(candidates: Vec<Candidate<Id>>) -> Vec<Candidate<Id>> {
+    let mut by_app: Vec<(String, VecDeque<Candidate<Id>>)> = Vec::new();
     for candidate in candidates {
         match by_app.iter_mut().find(|(app, _)| *app == candidate.app_id) {
             Some((_, queue)) => queue.push_back(candidate),
@@ -39,8 +43,8 @@ pub fn fair_order(candidates: Vec<Candidate>) -> Vec<Candidate> {
 /// Whether a claim must look up its due quick endpoints by id: only when the reserve holds
 /// something back and the scan of the oldest due endpoints was cut off at `scan_limit` rows,
 /// since quick endpoints may then be due behind the slow ones it read.
-pub fn scan_may_miss_quick_endpoints(
-    budget: &ClaimBudget,
+pub fn scan_may_miss_quick_endpoints<Id>(
+    budget: &ClaimBudget<Id>,
     rows_scanned: usize,
     scan_limit: usize,
 ) -> bool {
@@ -51,19 +55,17 @@ pub fn scan_may_miss_quick_endpoints(
 
 /// The scanned candidates followed by the due quick endpoints the scan did not reach, without
 /// those the budget blocks.
-pub fn with_due_quick_endpoints(
-    budget: &ClaimBudget,
-    mut candidates: Vec<Candidate>,
-    due_quick: Vec<Candidate>,
-) -> Vec<Candidate> {
-    let mut seen: HashSet<String> = candidates
+pub fn with_due_quick_endpoints<Id: Eq + Hash + Clone>(
+    budget: &ClaimBudget<Id>,
+    mut candidates: Vec<Candidate<Id>>,
+    due_quick: Vec<Candidate<Id>>,
+) -> Vec<Candidate<Id>> {
+    let mut seen: HashSet<Id> = candidates
         .iter()
         .map(|candidate| candidate.endpoint_id.clone())
         .collect();
     for candidate in due_quick {
-        let endpoint = EndpointId::from_trusted(candidate.endpoint_id.clone());
-        let blocked = budget.endpoint_allowance.get(&endpoint) == Some(&0);
-        if !blocked && seen.insert(candidate.endpoint_id.clone()) {
+        if !budget.blocks(&candidate.endpoint_id) && seen.insert(candidate.endpoint_id.clone()) {
             candidates.push(candidate);
         }
     }
@@ -82,19 +84,19 @@ pub enum Turn {
 }
 
 /// Divides one claim's limit among the endpoints it visits, in visiting order.
-pub struct ClaimShares<'a> {
-    budget: &'a ClaimBudget,
+pub struct ClaimShares<'a, Id> {
+    budget: &'a ClaimBudget<Id>,
     endpoints_left: usize,
     not_quick_left: usize,
     taken: usize,
     taken_by_not_quick: usize,
 }
 
-impl<'a> ClaimShares<'a> {
-    pub fn new(budget: &'a ClaimBudget, candidates: &[Candidate]) -> Self {
+impl<'a, Id: Eq + Hash> ClaimShares<'a, Id> {
+    pub fn new(budget: &'a ClaimBudget<Id>, candidates: &[Candidate<Id>]) -> Self {
         let not_quick_left = candidates
             .iter()
-            .filter(|candidate| !is_quick(budget, candidate))
+            .filter(|candidate| !budget.is_quick(&candidate.endpoint_id))
             .count();
         ClaimShares {
             budget,
@@ -106,14 +108,14 @@ impl<'a> ClaimShares<'a> {
     }
 
     /// The next candidate's turn; call `took` after visiting it.
-    pub fn turn(&mut self, candidate: &Candidate) -> Turn {
+    pub fn turn(&mut self, candidate: &Candidate<Id>) -> Turn {
         let limit_left = self.budget.limit.saturating_sub(self.taken);
         if limit_left == 0 {
             return Turn::ClaimIsFull;
         }
         let share = limit_left.div_ceil(self.endpoints_left.max(1));
         self.endpoints_left = self.endpoints_left.saturating_sub(1);
-        if is_quick(self.budget, candidate) {
+        if self.budget.is_quick(&candidate.endpoint_id) {
             return Turn::TakeAtMost(share);
         }
         let shared_left = self
@@ -132,18 +134,59 @@ impl<'a> ClaimShares<'a> {
     }
 
     /// Counts what the visit to `candidate` took.
-    pub fn took(&mut self, candidate: &Candidate, taken: usize) {
+    pub fn took(&mut self, candidate: &Candidate<Id>, taken: usize) {
         self.taken += taken;
-        if !is_quick(self.budget, candidate) {
+        if !self.budget.is_quick(&candidate.endpoint_id) {
             self.taken_by_not_quick += taken;
         }
     }
 }
 
-fn is_quick(budget: &ClaimBudget, candidate: &Candidate) -> bool {
-    budget
-        .quick_endpoints
-        .contains(&EndpointId::from_trusted(candidate.endpoint_id.clone()))
+/// One claim's walk over its due endpoints: in fair order, each endpoint's turn with what the
+/// claim allows it, until the claim is full. What a backend loops over:
+/// `while let Some((candidate, limits)) = turns.next_turn() { ...; turns.took(taken) }`.
+pub struct ClaimTurns<'a, Id> {
+    budget: &'a ClaimBudget<Id>,
+    shares: ClaimShares<'a, Id>,
+    candidates: std::vec::IntoIter<Candidate<Id>>,
+    visiting: Option<Candidate<Id>>,
+}
+
+impl<'a, Id: Eq + Hash + Clone> ClaimTurns<'a, Id> {
+    /// The turns of a claim over `due` endpoints (oldest due first).
+    pub fn new(budget: &'a ClaimBudget<Id>, due: Vec<Candidate<Id>>) -> Self {
+        let candidates = fair_order(due);
+        ClaimTurns {
+            budget,
+            shares: ClaimShares::new(budget, &candidates),
+            candidates: candidates.into_iter(),
+            visiting: None,
+        }
+    }
+
+    /// The next endpoint to visit and what this claim allows it; `None` when the claim is full
+    /// or every endpoint had its turn. Endpoints that may only use the reserve are passed over.
+    pub fn next_turn(&mut self) -> Option<(Candidate<Id>, ClaimLimits)> {
+        for candidate in self.candidates.by_ref() {
+            match self.shares.turn(&candidate) {
+                Turn::ClaimIsFull => return None,
+                Turn::PassOver => continue,
+                Turn::TakeAtMost(share) => {
+                    let limits = self.budget.limits(&candidate.endpoint_id, share);
+                    self.visiting = Some(candidate.clone());
+                    return Some((candidate, limits));
+                }
+            }
+        }
+        None
+    }
+
+    /// Counts what the visit to the endpoint of the last turn took.
+    pub fn took(&mut self, taken: usize) {
+        if let Some(candidate) = self.visiting.take() {
+            self.shares.took(&candidate, taken);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -163,7 +206,7 @@ mod tests {
         ]
         .into_iter()
         .map(|(endpoint, app)| Candidate {
-            endpoint_id: endpoint.into(),
+            endpoint_id: endpoint.to_string(),
             app_id: app.into(),
         })
         .collect();
@@ -174,7 +217,7 @@ mod tests {
         assert_eq!(order, ["e1", "e4", "e5", "e2", "e3"]);
     }
 
-    fn candidate(endpoint: &str) -> Candidate {
+    fn candidate(endpoint: &str) -> Candidate<String> {
         Candidate {
             endpoint_id: endpoint.into(),
             app_id: "app".into(),
@@ -195,12 +238,12 @@ mod tests {
             quick_endpoints: Arc::new(
                 quick
                     .iter()
-                    .map(|endpoint| EndpointId::from_trusted(*endpoint))
+                    .map(|endpoint| endpoint.to_string())
                     .collect::<HashSet<_>>(),
             ),
             ..ClaimBudget::default()
         };
-        let candidates: Vec<Candidate> = due
+        let candidates: Vec<Candidate<String>> = due
             .iter()
             .map(|(endpoint, _)| candidate(endpoint))
             .collect();
@@ -274,10 +317,7 @@ mod tests {
         let mut budget = ClaimBudget {
             limit: 4,
             reserved_for_quick: 2,
-            quick_endpoints: Arc::new(HashSet::from([
-                EndpointId::from_trusted("q1"),
-                EndpointId::from_trusted("q2"),
-            ])),
+            quick_endpoints: Arc::new(HashSet::from(["q1".to_string(), "q2".to_string()])),
             ..ClaimBudget::default()
         };
         assert!(scan_may_miss_quick_endpoints(&budget, 24, 24));
@@ -285,9 +325,7 @@ mod tests {
             !scan_may_miss_quick_endpoints(&budget, 23, 24),
             "the scan read every due endpoint"
         );
-        budget
-            .endpoint_allowance
-            .insert(EndpointId::from_trusted("q2"), 0);
+        budget.endpoint_allowance.insert("q2".to_string(), 0);
         let joined: Vec<String> = with_due_quick_endpoints(
             &budget,
             vec![candidate("s1"), candidate("q1")],
@@ -302,5 +340,47 @@ mod tests {
             !scan_may_miss_quick_endpoints(&budget, 24, 24),
             "nothing reserved"
         );
+    }
+
+    #[test]
+    fn turns_visit_in_fair_order_pass_over_the_reserve_and_stop_when_full() {
+        let budget = ClaimBudget {
+            limit: 3,
+            reserved_for_quick: 1,
+            quick_endpoints: Arc::new(HashSet::from(["q".to_string()])),
+            endpoint_allowance: [("q".to_string(), 5)].into(),
+            ..ClaimBudget::default()
+        };
+        let due = [
+            ("s1", "a"),
+            ("s2", "a"),
+            ("s3", "a"),
+            ("q", "b"),
+            ("s4", "b"),
+        ]
+        .into_iter()
+        .map(|(endpoint, app)| Candidate {
+            endpoint_id: endpoint.to_string(),
+            app_id: app.into(),
+        })
+        .collect();
+        let mut turns = ClaimTurns::new(&budget, due);
+        let mut visits = Vec::new();
+        while let Some((candidate, limits)) = turns.next_turn() {
+            visits.push((
+                candidate.endpoint_id.clone(),
+                limits.share,
+                limits.allowance,
+            ));
+            turns.took(limits.share);
+        }
+        // Fair order is s1, q, s2, s4, s3. s1 takes its share of the unreserved two, q one of
+        // the two left, s2 the last unreserved one; then the claim is full.
+        let expected = [
+            ("s1".to_string(), 1, None),
+            ("q".to_string(), 1, Some(5)),
+            ("s2".to_string(), 1, None),
+        ];
+        assert_eq!(visits, expected);
     }
 }

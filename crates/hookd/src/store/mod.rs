@@ -15,13 +15,13 @@ pub mod paging;
 pub mod postgres;
 pub mod sqlite;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Arc;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
 
 use crate::policy::backpressure::CircuitPolicy;
+use crate::policy::health::AttemptResult;
 
 use crate::domain::MessagePayload;
 use crate::domain::{
@@ -243,29 +243,30 @@ pub struct DisabledEndpoint {
     pub failing_since: Option<Timestamp>,
 }
 
-/// What one claim may take. The store enforces, across every node: each endpoint's concurrency
-/// limit (its `maxInFlight` or `default_max_in_flight`, counted over live leases), FIFO for
-/// ordered endpoints, rests (circuit breaker, `Retry-After`) with a single probe after them, and
-/// the endpoint's and application's throttles (token buckets kept in the database). The
-/// dispatcher narrows that further with its adaptive limits and its pool's reserve for quick
-/// endpoints (see `claim_order::ClaimShares`).
-#[derive(Debug, Clone, Default)]
-pub struct ClaimBudget {
-    /// Most deliveries in this claim.
-    pub limit: usize,
-    pub default_max_in_flight: u32,
-    /// Upper bounds for particular endpoints from this node's adaptive limits; 0 skips the
-    /// endpoint.
-    pub endpoint_allowance: HashMap<EndpointId, u32>,
-    /// When a failing endpoint is down to one probe in flight.
-    pub circuit: CircuitPolicy,
-    /// How many of `limit` only `quick_endpoints` may take: every other endpoint (slow, or not
-    /// timed by this node yet) shares the rest. 0 holds nothing back.
-    pub reserved_for_quick: usize,
-    /// Endpoints whose recent attempts on this node finished quickly. When more endpoints are
-    /// due than a claim scans, the store also looks these up by id, so that the reserve reaches
-    /// them however many slow endpoints are due before them.
-    pub quick_endpoints: Arc<HashSet<EndpointId>>,
+/// What one claim may take (see `policy::claim_budget`), for the store's endpoint ids.
+pub type ClaimBudget = crate::policy::claim_budget::ClaimBudget<EndpointId>;
+
+impl AttemptRecord {
+    /// What this attempt bears on its endpoint's health (`policy::health::apply`).
+    pub fn health_result(&self) -> AttemptResult {
+        AttemptResult {
+            succeeded: self.attempt.status == DeliveryStatus::Success,
+            at: self.attempt.created_at,
+            retry_after: self.retry_after,
+            gone: self.disable_endpoint,
+            disable_if_failing_since: self.disable_if_failing_since,
+        }
+    }
+
+    /// The delivery's `status` column and `next_attempt_at` after this attempt: a retry is
+    /// pending until its time, a finished delivery keeps the attempt's time.
+    pub fn delivery_step(&self) -> (i16, Timestamp) {
+        match self.next {
+            NextStep::Done => (delivery_state::SUCCEEDED, self.attempt.created_at),
+            NextStep::RetryAt(at) => (delivery_state::PENDING, at),
+            NextStep::GiveUp => (delivery_state::FAILED, self.attempt.created_at),
+        }
+    }
 }
 
 /// The `status` column of a delivery row, the same in every backend. Attempts use Svix's

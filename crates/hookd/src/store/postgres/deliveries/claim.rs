@@ -1,0 +1,239 @@
+//! A claim, in the caller's transaction: the due endpoints' queue rows locked (`SKIP LOCKED`) in
+//! fair order (`policy::claim_order`), and for each one its state read (live leases across every
+//! node), planned by `policy::claim_plan::plan`, and the plan applied. No rule of a claim lives
+//! here, only the locks that make the plan hold across nodes (see the parent module).
+
+mod reads;
+
+use reads::{EndpointRow, add_secrets, app_bucket, due_deliveries, due_endpoints, endpoint_row};
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use deadpool_postgres::GenericClient;
+use tokio_postgres::Row;
+
+use super::super::rows::{corrupt, from_json, to_micros};
+use super::super::{backend, get};
+use super::{forget_endpoint, park_endpoint, postpone, refresh_queue_entry};
+use crate::domain::{
+    AppId, DeliveryId, EndpointId, EventTypeName, MessageId, Timestamp, TriggerType,
+};
+use crate::policy::claim_order::{Candidate, ClaimTurns};
+use crate::policy::claim_plan::{ClaimLimits, ClaimPlan, EndpointClaimState, Throttle, plan};
+use crate::store::{ClaimBudget, ClaimedDelivery, StoreError};
+
+/// Claims within `budget`; runs in the caller's transaction (see the module docs).
+pub async fn claim_due(
+    c: &impl GenericClient,
+    node_id: &str,
+    now: Timestamp,
+    lease: Duration,
+    budget: &ClaimBudget,
+) -> Result<Vec<ClaimedDelivery>, StoreError> {
+    let mut turns = ClaimTurns::new(budget, due_endpoints(c, to_micros(now), budget).await?);
+    let mut claim = Claim {
+        node_id,
+        now,
+        lease_end: to_micros(now + lease),
+        app_buckets: HashMap::new(),
+        claimed: Vec::new(),
+    };
+    while let Some((candidate, limits)) = turns.next_turn() {
+        let taken = claim.visit(c, &candidate, &limits).await?;
+        turns.took(taken);
+    }
+    claim.save_app_buckets(c).await?;
+    add_secrets(c, now, &mut claim.claimed).await?;
+    Ok(claim.claimed)
+}
+
+/// One claim in progress: what it took so far and the application buckets it is spending.
+struct Claim<'a> {
+    node_id: &'a str,
+    now: Timestamp,
+    lease_end: i64,
+    /// Each throttled application's bucket during the claim: read under a row lock (so claims
+    /// on other nodes wait their turn), written back at the claim's end.
+    app_buckets: HashMap<String, Throttle>,
+    claimed: Vec<ClaimedDelivery>,
+}
+
+impl Claim<'_> {
+    /// Plans one endpoint's turn and applies the plan; returns how many deliveries it leased.
+    async fn visit(
+        &mut self,
+        c: &impl GenericClient,
+        candidate: &Candidate<EndpointId>,
+        limits: &ClaimLimits,
+    ) -> Result<usize, StoreError> {
+        let now = self.now;
+        let endpoint_id = candidate.endpoint_id.as_str();
+        let endpoint = endpoint_row(c, endpoint_id, to_micros(now)).await?;
+        let state = match &endpoint {
+            Some(endpoint) => Some(self.claim_state(c, &candidate.app_id, endpoint).await?),
+            None => None,
+        };
+        let due = match plan(state.as_ref(), limits, now) {
+            ClaimPlan::Forget => return forget_endpoint(c, endpoint_id).await.map(|()| 0),
+            ClaimPlan::Park => {
+                return park_endpoint(c, endpoint_id, to_micros(now))
+                    .await
+                    .map(|()| 0);
+            }
+            ClaimPlan::Postpone(until) => {
+                return postpone(c, endpoint_id, until).await.map(|()| 0);
+            }
+            ClaimPlan::Skip => Vec::new(),
+            ClaimPlan::Take { at_most, head_only } => {
+                due_deliveries(c, endpoint_id, to_micros(now), at_most, head_only).await?
+            }
+        };
+        // Only a gone endpoint has no row, and its plan is `Forget`.
+        let (Some(endpoint), Some(state)) = (endpoint, state) else {
+            return Ok(0);
+        };
+        let taken = due.len();
+        self.spend_tokens(c, candidate, &state, taken).await?;
+        self.lease(c, candidate, &endpoint, &due).await?;
+        refresh_queue_entry(c, endpoint_id, endpoint.options.ordered).await?;
+        Ok(taken)
+    }
+
+    /// The planner's view of the endpoint, with the application's bucket as this claim has
+    /// left it (read and locked on first use).
+    async fn claim_state(
+        &mut self,
+        c: &impl GenericClient,
+        app_id: &str,
+        endpoint: &EndpointRow,
+    ) -> Result<EndpointClaimState, StoreError> {
+        let app_throttle = match endpoint.app_throttle_rate {
+            None => None,
+            Some(rate) => {
+                if !self.app_buckets.contains_key(app_id) {
+                    let stored = app_bucket(c, app_id).await?;
+                    let bucket = Throttle::at(rate, stored, self.now);
+                    self.app_buckets.insert(app_id.to_owned(), bucket);
+                }
+                self.app_buckets.get(app_id).copied()
+            }
+        };
+        Ok(EndpointClaimState {
+            disabled: endpoint.disabled,
+            ordered: endpoint.options.ordered,
+            max_in_flight: endpoint.options.max_in_flight,
+            live_leases: endpoint.live_leases,
+            consecutive_failures: endpoint.consecutive_failures,
+            resting_until: endpoint.resting_until,
+            endpoint_throttle: endpoint
+                .endpoint_throttle_rate
+                .map(|rate| Throttle::at(rate, endpoint.endpoint_bucket, self.now)),
+            app_throttle,
+        })
+    }
+
+    /// Takes what the visit leased from the endpoint's bucket (stored now) and the
+    /// application's (stored at the claim's end).
+    async fn spend_tokens(
+        &mut self,
+        c: &impl GenericClient,
+        candidate: &Candidate<EndpointId>,
+        state: &EndpointClaimState,
+        taken: usize,
+    ) -> Result<(), StoreError> {
+        if let Some(mut bucket) = state.endpoint_throttle {
+            bucket.spend(taken);
+            let statement = c
+                .prepare_cached(
+                    "UPDATE endpoint SET throttle_tokens = $2, throttle_updated = $3 WHERE id = $1",
+                )
+                .await
+                .map_err(backend)?;
+            let endpoint_id = candidate.endpoint_id.as_str();
+            c.execute(
+                &statement,
+                &[&endpoint_id, &bucket.tokens, &to_micros(self.now)],
+            )
+            .await
+            .map_err(backend)?;
+        }
+        if state.app_throttle.is_some()
+            && let Some(bucket) = self.app_buckets.get_mut(&candidate.app_id)
+        {
+            bucket.spend(taken);
+        }
+        Ok(())
+    }
+
+    /// Leases the due rows to this node until the lease end and hands them out (their secrets
+    /// are added for the whole claim at its end).
+    async fn lease(
+        &mut self,
+        c: &impl GenericClient,
+        candidate: &Candidate<EndpointId>,
+        endpoint: &EndpointRow,
+        due: &[Row],
+    ) -> Result<(), StoreError> {
+        if due.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<String> = due
+            .iter()
+            .map(|row| get(row, 0))
+            .collect::<Result<_, _>>()?;
+        let tokens: Vec<i64> = ids.iter().map(|_| rand::random()).collect();
+        let statement = c
+            .prepare_cached(
+                "UPDATE delivery d SET next_attempt_at = $3, lease_token = lease.token,
+                 leased_by = $4
+                 FROM unnest($1::text[], $2::bigint[]) AS lease(id, token)
+                 WHERE d.id = lease.id",
+            )
+            .await
+            .map_err(backend)?;
+        c.execute(&statement, &[&ids, &tokens, &self.lease_end, &self.node_id])
+            .await
+            .map_err(backend)?;
+        let headers: BTreeMap<String, String> = from_json(&endpoint.headers)?;
+        for ((row, id), lease_token) in due.iter().zip(ids).zip(tokens) {
+            self.claimed.push(ClaimedDelivery {
+                delivery_id: DeliveryId::from_trusted(id),
+                lease_token,
+                app_id: AppId::from_trusted(candidate.app_id.clone()),
+                msg_id: MessageId::from_trusted(get::<String>(row, 1)?),
+                endpoint_id: candidate.endpoint_id.clone(),
+                event_type: EventTypeName::parse(&get::<String>(row, 5)?).map_err(corrupt)?,
+                attempts_made: u32::try_from(get::<i32>(row, 2)?).unwrap_or(0),
+                trigger_type: TriggerType::from_code(i64::from(get::<i16>(row, 3)?)),
+                url: endpoint.url.clone(),
+                headers: headers.clone(),
+                options: endpoint.options.clone(),
+                secrets: Vec::new(),
+                payload: get(row, 4)?,
+            });
+        }
+        Ok(())
+    }
+
+    /// Writes the applications' buckets back, in application-id order.
+    async fn save_app_buckets(&self, c: &impl GenericClient) -> Result<(), StoreError> {
+        if self.app_buckets.is_empty() {
+            return Ok(());
+        }
+        let statement = c
+            .prepare_cached(
+                "UPDATE application SET throttle_tokens = $2, throttle_updated = $3 WHERE id = $1",
+            )
+            .await
+            .map_err(backend)?;
+        let mut buckets: Vec<(&String, &Throttle)> = self.app_buckets.iter().collect();
+        buckets.sort_by(|a, b| a.0.cmp(b.0));
+        for (app_id, bucket) in buckets {
+            c.execute(&statement, &[app_id, &bucket.tokens, &to_micros(self.now)])
+                .await
+                .map_err(backend)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,88 @@
+//! Leases after the claim: giving them back, renewing them while attempts run, and releasing
+//! them all at start-up; and when the next endpoint falls due.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::super::backend;
+use super::super::rows::{from_micros, to_micros};
+use super::mark_delivery_due;
+use crate::domain::{DeliveryId, Timestamp};
+use crate::store::delivery_state::PENDING;
+use crate::store::{HeldLease, StoreError};
+
+pub fn release(c: &Connection, ids: &[DeliveryId]) -> Result<(), StoreError> {
+    let mut statement = c
+        .prepare_cached(
+            "UPDATE delivery SET next_attempt_at = 0, lease_token = NULL
+             WHERE id = ?1 AND status = ?2",
+        )
+        .map_err(backend)?;
+    for id in ids {
+        statement
+            .execute(params![id.as_str(), PENDING])
+            .map_err(backend)?;
+        mark_delivery_due(c, id.as_str(), 0)?;
+    }
+    Ok(())
+}
+
+/// Extends the leases still held (same token, still pending) to `until`; returns their ids.
+/// A lease that was released, recorded or taken over by a later claim is not renewed.
+pub fn renew_leases(
+    c: &Connection,
+    leases: &[HeldLease],
+    until: Timestamp,
+) -> Result<Vec<DeliveryId>, StoreError> {
+    let mut renew = c
+        .prepare_cached(
+            "UPDATE delivery SET next_attempt_at = ?3
+             WHERE id = ?1 AND lease_token = ?2 AND status = ?4",
+        )
+        .map_err(backend)?;
+    let mut renewed = Vec::with_capacity(leases.len());
+    for lease in leases {
+        let changed = renew
+            .execute(params![
+                lease.delivery_id.as_str(),
+                lease.lease_token,
+                to_micros(until),
+                PENDING
+            ])
+            .map_err(backend)?;
+        if changed > 0 {
+            renewed.push(lease.delivery_id.clone());
+        }
+    }
+    Ok(renewed)
+}
+
+/// Makes every leased delivery due now. Only for start-up, when no live worker can hold a lease.
+pub fn release_all_leases(c: &Connection) -> Result<(), StoreError> {
+    c.execute(
+        "UPDATE delivery SET next_attempt_at = 0, lease_token = NULL
+         WHERE status = ?1 AND lease_token IS NOT NULL",
+        [PENDING],
+    )
+    .map_err(backend)?;
+    c.execute(
+        "INSERT INTO endpoint_queue (endpoint_id, app_id, next_due)
+         SELECT endpoint_id, app_id, MIN(next_attempt_at) FROM delivery WHERE status = ?1
+         GROUP BY endpoint_id
+         ON CONFLICT (endpoint_id) DO UPDATE SET next_due = MIN(next_due, excluded.next_due)",
+        [PENDING],
+    )
+    .map_err(backend)?;
+    Ok(())
+}
+
+/// When the next endpoint has work due, if any. It may be in the past when every due endpoint
+/// is at its limit; the dispatcher then waits for a completion or its poll interval.
+pub fn next_due_at(c: &Connection) -> Result<Option<Timestamp>, StoreError> {
+    let next: Option<Option<i64>> = c
+        .prepare_cached("SELECT MIN(next_due) FROM endpoint_queue")
+        .map_err(backend)?
+        .query_row([], |row| row.get(0))
+        .optional()
+        .map_err(backend)?;
+    Ok(next.flatten().map(from_micros))
+}
