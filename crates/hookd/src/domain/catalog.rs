@@ -1,5 +1,5 @@
 //! The records of the catalog: applications, endpoints (with their delivery options,
-//! outbound credentials and signing secrets) and event types, and the rule that decides which
+//! outbound credentials) and event types, and the rule that decides which
 //! endpoints receive a message.
 
 use std::collections::BTreeMap;
@@ -161,14 +161,6 @@ fn endpoint_accepts(
     let channel_matches = wanted_channels
         .is_none_or(|wanted| channels.iter().any(|channel| wanted.contains(channel)));
     !disabled && type_matches && channel_matches
-}
-
-/// One signing secret of an endpoint. The current secret has no expiry; a rotated-out secret
-/// keeps signing until `expires_at` so receivers can roll over without dropping deliveries.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EndpointSecret {
-    pub key: String,
-    pub expires_at: Option<Timestamp>,
 }
 
 /// An event type that messages may carry.

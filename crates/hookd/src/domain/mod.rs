@@ -16,16 +16,18 @@ mod inputs;
 pub mod limits;
 mod messages;
 mod payload;
+mod secrets;
 
 pub use background_task::{BackgroundTaskKind, BackgroundTaskStatus, ReplaySelection};
 pub use catalog::{
-    Application, ApplicationFields, DeliveryOptions, Endpoint, EndpointFields, EndpointSecret,
-    EventType, EventTypeFields, FanoutTarget, OutboundAuth,
+    Application, ApplicationFields, DeliveryOptions, Endpoint, EndpointFields, EventType,
+    EventTypeFields, FanoutTarget, OutboundAuth,
 };
 pub use ids::{AppId, AttemptId, BackgroundTaskId, DeliveryId, EndpointId, MessageId};
 pub use inputs::{ChannelName, EndpointUrl, EventTypeName, InvalidInput, Uid};
 pub use messages::{Attempt, AttemptDetails, DeliveryStatus, Message, TriggerType};
 pub use payload::{MessagePayload, PayloadError};
+pub use secrets::{EndpointSecret, Secret, SigningSecrets};
 
 /// Timestamps everywhere are UTC with millisecond precision or better.
 pub type Timestamp = DateTime<Utc>;

@@ -14,6 +14,7 @@ pub mod logs;
 pub mod paging;
 pub mod postgres;
 pub mod sqlite;
+pub mod stored;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -26,8 +27,9 @@ use crate::policy::backpressure::CircuitPolicy;
 use crate::domain::MessagePayload;
 use crate::domain::{
     AppId, Application, ApplicationFields, Attempt, ChannelName, DeliveryId, DeliveryOptions,
-    DeliveryStatus, Endpoint, EndpointFields, EndpointId, EndpointSecret, EventType,
-    EventTypeFields, EventTypeName, Message, MessageId, Timestamp, TriggerType,
+    DeliveryStatus, Endpoint, EndpointFields, EndpointId, EndpointSecret, EndpointUrl, EventType,
+    EventTypeFields, EventTypeName, Message, MessageId, Secret, SigningSecrets, Timestamp,
+    TriggerType,
 };
 use crate::domain::{BackgroundTaskId, BackgroundTaskKind, BackgroundTaskStatus, ReplaySelection};
 
@@ -111,7 +113,7 @@ pub struct Page<T> {
 pub struct NewEndpoint {
     pub id: EndpointId,
     pub fields: EndpointFields,
-    pub secret: String,
+    pub secret: Secret,
     pub now: Timestamp,
 }
 
@@ -189,12 +191,13 @@ pub struct ClaimedDelivery {
     /// Attempts made before this one.
     pub attempts_made: u32,
     pub trigger_type: TriggerType,
-    pub url: String,
+    pub url: EndpointUrl,
     pub headers: BTreeMap<String, String>,
     /// The endpoint's delivery settings (auth, retry schedule, ordering, concurrency).
     pub options: DeliveryOptions,
-    /// Every secret that signs right now (the current one and any still in their grace period).
-    pub secrets: Vec<String>,
+    /// Every secret that signs right now (the current one and any still in their grace period),
+    /// parsed once by the store.
+    pub secrets: SigningSecrets,
     /// `None` when the message content was expunged; the delivery then fails without sending.
     pub payload: Option<String>,
 }
@@ -415,7 +418,7 @@ pub trait Store: Send + Sync + 'static {
     async fn rotate_endpoint_secret(
         &self,
         id: &EndpointId,
-        new_key: String,
+        new_key: Secret,
         old_expires_at: Timestamp,
         now: Timestamp,
     ) -> Result<(), StoreError>;

@@ -11,7 +11,7 @@ use hookd::domain::MessagePayload;
 use hookd::domain::{
     AppId, Application, ApplicationFields, Attempt, AttemptId, ChannelName, DeliveryOptions,
     DeliveryStatus, EndpointFields, EndpointId, EndpointUrl, EventTypeFields, EventTypeName,
-    MessageId, Timestamp, TriggerType, Uid,
+    MessageId, Secret, Timestamp, TriggerType, Uid,
 };
 use hookd::policy::backpressure::CircuitPolicy;
 use hookd::store::postgres::PostgresStore;
@@ -148,6 +148,11 @@ async fn new_app(store: &Arc<dyn Store>, now: Timestamp) -> AppId {
     id
 }
 
+/// A valid signing secret whose 32 key bytes are all `byte`.
+fn test_secret(byte: u8) -> Secret {
+    Secret::from_bytes(&[byte; 32]).unwrap()
+}
+
 async fn new_endpoint(
     store: &Arc<dyn Store>,
     app_id: &AppId,
@@ -161,7 +166,7 @@ async fn new_endpoint(
             NewEndpoint {
                 id: id.clone(),
                 fields,
-                secret: format!("whsec_{}", id.as_str()),
+                secret: test_secret(1),
                 now,
             },
         )
@@ -200,7 +205,7 @@ fn attempt_for(claim: &ClaimedDelivery, status_code: u16, now: Timestamp) -> Att
         app_id: claim.app_id.clone(),
         msg_id: claim.msg_id.clone(),
         endpoint_id: claim.endpoint_id.clone(),
-        url: claim.url.clone(),
+        url: claim.url.as_str().to_owned(),
         status: if status_code / 100 == 2 {
             DeliveryStatus::Success
         } else {
@@ -411,7 +416,7 @@ async fn endpoints_secrets_and_uid_conflicts(store: Arc<dyn Store>) {
             NewEndpoint {
                 id: EndpointId::generate(now, 1),
                 fields: endpoint_fields(Some("main")),
-                secret: "whsec_x".to_owned(),
+                secret: test_secret(2),
                 now,
             },
         )
@@ -438,13 +443,14 @@ async fn endpoints_secrets_and_uid_conflicts(store: Arc<dyn Store>) {
     let secrets = store.endpoint_secrets(&endpoint_id, now).await.unwrap();
     assert_eq!(secrets.len(), 1);
     store
-        .rotate_endpoint_secret(&endpoint_id, "whsec_new".to_owned(), now + seconds(60), now)
+        .rotate_endpoint_secret(&endpoint_id, test_secret(3), now + seconds(60), now)
         .await
         .unwrap();
     let secrets = store.endpoint_secrets(&endpoint_id, now).await.unwrap();
     assert_eq!(secrets.len(), 2);
     assert_eq!(
-        secrets[0].key, "whsec_new",
+        secrets[0].key,
+        test_secret(3),
         "the current secret comes first"
     );
     assert_eq!(secrets[1].expires_at, Some(now + seconds(60)));
@@ -561,7 +567,8 @@ async fn message_fans_out_to_matching_endpoints(store: Arc<dyn Store>) {
     let claim = &claimed[0];
     assert_eq!(claim.payload.as_deref(), Some(r#"{"amount":42}"#));
     assert_eq!(claim.headers["x-team"], "billing");
-    assert_eq!(claim.secrets.len(), 1);
+    assert_eq!(claim.secrets.usable().len(), 1);
+    assert_eq!(claim.secrets.usable()[0], test_secret(1));
     assert_eq!(claim.attempts_made, 0);
 }
 

@@ -27,13 +27,13 @@ use std::time::Duration;
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
-use super::catalog::{delivery_options, endpoint_secrets_of, optional_u32};
+use super::catalog::{delivery_options, optional_u32, stored_secrets_of};
 use super::messages::insert_attempts;
 use super::rows::{corrupt, from_json, from_micros, to_micros};
 use super::{NOTIFY_CHANNEL, backend, get};
 use crate::domain::{
-    AppId, DeliveryId, DeliveryOptions, DeliveryStatus, EndpointId, EventTypeName, MessageId,
-    Timestamp, TriggerType,
+    AppId, DeliveryId, DeliveryOptions, DeliveryStatus, EndpointId, EndpointUrl, EventTypeName,
+    MessageId, SigningSecrets, Timestamp, TriggerType,
 };
 use crate::policy::backpressure::{Bucket, CircuitPolicy, time_to_token, tokens_at};
 use crate::policy::claim_order::{
@@ -530,6 +530,7 @@ impl EndpointClaim<'_> {
         if !due.is_empty() {
             let leases = self.lease(c, &due).await?;
             let headers: BTreeMap<String, String> = from_json(&endpoint.headers)?;
+            let url = EndpointUrl::parse(&endpoint.url).map_err(corrupt)?;
             for (row, lease_token) in due.iter().zip(leases) {
                 claimed.push(ClaimedDelivery {
                     delivery_id: DeliveryId::from_trusted(get::<String>(row, 0)?),
@@ -540,10 +541,10 @@ impl EndpointClaim<'_> {
                     event_type: EventTypeName::parse(&get::<String>(row, 5)?).map_err(corrupt)?,
                     attempts_made: u32::try_from(get::<i32>(row, 2)?).unwrap_or(0),
                     trigger_type: TriggerType::from_code(i64::from(get::<i16>(row, 3)?)),
-                    url: endpoint.url.clone(),
+                    url: url.clone(),
                     headers: headers.clone(),
                     options: endpoint.options.clone(),
-                    secrets: Vec::new(),
+                    secrets: SigningSecrets::default(),
                     payload: get(row, 4)?,
                 });
             }
@@ -659,10 +660,17 @@ async fn add_secrets(
     }
     let mut endpoint_ids: Vec<&str> = claimed.iter().map(|d| d.endpoint_id.as_str()).collect();
     endpoint_ids.dedup();
-    let mut secrets: HashMap<String, Vec<String>> = HashMap::new();
-    for (endpoint_id, secret) in endpoint_secrets_of(c, &endpoint_ids, now).await? {
-        secrets.entry(endpoint_id).or_default().push(secret.key);
+    let mut stored: HashMap<String, Vec<String>> = HashMap::new();
+    for (endpoint_id, key, _) in stored_secrets_of(c, &endpoint_ids, now).await? {
+        stored.entry(endpoint_id).or_default().push(key);
     }
+    let secrets: HashMap<&str, SigningSecrets> = stored
+        .iter()
+        .map(|(endpoint_id, keys)| {
+            let secrets = SigningSecrets::from_stored(keys.iter().map(String::as_str));
+            (endpoint_id.as_str(), secrets)
+        })
+        .collect();
     for delivery in claimed {
         delivery.secrets = secrets
             .get(delivery.endpoint_id.as_str())

@@ -18,12 +18,12 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::backend;
-use super::catalog::endpoint_secrets;
+use super::catalog::signing_secrets;
 use super::messages::insert_attempt;
 use super::rows::{corrupt, from_json, from_micros, to_json, to_micros};
 use crate::domain::{
-    AppId, DeliveryId, DeliveryOptions, DeliveryStatus, EndpointId, EventTypeName, MessageId,
-    Timestamp, TriggerType,
+    AppId, DeliveryId, DeliveryOptions, DeliveryStatus, EndpointId, EndpointUrl, EventTypeName,
+    MessageId, SigningSecrets, Timestamp, TriggerType,
 };
 use crate::policy::backpressure::{Bucket, CircuitPolicy, time_to_token, tokens_at};
 use crate::policy::claim_order::{
@@ -368,14 +368,12 @@ fn claim_for_endpoint(
         bucket.tokens -= taken as f64;
     }
 
-    let secrets: Vec<String> = if due.is_empty() {
-        Vec::new()
+    let secrets = if due.is_empty() {
+        SigningSecrets::default()
     } else {
-        endpoint_secrets(c, &EndpointId::from_trusted(endpoint_id), now)?
-            .into_iter()
-            .map(|secret| secret.key)
-            .collect()
+        signing_secrets(c, &EndpointId::from_trusted(endpoint_id), now)?
     };
+    let url = EndpointUrl::parse(&endpoint.url).map_err(corrupt)?;
     let headers: std::collections::BTreeMap<String, String> = from_json(&endpoint.headers)?;
     let mut take_lease = c
         .prepare_cached("UPDATE delivery SET next_attempt_at = ?2, lease_token = ?3 WHERE id = ?1")
@@ -394,7 +392,7 @@ fn claim_for_endpoint(
             event_type: EventTypeName::parse(&row.event_type).map_err(corrupt)?,
             attempts_made: row.attempts_made,
             trigger_type: TriggerType::from_code(row.trigger_type),
-            url: endpoint.url.clone(),
+            url: url.clone(),
             headers: headers.clone(),
             options: endpoint.options.clone(),
             secrets: secrets.clone(),
