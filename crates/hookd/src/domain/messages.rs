@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{AppId, AttemptId, ChannelName, EndpointId, EventTypeName, MessageId, Timestamp};
+use crate::policy::outcome::FailureCode;
 
 /// A message as stored: the payload is kept as the exact JSON text that is sent and signed.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,7 +82,7 @@ pub struct Attempt {
     pub response: String,
     pub response_duration_ms: u64,
     /// A stable code for failures (`timeout`, `connect`, `http_status`, ...); `None` on success.
-    pub failure_code: Option<String>,
+    pub failure_code: Option<RecordedFailureCode>,
     pub trigger_type: TriggerType,
     pub created_at: Timestamp,
     /// What was sent and what came back, for debugging.
@@ -95,4 +96,69 @@ pub struct AttemptDetails {
     pub request_headers: Vec<(String, String)>,
     pub response_headers: Vec<(String, String)>,
     pub node_id: Option<String>,
+}
+
+/// An attempt's failure code as recorded. Codes are only ever added, never renamed, so every
+/// code this hookd wrote is `Known`; but nodes of a PostgreSQL cluster share attempts, and during
+/// a rolling upgrade (or after a downgrade) a node can read a code that a newer hookd wrote. That
+/// code is kept and shown as stored rather than failing every listing that includes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordedFailureCode {
+    Known(FailureCode),
+    /// A code this version does not know, exactly as stored.
+    Unrecognized(String),
+}
+
+impl RecordedFailureCode {
+    /// The stored spelling back into a code; never fails (see `Unrecognized`).
+    pub fn parse(stored: &str) -> Self {
+        stored
+            .parse()
+            .map_or_else(|_| Self::Unrecognized(stored.to_owned()), Self::Known)
+    }
+
+    /// The spelling that is stored and shown to API users.
+    pub fn as_str(&self) -> &str {
+        match self {
+            RecordedFailureCode::Known(code) => code.as_str(),
+            RecordedFailureCode::Unrecognized(code) => code,
+        }
+    }
+}
+
+impl From<FailureCode> for RecordedFailureCode {
+    fn from(code: FailureCode) -> Self {
+        RecordedFailureCode::Known(code)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recorded_failure_codes_round_trip_their_stored_spelling() {
+        for code in FailureCode::ALL {
+            let recorded = RecordedFailureCode::parse(code.as_str());
+            assert_eq!(recorded, RecordedFailureCode::Known(code));
+            assert_eq!(recorded.as_str(), code.as_str());
+        }
+        // (stored, known as)
+        let cases = [
+            ("http_status", Some(FailureCode::HttpStatus)),
+            ("signing_failed", Some(FailureCode::SigningFailed)),
+            ("quota_exceeded", None),
+            ("Timeout", None),
+            ("", None),
+        ];
+        for (stored, known) in cases {
+            let recorded = RecordedFailureCode::parse(stored);
+            let expected = known.map_or_else(
+                || RecordedFailureCode::Unrecognized(stored.to_owned()),
+                RecordedFailureCode::Known,
+            );
+            assert_eq!(recorded, expected, "{stored:?}");
+            assert_eq!(recorded.as_str(), stored, "{stored:?}");
+        }
+    }
 }

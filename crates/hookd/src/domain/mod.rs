@@ -25,7 +25,9 @@ pub use catalog::{
 };
 pub use ids::{AppId, AttemptId, BackgroundTaskId, DeliveryId, EndpointId, MessageId};
 pub use inputs::{ChannelName, EndpointUrl, EventTypeName, InvalidInput, Uid};
-pub use messages::{Attempt, AttemptDetails, DeliveryStatus, Message, TriggerType};
+pub use messages::{
+    Attempt, AttemptDetails, DeliveryStatus, Message, RecordedFailureCode, TriggerType,
+};
 pub use payload::{MessagePayload, PayloadError};
 pub use secrets::{EndpointSecret, Secret, SigningSecrets};
 

@@ -249,9 +249,7 @@ fn attempt_from_report(
 ) -> Attempt {
     let (status, failure_code) = match &report.outcome {
         AttemptOutcome::Delivered { .. } => (DeliveryStatus::Success, None),
-        AttemptOutcome::Failed { code, .. } => {
-            (DeliveryStatus::Fail, Some(code.as_str().to_owned()))
-        }
+        AttemptOutcome::Failed { code, .. } => (DeliveryStatus::Fail, Some((*code).into())),
     };
     Attempt {
         id: AttemptId::generate(started_at, rand::random()),

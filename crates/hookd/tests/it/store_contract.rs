@@ -11,9 +11,10 @@ use hookd::domain::MessagePayload;
 use hookd::domain::{
     AppId, Application, ApplicationFields, Attempt, AttemptId, ChannelName, DeliveryOptions,
     DeliveryStatus, EndpointFields, EndpointId, EndpointUrl, EventTypeFields, EventTypeName,
-    MessageId, Secret, Timestamp, TriggerType, Uid,
+    MessageId, RecordedFailureCode, Secret, Timestamp, TriggerType, Uid,
 };
 use hookd::policy::backpressure::CircuitPolicy;
+use hookd::policy::outcome::FailureCode;
 use hookd::store::postgres::PostgresStore;
 use hookd::store::sqlite::SqliteStore;
 use hookd::store::{
@@ -63,6 +64,7 @@ contract!(
     event_id_dedupes,
     messages_page_forward_and_backward_with_filters,
     attempts_are_filtered,
+    failure_codes_read_back_typed_or_as_stored,
     a_claim_is_leased_and_a_stale_token_cannot_advance,
     released_deliveries_are_due_at_once,
     next_due_at_follows_deliver_at,
@@ -214,7 +216,7 @@ fn attempt_for(claim: &ClaimedDelivery, status_code: u16, now: Timestamp) -> Att
         response_status_code: status_code,
         response: "ok".to_owned(),
         response_duration_ms: 12,
-        failure_code: (status_code / 100 != 2).then(|| "http_status".to_owned()),
+        failure_code: (status_code / 100 != 2).then_some(FailureCode::HttpStatus.into()),
         trigger_type: TriggerType::Scheduled,
         created_at: now,
         details: Default::default(),
@@ -684,6 +686,50 @@ async fn messages_page_forward_and_backward_with_filters(store: Arc<dyn Store>) 
     assert_eq!(window_ids, ids[1..3]);
 }
 
+/// A code this hookd knows comes back as `Known`; one it does not (written by a newer node of
+/// the same cluster) comes back exactly as stored instead of failing the listing.
+async fn failure_codes_read_back_typed_or_as_stored(store: Arc<dyn Store>) {
+    let now = t0();
+    let app_id = new_app(&store, now).await;
+    new_endpoint(&store, &app_id, endpoint_fields(None), now).await;
+    create(&store, new_message(&app_id, "invoice.paid", now)).await;
+    create(&store, new_message(&app_id, "invoice.paid", now)).await;
+    let claimed = store
+        .claim_due_deliveries(now, LEASE, budget(10))
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 2);
+    // In the order of their spellings, as they are compared below.
+    let codes = [
+        RecordedFailureCode::Unrecognized("quota_exceeded".to_owned()),
+        RecordedFailureCode::Known(FailureCode::SigningFailed),
+    ];
+    let records = claimed
+        .iter()
+        .zip(&codes)
+        .map(|(claim, code)| {
+            let mut record = record(claim, claim.lease_token, 500, NextStep::GiveUp, now);
+            record.attempt.failure_code = Some(code.clone());
+            record
+        })
+        .collect();
+    store
+        .record_attempts(records, CircuitPolicy::default())
+        .await
+        .unwrap();
+    let listed = store
+        .list_attempts(&app_id, None, AttemptFilter::default(), page(10, None))
+        .await
+        .unwrap()
+        .items;
+    let mut read_back: Vec<_> = listed
+        .into_iter()
+        .map(|attempt| attempt.failure_code)
+        .collect();
+    read_back.sort_by_key(|code| code.as_ref().map(|code| code.as_str().to_owned()));
+    assert_eq!(read_back, codes.map(Some));
+}
+
 async fn attempts_are_filtered(store: Arc<dyn Store>) {
     let now = t0();
     let app_id = new_app(&store, now).await;
@@ -741,8 +787,8 @@ async fn attempts_are_filtered(store: Arc<dyn Store>) {
     assert_eq!(server_errors.len(), 1);
     assert_eq!(server_errors[0].response_status_code, 503);
     assert_eq!(
-        server_errors[0].failure_code.as_deref(),
-        Some("http_status")
+        server_errors[0].failure_code,
+        Some(RecordedFailureCode::Known(FailureCode::HttpStatus))
     );
     let on_eu = attempts(AttemptFilter {
         channel: Some(ChannelName::parse("eu").unwrap()),
