@@ -1,6 +1,8 @@
 //! Background tasks (endpoint recovery, replay-missing, bulk replay) and the selections a
 //! replay makes.
 
+use super::DeliveryTaskState;
+
 /// What a background task does. The names are Svix's `BackgroundTaskType` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BackgroundTaskKind {
@@ -63,9 +65,9 @@ impl BackgroundTaskStatus {
 /// Which message/endpoint pairs a replay queues again, judged by the pair's latest delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReplaySelection {
-    /// The latest delivery ran out of retries (status 2).
+    /// The latest delivery ran out of retries.
     Failed,
-    /// The latest delivery is parked behind a disabled endpoint (status 9).
+    /// The latest delivery is parked behind a disabled endpoint.
     Parked,
     /// Either of the above (re-queued), or waiting for a retry (made due now): what
     /// `endpoint.recover` catches up on.
@@ -81,40 +83,17 @@ pub enum ReplaySelection {
 }
 
 impl ReplaySelection {
-    pub fn code(self) -> i64 {
+    /// The states whose pairs are selected. A pending delivery counts only when it is waiting
+    /// for a retry: attempted before, and not leased.
+    pub fn delivery_states(self) -> &'static [DeliveryTaskState] {
+        use DeliveryTaskState::{Failed, Parked, Pending, Succeeded};
         match self {
-            ReplaySelection::Failed => 2,
-            ReplaySelection::Parked => 9,
-            ReplaySelection::FailedParkedOrRetrying => 29,
-            ReplaySelection::AnyFinished => 0,
-            ReplaySelection::NeverQueued => -1,
-            ReplaySelection::StillRetrying => 1,
-        }
-    }
-
-    pub fn from_code(code: i64) -> Option<Self> {
-        [
-            ReplaySelection::Failed,
-            ReplaySelection::Parked,
-            ReplaySelection::FailedParkedOrRetrying,
-            ReplaySelection::AnyFinished,
-            ReplaySelection::NeverQueued,
-            ReplaySelection::StillRetrying,
-        ]
-        .into_iter()
-        .find(|selection| selection.code() == code)
-    }
-
-    /// The delivery statuses (`delivery.status`) whose pairs are selected. A pending delivery
-    /// counts only when it is waiting for a retry: attempted before, and not leased.
-    pub fn delivery_statuses(self) -> &'static [i64] {
-        match self {
-            ReplaySelection::Failed => &[2],
-            ReplaySelection::Parked => &[9],
-            ReplaySelection::FailedParkedOrRetrying => &[2, 9, 1],
-            ReplaySelection::AnyFinished => &[0, 2, 9],
+            ReplaySelection::Failed => &[Failed],
+            ReplaySelection::Parked => &[Parked],
+            ReplaySelection::FailedParkedOrRetrying => &[Failed, Parked, Pending],
+            ReplaySelection::AnyFinished => &[Succeeded, Failed, Parked],
             ReplaySelection::NeverQueued => &[],
-            ReplaySelection::StillRetrying => &[1],
+            ReplaySelection::StillRetrying => &[Pending],
         }
     }
 }

@@ -67,6 +67,21 @@ impl DeliveryStatus {
     }
 }
 
+/// Where one delivery task (a message to one endpoint) stands. Unlike `DeliveryStatus`, which
+/// is Svix's view of attempts, this is hookd's own: `Parked` has no Svix equivalent. How it is
+/// stored is the store's business (`store::stored`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeliveryTaskState {
+    /// Delivered: finished.
+    Succeeded,
+    /// Waiting to be sent, being sent, or waiting for a retry.
+    Pending,
+    /// Out of retries: finished as failed.
+    Failed,
+    /// Kept, not sent: its endpoint was disabled when it fell due.
+    Parked,
+}
+
 /// One recorded attempt to deliver a message to an endpoint.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Attempt {

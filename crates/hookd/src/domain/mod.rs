@@ -26,7 +26,8 @@ pub use catalog::{
 pub use ids::{AppId, AttemptId, BackgroundTaskId, DeliveryId, EndpointId, MessageId};
 pub use inputs::{ChannelName, EndpointUrl, EventTypeName, InvalidInput, Uid};
 pub use messages::{
-    Attempt, AttemptDetails, DeliveryStatus, Message, RecordedFailureCode, TriggerType,
+    Attempt, AttemptDetails, DeliveryStatus, DeliveryTaskState, Message, RecordedFailureCode,
+    TriggerType,
 };
 pub use payload::{MessagePayload, PayloadError};
 pub use secrets::{EndpointSecret, Secret, SigningSecrets};

@@ -271,15 +271,8 @@ pub struct ClaimBudget {
     pub quick_endpoints: Arc<HashSet<EndpointId>>,
 }
 
-/// The `status` column of a delivery row, the same in every backend. Attempts use Svix's
-/// integers instead (`domain::DeliveryStatus`); `PARKED` has no Svix equivalent.
-pub mod delivery_state {
-    pub const SUCCEEDED: i16 = 0;
-    pub const PENDING: i16 = 1;
-    pub const FAILED: i16 = 2;
-    /// Kept, not sent: its endpoint was disabled when it fell due.
-    pub const PARKED: i16 = 9;
-}
+/// The delivery row's state codes, for the backends' SQL (see `stored::delivery_state_code`).
+use stored::delivery_state;
 
 /// What `claim_idempotency_key` found.
 #[derive(Debug, Clone, PartialEq, Eq)]
