@@ -11,6 +11,7 @@ use std::str::FromStr;
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_PAD_INDIFFERENT};
+use subtle::ConstantTimeEq;
 
 use crate::VerifyError;
 use crate::mac::{hmac_sha256, tags_match};
@@ -37,6 +38,9 @@ pub struct Secret {
 /// Why text or bytes could not become a [`Secret`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SecretError {
+    /// [`Secret::parse_whsec`] was given text without the `whsec_` prefix.
+    #[error("the secret does not start with {SECRET_PREFIX}")]
+    MissingPrefix,
     /// The text after the optional `whsec_` prefix is not base64.
     #[error("the secret is not valid base64")]
     InvalidBase64(#[source] base64::DecodeError),
@@ -57,6 +61,20 @@ impl Secret {
     pub fn parse(text: &str) -> Result<Self, SecretError> {
         let encoded_key = text.strip_prefix(SECRET_PREFIX).unwrap_or(text);
         let key = STANDARD_PAD_INDIFFERENT
+            .decode(encoded_key)
+            .map_err(SecretError::InvalidBase64)?;
+        Self::from_bytes(&key)
+    }
+
+    /// Parses only the form [`Display`](fmt::Display) writes: `whsec_` followed by the padded,
+    /// canonical standard base64 of a 24 to 64 byte key. A server that stores and shows secrets
+    /// uses this for secrets its users choose, so that what it shows back is exactly what it
+    /// was given; [`Secret::parse`] stays lenient, as verifiers must be.
+    pub fn parse_whsec(text: &str) -> Result<Self, SecretError> {
+        let encoded_key = text
+            .strip_prefix(SECRET_PREFIX)
+            .ok_or(SecretError::MissingPrefix)?;
+        let key = STANDARD
             .decode(encoded_key)
             .map_err(SecretError::InvalidBase64)?;
         Self::from_bytes(&key)
@@ -91,6 +109,16 @@ impl fmt::Display for Secret {
         write!(formatter, "{SECRET_PREFIX}{}", STANDARD.encode(&self.key))
     }
 }
+
+/// Two secrets are equal when their keys are; the comparison takes the same time wherever the
+/// keys differ.
+impl PartialEq for Secret {
+    fn eq(&self, other: &Self) -> bool {
+        self.key.ct_eq(&other.key).into()
+    }
+}
+
+impl Eq for Secret {}
 
 impl fmt::Debug for Secret {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -73,7 +73,7 @@ impl MessageAttemptOut {
             status_text: attempt.status.text(),
             trigger_type: attempt.trigger_type as u8,
             timestamp: attempt.created_at,
-            failure_code: attempt.failure_code,
+            failure_code: attempt.failure_code.map(|code| code.as_str().to_owned()),
             request_headers: attempt.details.request_headers,
             response_headers: attempt.details.response_headers,
             node_id: attempt.details.node_id,
@@ -253,6 +253,7 @@ fn render_attempts(
 mod tests {
     use super::*;
     use crate::domain::{EventTypeName, TriggerType};
+    use crate::policy::outcome::FailureCode;
 
     fn attempt() -> Attempt {
         Attempt {
@@ -265,7 +266,7 @@ mod tests {
             response_status_code: 500,
             response: "oops".to_owned(),
             response_duration_ms: 12,
-            failure_code: Some("http_status".to_owned()),
+            failure_code: Some(FailureCode::HttpStatus.into()),
             trigger_type: TriggerType::Manual,
             created_at: chrono::DateTime::parse_from_rfc3339("2024-05-06T07:08:09Z")
                 .unwrap()

@@ -6,9 +6,9 @@
 
 use axum::Json;
 use axum::extract::State;
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
+use webhook_signature::standard::{MAX_SECRET_LEN, MIN_SECRET_LEN};
+use webhook_signature::{Secret, SecretError};
 
 use super::ApiContext;
 use super::endpoints::find_endpoint;
@@ -19,8 +19,6 @@ use super::params::ApiPath;
 const SECRET_PREFIX: &str = "whsec_";
 /// Random bytes in a generated secret (Svix uses 24).
 const GENERATED_SECRET_BYTES: usize = 24;
-/// Accepted sizes, in bytes, of a caller-supplied secret.
-const SECRET_BYTES: std::ops::RangeInclusive<usize> = 24..=64;
 const DEFAULT_GRACE_PERIOD_SECONDS: i64 = 24 * 60 * 60;
 const MAX_GRACE_PERIOD_SECONDS: i64 = 7 * 24 * 60 * 60;
 
@@ -54,7 +52,9 @@ pub async fn get(
         .into_iter()
         .next()
         .ok_or(ApiError::Internal("an endpoint has no current secret"))?;
-    Ok(Json(EndpointSecretOut { key: current.key }))
+    Ok(Json(EndpointSecretOut {
+        key: current.key.to_string(),
+    }))
 }
 
 /// `POST /app/{app_id}/endpoint/{endpoint_id}/secret/rotate`: makes the given (or a new)
@@ -82,36 +82,34 @@ pub async fn rotate(
         grace_period_seconds = grace.num_seconds(),
         "endpoint secret rotated"
     );
-    Ok(Json(EndpointSecretOut { key: new_key }))
+    Ok(Json(EndpointSecretOut {
+        key: new_key.to_string(),
+    }))
 }
 
-/// A new random secret, `whsec_` + base64 of 24 bytes from the thread's CSPRNG.
-pub fn generate_secret() -> String {
+/// A new random secret of 24 bytes from the thread's CSPRNG.
+pub fn generate_secret() -> Secret {
     let mut bytes = [0u8; GENERATED_SECRET_BYTES];
     rand::fill(&mut bytes);
-    format!("{SECRET_PREFIX}{}", STANDARD.encode(bytes))
+    Secret::generate(&bytes).expect("24 bytes is a valid secret length")
 }
 
-/// Accepts a caller-supplied secret: `whsec_` followed by standard base64 of 24 to 64 bytes.
-/// `field` locates the value in 422 errors. The value itself is never echoed back.
-pub fn parse_secret(raw: &str, field: &[&str]) -> ApiResult<String> {
-    let encoded = raw.strip_prefix(SECRET_PREFIX).ok_or_else(|| {
-        ApiError::invalid_body(field, format!("secret must start with {SECRET_PREFIX}"))
-    })?;
-    let decoded = STANDARD.decode(encoded).map_err(|_| {
-        ApiError::invalid_body(field, "secret must be base64 after the whsec_ prefix")
-    })?;
-    if !SECRET_BYTES.contains(&decoded.len()) {
-        return Err(ApiError::invalid_body(
-            field,
-            format!(
-                "secret must encode {} to {} bytes",
-                SECRET_BYTES.start(),
-                SECRET_BYTES.end()
-            ),
-        ));
-    }
-    Ok(raw.to_owned())
+/// Accepts a caller-supplied secret: `whsec_` followed by padded standard base64 of 24 to 64
+/// bytes (`Secret::parse_whsec`, which shows it back exactly as given). `field` locates the
+/// value in 422 errors. The value itself is never echoed back.
+pub fn parse_secret(raw: &str, field: &[&str]) -> ApiResult<Secret> {
+    Secret::parse_whsec(raw).map_err(|error| {
+        let message = match error {
+            SecretError::MissingPrefix => format!("secret must start with {SECRET_PREFIX}"),
+            SecretError::InvalidBase64(_) => {
+                "secret must be base64 after the whsec_ prefix".to_owned()
+            }
+            SecretError::InvalidLength { .. } => {
+                format!("secret must encode {MIN_SECRET_LEN} to {MAX_SECRET_LEN} bytes")
+            }
+        };
+        ApiError::invalid_body(field, message)
+    })
 }
 
 fn parse_grace_period(seconds: Option<i64>) -> ApiResult<chrono::Duration> {
@@ -129,21 +127,51 @@ fn parse_grace_period(seconds: Option<i64>) -> ApiResult<chrono::Duration> {
 mod tests {
     use super::*;
 
-    fn check_secret(raw: &str, ok: bool) {
-        assert_eq!(parse_secret(raw, &["secret"]).is_ok(), ok, "{raw}");
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+
+    /// `None`: accepted and shown back exactly as given; `Some`: the 422's message.
+    fn check_secret(raw: &str, refusal: Option<&str>) {
+        match parse_secret(raw, &["secret"]) {
+            Ok(secret) => {
+                assert_eq!(refusal, None, "{raw} was accepted");
+                assert_eq!(secret.to_string(), raw);
+            }
+            Err(ApiError::Validation(errors)) => {
+                let messages: Vec<&str> = errors.iter().map(|error| error.msg.as_str()).collect();
+                assert_eq!(messages, refusal.into_iter().collect::<Vec<_>>(), "{raw}");
+            }
+            Err(other) => panic!("{raw}: {other:?}"),
+        }
     }
 
     #[test]
     fn secrets() {
         let generated = generate_secret();
-        check_secret(&generated, true);
+        check_secret(&generated.to_string(), None);
         assert_ne!(generated, generate_secret());
-        check_secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", true);
-        check_secret(&format!("whsec_{}", STANDARD.encode([7u8; 64])), true);
-        check_secret(&format!("whsec_{}", STANDARD.encode([7u8; 65])), false);
-        check_secret(&format!("whsec_{}", STANDARD.encode([7u8; 23])), false);
-        check_secret("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", false);
-        check_secret("whsec_not base64!", false);
+        let prefix = Some("secret must start with whsec_");
+        let base64 = Some("secret must be base64 after the whsec_ prefix");
+        let length = Some("secret must encode 24 to 64 bytes");
+        let padded_32 = format!("whsec_{}", STANDARD.encode([7u8; 32]));
+        let cases = [
+            ("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_owned(), None),
+            (format!("whsec_{}", STANDARD.encode([7u8; 24])), None),
+            (format!("whsec_{}", STANDARD.encode([7u8; 64])), None),
+            (padded_32.clone(), None),
+            (format!("whsec_{}", STANDARD.encode([7u8; 65])), length),
+            (format!("whsec_{}", STANDARD.encode([7u8; 23])), length),
+            ("whsec_".to_owned(), length),
+            ("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_owned(), prefix),
+            ("".to_owned(), prefix),
+            ("whsec_not base64!".to_owned(), base64),
+            // Padding is required, as it always was here (the signing crate's lenient `parse`
+            // would take this).
+            (padded_32.trim_end_matches('=').to_owned(), base64),
+        ];
+        for (raw, refusal) in cases {
+            check_secret(&raw, refusal);
+        }
     }
 
     #[test]

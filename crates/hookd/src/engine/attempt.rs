@@ -8,7 +8,9 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::client::{DeliveryClient, OutboundRequest, SendReport};
-use crate::domain::{Attempt, AttemptDetails, AttemptId, DeliveryStatus, Timestamp, TriggerType};
+use crate::domain::{
+    Attempt, AttemptDetails, AttemptId, DeliveryStatus, Secret, Timestamp, TriggerType,
+};
 use crate::policy::outcome::{AttemptOutcome, FailureCode};
 use crate::policy::retry::RetrySchedule;
 use crate::store::{AttemptRecord, ClaimedDelivery, NextStep};
@@ -36,8 +38,8 @@ pub struct RequestHeaders {
     pub hookd: Vec<(String, String)>,
 }
 
-/// No stored secret of the endpoint parses, so its requests cannot be signed. hookd never sends
-/// an unsigned webhook: the attempt fails instead.
+/// No stored secret of the endpoint parses (or none is stored), so its requests cannot be
+/// signed. hookd never sends an unsigned webhook: the attempt fails instead.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
     "not sent: the endpoint has no usable signing secret ({stored_secrets} stored, none can be \
@@ -98,25 +100,21 @@ impl RequestHeaders {
 }
 
 /// The request headers for one attempt: the endpoint's custom headers and credentials, and the
-/// Standard Webhooks headers (optionally with their `svix-*` twins) signed by every secret that
-/// parses. Fails when none does, since an unsigned request must not be sent.
+/// Standard Webhooks headers (optionally with their `svix-*` twins) signed by every secret the
+/// store could parse. Fails when there is none, since an unsigned request must not be sent.
 pub fn signed_headers(
     claim: &ClaimedDelivery,
     body: &str,
     timestamp: i64,
     svix_headers: bool,
 ) -> Result<RequestHeaders, NoUsableSecret> {
-    let secrets: Vec<webhook_signature::Secret> = claim
-        .secrets
-        .iter()
-        .filter_map(|key| webhook_signature::Secret::parse(key).ok())
-        .collect();
+    let secrets = claim.secrets.usable();
     if secrets.is_empty() {
         return Err(NoUsableSecret {
-            stored_secrets: claim.secrets.len(),
+            stored_secrets: claim.secrets.stored(),
         });
     }
-    let secret_refs: Vec<&webhook_signature::Secret> = secrets.iter().collect();
+    let secret_refs: Vec<&Secret> = secrets.iter().collect();
     let signature = webhook_signature::signature_header(
         &secret_refs,
         claim.msg_id.as_str(),
@@ -157,12 +155,9 @@ pub async fn attempt_delivery(
     jitter: f64,
 ) -> (AttemptRecord, AttemptOutcome) {
     let mut sent_headers = Vec::new();
-    let report = match (&claim.payload, url::Url::parse(&claim.url)) {
-        (None, _) => SendReport::not_sent(FailureCode::Other, "message content was expunged"),
-        (_, Err(error)) => {
-            SendReport::not_sent(FailureCode::InvalidUrl, &format!("invalid url: {error}"))
-        }
-        (Some(body), Ok(url)) => {
+    let report = match &claim.payload {
+        None => SendReport::not_sent(FailureCode::Other, "message content was expunged"),
+        Some(body) => {
             match signed_headers(claim, body, started_at.timestamp(), policy.svix_headers) {
                 Err(unsignable) => {
                     tracing::warn!(app_id = %claim.app_id, endpoint_id = %claim.endpoint_id,
@@ -172,7 +167,7 @@ pub async fn attempt_delivery(
                 Ok(headers) => {
                     sent_headers = headers.recorded(&client.config().user_agent);
                     let request = OutboundRequest {
-                        url,
+                        url: claim.url.as_url().clone(),
                         headers: headers.sent(),
                         body: Bytes::from(body.clone()),
                     };
@@ -254,16 +249,14 @@ fn attempt_from_report(
 ) -> Attempt {
     let (status, failure_code) = match &report.outcome {
         AttemptOutcome::Delivered { .. } => (DeliveryStatus::Success, None),
-        AttemptOutcome::Failed { code, .. } => {
-            (DeliveryStatus::Fail, Some(code.as_str().to_owned()))
-        }
+        AttemptOutcome::Failed { code, .. } => (DeliveryStatus::Fail, Some((*code).into())),
     };
     Attempt {
         id: AttemptId::generate(started_at, rand::random()),
         app_id: claim.app_id.clone(),
         msg_id: claim.msg_id.clone(),
         endpoint_id: claim.endpoint_id.clone(),
-        url: claim.url.clone(),
+        url: claim.url.as_str().to_owned(),
         status,
         response_status_code: report.status.unwrap_or(0),
         response: report.response_body_prefix.clone(),
@@ -432,7 +425,10 @@ mod tests {
 
     fn claim_with_secrets(secrets: &[&str]) -> ClaimedDelivery {
         use crate::domain::MessageId;
-        use crate::domain::{AppId, DeliveryId, DeliveryOptions, EndpointId, EventTypeName};
+        use crate::domain::{
+            AppId, DeliveryId, DeliveryOptions, EndpointId, EndpointUrl, EventTypeName,
+            SigningSecrets,
+        };
         ClaimedDelivery {
             delivery_id: DeliveryId::from_trusted("dlv_1"),
             lease_token: 1,
@@ -442,10 +438,10 @@ mod tests {
             event_type: EventTypeName::parse("a.b").unwrap(),
             attempts_made: 0,
             trigger_type: TriggerType::Scheduled,
-            url: "http://example.com".into(),
+            url: EndpointUrl::parse("http://example.com").unwrap(),
             headers: Default::default(),
             options: DeliveryOptions::default(),
-            secrets: secrets.iter().map(|secret| secret.to_string()).collect(),
+            secrets: SigningSecrets::from_stored(secrets.iter().copied()),
             payload: Some("{}".into()),
         }
     }

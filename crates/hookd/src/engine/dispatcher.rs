@@ -29,7 +29,7 @@ use super::attempt::{AttemptPolicy, attempt_delivery};
 use super::client::DeliveryClient;
 use super::scheduler::Scheduler;
 use crate::clock::Clock;
-use crate::domain::{DeliveryId, EndpointId};
+use crate::domain::{DeliveryId, EndpointId, RecordedFailureCode};
 use crate::operational;
 use crate::policy::backpressure::CircuitPolicy;
 use crate::policy::outcome::{AttemptOutcome, FailureCode};
@@ -250,7 +250,7 @@ impl Dispatcher {
                 app_id = %claim.app_id, msg_id = %claim.msg_id,
                 endpoint_id = %claim.endpoint_id, attempt = claim.attempts_made + 1,
                 status = record.attempt.response_status_code,
-                outcome = record.attempt.failure_code.as_deref().unwrap_or("delivered"),
+                outcome = record.attempt.failure_code.as_ref().map_or("delivered", RecordedFailureCode::as_str),
                 "delivery attempt"
             );
             // The lease stays held (and renewed) until the recorder has written the record.

@@ -213,7 +213,8 @@ mod tests {
 
     use super::*;
     use crate::domain::{
-        AppId, DeliveryId, DeliveryOptions, EventTypeName, MessageId, TriggerType,
+        AppId, DeliveryId, DeliveryOptions, EndpointUrl, EventTypeName, MessageId, SigningSecrets,
+        TriggerType,
     };
     use crate::policy::outcome::FailureCode;
 
@@ -227,13 +228,13 @@ mod tests {
             event_type: EventTypeName::parse("a.b").unwrap(),
             attempts_made: 0,
             trigger_type: TriggerType::Scheduled,
-            url: "http://example.com".into(),
+            url: EndpointUrl::parse("http://example.com").unwrap(),
             headers: Default::default(),
             options: DeliveryOptions {
                 max_in_flight: Some(8),
                 ..DeliveryOptions::default()
             },
-            secrets: Vec::new(),
+            secrets: SigningSecrets::default(),
             payload: Some("{}".into()),
         }
     }

@@ -5,7 +5,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::domain::{DeliveryId, EndpointId, EventTypeName, MessageId, Timestamp};
+use crate::domain::{
+    DeliveryId, DeliveryTaskState, EndpointId, EventTypeName, MessageId, Timestamp,
+};
 
 /// Where one message stands at one endpoint, read from the latest delivery of the pair (a
 /// resend adds a delivery; the newest one decides).
@@ -31,14 +33,14 @@ pub enum DeliveryState {
 }
 
 impl DeliveryState {
-    /// Reads `delivery.status` (0, 1, 2, 9) and whether the row is leased.
-    pub fn from_code(code: i64, leased: bool) -> Self {
-        match code {
-            0 => DeliveryState::Success,
-            2 => DeliveryState::Failed,
-            9 => DeliveryState::Parked,
-            _ if leased => DeliveryState::Sending,
-            _ => DeliveryState::Pending,
+    /// A delivery's stored state and whether the row is leased.
+    pub fn from_stored(state: DeliveryTaskState, leased: bool) -> Self {
+        match state {
+            DeliveryTaskState::Succeeded => DeliveryState::Success,
+            DeliveryTaskState::Failed => DeliveryState::Failed,
+            DeliveryTaskState::Parked => DeliveryState::Parked,
+            DeliveryTaskState::Pending if leased => DeliveryState::Sending,
+            DeliveryTaskState::Pending => DeliveryState::Pending,
         }
     }
 }

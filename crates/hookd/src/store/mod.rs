@@ -14,6 +14,7 @@ pub mod logs;
 pub mod paging;
 pub mod postgres;
 pub mod sqlite;
+pub mod stored;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -26,8 +27,9 @@ use crate::policy::health::AttemptResult;
 use crate::domain::MessagePayload;
 use crate::domain::{
     AppId, Application, ApplicationFields, Attempt, ChannelName, DeliveryId, DeliveryOptions,
-    DeliveryStatus, Endpoint, EndpointFields, EndpointId, EndpointSecret, EventType,
-    EventTypeFields, EventTypeName, Message, MessageId, Timestamp, TriggerType,
+    DeliveryStatus, Endpoint, EndpointFields, EndpointId, EndpointSecret, EndpointUrl, EventType,
+    EventTypeFields, EventTypeName, Message, MessageId, Secret, SigningSecrets, Timestamp,
+    TriggerType,
 };
 use crate::domain::{BackgroundTaskId, BackgroundTaskKind, BackgroundTaskStatus, ReplaySelection};
 
@@ -111,7 +113,7 @@ pub struct Page<T> {
 pub struct NewEndpoint {
     pub id: EndpointId,
     pub fields: EndpointFields,
-    pub secret: String,
+    pub secret: Secret,
     pub now: Timestamp,
 }
 
@@ -189,12 +191,13 @@ pub struct ClaimedDelivery {
     /// Attempts made before this one.
     pub attempts_made: u32,
     pub trigger_type: TriggerType,
-    pub url: String,
+    pub url: EndpointUrl,
     pub headers: BTreeMap<String, String>,
     /// The endpoint's delivery settings (auth, retry schedule, ordering, concurrency).
     pub options: DeliveryOptions,
-    /// Every secret that signs right now (the current one and any still in their grace period).
-    pub secrets: Vec<String>,
+    /// Every secret that signs right now (the current one and any still in their grace period),
+    /// parsed once by the store.
+    pub secrets: SigningSecrets,
     /// `None` when the message content was expunged; the delivery then fails without sending.
     pub payload: Option<String>,
 }
@@ -269,15 +272,8 @@ impl AttemptRecord {
     }
 }
 
-/// The `status` column of a delivery row, the same in every backend. Attempts use Svix's
-/// integers instead (`domain::DeliveryStatus`); `PARKED` has no Svix equivalent.
-pub mod delivery_state {
-    pub const SUCCEEDED: i16 = 0;
-    pub const PENDING: i16 = 1;
-    pub const FAILED: i16 = 2;
-    /// Kept, not sent: its endpoint was disabled when it fell due.
-    pub const PARKED: i16 = 9;
-}
+/// The delivery row's state codes, for the backends' SQL (see `stored::delivery_state_code`).
+use stored::delivery_state;
 
 /// What `claim_idempotency_key` found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -416,7 +412,7 @@ pub trait Store: Send + Sync + 'static {
     async fn rotate_endpoint_secret(
         &self,
         id: &EndpointId,
-        new_key: String,
+        new_key: Secret,
         old_expires_at: Timestamp,
         now: Timestamp,
     ) -> Result<(), StoreError>;

@@ -272,6 +272,12 @@ async fn a_request_that_cannot_be_signed_is_not_sent() {
         receiver.received().is_empty(),
         "an unsigned request was sent"
     );
+    // Reading the secret back parses it too: the damaged row is an error, never shown.
+    let (status, body) = app
+        .get(&format!("/app/{app_id}/endpoint/{endpoint_id}/secret"))
+        .await;
+    assert_eq!(status, 500, "{body}");
+    assert!(!body.to_string().contains("not base64"), "{body}");
 }
 
 /// Answers from a fixed table; names not in it do not exist.

@@ -11,9 +11,10 @@ use hookd::domain::MessagePayload;
 use hookd::domain::{
     AppId, Application, ApplicationFields, Attempt, AttemptId, ChannelName, DeliveryOptions,
     DeliveryStatus, EndpointFields, EndpointId, EndpointUrl, EventTypeFields, EventTypeName,
-    MessageId, Timestamp, TriggerType, Uid,
+    MessageId, RecordedFailureCode, Secret, Timestamp, TriggerType, Uid,
 };
 use hookd::policy::backpressure::CircuitPolicy;
+use hookd::policy::outcome::FailureCode;
 use hookd::store::postgres::PostgresStore;
 use hookd::store::sqlite::SqliteStore;
 use hookd::store::{
@@ -97,6 +98,7 @@ contract!(
     event_id_dedupes,
     messages_page_forward_and_backward_with_filters,
     attempts_are_filtered,
+    failure_codes_read_back_typed_or_as_stored,
     a_claim_is_leased_and_a_stale_token_cannot_advance,
     released_deliveries_are_due_at_once,
     next_due_at_follows_deliver_at,
@@ -194,6 +196,11 @@ async fn new_app(store: &Arc<dyn Store>, now: Timestamp) -> AppId {
     id
 }
 
+/// A valid signing secret whose 32 key bytes are all `byte`.
+fn test_secret(byte: u8) -> Secret {
+    Secret::from_bytes(&[byte; 32]).unwrap()
+}
+
 async fn new_endpoint(
     store: &Arc<dyn Store>,
     app_id: &AppId,
@@ -207,7 +214,7 @@ async fn new_endpoint(
             NewEndpoint {
                 id: id.clone(),
                 fields,
-                secret: format!("whsec_{}", id.as_str()),
+                secret: test_secret(1),
                 now,
             },
         )
@@ -246,7 +253,7 @@ fn attempt_for(claim: &ClaimedDelivery, status_code: u16, now: Timestamp) -> Att
         app_id: claim.app_id.clone(),
         msg_id: claim.msg_id.clone(),
         endpoint_id: claim.endpoint_id.clone(),
-        url: claim.url.clone(),
+        url: claim.url.as_str().to_owned(),
         status: if status_code / 100 == 2 {
             DeliveryStatus::Success
         } else {
@@ -255,7 +262,7 @@ fn attempt_for(claim: &ClaimedDelivery, status_code: u16, now: Timestamp) -> Att
         response_status_code: status_code,
         response: "ok".to_owned(),
         response_duration_ms: 12,
-        failure_code: (status_code / 100 != 2).then(|| "http_status".to_owned()),
+        failure_code: (status_code / 100 != 2).then_some(FailureCode::HttpStatus.into()),
         trigger_type: TriggerType::Scheduled,
         created_at: now,
         details: Default::default(),
@@ -457,7 +464,7 @@ async fn endpoints_secrets_and_uid_conflicts(store: Arc<dyn Store>) {
             NewEndpoint {
                 id: EndpointId::generate(now, 1),
                 fields: endpoint_fields(Some("main")),
-                secret: "whsec_x".to_owned(),
+                secret: test_secret(2),
                 now,
             },
         )
@@ -484,13 +491,14 @@ async fn endpoints_secrets_and_uid_conflicts(store: Arc<dyn Store>) {
     let secrets = store.endpoint_secrets(&endpoint_id, now).await.unwrap();
     assert_eq!(secrets.len(), 1);
     store
-        .rotate_endpoint_secret(&endpoint_id, "whsec_new".to_owned(), now + seconds(60), now)
+        .rotate_endpoint_secret(&endpoint_id, test_secret(3), now + seconds(60), now)
         .await
         .unwrap();
     let secrets = store.endpoint_secrets(&endpoint_id, now).await.unwrap();
     assert_eq!(secrets.len(), 2);
     assert_eq!(
-        secrets[0].key, "whsec_new",
+        secrets[0].key,
+        test_secret(3),
         "the current secret comes first"
     );
     assert_eq!(secrets[1].expires_at, Some(now + seconds(60)));
@@ -607,7 +615,8 @@ async fn message_fans_out_to_matching_endpoints(store: Arc<dyn Store>) {
     let claim = &claimed[0];
     assert_eq!(claim.payload.as_deref(), Some(r#"{"amount":42}"#));
     assert_eq!(claim.headers["x-team"], "billing");
-    assert_eq!(claim.secrets.len(), 1);
+    assert_eq!(claim.secrets.usable().len(), 1);
+    assert_eq!(claim.secrets.usable()[0], test_secret(1));
     assert_eq!(claim.attempts_made, 0);
 }
 
@@ -723,6 +732,50 @@ async fn messages_page_forward_and_backward_with_filters(store: Arc<dyn Store>) 
     assert_eq!(window_ids, ids[1..3]);
 }
 
+/// A code this hookd knows comes back as `Known`; one it does not (written by a newer node of
+/// the same cluster) comes back exactly as stored instead of failing the listing.
+async fn failure_codes_read_back_typed_or_as_stored(store: Arc<dyn Store>) {
+    let now = t0();
+    let app_id = new_app(&store, now).await;
+    new_endpoint(&store, &app_id, endpoint_fields(None), now).await;
+    create(&store, new_message(&app_id, "invoice.paid", now)).await;
+    create(&store, new_message(&app_id, "invoice.paid", now)).await;
+    let claimed = store
+        .claim_due_deliveries(now, LEASE, budget(10))
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 2);
+    // In the order of their spellings, as they are compared below.
+    let codes = [
+        RecordedFailureCode::Unrecognized("quota_exceeded".to_owned()),
+        RecordedFailureCode::Known(FailureCode::SigningFailed),
+    ];
+    let records = claimed
+        .iter()
+        .zip(&codes)
+        .map(|(claim, code)| {
+            let mut record = record(claim, claim.lease_token, 500, NextStep::GiveUp, now);
+            record.attempt.failure_code = Some(code.clone());
+            record
+        })
+        .collect();
+    store
+        .record_attempts(records, CircuitPolicy::default())
+        .await
+        .unwrap();
+    let listed = store
+        .list_attempts(&app_id, None, AttemptFilter::default(), page(10, None))
+        .await
+        .unwrap()
+        .items;
+    let mut read_back: Vec<_> = listed
+        .into_iter()
+        .map(|attempt| attempt.failure_code)
+        .collect();
+    read_back.sort_by_key(|code| code.as_ref().map(|code| code.as_str().to_owned()));
+    assert_eq!(read_back, codes.map(Some));
+}
+
 async fn attempts_are_filtered(store: Arc<dyn Store>) {
     let now = t0();
     let app_id = new_app(&store, now).await;
@@ -780,8 +833,8 @@ async fn attempts_are_filtered(store: Arc<dyn Store>) {
     assert_eq!(server_errors.len(), 1);
     assert_eq!(server_errors[0].response_status_code, 503);
     assert_eq!(
-        server_errors[0].failure_code.as_deref(),
-        Some("http_status")
+        server_errors[0].failure_code,
+        Some(RecordedFailureCode::Known(FailureCode::HttpStatus))
     );
     let on_eu = attempts(AttemptFilter {
         channel: Some(ChannelName::parse("eu").unwrap()),

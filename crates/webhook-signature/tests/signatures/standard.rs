@@ -237,6 +237,49 @@ fn secret_text_round_trips_with_or_without_prefix_and_padding() {
     assert_eq!(secret(padded.trim_end_matches('=')).to_string(), padded);
 }
 
+/// `parse_whsec` takes only what `Display` writes; `parse` also takes a bare or unpadded key.
+#[test]
+fn strict_parsing_takes_only_the_displayed_form() {
+    let padded = format!("whsec_{}", STANDARD.encode([1; 32]));
+    let unpadded = padded.trim_end_matches('=').to_owned();
+    let bare = padded.strip_prefix("whsec_").unwrap().to_owned();
+    let short = format!("whsec_{}", STANDARD.encode([1; 23]));
+    let long = format!("whsec_{}", STANDARD.encode([1; 65]));
+    // (text, what `parse_whsec` says, whether `parse` accepts it)
+    let cases: [(&str, Result<(), &str>, bool); 8] = [
+        (&padded, Ok(()), true),
+        ("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", Ok(()), true),
+        (&unpadded, Err("base64"), true),
+        (&bare, Err("prefix"), true),
+        ("whsec_not base64!", Err("base64"), false),
+        (&short, Err("length"), false),
+        (&long, Err("length"), false),
+        ("", Err("prefix"), false),
+    ];
+    for (text, strict, lenient) in cases {
+        let kind = Secret::parse_whsec(text)
+            .map(drop)
+            .map_err(|error| match error {
+                SecretError::MissingPrefix => "prefix",
+                SecretError::InvalidBase64(_) => "base64",
+                SecretError::InvalidLength { .. } => "length",
+            });
+        assert_eq!(kind, strict, "parse_whsec {text:?}");
+        assert_eq!(Secret::parse(text).is_ok(), lenient, "parse {text:?}");
+        if strict.is_ok() {
+            assert_eq!(Secret::parse_whsec(text).unwrap().to_string(), text);
+        }
+    }
+}
+
+#[test]
+fn secrets_are_equal_when_their_keys_are() {
+    let padded = format!("whsec_{}", STANDARD.encode([1; 32]));
+    assert_eq!(secret(&padded), secret(padded.trim_start_matches("whsec_")));
+    assert_ne!(secret(&padded), Secret::from_bytes(&[2; 32]).unwrap());
+    assert_ne!(secret(&padded), Secret::from_bytes(&[1; 33]).unwrap());
+}
+
 #[test]
 fn secret_debug_does_not_reveal_the_key() {
     let vector = vectors::load().standard_webhooks.remove(0);

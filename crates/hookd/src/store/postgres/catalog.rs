@@ -10,10 +10,11 @@ use super::rows::{
 use super::{backend, get, unique, unique_or_missing_parent};
 use crate::domain::{
     AppId, Application, ApplicationFields, DeliveryOptions, Endpoint, EndpointFields, EndpointId,
-    EndpointSecret, EndpointUrl, EventType, EventTypeFields, EventTypeName, FanoutTarget,
+    EndpointSecret, EndpointUrl, EventType, EventTypeFields, EventTypeName, FanoutTarget, Secret,
     Timestamp, Uid,
 };
 use crate::policy::retry::RetrySchedule;
+use crate::store::stored;
 use crate::store::{
     ApplicationChange, ApplicationFilter, CreatedMessageAnswer, EndpointChange,
     IDEMPOTENCY_IN_PROGRESS, IdempotentResponse, KeyClaim, Modified, NewEndpoint, Page,
@@ -304,7 +305,7 @@ pub async fn insert_endpoint(
             &to_json(&fields.metadata)?,
             &to_json(&fields.headers)?,
             &to_micros(endpoint.now),
-            &endpoint.secret,
+            &endpoint.secret.to_string(),
             &fields.delivery.max_in_flight.map(i64::from),
             &fields.delivery.ordered,
             &fields
@@ -503,12 +504,14 @@ pub async fn delete_endpoint(
     Ok(deleted > 0)
 }
 
-/// The secrets of these endpoints that are valid at `now`, per endpoint the current one first.
-pub async fn endpoint_secrets_of(
+/// The `(endpoint_id, key, expires_at)` rows of these endpoints valid at `now`, per endpoint
+/// the current one first. The keys are unparsed: `endpoint_secrets` refuses one that does not
+/// parse, a claim's `SigningSecrets` counts it.
+pub async fn stored_secrets_of(
     c: &impl GenericClient,
     ids: &[&str],
     now: Timestamp,
-) -> Result<Vec<(String, EndpointSecret)>, StoreError> {
+) -> Result<Vec<(String, String, Option<Timestamp>)>, StoreError> {
     let statement = c
         .prepare_cached(
             "SELECT endpoint_id, key, expires_at FROM endpoint_secret
@@ -524,25 +527,25 @@ pub async fn endpoint_secrets_of(
         .map(|row| {
             Ok((
                 get(row, 0)?,
-                EndpointSecret {
-                    key: get(row, 1)?,
-                    expires_at: get::<Option<i64>>(row, 2)?.map(from_micros),
-                },
+                get(row, 1)?,
+                get::<Option<i64>>(row, 2)?.map(from_micros),
             ))
         })
         .collect()
 }
 
+/// The endpoint's secrets that are valid at `now`, the current one first; a stored secret that
+/// does not parse is a `CorruptValue`.
 pub async fn endpoint_secrets(
     c: &impl GenericClient,
     id: &EndpointId,
     now: Timestamp,
 ) -> Result<Vec<EndpointSecret>, StoreError> {
-    Ok(endpoint_secrets_of(c, &[id.as_str()], now)
+    stored_secrets_of(c, &[id.as_str()], now)
         .await?
         .into_iter()
-        .map(|(_, secret)| secret)
-        .collect())
+        .map(|(_, key, expires_at)| Ok(stored::endpoint_secret(&key, expires_at)?))
+        .collect()
 }
 
 /// Runs inside one transaction (see the caller): lock the endpoint, expire the current secret,
@@ -553,7 +556,7 @@ pub async fn endpoint_secrets(
 pub async fn rotate_endpoint_secret(
     c: &impl GenericClient,
     id: &EndpointId,
-    new_key: String,
+    new_key: Secret,
     old_expires_at: Timestamp,
     now: Timestamp,
 ) -> Result<(), StoreError> {
@@ -592,9 +595,12 @@ pub async fn rotate_endpoint_secret(
         )
         .await
         .map_err(backend)?;
-    c.execute(&insert, &[&id.as_str(), &new_key, &to_micros(now)])
-        .await
-        .map_err(backend)?;
+    c.execute(
+        &insert,
+        &[&id.as_str(), &new_key.to_string(), &to_micros(now)],
+    )
+    .await
+    .map_err(backend)?;
     Ok(())
 }
 

@@ -11,13 +11,14 @@ use super::messages::{ATTEMPT_COLUMNS, attempt_from_row};
 use super::rows::{Cursor, Parameters, corrupt, from_micros, to_micros};
 use super::{backend, get};
 use crate::domain::{
-    AppId, Attempt, DeliveryId, DeliveryStatus, EndpointId, EventTypeName, MessageId, Timestamp,
+    AppId, Attempt, DeliveryId, DeliveryStatus, DeliveryTaskState, EndpointId, EventTypeName,
+    MessageId, Timestamp,
 };
-use crate::store::delivery_state::PARKED;
 use crate::store::logs::{
     AttemptSample, DeadLetter, DeadLetterFilter, DeadLetterGroup, DeliveryCounts, DeliveryState,
     Destination, MAX_ATTEMPT_SAMPLES,
 };
+use crate::store::stored;
 use crate::store::{Page, PageRequest, StoreError};
 
 /// True when no newer delivery exists for the same message and endpoint as `d`.
@@ -148,8 +149,10 @@ pub async fn list_destinations(
         .map_err(backend)?
         .iter()
         .map(|row| {
-            let state =
-                DeliveryState::from_code(i64::from(get::<i16>(row, 1)?), get::<bool>(row, 2)?);
+            let state = DeliveryState::from_stored(
+                stored::delivery_state(i64::from(get::<i16>(row, 1)?))?,
+                get::<bool>(row, 2)?,
+            );
             Ok(Destination {
                 endpoint_id: EndpointId::from_trusted(get::<String>(row, 0)?),
                 state,
@@ -204,7 +207,8 @@ fn dead_letter_from_row(row: &Row) -> Result<DeadLetter, StoreError> {
         msg_id: MessageId::from_trusted(get::<String>(row, 1)?),
         endpoint_id: EndpointId::from_trusted(get::<String>(row, 2)?),
         event_type: EventTypeName::parse(&event_type).map_err(corrupt)?,
-        parked: get::<i16>(row, 4)? == PARKED,
+        parked: stored::delivery_state(i64::from(get::<i16>(row, 4)?))?
+            == DeliveryTaskState::Parked,
         attempts_made: u32::try_from(get::<i32>(row, 5)?).unwrap_or(0),
         message_created_at: from_micros(get(row, 6)?),
         last_attempt_at: get::<Option<i64>>(row, 7)?.map(from_micros),
@@ -294,7 +298,10 @@ pub async fn count_endpoint_deliveries(
         .await
         .map_err(backend)?
     {
-        let state = DeliveryState::from_code(i64::from(get::<i16>(&row, 0)?), get(&row, 1)?);
+        let state = DeliveryState::from_stored(
+            stored::delivery_state(i64::from(get::<i16>(&row, 0)?))?,
+            get(&row, 1)?,
+        );
         counts.add(state, u64::try_from(get::<i64>(&row, 2)?).unwrap_or(0));
     }
     Ok(counts)

@@ -9,7 +9,7 @@ use super::rows::{Cursor, Parameters, corrupt, from_micros, to_micros};
 use super::{backend, get, missing_parent};
 use crate::domain::{
     AppId, Attempt, AttemptDetails, AttemptId, ChannelName, DeliveryId, DeliveryStatus, EndpointId,
-    EventTypeName, FanoutTarget, Message, MessageId, TriggerType,
+    EventTypeName, FanoutTarget, Message, MessageId, RecordedFailureCode, TriggerType,
 };
 use crate::store::{
     AttemptFilter, MessageFilter, MessageInsert, NewMessage, Page, PageRequest, StoreError,
@@ -267,7 +267,9 @@ pub fn attempt_from_row(row: &Row) -> Result<Attempt, StoreError> {
         response_status_code: u16::try_from(get::<i32>(row, 6)?).unwrap_or(0),
         response: get(row, 7)?,
         response_duration_ms: u64::try_from(get::<i64>(row, 8)?).unwrap_or(0),
-        failure_code: get(row, 9)?,
+        failure_code: get::<Option<String>>(row, 9)?
+            .as_deref()
+            .map(RecordedFailureCode::parse),
         trigger_type: TriggerType::from_code(i64::from(get::<i16>(row, 10)?)),
         created_at: from_micros(get(row, 11)?),
         details: AttemptDetails {
@@ -321,8 +323,10 @@ pub async fn insert_attempts(
         .iter()
         .map(|a| i64::try_from(a.response_duration_ms).unwrap_or(i64::MAX))
         .collect();
-    let failure_codes: Vec<Option<&str>> =
-        attempts.iter().map(|a| a.failure_code.as_deref()).collect();
+    let failure_codes: Vec<Option<&str>> = attempts
+        .iter()
+        .map(|a| a.failure_code.as_ref().map(RecordedFailureCode::as_str))
+        .collect();
     let triggers: Vec<i16> = attempts.iter().map(|a| a.trigger_type as i16).collect();
     let created: Vec<i64> = attempts.iter().map(|a| to_micros(a.created_at)).collect();
     // JSON escapes any NUL in a header value, so the text is always storable.

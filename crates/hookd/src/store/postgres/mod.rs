@@ -42,7 +42,7 @@ use super::{
 use crate::domain::{
     AppId, Application, ApplicationFields, Attempt, DeliveryId, Endpoint, EndpointFields,
     EndpointId, EndpointSecret, EventType, EventTypeFields, EventTypeName, Message, MessageId,
-    Timestamp,
+    Secret, Timestamp,
 };
 use crate::policy::backpressure::CircuitPolicy;
 
@@ -427,7 +427,7 @@ impl Store for PostgresStore {
     async fn rotate_endpoint_secret(
         &self,
         id: &EndpointId,
-        new_key: String,
+        new_key: Secret,
         old_expires_at: Timestamp,
         now: Timestamp,
     ) -> Result<(), StoreError> {

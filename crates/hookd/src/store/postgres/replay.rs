@@ -18,11 +18,12 @@ use super::catalog::find_endpoint;
 use super::deliveries::{end_rest, enqueue_resend, make_due_now};
 use super::rows::{Cursor, Parameters, corrupt, from_micros, to_micros};
 use super::{backend, get};
+use crate::domain::DeliveryTaskState;
 use crate::domain::{
     AppId, BackgroundTaskId, BackgroundTaskKind, BackgroundTaskStatus, ChannelName, EndpointId,
     EventTypeName, MessageId, ReplaySelection, Timestamp,
 };
-use crate::store::delivery_state::PENDING;
+use crate::store::stored;
 use crate::store::{
     BackgroundTask, ClaimedBackgroundTask, NewBackgroundTask, Page, PageRequest, ReplayFilter,
     ReplayProgress, ReplayStep, StoreError,
@@ -78,7 +79,7 @@ pub async fn create_task(
             &task.kind.name(),
             &filter.endpoint_id.as_ref().map(EndpointId::as_str),
             &event_type_names(filter),
-            &filter.selection.code(),
+            &stored::replay_selection_code(filter.selection),
             &to_micros(filter.since),
             &filter.until.map(to_micros),
             &to_micros(task.now),
@@ -281,12 +282,7 @@ async fn select_pairs(
     if filter.selection == ReplaySelection::NeverQueued {
         return select_never_queued(c, filter, after, limit).await;
     }
-    let statuses: Vec<i16> = filter
-        .selection
-        .delivery_statuses()
-        .iter()
-        .map(|status| *status as i16)
-        .collect();
+    let statuses = stored::delivery_state_codes(filter.selection);
     let sql = format!(
         "SELECT d.msg_id, d.endpoint_id, d.id, d.status FROM delivery d
          JOIN message m ON m.id = d.msg_id
@@ -326,7 +322,7 @@ async fn select_pairs(
     };
     for row in &rows {
         let pair = (get::<String>(row, 0)?, get::<String>(row, 1)?);
-        if get::<i16>(row, 3)? == PENDING {
+        if stored::delivery_state(i64::from(get::<i16>(row, 3)?))? == DeliveryTaskState::Pending {
             selection.due_now.push(get(row, 2)?);
         } else {
             selection.queue.push(pair.clone());
@@ -436,8 +432,7 @@ fn task_from_row(row: &Row) -> Result<BackgroundTask, StoreError> {
             app_id: AppId::from_trusted(get::<String>(row, 1)?),
             endpoint_id: get::<Option<String>>(row, 4)?.map(EndpointId::from_trusted),
             event_types,
-            selection: ReplaySelection::from_code(get(row, 6)?)
-                .ok_or_else(|| unknown("selection"))?,
+            selection: stored::replay_selection(get(row, 6)?)?,
             since: from_micros(get(row, 7)?),
             until: get::<Option<i64>>(row, 8)?.map(from_micros),
         },

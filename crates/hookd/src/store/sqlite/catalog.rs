@@ -7,10 +7,11 @@ use super::backend;
 use super::rows::{Cursor, corrupt, from_json, from_micros, to_json, to_micros};
 use crate::domain::{
     AppId, Application, ApplicationFields, DeliveryOptions, Endpoint, EndpointFields, EndpointId,
-    EndpointSecret, EndpointUrl, EventType, EventTypeFields, EventTypeName, FanoutTarget,
-    Timestamp, Uid,
+    EndpointSecret, EndpointUrl, EventType, EventTypeFields, EventTypeName, FanoutTarget, Secret,
+    SigningSecrets, Timestamp, Uid,
 };
 use crate::policy::retry::RetrySchedule;
+use crate::store::stored;
 use crate::store::{
     ApplicationChange, ApplicationFilter, CreatedMessageAnswer, EndpointChange,
     IDEMPOTENCY_IN_PROGRESS, IdempotentResponse, KeyClaim, Modified, NewEndpoint, Page,
@@ -341,7 +342,7 @@ pub fn insert_endpoint(
     .map_err(backend)?
     .execute(params![
         endpoint.id.as_str(),
-        endpoint.secret,
+        endpoint.secret.to_string(),
         to_micros(endpoint.now)
     ])
     .map_err(backend)?;
@@ -482,11 +483,38 @@ pub fn delete_endpoint(
     Ok(deleted > 0)
 }
 
+/// The endpoint's secrets that are valid at `now`, the current one first; a stored secret that
+/// does not parse is a `CorruptValue`.
 pub fn endpoint_secrets(
     c: &Connection,
     id: &EndpointId,
     now: Timestamp,
 ) -> Result<Vec<EndpointSecret>, StoreError> {
+    stored_secrets(c, id, now)?
+        .into_iter()
+        .map(|(key, expires_at)| Ok(stored::endpoint_secret(&key, expires_at)?))
+        .collect()
+}
+
+/// The secrets that sign the endpoint's deliveries now; see `SigningSecrets` for why a stored
+/// secret that does not parse is counted rather than an error here.
+pub fn signing_secrets(
+    c: &Connection,
+    id: &EndpointId,
+    now: Timestamp,
+) -> Result<SigningSecrets, StoreError> {
+    let stored = stored_secrets(c, id, now)?;
+    Ok(SigningSecrets::from_stored(
+        stored.iter().map(|(key, _)| key.as_str()),
+    ))
+}
+
+/// The endpoint's `(key, expires_at)` rows valid at `now`, the current one first.
+fn stored_secrets(
+    c: &Connection,
+    id: &EndpointId,
+    now: Timestamp,
+) -> Result<Vec<(String, Option<Timestamp>)>, StoreError> {
     let mut statement = c
         .prepare_cached(
             "SELECT key, expires_at FROM endpoint_secret
@@ -496,10 +524,7 @@ pub fn endpoint_secrets(
         .map_err(backend)?;
     statement
         .query_map(params![id.as_str(), to_micros(now)], |row| {
-            Ok(EndpointSecret {
-                key: row.get(0)?,
-                expires_at: row.get::<_, Option<i64>>(1)?.map(from_micros),
-            })
+            Ok((row.get(0)?, row.get::<_, Option<i64>>(1)?.map(from_micros)))
         })
         .map_err(backend)?
         .collect::<Result<_, _>>()
@@ -509,7 +534,7 @@ pub fn endpoint_secrets(
 pub fn rotate_endpoint_secret(
     c: &Connection,
     id: &EndpointId,
-    new_key: String,
+    new_key: Secret,
     old_expires_at: Timestamp,
     now: Timestamp,
 ) -> Result<(), StoreError> {
@@ -529,7 +554,7 @@ pub fn rotate_endpoint_secret(
          VALUES (?1, ?2, NULL, ?3)",
     )
     .map_err(backend)?
-    .execute(params![id.as_str(), new_key, to_micros(now)])
+    .execute(params![id.as_str(), new_key.to_string(), to_micros(now)])
     .map_err(missing_parent("endpoint not found"))?;
     Ok(())
 }

@@ -13,13 +13,14 @@ use super::backend;
 use super::messages::{ATTEMPT_COLUMNS, attempt_from_row};
 use super::rows::{Cursor, corrupt, from_micros, to_micros};
 use crate::domain::{
-    AppId, Attempt, DeliveryId, DeliveryStatus, EndpointId, EventTypeName, MessageId, Timestamp,
+    AppId, Attempt, DeliveryId, DeliveryStatus, DeliveryTaskState, EndpointId, EventTypeName,
+    MessageId, Timestamp,
 };
-use crate::store::delivery_state::PARKED;
 use crate::store::logs::{
     AttemptSample, DeadLetter, DeadLetterFilter, DeadLetterGroup, DeliveryCounts, DeliveryState,
     Destination, MAX_ATTEMPT_SAMPLES,
 };
+use crate::store::stored;
 use crate::store::{Page, PageRequest, StoreError};
 
 /// True when no newer delivery exists for the same message and endpoint as `d`.
@@ -154,18 +155,26 @@ pub fn list_destinations(
         .prepare(&sql)
         .map_err(backend)?
         .query_map(params_from_iter(parameters), |row| {
-            let state = DeliveryState::from_code(row.get(1)?, row.get(2)?);
-            Ok(Destination {
-                endpoint_id: EndpointId::from_trusted(row.get::<_, String>(0)?),
-                state,
-                next_attempt_at: matches!(state, DeliveryState::Pending | DeliveryState::Sending)
-                    .then(|| row.get(3).map(from_micros))
-                    .transpose()?,
-            })
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, i64>(1)?,
+                row.get::<_, bool>(2)?,
+                row.get::<_, Option<i64>>(3)?,
+            ))
         })
         .map_err(backend)?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(backend)?;
+        .map(|row| {
+            let (endpoint_id, status, leased, next_attempt_at) = row.map_err(backend)?;
+            let state = DeliveryState::from_stored(stored::delivery_state(status)?, leased);
+            Ok(Destination {
+                endpoint_id: EndpointId::from_trusted(endpoint_id),
+                state,
+                next_attempt_at: next_attempt_at
+                    .filter(|_| matches!(state, DeliveryState::Pending | DeliveryState::Sending))
+                    .map(from_micros),
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
     Ok(cursor.page(rows, |destination| destination.endpoint_id.to_string()))
 }
 
@@ -233,7 +242,8 @@ pub fn list_dead_letters(
                         row.get::<_, String>(2).map_err(backend)?,
                     ),
                     event_type: EventTypeName::parse(&event_type).map_err(corrupt)?,
-                    parked: row.get::<_, i64>(4).map_err(backend)? == i64::from(PARKED),
+                    parked: stored::delivery_state(row.get(4).map_err(backend)?)?
+                        == DeliveryTaskState::Parked,
                     attempts_made: row.get(5).map_err(backend)?,
                     message_created_at: from_micros(row.get(6).map_err(backend)?),
                     last_attempt_at: row
@@ -306,13 +316,15 @@ pub fn count_endpoint_deliveries(
     let rows = statement
         .query_map(params_from_iter(parameters), |row| {
             Ok((
-                DeliveryState::from_code(row.get(0)?, row.get(1)?),
+                row.get::<_, i64>(0)?,
+                row.get::<_, bool>(1)?,
                 row.get::<_, i64>(2)?,
             ))
         })
         .map_err(backend)?;
     for row in rows {
-        let (state, count) = row.map_err(backend)?;
+        let (status, leased, count) = row.map_err(backend)?;
+        let state = DeliveryState::from_stored(stored::delivery_state(status)?, leased);
         counts.add(state, u64::try_from(count).unwrap_or(0));
     }
     Ok(counts)

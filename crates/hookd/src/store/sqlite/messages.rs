@@ -10,7 +10,7 @@ use super::deliveries::mark_due;
 use super::rows::{Cursor, corrupt, from_json, from_micros, to_json, to_micros};
 use crate::domain::{
     AppId, Attempt, AttemptDetails, AttemptId, ChannelName, DeliveryId, DeliveryStatus, EndpointId,
-    EventTypeName, Message, MessageId, TriggerType,
+    EventTypeName, Message, MessageId, RecordedFailureCode, TriggerType,
 };
 use crate::store::{
     AttemptFilter, MessageFilter, MessageInsert, NewMessage, Page, PageRequest, StoreError,
@@ -244,7 +244,10 @@ pub fn attempt_from_row(row: &Row<'_>) -> rusqlite::Result<Attempt> {
         response_status_code: row.get(6)?,
         response: row.get(7)?,
         response_duration_ms: u64::try_from(row.get::<_, i64>(8)?).unwrap_or(0),
-        failure_code: row.get(9)?,
+        failure_code: row
+            .get::<_, Option<String>>(9)?
+            .as_deref()
+            .map(RecordedFailureCode::parse),
         trigger_type: TriggerType::from_code(row.get(10)?),
         created_at: from_micros(row.get(11)?),
         details: AttemptDetails {
@@ -281,7 +284,10 @@ pub fn insert_attempt(c: &Connection, attempt: &Attempt) -> Result<(), StoreErro
         attempt.response_status_code,
         attempt.response,
         i64::try_from(attempt.response_duration_ms).unwrap_or(i64::MAX),
-        attempt.failure_code,
+        attempt
+            .failure_code
+            .as_ref()
+            .map(RecordedFailureCode::as_str),
         attempt.trigger_type as i64,
         to_micros(attempt.created_at),
         to_json(&attempt.details.request_headers)?,

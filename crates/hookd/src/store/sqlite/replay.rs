@@ -17,11 +17,12 @@ use super::backend;
 use super::catalog::find_endpoint;
 use super::deliveries::{end_rest, enqueue_resend, make_due_now};
 use super::rows::{Cursor, corrupt, from_json, from_micros, to_json, to_micros};
+use crate::domain::DeliveryTaskState;
 use crate::domain::{
     AppId, BackgroundTaskId, BackgroundTaskKind, BackgroundTaskStatus, ChannelName, EndpointId,
     EventTypeName, MessageId, ReplaySelection, Timestamp,
 };
-use crate::store::delivery_state::PENDING;
+use crate::store::stored;
 use crate::store::{
     BackgroundTask, ClaimedBackgroundTask, NewBackgroundTask, Page, PageRequest, ReplayFilter,
     ReplayProgress, ReplayStep, StoreError,
@@ -82,7 +83,7 @@ pub fn create_task(c: &Connection, task: NewBackgroundTask) -> Result<(), StoreE
         task.kind.name(),
         filter.endpoint_id.as_ref().map(EndpointId::as_str),
         event_types_json(filter)?,
-        filter.selection.code(),
+        stored::replay_selection_code(filter.selection),
         to_micros(filter.since),
         filter.until.map(to_micros),
         to_micros(task.now),
@@ -279,7 +280,7 @@ fn select_pairs(
     if filter.selection == ReplaySelection::NeverQueued {
         return select_never_queued(c, filter, after, limit);
     }
-    let statuses = to_json(&filter.selection.delivery_statuses())?;
+    let statuses = to_json(&stored::delivery_state_codes(filter.selection))?;
     let sql = format!(
         "SELECT d.msg_id, d.endpoint_id, d.id, d.status FROM delivery d
          JOIN message m ON m.id = d.msg_id
@@ -308,14 +309,14 @@ fn select_pairs(
                 after.as_ref().map(|(msg, _)| msg.as_str()),
                 after.as_ref().map(|(_, endpoint)| endpoint.as_str()),
                 statuses,
-                PENDING,
+                stored::delivery_state::PENDING,
             ],
             |row| {
                 Ok((
                     row.get::<_, String>(0)?,
                     row.get::<_, String>(1)?,
                     row.get::<_, String>(2)?,
-                    row.get::<_, i16>(3)?,
+                    row.get::<_, i64>(3)?,
                 ))
             },
         )
@@ -332,7 +333,7 @@ fn select_pairs(
         last_scanned,
     };
     for (msg_id, endpoint_id, delivery_id, status) in rows {
-        if status == PENDING {
+        if stored::delivery_state(status)? == DeliveryTaskState::Pending {
             selection.due_now.push(delivery_id);
         } else {
             selection.queue.push((msg_id, endpoint_id));
@@ -473,7 +474,7 @@ fn task_from_row(row: &Row<'_>) -> Result<BackgroundTask, StoreError> {
             app_id: AppId::from_trusted(app_id),
             endpoint_id: endpoint_id.map(EndpointId::from_trusted),
             event_types,
-            selection: ReplaySelection::from_code(selection).ok_or_else(|| unknown("selection"))?,
+            selection: stored::replay_selection(selection)?,
             since: from_micros(since),
             until: until.map(from_micros),
         },

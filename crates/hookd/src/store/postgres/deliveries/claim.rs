@@ -17,7 +17,8 @@ use super::super::rows::{corrupt, from_json, to_micros};
 use super::super::{backend, get};
 use super::{forget_endpoint, park_endpoint, postpone, refresh_queue_entry};
 use crate::domain::{
-    AppId, DeliveryId, EndpointId, EventTypeName, MessageId, Timestamp, TriggerType,
+    AppId, DeliveryId, EndpointId, EndpointUrl, EventTypeName, MessageId, SigningSecrets,
+    Timestamp, TriggerType,
 };
 use crate::policy::claim_order::{Candidate, ClaimTurns};
 use crate::policy::claim_plan::{ClaimLimits, ClaimPlan, EndpointClaimState, Throttle, plan};
@@ -196,6 +197,7 @@ impl Claim<'_> {
             .await
             .map_err(backend)?;
         let headers: BTreeMap<String, String> = from_json(&endpoint.headers)?;
+        let url = EndpointUrl::parse(&endpoint.url).map_err(corrupt)?;
         for ((row, id), lease_token) in due.iter().zip(ids).zip(tokens) {
             self.claimed.push(ClaimedDelivery {
                 delivery_id: DeliveryId::from_trusted(id),
@@ -206,10 +208,10 @@ impl Claim<'_> {
                 event_type: EventTypeName::parse(&get::<String>(row, 5)?).map_err(corrupt)?,
                 attempts_made: u32::try_from(get::<i32>(row, 2)?).unwrap_or(0),
                 trigger_type: TriggerType::from_code(i64::from(get::<i16>(row, 3)?)),
-                url: endpoint.url.clone(),
+                url: url.clone(),
                 headers: headers.clone(),
                 options: endpoint.options.clone(),
-                secrets: Vec::new(),
+                secrets: SigningSecrets::default(),
                 payload: get(row, 4)?,
             });
         }

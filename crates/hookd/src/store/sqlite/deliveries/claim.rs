@@ -12,11 +12,11 @@ use std::time::Duration;
 use rusqlite::{Connection, params};
 
 use super::super::backend;
-use super::super::catalog::endpoint_secrets;
+use super::super::catalog::signing_secrets;
 use super::super::rows::{corrupt, from_json, to_micros};
 use super::{forget_endpoint, park_endpoint, postpone, refresh_queue_entry};
 use crate::domain::{
-    AppId, DeliveryId, EndpointId, EventTypeName, MessageId, Timestamp, TriggerType,
+    AppId, DeliveryId, EndpointId, EndpointUrl, EventTypeName, MessageId, Timestamp, TriggerType,
 };
 use crate::policy::claim_order::{Candidate, ClaimTurns};
 use crate::policy::claim_plan::{ClaimLimits, ClaimPlan, EndpointClaimState, Throttle, plan};
@@ -154,10 +154,8 @@ impl Claim<'_> {
         if due.is_empty() {
             return Ok(());
         }
-        let secrets: Vec<String> = endpoint_secrets(self.c, &candidate.endpoint_id, self.now)?
-            .into_iter()
-            .map(|secret| secret.key)
-            .collect();
+        let secrets = signing_secrets(self.c, &candidate.endpoint_id, self.now)?;
+        let url = EndpointUrl::parse(&endpoint.url).map_err(corrupt)?;
         let headers: BTreeMap<String, String> = from_json(&endpoint.headers)?;
         let mut take_lease = self
             .c
@@ -179,7 +177,7 @@ impl Claim<'_> {
                 event_type: EventTypeName::parse(&row.event_type).map_err(corrupt)?,
                 attempts_made: row.attempts_made,
                 trigger_type: TriggerType::from_code(row.trigger_type),
-                url: endpoint.url.clone(),
+                url: url.clone(),
                 headers: headers.clone(),
                 options: endpoint.options.clone(),
                 secrets: secrets.clone(),

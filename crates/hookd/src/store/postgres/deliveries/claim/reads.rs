@@ -7,10 +7,10 @@ use std::collections::HashMap;
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
-use super::super::super::catalog::{delivery_options, endpoint_secrets_of, optional_u32};
+use super::super::super::catalog::{delivery_options, optional_u32, stored_secrets_of};
 use super::super::super::rows::from_micros;
 use super::super::super::{backend, get};
-use crate::domain::{DeliveryOptions, EndpointId, Timestamp};
+use crate::domain::{DeliveryOptions, EndpointId, SigningSecrets, Timestamp};
 use crate::policy::backpressure::Bucket;
 use crate::policy::claim_order::{
     Candidate, scan_may_miss_quick_endpoints, with_due_quick_endpoints,
@@ -206,10 +206,17 @@ pub(super) async fn add_secrets(
     }
     let mut endpoint_ids: Vec<&str> = claimed.iter().map(|d| d.endpoint_id.as_str()).collect();
     endpoint_ids.dedup();
-    let mut secrets: HashMap<String, Vec<String>> = HashMap::new();
-    for (endpoint_id, secret) in endpoint_secrets_of(c, &endpoint_ids, now).await? {
-        secrets.entry(endpoint_id).or_default().push(secret.key);
+    let mut stored: HashMap<String, Vec<String>> = HashMap::new();
+    for (endpoint_id, key, _) in stored_secrets_of(c, &endpoint_ids, now).await? {
+        stored.entry(endpoint_id).or_default().push(key);
     }
+    let secrets: HashMap<&str, SigningSecrets> = stored
+        .iter()
+        .map(|(endpoint_id, keys)| {
+            let secrets = SigningSecrets::from_stored(keys.iter().map(String::as_str));
+            (endpoint_id.as_str(), secrets)
+        })
+        .collect();
     for delivery in claimed {
         delivery.secrets = secrets
             .get(delivery.endpoint_id.as_str())

@@ -1,0 +1,99 @@
+//! Background tasks (endpoint recovery, replay-missing, bulk replay) and the selections a
+//! replay makes.
+
+use super::DeliveryTaskState;
+
+/// What a background task does. The names are Svix's `BackgroundTaskType` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackgroundTaskKind {
+    /// `endpoint.recover`: re-queue what ended failed or parked for one endpoint.
+    EndpointRecover,
+    /// `endpoint.replay`: queue what was never queued for one endpoint (`replay-missing`).
+    EndpointReplayMissing,
+    /// `endpoint.bulk-replay`: hookd's replay by filter (`POST /app/{app}/replay`).
+    BulkReplay,
+}
+
+impl BackgroundTaskKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            BackgroundTaskKind::EndpointRecover => "endpoint.recover",
+            BackgroundTaskKind::EndpointReplayMissing => "endpoint.replay",
+            BackgroundTaskKind::BulkReplay => "endpoint.bulk-replay",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        [
+            BackgroundTaskKind::EndpointRecover,
+            BackgroundTaskKind::EndpointReplayMissing,
+            BackgroundTaskKind::BulkReplay,
+        ]
+        .into_iter()
+        .find(|kind| kind.name() == name)
+    }
+}
+
+/// Where a background task stands. The names are Svix's `BackgroundTaskStatus` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackgroundTaskStatus {
+    Running,
+    Finished,
+    Failed,
+}
+
+impl BackgroundTaskStatus {
+    pub fn name(self) -> &'static str {
+        match self {
+            BackgroundTaskStatus::Running => "running",
+            BackgroundTaskStatus::Finished => "finished",
+            BackgroundTaskStatus::Failed => "failed",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        [
+            BackgroundTaskStatus::Running,
+            BackgroundTaskStatus::Finished,
+            BackgroundTaskStatus::Failed,
+        ]
+        .into_iter()
+        .find(|status| status.name() == name)
+    }
+}
+
+/// Which message/endpoint pairs a replay queues again, judged by the pair's latest delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplaySelection {
+    /// The latest delivery ran out of retries.
+    Failed,
+    /// The latest delivery is parked behind a disabled endpoint.
+    Parked,
+    /// Either of the above (re-queued), or waiting for a retry (made due now): what
+    /// `endpoint.recover` catches up on.
+    FailedParkedOrRetrying,
+    /// Any finished delivery, successful or not (pending ones are left alone).
+    AnyFinished,
+    /// Messages that were never queued to the endpoint although it accepts them
+    /// (`replay-missing`; needs an endpoint).
+    NeverQueued,
+    /// The latest delivery is still pending (being retried): never replayed, only counted, so
+    /// that a dry run can say what it leaves out.
+    StillRetrying,
+}
+
+impl ReplaySelection {
+    /// The states whose pairs are selected. A pending delivery counts only when it is waiting
+    /// for a retry: attempted before, and not leased.
+    pub fn delivery_states(self) -> &'static [DeliveryTaskState] {
+        use DeliveryTaskState::{Failed, Parked, Pending, Succeeded};
+        match self {
+            ReplaySelection::Failed => &[Failed],
+            ReplaySelection::Parked => &[Parked],
+            ReplaySelection::FailedParkedOrRetrying => &[Failed, Parked, Pending],
+            ReplaySelection::AnyFinished => &[Succeeded, Failed, Parked],
+            ReplaySelection::NeverQueued => &[],
+            ReplaySelection::StillRetrying => &[Pending],
+        }
+    }
+}

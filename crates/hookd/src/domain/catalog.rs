@@ -1,0 +1,233 @@
+//! The records of the catalog: applications, endpoints (with their delivery options,
+//! outbound credentials) and event types, and the rule that decides which
+//! endpoints receive a message.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::{AppId, ChannelName, EndpointId, EndpointUrl, EventTypeName, Metadata, Timestamp, Uid};
+use crate::policy::retry::RetrySchedule;
+
+/// An application: the tenant whose customers own endpoints.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Application {
+    pub id: AppId,
+    pub uid: Option<Uid>,
+    pub name: String,
+    pub throttle_rate: Option<u32>,
+    pub metadata: Metadata,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// The writable fields of an application; create and full update take the same shape.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApplicationFields {
+    pub uid: Option<Uid>,
+    pub name: String,
+    pub throttle_rate: Option<u32>,
+    pub metadata: Metadata,
+}
+
+/// An endpoint: a URL that receives an application's messages.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Endpoint {
+    pub id: EndpointId,
+    pub app_id: AppId,
+    pub fields: EndpointFields,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// The writable fields of an endpoint (everything but the secret, which has its own calls).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EndpointFields {
+    pub uid: Option<Uid>,
+    pub url: EndpointUrl,
+    pub description: String,
+    pub version: u32,
+    pub disabled: bool,
+    /// `None` means every event type; `Some` lists the only ones delivered.
+    pub event_types: Option<Vec<EventTypeName>>,
+    /// `None` means every message; `Some` means only messages on one of these channels.
+    pub channels: Option<Vec<ChannelName>>,
+    pub throttle_rate: Option<u32>,
+    pub metadata: Metadata,
+    /// Extra headers sent with every delivery to this endpoint.
+    pub headers: BTreeMap<String, String>,
+    /// How deliveries to this endpoint are scheduled and authenticated (hookd extensions).
+    pub delivery: DeliveryOptions,
+}
+
+/// Per-endpoint delivery settings beyond Svix's model; every field has a server-wide default.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DeliveryOptions {
+    /// Most attempts in flight to this endpoint at once (per node); `None` uses the server's.
+    pub max_in_flight: Option<u32>,
+    /// FIFO delivery: a message is sent only after the one before it succeeded or was given up.
+    pub ordered: bool,
+    /// Replaces the server's retry schedule for this endpoint.
+    pub retry_schedule: Option<RetrySchedule>,
+    /// Credentials sent in the `Authorization` header of every delivery.
+    pub auth: Option<OutboundAuth>,
+}
+
+/// Credentials hookd presents to an endpoint. They are stored to be sent, and never rendered
+/// back in full by the API.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum OutboundAuth {
+    Basic { username: String, password: String },
+    Bearer { token: String },
+}
+
+impl OutboundAuth {
+    /// The `Authorization` header value.
+    pub fn header_value(&self) -> String {
+        use base64::Engine as _;
+        match self {
+            OutboundAuth::Basic { username, password } => {
+                let pair = format!("{username}:{password}");
+                format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(pair)
+                )
+            }
+            OutboundAuth::Bearer { token } => format!("Bearer {token}"),
+        }
+    }
+}
+
+impl fmt::Debug for OutboundAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OutboundAuth::Basic { username, .. } => f
+                .debug_struct("Basic")
+                .field("username", username)
+                .finish_non_exhaustive(),
+            OutboundAuth::Bearer { .. } => f.write_str("Bearer { .. }"),
+        }
+    }
+}
+
+impl EndpointFields {
+    /// Whether a message with this event type and these channels is delivered to the endpoint.
+    pub fn accepts(&self, event_type: &EventTypeName, channels: &[ChannelName]) -> bool {
+        endpoint_accepts(
+            self.disabled,
+            self.event_types.as_deref(),
+            self.channels.as_deref(),
+            event_type,
+            channels,
+        )
+    }
+}
+
+/// The part of an endpoint that decides whether it gets a message: all the fan-out reads, so
+/// the ingest path does not load (and parse) whole endpoints.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FanoutTarget {
+    pub id: EndpointId,
+    pub disabled: bool,
+    pub event_types: Option<Vec<EventTypeName>>,
+    pub channels: Option<Vec<ChannelName>>,
+}
+
+impl FanoutTarget {
+    /// The same rule as `EndpointFields::accepts`.
+    pub fn accepts(&self, event_type: &EventTypeName, channels: &[ChannelName]) -> bool {
+        endpoint_accepts(
+            self.disabled,
+            self.event_types.as_deref(),
+            self.channels.as_deref(),
+            event_type,
+            channels,
+        )
+    }
+}
+
+/// An enabled endpoint gets a message when its event-type filter (if any) names the message's
+/// type and its channel filter (if any) shares a channel with the message.
+fn endpoint_accepts(
+    disabled: bool,
+    event_types: Option<&[EventTypeName]>,
+    wanted_channels: Option<&[ChannelName]>,
+    event_type: &EventTypeName,
+    channels: &[ChannelName],
+) -> bool {
+    let type_matches = event_types.is_none_or(|types| types.contains(event_type));
+    let channel_matches = wanted_channels
+        .is_none_or(|wanted| channels.iter().any(|channel| wanted.contains(channel)));
+    !disabled && type_matches && channel_matches
+}
+
+/// An event type that messages may carry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventType {
+    pub name: EventTypeName,
+    pub fields: EventTypeFields,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventTypeFields {
+    pub description: String,
+    pub deprecated: bool,
+    pub archived: bool,
+    pub schemas: Option<serde_json::Value>,
+    pub feature_flag: Option<String>,
+    pub group_name: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outbound_auth_headers() {
+        let basic = OutboundAuth::Basic {
+            username: "Aladdin".into(),
+            password: "open sesame".into(),
+        };
+        // The example of RFC 7617.
+        assert_eq!(basic.header_value(), "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
+        assert!(!format!("{basic:?}").contains("sesame"));
+        let bearer = OutboundAuth::Bearer {
+            token: "t0k".into(),
+        };
+        assert_eq!(bearer.header_value(), "Bearer t0k");
+        assert!(!format!("{bearer:?}").contains("t0k"));
+    }
+
+    #[test]
+    fn endpoint_filters() {
+        let invoice = EventTypeName::parse("invoice.paid").unwrap();
+        let user = EventTypeName::parse("user.created").unwrap();
+        let eu = ChannelName::parse("eu").unwrap();
+        let mut fields = EndpointFields {
+            uid: None,
+            url: EndpointUrl::parse("https://example.com").unwrap(),
+            description: String::new(),
+            version: 1,
+            disabled: false,
+            event_types: None,
+            channels: None,
+            throttle_rate: None,
+            metadata: Metadata::new(),
+            headers: BTreeMap::new(),
+            delivery: DeliveryOptions::default(),
+        };
+        assert!(fields.accepts(&invoice, &[]));
+        fields.event_types = Some(vec![invoice.clone()]);
+        assert!(fields.accepts(&invoice, &[]));
+        assert!(!fields.accepts(&user, &[]));
+        fields.channels = Some(vec![eu.clone()]);
+        assert!(!fields.accepts(&invoice, &[]));
+        assert!(fields.accepts(&invoice, std::slice::from_ref(&eu)));
+        fields.disabled = true;
+        assert!(!fields.accepts(&invoice, &[eu]));
+    }
+}

@@ -1,0 +1,39 @@
+//! The nouns of hookd: identifiers, parsed inputs and the records that the store keeps.
+//!
+//! Everything here is plain data with no I/O. Input types (`EndpointUrl`, `EventTypeName`, `Uid`,
+//! `ChannelName`) can only be built through their `parse` functions, so code past the API edge never
+//! re-checks strings. Time and randomness are passed in by the caller. Each topic has its own
+//! file; everything is re-exported here, so callers name `crate::domain::Thing`.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+
+mod background_task;
+mod catalog;
+mod ids;
+mod inputs;
+pub mod limits;
+mod messages;
+mod payload;
+mod secrets;
+
+pub use background_task::{BackgroundTaskKind, BackgroundTaskStatus, ReplaySelection};
+pub use catalog::{
+    Application, ApplicationFields, DeliveryOptions, Endpoint, EndpointFields, EventType,
+    EventTypeFields, FanoutTarget, OutboundAuth,
+};
+pub use ids::{AppId, AttemptId, BackgroundTaskId, DeliveryId, EndpointId, MessageId};
+pub use inputs::{ChannelName, EndpointUrl, EventTypeName, InvalidInput, Uid};
+pub use messages::{
+    Attempt, AttemptDetails, DeliveryStatus, DeliveryTaskState, Message, RecordedFailureCode,
+    TriggerType,
+};
+pub use payload::{MessagePayload, PayloadError};
+pub use secrets::{EndpointSecret, Secret, SigningSecrets};
+
+/// Timestamps everywhere are UTC with millisecond precision or better.
+pub type Timestamp = DateTime<Utc>;
+
+/// String-to-string metadata attached to applications and endpoints (Svix's `metadata`).
+pub type Metadata = BTreeMap<String, String>;
