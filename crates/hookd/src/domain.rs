@@ -16,6 +16,7 @@ use crate::policy::retry::RetrySchedule;
 mod payload;
 pub use payload::{MessagePayload, PayloadError};
 pub mod limits;
+pub mod operational;
 
 /// Timestamps everywhere are UTC with millisecond precision or better.
 pub type Timestamp = DateTime<Utc>;

@@ -17,6 +17,7 @@ mod catalog;
 mod deliveries;
 mod logs;
 mod messages;
+mod outbox;
 mod replay;
 mod rows;
 
@@ -28,7 +29,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use rusqlite::Connection;
-use tokio::sync::oneshot;
+use tokio::sync::{Notify, oneshot};
 
 use super::{
     ApplicationChange, ApplicationFilter, AttemptFilter, AttemptRecord, ClaimBudget,
@@ -36,6 +37,7 @@ use super::{
     IdempotentResponse, KeyClaim, MessageFilter, MessageInsert, Modified, NewEndpoint, NewMessage,
     Page, PageRequest, Store, StoreError,
 };
+use crate::domain::operational::OperationalEvent;
 use crate::domain::{
     AppId, Application, ApplicationFields, Attempt, DeliveryId, Endpoint, EndpointFields,
     EndpointId, EndpointSecret, EventType, EventTypeFields, EventTypeName, Message, MessageId,
@@ -52,9 +54,18 @@ const MAX_IDLE_READERS: usize = 16;
 type BatchResult = Result<(), BatchFailure>;
 /// Answers one caller once its batch has ended.
 type Reply = Box<dyn FnOnce(BatchResult) + Send>;
-/// One write: runs inside the batch transaction and reports whether it left that transaction
-/// sound (`Err` means the batch can no longer commit what its jobs did).
-type Job = Box<dyn FnOnce(&Connection) -> (Reply, BatchResult) + Send>;
+/// One write: runs inside the batch transaction and reports what it did (`JobRan`).
+type Job = Box<dyn FnOnce(&Connection) -> JobRan + Send>;
+
+/// What a job that ran hands back to the writer.
+struct JobRan {
+    reply: Reply,
+    /// Whether it left the batch transaction sound (`Err` means the batch can no longer commit
+    /// what its jobs did).
+    effect: BatchResult,
+    /// It added deliveries (or made some due now): once the batch commits, the engine is woken.
+    added_deliveries: bool,
+}
 
 /// Why a whole batch failed. Every job that ran in it is answered with this, because none of
 /// their work is kept.
@@ -111,6 +122,8 @@ pub struct SqliteStore {
     path: std::path::PathBuf,
     readers: Arc<Mutex<Vec<Connection>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Notified by the writer after a commit whose jobs added deliveries.
+    deliveries_added: Arc<Notify>,
 }
 
 impl SqliteStore {
@@ -147,9 +160,11 @@ impl SqliteStore {
         migrate(&writer_connection)?;
         deliveries::release_all_leases(&writer_connection)?;
         let (sender, receiver) = mpsc::channel::<Job>();
+        let deliveries_added = Arc::new(Notify::new());
+        let wake = Arc::clone(&deliveries_added);
         let writer = std::thread::Builder::new()
             .name("hookd-sqlite-writer".into())
-            .spawn(move || run_writer(writer_connection, receiver))
+            .spawn(move || run_writer(writer_connection, receiver, &wake))
             .map_err(backend)?;
         Ok(SqliteStore {
             _lock: lock,
@@ -157,6 +172,7 @@ impl SqliteStore {
             path,
             readers: Arc::new(Mutex::new(Vec::new())),
             writer: Mutex::new(Some(writer)),
+            deliveries_added,
         })
     }
 
@@ -174,8 +190,19 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        self.write_adding(move |c| work(c).map(|value| (value, 0)))
+            .await
+    }
+
+    /// `write` for work that may add deliveries: it returns how many it added (its own or its
+    /// operational events'), and a commit that keeps any wakes the engine.
+    async fn write_adding<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<(T, usize), StoreError> + Send + 'static,
+    {
         let (answer, answered) = oneshot::channel();
-        let job = savepoint_job(work, move |outcome| {
+        let job = adding_savepoint_job(work, move |outcome| {
             let _ = answer.send(outcome);
         });
         let sender = self
@@ -297,21 +324,39 @@ fn control(connection: &Connection, sql: &str) -> rusqlite::Result<()> {
 
 /// Wraps `work` as a writer job that runs in its own savepoint and hands its outcome to `answer`
 /// once the batch has ended.
+#[cfg(test)]
 fn savepoint_job<T, F>(work: F, answer: impl FnOnce(Result<T, StoreError>) + Send + 'static) -> Job
 where
     T: Send + 'static,
     F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
 {
+    adding_savepoint_job(move |c| work(c).map(|value| (value, 0)), answer)
+}
+
+/// `savepoint_job` for work that also says how many deliveries it added.
+fn adding_savepoint_job<T, F>(
+    work: F,
+    answer: impl FnOnce(Result<T, StoreError>) + Send + 'static,
+) -> Job
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection) -> Result<(T, usize), StoreError> + Send + 'static,
+{
     Box::new(move |connection| {
         let (result, effect) = in_savepoint(connection, work);
+        let added_deliveries = matches!(result, Ok((_, added)) if added > 0);
         let reply: Reply = Box::new(move |batch: BatchResult| {
             answer(match (result, batch) {
                 (Err(error), _) => Err(error),
-                (Ok(value), Ok(())) => Ok(value),
+                (Ok((value, _)), Ok(())) => Ok(value),
                 (Ok(_), Err(failure)) => Err(failure.to_store_error()),
             });
         });
-        (reply, effect)
+        JobRan {
+            reply,
+            effect,
+            added_deliveries,
+        }
     })
 }
 
@@ -354,8 +399,9 @@ fn in_savepoint<T>(
 }
 
 /// The writer loop: wait for a job, take every job already queued, run them in one transaction,
-/// commit, answer. Ends when every sender is gone and the queue is empty.
-fn run_writer(connection: Connection, jobs: mpsc::Receiver<Job>) {
+/// commit, answer, and wake the engine if the commit kept new deliveries. Ends when every
+/// sender is gone and the queue is empty.
+fn run_writer(connection: Connection, jobs: mpsc::Receiver<Job>, deliveries_added: &Notify) {
     // Jobs that a failed batch never got to: they did nothing yet, so they go first next time.
     let mut not_run: Vec<Job> = Vec::new();
     loop {
@@ -379,7 +425,7 @@ fn run_writer(connection: Connection, jobs: mpsc::Receiver<Job>) {
             drop(batch);
             continue;
         }
-        let (replies, outcome, rest) = run_batch(&connection, batch);
+        let (replies, outcome, added_deliveries, rest) = run_batch(&connection, batch);
         not_run = rest;
         if let Err(failure) = &outcome {
             tracing::error!(
@@ -390,24 +436,34 @@ fn run_writer(connection: Connection, jobs: mpsc::Receiver<Job>) {
                 "a write batch failed; every job in it is answered with the failure"
             );
         }
+        let committed = outcome.is_ok();
         for reply in replies {
             reply(outcome.clone());
+        }
+        if committed && added_deliveries {
+            deliveries_added.notify_one();
         }
     }
 }
 
 /// Runs the jobs of one batch in the open transaction, then commits, or rolls back if a job
 /// broke the transaction or the commit failed. Returns the replies of the jobs that ran, how
-/// the batch ended, and the jobs it did not run (everything after a job that broke it).
-fn run_batch(connection: &Connection, batch: Vec<Job>) -> (Vec<Reply>, BatchResult, Vec<Job>) {
+/// the batch ended, whether a job added deliveries, and the jobs it did not run (everything
+/// after a job that broke it).
+fn run_batch(
+    connection: &Connection,
+    batch: Vec<Job>,
+) -> (Vec<Reply>, BatchResult, bool, Vec<Job>) {
     let mut replies = Vec::with_capacity(batch.len());
     let mut jobs = batch.into_iter();
     let mut outcome = Ok(());
+    let mut added_deliveries = false;
     for job in jobs.by_ref() {
-        let (reply, effect) = job(connection);
-        replies.push(reply);
-        if effect.is_err() {
-            outcome = effect;
+        let ran = job(connection);
+        replies.push(ran.reply);
+        added_deliveries |= ran.added_deliveries;
+        if ran.effect.is_err() {
+            outcome = ran.effect;
             break;
         }
     }
@@ -421,11 +477,15 @@ fn run_batch(connection: &Connection, batch: Vec<Job>) -> (Vec<Reply>, BatchResu
     {
         tracing::error!(%error, "could not roll back a failed write batch");
     }
-    (replies, outcome, jobs.collect())
+    (replies, outcome, added_deliveries, jobs.collect())
 }
 
 #[async_trait]
 impl Store for SqliteStore {
+    fn deliveries_added(&self) -> Arc<Notify> {
+        Arc::clone(&self.deliveries_added)
+    }
+
     async fn create_application(
         &self,
         id: AppId,
@@ -484,8 +544,19 @@ impl Store for SqliteStore {
         endpoint: NewEndpoint,
     ) -> Result<Endpoint, StoreError> {
         let app_id = app_id.clone();
-        self.write(move |c| catalog::insert_endpoint(c, &app_id, endpoint))
-            .await
+        let now = endpoint.now;
+        self.write_adding(move |c| {
+            let endpoint = catalog::insert_endpoint(c, &app_id, endpoint)?;
+            let added = outbox::raise_endpoint_event(
+                c,
+                &app_id,
+                &endpoint.id,
+                OperationalEvent::EndpointCreated,
+                now,
+            )?;
+            Ok((endpoint, added))
+        })
+        .await
     }
 
     async fn get_endpoint(
@@ -516,8 +587,21 @@ impl Store for SqliteStore {
         now: Timestamp,
     ) -> Result<Option<Endpoint>, StoreError> {
         let (app_id, id) = (app_id.clone(), id.clone());
-        self.write(move |c| catalog::update_endpoint(c, &app_id, &id, fields, now))
-            .await
+        self.write_adding(move |c| {
+            let updated = catalog::update_endpoint(c, &app_id, &id, fields, now)?;
+            let added = match &updated {
+                Some(_) => outbox::raise_endpoint_event(
+                    c,
+                    &app_id,
+                    &id,
+                    OperationalEvent::EndpointUpdated,
+                    now,
+                )?,
+                None => 0,
+            };
+            Ok((updated, added))
+        })
+        .await
     }
 
     async fn modify_endpoint(
@@ -528,14 +612,43 @@ impl Store for SqliteStore {
         now: Timestamp,
     ) -> Result<Modified<Endpoint>, StoreError> {
         let (app_id, key) = (app_id.clone(), id_or_uid.to_owned());
-        self.write(move |c| catalog::modify_endpoint(c, &app_id, &key, change, now))
-            .await
+        self.write_adding(move |c| {
+            let modified = catalog::modify_endpoint(c, &app_id, &key, change, now)?;
+            let added = match &modified {
+                Modified::Saved(endpoint) => outbox::raise_endpoint_event(
+                    c,
+                    &app_id,
+                    &endpoint.id,
+                    OperationalEvent::EndpointUpdated,
+                    now,
+                )?,
+                Modified::Missing | Modified::Refused(_) => 0,
+            };
+            Ok((modified, added))
+        })
+        .await
     }
 
-    async fn delete_endpoint(&self, app_id: &AppId, id: &EndpointId) -> Result<bool, StoreError> {
+    async fn delete_endpoint(
+        &self,
+        app_id: &AppId,
+        id: &EndpointId,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
         let (app_id, id) = (app_id.clone(), id.clone());
-        self.write(move |c| catalog::delete_endpoint(c, &app_id, &id))
-            .await
+        self.write_adding(move |c| {
+            // Who the event is about is read before the row is gone.
+            let endpoint = outbox::endpoint_ref(c, &app_id, &id)?;
+            let deleted = catalog::delete_endpoint(c, &app_id, &id)?;
+            let added = match endpoint {
+                Some(endpoint) if deleted => {
+                    outbox::raise(c, &[OperationalEvent::EndpointDeleted(endpoint)], now)?
+                }
+                _ => 0,
+            };
+            Ok((deleted, added))
+        })
+        .await
     }
 
     async fn endpoint_secrets(
@@ -602,8 +715,15 @@ impl Store for SqliteStore {
     }
 
     async fn create_message(&self, message: NewMessage) -> Result<MessageInsert, StoreError> {
-        self.write(move |c| messages::insert_message(c, message))
-            .await
+        self.write_adding(move |c| {
+            let inserted = messages::insert_message(c, message)?;
+            let added = match &inserted {
+                MessageInsert::Created { deliveries, .. } => *deliveries,
+                MessageInsert::Duplicate(_) => 0,
+            };
+            Ok((inserted, added))
+        })
+        .await
     }
 
     async fn get_message(
@@ -647,8 +767,11 @@ impl Store for SqliteStore {
         now: Timestamp,
     ) -> Result<DeliveryId, StoreError> {
         let (app_id, msg_id, endpoint_id) = (app_id.clone(), msg_id.clone(), endpoint_id.clone());
-        self.write(move |c| deliveries::enqueue_resend(c, &app_id, &msg_id, &endpoint_id, now))
-            .await
+        self.write_adding(move |c| {
+            deliveries::enqueue_resend(c, &app_id, &msg_id, &endpoint_id, now)
+                .map(|delivery_id| (delivery_id, 1))
+        })
+        .await
     }
 
     async fn claim_due_deliveries(
@@ -666,8 +789,19 @@ impl Store for SqliteStore {
         records: Vec<AttemptRecord>,
         circuit: CircuitPolicy,
     ) -> Result<Vec<DisabledEndpoint>, StoreError> {
-        self.write(move |c| deliveries::record_attempts(c, records, &circuit))
-            .await
+        self.write_adding(move |c| {
+            // The events are decided from the records before the write consumes them.
+            let recorded_at = super::outbox::recorded_at(&records);
+            let mut events = super::outbox::attempt_events(&records);
+            let disabled = deliveries::record_attempts(c, records, &circuit)?;
+            events.extend(super::outbox::disabled_events(&disabled));
+            let added = match recorded_at {
+                Some(now) => outbox::raise(c, &events, now)?,
+                None => 0,
+            };
+            Ok((disabled, added))
+        })
+        .await
     }
 
     async fn release_deliveries(&self, ids: Vec<DeliveryId>) -> Result<(), StoreError> {
@@ -861,8 +995,10 @@ impl Store for SqliteStore {
         now: Timestamp,
     ) -> Result<usize, StoreError> {
         let (app_id, msg_id) = (app_id.clone(), msg_id.clone());
-        self.write(move |c| replay::replay_message(c, &app_id, &msg_id, now))
-            .await
+        self.write_adding(move |c| {
+            replay::replay_message(c, &app_id, &msg_id, now).map(|queued| (queued, queued))
+        })
+        .await
     }
 
     async fn count_replay(&self, filter: super::ReplayFilter) -> Result<u64, StoreError> {
@@ -907,7 +1043,17 @@ impl Store for SqliteStore {
         &self,
         step: super::ReplayStep,
     ) -> Result<super::ReplayProgress, StoreError> {
-        self.write(move |c| replay::run_batch(c, &step)).await
+        self.write_adding(move |c| {
+            let progress = replay::run_batch(c, &step)?;
+            let queued = match progress {
+                super::ReplayProgress::Queued(queued) | super::ReplayProgress::Finished(queued) => {
+                    queued
+                }
+                super::ReplayProgress::LeaseLost => 0,
+            };
+            Ok((progress, queued))
+        })
+        .await
     }
 
     async fn fail_background_task(

@@ -119,7 +119,7 @@ fn check(name: &str, spare_pages: Option<u32>, jobs: &[(Step, Answer)]) {
         answers.push(answered);
     }
     drop(sender);
-    run_writer(connection, receiver);
+    run_writer(connection, receiver, &tokio::sync::Notify::new());
 
     let reader = Connection::open(&path).unwrap();
     for (index, (answered, (step, expected))) in answers.into_iter().zip(jobs).enumerate() {
