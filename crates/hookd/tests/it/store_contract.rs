@@ -1511,6 +1511,7 @@ mod claim_shares_contract {
 }
 
 mod lease_contract;
+mod outbox_contract;
 mod recover_contract;
 
 /// Idempotency records expire: forgotten after the window, deleted in batches by the retention

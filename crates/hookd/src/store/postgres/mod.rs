@@ -4,12 +4,14 @@
 //! by a small batcher (`writer`) so concurrent requests share commits; everything else is one
 //! short statement or transaction on a pooled connection. Claims use `FOR UPDATE SKIP LOCKED`
 //! so nodes never hand one delivery to two workers (`deliveries`), and commits that add
-//! deliveries send `NOTIFY hookd_deliveries`, which `listener` turns into dispatcher wake-ups on
-//! every node. Unlike SQLite, only the leases stamped with this node's own id are released at
+//! deliveries send `NOTIFY hookd_deliveries`, which `listener` turns into `deliveries_added`
+//! wake-ups on every node (the committing node also notifies itself at once). Operational
+//! events commit in the transaction of the write that raised them (`outbox`). Unlike SQLite, only the leases stamped with this node's own id are released at
 //! start-up: other nodes are alive.
 //!
 //! The SQL itself lives in the child modules, one per resource; this file owns the pool,
-//! migrations and the `Store` trait glue.
+//! migrations and the `Store` trait glue (long because the glue is one short method per
+//! contract call).
 
 mod catalog;
 mod deliveries;

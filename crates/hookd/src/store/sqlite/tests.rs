@@ -7,7 +7,9 @@ use std::sync::mpsc;
 
 use rusqlite::Connection;
 
-use super::{StoreError, open_connection, run_writer, savepoint_job};
+use super::StoreError;
+use super::open_connection;
+use super::writer::{run_writer, savepoint_job};
 
 /// What one job of a test batch does; each job first inserts a row named after it.
 #[derive(Debug, Clone, Copy)]
