@@ -20,15 +20,16 @@ use crate::api::{self, ApiContext};
 use crate::background::{BackgroundRunner, RunnerConfig};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
+use crate::domain::operational::OPERATIONAL_APP_ID;
+use crate::domain::{AppId, ApplicationFields, Metadata, Timestamp};
 use crate::engine::attempt::AttemptPolicy;
 use crate::engine::client::{ClientConfig, DeliveryClient, Resolver, SystemResolver};
 use crate::engine::dispatcher::{Dispatcher, DispatcherConfig};
 use crate::http_server;
-use crate::operational;
 use crate::policy::backpressure::CircuitPolicy;
 use crate::policy::ssrf::TargetPolicy;
 use crate::retention::{self, RetentionConfig};
-use crate::store::{Backend, Store};
+use crate::store::{Backend, Store, StoreError};
 
 /// The setting under which a generated admin token's SHA-256 is kept.
 const ADMIN_TOKEN_SETTING: &str = "admin_token_sha256";
@@ -130,11 +131,9 @@ pub async fn start(config: Config, deps: Dependencies) -> anyhow::Result<Running
         Arc::clone(&deps.resolver),
     )
     .context("building the delivery client")?;
-    operational::ensure_application(store.as_ref(), deps.clock.now())
+    ensure_operational_application(store.as_ref(), deps.clock.now())
         .await
         .context("creating the operational webhooks application")?;
-    let wake = Arc::new(Notify::new());
-    let wake_on_notify = Arc::clone(&wake);
     let shared_store: Arc<dyn Store> = store.clone();
     let wake_background = Arc::new(Notify::new());
 
@@ -144,7 +143,6 @@ pub async fn start(config: Config, deps: Dependencies) -> anyhow::Result<Running
         admin_token_sha256,
         target_policy,
         resolver: Arc::clone(&deps.resolver),
-        wake_dispatcher: Arc::clone(&wake),
         wake_background: Arc::clone(&wake_background),
         max_body_bytes: config.max_body_bytes,
         payload_retention: config.payload_retention,
@@ -156,14 +154,12 @@ pub async fn start(config: Config, deps: Dependencies) -> anyhow::Result<Running
         store: Arc::clone(&shared_store),
         clock: Arc::clone(&deps.clock),
         wake: wake_background,
-        wake_dispatcher: Arc::clone(&wake),
         config: RunnerConfig::default(),
     };
     let dispatcher = Dispatcher {
         store: shared_store,
         client: Arc::new(client),
         clock: Arc::clone(&deps.clock),
-        wake,
         config: DispatcherConfig {
             max_in_flight: config.max_in_flight,
             claim_batch: 256,
@@ -192,8 +188,8 @@ pub async fn start(config: Config, deps: Dependencies) -> anyhow::Result<Running
     let local_addr = listener.local_addr()?;
     let shutdown = CancellationToken::new();
     if let Backend::Postgres(postgres) = &backend {
-        // Other nodes' new messages wake this node's dispatcher too.
-        postgres.listen_for_deliveries(wake_on_notify, shutdown.child_token());
+        // Other nodes' new deliveries wake this node's dispatcher too.
+        postgres.listen_for_deliveries(shutdown.child_token());
     }
     let retention_task = tokio::spawn(retention::run(
         Arc::clone(&store),
@@ -233,6 +229,27 @@ pub async fn start(config: Config, deps: Dependencies) -> anyhow::Result<Running
 
 /// Returns the SHA-256 of the admin token, and where it came from: the configured one, or the
 /// one generated on first start (printed once, stored only as a hash).
+/// Creates the internal application of operational webhooks on first start.
+async fn ensure_operational_application(store: &dyn Store, now: Timestamp) -> anyhow::Result<()> {
+    if store.get_application(OPERATIONAL_APP_ID).await?.is_none() {
+        let fields = ApplicationFields {
+            uid: None,
+            name: "hookd operational webhooks".into(),
+            throttle_rate: None,
+            metadata: Metadata::new(),
+        };
+        match store
+            .create_application(AppId::from_trusted(OPERATIONAL_APP_ID), fields, now)
+            .await
+        {
+            // Another node starting at the same moment created it first.
+            Ok(_) | Err(StoreError::Conflict(_)) => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Ok(())
+}
+
 async fn settle_admin_token(
     store: &dyn Store,
     configured: Option<&str>,

@@ -4,8 +4,9 @@
 //!
 //! The runner owns no SQL and no HTTP shapes. It claims a `running` task from the store under a
 //! lease, then asks the store to run one batch at a time (`Store::run_replay_batch` queues the
-//! batch's deliveries, moves the task's cursor and renews the lease in one transaction), waking
-//! the dispatcher after each batch so deliveries start while the task is still running.
+//! batch's deliveries, moves the task's cursor and renews the lease in one transaction; the
+//! store wakes the dispatcher after each batch's commit), so deliveries start while the task is
+//! still running.
 //!
 //! Crash policy: a task left `running` by a process that died is **resumed**, not failed. Its
 //! lease runs out (`RunnerConfig::lease`) and the next runner to look (the restarted process, or
@@ -51,8 +52,6 @@ pub struct BackgroundRunner {
     pub clock: Arc<dyn Clock>,
     /// Notified by the API when it creates a task.
     pub wake: Arc<Notify>,
-    /// Notified after each batch, so the dispatcher claims the new deliveries at once.
-    pub wake_dispatcher: Arc<Notify>,
     pub config: RunnerConfig,
 }
 
@@ -103,9 +102,9 @@ impl BackgroundRunner {
                 lease_until: now + self.config.lease,
             };
             match self.store.run_replay_batch(step).await {
-                Ok(ReplayProgress::Queued(queued)) => self.queued(queued),
-                Ok(ReplayProgress::Finished(queued)) => {
-                    self.queued(queued);
+                // The store wakes the dispatcher for what a batch queued.
+                Ok(ReplayProgress::Queued(_)) => {}
+                Ok(ReplayProgress::Finished(_)) => {
                     tracing::info!(task_id = %task.id, "background task finished");
                     return;
                 }
@@ -127,12 +126,6 @@ impl BackgroundRunner {
                     return;
                 }
             }
-        }
-    }
-
-    fn queued(&self, queued: usize) {
-        if queued > 0 {
-            self.wake_dispatcher.notify_one();
         }
     }
 }

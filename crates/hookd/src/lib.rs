@@ -13,7 +13,6 @@ pub mod config;
 pub mod domain;
 pub mod engine;
 pub mod http_server;
-pub mod operational;
 pub mod operator_cli;
 pub mod policy;
 pub mod retention;

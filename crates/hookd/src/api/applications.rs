@@ -13,8 +13,8 @@ use super::pagination::{ListResponse, page_request, render_page};
 use super::params::{ApiPath, QueryParams};
 use super::patch::{Patch, refuse, saved};
 use crate::domain::limits::APPLICATION_NAME;
+use crate::domain::operational::OPERATIONAL_APP_ID;
 use crate::domain::{AppId, Application, ApplicationFields, Metadata, Timestamp, Uid};
-use crate::operational::OPERATIONAL_APP_ID;
 use crate::store::{ApplicationChange, ApplicationFilter, Modified, Order, StoreError};
 
 /// The body of create and full update (Svix `ApplicationIn`); also `MessageIn.application`.

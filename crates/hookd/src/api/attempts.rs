@@ -134,7 +134,6 @@ pub async fn resend(
         .store
         .enqueue_resend(&app.id, &message.id, &endpoint.id, ctx.clock.now())
         .await?;
-    ctx.wake_dispatcher.notify_one();
     tracing::info!(
         app_id = %app.id,
         msg_id = %message.id,

@@ -31,7 +31,6 @@ use crate::domain::{
     Application, ChannelName, DeliveryOptions, Endpoint, EndpointFields, EndpointId, EventTypeName,
     Metadata, Timestamp, Uid,
 };
-use crate::operational::{self, EndpointRef, OperationalEvent};
 use crate::policy::ssrf::TargetPolicy;
 use crate::store::{EndpointChange, Modified, NewEndpoint, Order};
 
@@ -317,33 +316,7 @@ pub async fn create(
     let fields = input.into_fields(&ctx.target_policy, KeptFields::default())?;
     refuse_blocked_host(&ctx, &fields.url).await?;
     let endpoint = insert(&ctx, &app, fields, secret).await?;
-    announce(
-        &ctx,
-        OperationalEvent::EndpointCreated(about(&app, &endpoint)),
-    )
-    .await;
     Ok((StatusCode::CREATED, Json(endpoint.into())))
-}
-
-/// Who an `endpoint.*` operational event is about.
-fn about(app: &Application, endpoint: &Endpoint) -> EndpointRef {
-    EndpointRef {
-        app_id: app.id.clone(),
-        app_uid: app.uid.clone(),
-        endpoint_id: endpoint.id.clone(),
-        endpoint_uid: endpoint.fields.uid.clone(),
-    }
-}
-
-/// Queues an operational event (never for operational endpoints themselves).
-async fn announce(ctx: &ApiContext, event: OperationalEvent) {
-    operational::emit(
-        ctx.store.as_ref(),
-        &ctx.wake_dispatcher,
-        vec![event],
-        ctx.clock.now(),
-    )
-    .await;
 }
 
 /// `GET /app/{app_id}/endpoint`.
@@ -398,11 +371,6 @@ pub async fn update(
             .await?;
         if !matches!(modified, Modified::Missing) {
             let updated = saved(modified, ENDPOINT_NOT_FOUND)?;
-            announce(
-                &ctx,
-                OperationalEvent::EndpointUpdated(about(&app, &updated)),
-            )
-            .await;
             return Ok((StatusCode::OK, Json(updated.into())));
         }
         let mut fields = created_fields.clone();
@@ -410,14 +378,7 @@ pub async fn update(
             fields.uid = Some(uid_from_path(&endpoint_id)?);
         }
         match insert(&ctx, &app, fields, secret.clone()).await {
-            Ok(created) => {
-                announce(
-                    &ctx,
-                    OperationalEvent::EndpointCreated(about(&app, &created)),
-                )
-                .await;
-                return Ok((StatusCode::CREATED, Json(created.into())));
-            }
+            Ok(created) => return Ok((StatusCode::CREATED, Json(created.into()))),
             // Created by a concurrent request since we looked: update that one.
             Err(ApiError::Conflict(message)) => last_conflict = message,
             Err(error) => return Err(error),
@@ -470,15 +431,14 @@ pub async fn delete(
     ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let (app, endpoint) = find_endpoint(&ctx, &app_id, &endpoint_id).await?;
-    if !ctx.store.delete_endpoint(&app.id, &endpoint.id).await? {
+    if !ctx
+        .store
+        .delete_endpoint(&app.id, &endpoint.id, ctx.clock.now())
+        .await?
+    {
         return Err(ApiError::NotFound(ENDPOINT_NOT_FOUND));
     }
     tracing::info!(app_id = %app.id, endpoint_id = %endpoint.id, "endpoint deleted");
-    announce(
-        &ctx,
-        OperationalEvent::EndpointDeleted(about(&app, &endpoint)),
-    )
-    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -499,8 +459,8 @@ pub async fn find_endpoint(
     Ok((app, endpoint))
 }
 
-/// Applies `change` (any change: fields, headers) to the endpoint as it is inside the write,
-/// and announces `endpoint.updated`; 404 if it is gone.
+/// Applies `change` (any change: fields, headers) to the endpoint as it is inside the write
+/// (the store raises `endpoint.updated` with it); 404 if it is gone.
 pub async fn save(
     ctx: &ApiContext,
     app: &Application,
@@ -511,9 +471,7 @@ pub async fn save(
         .store
         .modify_endpoint(&app.id, endpoint_id_or_uid, change, ctx.clock.now())
         .await?;
-    let updated = saved(modified, ENDPOINT_NOT_FOUND)?;
-    announce(ctx, OperationalEvent::EndpointUpdated(about(app, &updated))).await;
-    Ok(updated)
+    saved(modified, ENDPOINT_NOT_FOUND)
 }
 
 /// Creates an endpoint with `secret`, or a generated one; the caller has checked the host.

@@ -183,9 +183,6 @@ pub async fn create(
             deliveries,
         } => {
             tracing::info!(app_id = %app.id, msg_id = %message.id, deliveries, "message accepted");
-            if deliveries > 0 {
-                ctx.wake_dispatcher.notify_one();
-            }
             let answer = MessageOut::render(message, with_content);
             // For the idempotency layer: links a stored answer to this message, so expunging
             // the content also erases it from the answer.

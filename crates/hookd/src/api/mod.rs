@@ -2,7 +2,7 @@
 //!
 //! Handlers parse requests into domain types at the edge, call the store, and render results in
 //! Svix's wire format. They contain no SQL and send no webhooks: creating a message commits it
-//! through the store and then wakes the dispatcher.
+//! through the store, which wakes the dispatcher.
 //!
 //! A request passes through, in order: the bearer-token check (`auth`), the `Idempotency-Key`
 //! replay layer (`idempotency`), body parsing (`json`, `params`), one handler module per
@@ -60,8 +60,6 @@ pub struct ApiContext {
     pub target_policy: TargetPolicy,
     /// Resolves endpoint hosts at creation so that names pointing at private addresses are refused.
     pub resolver: Arc<dyn Resolver>,
-    /// Notified after a message or a resend commits, so the dispatcher claims it without polling.
-    pub wake_dispatcher: Arc<Notify>,
     /// Notified after a background task is created, so the runner starts it at once.
     pub wake_background: Arc<Notify>,
     /// Largest accepted request body, in bytes.
@@ -227,7 +225,7 @@ fn replay_routes() -> Router<ApiContext> {
         .route("/background-task/{task_id}", get(background_tasks::get))
 }
 
-/// The operational webhook endpoints (`crate::operational`), served with `operational_scope`.
+/// The operational webhook endpoints (`crate::domain::operational`), served with `operational_scope`.
 fn operational_routes() -> Router<ApiContext> {
     Router::new()
         .route(

@@ -1,5 +1,5 @@
 //! `/api/v1/operational-webhook/endpoint`: the endpoints that receive hookd's own events
-//! (`endpoint.*`, `message.attempt.*`; see `crate::operational`).
+//! (`endpoint.*`, `message.attempt.*`; see `crate::domain::operational`).
 //!
 //! Operational endpoints are endpoints of the internal operational application, so these
 //! handlers are the endpoint handlers with that application filled in. They run with an
@@ -17,7 +17,7 @@ use super::error::ApiResult;
 use super::json::ValidJson;
 use super::pagination::ListResponse;
 use super::params::{ApiPath, QueryParams};
-use crate::operational::OPERATIONAL_APP_ID;
+use crate::domain::operational::OPERATIONAL_APP_ID;
 
 fn app() -> ApiPath<String> {
     ApiPath(OPERATIONAL_APP_ID.to_owned())

@@ -74,7 +74,6 @@ pub async fn message(
         .store
         .replay_message(&app.id, &message.id, ctx.clock.now())
         .await?;
-    ctx.wake_dispatcher.notify_one();
     tracing::info!(app_id = %app.id, msg_id = %message.id, endpoints = queued, "message replayed");
     Ok((StatusCode::ACCEPTED, Json(json!({}))))
 }

@@ -15,6 +15,7 @@ mod ids;
 mod inputs;
 pub mod limits;
 mod messages;
+pub mod operational;
 mod payload;
 mod secrets;
 

@@ -4,8 +4,10 @@
 //! Each round asks the `Scheduler` for a budget, claims within it (the store visits endpoints
 //! fairly and enforces per-endpoint limits, rests and throttles), and starts what it got. Finished attempts report to the scheduler through a channel, which also
 //! wakes the loop, since a finished attempt frees room. When there is nothing to claim it sleeps
-//! until the next delivery falls due, a pause ends, a new message wakes it, or a short poll
-//! interval passes (so work queued by another node or a lease that ran out is picked up).
+//! until the next delivery falls due, a pause ends, the store reports new deliveries
+//! (`Store::deliveries_added`: no caller wakes the engine by hand), a record frees room, or a
+//! short poll interval passes (so a lease that ran out is picked up). The engine knows nothing
+//! of operational events: the store raises them in the transactions that record attempts.
 //!
 //! Leases are short. While an attempt runs, and until its record is written, a heartbeat renews
 //! every lease this node holds in one store call each `lease_renewal` (`renew_leases`), so a
@@ -30,7 +32,6 @@ use super::client::DeliveryClient;
 use super::scheduler::Scheduler;
 use crate::clock::Clock;
 use crate::domain::{DeliveryId, EndpointId, RecordedFailureCode};
-use crate::operational;
 use crate::policy::backpressure::CircuitPolicy;
 use crate::policy::outcome::{AttemptOutcome, FailureCode};
 use crate::store::{AttemptRecord, ClaimedDelivery, HeldLease, Store};
@@ -64,8 +65,15 @@ pub struct Dispatcher {
     pub store: Arc<dyn Store>,
     pub client: Arc<DeliveryClient>,
     pub clock: Arc<dyn Clock>,
-    pub wake: Arc<Notify>,
     pub config: DispatcherConfig,
+}
+
+/// What ends an idle wait early, besides a due time and shutdown.
+struct WakeUps {
+    /// The store's: a commit added deliveries (here or, on PostgreSQL, on any node).
+    deliveries_added: Arc<Notify>,
+    /// The recorder's: recording ended leases, which frees room at their endpoints.
+    attempts_recorded: Arc<Notify>,
 }
 
 /// What a finished attempt tells the loop.
@@ -107,10 +115,13 @@ impl Dispatcher {
         let slots = Arc::new(Semaphore::new(self.config.max_in_flight));
         let in_flight: HeldLeases = Arc::default();
         let (records, pending_records) = mpsc::unbounded_channel();
+        let wake_ups = WakeUps {
+            deliveries_added: self.store.deliveries_added(),
+            attempts_recorded: Arc::new(Notify::new()),
+        };
         let recorder = tokio::spawn(record_attempts(
             Arc::clone(&self.store),
-            Arc::clone(&self.clock),
-            Arc::clone(&self.wake),
+            Arc::clone(&wake_ups.attempts_recorded),
             self.config.circuit,
             pending_records,
             Arc::clone(&in_flight),
@@ -158,7 +169,8 @@ impl Dispatcher {
                 Ok(claimed) => claimed,
                 Err(error) => {
                     tracing::error!(error = %ErrorChain(&error), "claiming deliveries failed");
-                    self.idle(&shutdown, self.config.poll_interval).await;
+                    self.idle(&shutdown, &wake_ups, self.config.poll_interval)
+                        .await;
                     continue;
                 }
             };
@@ -181,7 +193,7 @@ impl Dispatcher {
                     Some(done) = finished.recv() => {
                         scheduler.finished(&done.endpoint_id, &done.outcome, done.took);
                     }
-                    _ = self.idle(&shutdown, sleep) => {}
+                    _ = self.idle(&shutdown, &wake_ups, sleep) => {}
                 }
             }
         }
@@ -287,9 +299,10 @@ impl Dispatcher {
         sleep.max(Duration::from_millis(1))
     }
 
-    async fn idle(&self, shutdown: &CancellationToken, sleep: Duration) {
+    async fn idle(&self, shutdown: &CancellationToken, wake_ups: &WakeUps, sleep: Duration) {
         tokio::select! {
-            _ = self.wake.notified() => {}
+            _ = wake_ups.deliveries_added.notified() => {}
+            _ = wake_ups.attempts_recorded.notified() => {}
             _ = tokio::time::sleep(sleep) => {}
             _ = shutdown.cancelled() => {}
         }
@@ -325,12 +338,11 @@ impl Dispatcher {
     }
 }
 
-/// Writes attempt records in batches (whatever has arrived since the last write goes in one),
-/// then queues the operational events they raise.
+/// Writes attempt records in batches (whatever has arrived since the last write goes in one);
+/// the store raises their operational events in the same transaction.
 async fn record_attempts(
     store: Arc<dyn Store>,
-    clock: Arc<dyn Clock>,
-    wake: Arc<Notify>,
+    attempts_recorded: Arc<Notify>,
     circuit: CircuitPolicy,
     mut pending: mpsc::UnboundedReceiver<AttemptRecord>,
     held: HeldLeases,
@@ -339,7 +351,6 @@ async fn record_attempts(
     while pending.recv_many(&mut batch, 1024).await > 0 {
         let records = std::mem::take(&mut batch);
         let count = records.len();
-        let mut events = operational::attempt_events(&records);
         let leases: Vec<(DeliveryId, i64)> = records
             .iter()
             .map(|record| (record.delivery_id.clone(), record.lease_token))
@@ -354,18 +365,15 @@ async fn record_attempts(
             Ok(disabled) => {
                 // Recording ends the attempts' leases, which frees room at their endpoints:
                 // claim again now rather than at the next poll.
-                wake.notify_one();
+                attempts_recorded.notify_one();
                 for endpoint in &disabled {
                     tracing::warn!(app_id = %endpoint.app_id, endpoint_id = %endpoint.endpoint_id, "endpoint disabled");
-                }
-                events.extend(operational::disabled_events(disabled));
-                if !events.is_empty() {
-                    operational::emit(store.as_ref(), &wake, events, clock.now()).await;
                 }
             }
             Err(error) => {
                 // The deliveries stay leased and fall due again when the lease ends:
-                // at-least-once. Their events are raised when they are recorded.
+                // at-least-once. Nothing of the record was kept, its events neither: they are
+                // raised when the attempts are recorded.
                 tracing::error!(error = %ErrorChain(&error), count, "recording attempts failed");
             }
         }

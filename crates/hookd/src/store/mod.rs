@@ -2,15 +2,20 @@
 //! database (SQLite now; PostgreSQL implements the same trait).
 //!
 //! This module and its children are the only places that contain SQL. Callers speak in domain
-//! types and get domain types back; they never see rows, connections or transactions. Two promises
+//! types and get domain types back; they never see rows, connections or transactions. Promises
 //! every backend keeps:
 //! - `create_message` commits the message and one delivery per matching endpoint in one
 //!   transaction, and returns only after that commit is durable;
+//! - a write that raises operational events (endpoint writes, `record_attempts`; see `outbox`)
+//!   commits them, as messages of the internal application with their deliveries, in its own
+//!   transaction;
+//! - a commit that adds deliveries notifies `deliveries_added`, so no caller wakes the engine;
 //! - a delivery handed out by `claim_due_deliveries` is leased: no other claim returns it until the
 //!   lease runs out or the outcome is recorded; `renew_leases` keeps a live worker's lease from
 //!   running out.
 
 pub mod logs;
+mod outbox;
 pub mod paging;
 pub mod postgres;
 pub mod sqlite;
@@ -335,6 +340,11 @@ pub(crate) fn answer_columns(
 /// The contract every database backend implements. See the module docs for the promises.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
+    /// Notified after every commit that added deliveries (or made some due now), on this node
+    /// and, on PostgreSQL, on any node: the engine waits on it instead of being woken by the
+    /// writers' callers. One permit is kept while nobody waits, so a commit is never missed.
+    fn deliveries_added(&self) -> std::sync::Arc<tokio::sync::Notify>;
+
     // --- applications ---
     async fn create_application(
         &self,
@@ -367,7 +377,8 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_application(&self, id: &AppId) -> Result<bool, StoreError>;
 
     // --- endpoints ---
-    /// `NotFound` if the application is gone.
+    /// `NotFound` if the application is gone. Raises `endpoint.created` (see `outbox`), as
+    /// `update_endpoint` and a saved `modify_endpoint` raise `endpoint.updated`.
     async fn create_endpoint(
         &self,
         app_id: &AppId,
@@ -400,7 +411,13 @@ pub trait Store: Send + Sync + 'static {
         change: EndpointChange,
         now: Timestamp,
     ) -> Result<Modified<Endpoint>, StoreError>;
-    async fn delete_endpoint(&self, app_id: &AppId, id: &EndpointId) -> Result<bool, StoreError>;
+    /// Deletes the endpoint; `now` stamps the `endpoint.deleted` event it raises.
+    async fn delete_endpoint(
+        &self,
+        app_id: &AppId,
+        id: &EndpointId,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
     /// The endpoint's secrets that are valid at `now`, the current one first.
     async fn endpoint_secrets(
         &self,
@@ -486,6 +503,7 @@ pub trait Store: Send + Sync + 'static {
     /// each endpoint has been failing, and returns the endpoints it disabled (410 Gone, or
     /// failing for too long), whose pending deliveries it parked.
     /// Endpoint health follows `circuit`: consecutive failures, and the rest they impose.
+    /// The operational events the records raise (see `outbox`) commit in the same transaction.
     async fn record_attempts(
         &self,
         records: Vec<AttemptRecord>,

@@ -18,6 +18,7 @@ mod list_budget;
 mod listing;
 mod logs;
 mod operational;
+mod outbox_crash;
 mod outcomes;
 mod payload_bytes;
 mod postgres_app;

@@ -510,7 +510,12 @@ async fn endpoints_secrets_and_uid_conflicts(store: Arc<dyn Store>) {
 
     let listed = store.list_endpoints(&app_id, page(10, None)).await.unwrap();
     assert_eq!(listed.items.len(), 1);
-    assert!(store.delete_endpoint(&app_id, &endpoint_id).await.unwrap());
+    assert!(
+        store
+            .delete_endpoint(&app_id, &endpoint_id, now)
+            .await
+            .unwrap()
+    );
     assert!(store.get_endpoint(&app_id, "main").await.unwrap().is_none());
 }
 
@@ -1607,6 +1612,7 @@ mod claim_shares_contract {
 mod endpoint_health_contract;
 mod engine_rules_contract;
 mod lease_contract;
+mod outbox_contract;
 mod recover_contract;
 
 /// Idempotency records expire: forgotten after the window, deleted in batches by the retention

@@ -1,5 +1,6 @@
 //! Wake-ups across nodes: one dedicated connection per node `LISTEN`s on the deliveries channel
-//! and wakes the local dispatcher whenever any node commits new deliveries.
+//! and notifies the store's `deliveries_added` (which the local dispatcher waits on) whenever
+//! any node commits new deliveries.
 //!
 //! The dispatcher still polls at its short interval, so a lost notification only delays work;
 //! this keeps an idle node quiet while new work starts at once. When the connection drops

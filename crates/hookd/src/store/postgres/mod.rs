@@ -4,18 +4,21 @@
 //! by a small batcher (`writer`) so concurrent requests share commits; everything else is one
 //! short statement or transaction on a pooled connection. Claims use `FOR UPDATE SKIP LOCKED`
 //! so nodes never hand one delivery to two workers (`deliveries`), and commits that add
-//! deliveries send `NOTIFY hookd_deliveries`, which `listener` turns into dispatcher wake-ups on
-//! every node. Unlike SQLite, only the leases stamped with this node's own id are released at
+//! deliveries send `NOTIFY hookd_deliveries`, which `listener` turns into `deliveries_added`
+//! wake-ups on every node (the committing node also notifies itself at once). Operational
+//! events commit in the transaction of the write that raised them (`outbox`). Unlike SQLite, only the leases stamped with this node's own id are released at
 //! start-up: other nodes are alive.
 //!
 //! The SQL itself lives in the child modules, one per resource; this file owns the pool,
-//! migrations and the `Store` trait glue.
+//! migrations and the `Store` trait glue (long because the glue is one short method per
+//! contract call).
 
 mod catalog;
 mod deliveries;
 mod listener;
 mod logs;
 mod messages;
+mod outbox;
 mod replay;
 mod rows;
 mod writer;
@@ -39,6 +42,7 @@ use super::{
     IdempotentResponse, KeyClaim, MessageFilter, MessageInsert, Modified, NewEndpoint, NewMessage,
     Page, PageRequest, Store, StoreError,
 };
+use crate::domain::operational::OperationalEvent;
 use crate::domain::{
     AppId, Application, ApplicationFields, Attempt, DeliveryId, Endpoint, EndpointFields,
     EndpointId, EndpointSecret, EventType, EventTypeFields, EventTypeName, Message, MessageId,
@@ -72,6 +76,9 @@ pub struct PostgresStore {
     /// Stamped on this node's leases (`leased_by`), so only its own leases are released.
     node_id: String,
     writer: writer::MessageWriter,
+    /// Notified by `listener` when any node commits deliveries, and at once after this node's
+    /// own commits that add some (without waiting for the notification's round trip).
+    deliveries_added: Arc<Notify>,
 }
 
 impl PostgresStore {
@@ -115,6 +122,7 @@ impl PostgresStore {
             pool,
             connect_config,
             node_id: node_id.to_owned(),
+            deliveries_added: Arc::new(Notify::new()),
         })
     }
 
@@ -124,17 +132,21 @@ impl PostgresStore {
         migrate_database(&parse_url(database_url)?).await
     }
 
-    /// Starts waking `wake` whenever any node commits new deliveries; see `listener`.
-    pub fn listen_for_deliveries(
-        &self,
-        wake: Arc<Notify>,
-        shutdown: CancellationToken,
-    ) -> JoinHandle<()> {
+    /// Starts notifying `deliveries_added` whenever any node commits new deliveries; see
+    /// `listener`.
+    pub fn listen_for_deliveries(&self, shutdown: CancellationToken) -> JoinHandle<()> {
         tokio::spawn(listener::listen_for_deliveries(
             self.connect_config.clone(),
-            wake,
+            Arc::clone(&self.deliveries_added),
             shutdown,
         ))
+    }
+
+    /// After a commit: wakes this node's engine at once if it added deliveries.
+    fn committed(&self, deliveries_added: usize) {
+        if deliveries_added > 0 {
+            self.deliveries_added.notify_one();
+        }
     }
 
     /// Commits what the message writers have queued, then closes the pool.
@@ -307,6 +319,10 @@ async fn migrate_database(config: &tokio_postgres::Config) -> Result<Vec<i32>, S
 
 #[async_trait]
 impl Store for PostgresStore {
+    fn deliveries_added(&self) -> Arc<Notify> {
+        Arc::clone(&self.deliveries_added)
+    }
+
     async fn create_application(
         &self,
         id: AppId,
@@ -363,7 +379,21 @@ impl Store for PostgresStore {
         app_id: &AppId,
         endpoint: NewEndpoint,
     ) -> Result<Endpoint, StoreError> {
-        catalog::insert_endpoint(&self.client().await?, app_id, endpoint).await
+        let now = endpoint.now;
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await.map_err(backend)?;
+        let endpoint = catalog::insert_endpoint(&transaction, app_id, endpoint).await?;
+        let added = outbox::raise_endpoint_event(
+            &transaction,
+            app_id,
+            &endpoint.id,
+            OperationalEvent::EndpointCreated,
+            now,
+        )
+        .await?;
+        transaction.commit().await.map_err(backend)?;
+        self.committed(added);
+        Ok(endpoint)
     }
 
     async fn get_endpoint(
@@ -389,7 +419,23 @@ impl Store for PostgresStore {
         fields: EndpointFields,
         now: Timestamp,
     ) -> Result<Option<Endpoint>, StoreError> {
-        catalog::update_endpoint(&self.client().await?, app_id, id, fields, now).await
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await.map_err(backend)?;
+        let Some(updated) = catalog::update_endpoint(&transaction, app_id, id, fields, now).await?
+        else {
+            return Ok(None);
+        };
+        let added = outbox::raise_endpoint_event(
+            &transaction,
+            app_id,
+            id,
+            OperationalEvent::EndpointUpdated,
+            now,
+        )
+        .await?;
+        transaction.commit().await.map_err(backend)?;
+        self.committed(added);
+        Ok(Some(updated))
     }
 
     async fn modify_endpoint(
@@ -403,17 +449,49 @@ impl Store for PostgresStore {
         let transaction = client.transaction().await.map_err(backend)?;
         let modified =
             catalog::modify_endpoint(&transaction, app_id, id_or_uid, change, now).await?;
-        if matches!(modified, Modified::Saved(_)) {
+        // Only a saved change has anything to commit; dropping the transaction rolls back.
+        if let Modified::Saved(endpoint) = &modified {
+            let added = outbox::raise_endpoint_event(
+                &transaction,
+                app_id,
+                &endpoint.id,
+                OperationalEvent::EndpointUpdated,
+                now,
+            )
+            .await?;
             transaction.commit().await.map_err(backend)?;
+            self.committed(added);
         }
         Ok(modified)
     }
 
-    async fn delete_endpoint(&self, app_id: &AppId, id: &EndpointId) -> Result<bool, StoreError> {
-        retry_on_deadlock(|| async {
-            catalog::delete_endpoint(&self.client().await?, app_id, id).await
+    async fn delete_endpoint(
+        &self,
+        app_id: &AppId,
+        id: &EndpointId,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let added = retry_on_deadlock(|| async {
+            let mut client = self.client().await?;
+            let transaction = client.transaction().await.map_err(backend)?;
+            // Who the event is about is read before the row is gone.
+            let Some(endpoint) = outbox::endpoint_ref(&transaction, app_id, id).await? else {
+                return Ok(None);
+            };
+            if !catalog::delete_endpoint(&transaction, app_id, id).await? {
+                return Ok(None);
+            }
+            let added = outbox::raise(
+                &transaction,
+                &[OperationalEvent::EndpointDeleted(endpoint)],
+                now,
+            )
+            .await?;
+            transaction.commit().await.map_err(backend)?;
+            Ok(Some(added))
         })
-        .await
+        .await?;
+        Ok(added.inspect(|added| self.committed(*added)).is_some())
     }
 
     async fn endpoint_secrets(
@@ -472,7 +550,11 @@ impl Store for PostgresStore {
     }
 
     async fn create_message(&self, message: NewMessage) -> Result<MessageInsert, StoreError> {
-        self.writer.write(message).await
+        let inserted = self.writer.write(message).await?;
+        if let MessageInsert::Created { deliveries, .. } = &inserted {
+            self.committed(*deliveries);
+        }
+        Ok(inserted)
     }
 
     async fn get_message(
@@ -514,6 +596,7 @@ impl Store for PostgresStore {
         let delivery_id =
             deliveries::enqueue_resend(&transaction, app_id, msg_id, endpoint_id, now).await?;
         transaction.commit().await.map_err(backend)?;
+        self.committed(1);
         Ok(delivery_id)
     }
 
@@ -542,7 +625,14 @@ impl Store for PostgresStore {
         let mut client = self.client().await?;
         let transaction = client.transaction().await.map_err(backend)?;
         let disabled = deliveries::record_attempts(&transaction, &records, &circuit).await?;
+        let mut events = super::outbox::attempt_events(&records);
+        events.extend(super::outbox::disabled_events(&disabled));
+        let added = match super::outbox::recorded_at(&records) {
+            Some(now) => outbox::raise(&transaction, &events, now).await?,
+            None => 0,
+        };
         transaction.commit().await.map_err(backend)?;
+        self.committed(added);
         Ok(disabled)
     }
 
@@ -716,6 +806,7 @@ impl Store for PostgresStore {
         let transaction = client.transaction().await.map_err(backend)?;
         let queued = replay::replay_message(&transaction, app_id, msg_id, now).await?;
         transaction.commit().await.map_err(backend)?;
+        self.committed(queued);
         Ok(queued)
     }
 
@@ -766,6 +857,11 @@ impl Store for PostgresStore {
         let transaction = client.transaction().await.map_err(backend)?;
         let progress = replay::run_batch(&transaction, &step).await?;
         transaction.commit().await.map_err(backend)?;
+        if let super::ReplayProgress::Queued(queued) | super::ReplayProgress::Finished(queued) =
+            progress
+        {
+            self.committed(queued);
+        }
         Ok(progress)
     }
 

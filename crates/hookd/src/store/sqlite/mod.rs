@@ -10,15 +10,22 @@
 //! thousands of concurrent API requests share one durable commit. Reads run on pooled connections
 //! in WAL mode and never wait for the writer.
 //!
-//! The SQL itself lives in the child modules, one per resource; this file owns connections,
-//! threads and the `Store` trait glue.
+//! After a commit whose jobs added deliveries (their own, or those of the operational events
+//! they raised in the same savepoint, see `outbox`), the writer notifies `deliveries_added`,
+//! which the dispatcher waits on.
+//!
+//! The SQL itself lives in the child modules, one per resource, and the writer thread in
+//! `writer`; this file owns connections and the `Store` trait glue (long because the glue is
+//! one short method per contract call).
 
 mod catalog;
 mod deliveries;
 mod logs;
 mod messages;
+mod outbox;
 mod replay;
 mod rows;
+mod writer;
 
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
@@ -28,7 +35,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use rusqlite::Connection;
-use tokio::sync::oneshot;
+use tokio::sync::{Notify, oneshot};
 
 use super::{
     ApplicationChange, ApplicationFilter, AttemptFilter, AttemptRecord, ClaimBudget,
@@ -36,72 +43,17 @@ use super::{
     IdempotentResponse, KeyClaim, MessageFilter, MessageInsert, Modified, NewEndpoint, NewMessage,
     Page, PageRequest, Store, StoreError,
 };
+use crate::domain::operational::OperationalEvent;
 use crate::domain::{
     AppId, Application, ApplicationFields, Attempt, DeliveryId, Endpoint, EndpointFields,
     EndpointId, EndpointSecret, EventType, EventTypeFields, EventTypeName, Message, MessageId,
     Secret, Timestamp,
 };
 use crate::policy::backpressure::CircuitPolicy;
+use writer::{Job, adding_savepoint_job, is_disk_full, run_writer};
 
-/// The most jobs one commit takes; more wait for the next commit.
-const MAX_JOBS_PER_COMMIT: usize = 2048;
 /// Read connections kept open for reuse.
 const MAX_IDLE_READERS: usize = 16;
-
-/// How a batch ended: committed, or failed as a whole.
-type BatchResult = Result<(), BatchFailure>;
-/// Answers one caller once its batch has ended.
-type Reply = Box<dyn FnOnce(BatchResult) + Send>;
-/// One write: runs inside the batch transaction and reports whether it left that transaction
-/// sound (`Err` means the batch can no longer commit what its jobs did).
-type Job = Box<dyn FnOnce(&Connection) -> (Reply, BatchResult) + Send>;
-
-/// Why a whole batch failed. Every job that ran in it is answered with this, because none of
-/// their work is kept.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{what}")]
-struct BatchFailure {
-    what: &'static str,
-    /// The disk filled up: the same writes can succeed once space is freed.
-    disk_full: bool,
-    #[source]
-    cause: Arc<dyn std::error::Error + Send + Sync>,
-}
-
-impl BatchFailure {
-    fn new(what: &'static str, cause: impl std::error::Error + Send + Sync + 'static) -> Self {
-        BatchFailure {
-            what,
-            disk_full: is_disk_full(&cause),
-            cause: Arc::new(cause),
-        }
-    }
-
-    fn to_store_error(&self) -> StoreError {
-        if self.disk_full {
-            StoreError::StorageFull(Box::new(self.clone()))
-        } else {
-            StoreError::Backend(Box::new(self.clone()))
-        }
-    }
-}
-
-/// Whether `error`, or any error below it, is SQLite's "database or disk is full".
-fn is_disk_full(error: &(dyn std::error::Error + 'static)) -> bool {
-    let mut next = Some(error);
-    while let Some(error) = next {
-        if let Some(rusqlite::Error::SqliteFailure(failure, _)) = error.downcast_ref()
-            && failure.code == rusqlite::ErrorCode::DiskFull
-        {
-            return true;
-        }
-        if let Some(StoreError::StorageFull(_)) = error.downcast_ref() {
-            return true;
-        }
-        next = error.source();
-    }
-    false
-}
 
 /// The SQLite store. Dropping the last handle stops the writer thread after it drains its queue.
 pub struct SqliteStore {
@@ -111,6 +63,8 @@ pub struct SqliteStore {
     path: std::path::PathBuf,
     readers: Arc<Mutex<Vec<Connection>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Notified by the writer after a commit whose jobs added deliveries.
+    deliveries_added: Arc<Notify>,
 }
 
 impl SqliteStore {
@@ -147,9 +101,11 @@ impl SqliteStore {
         migrate(&writer_connection)?;
         deliveries::release_all_leases(&writer_connection)?;
         let (sender, receiver) = mpsc::channel::<Job>();
+        let deliveries_added = Arc::new(Notify::new());
+        let wake = Arc::clone(&deliveries_added);
         let writer = std::thread::Builder::new()
             .name("hookd-sqlite-writer".into())
-            .spawn(move || run_writer(writer_connection, receiver))
+            .spawn(move || run_writer(writer_connection, receiver, &wake))
             .map_err(backend)?;
         Ok(SqliteStore {
             _lock: lock,
@@ -157,6 +113,7 @@ impl SqliteStore {
             path,
             readers: Arc::new(Mutex::new(Vec::new())),
             writer: Mutex::new(Some(writer)),
+            deliveries_added,
         })
     }
 
@@ -174,8 +131,19 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        self.write_adding(move |c| work(c).map(|value| (value, 0)))
+            .await
+    }
+
+    /// `write` for work that may add deliveries: it returns how many it added (its own or its
+    /// operational events'), and a commit that keeps any wakes the engine.
+    async fn write_adding<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<(T, usize), StoreError> + Send + 'static,
+    {
         let (answer, answered) = oneshot::channel();
-        let job = savepoint_job(work, move |outcome| {
+        let job = adding_savepoint_job(work, move |outcome| {
             let _ = answer.send(outcome);
         });
         let sender = self
@@ -289,143 +257,12 @@ fn migrate(connection: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Runs one transaction-control statement from the statement cache: these run for every job,
-/// and parsing them each time showed up in profiles.
-fn control(connection: &Connection, sql: &str) -> rusqlite::Result<()> {
-    connection.prepare_cached(sql)?.execute([]).map(|_| ())
-}
-
-/// Wraps `work` as a writer job that runs in its own savepoint and hands its outcome to `answer`
-/// once the batch has ended.
-fn savepoint_job<T, F>(work: F, answer: impl FnOnce(Result<T, StoreError>) + Send + 'static) -> Job
-where
-    T: Send + 'static,
-    F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
-{
-    Box::new(move |connection| {
-        let (result, effect) = in_savepoint(connection, work);
-        let reply: Reply = Box::new(move |batch: BatchResult| {
-            answer(match (result, batch) {
-                (Err(error), _) => Err(error),
-                (Ok(value), Ok(())) => Ok(value),
-                (Ok(_), Err(failure)) => Err(failure.to_store_error()),
-            });
-        });
-        (reply, effect)
-    })
-}
-
-/// Runs `work` in a savepoint of the open batch transaction. A failing job rolls back alone,
-/// unless its failure took the whole transaction with it or the savepoint cannot be settled:
-/// then the second value is `Err` and the batch must not commit.
-fn in_savepoint<T>(
-    connection: &Connection,
-    work: impl FnOnce(&Connection) -> Result<T, StoreError>,
-) -> (Result<T, StoreError>, BatchResult) {
-    let broken = |failure: BatchFailure| (Err(failure.to_store_error()), Err(failure));
-    if let Err(error) = control(connection, "SAVEPOINT job") {
-        return broken(BatchFailure::new("could not open a job's savepoint", error));
-    }
-    let result = work(connection);
-    // Some failures (a full disk among them) make SQLite roll back the whole transaction, and
-    // the earlier jobs' work with it. A `SAVEPOINT` after that would silently open a new
-    // transaction and the final `COMMIT` would answer those jobs OK, so the batch ends here.
-    if connection.is_autocommit() {
-        return broken(match result {
-            Err(error) => BatchFailure::new("a job's failure rolled back its batch", error),
-            Ok(_) => BatchFailure::new(
-                "a job ended its batch's transaction",
-                StoreError::Backend("the transaction is gone after a job that succeeded".into()),
-            ),
-        });
-    }
-    let settled = if result.is_err() {
-        control(connection, "ROLLBACK TO job").and_then(|()| control(connection, "RELEASE job"))
-    } else {
-        control(connection, "RELEASE job")
-    };
-    match settled {
-        Ok(()) => (result, Ok(())),
-        Err(error) => broken(BatchFailure::new(
-            "could not settle a job's savepoint",
-            error,
-        )),
-    }
-}
-
-/// The writer loop: wait for a job, take every job already queued, run them in one transaction,
-/// commit, answer. Ends when every sender is gone and the queue is empty.
-fn run_writer(connection: Connection, jobs: mpsc::Receiver<Job>) {
-    // Jobs that a failed batch never got to: they did nothing yet, so they go first next time.
-    let mut not_run: Vec<Job> = Vec::new();
-    loop {
-        let mut batch = std::mem::take(&mut not_run);
-        if batch.is_empty() {
-            match jobs.recv() {
-                Ok(first) => batch.push(first),
-                Err(_) => return,
-            }
-        }
-        while batch.len() < MAX_JOBS_PER_COMMIT {
-            match jobs.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
-        if let Err(error) = control(&connection, "BEGIN IMMEDIATE") {
-            tracing::error!(%error, "could not begin a write transaction");
-            // Dropping the jobs unrun drops their answer channels: each caller gets
-            // `StoreError::Unavailable`.
-            drop(batch);
-            continue;
-        }
-        let (replies, outcome, rest) = run_batch(&connection, batch);
-        not_run = rest;
-        if let Err(failure) = &outcome {
-            tracing::error!(
-                error = %failure,
-                cause = %failure.cause,
-                disk_full = failure.disk_full,
-                jobs = replies.len(),
-                "a write batch failed; every job in it is answered with the failure"
-            );
-        }
-        for reply in replies {
-            reply(outcome.clone());
-        }
-    }
-}
-
-/// Runs the jobs of one batch in the open transaction, then commits, or rolls back if a job
-/// broke the transaction or the commit failed. Returns the replies of the jobs that ran, how
-/// the batch ended, and the jobs it did not run (everything after a job that broke it).
-fn run_batch(connection: &Connection, batch: Vec<Job>) -> (Vec<Reply>, BatchResult, Vec<Job>) {
-    let mut replies = Vec::with_capacity(batch.len());
-    let mut jobs = batch.into_iter();
-    let mut outcome = Ok(());
-    for job in jobs.by_ref() {
-        let (reply, effect) = job(connection);
-        replies.push(reply);
-        if effect.is_err() {
-            outcome = effect;
-            break;
-        }
-    }
-    if outcome.is_ok() {
-        outcome = control(connection, "COMMIT")
-            .map_err(|error| BatchFailure::new("could not commit a write batch", error));
-    }
-    if outcome.is_err()
-        && !connection.is_autocommit()
-        && let Err(error) = control(connection, "ROLLBACK")
-    {
-        tracing::error!(%error, "could not roll back a failed write batch");
-    }
-    (replies, outcome, jobs.collect())
-}
-
 #[async_trait]
 impl Store for SqliteStore {
+    fn deliveries_added(&self) -> Arc<Notify> {
+        Arc::clone(&self.deliveries_added)
+    }
+
     async fn create_application(
         &self,
         id: AppId,
@@ -484,8 +321,19 @@ impl Store for SqliteStore {
         endpoint: NewEndpoint,
     ) -> Result<Endpoint, StoreError> {
         let app_id = app_id.clone();
-        self.write(move |c| catalog::insert_endpoint(c, &app_id, endpoint))
-            .await
+        let now = endpoint.now;
+        self.write_adding(move |c| {
+            let endpoint = catalog::insert_endpoint(c, &app_id, endpoint)?;
+            let added = outbox::raise_endpoint_event(
+                c,
+                &app_id,
+                &endpoint.id,
+                OperationalEvent::EndpointCreated,
+                now,
+            )?;
+            Ok((endpoint, added))
+        })
+        .await
     }
 
     async fn get_endpoint(
@@ -516,8 +364,21 @@ impl Store for SqliteStore {
         now: Timestamp,
     ) -> Result<Option<Endpoint>, StoreError> {
         let (app_id, id) = (app_id.clone(), id.clone());
-        self.write(move |c| catalog::update_endpoint(c, &app_id, &id, fields, now))
-            .await
+        self.write_adding(move |c| {
+            let updated = catalog::update_endpoint(c, &app_id, &id, fields, now)?;
+            let added = match &updated {
+                Some(_) => outbox::raise_endpoint_event(
+                    c,
+                    &app_id,
+                    &id,
+                    OperationalEvent::EndpointUpdated,
+                    now,
+                )?,
+                None => 0,
+            };
+            Ok((updated, added))
+        })
+        .await
     }
 
     async fn modify_endpoint(
@@ -528,14 +389,43 @@ impl Store for SqliteStore {
         now: Timestamp,
     ) -> Result<Modified<Endpoint>, StoreError> {
         let (app_id, key) = (app_id.clone(), id_or_uid.to_owned());
-        self.write(move |c| catalog::modify_endpoint(c, &app_id, &key, change, now))
-            .await
+        self.write_adding(move |c| {
+            let modified = catalog::modify_endpoint(c, &app_id, &key, change, now)?;
+            let added = match &modified {
+                Modified::Saved(endpoint) => outbox::raise_endpoint_event(
+                    c,
+                    &app_id,
+                    &endpoint.id,
+                    OperationalEvent::EndpointUpdated,
+                    now,
+                )?,
+                Modified::Missing | Modified::Refused(_) => 0,
+            };
+            Ok((modified, added))
+        })
+        .await
     }
 
-    async fn delete_endpoint(&self, app_id: &AppId, id: &EndpointId) -> Result<bool, StoreError> {
+    async fn delete_endpoint(
+        &self,
+        app_id: &AppId,
+        id: &EndpointId,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
         let (app_id, id) = (app_id.clone(), id.clone());
-        self.write(move |c| catalog::delete_endpoint(c, &app_id, &id))
-            .await
+        self.write_adding(move |c| {
+            // Who the event is about is read before the row is gone.
+            let endpoint = outbox::endpoint_ref(c, &app_id, &id)?;
+            let deleted = catalog::delete_endpoint(c, &app_id, &id)?;
+            let added = match endpoint {
+                Some(endpoint) if deleted => {
+                    outbox::raise(c, &[OperationalEvent::EndpointDeleted(endpoint)], now)?
+                }
+                _ => 0,
+            };
+            Ok((deleted, added))
+        })
+        .await
     }
 
     async fn endpoint_secrets(
@@ -602,8 +492,15 @@ impl Store for SqliteStore {
     }
 
     async fn create_message(&self, message: NewMessage) -> Result<MessageInsert, StoreError> {
-        self.write(move |c| messages::insert_message(c, message))
-            .await
+        self.write_adding(move |c| {
+            let inserted = messages::insert_message(c, message)?;
+            let added = match &inserted {
+                MessageInsert::Created { deliveries, .. } => *deliveries,
+                MessageInsert::Duplicate(_) => 0,
+            };
+            Ok((inserted, added))
+        })
+        .await
     }
 
     async fn get_message(
@@ -647,8 +544,11 @@ impl Store for SqliteStore {
         now: Timestamp,
     ) -> Result<DeliveryId, StoreError> {
         let (app_id, msg_id, endpoint_id) = (app_id.clone(), msg_id.clone(), endpoint_id.clone());
-        self.write(move |c| deliveries::enqueue_resend(c, &app_id, &msg_id, &endpoint_id, now))
-            .await
+        self.write_adding(move |c| {
+            deliveries::enqueue_resend(c, &app_id, &msg_id, &endpoint_id, now)
+                .map(|delivery_id| (delivery_id, 1))
+        })
+        .await
     }
 
     async fn claim_due_deliveries(
@@ -666,8 +566,19 @@ impl Store for SqliteStore {
         records: Vec<AttemptRecord>,
         circuit: CircuitPolicy,
     ) -> Result<Vec<DisabledEndpoint>, StoreError> {
-        self.write(move |c| deliveries::record_attempts(c, records, &circuit))
-            .await
+        self.write_adding(move |c| {
+            // The events are decided from the records before the write consumes them.
+            let recorded_at = super::outbox::recorded_at(&records);
+            let mut events = super::outbox::attempt_events(&records);
+            let disabled = deliveries::record_attempts(c, records, &circuit)?;
+            events.extend(super::outbox::disabled_events(&disabled));
+            let added = match recorded_at {
+                Some(now) => outbox::raise(c, &events, now)?,
+                None => 0,
+            };
+            Ok((disabled, added))
+        })
+        .await
     }
 
     async fn release_deliveries(&self, ids: Vec<DeliveryId>) -> Result<(), StoreError> {
@@ -861,8 +772,10 @@ impl Store for SqliteStore {
         now: Timestamp,
     ) -> Result<usize, StoreError> {
         let (app_id, msg_id) = (app_id.clone(), msg_id.clone());
-        self.write(move |c| replay::replay_message(c, &app_id, &msg_id, now))
-            .await
+        self.write_adding(move |c| {
+            replay::replay_message(c, &app_id, &msg_id, now).map(|queued| (queued, queued))
+        })
+        .await
     }
 
     async fn count_replay(&self, filter: super::ReplayFilter) -> Result<u64, StoreError> {
@@ -907,7 +820,17 @@ impl Store for SqliteStore {
         &self,
         step: super::ReplayStep,
     ) -> Result<super::ReplayProgress, StoreError> {
-        self.write(move |c| replay::run_batch(c, &step)).await
+        self.write_adding(move |c| {
+            let progress = replay::run_batch(c, &step)?;
+            let queued = match progress {
+                super::ReplayProgress::Queued(queued) | super::ReplayProgress::Finished(queued) => {
+                    queued
+                }
+                super::ReplayProgress::LeaseLost => 0,
+            };
+            Ok((progress, queued))
+        })
+        .await
     }
 
     async fn fail_background_task(

@@ -7,7 +7,9 @@ use std::sync::mpsc;
 
 use rusqlite::Connection;
 
-use super::{StoreError, open_connection, run_writer, savepoint_job};
+use super::StoreError;
+use super::open_connection;
+use super::writer::{run_writer, savepoint_job};
 
 /// What one job of a test batch does; each job first inserts a row named after it.
 #[derive(Debug, Clone, Copy)]
@@ -119,7 +121,7 @@ fn check(name: &str, spare_pages: Option<u32>, jobs: &[(Step, Answer)]) {
         answers.push(answered);
     }
     drop(sender);
-    run_writer(connection, receiver);
+    run_writer(connection, receiver, &tokio::sync::Notify::new());
 
     let reader = Connection::open(&path).unwrap();
     for (index, (answered, (step, expected))) in answers.into_iter().zip(jobs).enumerate() {
