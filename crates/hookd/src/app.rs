@@ -25,6 +25,7 @@ use crate::engine::client::{ClientConfig, DeliveryClient, Resolver, SystemResolv
 use crate::engine::dispatcher::{Dispatcher, DispatcherConfig};
 use crate::http_server;
 use crate::operational;
+use crate::ops::Ops;
 use crate::policy::backpressure::CircuitPolicy;
 use crate::policy::ssrf::TargetPolicy;
 use crate::retention::{self, RetentionConfig};
@@ -138,19 +139,21 @@ pub async fn start(config: Config, deps: Dependencies) -> anyhow::Result<Running
     let shared_store: Arc<dyn Store> = store.clone();
     let wake_background = Arc::new(Notify::new());
 
-    let router = api::router(ApiContext {
+    let ops = Ops {
         store: Arc::clone(&shared_store),
         clock: Arc::clone(&deps.clock),
-        admin_token_sha256,
         target_policy,
         resolver: Arc::clone(&deps.resolver),
         wake_dispatcher: Arc::clone(&wake),
         wake_background: Arc::clone(&wake_background),
-        max_body_bytes: config.max_body_bytes,
         payload_retention: config.payload_retention,
+    };
+    let router = api::router(ApiContext {
+        ops,
+        admin_token_sha256,
+        max_body_bytes: config.max_body_bytes,
         body_limits: BodyLimits::new(config.body_read_timeout, config.max_in_flight_body_bytes),
         idempotency_window: config.idempotency_window,
-        operational_scope: false,
     });
     let background_runner = BackgroundRunner {
         store: Arc::clone(&shared_store),

@@ -15,6 +15,7 @@ pub mod engine;
 pub mod http_server;
 pub mod operational;
 pub mod operator_cli;
+pub mod ops;
 pub mod policy;
 pub mod retention;
 pub mod store;

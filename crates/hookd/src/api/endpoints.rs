@@ -7,33 +7,31 @@
 
 use std::collections::BTreeMap;
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 
 use super::ApiContext;
-use super::applications::{UPSERT_ROUNDS, find_application};
 use super::endpoint_delivery_options::{
     OutboundAuthIn, OutboundAuthOut, parse_auth, parse_max_in_flight, parse_retry_schedule,
 };
 use super::endpoint_headers::parse_headers;
-use super::endpoint_secrets::{generate_secret, parse_secret};
-use super::endpoint_targets::{parse_url, refuse_blocked_host};
-use super::error::{ApiError, ApiResult, FieldError};
+use super::endpoint_targets::parse_url;
+use super::error::{ApiError, ApiResult};
 use super::input_limits;
 use super::json::ValidJson;
 use super::pagination::{ListResponse, page_request, render_page};
 use super::params::{ApiPath, QueryParams};
-use super::patch::{Patch, refuse, saved};
+use super::patch::{Patch, refuse};
 use crate::domain::limits::DESCRIPTION;
 use crate::domain::{
-    Application, ChannelName, DeliveryOptions, Endpoint, EndpointFields, EndpointId, EventTypeName,
-    Metadata, Timestamp, Uid,
+    ChannelName, DeliveryOptions, Endpoint, EndpointFields, EndpointId, EventTypeName, Metadata,
+    Timestamp, Uid,
 };
-use crate::operational::{self, EndpointRef, OperationalEvent};
+use crate::ops::{AppRef, Principal, Upserted, endpoints};
 use crate::policy::ssrf::TargetPolicy;
-use crate::store::{EndpointChange, Modified, NewEndpoint, Order};
+use crate::store::{EndpointChange, Order};
 
 /// Most channels an endpoint may subscribe to (Svix's limit).
 const MAX_CHANNELS: usize = 10;
@@ -174,18 +172,17 @@ pub struct EndpointPatch {
 }
 
 impl EndpointPatch {
-    /// The merged fields, and whether the URL changed (and so needs its host checked).
+    /// The merged fields. A new URL's host is checked by the operation, before the write.
     pub fn merge_into(
         self,
         current: EndpointFields,
         policy: &TargetPolicy,
-    ) -> ApiResult<(EndpointFields, bool)> {
+    ) -> ApiResult<EndpointFields> {
         let url = match self.url {
             Patch::Absent => None,
             Patch::Null => return Err(ApiError::invalid_body(&["url"], "url cannot be null")),
             Patch::Value(raw) => Some(parse_url(&raw, policy)?),
         };
-        let url_changed = url.is_some();
         let uid = self
             .uid
             .try_map(|uid| Uid::parse(&uid))
@@ -232,7 +229,7 @@ impl EndpointPatch {
             headers: current.headers,
             delivery,
         };
-        Ok((fields, url_changed))
+        Ok(fields)
     }
 }
 
@@ -309,121 +306,114 @@ impl From<Endpoint> for EndpointOut {
 /// body brings one.
 pub async fn create(
     State(ctx): State<ApiContext>,
+    Extension(principal): Extension<Principal>,
     ApiPath(app_id): ApiPath<String>,
+    input: ValidJson<EndpointIn>,
+) -> ApiResult<(StatusCode, Json<EndpointOut>)> {
+    create_in(&ctx, &principal, AppRef::Named(&app_id), input).await
+}
+
+/// Creates an endpoint of `app` (an application's, or an operational one).
+pub async fn create_in(
+    ctx: &ApiContext,
+    principal: &Principal,
+    app: AppRef<'_>,
     ValidJson(mut input): ValidJson<EndpointIn>,
 ) -> ApiResult<(StatusCode, Json<EndpointOut>)> {
-    let app = find_application(&ctx, &app_id).await?;
     let secret = input.secret.take();
-    let fields = input.into_fields(&ctx.target_policy, KeptFields::default())?;
-    refuse_blocked_host(&ctx, &fields.url).await?;
-    let endpoint = insert(&ctx, &app, fields, secret).await?;
-    announce(
-        &ctx,
-        OperationalEvent::EndpointCreated(about(&app, &endpoint)),
-    )
-    .await;
+    let fields = input.into_fields(&ctx.ops.target_policy, KeptFields::default())?;
+    let endpoint = endpoints::create(&ctx.ops, principal, app, fields, secret).await?;
     Ok((StatusCode::CREATED, Json(endpoint.into())))
-}
-
-/// Who an `endpoint.*` operational event is about.
-fn about(app: &Application, endpoint: &Endpoint) -> EndpointRef {
-    EndpointRef {
-        app_id: app.id.clone(),
-        app_uid: app.uid.clone(),
-        endpoint_id: endpoint.id.clone(),
-        endpoint_uid: endpoint.fields.uid.clone(),
-    }
-}
-
-/// Queues an operational event (never for operational endpoints themselves).
-async fn announce(ctx: &ApiContext, event: OperationalEvent) {
-    operational::emit(
-        ctx.store.as_ref(),
-        &ctx.wake_dispatcher,
-        vec![event],
-        ctx.clock.now(),
-    )
-    .await;
 }
 
 /// `GET /app/{app_id}/endpoint`.
 pub async fn list(
     State(ctx): State<ApiContext>,
+    Extension(principal): Extension<Principal>,
     ApiPath(app_id): ApiPath<String>,
     query: QueryParams,
 ) -> ApiResult<Json<ListResponse<EndpointOut>>> {
-    let app = find_application(&ctx, &app_id).await?;
+    list_in(&ctx, &principal, AppRef::Named(&app_id), query).await
+}
+
+/// A page of `app`'s endpoints.
+pub async fn list_in(
+    ctx: &ApiContext,
+    principal: &Principal,
+    app: AppRef<'_>,
+    query: QueryParams,
+) -> ApiResult<Json<ListResponse<EndpointOut>>> {
     let page = page_request(&query, Order::Ascending)?;
-    let endpoints = ctx.store.list_endpoints(&app.id, page).await?;
+    let endpoints = endpoints::list(&ctx.ops, principal, app, page).await?;
     Ok(Json(render_page(endpoints, EndpointOut::from)))
 }
 
 /// `GET /app/{app_id}/endpoint/{endpoint_id}`.
 pub async fn get(
     State(ctx): State<ApiContext>,
+    Extension(principal): Extension<Principal>,
     ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
 ) -> ApiResult<Json<EndpointOut>> {
-    let (_, endpoint) = find_endpoint(&ctx, &app_id, &endpoint_id).await?;
+    get_in(&ctx, &principal, AppRef::Named(&app_id), &endpoint_id).await
+}
+
+/// One endpoint of `app`.
+pub async fn get_in(
+    ctx: &ApiContext,
+    principal: &Principal,
+    app: AppRef<'_>,
+    endpoint_id: &str,
+) -> ApiResult<Json<EndpointOut>> {
+    let endpoint = endpoints::get(&ctx.ops, principal, app, endpoint_id).await?;
     Ok(Json(endpoint.into()))
 }
 
 /// `PUT /app/{app_id}/endpoint/{endpoint_id}`: the SDK's `upsert`. An existing endpoint gets
 /// every field replaced but its secret, its headers (unless the body has them) and its uid
 /// (unless the body has one, so an endpoint addressed by its uid stays reachable under it).
-/// A missing one is created (201) with the path as its uid, as for applications; concurrent
-/// PUTs to one missing path create it once and update it after.
+/// A missing one is created (201) with the path as its uid, as for applications.
 pub async fn update(
     State(ctx): State<ApiContext>,
+    Extension(principal): Extension<Principal>,
     ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
+    input: ValidJson<EndpointIn>,
+) -> ApiResult<(StatusCode, Json<EndpointOut>)> {
+    update_in(
+        &ctx,
+        &principal,
+        AppRef::Named(&app_id),
+        &endpoint_id,
+        input,
+    )
+    .await
+}
+
+/// The PUT of an endpoint of `app`.
+pub async fn update_in(
+    ctx: &ApiContext,
+    principal: &Principal,
+    app: AppRef<'_>,
+    endpoint_id: &str,
     ValidJson(mut input): ValidJson<EndpointIn>,
 ) -> ApiResult<(StatusCode, Json<EndpointOut>)> {
-    let app = find_application(&ctx, &app_id).await?;
     let secret = input.secret.take();
-    let created_fields = input
-        .clone()
-        .into_fields(&ctx.target_policy, KeptFields::default())?;
-    // Every PUT names its URL, and a name may resolve elsewhere now than when it was last
-    // checked, so the host is checked even when it did not change (before the write: it is DNS).
-    refuse_blocked_host(&ctx, &created_fields.url).await?;
-    let mut last_conflict = String::new();
-    for _ in 0..UPSERT_ROUNDS {
-        let modified = ctx
-            .store
-            .modify_endpoint(
-                &app.id,
-                &endpoint_id,
-                replace_fields(input.clone(), ctx.target_policy),
-                ctx.clock.now(),
-            )
-            .await?;
-        if !matches!(modified, Modified::Missing) {
-            let updated = saved(modified, ENDPOINT_NOT_FOUND)?;
-            announce(
-                &ctx,
-                OperationalEvent::EndpointUpdated(about(&app, &updated)),
-            )
-            .await;
-            return Ok((StatusCode::OK, Json(updated.into())));
-        }
-        let mut fields = created_fields.clone();
-        if fields.uid.is_none() {
-            fields.uid = Some(uid_from_path(&endpoint_id)?);
-        }
-        match insert(&ctx, &app, fields, secret.clone()).await {
-            Ok(created) => {
-                announce(
-                    &ctx,
-                    OperationalEvent::EndpointCreated(about(&app, &created)),
-                )
-                .await;
-                return Ok((StatusCode::CREATED, Json(created.into())));
-            }
-            // Created by a concurrent request since we looked: update that one.
-            Err(ApiError::Conflict(message)) => last_conflict = message,
-            Err(error) => return Err(error),
-        }
-    }
-    Err(ApiError::Conflict(last_conflict))
+    let policy = ctx.ops.target_policy;
+    let created_fields = input.clone().into_fields(&policy, KeptFields::default())?;
+    let replace = || replace_fields(input.clone(), policy);
+    let upserted = endpoints::upsert(
+        &ctx.ops,
+        principal,
+        app,
+        endpoint_id,
+        created_fields,
+        secret,
+        replace,
+    )
+    .await?;
+    Ok(match upserted {
+        Upserted::Created(endpoint) => (StatusCode::CREATED, Json(endpoint.into())),
+        Upserted::Existing(endpoint) => (StatusCode::OK, Json(endpoint.into())),
+    })
 }
 
 /// The full update of a PUT, applied to the endpoint as it is inside the write.
@@ -445,108 +435,69 @@ fn replace_fields(input: EndpointIn, policy: TargetPolicy) -> EndpointChange {
 /// the write, so concurrent PATCHes of different fields all keep their change.
 pub async fn patch(
     State(ctx): State<ApiContext>,
+    Extension(principal): Extension<Principal>,
     ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
+    input: ValidJson<EndpointPatch>,
+) -> ApiResult<Json<EndpointOut>> {
+    patch_in(
+        &ctx,
+        &principal,
+        AppRef::Named(&app_id),
+        &endpoint_id,
+        input,
+    )
+    .await
+}
+
+/// The PATCH of an endpoint of `app`.
+pub async fn patch_in(
+    ctx: &ApiContext,
+    principal: &Principal,
+    app: AppRef<'_>,
+    endpoint_id: &str,
     ValidJson(input): ValidJson<EndpointPatch>,
 ) -> ApiResult<Json<EndpointOut>> {
-    let app = find_application(&ctx, &app_id).await?;
+    let policy = ctx.ops.target_policy;
     // A new URL's host is checked before the write, since the check resolves DNS.
-    if let Patch::Value(raw) = &input.url {
-        refuse_blocked_host(&ctx, &parse_url(raw, &ctx.target_policy)?).await?;
-    }
-    let policy = ctx.target_policy;
+    let new_url = match &input.url {
+        Patch::Value(raw) => Some(parse_url(raw, &policy)?),
+        _ => None,
+    };
     let change: EndpointChange = Box::new(move |current| {
-        let (fields, _) = input
+        input
             .merge_into(current.fields.clone(), &policy)
-            .map_err(refuse)?;
-        Ok(fields)
+            .map_err(refuse)
     });
-    let updated = save(&ctx, &app, &endpoint_id, change).await?;
+    let updated = endpoints::modify(
+        &ctx.ops,
+        principal,
+        app,
+        endpoint_id,
+        new_url.as_ref(),
+        change,
+    )
+    .await?;
     Ok(Json(updated.into()))
 }
 
 /// `DELETE /app/{app_id}/endpoint/{endpoint_id}`.
 pub async fn delete(
     State(ctx): State<ApiContext>,
+    Extension(principal): Extension<Principal>,
     ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let (app, endpoint) = find_endpoint(&ctx, &app_id, &endpoint_id).await?;
-    if !ctx.store.delete_endpoint(&app.id, &endpoint.id).await? {
-        return Err(ApiError::NotFound(ENDPOINT_NOT_FOUND));
-    }
-    tracing::info!(app_id = %app.id, endpoint_id = %endpoint.id, "endpoint deleted");
-    announce(
-        &ctx,
-        OperationalEvent::EndpointDeleted(about(&app, &endpoint)),
-    )
-    .await;
+    delete_in(&ctx, &principal, AppRef::Named(&app_id), &endpoint_id).await
+}
+
+/// Deletes an endpoint of `app`.
+pub async fn delete_in(
+    ctx: &ApiContext,
+    principal: &Principal,
+    app: AppRef<'_>,
+    endpoint_id: &str,
+) -> ApiResult<StatusCode> {
+    endpoints::delete(&ctx.ops, principal, app, endpoint_id).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-const ENDPOINT_NOT_FOUND: &str = "endpoint not found";
-
-/// The application and endpoint named by two path segments (ids or uids), or 404.
-pub async fn find_endpoint(
-    ctx: &ApiContext,
-    app_id_or_uid: &str,
-    endpoint_id_or_uid: &str,
-) -> ApiResult<(Application, Endpoint)> {
-    let app = find_application(ctx, app_id_or_uid).await?;
-    let endpoint = ctx
-        .store
-        .get_endpoint(&app.id, endpoint_id_or_uid)
-        .await?
-        .ok_or(ApiError::NotFound(ENDPOINT_NOT_FOUND))?;
-    Ok((app, endpoint))
-}
-
-/// Applies `change` (any change: fields, headers) to the endpoint as it is inside the write,
-/// and announces `endpoint.updated`; 404 if it is gone.
-pub async fn save(
-    ctx: &ApiContext,
-    app: &Application,
-    endpoint_id_or_uid: &str,
-    change: EndpointChange,
-) -> ApiResult<Endpoint> {
-    let modified = ctx
-        .store
-        .modify_endpoint(&app.id, endpoint_id_or_uid, change, ctx.clock.now())
-        .await?;
-    let updated = saved(modified, ENDPOINT_NOT_FOUND)?;
-    announce(ctx, OperationalEvent::EndpointUpdated(about(app, &updated))).await;
-    Ok(updated)
-}
-
-/// Creates an endpoint with `secret`, or a generated one; the caller has checked the host.
-async fn insert(
-    ctx: &ApiContext,
-    app: &Application,
-    fields: EndpointFields,
-    secret: Option<String>,
-) -> ApiResult<Endpoint> {
-    let secret = match secret {
-        Some(raw) => parse_secret(&raw, &["secret"])?,
-        None => generate_secret(),
-    };
-    let now = ctx.clock.now();
-    let new_endpoint = NewEndpoint {
-        id: EndpointId::generate(now, rand::random()),
-        fields,
-        secret,
-        now,
-    };
-    let endpoint = ctx.store.create_endpoint(&app.id, new_endpoint).await?;
-    tracing::info!(app_id = %app.id, endpoint_id = %endpoint.id, "endpoint created");
-    Ok(endpoint)
-}
-
-/// The uid of an endpoint created by PUT to a path that names none. A path that looks like a
-/// generated id cannot be created, so it is a 404.
-fn uid_from_path(endpoint_id: &str) -> ApiResult<Uid> {
-    if endpoint_id.starts_with(EndpointId::PREFIX) {
-        return Err(ApiError::NotFound(ENDPOINT_NOT_FOUND));
-    }
-    Uid::parse(endpoint_id)
-        .map_err(|error| ApiError::Validation(vec![FieldError::path("endpoint_id", error.message)]))
 }
 
 fn parse_version(version: Option<u32>) -> ApiResult<u32> {

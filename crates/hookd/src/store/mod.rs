@@ -63,6 +63,7 @@ pub type Change<Current, Fields> =
     Box<dyn FnOnce(&Current) -> Result<Fields, ChangeRefused> + Send + 'static>;
 pub type ApplicationChange = Change<Application, ApplicationFields>;
 pub type EndpointChange = Change<Endpoint, EndpointFields>;
+pub type EventTypeChange = Change<EventType, EventTypeFields>;
 
 /// The caller's reason for not applying a change, handed back untouched (for example a limit
 /// that the record's current state would exceed).
