@@ -4,7 +4,7 @@
 //! Deleting archives by default (as in Svix), so old messages keep a known type; `expunge`
 //! removes the type for good. Creating a type that exists only as archived revives it.
 
-use super::{OpError, OpResult, Ops, Principal, Upserted};
+use super::{OpError, OpResult, Ops, Principal, Upserted, saved};
 use crate::domain::{EventType, EventTypeFields, EventTypeName};
 use crate::store::{EventTypeChange, Page, PageRequest, StoreError};
 
@@ -67,7 +67,8 @@ pub async fn upsert(
     Ok(Upserted::Created(created))
 }
 
-/// Applies `change` (a PATCH) to the type as it is.
+/// Applies `change` (a PATCH) to the type as it is inside the write, so concurrent changes of
+/// other fields are kept.
 pub async fn modify(
     ops: &Ops,
     principal: &Principal,
@@ -75,12 +76,13 @@ pub async fn modify(
     change: EventTypeChange,
 ) -> OpResult<EventType> {
     principal.require_admin()?;
-    let current = find(ops, name).await?;
-    let fields = change(&current).map_err(OpError::Refused)?;
-    ops.store
-        .update_event_type(&current.name, fields, ops.clock.now())
-        .await?
-        .ok_or(OpError::NotFound(EVENT_TYPE_NOT_FOUND))
+    // A name that does not parse cannot have been created.
+    let name = EventTypeName::parse(name).map_err(|_| OpError::NotFound(EVENT_TYPE_NOT_FOUND))?;
+    let modified = ops
+        .store
+        .modify_event_type(&name, change, ops.clock.now())
+        .await?;
+    saved(modified, EVENT_TYPE_NOT_FOUND)
 }
 
 /// Archives the type, or with `expunge` deletes it for good.
