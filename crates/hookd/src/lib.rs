@@ -1,7 +1,8 @@
 //! hookd: a webhook delivery server. The binary's `main` hands over to `cli`; integration tests
 //! start servers through `app`.
 //!
-//! One message passes through the modules in this order: `api` parses it, `store` commits it with
+//! One message passes through the modules in this order: `api` parses it, `ops` checks the caller
+//! and runs the use case, `store` commits it with
 //! its deliveries, `engine` claims, signs, sends and records each attempt.
 
 pub mod api;

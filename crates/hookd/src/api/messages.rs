@@ -1,8 +1,9 @@
 //! `/api/v1/app/{app_id}/msg`: sending messages, and reading them back.
 //!
-//! Creating a message is the write path that matters: the store commits the message with one
-//! delivery per matching endpoint before this module answers 202, and only then is the
-//! dispatcher woken. The payload is the sender's bytes: the JSON text of `payload`, exactly as
+//! Over 400 lines only with its table of parse tests (the code is under 270).
+//!
+//! Creating a message is the write path that matters: `ops::messages::accept` commits the
+//! message with one delivery per matching endpoint before this module answers 202. The payload is the sender's bytes: the JSON text of `payload`, exactly as
 //! it appears in the request body, is stored, signed, sent and returned by every read (as a raw
 //! JSON value, never re-serialised); it is never logged.
 

@@ -3,8 +3,9 @@
 use serde_json::json;
 
 use super::*;
-use crate::domain::AppId;
+use crate::api::error::ApiError;
 use crate::domain::OutboundAuth;
+use crate::domain::{AppId, DeliveryOptions, EndpointFields};
 use crate::policy::retry::RetrySchedule;
 
 const GUARDED: TargetPolicy = TargetPolicy {
