@@ -1,9 +1,9 @@
 //! hookd: a webhook delivery server. The binary's `main` hands over to `cli`; integration tests
 //! start servers through `app`.
 //!
-//! One message passes through the modules in this order: `api` parses it, `ops` checks the caller
-//! and runs the use case, `store` commits it with
-//! its deliveries, `engine` claims, signs, sends and records each attempt.
+//! One message passes through the modules in this order: `api` parses it, `ops` checks the
+//! caller and runs the use case, `store` commits it with its deliveries, `engine` claims, signs,
+//! sends and records each attempt.
 
 pub mod api;
 pub mod app;
