@@ -20,16 +20,15 @@ use crate::api::{self, ApiContext};
 use crate::background::{BackgroundRunner, RunnerConfig};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::domain::operational::OPERATIONAL_APP_ID;
-use crate::domain::{AppId, ApplicationFields, Metadata, Timestamp};
 use crate::engine::attempt::AttemptPolicy;
 use crate::engine::client::{ClientConfig, DeliveryClient, Resolver, SystemResolver};
 use crate::engine::dispatcher::{Dispatcher, DispatcherConfig};
 use crate::http_server;
+use crate::ops::Ops;
 use crate::policy::backpressure::CircuitPolicy;
 use crate::policy::ssrf::TargetPolicy;
 use crate::retention::{self, RetentionConfig};
-use crate::store::{Backend, Store, StoreError};
+use crate::store::{Backend, Store};
 
 /// The setting under which a generated admin token's SHA-256 is kept.
 const ADMIN_TOKEN_SETTING: &str = "admin_token_sha256";
@@ -131,24 +130,26 @@ pub async fn start(config: Config, deps: Dependencies) -> anyhow::Result<Running
         Arc::clone(&deps.resolver),
     )
     .context("building the delivery client")?;
-    ensure_operational_application(store.as_ref(), deps.clock.now())
+    crate::ops::applications::ensure_operational_application(store.as_ref(), deps.clock.now())
         .await
         .context("creating the operational webhooks application")?;
     let shared_store: Arc<dyn Store> = store.clone();
     let wake_background = Arc::new(Notify::new());
 
-    let router = api::router(ApiContext {
+    let ops = Ops {
         store: Arc::clone(&shared_store),
         clock: Arc::clone(&deps.clock),
-        admin_token_sha256,
         target_policy,
         resolver: Arc::clone(&deps.resolver),
         wake_background: Arc::clone(&wake_background),
-        max_body_bytes: config.max_body_bytes,
         payload_retention: config.payload_retention,
+    };
+    let router = api::router(ApiContext {
+        ops,
+        admin_token_sha256,
+        max_body_bytes: config.max_body_bytes,
         body_limits: BodyLimits::new(config.body_read_timeout, config.max_in_flight_body_bytes),
         idempotency_window: config.idempotency_window,
-        operational_scope: false,
     });
     let background_runner = BackgroundRunner {
         store: Arc::clone(&shared_store),
@@ -229,27 +230,6 @@ pub async fn start(config: Config, deps: Dependencies) -> anyhow::Result<Running
 
 /// Returns the SHA-256 of the admin token, and where it came from: the configured one, or the
 /// one generated on first start (printed once, stored only as a hash).
-/// Creates the internal application of operational webhooks on first start.
-async fn ensure_operational_application(store: &dyn Store, now: Timestamp) -> anyhow::Result<()> {
-    if store.get_application(OPERATIONAL_APP_ID).await?.is_none() {
-        let fields = ApplicationFields {
-            uid: None,
-            name: "hookd operational webhooks".into(),
-            throttle_rate: None,
-            metadata: Metadata::new(),
-        };
-        match store
-            .create_application(AppId::from_trusted(OPERATIONAL_APP_ID), fields, now)
-            .await
-        {
-            // Another node starting at the same moment created it first.
-            Ok(_) | Err(StoreError::Conflict(_)) => {}
-            Err(error) => return Err(error.into()),
-        }
-    }
-    Ok(())
-}
-
 async fn settle_admin_token(
     store: &dyn Store,
     configured: Option<&str>,

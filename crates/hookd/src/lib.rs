@@ -1,8 +1,9 @@
 //! hookd: a webhook delivery server. The binary's `main` hands over to `cli`; integration tests
 //! start servers through `app`.
 //!
-//! One message passes through the modules in this order: `api` parses it, `store` commits it with
-//! its deliveries, `engine` claims, signs, sends and records each attempt.
+//! One message passes through the modules in this order: `api` parses it, `ops` checks the
+//! caller and runs the use case, `store` commits it with its deliveries, `engine` claims, signs,
+//! sends and records each attempt.
 
 pub mod api;
 pub mod app;
@@ -14,6 +15,7 @@ pub mod domain;
 pub mod engine;
 pub mod http_server;
 pub mod operator_cli;
+pub mod ops;
 pub mod policy;
 pub mod retention;
 pub mod store;

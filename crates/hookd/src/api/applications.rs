@@ -1,21 +1,21 @@
 //! `/api/v1/app`: applications (Svix's tenants). Path ids may be the id or the uid.
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 
 use super::ApiContext;
-use super::error::{ApiError, ApiResult, FieldError};
+use super::error::{ApiError, ApiResult};
 use super::input_limits;
 use super::json::ValidJson;
 use super::pagination::{ListResponse, page_request, render_page};
 use super::params::{ApiPath, QueryParams};
-use super::patch::{Patch, refuse, saved};
+use super::patch::{Patch, refuse};
 use crate::domain::limits::APPLICATION_NAME;
-use crate::domain::operational::OPERATIONAL_APP_ID;
 use crate::domain::{AppId, Application, ApplicationFields, Metadata, Timestamp, Uid};
-use crate::store::{ApplicationChange, ApplicationFilter, Modified, Order, StoreError};
+use crate::ops::{Principal, Upserted, applications};
+use crate::store::{ApplicationChange, Order};
 
 /// The body of create and full update (Svix `ApplicationIn`); also `MessageIn.application`.
 #[derive(Debug, Deserialize)]
@@ -126,218 +126,82 @@ impl From<Application> for ApplicationOut {
 /// one when `get_if_exists` is set and the uid is taken.
 pub async fn create(
     State(ctx): State<ApiContext>,
+    Extension(principal): Extension<Principal>,
     query: QueryParams,
     ValidJson(input): ValidJson<ApplicationIn>,
 ) -> ApiResult<(StatusCode, Json<ApplicationOut>)> {
     let get_if_exists = query.flag("get_if_exists", false)?;
     let fields = input.into_fields(&[])?;
-    let existing_uid = fields.uid.clone().filter(|_| get_if_exists);
-    if let Some(uid) = &existing_uid
-        && let Some(app) = ctx.store.get_application(uid.as_str()).await?
-    {
-        return Ok((StatusCode::OK, Json(app.into())));
-    }
-    let now = ctx.clock.now();
-    match ctx
-        .store
-        .create_application(AppId::generate(now, rand::random()), fields, now)
-        .await
-    {
-        Ok(app) => {
-            tracing::info!(app_id = %app.id, "application created");
-            Ok((StatusCode::CREATED, Json(app.into())))
-        }
-        // A concurrent request created the same uid between our lookup and our insert.
-        Err(StoreError::Conflict(message)) => match existing_uid {
-            Some(uid) => {
-                let app = find_application(&ctx, uid.as_str()).await?;
-                Ok((StatusCode::OK, Json(app.into())))
-            }
-            None => Err(ApiError::Conflict(message)),
-        },
-        Err(error) => Err(error.into()),
-    }
+    let created = applications::create(&ctx.ops, &principal, fields, get_if_exists).await?;
+    Ok(upserted(created))
 }
 
 /// `GET /app`.
 pub async fn list(
     State(ctx): State<ApiContext>,
+    Extension(principal): Extension<Principal>,
     query: QueryParams,
 ) -> ApiResult<Json<ListResponse<ApplicationOut>>> {
     let page = page_request(&query, Order::Ascending)?;
-    let filter = ApplicationFilter {
-        hidden: Some(AppId::from_trusted(OPERATIONAL_APP_ID)),
-        with_endpoints_only: query.flag("exclude_apps_with_no_endpoints", false)?,
-    };
-    let apps = ctx.store.list_applications(page, filter).await?;
+    let with_endpoints_only = query.flag("exclude_apps_with_no_endpoints", false)?;
+    let apps = applications::list(&ctx.ops, &principal, page, with_endpoints_only).await?;
     Ok(Json(render_page(apps, ApplicationOut::from)))
 }
 
 /// `GET /app/{app_id}`.
 pub async fn get(
     State(ctx): State<ApiContext>,
+    Extension(principal): Extension<Principal>,
     ApiPath(app_id): ApiPath<String>,
 ) -> ApiResult<Json<ApplicationOut>> {
-    Ok(Json(find_application(&ctx, &app_id).await?.into()))
+    let app = applications::get(&ctx.ops, &principal, &app_id).await?;
+    Ok(Json(app.into()))
 }
 
 /// `PUT /app/{app_id}`: a full update, or (as in Svix) a create with the path as its uid when
 /// no such application exists. A body without `uid` keeps the current one, so an application
 /// addressed by its uid stays reachable under it; PATCH with `"uid": null` clears it.
-///
-/// Concurrent PUTs to one missing path create it once: the others lose the insert to the
-/// uid's unique constraint and then update the winner (200, their body applied).
 pub async fn update(
     State(ctx): State<ApiContext>,
+    Extension(principal): Extension<Principal>,
     ApiPath(app_id): ApiPath<String>,
     ValidJson(input): ValidJson<ApplicationIn>,
 ) -> ApiResult<(StatusCode, Json<ApplicationOut>)> {
     let fields = input.into_fields(&[])?;
-    if is_internal(&app_id) {
-        return Err(ApiError::NotFound(APP_NOT_FOUND));
-    }
-    let mut last_conflict = String::new();
-    for _ in 0..UPSERT_ROUNDS {
-        let replacement = fields.clone();
-        let change: ApplicationChange = Box::new(move |current| {
-            Ok(ApplicationFields {
-                uid: replacement.uid.or_else(|| current.uid.clone()),
-                ..replacement
-            })
-        });
-        match ctx
-            .store
-            .modify_application(&app_id, change, ctx.clock.now())
-            .await?
-        {
-            Modified::Missing => {}
-            modified => {
-                let updated = saved(modified, APP_NOT_FOUND)?;
-                return Ok((StatusCode::OK, Json(updated.into())));
-            }
-        }
-        match insert_for_path(&ctx, &app_id, fields.clone()).await {
-            Ok(app) => return Ok((StatusCode::CREATED, Json(app.into()))),
-            // Created by a concurrent request since we looked: update that one.
-            Err(ApiError::Conflict(message)) => last_conflict = message,
-            Err(error) => return Err(error),
-        }
-    }
-    Err(ApiError::Conflict(last_conflict))
+    let upserted_app = applications::upsert(&ctx.ops, &principal, &app_id, fields).await?;
+    Ok(upserted(upserted_app))
 }
 
-/// How often an upsert tries update-then-create. Losing the create to a concurrent one means
-/// the next update finds it, so a conflict that outlasts this is a real one (the body's uid
-/// belongs to another application).
-pub const UPSERT_ROUNDS: usize = 3;
+/// 201 for a created application, 200 for an existing one.
+fn upserted(app: Upserted<Application>) -> (StatusCode, Json<ApplicationOut>) {
+    match app {
+        Upserted::Created(app) => (StatusCode::CREATED, Json(app.into())),
+        Upserted::Existing(app) => (StatusCode::OK, Json(app.into())),
+    }
+}
 
 /// `PATCH /app/{app_id}`: the merge runs on the application as it is inside the write, so
 /// concurrent PATCHes of different fields all keep their change.
 pub async fn patch(
     State(ctx): State<ApiContext>,
+    Extension(principal): Extension<Principal>,
     ApiPath(app_id): ApiPath<String>,
     ValidJson(input): ValidJson<ApplicationPatch>,
 ) -> ApiResult<Json<ApplicationOut>> {
-    if is_hidden(&ctx, &app_id) {
-        return Err(ApiError::NotFound(APP_NOT_FOUND));
-    }
     let change: ApplicationChange =
         Box::new(move |current| input.merge_into(fields_of(current.clone())).map_err(refuse));
-    let modified = ctx
-        .store
-        .modify_application(&app_id, change, ctx.clock.now())
-        .await?;
-    Ok(Json(saved(modified, APP_NOT_FOUND)?.into()))
+    let app = applications::modify(&ctx.ops, &principal, &app_id, change).await?;
+    Ok(Json(app.into()))
 }
 
 /// `DELETE /app/{app_id}`: removes the application and everything under it.
 pub async fn delete(
     State(ctx): State<ApiContext>,
+    Extension(principal): Extension<Principal>,
     ApiPath(app_id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
-    let app = find_application(&ctx, &app_id).await?;
-    if !ctx.store.delete_application(&app.id).await? {
-        return Err(ApiError::NotFound(APP_NOT_FOUND));
-    }
-    tracing::info!(app_id = %app.id, "application deleted");
+    applications::delete(&ctx.ops, &principal, &app_id).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-const APP_NOT_FOUND: &str = "application not found";
-
-/// The application named by a path segment (id or uid), or 404. The internal operational
-/// application exists only for the `/operational-webhook` routes.
-pub async fn find_application(ctx: &ApiContext, id_or_uid: &str) -> ApiResult<Application> {
-    lookup_application(ctx, id_or_uid)
-        .await?
-        .ok_or(ApiError::NotFound(APP_NOT_FOUND))
-}
-
-/// The application named by a path segment, if it exists and is visible here.
-pub async fn lookup_application(
-    ctx: &ApiContext,
-    id_or_uid: &str,
-) -> ApiResult<Option<Application>> {
-    if is_hidden(ctx, id_or_uid) {
-        return Ok(None);
-    }
-    Ok(ctx.store.get_application(id_or_uid).await?)
-}
-
-fn is_internal(app_id: &str) -> bool {
-    app_id == OPERATIONAL_APP_ID
-}
-
-/// The internal operational application exists only for the `/operational-webhook` routes.
-fn is_hidden(ctx: &ApiContext, id_or_uid: &str) -> bool {
-    is_internal(id_or_uid) && !ctx.operational_scope
-}
-
-/// Creates the application that a path segment names but that does not exist yet, for a
-/// message that carries `application`. One created concurrently for the same path is used
-/// as it is: the inline body only ever creates.
-pub async fn create_for_path(
-    ctx: &ApiContext,
-    path_id: &str,
-    fields: ApplicationFields,
-) -> ApiResult<Application> {
-    let uid = fields.uid.clone();
-    match insert_for_path(ctx, path_id, fields).await {
-        Err(ApiError::Conflict(message)) => {
-            let uid = uid.map_or_else(|| path_id.to_owned(), |uid| uid.as_str().to_owned());
-            match ctx.store.get_application(&uid).await? {
-                Some(app) => Ok(app),
-                None => Err(ApiError::Conflict(message)),
-            }
-        }
-        other => other,
-    }
-}
-
-/// Inserts the application a path names (PUT upsert, or a message's `application`). The path
-/// becomes the uid unless the body gives one; a path that looks like a generated id cannot be
-/// created, so it is a 404. A taken uid is a `Conflict`.
-async fn insert_for_path(
-    ctx: &ApiContext,
-    path_id: &str,
-    mut fields: ApplicationFields,
-) -> ApiResult<Application> {
-    if fields.uid.is_none() {
-        if path_id.starts_with(AppId::PREFIX) {
-            return Err(ApiError::NotFound(APP_NOT_FOUND));
-        }
-        let uid = Uid::parse(path_id).map_err(|error| {
-            ApiError::Validation(vec![FieldError::path("app_id", error.message)])
-        })?;
-        fields.uid = Some(uid);
-    }
-    let now = ctx.clock.now();
-    let app = ctx
-        .store
-        .create_application(AppId::generate(now, rand::random()), fields, now)
-        .await?;
-    tracing::info!(app_id = %app.id, "application created from its path");
-    Ok(app)
 }
 
 fn fields_of(app: Application) -> ApplicationFields {

@@ -1,28 +1,26 @@
 //! Delivery attempts: listing them by message or by endpoint, and resending a message.
 //!
-//! Attempts are recorded by the delivery engine; this module only reads them and queues manual
-//! resends, which the dispatcher is woken to pick up at once.
+//! Attempts are recorded by the engine; the operations (`ops::attempts`) read them and queue
+//! manual resends; this module parses the filters and renders Svix's shapes.
 
 use std::collections::HashMap;
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::{Extension, Json};
 use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::ApiContext;
-use super::applications::find_application;
-use super::endpoints::find_endpoint;
 use super::error::{ApiError, ApiResult};
-use super::messages::{MessageOut, find_message, message_filter};
-use super::pagination::{
-    LIST_PAYLOAD_BUDGET, ListResponse, end_page_after, is_backwards, page_request, render_page,
-};
+use super::messages::{MessageOut, message_filter};
+use super::pagination::{ListResponse, page_request, render_page};
 use super::params::{ApiPath, QueryParams};
 use crate::domain::{
-    AppId, Attempt, AttemptId, DeliveryStatus, EndpointId, Message, MessageId, Timestamp,
+    Attempt, AttemptId, DeliveryStatus, EndpointId, Message, MessageId, Timestamp,
 };
+use crate::ops::Principal;
+use crate::ops::attempts::{self, AttemptQuery};
 use crate::store::{AttemptFilter, Order, Page};
 
 /// An attempt as Svix renders it (`MessageAttemptOut`); `status` and `triggerType` are Svix's
@@ -86,70 +84,63 @@ impl MessageAttemptOut {
 /// first, filtered by `status`, `endpoint_id`, `before`, `after`.
 pub async fn list_by_message(
     State(ctx): State<ApiContext>,
+    Extension(principal): Extension<Principal>,
     ApiPath((app_id, msg_id)): ApiPath<(String, String)>,
     query: QueryParams,
 ) -> ApiResult<Json<ListResponse<MessageAttemptOut>>> {
-    let app = find_application(&ctx, &app_id).await?;
-    let message = find_message(&ctx, &app.id, &msg_id).await?;
-    let filter = attempt_filter(&ctx, &app.id, &query).await?;
+    let filter = attempt_query(&query)?;
     let page = page_request(&query, Order::Descending)?;
-    let attempts = ctx
-        .store
-        .list_attempts(&app.id, Some(&message.id), filter, page)
-        .await?;
-    let messages = HashMap::from([(message.id.clone(), message)]);
-    Ok(Json(render_attempts(attempts, &messages, &query)?))
+    let found =
+        attempts::list_by_message(&ctx.ops, &principal, &app_id, &msg_id, filter, page).await?;
+    Ok(Json(render_attempts(
+        found.attempts,
+        &found.messages,
+        &query,
+    )?))
 }
 
 /// `GET /app/{app_id}/attempt/endpoint/{endpoint_id}`: the attempts made to one endpoint,
 /// newest first, with the same filters.
 pub async fn list_by_endpoint(
     State(ctx): State<ApiContext>,
+    Extension(principal): Extension<Principal>,
     ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
     query: QueryParams,
 ) -> ApiResult<Json<ListResponse<MessageAttemptOut>>> {
-    let (app, endpoint) = find_endpoint(&ctx, &app_id, &endpoint_id).await?;
-    let mut filter = attempt_filter(&ctx, &app.id, &query).await?;
-    filter.endpoint_id = Some(endpoint.id);
+    let filter = attempt_query(&query)?;
     let page = page_request(&query, Order::Descending)?;
-    let backwards = is_backwards(&page);
-    let mut attempts = ctx.store.list_attempts(&app.id, None, filter, page).await?;
-    let messages = if query.flag("with_msg", false)? {
-        messages_of(&ctx, &app.id, &mut attempts, backwards).await?
-    } else {
-        HashMap::new()
-    };
-    Ok(Json(render_attempts(attempts, &messages, &query)?))
+    let with_msg = query.flag("with_msg", false)?;
+    let found = attempts::list_by_endpoint(
+        &ctx.ops,
+        &principal,
+        &app_id,
+        &endpoint_id,
+        filter,
+        page,
+        with_msg,
+    )
+    .await?;
+    Ok(Json(render_attempts(
+        found.attempts,
+        &found.messages,
+        &query,
+    )?))
 }
 
 /// `POST /app/{app_id}/msg/{msg_id}/endpoint/{endpoint_id}/resend`: queues a manual attempt,
 /// due now. Answers 202 with `{}`, since the SDK cannot parse an empty body.
 pub async fn resend(
     State(ctx): State<ApiContext>,
+    Extension(principal): Extension<Principal>,
     ApiPath((app_id, msg_id, endpoint_id)): ApiPath<(String, String, String)>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let (app, endpoint) = find_endpoint(&ctx, &app_id, &endpoint_id).await?;
-    let message = find_message(&ctx, &app.id, &msg_id).await?;
-    let delivery_id = ctx
-        .store
-        .enqueue_resend(&app.id, &message.id, &endpoint.id, ctx.clock.now())
-        .await?;
-    tracing::info!(
-        app_id = %app.id,
-        msg_id = %message.id,
-        endpoint_id = %endpoint.id,
-        delivery_id = %delivery_id,
-        "resend queued"
-    );
+    attempts::resend(&ctx.ops, &principal, &app_id, &msg_id, &endpoint_id).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({}))))
 }
 
-/// The filters shared by both listings; `endpoint_id` may be an id or a uid.
-async fn attempt_filter(
-    ctx: &ApiContext,
-    app_id: &AppId,
-    query: &QueryParams,
-) -> ApiResult<AttemptFilter> {
+/// The filters shared by both listings; `endpoint_id` (an id or a uid) is resolved by the
+/// operation.
+fn attempt_query(query: &QueryParams) -> ApiResult<AttemptQuery> {
     let status = match query.number::<i64>("status")? {
         None => None,
         Some(code @ 0..=3) => Some(DeliveryStatus::from_code(code)),
@@ -158,17 +149,6 @@ async fn attempt_filter(
                 "status",
                 "status must be 0 (success), 1 (pending), 2 (fail) or 3 (sending)",
             ));
-        }
-    };
-    let endpoint_id = match query.get("endpoint_id") {
-        None => None,
-        Some(id_or_uid) => {
-            let endpoint = ctx
-                .store
-                .get_endpoint(app_id, id_or_uid)
-                .await?
-                .ok_or(ApiError::NotFound("endpoint not found"))?;
-            Some(endpoint.id)
         }
     };
     let status_code_class = match query.number::<u16>("status_code_class")? {
@@ -183,52 +163,19 @@ async fn attempt_filter(
     };
     // The message filters (event types, channel, tag) parse exactly as on the message list.
     let by_message = message_filter(query)?;
-    Ok(AttemptFilter {
-        status,
-        status_code_class,
-        endpoint_id,
-        event_types: by_message.event_types,
-        channel: by_message.channel,
-        tag: by_message.tag,
-        before: query.timestamp("before")?,
-        after: query.timestamp("after")?,
+    Ok(AttemptQuery {
+        filter: AttemptFilter {
+            status,
+            status_code_class,
+            endpoint_id: None,
+            event_types: by_message.event_types,
+            channel: by_message.channel,
+            tag: by_message.tag,
+            before: query.timestamp("before")?,
+            after: query.timestamp("after")?,
+        },
+        endpoint: query.get("endpoint_id").map(str::to_owned),
     })
-}
-
-/// The messages of a page of attempts, each read once. Their payloads add up to at most
-/// `LIST_PAYLOAD_BUDGET`: a forward page ends early at the attempt whose message passes it (at
-/// least one attempt is always kept); a backward page keeps its attempts and shows no more
-/// messages past the budget.
-async fn messages_of(
-    ctx: &ApiContext,
-    app_id: &AppId,
-    attempts: &mut Page<Attempt>,
-    backwards: bool,
-) -> ApiResult<HashMap<MessageId, Message>> {
-    let mut messages = HashMap::new();
-    let mut payload_bytes = 0usize;
-    let mut end_before = None;
-    for (index, attempt) in attempts.items.iter().enumerate() {
-        if messages.contains_key(&attempt.msg_id) {
-            continue;
-        }
-        if payload_bytes >= LIST_PAYLOAD_BUDGET {
-            end_before = Some(index);
-            break;
-        }
-        if let Some(message) = ctx
-            .store
-            .get_message(app_id, attempt.msg_id.as_str())
-            .await?
-        {
-            payload_bytes += message.payload.as_ref().map_or(0, String::len);
-            messages.insert(message.id.clone(), message);
-        }
-    }
-    if let Some(index) = end_before.filter(|_| !backwards) {
-        end_page_after(attempts, index, |attempt| attempt.id.to_string());
-    }
-    Ok(messages)
 }
 
 /// Renders a page; `msg` is included when `with_msg=true` and the message is known.
@@ -251,8 +198,8 @@ fn render_attempts(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::AppId;
     use crate::domain::{EventTypeName, TriggerType};
-    use crate::policy::outcome::FailureCode;
 
     fn attempt() -> Attempt {
         Attempt {
@@ -265,7 +212,7 @@ mod tests {
             response_status_code: 500,
             response: "oops".to_owned(),
             response_duration_ms: 12,
-            failure_code: Some(FailureCode::HttpStatus.into()),
+            failure_code: Some(crate::policy::outcome::FailureCode::HttpStatus.into()),
             trigger_type: TriggerType::Manual,
             created_at: chrono::DateTime::parse_from_rfc3339("2024-05-06T07:08:09Z")
                 .unwrap()

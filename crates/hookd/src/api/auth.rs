@@ -3,7 +3,8 @@
 //! Only the SHA-256 of the admin token is known to the server, so the presented token is hashed
 //! and the hashes are compared in constant time. The hash of the accepted token is left in the
 //! request's extensions as `AuthenticatedToken`, so the idempotency layer can scope keys by
-//! caller without ever holding the token.
+//! caller without ever holding the token, and beside it the `Principal` the handlers pass to
+//! every operation (the admin token is `Principal::Admin`; no token kind names another yet).
 
 use axum::extract::{Request, State};
 use axum::http::header::AUTHORIZATION;
@@ -14,6 +15,7 @@ use subtle::ConstantTimeEq;
 
 use super::ApiContext;
 use super::error::ApiError;
+use crate::ops::Principal;
 
 /// The caller that passed authentication, by the hash of its token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +40,7 @@ pub async fn require_bearer_token(
     match authenticate(token, &ctx.admin_token_sha256) {
         Some(caller) => {
             request.extensions_mut().insert(caller);
+            request.extensions_mut().insert(Principal::Admin);
             next.run(request).await
         }
         None => ApiError::Unauthorized("invalid token").into_response(),

@@ -1,8 +1,8 @@
 //! Background tasks (Svix `background_task.get/list`): the status and progress of long replays
 //! started by `replay`. The tasks themselves are run by `crate::background`.
 
-use axum::Json;
 use axum::extract::State;
+use axum::{Extension, Json};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -11,6 +11,7 @@ use super::error::{ApiError, ApiResult};
 use super::pagination::{ListResponse, page_request, render_page};
 use super::params::{ApiPath, QueryParams};
 use crate::domain::{BackgroundTaskId, BackgroundTaskKind, BackgroundTaskStatus, Timestamp};
+use crate::ops::{Principal, background_tasks};
 use crate::store::{BackgroundTask, Order};
 
 /// A task as Svix renders it (`BackgroundTaskOut`). `data.messagesSent` is what Svix reports;
@@ -59,19 +60,17 @@ impl BackgroundTaskOut {
 /// `GET /background-task/{task_id}`.
 pub async fn get(
     State(ctx): State<ApiContext>,
+    Extension(principal): Extension<Principal>,
     ApiPath(task_id): ApiPath<String>,
 ) -> ApiResult<Json<BackgroundTaskOut>> {
-    let task = ctx
-        .store
-        .get_background_task(&BackgroundTaskId::from_trusted(task_id))
-        .await?
-        .ok_or(ApiError::NotFound("background task not found"))?;
+    let task = background_tasks::get(&ctx.ops, &principal, &task_id).await?;
     Ok(Json(BackgroundTaskOut::render(task)))
 }
 
 /// `GET /background-task`: newest first, filtered by `status` and `task`.
 pub async fn list(
     State(ctx): State<ApiContext>,
+    Extension(principal): Extension<Principal>,
     query: QueryParams,
 ) -> ApiResult<Json<ListResponse<BackgroundTaskOut>>> {
     let status = match query.get("status") {
@@ -90,6 +89,6 @@ pub async fn list(
         })?),
     };
     let page = page_request(&query, Order::Descending)?;
-    let tasks = ctx.store.list_background_tasks(status, kind, page).await?;
+    let tasks = background_tasks::list(&ctx.ops, &principal, status, kind, page).await?;
     Ok(Json(render_page(tasks, BackgroundTaskOut::render)))
 }

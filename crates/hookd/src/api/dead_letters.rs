@@ -8,17 +8,17 @@
 
 use std::collections::BTreeMap;
 
-use axum::Json;
 use axum::extract::State;
+use axum::{Extension, Json};
 use serde::Serialize;
 
 use super::ApiContext;
-use super::applications::find_application;
-use super::error::{ApiError, ApiResult};
+use super::error::ApiResult;
 use super::messages::message_filter;
 use super::pagination::{ListResponse, page_request, render_page};
 use super::params::{ApiPath, QueryParams};
 use crate::domain::{EndpointId, EventTypeName, MessageId, Timestamp};
+use crate::ops::{Principal, delivery_logs};
 use crate::store::Order;
 use crate::store::logs::{DeadLetter, DeadLetterCount, DeadLetterFilter, DeadLetterSummary};
 
@@ -80,39 +80,32 @@ pub struct DeadLetterSummaryOut {
 /// `GET /app/{app_id}/dead-letter`
 pub async fn list(
     State(ctx): State<ApiContext>,
+    Extension(principal): Extension<Principal>,
     ApiPath(app_id): ApiPath<String>,
     query: QueryParams,
 ) -> ApiResult<Json<ListResponse<DeadLetterOut>>> {
-    let app = find_application(&ctx, &app_id).await?;
-    let endpoint_id = match query.get("endpoint_id") {
-        None => None,
-        Some(id_or_uid) => Some(
-            ctx.store
-                .get_endpoint(&app.id, id_or_uid)
-                .await?
-                .ok_or(ApiError::NotFound("endpoint not found"))?
-                .id,
-        ),
-    };
     let by_message = message_filter(&query)?;
     let filter = DeadLetterFilter {
-        endpoint_id,
+        endpoint_id: None,
         event_types: by_message.event_types,
         before: query.timestamp("before")?,
         after: query.timestamp("after")?,
     };
     let page = page_request(&query, Order::Descending)?;
-    let letters = ctx.store.list_dead_letters(&app.id, filter, page).await?;
+    let endpoint = query.get("endpoint_id");
+    let letters =
+        delivery_logs::list_dead_letters(&ctx.ops, &principal, &app_id, endpoint, filter, page)
+            .await?;
     Ok(Json(render_page(letters, DeadLetterOut::from)))
 }
 
 /// `GET /app/{app_id}/dead-letter/summary`
 pub async fn summary(
     State(ctx): State<ApiContext>,
+    Extension(principal): Extension<Principal>,
     ApiPath(app_id): ApiPath<String>,
 ) -> ApiResult<Json<DeadLetterSummaryOut>> {
-    let app = find_application(&ctx, &app_id).await?;
-    let groups = ctx.store.count_dead_letters(&app.id).await?;
+    let groups = delivery_logs::count_dead_letters(&ctx.ops, &principal, &app_id).await?;
     let summary = DeadLetterSummary::from_groups(&groups);
     let render = |counts: &BTreeMap<String, DeadLetterCount>| {
         counts

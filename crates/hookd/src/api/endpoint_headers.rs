@@ -9,18 +9,17 @@
 
 use std::collections::BTreeMap;
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 
 use super::ApiContext;
-use super::applications::find_application;
-use super::endpoints::{find_endpoint, save};
 use super::error::{ApiError, ApiResult, FieldError};
 use super::json::ValidJson;
 use super::params::ApiPath;
 use super::patch::refuse;
+use crate::ops::{AppRef, Principal, endpoints};
 use crate::store::EndpointChange;
 
 /// Most custom headers one endpoint may have.
@@ -102,26 +101,29 @@ impl EndpointHeadersPatchIn {
 /// `GET /app/{app_id}/endpoint/{endpoint_id}/headers`.
 pub async fn get(
     State(ctx): State<ApiContext>,
+    Extension(principal): Extension<Principal>,
     ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
 ) -> ApiResult<Json<EndpointHeadersOut>> {
-    let (_, endpoint) = find_endpoint(&ctx, &app_id, &endpoint_id).await?;
+    let app = AppRef::Named(&app_id);
+    let endpoint = endpoints::get(&ctx.ops, &principal, app, &endpoint_id).await?;
     Ok(Json(EndpointHeadersOut::shown(endpoint.fields.headers)))
 }
 
 /// `PUT /app/{app_id}/endpoint/{endpoint_id}/headers`: replaces every custom header.
 pub async fn update(
     State(ctx): State<ApiContext>,
+    Extension(principal): Extension<Principal>,
     ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
     ValidJson(input): ValidJson<EndpointHeadersIn>,
 ) -> ApiResult<StatusCode> {
     let headers = parse_headers(input.headers, &["headers"])?;
-    let app = find_application(&ctx, &app_id).await?;
     let change: EndpointChange = Box::new(move |current| {
         let mut fields = current.fields.clone();
         fields.headers = headers;
         Ok(fields)
     });
-    save(&ctx, &app, &endpoint_id, change).await?;
+    let app = AppRef::Named(&app_id);
+    endpoints::modify(&ctx.ops, &principal, app, &endpoint_id, None, change).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -130,17 +132,18 @@ pub async fn update(
 /// their headers (and the limit is checked against the real total).
 pub async fn patch(
     State(ctx): State<ApiContext>,
+    Extension(principal): Extension<Principal>,
     ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
     ValidJson(input): ValidJson<EndpointHeadersPatchIn>,
 ) -> ApiResult<StatusCode> {
     let changes = input.into_changes();
-    let app = find_application(&ctx, &app_id).await?;
     let change: EndpointChange = Box::new(move |current| {
         let mut fields = current.fields.clone();
         fields.headers = merge_headers(fields.headers, changes).map_err(refuse)?;
         Ok(fields)
     });
-    save(&ctx, &app, &endpoint_id, change).await?;
+    let app = AppRef::Named(&app_id);
+    endpoints::modify(&ctx.ops, &principal, app, &endpoint_id, None, change).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

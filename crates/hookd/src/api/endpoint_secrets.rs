@@ -1,24 +1,17 @@
-//! An endpoint's signing secret: read it, and rotate it with a grace period.
-//!
-//! During the grace period the old secret keeps signing next to the new one (deliveries carry
-//! one signature per active secret), so a receiver can switch keys without rejecting anything.
-//! Secrets are never logged.
+//! `.../endpoint/{endpoint_id}/secret`: read an endpoint's signing secret, and rotate it with
+//! a grace period (`ops::endpoint_secrets`). Secrets are never logged.
 
-use axum::Json;
 use axum::extract::State;
+use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
-use webhook_signature::standard::{MAX_SECRET_LEN, MIN_SECRET_LEN};
-use webhook_signature::{Secret, SecretError};
 
 use super::ApiContext;
-use super::endpoints::find_endpoint;
 use super::error::{ApiError, ApiResult};
 use super::json::ValidJson;
 use super::params::ApiPath;
+use crate::ops::endpoint_secrets::{self, parse_secret};
+use crate::ops::{AppRef, Principal};
 
-const SECRET_PREFIX: &str = "whsec_";
-/// Random bytes in a generated secret (Svix uses 24).
-const GENERATED_SECRET_BYTES: usize = 24;
 const DEFAULT_GRACE_PERIOD_SECONDS: i64 = 24 * 60 * 60;
 const MAX_GRACE_PERIOD_SECONDS: i64 = 7 * 24 * 60 * 60;
 
@@ -41,19 +34,22 @@ pub struct EndpointSecretRotateIn {
 /// `GET /app/{app_id}/endpoint/{endpoint_id}/secret`: the current secret.
 pub async fn get(
     State(ctx): State<ApiContext>,
+    Extension(principal): Extension<Principal>,
     ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
 ) -> ApiResult<Json<EndpointSecretOut>> {
-    let (_, endpoint) = find_endpoint(&ctx, &app_id, &endpoint_id).await?;
-    let secrets = ctx
-        .store
-        .endpoint_secrets(&endpoint.id, ctx.clock.now())
-        .await?;
-    let current = secrets
-        .into_iter()
-        .next()
-        .ok_or(ApiError::Internal("an endpoint has no current secret"))?;
+    get_in(&ctx, &principal, AppRef::Named(&app_id), &endpoint_id).await
+}
+
+/// The current secret of an endpoint of `app` (an application's or an operational one).
+pub async fn get_in(
+    ctx: &ApiContext,
+    principal: &Principal,
+    app: AppRef<'_>,
+    endpoint_id: &str,
+) -> ApiResult<Json<EndpointSecretOut>> {
+    let key = endpoint_secrets::current(&ctx.ops, principal, app, endpoint_id).await?;
     Ok(Json(EndpointSecretOut {
-        key: current.key.to_string(),
+        key: key.to_string(),
     }))
 }
 
@@ -62,54 +58,39 @@ pub async fn get(
 /// must carry `key` (an empty 204 or `{}` breaks it).
 pub async fn rotate(
     State(ctx): State<ApiContext>,
+    Extension(principal): Extension<Principal>,
     ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
     input: Option<ValidJson<EndpointSecretRotateIn>>,
 ) -> ApiResult<Json<EndpointSecretOut>> {
+    rotate_in(
+        &ctx,
+        &principal,
+        AppRef::Named(&app_id),
+        &endpoint_id,
+        input,
+    )
+    .await
+}
+
+/// Rotates the secret of an endpoint of `app`.
+pub async fn rotate_in(
+    ctx: &ApiContext,
+    principal: &Principal,
+    app: AppRef<'_>,
+    endpoint_id: &str,
+    input: Option<ValidJson<EndpointSecretRotateIn>>,
+) -> ApiResult<Json<EndpointSecretOut>> {
     let input = input.map(|ValidJson(input)| input).unwrap_or_default();
-    let new_key = match input.key {
-        Some(raw) => parse_secret(&raw, &["key"])?,
-        None => generate_secret(),
-    };
+    let new_key = input
+        .key
+        .map(|raw| parse_secret(&raw, &["key"]))
+        .transpose()?;
     let grace = parse_grace_period(input.grace_period_seconds)?;
-    let (app, endpoint) = find_endpoint(&ctx, &app_id, &endpoint_id).await?;
-    let now = ctx.clock.now();
-    ctx.store
-        .rotate_endpoint_secret(&endpoint.id, new_key.clone(), now + grace, now)
-        .await?;
-    tracing::info!(
-        app_id = %app.id,
-        endpoint_id = %endpoint.id,
-        grace_period_seconds = grace.num_seconds(),
-        "endpoint secret rotated"
-    );
+    let key =
+        endpoint_secrets::rotate(&ctx.ops, principal, app, endpoint_id, new_key, grace).await?;
     Ok(Json(EndpointSecretOut {
-        key: new_key.to_string(),
+        key: key.to_string(),
     }))
-}
-
-/// A new random secret of 24 bytes from the thread's CSPRNG.
-pub fn generate_secret() -> Secret {
-    let mut bytes = [0u8; GENERATED_SECRET_BYTES];
-    rand::fill(&mut bytes);
-    Secret::generate(&bytes).expect("24 bytes is a valid secret length")
-}
-
-/// Accepts a caller-supplied secret: `whsec_` followed by padded standard base64 of 24 to 64
-/// bytes (`Secret::parse_whsec`, which shows it back exactly as given). `field` locates the
-/// value in 422 errors. The value itself is never echoed back.
-pub fn parse_secret(raw: &str, field: &[&str]) -> ApiResult<Secret> {
-    Secret::parse_whsec(raw).map_err(|error| {
-        let message = match error {
-            SecretError::MissingPrefix => format!("secret must start with {SECRET_PREFIX}"),
-            SecretError::InvalidBase64(_) => {
-                "secret must be base64 after the whsec_ prefix".to_owned()
-            }
-            SecretError::InvalidLength { .. } => {
-                format!("secret must encode {MIN_SECRET_LEN} to {MAX_SECRET_LEN} bytes")
-            }
-        };
-        ApiError::invalid_body(field, message)
-    })
 }
 
 fn parse_grace_period(seconds: Option<i64>) -> ApiResult<chrono::Duration> {
@@ -126,53 +107,6 @@ fn parse_grace_period(seconds: Option<i64>) -> ApiResult<chrono::Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    use base64::Engine;
-    use base64::engine::general_purpose::STANDARD;
-
-    /// `None`: accepted and shown back exactly as given; `Some`: the 422's message.
-    fn check_secret(raw: &str, refusal: Option<&str>) {
-        match parse_secret(raw, &["secret"]) {
-            Ok(secret) => {
-                assert_eq!(refusal, None, "{raw} was accepted");
-                assert_eq!(secret.to_string(), raw);
-            }
-            Err(ApiError::Validation(errors)) => {
-                let messages: Vec<&str> = errors.iter().map(|error| error.msg.as_str()).collect();
-                assert_eq!(messages, refusal.into_iter().collect::<Vec<_>>(), "{raw}");
-            }
-            Err(other) => panic!("{raw}: {other:?}"),
-        }
-    }
-
-    #[test]
-    fn secrets() {
-        let generated = generate_secret();
-        check_secret(&generated.to_string(), None);
-        assert_ne!(generated, generate_secret());
-        let prefix = Some("secret must start with whsec_");
-        let base64 = Some("secret must be base64 after the whsec_ prefix");
-        let length = Some("secret must encode 24 to 64 bytes");
-        let padded_32 = format!("whsec_{}", STANDARD.encode([7u8; 32]));
-        let cases = [
-            ("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_owned(), None),
-            (format!("whsec_{}", STANDARD.encode([7u8; 24])), None),
-            (format!("whsec_{}", STANDARD.encode([7u8; 64])), None),
-            (padded_32.clone(), None),
-            (format!("whsec_{}", STANDARD.encode([7u8; 65])), length),
-            (format!("whsec_{}", STANDARD.encode([7u8; 23])), length),
-            ("whsec_".to_owned(), length),
-            ("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_owned(), prefix),
-            ("".to_owned(), prefix),
-            ("whsec_not base64!".to_owned(), base64),
-            // Padding is required, as it always was here (the signing crate's lenient `parse`
-            // would take this).
-            (padded_32.trim_end_matches('=').to_owned(), base64),
-        ];
-        for (raw, refusal) in cases {
-            check_secret(&raw, refusal);
-        }
-    }
 
     #[test]
     fn grace_periods() {

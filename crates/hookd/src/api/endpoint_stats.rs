@@ -10,15 +10,15 @@
 //! their success rate, and the p50/p90/p99 of `responseDurationMs`, plus the same over the whole
 //! span.
 
-use axum::Json;
 use axum::extract::State;
+use axum::{Extension, Json};
 use serde::Serialize;
 
 use super::ApiContext;
-use super::endpoints::find_endpoint;
 use super::error::{ApiError, ApiResult};
 use super::params::{ApiPath, QueryParams};
 use crate::domain::{EndpointId, Timestamp};
+use crate::ops::{Principal, delivery_logs};
 use crate::store::logs::AttemptSample;
 
 /// Svix `EndpointStats`.
@@ -59,18 +59,15 @@ pub struct WindowStatsOut {
 /// `GET /app/{app_id}/endpoint/{endpoint_id}/stats[?since=&until=]`
 pub async fn get(
     State(ctx): State<ApiContext>,
+    Extension(principal): Extension<Principal>,
     ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
     query: QueryParams,
 ) -> ApiResult<Json<EndpointStatsOut>> {
-    let (_, endpoint) = find_endpoint(&ctx, &app_id, &endpoint_id).await?;
-    let counts = ctx
-        .store
-        .count_endpoint_deliveries(
-            &endpoint.id,
-            query.timestamp("since")?,
-            query.timestamp("until")?,
-        )
-        .await?;
+    let since = query.timestamp("since")?;
+    let until = query.timestamp("until")?;
+    let counts =
+        delivery_logs::endpoint_counts(&ctx.ops, &principal, &app_id, &endpoint_id, since, until)
+            .await?;
     Ok(Json(EndpointStatsOut {
         success: counts.success,
         pending: counts.pending,
@@ -83,22 +80,20 @@ pub async fn get(
 /// `GET /app/{app_id}/endpoint/{endpoint_id}/stats/window[?minutes=60&windows=12]`
 pub async fn window(
     State(ctx): State<ApiContext>,
+    Extension(principal): Extension<Principal>,
     ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
     query: QueryParams,
 ) -> ApiResult<Json<WindowStatsOut>> {
-    let (_, endpoint) = find_endpoint(&ctx, &app_id, &endpoint_id).await?;
     let minutes = bounded(&query, "minutes", 60, 1..=7 * 24 * 60)?;
     let windows = bounded(&query, "windows", 12, 1..=240)?;
-    let end = ctx.clock.now();
-    let start = end - chrono::Duration::minutes(i64::from(minutes));
-    let samples = ctx
-        .store
-        .sample_endpoint_attempts(&endpoint.id, start)
-        .await?;
+    let span = chrono::Duration::minutes(i64::from(minutes));
+    let read =
+        delivery_logs::endpoint_samples(&ctx.ops, &principal, &app_id, &endpoint_id, span).await?;
+    let (start, end) = (read.start, read.end);
     Ok(Json(WindowStatsOut {
-        endpoint_id: endpoint.id,
-        overall: summarize(start, end, &samples),
-        windows: split_windows(start, end, windows, &samples),
+        endpoint_id: read.endpoint_id,
+        overall: summarize(start, end, &read.samples),
+        windows: split_windows(start, end, windows, &read.samples),
     }))
 }
 

@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::domain::InvalidInput;
+use crate::ops::{InputPlace, OpError};
 use crate::store::StoreError;
 use crate::telemetry::ErrorChain;
 
@@ -27,6 +28,9 @@ pub enum ApiError {
     /// No token, or not the right one.
     #[error("{0}")]
     Unauthorized(&'static str),
+    /// The token may not do this (another application's records, an admin-only call).
+    #[error("{0}")]
+    Forbidden(&'static str),
     /// The addressed resource (or route) does not exist.
     #[error("{0}")]
     NotFound(&'static str),
@@ -121,6 +125,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) | ApiError::Store(StoreError::NotFound(_)) => {
                 StatusCode::NOT_FOUND
             }
@@ -144,6 +149,7 @@ impl ApiError {
         Some(match self {
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Unauthorized(_) => "authentication_failed",
+            ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) | ApiError::Store(StoreError::NotFound(_)) => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Conflict(_) | ApiError::Store(StoreError::Conflict(_)) => "conflict",
@@ -190,6 +196,33 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(message) => ApiError::Conflict(message),
             StoreError::NotFound(what) => ApiError::NotFound(what),
             other => ApiError::Store(other),
+        }
+    }
+}
+
+/// An operation's failure as the API answers it. A change refused inside a read-modify-write
+/// carries the handler's own `ApiError` (a 422 for a field), which is answered unchanged.
+impl From<OpError> for ApiError {
+    fn from(error: OpError) -> Self {
+        match error {
+            OpError::NotFound(what) => ApiError::NotFound(what),
+            OpError::Forbidden(why) => ApiError::Forbidden(why),
+            OpError::Conflict(message) => ApiError::Conflict(message),
+            OpError::Invalid(field) => {
+                let place = match field.place {
+                    InputPlace::Body => "body",
+                    InputPlace::Path => "path",
+                    InputPlace::Query => "query",
+                };
+                let path: Vec<&str> = field.path.iter().map(String::as_str).collect();
+                ApiError::Validation(vec![FieldError::at(place, &path, field.message)])
+            }
+            OpError::Refused(refusal) => match refusal.0.downcast::<ApiError>() {
+                Ok(error) => *error,
+                Err(_) => ApiError::Internal("a change was refused without an API error"),
+            },
+            OpError::Store(error) => ApiError::from(error),
+            OpError::Internal(what) => ApiError::Internal(what),
         }
     }
 }
@@ -281,6 +314,37 @@ mod tests {
             ApiError::invalid_query("limit", "must be a number"),
             422,
             json!({"detail": [{"loc": ["query", "limit"], "msg": "must be a number", "type": "value_error"}]}),
+        );
+    }
+
+    #[test]
+    fn operation_failures_keep_their_answers() {
+        check(
+            OpError::NotFound("endpoint not found").into(),
+            404,
+            json!({"code": "not_found", "detail": "endpoint not found"}),
+        );
+        check(
+            OpError::Forbidden("this operation needs the admin token").into(),
+            403,
+            json!({"code": "forbidden", "detail": "this operation needs the admin token"}),
+        );
+        check(
+            OpError::invalid_path("app_id", "bad uid").into(),
+            422,
+            json!({"detail": [{"loc": ["path", "app_id"], "msg": "bad uid", "type": "value_error"}]}),
+        );
+        let refused =
+            crate::store::ChangeRefused(Box::new(ApiError::invalid_body(&["headers"], "too many")));
+        check(
+            OpError::Refused(refused).into(),
+            422,
+            json!({"detail": [{"loc": ["body", "headers"], "msg": "too many", "type": "value_error"}]}),
+        );
+        check(
+            OpError::from(StoreError::Unavailable).into(),
+            503,
+            json!({"code": "service_unavailable", "detail": "the server is shutting down or temporarily unavailable"}),
         );
     }
 

@@ -3,9 +3,9 @@
 //! Deleting archives by default (as in Svix), so old messages keep a known type; `?expunge=true`
 //! removes the type for good. Creating a type that exists only as archived revives it.
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -15,10 +15,11 @@ use super::input_limits;
 use super::json::ValidJson;
 use super::pagination::{ListResponse, page_request, render_page};
 use super::params::{ApiPath, QueryParams};
-use super::patch::Patch;
+use super::patch::{Patch, refuse};
 use crate::domain::limits::{DESCRIPTION, LABEL};
 use crate::domain::{EventType, EventTypeFields, EventTypeName, Timestamp};
-use crate::store::{Order, StoreError};
+use crate::ops::{Principal, Upserted, event_types};
+use crate::store::{EventTypeChange, Order};
 
 /// The body of create (`EventTypeIn`, where `name` is required) and of full update
 /// (`EventTypeUpdate`, where the name comes from the path and a body `name` is ignored).
@@ -163,6 +164,7 @@ impl From<EventType> for EventTypeOut {
 /// `POST /event-type`: 201, or 409 when a live type has the name.
 pub async fn create(
     State(ctx): State<ApiContext>,
+    Extension(principal): Extension<Principal>,
     ValidJson(input): ValidJson<EventTypeIn>,
 ) -> ApiResult<(StatusCode, Json<EventTypeOut>)> {
     let Some(raw_name) = input.name.as_deref() else {
@@ -173,44 +175,36 @@ pub async fn create(
     let name = EventTypeName::parse(raw_name)
         .map_err(|error| ApiError::invalid_input(&["name"], error))?;
     let fields = input.into_fields()?;
-    let now = ctx.clock.now();
-    match ctx
-        .store
-        .create_event_type(name.clone(), fields.clone(), now)
-        .await
-    {
-        Ok(event_type) => Ok((StatusCode::CREATED, Json(event_type.into()))),
-        Err(StoreError::Conflict(message)) => {
-            let revived = revive_archived(&ctx, &name, fields).await?;
-            let event_type = revived.ok_or(ApiError::Conflict(message))?;
-            Ok((StatusCode::CREATED, Json(event_type.into())))
-        }
-        Err(error) => Err(error.into()),
-    }
+    let event_type = event_types::create(&ctx.ops, &principal, name, fields).await?;
+    Ok((StatusCode::CREATED, Json(event_type.into())))
 }
 
 /// `GET /event-type[?include_archived=true]`.
 pub async fn list(
     State(ctx): State<ApiContext>,
+    Extension(principal): Extension<Principal>,
     query: QueryParams,
 ) -> ApiResult<Json<ListResponse<EventTypeOut>>> {
     let include_archived = query.flag("include_archived", false)?;
     let page = page_request(&query, Order::Ascending)?;
-    let event_types = ctx.store.list_event_types(page, include_archived).await?;
-    Ok(Json(render_page(event_types, EventTypeOut::from)))
+    let found = event_types::list(&ctx.ops, &principal, page, include_archived).await?;
+    Ok(Json(render_page(found, EventTypeOut::from)))
 }
 
 /// `GET /event-type/{event_type_name}`.
 pub async fn get(
     State(ctx): State<ApiContext>,
+    Extension(principal): Extension<Principal>,
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Json<EventTypeOut>> {
-    Ok(Json(find_event_type(&ctx, &name).await?.into()))
+    let event_type = event_types::get(&ctx.ops, &principal, &name).await?;
+    Ok(Json(event_type.into()))
 }
 
 /// `PUT /event-type/{event_type_name}`: a full update, or a create (201) when missing.
 pub async fn update(
     State(ctx): State<ApiContext>,
+    Extension(principal): Extension<Principal>,
     ApiPath(raw_name): ApiPath<String>,
     ValidJson(input): ValidJson<EventTypeIn>,
 ) -> ApiResult<(StatusCode, Json<EventTypeOut>)> {
@@ -218,82 +212,38 @@ pub async fn update(
         ApiError::Validation(vec![FieldError::path("event_type_name", error.message)])
     })?;
     let fields = input.into_fields()?;
-    let now = ctx.clock.now();
-    if let Some(updated) = ctx
-        .store
-        .update_event_type(&name, fields.clone(), now)
-        .await?
-    {
-        return Ok((StatusCode::OK, Json(updated.into())));
-    }
-    let created = ctx.store.create_event_type(name, fields, now).await?;
-    Ok((StatusCode::CREATED, Json(created.into())))
+    Ok(
+        match event_types::upsert(&ctx.ops, &principal, name, fields).await? {
+            Upserted::Existing(updated) => (StatusCode::OK, Json(updated.into())),
+            Upserted::Created(created) => (StatusCode::CREATED, Json(created.into())),
+        },
+    )
 }
 
-/// `PATCH /event-type/{event_type_name}`.
+/// `PATCH /event-type/{event_type_name}`: the merge runs on the type as it is inside the
+/// write, so concurrent PATCHes of different fields all keep their change.
 pub async fn patch(
     State(ctx): State<ApiContext>,
+    Extension(principal): Extension<Principal>,
     ApiPath(name): ApiPath<String>,
     ValidJson(input): ValidJson<EventTypePatch>,
 ) -> ApiResult<Json<EventTypeOut>> {
-    let current = find_event_type(&ctx, &name).await?;
-    let fields = input.merge_into(current.fields)?;
-    let updated = ctx
-        .store
-        .update_event_type(&current.name, fields, ctx.clock.now())
-        .await?
-        .ok_or(ApiError::NotFound(EVENT_TYPE_NOT_FOUND))?;
+    let change: EventTypeChange =
+        Box::new(move |current| input.merge_into(current.fields.clone()).map_err(refuse));
+    let updated = event_types::modify(&ctx.ops, &principal, &name, change).await?;
     Ok(Json(updated.into()))
 }
 
 /// `DELETE /event-type/{event_type_name}[?expunge=true]`: archives, or deletes for good.
 pub async fn delete(
     State(ctx): State<ApiContext>,
+    Extension(principal): Extension<Principal>,
     ApiPath(name): ApiPath<String>,
     query: QueryParams,
 ) -> ApiResult<StatusCode> {
     let expunge = query.flag("expunge", false)?;
-    let current = find_event_type(&ctx, &name).await?;
-    if expunge {
-        if !ctx.store.delete_event_type(&current.name).await? {
-            return Err(ApiError::NotFound(EVENT_TYPE_NOT_FOUND));
-        }
-    } else {
-        let mut fields = current.fields;
-        fields.archived = true;
-        ctx.store
-            .update_event_type(&current.name, fields, ctx.clock.now())
-            .await?
-            .ok_or(ApiError::NotFound(EVENT_TYPE_NOT_FOUND))?;
-    }
+    event_types::delete(&ctx.ops, &principal, &name, expunge).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-const EVENT_TYPE_NOT_FOUND: &str = "event type not found";
-
-async fn find_event_type(ctx: &ApiContext, raw_name: &str) -> ApiResult<EventType> {
-    // A name that does not parse cannot have been created.
-    let name =
-        EventTypeName::parse(raw_name).map_err(|_| ApiError::NotFound(EVENT_TYPE_NOT_FOUND))?;
-    ctx.store
-        .get_event_type(&name)
-        .await?
-        .ok_or(ApiError::NotFound(EVENT_TYPE_NOT_FOUND))
-}
-
-/// Creating a name that exists only archived brings it back with the new fields, as Svix does.
-async fn revive_archived(
-    ctx: &ApiContext,
-    name: &EventTypeName,
-    fields: EventTypeFields,
-) -> ApiResult<Option<EventType>> {
-    match ctx.store.get_event_type(name).await? {
-        Some(existing) if existing.fields.archived => Ok(ctx
-            .store
-            .update_event_type(name, fields, ctx.clock.now())
-            .await?),
-        _ => Ok(None),
-    }
 }
 
 fn parse_schemas(schemas: Option<Value>) -> ApiResult<Option<Value>> {

@@ -95,12 +95,13 @@ async fn handle(state: &Idempotency, request: Request, next: Next) -> ApiResult<
     );
 
     let _held = state.locks.lock(&scope_key).await;
-    let now = state.ctx.clock.now();
+    let now = state.ctx.ops.clock.now();
     let reused = || {
         ApiError::Conflict("this Idempotency-Key was already used for a different request".into())
     };
     match state
         .ctx
+        .ops
         .store
         .claim_idempotency_key(
             &scope_key,
@@ -131,7 +132,13 @@ async fn handle(state: &Idempotency, request: Request, next: Next) -> ApiResult<
 
     let response = next.run(Request::from_parts(parts, Body::from(body))).await;
     if !response.status().is_success() {
-        if let Err(error) = state.ctx.store.release_idempotency_key(&scope_key).await {
+        if let Err(error) = state
+            .ctx
+            .ops
+            .store
+            .release_idempotency_key(&scope_key)
+            .await
+        {
             // The reservation lapses after ABANDONED_AFTER; until then a retry gets 409.
             tracing::warn!(%error, "could not release an idempotency key");
         }
@@ -149,6 +156,7 @@ async fn handle(state: &Idempotency, request: Request, next: Next) -> ApiResult<
     };
     if let Err(error) = state
         .ctx
+        .ops
         .store
         .put_idempotent_response(&scope_key, stored, created_message, now)
         .await

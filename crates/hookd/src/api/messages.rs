@@ -1,8 +1,9 @@
 //! `/api/v1/app/{app_id}/msg`: sending messages, and reading them back.
 //!
-//! Creating a message is the write path that matters: the store commits the message with one
-//! delivery per matching endpoint before this module answers 202, and only then is the
-//! dispatcher woken. The payload is the sender's bytes: the JSON text of `payload`, exactly as
+//! Over 400 lines only with its table of parse tests (the code is under 270).
+//!
+//! Creating a message is the write path that matters: `ops::messages::accept` commits the
+//! message with one delivery per matching endpoint before this module answers 202. The payload is the sender's bytes: the JSON text of `payload`, exactly as
 //! it appears in the request body, is stored, signed, sent and returned by every read (as a raw
 //! JSON value, never re-serialised); it is never logged.
 
@@ -13,21 +14,17 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::ApiContext;
-use super::applications::{ApplicationIn, create_for_path, find_application, lookup_application};
+use super::applications::ApplicationIn;
 use super::error::{ApiError, ApiResult};
 use super::json::ValidJson;
-use super::pagination::{
-    LIST_PAYLOAD_BUDGET, ListResponse, end_page_after, is_backwards, page_request, render_page,
-};
+use super::pagination::{ListResponse, page_request, render_page};
 use super::params::{ApiPath, QueryParams};
 use crate::domain::limits::{self, TAG};
-use crate::domain::{
-    AppId, ApplicationFields, ChannelName, EventTypeName, Message, MessageId, Timestamp, Uid,
-};
+use crate::domain::{ChannelName, EventTypeName, Message, MessageId, Timestamp, Uid};
 use crate::domain::{MessagePayload, PayloadError};
-use crate::store::{
-    CreatedMessageAnswer, MessageFilter, MessageInsert, NewMessage, Order, Page, PageRequest,
-};
+use crate::ops::Principal;
+use crate::ops::messages::{self, AcceptMessage};
+use crate::store::{CreatedMessageAnswer, MessageFilter, Order};
 
 /// Most channels one message may be sent on (Svix's limit).
 const MAX_CHANNELS: usize = 10;
@@ -56,23 +53,11 @@ pub struct MessageIn {
     pub application: Option<ApplicationIn>,
 }
 
-/// A `MessageIn` turned into domain values.
-#[derive(Debug)]
-pub struct ParsedMessage {
-    pub event_type: EventTypeName,
-    pub payload: MessagePayload,
-    pub event_id: Option<String>,
-    pub channels: Vec<ChannelName>,
-    pub tags: Vec<String>,
-    pub deliver_at: Option<Timestamp>,
-    pub application: Option<ApplicationFields>,
-}
-
 impl MessageIn {
-    pub fn parse(self) -> ApiResult<ParsedMessage> {
+    pub fn parse(self) -> ApiResult<AcceptMessage> {
         let event_type = EventTypeName::parse(&self.event_type)
             .map_err(|error| ApiError::invalid_input(&["eventType"], error))?;
-        Ok(ParsedMessage {
+        Ok(AcceptMessage {
             event_type,
             payload: parse_payload(self.payload.as_deref())?,
             event_id: parse_event_id(self.event_id)?,
@@ -149,6 +134,7 @@ impl MessageOut {
 /// durable; 409 when the application already has a message with this `eventId`.
 pub async fn create(
     State(ctx): State<ApiContext>,
+    Extension(principal): Extension<Principal>,
     ApiPath(app_id): ApiPath<String>,
     query: QueryParams,
     ValidJson(input): ValidJson<MessageIn>,
@@ -158,159 +144,46 @@ pub async fn create(
     Json<MessageOut>,
 )> {
     let with_content = query.flag("with_content", true)?;
-    let parsed = input.parse()?;
-    let now = ctx.clock.now();
-    check_deliver_at(parsed.deliver_at, now, ctx.payload_retention)?;
-    let app = match (lookup_application(&ctx, &app_id).await?, parsed.application) {
-        (Some(app), _) => app,
-        (None, Some(fields)) => create_for_path(&ctx, &app_id, fields).await?,
-        (None, None) => return Err(ApiError::NotFound("application not found")),
+    let message = input.parse()?;
+    let message = messages::accept(&ctx.ops, &principal, &app_id, message).await?;
+    let answer = MessageOut::render(message, with_content);
+    // For the idempotency layer: links a stored answer to this message, so expunging the
+    // content also erases it from the answer.
+    let created = CreatedMessageAnswer {
+        msg_id: answer.id.clone(),
+        body_without_content: answer.without_content_json(),
     };
-    let new_message = NewMessage {
-        id: MessageId::generate(now, rand::random()),
-        app_id: app.id.clone(),
-        event_type: parsed.event_type,
-        event_id: parsed.event_id,
-        payload: parsed.payload,
-        channels: parsed.channels,
-        tags: parsed.tags,
-        deliver_at: parsed.deliver_at,
-        now,
-    };
-    match ctx.store.create_message(new_message).await? {
-        MessageInsert::Created {
-            message,
-            deliveries,
-        } => {
-            tracing::info!(app_id = %app.id, msg_id = %message.id, deliveries, "message accepted");
-            let answer = MessageOut::render(message, with_content);
-            // For the idempotency layer: links a stored answer to this message, so expunging
-            // the content also erases it from the answer.
-            let created = CreatedMessageAnswer {
-                msg_id: answer.id.clone(),
-                body_without_content: answer.without_content_json(),
-            };
-            Ok((StatusCode::ACCEPTED, Extension(created), Json(answer)))
-        }
-        MessageInsert::Duplicate(existing) => {
-            tracing::info!(app_id = %app.id, msg_id = %existing.id, "duplicate eventId refused");
-            Err(ApiError::Conflict(
-                "message with this eventId already exists".to_owned(),
-            ))
-        }
-    }
+    Ok((StatusCode::ACCEPTED, Extension(created), Json(answer)))
 }
 
 /// `GET /app/{app_id}/msg`: newest first, filtered by `event_types`, `channel`, `before`,
 /// `after`.
 pub async fn list(
     State(ctx): State<ApiContext>,
+    Extension(principal): Extension<Principal>,
     ApiPath(app_id): ApiPath<String>,
     query: QueryParams,
 ) -> ApiResult<Json<ListResponse<MessageOut>>> {
-    let app = find_application(&ctx, &app_id).await?;
     let with_content = query.flag("with_content", true)?;
     let filter = message_filter(&query)?;
     let page = page_request(&query, Order::Descending)?;
-    let messages = list_within_budget(&ctx, &app.id, filter, page, with_content).await?;
+    let messages =
+        messages::list(&ctx.ops, &principal, &app_id, filter, page, with_content).await?;
     Ok(Json(render_page(messages, |message| {
         MessageOut::render(message, with_content)
     })))
 }
 
-/// Messages read from the store at a time while a listing page is filled, so that the payloads
-/// held at once stay bounded (at most this many payloads of `--max-body-bytes` each).
-const LIST_CHUNK: usize = 16;
-
-/// A page of messages whose payloads add up to at most `LIST_PAYLOAD_BUDGET` (one message is
-/// always shown, so a page always makes progress). Forward pages are read in chunks and end
-/// early past the budget; a backward page is read as one chunk of at most `LIST_CHUNK`, with the
-/// store's own iterators. Without content, payloads are dropped as soon as they are read.
-async fn list_within_budget(
-    ctx: &ApiContext,
-    app_id: &AppId,
-    filter: MessageFilter,
-    page: PageRequest,
-    with_content: bool,
-) -> ApiResult<Page<Message>> {
-    let drop_payloads = |page: &mut Page<Message>| {
-        if !with_content {
-            for message in &mut page.items {
-                message.payload = None;
-            }
-        }
-    };
-    if is_backwards(&page) {
-        let limit = page.limit.min(LIST_CHUNK);
-        let mut chunk = ctx
-            .store
-            .list_messages(app_id, filter, PageRequest { limit, ..page })
-            .await?;
-        drop_payloads(&mut chunk);
-        return Ok(chunk);
-    }
-    let mut collected = Page {
-        items: Vec::new(),
-        iterator: page.iterator.clone(),
-        prev_iterator: None,
-        done: false,
-    };
-    let mut payload_bytes = 0usize;
-    while !collected.done && collected.items.len() < page.limit {
-        let want = (page.limit - collected.items.len()).min(LIST_CHUNK);
-        let mut chunk = ctx
-            .store
-            .list_messages(
-                app_id,
-                filter.clone(),
-                PageRequest {
-                    limit: want,
-                    iterator: collected.iterator.clone(),
-                    order: page.order,
-                },
-            )
-            .await?;
-        drop_payloads(&mut chunk);
-        let over_budget_at = chunk.items.iter().position(|message| {
-            payload_bytes += message.payload.as_ref().map_or(0, String::len);
-            payload_bytes >= LIST_PAYLOAD_BUDGET
-        });
-        if collected.prev_iterator.is_none() {
-            collected.prev_iterator = chunk.prev_iterator.clone();
-        }
-        if let Some(last_kept) = over_budget_at {
-            end_page_after(&mut chunk, last_kept + 1, |message| message.id.to_string());
-            // Past the budget the page ends here, whatever the count.
-            collected.items.append(&mut chunk.items);
-            collected.iterator = chunk.iterator.or(collected.iterator);
-            collected.done = chunk.done;
-            break;
-        }
-        collected.items.append(&mut chunk.items);
-        collected.iterator = chunk.iterator.or(collected.iterator);
-        collected.done = chunk.done;
-    }
-    Ok(collected)
-}
-
 /// `GET /app/{app_id}/msg/{msg_id}`.
 pub async fn get(
     State(ctx): State<ApiContext>,
+    Extension(principal): Extension<Principal>,
     ApiPath((app_id, msg_id)): ApiPath<(String, String)>,
     query: QueryParams,
 ) -> ApiResult<Json<MessageOut>> {
     let with_content = query.flag("with_content", true)?;
-    let app = find_application(&ctx, &app_id).await?;
-    let message = find_message(&ctx, &app.id, &msg_id).await?;
+    let message = messages::get(&ctx.ops, &principal, &app_id, &msg_id).await?;
     Ok(Json(MessageOut::render(message, with_content)))
-}
-
-/// The message with this id in this application, or 404.
-pub async fn find_message(ctx: &ApiContext, app_id: &AppId, msg_id: &str) -> ApiResult<Message> {
-    ctx.store
-        .get_message(app_id, msg_id)
-        .await?
-        .ok_or(ApiError::NotFound("message not found"))
 }
 
 pub fn message_filter(query: &QueryParams) -> ApiResult<MessageFilter> {
@@ -364,32 +237,6 @@ fn parse_event_id(event_id: Option<String>) -> ApiResult<Option<String>> {
         .map(|_| Some(event_id))
 }
 
-/// `deliverAt` may be in the past (the message is due at once), but not later than the
-/// payload retention period from now: the payload would be purged before it is sent.
-fn check_deliver_at(
-    deliver_at: Option<Timestamp>,
-    now: Timestamp,
-    payload_retention: std::time::Duration,
-) -> ApiResult<()> {
-    let Some(deliver_at) = deliver_at else {
-        return Ok(());
-    };
-    let horizon = chrono::Duration::from_std(payload_retention)
-        .ok()
-        .and_then(|retention| now.checked_add_signed(retention));
-    if horizon.is_some_and(|horizon| deliver_at > horizon) {
-        return Err(ApiError::invalid_body(
-            &["deliverAt"],
-            format!(
-                "deliverAt may be at most {} ahead (the payload retention period), so the \
-                 payload still exists when it is sent",
-                crate::policy::retry::format_delay(payload_retention)
-            ),
-        ));
-    }
-    Ok(())
-}
-
 fn parse_channels(channels: Vec<String>) -> ApiResult<Vec<ChannelName>> {
     if channels.len() > MAX_CHANNELS {
         return Err(ApiError::invalid_body(
@@ -425,25 +272,13 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
+    use crate::domain::AppId;
 
-    #[test]
-    fn a_deliver_at_refusal_names_the_retention_exactly() {
-        let now = chrono::Utc::now();
-        let error = check_deliver_at(
-            Some(now + chrono::Duration::seconds(5)),
-            now,
-            std::time::Duration::from_millis(1500),
-        )
-        .unwrap_err();
-        let body = format!("{error:?}");
-        assert!(body.contains("at most 1500ms ahead"), "{body}");
-    }
-
-    fn parsed(body: Value) -> ApiResult<ParsedMessage> {
+    fn parsed(body: Value) -> ApiResult<AcceptMessage> {
         parsed_text(&body.to_string())
     }
 
-    fn parsed_text(body: &str) -> ApiResult<ParsedMessage> {
+    fn parsed_text(body: &str) -> ApiResult<AcceptMessage> {
         crate::api::json::parse_json::<MessageIn>(body.as_bytes())?.parse()
     }
 

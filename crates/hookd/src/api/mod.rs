@@ -1,8 +1,8 @@
 //! The HTTP API: the only module that knows status codes, routes and JSON shapes.
 //!
-//! Handlers parse requests into domain types at the edge, call the store, and render results in
-//! Svix's wire format. They contain no SQL and send no webhooks: creating a message commits it
-//! through the store, which wakes the dispatcher.
+//! Handlers parse requests into domain types at the edge, call one operation (`crate::ops`) as
+//! the authenticated `Principal`, and render its result in Svix's wire format; `error` maps the
+//! operations' `OpError` to HTTP. Handlers contain no workflow, no scope check and no SQL.
 //!
 //! A request passes through, in order: the bearer-token check (`auth`), the `Idempotency-Key`
 //! replay layer (`idempotency`), body parsing (`json`, `params`), one handler module per
@@ -36,44 +36,26 @@ mod params;
 mod patch;
 mod replay;
 
-use std::sync::Arc;
-
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
 use axum::routing::{delete, get, post};
-use tokio::sync::Notify;
 
-use crate::clock::Clock;
-use crate::engine::client::Resolver;
-use crate::policy::ssrf::TargetPolicy;
-use crate::store::Store;
+use crate::ops::Ops;
 
 /// Everything the handlers share. Cheap to clone.
 #[derive(Clone)]
 pub struct ApiContext {
-    pub store: Arc<dyn Store>,
-    pub clock: Arc<dyn Clock>,
+    /// The operations every handler calls, with the store and services they need.
+    pub ops: Ops,
     /// SHA-256 of the admin bearer token; the token itself is never kept.
     pub admin_token_sha256: [u8; 32],
-    /// Which endpoint URLs are allowed (SSRF guard, https-only).
-    pub target_policy: TargetPolicy,
-    /// Resolves endpoint hosts at creation so that names pointing at private addresses are refused.
-    pub resolver: Arc<dyn Resolver>,
-    /// Notified after a background task is created, so the runner starts it at once.
-    pub wake_background: Arc<Notify>,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
-    /// How long message payloads are kept; a `deliverAt` may not lie beyond it, or the payload
-    /// would be purged before it is sent.
-    pub payload_retention: std::time::Duration,
     /// The read deadline of request bodies and the budget of body bytes in progress.
     pub body_limits: body_limits::BodyLimits,
     /// How long an `Idempotency-Key` is remembered; a repeat after this runs as a new request.
     pub idempotency_window: std::time::Duration,
-    /// Set only for `/operational-webhook` routes: the internal operational application is
-    /// visible there and nowhere else.
-    pub operational_scope: bool,
 }
 
 pub use error::ApiError;
@@ -81,12 +63,8 @@ pub use error::ApiError;
 /// The whole API, every route under `/api/v1`. Unknown routes and methods under that prefix
 /// answer with JSON errors; paths outside it are left to whatever the caller merges this with.
 pub fn router(ctx: ApiContext) -> Router {
-    let operational_ctx = ApiContext {
-        operational_scope: true,
-        ..ctx.clone()
-    };
     let authenticated = resource_routes()
-        .merge(operational_routes().with_state(operational_ctx))
+        .merge(operational_routes())
         .method_not_allowed_fallback(method_not_allowed)
         .layer(from_fn_with_state(
             idempotency::Idempotency::new(ctx.clone()),
@@ -225,7 +203,8 @@ fn replay_routes() -> Router<ApiContext> {
         .route("/background-task/{task_id}", get(background_tasks::get))
 }
 
-/// The operational webhook endpoints (`crate::domain::operational`), served with `operational_scope`.
+/// The operational webhook endpoints (`crate::operational`): endpoints of the internal
+/// application, which only these routes reach.
 fn operational_routes() -> Router<ApiContext> {
     Router::new()
         .route(

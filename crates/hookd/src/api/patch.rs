@@ -3,12 +3,12 @@
 //!
 //! A PATCH (or any change computed from the current record) is applied by the store as one
 //! read-modify-write (`Store::modify_*`), so concurrent changes to other fields are kept;
-//! `refuse` and `saved` carry the API's own errors through it.
+//! `refuse` carries the API's own errors through it (and `OpError::Refused` back out).
 
 use serde::{Deserialize, Deserializer};
 
-use super::error::{ApiError, ApiResult};
-use crate::store::{ChangeRefused, Modified};
+use super::error::ApiError;
+use crate::store::ChangeRefused;
 
 /// One field of a PATCH body. Declare it with `#[serde(default)]` so an absent field is
 /// `Absent`.
@@ -65,21 +65,6 @@ pub fn refuse(error: ApiError) -> ChangeRefused {
     ChangeRefused(Box::new(error))
 }
 
-/// The record a read-modify-write saved, or the error to answer with: 404 with `not_found`
-/// when the record is gone, or the error the change refused with.
-pub fn saved<T>(modified: Modified<T>, not_found: &'static str) -> ApiResult<T> {
-    match modified {
-        Modified::Saved(record) => Ok(record),
-        Modified::Missing => Err(ApiError::NotFound(not_found)),
-        Modified::Refused(ChangeRefused(reason)) => match reason.downcast::<ApiError>() {
-            Ok(error) => Err(*error),
-            Err(_) => Err(ApiError::Internal(
-                "a change was refused without an API error",
-            )),
-        },
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,20 +88,6 @@ mod tests {
         check(r#"{"uid": null}"#, Some("a"), None);
         check(r#"{"uid": "b"}"#, Some("a"), Some("b"));
         check(r#"{"uid": "b"}"#, None, Some("b"));
-    }
-
-    #[test]
-    fn read_modify_write_outcomes_become_answers() {
-        assert_eq!(saved(Modified::Saved(3), "gone").unwrap(), 3);
-        let missing = saved(Modified::<u32>::Missing, "gone").unwrap_err();
-        assert_eq!(
-            missing.body(),
-            serde_json::json!({"code": "not_found", "detail": "gone"})
-        );
-        let invalid = ApiError::invalid_body(&["headers"], "too many");
-        let expected = invalid.body();
-        let refused = saved(Modified::<u32>::Refused(refuse(invalid)), "gone").unwrap_err();
-        assert_eq!(refused.body(), expected);
     }
 
     #[test]

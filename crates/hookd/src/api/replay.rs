@@ -8,24 +8,21 @@
 //! cover millions of messages, so they are stored as background tasks and run by
 //! `crate::background` in batches, and the answer is the task to poll.
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::ApiContext;
-use super::applications::find_application;
 use super::background_tasks::BackgroundTaskOut;
-use super::endpoints::find_endpoint;
 use super::error::{ApiError, ApiResult};
 use super::json::ValidJson;
-use super::messages::find_message;
 use super::params::ApiPath;
-use crate::domain::{
-    BackgroundTaskId, BackgroundTaskKind, EventTypeName, ReplaySelection, Timestamp,
-};
-use crate::store::{NewBackgroundTask, ReplayFilter};
+use crate::domain::{EventTypeName, ReplaySelection, Timestamp};
+use crate::ops::Principal;
+use crate::ops::replay::{self, BulkReplay, ReplayWindow};
+use crate::store::BackgroundTask;
 
 /// Svix's `RecoverIn` and `ReplayIn`: messages created in `[since, until)`.
 #[derive(Debug, Deserialize)]
@@ -66,15 +63,10 @@ pub struct BulkReplayIn {
 /// endpoints deleted since are gone). Answers 202 with `{}`.
 pub async fn message(
     State(ctx): State<ApiContext>,
+    Extension(principal): Extension<Principal>,
     ApiPath((app_id, msg_id)): ApiPath<(String, String)>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let app = find_application(&ctx, &app_id).await?;
-    let message = find_message(&ctx, &app.id, &msg_id).await?;
-    let queued = ctx
-        .store
-        .replay_message(&app.id, &message.id, ctx.clock.now())
-        .await?;
-    tracing::info!(app_id = %app.id, msg_id = %message.id, endpoints = queued, "message replayed");
+    replay::replay_message(&ctx.ops, &principal, &app_id, &msg_id).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({}))))
 }
 
@@ -85,19 +77,13 @@ pub async fn message(
 /// parked again.
 pub async fn recover(
     State(ctx): State<ApiContext>,
+    Extension(principal): Extension<Principal>,
     ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
     ValidJson(window): ValidJson<WindowIn>,
 ) -> ApiResult<(StatusCode, Json<BackgroundTaskOut>)> {
-    let (app, endpoint) = find_endpoint(&ctx, &app_id, &endpoint_id).await?;
-    let filter = ReplayFilter {
-        app_id: app.id,
-        endpoint_id: Some(endpoint.id),
-        event_types: None,
-        selection: ReplaySelection::FailedParkedOrRetrying,
-        since: window.since,
-        until: checked_until(window.since, window.until)?,
-    };
-    start_task(&ctx, BackgroundTaskKind::EndpointRecover, filter).await
+    let window = window.parse()?;
+    let task = replay::recover(&ctx.ops, &principal, &app_id, &endpoint_id, window).await?;
+    Ok(started(task))
 }
 
 /// `POST /app/{app_id}/endpoint/{endpoint_id}/replay-missing`: queues the messages of the
@@ -105,19 +91,13 @@ pub async fn recover(
 /// after they were).
 pub async fn replay_missing(
     State(ctx): State<ApiContext>,
+    Extension(principal): Extension<Principal>,
     ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
     ValidJson(window): ValidJson<WindowIn>,
 ) -> ApiResult<(StatusCode, Json<BackgroundTaskOut>)> {
-    let (app, endpoint) = find_endpoint(&ctx, &app_id, &endpoint_id).await?;
-    let filter = ReplayFilter {
-        app_id: app.id,
-        endpoint_id: Some(endpoint.id),
-        event_types: None,
-        selection: ReplaySelection::NeverQueued,
-        since: window.since,
-        until: checked_until(window.since, window.until)?,
-    };
-    start_task(&ctx, BackgroundTaskKind::EndpointReplayMissing, filter).await
+    let window = window.parse()?;
+    let task = replay::replay_missing(&ctx.ops, &principal, &app_id, &endpoint_id, window).await?;
+    Ok(started(task))
 }
 
 /// `POST /app/{app_id}/replay`: replays by filter. With `dryRun` it answers
@@ -126,14 +106,10 @@ pub async fn replay_missing(
 /// task.
 pub async fn bulk(
     State(ctx): State<ApiContext>,
+    Extension(principal): Extension<Principal>,
     ApiPath(app_id): ApiPath<String>,
     ValidJson(input): ValidJson<BulkReplayIn>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let app = find_application(&ctx, &app_id).await?;
-    let endpoint_id = match &input.endpoint_id {
-        None => None,
-        Some(id_or_uid) => Some(find_endpoint(&ctx, app.id.as_str(), id_or_uid).await?.1.id),
-    };
     let event_types = input
         .event_types
         .map(|names| {
@@ -148,59 +124,43 @@ pub async fn bulk(
                 .collect::<ApiResult<Vec<_>>>()
         })
         .transpose()?;
-    let filter = ReplayFilter {
-        app_id: app.id,
-        endpoint_id,
+    let replay = BulkReplay {
+        endpoint: input.endpoint_id,
         event_types,
         selection: match input.status {
             BulkReplayStatus::Failed => ReplaySelection::Failed,
             BulkReplayStatus::Parked => ReplaySelection::Parked,
             BulkReplayStatus::Any => ReplaySelection::AnyFinished,
         },
-        since: input.since,
-        until: checked_until(input.since, input.until)?,
+        window: ReplayWindow {
+            since: input.since,
+            until: checked_until(input.since, input.until)?,
+        },
     };
     if input.dry_run {
-        let still_retrying_filter = ReplayFilter {
-            selection: ReplaySelection::StillRetrying,
-            ..filter.clone()
-        };
-        let count = ctx.store.count_replay(filter).await?;
-        let still_retrying = ctx.store.count_replay(still_retrying_filter).await?;
+        let dry_run = replay::bulk_dry_run(&ctx.ops, &principal, &app_id, replay).await?;
         return Ok((
             StatusCode::OK,
-            Json(json!({ "count": count, "stillRetrying": still_retrying })),
+            Json(json!({ "count": dry_run.count, "stillRetrying": dry_run.still_retrying })),
         ));
     }
-    let (status, Json(task)) = start_task(&ctx, BackgroundTaskKind::BulkReplay, filter).await?;
+    let (status, Json(task)) = started(replay::bulk(&ctx.ops, &principal, &app_id, replay).await?);
     let body = serde_json::to_value(task).map_err(|_| ApiError::Internal("rendering the task"))?;
     Ok((status, Json(body)))
 }
 
-/// Stores the task, wakes the runner, and answers 202 with the task.
-async fn start_task(
-    ctx: &ApiContext,
-    kind: BackgroundTaskKind,
-    filter: ReplayFilter,
-) -> ApiResult<(StatusCode, Json<BackgroundTaskOut>)> {
-    let now = ctx.clock.now();
-    let id = BackgroundTaskId::generate(now, rand::random());
-    ctx.store
-        .create_background_task(NewBackgroundTask {
-            id: id.clone(),
-            kind,
-            filter,
-            now,
+/// 202 with the task to poll.
+fn started(task: BackgroundTask) -> (StatusCode, Json<BackgroundTaskOut>) {
+    (StatusCode::ACCEPTED, Json(BackgroundTaskOut::render(task)))
+}
+
+impl WindowIn {
+    fn parse(self) -> ApiResult<ReplayWindow> {
+        Ok(ReplayWindow {
+            since: self.since,
+            until: checked_until(self.since, self.until)?,
         })
-        .await?;
-    ctx.wake_background.notify_one();
-    let task = ctx
-        .store
-        .get_background_task(&id)
-        .await?
-        .ok_or(ApiError::Internal("the new background task is missing"))?;
-    tracing::info!(task_id = %task.id, task = kind.name(), app_id = %task.filter.app_id, "background task queued");
-    Ok((StatusCode::ACCEPTED, Json(BackgroundTaskOut::render(task))))
+    }
 }
 
 fn checked_until(since: Timestamp, until: Option<Timestamp>) -> ApiResult<Option<Timestamp>> {

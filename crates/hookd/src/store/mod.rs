@@ -70,6 +70,7 @@ pub type Change<Current, Fields> =
     Box<dyn FnOnce(&Current) -> Result<Fields, ChangeRefused> + Send + 'static>;
 pub type ApplicationChange = Change<Application, ApplicationFields>;
 pub type EndpointChange = Change<Endpoint, EndpointFields>;
+pub type EventTypeChange = Change<EventType, EventTypeFields>;
 
 /// The caller's reason for not applying a change, handed back untouched (for example a limit
 /// that the record's current state would exceed).
@@ -359,12 +360,6 @@ pub trait Store: Send + Sync + 'static {
         page: PageRequest,
         filter: ApplicationFilter,
     ) -> Result<Page<Application>, StoreError>;
-    async fn update_application(
-        &self,
-        id: &AppId,
-        fields: ApplicationFields,
-        now: Timestamp,
-    ) -> Result<Option<Application>, StoreError>;
     /// Applies `change` to the application found by id or uid, reading and writing it in one
     /// transaction.
     async fn modify_application(
@@ -395,13 +390,6 @@ pub trait Store: Send + Sync + 'static {
         app_id: &AppId,
         page: PageRequest,
     ) -> Result<Page<Endpoint>, StoreError>;
-    async fn update_endpoint(
-        &self,
-        app_id: &AppId,
-        id: &EndpointId,
-        fields: EndpointFields,
-        now: Timestamp,
-    ) -> Result<Option<Endpoint>, StoreError>;
     /// Applies `change` to the endpoint of this application found by id or uid, reading and
     /// writing it in one transaction.
     async fn modify_endpoint(
@@ -453,6 +441,14 @@ pub trait Store: Send + Sync + 'static {
         fields: EventTypeFields,
         now: Timestamp,
     ) -> Result<Option<EventType>, StoreError>;
+    /// Applies `change` to the event type as it is inside one transaction, like
+    /// `modify_endpoint`, so concurrent changes of other fields are kept.
+    async fn modify_event_type(
+        &self,
+        name: &EventTypeName,
+        change: EventTypeChange,
+        now: Timestamp,
+    ) -> Result<Modified<EventType>, StoreError>;
     async fn delete_event_type(&self, name: &EventTypeName) -> Result<bool, StoreError>;
 
     // --- messages ---

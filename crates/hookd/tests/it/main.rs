@@ -18,6 +18,7 @@ mod list_budget;
 mod listing;
 mod logs;
 mod operational;
+mod ops_scope;
 mod outbox_crash;
 mod outcomes;
 mod payload_bytes;

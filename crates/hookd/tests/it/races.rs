@@ -158,6 +158,48 @@ async fn postgres_racing_endpoint_patches_keep_both_fields() {
     racing_endpoint_patches_keep_both_fields(&app).await;
 }
 
+async fn racing_event_type_patches_keep_both_fields(app: &TestClient) {
+    let (status, created) = app
+        .post(
+            "/event-type",
+            json!({"name": "invoice.paid", "description": "paid"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let path = "/event-type/invoice.paid";
+    for round in 1..=RACE_ROUNDS {
+        let description = format!("round {round}");
+        let group = format!("group-{round}");
+        let (described, grouped) = tokio::join!(
+            app.request(
+                Method::PATCH,
+                path,
+                Some(json!({"description": description}))
+            ),
+            app.request(Method::PATCH, path, Some(json!({"groupName": group}))),
+        );
+        assert_eq!(described.0, 200, "{}", described.1);
+        assert_eq!(grouped.0, 200, "{}", grouped.1);
+        let (status, event_type) = app.get(path).await;
+        assert_eq!(status, 200, "{event_type}");
+        assert_eq!(event_type["description"], description, "round {round}");
+        assert_eq!(event_type["groupName"], group, "round {round}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_event_type_patches_keep_both_fields_on_sqlite() {
+    let app = TestApp::spawn().await;
+    racing_event_type_patches_keep_both_fields(&app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_racing_event_type_patches_keep_both_fields() {
+    let schema = TestSchema::create("races_event_type_patches").await;
+    let app = spawn_on_postgres(&schema).await;
+    racing_event_type_patches_keep_both_fields(&app).await;
+}
+
 async fn racing_application_patches_keep_both_fields(app: &TestClient) {
     let app_id = create_app(app).await;
     let path = format!("/app/{app_id}");

@@ -10,8 +10,8 @@ use chrono::TimeZone;
 use hookd::domain::MessagePayload;
 use hookd::domain::{
     AppId, Application, ApplicationFields, Attempt, AttemptId, ChannelName, DeliveryOptions,
-    DeliveryStatus, EndpointFields, EndpointId, EndpointUrl, EventTypeFields, EventTypeName,
-    MessageId, RecordedFailureCode, Secret, Timestamp, TriggerType, Uid,
+    DeliveryStatus, Endpoint, EndpointFields, EndpointId, EndpointUrl, EventTypeFields,
+    EventTypeName, MessageId, RecordedFailureCode, Secret, Timestamp, TriggerType, Uid,
 };
 use hookd::policy::backpressure::CircuitPolicy;
 use hookd::policy::outcome::FailureCode;
@@ -19,7 +19,8 @@ use hookd::store::postgres::PostgresStore;
 use hookd::store::sqlite::SqliteStore;
 use hookd::store::{
     ApplicationFilter, AttemptFilter, AttemptRecord, ClaimBudget, ClaimedDelivery, MessageFilter,
-    MessageInsert, NewEndpoint, NewMessage, NextStep, Order, Page, PageRequest, Store, StoreError,
+    MessageInsert, Modified, NewEndpoint, NewMessage, NextStep, Order, Page, PageRequest, Store,
+    StoreError,
 };
 
 use crate::postgres_schema::TestSchema;
@@ -106,6 +107,39 @@ contract!(
     logs_expunge_and_purge_by_age,
     logs_destinations_dead_letters_and_counts,
 );
+
+/// Replaces every field of an application through the read-modify-write.
+async fn replace_application(
+    store: &Arc<dyn Store>,
+    id: &AppId,
+    fields: ApplicationFields,
+    now: Timestamp,
+) -> Result<Modified<Application>, StoreError> {
+    store
+        .modify_application(id.as_str(), Box::new(move |_| Ok(fields)), now)
+        .await
+}
+
+/// Replaces every field of an endpoint through the read-modify-write.
+async fn replace_endpoint(
+    store: &Arc<dyn Store>,
+    app_id: &AppId,
+    id: &EndpointId,
+    fields: EndpointFields,
+    now: Timestamp,
+) -> Result<Modified<Endpoint>, StoreError> {
+    store
+        .modify_endpoint(app_id, id.as_str(), Box::new(move |_| Ok(fields)), now)
+        .await
+}
+
+/// The record a read-modify-write saved; panics on anything else.
+fn saved<T: std::fmt::Debug>(modified: Result<Modified<T>, StoreError>) -> T {
+    match modified {
+        Ok(Modified::Saved(record)) => record,
+        other => panic!("expected a saved change, got {other:?}"),
+    }
+}
 
 fn close_sqlite(store: &SqliteStore) {
     store.close();
@@ -325,22 +359,21 @@ async fn applications_round_trip_and_uid_conflicts(store: Arc<dyn Store>) {
         }
         other => panic!("expected a conflict, got {other:?}"),
     }
-    let renamed = store
-        .update_application(&ids[1], app_fields(Some("acme"), "clash"), now)
-        .await;
+    let renamed =
+        replace_application(&store, &ids[1], app_fields(Some("acme"), "clash"), now).await;
     assert!(
         matches!(renamed, Err(StoreError::Conflict(_))),
         "{renamed:?}"
     );
-    let updated = store
-        .update_application(
+    let updated = saved(
+        replace_application(
+            &store,
             &ids[1],
             app_fields(Some("globex-2"), "Globex"),
             now + seconds(5),
         )
-        .await
-        .unwrap()
-        .unwrap();
+        .await,
+    );
     assert_eq!(updated.name, "Globex");
     assert_eq!(updated.updated_at, now + seconds(5));
     assert_eq!(updated.created_at, now);
@@ -481,11 +514,16 @@ async fn endpoints_secrets_and_uid_conflicts(store: Arc<dyn Store>) {
     fields.channels = Some(vec![ChannelName::parse("eu").unwrap()]);
     fields.delivery.max_in_flight = Some(3);
     fields.delivery.ordered = true;
-    let updated = store
-        .update_endpoint(&app_id, &endpoint_id, fields.clone(), now + seconds(1))
-        .await
-        .unwrap()
-        .unwrap();
+    let updated = saved(
+        replace_endpoint(
+            &store,
+            &app_id,
+            &endpoint_id,
+            fields.clone(),
+            now + seconds(1),
+        )
+        .await,
+    );
     assert_eq!(updated.fields, fields);
 
     let secrets = store.endpoint_secrets(&endpoint_id, now).await.unwrap();
@@ -1168,11 +1206,7 @@ async fn logs_destinations_dead_letters_and_counts(store: Arc<dyn Store>) {
         disabled: true,
         ..endpoint_fields(None)
     };
-    store
-        .update_endpoint(&app_id, &parked, disabled, now)
-        .await
-        .unwrap()
-        .unwrap();
+    saved(replace_endpoint(&store, &app_id, &parked, disabled, now).await);
     let claimed = store
         .claim_due_deliveries(now, LEASE, budget(10))
         .await
@@ -1611,6 +1645,7 @@ mod claim_shares_contract {
 
 mod endpoint_health_contract;
 mod engine_rules_contract;
+mod event_type_contract;
 mod lease_contract;
 mod outbox_contract;
 mod recover_contract;

@@ -3,8 +3,9 @@
 use serde_json::json;
 
 use super::*;
-use crate::domain::AppId;
+use crate::api::error::ApiError;
 use crate::domain::OutboundAuth;
+use crate::domain::{AppId, DeliveryOptions, EndpointFields};
 use crate::policy::retry::RetrySchedule;
 
 const GUARDED: TargetPolicy = TargetPolicy {
@@ -113,17 +114,15 @@ fn current() -> EndpointFields {
     .unwrap()
 }
 
-fn patched(body: serde_json::Value) -> ApiResult<(EndpointFields, bool)> {
+fn patched(body: serde_json::Value) -> ApiResult<EndpointFields> {
     let patch: EndpointPatch = serde_json::from_value(body).unwrap();
     patch.merge_into(current(), &GUARDED)
 }
 
 #[test]
 fn patch_merges_present_fields_only() {
-    assert_eq!(patched(json!({})).unwrap(), (current(), false));
-    let (fields, url_changed) =
-        patched(json!({"url": "https://example.org/", "disabled": true})).unwrap();
-    assert!(url_changed);
+    assert_eq!(patched(json!({})).unwrap(), current());
+    let fields = patched(json!({"url": "https://example.org/", "disabled": true})).unwrap();
     assert_eq!(fields.url.as_str(), "https://example.org/");
     assert!(fields.disabled);
     assert_eq!(fields.description, "main");
@@ -132,7 +131,7 @@ fn patch_merges_present_fields_only() {
 
 #[test]
 fn patch_null_resets_to_defaults() {
-    let (fields, _) = patched(json!({
+    let fields = patched(json!({
         "description": null, "uid": null, "filterTypes": null, "channels": [],
         "rateLimit": null, "metadata": null, "version": null
     }))
@@ -401,7 +400,7 @@ fn patch_keeps_resets_or_replaces_delivery_options() {
     ];
     for (body, expected) in cases {
         let patch: EndpointPatch = serde_json::from_value(body.clone()).unwrap();
-        let (fields, _) = patch.merge_into(with_options(), &GUARDED).unwrap();
+        let fields = patch.merge_into(with_options(), &GUARDED).unwrap();
         assert_eq!(fields.delivery, expected, "{body}");
     }
     let patch: EndpointPatch =

@@ -16,7 +16,7 @@ use crate::domain::{
 use crate::policy::retry::RetrySchedule;
 use crate::store::stored;
 use crate::store::{
-    ApplicationChange, ApplicationFilter, CreatedMessageAnswer, EndpointChange,
+    ApplicationChange, ApplicationFilter, CreatedMessageAnswer, EndpointChange, EventTypeChange,
     IDEMPOTENCY_IN_PROGRESS, IdempotentResponse, KeyClaim, Modified, NewEndpoint, Page,
     PageRequest, StoreError,
 };
@@ -706,6 +706,38 @@ pub async fn list_event_types(
         .map(event_type_from_row)
         .collect::<Result<Vec<_>, _>>()?;
     Ok(cursor.page(rows, |event_type| event_type.name.as_str().to_owned()))
+}
+
+/// Applies `change` to the event type named `name`, holding its row lock from the read to the
+/// caller's commit like `modify_application`.
+pub async fn modify_event_type(
+    c: &impl GenericClient,
+    name: &EventTypeName,
+    change: EventTypeChange,
+    now: Timestamp,
+) -> Result<Modified<EventType>, StoreError> {
+    let statement = c
+        .prepare_cached(&format!(
+            "SELECT {EVENT_TYPE_COLUMNS} FROM event_type WHERE name = $1 FOR NO KEY UPDATE"
+        ))
+        .await
+        .map_err(backend)?;
+    let Some(row) = c
+        .query_opt(&statement, &[&name.as_str()])
+        .await
+        .map_err(backend)?
+    else {
+        return Ok(Modified::Missing);
+    };
+    let current = event_type_from_row(&row)?;
+    let fields = match change(&current) {
+        Ok(fields) => fields,
+        Err(refused) => return Ok(Modified::Refused(refused)),
+    };
+    Ok(match update_event_type(c, name, fields, now).await? {
+        Some(saved) => Modified::Saved(saved),
+        None => Modified::Missing,
+    })
 }
 
 pub async fn update_event_type(

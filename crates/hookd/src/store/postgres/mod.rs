@@ -38,15 +38,15 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     ApplicationChange, ApplicationFilter, AttemptFilter, AttemptRecord, ClaimBudget,
-    ClaimedDelivery, CreatedMessageAnswer, DisabledEndpoint, EndpointChange, HeldLease,
-    IdempotentResponse, KeyClaim, MessageFilter, MessageInsert, Modified, NewEndpoint, NewMessage,
-    Page, PageRequest, Store, StoreError,
+    ClaimedDelivery, CreatedMessageAnswer, DisabledEndpoint, EndpointChange, EventTypeChange,
+    HeldLease, IdempotentResponse, KeyClaim, MessageFilter, MessageInsert, Modified, NewEndpoint,
+    NewMessage, Page, PageRequest, Store, StoreError,
 };
 use crate::domain::operational::OperationalEvent;
 use crate::domain::{
-    AppId, Application, ApplicationFields, Attempt, DeliveryId, Endpoint, EndpointFields,
-    EndpointId, EndpointSecret, EventType, EventTypeFields, EventTypeName, Message, MessageId,
-    Secret, Timestamp,
+    AppId, Application, ApplicationFields, Attempt, DeliveryId, Endpoint, EndpointId,
+    EndpointSecret, EventType, EventTypeFields, EventTypeName, Message, MessageId, Secret,
+    Timestamp,
 };
 use crate::policy::backpressure::CircuitPolicy;
 
@@ -344,15 +344,6 @@ impl Store for PostgresStore {
         catalog::list_applications(&self.client().await?, &page, &filter).await
     }
 
-    async fn update_application(
-        &self,
-        id: &AppId,
-        fields: ApplicationFields,
-        now: Timestamp,
-    ) -> Result<Option<Application>, StoreError> {
-        catalog::update_application(&self.client().await?, id, fields, now).await
-    }
-
     async fn modify_application(
         &self,
         id_or_uid: &str,
@@ -410,32 +401,6 @@ impl Store for PostgresStore {
         page: PageRequest,
     ) -> Result<Page<Endpoint>, StoreError> {
         catalog::list_endpoints(&self.client().await?, app_id, &page).await
-    }
-
-    async fn update_endpoint(
-        &self,
-        app_id: &AppId,
-        id: &EndpointId,
-        fields: EndpointFields,
-        now: Timestamp,
-    ) -> Result<Option<Endpoint>, StoreError> {
-        let mut client = self.client().await?;
-        let transaction = client.transaction().await.map_err(backend)?;
-        let Some(updated) = catalog::update_endpoint(&transaction, app_id, id, fields, now).await?
-        else {
-            return Ok(None);
-        };
-        let added = outbox::raise_endpoint_event(
-            &transaction,
-            app_id,
-            id,
-            OperationalEvent::EndpointUpdated,
-            now,
-        )
-        .await?;
-        transaction.commit().await.map_err(backend)?;
-        self.committed(added);
-        Ok(Some(updated))
     }
 
     async fn modify_endpoint(
@@ -543,6 +508,22 @@ impl Store for PostgresStore {
         now: Timestamp,
     ) -> Result<Option<EventType>, StoreError> {
         catalog::update_event_type(&self.client().await?, name, fields, now).await
+    }
+
+    async fn modify_event_type(
+        &self,
+        name: &EventTypeName,
+        change: EventTypeChange,
+        now: Timestamp,
+    ) -> Result<Modified<EventType>, StoreError> {
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await.map_err(backend)?;
+        let modified = catalog::modify_event_type(&transaction, name, change, now).await?;
+        // Only a saved change has anything to commit; dropping the transaction rolls back.
+        if matches!(modified, Modified::Saved(_)) {
+            transaction.commit().await.map_err(backend)?;
+        }
+        Ok(modified)
     }
 
     async fn delete_event_type(&self, name: &EventTypeName) -> Result<bool, StoreError> {

@@ -13,7 +13,7 @@ use crate::domain::{
 use crate::policy::retry::RetrySchedule;
 use crate::store::stored;
 use crate::store::{
-    ApplicationChange, ApplicationFilter, CreatedMessageAnswer, EndpointChange,
+    ApplicationChange, ApplicationFilter, CreatedMessageAnswer, EndpointChange, EventTypeChange,
     IDEMPOTENCY_IN_PROGRESS, IdempotentResponse, KeyClaim, Modified, NewEndpoint, Page,
     PageRequest, StoreError,
 };
@@ -653,6 +653,27 @@ pub fn list_event_types(
         .map(|row| row.map_err(backend)?)
         .collect::<Result<Vec<_>, _>>()?;
     Ok(cursor.page(rows, |event_type| event_type.name.as_str().to_owned()))
+}
+
+/// Applies `change` to the event type named `name`, in one writer job like
+/// `modify_application`.
+pub fn modify_event_type(
+    c: &Connection,
+    name: &EventTypeName,
+    change: EventTypeChange,
+    now: Timestamp,
+) -> Result<Modified<EventType>, StoreError> {
+    let Some(current) = find_event_type(c, name)? else {
+        return Ok(Modified::Missing);
+    };
+    let fields = match change(&current) {
+        Ok(fields) => fields,
+        Err(refused) => return Ok(Modified::Refused(refused)),
+    };
+    Ok(match update_event_type(c, name, fields, now)? {
+        Some(saved) => Modified::Saved(saved),
+        None => Modified::Missing,
+    })
 }
 
 pub fn update_event_type(

@@ -39,15 +39,15 @@ use tokio::sync::{Notify, oneshot};
 
 use super::{
     ApplicationChange, ApplicationFilter, AttemptFilter, AttemptRecord, ClaimBudget,
-    ClaimedDelivery, CreatedMessageAnswer, DisabledEndpoint, EndpointChange, HeldLease,
-    IdempotentResponse, KeyClaim, MessageFilter, MessageInsert, Modified, NewEndpoint, NewMessage,
-    Page, PageRequest, Store, StoreError,
+    ClaimedDelivery, CreatedMessageAnswer, DisabledEndpoint, EndpointChange, EventTypeChange,
+    HeldLease, IdempotentResponse, KeyClaim, MessageFilter, MessageInsert, Modified, NewEndpoint,
+    NewMessage, Page, PageRequest, Store, StoreError,
 };
 use crate::domain::operational::OperationalEvent;
 use crate::domain::{
-    AppId, Application, ApplicationFields, Attempt, DeliveryId, Endpoint, EndpointFields,
-    EndpointId, EndpointSecret, EventType, EventTypeFields, EventTypeName, Message, MessageId,
-    Secret, Timestamp,
+    AppId, Application, ApplicationFields, Attempt, DeliveryId, Endpoint, EndpointId,
+    EndpointSecret, EventType, EventTypeFields, EventTypeName, Message, MessageId, Secret,
+    Timestamp,
 };
 use crate::policy::backpressure::CircuitPolicy;
 use writer::{Job, adding_savepoint_job, is_disk_full, run_writer};
@@ -287,17 +287,6 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn update_application(
-        &self,
-        id: &AppId,
-        fields: ApplicationFields,
-        now: Timestamp,
-    ) -> Result<Option<Application>, StoreError> {
-        let id = id.clone();
-        self.write(move |c| catalog::update_application(c, &id, fields, now))
-            .await
-    }
-
     async fn modify_application(
         &self,
         id_or_uid: &str,
@@ -354,31 +343,6 @@ impl Store for SqliteStore {
         let app_id = app_id.clone();
         self.read(move |c| catalog::list_endpoints(c, &app_id, &page))
             .await
-    }
-
-    async fn update_endpoint(
-        &self,
-        app_id: &AppId,
-        id: &EndpointId,
-        fields: EndpointFields,
-        now: Timestamp,
-    ) -> Result<Option<Endpoint>, StoreError> {
-        let (app_id, id) = (app_id.clone(), id.clone());
-        self.write_adding(move |c| {
-            let updated = catalog::update_endpoint(c, &app_id, &id, fields, now)?;
-            let added = match &updated {
-                Some(_) => outbox::raise_endpoint_event(
-                    c,
-                    &app_id,
-                    &id,
-                    OperationalEvent::EndpointUpdated,
-                    now,
-                )?,
-                None => 0,
-            };
-            Ok((updated, added))
-        })
-        .await
     }
 
     async fn modify_endpoint(
@@ -482,6 +446,17 @@ impl Store for SqliteStore {
     ) -> Result<Option<EventType>, StoreError> {
         let name = name.clone();
         self.write(move |c| catalog::update_event_type(c, &name, fields, now))
+            .await
+    }
+
+    async fn modify_event_type(
+        &self,
+        name: &EventTypeName,
+        change: EventTypeChange,
+        now: Timestamp,
+    ) -> Result<Modified<EventType>, StoreError> {
+        let name = name.clone();
+        self.write(move |c| catalog::modify_event_type(c, &name, change, now))
             .await
     }
 

@@ -93,11 +93,16 @@ async fn endpoint_writes_commit_their_events(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert!(matches!(modified, Modified::Saved(_)), "{modified:?}");
-    store
-        .update_endpoint(&app_id, &endpoint_id, endpoint_fields(Some("main")), now)
-        .await
-        .unwrap()
-        .unwrap();
+    saved(
+        replace_endpoint(
+            &store,
+            &app_id,
+            &endpoint_id,
+            endpoint_fields(Some("main")),
+            now,
+        )
+        .await,
+    );
     assert!(
         store
             .delete_endpoint(&app_id, &endpoint_id, now)
@@ -179,13 +184,8 @@ async fn a_failed_endpoint_write_raises_nothing(store: Arc<dyn Store>) {
         .unwrap();
     assert!(matches!(modified, Modified::Missing), "{modified:?}");
     let unknown = EndpointId::generate(now, rand::random());
-    assert!(
-        store
-            .update_endpoint(&app_id, &unknown, endpoint_fields(None), now)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    let replaced = replace_endpoint(&store, &app_id, &unknown, endpoint_fields(None), now).await;
+    assert!(matches!(replaced, Ok(Modified::Missing)), "{replaced:?}");
     assert!(!store.delete_endpoint(&app_id, &unknown, now).await.unwrap());
 
     assert_eq!(

@@ -1,0 +1,165 @@
+//! Endpoints: the URLs that receive an application's messages (and, under
+//! `AppRef::Operational`, the operator's operational endpoints).
+//!
+//! Every URL set here passes the SSRF guard's DNS check first (`endpoint_targets`), and every
+//! change raises an `endpoint.*` operational event, which the store commits with the change.
+
+use super::endpoint_secrets::{generate_secret, parse_secret};
+use super::endpoint_targets::refuse_blocked_host;
+use super::scope::{self, AppRef, ENDPOINT_NOT_FOUND};
+use super::{OpError, OpResult, Ops, Principal, UPSERT_ROUNDS, Upserted, saved};
+use crate::domain::{Application, Endpoint, EndpointFields, EndpointId, EndpointUrl, Uid};
+use crate::store::{EndpointChange, Modified, NewEndpoint, Page, PageRequest};
+
+/// Creates an endpoint of `app` with `secret` (checked with `parse_secret`), or a generated
+/// one.
+pub async fn create(
+    ops: &Ops,
+    principal: &Principal,
+    app: AppRef<'_>,
+    fields: EndpointFields,
+    secret: Option<String>,
+) -> OpResult<Endpoint> {
+    let app = scope::application(ops, principal, app).await?;
+    refuse_blocked_host(ops, &fields.url).await?;
+    let endpoint = insert(ops, &app, fields, secret).await?;
+    Ok(endpoint)
+}
+
+/// A page of `app`'s endpoints.
+pub async fn list(
+    ops: &Ops,
+    principal: &Principal,
+    app: AppRef<'_>,
+    page: PageRequest,
+) -> OpResult<Page<Endpoint>> {
+    let app = scope::application(ops, principal, app).await?;
+    Ok(ops.store.list_endpoints(&app.id, page).await?)
+}
+
+/// The endpoint `endpoint` (id or uid) names in `app`.
+pub async fn get(
+    ops: &Ops,
+    principal: &Principal,
+    app: AppRef<'_>,
+    endpoint: &str,
+) -> OpResult<Endpoint> {
+    Ok(scope::endpoint(ops, principal, app, endpoint).await?.1)
+}
+
+/// A PUT: `replace` makes the full update of an existing endpoint from the endpoint as it is
+/// inside the write (it is called once per try); a missing one is created from `fields` (with
+/// the path as its uid unless `fields` has one) and `secret`. Concurrent upserts of one
+/// missing path create it once and update it after.
+pub async fn upsert(
+    ops: &Ops,
+    principal: &Principal,
+    app: AppRef<'_>,
+    endpoint: &str,
+    fields: EndpointFields,
+    secret: Option<String>,
+    replace: impl Fn() -> EndpointChange,
+) -> OpResult<Upserted<Endpoint>> {
+    let app = scope::application(ops, principal, app).await?;
+    // Every PUT names its URL, and a name may resolve elsewhere now than when it was last
+    // checked, so the host is checked even when it did not change (before the write: it is DNS).
+    refuse_blocked_host(ops, &fields.url).await?;
+    let mut last_conflict = String::new();
+    for _ in 0..UPSERT_ROUNDS {
+        let modified = ops
+            .store
+            .modify_endpoint(&app.id, endpoint, replace(), ops.clock.now())
+            .await?;
+        if !matches!(modified, Modified::Missing) {
+            let updated = saved(modified, ENDPOINT_NOT_FOUND)?;
+            return Ok(Upserted::Existing(updated));
+        }
+        let mut created_fields = fields.clone();
+        if created_fields.uid.is_none() {
+            created_fields.uid = Some(uid_from_path(endpoint)?);
+        }
+        match insert(ops, &app, created_fields, secret.clone()).await {
+            Ok(created) => {
+                return Ok(Upserted::Created(created));
+            }
+            // Created by a concurrent request since we looked: update that one.
+            Err(OpError::Conflict(message)) => last_conflict = message,
+            Err(error) => return Err(error),
+        }
+    }
+    Err(OpError::Conflict(last_conflict))
+}
+
+/// Applies `change` (a PATCH, a header edit) to the endpoint as it is inside the write, so
+/// concurrent changes of other fields are kept, (the store raises `endpoint.updated` in the same transaction). `new_url`,
+/// when the change sets one, has its host checked first (it is DNS, so before the write).
+pub async fn modify(
+    ops: &Ops,
+    principal: &Principal,
+    app: AppRef<'_>,
+    endpoint: &str,
+    new_url: Option<&EndpointUrl>,
+    change: EndpointChange,
+) -> OpResult<Endpoint> {
+    let app = scope::application(ops, principal, app).await?;
+    if let Some(url) = new_url {
+        refuse_blocked_host(ops, url).await?;
+    }
+    let modified = ops
+        .store
+        .modify_endpoint(&app.id, endpoint, change, ops.clock.now())
+        .await?;
+    let updated = saved(modified, ENDPOINT_NOT_FOUND)?;
+    Ok(updated)
+}
+
+/// Deletes the endpoint (the store raises `endpoint.deleted` in the same transaction).
+pub async fn delete(
+    ops: &Ops,
+    principal: &Principal,
+    app: AppRef<'_>,
+    endpoint: &str,
+) -> OpResult<()> {
+    let (app, endpoint) = scope::endpoint(ops, principal, app, endpoint).await?;
+    if !ops
+        .store
+        .delete_endpoint(&app.id, &endpoint.id, ops.clock.now())
+        .await?
+    {
+        return Err(OpError::NotFound(ENDPOINT_NOT_FOUND));
+    }
+    tracing::info!(app_id = %app.id, endpoint_id = %endpoint.id, "endpoint deleted");
+    Ok(())
+}
+
+/// Creates an endpoint with `secret`, or a generated one; the caller has checked the host.
+async fn insert(
+    ops: &Ops,
+    app: &Application,
+    fields: EndpointFields,
+    secret: Option<String>,
+) -> OpResult<Endpoint> {
+    let secret = match secret {
+        Some(raw) => parse_secret(&raw, &["secret"])?,
+        None => generate_secret(),
+    };
+    let now = ops.clock.now();
+    let new_endpoint = NewEndpoint {
+        id: EndpointId::generate(now, rand::random()),
+        fields,
+        secret,
+        now,
+    };
+    let endpoint = ops.store.create_endpoint(&app.id, new_endpoint).await?;
+    tracing::info!(app_id = %app.id, endpoint_id = %endpoint.id, "endpoint created");
+    Ok(endpoint)
+}
+
+/// The uid of an endpoint created by PUT to a path that names none. A path that looks like a
+/// generated id cannot be created, so it is `NotFound`.
+fn uid_from_path(endpoint_id: &str) -> OpResult<Uid> {
+    if endpoint_id.starts_with(EndpointId::PREFIX) {
+        return Err(OpError::NotFound(ENDPOINT_NOT_FOUND));
+    }
+    Uid::parse(endpoint_id).map_err(|error| OpError::invalid_path("endpoint_id", error.message))
+}

@@ -1,0 +1,129 @@
+//! The catalogue of event types that messages carry. It is environment-wide: every principal
+//! may read it (a portal shows it), only the admin may change it.
+//!
+//! Deleting archives by default (as in Svix), so old messages keep a known type; `expunge`
+//! removes the type for good. Creating a type that exists only as archived revives it.
+
+use super::{OpError, OpResult, Ops, Principal, Upserted, saved};
+use crate::domain::{EventType, EventTypeFields, EventTypeName};
+use crate::store::{EventTypeChange, Page, PageRequest, StoreError};
+
+const EVENT_TYPE_NOT_FOUND: &str = "event type not found";
+
+/// Creates the type; `Conflict` when a live type has the name.
+pub async fn create(
+    ops: &Ops,
+    principal: &Principal,
+    name: EventTypeName,
+    fields: EventTypeFields,
+) -> OpResult<EventType> {
+    principal.require_admin()?;
+    let now = ops.clock.now();
+    match ops
+        .store
+        .create_event_type(name.clone(), fields.clone(), now)
+        .await
+    {
+        Ok(event_type) => Ok(event_type),
+        Err(StoreError::Conflict(message)) => revive_archived(ops, &name, fields)
+            .await?
+            .ok_or(OpError::Conflict(message)),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// A page of the catalogue, archived types too when asked.
+pub async fn list(
+    ops: &Ops,
+    _principal: &Principal,
+    page: PageRequest,
+    include_archived: bool,
+) -> OpResult<Page<EventType>> {
+    Ok(ops.store.list_event_types(page, include_archived).await?)
+}
+
+/// The type named `name` (as written in the path).
+pub async fn get(ops: &Ops, _principal: &Principal, name: &str) -> OpResult<EventType> {
+    find(ops, name).await
+}
+
+/// A full update, or a create when the type is missing.
+pub async fn upsert(
+    ops: &Ops,
+    principal: &Principal,
+    name: EventTypeName,
+    fields: EventTypeFields,
+) -> OpResult<Upserted<EventType>> {
+    principal.require_admin()?;
+    let now = ops.clock.now();
+    if let Some(updated) = ops
+        .store
+        .update_event_type(&name, fields.clone(), now)
+        .await?
+    {
+        return Ok(Upserted::Existing(updated));
+    }
+    let created = ops.store.create_event_type(name, fields, now).await?;
+    Ok(Upserted::Created(created))
+}
+
+/// Applies `change` (a PATCH) to the type as it is inside the write, so concurrent changes of
+/// other fields are kept.
+pub async fn modify(
+    ops: &Ops,
+    principal: &Principal,
+    name: &str,
+    change: EventTypeChange,
+) -> OpResult<EventType> {
+    principal.require_admin()?;
+    // A name that does not parse cannot have been created.
+    let name = EventTypeName::parse(name).map_err(|_| OpError::NotFound(EVENT_TYPE_NOT_FOUND))?;
+    let modified = ops
+        .store
+        .modify_event_type(&name, change, ops.clock.now())
+        .await?;
+    saved(modified, EVENT_TYPE_NOT_FOUND)
+}
+
+/// Archives the type, or with `expunge` deletes it for good.
+pub async fn delete(ops: &Ops, principal: &Principal, name: &str, expunge: bool) -> OpResult<()> {
+    principal.require_admin()?;
+    if expunge {
+        let current = find(ops, name).await?;
+        if !ops.store.delete_event_type(&current.name).await? {
+            return Err(OpError::NotFound(EVENT_TYPE_NOT_FOUND));
+        }
+        return Ok(());
+    }
+    let archive: EventTypeChange = Box::new(|current| {
+        let mut fields = current.fields.clone();
+        fields.archived = true;
+        Ok(fields)
+    });
+    modify(ops, principal, name, archive).await.map(drop)
+}
+
+async fn find(ops: &Ops, raw_name: &str) -> OpResult<EventType> {
+    // A name that does not parse cannot have been created.
+    let name =
+        EventTypeName::parse(raw_name).map_err(|_| OpError::NotFound(EVENT_TYPE_NOT_FOUND))?;
+    ops.store
+        .get_event_type(&name)
+        .await?
+        .ok_or(OpError::NotFound(EVENT_TYPE_NOT_FOUND))
+}
+
+/// Creating a name that exists only archived brings it back with the new fields, as Svix does.
+async fn revive_archived(
+    ops: &Ops,
+    name: &EventTypeName,
+    fields: EventTypeFields,
+) -> OpResult<Option<EventType>> {
+    match ops.store.get_event_type(name).await? {
+        Some(existing) if existing.fields.archived => Ok(ops
+            .store
+            .update_event_type(name, fields, ops.clock.now())
+            .await?),
+        _ => Ok(None),
+    }
+}

@@ -1,0 +1,197 @@
+//! Messages: accepting one (the write path that matters) and reading them back.
+//!
+//! Accepting commits the message with one delivery per matching endpoint before it returns,
+//! and only then wakes the dispatcher. An application named by the path that does not exist is
+//! created inline when the message carries its fields (admin only).
+
+use super::applications::create_for_path;
+use super::listing::{LIST_PAYLOAD_BUDGET, end_page_after, is_backwards};
+use super::scope::{self, APP_NOT_FOUND, AppRef};
+use super::{OpError, OpResult, Ops, Principal};
+use crate::domain::{
+    AppId, ApplicationFields, ChannelName, EventTypeName, Message, MessageId, MessagePayload,
+    Timestamp,
+};
+use crate::store::{MessageFilter, MessageInsert, NewMessage, Page, PageRequest};
+
+/// A message to accept, parsed.
+#[derive(Debug)]
+pub struct AcceptMessage {
+    pub event_type: EventTypeName,
+    pub payload: MessagePayload,
+    pub event_id: Option<String>,
+    pub channels: Vec<ChannelName>,
+    pub tags: Vec<String>,
+    /// Delivery is due from then on; at most the payload retention period ahead.
+    pub deliver_at: Option<Timestamp>,
+    /// The application to create when the path names one that does not exist.
+    pub application: Option<ApplicationFields>,
+}
+
+/// Commits the message and its deliveries, creating the application inline if asked to.
+/// `Conflict` when the application already has a message with this `eventId`.
+pub async fn accept(
+    ops: &Ops,
+    principal: &Principal,
+    app: &str,
+    message: AcceptMessage,
+) -> OpResult<Message> {
+    let now = ops.clock.now();
+    check_deliver_at(message.deliver_at, now, ops.payload_retention)?;
+    let found = scope::lookup_application(ops, principal, AppRef::Named(app)).await?;
+    let app = match (found, message.application) {
+        (Some(app), _) => app,
+        (None, Some(fields)) => {
+            principal.require_admin()?;
+            create_for_path(ops, app, fields).await?
+        }
+        (None, None) => return Err(OpError::NotFound(APP_NOT_FOUND)),
+    };
+    let new_message = NewMessage {
+        id: MessageId::generate(now, rand::random()),
+        app_id: app.id.clone(),
+        event_type: message.event_type,
+        event_id: message.event_id,
+        payload: message.payload,
+        channels: message.channels,
+        tags: message.tags,
+        deliver_at: message.deliver_at,
+        now,
+    };
+    match ops.store.create_message(new_message).await? {
+        MessageInsert::Created {
+            message,
+            deliveries,
+        } => {
+            tracing::info!(app_id = %app.id, msg_id = %message.id, deliveries, "message accepted");
+            Ok(message)
+        }
+        MessageInsert::Duplicate(existing) => {
+            tracing::info!(app_id = %app.id, msg_id = %existing.id, "duplicate eventId refused");
+            Err(OpError::Conflict(
+                "message with this eventId already exists".to_owned(),
+            ))
+        }
+    }
+}
+
+/// The message named by `message` (id or eventId).
+pub async fn get(ops: &Ops, principal: &Principal, app: &str, message: &str) -> OpResult<Message> {
+    Ok(scope::message(ops, principal, AppRef::Named(app), message)
+        .await?
+        .1)
+}
+
+/// A page of an application's messages whose payloads add up to at most `LIST_PAYLOAD_BUDGET`
+/// (one message is always shown, so a page always makes progress). Without content, payloads
+/// are dropped as soon as they are read.
+pub async fn list(
+    ops: &Ops,
+    principal: &Principal,
+    app: &str,
+    filter: MessageFilter,
+    page: PageRequest,
+    with_content: bool,
+) -> OpResult<Page<Message>> {
+    let app = scope::application(ops, principal, AppRef::Named(app)).await?;
+    list_within_budget(ops, &app.id, filter, page, with_content).await
+}
+
+/// Messages read from the store at a time while a listing page is filled, so that the payloads
+/// held at once stay bounded (at most this many payloads of `--max-body-bytes` each).
+const LIST_CHUNK: usize = 16;
+
+/// Forward pages are read in chunks and end early past the budget; a backward page is read as
+/// one chunk of at most `LIST_CHUNK`, with the store's own iterators.
+async fn list_within_budget(
+    ops: &Ops,
+    app_id: &AppId,
+    filter: MessageFilter,
+    page: PageRequest,
+    with_content: bool,
+) -> OpResult<Page<Message>> {
+    let drop_payloads = |page: &mut Page<Message>| {
+        if !with_content {
+            for message in &mut page.items {
+                message.payload = None;
+            }
+        }
+    };
+    if is_backwards(&page) {
+        let limit = page.limit.min(LIST_CHUNK);
+        let mut chunk = ops
+            .store
+            .list_messages(app_id, filter, PageRequest { limit, ..page })
+            .await?;
+        drop_payloads(&mut chunk);
+        return Ok(chunk);
+    }
+    let mut collected = Page {
+        items: Vec::new(),
+        iterator: page.iterator.clone(),
+        prev_iterator: None,
+        done: false,
+    };
+    let mut payload_bytes = 0usize;
+    while !collected.done && collected.items.len() < page.limit {
+        let want = (page.limit - collected.items.len()).min(LIST_CHUNK);
+        let mut chunk = ops
+            .store
+            .list_messages(
+                app_id,
+                filter.clone(),
+                PageRequest {
+                    limit: want,
+                    iterator: collected.iterator.clone(),
+                    order: page.order,
+                },
+            )
+            .await?;
+        drop_payloads(&mut chunk);
+        let over_budget_at = chunk.items.iter().position(|message| {
+            payload_bytes += message.payload.as_ref().map_or(0, String::len);
+            payload_bytes >= LIST_PAYLOAD_BUDGET
+        });
+        if collected.prev_iterator.is_none() {
+            collected.prev_iterator = chunk.prev_iterator.clone();
+        }
+        if let Some(last_kept) = over_budget_at {
+            end_page_after(&mut chunk, last_kept + 1, |message| message.id.to_string());
+            // Past the budget the page ends here, whatever the count.
+            collected.items.append(&mut chunk.items);
+            collected.iterator = chunk.iterator.or(collected.iterator);
+            collected.done = chunk.done;
+            break;
+        }
+        collected.items.append(&mut chunk.items);
+        collected.iterator = chunk.iterator.or(collected.iterator);
+        collected.done = chunk.done;
+    }
+    Ok(collected)
+}
+
+/// `deliverAt` may be in the past (the message is due at once), but not later than the
+/// payload retention period from now: the payload would be purged before it is sent.
+fn check_deliver_at(
+    deliver_at: Option<Timestamp>,
+    now: Timestamp,
+    payload_retention: std::time::Duration,
+) -> OpResult<()> {
+    let Some(deliver_at) = deliver_at else {
+        return Ok(());
+    };
+    let horizon = chrono::Duration::from_std(payload_retention)
+        .ok()
+        .and_then(|retention| now.checked_add_signed(retention));
+    if horizon.is_some_and(|horizon| deliver_at > horizon) {
+        return Err(OpError::invalid_body(
+            &["deliverAt"],
+            format!(
+                "deliverAt may be at most {} ahead (the payload retention period), so the \
+                 payload still exists when it is sent",
+                crate::policy::retry::format_delay(payload_retention)
+            ),
+        ));
+    }
+    Ok(())
+}

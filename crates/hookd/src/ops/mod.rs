@@ -1,0 +1,82 @@
+//! The operations layer: every use case of hookd, once, for every caller (today the HTTP API;
+//! tomorrow the inbound gateway, the app portal and the CLI).
+//!
+//! An operation is a function `fn(&Ops, &Principal, command) -> Result<T, OpError>`. It checks
+//! that the principal may do it (`scope`, the only place that decides who may see what), runs
+//! the workflow against the store (inline application creation, operational events, waking the
+//! dispatcher or the background runner) and returns domain records. It knows no status codes,
+//! routes or JSON shapes: the API parses requests into commands and renders what comes back,
+//! and `api/error.rs` maps `OpError` to HTTP.
+
+pub mod applications;
+pub mod attempts;
+pub mod background_tasks;
+pub mod delivery_logs;
+pub mod endpoint_secrets;
+pub mod endpoint_targets;
+pub mod endpoints;
+mod error;
+pub mod event_types;
+pub mod listing;
+pub mod messages;
+mod principal;
+pub mod replay;
+mod scope;
+
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+
+use crate::clock::Clock;
+use crate::engine::client::Resolver;
+use crate::policy::ssrf::TargetPolicy;
+use crate::store::Store;
+
+pub use error::{InputPlace, InvalidField, OpError};
+pub use principal::Principal;
+pub use scope::AppRef;
+
+/// Shorthand for the result of an operation.
+pub type OpResult<T> = Result<T, OpError>;
+
+/// What the operations need: the store, the clock, and the configuration and services that
+/// their rules use. Cheap to clone.
+#[derive(Clone)]
+pub struct Ops {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    /// Which endpoint URLs are allowed (SSRF guard, https-only).
+    pub target_policy: TargetPolicy,
+    /// Resolves endpoint hosts when they are configured, so that names pointing at private
+    /// addresses are refused.
+    pub resolver: Arc<dyn Resolver>,
+    /// Notified after a background task is created, so the runner starts it at once.
+    pub wake_background: Arc<Notify>,
+    /// How long message payloads are kept; a `deliverAt` may not lie beyond it, or the payload
+    /// would be purged before it is sent.
+    pub payload_retention: std::time::Duration,
+}
+
+/// What a create-or-update (or a create that may find its record already there) did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Upserted<T> {
+    /// A new record was created.
+    Created(T),
+    /// The record existed: it was updated (PUT) or returned as it was (`get_if_exists`).
+    Existing(T),
+}
+
+/// How often an upsert tries update-then-create. Losing the create to a concurrent one means
+/// the next update finds it, so a conflict that outlasts this is a real one (the body's uid
+/// belongs to another record).
+pub const UPSERT_ROUNDS: usize = 3;
+
+/// The record a read-modify-write saved, or the error to fail with: `NotFound` when the record
+/// is gone, or the caller's own refusal.
+fn saved<T>(modified: crate::store::Modified<T>, not_found: &'static str) -> OpResult<T> {
+    match modified {
+        crate::store::Modified::Saved(record) => Ok(record),
+        crate::store::Modified::Missing => Err(OpError::NotFound(not_found)),
+        crate::store::Modified::Refused(refusal) => Err(OpError::Refused(refusal)),
+    }
+}

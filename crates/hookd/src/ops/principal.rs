@@ -1,0 +1,41 @@
+//! `Principal`: who is calling an operation.
+
+use super::{OpError, OpResult};
+use crate::domain::AppId;
+
+/// Who is calling. The API derives it from the bearer token; other callers (the CLI, the coming
+/// portal and inbound gateway) name theirs.
+///
+/// The operator's own operational endpoints need no principal of their own: they are reached
+/// only through their own operations (`AppRef::Operational`), which only `Admin` may call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    /// The admin token: every application, event types, operational webhooks, background tasks.
+    Admin,
+    /// A token scoped to one application (the app portal's): that application's endpoints,
+    /// messages and logs, nothing environment-wide. No token kind issues it yet.
+    App(AppId),
+}
+
+impl Principal {
+    /// Ok for `Admin`; `Forbidden` for everyone else.
+    pub fn require_admin(&self) -> OpResult<()> {
+        match self {
+            Principal::Admin => Ok(()),
+            Principal::App(_) => Err(OpError::Forbidden(ADMIN_ONLY)),
+        }
+    }
+
+    /// Whether this principal may see and change the application `app_id` and what is in it.
+    pub fn may_access(&self, app_id: &AppId) -> bool {
+        match self {
+            Principal::Admin => true,
+            Principal::App(own) => own == app_id,
+        }
+    }
+}
+
+/// The refusal of an admin-only operation to an application-scoped principal.
+pub const ADMIN_ONLY: &str = "this operation needs the admin token";
+/// The refusal of another application's records to an application-scoped principal.
+pub const OTHER_APPLICATION: &str = "the token is not valid for this application";

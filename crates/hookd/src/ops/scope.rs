@@ -1,0 +1,103 @@
+//! Which records a principal may reach: the one place that turns a path's application,
+//! endpoint or message name into a record *for this principal*. Every operation on an
+//! application's contents starts here.
+//!
+//! The internal operational application exists only for `AppRef::Operational` (the
+//! `/operational-webhook` routes); named under `/app` it does not exist.
+
+use super::principal::OTHER_APPLICATION;
+use super::{OpError, OpResult, Ops, Principal};
+use crate::domain::operational::OPERATIONAL_APP_ID;
+use crate::domain::{Application, Endpoint, Message};
+
+/// Which application an operation is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppRef<'a> {
+    /// An application named by its id or uid (a path segment under `/app`).
+    Named(&'a str),
+    /// The internal application whose endpoints are the operator's operational endpoints;
+    /// only `Principal::Admin` may reach it.
+    Operational,
+}
+
+pub const APP_NOT_FOUND: &str = "application not found";
+pub const ENDPOINT_NOT_FOUND: &str = "endpoint not found";
+pub const MESSAGE_NOT_FOUND: &str = "message not found";
+
+/// The application `app` names, or `NotFound`; `Forbidden` when the principal may not reach
+/// it.
+pub async fn application(
+    ops: &Ops,
+    principal: &Principal,
+    app: AppRef<'_>,
+) -> OpResult<Application> {
+    lookup_application(ops, principal, app)
+        .await?
+        .ok_or(OpError::NotFound(APP_NOT_FOUND))
+}
+
+/// The application `app` names, if it exists and is visible. An application-scoped principal
+/// learns nothing about other applications, not even whether they exist: anything but its own
+/// is `Forbidden`.
+pub async fn lookup_application(
+    ops: &Ops,
+    principal: &Principal,
+    app: AppRef<'_>,
+) -> OpResult<Option<Application>> {
+    let found = match app {
+        AppRef::Operational => {
+            principal.require_admin()?;
+            ops.store.get_application(OPERATIONAL_APP_ID).await?
+        }
+        AppRef::Named(name) if is_internal(name) => None,
+        AppRef::Named(name) => ops.store.get_application(name).await?,
+    };
+    match principal {
+        Principal::Admin => Ok(found),
+        Principal::App(own) => match found {
+            Some(app) if &app.id == own => Ok(Some(app)),
+            _ => Err(OpError::Forbidden(OTHER_APPLICATION)),
+        },
+    }
+}
+
+/// The application and its endpoint named by `endpoint` (id or uid), or `NotFound`.
+pub async fn endpoint(
+    ops: &Ops,
+    principal: &Principal,
+    app: AppRef<'_>,
+    endpoint: &str,
+) -> OpResult<(Application, Endpoint)> {
+    let app = application(ops, principal, app).await?;
+    let endpoint = ops
+        .store
+        .get_endpoint(&app.id, endpoint)
+        .await?
+        .ok_or(OpError::NotFound(ENDPOINT_NOT_FOUND))?;
+    Ok((app, endpoint))
+}
+
+/// The application and its message named by `message` (id or eventId), or `NotFound`.
+pub async fn message(
+    ops: &Ops,
+    principal: &Principal,
+    app: AppRef<'_>,
+    message: &str,
+) -> OpResult<(Application, Message)> {
+    let app = application(ops, principal, app).await?;
+    let message = message_in(ops, &app, message).await?;
+    Ok((app, message))
+}
+
+/// The message named by `message` in an application already in scope, or `NotFound`.
+pub async fn message_in(ops: &Ops, app: &Application, message: &str) -> OpResult<Message> {
+    ops.store
+        .get_message(&app.id, message)
+        .await?
+        .ok_or(OpError::NotFound(MESSAGE_NOT_FOUND))
+}
+
+/// Whether a name is the internal operational application's id.
+pub fn is_internal(name: &str) -> bool {
+    name == OPERATIONAL_APP_ID
+}

@@ -1,0 +1,112 @@
+//! `modify_event_type`: a change computed from the event type as it is inside the write, so
+//! concurrent changes of different fields all keep theirs; a missing type and a refused change
+//! write nothing.
+
+use super::*;
+use hookd::domain::EventType;
+use hookd::store::{ChangeRefused, EventTypeChange};
+
+contract!(
+    event_type_changes_read_and_write_in_one_step,
+    concurrent_event_type_changes_keep_every_field,
+);
+
+fn fields(description: &str) -> EventTypeFields {
+    EventTypeFields {
+        description: description.to_owned(),
+        deprecated: false,
+        archived: false,
+        schemas: None,
+        feature_flag: None,
+        group_name: None,
+    }
+}
+
+fn set_description(description: &str) -> EventTypeChange {
+    let description = description.to_owned();
+    Box::new(move |current: &EventType| {
+        Ok(EventTypeFields {
+            description,
+            ..current.fields.clone()
+        })
+    })
+}
+
+fn set_group(group: &str) -> EventTypeChange {
+    let group = group.to_owned();
+    Box::new(move |current: &EventType| {
+        Ok(EventTypeFields {
+            group_name: Some(group),
+            ..current.fields.clone()
+        })
+    })
+}
+
+async fn event_type_changes_read_and_write_in_one_step(store: Arc<dyn Store>) {
+    let now = t0();
+    let name = event("invoice.paid");
+    store
+        .create_event_type(name.clone(), fields("paid"), now)
+        .await
+        .unwrap();
+
+    let grouped = saved(
+        store
+            .modify_event_type(&name, set_group("billing"), now + seconds(2))
+            .await,
+    );
+    assert_eq!(grouped.fields.group_name.as_deref(), Some("billing"));
+    assert_eq!(
+        grouped.fields.description, "paid",
+        "the change saw the current fields"
+    );
+    assert_eq!(grouped.updated_at, now + seconds(2));
+
+    let refusing: EventTypeChange = Box::new(|_| Err(ChangeRefused("no".into())));
+    let refused = store
+        .modify_event_type(&name, refusing, now + seconds(3))
+        .await;
+    assert!(matches!(refused, Ok(Modified::Refused(_))), "{refused:?}");
+    let kept = store.get_event_type(&name).await.unwrap().unwrap();
+    assert_eq!(kept, grouped, "a refused change writes nothing");
+
+    let missing = store
+        .modify_event_type(&event("invoice.voided"), set_group("x"), now)
+        .await;
+    assert!(matches!(missing, Ok(Modified::Missing)), "{missing:?}");
+    assert!(
+        store
+            .get_event_type(&event("invoice.voided"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+/// Two changes of different fields at once, over several rounds (one round may happen to run
+/// them one after the other): each change must see the other's result.
+async fn concurrent_event_type_changes_keep_every_field(store: Arc<dyn Store>) {
+    let now = t0();
+    let name = event("invoice.paid");
+    store
+        .create_event_type(name.clone(), fields("paid"), now)
+        .await
+        .unwrap();
+    for round in 0..20 {
+        let description = format!("round {round}");
+        let group = format!("group-{round}");
+        let (described, grouped) = tokio::join!(
+            store.modify_event_type(&name, set_description(&description), now),
+            store.modify_event_type(&name, set_group(&group), now),
+        );
+        saved(described);
+        saved(grouped);
+        let current = store.get_event_type(&name).await.unwrap().unwrap();
+        assert_eq!(current.fields.description, description, "round {round}");
+        assert_eq!(
+            current.fields.group_name.as_deref(),
+            Some(group.as_str()),
+            "round {round}"
+        );
+    }
+}
