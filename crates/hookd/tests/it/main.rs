@@ -14,6 +14,7 @@ mod first_run;
 mod full_disk;
 mod idempotency;
 mod input_limits;
+mod layering;
 mod list_budget;
 mod listing;
 mod logs;
