@@ -1,20 +1,14 @@
 //! The command line: `hookd serve` and its flags, each with a matching environment variable.
 //! This is the top of the program, so errors here are `anyhow` with context for a person to read.
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::Context;
-use clap::builder::{BoolishValueParser, RangedU64ValueParser};
-use clap::{Args, Parser, Subcommand, value_parser};
+use clap::{Args, Parser, Subcommand};
 
 use crate::app::{self, AdminTokenSource, Dependencies, RunningServer};
-use crate::config::Config;
-use crate::http_server::{ConnectionLimits, RESERVED_DESCRIPTORS, connection_cap};
+use crate::config::{Config, ServeArgs, parse_database_url};
 use crate::operator_cli;
-use crate::policy::retry::RetrySchedule;
 use crate::store::postgres::PostgresStore;
 use crate::telemetry::LogFormat;
 
@@ -48,208 +42,6 @@ struct MigrateArgs {
     /// The PostgreSQL database to migrate, `postgres://user@host:port/database`.
     #[arg(long, env = "HOOKD_DATABASE_URL", hide_env_values = true, value_parser = parse_database_url)]
     database_url: String,
-}
-
-#[derive(Debug, Args)]
-struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, env = "HOOKD_LISTEN", default_value = "127.0.0.1:8071")]
-    listen: SocketAddr,
-    /// Directory for the SQLite database (created if missing).
-    #[arg(long, env = "HOOKD_DATA_DIR", default_value = "./hookd-data")]
-    data_dir: PathBuf,
-    /// Keep everything in this PostgreSQL database (`postgres://...`) instead of SQLite in
-    /// --data-dir; any number of hookd nodes may share it.
-    #[arg(long, env = "HOOKD_DATABASE_URL", hide_env_values = true, value_parser = parse_database_url)]
-    database_url: Option<String>,
-    /// This node's name: stamped on its PostgreSQL leases and sent in its deliveries'
-    /// `User-Agent` (`hookd/<version> (node <id>)`). Random when unset.
-    #[arg(long, env = "HOOKD_NODE_ID")]
-    node_id: Option<String>,
-    /// Admin bearer token. When unset, one is generated on first start and printed once.
-    #[arg(long, env = "HOOKD_ADMIN_TOKEN", hide_env_values = true)]
-    admin_token: Option<String>,
-    /// Allow endpoints on loopback and private networks (turns the SSRF guard off).
-    #[arg(long, env = "HOOKD_ALLOW_PRIVATE_TARGETS", value_parser = BoolishValueParser::new())]
-    allow_private_targets: bool,
-    /// Refuse plain-http endpoint URLs (`422` when configured, refused again at delivery).
-    #[arg(long, env = "HOOKD_HTTPS_ONLY", value_parser = BoolishValueParser::new())]
-    https_only: bool,
-    /// Delays between attempts after the first, e.g. `5s,5m,30m,2h,5h,10h,10h`.
-    #[arg(long, env = "HOOKD_RETRY_SCHEDULE", default_value_t = RetrySchedule::default())]
-    retry_schedule: RetrySchedule,
-    /// Largest accepted API request body, in bytes.
-    #[arg(long, env = "HOOKD_MAX_BODY_BYTES", default_value_t = 1024 * 1024, value_parser = at_least_one::<usize>())]
-    max_body_bytes: usize,
-    /// Request body bytes in progress at once, over all requests; a request past it is answered
-    /// 503 with `Retry-After` before its body is read.
-    #[arg(long, env = "HOOKD_MAX_IN_FLIGHT_BODY_BYTES", default_value_t = 64 * 1024 * 1024, value_parser = at_least_one::<usize>())]
-    max_in_flight_body_bytes: usize,
-    /// Time a request body may take to arrive after its head (`408` past it).
-    #[arg(long, env = "HOOKD_BODY_READ_TIMEOUT", default_value = "30s", value_parser = parse_positive_duration)]
-    body_read_timeout: Duration,
-    /// Time a client may take to send a whole request head, from its first byte; the
-    /// connection is closed past it.
-    #[arg(long, env = "HOOKD_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_positive_duration)]
-    header_read_timeout: Duration,
-    /// Close a connection that has sent nothing for this long since it opened or since its
-    /// previous answer (keep-alive).
-    #[arg(long, env = "HOOKD_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_positive_duration)]
-    idle_timeout: Duration,
-    /// HTTP connections open at once. Default and upper bound: the open-file limit (raised to
-    /// its hard limit at start) minus descriptors kept for deliveries and the database.
-    #[arg(long, env = "HOOKD_MAX_CONNECTIONS", value_parser = at_least_one::<usize>())]
-    max_connections: Option<usize>,
-    /// On SIGTERM or Ctrl-C, how long requests and deliveries in progress may take to finish
-    /// before hookd exits anyway; a second signal exits at once.
-    #[arg(long, env = "HOOKD_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = parse_positive_duration)]
-    shutdown_timeout: Duration,
-    /// Timeout of one delivery request, in seconds.
-    #[arg(long, env = "HOOKD_DELIVERY_TIMEOUT_SECS", default_value_t = 15, value_parser = value_parser!(u64).range(1..))]
-    delivery_timeout_secs: u64,
-    /// Delivery attempts in flight at once on this node.
-    #[arg(long, env = "HOOKD_MAX_IN_FLIGHT", default_value_t = 256, value_parser = at_least_one::<usize>())]
-    max_in_flight: usize,
-    /// Attempts in flight at once to one endpoint, unless the endpoint sets `maxInFlight`.
-    #[arg(long, env = "HOOKD_ENDPOINT_MAX_IN_FLIGHT", default_value_t = 32, value_parser = value_parser!(u32).range(1..))]
-    endpoint_max_in_flight: u32,
-    /// Disable an endpoint that has failed without a success for this long (e.g. `5d`, `12h`).
-    #[arg(long, env = "HOOKD_DISABLE_AFTER", default_value = "5d", value_parser = parse_positive_duration)]
-    disable_after: Duration,
-    /// Do not send the `svix-*` signature headers (only `webhook-*`).
-    #[arg(long, env = "HOOKD_NO_SVIX_HEADERS", value_parser = BoolishValueParser::new())]
-    no_svix_headers: bool,
-    /// Purge message payloads and attempt response bodies older than this (e.g. `30d`, `12h`);
-    /// the message and attempt records are kept.
-    #[arg(long, env = "HOOKD_PAYLOAD_RETENTION", default_value = "30d", value_parser = parse_positive_duration)]
-    payload_retention: Duration,
-    /// Remember an `Idempotency-Key` and its answer this long (e.g. `12h`, `1d`); a repeat
-    /// after that runs as a new request, and older records are deleted.
-    #[arg(long, env = "HOOKD_IDEMPOTENCY_WINDOW", default_value = "12h", value_parser = parse_positive_duration)]
-    idempotency_window: Duration,
-}
-
-impl ServeArgs {
-    /// The configuration, with the connection cap kept below `descriptor_limit`.
-    fn into_config(self, descriptor_limit: u64) -> Config {
-        let reserved_descriptors = RESERVED_DESCRIPTORS + self.max_in_flight;
-        let max_connections =
-            connection_cap(descriptor_limit, self.max_connections, reserved_descriptors);
-        if self
-            .max_connections
-            .is_some_and(|requested| requested > max_connections)
-        {
-            tracing::warn!(
-                requested = self.max_connections,
-                max_connections,
-                descriptor_limit,
-                "--max-connections lowered to stay below the open-file limit"
-            );
-        }
-        Config {
-            listen: self.listen,
-            data_dir: self.data_dir,
-            database_url: self.database_url.filter(|url| !url.is_empty()),
-            node_id: self.node_id.filter(|node| !node.is_empty()),
-            admin_token: self.admin_token.filter(|token| !token.is_empty()),
-            allow_private_targets: self.allow_private_targets,
-            https_only: self.https_only,
-            retry_schedule: self.retry_schedule,
-            max_body_bytes: self.max_body_bytes,
-            max_in_flight_body_bytes: self.max_in_flight_body_bytes,
-            body_read_timeout: self.body_read_timeout,
-            connection_limits: ConnectionLimits {
-                header_read_timeout: self.header_read_timeout,
-                idle_timeout: self.idle_timeout,
-                max_connections,
-                shutdown_timeout: self.shutdown_timeout,
-            },
-            delivery_timeout: Duration::from_secs(self.delivery_timeout_secs),
-            max_in_flight: self.max_in_flight,
-            endpoint_max_in_flight: self.endpoint_max_in_flight,
-            disable_after: self.disable_after,
-            svix_headers: !self.no_svix_headers,
-            payload_retention: self.payload_retention,
-            retention_interval: Duration::from_secs(60),
-            idempotency_window: self.idempotency_window,
-        }
-    }
-}
-
-/// Why a duration flag (`--disable-after`, `--payload-retention`) was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum DurationFlagError {
-    #[error(
-        "{written:?} is not a duration ({reason}); write a number and a unit, as in 90s, 30m, 12h, 5d or 1y"
-    )]
-    NotADuration {
-        written: String,
-        reason: humantime::DurationError,
-    },
-    #[error("{written:?} is zero; the duration must be longer than that")]
-    Zero { written: String },
-}
-
-/// Parses a duration flag with humantime (`500ms`, `90s`, `30m`, `12h`, `5d`, `2w`, `1y`,
-/// `1h 30m`). Zero is refused: every duration flag means "after this long", and zero would
-/// disable every endpoint at its first failure or purge every payload at once.
-pub fn parse_positive_duration(written: &str) -> Result<Duration, DurationFlagError> {
-    let trimmed = written.trim();
-    let duration =
-        humantime::parse_duration(trimmed).map_err(|reason| DurationFlagError::NotADuration {
-            written: trimmed.to_owned(),
-            reason,
-        })?;
-    if duration.is_zero() {
-        return Err(DurationFlagError::Zero {
-            written: trimmed.to_owned(),
-        });
-    }
-    Ok(duration)
-}
-
-/// Why a `--database-url` was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum DatabaseUrlError {
-    #[error(
-        "{scheme}:// databases are not supported: hookd keeps its data in SQLite (the default, \
-         in --data-dir) or in PostgreSQL (postgres://user:password@host:port/database)"
-    )]
-    UnsupportedScheme { scheme: String },
-    #[error(
-        "not a PostgreSQL connection URL ({0}); write postgres://user:password@host:port/database"
-    )]
-    Unparsable(#[source] tokio_postgres::Error),
-}
-
-/// Accepts a PostgreSQL connection string (`postgres://` or `postgresql://` URL, or libpq
-/// `key=value` pairs). An empty value stands for "not set", as an empty environment variable does.
-pub fn parse_database_url(written: &str) -> Result<String, DatabaseUrlError> {
-    if written.is_empty() {
-        return Ok(String::new());
-    }
-    match written.split_once("://") {
-        Some(("postgres" | "postgresql", _)) | None => {}
-        Some((scheme, _)) => {
-            return Err(DatabaseUrlError::UnsupportedScheme {
-                scheme: scheme.to_owned(),
-            });
-        }
-    }
-    written
-        .parse::<tokio_postgres::Config>()
-        .map_err(DatabaseUrlError::Unparsable)?;
-    Ok(written.to_owned())
-}
-
-/// A count flag that must be at least one (a limit of zero would stall delivery or refuse
-/// every request).
-fn at_least_one<T>() -> RangedU64ValueParser<T>
-where
-    T: TryFrom<u64> + Clone + Send + Sync + 'static,
-    <T as TryFrom<u64>>::Error: std::error::Error + Send + Sync + 'static,
-{
-    RangedU64ValueParser::<T>::new().range(1..)
 }
 
 /// Parses the command line and runs the chosen command.
@@ -446,7 +238,10 @@ impl ShutdownSignals {
 mod tests {
     //! The flags as the binary parses them: every case goes through `Cli::try_parse_from`.
 
+    use std::time::Duration;
+
     use super::*;
+    use crate::policy::retry::RetrySchedule;
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
         Cli::try_parse_from(std::iter::once("hookd").chain(args.iter().copied()))

@@ -1,11 +1,17 @@
-//! Server configuration: one `Config` value built by `cli` from flags and environment variables
-//! and passed explicitly to `app::start`. No module reads the environment on its own.
+//! Server configuration: the flags of `hookd serve` (each with its environment variable) and the
+//! one `Config` value they parse into, passed explicitly to `app::start`. Every default is written
+//! once, in the flag definitions below; tests build their `Config` through the same parser
+//! (`Config::from_serve_flags`). No other module reads the environment.
 
+use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::http_server::ConnectionLimits;
+use clap::builder::{BoolishValueParser, RangedU64ValueParser};
+use clap::{Args, FromArgMatches, value_parser};
+
+use crate::http_server::{ConnectionLimits, RESERVED_DESCRIPTORS, connection_cap};
 use crate::policy::retry::RetrySchedule;
 
 /// Everything `hookd serve` can be told.
@@ -57,34 +63,414 @@ pub struct Config {
 }
 
 impl Config {
-    /// The defaults of `hookd serve`, with data in `data_dir`.
-    pub fn with_defaults(data_dir: PathBuf) -> Self {
-        Config {
-            listen: SocketAddr::from(([127, 0, 0, 1], 8071)),
-            data_dir,
-            database_url: None,
-            node_id: None,
-            admin_token: None,
-            allow_private_targets: false,
-            https_only: false,
-            retry_schedule: RetrySchedule::default(),
-            max_body_bytes: 1024 * 1024,
-            max_in_flight_body_bytes: 64 * 1024 * 1024,
-            body_read_timeout: Duration::from_secs(30),
-            connection_limits: ConnectionLimits {
-                header_read_timeout: Duration::from_secs(10),
-                idle_timeout: Duration::from_secs(60),
-                max_connections: 512,
-                shutdown_timeout: Duration::from_secs(30),
-            },
-            delivery_timeout: Duration::from_secs(15),
-            max_in_flight: 256,
-            endpoint_max_in_flight: 32,
-            disable_after: Duration::from_secs(5 * 24 * 3600),
-            svix_headers: true,
-            payload_retention: Duration::from_secs(30 * 24 * 3600),
-            retention_interval: Duration::from_secs(60),
-            idempotency_window: Duration::from_secs(12 * 3600),
+    /// The configuration `hookd serve` would run with given `flags` (without the program and
+    /// command names), with the connection cap kept below `descriptor_limit`. The environment
+    /// is not read: what is not in `flags` takes the documented default.
+    pub fn from_serve_flags<I, T>(flags: I, descriptor_limit: u64) -> Result<Config, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let command = ServeArgs::augment_args(clap::Command::new("hookd serve"))
+            .mut_args(|flag| flag.env(None));
+        let matches = command.try_get_matches_from(
+            std::iter::once(OsString::from("hookd serve")).chain(flags.into_iter().map(Into::into)),
+        )?;
+        Ok(ServeArgs::from_arg_matches(&matches)?.into_config(descriptor_limit))
+    }
+}
+
+/// The flags of `hookd serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "HOOKD_LISTEN", default_value = "127.0.0.1:8071")]
+    listen: SocketAddr,
+    /// Directory for the SQLite database (created if missing).
+    #[arg(long, env = "HOOKD_DATA_DIR", default_value = "./hookd-data")]
+    data_dir: PathBuf,
+    /// Keep everything in this PostgreSQL database (`postgres://...`) instead of SQLite in
+    /// --data-dir; any number of hookd nodes may share it.
+    #[arg(long, env = "HOOKD_DATABASE_URL", hide_env_values = true, value_parser = parse_database_url)]
+    database_url: Option<String>,
+    /// This node's name: stamped on its PostgreSQL leases and sent in its deliveries'
+    /// `User-Agent` (`hookd/<version> (node <id>)`). Random when unset.
+    #[arg(long, env = "HOOKD_NODE_ID")]
+    node_id: Option<String>,
+    /// Admin bearer token. When unset, one is generated on first start and printed once.
+    #[arg(long, env = "HOOKD_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// Allow endpoints on loopback and private networks (turns the SSRF guard off).
+    #[arg(long, env = "HOOKD_ALLOW_PRIVATE_TARGETS", value_parser = BoolishValueParser::new())]
+    allow_private_targets: bool,
+    /// Refuse plain-http endpoint URLs (`422` when configured, refused again at delivery).
+    #[arg(long, env = "HOOKD_HTTPS_ONLY", value_parser = BoolishValueParser::new())]
+    https_only: bool,
+    /// Delays between attempts after the first, e.g. `5s,5m,30m,2h,5h,10h,10h`.
+    #[arg(long, env = "HOOKD_RETRY_SCHEDULE", default_value_t = RetrySchedule::default())]
+    retry_schedule: RetrySchedule,
+    /// Largest accepted API request body, in bytes.
+    #[arg(long, env = "HOOKD_MAX_BODY_BYTES", default_value_t = 1024 * 1024, value_parser = at_least_one::<usize>())]
+    max_body_bytes: usize,
+    /// Request body bytes in progress at once, over all requests; a request past it is answered
+    /// 503 with `Retry-After` before its body is read.
+    #[arg(long, env = "HOOKD_MAX_IN_FLIGHT_BODY_BYTES", default_value_t = 64 * 1024 * 1024, value_parser = at_least_one::<usize>())]
+    max_in_flight_body_bytes: usize,
+    /// Time a request body may take to arrive after its head (`408` past it).
+    #[arg(long, env = "HOOKD_BODY_READ_TIMEOUT", default_value = "30s", value_parser = parse_positive_duration)]
+    body_read_timeout: Duration,
+    /// Time a client may take to send a whole request head, from its first byte; the
+    /// connection is closed past it.
+    #[arg(long, env = "HOOKD_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_positive_duration)]
+    header_read_timeout: Duration,
+    /// Close a connection that has sent nothing for this long since it opened or since its
+    /// previous answer (keep-alive).
+    #[arg(long, env = "HOOKD_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_positive_duration)]
+    idle_timeout: Duration,
+    /// HTTP connections open at once. Default and upper bound: the open-file limit (raised to
+    /// its hard limit at start) minus descriptors kept for deliveries and the database.
+    #[arg(long, env = "HOOKD_MAX_CONNECTIONS", value_parser = at_least_one::<usize>())]
+    max_connections: Option<usize>,
+    /// On SIGTERM or Ctrl-C, how long requests and deliveries in progress may take to finish
+    /// before hookd exits anyway; a second signal exits at once.
+    #[arg(long, env = "HOOKD_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = parse_positive_duration)]
+    shutdown_timeout: Duration,
+    /// Timeout of one delivery request, in seconds.
+    #[arg(long, env = "HOOKD_DELIVERY_TIMEOUT_SECS", default_value_t = 15, value_parser = value_parser!(u64).range(1..))]
+    delivery_timeout_secs: u64,
+    /// Delivery attempts in flight at once on this node.
+    #[arg(long, env = "HOOKD_MAX_IN_FLIGHT", default_value_t = 256, value_parser = at_least_one::<usize>())]
+    max_in_flight: usize,
+    /// Attempts in flight at once to one endpoint, unless the endpoint sets `maxInFlight`.
+    #[arg(long, env = "HOOKD_ENDPOINT_MAX_IN_FLIGHT", default_value_t = 32, value_parser = value_parser!(u32).range(1..))]
+    endpoint_max_in_flight: u32,
+    /// Disable an endpoint that has failed without a success for this long (e.g. `5d`, `12h`).
+    #[arg(long, env = "HOOKD_DISABLE_AFTER", default_value = "5d", value_parser = parse_positive_duration)]
+    disable_after: Duration,
+    /// Do not send the `svix-*` signature headers (only `webhook-*`).
+    #[arg(long, env = "HOOKD_NO_SVIX_HEADERS", value_parser = BoolishValueParser::new())]
+    no_svix_headers: bool,
+    /// Purge message payloads and attempt response bodies older than this (e.g. `30d`, `12h`);
+    /// the message and attempt records are kept.
+    #[arg(long, env = "HOOKD_PAYLOAD_RETENTION", default_value = "30d", value_parser = parse_positive_duration)]
+    payload_retention: Duration,
+    /// Remember an `Idempotency-Key` and its answer this long (e.g. `12h`, `1d`); a repeat
+    /// after that runs as a new request, and older records are deleted.
+    #[arg(long, env = "HOOKD_IDEMPOTENCY_WINDOW", default_value = "12h", value_parser = parse_positive_duration)]
+    idempotency_window: Duration,
+}
+
+impl ServeArgs {
+    /// The configuration, with the connection cap kept below `descriptor_limit`.
+    pub fn into_config(self, descriptor_limit: u64) -> Config {
+        let reserved_descriptors = RESERVED_DESCRIPTORS + self.max_in_flight;
+        let max_connections =
+            connection_cap(descriptor_limit, self.max_connections, reserved_descriptors);
+        if self
+            .max_connections
+            .is_some_and(|requested| requested > max_connections)
+        {
+            tracing::warn!(
+                requested = self.max_connections,
+                max_connections,
+                descriptor_limit,
+                "--max-connections lowered to stay below the open-file limit"
+            );
         }
+        Config {
+            listen: self.listen,
+            data_dir: self.data_dir,
+            database_url: self.database_url.filter(|url| !url.is_empty()),
+            node_id: self.node_id.filter(|node| !node.is_empty()),
+            admin_token: self.admin_token.filter(|token| !token.is_empty()),
+            allow_private_targets: self.allow_private_targets,
+            https_only: self.https_only,
+            retry_schedule: self.retry_schedule,
+            max_body_bytes: self.max_body_bytes,
+            max_in_flight_body_bytes: self.max_in_flight_body_bytes,
+            body_read_timeout: self.body_read_timeout,
+            connection_limits: ConnectionLimits {
+                header_read_timeout: self.header_read_timeout,
+                idle_timeout: self.idle_timeout,
+                max_connections,
+                shutdown_timeout: self.shutdown_timeout,
+            },
+            delivery_timeout: Duration::from_secs(self.delivery_timeout_secs),
+            max_in_flight: self.max_in_flight,
+            endpoint_max_in_flight: self.endpoint_max_in_flight,
+            disable_after: self.disable_after,
+            svix_headers: !self.no_svix_headers,
+            payload_retention: self.payload_retention,
+            retention_interval: Duration::from_secs(60),
+            idempotency_window: self.idempotency_window,
+        }
+    }
+}
+
+/// Why a duration flag (`--disable-after`, `--payload-retention`) was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum DurationFlagError {
+    #[error(
+        "{written:?} is not a duration ({reason}); write a number and a unit, as in 90s, 30m, 12h, 5d or 1y"
+    )]
+    NotADuration {
+        written: String,
+        reason: humantime::DurationError,
+    },
+    #[error("{written:?} is zero; the duration must be longer than that")]
+    Zero { written: String },
+}
+
+/// Parses a duration flag with humantime (`500ms`, `90s`, `30m`, `12h`, `5d`, `2w`, `1y`,
+/// `1h 30m`). Zero is refused: every duration flag means "after this long", and zero would
+/// disable every endpoint at its first failure or purge every payload at once.
+pub fn parse_positive_duration(written: &str) -> Result<Duration, DurationFlagError> {
+    let trimmed = written.trim();
+    let duration =
+        humantime::parse_duration(trimmed).map_err(|reason| DurationFlagError::NotADuration {
+            written: trimmed.to_owned(),
+            reason,
+        })?;
+    if duration.is_zero() {
+        return Err(DurationFlagError::Zero {
+            written: trimmed.to_owned(),
+        });
+    }
+    Ok(duration)
+}
+
+/// Why a `--database-url` was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum DatabaseUrlError {
+    #[error(
+        "{scheme}:// databases are not supported: hookd keeps its data in SQLite (the default, \
+         in --data-dir) or in PostgreSQL (postgres://user:password@host:port/database)"
+    )]
+    UnsupportedScheme { scheme: String },
+    #[error(
+        "not a PostgreSQL connection URL ({0}); write postgres://user:password@host:port/database"
+    )]
+    Unparsable(#[source] tokio_postgres::Error),
+}
+
+/// Accepts a PostgreSQL connection string (`postgres://` or `postgresql://` URL, or libpq
+/// `key=value` pairs). An empty value stands for "not set", as an empty environment variable does.
+pub fn parse_database_url(written: &str) -> Result<String, DatabaseUrlError> {
+    if written.is_empty() {
+        return Ok(String::new());
+    }
+    match written.split_once("://") {
+        Some(("postgres" | "postgresql", _)) | None => {}
+        Some((scheme, _)) => {
+            return Err(DatabaseUrlError::UnsupportedScheme {
+                scheme: scheme.to_owned(),
+            });
+        }
+    }
+    written
+        .parse::<tokio_postgres::Config>()
+        .map_err(DatabaseUrlError::Unparsable)?;
+    Ok(written.to_owned())
+}
+
+/// A count flag that must be at least one (a limit of zero would stall delivery or refuse
+/// every request).
+pub(crate) fn at_least_one<T>() -> RangedU64ValueParser<T>
+where
+    T: TryFrom<u64> + Clone + Send + Sync + 'static,
+    <T as TryFrom<u64>>::Error: std::error::Error + Send + Sync + 'static,
+{
+    RangedU64ValueParser::<T>::new().range(1..)
+}
+
+#[cfg(test)]
+mod tests {
+    //! The defaults are written once, in the flag definitions; these tests hold README.md's table
+    //! of flags (and so `--help`, which clap renders from the same definitions) to them.
+
+    use super::*;
+
+    /// One row of README.md's configuration table: flag, environment variable, default.
+    struct DocumentedFlag {
+        flag: String,
+        env: String,
+        default: String,
+    }
+
+    fn documented_flags() -> Vec<DocumentedFlag> {
+        let readme = include_str!("../../../README.md");
+        let table = readme
+            .split("## Configuration")
+            .nth(1)
+            .expect("README.md has a Configuration section");
+        table
+            .lines()
+            .filter(|line| line.starts_with("| `--"))
+            .map(|line| {
+                let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+                let unquote = |cell: &str| cell.trim_matches('`').to_owned();
+                DocumentedFlag {
+                    flag: unquote(cells[1]).trim_start_matches("--").to_owned(),
+                    env: unquote(cells[2]).trim_end_matches("=true").to_owned(),
+                    default: cells[3].to_owned(),
+                }
+            })
+            .collect()
+    }
+
+    fn serve_command() -> clap::Command {
+        ServeArgs::augment_args(clap::Command::new("hookd serve"))
+    }
+
+    /// What README.md should say for a flag's default: the value in backticks, `off` for an
+    /// on/off flag, or (no default value) anything not in backticks, which describes it.
+    fn check_default(row: &DocumentedFlag, flag: &clap::Arg) {
+        let defaults: Vec<String> = flag
+            .get_default_values()
+            .iter()
+            .map(|value| value.to_string_lossy().into_owned())
+            .collect();
+        let is_switch = matches!(flag.get_action(), clap::ArgAction::SetTrue);
+        match (defaults.as_slice(), is_switch) {
+            (_, true) => assert_eq!(row.default, "off", "--{}", row.flag),
+            ([], false) => assert!(
+                !row.default.starts_with('`'),
+                "--{} has no default, but README.md gives {}",
+                row.flag,
+                row.default
+            ),
+            ([value], false) => assert_eq!(row.default, format!("`{value}`"), "--{}", row.flag),
+            (values, false) => panic!("--{} has several defaults: {values:?}", row.flag),
+        }
+    }
+
+    #[test]
+    fn readme_documents_every_flag_with_its_environment_variable_and_default() {
+        let command = serve_command();
+        let rows = documented_flags();
+        assert!(
+            rows.len() > 20,
+            "found only {} rows in README.md",
+            rows.len()
+        );
+        for row in &rows {
+            let flag = command
+                .get_arguments()
+                .find(|flag| flag.get_long() == Some(row.flag.as_str()))
+                .unwrap_or_else(|| panic!("README.md documents --{}, which serve lacks", row.flag));
+            let env = flag.get_env().map(|env| env.to_string_lossy().into_owned());
+            assert_eq!(env.as_deref(), Some(row.env.as_str()), "--{}", row.flag);
+            check_default(row, flag);
+        }
+        for flag in command.get_arguments() {
+            let long = flag.get_long().expect("every serve flag is long");
+            assert!(
+                rows.iter().any(|row| row.flag == long),
+                "--{long} is missing from README.md's table"
+            );
+        }
+    }
+
+    #[test]
+    fn no_flags_give_the_documented_configuration() {
+        let config = Config::from_serve_flags(Vec::<String>::new(), 4096).unwrap();
+        let expected = [
+            ("listen", format!("{}", config.listen), "127.0.0.1:8071"),
+            (
+                "data-dir",
+                config.data_dir.display().to_string(),
+                "./hookd-data",
+            ),
+            ("database-url", format!("{:?}", config.database_url), "None"),
+            (
+                "retry-schedule",
+                config.retry_schedule.to_string(),
+                "5s,5m,30m,2h,5h,10h,10h",
+            ),
+            (
+                "max-body-bytes",
+                config.max_body_bytes.to_string(),
+                "1048576",
+            ),
+            (
+                "max-in-flight-body-bytes",
+                config.max_in_flight_body_bytes.to_string(),
+                "67108864",
+            ),
+            (
+                "body-read-timeout",
+                format!("{:?}", config.body_read_timeout),
+                "30s",
+            ),
+            (
+                "header-read-timeout",
+                format!("{:?}", config.connection_limits.header_read_timeout),
+                "10s",
+            ),
+            (
+                "idle-timeout",
+                format!("{:?}", config.connection_limits.idle_timeout),
+                "60s",
+            ),
+            // The open-file limit, less 64 kept for the database and the like, less one per
+            // delivery slot.
+            (
+                "max-connections",
+                config.connection_limits.max_connections.to_string(),
+                "3776",
+            ),
+            (
+                "shutdown-timeout",
+                format!("{:?}", config.connection_limits.shutdown_timeout),
+                "30s",
+            ),
+            (
+                "delivery-timeout-secs",
+                format!("{:?}", config.delivery_timeout),
+                "15s",
+            ),
+            ("max-in-flight", config.max_in_flight.to_string(), "256"),
+            (
+                "endpoint-max-in-flight",
+                config.endpoint_max_in_flight.to_string(),
+                "32",
+            ),
+            (
+                "disable-after",
+                format!("{:?}", config.disable_after),
+                "432000s",
+            ),
+            ("svix-headers", config.svix_headers.to_string(), "true"),
+            (
+                "payload-retention",
+                format!("{:?}", config.payload_retention),
+                "2592000s",
+            ),
+            (
+                "idempotency-window",
+                format!("{:?}", config.idempotency_window),
+                "43200s",
+            ),
+            (
+                "allow-private-targets",
+                config.allow_private_targets.to_string(),
+                "false",
+            ),
+            ("https-only", config.https_only.to_string(), "false"),
+        ];
+        for (flag, found, documented) in expected {
+            assert_eq!(found, documented, "--{flag}");
+        }
+    }
+
+    #[test]
+    fn a_config_built_from_flags_refuses_what_the_binary_refuses() {
+        let config = Config::from_serve_flags(["--max-in-flight", "3"], 4096).unwrap();
+        assert_eq!(config.max_in_flight, 3);
+        let refused = Config::from_serve_flags(["--max-in-flight", "0"], 4096);
+        assert!(
+            refused.is_err(),
+            "a refused value is refused here as by the binary"
+        );
     }
 }

@@ -3,7 +3,6 @@
 //! and answers with programmed statuses and delays.
 
 use std::collections::VecDeque;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -185,14 +184,28 @@ impl TestClient {
     }
 }
 
+/// The configuration of a test server: `hookd serve`'s own defaults, parsed by the same flag
+/// parser as the binary (the environment aside), with the flags every test wants.
 pub fn test_config(data_dir: &std::path::Path) -> Config {
-    let mut config = Config::with_defaults(data_dir.to_path_buf());
-    config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
-    config.admin_token = Some(TOKEN.to_owned());
-    config.allow_private_targets = true;
-    config.retry_schedule = "200ms,200ms".parse().expect("schedule");
-    config.delivery_timeout = Duration::from_secs(2);
-    config
+    let data_dir = data_dir.to_str().expect("a UTF-8 temporary directory");
+    let flags = [
+        "--data-dir",
+        data_dir,
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-token",
+        TOKEN,
+        "--allow-private-targets",
+        "--retry-schedule",
+        "200ms,200ms",
+        "--delivery-timeout-secs",
+        "2",
+    ];
+    // As `hookd serve` does, the connection cap stays below the open-file limit in force.
+    let descriptor_limit = rlimit::Resource::NOFILE
+        .get()
+        .map_or(1024, |(soft, _hard)| soft);
+    Config::from_serve_flags(flags, descriptor_limit).expect("the test flags parse")
 }
 
 /// One request as the receiver saw it.

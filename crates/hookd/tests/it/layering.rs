@@ -140,10 +140,6 @@ const KNOWN_OVERSIZED: &[(&str, &str)] = &[
         "the connection cap and EMFILE back-off into http_server/accept.rs",
     ),
     (
-        "cli.rs",
-        "hygiene: the flag definitions apart from running the server",
-    ),
-    (
         "store/mod.rs",
         "hygiene: the trait split by aggregate, one file per aggregate's records",
     ),
