@@ -10,6 +10,7 @@ use crate::app::{self, AdminTokenSource, Dependencies, RunningServer};
 use crate::config::{Config, ServeArgs, parse_database_url};
 use crate::operator_cli;
 use crate::store::postgres::PostgresStore;
+use crate::telemetry::ErrorChain;
 use crate::telemetry::LogFormat;
 
 #[derive(Debug, Parser)]
@@ -194,7 +195,7 @@ fn raise_descriptor_limit() -> u64 {
             soft_after
         }
         Err(error) => {
-            tracing::warn!(%error, soft_before, "could not raise the open-file limit");
+            tracing::warn!(error = %ErrorChain(&error), soft_before, "could not raise the open-file limit");
             soft_before
         }
     }

@@ -31,6 +31,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
+use crate::telemetry::ErrorChain;
+
 /// How connections are bounded, and how long shutdown waits for them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnectionLimits {
@@ -189,7 +191,7 @@ impl ServerState {
             tokio::select! {
                 result = connection.as_mut() => {
                     if let Err(error) = result {
-                        tracing::debug!(%error, "HTTP connection ended with an error");
+                        tracing::debug!(error = %ErrorChain(&error), "HTTP connection ended with an error");
                     }
                     return;
                 }
@@ -447,11 +449,11 @@ impl AcceptBackoff {
 
     fn failed(&mut self, error: &io::Error) -> Duration {
         if is_per_connection_error(error) {
-            tracing::debug!(%error, "a client went away before its connection was accepted");
+            tracing::debug!(error = %ErrorChain(error), "a client went away before its connection was accepted");
             return Duration::ZERO;
         }
         if self.consecutive_failures == 0 {
-            tracing::warn!(%error, "accepting connections failed; backing off until it works");
+            tracing::warn!(error = %ErrorChain(error), "accepting connections failed; backing off until it works");
         }
         let pause = pause_after_failures(self.consecutive_failures);
         self.consecutive_failures = self.consecutive_failures.saturating_add(1);

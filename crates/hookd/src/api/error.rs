@@ -240,7 +240,7 @@ impl IntoResponse for ApiError {
                 tracing::warn!("store unavailable while answering a request");
             }
             ApiError::Store(StoreError::StorageFull(source)) => {
-                tracing::error!(error = %source, "store out of space while answering a request");
+                tracing::error!(error = %ErrorChain(&**source), "store out of space while answering a request");
             }
             ApiError::Internal(what) => {
                 tracing::error!(error = what, "internal error while answering a request");

@@ -34,6 +34,7 @@ use super::auth::AuthenticatedToken;
 use super::error::{ApiError, ApiResult};
 use super::json::{check_declared_length, read_body};
 use crate::store::{CreatedMessageAnswer, IdempotentResponse, KeyClaim};
+use crate::telemetry::ErrorChain;
 
 /// The request header that carries the key.
 pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
@@ -140,7 +141,7 @@ async fn handle(state: &Idempotency, request: Request, next: Next) -> ApiResult<
             .await
         {
             // The reservation lapses after ABANDONED_AFTER; until then a retry gets 409.
-            tracing::warn!(%error, "could not release an idempotency key");
+            tracing::warn!(error = %ErrorChain(&error), "could not release an idempotency key");
         }
         return Ok(response);
     }
@@ -163,7 +164,7 @@ async fn handle(state: &Idempotency, request: Request, next: Next) -> ApiResult<
     {
         // The request itself succeeded and its effects are committed; failing it now would
         // only make the client retry. A retry after this point may repeat the request.
-        tracing::warn!(error = %error, "could not store an idempotent response");
+        tracing::warn!(error = %ErrorChain(&error), "could not store an idempotent response");
     }
     Ok(Response::from_parts(
         response_parts,

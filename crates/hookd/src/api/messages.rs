@@ -25,6 +25,7 @@ use crate::domain::{MessagePayload, PayloadError};
 use crate::ops::Principal;
 use crate::ops::messages::{self, AcceptMessage};
 use crate::store::{CreatedMessageAnswer, MessageFilter, Order};
+use crate::telemetry::ErrorChain;
 
 /// Most channels one message may be sent on (Svix's limit).
 const MAX_CHANNELS: usize = 10;
@@ -96,7 +97,7 @@ impl MessageOut {
     pub fn render(message: Message, with_content: bool) -> Self {
         let payload = match message.payload.filter(|_| with_content) {
             Some(text) => RawValue::from_string(text).unwrap_or_else(|error| {
-                tracing::error!(msg_id = %message.id, %error, "stored payload is not valid JSON");
+                tracing::error!(msg_id = %message.id, error = %ErrorChain(&error), "stored payload is not valid JSON");
                 empty_object()
             }),
             None => empty_object(),

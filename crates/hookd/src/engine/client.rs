@@ -159,7 +159,7 @@ impl DeliveryClient {
         let headers = match header_map(&request.headers) {
             Ok(headers) => headers,
             Err(error) => {
-                tracing::debug!(host, error = %error, "delivery request has an invalid header");
+                tracing::debug!(host, error = %ErrorChain(&error), "delivery request has an invalid header");
                 return SendReport::without_response(FailureCode::Other, started);
             }
         };

@@ -12,6 +12,7 @@ use super::{OpError, OpResult, Ops};
 use crate::domain::EndpointUrl;
 use crate::engine::client::Resolver;
 use crate::policy::ssrf::{BlockedHost, TargetPolicy, check_ip};
+use crate::telemetry::ErrorChain;
 
 /// How long a request waits for DNS before leaving the check to delivery.
 const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -44,7 +45,7 @@ async fn refuse_blocked_resolution(
             }
         }
         Ok(Err(error)) => {
-            tracing::debug!(%host, %error, "endpoint host does not resolve; delivery checks it again");
+            tracing::debug!(%host, error = %ErrorChain(&error), "endpoint host does not resolve; delivery checks it again");
         }
         Err(_) => {
             tracing::debug!(%host, "endpoint host resolution timed out; delivery checks it again");

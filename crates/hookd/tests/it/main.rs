@@ -9,6 +9,7 @@ mod crash;
 mod delivery;
 mod endpoint_options;
 mod engine;
+mod error_logs;
 mod fairness;
 mod first_run;
 mod full_disk;

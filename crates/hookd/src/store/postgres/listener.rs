@@ -17,6 +17,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::NOTIFY_CHANNEL;
 
+use crate::telemetry::ErrorChain;
+
 const FIRST_RETRY: Duration = Duration::from_millis(100);
 const LONGEST_RETRY: Duration = Duration::from_secs(5);
 
@@ -32,7 +34,7 @@ pub async fn listen_for_deliveries(
             Ok(Heard::Shutdown) => return,
             Ok(Heard::Dropped) => pause = FIRST_RETRY,
             Err(error) => {
-                tracing::warn!(%error, retry_in = ?pause, "the LISTEN connection failed");
+                tracing::warn!(error = %ErrorChain(&error), retry_in = ?pause, "the LISTEN connection failed");
             }
         }
         tokio::select! {

@@ -20,6 +20,7 @@ use super::messages::insert_message;
 use super::{backend, pooled};
 use crate::domain::{AppId, FanoutTarget};
 use crate::store::{MessageInsert, NewMessage, StoreError};
+use crate::telemetry::ErrorChain;
 
 /// Writer tasks committing in parallel; each holds one pooled connection while it commits.
 const WRITERS: usize = 4;
@@ -101,7 +102,7 @@ async fn run_writer(pool: Pool, queue: Arc<Mutex<mpsc::Receiver<(NewMessage, Ans
             }
             Err(error) => {
                 tracing::warn!(
-                    %error,
+                    error = %ErrorChain(&error),
                     count = messages.len(),
                     "a message batch failed; writing its messages one by one"
                 );

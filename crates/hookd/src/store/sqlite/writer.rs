@@ -11,6 +11,7 @@ use rusqlite::Connection;
 use tokio::sync::Notify;
 
 use crate::store::StoreError;
+use crate::telemetry::ErrorChain;
 
 /// The most jobs one commit takes; more wait for the next commit.
 const MAX_JOBS_PER_COMMIT: usize = 2048;
@@ -189,7 +190,7 @@ pub(super) fn run_writer(
             }
         }
         if let Err(error) = control(&connection, "BEGIN IMMEDIATE") {
-            tracing::error!(%error, "could not begin a write transaction");
+            tracing::error!(error = %ErrorChain(&error), "could not begin a write transaction");
             // Dropping the jobs unrun drops their answer channels: each caller gets
             // `StoreError::Unavailable`.
             drop(batch);
@@ -245,7 +246,7 @@ fn run_batch(
         && !connection.is_autocommit()
         && let Err(error) = control(connection, "ROLLBACK")
     {
-        tracing::error!(%error, "could not roll back a failed write batch");
+        tracing::error!(error = %ErrorChain(&error), "could not roll back a failed write batch");
     }
     (replies, outcome, added_deliveries, jobs.collect())
 }
