@@ -65,8 +65,11 @@ async fn healthy_p99(with_slow_endpoint: bool) -> Duration {
 async fn a_slow_endpoint_does_not_delay_healthy_ones() {
     let baseline = healthy_p99(false).await;
     let with_slow = healthy_p99(true).await;
-    // Below 25 ms the difference is noise on a shared machine; above it, the ratio must hold.
-    let floor = Duration::from_millis(25);
+    // A healthy delivery held up by the slow endpoint waits for its 5 s reply, so the failure
+    // this test exists for is measured in seconds. Below 250 ms the difference is scheduling
+    // noise on a busy 2-core CI machine (one run measured 81 ms against 25 ms); above it, the
+    // ratio must hold.
+    let floor = Duration::from_millis(250);
     assert!(
         with_slow.max(floor) <= baseline.max(floor) * 2,
         "healthy p99 {with_slow:?} with a slow endpoint vs {baseline:?} without"
