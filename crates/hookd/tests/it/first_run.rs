@@ -20,6 +20,8 @@ const HOOKD_VARIABLES: &[&str] = &[
     "HOOKD_NODE_ID",
     "RUST_LOG",
     "NO_COLOR",
+    "HOOKD_TLS_CERT",
+    "HOOKD_TLS_KEY",
 ];
 
 /// How long a start may take on a loaded machine before the test gives up.
@@ -106,6 +108,11 @@ impl HookdProcess {
             stderr,
             base_url,
         }
+    }
+
+    /// The process id, for tests that signal it.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Kills the process and returns everything it wrote.
