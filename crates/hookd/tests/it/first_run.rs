@@ -115,6 +115,18 @@ impl HookdProcess {
         self.child.id()
     }
 
+    /// Waits up to `bound` for the process to exit by itself.
+    pub fn wait_for_exit(&mut self, bound: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + bound;
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("the child can be waited for") {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
     /// Kills the process and returns everything it wrote.
     pub fn kill(mut self) -> Output {
         let _ = self.child.kill();

@@ -360,6 +360,44 @@ async fn a_client_that_never_sends_a_client_hello_is_closed_within_the_header_ti
     drop(hookd);
 }
 
+#[tokio::test]
+async fn sigterm_closes_idle_and_handshaking_tls_connections_at_once() {
+    let first = TestCertificate::generate("hookd first");
+    let files = CertificateFiles::new(&first);
+    let data_dir = tempfile::tempdir().unwrap();
+    // Every timer is long, so only the shutdown itself can close the connections quickly.
+    let (mut hookd, port) = start_https(
+        &files,
+        data_dir.path(),
+        &[
+            "--header-read-timeout",
+            "60s",
+            "--idle-timeout",
+            "60s",
+            "--shutdown-timeout",
+            "60s",
+        ],
+    );
+    let mut kept_alive = open(port, &connector(&[&first])).await;
+    assert_eq!(get_health(&mut kept_alive).await, 200);
+    let _silent = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let signalled = std::process::Command::new("kill")
+        .args(["-TERM", &hookd.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(signalled.success());
+    let status = hookd.wait_for_exit(Duration::from_secs(20));
+    let output = hookd.kill();
+    let status = status.unwrap_or_else(|| panic!("hookd did not exit:\n{}", output.stderr));
+    assert!(status.success(), "{status}: {}", output.stderr);
+    assert!(
+        output.stderr.contains("HTTP connections closed"),
+        "{}",
+        output.stderr
+    );
+}
+
 /// Runs `hookd serve` with `args`, which must refuse to start; returns its stderr.
 fn refused_start(args: &[&str]) -> String {
     let data_dir = tempfile::tempdir().unwrap();
