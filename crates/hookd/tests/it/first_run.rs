@@ -27,11 +27,12 @@ const HOOKD_VARIABLES: &[&str] = &[
 /// How long a start may take on a loaded machine before the test gives up.
 const START_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// A started `hookd serve`, read up to its "listening on" line.
+/// A started `hookd serve`, read up to its "listening on" line. Killed when dropped, so that a
+/// failing test leaves no server behind.
 pub struct HookdProcess {
     child: Child,
-    stdout: JoinHandle<String>,
-    stderr: JoinHandle<String>,
+    /// The readers of stdout and stderr, taken by `kill`.
+    output: Option<(JoinHandle<String>, JoinHandle<String>)>,
     pub base_url: String,
 }
 
@@ -104,8 +105,7 @@ impl HookdProcess {
         };
         HookdProcess {
             child,
-            stdout,
-            stderr,
+            output: Some((stdout, stderr)),
             base_url,
         }
     }
@@ -131,10 +131,18 @@ impl HookdProcess {
     pub fn kill(mut self) -> Output {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let (stdout, stderr) = self.output.take().expect("killed only once");
         Output {
-            stdout: self.stdout.join().expect("the stdout reader panicked"),
-            stderr: self.stderr.join().expect("the stderr reader panicked"),
+            stdout: stdout.join().expect("the stdout reader panicked"),
+            stderr: stderr.join().expect("the stderr reader panicked"),
         }
+    }
+}
+
+impl Drop for HookdProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
