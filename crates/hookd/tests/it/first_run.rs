@@ -20,16 +20,19 @@ const HOOKD_VARIABLES: &[&str] = &[
     "HOOKD_NODE_ID",
     "RUST_LOG",
     "NO_COLOR",
+    "HOOKD_TLS_CERT",
+    "HOOKD_TLS_KEY",
 ];
 
 /// How long a start may take on a loaded machine before the test gives up.
 const START_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// A started `hookd serve`, read up to its "listening on" line.
+/// A started `hookd serve`, read up to its "listening on" line. Killed when dropped, so that a
+/// failing test leaves no server behind.
 pub struct HookdProcess {
     child: Child,
-    stdout: JoinHandle<String>,
-    stderr: JoinHandle<String>,
+    /// The readers of stdout and stderr, taken by `kill`.
+    output: Option<(JoinHandle<String>, JoinHandle<String>)>,
     pub base_url: String,
 }
 
@@ -102,20 +105,44 @@ impl HookdProcess {
         };
         HookdProcess {
             child,
-            stdout,
-            stderr,
+            output: Some((stdout, stderr)),
             base_url,
         }
+    }
+
+    /// The process id, for tests that signal it.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits up to `bound` for the process to exit by itself.
+    pub fn wait_for_exit(&mut self, bound: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + bound;
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("the child can be waited for") {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
     }
 
     /// Kills the process and returns everything it wrote.
     pub fn kill(mut self) -> Output {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let (stdout, stderr) = self.output.take().expect("killed only once");
         Output {
-            stdout: self.stdout.join().expect("the stdout reader panicked"),
-            stderr: self.stderr.join().expect("the stderr reader panicked"),
+            stdout: stdout.join().expect("the stdout reader panicked"),
+            stderr: stderr.join().expect("the stderr reader panicked"),
         }
+    }
+}
+
+impl Drop for HookdProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

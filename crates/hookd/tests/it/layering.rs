@@ -94,10 +94,6 @@ const KNOWN_OVERSIZED: &[(&str, &str)] = &[
         "the SSRF-checking resolver into engine/client/resolver.rs",
     ),
     (
-        "http_server.rs",
-        "the connection cap and EMFILE back-off into http_server/accept.rs",
-    ),
-    (
         "store/mod.rs",
         "hygiene: the trait split by aggregate, one file per aggregate's records",
     ),

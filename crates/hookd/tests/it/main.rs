@@ -35,3 +35,4 @@ mod replay;
 mod replay_dry_run;
 mod ssrf;
 mod store_contract;
+mod tls;
