@@ -4,7 +4,7 @@
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha1::Sha1;
-use sha2::Sha256;
+use sha2::{Sha256, Sha512};
 use subtle::ConstantTimeEq;
 
 /// HMAC-SHA256 of the concatenation of `message_parts` under `key`.
@@ -15,6 +15,11 @@ pub(crate) fn hmac_sha256(key: &[u8], message_parts: &[&[u8]]) -> Vec<u8> {
 /// HMAC-SHA1 of the concatenation of `message_parts` under `key`. Only Twilio still needs it.
 pub(crate) fn hmac_sha1(key: &[u8], message_parts: &[&[u8]]) -> Vec<u8> {
     hmac_of::<Hmac<Sha1>>(key, message_parts)
+}
+
+/// HMAC-SHA512 of the concatenation of `message_parts` under `key`.
+pub(crate) fn hmac_sha512(key: &[u8], message_parts: &[&[u8]]) -> Vec<u8> {
+    hmac_of::<Hmac<Sha512>>(key, message_parts)
 }
 
 /// Whether two tags are equal, compared in time that does not depend on where they differ, so

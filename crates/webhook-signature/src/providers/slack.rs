@@ -26,14 +26,38 @@ pub fn sign(signing_secret: &[u8], timestamp: i64, body: &[u8]) -> String {
 /// and raw body, accepting timestamps within `tolerance_secs` of `now_unix` (usually
 /// [`crate::DEFAULT_TOLERANCE_SECS`]).
 ///
+/// Same as [`verify_any`] with one secret.
+///
+/// # Errors
+/// As [`verify_any`].
+pub fn verify(
+    signing_secret: &[u8],
+    timestamp_header: &str,
+    signature_header: &str,
+    body: &[u8],
+    now_unix: i64,
+    tolerance_secs: i64,
+) -> Result<(), VerifyError> {
+    verify_any(
+        &[signing_secret],
+        timestamp_header,
+        signature_header,
+        body,
+        now_unix,
+        tolerance_secs,
+    )
+}
+
+/// Verifies a Slack request signed with any of `signing_secrets` (several during a rotation).
+///
 /// # Errors
 /// [`VerifyError::MissingSignature`], [`VerifyError::MissingTimestamp`] or
 /// [`VerifyError::InvalidTimestamp`] for absent or unreadable headers;
 /// [`VerifyError::TimestampTooOld`] or [`VerifyError::TimestampTooNew`] outside the tolerance;
 /// [`VerifyError::MalformedSignature`] without the `v0=` prefix or with non-hex digits;
-/// [`VerifyError::NoMatchingSignature`] if the tag differs.
-pub fn verify(
-    signing_secret: &[u8],
+/// [`VerifyError::NoMatchingSignature`] if the tag differs under every secret.
+pub fn verify_any<S: AsRef<[u8]>>(
+    signing_secrets: &[S],
     timestamp_header: &str,
     signature_header: &str,
     body: &[u8],
@@ -50,8 +74,11 @@ pub fn verify(
         .and_then(|hex_tag| hex::decode(hex_tag).ok())
         .ok_or(VerifyError::MalformedSignature)?;
     // Slack signs the header text as sent, not a reformatted number.
-    let expected = signature_tag(signing_secret, timestamp_header, body);
-    if tags_match(&expected, &provided) {
+    let any_match = signing_secrets.iter().any(|secret| {
+        let expected = signature_tag(secret.as_ref(), timestamp_header, body);
+        tags_match(&expected, &provided)
+    });
+    if any_match {
         Ok(())
     } else {
         Err(VerifyError::NoMatchingSignature)
