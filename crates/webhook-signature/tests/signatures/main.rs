@@ -8,6 +8,7 @@ mod vectors;
 
 mod generic;
 mod github;
+mod provider_libraries;
 mod shopify;
 mod slack;
 mod standard;
