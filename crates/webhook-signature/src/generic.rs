@@ -7,7 +7,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
-use crate::mac::{hmac_sha1, hmac_sha256, hmac_sha512, tags_match};
+use crate::mac::{any_secret_matches, hmac_sha1, hmac_sha256, hmac_sha512, tags_match};
 use crate::request::InboundRequest;
 use crate::secrets::{HeaderName, SharedSecrets, check_tolerance};
 use crate::timestamp::{check_within_tolerance, parse_unix_timestamp};
@@ -177,15 +177,9 @@ impl HmacConfig {
             TagEncoding::Base64 => STANDARD.decode(encoded).ok(),
         }
         .ok_or(VerifyError::MalformedSignature)?;
-        let any_match =
-            self.secrets.as_slice().iter().any(|secret| {
-                tags_match(&self.tag(secret, timestamp_text, request.body), &provided)
-            });
-        if any_match {
-            Ok(())
-        } else {
-            Err(VerifyError::NoMatchingSignature)
-        }
+        any_secret_matches(self.secrets.as_slice(), &provided, |secret| {
+            self.tag(secret, timestamp_text, request.body)
+        })
     }
 
     fn tag(&self, secret: &[u8], timestamp_text: &str, body: &[u8]) -> Vec<u8> {

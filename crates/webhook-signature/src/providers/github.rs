@@ -4,7 +4,7 @@
 //! Reference: <https://docs.github.com/en/webhooks/using-webhooks/validating-webhook-deliveries>
 
 use crate::VerifyError;
-use crate::mac::{hmac_sha256, tags_match};
+use crate::mac::{any_secret_matches, hmac_sha256};
 
 /// The header GitHub puts the signature in.
 pub const SIGNATURE_HEADER: &str = "X-Hub-Signature-256";
@@ -48,12 +48,5 @@ pub fn verify_any<S: AsRef<[u8]>>(
         .strip_prefix(PREFIX)
         .and_then(|hex_tag| hex::decode(hex_tag).ok())
         .ok_or(VerifyError::MalformedSignature)?;
-    let any_match = secrets
-        .iter()
-        .any(|secret| tags_match(&hmac_sha256(secret.as_ref(), &[body]), &provided));
-    if any_match {
-        Ok(())
-    } else {
-        Err(VerifyError::NoMatchingSignature)
-    }
+    any_secret_matches(secrets, &provided, |secret| hmac_sha256(secret, &[body]))
 }

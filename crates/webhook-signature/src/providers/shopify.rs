@@ -7,7 +7,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
 use crate::VerifyError;
-use crate::mac::{hmac_sha256, tags_match};
+use crate::mac::{any_secret_matches, hmac_sha256};
 
 /// The header Shopify puts the signature in.
 pub const SIGNATURE_HEADER: &str = "X-Shopify-Hmac-Sha256";
@@ -47,12 +47,5 @@ pub fn verify_any<S: AsRef<[u8]>>(
     let provided = STANDARD
         .decode(signature_header)
         .map_err(|_| VerifyError::MalformedSignature)?;
-    let any_match = secrets
-        .iter()
-        .any(|secret| tags_match(&hmac_sha256(secret.as_ref(), &[body]), &provided));
-    if any_match {
-        Ok(())
-    } else {
-        Err(VerifyError::NoMatchingSignature)
-    }
+    any_secret_matches(secrets, &provided, |secret| hmac_sha256(secret, &[body]))
 }

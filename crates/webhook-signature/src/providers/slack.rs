@@ -5,7 +5,7 @@
 //! Reference: <https://api.slack.com/authentication/verifying-requests-from-slack>
 
 use crate::VerifyError;
-use crate::mac::{hmac_sha256, tags_match};
+use crate::mac::{any_secret_matches, hmac_sha256};
 use crate::timestamp::{check_within_tolerance, parse_unix_timestamp};
 
 /// The header Slack puts the signature in.
@@ -74,15 +74,9 @@ pub fn verify_any<S: AsRef<[u8]>>(
         .and_then(|hex_tag| hex::decode(hex_tag).ok())
         .ok_or(VerifyError::MalformedSignature)?;
     // Slack signs the header text as sent, not a reformatted number.
-    let any_match = signing_secrets.iter().any(|secret| {
-        let expected = signature_tag(secret.as_ref(), timestamp_header, body);
-        tags_match(&expected, &provided)
-    });
-    if any_match {
-        Ok(())
-    } else {
-        Err(VerifyError::NoMatchingSignature)
-    }
+    any_secret_matches(signing_secrets, &provided, |secret| {
+        signature_tag(secret, timestamp_header, body)
+    })
 }
 
 fn signature_tag(signing_secret: &[u8], timestamp_text: &str, body: &[u8]) -> Vec<u8> {
