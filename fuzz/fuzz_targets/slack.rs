@@ -1,5 +1,5 @@
-//! Slack's signature and timestamp headers on arbitrary input must never panic, and a
-//! signature made by `sign` must verify at its own timestamp.
+//! Slack's signature and timestamp headers and its url_verification body on arbitrary input
+//! must never panic, and a signature made by `sign` must verify at its own timestamp.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -17,6 +17,7 @@ struct Input<'a> {
 }
 
 fuzz_target!(|input: Input<'_>| {
+    let _ = slack::url_verification_challenge(input.body);
     let _ = slack::verify_any(
         &input.secrets,
         input.timestamp_header,

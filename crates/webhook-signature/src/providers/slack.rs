@@ -79,6 +79,20 @@ pub fn verify_any<S: AsRef<[u8]>>(
     })
 }
 
+/// The `challenge` of a Slack Events API `url_verification` request, which the receiver must
+/// echo back (after verifying the request like any other) for Slack to enable the URL; `None`
+/// for any other body.
+pub fn url_verification_challenge(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct UrlVerification {
+        #[serde(rename = "type")]
+        kind: String,
+        challenge: String,
+    }
+    let request: UrlVerification = serde_json::from_slice(body).ok()?;
+    (request.kind == "url_verification").then_some(request.challenge)
+}
+
 fn signature_tag(signing_secret: &[u8], timestamp_text: &str, body: &[u8]) -> Vec<u8> {
     hmac_sha256(
         signing_secret,

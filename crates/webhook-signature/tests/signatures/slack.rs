@@ -70,3 +70,23 @@ fn verify(request: &Request) -> Result<(), VerifyError> {
     } = request;
     slack::verify(secret, timestamp, signature, body, *now, TOLERANCE)
 }
+
+#[test]
+fn url_verification_challenge_is_read_from_that_request_only() {
+    // Slack's documented example, and bodies that must not be taken for it.
+    let body = br#"{"token":"Jhj5dZrVaK7ZwHHjRyZWjbDl","challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P","type":"url_verification"}"#;
+    let challenge = "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P";
+    assert_eq!(
+        slack::url_verification_challenge(body).as_deref(),
+        Some(challenge)
+    );
+    for other in [
+        &br#"{"challenge":"x","type":"event_callback"}"#[..],
+        br#"{"type":"url_verification"}"#,
+        br#"{"challenge":7,"type":"url_verification"}"#,
+        b"token=abc&challenge=x&type=url_verification",
+        b"",
+    ] {
+        assert_eq!(slack::url_verification_challenge(other), None);
+    }
+}
