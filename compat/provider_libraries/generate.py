@@ -120,6 +120,8 @@ def stripe_cases(cases: Cases) -> None:
     add("no header", [STRIPE_NEW], None, body)
     add("header without signatures", [STRIPE_NEW], f"t={NOW}", body)
     add("malformed header", [STRIPE_NEW], "garbage", body)
+    t_item, v1_item = header.split(",")
+    add("upper-case hex tag", [STRIPE_NEW], f"{t_item},{v1_item.upper().replace('V1=', 'v1=')}", body)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -167,6 +169,7 @@ def slack_cases(cases: Cases) -> None:
     add("301 s in the future", [SLACK_NEW], stamp, signature, body, NOW - 301)
     add("timestamp header changed", [SLACK_NEW], str(NOW + 1), signature, body)
     add("no signature header", [SLACK_NEW], stamp, None, body)
+    add("upper-case hex tag", [SLACK_NEW], stamp, "v0=" + signature[3:].upper(), body)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -278,6 +281,7 @@ def github_cases(cases: Cases) -> None:
         ("sha1= prefix on the sha256 tag", [GITHUB_NEW], signatures[0].replace("sha256=", "sha1="), BODIES[0]),
         ("tag without its prefix", [GITHUB_NEW], signatures[0][len("sha256="):], BODIES[0]),
         ("no header", [GITHUB_NEW], None, BODIES[0]),
+        ("upper-case hex tag", [GITHUB_NEW], "sha256=" + signatures[0][len("sha256="):].upper(), BODIES[0]),
     ]
     questions = [
         {"op": "verify", "secret": secret, "payload": body, "signature": signature or ""}

@@ -30,6 +30,16 @@ pub(crate) fn tags_match(expected: &[u8], provided: &[u8]) -> bool {
     expected.ct_eq(provided).into()
 }
 
+/// Decodes a tag written in lowercase hex, as GitHub, Slack and Stripe write theirs. Their own
+/// libraries compare the hex text, so an upper-case tag is refused here too, rather than
+/// accepted where the provider's library would reject it.
+pub(crate) fn decode_lowercase_hex(text: &str) -> Option<Vec<u8>> {
+    if text.bytes().any(|byte| byte.is_ascii_uppercase()) {
+        return None;
+    }
+    hex::decode(text).ok()
+}
+
 /// Accepts if the tag that `expected_tag` computes under any of `secrets` equals `provided`,
 /// which is how every scheme with one tag in its header supports rotation.
 ///

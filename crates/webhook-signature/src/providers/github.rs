@@ -4,7 +4,7 @@
 //! Reference: <https://docs.github.com/en/webhooks/using-webhooks/validating-webhook-deliveries>
 
 use crate::VerifyError;
-use crate::mac::{any_secret_matches, hmac_sha256};
+use crate::mac::{any_secret_matches, decode_lowercase_hex, hmac_sha256};
 
 /// The header GitHub puts the signature in.
 pub const SIGNATURE_HEADER: &str = "X-Hub-Signature-256";
@@ -34,7 +34,7 @@ pub fn verify(secret: &[u8], signature_header: &str, body: &[u8]) -> Result<(), 
 ///
 /// # Errors
 /// [`VerifyError::MissingSignature`] for an empty header, [`VerifyError::MalformedSignature`]
-/// without the `sha256=` prefix or with non-hex digits, [`VerifyError::NoMatchingSignature`] if
+/// without the `sha256=` prefix or with anything but lowercase hex digits, [`VerifyError::NoMatchingSignature`] if
 /// the tag differs under every secret.
 pub fn verify_any<S: AsRef<[u8]>>(
     secrets: &[S],
@@ -46,7 +46,7 @@ pub fn verify_any<S: AsRef<[u8]>>(
     }
     let provided = signature_header
         .strip_prefix(PREFIX)
-        .and_then(|hex_tag| hex::decode(hex_tag).ok())
+        .and_then(decode_lowercase_hex)
         .ok_or(VerifyError::MalformedSignature)?;
     any_secret_matches(secrets, &provided, |secret| hmac_sha256(secret, &[body]))
 }

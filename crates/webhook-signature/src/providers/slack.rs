@@ -5,7 +5,7 @@
 //! Reference: <https://api.slack.com/authentication/verifying-requests-from-slack>
 
 use crate::VerifyError;
-use crate::mac::{any_secret_matches, hmac_sha256};
+use crate::mac::{any_secret_matches, decode_lowercase_hex, hmac_sha256};
 use crate::timestamp::{check_within_tolerance, parse_unix_timestamp};
 
 /// The header Slack puts the signature in.
@@ -54,7 +54,7 @@ pub fn verify(
 /// [`VerifyError::MissingSignature`], [`VerifyError::MissingTimestamp`] or
 /// [`VerifyError::InvalidTimestamp`] for absent or unreadable headers;
 /// [`VerifyError::TimestampTooOld`] or [`VerifyError::TimestampTooNew`] outside the tolerance;
-/// [`VerifyError::MalformedSignature`] without the `v0=` prefix or with non-hex digits;
+/// [`VerifyError::MalformedSignature`] without the `v0=` prefix or with anything but lowercase hex digits;
 /// [`VerifyError::NoMatchingSignature`] if the tag differs under every secret.
 pub fn verify_any<S: AsRef<[u8]>>(
     signing_secrets: &[S],
@@ -71,7 +71,7 @@ pub fn verify_any<S: AsRef<[u8]>>(
     check_within_tolerance(timestamp, now_unix, tolerance_secs)?;
     let provided = signature_header
         .strip_prefix(PREFIX)
-        .and_then(|hex_tag| hex::decode(hex_tag).ok())
+        .and_then(decode_lowercase_hex)
         .ok_or(VerifyError::MalformedSignature)?;
     // Slack signs the header text as sent, not a reformatted number.
     any_secret_matches(signing_secrets, &provided, |secret| {

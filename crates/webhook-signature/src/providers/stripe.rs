@@ -6,7 +6,7 @@
 //! Reference: <https://docs.stripe.com/webhooks#verify-manually>
 
 use crate::VerifyError;
-use crate::mac::{hmac_sha256, tags_match};
+use crate::mac::{decode_lowercase_hex, hmac_sha256, tags_match};
 use crate::timestamp::{check_within_tolerance, parse_unix_timestamp};
 
 /// The header Stripe puts the timestamp and signatures in.
@@ -66,7 +66,7 @@ pub fn verify_any<S: AsRef<[u8]>>(
     let provided_tags: Vec<Vec<u8>> = header
         .v1_signatures
         .iter()
-        .filter_map(|hex_tag| hex::decode(hex_tag).ok())
+        .filter_map(|hex_tag| decode_lowercase_hex(hex_tag))
         .collect();
     let any_match = secrets.iter().any(|secret| {
         let expected = signature_tag(secret.as_ref(), timestamp_text, body);

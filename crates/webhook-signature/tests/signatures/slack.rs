@@ -55,6 +55,7 @@ fn rejects_bad_requests() {
         ("empty signature", |request| request.signature.clear(), Err(MissingSignature)),
         ("v1 prefix", |request| request.signature.replace_range(..2, "v1"), Err(MalformedSignature)),
         ("non-hex tag", |request| request.signature.replace_range(3..5, "zz"), Err(MalformedSignature)),
+        ("upper-case hex, which slack_sdk refuses", |request| request.signature[3..].make_ascii_uppercase(), Err(MalformedSignature)),
     ];
     check(&valid, verify, cases);
 }
