@@ -34,15 +34,80 @@ pub use leases::{next_due_at, release, release_node_leases, renew};
 pub use record::record_attempts;
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
+use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
 use super::rows::to_micros;
-use super::{NOTIFY_CHANNEL, backend, get};
+use super::{NOTIFY_CHANNEL, PostgresStore, backend, get, outbox};
 use crate::domain::{AppId, DeliveryId, EndpointId, MessageId, Timestamp, TriggerType};
-use crate::store::StoreError;
+use crate::policy::backpressure::CircuitPolicy;
 use crate::store::delivery_state::{PARKED, PENDING};
+use crate::store::{
+    AttemptRecord, ClaimBudget, ClaimedDelivery, DeliveryStore, DisabledEndpoint, HeldLease,
+    StoreError,
+};
+#[async_trait]
+impl DeliveryStore for PostgresStore {
+    async fn claim_due_deliveries(
+        &self,
+        now: Timestamp,
+        lease: Duration,
+        budget: ClaimBudget,
+    ) -> Result<Vec<ClaimedDelivery>, StoreError> {
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await.map_err(backend)?;
+        let claimed = claim_due(&transaction, &self.node_id, now, lease, &budget).await?;
+        transaction.commit().await.map_err(backend)?;
+        Ok(claimed)
+    }
+
+    async fn record_attempts(
+        &self,
+        records: Vec<AttemptRecord>,
+        circuit: CircuitPolicy,
+    ) -> Result<Vec<DisabledEndpoint>, StoreError> {
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await.map_err(backend)?;
+        let disabled = record_attempts(&transaction, &records, &circuit).await?;
+        let mut events = crate::store::outbox::attempt_events(&records);
+        events.extend(crate::store::outbox::disabled_events(&disabled));
+        let added = match crate::store::outbox::recorded_at(&records) {
+            Some(now) => outbox::raise(&transaction, &events, now).await?,
+            None => 0,
+        };
+        transaction.commit().await.map_err(backend)?;
+        self.committed(added);
+        Ok(disabled)
+    }
+
+    async fn release_deliveries(&self, ids: Vec<DeliveryId>) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await.map_err(backend)?;
+        release(&transaction, &self.node_id, &ids).await?;
+        transaction.commit().await.map_err(backend)
+    }
+
+    async fn renew_leases(
+        &self,
+        leases: Vec<HeldLease>,
+        until: Timestamp,
+    ) -> Result<Vec<DeliveryId>, StoreError> {
+        if leases.is_empty() {
+            return Ok(Vec::new());
+        }
+        renew(&self.client().await?, &self.node_id, &leases, until).await
+    }
+
+    async fn next_due_at(&self) -> Result<Option<Timestamp>, StoreError> {
+        next_due_at(&self.client().await?).await
+    }
+}
 
 /// Tells every listening node that deliveries may be due. Sent inside the writing transaction,
 /// PostgreSQL delivers it only when (and if) that transaction commits.

@@ -1,130 +1,68 @@
-//! SQL for the delivery-log views on PostgreSQL: expunging and purging content, a message's
-//! destinations, the dead-letter view, and per-endpoint statistics. The same rules as the
-//! SQLite backend: the latest delivery of a message/endpoint pair (no newer id) decides its
-//! state, and the retention purge touches at most `limit` rows per transaction, skipping rows
-//! another node holds (`SKIP LOCKED`) so it never waits behind delivery work.
+//! SQL for the delivery-log views on PostgreSQL: a message's destinations, the dead-letter view,
+//! and per-endpoint statistics. The same rules as the SQLite backend: the latest delivery of a
+//! message/endpoint pair (no newer id) decides its state.
 
+use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
-use super::messages::{ATTEMPT_COLUMNS, attempt_from_row};
-use super::rows::{Cursor, Parameters, corrupt, from_micros, to_micros};
-use super::{backend, get};
+use super::rows::{Cursor, Parameters, corrupt, from_micros, limit_of, to_micros};
+use super::{PostgresStore, backend, get};
 use crate::domain::{
-    AppId, Attempt, DeliveryId, DeliveryStatus, DeliveryTaskState, EndpointId, EventTypeName,
-    MessageId, Timestamp,
+    AppId, DeliveryId, DeliveryStatus, DeliveryTaskState, EndpointId, EventTypeName, MessageId,
+    Timestamp,
 };
 use crate::store::logs::{
     AttemptSample, DeadLetter, DeadLetterFilter, DeadLetterGroup, DeliveryCounts, DeliveryState,
     Destination, MAX_ATTEMPT_SAMPLES,
 };
 use crate::store::stored;
-use crate::store::{Page, PageRequest, StoreError};
+use crate::store::{LogStore, Page, PageRequest, StoreError};
 
 /// True when no newer delivery exists for the same message and endpoint as `d`.
 const LATEST_OF_PAIR: &str = "NOT EXISTS (SELECT 1 FROM delivery newer \
      WHERE newer.msg_id = d.msg_id AND newer.endpoint_id = d.endpoint_id AND newer.id > d.id)";
 
-pub async fn expunge_message_content(
-    c: &impl GenericClient,
-    app_id: &AppId,
-    msg_id: &MessageId,
-) -> Result<bool, StoreError> {
-    // Runs in the caller's transaction. Two statements, not one: the second reads afresh
-    // after the first has locked the message row, so it also sees an answer whose writer
-    // (holding that row `FOR SHARE`, see `put_idempotent_response`) committed meanwhile.
-    let expunged = c
-        .query(
-            "UPDATE message SET payload = NULL WHERE app_id = $1 AND id = $2 RETURNING id",
-            &[&app_id.as_str(), &msg_id.as_str()],
-        )
-        .await
-        .map_err(backend)?
-        .iter()
-        .map(|row| get::<String>(row, 0))
-        .collect::<Result<Vec<_>, _>>()?;
-    erase_from_idempotent_answers(c, &expunged).await?;
-    Ok(!expunged.is_empty())
-}
-
-pub async fn purge_payloads_before(
-    c: &impl GenericClient,
-    cutoff: Timestamp,
-    limit: usize,
-) -> Result<usize, StoreError> {
-    // Runs in the caller's transaction, in two statements for the reason given above.
-    let purged = c
-        .query(
-            "UPDATE message SET payload = NULL WHERE id IN (
-                 SELECT id FROM message WHERE created_at < $1 AND payload IS NOT NULL
-                 AND NOT EXISTS (SELECT 1 FROM delivery WHERE delivery.msg_id = message.id
-                                 AND delivery.status = 1)
-                 LIMIT $2 FOR UPDATE SKIP LOCKED)
-             RETURNING id",
-            &[&to_micros(cutoff), &limit_of(limit)],
-        )
-        .await
-        .map_err(backend)?
-        .iter()
-        .map(|row| get::<String>(row, 0))
-        .collect::<Result<Vec<_>, _>>()?;
-    erase_from_idempotent_answers(c, &purged).await?;
-    Ok(purged.len())
-}
-
-/// Swaps in the content-free form of the idempotent answers that created these messages.
-async fn erase_from_idempotent_answers(
-    c: &impl GenericClient,
-    msg_ids: &[String],
-) -> Result<(), StoreError> {
-    if msg_ids.is_empty() {
-        return Ok(());
+#[async_trait]
+impl LogStore for PostgresStore {
+    async fn list_message_destinations(
+        &self,
+        app_id: &AppId,
+        msg_id: &MessageId,
+        page: PageRequest,
+    ) -> Result<Page<Destination>, StoreError> {
+        list_destinations(&self.client().await?, app_id, msg_id, &page).await
     }
-    c.execute(
-        "UPDATE idempotency SET body = expunged_body, expunged_body = NULL
-         WHERE msg_id = ANY($1) AND expunged_body IS NOT NULL",
-        &[&msg_ids],
-    )
-    .await
-    .map_err(backend)?;
-    Ok(())
-}
 
-pub async fn purge_attempt_bodies_before(
-    c: &impl GenericClient,
-    cutoff: Timestamp,
-    limit: usize,
-) -> Result<usize, StoreError> {
-    let purged = c
-        .execute(
-            "UPDATE attempt SET response = '' WHERE id IN (
-                 SELECT id FROM attempt WHERE created_at < $1 AND response <> ''
-                 LIMIT $2 FOR UPDATE SKIP LOCKED)",
-            &[&to_micros(cutoff), &limit_of(limit)],
-        )
-        .await
-        .map_err(backend)?;
-    Ok(usize::try_from(purged).unwrap_or(usize::MAX))
-}
+    async fn list_dead_letters(
+        &self,
+        app_id: &AppId,
+        filter: DeadLetterFilter,
+        page: PageRequest,
+    ) -> Result<Page<DeadLetter>, StoreError> {
+        list_dead_letters(&self.client().await?, app_id, &filter, &page).await
+    }
 
-fn limit_of(limit: usize) -> i64 {
-    i64::try_from(limit).unwrap_or(i64::MAX)
-}
+    async fn count_dead_letters(&self, app_id: &AppId) -> Result<Vec<DeadLetterGroup>, StoreError> {
+        count_dead_letters(&self.client().await?, app_id).await
+    }
 
-pub async fn find_attempt(
-    c: &impl GenericClient,
-    app_id: &AppId,
-    attempt_id: &str,
-) -> Result<Option<Attempt>, StoreError> {
-    c.query_opt(
-        &format!("SELECT {ATTEMPT_COLUMNS} FROM attempt WHERE app_id = $1 AND id = $2"),
-        &[&app_id.as_str(), &attempt_id],
-    )
-    .await
-    .map_err(backend)?
-    .as_ref()
-    .map(attempt_from_row)
-    .transpose()
+    async fn count_endpoint_deliveries(
+        &self,
+        endpoint_id: &EndpointId,
+        since: Option<Timestamp>,
+        until: Option<Timestamp>,
+    ) -> Result<DeliveryCounts, StoreError> {
+        count_endpoint_deliveries(&self.client().await?, endpoint_id, since, until).await
+    }
+
+    async fn sample_endpoint_attempts(
+        &self,
+        endpoint_id: &EndpointId,
+        since: Timestamp,
+    ) -> Result<Vec<AttemptSample>, StoreError> {
+        sample_endpoint_attempts(&self.client().await?, endpoint_id, since).await
+    }
 }
 
 pub async fn list_destinations(

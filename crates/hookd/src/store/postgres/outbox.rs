@@ -5,8 +5,8 @@
 
 use deadpool_postgres::GenericClient;
 
-use super::catalog::fanout_targets;
 use super::deliveries::{DueMarks, notify_deliveries};
+use super::messages::fanout_targets;
 use super::messages::insert_message;
 use super::rows::corrupt;
 use super::{backend, get};

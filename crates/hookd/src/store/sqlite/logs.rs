@@ -1,136 +1,79 @@
-//! SQL for the delivery-log views on SQLite: expunging and purging content, a message's
-//! destinations, the dead-letter view, and per-endpoint statistics.
+//! SQL for the delivery-log views on SQLite: a message's destinations, the dead-letter view, and
+//! per-endpoint statistics.
 //!
 //! "Latest delivery of a pair" is the delivery with no newer one (a larger, time-ordered id) for
-//! the same message and endpoint; resends add deliveries, and the newest decides. The retention
-//! purge picks its rows on a read connection and then updates them by primary key, so the
-//! single writer never scans the message or attempt table.
+//! the same message and endpoint; resends add deliveries, and the newest decides.
 
+use async_trait::async_trait;
 use rusqlite::types::Value;
-use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+use rusqlite::{Connection, params, params_from_iter};
 
-use super::backend;
-use super::messages::{ATTEMPT_COLUMNS, attempt_from_row};
 use super::rows::{Cursor, corrupt, from_micros, to_micros};
+use super::{SqliteStore, backend};
 use crate::domain::{
-    AppId, Attempt, DeliveryId, DeliveryStatus, DeliveryTaskState, EndpointId, EventTypeName,
-    MessageId, Timestamp,
+    AppId, DeliveryId, DeliveryStatus, DeliveryTaskState, EndpointId, EventTypeName, MessageId,
+    Timestamp,
 };
 use crate::store::logs::{
     AttemptSample, DeadLetter, DeadLetterFilter, DeadLetterGroup, DeliveryCounts, DeliveryState,
     Destination, MAX_ATTEMPT_SAMPLES,
 };
 use crate::store::stored;
-use crate::store::{Page, PageRequest, StoreError};
+use crate::store::{LogStore, Page, PageRequest, StoreError};
 
 /// True when no newer delivery exists for the same message and endpoint as `d`.
 const LATEST_OF_PAIR: &str = "NOT EXISTS (SELECT 1 FROM delivery newer \
      WHERE newer.msg_id = d.msg_id AND newer.endpoint_id = d.endpoint_id AND newer.id > d.id)";
 
-pub fn expunge_message_content(
-    c: &Connection,
-    app_id: &AppId,
-    msg_id: &MessageId,
-) -> Result<bool, StoreError> {
-    let changed = c
-        .prepare_cached("UPDATE message SET payload = NULL WHERE app_id = ?1 AND id = ?2")
-        .map_err(backend)?
-        .execute([app_id.as_str(), msg_id.as_str()])
-        .map_err(backend)?;
-    if changed > 0 {
-        super::catalog::expunge_idempotent_answers(c, msg_id.as_str())?;
+#[async_trait]
+impl LogStore for SqliteStore {
+    async fn list_message_destinations(
+        &self,
+        app_id: &AppId,
+        msg_id: &MessageId,
+        page: PageRequest,
+    ) -> Result<Page<Destination>, StoreError> {
+        let (app_id, msg_id) = (app_id.clone(), msg_id.clone());
+        self.read(move |c| list_destinations(c, &app_id, &msg_id, &page))
+            .await
     }
-    Ok(changed > 0)
-}
 
-/// Messages whose payload the retention purge may remove: older than `cutoff`, with content,
-/// and with nothing still waiting to be delivered.
-pub fn messages_to_purge(
-    c: &Connection,
-    cutoff: Timestamp,
-    limit: usize,
-) -> Result<Vec<String>, StoreError> {
-    ids(
-        c,
-        "SELECT id FROM message WHERE created_at < ?1 AND payload IS NOT NULL
-         AND NOT EXISTS (SELECT 1 FROM delivery WHERE delivery.msg_id = message.id
-                         AND delivery.status = 1)
-         LIMIT ?2",
-        cutoff,
-        limit,
-    )
-}
-
-pub fn purge_payloads(c: &Connection, msg_ids: &[String]) -> Result<usize, StoreError> {
-    let mut update = c
-        .prepare_cached(
-            "UPDATE message SET payload = NULL WHERE id = ?1 AND payload IS NOT NULL
-             AND NOT EXISTS (SELECT 1 FROM delivery WHERE delivery.msg_id = message.id
-                             AND delivery.status = 1)",
-        )
-        .map_err(backend)?;
-    let mut purged = 0;
-    for id in msg_ids {
-        let changed = update.execute([id]).map_err(backend)?;
-        if changed > 0 {
-            super::catalog::expunge_idempotent_answers(c, id)?;
-        }
-        purged += changed;
+    async fn list_dead_letters(
+        &self,
+        app_id: &AppId,
+        filter: DeadLetterFilter,
+        page: PageRequest,
+    ) -> Result<Page<DeadLetter>, StoreError> {
+        let app_id = app_id.clone();
+        self.read(move |c| list_dead_letters(c, &app_id, &filter, &page))
+            .await
     }
-    Ok(purged)
-}
 
-pub fn attempts_to_purge(
-    c: &Connection,
-    cutoff: Timestamp,
-    limit: usize,
-) -> Result<Vec<String>, StoreError> {
-    ids(
-        c,
-        "SELECT id FROM attempt WHERE created_at < ?1 AND response <> '' LIMIT ?2",
-        cutoff,
-        limit,
-    )
-}
-
-pub fn purge_attempt_bodies(c: &Connection, attempt_ids: &[String]) -> Result<usize, StoreError> {
-    let mut update = c
-        .prepare_cached("UPDATE attempt SET response = '' WHERE id = ?1 AND response <> ''")
-        .map_err(backend)?;
-    let mut purged = 0;
-    for id in attempt_ids {
-        purged += update.execute([id]).map_err(backend)?;
+    async fn count_dead_letters(&self, app_id: &AppId) -> Result<Vec<DeadLetterGroup>, StoreError> {
+        let app_id = app_id.clone();
+        self.read(move |c| count_dead_letters(c, &app_id)).await
     }
-    Ok(purged)
-}
 
-fn ids(
-    c: &Connection,
-    sql: &str,
-    cutoff: Timestamp,
-    limit: usize,
-) -> Result<Vec<String>, StoreError> {
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    c.prepare_cached(sql)
-        .map_err(backend)?
-        .query_map(params![to_micros(cutoff), limit], |row| row.get(0))
-        .map_err(backend)?
-        .collect::<Result<Vec<String>, _>>()
-        .map_err(backend)
-}
+    async fn count_endpoint_deliveries(
+        &self,
+        endpoint_id: &EndpointId,
+        since: Option<Timestamp>,
+        until: Option<Timestamp>,
+    ) -> Result<DeliveryCounts, StoreError> {
+        let endpoint_id = endpoint_id.clone();
+        self.read(move |c| count_endpoint_deliveries(c, &endpoint_id, since, until))
+            .await
+    }
 
-pub fn find_attempt(
-    c: &Connection,
-    app_id: &AppId,
-    attempt_id: &str,
-) -> Result<Option<Attempt>, StoreError> {
-    c.prepare_cached(&format!(
-        "SELECT {ATTEMPT_COLUMNS} FROM attempt WHERE app_id = ?1 AND id = ?2"
-    ))
-    .map_err(backend)?
-    .query_row([app_id.as_str(), attempt_id], attempt_from_row)
-    .optional()
-    .map_err(backend)
+    async fn sample_endpoint_attempts(
+        &self,
+        endpoint_id: &EndpointId,
+        since: Timestamp,
+    ) -> Result<Vec<AttemptSample>, StoreError> {
+        let endpoint_id = endpoint_id.clone();
+        self.read(move |c| sample_endpoint_attempts(c, &endpoint_id, since))
+            .await
+    }
 }
 
 pub fn list_destinations(

@@ -4,7 +4,7 @@
 
 use deadpool_postgres::GenericClient;
 
-use super::super::messages::insert_attempts;
+use super::super::attempts::insert_attempts;
 use super::super::rows::{from_micros, to_micros};
 use super::super::{backend, get};
 use super::{marks_from, park_endpoint};
