@@ -136,6 +136,14 @@ impl AttemptRecord {
         }
     }
 
+    /// Whether this attempt can disable its endpoint (`policy::health::apply` disables for a
+    /// 410, and for a failure when the endpoint has been failing since
+    /// `disable_if_failing_since`): a write that records it may raise `endpoint.disabled`.
+    pub fn may_disable_endpoint(&self) -> bool {
+        let result = self.health_result();
+        result.gone || (!result.succeeded && result.disable_if_failing_since.is_some())
+    }
+
     /// The delivery's `status` column and `next_attempt_at` after this attempt: a retry is
     /// pending until its time, a finished delivery keeps the attempt's time.
     pub fn delivery_step(&self) -> (i16, Timestamp) {
