@@ -77,7 +77,7 @@ fn application_from_row(row: &Row) -> Result<Application, StoreError> {
     })
 }
 
-pub async fn insert_application(
+async fn insert_application(
     c: &impl GenericClient,
     id: AppId,
     fields: ApplicationFields,
@@ -114,7 +114,7 @@ pub async fn insert_application(
     })
 }
 
-pub async fn find_application(
+async fn find_application(
     c: &impl GenericClient,
     id_or_uid: &str,
 ) -> Result<Option<Application>, StoreError> {
@@ -133,7 +133,7 @@ pub async fn find_application(
         .transpose()
 }
 
-pub async fn list_applications(
+async fn list_applications(
     c: &impl GenericClient,
     page: &PageRequest,
     filter: &ApplicationFilter,
@@ -164,7 +164,7 @@ pub async fn list_applications(
     Ok(cursor.page(rows, |app| app.id.to_string()))
 }
 
-pub async fn update_application(
+async fn update_application(
     c: &impl GenericClient,
     id: &AppId,
     fields: ApplicationFields,
@@ -233,7 +233,7 @@ pub async fn modify_application(
     )
 }
 
-pub async fn delete_application(c: &impl GenericClient, id: &AppId) -> Result<bool, StoreError> {
+async fn delete_application(c: &impl GenericClient, id: &AppId) -> Result<bool, StoreError> {
     let statement = c
         .prepare_cached("DELETE FROM application WHERE id = $1")
         .await

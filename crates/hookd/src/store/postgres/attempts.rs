@@ -38,7 +38,7 @@ pub const ATTEMPT_COLUMNS: &str = "id, app_id, msg_id, endpoint_id, url, status,
      response_status_code, response, response_duration_ms, failure_code, trigger_type, created_at, \
      request_headers, response_headers, node_id";
 
-pub fn attempt_from_row(row: &Row) -> Result<Attempt, StoreError> {
+fn attempt_from_row(row: &Row) -> Result<Attempt, StoreError> {
     Ok(Attempt {
         id: AttemptId::from_trusted(get::<String>(row, 0)?),
         app_id: AppId::from_trusted(get::<String>(row, 1)?),
@@ -151,7 +151,7 @@ pub async fn insert_attempts(
     Ok(())
 }
 
-pub async fn list_attempts(
+async fn list_attempts(
     c: &impl GenericClient,
     app_id: &AppId,
     msg_id: Option<&MessageId>,
@@ -212,7 +212,7 @@ pub async fn list_attempts(
     Ok(cursor.page(rows, |attempt| attempt.id.to_string()))
 }
 
-pub async fn find_attempt(
+async fn find_attempt(
     c: &impl GenericClient,
     app_id: &AppId,
     attempt_id: &str,

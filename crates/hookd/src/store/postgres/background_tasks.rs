@@ -79,10 +79,7 @@ impl BackgroundTaskStore for PostgresStore {
     }
 }
 
-pub async fn create_task(
-    c: &impl GenericClient,
-    task: NewBackgroundTask,
-) -> Result<(), StoreError> {
+async fn create_task(c: &impl GenericClient, task: NewBackgroundTask) -> Result<(), StoreError> {
     let filter = &task.filter;
     c.execute(
         "INSERT INTO background_task (id, app_id, kind, status, endpoint_id, event_types,
@@ -105,7 +102,7 @@ pub async fn create_task(
     Ok(())
 }
 
-pub async fn find_task(
+async fn find_task(
     c: &impl GenericClient,
     id: &BackgroundTaskId,
 ) -> Result<Option<BackgroundTask>, StoreError> {
@@ -120,7 +117,7 @@ pub async fn find_task(
     .transpose()
 }
 
-pub async fn list_tasks(
+async fn list_tasks(
     c: &impl GenericClient,
     status: Option<BackgroundTaskStatus>,
     kind: Option<BackgroundTaskKind>,
@@ -152,7 +149,7 @@ pub async fn list_tasks(
 }
 
 /// Claims in the caller's transaction.
-pub async fn claim_task(
+async fn claim_task(
     c: &impl GenericClient,
     now: Timestamp,
     lease_until: Timestamp,
@@ -182,7 +179,7 @@ pub async fn claim_task(
 }
 
 /// Runs one batch in the caller's transaction; the task row stays locked until it commits.
-pub async fn run_batch(
+async fn run_batch(
     c: &impl GenericClient,
     step: &ReplayStep,
 ) -> Result<ReplayProgress, StoreError> {
@@ -256,7 +253,7 @@ pub async fn run_batch(
     })
 }
 
-pub async fn fail_task(
+async fn fail_task(
     c: &impl GenericClient,
     claim: &ClaimedBackgroundTask,
     error: &str,

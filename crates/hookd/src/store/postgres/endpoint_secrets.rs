@@ -83,7 +83,7 @@ pub async fn endpoint_secrets(
 /// first, as a delete locks it before cascading to the secrets: so a rotation and a delete
 /// wait for each other instead of deadlocking, and two rotations cannot both leave a current
 /// secret.
-pub async fn rotate_endpoint_secret(
+async fn rotate_endpoint_secret(
     c: &impl GenericClient,
     id: &EndpointId,
     new_key: Secret,

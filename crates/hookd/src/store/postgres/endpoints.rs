@@ -170,7 +170,7 @@ pub fn delivery_options(row: &Row, first: usize) -> Result<DeliveryOptions, Stor
     })
 }
 
-pub async fn insert_endpoint(
+async fn insert_endpoint(
     c: &impl GenericClient,
     app_id: &AppId,
     endpoint: NewEndpoint,
@@ -252,7 +252,7 @@ pub async fn find_endpoint(
         .transpose()
 }
 
-pub async fn list_endpoints(
+async fn list_endpoints(
     c: &impl GenericClient,
     app_id: &AppId,
     page: &PageRequest,
@@ -274,7 +274,7 @@ pub async fn list_endpoints(
     Ok(cursor.page(rows, |endpoint| endpoint.id.to_string()))
 }
 
-pub async fn update_endpoint(
+async fn update_endpoint(
     c: &impl GenericClient,
     app_id: &AppId,
     id: &EndpointId,
@@ -326,7 +326,7 @@ pub async fn update_endpoint(
 
 /// Applies `change` to the endpoint found by `id_or_uid`, holding its row lock from the read
 /// to the caller's commit like `modify_application`.
-pub async fn modify_endpoint(
+async fn modify_endpoint(
     c: &impl GenericClient,
     app_id: &AppId,
     id_or_uid: &str,
@@ -360,7 +360,7 @@ pub async fn modify_endpoint(
     )
 }
 
-pub async fn delete_endpoint(
+async fn delete_endpoint(
     c: &impl GenericClient,
     app_id: &AppId,
     id: &EndpointId,

@@ -83,7 +83,7 @@ fn event_type_from_row(row: &Row) -> Result<EventType, StoreError> {
     })
 }
 
-pub async fn insert_event_type(
+async fn insert_event_type(
     c: &impl GenericClient,
     name: EventTypeName,
     fields: EventTypeFields,
@@ -120,7 +120,7 @@ pub async fn insert_event_type(
     })
 }
 
-pub async fn find_event_type(
+async fn find_event_type(
     c: &impl GenericClient,
     name: &EventTypeName,
 ) -> Result<Option<EventType>, StoreError> {
@@ -138,7 +138,7 @@ pub async fn find_event_type(
         .transpose()
 }
 
-pub async fn list_event_types(
+async fn list_event_types(
     c: &impl GenericClient,
     page: &PageRequest,
     include_archived: bool,
@@ -166,7 +166,7 @@ pub async fn list_event_types(
 
 /// Applies `change` to the event type named `name`, holding its row lock from the read to the
 /// caller's commit like `modify_application`.
-pub async fn modify_event_type(
+async fn modify_event_type(
     c: &impl GenericClient,
     name: &EventTypeName,
     change: EventTypeChange,
@@ -196,7 +196,7 @@ pub async fn modify_event_type(
     })
 }
 
-pub async fn update_event_type(
+async fn update_event_type(
     c: &impl GenericClient,
     name: &EventTypeName,
     fields: EventTypeFields,
@@ -230,7 +230,7 @@ pub async fn update_event_type(
     .transpose()
 }
 
-pub async fn delete_event_type(
+async fn delete_event_type(
     c: &impl GenericClient,
     name: &EventTypeName,
 ) -> Result<bool, StoreError> {

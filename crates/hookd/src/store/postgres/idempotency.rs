@@ -66,7 +66,7 @@ impl IdempotencyStore for PostgresStore {
 
 /// Runs in the caller's transaction. Inserting first (doing nothing on conflict) and then
 /// reading the row under `FOR UPDATE` means two nodes racing on one key serialize on that row.
-pub async fn claim_idempotency_key(
+async fn claim_idempotency_key(
     c: &impl GenericClient,
     key: &str,
     request_digest: &str,
@@ -154,7 +154,7 @@ pub async fn claim_idempotency_key(
     Ok(KeyClaim::Claimed)
 }
 
-pub async fn release_idempotency_key(c: &impl GenericClient, key: &str) -> Result<(), StoreError> {
+async fn release_idempotency_key(c: &impl GenericClient, key: &str) -> Result<(), StoreError> {
     let statement = c
         .prepare_cached("DELETE FROM idempotency WHERE key = $1 AND status = $2")
         .await
@@ -221,7 +221,7 @@ pub async fn put_idempotent_response(
 }
 
 /// Deletes at most `limit` records made before `cutoff`, skipping rows another node holds.
-pub async fn purge_idempotency_before(
+async fn purge_idempotency_before(
     c: &impl GenericClient,
     cutoff: Timestamp,
     limit: usize,

@@ -65,7 +65,7 @@ impl LogStore for PostgresStore {
     }
 }
 
-pub async fn list_destinations(
+async fn list_destinations(
     c: &impl GenericClient,
     app_id: &AppId,
     msg_id: &MessageId,
@@ -153,7 +153,7 @@ fn dead_letter_from_row(row: &Row) -> Result<DeadLetter, StoreError> {
     })
 }
 
-pub async fn list_dead_letters(
+async fn list_dead_letters(
     c: &impl GenericClient,
     app_id: &AppId,
     filter: &DeadLetterFilter,
@@ -181,7 +181,7 @@ pub async fn list_dead_letters(
     Ok(cursor.page(rows, |letter| letter.delivery_id.to_string()))
 }
 
-pub async fn count_dead_letters(
+async fn count_dead_letters(
     c: &impl GenericClient,
     app_id: &AppId,
 ) -> Result<Vec<DeadLetterGroup>, StoreError> {
@@ -208,7 +208,7 @@ pub async fn count_dead_letters(
         .collect()
 }
 
-pub async fn count_endpoint_deliveries(
+async fn count_endpoint_deliveries(
     c: &impl GenericClient,
     endpoint_id: &EndpointId,
     since: Option<Timestamp>,
@@ -245,7 +245,7 @@ pub async fn count_endpoint_deliveries(
     Ok(counts)
 }
 
-pub async fn sample_endpoint_attempts(
+async fn sample_endpoint_attempts(
     c: &impl GenericClient,
     endpoint_id: &EndpointId,
     since: Timestamp,

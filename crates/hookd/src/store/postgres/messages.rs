@@ -183,7 +183,7 @@ async fn find_by_event_id(
         .transpose()
 }
 
-pub async fn find_message(
+async fn find_message(
     c: &impl GenericClient,
     app_id: &AppId,
     id_or_event_id: &str,
@@ -249,7 +249,7 @@ pub(super) fn time_conditions(
     sql
 }
 
-pub async fn list_messages(
+async fn list_messages(
     c: &impl GenericClient,
     app_id: &AppId,
     filter: &MessageFilter,

@@ -62,7 +62,7 @@ impl ReplayStore for PostgresStore {
     }
 }
 
-pub async fn replay_message(
+async fn replay_message(
     c: &impl GenericClient,
     app_id: &AppId,
     msg_id: &MessageId,
@@ -83,10 +83,7 @@ pub async fn replay_message(
     Ok(rows.len())
 }
 
-pub async fn count_replay(
-    c: &impl GenericClient,
-    filter: &ReplayFilter,
-) -> Result<u64, StoreError> {
+async fn count_replay(c: &impl GenericClient, filter: &ReplayFilter) -> Result<u64, StoreError> {
     let selected = select_pairs(c, filter, &None, None).await?;
     Ok((selected.queue.len() + selected.due_now.len()) as u64)
 }

@@ -45,7 +45,7 @@ impl RetentionStore for PostgresStore {
     }
 }
 
-pub async fn expunge_message_content(
+async fn expunge_message_content(
     c: &impl GenericClient,
     app_id: &AppId,
     msg_id: &MessageId,
@@ -67,7 +67,7 @@ pub async fn expunge_message_content(
     Ok(!expunged.is_empty())
 }
 
-pub async fn purge_payloads_before(
+async fn purge_payloads_before(
     c: &impl GenericClient,
     cutoff: Timestamp,
     limit: usize,
@@ -110,7 +110,7 @@ async fn erase_from_idempotent_answers(
     Ok(())
 }
 
-pub async fn purge_attempt_bodies_before(
+async fn purge_attempt_bodies_before(
     c: &impl GenericClient,
     cutoff: Timestamp,
     limit: usize,

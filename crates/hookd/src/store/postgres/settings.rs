@@ -17,7 +17,7 @@ impl SettingStore for PostgresStore {
     }
 }
 
-pub async fn get_setting(c: &impl GenericClient, name: &str) -> Result<Option<String>, StoreError> {
+async fn get_setting(c: &impl GenericClient, name: &str) -> Result<Option<String>, StoreError> {
     let statement = c
         .prepare_cached("SELECT value FROM setting WHERE name = $1")
         .await
@@ -29,11 +29,7 @@ pub async fn get_setting(c: &impl GenericClient, name: &str) -> Result<Option<St
         .transpose()
 }
 
-pub async fn put_setting(
-    c: &impl GenericClient,
-    name: &str,
-    value: &str,
-) -> Result<(), StoreError> {
+async fn put_setting(c: &impl GenericClient, name: &str, value: &str) -> Result<(), StoreError> {
     let statement = c
         .prepare_cached(
             "INSERT INTO setting (name, value) VALUES ($1, $2)

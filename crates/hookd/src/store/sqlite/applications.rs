@@ -96,7 +96,7 @@ fn application_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Application, S
     })())
 }
 
-pub fn insert_application(
+fn insert_application(
     c: &Connection,
     id: AppId,
     fields: ApplicationFields,
@@ -127,10 +127,7 @@ pub fn insert_application(
     })
 }
 
-pub fn find_application(
-    c: &Connection,
-    id_or_uid: &str,
-) -> Result<Option<Application>, StoreError> {
+fn find_application(c: &Connection, id_or_uid: &str) -> Result<Option<Application>, StoreError> {
     c.prepare_cached(&format!(
         "SELECT {APPLICATION_COLUMNS} FROM application WHERE id = ?1
          UNION ALL SELECT {APPLICATION_COLUMNS} FROM application WHERE uid = ?1 LIMIT 1"
@@ -142,7 +139,7 @@ pub fn find_application(
     .transpose()
 }
 
-pub fn list_applications(
+fn list_applications(
     c: &Connection,
     page: &PageRequest,
     filter: &ApplicationFilter,
@@ -173,7 +170,7 @@ pub fn list_applications(
     Ok(cursor.page(rows, |app| app.id.to_string()))
 }
 
-pub fn update_application(
+fn update_application(
     c: &Connection,
     id: &AppId,
     fields: ApplicationFields,
@@ -200,7 +197,7 @@ pub fn update_application(
     find_application(c, id.as_str())
 }
 
-pub fn delete_application(c: &Connection, id: &AppId) -> Result<bool, StoreError> {
+fn delete_application(c: &Connection, id: &AppId) -> Result<bool, StoreError> {
     let deleted = c
         .prepare_cached("DELETE FROM application WHERE id = ?1")
         .map_err(backend)?

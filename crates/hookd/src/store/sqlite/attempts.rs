@@ -42,7 +42,7 @@ pub const ATTEMPT_COLUMNS: &str = "id, app_id, msg_id, endpoint_id, url, status,
      response_status_code, response, response_duration_ms, failure_code, trigger_type, created_at, \
      request_headers, response_headers, node_id";
 
-pub fn attempt_from_row(row: &Row<'_>) -> rusqlite::Result<Attempt> {
+fn attempt_from_row(row: &Row<'_>) -> rusqlite::Result<Attempt> {
     Ok(Attempt {
         id: AttemptId::from_trusted(row.get::<_, String>(0)?),
         app_id: AppId::from_trusted(row.get::<_, String>(1)?),
@@ -107,7 +107,7 @@ pub fn insert_attempt(c: &Connection, attempt: &Attempt) -> Result<(), StoreErro
     Ok(())
 }
 
-pub fn list_attempts(
+fn list_attempts(
     c: &Connection,
     app_id: &AppId,
     msg_id: Option<&MessageId>,
@@ -173,7 +173,7 @@ pub fn list_attempts(
     Ok(cursor.page(rows, |attempt| attempt.id.to_string()))
 }
 
-pub fn find_attempt(
+fn find_attempt(
     c: &Connection,
     app_id: &AppId,
     attempt_id: &str,

@@ -76,7 +76,7 @@ impl BackgroundTaskStore for SqliteStore {
     }
 }
 
-pub fn create_task(c: &Connection, task: NewBackgroundTask) -> Result<(), StoreError> {
+fn create_task(c: &Connection, task: NewBackgroundTask) -> Result<(), StoreError> {
     let filter = &task.filter;
     c.prepare_cached(
         "INSERT INTO background_task (id, app_id, kind, status, endpoint_id, event_types,
@@ -99,10 +99,7 @@ pub fn create_task(c: &Connection, task: NewBackgroundTask) -> Result<(), StoreE
     Ok(())
 }
 
-pub fn find_task(
-    c: &Connection,
-    id: &BackgroundTaskId,
-) -> Result<Option<BackgroundTask>, StoreError> {
+fn find_task(c: &Connection, id: &BackgroundTaskId) -> Result<Option<BackgroundTask>, StoreError> {
     c.prepare_cached(&format!(
         "SELECT {TASK_COLUMNS} FROM background_task WHERE id = ?1"
     ))
@@ -113,7 +110,7 @@ pub fn find_task(
     .transpose()
 }
 
-pub fn list_tasks(
+fn list_tasks(
     c: &Connection,
     status: Option<BackgroundTaskStatus>,
     kind: Option<BackgroundTaskKind>,
@@ -149,7 +146,7 @@ pub fn list_tasks(
     Ok(cursor.page(tasks, |task| task.id.to_string()))
 }
 
-pub fn claim_task(
+fn claim_task(
     c: &Connection,
     now: Timestamp,
     lease_until: Timestamp,
@@ -246,7 +243,7 @@ pub fn run_batch(c: &Connection, step: &ReplayStep) -> Result<ReplayProgress, St
     })
 }
 
-pub fn fail_task(
+fn fail_task(
     c: &Connection,
     claim: &ClaimedBackgroundTask,
     error: &str,

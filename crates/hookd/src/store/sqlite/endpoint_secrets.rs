@@ -82,7 +82,7 @@ pub(super) fn stored_secrets(
         .map_err(backend)
 }
 
-pub fn rotate_endpoint_secret(
+fn rotate_endpoint_secret(
     c: &Connection,
     id: &EndpointId,
     new_key: Secret,

@@ -107,7 +107,7 @@ impl EndpointStore for SqliteStore {
 
 /// Applies `change` to the endpoint found by `id_or_uid`, in one writer job like
 /// `modify_application`.
-pub fn modify_endpoint(
+fn modify_endpoint(
     c: &Connection,
     app_id: &AppId,
     id_or_uid: &str,
@@ -183,7 +183,7 @@ fn endpoint_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Endpoint, StoreEr
     }))
 }
 
-pub fn insert_endpoint(
+fn insert_endpoint(
     c: &Connection,
     app_id: &AppId,
     endpoint: NewEndpoint,
@@ -259,7 +259,7 @@ pub fn find_endpoint(
     .transpose()
 }
 
-pub fn list_endpoints(
+fn list_endpoints(
     c: &Connection,
     app_id: &AppId,
     page: &PageRequest,
@@ -280,7 +280,7 @@ pub fn list_endpoints(
     Ok(cursor.page(rows, |endpoint| endpoint.id.to_string()))
 }
 
-pub fn update_endpoint(
+fn update_endpoint(
     c: &Connection,
     app_id: &AppId,
     id: &EndpointId,
@@ -326,11 +326,7 @@ pub fn update_endpoint(
     find_endpoint(c, app_id, id.as_str())
 }
 
-pub fn delete_endpoint(
-    c: &Connection,
-    app_id: &AppId,
-    id: &EndpointId,
-) -> Result<bool, StoreError> {
+fn delete_endpoint(c: &Connection, app_id: &AppId, id: &EndpointId) -> Result<bool, StoreError> {
     let deleted = c
         .prepare_cached("DELETE FROM endpoint WHERE app_id = ?1 AND id = ?2")
         .map_err(backend)?

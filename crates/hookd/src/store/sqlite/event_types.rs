@@ -85,7 +85,7 @@ fn event_type_from_row(row: &Row<'_>) -> rusqlite::Result<Result<EventType, Stor
     })())
 }
 
-pub fn insert_event_type(
+fn insert_event_type(
     c: &Connection,
     name: EventTypeName,
     fields: EventTypeFields,
@@ -115,10 +115,7 @@ pub fn insert_event_type(
     })
 }
 
-pub fn find_event_type(
-    c: &Connection,
-    name: &EventTypeName,
-) -> Result<Option<EventType>, StoreError> {
+fn find_event_type(c: &Connection, name: &EventTypeName) -> Result<Option<EventType>, StoreError> {
     c.prepare_cached(&format!(
         "SELECT {EVENT_TYPE_COLUMNS} FROM event_type WHERE name = ?1"
     ))
@@ -129,7 +126,7 @@ pub fn find_event_type(
     .transpose()
 }
 
-pub fn list_event_types(
+fn list_event_types(
     c: &Connection,
     page: &PageRequest,
     include_archived: bool,
@@ -158,7 +155,7 @@ pub fn list_event_types(
 
 /// Applies `change` to the event type named `name`, in one writer job like
 /// `modify_application`.
-pub fn modify_event_type(
+fn modify_event_type(
     c: &Connection,
     name: &EventTypeName,
     change: EventTypeChange,
@@ -177,7 +174,7 @@ pub fn modify_event_type(
     })
 }
 
-pub fn update_event_type(
+fn update_event_type(
     c: &Connection,
     name: &EventTypeName,
     fields: EventTypeFields,
@@ -206,7 +203,7 @@ pub fn update_event_type(
     find_event_type(c, name)
 }
 
-pub fn delete_event_type(c: &Connection, name: &EventTypeName) -> Result<bool, StoreError> {
+fn delete_event_type(c: &Connection, name: &EventTypeName) -> Result<bool, StoreError> {
     let deleted = c
         .prepare_cached("DELETE FROM event_type WHERE name = ?1")
         .map_err(backend)?

@@ -64,7 +64,7 @@ impl IdempotencyStore for SqliteStore {
     }
 }
 
-pub fn claim_idempotency_key(
+fn claim_idempotency_key(
     c: &Connection,
     key: &str,
     request_digest: &str,
@@ -130,7 +130,7 @@ pub fn claim_idempotency_key(
     }
 }
 
-pub fn release_idempotency_key(c: &Connection, key: &str) -> Result<(), StoreError> {
+fn release_idempotency_key(c: &Connection, key: &str) -> Result<(), StoreError> {
     c.prepare_cached("DELETE FROM idempotency WHERE key = ?1 AND status = ?2")
         .map_err(backend)?
         .execute(params![key, IDEMPOTENCY_IN_PROGRESS])
@@ -138,7 +138,7 @@ pub fn release_idempotency_key(c: &Connection, key: &str) -> Result<(), StoreErr
     Ok(())
 }
 
-pub fn put_idempotent_response(
+fn put_idempotent_response(
     c: &Connection,
     key: &str,
     response: IdempotentResponse,
@@ -178,7 +178,7 @@ pub fn put_idempotent_response(
 }
 
 /// Keys of at most `limit` idempotency records made before `cutoff`, for the retention sweep.
-pub fn idempotency_keys_to_purge(
+fn idempotency_keys_to_purge(
     c: &Connection,
     cutoff: Timestamp,
     limit: usize,
@@ -196,7 +196,7 @@ pub fn idempotency_keys_to_purge(
 
 /// Deletes the records by key, each only if still older than `cutoff`: a key claimed again
 /// since it was picked is a new record and stays.
-pub fn purge_idempotency(
+fn purge_idempotency(
     c: &Connection,
     keys: &[String],
     cutoff: Timestamp,

@@ -76,7 +76,7 @@ impl LogStore for SqliteStore {
     }
 }
 
-pub fn list_destinations(
+fn list_destinations(
     c: &Connection,
     app_id: &AppId,
     msg_id: &MessageId,
@@ -153,7 +153,7 @@ fn dead_letter_conditions(app_id: &AppId, filter: &DeadLetterFilter) -> (String,
     (sql, parameters)
 }
 
-pub fn list_dead_letters(
+fn list_dead_letters(
     c: &Connection,
     app_id: &AppId,
     filter: &DeadLetterFilter,
@@ -202,10 +202,7 @@ pub fn list_dead_letters(
     Ok(cursor.page(rows, |letter| letter.delivery_id.to_string()))
 }
 
-pub fn count_dead_letters(
-    c: &Connection,
-    app_id: &AppId,
-) -> Result<Vec<DeadLetterGroup>, StoreError> {
+fn count_dead_letters(c: &Connection, app_id: &AppId) -> Result<Vec<DeadLetterGroup>, StoreError> {
     let (conditions, parameters) = dead_letter_conditions(app_id, &DeadLetterFilter::default());
     let sql = format!(
         "SELECT d.endpoint_id, m.event_type, d.status = 9, COUNT(*)
@@ -233,7 +230,7 @@ pub fn count_dead_letters(
     Ok(rows)
 }
 
-pub fn count_endpoint_deliveries(
+fn count_endpoint_deliveries(
     c: &Connection,
     endpoint_id: &EndpointId,
     since: Option<Timestamp>,
@@ -273,7 +270,7 @@ pub fn count_endpoint_deliveries(
     Ok(counts)
 }
 
-pub fn sample_endpoint_attempts(
+fn sample_endpoint_attempts(
     c: &Connection,
     endpoint_id: &EndpointId,
     since: Timestamp,

@@ -161,7 +161,7 @@ fn find_by_event_id(
     .transpose()
 }
 
-pub fn find_message(
+fn find_message(
     c: &Connection,
     app_id: &AppId,
     id_or_event_id: &str,
@@ -225,7 +225,7 @@ pub(super) fn add_message_conditions(
     }
 }
 
-pub fn list_messages(
+fn list_messages(
     c: &Connection,
     app_id: &AppId,
     filter: &MessageFilter,
@@ -265,7 +265,7 @@ pub fn list_messages(
 
 /// What fan-out needs of every endpoint of an application, read inside the message
 /// transaction.
-pub fn fanout_targets(c: &Connection, app_id: &AppId) -> Result<Vec<FanoutTarget>, StoreError> {
+fn fanout_targets(c: &Connection, app_id: &AppId) -> Result<Vec<FanoutTarget>, StoreError> {
     let mut statement = c
         .prepare_cached(
             "SELECT id, disabled, event_types, channels FROM endpoint WHERE app_id = ?1",

@@ -63,7 +63,7 @@ impl ReplayStore for SqliteStore {
     }
 }
 
-pub fn replay_message(
+fn replay_message(
     c: &Connection,
     app_id: &AppId,
     msg_id: &MessageId,
@@ -93,7 +93,7 @@ pub fn replay_message(
     Ok(endpoint_ids.len())
 }
 
-pub fn count_replay(c: &Connection, filter: &ReplayFilter) -> Result<u64, StoreError> {
+fn count_replay(c: &Connection, filter: &ReplayFilter) -> Result<u64, StoreError> {
     let pairs = select_pairs(c, filter, &None, None)?;
     Ok((pairs.queue.len() + pairs.due_now.len()) as u64)
 }

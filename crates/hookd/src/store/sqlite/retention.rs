@@ -53,7 +53,7 @@ impl RetentionStore for SqliteStore {
     }
 }
 
-pub fn expunge_message_content(
+fn expunge_message_content(
     c: &Connection,
     app_id: &AppId,
     msg_id: &MessageId,
@@ -71,7 +71,7 @@ pub fn expunge_message_content(
 
 /// Messages whose payload the retention purge may remove: older than `cutoff`, with content,
 /// and with nothing still waiting to be delivered.
-pub fn messages_to_purge(
+fn messages_to_purge(
     c: &Connection,
     cutoff: Timestamp,
     limit: usize,
@@ -87,7 +87,7 @@ pub fn messages_to_purge(
     )
 }
 
-pub fn purge_payloads(c: &Connection, msg_ids: &[String]) -> Result<usize, StoreError> {
+fn purge_payloads(c: &Connection, msg_ids: &[String]) -> Result<usize, StoreError> {
     let mut update = c
         .prepare_cached(
             "UPDATE message SET payload = NULL WHERE id = ?1 AND payload IS NOT NULL
@@ -106,7 +106,7 @@ pub fn purge_payloads(c: &Connection, msg_ids: &[String]) -> Result<usize, Store
     Ok(purged)
 }
 
-pub fn attempts_to_purge(
+fn attempts_to_purge(
     c: &Connection,
     cutoff: Timestamp,
     limit: usize,
@@ -119,7 +119,7 @@ pub fn attempts_to_purge(
     )
 }
 
-pub fn purge_attempt_bodies(c: &Connection, attempt_ids: &[String]) -> Result<usize, StoreError> {
+fn purge_attempt_bodies(c: &Connection, attempt_ids: &[String]) -> Result<usize, StoreError> {
     let mut update = c
         .prepare_cached("UPDATE attempt SET response = '' WHERE id = ?1 AND response <> ''")
         .map_err(backend)?;

@@ -19,7 +19,7 @@ impl SettingStore for SqliteStore {
     }
 }
 
-pub fn get_setting(c: &Connection, name: &str) -> Result<Option<String>, StoreError> {
+fn get_setting(c: &Connection, name: &str) -> Result<Option<String>, StoreError> {
     c.prepare_cached("SELECT value FROM setting WHERE name = ?1")
         .map_err(backend)?
         .query_row([name], |row| row.get(0))
