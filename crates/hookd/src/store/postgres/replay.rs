@@ -5,8 +5,8 @@
 //! A replay never edits old deliveries: every pair it selects gets a new manual delivery
 //! (`deliveries::enqueue_resend`, which also notifies the other nodes and ends the endpoint's
 //! rest). The one exception is recovery's deliveries that are still waiting for a retry: those
-//! are made due now instead of being doubled. A pair is judged by its
-//! latest delivery (the greatest id). Batches walk the pairs in `(msg_id, endpoint_id)` order past
+//! are made due now instead of being doubled. A pair is judged by its latest delivery (the
+//! greatest id). Batches walk the pairs in `(msg_id, endpoint_id)` order past the task's cursor.
 
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
