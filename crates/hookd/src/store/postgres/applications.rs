@@ -21,11 +21,55 @@ impl ApplicationStore for PostgresStore {
         fields: ApplicationFields,
         now: Timestamp,
     ) -> Result<Application, StoreError> {
-        insert_application(&self.client().await?, id, fields, now).await
+        let client = self.client().await?;
+        let c = &client;
+        let statement = c
+            .prepare_cached(
+                "INSERT INTO application (id, uid, name, throttle_rate, metadata, created_at,
+             updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)",
+            )
+            .await
+            .map_err(backend)?;
+        c.execute(
+            &statement,
+            &[
+                &id.as_str(),
+                &fields.uid.as_ref().map(Uid::as_str),
+                &fields.name,
+                &fields.throttle_rate.map(i64::from),
+                &to_json(&fields.metadata)?,
+                &to_micros(now),
+            ],
+        )
+        .await
+        .map_err(unique("an application with this uid already exists"))?;
+        Ok(Application {
+            id,
+            uid: fields.uid,
+            name: fields.name,
+            throttle_rate: fields.throttle_rate,
+            metadata: fields.metadata,
+            created_at: now,
+            updated_at: now,
+        })
     }
 
     async fn get_application(&self, id_or_uid: &str) -> Result<Option<Application>, StoreError> {
-        find_application(&self.client().await?, id_or_uid).await
+        let client = self.client().await?;
+        let c = &client;
+        let statement = c
+            .prepare_cached(&format!(
+                "SELECT {APPLICATION_COLUMNS} FROM application WHERE id = $1
+             UNION ALL SELECT {APPLICATION_COLUMNS} FROM application WHERE uid = $1 LIMIT 1"
+            ))
+            .await
+            .map_err(backend)?;
+        c.query_opt(&statement, &[&id_or_uid])
+            .await
+            .map_err(backend)?
+            .as_ref()
+            .map(application_from_row)
+            .transpose()
     }
 
     async fn list_applications(
@@ -33,7 +77,34 @@ impl ApplicationStore for PostgresStore {
         page: PageRequest,
         filter: ApplicationFilter,
     ) -> Result<Page<Application>, StoreError> {
-        list_applications(&self.client().await?, &page, &filter).await
+        let client = self.client().await?;
+        let c = &client;
+        let page = &page;
+        let filter = &filter;
+        let mut parameters = Parameters::default();
+        let mut conditions = String::new();
+        if let Some(hidden) = &filter.hidden {
+            let placeholder = parameters.push(hidden.to_string());
+            conditions.push_str(&format!(" AND id <> {placeholder}"));
+        }
+        if filter.with_endpoints_only {
+            conditions.push_str(
+                " AND EXISTS (SELECT 1 FROM endpoint WHERE endpoint.app_id = application.id)",
+            );
+        }
+        let cursor = Cursor::new("id", page, &mut parameters);
+        let sql = format!(
+            "SELECT {APPLICATION_COLUMNS} FROM application WHERE TRUE{conditions} {} {} LIMIT {}",
+            cursor.condition, cursor.order_by, cursor.fetch
+        );
+        let rows = c
+            .query(&sql, &parameters.as_refs())
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(application_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(cursor.page(rows, |app| app.id.to_string()))
     }
 
     async fn modify_application(
@@ -75,93 +146,6 @@ fn application_from_row(row: &Row) -> Result<Application, StoreError> {
         created_at: from_micros(get(row, 5)?),
         updated_at: from_micros(get(row, 6)?),
     })
-}
-
-async fn insert_application(
-    c: &impl GenericClient,
-    id: AppId,
-    fields: ApplicationFields,
-    now: Timestamp,
-) -> Result<Application, StoreError> {
-    let statement = c
-        .prepare_cached(
-            "INSERT INTO application (id, uid, name, throttle_rate, metadata, created_at,
-             updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)",
-        )
-        .await
-        .map_err(backend)?;
-    c.execute(
-        &statement,
-        &[
-            &id.as_str(),
-            &fields.uid.as_ref().map(Uid::as_str),
-            &fields.name,
-            &fields.throttle_rate.map(i64::from),
-            &to_json(&fields.metadata)?,
-            &to_micros(now),
-        ],
-    )
-    .await
-    .map_err(unique("an application with this uid already exists"))?;
-    Ok(Application {
-        id,
-        uid: fields.uid,
-        name: fields.name,
-        throttle_rate: fields.throttle_rate,
-        metadata: fields.metadata,
-        created_at: now,
-        updated_at: now,
-    })
-}
-
-async fn find_application(
-    c: &impl GenericClient,
-    id_or_uid: &str,
-) -> Result<Option<Application>, StoreError> {
-    let statement = c
-        .prepare_cached(&format!(
-            "SELECT {APPLICATION_COLUMNS} FROM application WHERE id = $1
-             UNION ALL SELECT {APPLICATION_COLUMNS} FROM application WHERE uid = $1 LIMIT 1"
-        ))
-        .await
-        .map_err(backend)?;
-    c.query_opt(&statement, &[&id_or_uid])
-        .await
-        .map_err(backend)?
-        .as_ref()
-        .map(application_from_row)
-        .transpose()
-}
-
-async fn list_applications(
-    c: &impl GenericClient,
-    page: &PageRequest,
-    filter: &ApplicationFilter,
-) -> Result<Page<Application>, StoreError> {
-    let mut parameters = Parameters::default();
-    let mut conditions = String::new();
-    if let Some(hidden) = &filter.hidden {
-        let placeholder = parameters.push(hidden.to_string());
-        conditions.push_str(&format!(" AND id <> {placeholder}"));
-    }
-    if filter.with_endpoints_only {
-        conditions.push_str(
-            " AND EXISTS (SELECT 1 FROM endpoint WHERE endpoint.app_id = application.id)",
-        );
-    }
-    let cursor = Cursor::new("id", page, &mut parameters);
-    let sql = format!(
-        "SELECT {APPLICATION_COLUMNS} FROM application WHERE TRUE{conditions} {} {} LIMIT {}",
-        cursor.condition, cursor.order_by, cursor.fetch
-    );
-    let rows = c
-        .query(&sql, &parameters.as_refs())
-        .await
-        .map_err(backend)?
-        .iter()
-        .map(application_from_row)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(cursor.page(rows, |app| app.id.to_string()))
 }
 
 async fn update_application(

@@ -22,7 +22,62 @@ impl AttemptStore for PostgresStore {
         filter: AttemptFilter,
         page: PageRequest,
     ) -> Result<Page<Attempt>, StoreError> {
-        list_attempts(&self.client().await?, app_id, msg_id, &filter, &page).await
+        let client = self.client().await?;
+        let c = &client;
+        let filter = &filter;
+        let page = &page;
+        let mut parameters = Parameters::default();
+        let app = parameters.push(app_id.to_string());
+        let mut conditions = format!(" AND app_id = {app}");
+        if let Some(msg_id) = msg_id {
+            let msg = parameters.push(msg_id.to_string());
+            conditions.push_str(&format!(" AND msg_id = {msg}"));
+        }
+        if let Some(endpoint_id) = &filter.endpoint_id {
+            let endpoint = parameters.push(endpoint_id.to_string());
+            conditions.push_str(&format!(" AND endpoint_id = {endpoint}"));
+        }
+        if let Some(status) = filter.status {
+            let status = parameters.push(status as i16);
+            conditions.push_str(&format!(" AND status = {status}"));
+        }
+        if let Some(class) = filter.status_code_class {
+            let low = i32::from(class);
+            let high = if class == 0 { 1 } else { low + 100 };
+            let (low, high) = (parameters.push(low), parameters.push(high));
+            conditions.push_str(&format!(
+                " AND response_status_code >= {low} AND response_status_code < {high}"
+            ));
+        }
+        let by_message = message_conditions(
+            &mut parameters,
+            filter.event_types.as_ref(),
+            filter.channel.as_ref(),
+            filter.tag.as_ref(),
+        );
+        if !by_message.is_empty() {
+            conditions.push_str(&format!(
+                " AND msg_id IN (SELECT message.id FROM message
+               WHERE message.app_id = attempt.app_id {by_message})"
+            ));
+        }
+        conditions.push_str(&time_conditions(
+            &mut parameters,
+            [filter.before.map(to_micros), filter.after.map(to_micros)],
+        ));
+        let cursor = Cursor::new("id", page, &mut parameters);
+        let sql = format!(
+            "SELECT {ATTEMPT_COLUMNS} FROM attempt WHERE TRUE {conditions} {} {} LIMIT {}",
+            cursor.condition, cursor.order_by, cursor.fetch
+        );
+        let rows = c
+            .query(&sql, &parameters.as_refs())
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(attempt_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(cursor.page(rows, |attempt| attempt.id.to_string()))
     }
 
     async fn get_attempt(
@@ -30,7 +85,17 @@ impl AttemptStore for PostgresStore {
         app_id: &AppId,
         attempt_id: &str,
     ) -> Result<Option<Attempt>, StoreError> {
-        find_attempt(&self.client().await?, app_id, attempt_id).await
+        let client = self.client().await?;
+        let c = &client;
+        c.query_opt(
+            &format!("SELECT {ATTEMPT_COLUMNS} FROM attempt WHERE app_id = $1 AND id = $2"),
+            &[&app_id.as_str(), &attempt_id],
+        )
+        .await
+        .map_err(backend)?
+        .as_ref()
+        .map(attempt_from_row)
+        .transpose()
     }
 }
 
@@ -149,81 +214,4 @@ pub async fn insert_attempts(
     .await
     .map_err(backend)?;
     Ok(())
-}
-
-async fn list_attempts(
-    c: &impl GenericClient,
-    app_id: &AppId,
-    msg_id: Option<&MessageId>,
-    filter: &AttemptFilter,
-    page: &PageRequest,
-) -> Result<Page<Attempt>, StoreError> {
-    let mut parameters = Parameters::default();
-    let app = parameters.push(app_id.to_string());
-    let mut conditions = format!(" AND app_id = {app}");
-    if let Some(msg_id) = msg_id {
-        let msg = parameters.push(msg_id.to_string());
-        conditions.push_str(&format!(" AND msg_id = {msg}"));
-    }
-    if let Some(endpoint_id) = &filter.endpoint_id {
-        let endpoint = parameters.push(endpoint_id.to_string());
-        conditions.push_str(&format!(" AND endpoint_id = {endpoint}"));
-    }
-    if let Some(status) = filter.status {
-        let status = parameters.push(status as i16);
-        conditions.push_str(&format!(" AND status = {status}"));
-    }
-    if let Some(class) = filter.status_code_class {
-        let low = i32::from(class);
-        let high = if class == 0 { 1 } else { low + 100 };
-        let (low, high) = (parameters.push(low), parameters.push(high));
-        conditions.push_str(&format!(
-            " AND response_status_code >= {low} AND response_status_code < {high}"
-        ));
-    }
-    let by_message = message_conditions(
-        &mut parameters,
-        filter.event_types.as_ref(),
-        filter.channel.as_ref(),
-        filter.tag.as_ref(),
-    );
-    if !by_message.is_empty() {
-        conditions.push_str(&format!(
-            " AND msg_id IN (SELECT message.id FROM message
-               WHERE message.app_id = attempt.app_id {by_message})"
-        ));
-    }
-    conditions.push_str(&time_conditions(
-        &mut parameters,
-        [filter.before.map(to_micros), filter.after.map(to_micros)],
-    ));
-    let cursor = Cursor::new("id", page, &mut parameters);
-    let sql = format!(
-        "SELECT {ATTEMPT_COLUMNS} FROM attempt WHERE TRUE {conditions} {} {} LIMIT {}",
-        cursor.condition, cursor.order_by, cursor.fetch
-    );
-    let rows = c
-        .query(&sql, &parameters.as_refs())
-        .await
-        .map_err(backend)?
-        .iter()
-        .map(attempt_from_row)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(cursor.page(rows, |attempt| attempt.id.to_string()))
-}
-
-async fn find_attempt(
-    c: &impl GenericClient,
-    app_id: &AppId,
-    attempt_id: &str,
-) -> Result<Option<Attempt>, StoreError> {
-    c.query_opt(
-        &format!("SELECT {ATTEMPT_COLUMNS} FROM attempt WHERE app_id = $1 AND id = $2"),
-        &[&app_id.as_str(), &attempt_id],
-    )
-    .await
-    .map_err(backend)?
-    .as_ref()
-    .map(attempt_from_row)
-    .transpose()
 }

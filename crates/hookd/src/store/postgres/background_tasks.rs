@@ -27,14 +27,45 @@ const TASK_COLUMNS: &str = "id, app_id, kind, status, endpoint_id, event_types, 
 #[async_trait]
 impl BackgroundTaskStore for PostgresStore {
     async fn create_background_task(&self, task: NewBackgroundTask) -> Result<(), StoreError> {
-        create_task(&self.client().await?, task).await
+        let client = self.client().await?;
+        let c = &client;
+        let filter = &task.filter;
+        c.execute(
+            "INSERT INTO background_task (id, app_id, kind, status, endpoint_id, event_types,
+         selection, since, until, created_at, updated_at)
+         VALUES ($1, $2, $3, 'running', $4, $5, $6, $7, $8, $9, $9)",
+            &[
+                &task.id.as_str(),
+                &filter.app_id.as_str(),
+                &task.kind.name(),
+                &filter.endpoint_id.as_ref().map(EndpointId::as_str),
+                &event_type_names(filter),
+                &stored::replay_selection_code(filter.selection),
+                &to_micros(filter.since),
+                &filter.until.map(to_micros),
+                &to_micros(task.now),
+            ],
+        )
+        .await
+        .map_err(backend)?;
+        Ok(())
     }
 
     async fn get_background_task(
         &self,
         id: &BackgroundTaskId,
     ) -> Result<Option<BackgroundTask>, StoreError> {
-        find_task(&self.client().await?, id).await
+        let client = self.client().await?;
+        let c = &client;
+        c.query_opt(
+            &format!("SELECT {TASK_COLUMNS} FROM background_task WHERE id = $1"),
+            &[&id.as_str()],
+        )
+        .await
+        .map_err(backend)?
+        .as_ref()
+        .map(task_from_row)
+        .transpose()
     }
 
     async fn list_background_tasks(
@@ -43,7 +74,32 @@ impl BackgroundTaskStore for PostgresStore {
         kind: Option<BackgroundTaskKind>,
         page: PageRequest,
     ) -> Result<Page<BackgroundTask>, StoreError> {
-        list_tasks(&self.client().await?, status, kind, &page).await
+        let client = self.client().await?;
+        let c = &client;
+        let page = &page;
+        let mut parameters = Parameters::default();
+        let mut conditions = String::new();
+        if let Some(status) = status {
+            let placeholder = parameters.push(status.name());
+            conditions.push_str(&format!(" AND status = {placeholder}"));
+        }
+        if let Some(kind) = kind {
+            let placeholder = parameters.push(kind.name());
+            conditions.push_str(&format!(" AND kind = {placeholder}"));
+        }
+        let cursor = Cursor::new("id", page, &mut parameters);
+        let sql = format!(
+            "SELECT {TASK_COLUMNS} FROM background_task WHERE TRUE {conditions} {} {} LIMIT {}",
+            cursor.condition, cursor.order_by, cursor.fetch
+        );
+        let tasks = c
+            .query(&sql, &parameters.as_refs())
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(task_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(cursor.page(tasks, |task| task.id.to_string()))
     }
 
     async fn claim_background_task(
@@ -75,77 +131,23 @@ impl BackgroundTaskStore for PostgresStore {
         error: String,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        fail_task(&self.client().await?, claim, &error, now).await
-    }
-}
-
-async fn create_task(c: &impl GenericClient, task: NewBackgroundTask) -> Result<(), StoreError> {
-    let filter = &task.filter;
-    c.execute(
-        "INSERT INTO background_task (id, app_id, kind, status, endpoint_id, event_types,
-         selection, since, until, created_at, updated_at)
-         VALUES ($1, $2, $3, 'running', $4, $5, $6, $7, $8, $9, $9)",
-        &[
-            &task.id.as_str(),
-            &filter.app_id.as_str(),
-            &task.kind.name(),
-            &filter.endpoint_id.as_ref().map(EndpointId::as_str),
-            &event_type_names(filter),
-            &stored::replay_selection_code(filter.selection),
-            &to_micros(filter.since),
-            &filter.until.map(to_micros),
-            &to_micros(task.now),
-        ],
-    )
-    .await
-    .map_err(backend)?;
-    Ok(())
-}
-
-async fn find_task(
-    c: &impl GenericClient,
-    id: &BackgroundTaskId,
-) -> Result<Option<BackgroundTask>, StoreError> {
-    c.query_opt(
-        &format!("SELECT {TASK_COLUMNS} FROM background_task WHERE id = $1"),
-        &[&id.as_str()],
-    )
-    .await
-    .map_err(backend)?
-    .as_ref()
-    .map(task_from_row)
-    .transpose()
-}
-
-async fn list_tasks(
-    c: &impl GenericClient,
-    status: Option<BackgroundTaskStatus>,
-    kind: Option<BackgroundTaskKind>,
-    page: &PageRequest,
-) -> Result<Page<BackgroundTask>, StoreError> {
-    let mut parameters = Parameters::default();
-    let mut conditions = String::new();
-    if let Some(status) = status {
-        let placeholder = parameters.push(status.name());
-        conditions.push_str(&format!(" AND status = {placeholder}"));
-    }
-    if let Some(kind) = kind {
-        let placeholder = parameters.push(kind.name());
-        conditions.push_str(&format!(" AND kind = {placeholder}"));
-    }
-    let cursor = Cursor::new("id", page, &mut parameters);
-    let sql = format!(
-        "SELECT {TASK_COLUMNS} FROM background_task WHERE TRUE {conditions} {} {} LIMIT {}",
-        cursor.condition, cursor.order_by, cursor.fetch
-    );
-    let tasks = c
-        .query(&sql, &parameters.as_refs())
+        let client = self.client().await?;
+        let c = &client;
+        let error = &error;
+        c.execute(
+            "UPDATE background_task SET status = 'failed', error = $3, updated_at = $4
+         WHERE id = $1 AND lease_token = $2 AND status = 'running'",
+            &[
+                &claim.task.id.as_str(),
+                &claim.lease_token,
+                &error,
+                &to_micros(now),
+            ],
+        )
         .await
-        .map_err(backend)?
-        .iter()
-        .map(task_from_row)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(cursor.page(tasks, |task| task.id.to_string()))
+        .map_err(backend)?;
+        Ok(())
+    }
 }
 
 /// Claims in the caller's transaction.
@@ -251,27 +253,6 @@ async fn run_batch(
     } else {
         ReplayProgress::Queued(queued)
     })
-}
-
-async fn fail_task(
-    c: &impl GenericClient,
-    claim: &ClaimedBackgroundTask,
-    error: &str,
-    now: Timestamp,
-) -> Result<(), StoreError> {
-    c.execute(
-        "UPDATE background_task SET status = 'failed', error = $3, updated_at = $4
-         WHERE id = $1 AND lease_token = $2 AND status = 'running'",
-        &[
-            &claim.task.id.as_str(),
-            &claim.lease_token,
-            &error,
-            &to_micros(now),
-        ],
-    )
-    .await
-    .map_err(backend)?;
-    Ok(())
 }
 
 fn task_from_row(row: &Row) -> Result<BackgroundTask, StoreError> {

@@ -59,7 +59,24 @@ impl EndpointStore for PostgresStore {
         app_id: &AppId,
         page: PageRequest,
     ) -> Result<Page<Endpoint>, StoreError> {
-        list_endpoints(&self.client().await?, app_id, &page).await
+        let client = self.client().await?;
+        let c = &client;
+        let page = &page;
+        let mut parameters = Parameters::default();
+        let app = parameters.push(app_id.to_string());
+        let cursor = Cursor::new("id", page, &mut parameters);
+        let sql = format!(
+            "SELECT {ENDPOINT_COLUMNS} FROM endpoint WHERE app_id = {app} {} {} LIMIT {}",
+            cursor.condition, cursor.order_by, cursor.fetch
+        );
+        let rows = c
+            .query(&sql, &parameters.as_refs())
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(endpoint_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(cursor.page(rows, |endpoint| endpoint.id.to_string()))
     }
 
     async fn modify_endpoint(
@@ -250,28 +267,6 @@ pub async fn find_endpoint(
         .as_ref()
         .map(endpoint_from_row)
         .transpose()
-}
-
-async fn list_endpoints(
-    c: &impl GenericClient,
-    app_id: &AppId,
-    page: &PageRequest,
-) -> Result<Page<Endpoint>, StoreError> {
-    let mut parameters = Parameters::default();
-    let app = parameters.push(app_id.to_string());
-    let cursor = Cursor::new("id", page, &mut parameters);
-    let sql = format!(
-        "SELECT {ENDPOINT_COLUMNS} FROM endpoint WHERE app_id = {app} {} {} LIMIT {}",
-        cursor.condition, cursor.order_by, cursor.fetch
-    );
-    let rows = c
-        .query(&sql, &parameters.as_refs())
-        .await
-        .map_err(backend)?
-        .iter()
-        .map(endpoint_from_row)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(cursor.page(rows, |endpoint| endpoint.id.to_string()))
 }
 
 async fn update_endpoint(

@@ -17,11 +17,54 @@ impl EventTypeStore for PostgresStore {
         fields: EventTypeFields,
         now: Timestamp,
     ) -> Result<EventType, StoreError> {
-        insert_event_type(&self.client().await?, name, fields, now).await
+        let client = self.client().await?;
+        let c = &client;
+        let statement = c
+            .prepare_cached(
+                "INSERT INTO event_type (name, description, deprecated, archived, schemas,
+             feature_flag, group_name, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+            )
+            .await
+            .map_err(backend)?;
+        c.execute(
+            &statement,
+            &[
+                &name.as_str(),
+                &fields.description,
+                &fields.deprecated,
+                &fields.archived,
+                &optional_json(&fields.schemas)?,
+                &fields.feature_flag,
+                &fields.group_name,
+                &to_micros(now),
+            ],
+        )
+        .await
+        .map_err(unique("an event type with this name already exists"))?;
+        Ok(EventType {
+            name,
+            fields,
+            created_at: now,
+            updated_at: now,
+        })
     }
 
     async fn get_event_type(&self, name: &EventTypeName) -> Result<Option<EventType>, StoreError> {
-        find_event_type(&self.client().await?, name).await
+        let client = self.client().await?;
+        let c = &client;
+        let statement = c
+            .prepare_cached(&format!(
+                "SELECT {EVENT_TYPE_COLUMNS} FROM event_type WHERE name = $1"
+            ))
+            .await
+            .map_err(backend)?;
+        c.query_opt(&statement, &[&name.as_str()])
+            .await
+            .map_err(backend)?
+            .as_ref()
+            .map(event_type_from_row)
+            .transpose()
     }
 
     async fn list_event_types(
@@ -29,7 +72,28 @@ impl EventTypeStore for PostgresStore {
         page: PageRequest,
         include_archived: bool,
     ) -> Result<Page<EventType>, StoreError> {
-        list_event_types(&self.client().await?, &page, include_archived).await
+        let client = self.client().await?;
+        let c = &client;
+        let page = &page;
+        let mut parameters = Parameters::default();
+        let cursor = Cursor::new("name", page, &mut parameters);
+        let archived = if include_archived {
+            ""
+        } else {
+            "AND NOT archived"
+        };
+        let sql = format!(
+            "SELECT {EVENT_TYPE_COLUMNS} FROM event_type WHERE TRUE {archived} {} {} LIMIT {}",
+            cursor.condition, cursor.order_by, cursor.fetch
+        );
+        let rows = c
+            .query(&sql, &parameters.as_refs())
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(event_type_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(cursor.page(rows, |event_type| event_type.name.as_str().to_owned()))
     }
 
     async fn update_event_type(
@@ -58,7 +122,17 @@ impl EventTypeStore for PostgresStore {
     }
 
     async fn delete_event_type(&self, name: &EventTypeName) -> Result<bool, StoreError> {
-        delete_event_type(&self.client().await?, name).await
+        let client = self.client().await?;
+        let c = &client;
+        let statement = c
+            .prepare_cached("DELETE FROM event_type WHERE name = $1")
+            .await
+            .map_err(backend)?;
+        let deleted = c
+            .execute(&statement, &[&name.as_str()])
+            .await
+            .map_err(backend)?;
+        Ok(deleted > 0)
     }
 }
 
@@ -81,87 +155,6 @@ fn event_type_from_row(row: &Row) -> Result<EventType, StoreError> {
         created_at: from_micros(get(row, 7)?),
         updated_at: from_micros(get(row, 8)?),
     })
-}
-
-async fn insert_event_type(
-    c: &impl GenericClient,
-    name: EventTypeName,
-    fields: EventTypeFields,
-    now: Timestamp,
-) -> Result<EventType, StoreError> {
-    let statement = c
-        .prepare_cached(
-            "INSERT INTO event_type (name, description, deprecated, archived, schemas,
-             feature_flag, group_name, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
-        )
-        .await
-        .map_err(backend)?;
-    c.execute(
-        &statement,
-        &[
-            &name.as_str(),
-            &fields.description,
-            &fields.deprecated,
-            &fields.archived,
-            &optional_json(&fields.schemas)?,
-            &fields.feature_flag,
-            &fields.group_name,
-            &to_micros(now),
-        ],
-    )
-    .await
-    .map_err(unique("an event type with this name already exists"))?;
-    Ok(EventType {
-        name,
-        fields,
-        created_at: now,
-        updated_at: now,
-    })
-}
-
-async fn find_event_type(
-    c: &impl GenericClient,
-    name: &EventTypeName,
-) -> Result<Option<EventType>, StoreError> {
-    let statement = c
-        .prepare_cached(&format!(
-            "SELECT {EVENT_TYPE_COLUMNS} FROM event_type WHERE name = $1"
-        ))
-        .await
-        .map_err(backend)?;
-    c.query_opt(&statement, &[&name.as_str()])
-        .await
-        .map_err(backend)?
-        .as_ref()
-        .map(event_type_from_row)
-        .transpose()
-}
-
-async fn list_event_types(
-    c: &impl GenericClient,
-    page: &PageRequest,
-    include_archived: bool,
-) -> Result<Page<EventType>, StoreError> {
-    let mut parameters = Parameters::default();
-    let cursor = Cursor::new("name", page, &mut parameters);
-    let archived = if include_archived {
-        ""
-    } else {
-        "AND NOT archived"
-    };
-    let sql = format!(
-        "SELECT {EVENT_TYPE_COLUMNS} FROM event_type WHERE TRUE {archived} {} {} LIMIT {}",
-        cursor.condition, cursor.order_by, cursor.fetch
-    );
-    let rows = c
-        .query(&sql, &parameters.as_refs())
-        .await
-        .map_err(backend)?
-        .iter()
-        .map(event_type_from_row)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(cursor.page(rows, |event_type| event_type.name.as_str().to_owned()))
 }
 
 /// Applies `change` to the event type named `name`, holding its row lock from the read to the
@@ -228,19 +221,4 @@ async fn update_event_type(
     .as_ref()
     .map(event_type_from_row)
     .transpose()
-}
-
-async fn delete_event_type(
-    c: &impl GenericClient,
-    name: &EventTypeName,
-) -> Result<bool, StoreError> {
-    let statement = c
-        .prepare_cached("DELETE FROM event_type WHERE name = $1")
-        .await
-        .map_err(backend)?;
-    let deleted = c
-        .execute(&statement, &[&name.as_str()])
-        .await
-        .map_err(backend)?;
-    Ok(deleted > 0)
 }

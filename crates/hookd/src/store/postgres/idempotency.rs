@@ -39,7 +39,16 @@ impl IdempotencyStore for PostgresStore {
     }
 
     async fn release_idempotency_key(&self, key: &str) -> Result<(), StoreError> {
-        release_idempotency_key(&self.client().await?, key).await
+        let client = self.client().await?;
+        let c = &client;
+        let statement = c
+            .prepare_cached("DELETE FROM idempotency WHERE key = $1 AND status = $2")
+            .await
+            .map_err(backend)?;
+        c.execute(&statement, &[&key, &i32::from(IDEMPOTENCY_IN_PROGRESS)])
+            .await
+            .map_err(backend)?;
+        Ok(())
     }
 
     async fn put_idempotent_response(
@@ -60,7 +69,28 @@ impl IdempotencyStore for PostgresStore {
         cutoff: Timestamp,
         limit: usize,
     ) -> Result<usize, StoreError> {
-        purge_idempotency_before(&self.client().await?, cutoff, limit).await
+        // Skips rows another node holds.
+        let client = self.client().await?;
+        let c = &client;
+        let statement = c
+            .prepare_cached(
+                "DELETE FROM idempotency WHERE key IN (
+                 SELECT key FROM idempotency WHERE created_at < $1
+                 LIMIT $2 FOR UPDATE SKIP LOCKED)",
+            )
+            .await
+            .map_err(backend)?;
+        let purged = c
+            .execute(
+                &statement,
+                &[
+                    &to_micros(cutoff),
+                    &i64::try_from(limit).unwrap_or(i64::MAX),
+                ],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(usize::try_from(purged).unwrap_or(usize::MAX))
     }
 }
 
@@ -154,17 +184,6 @@ async fn claim_idempotency_key(
     Ok(KeyClaim::Claimed)
 }
 
-async fn release_idempotency_key(c: &impl GenericClient, key: &str) -> Result<(), StoreError> {
-    let statement = c
-        .prepare_cached("DELETE FROM idempotency WHERE key = $1 AND status = $2")
-        .await
-        .map_err(backend)?;
-    c.execute(&statement, &[&key, &i32::from(IDEMPOTENCY_IN_PROGRESS)])
-        .await
-        .map_err(backend)?;
-    Ok(())
-}
-
 pub async fn put_idempotent_response(
     c: &impl GenericClient,
     key: &str,
@@ -218,31 +237,4 @@ pub async fn put_idempotent_response(
     .await
     .map_err(backend)?;
     Ok(())
-}
-
-/// Deletes at most `limit` records made before `cutoff`, skipping rows another node holds.
-async fn purge_idempotency_before(
-    c: &impl GenericClient,
-    cutoff: Timestamp,
-    limit: usize,
-) -> Result<usize, StoreError> {
-    let statement = c
-        .prepare_cached(
-            "DELETE FROM idempotency WHERE key IN (
-                 SELECT key FROM idempotency WHERE created_at < $1
-                 LIMIT $2 FOR UPDATE SKIP LOCKED)",
-        )
-        .await
-        .map_err(backend)?;
-    let purged = c
-        .execute(
-            &statement,
-            &[
-                &to_micros(cutoff),
-                &i64::try_from(limit).unwrap_or(i64::MAX),
-            ],
-        )
-        .await
-        .map_err(backend)?;
-    Ok(usize::try_from(purged).unwrap_or(usize::MAX))
 }

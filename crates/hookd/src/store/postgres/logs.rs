@@ -31,7 +31,42 @@ impl LogStore for PostgresStore {
         msg_id: &MessageId,
         page: PageRequest,
     ) -> Result<Page<Destination>, StoreError> {
-        list_destinations(&self.client().await?, app_id, msg_id, &page).await
+        let client = self.client().await?;
+        let c = &client;
+        let page = &page;
+        let mut parameters = Parameters::default();
+        let app = parameters.push(app_id.to_string());
+        let msg = parameters.push(msg_id.to_string());
+        let cursor = Cursor::new("d.endpoint_id", page, &mut parameters);
+        let sql = format!(
+            "SELECT d.endpoint_id, d.status, d.lease_token IS NOT NULL, d.next_attempt_at
+         FROM delivery d WHERE d.app_id = {app} AND d.msg_id = {msg} AND {LATEST_OF_PAIR}
+         {} {} LIMIT {}",
+            cursor.condition, cursor.order_by, cursor.fetch
+        );
+        let rows = c
+            .query(&sql, &parameters.as_refs())
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(|row| {
+                let state = DeliveryState::from_stored(
+                    stored::delivery_state(i64::from(get::<i16>(row, 1)?))?,
+                    get::<bool>(row, 2)?,
+                );
+                Ok(Destination {
+                    endpoint_id: EndpointId::from_trusted(get::<String>(row, 0)?),
+                    state,
+                    next_attempt_at: matches!(
+                        state,
+                        DeliveryState::Pending | DeliveryState::Sending
+                    )
+                    .then(|| get::<i64>(row, 3).map(from_micros))
+                    .transpose()?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(cursor.page(rows, |destination| destination.endpoint_id.to_string()))
     }
 
     async fn list_dead_letters(
@@ -40,11 +75,57 @@ impl LogStore for PostgresStore {
         filter: DeadLetterFilter,
         page: PageRequest,
     ) -> Result<Page<DeadLetter>, StoreError> {
-        list_dead_letters(&self.client().await?, app_id, &filter, &page).await
+        let client = self.client().await?;
+        let c = &client;
+        let filter = &filter;
+        let page = &page;
+        let mut parameters = Parameters::default();
+        let conditions = dead_letter_conditions(&mut parameters, app_id, filter);
+        let cursor = Cursor::new("d.id", page, &mut parameters);
+        let sql = format!(
+            "SELECT d.id, d.msg_id, d.endpoint_id, m.event_type, d.status, d.attempts_made,
+                m.created_at,
+                (SELECT MAX(a.created_at) FROM attempt a
+                 WHERE a.msg_id = d.msg_id AND a.endpoint_id = d.endpoint_id)
+         FROM delivery d JOIN message m ON m.id = d.msg_id
+         WHERE {conditions} {} {} LIMIT {}",
+            cursor.condition, cursor.order_by, cursor.fetch
+        );
+        let rows = c
+            .query(&sql, &parameters.as_refs())
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(dead_letter_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(cursor.page(rows, |letter| letter.delivery_id.to_string()))
     }
 
     async fn count_dead_letters(&self, app_id: &AppId) -> Result<Vec<DeadLetterGroup>, StoreError> {
-        count_dead_letters(&self.client().await?, app_id).await
+        let client = self.client().await?;
+        let c = &client;
+        let mut parameters = Parameters::default();
+        let conditions =
+            dead_letter_conditions(&mut parameters, app_id, &DeadLetterFilter::default());
+        let sql = format!(
+            "SELECT d.endpoint_id, m.event_type, d.status = 9, COUNT(*)
+         FROM delivery d JOIN message m ON m.id = d.msg_id
+         WHERE {conditions} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+        );
+        c.query(&sql, &parameters.as_refs())
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(|row| {
+                let event_type: String = get(row, 1)?;
+                Ok(DeadLetterGroup {
+                    endpoint_id: EndpointId::from_trusted(get::<String>(row, 0)?),
+                    event_type: EventTypeName::parse(&event_type).map_err(corrupt)?,
+                    parked: get(row, 2)?,
+                    count: u64::try_from(get::<i64>(row, 3)?).unwrap_or(0),
+                })
+            })
+            .collect()
     }
 
     async fn count_endpoint_deliveries(
@@ -53,7 +134,37 @@ impl LogStore for PostgresStore {
         since: Option<Timestamp>,
         until: Option<Timestamp>,
     ) -> Result<DeliveryCounts, StoreError> {
-        count_endpoint_deliveries(&self.client().await?, endpoint_id, since, until).await
+        let client = self.client().await?;
+        let c = &client;
+        let mut parameters = Parameters::default();
+        let endpoint = parameters.push(endpoint_id.to_string());
+        let mut sql = format!(
+            "SELECT d.status, d.lease_token IS NOT NULL, COUNT(*)
+         FROM delivery d JOIN message m ON m.id = d.msg_id
+         WHERE d.endpoint_id = {endpoint} AND {LATEST_OF_PAIR}"
+        );
+        if let Some(since) = since {
+            let since = parameters.push(to_micros(since));
+            sql.push_str(&format!(" AND m.created_at >= {since}"));
+        }
+        if let Some(until) = until {
+            let until = parameters.push(to_micros(until));
+            sql.push_str(&format!(" AND m.created_at < {until}"));
+        }
+        sql.push_str(" GROUP BY 1, 2");
+        let mut counts = DeliveryCounts::default();
+        for row in c
+            .query(&sql, &parameters.as_refs())
+            .await
+            .map_err(backend)?
+        {
+            let state = DeliveryState::from_stored(
+                stored::delivery_state(i64::from(get::<i16>(&row, 0)?))?,
+                get(&row, 1)?,
+            );
+            counts.add(state, u64::try_from(get::<i64>(&row, 2)?).unwrap_or(0));
+        }
+        Ok(counts)
     }
 
     async fn sample_endpoint_attempts(
@@ -61,46 +172,29 @@ impl LogStore for PostgresStore {
         endpoint_id: &EndpointId,
         since: Timestamp,
     ) -> Result<Vec<AttemptSample>, StoreError> {
-        sample_endpoint_attempts(&self.client().await?, endpoint_id, since).await
-    }
-}
-
-async fn list_destinations(
-    c: &impl GenericClient,
-    app_id: &AppId,
-    msg_id: &MessageId,
-    page: &PageRequest,
-) -> Result<Page<Destination>, StoreError> {
-    let mut parameters = Parameters::default();
-    let app = parameters.push(app_id.to_string());
-    let msg = parameters.push(msg_id.to_string());
-    let cursor = Cursor::new("d.endpoint_id", page, &mut parameters);
-    let sql = format!(
-        "SELECT d.endpoint_id, d.status, d.lease_token IS NOT NULL, d.next_attempt_at
-         FROM delivery d WHERE d.app_id = {app} AND d.msg_id = {msg} AND {LATEST_OF_PAIR}
-         {} {} LIMIT {}",
-        cursor.condition, cursor.order_by, cursor.fetch
-    );
-    let rows = c
-        .query(&sql, &parameters.as_refs())
+        let client = self.client().await?;
+        let c = &client;
+        c.query(
+            "SELECT created_at, status, response_duration_ms FROM attempt
+         WHERE endpoint_id = $1 AND created_at >= $2 ORDER BY created_at LIMIT $3",
+            &[
+                &endpoint_id.as_str(),
+                &to_micros(since),
+                &limit_of(MAX_ATTEMPT_SAMPLES),
+            ],
+        )
         .await
         .map_err(backend)?
         .iter()
         .map(|row| {
-            let state = DeliveryState::from_stored(
-                stored::delivery_state(i64::from(get::<i16>(row, 1)?))?,
-                get::<bool>(row, 2)?,
-            );
-            Ok(Destination {
-                endpoint_id: EndpointId::from_trusted(get::<String>(row, 0)?),
-                state,
-                next_attempt_at: matches!(state, DeliveryState::Pending | DeliveryState::Sending)
-                    .then(|| get::<i64>(row, 3).map(from_micros))
-                    .transpose()?,
+            Ok(AttemptSample {
+                created_at: from_micros(get(row, 0)?),
+                success: get::<i16>(row, 1)? == DeliveryStatus::Success as i16,
+                duration_ms: u64::try_from(get::<i64>(row, 2)?).unwrap_or(0),
             })
         })
-        .collect::<Result<Vec<_>, StoreError>>()?;
-    Ok(cursor.page(rows, |destination| destination.endpoint_id.to_string()))
+        .collect()
+    }
 }
 
 /// The `WHERE` clause (after `WHERE`) selecting an application's dead letters.
@@ -151,123 +245,4 @@ fn dead_letter_from_row(row: &Row) -> Result<DeadLetter, StoreError> {
         message_created_at: from_micros(get(row, 6)?),
         last_attempt_at: get::<Option<i64>>(row, 7)?.map(from_micros),
     })
-}
-
-async fn list_dead_letters(
-    c: &impl GenericClient,
-    app_id: &AppId,
-    filter: &DeadLetterFilter,
-    page: &PageRequest,
-) -> Result<Page<DeadLetter>, StoreError> {
-    let mut parameters = Parameters::default();
-    let conditions = dead_letter_conditions(&mut parameters, app_id, filter);
-    let cursor = Cursor::new("d.id", page, &mut parameters);
-    let sql = format!(
-        "SELECT d.id, d.msg_id, d.endpoint_id, m.event_type, d.status, d.attempts_made,
-                m.created_at,
-                (SELECT MAX(a.created_at) FROM attempt a
-                 WHERE a.msg_id = d.msg_id AND a.endpoint_id = d.endpoint_id)
-         FROM delivery d JOIN message m ON m.id = d.msg_id
-         WHERE {conditions} {} {} LIMIT {}",
-        cursor.condition, cursor.order_by, cursor.fetch
-    );
-    let rows = c
-        .query(&sql, &parameters.as_refs())
-        .await
-        .map_err(backend)?
-        .iter()
-        .map(dead_letter_from_row)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(cursor.page(rows, |letter| letter.delivery_id.to_string()))
-}
-
-async fn count_dead_letters(
-    c: &impl GenericClient,
-    app_id: &AppId,
-) -> Result<Vec<DeadLetterGroup>, StoreError> {
-    let mut parameters = Parameters::default();
-    let conditions = dead_letter_conditions(&mut parameters, app_id, &DeadLetterFilter::default());
-    let sql = format!(
-        "SELECT d.endpoint_id, m.event_type, d.status = 9, COUNT(*)
-         FROM delivery d JOIN message m ON m.id = d.msg_id
-         WHERE {conditions} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
-    );
-    c.query(&sql, &parameters.as_refs())
-        .await
-        .map_err(backend)?
-        .iter()
-        .map(|row| {
-            let event_type: String = get(row, 1)?;
-            Ok(DeadLetterGroup {
-                endpoint_id: EndpointId::from_trusted(get::<String>(row, 0)?),
-                event_type: EventTypeName::parse(&event_type).map_err(corrupt)?,
-                parked: get(row, 2)?,
-                count: u64::try_from(get::<i64>(row, 3)?).unwrap_or(0),
-            })
-        })
-        .collect()
-}
-
-async fn count_endpoint_deliveries(
-    c: &impl GenericClient,
-    endpoint_id: &EndpointId,
-    since: Option<Timestamp>,
-    until: Option<Timestamp>,
-) -> Result<DeliveryCounts, StoreError> {
-    let mut parameters = Parameters::default();
-    let endpoint = parameters.push(endpoint_id.to_string());
-    let mut sql = format!(
-        "SELECT d.status, d.lease_token IS NOT NULL, COUNT(*)
-         FROM delivery d JOIN message m ON m.id = d.msg_id
-         WHERE d.endpoint_id = {endpoint} AND {LATEST_OF_PAIR}"
-    );
-    if let Some(since) = since {
-        let since = parameters.push(to_micros(since));
-        sql.push_str(&format!(" AND m.created_at >= {since}"));
-    }
-    if let Some(until) = until {
-        let until = parameters.push(to_micros(until));
-        sql.push_str(&format!(" AND m.created_at < {until}"));
-    }
-    sql.push_str(" GROUP BY 1, 2");
-    let mut counts = DeliveryCounts::default();
-    for row in c
-        .query(&sql, &parameters.as_refs())
-        .await
-        .map_err(backend)?
-    {
-        let state = DeliveryState::from_stored(
-            stored::delivery_state(i64::from(get::<i16>(&row, 0)?))?,
-            get(&row, 1)?,
-        );
-        counts.add(state, u64::try_from(get::<i64>(&row, 2)?).unwrap_or(0));
-    }
-    Ok(counts)
-}
-
-async fn sample_endpoint_attempts(
-    c: &impl GenericClient,
-    endpoint_id: &EndpointId,
-    since: Timestamp,
-) -> Result<Vec<AttemptSample>, StoreError> {
-    c.query(
-        "SELECT created_at, status, response_duration_ms FROM attempt
-         WHERE endpoint_id = $1 AND created_at >= $2 ORDER BY created_at LIMIT $3",
-        &[
-            &endpoint_id.as_str(),
-            &to_micros(since),
-            &limit_of(MAX_ATTEMPT_SAMPLES),
-        ],
-    )
-    .await
-    .map_err(backend)?
-    .iter()
-    .map(|row| {
-        Ok(AttemptSample {
-            created_at: from_micros(get(row, 0)?),
-            success: get::<i16>(row, 1)? == DeliveryStatus::Success as i16,
-            duration_ms: u64::try_from(get::<i64>(row, 2)?).unwrap_or(0),
-        })
-    })
-    .collect()
 }

@@ -30,7 +30,22 @@ impl MessageStore for PostgresStore {
         app_id: &AppId,
         id_or_event_id: &str,
     ) -> Result<Option<Message>, StoreError> {
-        find_message(&self.client().await?, app_id, id_or_event_id).await
+        let client = self.client().await?;
+        let c = &client;
+        let statement = c
+            .prepare_cached(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM message WHERE app_id = $1 AND id = $2
+             UNION ALL SELECT {MESSAGE_COLUMNS} FROM message WHERE app_id = $1 AND event_id = $2
+             LIMIT 1"
+            ))
+            .await
+            .map_err(backend)?;
+        c.query_opt(&statement, &[&app_id.as_str(), &id_or_event_id])
+            .await
+            .map_err(backend)?
+            .as_ref()
+            .map(message_from_row)
+            .transpose()
     }
 
     async fn list_messages(
@@ -39,7 +54,36 @@ impl MessageStore for PostgresStore {
         filter: MessageFilter,
         page: PageRequest,
     ) -> Result<Page<Message>, StoreError> {
-        list_messages(&self.client().await?, app_id, &filter, &page).await
+        let client = self.client().await?;
+        let c = &client;
+        let filter = &filter;
+        let page = &page;
+        let mut parameters = Parameters::default();
+        let app = parameters.push(app_id.to_string());
+        let mut conditions = format!(" AND app_id = {app}");
+        conditions.push_str(&message_conditions(
+            &mut parameters,
+            filter.event_types.as_ref(),
+            filter.channel.as_ref(),
+            filter.tag.as_ref(),
+        ));
+        conditions.push_str(&time_conditions(
+            &mut parameters,
+            [filter.before.map(to_micros), filter.after.map(to_micros)],
+        ));
+        let cursor = Cursor::new("id", page, &mut parameters);
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM message WHERE TRUE {conditions} {} {} LIMIT {}",
+            cursor.condition, cursor.order_by, cursor.fetch
+        );
+        let rows = c
+            .query(&sql, &parameters.as_refs())
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(message_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(cursor.page(rows, |message| message.id.to_string()))
     }
 }
 
@@ -183,27 +227,6 @@ async fn find_by_event_id(
         .transpose()
 }
 
-async fn find_message(
-    c: &impl GenericClient,
-    app_id: &AppId,
-    id_or_event_id: &str,
-) -> Result<Option<Message>, StoreError> {
-    let statement = c
-        .prepare_cached(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM message WHERE app_id = $1 AND id = $2
-             UNION ALL SELECT {MESSAGE_COLUMNS} FROM message WHERE app_id = $1 AND event_id = $2
-             LIMIT 1"
-        ))
-        .await
-        .map_err(backend)?;
-    c.query_opt(&statement, &[&app_id.as_str(), &id_or_event_id])
-        .await
-        .map_err(backend)?
-        .as_ref()
-        .map(message_from_row)
-        .transpose()
-}
-
 /// Adds the conditions on a message's event type, channels and tags (columns of `message`).
 pub(super) fn message_conditions(
     parameters: &mut Parameters,
@@ -247,40 +270,6 @@ pub(super) fn time_conditions(
         sql.push_str(&format!(" AND created_at > {}", parameters.push(after)));
     }
     sql
-}
-
-async fn list_messages(
-    c: &impl GenericClient,
-    app_id: &AppId,
-    filter: &MessageFilter,
-    page: &PageRequest,
-) -> Result<Page<Message>, StoreError> {
-    let mut parameters = Parameters::default();
-    let app = parameters.push(app_id.to_string());
-    let mut conditions = format!(" AND app_id = {app}");
-    conditions.push_str(&message_conditions(
-        &mut parameters,
-        filter.event_types.as_ref(),
-        filter.channel.as_ref(),
-        filter.tag.as_ref(),
-    ));
-    conditions.push_str(&time_conditions(
-        &mut parameters,
-        [filter.before.map(to_micros), filter.after.map(to_micros)],
-    ));
-    let cursor = Cursor::new("id", page, &mut parameters);
-    let sql = format!(
-        "SELECT {MESSAGE_COLUMNS} FROM message WHERE TRUE {conditions} {} {} LIMIT {}",
-        cursor.condition, cursor.order_by, cursor.fetch
-    );
-    let rows = c
-        .query(&sql, &parameters.as_refs())
-        .await
-        .map_err(backend)?
-        .iter()
-        .map(message_from_row)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(cursor.page(rows, |message| message.id.to_string()))
 }
 
 /// What fan-out needs of every endpoint of an application, read inside the message

@@ -58,7 +58,11 @@ impl ReplayStore for PostgresStore {
     }
 
     async fn count_replay(&self, filter: ReplayFilter) -> Result<u64, StoreError> {
-        count_replay(&self.client().await?, &filter).await
+        let client = self.client().await?;
+        let c = &client;
+        let filter = &filter;
+        let selected = select_pairs(c, filter, &None, None).await?;
+        Ok((selected.queue.len() + selected.due_now.len()) as u64)
     }
 }
 
@@ -81,11 +85,6 @@ async fn replay_message(
         enqueue_resend(c, app_id, msg_id, &endpoint_id, now).await?;
     }
     Ok(rows.len())
-}
-
-async fn count_replay(c: &impl GenericClient, filter: &ReplayFilter) -> Result<u64, StoreError> {
-    let selected = select_pairs(c, filter, &None, None).await?;
-    Ok((selected.queue.len() + selected.due_now.len()) as u64)
 }
 
 /// What one pass over the filter found: the pairs to queue, the deliveries waiting for a retry

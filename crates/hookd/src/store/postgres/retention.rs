@@ -41,7 +41,18 @@ impl RetentionStore for PostgresStore {
         cutoff: Timestamp,
         limit: usize,
     ) -> Result<usize, StoreError> {
-        purge_attempt_bodies_before(&self.client().await?, cutoff, limit).await
+        let client = self.client().await?;
+        let c = &client;
+        let purged = c
+            .execute(
+                "UPDATE attempt SET response = '' WHERE id IN (
+                 SELECT id FROM attempt WHERE created_at < $1 AND response <> ''
+                 LIMIT $2 FOR UPDATE SKIP LOCKED)",
+                &[&to_micros(cutoff), &limit_of(limit)],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(usize::try_from(purged).unwrap_or(usize::MAX))
     }
 }
 
@@ -108,21 +119,4 @@ async fn erase_from_idempotent_answers(
     .await
     .map_err(backend)?;
     Ok(())
-}
-
-async fn purge_attempt_bodies_before(
-    c: &impl GenericClient,
-    cutoff: Timestamp,
-    limit: usize,
-) -> Result<usize, StoreError> {
-    let purged = c
-        .execute(
-            "UPDATE attempt SET response = '' WHERE id IN (
-                 SELECT id FROM attempt WHERE created_at < $1 AND response <> ''
-                 LIMIT $2 FOR UPDATE SKIP LOCKED)",
-            &[&to_micros(cutoff), &limit_of(limit)],
-        )
-        .await
-        .map_err(backend)?;
-    Ok(usize::try_from(purged).unwrap_or(usize::MAX))
 }

@@ -9,36 +9,32 @@ use crate::store::{SettingStore, StoreError};
 #[async_trait]
 impl SettingStore for PostgresStore {
     async fn get_setting(&self, name: &str) -> Result<Option<String>, StoreError> {
-        get_setting(&self.client().await?, name).await
+        let client = self.client().await?;
+        let c = &client;
+        let statement = c
+            .prepare_cached("SELECT value FROM setting WHERE name = $1")
+            .await
+            .map_err(backend)?;
+        c.query_opt(&statement, &[&name])
+            .await
+            .map_err(backend)?
+            .map(|row| get(&row, 0))
+            .transpose()
     }
 
     async fn put_setting(&self, name: &str, value: &str) -> Result<(), StoreError> {
-        put_setting(&self.client().await?, name, value).await
-    }
-}
-
-async fn get_setting(c: &impl GenericClient, name: &str) -> Result<Option<String>, StoreError> {
-    let statement = c
-        .prepare_cached("SELECT value FROM setting WHERE name = $1")
-        .await
-        .map_err(backend)?;
-    c.query_opt(&statement, &[&name])
-        .await
-        .map_err(backend)?
-        .map(|row| get(&row, 0))
-        .transpose()
-}
-
-async fn put_setting(c: &impl GenericClient, name: &str, value: &str) -> Result<(), StoreError> {
-    let statement = c
-        .prepare_cached(
-            "INSERT INTO setting (name, value) VALUES ($1, $2)
+        let client = self.client().await?;
+        let c = &client;
+        let statement = c
+            .prepare_cached(
+                "INSERT INTO setting (name, value) VALUES ($1, $2)
              ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-        )
-        .await
-        .map_err(backend)?;
-    c.execute(&statement, &[&name, &value])
-        .await
-        .map_err(backend)?;
-    Ok(())
+            )
+            .await
+            .map_err(backend)?;
+        c.execute(&statement, &[&name, &value])
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
 }

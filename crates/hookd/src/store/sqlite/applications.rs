@@ -18,8 +18,32 @@ impl ApplicationStore for SqliteStore {
         fields: ApplicationFields,
         now: Timestamp,
     ) -> Result<Application, StoreError> {
-        self.write(move |c| insert_application(c, id, fields, now))
-            .await
+        self.write(move |c| {
+            c.prepare_cached(
+        "INSERT INTO application (id, uid, name, throttle_rate, metadata, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+    )
+    .map_err(backend)?
+    .execute(params![
+        id.as_str(),
+        fields.uid.as_ref().map(Uid::as_str),
+        fields.name,
+        fields.throttle_rate,
+        to_json(&fields.metadata)?,
+        to_micros(now),
+    ])
+    .map_err(unique("an application with this uid already exists"))?;
+            Ok(Application {
+                id,
+                uid: fields.uid,
+                name: fields.name,
+                throttle_rate: fields.throttle_rate,
+                metadata: fields.metadata,
+                created_at: now,
+                updated_at: now,
+            })
+        })
+        .await
     }
 
     async fn get_application(&self, id_or_uid: &str) -> Result<Option<Application>, StoreError> {
@@ -32,8 +56,35 @@ impl ApplicationStore for SqliteStore {
         page: PageRequest,
         filter: ApplicationFilter,
     ) -> Result<Page<Application>, StoreError> {
-        self.read(move |c| list_applications(c, &page, &filter))
-            .await
+        self.read(move |c| {
+            let page = &page;
+            let filter = &filter;
+    let cursor = Cursor::new("id", page);
+    let mut conditions = String::new();
+    let mut parameters = Vec::new();
+    if let Some(hidden) = &filter.hidden {
+        conditions.push_str(" AND id <> ?");
+        parameters.push(rusqlite::types::Value::Text(hidden.to_string()));
+    }
+    if filter.with_endpoints_only {
+        conditions.push_str(
+            " AND EXISTS (SELECT 1 FROM endpoint WHERE endpoint.app_id = application.id)",
+        );
+    }
+    parameters.extend(cursor.parameter.iter().cloned());
+    let sql = format!(
+        "SELECT {APPLICATION_COLUMNS} FROM application WHERE 1 = 1{conditions} {} {} LIMIT {}",
+        cursor.condition, cursor.order_by, cursor.fetch
+    );
+    let mut statement = c.prepare_cached(&sql).map_err(backend)?;
+    let rows = statement
+        .query_map(params_from_iter(parameters.iter()), application_from_row)
+        .map_err(backend)?
+        .map(|row| row.map_err(backend)?)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(cursor.page(rows, |app| app.id.to_string()))
+        })
+        .await
     }
 
     async fn modify_application(
@@ -49,7 +100,16 @@ impl ApplicationStore for SqliteStore {
 
     async fn delete_application(&self, id: &AppId) -> Result<bool, StoreError> {
         let id = id.clone();
-        self.write(move |c| delete_application(c, &id)).await
+        self.write(move |c| {
+            let id = &id;
+            let deleted = c
+                .prepare_cached("DELETE FROM application WHERE id = ?1")
+                .map_err(backend)?
+                .execute([id.as_str()])
+                .map_err(backend)?;
+            Ok(deleted > 0)
+        })
+        .await
     }
 }
 
@@ -96,37 +156,6 @@ fn application_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Application, S
     })())
 }
 
-fn insert_application(
-    c: &Connection,
-    id: AppId,
-    fields: ApplicationFields,
-    now: Timestamp,
-) -> Result<Application, StoreError> {
-    c.prepare_cached(
-        "INSERT INTO application (id, uid, name, throttle_rate, metadata, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
-    )
-    .map_err(backend)?
-    .execute(params![
-        id.as_str(),
-        fields.uid.as_ref().map(Uid::as_str),
-        fields.name,
-        fields.throttle_rate,
-        to_json(&fields.metadata)?,
-        to_micros(now),
-    ])
-    .map_err(unique("an application with this uid already exists"))?;
-    Ok(Application {
-        id,
-        uid: fields.uid,
-        name: fields.name,
-        throttle_rate: fields.throttle_rate,
-        metadata: fields.metadata,
-        created_at: now,
-        updated_at: now,
-    })
-}
-
 fn find_application(c: &Connection, id_or_uid: &str) -> Result<Option<Application>, StoreError> {
     c.prepare_cached(&format!(
         "SELECT {APPLICATION_COLUMNS} FROM application WHERE id = ?1
@@ -137,37 +166,6 @@ fn find_application(c: &Connection, id_or_uid: &str) -> Result<Option<Applicatio
     .optional()
     .map_err(backend)?
     .transpose()
-}
-
-fn list_applications(
-    c: &Connection,
-    page: &PageRequest,
-    filter: &ApplicationFilter,
-) -> Result<Page<Application>, StoreError> {
-    let cursor = Cursor::new("id", page);
-    let mut conditions = String::new();
-    let mut parameters = Vec::new();
-    if let Some(hidden) = &filter.hidden {
-        conditions.push_str(" AND id <> ?");
-        parameters.push(rusqlite::types::Value::Text(hidden.to_string()));
-    }
-    if filter.with_endpoints_only {
-        conditions.push_str(
-            " AND EXISTS (SELECT 1 FROM endpoint WHERE endpoint.app_id = application.id)",
-        );
-    }
-    parameters.extend(cursor.parameter.iter().cloned());
-    let sql = format!(
-        "SELECT {APPLICATION_COLUMNS} FROM application WHERE 1 = 1{conditions} {} {} LIMIT {}",
-        cursor.condition, cursor.order_by, cursor.fetch
-    );
-    let mut statement = c.prepare_cached(&sql).map_err(backend)?;
-    let rows = statement
-        .query_map(params_from_iter(parameters.iter()), application_from_row)
-        .map_err(backend)?
-        .map(|row| row.map_err(backend)?)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(cursor.page(rows, |app| app.id.to_string()))
 }
 
 fn update_application(
@@ -195,13 +193,4 @@ fn update_application(
         return Ok(None);
     }
     find_application(c, id.as_str())
-}
-
-fn delete_application(c: &Connection, id: &AppId) -> Result<bool, StoreError> {
-    let deleted = c
-        .prepare_cached("DELETE FROM application WHERE id = ?1")
-        .map_err(backend)?
-        .execute([id.as_str()])
-        .map_err(backend)?;
-    Ok(deleted > 0)
 }

@@ -23,8 +23,70 @@ impl AttemptStore for SqliteStore {
         page: PageRequest,
     ) -> Result<Page<Attempt>, StoreError> {
         let (app_id, msg_id) = (app_id.clone(), msg_id.cloned());
-        self.read(move |c| list_attempts(c, &app_id, msg_id.as_ref(), &filter, &page))
-            .await
+        self.read(move |c| {
+            let app_id = &app_id;
+            let msg_id = msg_id.as_ref();
+            let filter = &filter;
+            let page = &page;
+    let mut conditions = Conditions::default();
+    conditions.add("app_id = ?", [Value::Text(app_id.to_string())]);
+    if let Some(msg_id) = msg_id {
+        conditions.add("msg_id = ?", [Value::Text(msg_id.to_string())]);
+    }
+    if let Some(endpoint_id) = &filter.endpoint_id {
+        conditions.add("endpoint_id = ?", [Value::Text(endpoint_id.to_string())]);
+    }
+    if let Some(status) = filter.status {
+        conditions.add("status = ?", [Value::Integer(status as i64)]);
+    }
+    if let Some(class) = filter.status_code_class {
+        let low = i64::from(class);
+        let high = if class == 0 { 1 } else { low + 100 };
+        conditions.add(
+            "response_status_code >= ? AND response_status_code < ?",
+            [Value::Integer(low), Value::Integer(high)],
+        );
+    }
+    let mut by_message = Conditions::default();
+    add_message_conditions(
+        &mut by_message,
+        filter.event_types.as_ref(),
+        filter.channel.as_ref(),
+        filter.tag.as_ref(),
+    );
+    if !by_message.sql.is_empty() {
+        conditions.add(
+            &format!(
+                "msg_id IN (SELECT message.id FROM message WHERE message.app_id = attempt.app_id {})",
+                by_message.sql
+            ),
+            by_message.parameters,
+        );
+    }
+    if let Some(before) = filter.before {
+        conditions.add("created_at < ?", [Value::Integer(to_micros(before))]);
+    }
+    if let Some(after) = filter.after {
+        conditions.add("created_at > ?", [Value::Integer(to_micros(after))]);
+    }
+    let cursor = Cursor::new("id", page);
+    let sql = format!(
+        "SELECT {ATTEMPT_COLUMNS} FROM attempt WHERE 1 = 1 {} {} {} LIMIT {}",
+        conditions.sql, cursor.condition, cursor.order_by, cursor.fetch
+    );
+    let parameters = conditions
+        .parameters
+        .into_iter()
+        .chain(cursor.parameter.clone());
+    let mut statement = c.prepare(&sql).map_err(backend)?;
+    let rows = statement
+        .query_map(params_from_iter(parameters), attempt_from_row)
+        .map_err(backend)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(backend)?;
+    Ok(cursor.page(rows, |attempt| attempt.id.to_string()))
+        })
+        .await
     }
 
     async fn get_attempt(
@@ -33,8 +95,18 @@ impl AttemptStore for SqliteStore {
         attempt_id: &str,
     ) -> Result<Option<Attempt>, StoreError> {
         let (app_id, attempt_id) = (app_id.clone(), attempt_id.to_owned());
-        self.read(move |c| find_attempt(c, &app_id, &attempt_id))
-            .await
+        self.read(move |c| {
+            let app_id = &app_id;
+            let attempt_id = &attempt_id;
+            c.prepare_cached(&format!(
+                "SELECT {ATTEMPT_COLUMNS} FROM attempt WHERE app_id = ?1 AND id = ?2"
+            ))
+            .map_err(backend)?
+            .query_row([app_id.as_str(), attempt_id], attempt_from_row)
+            .optional()
+            .map_err(backend)
+        })
+        .await
     }
 }
 
@@ -105,84 +177,4 @@ pub fn insert_attempt(c: &Connection, attempt: &Attempt) -> Result<(), StoreErro
     ])
     .map_err(backend)?;
     Ok(())
-}
-
-fn list_attempts(
-    c: &Connection,
-    app_id: &AppId,
-    msg_id: Option<&MessageId>,
-    filter: &AttemptFilter,
-    page: &PageRequest,
-) -> Result<Page<Attempt>, StoreError> {
-    let mut conditions = Conditions::default();
-    conditions.add("app_id = ?", [Value::Text(app_id.to_string())]);
-    if let Some(msg_id) = msg_id {
-        conditions.add("msg_id = ?", [Value::Text(msg_id.to_string())]);
-    }
-    if let Some(endpoint_id) = &filter.endpoint_id {
-        conditions.add("endpoint_id = ?", [Value::Text(endpoint_id.to_string())]);
-    }
-    if let Some(status) = filter.status {
-        conditions.add("status = ?", [Value::Integer(status as i64)]);
-    }
-    if let Some(class) = filter.status_code_class {
-        let low = i64::from(class);
-        let high = if class == 0 { 1 } else { low + 100 };
-        conditions.add(
-            "response_status_code >= ? AND response_status_code < ?",
-            [Value::Integer(low), Value::Integer(high)],
-        );
-    }
-    let mut by_message = Conditions::default();
-    add_message_conditions(
-        &mut by_message,
-        filter.event_types.as_ref(),
-        filter.channel.as_ref(),
-        filter.tag.as_ref(),
-    );
-    if !by_message.sql.is_empty() {
-        conditions.add(
-            &format!(
-                "msg_id IN (SELECT message.id FROM message WHERE message.app_id = attempt.app_id {})",
-                by_message.sql
-            ),
-            by_message.parameters,
-        );
-    }
-    if let Some(before) = filter.before {
-        conditions.add("created_at < ?", [Value::Integer(to_micros(before))]);
-    }
-    if let Some(after) = filter.after {
-        conditions.add("created_at > ?", [Value::Integer(to_micros(after))]);
-    }
-    let cursor = Cursor::new("id", page);
-    let sql = format!(
-        "SELECT {ATTEMPT_COLUMNS} FROM attempt WHERE 1 = 1 {} {} {} LIMIT {}",
-        conditions.sql, cursor.condition, cursor.order_by, cursor.fetch
-    );
-    let parameters = conditions
-        .parameters
-        .into_iter()
-        .chain(cursor.parameter.clone());
-    let mut statement = c.prepare(&sql).map_err(backend)?;
-    let rows = statement
-        .query_map(params_from_iter(parameters), attempt_from_row)
-        .map_err(backend)?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(backend)?;
-    Ok(cursor.page(rows, |attempt| attempt.id.to_string()))
-}
-
-fn find_attempt(
-    c: &Connection,
-    app_id: &AppId,
-    attempt_id: &str,
-) -> Result<Option<Attempt>, StoreError> {
-    c.prepare_cached(&format!(
-        "SELECT {ATTEMPT_COLUMNS} FROM attempt WHERE app_id = ?1 AND id = ?2"
-    ))
-    .map_err(backend)?
-    .query_row([app_id.as_str(), attempt_id], attempt_from_row)
-    .optional()
-    .map_err(backend)
 }

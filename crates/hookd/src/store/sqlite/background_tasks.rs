@@ -25,7 +25,29 @@ const TASK_COLUMNS: &str = "id, app_id, kind, status, endpoint_id, event_types, 
 #[async_trait]
 impl BackgroundTaskStore for SqliteStore {
     async fn create_background_task(&self, task: NewBackgroundTask) -> Result<(), StoreError> {
-        self.write(move |c| create_task(c, task)).await
+        self.write(move |c| {
+            let filter = &task.filter;
+            c.prepare_cached(
+                "INSERT INTO background_task (id, app_id, kind, status, endpoint_id, event_types,
+         selection, since, until, created_at, updated_at)
+         VALUES (?1, ?2, ?3, 'running', ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
+            )
+            .map_err(backend)?
+            .execute(params![
+                task.id.as_str(),
+                filter.app_id.as_str(),
+                task.kind.name(),
+                filter.endpoint_id.as_ref().map(EndpointId::as_str),
+                event_types_json(filter)?,
+                stored::replay_selection_code(filter.selection),
+                to_micros(filter.since),
+                filter.until.map(to_micros),
+                to_micros(task.now),
+            ])
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
     }
 
     async fn get_background_task(
@@ -42,7 +64,38 @@ impl BackgroundTaskStore for SqliteStore {
         kind: Option<BackgroundTaskKind>,
         page: PageRequest,
     ) -> Result<Page<BackgroundTask>, StoreError> {
-        self.read(move |c| list_tasks(c, status, kind, &page)).await
+        self.read(move |c| {
+            let page = &page;
+            let cursor = Cursor::new("id", page);
+            let mut conditions = String::new();
+            let mut values = Vec::new();
+            if let Some(status) = status {
+                conditions.push_str(" AND status = ?");
+                values.push(Value::Text(status.name().to_owned()));
+            }
+            if let Some(kind) = kind {
+                conditions.push_str(" AND kind = ?");
+                values.push(Value::Text(kind.name().to_owned()));
+            }
+            values.extend(cursor.parameter.clone());
+            let sql = format!(
+                "SELECT {TASK_COLUMNS} FROM background_task WHERE TRUE {conditions} {} {} LIMIT {}",
+                cursor.condition, cursor.order_by, cursor.fetch
+            );
+            let tasks = c
+                .prepare(&sql)
+                .map_err(backend)?
+                .query_map(rusqlite::params_from_iter(values), |row| {
+                    Ok(task_from_row(row))
+                })
+                .map_err(backend)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(backend)?
+                .into_iter()
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(cursor.page(tasks, |task| task.id.to_string()))
+        })
+        .await
     }
 
     async fn claim_background_task(
@@ -50,7 +103,30 @@ impl BackgroundTaskStore for SqliteStore {
         now: Timestamp,
         lease_until: Timestamp,
     ) -> Result<Option<ClaimedBackgroundTask>, StoreError> {
-        self.write(move |c| claim_task(c, now, lease_until)).await
+        self.write(move |c| {
+            let id: Option<String> = c
+                .prepare_cached(
+                    "SELECT id FROM background_task WHERE status = 'running'
+             AND (lease_until IS NULL OR lease_until <= ?1) ORDER BY id LIMIT 1",
+                )
+                .map_err(backend)?
+                .query_row(params![to_micros(now)], |row| row.get(0))
+                .optional()
+                .map_err(backend)?;
+            let Some(id) = id else {
+                return Ok(None);
+            };
+            let lease_token: i64 = rand::random();
+            c.prepare_cached(
+                "UPDATE background_task SET lease_token = ?2, lease_until = ?3 WHERE id = ?1",
+            )
+            .map_err(backend)?
+            .execute(params![id, lease_token, to_micros(lease_until)])
+            .map_err(backend)?;
+            let task = find_task(c, &BackgroundTaskId::from_trusted(id))?;
+            Ok(task.map(|task| ClaimedBackgroundTask { task, lease_token }))
+        })
+        .await
     }
 
     async fn run_replay_batch(&self, step: ReplayStep) -> Result<ReplayProgress, StoreError> {
@@ -72,31 +148,25 @@ impl BackgroundTaskStore for SqliteStore {
         now: Timestamp,
     ) -> Result<(), StoreError> {
         let claim = claim.clone();
-        self.write(move |c| fail_task(c, &claim, &error, now)).await
+        self.write(move |c| {
+            let claim = &claim;
+            let error = &error;
+            c.prepare_cached(
+                "UPDATE background_task SET status = 'failed', error = ?3, updated_at = ?4
+         WHERE id = ?1 AND lease_token = ?2 AND status = 'running'",
+            )
+            .map_err(backend)?
+            .execute(params![
+                claim.task.id.as_str(),
+                claim.lease_token,
+                error,
+                to_micros(now)
+            ])
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
     }
-}
-
-fn create_task(c: &Connection, task: NewBackgroundTask) -> Result<(), StoreError> {
-    let filter = &task.filter;
-    c.prepare_cached(
-        "INSERT INTO background_task (id, app_id, kind, status, endpoint_id, event_types,
-         selection, since, until, created_at, updated_at)
-         VALUES (?1, ?2, ?3, 'running', ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
-    )
-    .map_err(backend)?
-    .execute(params![
-        task.id.as_str(),
-        filter.app_id.as_str(),
-        task.kind.name(),
-        filter.endpoint_id.as_ref().map(EndpointId::as_str),
-        event_types_json(filter)?,
-        stored::replay_selection_code(filter.selection),
-        to_micros(filter.since),
-        filter.until.map(to_micros),
-        to_micros(task.now),
-    ])
-    .map_err(backend)?;
-    Ok(())
 }
 
 fn find_task(c: &Connection, id: &BackgroundTaskId) -> Result<Option<BackgroundTask>, StoreError> {
@@ -108,68 +178,6 @@ fn find_task(c: &Connection, id: &BackgroundTaskId) -> Result<Option<BackgroundT
     .optional()
     .map_err(backend)?
     .transpose()
-}
-
-fn list_tasks(
-    c: &Connection,
-    status: Option<BackgroundTaskStatus>,
-    kind: Option<BackgroundTaskKind>,
-    page: &PageRequest,
-) -> Result<Page<BackgroundTask>, StoreError> {
-    let cursor = Cursor::new("id", page);
-    let mut conditions = String::new();
-    let mut values = Vec::new();
-    if let Some(status) = status {
-        conditions.push_str(" AND status = ?");
-        values.push(Value::Text(status.name().to_owned()));
-    }
-    if let Some(kind) = kind {
-        conditions.push_str(" AND kind = ?");
-        values.push(Value::Text(kind.name().to_owned()));
-    }
-    values.extend(cursor.parameter.clone());
-    let sql = format!(
-        "SELECT {TASK_COLUMNS} FROM background_task WHERE TRUE {conditions} {} {} LIMIT {}",
-        cursor.condition, cursor.order_by, cursor.fetch
-    );
-    let tasks = c
-        .prepare(&sql)
-        .map_err(backend)?
-        .query_map(rusqlite::params_from_iter(values), |row| {
-            Ok(task_from_row(row))
-        })
-        .map_err(backend)?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(backend)?
-        .into_iter()
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(cursor.page(tasks, |task| task.id.to_string()))
-}
-
-fn claim_task(
-    c: &Connection,
-    now: Timestamp,
-    lease_until: Timestamp,
-) -> Result<Option<ClaimedBackgroundTask>, StoreError> {
-    let id: Option<String> = c
-        .prepare_cached(
-            "SELECT id FROM background_task WHERE status = 'running'
-             AND (lease_until IS NULL OR lease_until <= ?1) ORDER BY id LIMIT 1",
-        )
-        .map_err(backend)?
-        .query_row(params![to_micros(now)], |row| row.get(0))
-        .optional()
-        .map_err(backend)?;
-    let Some(id) = id else {
-        return Ok(None);
-    };
-    let lease_token: i64 = rand::random();
-    c.prepare_cached("UPDATE background_task SET lease_token = ?2, lease_until = ?3 WHERE id = ?1")
-        .map_err(backend)?
-        .execute(params![id, lease_token, to_micros(lease_until)])
-        .map_err(backend)?;
-    let task = find_task(c, &BackgroundTaskId::from_trusted(id))?;
-    Ok(task.map(|task| ClaimedBackgroundTask { task, lease_token }))
 }
 
 pub fn run_batch(c: &Connection, step: &ReplayStep) -> Result<ReplayProgress, StoreError> {
@@ -241,27 +249,6 @@ pub fn run_batch(c: &Connection, step: &ReplayStep) -> Result<ReplayProgress, St
     } else {
         ReplayProgress::Queued(sent)
     })
-}
-
-fn fail_task(
-    c: &Connection,
-    claim: &ClaimedBackgroundTask,
-    error: &str,
-    now: Timestamp,
-) -> Result<(), StoreError> {
-    c.prepare_cached(
-        "UPDATE background_task SET status = 'failed', error = ?3, updated_at = ?4
-         WHERE id = ?1 AND lease_token = ?2 AND status = 'running'",
-    )
-    .map_err(backend)?
-    .execute(params![
-        claim.task.id.as_str(),
-        claim.lease_token,
-        error,
-        to_micros(now)
-    ])
-    .map_err(backend)?;
-    Ok(())
 }
 
 fn task_from_row(row: &Row<'_>) -> Result<BackgroundTask, StoreError> {

@@ -29,8 +29,31 @@ impl EndpointSecretStore for SqliteStore {
         now: Timestamp,
     ) -> Result<(), StoreError> {
         let id = id.clone();
-        self.write(move |c| rotate_endpoint_secret(c, &id, new_key, old_expires_at, now))
-            .await
+        self.write(move |c| {
+            let id = &id;
+            c.prepare_cached(
+        "UPDATE endpoint_secret SET expires_at = ?2 WHERE endpoint_id = ?1 AND expires_at IS NULL",
+    )
+    .map_err(backend)?
+    .execute(params![id.as_str(), to_micros(old_expires_at)])
+    .map_err(backend)?;
+            // Secrets whose grace period is over are of no further use.
+            c.prepare_cached(
+                "DELETE FROM endpoint_secret WHERE endpoint_id = ?1 AND expires_at <= ?2",
+            )
+            .map_err(backend)?
+            .execute(params![id.as_str(), to_micros(now)])
+            .map_err(backend)?;
+            c.prepare_cached(
+                "INSERT INTO endpoint_secret (endpoint_id, key, expires_at, created_at)
+         VALUES (?1, ?2, NULL, ?3)",
+            )
+            .map_err(backend)?
+            .execute(params![id.as_str(), new_key.to_string(), to_micros(now)])
+            .map_err(missing_parent("endpoint not found"))?;
+            Ok(())
+        })
+        .await
     }
 }
 
@@ -80,32 +103,4 @@ pub(super) fn stored_secrets(
         .map_err(backend)?
         .collect::<Result<_, _>>()
         .map_err(backend)
-}
-
-fn rotate_endpoint_secret(
-    c: &Connection,
-    id: &EndpointId,
-    new_key: Secret,
-    old_expires_at: Timestamp,
-    now: Timestamp,
-) -> Result<(), StoreError> {
-    c.prepare_cached(
-        "UPDATE endpoint_secret SET expires_at = ?2 WHERE endpoint_id = ?1 AND expires_at IS NULL",
-    )
-    .map_err(backend)?
-    .execute(params![id.as_str(), to_micros(old_expires_at)])
-    .map_err(backend)?;
-    // Secrets whose grace period is over are of no further use.
-    c.prepare_cached("DELETE FROM endpoint_secret WHERE endpoint_id = ?1 AND expires_at <= ?2")
-        .map_err(backend)?
-        .execute(params![id.as_str(), to_micros(now)])
-        .map_err(backend)?;
-    c.prepare_cached(
-        "INSERT INTO endpoint_secret (endpoint_id, key, expires_at, created_at)
-         VALUES (?1, ?2, NULL, ?3)",
-    )
-    .map_err(backend)?
-    .execute(params![id.as_str(), new_key.to_string(), to_micros(now)])
-    .map_err(missing_parent("endpoint not found"))?;
-    Ok(())
 }

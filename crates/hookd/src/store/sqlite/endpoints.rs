@@ -54,7 +54,25 @@ impl EndpointStore for SqliteStore {
         page: PageRequest,
     ) -> Result<Page<Endpoint>, StoreError> {
         let app_id = app_id.clone();
-        self.read(move |c| list_endpoints(c, &app_id, &page)).await
+        self.read(move |c| {
+            let app_id = &app_id;
+            let page = &page;
+            let cursor = Cursor::new("id", page);
+            let sql = format!(
+                "SELECT {ENDPOINT_COLUMNS} FROM endpoint WHERE app_id = ? {} {} LIMIT {}",
+                cursor.condition, cursor.order_by, cursor.fetch
+            );
+            let parameters = std::iter::once(rusqlite::types::Value::Text(app_id.to_string()))
+                .chain(cursor.parameter.clone());
+            let mut statement = c.prepare_cached(&sql).map_err(backend)?;
+            let rows = statement
+                .query_map(params_from_iter(parameters), endpoint_from_row)
+                .map_err(backend)?
+                .map(|row| row.map_err(backend)?)
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(cursor.page(rows, |endpoint| endpoint.id.to_string()))
+        })
+        .await
     }
 
     async fn modify_endpoint(
@@ -257,27 +275,6 @@ pub fn find_endpoint(
     .optional()
     .map_err(backend)?
     .transpose()
-}
-
-fn list_endpoints(
-    c: &Connection,
-    app_id: &AppId,
-    page: &PageRequest,
-) -> Result<Page<Endpoint>, StoreError> {
-    let cursor = Cursor::new("id", page);
-    let sql = format!(
-        "SELECT {ENDPOINT_COLUMNS} FROM endpoint WHERE app_id = ? {} {} LIMIT {}",
-        cursor.condition, cursor.order_by, cursor.fetch
-    );
-    let parameters = std::iter::once(rusqlite::types::Value::Text(app_id.to_string()))
-        .chain(cursor.parameter.clone());
-    let mut statement = c.prepare_cached(&sql).map_err(backend)?;
-    let rows = statement
-        .query_map(params_from_iter(parameters), endpoint_from_row)
-        .map_err(backend)?
-        .map(|row| row.map_err(backend)?)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(cursor.page(rows, |endpoint| endpoint.id.to_string()))
 }
 
 fn update_endpoint(

@@ -16,8 +16,31 @@ impl EventTypeStore for SqliteStore {
         fields: EventTypeFields,
         now: Timestamp,
     ) -> Result<EventType, StoreError> {
-        self.write(move |c| insert_event_type(c, name, fields, now))
-            .await
+        self.write(move |c| {
+            c.prepare_cached(
+        "INSERT INTO event_type (name, description, deprecated, archived, schemas, feature_flag,
+         group_name, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+    )
+    .map_err(backend)?
+    .execute(params![
+        name.as_str(),
+        fields.description,
+        fields.deprecated,
+        fields.archived,
+        optional_json(&fields.schemas)?,
+        fields.feature_flag,
+        fields.group_name,
+        to_micros(now),
+    ])
+    .map_err(unique("an event type with this name already exists"))?;
+            Ok(EventType {
+                name,
+                fields,
+                created_at: now,
+                updated_at: now,
+            })
+        })
+        .await
     }
 
     async fn get_event_type(&self, name: &EventTypeName) -> Result<Option<EventType>, StoreError> {
@@ -30,8 +53,30 @@ impl EventTypeStore for SqliteStore {
         page: PageRequest,
         include_archived: bool,
     ) -> Result<Page<EventType>, StoreError> {
-        self.read(move |c| list_event_types(c, &page, include_archived))
-            .await
+        self.read(move |c| {
+            let page = &page;
+            let cursor = Cursor::new("name", page);
+            let archived = if include_archived {
+                ""
+            } else {
+                "AND archived = 0"
+            };
+            let sql = format!(
+                "SELECT {EVENT_TYPE_COLUMNS} FROM event_type WHERE 1 = 1 {archived} {} {} LIMIT {}",
+                cursor.condition, cursor.order_by, cursor.fetch
+            );
+            let mut statement = c.prepare_cached(&sql).map_err(backend)?;
+            let rows = statement
+                .query_map(
+                    params_from_iter(cursor.parameter.iter()),
+                    event_type_from_row,
+                )
+                .map_err(backend)?
+                .map(|row| row.map_err(backend)?)
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(cursor.page(rows, |event_type| event_type.name.as_str().to_owned()))
+        })
+        .await
     }
 
     async fn update_event_type(
@@ -52,13 +97,37 @@ impl EventTypeStore for SqliteStore {
         now: Timestamp,
     ) -> Result<Modified<EventType>, StoreError> {
         let name = name.clone();
-        self.write(move |c| modify_event_type(c, &name, change, now))
-            .await
+        // One writer job, like `modify_application`: no write comes between the read and the
+        // write.
+        self.write(move |c| {
+            let name = &name;
+            let Some(current) = find_event_type(c, name)? else {
+                return Ok(Modified::Missing);
+            };
+            let fields = match change(&current) {
+                Ok(fields) => fields,
+                Err(refused) => return Ok(Modified::Refused(refused)),
+            };
+            Ok(match update_event_type(c, name, fields, now)? {
+                Some(saved) => Modified::Saved(saved),
+                None => Modified::Missing,
+            })
+        })
+        .await
     }
 
     async fn delete_event_type(&self, name: &EventTypeName) -> Result<bool, StoreError> {
         let name = name.clone();
-        self.write(move |c| delete_event_type(c, &name)).await
+        self.write(move |c| {
+            let name = &name;
+            let deleted = c
+                .prepare_cached("DELETE FROM event_type WHERE name = ?1")
+                .map_err(backend)?
+                .execute([name.as_str()])
+                .map_err(backend)?;
+            Ok(deleted > 0)
+        })
+        .await
     }
 }
 
@@ -85,36 +154,6 @@ fn event_type_from_row(row: &Row<'_>) -> rusqlite::Result<Result<EventType, Stor
     })())
 }
 
-fn insert_event_type(
-    c: &Connection,
-    name: EventTypeName,
-    fields: EventTypeFields,
-    now: Timestamp,
-) -> Result<EventType, StoreError> {
-    c.prepare_cached(
-        "INSERT INTO event_type (name, description, deprecated, archived, schemas, feature_flag,
-         group_name, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
-    )
-    .map_err(backend)?
-    .execute(params![
-        name.as_str(),
-        fields.description,
-        fields.deprecated,
-        fields.archived,
-        optional_json(&fields.schemas)?,
-        fields.feature_flag,
-        fields.group_name,
-        to_micros(now),
-    ])
-    .map_err(unique("an event type with this name already exists"))?;
-    Ok(EventType {
-        name,
-        fields,
-        created_at: now,
-        updated_at: now,
-    })
-}
-
 fn find_event_type(c: &Connection, name: &EventTypeName) -> Result<Option<EventType>, StoreError> {
     c.prepare_cached(&format!(
         "SELECT {EVENT_TYPE_COLUMNS} FROM event_type WHERE name = ?1"
@@ -124,54 +163,6 @@ fn find_event_type(c: &Connection, name: &EventTypeName) -> Result<Option<EventT
     .optional()
     .map_err(backend)?
     .transpose()
-}
-
-fn list_event_types(
-    c: &Connection,
-    page: &PageRequest,
-    include_archived: bool,
-) -> Result<Page<EventType>, StoreError> {
-    let cursor = Cursor::new("name", page);
-    let archived = if include_archived {
-        ""
-    } else {
-        "AND archived = 0"
-    };
-    let sql = format!(
-        "SELECT {EVENT_TYPE_COLUMNS} FROM event_type WHERE 1 = 1 {archived} {} {} LIMIT {}",
-        cursor.condition, cursor.order_by, cursor.fetch
-    );
-    let mut statement = c.prepare_cached(&sql).map_err(backend)?;
-    let rows = statement
-        .query_map(
-            params_from_iter(cursor.parameter.iter()),
-            event_type_from_row,
-        )
-        .map_err(backend)?
-        .map(|row| row.map_err(backend)?)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(cursor.page(rows, |event_type| event_type.name.as_str().to_owned()))
-}
-
-/// Applies `change` to the event type named `name`, in one writer job like
-/// `modify_application`.
-fn modify_event_type(
-    c: &Connection,
-    name: &EventTypeName,
-    change: EventTypeChange,
-    now: Timestamp,
-) -> Result<Modified<EventType>, StoreError> {
-    let Some(current) = find_event_type(c, name)? else {
-        return Ok(Modified::Missing);
-    };
-    let fields = match change(&current) {
-        Ok(fields) => fields,
-        Err(refused) => return Ok(Modified::Refused(refused)),
-    };
-    Ok(match update_event_type(c, name, fields, now)? {
-        Some(saved) => Modified::Saved(saved),
-        None => Modified::Missing,
-    })
 }
 
 fn update_event_type(
@@ -201,13 +192,4 @@ fn update_event_type(
         return Ok(None);
     }
     find_event_type(c, name)
-}
-
-fn delete_event_type(c: &Connection, name: &EventTypeName) -> Result<bool, StoreError> {
-    let deleted = c
-        .prepare_cached("DELETE FROM event_type WHERE name = ?1")
-        .map_err(backend)?
-        .execute([name.as_str()])
-        .map_err(backend)?;
-    Ok(deleted > 0)
 }

@@ -32,7 +32,15 @@ impl IdempotencyStore for SqliteStore {
 
     async fn release_idempotency_key(&self, key: &str) -> Result<(), StoreError> {
         let key = key.to_owned();
-        self.write(move |c| release_idempotency_key(c, &key)).await
+        self.write(move |c| {
+            let key = &key;
+            c.prepare_cached("DELETE FROM idempotency WHERE key = ?1 AND status = ?2")
+                .map_err(backend)?
+                .execute(params![key, IDEMPOTENCY_IN_PROGRESS])
+                .map_err(backend)?;
+            Ok(())
+        })
+        .await
     }
 
     async fn put_idempotent_response(
@@ -43,8 +51,40 @@ impl IdempotencyStore for SqliteStore {
         now: Timestamp,
     ) -> Result<(), StoreError> {
         let key = key.to_owned();
-        self.write(move |c| put_idempotent_response(c, &key, response, created_message, now))
-            .await
+        self.write(move |c| {
+            let key = &key;
+            // The single writer runs this whole job, so an expunge is wholly before or after it.
+            let content_expunged = match &created_message {
+                Some(created) => c
+                    .prepare_cached("SELECT payload IS NULL FROM message WHERE id = ?1")
+                    .map_err(backend)?
+                    .query_row([created.msg_id.as_str()], |row| row.get::<_, bool>(0))
+                    .optional()
+                    .map_err(backend)?
+                    .unwrap_or(false),
+                None => false,
+            };
+            let (body, msg_id, expunged_body) =
+                crate::store::answer_columns(response.body, created_message, content_expunged);
+            c.prepare_cached(
+                "INSERT OR REPLACE INTO idempotency
+             (key, request_digest, status, body, created_at, msg_id, expunged_body)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
+            .map_err(backend)?
+            .execute(params![
+                key,
+                response.request_digest,
+                response.status,
+                body,
+                to_micros(now),
+                msg_id,
+                expunged_body
+            ])
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
     }
 
     async fn purge_idempotency_before(
@@ -128,53 +168,6 @@ fn claim_idempotency_key(
             Ok(KeyClaim::Claimed)
         }
     }
-}
-
-fn release_idempotency_key(c: &Connection, key: &str) -> Result<(), StoreError> {
-    c.prepare_cached("DELETE FROM idempotency WHERE key = ?1 AND status = ?2")
-        .map_err(backend)?
-        .execute(params![key, IDEMPOTENCY_IN_PROGRESS])
-        .map_err(backend)?;
-    Ok(())
-}
-
-fn put_idempotent_response(
-    c: &Connection,
-    key: &str,
-    response: IdempotentResponse,
-    created_message: Option<CreatedMessageAnswer>,
-    now: Timestamp,
-) -> Result<(), StoreError> {
-    // The single writer runs this whole job, so an expunge is wholly before or after it.
-    let content_expunged = match &created_message {
-        Some(created) => c
-            .prepare_cached("SELECT payload IS NULL FROM message WHERE id = ?1")
-            .map_err(backend)?
-            .query_row([created.msg_id.as_str()], |row| row.get::<_, bool>(0))
-            .optional()
-            .map_err(backend)?
-            .unwrap_or(false),
-        None => false,
-    };
-    let (body, msg_id, expunged_body) =
-        crate::store::answer_columns(response.body, created_message, content_expunged);
-    c.prepare_cached(
-        "INSERT OR REPLACE INTO idempotency
-             (key, request_digest, status, body, created_at, msg_id, expunged_body)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )
-    .map_err(backend)?
-    .execute(params![
-        key,
-        response.request_digest,
-        response.status,
-        body,
-        to_micros(now),
-        msg_id,
-        expunged_body
-    ])
-    .map_err(backend)?;
-    Ok(())
 }
 
 /// Keys of at most `limit` idempotency records made before `cutoff`, for the retention sweep.

@@ -35,7 +35,21 @@ impl MessageStore for SqliteStore {
         id_or_event_id: &str,
     ) -> Result<Option<Message>, StoreError> {
         let (app_id, id) = (app_id.clone(), id_or_event_id.to_owned());
-        self.read(move |c| find_message(c, &app_id, &id)).await
+        self.read(move |c| {
+            let app_id = &app_id;
+            let id_or_event_id = &id;
+            c.prepare_cached(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM message WHERE app_id = ?1 AND id = ?2
+         UNION ALL SELECT {MESSAGE_COLUMNS} FROM message WHERE app_id = ?1 AND event_id = ?2
+         LIMIT 1"
+            ))
+            .map_err(backend)?
+            .query_row([app_id.as_str(), id_or_event_id], message_from_row)
+            .optional()
+            .map_err(backend)?
+            .transpose()
+        })
+        .await
     }
 
     async fn list_messages(
@@ -45,8 +59,42 @@ impl MessageStore for SqliteStore {
         page: PageRequest,
     ) -> Result<Page<Message>, StoreError> {
         let app_id = app_id.clone();
-        self.read(move |c| list_messages(c, &app_id, &filter, &page))
-            .await
+        self.read(move |c| {
+            let app_id = &app_id;
+            let filter = &filter;
+            let page = &page;
+            let mut conditions = Conditions::default();
+            conditions.add("app_id = ?", [Value::Text(app_id.to_string())]);
+            add_message_conditions(
+                &mut conditions,
+                filter.event_types.as_ref(),
+                filter.channel.as_ref(),
+                filter.tag.as_ref(),
+            );
+            if let Some(before) = filter.before {
+                conditions.add("created_at < ?", [Value::Integer(to_micros(before))]);
+            }
+            if let Some(after) = filter.after {
+                conditions.add("created_at > ?", [Value::Integer(to_micros(after))]);
+            }
+            let cursor = Cursor::new("id", page);
+            let sql = format!(
+                "SELECT {MESSAGE_COLUMNS} FROM message WHERE 1 = 1 {} {} {} LIMIT {}",
+                conditions.sql, cursor.condition, cursor.order_by, cursor.fetch
+            );
+            let parameters = conditions
+                .parameters
+                .into_iter()
+                .chain(cursor.parameter.clone());
+            let mut statement = c.prepare(&sql).map_err(backend)?;
+            let rows = statement
+                .query_map(params_from_iter(parameters), message_from_row)
+                .map_err(backend)?
+                .map(|row| row.map_err(backend)?)
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(cursor.page(rows, |message| message.id.to_string()))
+        })
+        .await
     }
 }
 
@@ -161,23 +209,6 @@ fn find_by_event_id(
     .transpose()
 }
 
-fn find_message(
-    c: &Connection,
-    app_id: &AppId,
-    id_or_event_id: &str,
-) -> Result<Option<Message>, StoreError> {
-    c.prepare_cached(&format!(
-        "SELECT {MESSAGE_COLUMNS} FROM message WHERE app_id = ?1 AND id = ?2
-         UNION ALL SELECT {MESSAGE_COLUMNS} FROM message WHERE app_id = ?1 AND event_id = ?2
-         LIMIT 1"
-    ))
-    .map_err(backend)?
-    .query_row([app_id.as_str(), id_or_event_id], message_from_row)
-    .optional()
-    .map_err(backend)?
-    .transpose()
-}
-
 /// Filter clauses and their parameters, built up in order.
 #[derive(Default)]
 pub(super) struct Conditions {
@@ -223,44 +254,6 @@ pub(super) fn add_message_conditions(
             [Value::Text(tag.clone())],
         );
     }
-}
-
-fn list_messages(
-    c: &Connection,
-    app_id: &AppId,
-    filter: &MessageFilter,
-    page: &PageRequest,
-) -> Result<Page<Message>, StoreError> {
-    let mut conditions = Conditions::default();
-    conditions.add("app_id = ?", [Value::Text(app_id.to_string())]);
-    add_message_conditions(
-        &mut conditions,
-        filter.event_types.as_ref(),
-        filter.channel.as_ref(),
-        filter.tag.as_ref(),
-    );
-    if let Some(before) = filter.before {
-        conditions.add("created_at < ?", [Value::Integer(to_micros(before))]);
-    }
-    if let Some(after) = filter.after {
-        conditions.add("created_at > ?", [Value::Integer(to_micros(after))]);
-    }
-    let cursor = Cursor::new("id", page);
-    let sql = format!(
-        "SELECT {MESSAGE_COLUMNS} FROM message WHERE 1 = 1 {} {} {} LIMIT {}",
-        conditions.sql, cursor.condition, cursor.order_by, cursor.fetch
-    );
-    let parameters = conditions
-        .parameters
-        .into_iter()
-        .chain(cursor.parameter.clone());
-    let mut statement = c.prepare(&sql).map_err(backend)?;
-    let rows = statement
-        .query_map(params_from_iter(parameters), message_from_row)
-        .map_err(backend)?
-        .map(|row| row.map_err(backend)?)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(cursor.page(rows, |message| message.id.to_string()))
 }
 
 /// What fan-out needs of every endpoint of an application, read inside the message

@@ -59,7 +59,12 @@ impl ReplayStore for SqliteStore {
     }
 
     async fn count_replay(&self, filter: ReplayFilter) -> Result<u64, StoreError> {
-        self.read(move |c| count_replay(c, &filter)).await
+        self.read(move |c| {
+            let filter = &filter;
+            let pairs = select_pairs(c, filter, &None, None)?;
+            Ok((pairs.queue.len() + pairs.due_now.len()) as u64)
+        })
+        .await
     }
 }
 
@@ -91,11 +96,6 @@ fn replay_message(
         )?;
     }
     Ok(endpoint_ids.len())
-}
-
-fn count_replay(c: &Connection, filter: &ReplayFilter) -> Result<u64, StoreError> {
-    let pairs = select_pairs(c, filter, &None, None)?;
-    Ok((pairs.queue.len() + pairs.due_now.len()) as u64)
 }
 
 /// What one pass over the filter found: the pairs to queue, the deliveries waiting for a retry

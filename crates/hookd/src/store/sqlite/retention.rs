@@ -19,8 +19,20 @@ impl RetentionStore for SqliteStore {
         msg_id: &MessageId,
     ) -> Result<bool, StoreError> {
         let (app_id, msg_id) = (app_id.clone(), msg_id.clone());
-        self.write(move |c| expunge_message_content(c, &app_id, &msg_id))
-            .await
+        self.write(move |c| {
+            let app_id = &app_id;
+            let msg_id = &msg_id;
+            let changed = c
+                .prepare_cached("UPDATE message SET payload = NULL WHERE app_id = ?1 AND id = ?2")
+                .map_err(backend)?
+                .execute([app_id.as_str(), msg_id.as_str()])
+                .map_err(backend)?;
+            if changed > 0 {
+                expunge_idempotent_answers(c, msg_id.as_str())?;
+            }
+            Ok(changed > 0)
+        })
+        .await
     }
 
     async fn purge_payloads_before(
@@ -51,22 +63,6 @@ impl RetentionStore for SqliteStore {
         }
         self.write(move |c| purge_attempt_bodies(c, &ids)).await
     }
-}
-
-fn expunge_message_content(
-    c: &Connection,
-    app_id: &AppId,
-    msg_id: &MessageId,
-) -> Result<bool, StoreError> {
-    let changed = c
-        .prepare_cached("UPDATE message SET payload = NULL WHERE app_id = ?1 AND id = ?2")
-        .map_err(backend)?
-        .execute([app_id.as_str(), msg_id.as_str()])
-        .map_err(backend)?;
-    if changed > 0 {
-        expunge_idempotent_answers(c, msg_id.as_str())?;
-    }
-    Ok(changed > 0)
 }
 
 /// Messages whose payload the retention purge may remove: older than `cutoff`, with content,

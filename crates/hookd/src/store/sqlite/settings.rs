@@ -10,21 +10,21 @@ use crate::store::{SettingStore, StoreError};
 impl SettingStore for SqliteStore {
     async fn get_setting(&self, name: &str) -> Result<Option<String>, StoreError> {
         let name = name.to_owned();
-        self.read(move |c| get_setting(c, &name)).await
+        self.read(move |c| {
+            let name = &name;
+            c.prepare_cached("SELECT value FROM setting WHERE name = ?1")
+                .map_err(backend)?
+                .query_row([name], |row| row.get(0))
+                .optional()
+                .map_err(backend)
+        })
+        .await
     }
 
     async fn put_setting(&self, name: &str, value: &str) -> Result<(), StoreError> {
         let (name, value) = (name.to_owned(), value.to_owned());
         self.write(move |c| put_setting(c, &name, &value)).await
     }
-}
-
-fn get_setting(c: &Connection, name: &str) -> Result<Option<String>, StoreError> {
-    c.prepare_cached("SELECT value FROM setting WHERE name = ?1")
-        .map_err(backend)?
-        .query_row([name], |row| row.get(0))
-        .optional()
-        .map_err(backend)
 }
 
 pub fn put_setting(c: &Connection, name: &str, value: &str) -> Result<(), StoreError> {
