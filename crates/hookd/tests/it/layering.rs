@@ -93,38 +93,6 @@ const KNOWN_OVERSIZED: &[(&str, &str)] = &[
         "engine/client.rs",
         "the SSRF-checking resolver into engine/client/resolver.rs",
     ),
-    (
-        "store/mod.rs",
-        "hygiene: the trait split by aggregate, one file per aggregate's records",
-    ),
-    (
-        "store/sqlite/mod.rs",
-        "hygiene: each aggregate's trait impl beside its SQL",
-    ),
-    (
-        "store/postgres/mod.rs",
-        "hygiene: each aggregate's trait impl beside its SQL",
-    ),
-    (
-        "store/sqlite/catalog.rs",
-        "idempotency and settings SQL into their own file; applications, endpoints, event types apart",
-    ),
-    (
-        "store/postgres/catalog.rs",
-        "idempotency and settings SQL into their own file; applications, endpoints, event types apart",
-    ),
-    (
-        "store/sqlite/replay.rs",
-        "the background_task table (lease, cursor, progress) into background_tasks.rs",
-    ),
-    (
-        "store/postgres/replay.rs",
-        "the background_task table (lease, cursor, progress) into background_tasks.rs",
-    ),
-    (
-        "store/postgres/messages.rs",
-        "message listings apart from the message write and its fan-out",
-    ),
 ];
 
 #[test]
