@@ -33,7 +33,7 @@ use super::leases::{HeldLeases, Renewal};
 use super::recorder::Recorder;
 use super::scheduler::Scheduler;
 use crate::clock::Clock;
-use crate::domain::{EndpointId, RecordedFailureCode};
+use crate::domain::{EndpointId, RecordedFailureCode, Timestamp};
 use crate::policy::backpressure::CircuitPolicy;
 use crate::policy::outcome::{AttemptOutcome, FailureCode};
 use crate::store::{AttemptRecord, ClaimedDelivery, Store};
@@ -134,8 +134,7 @@ impl Dispatcher {
                 Ok(claimed) => claimed,
                 Err(error) => {
                     tracing::error!(error = %ErrorChain(&error), "claiming deliveries failed");
-                    self.idle(&shutdown, &wake_ups, self.config.poll_interval)
-                        .await;
+                    self.idle(&shutdown, &wake_ups, None).await;
                     continue;
                 }
             };
@@ -145,12 +144,12 @@ impl Dispatcher {
                 attempts.start(claim, granted_at);
             }
             if !claimed_all {
-                let sleep = self.time_until_next_due().await;
+                let next_due = self.next_due_later().await;
                 tokio::select! {
                     Some(done) = finished.recv() => {
                         scheduler.finished(&done.endpoint_id, &done.outcome, done.took);
                     }
-                    _ = self.idle(&shutdown, &wake_ups, sleep) => {}
+                    _ = self.idle(&shutdown, &wake_ups, next_due) => {}
                 }
             }
         }
@@ -175,25 +174,34 @@ impl Dispatcher {
         }
     }
 
-    /// How long to sleep: until an endpoint may have work (a delivery falls due, a rest or a
-    /// throttle ends), at most one poll interval. Work that is due but blocked (an endpoint at
-    /// its limit) waits for a finished attempt, which wakes the loop, or for the poll interval.
-    async fn time_until_next_due(&self) -> Duration {
-        let mut sleep = self.config.poll_interval;
-        if let Ok(Some(due)) = self.store.next_due_at().await
-            && let Ok(until_due) = (due - self.clock.now()).to_std()
-            && !until_due.is_zero()
-        {
-            sleep = sleep.min(until_due);
-        }
-        sleep.max(Duration::from_millis(1))
+    /// When an endpoint may next have work (a delivery falls due, a rest or a throttle ends), if
+    /// that is later than now. Work that is due but blocked (an endpoint at its limit) waits for
+    /// a finished attempt, which wakes the loop, or for the poll interval.
+    async fn next_due_later(&self) -> Option<Timestamp> {
+        let due = self.store.next_due_at().await.ok().flatten()?;
+        (due > self.clock.now()).then_some(due)
     }
 
-    async fn idle(&self, shutdown: &CancellationToken, wake_ups: &WakeUps, sleep: Duration) {
+    /// Waits for the clock to reach `next_due`, a wake-up, shutdown, or at most one poll
+    /// interval. The due time is waited for on the clock, which a test's manual clock ends as
+    /// soon as it is moved there; the poll interval is real time, for leases that ran out.
+    async fn idle(
+        &self,
+        shutdown: &CancellationToken,
+        wake_ups: &WakeUps,
+        next_due: Option<Timestamp>,
+    ) {
+        let falls_due = async {
+            match next_due {
+                Some(at) => self.clock.sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             _ = wake_ups.deliveries_added.notified() => {}
             _ = wake_ups.attempts_recorded.notified() => {}
-            _ = tokio::time::sleep(sleep) => {}
+            _ = falls_due => {}
+            _ = tokio::time::sleep(self.config.poll_interval) => {}
             _ = shutdown.cancelled() => {}
         }
     }

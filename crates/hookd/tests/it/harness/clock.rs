@@ -18,9 +18,10 @@ pub struct TestClock {
 }
 
 impl TestClock {
-    /// How long hookd is given to act on a move of the clock: its dispatcher looks again at
-    /// least every 500 ms (its poll interval), so anything now due is claimed and sent within
-    /// that, with room to spare on a busy machine.
+    /// How long hookd is given to act on a move of the clock when a test expects nothing to
+    /// happen: its dispatcher waits for the next due time on the clock, so a move wakes it at
+    /// once, and it looks again at least every 500 ms (its poll interval) whatever the clock
+    /// does; anything now due is claimed and sent well within this on a busy machine.
     pub const SETTLE: Duration = Duration::from_millis(800);
 
     pub fn new() -> Arc<TestClock> {
@@ -48,8 +49,9 @@ impl TestClock {
         self.origin + passed
     }
 
-    /// Moves the clock forward to `at` (never back). What falls due is claimed at hookd's next
-    /// look, so a test that expects something follows this with a `wait_for`.
+    /// Moves the clock forward to `at` (never back). What falls due is claimed as soon as
+    /// hookd's dispatcher wakes, which the move does; a test that expects something follows
+    /// this with a `wait_for`.
     pub fn advance_to(&self, at: Instant) {
         let by = at.saturating_duration_since(self.instant());
         self.manual
