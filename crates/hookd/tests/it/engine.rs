@@ -97,8 +97,8 @@ async fn an_endpoint_throttle_spaces_deliveries_without_failing_them() {
     }
     // While the clock stands still, the bucket's one token lets one delivery through.
     receiver.wait_for(1, WAIT).await;
-    clock.pass_until(started).await;
-    assert_eq!(receiver.received().len(), 1, "deliveries without a token");
+    let why = "deliveries without a token";
+    clock.pass_quietly(&receiver, started, why).await;
     let token = Duration::from_millis(200);
     for step in 1..15u32 {
         clock.advance_to(started + token * step);
@@ -144,14 +144,9 @@ async fn retry_after_is_honoured() {
     create_endpoint(&app, &app_id, json!({"url": receiver.url})).await;
     app.send_message(&app_id, json!({})).await;
     let first_at = receiver.wait_for(1, WAIT).await[0].at;
-    clock
-        .pass_until(first_at + Duration::from_millis(1900))
-        .await;
-    assert_eq!(
-        receiver.received().len(),
-        1,
-        "retried before the Retry-After"
-    );
+    let early = first_at + Duration::from_millis(1900);
+    let why = "retried before the Retry-After";
+    clock.pass_quietly(&receiver, early, why).await;
     // The retry is due 2 s after the attempt finished, which took some real milliseconds.
     clock.advance_to(first_at + Duration::from_millis(2500));
     let received = receiver.wait_for(2, WAIT).await;
@@ -188,9 +183,9 @@ async fn gone_disables_the_endpoint_and_keeps_its_messages() {
     // No retry of the 410, and a later message is kept (listed) but not sent, however long
     // the clock runs (the retry schedule is 200ms,200ms; the rest after a failure 5 s).
     let later = app.send_message(&app_id, json!({})).await;
-    clock
-        .pass_until(clock.instant() + Duration::from_secs(3600))
-        .await;
+    let an_hour_on = clock.instant() + Duration::from_secs(3600);
+    let why = "a request to a disabled endpoint";
+    clock.pass_quietly(&receiver, an_hour_on, why).await;
     assert_eq!(receiver.received().len(), 1);
     let (status, message) = app.get(&format!("/app/{app_id}/msg/{later}")).await;
     assert_eq!(status, 200, "{message}");
@@ -219,22 +214,14 @@ async fn a_failing_endpoint_is_probed_instead_of_hammered() {
     let first_wave = receiver.received().len();
     // Without a circuit breaker, ten messages retried every 100 ms make dozens of requests in
     // the next seconds. With it, the endpoint rests for 5 s, then gets a single probe.
-    clock
-        .pass_until(opened_at + Duration::from_millis(3500))
-        .await;
-    assert_eq!(
-        receiver.received().len(),
-        first_wave,
-        "requests while the circuit was open"
-    );
+    let resting = opened_at + Duration::from_millis(3500);
+    let why = "requests while the circuit was open";
+    clock.pass_quietly(&receiver, resting, why).await;
     clock.advance_to(opened_at + Duration::from_millis(6500));
     receiver.wait_for(first_wave + 1, WAIT).await;
-    tokio::time::sleep(TestClock::SETTLE).await;
-    assert_eq!(
-        receiver.received().len(),
-        first_wave + 1,
-        "one probe after the pause"
-    );
+    let why = "more than one probe after the pause";
+    clock.pass_quietly(&receiver, clock.instant(), why).await;
+    assert_eq!(receiver.received().len(), first_wave + 1);
 }
 
 #[tokio::test]
@@ -291,6 +278,8 @@ async fn an_endpoint_retry_schedule_replaces_the_servers() {
         .wait_for_attempts(&app_id, &msg_id, WAIT, |attempts| attempts.len() >= 2)
         .await;
     // The server's schedule (200ms,200ms) would allow three attempts; the endpoint's allows two.
-    clock.pass_until(first_at + Duration::from_secs(3600)).await;
-    assert_eq!(receiver.received().len(), 2, "{attempts:?}");
+    let an_hour_on = first_at + Duration::from_secs(3600);
+    let why = format!("a third attempt after {attempts:?}");
+    clock.pass_quietly(&receiver, an_hour_on, &why).await;
+    assert_eq!(receiver.received().len(), 2);
 }

@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 use hookd::app::Dependencies;
 use hookd::clock::{Clock, ManualClock};
 
+use super::Receiver;
+
 /// Injected time for a test about a rest, a retry or a window: hookd runs on a `ManualClock`
 /// that only the test moves, so the test passes time instead of sleeping through it. The clock
 /// is also mapped onto `Instant`s (its start is the moment it was made), so that receipts
@@ -63,5 +65,13 @@ impl TestClock {
     pub async fn pass_until(&self, at: Instant) {
         self.advance_to(at);
         tokio::time::sleep(Self::SETTLE).await;
+    }
+
+    /// Moves the clock forward to `until`, gives hookd `SETTLE` to act, and asserts that
+    /// `receiver` got nothing more meanwhile; `why` says what a request would have broken.
+    pub async fn pass_quietly(&self, receiver: &Receiver, until: Instant, why: &str) {
+        let before = receiver.received().len();
+        self.pass_until(until).await;
+        assert_eq!(receiver.received().len(), before, "{why}");
     }
 }
