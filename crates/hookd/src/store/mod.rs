@@ -14,6 +14,7 @@
 //!   lease runs out or the outcome is recorded; `renew_leases` keeps a live worker's lease from
 //!   running out.
 
+pub mod inbound;
 pub mod logs;
 mod outbox;
 pub mod paging;
@@ -153,6 +154,8 @@ pub enum MessageInsert {
 pub struct ApplicationFilter {
     /// An application never listed (the internal one that owns operational webhooks).
     pub hidden: Option<AppId>,
+    /// Applications whose id starts with this are never listed (the inbound sources' own).
+    pub hidden_prefix: Option<&'static str>,
     /// Only applications with at least one endpoint (Svix's `exclude_apps_with_no_endpoints`).
     pub with_endpoints_only: bool,
 }
@@ -340,7 +343,7 @@ pub(crate) fn answer_columns(
 
 /// The contract every database backend implements. See the module docs for the promises.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: inbound::InboundStore + Send + Sync + 'static {
     /// Notified after every commit that added deliveries (or made some due now), on this node
     /// and, on PostgreSQL, on any node: the engine waits on it instead of being woken by the
     /// writers' callers. One permit is kept while nobody waits, so a commit is never missed.

@@ -14,6 +14,7 @@ mod fairness;
 mod first_run;
 mod full_disk;
 mod idempotency;
+mod inbound;
 mod input_limits;
 mod layering;
 mod list_budget;

@@ -417,6 +417,7 @@ async fn application_list_filters_apply_before_paging(store: Arc<dyn Store>) {
     let now = t0();
     let hidden_only = ApplicationFilter {
         hidden: Some(AppId::from_trusted("app_hidden")),
+        hidden_prefix: None,
         with_endpoints_only: false,
     };
     let hidden = store

@@ -114,6 +114,13 @@ pub async fn list_applications(
         let placeholder = parameters.push(hidden.to_string());
         conditions.push_str(&format!(" AND id <> {placeholder}"));
     }
+    if let Some(prefix) = filter.hidden_prefix {
+        let placeholder = parameters.push(prefix.to_owned());
+        conditions.push_str(&format!(
+            " AND substr(id, 1, {}) <> {placeholder}",
+            prefix.len()
+        ));
+    }
     if filter.with_endpoints_only {
         conditions.push_str(
             " AND EXISTS (SELECT 1 FROM endpoint WHERE endpoint.app_id = application.id)",

@@ -15,6 +15,7 @@
 
 mod catalog;
 mod deliveries;
+mod inbound;
 mod listener;
 mod logs;
 mod messages;
@@ -67,6 +68,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (4, include_str!("schema_4.sql")),
     (5, include_str!("schema_5.sql")),
     (6, include_str!("schema_6.sql")),
+    (7, include_str!("schema_7.sql")),
 ];
 
 /// The PostgreSQL store. Call `close` before dropping it to commit queued messages.

@@ -20,7 +20,7 @@ use crate::store::{
 
 /// Maps a unique-constraint violation to `Conflict` with a message for the client. Other
 /// constraint violations are not conflicts: a foreign key, for one, means the parent is gone.
-fn unique(message: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
+pub(super) fn unique(message: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
     move |error| match extended_code(&error) {
         Some(
             rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY,
@@ -179,6 +179,10 @@ pub fn list_applications(
     if let Some(hidden) = &filter.hidden {
         conditions.push_str(" AND id <> ?");
         parameters.push(rusqlite::types::Value::Text(hidden.to_string()));
+    }
+    if let Some(prefix) = filter.hidden_prefix {
+        conditions.push_str(&format!(" AND substr(id, 1, {}) <> ?", prefix.len()));
+        parameters.push(rusqlite::types::Value::Text(prefix.to_owned()));
     }
     if filter.with_endpoints_only {
         conditions.push_str(

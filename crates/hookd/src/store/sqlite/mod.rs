@@ -20,6 +20,7 @@
 
 mod catalog;
 mod deliveries;
+mod inbound;
 mod logs;
 mod messages;
 mod outbox;
@@ -239,6 +240,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_5.sql"),
     include_str!("schema_6.sql"),
     include_str!("schema_7.sql"),
+    include_str!("schema_8.sql"),
 ];
 
 fn migrate(connection: &Connection) -> Result<(), StoreError> {

@@ -1,0 +1,695 @@
+//! The inbound gateway over HTTP: sources and ingest endpoints (Svix Ingest's API), and the
+//! ingest URL per provider: accepted and forwarded byte for byte, signed with the ingest
+//! endpoint's own secret; tampered, stale, missing and unknown-secret signatures refused with
+//! 401 and a reason; rotation secrets accepted; duplicates answered 200 and forwarded once.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use webhook_signature::{github, shopify, slack, stripe, twilio};
+
+use crate::harness::{Receiver, TOKEN, TestApp, TestClient, verify_signature};
+
+const SOURCES: &str = "/ingest/api/v1/source";
+
+impl TestClient {
+    async fn ingest(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(TOKEN);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request reaches hookd");
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+}
+
+/// A source of `type_name` with `config`, and an ingest endpoint at `receiver`; returns the
+/// source, its ingest URL and the endpoint's signing secret.
+async fn source_with_endpoint(
+    app: &TestApp,
+    type_name: &str,
+    config: Value,
+    receiver: &Receiver,
+) -> (Value, String, String) {
+    let (status, source) = app
+        .ingest(
+            reqwest::Method::POST,
+            SOURCES,
+            Some(json!({"name": type_name, "type": type_name, "config": config})),
+        )
+        .await;
+    assert_eq!(status, 201, "{source}");
+    let id = source["id"].as_str().unwrap().to_owned();
+    let (status, endpoint) = app
+        .ingest(
+            reqwest::Method::POST,
+            &format!("{SOURCES}/{id}/endpoint"),
+            Some(json!({"url": receiver.url})),
+        )
+        .await;
+    assert_eq!(status, 201, "{endpoint}");
+    let endpoint_id = endpoint["id"].as_str().unwrap();
+    let (status, secret) = app
+        .ingest(
+            reqwest::Method::GET,
+            &format!("{SOURCES}/{id}/endpoint/{endpoint_id}/secret"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{secret}");
+    let url = source["ingestUrl"].as_str().unwrap().to_owned();
+    (source, url, secret["key"].as_str().unwrap().to_owned())
+}
+
+/// Posts `body` with `headers` to an ingest URL; returns the status and JSON answer.
+async fn deliver(url: &str, headers: &[(&str, String)], body: &[u8]) -> (u16, Value) {
+    let mut request = reqwest::Client::new().post(url).body(body.to_vec());
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    let response = request.send().await.expect("the ingest URL answers");
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// One provider's signing: the headers a request with `body` carries when signed with
+/// `secret` at `timestamp`, and the id the provider dedupes on.
+type Signer =
+    fn(secret: &str, timestamp: i64, body: &[u8], delivery_id: &str) -> Vec<(&'static str, String)>;
+
+fn sign_stripe(secret: &str, timestamp: i64, body: &[u8], _: &str) -> Vec<(&'static str, String)> {
+    vec![(
+        "stripe-signature",
+        stripe::sign(secret.as_bytes(), timestamp, body),
+    )]
+}
+
+fn sign_github(secret: &str, _: i64, body: &[u8], id: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("x-hub-signature-256", github::sign(secret.as_bytes(), body)),
+        ("x-github-delivery", id.to_owned()),
+        ("x-github-event", "push".to_owned()),
+    ]
+}
+
+fn sign_shopify(secret: &str, _: i64, body: &[u8], id: &str) -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "x-shopify-hmac-sha256",
+            shopify::sign(secret.as_bytes(), body),
+        ),
+        ("x-shopify-webhook-id", id.to_owned()),
+        ("x-shopify-topic", "orders/create".to_owned()),
+    ]
+}
+
+fn sign_slack(secret: &str, timestamp: i64, body: &[u8], _: &str) -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "x-slack-signature",
+            slack::sign(secret.as_bytes(), timestamp, body),
+        ),
+        ("x-slack-request-timestamp", timestamp.to_string()),
+    ]
+}
+
+fn sign_standard(
+    secret: &str,
+    timestamp: i64,
+    body: &[u8],
+    id: &str,
+) -> Vec<(&'static str, String)> {
+    let key = webhook_signature::Secret::parse(secret).unwrap();
+    vec![
+        ("webhook-id", id.to_owned()),
+        ("webhook-timestamp", timestamp.to_string()),
+        (
+            "webhook-signature",
+            webhook_signature::signature_header(&[&key], id, timestamp, body),
+        ),
+    ]
+}
+
+struct Provider {
+    type_name: &'static str,
+    secrets: [&'static str; 2],
+    sign: Signer,
+    /// The body for delivery `id` (the provider's id lives in the body for Stripe and Slack).
+    body: fn(id: &str) -> String,
+    /// Whether a stale timestamp is refused (schemes without a timestamp cannot tell).
+    timed: bool,
+    event_type: &'static str,
+}
+
+const PROVIDERS: &[Provider] = &[
+    Provider {
+        type_name: "stripe",
+        secrets: ["whsec_stripe_new", "whsec_stripe_old"],
+        sign: sign_stripe,
+        body: |id| format!(r#"{{"id":"{id}","type":"invoice.paid","amount": 1.50}}"#),
+        timed: true,
+        event_type: "invoice.paid",
+    },
+    Provider {
+        type_name: "github",
+        secrets: ["gh-new", "gh-old"],
+        sign: sign_github,
+        body: |_| r#"{"ref":"refs/heads/main",  "zen":"x"}"#.to_owned(),
+        timed: false,
+        event_type: "push",
+    },
+    Provider {
+        type_name: "shopify",
+        secrets: ["shp-new", "shp-old"],
+        sign: sign_shopify,
+        body: |_| r#"{"id":1,"total":"9.99"}"#.to_owned(),
+        timed: false,
+        event_type: "orders.create",
+    },
+    Provider {
+        type_name: "slack",
+        secrets: ["slack-new", "slack-old"],
+        sign: sign_slack,
+        body: |id| {
+            format!(
+                r#"{{"type":"event_callback","event_id":"{id}","event":{{"type":"app_mention"}}}}"#
+            )
+        },
+        timed: true,
+        event_type: "app_mention",
+    },
+    Provider {
+        type_name: "svix",
+        secrets: [
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
+        ],
+        sign: sign_standard,
+        body: |_| r#"{"type":"user.created","data":{}}"#.to_owned(),
+        timed: true,
+        event_type: "user.created",
+    },
+];
+
+#[tokio::test]
+async fn each_provider_is_verified_deduplicated_and_forwarded_byte_for_byte() {
+    let app = TestApp::spawn().await;
+    for provider in PROVIDERS {
+        let name = provider.type_name;
+        let receiver = Receiver::start(vec![]).await;
+        let [new, old] = provider.secrets;
+        let (_, url, endpoint_secret) = source_with_endpoint(
+            &app,
+            name,
+            json!({"secret": new, "secrets": [old]}),
+            &receiver,
+        )
+        .await;
+        let sign = provider.sign;
+
+        // Accepted with the new and the old secret; each forwarded once, byte for byte.
+        let first = (provider.body)("evt_1");
+        let (status, answer) = deliver(
+            &url,
+            &sign(new, now(), first.as_bytes(), "evt_1"),
+            first.as_bytes(),
+        )
+        .await;
+        assert_eq!(status, 200, "{name}: {answer}");
+        assert_eq!(answer["status"], "accepted", "{name}");
+        let second = (provider.body)("evt_2");
+        let (status, _) = deliver(
+            &url,
+            &sign(old, now(), second.as_bytes(), "evt_2"),
+            second.as_bytes(),
+        )
+        .await;
+        assert_eq!(status, 200, "{name}: the rotated-out secret still verifies");
+
+        // A duplicate delivery id: 200, not forwarded again.
+        let (status, answer) = deliver(
+            &url,
+            &sign(new, now(), first.as_bytes(), "evt_1"),
+            first.as_bytes(),
+        )
+        .await;
+        assert_eq!(
+            (status, answer["status"].as_str()),
+            (200, Some("duplicate")),
+            "{name}"
+        );
+
+        // Refused: tampered, unknown secret, missing, stale.
+        let tampered = first.replace('}', " }");
+        let refused = [
+            (
+                "tampered",
+                sign(new, now(), first.as_bytes(), "evt_3"),
+                tampered.clone(),
+                "no_matching_signature",
+            ),
+            (
+                "unknown secret",
+                sign(
+                    if name == "svix" {
+                        "whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+                    } else {
+                        "other"
+                    },
+                    now(),
+                    first.as_bytes(),
+                    "evt_4",
+                ),
+                first.clone(),
+                "no_matching_signature",
+            ),
+            ("missing", Vec::new(), first.clone(), ""),
+        ];
+        for (what, headers, body, code) in refused {
+            let (status, answer) = deliver(&url, &headers, body.as_bytes()).await;
+            assert_eq!(status, 401, "{name} {what}: {answer}");
+            if !code.is_empty() {
+                assert_eq!(answer["code"], code, "{name} {what}");
+            }
+            assert!(answer["detail"].is_string(), "{name} {what}");
+        }
+        if provider.timed {
+            let stale = now() - 600;
+            let (status, answer) = deliver(
+                &url,
+                &sign(new, stale, first.as_bytes(), "evt_5"),
+                first.as_bytes(),
+            )
+            .await;
+            assert_eq!(
+                (status, answer["code"].as_str()),
+                (401, Some("timestamp_too_old")),
+                "{name}"
+            );
+        }
+
+        let received = receiver.wait_for(2, Duration::from_secs(10)).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let received = if receiver.received().len() > received.len() {
+            receiver.received()
+        } else {
+            received
+        };
+        assert_eq!(
+            received.len(),
+            2,
+            "{name}: two events forwarded, nothing else"
+        );
+        let mut bodies: Vec<&[u8]> = received.iter().map(|r| r.body.as_ref()).collect();
+        bodies.sort();
+        let mut sent = vec![first.as_bytes(), second.as_bytes()];
+        sent.sort();
+        assert_eq!(
+            bodies, sent,
+            "{name}: the forwarded bodies are the received bytes"
+        );
+        for delivery in &received {
+            verify_signature(delivery, &endpoint_secret);
+            assert_eq!(delivery.header("content-type"), "application/json");
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_event_type_comes_from_the_provider() {
+    let app = TestApp::spawn().await;
+    for provider in PROVIDERS {
+        let receiver = Receiver::start(vec![]).await;
+        let (source, url, _) = source_with_endpoint(
+            &app,
+            provider.type_name,
+            json!({"secret": provider.secrets[0]}),
+            &receiver,
+        )
+        .await;
+        // A second ingest endpoint that takes only the provider's event type.
+        let filtered = Receiver::start(vec![]).await;
+        let path = format!("{SOURCES}/{}/endpoint", source["id"].as_str().unwrap());
+        let (status, answer) = app
+            .ingest(
+                reqwest::Method::POST,
+                &path,
+                Some(json!({"url": filtered.url, "filterTypes": [provider.event_type]})),
+            )
+            .await;
+        assert_eq!(status, 201, "{answer}");
+        let elsewhere = Receiver::start(vec![]).await;
+        let (status, answer) = app
+            .ingest(
+                reqwest::Method::POST,
+                &path,
+                Some(json!({"url": elsewhere.url, "filterTypes": ["other.type"]})),
+            )
+            .await;
+        assert_eq!(status, 201, "{answer}");
+        let body = (provider.body)("evt_type");
+        let (status, answer) = deliver(
+            &url,
+            &(provider.sign)(provider.secrets[0], now(), body.as_bytes(), "evt_type"),
+            body.as_bytes(),
+        )
+        .await;
+        assert_eq!(status, 200, "{answer}");
+        let app_id = format!("app_{}", source["id"].as_str().unwrap());
+        // The source's application is internal: /app does not show it.
+        let (status, _) = app
+            .get(&format!(
+                "/app/{app_id}/msg/{}",
+                answer["msgId"].as_str().unwrap()
+            ))
+            .await;
+        assert_eq!(status, 404);
+        let received = receiver.wait_for(1, Duration::from_secs(10)).await;
+        assert_eq!(received[0].body.as_ref(), body.as_bytes());
+        let filtered = filtered.wait_for(1, Duration::from_secs(10)).await;
+        assert_eq!(
+            filtered[0].body.as_ref(),
+            body.as_bytes(),
+            "{}",
+            provider.type_name
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(
+            elsewhere.received().is_empty(),
+            "{}: event type {}",
+            provider.type_name,
+            provider.event_type
+        );
+        assert_eq!(
+            received[0].header("webhook-id"),
+            answer["msgId"].as_str().unwrap(),
+            "{}",
+            provider.type_name
+        );
+    }
+    let (status, apps) = app.get("/app").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        apps["data"],
+        json!([]),
+        "source applications are hidden from /app"
+    );
+}
+
+#[tokio::test]
+async fn slack_url_verification_is_answered_with_its_challenge() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start(vec![]).await;
+    let (_, url, _) = source_with_endpoint(&app, "slack", json!({"secret": "s3"}), &receiver).await;
+    let body = br#"{"type":"url_verification","challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P","token":"x"}"#;
+    let (status, answer) = deliver(&url, &sign_slack("s3", now(), body, ""), body).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        answer["challenge"],
+        "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"
+    );
+    let (status, _) = deliver(&url, &sign_slack("wrong", now(), body, ""), body).await;
+    assert_eq!(status, 401, "an unsigned challenge is not answered");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        receiver.received().is_empty(),
+        "a challenge is not forwarded"
+    );
+}
+
+#[tokio::test]
+async fn twilio_form_posts_verify_against_the_public_url_but_are_not_forwarded_yet() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start(vec![]).await;
+    let public = "https://hooks.example.com/twilio";
+    let (_, url, _) = source_with_endpoint(
+        &app,
+        "twilio",
+        json!({"secret": "auth-token", "publicUrl": public}),
+        &receiver,
+    )
+    .await;
+    let params = [("From", "+15550001"), ("Body", "hello world")];
+    let body = "From=%2B15550001&Body=hello+world";
+    let signed = twilio::sign(b"auth-token", public, &params);
+    let form = (
+        "content-type",
+        "application/x-www-form-urlencoded".to_owned(),
+    );
+    let (status, answer) = deliver(
+        &url,
+        &[("x-twilio-signature", signed.clone()), form.clone()],
+        body.as_bytes(),
+    )
+    .await;
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (415, Some("body_not_json_object")),
+        "{answer}"
+    );
+    let other = twilio::sign(b"auth-token", &url, &params);
+    let (status, answer) = deliver(
+        &url,
+        &[("x-twilio-signature", other), form],
+        body.as_bytes(),
+    )
+    .await;
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (401, Some("no_matching_signature")),
+        "{answer}"
+    );
+}
+
+#[tokio::test]
+async fn bad_requests_at_the_ingest_url_never_answer_5xx() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start(vec![]).await;
+    let (_, url, _) = source_with_endpoint(
+        &app,
+        "generic-webhook",
+        json!({"maxBodyBytes": 64, "dedupeHeader": "x-delivery"}),
+        &receiver,
+    )
+    .await;
+    let (status, answer) = deliver(&url, &[], &[b'{'; 65]).await;
+    assert_eq!(status, 413, "{answer}");
+    let (status, answer) = deliver(&format!("{url}x"), &[], b"{}").await;
+    assert_eq!(status, 404, "{answer}");
+    for body in [
+        &b"\xff\xfe"[..],
+        b"[1]",
+        b"",
+        b"{\"a\":1,\"a\":2}",
+        b"not json",
+    ] {
+        let (status, answer) = deliver(&url, &[("x-delivery", "x".into())], body).await;
+        assert_eq!(status, 415, "{body:?}: {answer}");
+    }
+    // generic-webhook dedupes on the configured header.
+    let sent = [("x-delivery", "d-1".to_owned())];
+    assert_eq!(deliver(&url, &sent, br#"{"n":1}"#).await.0, 200);
+    assert_eq!(
+        deliver(&url, &sent, br#"{"n":1}"#).await.1["status"],
+        "duplicate"
+    );
+    assert_eq!(
+        deliver(&url, &[], br#"{"n":2}"#).await.1["status"],
+        "accepted"
+    );
+    receiver.wait_for(2, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(receiver.received().len(), 2);
+}
+
+#[tokio::test]
+async fn sources_follow_svix_ingest_and_refuse_bad_input_by_field() {
+    let app = TestApp::spawn().await;
+    let cases = [
+        (
+            json!({"name": "s", "type": "cron"}),
+            json!(["body", "type"]),
+        ),
+        (
+            json!({"name": "s", "type": "stripe"}),
+            json!(["body", "config", "secret"]),
+        ),
+        (
+            json!({"name": "s", "type": "stripe", "config": {"secret": "x", "extra": 1}}),
+            json!(["body", "config", "extra"]),
+        ),
+        (
+            json!({"name": "s", "type": "svix", "config": {"secret": "not base64!"}}),
+            json!(["body", "config", "secret"]),
+        ),
+        (
+            json!({"name": "s", "type": "github", "config": {"secret": "x"}, "uid": "src_x"}),
+            json!(["body", "uid"]),
+        ),
+        (
+            json!({"name": "", "type": "github", "config": {"secret": "x"}}),
+            json!(["body", "name"]),
+        ),
+    ];
+    for (body, loc) in cases {
+        let (status, answer) = app
+            .ingest(reqwest::Method::POST, SOURCES, Some(body.clone()))
+            .await;
+        assert_eq!(status, 422, "{body}: {answer}");
+        assert_eq!(answer["detail"][0]["loc"], loc, "{body}");
+    }
+    let (status, listed) = app.ingest(reqwest::Method::GET, SOURCES, None).await;
+    assert_eq!(
+        (status, listed["data"].clone()),
+        (200, json!([])),
+        "nothing was created"
+    );
+
+    let create = json!({"name": "Stripe", "uid": "stripe-live", "type": "stripe", "config": {"secret": "whsec_1"}, "metadata": {"team": "billing"}});
+    let (status, source) = app
+        .ingest(reqwest::Method::POST, SOURCES, Some(create.clone()))
+        .await;
+    assert_eq!(status, 201, "{source}");
+    assert!(source["id"].as_str().unwrap().starts_with("src_"));
+    assert_eq!(source["type"], "stripe");
+    assert_eq!(source["metadata"], json!({"team": "billing"}));
+    assert!(
+        source["config"].get("secret").is_none(),
+        "secrets are never shown: {source}"
+    );
+    let ingest_url = source["ingestUrl"].as_str().unwrap().to_owned();
+    assert!(
+        ingest_url.starts_with(&format!("{}/ingest/in/", app.base)),
+        "{ingest_url}"
+    );
+
+    let (status, again) = app
+        .ingest(reqwest::Method::POST, SOURCES, Some(create))
+        .await;
+    assert_eq!(status, 409, "{again}");
+    let (status, by_uid) = app
+        .ingest(
+            reqwest::Method::GET,
+            &format!("{SOURCES}/stripe-live"),
+            None,
+        )
+        .await;
+    assert_eq!((status, &by_uid["id"]), (200, &source["id"]));
+
+    // Rotating the token gives a new URL; the old one keeps working for its grace period.
+    let (status, rotated) = app
+        .ingest(
+            reqwest::Method::POST,
+            &format!("{SOURCES}/stripe-live/token/rotate"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{rotated}");
+    let new_url = rotated["ingestUrl"].as_str().unwrap();
+    assert_ne!(new_url, ingest_url);
+    let body = br#"{"id":"evt_r","type":"x"}"#;
+    let signed = sign_stripe("whsec_1", now(), body, "");
+    assert_eq!(deliver(new_url, &signed, body).await.0, 200);
+    assert_eq!(
+        deliver(&ingest_url, &signed, body).await.1["status"],
+        "duplicate"
+    );
+
+    // PUT updates (keeping the uid) or creates with the path as uid.
+    let (status, updated) = app
+        .ingest(
+            reqwest::Method::PUT,
+            &format!("{SOURCES}/stripe-live"),
+            Some(json!({"name": "Renamed", "type": "stripe", "config": {"secret": "whsec_2"}})),
+        )
+        .await;
+    assert_eq!(
+        (status, updated["name"].as_str(), updated["uid"].as_str()),
+        (200, Some("Renamed"), Some("stripe-live"))
+    );
+    let (status, created) = app
+        .ingest(
+            reqwest::Method::PUT,
+            &format!("{SOURCES}/gh"),
+            Some(json!({"name": "GitHub", "type": "github", "config": {"secret": "x"}})),
+        )
+        .await;
+    assert_eq!((status, created["uid"].as_str()), (201, Some("gh")));
+
+    let (status, page) = app
+        .ingest(reqwest::Method::GET, &format!("{SOURCES}?limit=1"), None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(page["data"].as_array().unwrap().len(), 1);
+    assert_eq!(page["done"], false);
+    let (_, rest) = app
+        .ingest(
+            reqwest::Method::GET,
+            &format!(
+                "{SOURCES}?limit=1&iterator={}",
+                page["iterator"].as_str().unwrap()
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(rest["data"][0]["uid"], "gh");
+    assert_eq!(rest["done"], true);
+
+    // Headers of an ingest endpoint.
+    let (_, endpoint) = app
+        .ingest(
+            reqwest::Method::POST,
+            &format!("{SOURCES}/gh/endpoint"),
+            Some(json!({"url": "http://127.0.0.1:9/x"})),
+        )
+        .await;
+    let headers_path = format!(
+        "{SOURCES}/gh/endpoint/{}/headers",
+        endpoint["id"].as_str().unwrap()
+    );
+    let (status, _) = app
+        .ingest(
+            reqwest::Method::PUT,
+            &headers_path,
+            Some(json!({"headers": {"x-team": "a"}})),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (_, headers) = app.ingest(reqwest::Method::GET, &headers_path, None).await;
+    assert_eq!(headers["headers"], json!({"x-team": "a"}));
+
+    // Deleting the source removes its URL, its endpoints and its application.
+    let (status, _) = app
+        .ingest(reqwest::Method::DELETE, &format!("{SOURCES}/gh"), None)
+        .await;
+    assert_eq!(status, 204);
+    let (status, _) = app
+        .ingest(
+            reqwest::Method::GET,
+            &format!("{SOURCES}/gh/endpoint"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+
+    // The management API needs the admin token; the ingest URL does not.
+    let response = reqwest::get(format!("{}{SOURCES}", app.base))
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+}
