@@ -1647,6 +1647,7 @@ mod claim_shares_contract {
 mod endpoint_health_contract;
 mod engine_rules_contract;
 mod event_type_contract;
+mod inbound_contract;
 mod lease_contract;
 mod outbox_contract;
 mod recover_contract;
