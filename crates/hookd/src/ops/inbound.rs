@@ -12,12 +12,14 @@
 use super::scope::{SOURCE_NOT_FOUND, is_internal};
 use super::{OpError, OpResult, Ops, Principal, Upserted};
 use crate::domain::inbound::{
-    InboundHeaders, InboundRequestRecord, RejectReason, Source, SourceFields, dedupe_key,
+    InboundHeaders, InboundRequestRecord, RejectReason, Source, SourceFields, Verdict, dedupe_key,
     event_type, redacted_headers, slack_challenge, verify,
 };
 use crate::domain::{InboundRequestId, MessageId, MessagePayload, SourceId, Uid};
 use crate::store::inbound::{NewSource, ReceiptDecision, ReceiptOutcome, ReceivedRequest};
 use crate::store::{NewMessage, Page, PageRequest, StoreError};
+
+const REQUEST_NOT_FOUND: &str = "request not found";
 
 /// How long a rotated-out token keeps working, as in Svix: 48 hours.
 pub const PREVIOUS_TOKEN_GRACE: chrono::TimeDelta = chrono::TimeDelta::hours(48);
@@ -221,6 +223,48 @@ pub async fn list_requests(
 ) -> OpResult<Page<InboundRequestRecord>> {
     let source = get_source(ops, principal, source).await?;
     Ok(ops.store.list_inbound_requests(&source.id, page).await?)
+}
+
+/// One received request of the source.
+pub async fn get_request(
+    ops: &Ops,
+    principal: &Principal,
+    source: &str,
+    request: &str,
+) -> OpResult<InboundRequestRecord> {
+    let source = get_source(ops, principal, source).await?;
+    ops.store
+        .get_inbound_request(&source.id, &InboundRequestId::from_trusted(request))
+        .await?
+        .ok_or(OpError::NotFound(REQUEST_NOT_FOUND))
+}
+
+/// Sends an accepted (or duplicate) request's message again to the source's ingest endpoints
+/// it was forwarded to, as a manual delivery; returns how many were queued. A rejected request
+/// was never forwarded, so it has nothing to replay.
+pub async fn replay_request(
+    ops: &Ops,
+    principal: &Principal,
+    source: &str,
+    request: &str,
+) -> OpResult<usize> {
+    let record = get_request(ops, principal, source, request).await?;
+    let msg_id = match (&record.verdict, &record.msg_id) {
+        (Verdict::Accepted | Verdict::Duplicate, Some(msg_id)) => msg_id.clone(),
+        _ => {
+            return Err(OpError::invalid_path(
+                "request_id",
+                "only an accepted request can be replayed",
+            ));
+        }
+    };
+    let app_id = crate::domain::inbound::source_app_id(&record.source_id);
+    let queued = ops
+        .store
+        .replay_message(&app_id, &msg_id, ops.clock.now())
+        .await?;
+    tracing::info!(source_id = %record.source_id, msg_id = %msg_id, endpoints = queued, "inbound request replayed");
+    Ok(queued)
 }
 
 /// The body as a message payload: today a payload is one JSON object kept byte for byte, so

@@ -693,3 +693,96 @@ async fn sources_follow_svix_ingest_and_refuse_bad_input_by_field() {
         .unwrap();
     assert_eq!(response.status().as_u16(), 401);
 }
+
+#[tokio::test]
+async fn received_requests_are_listed_with_their_verdict_and_an_accepted_one_replays() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start(vec![]).await;
+    let (source, url, _) =
+        source_with_endpoint(&app, "stripe", json!({"secret": "whsec_list"}), &receiver).await;
+    let id = source["id"].as_str().unwrap();
+    let body = br#"{"id":"evt_l","type":"charge.succeeded"}"#;
+    let signed = sign_stripe("whsec_list", now(), body, "");
+    assert_eq!(deliver(&url, &signed, body).await.0, 200);
+    assert_eq!(deliver(&url, &signed, body).await.0, 200);
+    assert_eq!(
+        deliver(&url, &sign_stripe("wrong", now(), body, ""), body)
+            .await
+            .0,
+        401
+    );
+    assert_eq!(deliver(&url, &[], b"\xff\x00").await.0, 401);
+    receiver.wait_for(1, Duration::from_secs(10)).await;
+
+    let (status, page) = app
+        .ingest(
+            reqwest::Method::GET,
+            &format!("{SOURCES}/{id}/request"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{page}");
+    let items = page["data"].as_array().unwrap();
+    let verdicts: Vec<_> = items
+        .iter()
+        .map(|r| r["verdict"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        verdicts,
+        ["rejected", "rejected", "duplicate", "accepted"],
+        "newest first"
+    );
+    assert_eq!(items[1]["reason"], "no_matching_signature");
+    assert_eq!(items[0]["reason"], "missing_signature");
+    assert_eq!(items[0]["bodyBase64"], "/wA=");
+    assert_eq!(items[3]["body"], std::str::from_utf8(body).unwrap());
+    let signature = items[3]["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|pair| pair[0] == "stripe-signature")
+        .unwrap();
+    assert_eq!(signature[1], "[redacted]");
+    assert_eq!(items[2]["msgId"], items[3]["msgId"]);
+
+    let accepted = items[3]["id"].as_str().unwrap();
+    let (status, one) = app
+        .ingest(
+            reqwest::Method::GET,
+            &format!("{SOURCES}/{id}/request/{accepted}"),
+            None,
+        )
+        .await;
+    assert_eq!((status, &one["id"]), (200, &items[3]["id"]));
+    let (status, answer) = app
+        .ingest(
+            reqwest::Method::POST,
+            &format!("{SOURCES}/{id}/request/{accepted}/replay"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 202, "{answer}");
+    let replayed = receiver.wait_for(2, Duration::from_secs(10)).await;
+    assert_eq!(
+        replayed[1].body.as_ref(),
+        body.as_slice(),
+        "the replay sends the same bytes"
+    );
+    let rejected = items[1]["id"].as_str().unwrap();
+    let (status, answer) = app
+        .ingest(
+            reqwest::Method::POST,
+            &format!("{SOURCES}/{id}/request/{rejected}/replay"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 422, "{answer}");
+    let (status, _) = app
+        .ingest(
+            reqwest::Method::GET,
+            &format!("{SOURCES}/{id}/request/inreq_nope"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+}

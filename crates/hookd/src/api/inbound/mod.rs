@@ -1,12 +1,14 @@
 //! The inbound gateway's HTTP edge: the Svix Ingest-compatible management API under
 //! `/ingest/api/v1` (admin token; `sources`, `endpoints`) and the unauthenticated ingest URL
-//! `/ingest/in/{token}` that providers post to (`receive`).
+//! `/ingest/in/{token}` that providers post to (`receive`). `requests` shows what a source
+//! received and replays an accepted request (hookd's own addition).
 //!
 //! A source's `ingestUrl` is hookd's public URL (`--public-url`, else `http://` and the
 //! request's `Host`) followed by `/ingest/in/` and the source's token.
 
 mod endpoints;
 mod receive;
+mod requests;
 mod sources;
 
 use axum::Router;
@@ -58,6 +60,18 @@ pub fn routes(ctx: &ApiContext) -> Router<ApiContext> {
         .route(
             "/ingest/api/v1/source/{source_id}/endpoint/{endpoint_id}/headers",
             get(endpoints::get_headers).put(endpoints::update_headers),
+        )
+        .route(
+            "/ingest/api/v1/source/{source_id}/request",
+            get(requests::list),
+        )
+        .route(
+            "/ingest/api/v1/source/{source_id}/request/{request_id}",
+            get(requests::get),
+        )
+        .route(
+            "/ingest/api/v1/source/{source_id}/request/{request_id}/replay",
+            post(requests::replay),
         )
         .route_layer(from_fn_with_state(ctx.clone(), auth::require_bearer_token));
     let ingest = Router::new().route(&format!("{INGEST_PATH}{{token}}"), post(receive::receive));
