@@ -15,6 +15,7 @@ mod first_run;
 mod full_disk;
 mod idempotency;
 mod inbound;
+mod inbound_crash;
 mod input_limits;
 mod layering;
 mod list_budget;
