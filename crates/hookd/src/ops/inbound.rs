@@ -179,10 +179,6 @@ pub async fn receive(ops: &Ops, source: &Source, request: IncomingRequest) -> Op
                 .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC),
         },
     };
-    let reason = match &decision {
-        ReceiptDecision::Reject(reason) => Some(*reason),
-        ReceiptDecision::Forward { .. } => None,
-    };
     let outcome = ops
         .store
         .receive_inbound_request(ReceivedRequest {
@@ -195,10 +191,7 @@ pub async fn receive(ops: &Ops, source: &Source, request: IncomingRequest) -> Op
         })
         .await;
     let receipt = match outcome {
-        Ok(ReceiptOutcome::Rejected) => {
-            let reason = reason.ok_or(OpError::Internal(
-                "a forwarded request recorded as rejected",
-            ))?;
+        Ok(ReceiptOutcome::Rejected(reason)) => {
             tracing::info!(source_id = %source.id, reason = reason.code(), "inbound request rejected");
             Receipt::Rejected(reason)
         }

@@ -51,16 +51,37 @@ pub enum ReceiptDecision {
 /// What `receive_inbound_request` committed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReceiptOutcome {
-    Rejected,
+    /// Recorded as rejected for this reason.
+    Rejected(RejectReason),
     /// Forwarded as `msg_id` with this many deliveries.
     Forwarded {
         msg_id: MessageId,
         deliveries: usize,
     },
     /// Seen before within the window; the first request's message.
-    Duplicate {
-        msg_id: MessageId,
-    },
+    Duplicate { msg_id: MessageId },
+}
+
+impl ReceiptOutcome {
+    /// The verdict the request is recorded with.
+    pub fn verdict(&self) -> Verdict {
+        match self {
+            ReceiptOutcome::Rejected(reason) => Verdict::Rejected(*reason),
+            ReceiptOutcome::Forwarded { .. } => Verdict::Accepted,
+            ReceiptOutcome::Duplicate { .. } => Verdict::Duplicate,
+        }
+    }
+
+    /// The message the request is tied to: the one it was forwarded as, or the earlier one it
+    /// duplicates.
+    pub fn msg_id(&self) -> Option<&MessageId> {
+        match self {
+            ReceiptOutcome::Rejected(_) => None,
+            ReceiptOutcome::Forwarded { msg_id, .. } | ReceiptOutcome::Duplicate { msg_id } => {
+                Some(msg_id)
+            }
+        }
+    }
 }
 
 /// The stored codes of a request's verdict; the only place they are written down.

@@ -241,7 +241,7 @@ async fn a_receipt_commits_its_record_key_and_message_together(store: Arc<dyn St
     };
     assert_eq!(
         store.receive_inbound_request(rejected).await.unwrap(),
-        ReceiptOutcome::Rejected
+        ReceiptOutcome::Rejected(RejectReason::BodyNotJsonObject)
     );
 
     let listed = store

@@ -4,7 +4,7 @@
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
-use crate::domain::inbound::{InboundRequestRecord, Verdict};
+use crate::domain::inbound::InboundRequestRecord;
 use crate::domain::{InboundRequestId, MessageId, SourceId, Timestamp};
 use crate::store::inbound::{
     ReceiptDecision, ReceiptOutcome, ReceivedRequest, verdict_columns, verdict_from,
@@ -27,10 +27,8 @@ pub(super) async fn receive(
     c: &impl GenericClient,
     request: ReceivedRequest,
 ) -> Result<(ReceiptOutcome, usize), StoreError> {
-    let (verdict, dedupe_key, outcome, deliveries) = match request.decision {
-        ReceiptDecision::Reject(reason) => {
-            (Verdict::Rejected(reason), None, ReceiptOutcome::Rejected, 0)
-        }
+    let (dedupe_key, outcome, deliveries) = match request.decision {
+        ReceiptDecision::Reject(reason) => (None, ReceiptOutcome::Rejected(reason), 0),
         ReceiptDecision::Forward {
             message,
             dedupe_key,
@@ -51,12 +49,7 @@ pub(super) async fn receive(
                 }
             };
             match first {
-                Some(msg_id) => (
-                    Verdict::Duplicate,
-                    dedupe_key,
-                    ReceiptOutcome::Duplicate { msg_id },
-                    0,
-                ),
+                Some(msg_id) => (dedupe_key, ReceiptOutcome::Duplicate { msg_id }, 0),
                 None => {
                     let msg_id = message.id.clone();
                     let endpoints = fanout_targets(c, &message.app_id).await?;
@@ -71,7 +64,6 @@ pub(super) async fn receive(
                         notify_deliveries(c).await?;
                     }
                     (
-                        Verdict::Accepted,
                         dedupe_key,
                         ReceiptOutcome::Forwarded { msg_id, deliveries },
                         deliveries,
@@ -80,13 +72,8 @@ pub(super) async fn receive(
             }
         }
     };
-    let msg_id = match &outcome {
-        ReceiptOutcome::Rejected => None,
-        ReceiptOutcome::Forwarded { msg_id, .. } | ReceiptOutcome::Duplicate { msg_id } => {
-            Some(msg_id.as_str().to_owned())
-        }
-    };
-    let (code, reason) = verdict_columns(&verdict);
+    let msg_id = outcome.msg_id().map(|msg_id| msg_id.as_str().to_owned());
+    let (code, reason) = verdict_columns(&outcome.verdict());
     let statement = c
         .prepare_cached(
             "INSERT INTO ingest_request (id, source_id, received_at, verdict, reason, dedupe_key,

@@ -3,7 +3,7 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use crate::domain::inbound::{InboundRequestRecord, Verdict};
+use crate::domain::inbound::InboundRequestRecord;
 use crate::domain::{InboundRequestId, MessageId, SourceId, Timestamp};
 use crate::store::inbound::{
     ReceiptDecision, ReceiptOutcome, ReceivedRequest, verdict_columns, verdict_from,
@@ -25,10 +25,8 @@ pub(super) fn receive(
     c: &Connection,
     request: ReceivedRequest,
 ) -> Result<(ReceiptOutcome, usize), StoreError> {
-    let (verdict, dedupe_key, outcome, deliveries) = match request.decision {
-        ReceiptDecision::Reject(reason) => {
-            (Verdict::Rejected(reason), None, ReceiptOutcome::Rejected, 0)
-        }
+    let (dedupe_key, outcome, deliveries) = match request.decision {
+        ReceiptDecision::Reject(reason) => (None, ReceiptOutcome::Rejected(reason), 0),
         ReceiptDecision::Forward {
             message,
             dedupe_key,
@@ -46,12 +44,7 @@ pub(super) fn receive(
                 )?,
             };
             match first {
-                Some(msg_id) => (
-                    Verdict::Duplicate,
-                    dedupe_key,
-                    ReceiptOutcome::Duplicate { msg_id },
-                    0,
-                ),
+                Some(msg_id) => (dedupe_key, ReceiptOutcome::Duplicate { msg_id }, 0),
                 None => {
                     let msg_id = message.id.clone();
                     let deliveries = match insert_message(c, *message)? {
@@ -59,7 +52,6 @@ pub(super) fn receive(
                         MessageInsert::Duplicate(_) => 0,
                     };
                     (
-                        Verdict::Accepted,
                         dedupe_key,
                         ReceiptOutcome::Forwarded { msg_id, deliveries },
                         deliveries,
@@ -68,13 +60,8 @@ pub(super) fn receive(
             }
         }
     };
-    let msg_id = match &outcome {
-        ReceiptOutcome::Rejected => None,
-        ReceiptOutcome::Forwarded { msg_id, .. } | ReceiptOutcome::Duplicate { msg_id } => {
-            Some(msg_id.as_str().to_owned())
-        }
-    };
-    let (code, reason) = verdict_columns(&verdict);
+    let msg_id = outcome.msg_id().map(|msg_id| msg_id.as_str().to_owned());
+    let (code, reason) = verdict_columns(&outcome.verdict());
     c.prepare_cached(
         "INSERT INTO ingest_request (id, source_id, received_at, verdict, reason, dedupe_key,
          msg_id, headers, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
