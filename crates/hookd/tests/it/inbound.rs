@@ -786,3 +786,85 @@ async fn received_requests_are_listed_with_their_verdict_and_an_accepted_one_rep
         .await;
     assert_eq!(status, 404);
 }
+
+/// Random bodies and headers (random bytes, truncated and corrupted signatures, huge and
+/// negative timestamps) at every source type: each answer is a 2xx or 4xx with a JSON body.
+#[tokio::test]
+async fn random_requests_at_every_source_type_never_answer_5xx() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start(vec![]).await;
+    let mut urls = Vec::new();
+    for (type_name, secret) in [
+        ("stripe", "whsec_f"),
+        ("github", "f"),
+        ("shopify", "f"),
+        ("slack", "f"),
+        ("twilio", "f"),
+        ("svix", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+        ("generic-webhook", ""),
+    ] {
+        let config = if secret.is_empty() {
+            json!({})
+        } else {
+            json!({"secret": secret})
+        };
+        let (_, url, _) = source_with_endpoint(&app, type_name, config, &receiver).await;
+        urls.push(url);
+    }
+    let header_names = [
+        "stripe-signature",
+        "x-hub-signature-256",
+        "x-shopify-hmac-sha256",
+        "x-slack-signature",
+        "x-slack-request-timestamp",
+        "x-twilio-signature",
+        "webhook-id",
+        "webhook-timestamp",
+        "webhook-signature",
+        "svix-signature",
+        "x-github-delivery",
+        "content-type",
+    ];
+    let values = [
+        "",
+        "t=",
+        "t=1,v1=",
+        "t=99999999999999999999,v1=zz",
+        "v0=",
+        "v0=abc",
+        "sha256=",
+        "sha256=00",
+        "v1,",
+        "v1,!!!",
+        "v1a,AAAA v1,AAAA",
+        "-1",
+        "18446744073709551616",
+        "===",
+        "a,b,c,,,",
+    ];
+    for round in 0..300 {
+        let url = &urls[round % urls.len()];
+        let mut body = vec![0u8; usize::from(rand::random::<u8>())];
+        rand::fill(&mut body[..]);
+        if round % 3 == 0 {
+            body = br#"{"type":"url_verification","challenge":"c","id":"evt","event_id":"e"}"#
+                .to_vec();
+        }
+        let headers: Vec<(&str, String)> = header_names
+            .iter()
+            .filter(|_| rand::random::<bool>())
+            .map(|name| {
+                (
+                    *name,
+                    values[usize::from(rand::random::<u8>()) % values.len()].to_owned(),
+                )
+            })
+            .collect();
+        let (status, answer) = deliver(url, &headers, &body).await;
+        assert!(
+            (200..500).contains(&status),
+            "{status} for {headers:?} {body:?}: {answer}"
+        );
+        assert!(answer.is_object(), "{status}: a JSON answer");
+    }
+}
