@@ -156,9 +156,9 @@ pub async fn receive(ops: &Ops, source: &Source, request: IncomingRequest) -> Op
     {
         return Ok(Receipt::Challenge(challenge));
     }
-    let payload = verified
-        .map_err(RejectReason::Signature)
-        .and_then(|()| forwarded_payload(&request.body).ok_or(RejectReason::BodyNotJsonObject));
+    let payload = verified.map_err(RejectReason::Signature).and_then(|()| {
+        forwarded_payload(&request.headers, &request.body).ok_or(RejectReason::BodyNotUtf8)
+    });
     let decision = match payload {
         Err(reason) => ReceiptDecision::Reject(reason),
         Ok(payload) => ReceiptDecision::Forward {
@@ -260,11 +260,22 @@ pub async fn replay_request(
     Ok(queued)
 }
 
-/// The body as a message payload: today a payload is one JSON object kept byte for byte, so
-/// any other body (a form post, text, a JSON array) is not forwarded.
-fn forwarded_payload(body: &[u8]) -> Option<MessagePayload> {
+/// The body as a message payload, kept byte for byte: a JSON object as a JSON payload; any
+/// other text (a form post, say) as an opaque payload sent with the content type it came with.
+/// A body that is not UTF-8 cannot be stored as a payload's text, so it is not forwarded.
+fn forwarded_payload(headers: &InboundHeaders, body: &[u8]) -> Option<MessagePayload> {
     let text = std::str::from_utf8(body).ok()?;
-    MessagePayload::parse(text).ok()
+    if let Ok(payload) = MessagePayload::parse(text) {
+        return Some(payload);
+    }
+    let content_type = headers
+        .get("content-type")
+        .filter(|value| !value.is_empty())
+        .unwrap_or("application/octet-stream");
+    Some(MessagePayload::opaque(
+        text.to_owned(),
+        content_type.to_owned(),
+    ))
 }
 
 fn window(source: &Source) -> chrono::TimeDelta {

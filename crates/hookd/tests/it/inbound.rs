@@ -433,11 +433,11 @@ async fn slack_url_verification_is_answered_with_its_challenge() {
 }
 
 #[tokio::test]
-async fn twilio_form_posts_verify_against_the_public_url_but_are_not_forwarded_yet() {
+async fn twilio_form_posts_verify_against_the_public_url_and_are_forwarded_as_sent() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start(vec![]).await;
     let public = "https://hooks.example.com/twilio";
-    let (_, url, _) = source_with_endpoint(
+    let (_, url, endpoint_secret) = source_with_endpoint(
         &app,
         "twilio",
         json!({"secret": "auth-token", "publicUrl": public}),
@@ -458,8 +458,8 @@ async fn twilio_form_posts_verify_against_the_public_url_but_are_not_forwarded_y
     )
     .await;
     assert_eq!(
-        (status, answer["code"].as_str()),
-        (415, Some("body_not_json_object")),
+        (status, answer["status"].as_str()),
+        (200, Some("accepted")),
         "{answer}"
     );
     let other = twilio::sign(b"auth-token", &url, &params);
@@ -474,6 +474,17 @@ async fn twilio_form_posts_verify_against_the_public_url_but_are_not_forwarded_y
         (401, Some("no_matching_signature")),
         "{answer}"
     );
+    let received = receiver.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(
+        received[0].body.as_ref(),
+        body.as_bytes(),
+        "the form post, byte for byte"
+    );
+    assert_eq!(
+        received[0].header("content-type"),
+        "application/x-www-form-urlencoded"
+    );
+    verify_signature(&received[0], &endpoint_secret);
 }
 
 #[tokio::test]
@@ -491,16 +502,39 @@ async fn bad_requests_at_the_ingest_url_never_answer_5xx() {
     assert_eq!(status, 413, "{answer}");
     let (status, answer) = deliver(&format!("{url}x"), &[], b"{}").await;
     assert_eq!(status, 404, "{answer}");
-    for body in [
-        &b"\xff\xfe"[..],
-        b"[1]",
-        b"",
-        b"{\"a\":1,\"a\":2}",
-        b"not json",
+    // Not UTF-8: cannot be a payload's text, so it is recorded and refused.
+    let (status, answer) = deliver(&url, &[], b"\xff\xfe").await;
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (415, Some("body_not_utf8")),
+        "{answer}"
+    );
+    // Any text is forwarded as it came, with its content type: not only JSON objects.
+    for (body, content_type) in [
+        (&b"[1]"[..], "application/json"),
+        (b"", "text/plain"),
+        (b"{\"a\":1,\"a\":2}", "application/json"),
+        (b"not json", "text/plain"),
     ] {
-        let (status, answer) = deliver(&url, &[("x-delivery", "x".into())], body).await;
-        assert_eq!(status, 415, "{body:?}: {answer}");
+        let (status, answer) = deliver(&url, &[("content-type", content_type.into())], body).await;
+        assert_eq!(
+            (status, answer["status"].as_str()),
+            (200, Some("accepted")),
+            "{body:?}: {answer}"
+        );
     }
+    let received = receiver.wait_for(4, Duration::from_secs(10)).await;
+    let mut bodies: Vec<&[u8]> = received.iter().map(|r| r.body.as_ref()).collect();
+    bodies.sort();
+    assert_eq!(
+        bodies,
+        [&b""[..], b"[1]", b"not json", b"{\"a\":1,\"a\":2}"]
+    );
+    let plain = received
+        .iter()
+        .find(|r| r.body.as_ref() == b"not json")
+        .unwrap();
+    assert_eq!(plain.header("content-type"), "text/plain");
     // generic-webhook dedupes on the configured header.
     let sent = [("x-delivery", "d-1".to_owned())];
     assert_eq!(deliver(&url, &sent, br#"{"n":1}"#).await.0, 200);
@@ -512,9 +546,9 @@ async fn bad_requests_at_the_ingest_url_never_answer_5xx() {
         deliver(&url, &[], br#"{"n":2}"#).await.1["status"],
         "accepted"
     );
-    receiver.wait_for(2, Duration::from_secs(10)).await;
+    receiver.wait_for(6, Duration::from_secs(10)).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(receiver.received().len(), 2);
+    assert_eq!(receiver.received().len(), 6);
 }
 
 #[tokio::test]

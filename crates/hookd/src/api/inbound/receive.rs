@@ -81,13 +81,11 @@ async fn receive_request(
         Receipt::Rejected(reason) => {
             let status = match reason {
                 RejectReason::Signature(_) => StatusCode::UNAUTHORIZED,
-                RejectReason::BodyNotJsonObject => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                RejectReason::BodyNotUtf8 => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             };
             let detail = match reason {
                 RejectReason::Signature(error) => error.to_string(),
-                RejectReason::BodyNotJsonObject => {
-                    "only a JSON object body can be forwarded".to_owned()
-                }
+                RejectReason::BodyNotUtf8 => "only a UTF-8 text body can be forwarded".to_owned(),
             };
             (
                 status,

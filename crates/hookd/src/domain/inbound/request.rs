@@ -35,8 +35,8 @@ impl InboundHeaders {
 pub enum RejectReason {
     /// Its signature did not verify.
     Signature(VerifyError),
-    /// The body is not one JSON object, which is all a message payload may be today.
-    BodyNotJsonObject,
+    /// The body is not UTF-8 text, which a message payload must be.
+    BodyNotUtf8,
 }
 
 const SIGNATURE_REASONS: &[VerifyError] = &[
@@ -55,14 +55,14 @@ impl RejectReason {
     pub fn code(&self) -> &'static str {
         match self {
             RejectReason::Signature(error) => error.code(),
-            RejectReason::BodyNotJsonObject => "body_not_json_object",
+            RejectReason::BodyNotUtf8 => "body_not_utf8",
         }
     }
 
     /// The reason a stored code names.
     pub fn from_code(code: &str) -> Option<RejectReason> {
-        if code == "body_not_json_object" {
-            return Some(RejectReason::BodyNotJsonObject);
+        if code == "body_not_utf8" {
+            return Some(RejectReason::BodyNotUtf8);
         }
         SIGNATURE_REASONS
             .iter()
@@ -407,7 +407,7 @@ mod tests {
         for reason in SIGNATURE_REASONS
             .iter()
             .map(|error| RejectReason::Signature(*error))
-            .chain([RejectReason::BodyNotJsonObject])
+            .chain([RejectReason::BodyNotUtf8])
         {
             assert_eq!(RejectReason::from_code(reason.code()), Some(reason));
         }

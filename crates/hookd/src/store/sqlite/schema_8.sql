@@ -36,3 +36,5 @@ CREATE TABLE ingest_dedupe (
     seen_at INTEGER NOT NULL,
     PRIMARY KEY (source_id, dedupe_key)
 );
+-- A forwarded body that is not JSON (a form post) keeps its content type; NULL is JSON.
+ALTER TABLE message ADD COLUMN content_type TEXT;

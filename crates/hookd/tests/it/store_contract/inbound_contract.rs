@@ -15,6 +15,7 @@ contract!(
     a_rotated_token_works_until_its_grace_ends,
     a_receipt_commits_its_record_key_and_message_together,
     one_delivery_id_received_concurrently_is_forwarded_once,
+    a_forwarded_form_post_is_claimed_with_its_bytes_and_content_type,
 );
 
 fn source_fields(uid: Option<&str>, name: &str) -> SourceFields {
@@ -236,12 +237,12 @@ async fn a_receipt_commits_its_record_key_and_message_together(store: Arc<dyn St
     );
 
     let rejected = ReceivedRequest {
-        decision: ReceiptDecision::Reject(RejectReason::BodyNotJsonObject),
+        decision: ReceiptDecision::Reject(RejectReason::BodyNotUtf8),
         ..forward(&source, None, now, much_later)
     };
     assert_eq!(
         store.receive_inbound_request(rejected).await.unwrap(),
-        ReceiptOutcome::Rejected(RejectReason::BodyNotJsonObject)
+        ReceiptOutcome::Rejected(RejectReason::BodyNotUtf8)
     );
 
     let listed = store
@@ -255,7 +256,7 @@ async fn a_receipt_commits_its_record_key_and_message_together(store: Arc<dyn St
             Verdict::Accepted,
             Verdict::Duplicate,
             Verdict::Accepted,
-            Verdict::Rejected(RejectReason::BodyNotJsonObject)
+            Verdict::Rejected(RejectReason::BodyNotUtf8)
         ]
     );
     assert_eq!(listed.items[1].msg_id, Some(msg_id));
@@ -313,4 +314,35 @@ async fn one_delivery_id_received_concurrently_is_forwarded_once(store: Arc<dyn 
         .await
         .unwrap();
     assert_eq!(messages.items.len(), 1);
+}
+
+async fn a_forwarded_form_post_is_claimed_with_its_bytes_and_content_type(store: Arc<dyn Store>) {
+    let now = t0();
+    let source = new_source(&store, None, "token", now).await;
+    new_endpoint(&store, &source.app_id(), endpoint_fields(None), now).await;
+    let mut request = forward(&source, None, now, now);
+    let form = "From=%2B15550001&Body=hello+world";
+    if let ReceiptDecision::Forward { message, .. } = &mut request.decision {
+        message.payload =
+            MessagePayload::opaque(form.to_owned(), "application/x-www-form-urlencoded".into());
+    }
+    store.receive_inbound_request(request).await.unwrap();
+    let json = forward(&source, None, now, now);
+    store.receive_inbound_request(json).await.unwrap();
+    let mut claimed = store
+        .claim_due_deliveries(now, LEASE, budget(10))
+        .await
+        .unwrap();
+    claimed.sort_by(|a, b| a.msg_id.cmp(&b.msg_id));
+    let sent: Vec<_> = claimed
+        .iter()
+        .map(|claim| (claim.payload.as_deref(), claim.content_type.as_deref()))
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            (Some(form), Some("application/x-www-form-urlencoded")),
+            (Some(r#"{"id":"evt_1",  "n": 1.50}"#), None),
+        ]
+    );
 }
