@@ -154,6 +154,26 @@ struct Provider {
     /// Whether a stale timestamp is refused (schemes without a timestamp cannot tell).
     timed: bool,
     event_type: &'static str,
+    /// How the forwarded request's `Content-Type` reads.
+    forwarded_as: &'static str,
+}
+
+/// Twilio signs the URL it called: the one configured on the source.
+const TWILIO_URL: &str = "https://hooks.example.com/twilio";
+
+fn sign_twilio(secret: &str, _: i64, body: &[u8], id: &str) -> Vec<(&'static str, String)> {
+    let params: Vec<(String, String)> = url::form_urlencoded::parse(body).into_owned().collect();
+    vec![
+        (
+            "x-twilio-signature",
+            twilio::sign(secret.as_bytes(), TWILIO_URL, &params),
+        ),
+        ("i-twilio-idempotency-token", id.to_owned()),
+        (
+            "content-type",
+            "application/x-www-form-urlencoded".to_owned(),
+        ),
+    ]
 }
 
 const PROVIDERS: &[Provider] = &[
@@ -164,6 +184,7 @@ const PROVIDERS: &[Provider] = &[
         body: |id| format!(r#"{{"id":"{id}","type":"invoice.paid","amount": 1.50}}"#),
         timed: true,
         event_type: "invoice.paid",
+        forwarded_as: "application/json",
     },
     Provider {
         type_name: "github",
@@ -172,6 +193,7 @@ const PROVIDERS: &[Provider] = &[
         body: |_| r#"{"ref":"refs/heads/main",  "zen":"x"}"#.to_owned(),
         timed: false,
         event_type: "push",
+        forwarded_as: "application/json",
     },
     Provider {
         type_name: "shopify",
@@ -180,6 +202,7 @@ const PROVIDERS: &[Provider] = &[
         body: |_| r#"{"id":1,"total":"9.99"}"#.to_owned(),
         timed: false,
         event_type: "orders.create",
+        forwarded_as: "application/json",
     },
     Provider {
         type_name: "slack",
@@ -192,6 +215,7 @@ const PROVIDERS: &[Provider] = &[
         },
         timed: true,
         event_type: "app_mention",
+        forwarded_as: "application/json",
     },
     Provider {
         type_name: "svix",
@@ -203,8 +227,30 @@ const PROVIDERS: &[Provider] = &[
         body: |_| r#"{"type":"user.created","data":{}}"#.to_owned(),
         timed: true,
         event_type: "user.created",
+        forwarded_as: "application/json",
+    },
+    Provider {
+        type_name: "twilio",
+        secrets: ["twilio-new-token", "twilio-old-token"],
+        sign: sign_twilio,
+        body: |id| format!("MessageSid={id}&Body=hello+world&From=%2B15550001"),
+        timed: false,
+        event_type: "twilio.request",
+        forwarded_as: "application/x-www-form-urlencoded",
     },
 ];
+
+/// The source config of a provider with `secret` and, for rotation, `previous`.
+fn provider_config(provider: &Provider, secret: &str, previous: Option<&str>) -> Value {
+    let mut config = json!({"secret": secret});
+    if let Some(previous) = previous {
+        config["secrets"] = json!([previous]);
+    }
+    if provider.type_name == "twilio" {
+        config["publicUrl"] = json!(TWILIO_URL);
+    }
+    config
+}
 
 #[tokio::test]
 async fn each_provider_is_verified_deduplicated_and_forwarded_byte_for_byte() {
@@ -216,7 +262,7 @@ async fn each_provider_is_verified_deduplicated_and_forwarded_byte_for_byte() {
         let (_, url, endpoint_secret) = source_with_endpoint(
             &app,
             name,
-            json!({"secret": new, "secrets": [old]}),
+            provider_config(provider, new, Some(old)),
             &receiver,
         )
         .await;
@@ -255,7 +301,7 @@ async fn each_provider_is_verified_deduplicated_and_forwarded_byte_for_byte() {
         );
 
         // Refused: tampered, unknown secret, missing, stale.
-        let tampered = first.replace('}', " }");
+        let tampered = format!("{first} ");
         let refused = [
             (
                 "tampered",
@@ -325,7 +371,11 @@ async fn each_provider_is_verified_deduplicated_and_forwarded_byte_for_byte() {
         );
         for delivery in &received {
             verify_signature(delivery, &endpoint_secret);
-            assert_eq!(delivery.header("content-type"), "application/json");
+            assert_eq!(
+                delivery.header("content-type"),
+                provider.forwarded_as,
+                "{name}"
+            );
         }
     }
 }
@@ -338,7 +388,7 @@ async fn the_event_type_comes_from_the_provider() {
         let (source, url, _) = source_with_endpoint(
             &app,
             provider.type_name,
-            json!({"secret": provider.secrets[0]}),
+            provider_config(provider, provider.secrets[0], None),
             &receiver,
         )
         .await;
