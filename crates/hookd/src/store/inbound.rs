@@ -153,6 +153,15 @@ pub trait InboundStore: Send + Sync {
         source_id: &SourceId,
         page: PageRequest,
     ) -> Result<Page<InboundRequestRecord>, StoreError>;
+    /// Deletes up to `limit` request records received before `requests_before` (their bodies
+    /// are content, kept no longer than message payloads) and up to `limit` dedupe keys seen
+    /// before `keys_before` (older than any window); returns how many rows went.
+    async fn purge_inbound_before(
+        &self,
+        requests_before: Timestamp,
+        keys_before: Timestamp,
+        limit: usize,
+    ) -> Result<usize, StoreError>;
     /// One received request of the source.
     async fn get_inbound_request(
         &self,

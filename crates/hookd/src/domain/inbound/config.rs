@@ -13,7 +13,7 @@ pub const DEFAULT_DEDUPE_WINDOW_SECS: u64 = 7 * 24 * 60 * 60;
 /// The largest body a source accepts when it does not say: 1 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: u64 = 1024 * 1024;
 /// The longest dedupe window a source may ask for: 30 days.
-const MAX_DEDUPE_WINDOW_SECS: u64 = 30 * 24 * 60 * 60;
+pub const MAX_DEDUPE_WINDOW_SECS: u64 = 30 * 24 * 60 * 60;
 
 /// A source's configuration as stored. The secrets are never rendered back.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -12,7 +12,10 @@ mod request;
 
 use super::{AppId, InboundRequestId, MessageId, Metadata, SourceId, Timestamp, Uid};
 
-pub use config::{ConfigError, DEFAULT_DEDUPE_WINDOW_SECS, DEFAULT_MAX_BODY_BYTES, SourceConfig};
+pub use config::{
+    ConfigError, DEFAULT_DEDUPE_WINDOW_SECS, DEFAULT_MAX_BODY_BYTES, MAX_DEDUPE_WINDOW_SECS,
+    SourceConfig,
+};
 pub use request::{
     InboundHeaders, RejectReason, dedupe_key, event_type, redacted_headers, slack_challenge, verify,
 };

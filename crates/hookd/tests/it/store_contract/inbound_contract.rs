@@ -16,6 +16,7 @@ contract!(
     a_receipt_commits_its_record_key_and_message_together,
     one_delivery_id_received_concurrently_is_forwarded_once,
     a_forwarded_form_post_is_claimed_with_its_bytes_and_content_type,
+    retention_deletes_old_requests_and_keys,
 );
 
 fn source_fields(uid: Option<&str>, name: &str) -> SourceFields {
@@ -344,5 +345,53 @@ async fn a_forwarded_form_post_is_claimed_with_its_bytes_and_content_type(store:
             (Some(form), Some("application/x-www-form-urlencoded")),
             (Some(r#"{"id":"evt_1",  "n": 1.50}"#), None),
         ]
+    );
+}
+
+async fn retention_deletes_old_requests_and_keys(store: Arc<dyn Store>) {
+    let now = t0();
+    let later = now + chrono::TimeDelta::days(10);
+    let source = new_source(&store, None, "token", now).await;
+    let old = forward(&source, Some("evt_old"), now, now);
+    store.receive_inbound_request(old).await.unwrap();
+    let new = forward(&source, Some("evt_new"), later, later);
+    store.receive_inbound_request(new).await.unwrap();
+    let cutoff = now + chrono::TimeDelta::days(1);
+    assert_eq!(
+        store
+            .purge_inbound_before(cutoff, cutoff, 10)
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        store
+            .purge_inbound_before(cutoff, cutoff, 10)
+            .await
+            .unwrap(),
+        0
+    );
+    let left = store
+        .list_inbound_requests(&source.id, page(10, None))
+        .await
+        .unwrap();
+    assert_eq!(left.items.len(), 1);
+    assert_eq!(left.items[0].dedupe_key.as_deref(), Some("evt_new"));
+    // The forgotten key forwards again; the kept one is still a duplicate.
+    let again = store
+        .receive_inbound_request(forward(&source, Some("evt_old"), now, later))
+        .await
+        .unwrap();
+    assert!(
+        matches!(again, ReceiptOutcome::Forwarded { .. }),
+        "{again:?}"
+    );
+    let repeat = store
+        .receive_inbound_request(forward(&source, Some("evt_new"), now, later))
+        .await
+        .unwrap();
+    assert!(
+        matches!(repeat, ReceiptOutcome::Duplicate { .. }),
+        "{repeat:?}"
     );
 }

@@ -20,7 +20,7 @@ use crate::store::{Page, PageRequest, StoreError};
 
 mod receipts;
 
-use receipts::{REQUEST_COLUMNS, receive, request_from_row};
+use receipts::{REQUEST_COLUMNS, purge_before, receive, request_from_row};
 
 const SOURCE_COLUMNS: &str = "id, uid, name, type, config, metadata, token, created_at, updated_at";
 const UID_TAKEN: &str = "a source with this uid already exists";
@@ -284,6 +284,15 @@ impl InboundStore for PostgresStore {
             .map(request_from_row)
             .collect::<Result<Vec<_>, _>>()?;
         Ok(cursor.page(rows, |request| request.id.to_string()))
+    }
+
+    async fn purge_inbound_before(
+        &self,
+        requests_before: Timestamp,
+        keys_before: Timestamp,
+        limit: usize,
+    ) -> Result<usize, StoreError> {
+        purge_before(&self.client().await?, requests_before, keys_before, limit).await
     }
 
     async fn get_inbound_request(

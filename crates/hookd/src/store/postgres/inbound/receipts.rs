@@ -148,6 +148,40 @@ async fn claim_dedupe_key(
     Ok(Some(MessageId::from_trusted(get::<String>(&row, 0)?)))
 }
 
+/// Deletes request records received before `requests_before` and dedupe keys seen before
+/// `keys_before`, at most `limit` of each.
+pub(super) async fn purge_before(
+    c: &impl GenericClient,
+    requests_before: Timestamp,
+    keys_before: Timestamp,
+    limit: usize,
+) -> Result<usize, StoreError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let statement = c
+        .prepare_cached(
+            "DELETE FROM ingest_request WHERE id IN
+             (SELECT id FROM ingest_request WHERE received_at < $1 LIMIT $2)",
+        )
+        .await
+        .map_err(backend)?;
+    let requests = c
+        .execute(&statement, &[&to_micros(requests_before), &limit])
+        .await
+        .map_err(backend)?;
+    let statement = c
+        .prepare_cached(
+            "DELETE FROM ingest_dedupe WHERE (source_id, dedupe_key) IN
+             (SELECT source_id, dedupe_key FROM ingest_dedupe WHERE seen_at < $1 LIMIT $2)",
+        )
+        .await
+        .map_err(backend)?;
+    let keys = c
+        .execute(&statement, &[&to_micros(keys_before), &limit])
+        .await
+        .map_err(backend)?;
+    Ok(usize::try_from(requests + keys).unwrap_or(usize::MAX))
+}
+
 pub(super) const REQUEST_COLUMNS: &str =
     "id, source_id, received_at, verdict, reason, msg_id, dedupe_key, headers, body";
 

@@ -18,7 +18,7 @@ use crate::store::{Page, PageRequest, StoreError};
 
 mod receipts;
 
-use receipts::{find_request, list_requests, receive};
+use receipts::{find_request, list_requests, purge_before, receive};
 
 const SOURCE_COLUMNS: &str = "id, uid, name, type, config, metadata, token, created_at, updated_at";
 const UID_TAKEN: &str = "a source with this uid already exists";
@@ -267,6 +267,16 @@ impl InboundStore for SqliteStore {
     ) -> Result<Page<InboundRequestRecord>, StoreError> {
         let source_id = source_id.clone();
         self.read(move |c| list_requests(c, &source_id, &page))
+            .await
+    }
+
+    async fn purge_inbound_before(
+        &self,
+        requests_before: Timestamp,
+        keys_before: Timestamp,
+        limit: usize,
+    ) -> Result<usize, StoreError> {
+        self.write(move |c| purge_before(c, requests_before, keys_before, limit))
             .await
     }
 

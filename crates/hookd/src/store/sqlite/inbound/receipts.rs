@@ -125,6 +125,34 @@ fn claim_dedupe_key(
     Ok(Some(MessageId::from_trusted(earlier)))
 }
 
+/// Deletes request records received before `requests_before` and dedupe keys seen before
+/// `keys_before`, at most `limit` of each.
+pub(super) fn purge_before(
+    c: &Connection,
+    requests_before: Timestamp,
+    keys_before: Timestamp,
+    limit: usize,
+) -> Result<usize, StoreError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let requests = c
+        .prepare_cached(
+            "DELETE FROM ingest_request WHERE id IN
+             (SELECT id FROM ingest_request WHERE received_at < ?1 LIMIT ?2)",
+        )
+        .map_err(backend)?
+        .execute(params![to_micros(requests_before), limit])
+        .map_err(backend)?;
+    let keys = c
+        .prepare_cached(
+            "DELETE FROM ingest_dedupe WHERE rowid IN
+             (SELECT rowid FROM ingest_dedupe WHERE seen_at < ?1 LIMIT ?2)",
+        )
+        .map_err(backend)?
+        .execute(params![to_micros(keys_before), limit])
+        .map_err(backend)?;
+    Ok(requests + keys)
+}
+
 const REQUEST_COLUMNS: &str =
     "id, source_id, received_at, verdict, reason, msg_id, dedupe_key, headers, body";
 
