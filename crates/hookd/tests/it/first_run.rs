@@ -366,8 +366,14 @@ async fn json_logs_are_one_object_a_line() {
 /// it must not panic the task that logged it, which once left hookd deaf to SIGTERM.
 #[tokio::test]
 async fn a_closed_stderr_neither_panics_nor_stops_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = data_dir_arg(dir.path());
     let token = "a-long-enough-admin-token-for-tests";
-    let mut hookd = HookdProcess::start_with(&[], &[("HOOKD_ADMIN_TOKEN", token)], false);
+    let mut hookd = HookdProcess::start_with(
+        &["--data-dir", &data_dir],
+        &[("HOOKD_ADMIN_TOKEN", token)],
+        false,
+    );
     // Each request writes an access-log line into the broken pipe.
     for _ in 0..3 {
         get_missing_application(&hookd.base_url, token, None).await;
