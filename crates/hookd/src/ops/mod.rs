@@ -17,6 +17,7 @@ pub mod endpoint_targets;
 pub mod endpoints;
 mod error;
 pub mod event_types;
+pub mod idempotency;
 pub mod listing;
 pub mod messages;
 mod principal;
