@@ -35,7 +35,7 @@ use crate::store::Store;
 
 pub use error::{InputPlace, InvalidField, OpError};
 pub use principal::Principal;
-pub use scope::AppRef;
+pub use scope::{AppRef, Named, require_found};
 
 /// Shorthand for the result of an operation.
 pub type OpResult<T> = Result<T, OpError>;
