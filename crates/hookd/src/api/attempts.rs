@@ -17,7 +17,9 @@ use super::lookup_first::input_after_lookup;
 use super::message_filter::{EndpointFilterQuery, MessageFilterQuery};
 use super::messages::MessageOut;
 use super::pagination::{ListResponse, PageQuery, render_page};
-use super::params::{ApiPath, OpenQuery, QueryPart, QueryValue, flag, integer, optional, yes};
+use super::params::{
+    ApiPath, ApiQuery, OpenQuery, QueryPart, QueryValue, flag, integer, optional, yes,
+};
 use crate::domain::{
     Attempt, AttemptId, DeliveryStatus, EndpointId, Message, MessageId, Timestamp,
 };
@@ -90,7 +92,12 @@ pub async fn list_by_message(
     ApiPath((app_id, msg_id)): ApiPath<(String, String)>,
     query: AttemptListQuery,
 ) -> ApiResult<Json<ListResponse<MessageAttemptOut>>> {
-    let named = Named::message(AppRef::Named(&app_id), &msg_id);
+    let (_, _, _, endpoint_part, _) = &query;
+    let filter_endpoint = named_endpoint(endpoint_part);
+    let named = Named {
+        filter_endpoint: filter_endpoint.as_deref(),
+        ..Named::message(AppRef::Named(&app_id), &msg_id)
+    };
     let (page, messages, filters, endpoint, render) =
         input_after_lookup(&ctx, &principal, named, query.open()).await?;
     let filter = attempt_query(messages, filters, endpoint);
@@ -112,7 +119,12 @@ pub async fn list_by_endpoint(
     ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
     query: AttemptListQuery,
 ) -> ApiResult<Json<ListResponse<MessageAttemptOut>>> {
-    let named = Named::endpoint(AppRef::Named(&app_id), &endpoint_id);
+    let (_, _, _, endpoint_part, _) = &query;
+    let filter_endpoint = named_endpoint(endpoint_part);
+    let named = Named {
+        filter_endpoint: filter_endpoint.as_deref(),
+        ..Named::endpoint(AppRef::Named(&app_id), &endpoint_id)
+    };
     let (page, messages, filters, endpoint, render) =
         input_after_lookup(&ctx, &principal, named, query.open()).await?;
     let filter = attempt_query(messages, filters, endpoint);
@@ -155,6 +167,14 @@ pub type AttemptListQuery = (
     QueryPart<EndpointFilterQuery>,
     QueryPart<AttemptRender>,
 );
+
+/// The endpoint a listing's `endpoint_id` names, if that part of the query parsed: it is
+/// looked up with the path's records before the rest of the query is judged.
+pub fn named_endpoint(part: &QueryPart<EndpointFilterQuery>) -> Option<String> {
+    part.as_ref()
+        .ok()
+        .and_then(|ApiQuery(filter)| filter.endpoint_id.clone())
+}
 
 /// The filters that only attempts have.
 #[derive(Debug, Deserialize)]
@@ -284,7 +304,7 @@ mod tests {
             done: true,
         };
         let messages = HashMap::from([(message().id, message())]);
-        let render = crate::api::params::ApiQuery::<AttemptRender>::parse(query).unwrap();
+        let render = ApiQuery::<AttemptRender>::parse(query).unwrap();
         let list = render_attempts(page, &messages, render);
         serde_json::to_value(list).unwrap()["data"][0].clone()
     }

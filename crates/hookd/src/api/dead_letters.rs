@@ -13,6 +13,7 @@ use axum::{Extension, Json};
 use serde::Serialize;
 
 use super::ApiContext;
+use super::attempts::named_endpoint;
 use super::error::ApiResult;
 use super::lookup_first::input_after_lookup;
 use super::message_filter::{EndpointFilterQuery, MessageFilterQuery};
@@ -87,7 +88,11 @@ pub async fn list(
     messages: QueryPart<MessageFilterQuery>,
     endpoint: QueryPart<EndpointFilterQuery>,
 ) -> ApiResult<Json<ListResponse<DeadLetterOut>>> {
-    let named = Named::app(AppRef::Named(&app_id));
+    let filter_endpoint = named_endpoint(&endpoint);
+    let named = Named {
+        filter_endpoint: filter_endpoint.as_deref(),
+        ..Named::app(AppRef::Named(&app_id))
+    };
     let query = (page, messages, endpoint).open();
     let (page, messages, endpoint) = input_after_lookup(&ctx, &principal, named, query).await?;
     // The message filters parse as on the message list; the view uses the event types and

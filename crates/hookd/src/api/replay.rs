@@ -114,8 +114,10 @@ pub async fn bulk(
     ValidJson(input): ValidJson<BulkReplayIn>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let dry_run = input.dry_run;
-    let mut named = Named::app(AppRef::Named(&app_id));
-    named.endpoint = input.endpoint_id.as_deref();
+    let named = Named {
+        filter_endpoint: input.endpoint_id.as_deref(),
+        ..Named::app(AppRef::Named(&app_id))
+    };
     let replay = input_after_lookup(&ctx, &principal, named, input.parse()).await?;
     if dry_run {
         let dry_run = replay::bulk_dry_run(&ctx.ops, &principal, &app_id, replay).await?;

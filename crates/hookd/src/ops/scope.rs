@@ -104,6 +104,8 @@ pub struct Named<'a> {
     pub app: AppRef<'a>,
     pub endpoint: Option<&'a str>,
     pub message: Option<&'a str>,
+    /// An endpoint a listing's filter names (`endpoint_id`), besides the path's records.
+    pub filter_endpoint: Option<&'a str>,
 }
 
 impl<'a> Named<'a> {
@@ -113,6 +115,7 @@ impl<'a> Named<'a> {
             app,
             endpoint: None,
             message: None,
+            filter_endpoint: None,
         }
     }
 
@@ -138,7 +141,10 @@ impl<'a> Named<'a> {
 /// is answered as missing, whatever else is wrong with it, as when its input is valid.
 pub async fn require_found(ops: &Ops, principal: &Principal, named: Named<'_>) -> OpResult<()> {
     let app = application(ops, principal, named.app).await?;
-    if let Some(endpoint) = named.endpoint {
+    for endpoint in [named.endpoint, named.filter_endpoint]
+        .into_iter()
+        .flatten()
+    {
         ops.store
             .get_endpoint(&app.id, endpoint)
             .await?

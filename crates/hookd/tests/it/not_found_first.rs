@@ -154,6 +154,19 @@ fn cases() -> Vec<Case> {
             None,
             &["app"],
         ),
+        // A filter's endpoint is looked up with the path's records, as before.
+        case(
+            Method::GET,
+            "/app/{app}/dead-letter?endpoint_id={ep}&before=yesterday",
+            None,
+            &["ep"],
+        ),
+        case(
+            Method::GET,
+            "/app/{app}/attempt/msg/{msg}?endpoint_id={ep}&limit=0",
+            None,
+            &["ep"],
+        ),
     ]
 }
 
