@@ -7,9 +7,9 @@ Every fenced ``sh`` or ``python`` block in README.md says what it is after its l
 - ``run``: run in README order; it must exit 0;
 - ``not-run: <why>``: not run here, and the reason says why.
 
-The blocks are run as written, with two substitutions only: hookd's port 8071 and the
-receiver's port 9000 become free loopback ports, because other tests share this machine. A
-``hookd`` on the PATH is the binary under test (``HOOKD_BIN``).
+The blocks are run as written, with three substitutions only: hookd's port 8071, the HTTPS
+example's port 8443 and the receiver's port 9000 become free loopback ports, because other tests
+share this machine. A ``hookd`` on the PATH is the binary under test (``HOOKD_BIN``).
 """
 
 from __future__ import annotations
@@ -80,10 +80,12 @@ class Localizer:
     def __init__(self) -> None:
         self.hookd_port = _free_port()
         self.receiver_port = _free_port()
+        self.https_port = _free_port()
 
     def __call__(self, code: str) -> str:
         code = re.sub(r"\b(localhost|127\.0\.0\.1):8071\b", f"127.0.0.1:{self.hookd_port}", code)
         code = re.sub(r"\b(127\.0\.0\.1)(:|\", )9000\b", rf"\g<1>\g<2>{self.receiver_port}", code)
+        code = re.sub(r"\b(localhost|127\.0\.0\.1):8443\b", rf"\g<1>:{self.https_port}", code)
         return code
 
 

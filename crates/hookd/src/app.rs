@@ -102,6 +102,13 @@ impl RunningServer {
 
 /// Starts hookd: returns once the listener is bound and the dispatcher is running.
 pub async fn start(config: Config, deps: Dependencies) -> anyhow::Result<RunningServer> {
+    // First, so that a wrong certificate or key is said at once, before anything is opened.
+    let tls = config
+        .tls
+        .clone()
+        .map(http_server::tls::Tls::load)
+        .transpose()
+        .context("loading the TLS certificate and key")?;
     let node_id = config.node_id.clone().unwrap_or_else(generate_node_id);
     let backend = Backend::open(config.database_url.as_deref(), &config.data_dir, &node_id)
         .await
@@ -206,7 +213,7 @@ pub async fn start(config: Config, deps: Dependencies) -> anyhow::Result<Running
     let http_shutdown = shutdown.clone();
     let connection_limits = config.connection_limits;
     let task = tokio::spawn(async move {
-        http_server::serve(listener, router, connection_limits, http_shutdown).await;
+        http_server::serve(listener, router, connection_limits, tls, http_shutdown).await;
         tracing::info!("waiting for the delivery attempts in flight to finish");
         dispatcher_task.await.context("the dispatcher panicked")?;
         background_task

@@ -26,7 +26,8 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the API and the delivery engine.
-    Serve(ServeArgs),
+    // Boxed: its flags outweigh every other command's many times over.
+    Serve(Box<ServeArgs>),
     /// Apply pending PostgreSQL schema migrations and exit (`serve` also applies them on start).
     Migrate(MigrateArgs),
     /// Inspect delivery attempts through a running hookd's API.
@@ -50,7 +51,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     crate::telemetry::init(cli.log_format);
     let result = match cli.command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(*args),
         Command::Migrate(args) => migrate(&args.database_url),
         Command::Attempts { command } => operator_cli::attempts(command),
         Command::Replay(args) => operator_cli::replay(args),
@@ -128,8 +129,13 @@ fn startup_summary(config: &Config, server: &RunningServer) -> String {
         AdminTokenSource::Stored => "the one generated on first start (only its hash is stored)",
         AdminTokenSource::Generated => "generated now and printed above, only this once",
     };
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let mut summary = format!(
-        "hookd {version} listening on http://{listen}\n  \
+        "hookd {version} listening on {scheme}://{listen}\n  \
          store:       {store}\n  \
          node:        {node}\n  \
          admin token: {admin_token}\n",
@@ -137,6 +143,13 @@ fn startup_summary(config: &Config, server: &RunningServer) -> String {
         listen = server.local_addr(),
         node = server.node_id(),
     );
+    if let Some(tls) = &config.tls {
+        summary.push_str(&format!(
+            "  tls:         certificate {}, key {} (reloaded when they change, or on SIGHUP)\n",
+            tls.cert_path.display(),
+            tls.key_path.display()
+        ));
+    }
     if config.allow_private_targets {
         summary.push_str(
             "  warning: the SSRF guard is off (--allow-private-targets): endpoints may target \

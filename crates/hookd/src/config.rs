@@ -11,6 +11,7 @@ use std::time::Duration;
 use clap::builder::{BoolishValueParser, RangedU64ValueParser};
 use clap::{Args, FromArgMatches, value_parser};
 
+use crate::http_server::tls::TlsFiles;
 use crate::http_server::{ConnectionLimits, RESERVED_DESCRIPTORS, connection_cap};
 use crate::policy::retry::RetrySchedule;
 
@@ -19,6 +20,8 @@ use crate::policy::retry::RetrySchedule;
 pub struct Config {
     /// Address the HTTP API listens on (port 0 picks a free port).
     pub listen: SocketAddr,
+    /// Serve HTTPS with this certificate and key instead of plain HTTP.
+    pub tls: Option<TlsFiles>,
     /// Where the SQLite database lives.
     pub data_dir: PathBuf,
     /// A `postgres://` URL: keep everything in PostgreSQL, shared with other hookd nodes,
@@ -86,6 +89,27 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "HOOKD_LISTEN", default_value = "127.0.0.1:8071")]
     listen: SocketAddr,
+    /// Serve HTTPS with this PEM certificate chain (the server's certificate first); needs
+    /// --tls-key. Without both, hookd serves plain HTTP (for a proxy that terminates TLS).
+    #[arg(
+        long,
+        env = "HOOKD_TLS_CERT",
+        value_name = "PATH",
+        requires = "tls_key"
+    )]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key (PKCS#8, RSA or EC) of --tls-cert.
+    #[arg(
+        long,
+        env = "HOOKD_TLS_KEY",
+        value_name = "PATH",
+        requires = "tls_cert"
+    )]
+    tls_key: Option<PathBuf>,
+    /// How often the certificate and key files are checked for changes; a changed pair is
+    /// loaded for new connections without a restart (SIGHUP reloads at once).
+    #[arg(long, env = "HOOKD_TLS_RELOAD_INTERVAL", default_value = "5s", value_parser = parse_positive_duration)]
+    tls_reload_interval: Duration,
     /// Directory for the SQLite database (created if missing).
     #[arg(long, env = "HOOKD_DATA_DIR", default_value = "./hookd-data")]
     data_dir: PathBuf,
@@ -177,8 +201,18 @@ impl ServeArgs {
                 "--max-connections lowered to stay below the open-file limit"
             );
         }
+        let tls = match (self.tls_cert, self.tls_key) {
+            (Some(cert_path), Some(key_path)) => Some(TlsFiles {
+                cert_path,
+                key_path,
+                reload_interval: self.tls_reload_interval,
+            }),
+            // The parser refuses one without the other.
+            _ => None,
+        };
         Config {
             listen: self.listen,
+            tls,
             data_dir: self.data_dir,
             database_url: self.database_url.filter(|url| !url.is_empty()),
             node_id: self.node_id.filter(|node| !node.is_empty()),
@@ -382,6 +416,7 @@ mod tests {
                 "./hookd-data",
             ),
             ("database-url", format!("{:?}", config.database_url), "None"),
+            ("tls-cert", format!("{:?}", config.tls), "None"),
             (
                 "retry-schedule",
                 config.retry_schedule.to_string(),
@@ -460,6 +495,43 @@ mod tests {
         ];
         for (flag, found, documented) in expected {
             assert_eq!(found, documented, "--{flag}");
+        }
+    }
+
+    #[test]
+    fn tls_takes_a_certificate_and_its_key_together() {
+        let config = Config::from_serve_flags(
+            [
+                "--tls-cert",
+                "cert.pem",
+                "--tls-key",
+                "key.pem",
+                "--tls-reload-interval",
+                "1s",
+            ],
+            4096,
+        )
+        .unwrap();
+        assert_eq!(
+            config.tls,
+            Some(TlsFiles {
+                cert_path: "cert.pem".into(),
+                key_path: "key.pem".into(),
+                reload_interval: Duration::from_secs(1),
+            })
+        );
+        for (flags, missing) in [
+            (["--tls-cert", "cert.pem"], "--tls-key"),
+            (["--tls-key", "key.pem"], "--tls-cert"),
+        ] {
+            let refused = Config::from_serve_flags(flags, 4096)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                refused.contains("required arguments were not provided")
+                    && refused.contains(missing),
+                "{refused}"
+            );
         }
     }
 

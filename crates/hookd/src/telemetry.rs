@@ -24,7 +24,11 @@ pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // A line that cannot be written (the reader of stderr is gone) is dropped. Reporting the
+        // failure would `eprintln!` into the same broken pipe, which panics the logging task:
+        // a request's connection, or the one that handles SIGTERM.
+        .log_internal_errors(false);
     let _ = match format {
         LogFormat::Text => builder.with_ansi(colour_wanted()).try_init(),
         LogFormat::Json => builder.json().try_init(),

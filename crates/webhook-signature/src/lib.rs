@@ -1,20 +1,30 @@
 //! Pure signing and verification of webhooks. This crate owns the Standard Webhooks (and Svix)
 //! scheme that hookd uses to sign outbound messages, and the schemes of the third-party providers
-//! whose webhooks hookd's inbound gateway accepts (GitHub, Slack, Stripe, Twilio, Shopify).
+//! whose webhooks hookd's inbound gateway accepts (GitHub, Slack, Stripe, Twilio, Shopify, the
+//! Standard Webhooks family, and a configurable `generic-webhook`). [`Verifier`] is the entry
+//! point for a gateway: built once per source from typed configuration (a configuration that
+//! cannot work is refused then), it verifies each [`InboundRequest`].
 //! It must stay pure: no I/O, no async runtime, no clock and no randomness. The current time and
 //! any random bytes are arguments, so every result depends only on what the caller passes in.
 
 #![warn(missing_docs)]
 
 mod error;
+pub mod generic;
 mod mac;
 mod providers;
+mod request;
+mod secrets;
 pub mod standard;
 mod timestamp;
+mod verifier;
 
-pub use error::VerifyError;
+pub use error::{ConfigError, VerifyError};
 pub use providers::{github, shopify, slack, stripe, twilio};
+pub use request::InboundRequest;
+pub use secrets::{HeaderName, SharedSecrets};
 pub use standard::{Secret, SecretError, sign, signature_header, verify};
+pub use verifier::{SourceType, Verifier};
 
 /// How far, in seconds, a signed timestamp may lie from "now" in either direction before
 /// verification rejects it. Five minutes is what Standard Webhooks, Slack and Stripe recommend.

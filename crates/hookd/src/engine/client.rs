@@ -1,27 +1,29 @@
 //! The one outbound HTTP client. Every request hookd sends to a receiver goes through
 //! [`DeliveryClient::send`], which owns the timeout, the refusal to use proxies or follow
 //! redirects, the bounded read of the response body, and the SSRF guard. The guard sits where it
-//! is sound: IP literals are checked before sending, and hostnames are resolved once by our own
-//! resolver, every address is checked, and the connection is made only to those checked
-//! addresses, so a DNS answer that changes between check and connect (DNS rebinding) cannot
-//! redirect a delivery. This module must not sign payloads, decide retries or record attempts;
+//! is sound: IP literals are checked here before sending, and hostnames are resolved once by our
+//! own resolver (`resolver`), every address is checked, and the connection is made only to those
+//! checked addresses, so a DNS answer that changes between check and connect (DNS rebinding)
+//! cannot redirect a delivery. This module must not sign payloads, decide retries or record attempts;
 //! it sends one prepared request and reports what happened.
 
 use std::error::Error as StdError;
 use std::fmt;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use futures::FutureExt;
-use futures::future::BoxFuture;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 
 use crate::policy::outcome::{AttemptOutcome, FailureCode, classify_status};
-use crate::policy::ssrf::{BlockedHost, TargetPolicy, check_ip, check_url};
+use crate::policy::ssrf::{BlockedHost, TargetPolicy, check_url};
 use crate::telemetry::ErrorChain;
+
+mod resolver;
+
+use resolver::GuardedResolver;
+pub use resolver::{Resolver, SystemResolver};
 
 /// How the client talks to receivers.
 #[derive(Debug, Clone)]
@@ -33,16 +35,6 @@ pub struct ClientConfig {
     pub max_response_body: usize,
     pub user_agent: String,
 }
-
-/// Turns a hostname into IP addresses. Injectable so that tests can point names at loopback
-/// without touching DNS.
-pub trait Resolver: Send + Sync + 'static {
-    fn resolve(&self, host: &str) -> BoxFuture<'static, io::Result<Vec<IpAddr>>>;
-}
-
-/// The operating system's resolver.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct SystemResolver;
 
 /// One request, ready to send: the caller has already signed it and set its headers, including
 /// `content-type`. It is always sent with `POST`.
@@ -98,17 +90,6 @@ impl Default for ClientConfig {
     }
 }
 
-impl Resolver for SystemResolver {
-    fn resolve(&self, host: &str) -> BoxFuture<'static, io::Result<Vec<IpAddr>>> {
-        let host = host.to_owned();
-        async move {
-            let addresses = tokio::net::lookup_host((host.as_str(), 0)).await?;
-            Ok(addresses.map(|address| address.ip()).collect())
-        }
-        .boxed()
-    }
-}
-
 impl DeliveryClient {
     /// A client that resolves names with `resolver` (in production, [`SystemResolver`]).
     /// Connections go only to the addresses it returns, and only after each of them has passed
@@ -117,10 +98,7 @@ impl DeliveryClient {
         config: ClientConfig,
         resolver: Arc<dyn Resolver>,
     ) -> Result<Self, ClientBuildError> {
-        let guarded_resolver = GuardedResolver {
-            resolver,
-            allow_private: config.policy.allow_private,
-        };
+        let guarded_resolver = GuardedResolver::new(resolver, config.policy.allow_private);
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             // Proxies from the environment would connect on our behalf to addresses the guard
@@ -277,52 +255,6 @@ fn header_map(headers: &[(String, String)]) -> Result<HeaderMap, InvalidHeader> 
         map.append(header_name, header_value);
     }
     Ok(map)
-}
-
-/// The resolver reqwest calls for every hostname: it asks the injected [`Resolver`] once, refuses
-/// the whole host if any answer is blocked, and hands reqwest exactly the checked addresses. Its
-/// refusal, a [`BlockedHost`], is found again by [`classify_send_error`] in reqwest's error chain.
-struct GuardedResolver {
-    resolver: Arc<dyn Resolver>,
-    allow_private: bool,
-}
-
-impl reqwest::dns::Resolve for GuardedResolver {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let host = name.as_str().to_owned();
-        let lookup = self.resolver.resolve(&host);
-        let allow_private = self.allow_private;
-        Box::pin(async move {
-            let addresses = lookup.await?;
-            let checked = checked_socket_addresses(&host, addresses, allow_private)?;
-            let checked: reqwest::dns::Addrs = Box::new(checked.into_iter());
-            Ok(checked)
-        })
-    }
-}
-
-/// Checks every resolved address (unless private targets are allowed) and turns them into the
-/// socket addresses reqwest connects to; port 0 tells reqwest to use the URL's port.
-fn checked_socket_addresses(
-    host: &str,
-    addresses: Vec<IpAddr>,
-    allow_private: bool,
-) -> Result<Vec<SocketAddr>, Box<dyn StdError + Send + Sync>> {
-    if addresses.is_empty() {
-        return Err(io::Error::new(io::ErrorKind::NotFound, "the host has no addresses").into());
-    }
-    if !allow_private {
-        for address in &addresses {
-            check_ip(*address).map_err(|blocked| BlockedHost {
-                host: host.to_owned(),
-                blocked,
-            })?;
-        }
-    }
-    Ok(addresses
-        .into_iter()
-        .map(|address| SocketAddr::new(address, 0))
-        .collect())
 }
 
 /// Reads at most `limit` bytes of the body, one chunk at a time, and stops there: a receiver that

@@ -195,3 +195,63 @@ fn check_deliver_at(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::ops::{InputPlace, InvalidField};
+
+    /// `check_deliver_at` at a fixed `now`: `deliver_at` is `now` moved by `offset` (`None`: no
+    /// `deliverAt`), and `refused` is the message of the refusal, if it is one.
+    fn check(
+        what: &str,
+        offset: Option<chrono::Duration>,
+        retention: Duration,
+        refused: Option<&str>,
+    ) {
+        let now = chrono::Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap();
+        let outcome = check_deliver_at(offset.map(|offset| now + offset), now, retention);
+        let expected = refused.map(|message| InvalidField {
+            place: InputPlace::Body,
+            path: vec!["deliverAt".to_owned()],
+            message: message.to_owned(),
+        });
+        match (outcome, expected) {
+            (Ok(()), None) => {}
+            (Err(OpError::Invalid(field)), Some(expected)) => assert_eq!(field, expected, "{what}"),
+            (outcome, expected) => panic!("{what}: got {outcome:?}, expected {expected:?}"),
+        }
+    }
+
+    #[test]
+    fn deliver_at_is_refused_only_beyond_the_payload_retention() {
+        let day = Duration::from_secs(86_400);
+        let thirty_days = day * 30;
+        let refused_30_days = "deliverAt may be at most 30d ahead (the payload retention period), \
+                               so the payload still exists when it is sent";
+        let refused_1500_ms = "deliverAt may be at most 1500ms ahead (the payload retention \
+                               period), so the payload still exists when it is sent";
+        let micros = chrono::Duration::microseconds;
+        let days = chrono::Duration::days;
+        #[rustfmt::skip]
+        let cases = [
+            ("no deliverAt", None, thirty_days, None),
+            ("a year in the past: due at once", Some(-days(365)), thirty_days, None),
+            ("now", Some(chrono::Duration::zero()), thirty_days, None),
+            ("an hour ahead", Some(chrono::Duration::hours(1)), thirty_days, None),
+            ("exactly at the retention horizon", Some(days(30)), thirty_days, None),
+            ("a microsecond past the horizon", Some(days(30) + micros(1)), thirty_days, Some(refused_30_days)),
+            ("a year ahead", Some(days(365)), thirty_days, Some(refused_30_days)),
+            ("5 s ahead of a 1500 ms retention", Some(chrono::Duration::seconds(5)), Duration::from_millis(1500), Some(refused_1500_ms)),
+            ("1500 ms ahead of a 1500 ms retention", Some(chrono::Duration::milliseconds(1500)), Duration::from_millis(1500), None),
+            ("a retention too long to add to now has no horizon", Some(days(365 * 1000)), Duration::MAX, None),
+        ];
+        for (what, offset, retention, refused) in cases {
+            check(what, offset, retention, refused);
+        }
+    }
+}

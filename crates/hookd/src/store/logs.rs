@@ -1,13 +1,51 @@
 //! The records and filters of the delivery-log views: where a message went, what ended failed or
-//! parked (the dead-letter view), per-endpoint counts and attempt samples for statistics, and
-//! the retention purge. The SQL lives in each backend's `logs` module; this file holds only the
-//! shapes both backends return, and the pure folding of dead-letter counts into a summary.
+//! parked (the dead-letter view), per-endpoint counts and attempt samples for statistics. The SQL
+//! lives in each backend's `logs` module; this file holds the contract, the shapes both
+//! backends return, and the pure folding of dead-letter counts into a summary.
 
 use std::collections::BTreeMap;
 
+use async_trait::async_trait;
+
+use super::{Page, PageRequest, StoreError};
 use crate::domain::{
-    DeliveryId, DeliveryTaskState, EndpointId, EventTypeName, MessageId, Timestamp,
+    AppId, DeliveryId, DeliveryTaskState, EndpointId, EventTypeName, MessageId, Timestamp,
 };
+
+/// The delivery-log views of an application and the statistics of an endpoint.
+#[async_trait]
+pub trait LogStore: Send + Sync {
+    /// The endpoints a message was sent to, by endpoint id, each as its latest delivery says.
+    async fn list_message_destinations(
+        &self,
+        app_id: &AppId,
+        msg_id: &MessageId,
+        page: PageRequest,
+    ) -> Result<Page<Destination>, StoreError>;
+    /// Message/endpoint pairs whose latest delivery failed or is parked, by delivery id.
+    async fn list_dead_letters(
+        &self,
+        app_id: &AppId,
+        filter: DeadLetterFilter,
+        page: PageRequest,
+    ) -> Result<Page<DeadLetter>, StoreError>;
+    /// The dead letters of an application counted per endpoint, event type and kind.
+    async fn count_dead_letters(&self, app_id: &AppId) -> Result<Vec<DeadLetterGroup>, StoreError>;
+    /// The endpoint's message/endpoint pairs per state, for messages created in `[since, until)`.
+    async fn count_endpoint_deliveries(
+        &self,
+        endpoint_id: &EndpointId,
+        since: Option<Timestamp>,
+        until: Option<Timestamp>,
+    ) -> Result<DeliveryCounts, StoreError>;
+    /// The endpoint's attempts made at or after `since`, oldest first, at most
+    /// `MAX_ATTEMPT_SAMPLES`.
+    async fn sample_endpoint_attempts(
+        &self,
+        endpoint_id: &EndpointId,
+        since: Timestamp,
+    ) -> Result<Vec<AttemptSample>, StoreError>;
+}
 
 /// Where one message stands at one endpoint, read from the latest delivery of the pair (a
 /// resend adds a delivery; the newest one decides).

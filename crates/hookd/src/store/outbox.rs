@@ -39,6 +39,10 @@ pub(crate) fn attempt_events(records: &[AttemptRecord]) -> Vec<OperationalEvent>
         .collect()
 }
 
+/// The event type of `disabled_events`, for a write that must know before it disables anything
+/// where such an event would go.
+pub(crate) const ENDPOINT_DISABLED: &str = "endpoint.disabled";
+
 /// The `endpoint.disabled` events for the endpoints a `record_attempts` write disabled; they
 /// follow that write's attempt events.
 pub(crate) fn disabled_events(disabled: &[DisabledEndpoint]) -> Vec<OperationalEvent> {
@@ -173,7 +177,7 @@ mod tests {
         let mut events = attempt_events(&records);
         events.extend(disabled_events(&disabled));
         let types: Vec<&str> = events.iter().map(OperationalEvent::event_type).collect();
-        assert_eq!(types, ["message.attempt.exhausted", "endpoint.disabled"]);
+        assert_eq!(types, ["message.attempt.exhausted", ENDPOINT_DISABLED]);
         assert_eq!(
             events[1].payload(now)["data"]["failSince"],
             "2023-11-14T22:13:20Z"

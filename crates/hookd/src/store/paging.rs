@@ -1,7 +1,30 @@
 //! Paging that both backends share because it is not SQL: how a page request becomes a keyset
 //! scan over a sortable key, and how the fetched rows become a page in Svix's shape.
 
-use super::{Order, Page, PageRequest};
+/// Direction of a listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    Ascending,
+    Descending,
+}
+
+/// One page request: at most `limit` items after the cursor. An `iterator` starting with `-`
+/// (a `prevIterator`) pages backwards from that item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageRequest {
+    pub limit: usize,
+    pub iterator: Option<String>,
+    pub order: Order,
+}
+
+/// One page of results in Svix's shape: `iterator` continues forward, `prev_iterator` backward.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub iterator: Option<String>,
+    pub prev_iterator: Option<String>,
+    pub done: bool,
+}
 
 /// A page request as a keyset scan over a sortable key column: compare the key with
 /// `position` using `comparison`, sort `direction`, fetch one more row than the limit (to know

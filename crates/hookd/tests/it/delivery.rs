@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::harness::{Receiver, Reply, TestApp, verify_signature};
+use crate::harness::{Receiver, Reply, TestApp, TestClock, verify_signature};
 
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -43,13 +43,24 @@ async fn a_message_is_delivered_signed() {
     assert_eq!(attempts[0]["endpointId"], endpoint_id.as_str());
 }
 
+/// Time is injected: each retry waits for the clock to pass the schedule's 200 ms (jittered).
 #[tokio::test]
 async fn failures_are_retried_with_the_same_webhook_id() {
-    let app = TestApp::spawn().await;
-    let receiver = Receiver::start(vec![Reply::status(500), Reply::status(500)]).await;
+    let clock = TestClock::new();
+    let app = TestApp::spawn_with_deps(|_| {}, clock.dependencies()).await;
+    let receiver = Receiver::start_on(vec![Reply::status(500), Reply::status(500)], &clock).await;
     let (app_id, endpoint_id) = app.app_with_endpoint(&receiver.url).await;
     let msg_id = app.send_message(&app_id, json!({"n": 1})).await;
 
+    // The retry schedule (200ms, 200ms, each jittered by up to a fifth) is honoured: no attempt
+    // follows another at once.
+    let first_at = receiver.wait_for(1, WAIT).await[0].at;
+    let early = first_at + Duration::from_millis(150);
+    let why = "retried before 200 ms less its jitter";
+    clock.pass_quietly(&receiver, early, why).await;
+    clock.advance_to(first_at + Duration::from_millis(250));
+    let second_at = receiver.wait_for(2, WAIT).await[1].at;
+    clock.advance_to(second_at + Duration::from_millis(250));
     let received = receiver.wait_for(3, WAIT).await;
     let secret = app.endpoint_secret(&app_id, &endpoint_id).await;
     for delivery in &received {
@@ -60,23 +71,32 @@ async fn failures_are_retried_with_the_same_webhook_id() {
         .wait_for_attempts(&app_id, &msg_id, WAIT, |attempts| attempts.len() == 3)
         .await;
     assert_eq!(statuses(&attempts), vec![2, 2, 0]);
-    // The retry schedule (200ms, 200ms) is honoured: no attempt follows another at once.
-    assert!(received[1].at - received[0].at >= Duration::from_millis(150));
+    for pair in received.windows(2) {
+        assert!(pair[1].at - pair[0].at >= Duration::from_millis(150));
+    }
 }
 
+/// Time is injected: after the last retry the clock runs on far past the schedule.
 #[tokio::test]
 async fn the_last_failure_gives_up() {
-    let app = TestApp::spawn().await;
-    let receiver = Receiver::start(vec![Reply::status(503); 5]).await;
+    let clock = TestClock::new();
+    let app = TestApp::spawn_with_deps(|_| {}, clock.dependencies()).await;
+    let receiver = Receiver::start_on(vec![Reply::status(503); 5], &clock).await;
     let (app_id, _) = app.app_with_endpoint(&receiver.url).await;
     let msg_id = app.send_message(&app_id, json!({})).await;
+    for count in 1..=3 {
+        let last_at = receiver.wait_for(count, WAIT).await[count - 1].at;
+        // Past the retry's 200 ms and its jitter (a fifth either way).
+        clock.advance_to(last_at + Duration::from_millis(250));
+    }
     let attempts = app
         .wait_for_attempts(&app_id, &msg_id, WAIT, |attempts| attempts.len() == 3)
         .await;
     assert_eq!(statuses(&attempts), vec![2, 2, 2]);
     // Schedule "200ms,200ms" allows three attempts in all; no fourth comes.
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    assert_eq!(receiver.received().len(), 3);
+    let an_hour_on = clock.instant() + Duration::from_secs(3600);
+    let why = "a fourth attempt";
+    clock.pass_quietly(&receiver, an_hour_on, why).await;
 }
 
 #[tokio::test]

@@ -76,23 +76,35 @@ async fn a_slow_endpoint_does_not_delay_healthy_ones() {
     );
 }
 
+/// Time is injected: the clock moves one token's worth (200 ms at 5/s) at a time, and the
+/// deliveries' times are the clock's.
 #[tokio::test]
 async fn an_endpoint_throttle_spaces_deliveries_without_failing_them() {
-    let app = TestApp::spawn().await;
+    let clock = TestClock::new();
+    let app = TestApp::spawn_with_deps(|_| {}, clock.dependencies()).await;
     let app_id = create_app(&app, "throttle").await;
-    let receiver = Receiver::start(vec![]).await;
+    let receiver = Receiver::start_on(vec![], &clock).await;
     create_endpoint(
         &app,
         &app_id,
         json!({"url": receiver.url, "throttleRate": 5}),
     )
     .await;
-    let started = Instant::now();
+    let started = clock.instant();
     let mut ids = Vec::new();
     for n in 0..15 {
         ids.push(app.send_message(&app_id, json!({"n": n})).await);
     }
-    let received = receiver.wait_for(15, WAIT).await;
+    // While the clock stands still, the bucket's one token lets one delivery through.
+    receiver.wait_for(1, WAIT).await;
+    let why = "deliveries without a token";
+    clock.pass_quietly(&receiver, started, why).await;
+    let token = Duration::from_millis(200);
+    for step in 1..15u32 {
+        clock.advance_to(started + token * step);
+        receiver.wait_for(step as usize + 1, WAIT).await;
+    }
+    let received = receiver.received();
     let in_first_second = received
         .iter()
         .filter(|request| request.at - started < Duration::from_millis(900))
@@ -132,14 +144,9 @@ async fn retry_after_is_honoured() {
     create_endpoint(&app, &app_id, json!({"url": receiver.url})).await;
     app.send_message(&app_id, json!({})).await;
     let first_at = receiver.wait_for(1, WAIT).await[0].at;
-    clock
-        .pass_until(first_at + Duration::from_millis(1900))
-        .await;
-    assert_eq!(
-        receiver.received().len(),
-        1,
-        "retried before the Retry-After"
-    );
+    let early = first_at + Duration::from_millis(1900);
+    let why = "retried before the Retry-After";
+    clock.pass_quietly(&receiver, early, why).await;
     // The retry is due 2 s after the attempt finished, which took some real milliseconds.
     clock.advance_to(first_at + Duration::from_millis(2500));
     let received = receiver.wait_for(2, WAIT).await;
@@ -148,11 +155,13 @@ async fn retry_after_is_honoured() {
     assert!(gap >= Duration::from_millis(1900), "retried after {gap:?}");
 }
 
+/// Time is injected, so "no retry" holds over far more than the retry schedule.
 #[tokio::test]
 async fn gone_disables_the_endpoint_and_keeps_its_messages() {
-    let app = TestApp::spawn().await;
+    let clock = TestClock::new();
+    let app = TestApp::spawn_with_deps(|_| {}, clock.dependencies()).await;
     let app_id = create_app(&app, "gone").await;
-    let receiver = Receiver::start(vec![Reply::status(410)]).await;
+    let receiver = Receiver::start_on(vec![Reply::status(410)], &clock).await;
     let endpoint_id = create_endpoint(&app, &app_id, json!({"url": receiver.url})).await;
     let first = app.send_message(&app_id, json!({})).await;
     app.wait_for_attempts(&app_id, &first, WAIT, |attempts| !attempts.is_empty())
@@ -171,9 +180,12 @@ async fn gone_disables_the_endpoint_and_keeps_its_messages() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    // No retry of the 410, and a later message is kept (listed) but not sent.
+    // No retry of the 410, and a later message is kept (listed) but not sent, however long
+    // the clock runs (the retry schedule is 200ms,200ms; the rest after a failure 5 s).
     let later = app.send_message(&app_id, json!({})).await;
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    let an_hour_on = clock.instant() + Duration::from_secs(3600);
+    let why = "a request to a disabled endpoint";
+    clock.pass_quietly(&receiver, an_hour_on, why).await;
     assert_eq!(receiver.received().len(), 1);
     let (status, message) = app.get(&format!("/app/{app_id}/msg/{later}")).await;
     assert_eq!(status, 200, "{message}");
@@ -202,22 +214,14 @@ async fn a_failing_endpoint_is_probed_instead_of_hammered() {
     let first_wave = receiver.received().len();
     // Without a circuit breaker, ten messages retried every 100 ms make dozens of requests in
     // the next seconds. With it, the endpoint rests for 5 s, then gets a single probe.
-    clock
-        .pass_until(opened_at + Duration::from_millis(3500))
-        .await;
-    assert_eq!(
-        receiver.received().len(),
-        first_wave,
-        "requests while the circuit was open"
-    );
+    let resting = opened_at + Duration::from_millis(3500);
+    let why = "requests while the circuit was open";
+    clock.pass_quietly(&receiver, resting, why).await;
     clock.advance_to(opened_at + Duration::from_millis(6500));
     receiver.wait_for(first_wave + 1, WAIT).await;
-    tokio::time::sleep(TestClock::SETTLE).await;
-    assert_eq!(
-        receiver.received().len(),
-        first_wave + 1,
-        "one probe after the pause"
-    );
+    let why = "more than one probe after the pause";
+    clock.pass_quietly(&receiver, clock.instant(), why).await;
+    assert_eq!(receiver.received().len(), first_wave + 1);
 }
 
 #[tokio::test]
@@ -251,11 +255,14 @@ async fn an_ordered_endpoint_receives_messages_one_at_a_time_in_order() {
     }
 }
 
+/// Time is injected: the clock passes the endpoint's 50 ms, then the server's 200 ms and
+/// far beyond, so the number of attempts is the schedule's and not the machine's speed.
 #[tokio::test]
 async fn an_endpoint_retry_schedule_replaces_the_servers() {
-    let app = TestApp::spawn().await;
+    let clock = TestClock::new();
+    let app = TestApp::spawn_with_deps(|_| {}, clock.dependencies()).await;
     let app_id = create_app(&app, "own schedule").await;
-    let receiver = Receiver::start(vec![Reply::status(500); 10]).await;
+    let receiver = Receiver::start_on(vec![Reply::status(500); 10], &clock).await;
     create_endpoint(
         &app,
         &app_id,
@@ -263,10 +270,16 @@ async fn an_endpoint_retry_schedule_replaces_the_servers() {
     )
     .await;
     let msg_id = app.send_message(&app_id, json!({})).await;
+    let first_at = receiver.wait_for(1, WAIT).await[0].at;
+    // The endpoint's schedule retries after 50 ms (jittered by up to a fifth), well before the
+    // server's 200 ms.
+    clock.advance_to(first_at + Duration::from_millis(100));
     let attempts = app
         .wait_for_attempts(&app_id, &msg_id, WAIT, |attempts| attempts.len() >= 2)
         .await;
     // The server's schedule (200ms,200ms) would allow three attempts; the endpoint's allows two.
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    assert_eq!(receiver.received().len(), 2, "{attempts:?}");
+    let an_hour_on = first_at + Duration::from_secs(3600);
+    let why = format!("a third attempt after {attempts:?}");
+    clock.pass_quietly(&receiver, an_hour_on, &why).await;
+    assert_eq!(receiver.received().len(), 2);
 }

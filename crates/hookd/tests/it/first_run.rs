@@ -20,16 +20,19 @@ const HOOKD_VARIABLES: &[&str] = &[
     "HOOKD_NODE_ID",
     "RUST_LOG",
     "NO_COLOR",
+    "HOOKD_TLS_CERT",
+    "HOOKD_TLS_KEY",
 ];
 
 /// How long a start may take on a loaded machine before the test gives up.
 const START_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// A started `hookd serve`, read up to its "listening on" line.
+/// A started `hookd serve`, read up to its "listening on" line. Killed when dropped, so that a
+/// failing test leaves no server behind.
 pub struct HookdProcess {
     child: Child,
-    stdout: JoinHandle<String>,
-    stderr: JoinHandle<String>,
+    /// The readers of stdout and stderr, taken by `kill`.
+    output: Option<(JoinHandle<String>, JoinHandle<String>)>,
     pub base_url: String,
 }
 
@@ -52,6 +55,12 @@ pub fn hookd_command(args: &[&str], env: &[(&str, &str)]) -> Command {
 impl HookdProcess {
     /// Starts `hookd serve --listen 127.0.0.1:0` with `args` and `env`, and waits for the summary.
     pub fn start(args: &[&str], env: &[(&str, &str)]) -> HookdProcess {
+        Self::start_with(args, env, true)
+    }
+
+    /// Like `start`, but with `keep_stderr` false the read end of hookd's stderr pipe is closed
+    /// at once, as when its log collector dies: every log line then fails with `EPIPE`.
+    pub fn start_with(args: &[&str], env: &[(&str, &str)], keep_stderr: bool) -> HookdProcess {
         let serve_args: Vec<&str> = ["serve", "--listen", "127.0.0.1:0"]
             .into_iter()
             .chain(args.iter().copied())
@@ -65,7 +74,9 @@ impl HookdProcess {
         let mut stderr_pipe = child.stderr.take().expect("stderr is piped");
         let stderr = std::thread::spawn(move || {
             let mut text = String::new();
-            let _ = stderr_pipe.read_to_string(&mut text);
+            if keep_stderr {
+                let _ = stderr_pipe.read_to_string(&mut text);
+            }
             text
         });
         // stdout is read on a thread that reports each line, so a hookd that never prints
@@ -102,20 +113,44 @@ impl HookdProcess {
         };
         HookdProcess {
             child,
-            stdout,
-            stderr,
+            output: Some((stdout, stderr)),
             base_url,
         }
+    }
+
+    /// The process id, for tests that signal it.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits up to `bound` for the process to exit by itself.
+    pub fn wait_for_exit(&mut self, bound: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + bound;
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("the child can be waited for") {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
     }
 
     /// Kills the process and returns everything it wrote.
     pub fn kill(mut self) -> Output {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let (stdout, stderr) = self.output.take().expect("killed only once");
         Output {
-            stdout: self.stdout.join().expect("the stdout reader panicked"),
-            stderr: self.stderr.join().expect("the stderr reader panicked"),
+            stdout: stdout.join().expect("the stdout reader panicked"),
+            stderr: stderr.join().expect("the stderr reader panicked"),
         }
+    }
+}
+
+impl Drop for HookdProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -324,5 +359,27 @@ async fn json_logs_are_one_object_a_line() {
             .iter()
             .any(|line| line["fields"]["message"] == "hookd is ready"),
         "{stderr}"
+    );
+}
+
+/// A log line that cannot be written (the collector reading hookd's stderr is gone) is dropped:
+/// it must not panic the task that logged it, which once left hookd deaf to SIGTERM.
+#[tokio::test]
+async fn a_closed_stderr_neither_panics_nor_stops_shutdown() {
+    let token = "a-long-enough-admin-token-for-tests";
+    let mut hookd = HookdProcess::start_with(&[], &[("HOOKD_ADMIN_TOKEN", token)], false);
+    // Each request writes an access-log line into the broken pipe.
+    for _ in 0..3 {
+        get_missing_application(&hookd.base_url, token, None).await;
+    }
+    let signalled = Command::new("kill")
+        .args(["-TERM", &hookd.pid().to_string()])
+        .status()
+        .expect("running kill");
+    assert!(signalled.success());
+    let status = hookd.wait_for_exit(Duration::from_secs(30));
+    assert!(
+        status.is_some_and(|status| status.success()),
+        "hookd with a closed stderr did not exit cleanly on SIGTERM: {status:?}"
     );
 }

@@ -36,3 +36,4 @@ mod replay;
 mod replay_dry_run;
 mod ssrf;
 mod store_contract;
+mod tls;

@@ -4,10 +4,14 @@
 //! Reference: <https://docs.github.com/en/webhooks/using-webhooks/validating-webhook-deliveries>
 
 use crate::VerifyError;
-use crate::mac::{hmac_sha256, tags_match};
+use crate::mac::{any_secret_matches, decode_lowercase_hex, hmac_sha256};
 
 /// The header GitHub puts the signature in.
 pub const SIGNATURE_HEADER: &str = "X-Hub-Signature-256";
+/// The header with GitHub's unique id of the delivery, the key for deduplication.
+pub const DELIVERY_ID_HEADER: &str = "X-GitHub-Delivery";
+/// The header naming the event type (`push`, `issues`, ...).
+pub const EVENT_HEADER: &str = "X-GitHub-Event";
 
 const PREFIX: &str = "sha256=";
 
@@ -18,21 +22,31 @@ pub fn sign(secret: &[u8], body: &[u8]) -> String {
 
 /// Verifies a GitHub delivery from its `X-Hub-Signature-256` value and raw body.
 ///
+/// Same as [`verify_any`] with one secret.
+///
+/// # Errors
+/// As [`verify_any`].
+pub fn verify(secret: &[u8], signature_header: &str, body: &[u8]) -> Result<(), VerifyError> {
+    verify_any(&[secret], signature_header, body)
+}
+
+/// Verifies a GitHub delivery signed with any of `secrets` (several during a rotation).
+///
 /// # Errors
 /// [`VerifyError::MissingSignature`] for an empty header, [`VerifyError::MalformedSignature`]
-/// without the `sha256=` prefix or with non-hex digits, [`VerifyError::NoMatchingSignature`] if
-/// the tag differs.
-pub fn verify(secret: &[u8], signature_header: &str, body: &[u8]) -> Result<(), VerifyError> {
+/// without the `sha256=` prefix or with anything but lowercase hex digits, [`VerifyError::NoMatchingSignature`] if
+/// the tag differs under every secret.
+pub fn verify_any<S: AsRef<[u8]>>(
+    secrets: &[S],
+    signature_header: &str,
+    body: &[u8],
+) -> Result<(), VerifyError> {
     if signature_header.is_empty() {
         return Err(VerifyError::MissingSignature);
     }
     let provided = signature_header
         .strip_prefix(PREFIX)
-        .and_then(|hex_tag| hex::decode(hex_tag).ok())
+        .and_then(decode_lowercase_hex)
         .ok_or(VerifyError::MalformedSignature)?;
-    if tags_match(&hmac_sha256(secret, &[body]), &provided) {
-        Ok(())
-    } else {
-        Err(VerifyError::NoMatchingSignature)
-    }
+    any_secret_matches(secrets, &provided, |secret| hmac_sha256(secret, &[body]))
 }

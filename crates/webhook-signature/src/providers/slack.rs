@@ -5,7 +5,7 @@
 //! Reference: <https://api.slack.com/authentication/verifying-requests-from-slack>
 
 use crate::VerifyError;
-use crate::mac::{hmac_sha256, tags_match};
+use crate::mac::{any_secret_matches, decode_lowercase_hex, hmac_sha256};
 use crate::timestamp::{check_within_tolerance, parse_unix_timestamp};
 
 /// The header Slack puts the signature in.
@@ -26,14 +26,38 @@ pub fn sign(signing_secret: &[u8], timestamp: i64, body: &[u8]) -> String {
 /// and raw body, accepting timestamps within `tolerance_secs` of `now_unix` (usually
 /// [`crate::DEFAULT_TOLERANCE_SECS`]).
 ///
+/// Same as [`verify_any`] with one secret.
+///
+/// # Errors
+/// As [`verify_any`].
+pub fn verify(
+    signing_secret: &[u8],
+    timestamp_header: &str,
+    signature_header: &str,
+    body: &[u8],
+    now_unix: i64,
+    tolerance_secs: i64,
+) -> Result<(), VerifyError> {
+    verify_any(
+        &[signing_secret],
+        timestamp_header,
+        signature_header,
+        body,
+        now_unix,
+        tolerance_secs,
+    )
+}
+
+/// Verifies a Slack request signed with any of `signing_secrets` (several during a rotation).
+///
 /// # Errors
 /// [`VerifyError::MissingSignature`], [`VerifyError::MissingTimestamp`] or
 /// [`VerifyError::InvalidTimestamp`] for absent or unreadable headers;
 /// [`VerifyError::TimestampTooOld`] or [`VerifyError::TimestampTooNew`] outside the tolerance;
-/// [`VerifyError::MalformedSignature`] without the `v0=` prefix or with non-hex digits;
-/// [`VerifyError::NoMatchingSignature`] if the tag differs.
-pub fn verify(
-    signing_secret: &[u8],
+/// [`VerifyError::MalformedSignature`] without the `v0=` prefix or with anything but lowercase hex digits;
+/// [`VerifyError::NoMatchingSignature`] if the tag differs under every secret.
+pub fn verify_any<S: AsRef<[u8]>>(
+    signing_secrets: &[S],
     timestamp_header: &str,
     signature_header: &str,
     body: &[u8],
@@ -47,15 +71,26 @@ pub fn verify(
     check_within_tolerance(timestamp, now_unix, tolerance_secs)?;
     let provided = signature_header
         .strip_prefix(PREFIX)
-        .and_then(|hex_tag| hex::decode(hex_tag).ok())
+        .and_then(decode_lowercase_hex)
         .ok_or(VerifyError::MalformedSignature)?;
     // Slack signs the header text as sent, not a reformatted number.
-    let expected = signature_tag(signing_secret, timestamp_header, body);
-    if tags_match(&expected, &provided) {
-        Ok(())
-    } else {
-        Err(VerifyError::NoMatchingSignature)
+    any_secret_matches(signing_secrets, &provided, |secret| {
+        signature_tag(secret, timestamp_header, body)
+    })
+}
+
+/// The `challenge` of a Slack Events API `url_verification` request, which the receiver must
+/// echo back (after verifying the request like any other) for Slack to enable the URL; `None`
+/// for any other body.
+pub fn url_verification_challenge(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct UrlVerification {
+        #[serde(rename = "type")]
+        kind: String,
+        challenge: String,
     }
+    let request: UrlVerification = serde_json::from_slice(body).ok()?;
+    (request.kind == "url_verification").then_some(request.challenge)
 }
 
 fn signature_tag(signing_secret: &[u8], timestamp_text: &str, body: &[u8]) -> Vec<u8> {

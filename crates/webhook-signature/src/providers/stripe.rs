@@ -6,7 +6,7 @@
 //! Reference: <https://docs.stripe.com/webhooks#verify-manually>
 
 use crate::VerifyError;
-use crate::mac::{hmac_sha256, tags_match};
+use crate::mac::{decode_lowercase_hex, hmac_sha256, tags_match};
 use crate::timestamp::{check_within_tolerance, parse_unix_timestamp};
 
 /// The header Stripe puts the timestamp and signatures in.
@@ -22,14 +22,34 @@ pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
 /// Verifies a Stripe event from its `Stripe-Signature` value and raw body, accepting timestamps
 /// within `tolerance_secs` of `now_unix` (usually [`crate::DEFAULT_TOLERANCE_SECS`]).
 ///
+/// Same as [`verify_any`] with one secret.
+///
+/// # Errors
+/// As [`verify_any`].
+pub fn verify(
+    secret: &[u8],
+    signature_header: &str,
+    body: &[u8],
+    now_unix: i64,
+    tolerance_secs: i64,
+) -> Result<(), VerifyError> {
+    verify_any(&[secret], signature_header, body, now_unix, tolerance_secs)
+}
+
+/// Verifies a Stripe event signed with any of `secrets` (several while an endpoint secret is
+/// rolled on the receiving side; Stripe itself sends one `v1` per active secret).
+///
+/// Stripe's libraries only reject timestamps that are too old; this also rejects one further
+/// in the future than the tolerance, as the other schemes here do.
+///
 /// # Errors
 /// [`VerifyError::MissingSignature`] for an empty header; [`VerifyError::MalformedSignature`] if
 /// an item is not `key=value`; [`VerifyError::MissingTimestamp`] without `t=`;
 /// [`VerifyError::InvalidTimestamp`] for a non-numeric `t`; [`VerifyError::TimestampTooOld`] or
 /// [`VerifyError::TimestampTooNew`] outside the tolerance; [`VerifyError::NoMatchingSignature`]
-/// if no `v1` entry matches.
-pub fn verify(
-    secret: &[u8],
+/// if no `v1` entry matches any secret.
+pub fn verify_any<S: AsRef<[u8]>>(
+    secrets: &[S],
     signature_header: &str,
     body: &[u8],
     now_unix: i64,
@@ -43,12 +63,17 @@ pub fn verify(
     let timestamp = parse_unix_timestamp(timestamp_text)?;
     check_within_tolerance(timestamp, now_unix, tolerance_secs)?;
 
-    let expected = signature_tag(secret, timestamp_text, body);
-    let any_match = header
+    let provided_tags: Vec<Vec<u8>> = header
         .v1_signatures
         .iter()
-        .filter_map(|hex_tag| hex::decode(hex_tag).ok())
-        .any(|provided| tags_match(&expected, &provided));
+        .filter_map(|hex_tag| decode_lowercase_hex(hex_tag))
+        .collect();
+    let any_match = secrets.iter().any(|secret| {
+        let expected = signature_tag(secret.as_ref(), timestamp_text, body);
+        provided_tags
+            .iter()
+            .any(|provided| tags_match(&expected, provided))
+    });
     if any_match {
         Ok(())
     } else {

@@ -35,6 +35,7 @@ fn rejects_bad_deliveries() {
         ("sha1 prefix", |request| request.signature.replace_range(..6, "sha1"), Err(MalformedSignature)),
         ("non-hex tag", |request| request.signature.replace_range(7..9, "zz"), Err(MalformedSignature)),
         ("odd-length tag", |request| request.signature.push('0'), Err(MalformedSignature)),
+        ("upper-case hex, which GitHub's library refuses", |request| request.signature[7..].make_ascii_uppercase(), Err(MalformedSignature)),
     ];
     check(&valid, verify, cases);
 }

@@ -55,6 +55,7 @@ fn rejects_bad_requests() {
         ("empty signature", |request| request.signature.clear(), Err(MissingSignature)),
         ("v1 prefix", |request| request.signature.replace_range(..2, "v1"), Err(MalformedSignature)),
         ("non-hex tag", |request| request.signature.replace_range(3..5, "zz"), Err(MalformedSignature)),
+        ("upper-case hex, which slack_sdk refuses", |request| request.signature[3..].make_ascii_uppercase(), Err(MalformedSignature)),
     ];
     check(&valid, verify, cases);
 }
@@ -69,4 +70,24 @@ fn verify(request: &Request) -> Result<(), VerifyError> {
         ..
     } = request;
     slack::verify(secret, timestamp, signature, body, *now, TOLERANCE)
+}
+
+#[test]
+fn url_verification_challenge_is_read_from_that_request_only() {
+    // Slack's documented example, and bodies that must not be taken for it.
+    let body = br#"{"token":"Jhj5dZrVaK7ZwHHjRyZWjbDl","challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P","type":"url_verification"}"#;
+    let challenge = "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P";
+    assert_eq!(
+        slack::url_verification_challenge(body).as_deref(),
+        Some(challenge)
+    );
+    for other in [
+        &br#"{"challenge":"x","type":"event_callback"}"#[..],
+        br#"{"type":"url_verification"}"#,
+        br#"{"challenge":7,"type":"url_verification"}"#,
+        b"token=abc&challenge=x&type=url_verification",
+        b"",
+    ] {
+        assert_eq!(slack::url_verification_challenge(other), None);
+    }
 }

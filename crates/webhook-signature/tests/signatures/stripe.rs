@@ -48,6 +48,7 @@ fn checks_every_v1_entry_and_rejects_bad_events() {
         ("only a wrong v1", |request| request.signature.replace_range(13.., &wrong_v1(request)), Err(NoMatchingSignature)),
         ("right tag under v0", |request| request.signature.replace_range(13..15, "v0"), Err(NoMatchingSignature)),
         ("no signatures", |request| request.signature.truncate(12), Err(NoMatchingSignature)),
+        ("upper-case hex, which Stripe's library refuses", |request| request.signature[16..].make_ascii_uppercase(), Err(NoMatchingSignature)),
         ("tampered body", |request| request.body.push(b' '), Err(NoMatchingSignature)),
         ("wrong secret", |request| request.secret.push(b'x'), Err(NoMatchingSignature)),
         ("one second too old", |request| request.now += TOLERANCE + 1, Err(TimestampTooOld)),

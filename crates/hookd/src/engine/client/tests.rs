@@ -1,9 +1,12 @@
 //! Tests of `client`, kept beside it so the module itself stays readable.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use futures::FutureExt;
+use futures::future::BoxFuture;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -517,32 +520,6 @@ async fn connections_go_to_the_addresses_the_resolver_returned() {
     let request = &receiver.requests()[0];
     let expected_host = format!("host: rebind.test:{}\r\n", receiver.address.port());
     assert!(request.contains(&expected_host), "{request}");
-}
-
-#[test]
-fn resolved_addresses_are_refused_if_any_one_is_blocked() {
-    let public = IpAddr::from([8, 8, 8, 8]);
-    let private = IpAddr::from([10, 0, 0, 1]);
-    let cases = [
-        (vec![public], false, Some(vec![public])),
-        (vec![public, private], false, None),
-        (vec![private, public], false, None),
-        (vec![public, private], true, Some(vec![public, private])),
-        (vec![], true, None),
-    ];
-    for (addresses, allow_private, expected) in cases {
-        let checked = checked_socket_addresses("example.test", addresses.clone(), allow_private);
-        let checked = checked.ok().map(|socket_addresses| {
-            socket_addresses
-                .iter()
-                .map(SocketAddr::ip)
-                .collect::<Vec<_>>()
-        });
-        assert_eq!(
-            checked, expected,
-            "{addresses:?}, allow_private: {allow_private}"
-        );
-    }
 }
 
 #[test]

@@ -33,16 +33,75 @@ pub use claim::claim_due;
 pub use leases::{next_due_at, release, release_node_leases, renew};
 pub use record::record_attempts;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
+use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
 use super::rows::to_micros;
-use super::{NOTIFY_CHANNEL, backend, get};
+use super::{NOTIFY_CHANNEL, PostgresStore, backend, get};
 use crate::domain::{AppId, DeliveryId, EndpointId, MessageId, Timestamp, TriggerType};
-use crate::store::StoreError;
+use crate::policy::backpressure::CircuitPolicy;
 use crate::store::delivery_state::{PARKED, PENDING};
+use crate::store::{
+    AttemptRecord, ClaimBudget, ClaimedDelivery, DeliveryStore, DisabledEndpoint, HeldLease,
+    StoreError,
+};
+#[async_trait]
+impl DeliveryStore for PostgresStore {
+    async fn claim_due_deliveries(
+        &self,
+        now: Timestamp,
+        lease: Duration,
+        budget: ClaimBudget,
+    ) -> Result<Vec<ClaimedDelivery>, StoreError> {
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await.map_err(backend)?;
+        let claimed = claim_due(&transaction, &self.node_id, now, lease, &budget).await?;
+        transaction.commit().await.map_err(backend)?;
+        Ok(claimed)
+    }
+
+    async fn record_attempts(
+        &self,
+        records: Vec<AttemptRecord>,
+        circuit: CircuitPolicy,
+    ) -> Result<Vec<DisabledEndpoint>, StoreError> {
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await.map_err(backend)?;
+        let (disabled, added) = record_attempts(&transaction, &records, &circuit).await?;
+        transaction.commit().await.map_err(backend)?;
+        self.committed(added);
+        Ok(disabled)
+    }
+
+    async fn release_deliveries(&self, ids: Vec<DeliveryId>) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await.map_err(backend)?;
+        release(&transaction, &self.node_id, &ids).await?;
+        transaction.commit().await.map_err(backend)
+    }
+
+    async fn renew_leases(
+        &self,
+        leases: Vec<HeldLease>,
+        until: Timestamp,
+    ) -> Result<Vec<DeliveryId>, StoreError> {
+        if leases.is_empty() {
+            return Ok(Vec::new());
+        }
+        renew(&self.client().await?, &self.node_id, &leases, until).await
+    }
+
+    async fn next_due_at(&self) -> Result<Option<Timestamp>, StoreError> {
+        next_due_at(&self.client().await?).await
+    }
+}
 
 /// Tells every listening node that deliveries may be due. Sent inside the writing transaction,
 /// PostgreSQL delivers it only when (and if) that transaction commits.
@@ -53,10 +112,14 @@ pub async fn notify_deliveries(c: &impl GenericClient) -> Result<(), StoreError>
 }
 
 /// Endpoints whose queue entry must come down to a due time, collected during a transaction and
-/// written at its end in one statement, in endpoint-id order.
+/// written at its end in one statement, in endpoint-id order. `lock` adds endpoints whose
+/// queue rows the transaction may write later (the operational endpoints an `endpoint.disabled`
+/// event would go to): their rows are locked in the same sorted pass, so every queue row a
+/// transaction writes is taken in one order, before any endpoint row.
 #[derive(Default)]
 pub struct DueMarks {
     earliest: BTreeMap<String, (String, i64)>,
+    locked: BTreeSet<String>,
 }
 
 impl DueMarks {
@@ -68,12 +131,36 @@ impl DueMarks {
         entry.1 = entry.1.min(due);
     }
 
+    /// Locks the endpoint's queue row (if it has one) with the marked ones, without moving it.
+    pub fn lock(&mut self, endpoint_id: &str) {
+        self.locked.insert(endpoint_id.to_owned());
+    }
+
+    /// Whether nothing was marked (rows only to be locked do not count).
     pub fn is_empty(&self) -> bool {
         self.earliest.is_empty()
     }
 
-    /// Lowers (or creates) each marked endpoint's queue entry.
+    /// Locks the rows to be locked together with the marked ones, in endpoint-id order, then
+    /// lowers (or creates) each marked endpoint's queue entry.
     pub async fn apply(self, c: &impl GenericClient) -> Result<(), StoreError> {
+        if !self.locked.is_empty() {
+            let statement = c
+                .prepare_cached(
+                    "SELECT 1 FROM endpoint_queue WHERE endpoint_id = ANY($1)
+                     ORDER BY endpoint_id FOR UPDATE",
+                )
+                .await
+                .map_err(backend)?;
+            let every: BTreeSet<&str> = self
+                .earliest
+                .keys()
+                .chain(&self.locked)
+                .map(String::as_str)
+                .collect();
+            let every: Vec<&str> = every.into_iter().collect();
+            c.execute(&statement, &[&every]).await.map_err(backend)?;
+        }
         if self.earliest.is_empty() {
             return Ok(());
         }

@@ -5,13 +5,13 @@
 
 use deadpool_postgres::GenericClient;
 
-use super::catalog::fanout_targets;
 use super::deliveries::{DueMarks, notify_deliveries};
+use super::messages::fanout_targets;
 use super::messages::insert_message;
 use super::rows::corrupt;
 use super::{backend, get};
 use crate::domain::operational::{EndpointRef, OPERATIONAL_APP_ID, OperationalEvent};
-use crate::domain::{AppId, EndpointId, Timestamp, Uid};
+use crate::domain::{AppId, EndpointId, EventTypeName, FanoutTarget, Timestamp, Uid};
 use crate::store::outbox::event_message;
 use crate::store::{MessageInsert, StoreError};
 
@@ -23,28 +23,75 @@ pub async fn raise(
     events: &[OperationalEvent],
     now: Timestamp,
 ) -> Result<usize, StoreError> {
-    let messages: Vec<_> = events
+    if events
         .iter()
-        .filter_map(|event| event_message(event, now))
-        .collect();
-    if messages.is_empty() || !operational_app_exists(c).await? {
+        .all(OperationalEvent::concerns_operational_app)
+    {
         return Ok(0);
     }
-    let endpoints = fanout_targets(c, &AppId::from_trusted(OPERATIONAL_APP_ID)).await?;
+    let outbox = Outbox::read(c).await?;
     let mut due_marks = DueMarks::default();
-    let mut deliveries_added = 0;
-    for message in messages {
-        if let MessageInsert::Created { deliveries, .. } =
-            insert_message(c, message, &endpoints, &mut due_marks).await?
-        {
-            deliveries_added += deliveries;
-        }
-    }
+    let added = outbox.insert(c, events, now, &mut due_marks).await?;
     if !due_marks.is_empty() {
         due_marks.apply(c).await?;
         notify_deliveries(c).await?;
     }
-    Ok(deliveries_added)
+    Ok(added)
+}
+
+/// The operational endpoints, read once inside a write that may raise events, so it can both
+/// lock their queue rows early (`subscribers`) and insert its events (`insert`).
+#[derive(Default)]
+pub struct Outbox {
+    /// Whether the internal application exists; while it does not, nothing is raised.
+    raises: bool,
+    endpoints: Vec<FanoutTarget>,
+}
+
+impl Outbox {
+    pub async fn read(c: &impl GenericClient) -> Result<Outbox, StoreError> {
+        if !operational_app_exists(c).await? {
+            return Ok(Outbox::default());
+        }
+        let endpoints = fanout_targets(c, &AppId::from_trusted(OPERATIONAL_APP_ID)).await?;
+        Ok(Outbox {
+            raises: true,
+            endpoints,
+        })
+    }
+
+    /// The operational endpoints an event of this type would be delivered to.
+    pub fn subscribers(&self, event_type: &str) -> impl Iterator<Item = &EndpointId> {
+        let event_type =
+            EventTypeName::parse(event_type).expect("operational event types are valid");
+        self.endpoints
+            .iter()
+            .filter(move |endpoint| endpoint.accepts(&event_type, &[]))
+            .map(|endpoint| &endpoint.id)
+    }
+
+    /// Inserts one message per event and marks its deliveries in `due_marks`, which the caller
+    /// applies (with the rest of its marks, in one sorted pass); returns the deliveries added.
+    pub async fn insert(
+        &self,
+        c: &impl GenericClient,
+        events: &[OperationalEvent],
+        now: Timestamp,
+        due_marks: &mut DueMarks,
+    ) -> Result<usize, StoreError> {
+        if !self.raises {
+            return Ok(0);
+        }
+        let mut deliveries_added = 0;
+        for message in events.iter().filter_map(|event| event_message(event, now)) {
+            if let MessageInsert::Created { deliveries, .. } =
+                insert_message(c, message, &self.endpoints, due_marks).await?
+            {
+                deliveries_added += deliveries;
+            }
+        }
+        Ok(deliveries_added)
+    }
 }
 
 async fn operational_app_exists(c: &impl GenericClient) -> Result<bool, StoreError> {

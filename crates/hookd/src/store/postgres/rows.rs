@@ -92,3 +92,13 @@ impl Cursor {
         self.plan.page(rows, key)
     }
 }
+
+/// A nullable integer column as a `u32`; a value out of range reads as none.
+pub fn optional_u32(value: Option<i64>) -> Option<u32> {
+    value.and_then(|value| u32::try_from(value).ok())
+}
+
+/// A row count for a `LIMIT` parameter.
+pub fn limit_of(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}

@@ -14,8 +14,8 @@ use deadpool_postgres::Pool;
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use super::catalog::fanout_targets;
 use super::deliveries::{DueMarks, notify_deliveries};
+use super::messages::fanout_targets;
 use super::messages::insert_message;
 use super::{backend, pooled};
 use crate::domain::{AppId, FanoutTarget};

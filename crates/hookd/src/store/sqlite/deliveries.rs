@@ -23,13 +23,70 @@ pub use claim::claim_due;
 pub use leases::{next_due_at, release, release_all_leases, renew_leases};
 pub use record::record_attempts;
 
+use std::time::Duration;
+
+use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::backend;
 use super::rows::to_micros;
+use super::{SqliteStore, backend, outbox};
 use crate::domain::{AppId, DeliveryId, EndpointId, MessageId, Timestamp, TriggerType};
-use crate::store::StoreError;
+use crate::policy::backpressure::CircuitPolicy;
 use crate::store::delivery_state::{PARKED, PENDING};
+use crate::store::{
+    AttemptRecord, ClaimBudget, ClaimedDelivery, DeliveryStore, DisabledEndpoint, HeldLease,
+    StoreError,
+};
+#[async_trait]
+impl DeliveryStore for SqliteStore {
+    async fn claim_due_deliveries(
+        &self,
+        now: Timestamp,
+        lease: Duration,
+        budget: ClaimBudget,
+    ) -> Result<Vec<ClaimedDelivery>, StoreError> {
+        self.write(move |c| claim_due(c, now, lease, &budget)).await
+    }
+
+    async fn record_attempts(
+        &self,
+        records: Vec<AttemptRecord>,
+        circuit: CircuitPolicy,
+    ) -> Result<Vec<DisabledEndpoint>, StoreError> {
+        self.write_adding(move |c| {
+            // The events are decided from the records before the write consumes them.
+            let recorded_at = crate::store::outbox::recorded_at(&records);
+            let mut events = crate::store::outbox::attempt_events(&records);
+            let disabled = record_attempts(c, records, &circuit)?;
+            events.extend(crate::store::outbox::disabled_events(&disabled));
+            let added = match recorded_at {
+                Some(now) => outbox::raise(c, &events, now)?,
+                None => 0,
+            };
+            Ok((disabled, added))
+        })
+        .await
+    }
+
+    async fn release_deliveries(&self, ids: Vec<DeliveryId>) -> Result<(), StoreError> {
+        self.write(move |c| release(c, &ids)).await
+    }
+
+    async fn renew_leases(
+        &self,
+        leases: Vec<HeldLease>,
+        until: Timestamp,
+    ) -> Result<Vec<DeliveryId>, StoreError> {
+        if leases.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.write(move |c| renew_leases(c, &leases, until)).await
+    }
+
+    async fn next_due_at(&self) -> Result<Option<Timestamp>, StoreError> {
+        self.read(next_due_at).await
+    }
+}
 
 /// Lowers an endpoint's queue entry to `due` (creating it if missing). Every write that makes a
 /// pending delivery due earlier calls this, which keeps `next_due` a lower bound.

@@ -1,20 +1,102 @@
-//! SQL for messages and the attempt log: the durable write of a message with its fan-out, and the
-//! filtered listings that the API serves.
+//! SQL for messages on SQLite: the durable write of a message with its fan-out, and the filtered
+//! listings that the API serves.
 
+use async_trait::async_trait;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
-use super::backend;
-use super::catalog::{fanout_targets, missing_parent};
 use super::deliveries::mark_due;
 use super::rows::{Cursor, corrupt, from_json, from_micros, to_json, to_micros};
+use super::{SqliteStore, backend, missing_parent};
 use crate::domain::{
-    AppId, Attempt, AttemptDetails, AttemptId, ChannelName, DeliveryId, DeliveryStatus, EndpointId,
-    EventTypeName, Message, MessageId, RecordedFailureCode, TriggerType,
+    AppId, ChannelName, DeliveryId, EndpointId, EventTypeName, FanoutTarget, Message, MessageId,
 };
 use crate::store::{
-    AttemptFilter, MessageFilter, MessageInsert, NewMessage, Page, PageRequest, StoreError,
+    MessageFilter, MessageInsert, MessageStore, NewMessage, Page, PageRequest, StoreError,
 };
+
+#[async_trait]
+impl MessageStore for SqliteStore {
+    async fn create_message(&self, message: NewMessage) -> Result<MessageInsert, StoreError> {
+        self.write_adding(move |c| {
+            let inserted = insert_message(c, message)?;
+            let added = match &inserted {
+                MessageInsert::Created { deliveries, .. } => *deliveries,
+                MessageInsert::Duplicate(_) => 0,
+            };
+            Ok((inserted, added))
+        })
+        .await
+    }
+
+    async fn get_message(
+        &self,
+        app_id: &AppId,
+        id_or_event_id: &str,
+    ) -> Result<Option<Message>, StoreError> {
+        let (app_id, id) = (app_id.clone(), id_or_event_id.to_owned());
+        self.read(move |c| {
+            let app_id = &app_id;
+            let id_or_event_id = &id;
+            c.prepare_cached(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM message WHERE app_id = ?1 AND id = ?2
+         UNION ALL SELECT {MESSAGE_COLUMNS} FROM message WHERE app_id = ?1 AND event_id = ?2
+         LIMIT 1"
+            ))
+            .map_err(backend)?
+            .query_row([app_id.as_str(), id_or_event_id], message_from_row)
+            .optional()
+            .map_err(backend)?
+            .transpose()
+        })
+        .await
+    }
+
+    async fn list_messages(
+        &self,
+        app_id: &AppId,
+        filter: MessageFilter,
+        page: PageRequest,
+    ) -> Result<Page<Message>, StoreError> {
+        let app_id = app_id.clone();
+        self.read(move |c| {
+            let app_id = &app_id;
+            let filter = &filter;
+            let page = &page;
+            let mut conditions = Conditions::default();
+            conditions.add("app_id = ?", [Value::Text(app_id.to_string())]);
+            add_message_conditions(
+                &mut conditions,
+                filter.event_types.as_ref(),
+                filter.channel.as_ref(),
+                filter.tag.as_ref(),
+            );
+            if let Some(before) = filter.before {
+                conditions.add("created_at < ?", [Value::Integer(to_micros(before))]);
+            }
+            if let Some(after) = filter.after {
+                conditions.add("created_at > ?", [Value::Integer(to_micros(after))]);
+            }
+            let cursor = Cursor::new("id", page);
+            let sql = format!(
+                "SELECT {MESSAGE_COLUMNS} FROM message WHERE 1 = 1 {} {} {} LIMIT {}",
+                conditions.sql, cursor.condition, cursor.order_by, cursor.fetch
+            );
+            let parameters = conditions
+                .parameters
+                .into_iter()
+                .chain(cursor.parameter.clone());
+            let mut statement = c.prepare(&sql).map_err(backend)?;
+            let rows = statement
+                .query_map(params_from_iter(parameters), message_from_row)
+                .map_err(backend)?
+                .map(|row| row.map_err(backend)?)
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(cursor.page(rows, |message| message.id.to_string()))
+        })
+        .await
+    }
+}
 
 const MESSAGE_COLUMNS: &str =
     "id, app_id, event_type, event_id, payload, channels, tags, deliver_at, created_at";
@@ -127,32 +209,15 @@ fn find_by_event_id(
     .transpose()
 }
 
-pub fn find_message(
-    c: &Connection,
-    app_id: &AppId,
-    id_or_event_id: &str,
-) -> Result<Option<Message>, StoreError> {
-    c.prepare_cached(&format!(
-        "SELECT {MESSAGE_COLUMNS} FROM message WHERE app_id = ?1 AND id = ?2
-         UNION ALL SELECT {MESSAGE_COLUMNS} FROM message WHERE app_id = ?1 AND event_id = ?2
-         LIMIT 1"
-    ))
-    .map_err(backend)?
-    .query_row([app_id.as_str(), id_or_event_id], message_from_row)
-    .optional()
-    .map_err(backend)?
-    .transpose()
-}
-
 /// Filter clauses and their parameters, built up in order.
 #[derive(Default)]
-struct Conditions {
-    sql: String,
-    parameters: Vec<Value>,
+pub(super) struct Conditions {
+    pub(super) sql: String,
+    pub(super) parameters: Vec<Value>,
 }
 
 impl Conditions {
-    fn add(&mut self, clause: &str, values: impl IntoIterator<Item = Value>) {
+    pub(super) fn add(&mut self, clause: &str, values: impl IntoIterator<Item = Value>) {
         self.sql.push_str(" AND ");
         self.sql.push_str(clause);
         self.parameters.extend(values);
@@ -160,7 +225,7 @@ impl Conditions {
 }
 
 /// Adds the conditions on a message's event type, channels and tags (columns of `message`).
-fn add_message_conditions(
+pub(super) fn add_message_conditions(
     conditions: &mut Conditions,
     event_types: Option<&Vec<EventTypeName>>,
     channel: Option<&ChannelName>,
@@ -191,175 +256,34 @@ fn add_message_conditions(
     }
 }
 
-pub fn list_messages(
-    c: &Connection,
-    app_id: &AppId,
-    filter: &MessageFilter,
-    page: &PageRequest,
-) -> Result<Page<Message>, StoreError> {
-    let mut conditions = Conditions::default();
-    conditions.add("app_id = ?", [Value::Text(app_id.to_string())]);
-    add_message_conditions(
-        &mut conditions,
-        filter.event_types.as_ref(),
-        filter.channel.as_ref(),
-        filter.tag.as_ref(),
-    );
-    if let Some(before) = filter.before {
-        conditions.add("created_at < ?", [Value::Integer(to_micros(before))]);
-    }
-    if let Some(after) = filter.after {
-        conditions.add("created_at > ?", [Value::Integer(to_micros(after))]);
-    }
-    let cursor = Cursor::new("id", page);
-    let sql = format!(
-        "SELECT {MESSAGE_COLUMNS} FROM message WHERE 1 = 1 {} {} {} LIMIT {}",
-        conditions.sql, cursor.condition, cursor.order_by, cursor.fetch
-    );
-    let parameters = conditions
-        .parameters
-        .into_iter()
-        .chain(cursor.parameter.clone());
-    let mut statement = c.prepare(&sql).map_err(backend)?;
+/// What fan-out needs of every endpoint of an application, read inside the message
+/// transaction.
+fn fanout_targets(c: &Connection, app_id: &AppId) -> Result<Vec<FanoutTarget>, StoreError> {
+    let mut statement = c
+        .prepare_cached(
+            "SELECT id, disabled, event_types, channels FROM endpoint WHERE app_id = ?1",
+        )
+        .map_err(backend)?;
     let rows = statement
-        .query_map(params_from_iter(parameters), message_from_row)
-        .map_err(backend)?
-        .map(|row| row.map_err(backend)?)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(cursor.page(rows, |message| message.id.to_string()))
-}
-
-pub const ATTEMPT_COLUMNS: &str = "id, app_id, msg_id, endpoint_id, url, status, \
-     response_status_code, response, response_duration_ms, failure_code, trigger_type, created_at, \
-     request_headers, response_headers, node_id";
-
-pub fn attempt_from_row(row: &Row<'_>) -> rusqlite::Result<Attempt> {
-    Ok(Attempt {
-        id: AttemptId::from_trusted(row.get::<_, String>(0)?),
-        app_id: AppId::from_trusted(row.get::<_, String>(1)?),
-        msg_id: MessageId::from_trusted(row.get::<_, String>(2)?),
-        endpoint_id: EndpointId::from_trusted(row.get::<_, String>(3)?),
-        url: row.get(4)?,
-        status: DeliveryStatus::from_code(row.get(5)?),
-        response_status_code: row.get(6)?,
-        response: row.get(7)?,
-        response_duration_ms: u64::try_from(row.get::<_, i64>(8)?).unwrap_or(0),
-        failure_code: row
-            .get::<_, Option<String>>(9)?
-            .as_deref()
-            .map(RecordedFailureCode::parse),
-        trigger_type: TriggerType::from_code(row.get(10)?),
-        created_at: from_micros(row.get(11)?),
-        details: AttemptDetails {
-            request_headers: header_list(row.get(12)?),
-            response_headers: header_list(row.get(13)?),
-            node_id: row.get(14)?,
-        },
-    })
-}
-
-/// Header lists are written by hookd as JSON arrays of pairs; attempts from before they were
-/// kept have none.
-fn header_list(stored: Option<String>) -> Vec<(String, String)> {
-    stored
-        .and_then(|text| serde_json::from_str(&text).ok())
-        .unwrap_or_default()
-}
-
-pub fn insert_attempt(c: &Connection, attempt: &Attempt) -> Result<(), StoreError> {
-    c.prepare_cached(
-        "INSERT INTO attempt (id, app_id, msg_id, endpoint_id, url, status, response_status_code,
-         response, response_duration_ms, failure_code, trigger_type, created_at, request_headers,
-         response_headers, node_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-    )
-    .map_err(backend)?
-    .execute(params![
-        attempt.id.as_str(),
-        attempt.app_id.as_str(),
-        attempt.msg_id.as_str(),
-        attempt.endpoint_id.as_str(),
-        attempt.url,
-        attempt.status as i64,
-        attempt.response_status_code,
-        attempt.response,
-        i64::try_from(attempt.response_duration_ms).unwrap_or(i64::MAX),
-        attempt
-            .failure_code
-            .as_ref()
-            .map(RecordedFailureCode::as_str),
-        attempt.trigger_type as i64,
-        to_micros(attempt.created_at),
-        to_json(&attempt.details.request_headers)?,
-        to_json(&attempt.details.response_headers)?,
-        attempt.details.node_id,
-    ])
-    .map_err(backend)?;
-    Ok(())
-}
-
-pub fn list_attempts(
-    c: &Connection,
-    app_id: &AppId,
-    msg_id: Option<&MessageId>,
-    filter: &AttemptFilter,
-    page: &PageRequest,
-) -> Result<Page<Attempt>, StoreError> {
-    let mut conditions = Conditions::default();
-    conditions.add("app_id = ?", [Value::Text(app_id.to_string())]);
-    if let Some(msg_id) = msg_id {
-        conditions.add("msg_id = ?", [Value::Text(msg_id.to_string())]);
-    }
-    if let Some(endpoint_id) = &filter.endpoint_id {
-        conditions.add("endpoint_id = ?", [Value::Text(endpoint_id.to_string())]);
-    }
-    if let Some(status) = filter.status {
-        conditions.add("status = ?", [Value::Integer(status as i64)]);
-    }
-    if let Some(class) = filter.status_code_class {
-        let low = i64::from(class);
-        let high = if class == 0 { 1 } else { low + 100 };
-        conditions.add(
-            "response_status_code >= ? AND response_status_code < ?",
-            [Value::Integer(low), Value::Integer(high)],
-        );
-    }
-    let mut by_message = Conditions::default();
-    add_message_conditions(
-        &mut by_message,
-        filter.event_types.as_ref(),
-        filter.channel.as_ref(),
-        filter.tag.as_ref(),
-    );
-    if !by_message.sql.is_empty() {
-        conditions.add(
-            &format!(
-                "msg_id IN (SELECT message.id FROM message WHERE message.app_id = attempt.app_id {})",
-                by_message.sql
-            ),
-            by_message.parameters,
-        );
-    }
-    if let Some(before) = filter.before {
-        conditions.add("created_at < ?", [Value::Integer(to_micros(before))]);
-    }
-    if let Some(after) = filter.after {
-        conditions.add("created_at > ?", [Value::Integer(to_micros(after))]);
-    }
-    let cursor = Cursor::new("id", page);
-    let sql = format!(
-        "SELECT {ATTEMPT_COLUMNS} FROM attempt WHERE 1 = 1 {} {} {} LIMIT {}",
-        conditions.sql, cursor.condition, cursor.order_by, cursor.fetch
-    );
-    let parameters = conditions
-        .parameters
-        .into_iter()
-        .chain(cursor.parameter.clone());
-    let mut statement = c.prepare(&sql).map_err(backend)?;
-    let rows = statement
-        .query_map(params_from_iter(parameters), attempt_from_row)
+        .query_map([app_id.as_str()], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, bool>(1)?,
+                row.get::<_, Option<String>>(2)?,
+                row.get::<_, Option<String>>(3)?,
+            ))
+        })
         .map_err(backend)?
         .collect::<Result<Vec<_>, _>>()
         .map_err(backend)?;
-    Ok(cursor.page(rows, |attempt| attempt.id.to_string()))
+    rows.into_iter()
+        .map(|(id, disabled, event_types, channels)| {
+            Ok(FanoutTarget {
+                id: EndpointId::from_trusted(id),
+                disabled,
+                event_types: event_types.as_deref().map(from_json).transpose()?,
+                channels: channels.as_deref().map(from_json).transpose()?,
+            })
+        })
+        .collect()
 }

@@ -14,17 +14,26 @@
 //! they raised in the same savepoint, see `outbox`), the writer notifies `deliveries_added`,
 //! which the dispatcher waits on.
 //!
-//! The SQL itself lives in the child modules, one per resource, and the writer thread in
-//! `writer`; this file owns connections and the `Store` trait glue (long because the glue is
-//! one short method per contract call).
+//! Each aggregate's SQL and its part of the contract (`impl ApplicationStore for SqliteStore`,
+//! ...) live together in one child module; the writer thread is `writer`. This file owns the
+//! connections, the migrations, and what every module shares: `write`, `read` and the mapping
+//! of SQLite's errors.
 
-mod catalog;
+mod applications;
+mod attempts;
+mod background_tasks;
 mod deliveries;
+mod endpoint_secrets;
+mod endpoints;
+mod event_types;
+mod idempotency;
 mod logs;
 mod messages;
 mod outbox;
 mod replay;
+mod retention;
 mod rows;
+mod settings;
 mod writer;
 
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
@@ -33,23 +42,10 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use rusqlite::Connection;
 use tokio::sync::{Notify, oneshot};
 
-use super::{
-    ApplicationChange, ApplicationFilter, AttemptFilter, AttemptRecord, ClaimBudget,
-    ClaimedDelivery, CreatedMessageAnswer, DisabledEndpoint, EndpointChange, EventTypeChange,
-    HeldLease, IdempotentResponse, KeyClaim, MessageFilter, MessageInsert, Modified, NewEndpoint,
-    NewMessage, Page, PageRequest, Store, StoreError,
-};
-use crate::domain::operational::OperationalEvent;
-use crate::domain::{
-    AppId, Application, ApplicationFields, Attempt, DeliveryId, Endpoint, EndpointId,
-    EndpointSecret, EventType, EventTypeFields, EventTypeName, Message, MessageId, Secret,
-    Timestamp,
-};
-use crate::policy::backpressure::CircuitPolicy;
+use super::{Store, StoreError};
 use writer::{Job, adding_savepoint_job, is_disk_full, run_writer};
 
 /// Read connections kept open for reuse.
@@ -257,567 +253,45 @@ fn migrate(connection: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-#[async_trait]
 impl Store for SqliteStore {
     fn deliveries_added(&self) -> Arc<Notify> {
         Arc::clone(&self.deliveries_added)
     }
+}
 
-    async fn create_application(
-        &self,
-        id: AppId,
-        fields: ApplicationFields,
-        now: Timestamp,
-    ) -> Result<Application, StoreError> {
-        self.write(move |c| catalog::insert_application(c, id, fields, now))
-            .await
+/// Maps a unique-constraint violation to `Conflict` with a message for the client. Other
+/// constraint violations are not conflicts: a foreign key, for one, means the parent is gone.
+fn unique(message: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
+    move |error| match extended_code(&error) {
+        Some(
+            rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY,
+        ) => StoreError::Conflict(message.to_owned()),
+        _ => backend(error),
     }
+}
 
-    async fn get_application(&self, id_or_uid: &str) -> Result<Option<Application>, StoreError> {
-        let key = id_or_uid.to_owned();
-        self.read(move |c| catalog::find_application(c, &key)).await
+/// Maps a foreign-key violation to `NotFound`: the row an insert refers to was deleted (by a
+/// concurrent request) before the insert ran.
+pub fn missing_parent(what: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
+    move |error| match extended_code(&error) {
+        Some(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY) => StoreError::NotFound(what),
+        _ => backend(error),
     }
+}
 
-    async fn list_applications(
-        &self,
-        page: PageRequest,
-        filter: ApplicationFilter,
-    ) -> Result<Page<Application>, StoreError> {
-        self.read(move |c| catalog::list_applications(c, &page, &filter))
-            .await
+/// `unique` and `missing_parent` together, for inserts that can hit both.
+fn unique_or_missing_parent(
+    conflict: &'static str,
+    what: &'static str,
+) -> impl Fn(rusqlite::Error) -> StoreError {
+    move |error| match extended_code(&error) {
+        Some(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY) => StoreError::NotFound(what),
+        _ => unique(conflict)(error),
     }
+}
 
-    async fn modify_application(
-        &self,
-        id_or_uid: &str,
-        change: ApplicationChange,
-        now: Timestamp,
-    ) -> Result<Modified<Application>, StoreError> {
-        let key = id_or_uid.to_owned();
-        self.write(move |c| catalog::modify_application(c, &key, change, now))
-            .await
-    }
-
-    async fn delete_application(&self, id: &AppId) -> Result<bool, StoreError> {
-        let id = id.clone();
-        self.write(move |c| catalog::delete_application(c, &id))
-            .await
-    }
-
-    async fn create_endpoint(
-        &self,
-        app_id: &AppId,
-        endpoint: NewEndpoint,
-    ) -> Result<Endpoint, StoreError> {
-        let app_id = app_id.clone();
-        let now = endpoint.now;
-        self.write_adding(move |c| {
-            let endpoint = catalog::insert_endpoint(c, &app_id, endpoint)?;
-            let added = outbox::raise_endpoint_event(
-                c,
-                &app_id,
-                &endpoint.id,
-                OperationalEvent::EndpointCreated,
-                now,
-            )?;
-            Ok((endpoint, added))
-        })
-        .await
-    }
-
-    async fn get_endpoint(
-        &self,
-        app_id: &AppId,
-        id_or_uid: &str,
-    ) -> Result<Option<Endpoint>, StoreError> {
-        let (app_id, key) = (app_id.clone(), id_or_uid.to_owned());
-        self.read(move |c| catalog::find_endpoint(c, &app_id, &key))
-            .await
-    }
-
-    async fn list_endpoints(
-        &self,
-        app_id: &AppId,
-        page: PageRequest,
-    ) -> Result<Page<Endpoint>, StoreError> {
-        let app_id = app_id.clone();
-        self.read(move |c| catalog::list_endpoints(c, &app_id, &page))
-            .await
-    }
-
-    async fn modify_endpoint(
-        &self,
-        app_id: &AppId,
-        id_or_uid: &str,
-        change: EndpointChange,
-        now: Timestamp,
-    ) -> Result<Modified<Endpoint>, StoreError> {
-        let (app_id, key) = (app_id.clone(), id_or_uid.to_owned());
-        self.write_adding(move |c| {
-            let modified = catalog::modify_endpoint(c, &app_id, &key, change, now)?;
-            let added = match &modified {
-                Modified::Saved(endpoint) => outbox::raise_endpoint_event(
-                    c,
-                    &app_id,
-                    &endpoint.id,
-                    OperationalEvent::EndpointUpdated,
-                    now,
-                )?,
-                Modified::Missing | Modified::Refused(_) => 0,
-            };
-            Ok((modified, added))
-        })
-        .await
-    }
-
-    async fn delete_endpoint(
-        &self,
-        app_id: &AppId,
-        id: &EndpointId,
-        now: Timestamp,
-    ) -> Result<bool, StoreError> {
-        let (app_id, id) = (app_id.clone(), id.clone());
-        self.write_adding(move |c| {
-            // Who the event is about is read before the row is gone.
-            let endpoint = outbox::endpoint_ref(c, &app_id, &id)?;
-            let deleted = catalog::delete_endpoint(c, &app_id, &id)?;
-            let added = match endpoint {
-                Some(endpoint) if deleted => {
-                    outbox::raise(c, &[OperationalEvent::EndpointDeleted(endpoint)], now)?
-                }
-                _ => 0,
-            };
-            Ok((deleted, added))
-        })
-        .await
-    }
-
-    async fn endpoint_secrets(
-        &self,
-        id: &EndpointId,
-        now: Timestamp,
-    ) -> Result<Vec<EndpointSecret>, StoreError> {
-        let id = id.clone();
-        self.read(move |c| catalog::endpoint_secrets(c, &id, now))
-            .await
-    }
-
-    async fn rotate_endpoint_secret(
-        &self,
-        id: &EndpointId,
-        new_key: Secret,
-        old_expires_at: Timestamp,
-        now: Timestamp,
-    ) -> Result<(), StoreError> {
-        let id = id.clone();
-        self.write(move |c| catalog::rotate_endpoint_secret(c, &id, new_key, old_expires_at, now))
-            .await
-    }
-
-    async fn create_event_type(
-        &self,
-        name: EventTypeName,
-        fields: EventTypeFields,
-        now: Timestamp,
-    ) -> Result<EventType, StoreError> {
-        self.write(move |c| catalog::insert_event_type(c, name, fields, now))
-            .await
-    }
-
-    async fn get_event_type(&self, name: &EventTypeName) -> Result<Option<EventType>, StoreError> {
-        let name = name.clone();
-        self.read(move |c| catalog::find_event_type(c, &name)).await
-    }
-
-    async fn list_event_types(
-        &self,
-        page: PageRequest,
-        include_archived: bool,
-    ) -> Result<Page<EventType>, StoreError> {
-        self.read(move |c| catalog::list_event_types(c, &page, include_archived))
-            .await
-    }
-
-    async fn update_event_type(
-        &self,
-        name: &EventTypeName,
-        fields: EventTypeFields,
-        now: Timestamp,
-    ) -> Result<Option<EventType>, StoreError> {
-        let name = name.clone();
-        self.write(move |c| catalog::update_event_type(c, &name, fields, now))
-            .await
-    }
-
-    async fn modify_event_type(
-        &self,
-        name: &EventTypeName,
-        change: EventTypeChange,
-        now: Timestamp,
-    ) -> Result<Modified<EventType>, StoreError> {
-        let name = name.clone();
-        self.write(move |c| catalog::modify_event_type(c, &name, change, now))
-            .await
-    }
-
-    async fn delete_event_type(&self, name: &EventTypeName) -> Result<bool, StoreError> {
-        let name = name.clone();
-        self.write(move |c| catalog::delete_event_type(c, &name))
-            .await
-    }
-
-    async fn create_message(&self, message: NewMessage) -> Result<MessageInsert, StoreError> {
-        self.write_adding(move |c| {
-            let inserted = messages::insert_message(c, message)?;
-            let added = match &inserted {
-                MessageInsert::Created { deliveries, .. } => *deliveries,
-                MessageInsert::Duplicate(_) => 0,
-            };
-            Ok((inserted, added))
-        })
-        .await
-    }
-
-    async fn get_message(
-        &self,
-        app_id: &AppId,
-        id_or_event_id: &str,
-    ) -> Result<Option<Message>, StoreError> {
-        let (app_id, id) = (app_id.clone(), id_or_event_id.to_owned());
-        self.read(move |c| messages::find_message(c, &app_id, &id))
-            .await
-    }
-
-    async fn list_messages(
-        &self,
-        app_id: &AppId,
-        filter: MessageFilter,
-        page: PageRequest,
-    ) -> Result<Page<Message>, StoreError> {
-        let app_id = app_id.clone();
-        self.read(move |c| messages::list_messages(c, &app_id, &filter, &page))
-            .await
-    }
-
-    async fn list_attempts(
-        &self,
-        app_id: &AppId,
-        msg_id: Option<&MessageId>,
-        filter: AttemptFilter,
-        page: PageRequest,
-    ) -> Result<Page<Attempt>, StoreError> {
-        let (app_id, msg_id) = (app_id.clone(), msg_id.cloned());
-        self.read(move |c| messages::list_attempts(c, &app_id, msg_id.as_ref(), &filter, &page))
-            .await
-    }
-
-    async fn enqueue_resend(
-        &self,
-        app_id: &AppId,
-        msg_id: &MessageId,
-        endpoint_id: &EndpointId,
-        now: Timestamp,
-    ) -> Result<DeliveryId, StoreError> {
-        let (app_id, msg_id, endpoint_id) = (app_id.clone(), msg_id.clone(), endpoint_id.clone());
-        self.write_adding(move |c| {
-            deliveries::enqueue_resend(c, &app_id, &msg_id, &endpoint_id, now)
-                .map(|delivery_id| (delivery_id, 1))
-        })
-        .await
-    }
-
-    async fn claim_due_deliveries(
-        &self,
-        now: Timestamp,
-        lease: Duration,
-        budget: ClaimBudget,
-    ) -> Result<Vec<ClaimedDelivery>, StoreError> {
-        self.write(move |c| deliveries::claim_due(c, now, lease, &budget))
-            .await
-    }
-
-    async fn record_attempts(
-        &self,
-        records: Vec<AttemptRecord>,
-        circuit: CircuitPolicy,
-    ) -> Result<Vec<DisabledEndpoint>, StoreError> {
-        self.write_adding(move |c| {
-            // The events are decided from the records before the write consumes them.
-            let recorded_at = super::outbox::recorded_at(&records);
-            let mut events = super::outbox::attempt_events(&records);
-            let disabled = deliveries::record_attempts(c, records, &circuit)?;
-            events.extend(super::outbox::disabled_events(&disabled));
-            let added = match recorded_at {
-                Some(now) => outbox::raise(c, &events, now)?,
-                None => 0,
-            };
-            Ok((disabled, added))
-        })
-        .await
-    }
-
-    async fn release_deliveries(&self, ids: Vec<DeliveryId>) -> Result<(), StoreError> {
-        self.write(move |c| deliveries::release(c, &ids)).await
-    }
-
-    async fn renew_leases(
-        &self,
-        leases: Vec<HeldLease>,
-        until: Timestamp,
-    ) -> Result<Vec<DeliveryId>, StoreError> {
-        if leases.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.write(move |c| deliveries::renew_leases(c, &leases, until))
-            .await
-    }
-
-    async fn next_due_at(&self) -> Result<Option<Timestamp>, StoreError> {
-        self.read(deliveries::next_due_at).await
-    }
-
-    async fn claim_idempotency_key(
-        &self,
-        key: &str,
-        request_digest: &str,
-        now: Timestamp,
-        abandon_after: Duration,
-        remember_for: Duration,
-    ) -> Result<KeyClaim, StoreError> {
-        let (key, digest) = (key.to_owned(), request_digest.to_owned());
-        self.write(move |c| {
-            catalog::claim_idempotency_key(c, &key, &digest, now, abandon_after, remember_for)
-        })
-        .await
-    }
-
-    async fn release_idempotency_key(&self, key: &str) -> Result<(), StoreError> {
-        let key = key.to_owned();
-        self.write(move |c| catalog::release_idempotency_key(c, &key))
-            .await
-    }
-
-    async fn put_idempotent_response(
-        &self,
-        key: &str,
-        response: IdempotentResponse,
-        created_message: Option<CreatedMessageAnswer>,
-        now: Timestamp,
-    ) -> Result<(), StoreError> {
-        let key = key.to_owned();
-        self.write(move |c| {
-            catalog::put_idempotent_response(c, &key, response, created_message, now)
-        })
-        .await
-    }
-
-    async fn purge_idempotency_before(
-        &self,
-        cutoff: Timestamp,
-        limit: usize,
-    ) -> Result<usize, StoreError> {
-        // Chosen on a reader so the writer only deletes rows by primary key.
-        let keys = self
-            .read(move |c| catalog::idempotency_keys_to_purge(c, cutoff, limit))
-            .await?;
-        if keys.is_empty() {
-            return Ok(0);
-        }
-        self.write(move |c| catalog::purge_idempotency(c, &keys, cutoff))
-            .await
-    }
-
-    async fn get_setting(&self, name: &str) -> Result<Option<String>, StoreError> {
-        let name = name.to_owned();
-        self.read(move |c| catalog::get_setting(c, &name)).await
-    }
-
-    async fn put_setting(&self, name: &str, value: &str) -> Result<(), StoreError> {
-        let (name, value) = (name.to_owned(), value.to_owned());
-        self.write(move |c| catalog::put_setting(c, &name, &value))
-            .await
-    }
-
-    async fn expunge_message_content(
-        &self,
-        app_id: &AppId,
-        msg_id: &MessageId,
-    ) -> Result<bool, StoreError> {
-        let (app_id, msg_id) = (app_id.clone(), msg_id.clone());
-        self.write(move |c| logs::expunge_message_content(c, &app_id, &msg_id))
-            .await
-    }
-
-    async fn purge_payloads_before(
-        &self,
-        cutoff: Timestamp,
-        limit: usize,
-    ) -> Result<usize, StoreError> {
-        // Chosen on a reader so the writer only updates rows by primary key.
-        let ids = self
-            .read(move |c| logs::messages_to_purge(c, cutoff, limit))
-            .await?;
-        if ids.is_empty() {
-            return Ok(0);
-        }
-        self.write(move |c| logs::purge_payloads(c, &ids)).await
-    }
-
-    async fn purge_attempt_bodies_before(
-        &self,
-        cutoff: Timestamp,
-        limit: usize,
-    ) -> Result<usize, StoreError> {
-        let ids = self
-            .read(move |c| logs::attempts_to_purge(c, cutoff, limit))
-            .await?;
-        if ids.is_empty() {
-            return Ok(0);
-        }
-        self.write(move |c| logs::purge_attempt_bodies(c, &ids))
-            .await
-    }
-
-    async fn get_attempt(
-        &self,
-        app_id: &AppId,
-        attempt_id: &str,
-    ) -> Result<Option<Attempt>, StoreError> {
-        let (app_id, attempt_id) = (app_id.clone(), attempt_id.to_owned());
-        self.read(move |c| logs::find_attempt(c, &app_id, &attempt_id))
-            .await
-    }
-
-    async fn list_message_destinations(
-        &self,
-        app_id: &AppId,
-        msg_id: &MessageId,
-        page: PageRequest,
-    ) -> Result<Page<super::logs::Destination>, StoreError> {
-        let (app_id, msg_id) = (app_id.clone(), msg_id.clone());
-        self.read(move |c| logs::list_destinations(c, &app_id, &msg_id, &page))
-            .await
-    }
-
-    async fn list_dead_letters(
-        &self,
-        app_id: &AppId,
-        filter: super::logs::DeadLetterFilter,
-        page: PageRequest,
-    ) -> Result<Page<super::logs::DeadLetter>, StoreError> {
-        let app_id = app_id.clone();
-        self.read(move |c| logs::list_dead_letters(c, &app_id, &filter, &page))
-            .await
-    }
-
-    async fn count_dead_letters(
-        &self,
-        app_id: &AppId,
-    ) -> Result<Vec<super::logs::DeadLetterGroup>, StoreError> {
-        let app_id = app_id.clone();
-        self.read(move |c| logs::count_dead_letters(c, &app_id))
-            .await
-    }
-
-    async fn count_endpoint_deliveries(
-        &self,
-        endpoint_id: &EndpointId,
-        since: Option<Timestamp>,
-        until: Option<Timestamp>,
-    ) -> Result<super::logs::DeliveryCounts, StoreError> {
-        let endpoint_id = endpoint_id.clone();
-        self.read(move |c| logs::count_endpoint_deliveries(c, &endpoint_id, since, until))
-            .await
-    }
-
-    async fn sample_endpoint_attempts(
-        &self,
-        endpoint_id: &EndpointId,
-        since: Timestamp,
-    ) -> Result<Vec<super::logs::AttemptSample>, StoreError> {
-        let endpoint_id = endpoint_id.clone();
-        self.read(move |c| logs::sample_endpoint_attempts(c, &endpoint_id, since))
-            .await
-    }
-
-    async fn replay_message(
-        &self,
-        app_id: &AppId,
-        msg_id: &MessageId,
-        now: Timestamp,
-    ) -> Result<usize, StoreError> {
-        let (app_id, msg_id) = (app_id.clone(), msg_id.clone());
-        self.write_adding(move |c| {
-            replay::replay_message(c, &app_id, &msg_id, now).map(|queued| (queued, queued))
-        })
-        .await
-    }
-
-    async fn count_replay(&self, filter: super::ReplayFilter) -> Result<u64, StoreError> {
-        self.read(move |c| replay::count_replay(c, &filter)).await
-    }
-
-    async fn create_background_task(
-        &self,
-        task: super::NewBackgroundTask,
-    ) -> Result<(), StoreError> {
-        self.write(move |c| replay::create_task(c, task)).await
-    }
-
-    async fn get_background_task(
-        &self,
-        id: &crate::domain::BackgroundTaskId,
-    ) -> Result<Option<super::BackgroundTask>, StoreError> {
-        let id = id.clone();
-        self.read(move |c| replay::find_task(c, &id)).await
-    }
-
-    async fn list_background_tasks(
-        &self,
-        status: Option<crate::domain::BackgroundTaskStatus>,
-        kind: Option<crate::domain::BackgroundTaskKind>,
-        page: PageRequest,
-    ) -> Result<Page<super::BackgroundTask>, StoreError> {
-        self.read(move |c| replay::list_tasks(c, status, kind, &page))
-            .await
-    }
-
-    async fn claim_background_task(
-        &self,
-        now: Timestamp,
-        lease_until: Timestamp,
-    ) -> Result<Option<super::ClaimedBackgroundTask>, StoreError> {
-        self.write(move |c| replay::claim_task(c, now, lease_until))
-            .await
-    }
-
-    async fn run_replay_batch(
-        &self,
-        step: super::ReplayStep,
-    ) -> Result<super::ReplayProgress, StoreError> {
-        self.write_adding(move |c| {
-            let progress = replay::run_batch(c, &step)?;
-            let queued = match progress {
-                super::ReplayProgress::Queued(queued) | super::ReplayProgress::Finished(queued) => {
-                    queued
-                }
-                super::ReplayProgress::LeaseLost => 0,
-            };
-            Ok((progress, queued))
-        })
-        .await
-    }
-
-    async fn fail_background_task(
-        &self,
-        claim: &super::ClaimedBackgroundTask,
-        error: String,
-        now: Timestamp,
-    ) -> Result<(), StoreError> {
-        let claim = claim.clone();
-        self.write(move |c| replay::fail_task(c, &claim, &error, now))
-            .await
-    }
+fn extended_code(error: &rusqlite::Error) -> Option<std::ffi::c_int> {
+    error.sqlite_error().map(|failure| failure.extended_code)
 }
 
 #[cfg(test)]

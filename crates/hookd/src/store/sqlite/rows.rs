@@ -64,3 +64,8 @@ impl Cursor {
         self.plan.page(rows, key)
     }
 }
+
+/// An optional value as a nullable JSON column.
+pub fn optional_json<T: serde::Serialize>(value: &Option<T>) -> Result<Option<String>, StoreError> {
+    value.as_ref().map(to_json).transpose()
+}

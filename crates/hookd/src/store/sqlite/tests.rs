@@ -184,7 +184,7 @@ async fn the_data_directory_and_database_files_are_private_to_their_owner() {
     let data_dir = parent.path().join("data");
     let store = super::SqliteStore::open(&data_dir).unwrap();
     // A write makes sure the write-ahead log and its index exist.
-    crate::store::Store::put_setting(&store, "probe", "value")
+    crate::store::SettingStore::put_setting(&store, "probe", "value")
         .await
         .unwrap();
     let mode = |name: &str| {

@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 use hookd::app::Dependencies;
 use hookd::clock::{Clock, ManualClock};
 
+use super::Receiver;
+
 /// Injected time for a test about a rest, a retry or a window: hookd runs on a `ManualClock`
 /// that only the test moves, so the test passes time instead of sleeping through it. The clock
 /// is also mapped onto `Instant`s (its start is the moment it was made), so that receipts
@@ -18,9 +20,10 @@ pub struct TestClock {
 }
 
 impl TestClock {
-    /// How long hookd is given to act on a move of the clock: its dispatcher looks again at
-    /// least every 500 ms (its poll interval), so anything now due is claimed and sent within
-    /// that, with room to spare on a busy machine.
+    /// How long hookd is given to act on a move of the clock when a test expects nothing to
+    /// happen: its dispatcher waits for the next due time on the clock, so a move wakes it at
+    /// once, and it looks again at least every 500 ms (its poll interval) whatever the clock
+    /// does; anything now due is claimed and sent well within this on a busy machine.
     pub const SETTLE: Duration = Duration::from_millis(800);
 
     pub fn new() -> Arc<TestClock> {
@@ -48,8 +51,9 @@ impl TestClock {
         self.origin + passed
     }
 
-    /// Moves the clock forward to `at` (never back). What falls due is claimed at hookd's next
-    /// look, so a test that expects something follows this with a `wait_for`.
+    /// Moves the clock forward to `at` (never back). What falls due is claimed as soon as
+    /// hookd's dispatcher wakes, which the move does; a test that expects something follows
+    /// this with a `wait_for`.
     pub fn advance_to(&self, at: Instant) {
         let by = at.saturating_duration_since(self.instant());
         self.manual
@@ -61,5 +65,13 @@ impl TestClock {
     pub async fn pass_until(&self, at: Instant) {
         self.advance_to(at);
         tokio::time::sleep(Self::SETTLE).await;
+    }
+
+    /// Moves the clock forward to `until`, gives hookd `SETTLE` to act, and asserts that
+    /// `receiver` got nothing more meanwhile; `why` says what a request would have broken.
+    pub async fn pass_quietly(&self, receiver: &Receiver, until: Instant, why: &str) {
+        let before = receiver.received().len();
+        self.pass_until(until).await;
+        assert_eq!(receiver.received().len(), before, "{why}");
     }
 }

@@ -4,6 +4,7 @@
 
 use super::*;
 use hookd::store::HeldLease;
+use hookd::store::prelude::*;
 
 contract!(a_renewed_lease_holds_and_a_stale_token_renews_nothing);
 

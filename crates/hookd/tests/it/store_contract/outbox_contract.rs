@@ -289,3 +289,182 @@ async fn commits_that_add_deliveries_wake_the_engine(store: Arc<dyn Store>) {
         "an endpoint.created queued for an operational endpoint wakes the engine"
     );
 }
+
+/// PostgreSQL only: the order in which a recording transaction takes `endpoint_queue` rows.
+/// The scenario needs a third session holding a row lock, which only PostgreSQL has.
+mod postgres_lock_order {
+    use super::*;
+
+    /// Waits until `sessions` sessions of the test's schema wait for a lock.
+    async fn until_waiting(watcher: &tokio_postgres::Client, schema: &str, sessions: i64) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let waiting: i64 = watcher
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity
+                     WHERE application_name = $1 AND wait_event_type = 'Lock'",
+                    &[&schema],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            if waiting >= sessions {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{waiting} of {sessions} sessions came to wait for a lock"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Recording an attempt that raises an operational event takes the operational endpoint's
+    /// queue row in the same sorted pass as its own endpoint's. Before, it took it last, after
+    /// the endpoint rows: a batch recording for the operational endpoint and the same endpoint
+    /// (which sorts the operational one first) then held that row and waited for the first
+    /// batch's, which waited for it, and PostgreSQL aborted one of them as a deadlock.
+    #[tokio::test]
+    async fn postgres_attempt_events_take_queue_rows_in_one_sorted_pass() {
+        // Out of retries: raises `message.attempt.exhausted` for the operational endpoint.
+        let exhausted = |claim: &ClaimedDelivery, now| {
+            record(claim, claim.lease_token, 500, NextStep::GiveUp, now)
+        };
+        two_batches_crossing_queue_rows("attempt_events", exhausted).await;
+    }
+
+    /// The same for `endpoint.disabled`, which is known only once the endpoint rows are held:
+    /// the operational endpoints' queue rows it may go to are locked in the sorted pass.
+    #[tokio::test]
+    async fn postgres_a_disabling_attempt_locks_the_operational_queue_rows_first() {
+        // 410 Gone with retries left: no attempt event, but the endpoint is disabled.
+        let gone = |claim: &ClaimedDelivery, now: Timestamp| {
+            let mut gone = record(
+                claim,
+                claim.lease_token,
+                410,
+                NextStep::RetryAt(now + seconds(60)),
+                now,
+            );
+            gone.disable_endpoint = true;
+            gone
+        };
+        two_batches_crossing_queue_rows("disabled_events", gone).await;
+    }
+
+    /// Two record batches whose queue rows cross: the first records `first_record` for the
+    /// customer endpoint, whose operational event goes to the operational endpoint, and stops at
+    /// its health update (a third session holds the endpoint row); the second records for the
+    /// operational endpoint and the customer endpoint, in that (sorted) order. Both commit.
+    async fn two_batches_crossing_queue_rows(
+        scenario: &str,
+        first_record: impl FnOnce(&ClaimedDelivery, Timestamp) -> AttemptRecord,
+    ) {
+        let name = format!("store_contract::postgres_lock_order::{scenario}");
+        let schema = TestSchema::create(&name).await;
+        let postgres = open_postgres(&schema).await;
+        let store: Arc<dyn Store> = postgres.clone();
+        let now = t0();
+        // The operational endpoint's id sorts before the customer endpoint's.
+        let mut ids = [
+            EndpointId::generate(now, rand::random()),
+            EndpointId::generate(now, rand::random()),
+        ];
+        ids.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        let [operational, customer] = ids;
+        let internal = AppId::from_trusted(OPERATIONAL_APP_ID);
+        store
+            .create_application(internal.clone(), app_fields(None, "operational"), now)
+            .await
+            .unwrap();
+        let app_id = new_app(&store, now).await;
+        for (app, id) in [(&internal, &operational), (&app_id, &customer)] {
+            store
+                .create_endpoint(
+                    app,
+                    NewEndpoint {
+                        id: id.clone(),
+                        fields: endpoint_fields(None),
+                        secret: test_secret(1),
+                        now,
+                    },
+                )
+                .await
+                .unwrap();
+        }
+        create(&store, new_message(&app_id, "invoice.paid", now)).await;
+        create(&store, new_message(&app_id, "invoice.paid", now)).await;
+        // The customer endpoint's two deliveries, and the operational one's `endpoint.created`.
+        let claimed = store
+            .claim_due_deliveries(now, LEASE, budget(100))
+            .await
+            .unwrap();
+        let of = |endpoint: &EndpointId| -> Vec<&ClaimedDelivery> {
+            claimed
+                .iter()
+                .filter(|claim| &claim.endpoint_id == endpoint)
+                .collect()
+        };
+        let (to_customer, to_operational) = (of(&customer), of(&operational));
+        assert_eq!((to_customer.len(), to_operational.len()), (2, 1));
+
+        // A third session holds the customer endpoint's row, so the first batch stops at its
+        // health update with whatever queue rows it has taken by then.
+        let watcher = schema.connect().await;
+        let mut holder = schema.connect().await;
+        let holding = holder.transaction().await.unwrap();
+        holding
+            .execute(
+                "SELECT 1 FROM endpoint WHERE id = $1 FOR NO KEY UPDATE",
+                &[&customer.as_str()],
+            )
+            .await
+            .unwrap();
+
+        let first_batch = vec![first_record(to_customer[0], now)];
+        let first = tokio::spawn({
+            let store = store.clone();
+            async move {
+                store
+                    .record_attempts(first_batch, CircuitPolicy::default())
+                    .await
+            }
+        });
+        until_waiting(&watcher, &schema.name, 1).await;
+        let second_batch = vec![
+            record(
+                to_operational[0],
+                to_operational[0].lease_token,
+                200,
+                NextStep::Done,
+                now,
+            ),
+            record(
+                to_customer[1],
+                to_customer[1].lease_token,
+                200,
+                NextStep::Done,
+                now,
+            ),
+        ];
+        let second = tokio::spawn({
+            let store = store.clone();
+            async move {
+                store
+                    .record_attempts(second_batch, CircuitPolicy::default())
+                    .await
+            }
+        });
+        until_waiting(&watcher, &schema.name, 2).await;
+        holding.commit().await.unwrap();
+
+        let (first, second) = (first.await.unwrap(), second.await.unwrap());
+        assert!(
+            first.is_ok() && second.is_ok(),
+            "both batches commit: {first:?}, {second:?}"
+        );
+        let delivered = operational_deliveries(&store, &operational, now + LEASE * 2).await;
+        assert_eq!(delivered.len(), 1, "the event is queued");
+        postgres.close().await;
+    }
+}

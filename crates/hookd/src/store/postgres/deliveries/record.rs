@@ -1,27 +1,91 @@
 //! Recording attempts, in the caller's transaction: the attempts' rows, their deliveries' next
-//! steps (only under the lease that claimed them), and each endpoint's health as
-//! `policy::health::apply` decides it.
+//! steps (only under the lease that claimed them), each endpoint's health as
+//! `policy::health::apply` decides it, and the operational events all this raises (`outbox`).
+//!
+//! Lock order: delivery rows (by id), then every `endpoint_queue` row the write touches in one
+//! sorted pass (its own endpoints', and the operational endpoints' its events go to), then
+//! endpoint rows (by id). The queue rows come before the endpoint rows as in every other write
+//! (a claim holds an endpoint's queue row while it updates the endpoint's bucket), and in one
+//! pass: were the operational endpoints' taken after the rest, a batch recording for an
+//! operational endpoint and for one of these endpoints could hold one row each and wait for
+//! the other's.
 
 use deadpool_postgres::GenericClient;
 
-use super::super::messages::insert_attempts;
+use super::super::attempts::insert_attempts;
+use super::super::outbox::Outbox;
 use super::super::rows::{from_micros, to_micros};
 use super::super::{backend, get};
-use super::{marks_from, park_endpoint};
+use super::{DueMarks, marks_from, notify_deliveries, park_endpoint};
 use crate::domain::Timestamp;
 use crate::policy::backpressure::CircuitPolicy;
 use crate::policy::health::{self, EndpointHealth, HealthChange};
+use crate::store::outbox;
 use crate::store::{AttemptRecord, DisabledEndpoint, StoreError};
 
 /// Records the attempts and moves on the deliveries whose lease token still matches; runs in
-/// the caller's transaction.
+/// the caller's transaction. Returns the endpoints it disabled, and how many deliveries the
+/// operational events it raised added.
 pub async fn record_attempts(
     c: &impl GenericClient,
     records: &[AttemptRecord],
     circuit: &CircuitPolicy,
-) -> Result<Vec<DisabledEndpoint>, StoreError> {
+) -> Result<(Vec<DisabledEndpoint>, usize), StoreError> {
     let attempts: Vec<_> = records.iter().map(|record| &record.attempt).collect();
     insert_attempts(c, &attempts).await?;
+    let mut due_marks = move_deliveries(c, records).await?;
+
+    // The events are decided from the records; the outbox is read only when there may be some.
+    let Some(now) = outbox::recorded_at(records) else {
+        return Ok((Vec::new(), 0));
+    };
+    let attempt_events = outbox::attempt_events(records);
+    let may_disable = records.iter().any(AttemptRecord::may_disable_endpoint);
+    let operational = if attempt_events.is_empty() && !may_disable {
+        Outbox::default()
+    } else {
+        Outbox::read(c).await?
+    };
+    let mut added = operational
+        .insert(c, &attempt_events, now, &mut due_marks)
+        .await?;
+    if may_disable {
+        for endpoint_id in operational.subscribers(outbox::ENDPOINT_DISABLED) {
+            due_marks.lock(endpoint_id.as_str());
+        }
+    }
+    due_marks.apply(c).await?;
+
+    // Endpoint health, in endpoint-id order (the lock order of every multi-endpoint write).
+    let mut by_endpoint: Vec<&AttemptRecord> = records.iter().collect();
+    by_endpoint.sort_by(|a, b| a.attempt.endpoint_id.cmp(&b.attempt.endpoint_id));
+    let mut disabled = Vec::new();
+    for record in by_endpoint {
+        disabled.extend(record_health(c, record, circuit).await?);
+    }
+    // Their queue rows were locked above, with the others.
+    let mut disabled_marks = DueMarks::default();
+    added += operational
+        .insert(
+            c,
+            &outbox::disabled_events(&disabled),
+            now,
+            &mut disabled_marks,
+        )
+        .await?;
+    disabled_marks.apply(c).await?;
+    if added > 0 {
+        notify_deliveries(c).await?;
+    }
+    Ok((disabled, added))
+}
+
+/// Moves on the deliveries whose lease token still matches, locking their rows in id order (so
+/// two recording nodes cannot deadlock on them); returns the queue entries to lower.
+async fn move_deliveries(
+    c: &impl GenericClient,
+    records: &[AttemptRecord],
+) -> Result<DueMarks, StoreError> {
     let statement = c
         .prepare_cached(
             "UPDATE delivery d SET status = step.status, next_attempt_at = step.next_attempt_at,
@@ -33,7 +97,6 @@ pub async fn record_attempts(
         )
         .await
         .map_err(backend)?;
-    // Rows are locked in id order, so two recording nodes cannot deadlock.
     let mut sorted: Vec<&AttemptRecord> = records.iter().collect();
     sorted.sort_by(|a, b| a.delivery_id.cmp(&b.delivery_id));
     let ids: Vec<&str> = sorted.iter().map(|r| r.delivery_id.as_str()).collect();
@@ -51,16 +114,7 @@ pub async fn record_attempts(
         .map_err(backend)?;
     // A retry makes the delivery due again; a finished one may unblock the next in line of an
     // ordered endpoint. Either way the endpoint may have work due from then on.
-    marks_from(&moved)?.apply(c).await?;
-
-    // Endpoint health, in endpoint-id order (the lock order of every multi-endpoint write).
-    let mut by_endpoint: Vec<&AttemptRecord> = records.iter().collect();
-    by_endpoint.sort_by(|a, b| a.attempt.endpoint_id.cmp(&b.attempt.endpoint_id));
-    let mut disabled = Vec::new();
-    for record in by_endpoint {
-        disabled.extend(record_health(c, record, circuit).await?);
-    }
-    Ok(disabled)
+    marks_from(&moved)
 }
 
 /// Applies the attempt to its endpoint's health; returns the endpoint if this disabled it.

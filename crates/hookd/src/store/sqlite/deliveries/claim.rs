@@ -12,7 +12,7 @@ use std::time::Duration;
 use rusqlite::{Connection, params};
 
 use super::super::backend;
-use super::super::catalog::signing_secrets;
+use super::super::endpoint_secrets::signing_secrets;
 use super::super::rows::{corrupt, from_json, to_micros};
 use super::{forget_endpoint, park_endpoint, postpone, refresh_queue_entry};
 use crate::domain::{

@@ -3,8 +3,8 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::super::attempts::insert_attempt;
 use super::super::backend;
-use super::super::messages::insert_attempt;
 use super::super::rows::{from_micros, to_micros};
 use super::{mark_delivery_due, park_endpoint};
 use crate::domain::Timestamp;

@@ -7,8 +7,10 @@ use std::collections::HashMap;
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
-use super::super::super::catalog::{delivery_options, optional_u32, stored_secrets_of};
+use super::super::super::endpoint_secrets::stored_secrets_of;
+use super::super::super::endpoints::delivery_options;
 use super::super::super::rows::from_micros;
+use super::super::super::rows::optional_u32;
 use super::super::super::{backend, get};
 use crate::domain::{DeliveryOptions, EndpointId, SigningSecrets, Timestamp};
 use crate::policy::backpressure::Bucket;

@@ -1,0 +1,40 @@
+//! The event type catalogue: names messages are sent under, shared by every application.
+
+use async_trait::async_trait;
+
+use super::{Change, Modified, Page, PageRequest, StoreError};
+use crate::domain::{EventType, EventTypeFields, EventTypeName, Timestamp};
+
+/// Event types, by name.
+#[async_trait]
+pub trait EventTypeStore: Send + Sync {
+    async fn create_event_type(
+        &self,
+        name: EventTypeName,
+        fields: EventTypeFields,
+        now: Timestamp,
+    ) -> Result<EventType, StoreError>;
+    async fn get_event_type(&self, name: &EventTypeName) -> Result<Option<EventType>, StoreError>;
+    async fn list_event_types(
+        &self,
+        page: PageRequest,
+        include_archived: bool,
+    ) -> Result<Page<EventType>, StoreError>;
+    async fn update_event_type(
+        &self,
+        name: &EventTypeName,
+        fields: EventTypeFields,
+        now: Timestamp,
+    ) -> Result<Option<EventType>, StoreError>;
+    /// Applies `change` to the event type as it is inside one transaction, like
+    /// `modify_endpoint`, so concurrent changes of other fields are kept.
+    async fn modify_event_type(
+        &self,
+        name: &EventTypeName,
+        change: EventTypeChange,
+        now: Timestamp,
+    ) -> Result<Modified<EventType>, StoreError>;
+    async fn delete_event_type(&self, name: &EventTypeName) -> Result<bool, StoreError>;
+}
+
+pub type EventTypeChange = Change<EventType, EventTypeFields>;
