@@ -157,6 +157,7 @@ pub async fn start(config: Config, deps: Dependencies) -> anyhow::Result<Running
         max_body_bytes: config.max_body_bytes,
         body_limits: BodyLimits::new(config.body_read_timeout, config.max_in_flight_body_bytes),
         idempotency_window: config.idempotency_window,
+        public_url: config.public_url.clone(),
     });
     let background_runner = BackgroundRunner {
         store: Arc::clone(&shared_store),

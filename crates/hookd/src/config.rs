@@ -63,6 +63,8 @@ pub struct Config {
     /// How long an `Idempotency-Key` and its answer are remembered (Svix keeps them 12 h);
     /// older records are forgotten and deleted by the retention sweep.
     pub idempotency_window: Duration,
+    /// hookd's URL as webhook providers reach it, the base of every source's `ingestUrl`.
+    pub public_url: Option<String>,
 }
 
 impl Config {
@@ -182,6 +184,10 @@ pub struct ServeArgs {
     /// after that runs as a new request, and older records are deleted.
     #[arg(long, env = "HOOKD_IDEMPOTENCY_WINDOW", default_value = "12h", value_parser = parse_positive_duration)]
     idempotency_window: Duration,
+    /// hookd's URL as webhook providers reach it (e.g. `https://hooks.example.com`), the base
+    /// of every inbound source's `ingestUrl`; without it, `http://` and the request's `Host`.
+    #[arg(long, env = "HOOKD_PUBLIC_URL")]
+    public_url: Option<String>,
 }
 
 impl ServeArgs {
@@ -237,6 +243,7 @@ impl ServeArgs {
             payload_retention: self.payload_retention,
             retention_interval: Duration::from_secs(60),
             idempotency_window: self.idempotency_window,
+            public_url: self.public_url.filter(|url| !url.is_empty()),
         }
     }
 }

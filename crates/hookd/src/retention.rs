@@ -2,6 +2,8 @@
 //! older than the retention period (`--payload-retention`, 30 days by default), keeping the
 //! metadata (message rows, attempts, deliveries) for the logs, and deletes idempotency records
 //! older than the idempotency window (`--idempotency-window`, 12 h), which are forgotten anyway.
+//! The inbound gateway's request records (which hold received bodies) go at the payload
+//! retention too, and its dedupe keys once they are older than the longest dedupe window.
 //!
 //! It works in small batches, each its own short transaction, and pauses between batches, so
 //! it never holds the database long enough to stall delivery. Time comes from the injected
@@ -14,6 +16,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
+use crate::domain::inbound::MAX_DEDUPE_WINDOW_SECS;
 use crate::store::{Store, StoreError};
 use crate::telemetry::ErrorChain;
 
@@ -50,6 +53,8 @@ pub struct Swept {
     pub payloads: usize,
     pub attempt_bodies: usize,
     pub idempotency_records: usize,
+    /// Inbound request records past the retention, and dedupe keys past every window.
+    pub inbound_records: usize,
 }
 
 /// Sweeps every `config.interval` until `shutdown` is cancelled. Errors are logged and the next
@@ -66,6 +71,7 @@ pub async fn run(
                 payloads = swept.payloads,
                 attempt_bodies = swept.attempt_bodies,
                 idempotency_records = swept.idempotency_records,
+                inbound_records = swept.inbound_records,
                 "retention purged old content"
             ),
             Ok(_) => {}
@@ -103,6 +109,14 @@ pub async fn sweep(
                 .purge_attempt_bodies_before(cutoff, config.batch_size)
                 .await?;
         }
+        if let (Some(requests_before), Some(keys_before)) = (
+            content_cutoff,
+            cutoff_for(Duration::from_secs(MAX_DEDUPE_WINDOW_SECS)),
+        ) {
+            batch.inbound_records = store
+                .purge_inbound_before(requests_before, keys_before, config.batch_size)
+                .await?;
+        }
         if let Some(cutoff) = idempotency_cutoff {
             batch.idempotency_records = store
                 .purge_idempotency_before(cutoff, config.batch_size)
@@ -111,10 +125,12 @@ pub async fn sweep(
         swept.payloads += batch.payloads;
         swept.attempt_bodies += batch.attempt_bodies;
         swept.idempotency_records += batch.idempotency_records;
+        swept.inbound_records += batch.inbound_records;
         let batch_was_full = [
             batch.payloads,
             batch.attempt_bodies,
             batch.idempotency_records,
+            batch.inbound_records,
         ]
         .iter()
         .any(|&rows| rows >= config.batch_size);

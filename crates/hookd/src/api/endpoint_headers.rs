@@ -104,8 +104,17 @@ pub async fn get(
     Extension(principal): Extension<Principal>,
     ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
 ) -> ApiResult<Json<EndpointHeadersOut>> {
-    let app = AppRef::Named(&app_id);
-    let endpoint = endpoints::get(&ctx.ops, &principal, app, &endpoint_id).await?;
+    get_in(&ctx, &principal, AppRef::Named(&app_id), &endpoint_id).await
+}
+
+/// The custom headers of an endpoint of `app` (also an inbound source's ingest endpoint).
+pub async fn get_in(
+    ctx: &ApiContext,
+    principal: &Principal,
+    app: AppRef<'_>,
+    endpoint_id: &str,
+) -> ApiResult<Json<EndpointHeadersOut>> {
+    let endpoint = endpoints::get(&ctx.ops, principal, app, endpoint_id).await?;
     Ok(Json(EndpointHeadersOut::shown(endpoint.fields.headers)))
 }
 
@@ -114,6 +123,24 @@ pub async fn update(
     State(ctx): State<ApiContext>,
     Extension(principal): Extension<Principal>,
     ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
+    input: ValidJson<EndpointHeadersIn>,
+) -> ApiResult<StatusCode> {
+    update_in(
+        &ctx,
+        &principal,
+        AppRef::Named(&app_id),
+        &endpoint_id,
+        input,
+    )
+    .await
+}
+
+/// Replaces every custom header of an endpoint of `app`.
+pub async fn update_in(
+    ctx: &ApiContext,
+    principal: &Principal,
+    app: AppRef<'_>,
+    endpoint_id: &str,
     ValidJson(input): ValidJson<EndpointHeadersIn>,
 ) -> ApiResult<StatusCode> {
     let headers = parse_headers(input.headers, &["headers"])?;
@@ -122,8 +149,7 @@ pub async fn update(
         fields.headers = headers;
         Ok(fields)
     });
-    let app = AppRef::Named(&app_id);
-    endpoints::modify(&ctx.ops, &principal, app, &endpoint_id, None, change).await?;
+    endpoints::modify(&ctx.ops, principal, app, endpoint_id, None, change).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -27,6 +27,7 @@ mod error;
 mod event_types;
 mod health;
 mod idempotency;
+mod inbound;
 mod input_limits;
 mod json;
 mod lookup_first;
@@ -59,6 +60,9 @@ pub struct ApiContext {
     pub body_limits: body_limits::BodyLimits,
     /// How long an `Idempotency-Key` is remembered; a repeat after this runs as a new request.
     pub idempotency_window: std::time::Duration,
+    /// hookd's URL as providers reach it (`--public-url`), the base of every `ingestUrl`;
+    /// without it, `http://` and the request's `Host`.
+    pub public_url: Option<String>,
 }
 
 pub use error::ApiError;
@@ -87,7 +91,19 @@ pub fn router(ctx: ApiContext) -> Router {
             ctx.clone(),
             body_limits::reserve_and_time_body,
         ));
-    access_log::wrap(Router::new().nest("/api/v1", api).with_state(ctx))
+    // The inbound gateway's routes share the body limits, outside `/api/v1`.
+    let ingest = inbound::routes(&ctx)
+        .layer(DefaultBodyLimit::max(ctx.max_body_bytes))
+        .layer(from_fn_with_state(
+            ctx.clone(),
+            body_limits::reserve_and_time_body,
+        ));
+    access_log::wrap(
+        Router::new()
+            .nest("/api/v1", api)
+            .merge(ingest)
+            .with_state(ctx),
+    )
 }
 
 /// Every route that needs a token, grouped by resource.

@@ -73,6 +73,17 @@ id_type!(
     "qtask_"
 );
 
+id_type!(
+    /// An inbound source (a provider's webhooks arriving at one ingest URL), `src_...`.
+    SourceId,
+    "src_"
+);
+id_type!(
+    /// One request received at an ingest URL, `inreq_...` (hookd's own; Svix shows none).
+    InboundRequestId,
+    "inreq_"
+);
+
 const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 /// Ids made in the same process sort by creation even within one millisecond.

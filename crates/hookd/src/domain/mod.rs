@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 mod background_task;
 mod catalog;
 mod ids;
+pub mod inbound;
 mod inputs;
 pub mod limits;
 mod messages;
@@ -24,7 +25,10 @@ pub use catalog::{
     Application, ApplicationFields, DeliveryOptions, Endpoint, EndpointFields, EventType,
     EventTypeFields, FanoutTarget, OutboundAuth,
 };
-pub use ids::{AppId, AttemptId, BackgroundTaskId, DeliveryId, EndpointId, MessageId};
+pub use ids::{
+    AppId, AttemptId, BackgroundTaskId, DeliveryId, EndpointId, InboundRequestId, MessageId,
+    SourceId,
+};
 pub use inputs::{ChannelName, EndpointUrl, EventTypeName, InvalidInput, Uid};
 pub use messages::{
     Attempt, AttemptDetails, DeliveryStatus, DeliveryTaskState, Message, RecordedFailureCode,

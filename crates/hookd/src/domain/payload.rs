@@ -17,9 +17,15 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
-/// A message payload: one JSON object with no duplicate keys, kept as its exact text.
+/// A message payload: one JSON object with no duplicate keys, kept as its exact text; or, for
+/// the inbound gateway only, a body that is not JSON (a form post), kept as its exact text and
+/// sent with the content type it arrived with.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MessagePayload(String);
+pub struct MessagePayload {
+    text: String,
+    /// `None` for JSON (`application/json`).
+    content_type: Option<String>,
+}
 
 /// Why a payload was refused.
 #[derive(Debug, thiserror::Error)]
@@ -52,17 +58,34 @@ impl MessagePayload {
         }
         match first_duplicate {
             Some(DuplicateKey { path, key }) => Err(PayloadError::DuplicateKey { path, key }),
-            None => Ok(MessagePayload(text.to_owned())),
+            None => Ok(MessagePayload {
+                text: text.to_owned(),
+                content_type: None,
+            }),
         }
     }
 
-    /// The exact JSON text: what is stored, signed and sent.
+    /// A received body that is not a JSON object, forwarded as it came with its content type.
+    /// Only the inbound gateway makes these; its messages are never shown as Svix messages.
+    pub fn opaque(text: String, content_type: String) -> MessagePayload {
+        MessagePayload {
+            text,
+            content_type: Some(content_type),
+        }
+    }
+
+    /// The exact text: what is stored, signed and sent.
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.text
+    }
+
+    /// The content type it is sent with when it is not JSON.
+    pub fn content_type(&self) -> Option<&str> {
+        self.content_type.as_deref()
     }
 
     pub fn into_string(self) -> String {
-        self.0
+        self.text
     }
 }
 

@@ -132,7 +132,8 @@ pub fn signed_headers(
     if let Some(auth) = auth {
         endpoint.push(("authorization".into(), auth.header_value()));
     }
-    let mut hookd = vec![("content-type".to_owned(), "application/json".to_owned())];
+    let content_type = claim.content_type.as_deref().unwrap_or("application/json");
+    let mut hookd = vec![("content-type".to_owned(), content_type.to_owned())];
     let mut push_signed = |prefix: &str| {
         hookd.push((format!("{prefix}-id"), claim.msg_id.to_string()));
         hookd.push((format!("{prefix}-timestamp"), timestamp.to_string()));
@@ -443,6 +444,7 @@ mod tests {
             options: DeliveryOptions::default(),
             secrets: SigningSecrets::from_stored(secrets.iter().copied()),
             payload: Some("{}".into()),
+            content_type: None,
         }
     }
 

@@ -236,6 +236,7 @@ mod tests {
             },
             secrets: SigningSecrets::default(),
             payload: Some("{}".into()),
+            content_type: None,
         }
     }
 

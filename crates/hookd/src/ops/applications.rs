@@ -3,6 +3,7 @@
 
 use super::scope::{self, APP_NOT_FOUND, AppRef, is_internal};
 use super::{OpError, OpResult, Ops, Principal, UPSERT_ROUNDS, Upserted, saved};
+use crate::domain::inbound::SOURCE_APP_PREFIX;
 use crate::domain::operational::OPERATIONAL_APP_ID;
 use crate::domain::{AppId, Application, ApplicationFields, Uid};
 use crate::store::{ApplicationChange, ApplicationFilter, Modified, Page, PageRequest, StoreError};
@@ -54,6 +55,7 @@ pub async fn list(
     principal.require_admin()?;
     let filter = ApplicationFilter {
         hidden: Some(AppId::from_trusted(OPERATIONAL_APP_ID)),
+        hidden_prefix: Some(SOURCE_APP_PREFIX),
         with_endpoints_only,
     };
     Ok(ops.store.list_applications(page, filter).await?)

@@ -18,6 +18,7 @@ pub mod endpoints;
 mod error;
 pub mod event_types;
 pub mod idempotency;
+pub mod inbound;
 pub mod listing;
 pub mod messages;
 mod principal;

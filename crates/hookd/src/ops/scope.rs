@@ -3,10 +3,12 @@
 //! application's contents starts here.
 //!
 //! The internal operational application exists only for `AppRef::Operational` (the
-//! `/operational-webhook` routes); named under `/app` it does not exist.
+//! `/operational-webhook` routes), and an inbound source's only for `AppRef::Source` (the
+//! `/ingest/api/v1/source/{source_id}/endpoint` routes); named under `/app` they do not exist.
 
 use super::principal::OTHER_APPLICATION;
 use super::{OpError, OpResult, Ops, Principal};
+use crate::domain::inbound::SOURCE_APP_PREFIX;
 use crate::domain::operational::OPERATIONAL_APP_ID;
 use crate::domain::{Application, Endpoint, Message};
 
@@ -18,11 +20,15 @@ pub enum AppRef<'a> {
     /// The internal application whose endpoints are the operator's operational endpoints;
     /// only `Principal::Admin` may reach it.
     Operational,
+    /// The internal application of the inbound source named by its id or uid, whose
+    /// endpoints are the source's ingest endpoints; only `Principal::Admin` may reach it.
+    Source(&'a str),
 }
 
 pub const APP_NOT_FOUND: &str = "application not found";
 pub const ENDPOINT_NOT_FOUND: &str = "endpoint not found";
 pub const MESSAGE_NOT_FOUND: &str = "message not found";
+pub const SOURCE_NOT_FOUND: &str = "source not found";
 
 /// The application `app` names, or `NotFound`; `Forbidden` when the principal may not reach
 /// it.
@@ -48,6 +54,13 @@ pub async fn lookup_application(
         AppRef::Operational => {
             principal.require_admin()?;
             ops.store.get_application(OPERATIONAL_APP_ID).await?
+        }
+        AppRef::Source(name) => {
+            principal.require_admin()?;
+            match ops.store.get_source(name).await? {
+                Some(source) => ops.store.get_application(source.app_id().as_str()).await?,
+                None => return Err(OpError::NotFound(SOURCE_NOT_FOUND)),
+            }
         }
         AppRef::Named(name) if is_internal(name) => None,
         AppRef::Named(name) => ops.store.get_application(name).await?,
@@ -156,7 +169,8 @@ pub async fn require_found(ops: &Ops, principal: &Principal, named: Named<'_>) -
     Ok(())
 }
 
-/// Whether a name is the internal operational application's id.
+/// Whether a name is the id of an internal application: the operational one, or an inbound
+/// source's.
 pub fn is_internal(name: &str) -> bool {
-    name == OPERATIONAL_APP_ID
+    name == OPERATIONAL_APP_ID || name.starts_with(SOURCE_APP_PREFIX)
 }

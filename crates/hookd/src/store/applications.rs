@@ -42,6 +42,8 @@ pub type ApplicationChange = Change<Application, ApplicationFields>;
 pub struct ApplicationFilter {
     /// An application never listed (the internal one that owns operational webhooks).
     pub hidden: Option<AppId>,
+    /// Applications whose id starts with this are never listed (the inbound sources' own).
+    pub hidden_prefix: Option<&'static str>,
     /// Only applications with at least one endpoint (Svix's `exclude_apps_with_no_endpoints`).
     pub with_endpoints_only: bool,
 }

@@ -75,6 +75,8 @@ pub struct ClaimedDelivery {
     pub secrets: SigningSecrets,
     /// `None` when the message content was expunged; the delivery then fails without sending.
     pub payload: Option<String>,
+    /// The payload's content type when it is not JSON (an inbound form post); `None` is JSON.
+    pub content_type: Option<String>,
 }
 
 /// A lease a worker holds: the delivery and the token its claim stamped.

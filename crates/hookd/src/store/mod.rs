@@ -24,6 +24,7 @@ pub mod deliveries;
 pub mod endpoints;
 pub mod event_types;
 pub mod idempotency;
+pub mod inbound;
 pub mod logs;
 pub mod messages;
 mod outbox;
@@ -65,6 +66,7 @@ use stored::delivery_state;
 /// Every aggregate's trait, for callers that hold a concrete backend (`Arc<dyn Store>` needs
 /// no import): `use crate::store::prelude::*;`.
 pub mod prelude {
+    pub use super::inbound::InboundStore;
     pub use super::{
         ApplicationStore, AttemptStore, BackgroundTaskStore, DeliveryStore, EndpointSecretStore,
         EndpointStore, EventTypeStore, IdempotencyStore, LogStore, MessageStore, ReplayStore,
@@ -136,6 +138,7 @@ pub trait Store:
     + LogStore
     + ReplayStore
     + BackgroundTaskStore
+    + inbound::InboundStore
     + Send
     + Sync
     + 'static

@@ -14,6 +14,8 @@ mod fairness;
 mod first_run;
 mod full_disk;
 mod idempotency;
+mod inbound;
+mod inbound_crash;
 mod input_limits;
 mod layering;
 mod list_budget;

@@ -752,3 +752,99 @@ fn event_type_fields() -> EventTypeFields {
         group_name: None,
     }
 }
+
+/// Inbound sources are environment-wide: an application principal may not create, see,
+/// change or delete one, nor reach a source's ingest endpoints or its received requests; and
+/// a source's internal application does not exist under its name, even for the admin.
+#[tokio::test]
+async fn inbound_sources_are_admin_only_and_their_application_is_hidden() {
+    use hookd::domain::inbound::{SourceConfig, SourceFields, SourceType};
+    use hookd::ops::inbound;
+    let world = world().await;
+    let ops = &world.ops;
+    let admin = Principal::Admin;
+    let source_type = SourceType::parse("github").unwrap();
+    let fields = SourceFields {
+        uid: None,
+        name: "GitHub".into(),
+        source_type,
+        config: SourceConfig::parse(
+            source_type,
+            serde_json::json!({"secret": "s"}).as_object().unwrap(),
+        )
+        .unwrap(),
+        metadata: BTreeMap::new(),
+    };
+    let source = inbound::create_source(ops, &admin, fields.clone())
+        .await
+        .unwrap();
+    let id = source.id.as_str();
+    let principal = Principal::App(world.a.id.clone());
+    let principal = &principal;
+    let cases: Vec<Case> = vec![
+        (
+            "create_source",
+            Box::pin(async {
+                inbound::create_source(ops, principal, fields)
+                    .await
+                    .map(drop)
+            }),
+        ),
+        (
+            "list_sources",
+            Box::pin(async {
+                inbound::list_sources(ops, principal, page())
+                    .await
+                    .map(drop)
+            }),
+        ),
+        (
+            "get_source",
+            Box::pin(async { inbound::get_source(ops, principal, id).await.map(drop) }),
+        ),
+        (
+            "delete_source",
+            Box::pin(async { inbound::delete_source(ops, principal, id).await.map(drop) }),
+        ),
+        (
+            "rotate_source_token",
+            Box::pin(async {
+                inbound::rotate_source_token(ops, principal, id)
+                    .await
+                    .map(drop)
+            }),
+        ),
+        (
+            "list_requests",
+            Box::pin(async {
+                inbound::list_requests(ops, principal, id, page())
+                    .await
+                    .map(drop)
+            }),
+        ),
+        (
+            "ingest endpoints",
+            Box::pin(async {
+                endpoints::list(ops, principal, AppRef::Source(id), page())
+                    .await
+                    .map(drop)
+            }),
+        ),
+    ];
+    for (name, outcome) in cases {
+        let outcome = outcome.await;
+        assert!(
+            matches!(outcome, Err(OpError::Forbidden(_))),
+            "{name}: {outcome:?}"
+        );
+    }
+    let unchanged = inbound::get_source(ops, &admin, id).await.unwrap();
+    assert_eq!(unchanged, source);
+    let named = endpoints::list(ops, &admin, AppRef::Named(source.app_id().as_str()), page()).await;
+    assert!(matches!(named, Err(OpError::NotFound(_))), "{named:?}");
+    assert!(
+        endpoints::list(ops, &admin, AppRef::Source(id), page())
+            .await
+            .is_ok()
+    );
+}

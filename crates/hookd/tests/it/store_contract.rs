@@ -417,6 +417,7 @@ async fn application_list_filters_apply_before_paging(store: Arc<dyn Store>) {
     let now = t0();
     let hidden_only = ApplicationFilter {
         hidden: Some(AppId::from_trusted("app_hidden")),
+        hidden_prefix: None,
         with_endpoints_only: false,
     };
     let hidden = store
@@ -1646,6 +1647,7 @@ mod claim_shares_contract {
 mod endpoint_health_contract;
 mod engine_rules_contract;
 mod event_type_contract;
+mod inbound_contract;
 mod lease_contract;
 mod outbox_contract;
 mod recover_contract;

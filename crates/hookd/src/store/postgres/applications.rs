@@ -22,36 +22,7 @@ impl ApplicationStore for PostgresStore {
         now: Timestamp,
     ) -> Result<Application, StoreError> {
         let client = self.client().await?;
-        let c = &client;
-        let statement = c
-            .prepare_cached(
-                "INSERT INTO application (id, uid, name, throttle_rate, metadata, created_at,
-             updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)",
-            )
-            .await
-            .map_err(backend)?;
-        c.execute(
-            &statement,
-            &[
-                &id.as_str(),
-                &fields.uid.as_ref().map(Uid::as_str),
-                &fields.name,
-                &fields.throttle_rate.map(i64::from),
-                &to_json(&fields.metadata)?,
-                &to_micros(now),
-            ],
-        )
-        .await
-        .map_err(unique("an application with this uid already exists"))?;
-        Ok(Application {
-            id,
-            uid: fields.uid,
-            name: fields.name,
-            throttle_rate: fields.throttle_rate,
-            metadata: fields.metadata,
-            created_at: now,
-            updated_at: now,
-        })
+        insert_application(&client, id, fields, now).await
     }
 
     async fn get_application(&self, id_or_uid: &str) -> Result<Option<Application>, StoreError> {
@@ -86,6 +57,13 @@ impl ApplicationStore for PostgresStore {
         if let Some(hidden) = &filter.hidden {
             let placeholder = parameters.push(hidden.to_string());
             conditions.push_str(&format!(" AND id <> {placeholder}"));
+        }
+        if let Some(prefix) = filter.hidden_prefix {
+            let placeholder = parameters.push(prefix.to_owned());
+            conditions.push_str(&format!(
+                " AND substr(id, 1, {}) <> {placeholder}",
+                prefix.len()
+            ));
         }
         if filter.with_endpoints_only {
             conditions.push_str(
@@ -217,7 +195,11 @@ pub async fn modify_application(
     )
 }
 
-async fn delete_application(c: &impl GenericClient, id: &AppId) -> Result<bool, StoreError> {
+/// Deletes an application and, through the foreign keys, everything it owns.
+pub(super) async fn delete_application(
+    c: &impl GenericClient,
+    id: &AppId,
+) -> Result<bool, StoreError> {
     let statement = c
         .prepare_cached("DELETE FROM application WHERE id = $1")
         .await
@@ -227,4 +209,42 @@ async fn delete_application(c: &impl GenericClient, id: &AppId) -> Result<bool, 
         .await
         .map_err(backend)?;
     Ok(deleted > 0)
+}
+
+/// Inserts a new application (also the internal one an inbound source owns).
+pub(super) async fn insert_application(
+    c: &impl GenericClient,
+    id: AppId,
+    fields: ApplicationFields,
+    now: Timestamp,
+) -> Result<Application, StoreError> {
+    let statement = c
+        .prepare_cached(
+            "INSERT INTO application (id, uid, name, throttle_rate, metadata, created_at,
+             updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)",
+        )
+        .await
+        .map_err(backend)?;
+    c.execute(
+        &statement,
+        &[
+            &id.as_str(),
+            &fields.uid.as_ref().map(Uid::as_str),
+            &fields.name,
+            &fields.throttle_rate.map(i64::from),
+            &to_json(&fields.metadata)?,
+            &to_micros(now),
+        ],
+    )
+    .await
+    .map_err(unique("an application with this uid already exists"))?;
+    Ok(Application {
+        id,
+        uid: fields.uid,
+        name: fields.name,
+        throttle_rate: fields.throttle_rate,
+        metadata: fields.metadata,
+        created_at: now,
+        updated_at: now,
+    })
 }

@@ -127,7 +127,7 @@ pub async fn insert_message(
     let insert = c
         .prepare_cached(
             "INSERT INTO message (id, app_id, event_type, event_id, payload, channels, tags,
-             deliver_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             deliver_at, created_at, content_type) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
              ON CONFLICT (app_id, event_id) WHERE event_id IS NOT NULL DO NOTHING",
         )
         .await
@@ -145,6 +145,7 @@ pub async fn insert_message(
                 &new.tags,
                 &new.deliver_at.map(to_micros),
                 &created_at,
+                &new.payload.content_type(),
             ],
         )
         .await

@@ -23,6 +23,7 @@ mod endpoint_secrets;
 mod endpoints;
 mod event_types;
 mod idempotency;
+mod inbound;
 mod listener;
 mod logs;
 mod messages;
@@ -64,6 +65,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (4, include_str!("schema_4.sql")),
     (5, include_str!("schema_5.sql")),
     (6, include_str!("schema_6.sql")),
+    (7, include_str!("schema_7.sql")),
 ];
 
 /// The PostgreSQL store. Call `close` before dropping it to commit queued messages.

@@ -18,32 +18,8 @@ impl ApplicationStore for SqliteStore {
         fields: ApplicationFields,
         now: Timestamp,
     ) -> Result<Application, StoreError> {
-        self.write(move |c| {
-            c.prepare_cached(
-        "INSERT INTO application (id, uid, name, throttle_rate, metadata, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
-    )
-    .map_err(backend)?
-    .execute(params![
-        id.as_str(),
-        fields.uid.as_ref().map(Uid::as_str),
-        fields.name,
-        fields.throttle_rate,
-        to_json(&fields.metadata)?,
-        to_micros(now),
-    ])
-    .map_err(unique("an application with this uid already exists"))?;
-            Ok(Application {
-                id,
-                uid: fields.uid,
-                name: fields.name,
-                throttle_rate: fields.throttle_rate,
-                metadata: fields.metadata,
-                created_at: now,
-                updated_at: now,
-            })
-        })
-        .await
+        self.write(move |c| insert_application(c, id, fields, now))
+            .await
     }
 
     async fn get_application(&self, id_or_uid: &str) -> Result<Option<Application>, StoreError> {
@@ -65,6 +41,10 @@ impl ApplicationStore for SqliteStore {
     if let Some(hidden) = &filter.hidden {
         conditions.push_str(" AND id <> ?");
         parameters.push(rusqlite::types::Value::Text(hidden.to_string()));
+    }
+    if let Some(prefix) = filter.hidden_prefix {
+        conditions.push_str(&format!(" AND substr(id, 1, {}) <> ?", prefix.len()));
+        parameters.push(rusqlite::types::Value::Text(prefix.to_owned()));
     }
     if filter.with_endpoints_only {
         conditions.push_str(
@@ -100,16 +80,7 @@ impl ApplicationStore for SqliteStore {
 
     async fn delete_application(&self, id: &AppId) -> Result<bool, StoreError> {
         let id = id.clone();
-        self.write(move |c| {
-            let id = &id;
-            let deleted = c
-                .prepare_cached("DELETE FROM application WHERE id = ?1")
-                .map_err(backend)?
-                .execute([id.as_str()])
-                .map_err(backend)?;
-            Ok(deleted > 0)
-        })
-        .await
+        self.write(move |c| delete_application(c, &id)).await
     }
 }
 
@@ -193,4 +164,46 @@ fn update_application(
         return Ok(None);
     }
     find_application(c, id.as_str())
+}
+
+/// Inserts a new application (also the internal one an inbound source owns).
+pub(super) fn insert_application(
+    c: &Connection,
+    id: AppId,
+    fields: ApplicationFields,
+    now: Timestamp,
+) -> Result<Application, StoreError> {
+    c.prepare_cached(
+        "INSERT INTO application (id, uid, name, throttle_rate, metadata, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+    )
+    .map_err(backend)?
+    .execute(params![
+        id.as_str(),
+        fields.uid.as_ref().map(Uid::as_str),
+        fields.name,
+        fields.throttle_rate,
+        to_json(&fields.metadata)?,
+        to_micros(now),
+    ])
+    .map_err(unique("an application with this uid already exists"))?;
+    Ok(Application {
+        id,
+        uid: fields.uid,
+        name: fields.name,
+        throttle_rate: fields.throttle_rate,
+        metadata: fields.metadata,
+        created_at: now,
+        updated_at: now,
+    })
+}
+
+/// Deletes an application and, through the foreign keys, everything it owns.
+pub(super) fn delete_application(c: &Connection, id: &AppId) -> Result<bool, StoreError> {
+    let deleted = c
+        .prepare_cached("DELETE FROM application WHERE id = ?1")
+        .map_err(backend)?
+        .execute([id.as_str()])
+        .map_err(backend)?;
+    Ok(deleted > 0)
 }

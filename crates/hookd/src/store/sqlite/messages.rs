@@ -136,7 +136,7 @@ pub fn insert_message(c: &Connection, new: NewMessage) -> Result<MessageInsert, 
     let created_at = to_micros(new.now);
     c.prepare_cached(
         "INSERT INTO message (id, app_id, event_type, event_id, payload, channels, tags,
-         deliver_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+         deliver_at, created_at, content_type) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )
     .map_err(backend)?
     .execute(params![
@@ -149,6 +149,7 @@ pub fn insert_message(c: &Connection, new: NewMessage) -> Result<MessageInsert, 
         to_json(&new.tags)?,
         new.deliver_at.map(to_micros),
         created_at,
+        new.payload.content_type(),
     ])
     .map_err(missing_parent("application not found"))?;
 

@@ -27,6 +27,7 @@ mod endpoint_secrets;
 mod endpoints;
 mod event_types;
 mod idempotency;
+mod inbound;
 mod logs;
 mod messages;
 mod outbox;
@@ -235,6 +236,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_5.sql"),
     include_str!("schema_6.sql"),
     include_str!("schema_7.sql"),
+    include_str!("schema_8.sql"),
 ];
 
 fn migrate(connection: &Connection) -> Result<(), StoreError> {

@@ -213,6 +213,7 @@ impl Claim<'_> {
                 options: endpoint.options.clone(),
                 secrets: SigningSecrets::default(),
                 payload: get(row, 4)?,
+                content_type: get(row, 6)?,
             });
         }
         Ok(())

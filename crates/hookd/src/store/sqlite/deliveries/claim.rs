@@ -182,6 +182,7 @@ impl Claim<'_> {
                 options: endpoint.options.clone(),
                 secrets: secrets.clone(),
                 payload: row.payload,
+                content_type: row.content_type,
             });
         }
         Ok(())

@@ -170,7 +170,7 @@ pub(super) async fn due_deliveries(
     ordered: bool,
 ) -> Result<Vec<Row>, StoreError> {
     const COLUMNS: &str =
-        "d.id, d.msg_id, d.attempts_made, d.trigger_type, m.payload, m.event_type";
+        "d.id, d.msg_id, d.attempts_made, d.trigger_type, m.payload, m.event_type, m.content_type";
     let sql = if ordered {
         // The head is found without SKIP LOCKED: skipping it would send the second one first.
         format!(

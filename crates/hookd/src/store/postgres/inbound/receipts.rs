@@ -1,0 +1,202 @@
+//! The receipt of a request at an ingest URL (PostgreSQL): its record, its dedupe key and the message it
+//! forwards, in one transaction; and the listing of a source's received requests.
+
+use deadpool_postgres::GenericClient;
+use tokio_postgres::Row;
+
+use crate::domain::inbound::InboundRequestRecord;
+use crate::domain::{InboundRequestId, MessageId, SourceId, Timestamp};
+use crate::store::inbound::{
+    ReceiptDecision, ReceiptOutcome, ReceivedRequest, verdict_columns, verdict_from,
+};
+use crate::store::postgres::deliveries::{DueMarks, notify_deliveries};
+use crate::store::postgres::messages::fanout_targets;
+use crate::store::postgres::messages::insert_message;
+use crate::store::postgres::rows::{from_json, from_micros, to_json, to_micros};
+use crate::store::postgres::{backend, get, missing_parent};
+use crate::store::stored::CorruptValue;
+use crate::store::{MessageInsert, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+#[error("unknown verdict {0}")]
+struct UnknownVerdict(i16);
+
+/// Records the request and, when it is to be forwarded and its key is new within the window,
+/// its key and message. Returns the outcome and the deliveries added.
+pub(super) async fn receive(
+    c: &impl GenericClient,
+    request: ReceivedRequest,
+) -> Result<(ReceiptOutcome, usize), StoreError> {
+    let (dedupe_key, outcome, deliveries) = match request.decision {
+        ReceiptDecision::Reject(reason) => (None, ReceiptOutcome::Rejected(reason), 0),
+        ReceiptDecision::Forward {
+            message,
+            dedupe_key,
+            dedupe_since,
+        } => {
+            let first = match &dedupe_key {
+                None => None,
+                Some(key) => {
+                    claim_dedupe_key(
+                        c,
+                        &request.source_id,
+                        key,
+                        &message.id,
+                        request.received_at,
+                        dedupe_since,
+                    )
+                    .await?
+                }
+            };
+            match first {
+                Some(msg_id) => (dedupe_key, ReceiptOutcome::Duplicate { msg_id }, 0),
+                None => {
+                    let msg_id = message.id.clone();
+                    let endpoints = fanout_targets(c, &message.app_id).await?;
+                    let mut due_marks = DueMarks::default();
+                    let deliveries =
+                        match insert_message(c, *message, &endpoints, &mut due_marks).await? {
+                            MessageInsert::Created { deliveries, .. } => deliveries,
+                            MessageInsert::Duplicate(_) => 0,
+                        };
+                    if !due_marks.is_empty() {
+                        due_marks.apply(c).await?;
+                        notify_deliveries(c).await?;
+                    }
+                    (
+                        dedupe_key,
+                        ReceiptOutcome::Forwarded { msg_id, deliveries },
+                        deliveries,
+                    )
+                }
+            }
+        }
+    };
+    let msg_id = outcome.msg_id().map(|msg_id| msg_id.as_str().to_owned());
+    let (code, reason) = verdict_columns(&outcome.verdict());
+    let statement = c
+        .prepare_cached(
+            "INSERT INTO ingest_request (id, source_id, received_at, verdict, reason, dedupe_key,
+             msg_id, headers, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .await
+        .map_err(backend)?;
+    c.execute(
+        &statement,
+        &[
+            &request.id.as_str(),
+            &request.source_id.as_str(),
+            &to_micros(request.received_at),
+            &code,
+            &reason,
+            &dedupe_key,
+            &msg_id,
+            &to_json(&request.headers)?,
+            &request.body,
+        ],
+    )
+    .await
+    .map_err(missing_parent("source not found"))?;
+    Ok((outcome, deliveries))
+}
+
+/// Remembers `key` for `msg_id` unless it was seen at or after `since`; returns the earlier
+/// message when it was (a duplicate). An entry older than the window is taken over.
+async fn claim_dedupe_key(
+    c: &impl GenericClient,
+    source_id: &SourceId,
+    key: &str,
+    msg_id: &MessageId,
+    now: Timestamp,
+    since: Timestamp,
+) -> Result<Option<MessageId>, StoreError> {
+    let statement = c
+        .prepare_cached(
+            "INSERT INTO ingest_dedupe (source_id, dedupe_key, msg_id, seen_at)
+             VALUES ($1, $2, $3, $4)
+             ON CONFLICT (source_id, dedupe_key) DO UPDATE
+             SET msg_id = excluded.msg_id, seen_at = excluded.seen_at
+             WHERE ingest_dedupe.seen_at < $5
+             RETURNING msg_id",
+        )
+        .await
+        .map_err(backend)?;
+    let claimed = c
+        .query_opt(
+            &statement,
+            &[
+                &source_id.as_str(),
+                &key,
+                &msg_id.as_str(),
+                &to_micros(now),
+                &to_micros(since),
+            ],
+        )
+        .await
+        .map_err(missing_parent("source not found"))?;
+    if claimed.is_some() {
+        return Ok(None);
+    }
+    let statement = c
+        .prepare_cached("SELECT msg_id FROM ingest_dedupe WHERE source_id = $1 AND dedupe_key = $2")
+        .await
+        .map_err(backend)?;
+    let row = c
+        .query_one(&statement, &[&source_id.as_str(), &key])
+        .await
+        .map_err(backend)?;
+    Ok(Some(MessageId::from_trusted(get::<String>(&row, 0)?)))
+}
+
+/// Deletes request records received before `requests_before` and dedupe keys seen before
+/// `keys_before`, at most `limit` of each.
+pub(super) async fn purge_before(
+    c: &impl GenericClient,
+    requests_before: Timestamp,
+    keys_before: Timestamp,
+    limit: usize,
+) -> Result<usize, StoreError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let statement = c
+        .prepare_cached(
+            "DELETE FROM ingest_request WHERE id IN
+             (SELECT id FROM ingest_request WHERE received_at < $1 LIMIT $2)",
+        )
+        .await
+        .map_err(backend)?;
+    let requests = c
+        .execute(&statement, &[&to_micros(requests_before), &limit])
+        .await
+        .map_err(backend)?;
+    let statement = c
+        .prepare_cached(
+            "DELETE FROM ingest_dedupe WHERE (source_id, dedupe_key) IN
+             (SELECT source_id, dedupe_key FROM ingest_dedupe WHERE seen_at < $1 LIMIT $2)",
+        )
+        .await
+        .map_err(backend)?;
+    let keys = c
+        .execute(&statement, &[&to_micros(keys_before), &limit])
+        .await
+        .map_err(backend)?;
+    Ok(usize::try_from(requests + keys).unwrap_or(usize::MAX))
+}
+
+pub(super) const REQUEST_COLUMNS: &str =
+    "id, source_id, received_at, verdict, reason, msg_id, dedupe_key, headers, body";
+
+pub(super) fn request_from_row(row: &Row) -> Result<InboundRequestRecord, StoreError> {
+    let code: i16 = get(row, 3)?;
+    let reason: Option<String> = get(row, 4)?;
+    Ok(InboundRequestRecord {
+        id: InboundRequestId::from_trusted(get::<String>(row, 0)?),
+        source_id: SourceId::from_trusted(get::<String>(row, 1)?),
+        received_at: from_micros(get(row, 2)?),
+        verdict: verdict_from(code, reason.as_deref())
+            .ok_or_else(|| CorruptValue::new("request verdict", UnknownVerdict(code)))?,
+        msg_id: get::<Option<String>>(row, 5)?.map(MessageId::from_trusted),
+        dedupe_key: get(row, 6)?,
+        headers: from_json(&get::<String>(row, 7)?)?,
+        body: get(row, 8)?,
+    })
+}
