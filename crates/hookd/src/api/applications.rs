@@ -9,8 +9,8 @@ use super::ApiContext;
 use super::error::{ApiError, ApiResult};
 use super::input_limits;
 use super::json::ValidJson;
-use super::pagination::{ListResponse, page_request, render_page};
-use super::params::{ApiPath, QueryParams};
+use super::pagination::{ListResponse, PageQuery, render_page};
+use super::params::{ApiPath, ApiQuery, QueryPart, flag};
 use super::patch::{Patch, refuse};
 use crate::domain::limits::APPLICATION_NAME;
 use crate::domain::{AppId, Application, ApplicationFields, Metadata, Timestamp, Uid};
@@ -122,15 +122,32 @@ impl From<Application> for ApplicationOut {
     }
 }
 
+/// The query of `POST /app`.
+#[derive(Debug, Deserialize)]
+pub struct CreateApplicationQuery {
+    /// Answer 200 with the existing application when the uid is taken.
+    #[serde(default, deserialize_with = "flag::<_, false>")]
+    get_if_exists: bool,
+}
+
+/// The filter of `GET /app` (beside its `PageQuery`).
+#[derive(Debug, Deserialize)]
+pub struct ApplicationListQuery {
+    /// Only applications that have at least one endpoint.
+    #[serde(default, deserialize_with = "flag::<_, false>")]
+    exclude_apps_with_no_endpoints: bool,
+}
+
 /// `POST /app[?get_if_exists=true]`: 201 with the new application, or 200 with the existing
 /// one when `get_if_exists` is set and the uid is taken.
 pub async fn create(
     State(ctx): State<ApiContext>,
     Extension(principal): Extension<Principal>,
-    query: QueryParams,
+    query: QueryPart<CreateApplicationQuery>,
     ValidJson(input): ValidJson<ApplicationIn>,
 ) -> ApiResult<(StatusCode, Json<ApplicationOut>)> {
-    let get_if_exists = query.flag("get_if_exists", false)?;
+    // Opened after the body, which axum reads first: a bad body is answered before a bad flag.
+    let ApiQuery(CreateApplicationQuery { get_if_exists }) = query?;
     let fields = input.into_fields(&[])?;
     let created = applications::create(&ctx.ops, &principal, fields, get_if_exists).await?;
     Ok(upserted(created))
@@ -140,10 +157,11 @@ pub async fn create(
 pub async fn list(
     State(ctx): State<ApiContext>,
     Extension(principal): Extension<Principal>,
-    query: QueryParams,
+    ApiQuery(page): ApiQuery<PageQuery>,
+    ApiQuery(query): ApiQuery<ApplicationListQuery>,
 ) -> ApiResult<Json<ListResponse<ApplicationOut>>> {
-    let page = page_request(&query, Order::Ascending)?;
-    let with_endpoints_only = query.flag("exclude_apps_with_no_endpoints", false)?;
+    let page = page.request(Order::Ascending);
+    let with_endpoints_only = query.exclude_apps_with_no_endpoints;
     let apps = applications::list(&ctx.ops, &principal, page, with_endpoints_only).await?;
     Ok(Json(render_page(apps, ApplicationOut::from)))
 }

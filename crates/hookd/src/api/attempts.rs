@@ -8,19 +8,23 @@ use std::collections::HashMap;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::ApiContext;
-use super::error::{ApiError, ApiResult};
-use super::messages::{MessageOut, message_filter};
-use super::pagination::{ListResponse, page_request, render_page};
-use super::params::{ApiPath, QueryParams};
+use super::error::ApiResult;
+use super::lookup_first::input_after_lookup;
+use super::message_filter::{EndpointFilterQuery, MessageFilterQuery};
+use super::messages::MessageOut;
+use super::pagination::{ListResponse, PageQuery, render_page};
+use super::params::{
+    ApiPath, ApiQuery, OpenQuery, QueryPart, QueryValue, flag, integer, optional, yes,
+};
 use crate::domain::{
     Attempt, AttemptId, DeliveryStatus, EndpointId, Message, MessageId, Timestamp,
 };
-use crate::ops::Principal;
 use crate::ops::attempts::{self, AttemptQuery};
+use crate::ops::{AppRef, Named, Principal};
 use crate::store::{AttemptFilter, Order, Page};
 
 /// An attempt as Svix renders it (`MessageAttemptOut`); `status` and `triggerType` are Svix's
@@ -86,17 +90,25 @@ pub async fn list_by_message(
     State(ctx): State<ApiContext>,
     Extension(principal): Extension<Principal>,
     ApiPath((app_id, msg_id)): ApiPath<(String, String)>,
-    query: QueryParams,
+    query: AttemptListQuery,
 ) -> ApiResult<Json<ListResponse<MessageAttemptOut>>> {
-    let filter = attempt_query(&query)?;
-    let page = page_request(&query, Order::Descending)?;
+    let (_, _, _, endpoint_part, _) = &query;
+    let filter_endpoint = named_endpoint(endpoint_part);
+    let named = Named {
+        filter_endpoint: filter_endpoint.as_deref(),
+        ..Named::message(AppRef::Named(&app_id), &msg_id)
+    };
+    let (page, messages, filters, endpoint, render) =
+        input_after_lookup(&ctx, &principal, named, query.open()).await?;
+    let filter = attempt_query(messages, filters, endpoint);
+    let page = page.request(Order::Descending);
     let found =
         attempts::list_by_message(&ctx.ops, &principal, &app_id, &msg_id, filter, page).await?;
     Ok(Json(render_attempts(
         found.attempts,
         &found.messages,
-        &query,
-    )?))
+        render,
+    )))
 }
 
 /// `GET /app/{app_id}/attempt/endpoint/{endpoint_id}`: the attempts made to one endpoint,
@@ -105,11 +117,18 @@ pub async fn list_by_endpoint(
     State(ctx): State<ApiContext>,
     Extension(principal): Extension<Principal>,
     ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
-    query: QueryParams,
+    query: AttemptListQuery,
 ) -> ApiResult<Json<ListResponse<MessageAttemptOut>>> {
-    let filter = attempt_query(&query)?;
-    let page = page_request(&query, Order::Descending)?;
-    let with_msg = query.flag("with_msg", false)?;
+    let (_, _, _, endpoint_part, _) = &query;
+    let filter_endpoint = named_endpoint(endpoint_part);
+    let named = Named {
+        filter_endpoint: filter_endpoint.as_deref(),
+        ..Named::endpoint(AppRef::Named(&app_id), &endpoint_id)
+    };
+    let (page, messages, filters, endpoint, render) =
+        input_after_lookup(&ctx, &principal, named, query.open()).await?;
+    let filter = attempt_query(messages, filters, endpoint);
+    let page = page.request(Order::Descending);
     let found = attempts::list_by_endpoint(
         &ctx.ops,
         &principal,
@@ -117,14 +136,14 @@ pub async fn list_by_endpoint(
         &endpoint_id,
         filter,
         page,
-        with_msg,
+        render.with_msg,
     )
     .await?;
     Ok(Json(render_attempts(
         found.attempts,
         &found.messages,
-        &query,
-    )?))
+        render,
+    )))
 }
 
 /// `POST /app/{app_id}/msg/{msg_id}/endpoint/{endpoint_id}/resend`: queues a manual attempt,
@@ -138,61 +157,103 @@ pub async fn resend(
     Ok((StatusCode::ACCEPTED, Json(json!({}))))
 }
 
-/// The filters shared by both listings; `endpoint_id` (an id or a uid) is resolved by the
-/// operation.
-fn attempt_query(query: &QueryParams) -> ApiResult<AttemptQuery> {
-    let status = match query.number::<i64>("status")? {
-        None => None,
-        Some(code @ 0..=3) => Some(DeliveryStatus::from_code(code)),
-        Some(_) => {
-            return Err(ApiError::invalid_query(
-                "status",
-                "status must be 0 (success), 1 (pending), 2 (fail) or 3 (sending)",
-            ));
-        }
-    };
-    let status_code_class = match query.number::<u16>("status_code_class")? {
-        None => None,
-        Some(class @ (0 | 100 | 200 | 300 | 400 | 500)) => Some(class),
-        Some(_) => {
-            return Err(ApiError::invalid_query(
-                "status_code_class",
-                "status_code_class must be 0, 100, 200, 300, 400 or 500",
-            ));
-        }
-    };
-    // The message filters (event types, channel, tag) parse exactly as on the message list.
-    let by_message = message_filter(query)?;
-    Ok(AttemptQuery {
+/// The query of both attempt listings, in parts: paging, the message filters, the attempt's
+/// own filters, one endpoint (`endpoint_id`, an id or a uid resolved by the operation) and
+/// what to render.
+pub type AttemptListQuery = (
+    QueryPart<PageQuery>,
+    QueryPart<MessageFilterQuery>,
+    QueryPart<AttemptFilterQuery>,
+    QueryPart<EndpointFilterQuery>,
+    QueryPart<AttemptRender>,
+);
+
+/// The endpoint a listing's `endpoint_id` names, if that part of the query parsed: it is
+/// looked up with the path's records before the rest of the query is judged.
+pub fn named_endpoint(part: &QueryPart<EndpointFilterQuery>) -> Option<String> {
+    part.as_ref()
+        .ok()
+        .and_then(|ApiQuery(filter)| filter.endpoint_id.clone())
+}
+
+/// The filters that only attempts have.
+#[derive(Debug, Deserialize)]
+pub struct AttemptFilterQuery {
+    #[serde(default, deserialize_with = "optional")]
+    status: Option<DeliveryStatus>,
+    #[serde(default, deserialize_with = "optional")]
+    status_code_class: Option<StatusCodeClass>,
+}
+
+/// Whether an attempt is rendered with its message, and that message with its payload.
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct AttemptRender {
+    #[serde(default, deserialize_with = "flag::<_, false>")]
+    pub with_msg: bool,
+    #[serde(default = "yes", deserialize_with = "flag::<_, true>")]
+    pub with_content: bool,
+}
+
+/// The filters of an attempt listing, as the operation takes them.
+fn attempt_query(
+    messages: MessageFilterQuery,
+    attempts: AttemptFilterQuery,
+    endpoint: EndpointFilterQuery,
+) -> AttemptQuery {
+    let by_message = messages.filter();
+    AttemptQuery {
         filter: AttemptFilter {
-            status,
-            status_code_class,
+            status: attempts.status,
+            status_code_class: attempts
+                .status_code_class
+                .map(|StatusCodeClass(class)| class),
             endpoint_id: None,
             event_types: by_message.event_types,
             channel: by_message.channel,
             tag: by_message.tag,
-            before: query.timestamp("before")?,
-            after: query.timestamp("after")?,
+            before: by_message.before,
+            after: by_message.after,
         },
-        endpoint: query.get("endpoint_id").map(str::to_owned),
-    })
+        endpoint: endpoint.endpoint_id,
+    }
+}
+
+/// Svix's attempt status filter: 0 (success), 1 (pending), 2 (fail) or 3 (sending).
+impl QueryValue for DeliveryStatus {
+    fn parse_query(text: &str) -> Result<Self, String> {
+        match integer::<i64>(text)? {
+            code @ 0..=3 => Ok(DeliveryStatus::from_code(code)),
+            _ => Err("status must be 0 (success), 1 (pending), 2 (fail) or 3 (sending)".to_owned()),
+        }
+    }
+}
+
+/// The hundreds of a response status (0 for no response).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct StatusCodeClass(u16);
+
+impl QueryValue for StatusCodeClass {
+    fn parse_query(text: &str) -> Result<Self, String> {
+        match integer::<u16>(text)? {
+            class @ (0 | 100 | 200 | 300 | 400 | 500) => Ok(StatusCodeClass(class)),
+            _ => Err("status_code_class must be 0, 100, 200, 300, 400 or 500".to_owned()),
+        }
+    }
 }
 
 /// Renders a page; `msg` is included when `with_msg=true` and the message is known.
 fn render_attempts(
     attempts: Page<Attempt>,
     messages: &HashMap<MessageId, Message>,
-    query: &QueryParams,
-) -> ApiResult<ListResponse<MessageAttemptOut>> {
-    let with_msg = query.flag("with_msg", false)?;
-    let with_content = query.flag("with_content", true)?;
-    Ok(render_page(attempts, |attempt| {
+    render: AttemptRender,
+) -> ListResponse<MessageAttemptOut> {
+    render_page(attempts, |attempt| {
         let msg = messages
             .get(&attempt.msg_id)
-            .filter(|_| with_msg)
-            .map(|message| MessageOut::render(message.clone(), with_content));
+            .filter(|_| render.with_msg)
+            .map(|message| MessageOut::render(message.clone(), render.with_content));
         MessageAttemptOut::render(attempt, msg)
-    }))
+    })
 }
 
 #[cfg(test)]
@@ -243,7 +304,8 @@ mod tests {
             done: true,
         };
         let messages = HashMap::from([(message().id, message())]);
-        let list = render_attempts(page, &messages, &QueryParams::parse(query)).unwrap();
+        let render = ApiQuery::<AttemptRender>::parse(query).unwrap();
+        let list = render_attempts(page, &messages, render);
         serde_json::to_value(list).unwrap()["data"][0].clone()
     }
 

@@ -3,13 +3,13 @@
 
 use axum::extract::State;
 use axum::{Extension, Json};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::ApiContext;
-use super::error::{ApiError, ApiResult};
-use super::pagination::{ListResponse, page_request, render_page};
-use super::params::{ApiPath, QueryParams};
+use super::error::ApiResult;
+use super::pagination::{ListResponse, PageQuery, render_page};
+use super::params::{ApiPath, ApiQuery, QueryValue, optional};
 use crate::domain::{BackgroundTaskId, BackgroundTaskKind, BackgroundTaskStatus, Timestamp};
 use crate::ops::{Principal, background_tasks};
 use crate::store::{BackgroundTask, Order};
@@ -67,28 +67,39 @@ pub async fn get(
     Ok(Json(BackgroundTaskOut::render(task)))
 }
 
+/// The filters of `GET /background-task` (beside its `PageQuery`).
+#[derive(Debug, Deserialize)]
+pub struct BackgroundTaskListQuery {
+    #[serde(default, deserialize_with = "optional")]
+    status: Option<BackgroundTaskStatus>,
+    #[serde(default, deserialize_with = "optional")]
+    task: Option<BackgroundTaskKind>,
+}
+
+impl QueryValue for BackgroundTaskStatus {
+    fn parse_query(text: &str) -> Result<Self, String> {
+        BackgroundTaskStatus::from_name(text)
+            .ok_or_else(|| "status must be running, finished or failed".to_owned())
+    }
+}
+
+impl QueryValue for BackgroundTaskKind {
+    fn parse_query(text: &str) -> Result<Self, String> {
+        BackgroundTaskKind::from_name(text).ok_or_else(|| {
+            "task must be endpoint.recover, endpoint.replay or endpoint.bulk-replay".to_owned()
+        })
+    }
+}
+
 /// `GET /background-task`: newest first, filtered by `status` and `task`.
 pub async fn list(
     State(ctx): State<ApiContext>,
     Extension(principal): Extension<Principal>,
-    query: QueryParams,
+    ApiQuery(page): ApiQuery<PageQuery>,
+    ApiQuery(query): ApiQuery<BackgroundTaskListQuery>,
 ) -> ApiResult<Json<ListResponse<BackgroundTaskOut>>> {
-    let status = match query.get("status") {
-        None => None,
-        Some(name) => Some(BackgroundTaskStatus::from_name(name).ok_or_else(|| {
-            ApiError::invalid_query("status", "status must be running, finished or failed")
-        })?),
-    };
-    let kind = match query.get("task") {
-        None => None,
-        Some(name) => Some(BackgroundTaskKind::from_name(name).ok_or_else(|| {
-            ApiError::invalid_query(
-                "task",
-                "task must be endpoint.recover, endpoint.replay or endpoint.bulk-replay",
-            )
-        })?),
-    };
-    let page = page_request(&query, Order::Descending)?;
-    let tasks = background_tasks::list(&ctx.ops, &principal, status, kind, page).await?;
+    let page = page.request(Order::Descending);
+    let tasks =
+        background_tasks::list(&ctx.ops, &principal, query.status, query.task, page).await?;
     Ok(Json(render_page(tasks, BackgroundTaskOut::render)))
 }

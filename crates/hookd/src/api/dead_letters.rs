@@ -13,12 +13,14 @@ use axum::{Extension, Json};
 use serde::Serialize;
 
 use super::ApiContext;
+use super::attempts::named_endpoint;
 use super::error::ApiResult;
-use super::messages::message_filter;
-use super::pagination::{ListResponse, page_request, render_page};
-use super::params::{ApiPath, QueryParams};
+use super::lookup_first::input_after_lookup;
+use super::message_filter::{EndpointFilterQuery, MessageFilterQuery};
+use super::pagination::{ListResponse, PageQuery, render_page};
+use super::params::{ApiPath, OpenQuery, QueryPart};
 use crate::domain::{EndpointId, EventTypeName, MessageId, Timestamp};
-use crate::ops::{Principal, delivery_logs};
+use crate::ops::{AppRef, Named, Principal, delivery_logs};
 use crate::store::Order;
 use crate::store::logs::{DeadLetter, DeadLetterCount, DeadLetterFilter, DeadLetterSummary};
 
@@ -82,17 +84,28 @@ pub async fn list(
     State(ctx): State<ApiContext>,
     Extension(principal): Extension<Principal>,
     ApiPath(app_id): ApiPath<String>,
-    query: QueryParams,
+    page: QueryPart<PageQuery>,
+    messages: QueryPart<MessageFilterQuery>,
+    endpoint: QueryPart<EndpointFilterQuery>,
 ) -> ApiResult<Json<ListResponse<DeadLetterOut>>> {
-    let by_message = message_filter(&query)?;
+    let filter_endpoint = named_endpoint(&endpoint);
+    let named = Named {
+        filter_endpoint: filter_endpoint.as_deref(),
+        ..Named::app(AppRef::Named(&app_id))
+    };
+    let query = (page, messages, endpoint).open();
+    let (page, messages, endpoint) = input_after_lookup(&ctx, &principal, named, query).await?;
+    // The message filters parse as on the message list; the view uses the event types and
+    // the messages' time window.
+    let by_message = messages.filter();
     let filter = DeadLetterFilter {
         endpoint_id: None,
         event_types: by_message.event_types,
-        before: query.timestamp("before")?,
-        after: query.timestamp("after")?,
+        before: by_message.before,
+        after: by_message.after,
     };
-    let page = page_request(&query, Order::Descending)?;
-    let endpoint = query.get("endpoint_id");
+    let page = page.request(Order::Descending);
+    let endpoint = endpoint.endpoint_id.as_deref();
     let letters =
         delivery_logs::list_dead_letters(&ctx.ops, &principal, &app_id, endpoint, filter, page)
             .await?;

@@ -12,13 +12,14 @@
 
 use axum::extract::State;
 use axum::{Extension, Json};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::ApiContext;
-use super::error::{ApiError, ApiResult};
-use super::params::{ApiPath, QueryParams};
+use super::error::ApiResult;
+use super::lookup_first::input_after_lookup;
+use super::params::{ApiPath, InRange, OpenQuery, QueryPart, optional};
 use crate::domain::{EndpointId, Timestamp};
-use crate::ops::{Principal, delivery_logs};
+use crate::ops::{AppRef, Named, Principal, delivery_logs};
 use crate::store::logs::AttemptSample;
 
 /// Svix `EndpointStats`.
@@ -56,15 +57,35 @@ pub struct WindowStatsOut {
     pub windows: Vec<WindowStats>,
 }
 
+/// The query of `GET .../stats`: the time window counted (open-ended when absent).
+#[derive(Debug, Deserialize)]
+pub struct StatsQuery {
+    #[serde(default, deserialize_with = "optional")]
+    since: Option<Timestamp>,
+    #[serde(default, deserialize_with = "optional")]
+    until: Option<Timestamp>,
+}
+
+/// The query of `GET .../stats/window`: the span in minutes (at most a week) cut into
+/// `windows` equal windows.
+#[derive(Debug, Deserialize)]
+pub struct StatsWindowQuery {
+    #[serde(default, deserialize_with = "optional")]
+    minutes: Option<InRange<1, { 7 * 24 * 60 }>>,
+    #[serde(default, deserialize_with = "optional")]
+    windows: Option<InRange<1, 240>>,
+}
+
 /// `GET /app/{app_id}/endpoint/{endpoint_id}/stats[?since=&until=]`
 pub async fn get(
     State(ctx): State<ApiContext>,
     Extension(principal): Extension<Principal>,
     ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
-    query: QueryParams,
+    query: QueryPart<StatsQuery>,
 ) -> ApiResult<Json<EndpointStatsOut>> {
-    let since = query.timestamp("since")?;
-    let until = query.timestamp("until")?;
+    let named = Named::endpoint(AppRef::Named(&app_id), &endpoint_id);
+    let StatsQuery { since, until } =
+        input_after_lookup(&ctx, &principal, named, query.open()).await?;
     let counts =
         delivery_logs::endpoint_counts(&ctx.ops, &principal, &app_id, &endpoint_id, since, until)
             .await?;
@@ -82,10 +103,12 @@ pub async fn window(
     State(ctx): State<ApiContext>,
     Extension(principal): Extension<Principal>,
     ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
-    query: QueryParams,
+    query: QueryPart<StatsWindowQuery>,
 ) -> ApiResult<Json<WindowStatsOut>> {
-    let minutes = bounded(&query, "minutes", 60, 1..=7 * 24 * 60)?;
-    let windows = bounded(&query, "windows", 12, 1..=240)?;
+    let named = Named::endpoint(AppRef::Named(&app_id), &endpoint_id);
+    let query = input_after_lookup(&ctx, &principal, named, query.open()).await?;
+    let minutes = query.minutes.map_or(60, |InRange(minutes)| minutes);
+    let windows = query.windows.map_or(12, |InRange(windows)| windows);
     let span = chrono::Duration::minutes(i64::from(minutes));
     let read =
         delivery_logs::endpoint_samples(&ctx.ops, &principal, &app_id, &endpoint_id, span).await?;
@@ -95,22 +118,6 @@ pub async fn window(
         overall: summarize(start, end, &read.samples),
         windows: split_windows(start, end, windows, &read.samples),
     }))
-}
-
-fn bounded(
-    query: &QueryParams,
-    name: &str,
-    default: u32,
-    range: std::ops::RangeInclusive<u32>,
-) -> ApiResult<u32> {
-    let value = query.number::<u32>(name)?.unwrap_or(default);
-    if !range.contains(&value) {
-        return Err(ApiError::invalid_query(
-            name,
-            format!("must be from {} to {}", range.start(), range.end()),
-        ));
-    }
-    Ok(value)
 }
 
 /// Cuts `[start, end)` into `count` equal windows and summarizes the samples in each.

@@ -15,11 +15,12 @@ use super::endpoint_delivery_options::OutboundAuthOut;
 use super::endpoint_targets::parse_url;
 use super::error::ApiResult;
 use super::json::ValidJson;
-use super::pagination::{ListResponse, page_request, render_page};
-use super::params::{ApiPath, QueryParams};
+use super::lookup_first::input_after_lookup;
+use super::pagination::{ListResponse, PageQuery, render_page};
+use super::params::{ApiPath, OpenQuery, QueryPart};
 use super::patch::{Patch, refuse};
 use crate::domain::{ChannelName, Endpoint, EndpointId, EventTypeName, Metadata, Timestamp, Uid};
-use crate::ops::{AppRef, Principal, Upserted, endpoints};
+use crate::ops::{AppRef, Named, Principal, Upserted, endpoints};
 use crate::policy::ssrf::TargetPolicy;
 use crate::store::{EndpointChange, Order};
 
@@ -111,7 +112,8 @@ pub async fn create_in(
     ValidJson(mut input): ValidJson<EndpointIn>,
 ) -> ApiResult<(StatusCode, Json<EndpointOut>)> {
     let secret = input.secret.take();
-    let fields = input.into_fields(&ctx.ops.target_policy, KeptFields::default())?;
+    let fields = input.into_fields(&ctx.ops.target_policy, KeptFields::default());
+    let fields = input_after_lookup(ctx, principal, Named::app(app), fields).await?;
     let endpoint = endpoints::create(&ctx.ops, principal, app, fields, secret).await?;
     Ok((StatusCode::CREATED, Json(endpoint.into())))
 }
@@ -121,7 +123,7 @@ pub async fn list(
     State(ctx): State<ApiContext>,
     Extension(principal): Extension<Principal>,
     ApiPath(app_id): ApiPath<String>,
-    query: QueryParams,
+    query: QueryPart<PageQuery>,
 ) -> ApiResult<Json<ListResponse<EndpointOut>>> {
     list_in(&ctx, &principal, AppRef::Named(&app_id), query).await
 }
@@ -131,9 +133,11 @@ pub async fn list_in(
     ctx: &ApiContext,
     principal: &Principal,
     app: AppRef<'_>,
-    query: QueryParams,
+    query: QueryPart<PageQuery>,
 ) -> ApiResult<Json<ListResponse<EndpointOut>>> {
-    let page = page_request(&query, Order::Ascending)?;
+    let page = input_after_lookup(ctx, principal, Named::app(app), query.open())
+        .await?
+        .request(Order::Ascending);
     let endpoints = endpoints::list(&ctx.ops, principal, app, page).await?;
     Ok(Json(render_page(endpoints, EndpointOut::from)))
 }
@@ -188,7 +192,9 @@ pub async fn update_in(
 ) -> ApiResult<(StatusCode, Json<EndpointOut>)> {
     let secret = input.secret.take();
     let policy = ctx.ops.target_policy;
-    let created_fields = input.clone().into_fields(&policy, KeptFields::default())?;
+    let created_fields = input.clone().into_fields(&policy, KeptFields::default());
+    let created_fields =
+        input_after_lookup(ctx, principal, Named::app(app), created_fields).await?;
     let replace = || replace_fields(input.clone(), policy);
     let upserted = endpoints::upsert(
         &ctx.ops,
@@ -250,9 +256,13 @@ pub async fn patch_in(
     let policy = ctx.ops.target_policy;
     // A new URL's host is checked before the write, since the check resolves DNS.
     let new_url = match &input.url {
-        Patch::Value(raw) => Some(parse_url(raw, &policy)?),
+        Patch::Value(raw) => Some(parse_url(raw, &policy)),
         _ => None,
-    };
+    }
+    .transpose();
+    // As before the operations layer: a missing application is 404 however bad the URL, and
+    // a missing endpoint with a bad URL is 422 (the endpoint is read inside the write).
+    let new_url = input_after_lookup(ctx, principal, Named::app(app), new_url).await?;
     let change: EndpointChange = Box::new(move |current| {
         input
             .merge_into(current.fields.clone(), &policy)

@@ -13,8 +13,8 @@ use super::ApiContext;
 use super::error::{ApiError, ApiResult, FieldError};
 use super::input_limits;
 use super::json::ValidJson;
-use super::pagination::{ListResponse, page_request, render_page};
-use super::params::{ApiPath, QueryParams};
+use super::pagination::{ListResponse, PageQuery, render_page};
+use super::params::{ApiPath, ApiQuery, flag};
 use super::patch::{Patch, refuse};
 use crate::domain::limits::{DESCRIPTION, LABEL};
 use crate::domain::{EventType, EventTypeFields, EventTypeName, Timestamp};
@@ -179,14 +179,30 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(event_type.into())))
 }
 
+/// The filter of `GET /event-type` (beside its `PageQuery`).
+#[derive(Debug, Deserialize)]
+pub struct EventTypeListQuery {
+    #[serde(default, deserialize_with = "flag::<_, false>")]
+    include_archived: bool,
+}
+
+/// The query of `DELETE /event-type/{event_type_name}`.
+#[derive(Debug, Deserialize)]
+pub struct EventTypeDeleteQuery {
+    /// Delete for good instead of archiving.
+    #[serde(default, deserialize_with = "flag::<_, false>")]
+    expunge: bool,
+}
+
 /// `GET /event-type[?include_archived=true]`.
 pub async fn list(
     State(ctx): State<ApiContext>,
     Extension(principal): Extension<Principal>,
-    query: QueryParams,
+    ApiQuery(page): ApiQuery<PageQuery>,
+    ApiQuery(query): ApiQuery<EventTypeListQuery>,
 ) -> ApiResult<Json<ListResponse<EventTypeOut>>> {
-    let include_archived = query.flag("include_archived", false)?;
-    let page = page_request(&query, Order::Ascending)?;
+    let include_archived = query.include_archived;
+    let page = page.request(Order::Ascending);
     let found = event_types::list(&ctx.ops, &principal, page, include_archived).await?;
     Ok(Json(render_page(found, EventTypeOut::from)))
 }
@@ -239,9 +255,8 @@ pub async fn delete(
     State(ctx): State<ApiContext>,
     Extension(principal): Extension<Principal>,
     ApiPath(name): ApiPath<String>,
-    query: QueryParams,
+    ApiQuery(EventTypeDeleteQuery { expunge }): ApiQuery<EventTypeDeleteQuery>,
 ) -> ApiResult<StatusCode> {
-    let expunge = query.flag("expunge", false)?;
     event_types::delete(&ctx.ops, &principal, &name, expunge).await?;
     Ok(StatusCode::NO_CONTENT)
 }

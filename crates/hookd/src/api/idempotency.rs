@@ -33,7 +33,8 @@ use super::ApiContext;
 use super::auth::AuthenticatedToken;
 use super::error::{ApiError, ApiResult};
 use super::json::{check_declared_length, read_body};
-use crate::store::{CreatedMessageAnswer, IdempotentResponse, KeyClaim};
+use crate::ops::idempotency::{self, KeyedRequest, KeyedRun};
+use crate::store::{CreatedMessageAnswer, IdempotentResponse};
 use crate::telemetry::ErrorChain;
 
 /// The request header that carries the key.
@@ -42,8 +43,6 @@ pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key
 pub const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 /// Longer keys are refused; the SDK's `auto_<uuid4>` is 41 characters.
 const MAX_KEY_LENGTH: usize = 256;
-/// A reservation this old belonged to a request that died (its node crashed) and is taken over.
-const ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// The state of the idempotency middleware: the API context and this node's per-key locks.
 #[derive(Clone)]
@@ -81,6 +80,7 @@ async fn handle(state: &Idempotency, request: Request, next: Next) -> ApiResult<
         .extensions()
         .get::<AuthenticatedToken>()
         .map_or([0; 32], |token| token.sha256);
+    let ops = &state.ctx.ops;
     let (parts, body) = request.into_parts();
     let limit = state.ctx.max_body_bytes;
     check_declared_length(&parts.headers, limit)?;
@@ -96,51 +96,34 @@ async fn handle(state: &Idempotency, request: Request, next: Next) -> ApiResult<
     );
 
     let _held = state.locks.lock(&scope_key).await;
-    let now = state.ctx.ops.clock.now();
-    let reused = || {
-        ApiError::Conflict("this Idempotency-Key was already used for a different request".into())
+    let keyed = KeyedRequest {
+        scoped_key: &scope_key,
+        request_digest: &digest,
     };
-    match state
-        .ctx
-        .ops
-        .store
-        .claim_idempotency_key(
-            &scope_key,
-            &digest,
-            now,
-            ABANDONED_AFTER,
-            state.ctx.idempotency_window,
-        )
-        .await?
-    {
-        KeyClaim::Claimed => {}
-        KeyClaim::Answered(stored) if stored.request_digest != digest => return Err(reused()),
-        KeyClaim::Answered(stored) => {
+    let claimed_at = match idempotency::claim(ops, keyed, state.ctx.idempotency_window).await? {
+        KeyedRun::Run { claimed_at } => claimed_at,
+        KeyedRun::Replay(stored) => {
             tracing::debug!("replaying the stored answer for a repeated idempotency key");
             return Ok(replay(stored));
         }
-        KeyClaim::InProgress { request_digest } if request_digest != digest => {
-            return Err(reused());
+        KeyedRun::Reused => {
+            return Err(ApiError::Conflict(
+                "this Idempotency-Key was already used for a different request".into(),
+            ));
         }
-        KeyClaim::InProgress { .. } => {
+        KeyedRun::InProgress => {
             // The same request is running on another node; this node's lock only orders
             // requests that reach this node.
             return Err(ApiError::Conflict(
                 "a request with this Idempotency-Key is still in progress; retry shortly".into(),
             ));
         }
-    }
+    };
 
     let response = next.run(Request::from_parts(parts, Body::from(body))).await;
     if !response.status().is_success() {
-        if let Err(error) = state
-            .ctx
-            .ops
-            .store
-            .release_idempotency_key(&scope_key)
-            .await
-        {
-            // The reservation lapses after ABANDONED_AFTER; until then a retry gets 409.
+        if let Err(error) = idempotency::release(ops, &scope_key).await {
+            // The reservation lapses after `idempotency::ABANDONED_AFTER`; until then a retry gets 409.
             tracing::warn!(error = %ErrorChain(&error), "could not release an idempotency key");
         }
         return Ok(response);
@@ -155,12 +138,8 @@ async fn handle(state: &Idempotency, request: Request, next: Next) -> ApiResult<
         status: response_parts.status.as_u16(),
         body: response_bytes.to_vec(),
     };
-    if let Err(error) = state
-        .ctx
-        .ops
-        .store
-        .put_idempotent_response(&scope_key, stored, created_message, now)
-        .await
+    if let Err(error) =
+        idempotency::remember(ops, &scope_key, stored, created_message, claimed_at).await
     {
         // The request itself succeeded and its effects are committed; failing it now would
         // only make the client retry. A retry after this point may repeat the request.

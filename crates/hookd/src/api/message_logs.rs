@@ -11,14 +11,15 @@ use axum::{Extension, Json};
 use serde::Serialize;
 
 use super::ApiContext;
-use super::attempts::MessageAttemptOut;
+use super::attempts::{AttemptRender, MessageAttemptOut};
 use super::endpoints::EndpointOut;
 use super::error::ApiResult;
+use super::lookup_first::input_after_lookup;
 use super::messages::MessageOut;
-use super::pagination::{ListResponse, page_request, render_page};
-use super::params::{ApiPath, QueryParams};
+use super::pagination::{ListResponse, PageQuery, render_page};
+use super::params::{ApiPath, ApiQuery, OpenQuery, QueryPart};
 use crate::domain::{DeliveryStatus, Timestamp};
-use crate::ops::{Principal, delivery_logs};
+use crate::ops::{AppRef, Named, Principal, delivery_logs};
 use crate::store::Order;
 use crate::store::logs::DeliveryState;
 
@@ -65,9 +66,12 @@ pub async fn list_destinations(
     State(ctx): State<ApiContext>,
     Extension(principal): Extension<Principal>,
     ApiPath((app_id, msg_id)): ApiPath<(String, String)>,
-    query: QueryParams,
+    query: QueryPart<PageQuery>,
 ) -> ApiResult<Json<ListResponse<MessageEndpointOut>>> {
-    let page = page_request(&query, Order::Ascending)?;
+    let named = Named::message(AppRef::Named(&app_id), &msg_id);
+    let page = input_after_lookup(&ctx, &principal, named, query.open())
+        .await?
+        .request(Order::Ascending);
     let destinations =
         delivery_logs::list_destinations(&ctx.ops, &principal, &app_id, &msg_id, page).await?;
     Ok(Json(render_page(
@@ -91,14 +95,14 @@ pub async fn get_attempt(
     State(ctx): State<ApiContext>,
     Extension(principal): Extension<Principal>,
     ApiPath((app_id, msg_id, attempt_id)): ApiPath<(String, String, String)>,
-    query: QueryParams,
+    query: QueryPart<AttemptRender>,
 ) -> ApiResult<Json<MessageAttemptOut>> {
     let (attempt, message) =
         delivery_logs::get_attempt(&ctx.ops, &principal, &app_id, &msg_id, &attempt_id).await?;
-    let msg = query
-        .flag("with_msg", false)?
-        .then(|| query.flag("with_content", true))
-        .transpose()?
-        .map(|with_content| MessageOut::render(message, with_content));
+    // Opened once the attempt is found, so a missing one is 404 whatever the query says.
+    let ApiQuery(render) = query?;
+    let msg = render
+        .with_msg
+        .then(|| MessageOut::render(message, render.with_content));
     Ok(Json(MessageAttemptOut::render(attempt, msg)))
 }

@@ -17,14 +17,16 @@ use super::ApiContext;
 use super::applications::ApplicationIn;
 use super::error::{ApiError, ApiResult};
 use super::json::ValidJson;
-use super::pagination::{ListResponse, page_request, render_page};
-use super::params::{ApiPath, QueryParams};
+use super::lookup_first::input_after_lookup;
+use super::message_filter::MessageFilterQuery;
+use super::pagination::{ListResponse, PageQuery, render_page};
+use super::params::{ApiPath, ApiQuery, OpenQuery, QueryPart, flag, yes};
 use crate::domain::limits::{self, TAG};
 use crate::domain::{ChannelName, EventTypeName, Message, MessageId, Timestamp, Uid};
 use crate::domain::{MessagePayload, PayloadError};
-use crate::ops::Principal;
 use crate::ops::messages::{self, AcceptMessage};
-use crate::store::{CreatedMessageAnswer, MessageFilter, Order};
+use crate::ops::{AppRef, Named, Principal};
+use crate::store::{CreatedMessageAnswer, Order};
 use crate::telemetry::ErrorChain;
 
 /// Most channels one message may be sent on (Svix's limit).
@@ -131,20 +133,29 @@ impl MessageOut {
     }
 }
 
+/// The query of creating or reading one message.
+#[derive(Debug, Deserialize)]
+pub struct WithContentQuery {
+    /// `false` renders the payload as `{}`.
+    #[serde(default = "yes", deserialize_with = "flag::<_, true>")]
+    with_content: bool,
+}
+
 /// `POST /app/{app_id}/msg[?with_content=false]`: 202 once the message and its deliveries are
 /// durable; 409 when the application already has a message with this `eventId`.
 pub async fn create(
     State(ctx): State<ApiContext>,
     Extension(principal): Extension<Principal>,
     ApiPath(app_id): ApiPath<String>,
-    query: QueryParams,
+    query: QueryPart<WithContentQuery>,
     ValidJson(input): ValidJson<MessageIn>,
 ) -> ApiResult<(
     StatusCode,
     Extension<CreatedMessageAnswer>,
     Json<MessageOut>,
 )> {
-    let with_content = query.flag("with_content", true)?;
+    // Opened after the body, which axum reads first: a bad body is answered before a bad flag.
+    let ApiQuery(WithContentQuery { with_content }) = query?;
     let message = input.parse()?;
     let message = messages::accept(&ctx.ops, &principal, &app_id, message).await?;
     let answer = MessageOut::render(message, with_content);
@@ -163,11 +174,16 @@ pub async fn list(
     State(ctx): State<ApiContext>,
     Extension(principal): Extension<Principal>,
     ApiPath(app_id): ApiPath<String>,
-    query: QueryParams,
+    page: QueryPart<PageQuery>,
+    filter: QueryPart<MessageFilterQuery>,
+    content: QueryPart<WithContentQuery>,
 ) -> ApiResult<Json<ListResponse<MessageOut>>> {
-    let with_content = query.flag("with_content", true)?;
-    let filter = message_filter(&query)?;
-    let page = page_request(&query, Order::Descending)?;
+    let named = Named::app(AppRef::Named(&app_id));
+    let query = (page, filter, content).open();
+    let (page, filter, WithContentQuery { with_content }) =
+        input_after_lookup(&ctx, &principal, named, query).await?;
+    let filter = filter.filter();
+    let page = page.request(Order::Descending);
     let messages =
         messages::list(&ctx.ops, &principal, &app_id, filter, page, with_content).await?;
     Ok(Json(render_page(messages, |message| {
@@ -180,32 +196,10 @@ pub async fn get(
     State(ctx): State<ApiContext>,
     Extension(principal): Extension<Principal>,
     ApiPath((app_id, msg_id)): ApiPath<(String, String)>,
-    query: QueryParams,
+    ApiQuery(WithContentQuery { with_content }): ApiQuery<WithContentQuery>,
 ) -> ApiResult<Json<MessageOut>> {
-    let with_content = query.flag("with_content", true)?;
     let message = messages::get(&ctx.ops, &principal, &app_id, &msg_id).await?;
     Ok(Json(MessageOut::render(message, with_content)))
-}
-
-pub fn message_filter(query: &QueryParams) -> ApiResult<MessageFilter> {
-    let event_types = query
-        .list("event_types")
-        .into_iter()
-        .map(EventTypeName::parse)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|error| ApiError::invalid_query("event_types", error.message))?;
-    let channel = query
-        .get("channel")
-        .map(ChannelName::parse)
-        .transpose()
-        .map_err(|error| ApiError::invalid_query("channel", error.message))?;
-    Ok(MessageFilter {
-        event_types: Some(event_types).filter(|types| !types.is_empty()),
-        channel,
-        tag: query.get("tag").map(str::to_owned),
-        before: query.timestamp("before")?,
-        after: query.timestamp("after")?,
-    })
 }
 
 /// The payload as sent, or a 422: a duplicate key is located at the key itself
@@ -405,23 +399,5 @@ mod tests {
         let mut expunged = stored();
         expunged.payload = None;
         assert_eq!(MessageOut::render(expunged, true).payload.get(), "{}");
-    }
-
-    #[test]
-    fn list_filters() {
-        let query = QueryParams::parse(
-            "event_types=a.b,c&event_types=d&channel=eu&before=2024-01-01T00:00:00Z",
-        );
-        let filter = message_filter(&query).unwrap();
-        assert_eq!(filter.event_types.unwrap().len(), 3);
-        assert_eq!(filter.channel.unwrap().as_str(), "eu");
-        assert!(filter.before.is_some() && filter.after.is_none());
-        assert!(message_filter(&QueryParams::parse("channel=a%20b")).is_err());
-        assert!(
-            message_filter(&QueryParams::parse(""))
-                .unwrap()
-                .event_types
-                .is_none()
-        );
     }
 }

@@ -5,7 +5,8 @@
 //! operations' `OpError` to HTTP. Handlers contain no workflow, no scope check and no SQL.
 //!
 //! A request passes through, in order: the bearer-token check (`auth`), the `Idempotency-Key`
-//! replay layer (`idempotency`), body parsing (`json`, `params`), one handler module per
+//! replay layer (`idempotency`), body and query parsing (`json`, `params`; a missing target is
+//! answered before invalid input, `lookup_first`), one handler module per
 //! resource, and `error`, which renders every failure as JSON. Around all of it, the access
 //! log (`access_log`) gives each request an `x-request-id` and logs one line when it is answered.
 
@@ -29,6 +30,8 @@ mod idempotency;
 mod inbound;
 mod input_limits;
 mod json;
+mod lookup_first;
+mod message_filter;
 mod message_logs;
 mod messages;
 mod operational_webhooks;

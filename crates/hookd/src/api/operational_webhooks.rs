@@ -14,8 +14,8 @@ use super::endpoint_secrets::{self, EndpointSecretOut, EndpointSecretRotateIn};
 use super::endpoints::{self, EndpointIn, EndpointOut, EndpointPatch};
 use super::error::ApiResult;
 use super::json::ValidJson;
-use super::pagination::ListResponse;
-use super::params::{ApiPath, QueryParams};
+use super::pagination::{ListResponse, PageQuery};
+use super::params::{ApiPath, QueryPart};
 use crate::ops::{AppRef, Principal};
 
 const OPERATIONAL: AppRef<'static> = AppRef::Operational;
@@ -23,7 +23,7 @@ const OPERATIONAL: AppRef<'static> = AppRef::Operational;
 pub async fn list(
     State(ctx): State<ApiContext>,
     Extension(principal): Extension<Principal>,
-    query: QueryParams,
+    query: QueryPart<PageQuery>,
 ) -> ApiResult<Json<ListResponse<EndpointOut>>> {
     endpoints::list_in(&ctx, &principal, OPERATIONAL, query).await
 }

@@ -1,10 +1,9 @@
 //! List pagination in Svix's shape: `?limit=&iterator=&order=` in, `{"data", "iterator",
 //! "prevIterator", "done"}` out. The cursors themselves are opaque strings made by the store.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use super::error::{ApiError, ApiResult};
-use super::params::QueryParams;
+use super::params::{QueryValue, integer, optional};
 use crate::store::{Order, Page, PageRequest};
 
 /// Items per page when the client does not say.
@@ -12,29 +11,50 @@ pub const DEFAULT_LIMIT: usize = 50;
 /// Larger requested limits are lowered to this, as Svix does.
 pub const MAX_LIMIT: usize = 250;
 
-/// Reads `limit`, `iterator` and `order` from the query string.
-pub fn page_request(query: &QueryParams, default_order: Order) -> ApiResult<PageRequest> {
-    let limit = match query.number::<usize>("limit")? {
-        None => DEFAULT_LIMIT,
-        Some(0) => return Err(ApiError::invalid_query("limit", "must be at least 1")),
-        Some(limit) => limit.min(MAX_LIMIT),
-    };
-    let order = match query.get("order") {
-        None => default_order,
-        Some("ascending") => Order::Ascending,
-        Some("descending") => Order::Descending,
-        Some(_) => {
-            return Err(ApiError::invalid_query(
-                "order",
-                "must be ascending or descending",
-            ));
+/// `limit`, `iterator` and `order`: the paging part of every listing's query (a `QueryPart`
+/// beside the listing's filters).
+#[derive(Debug, Default, Deserialize)]
+pub struct PageQuery {
+    #[serde(default, deserialize_with = "optional")]
+    limit: Option<Limit>,
+    #[serde(default, deserialize_with = "optional")]
+    iterator: Option<String>,
+    #[serde(default, deserialize_with = "optional")]
+    order: Option<Order>,
+}
+
+impl PageQuery {
+    /// The page to read, in `default_order` unless the client chose one.
+    pub fn request(self, default_order: Order) -> PageRequest {
+        PageRequest {
+            limit: self.limit.map_or(DEFAULT_LIMIT, |Limit(limit)| limit),
+            iterator: self.iterator,
+            order: self.order.unwrap_or(default_order),
         }
-    };
-    Ok(PageRequest {
-        limit,
-        iterator: query.get("iterator").map(str::to_owned),
-        order,
-    })
+    }
+}
+
+/// A page size: at least 1, and lowered to `MAX_LIMIT`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Limit(usize);
+
+impl QueryValue for Limit {
+    fn parse_query(text: &str) -> Result<Self, String> {
+        match integer::<usize>(text)? {
+            0 => Err("must be at least 1".to_owned()),
+            limit => Ok(Limit(limit.min(MAX_LIMIT))),
+        }
+    }
+}
+
+impl QueryValue for Order {
+    fn parse_query(text: &str) -> Result<Self, String> {
+        match text {
+            "ascending" => Ok(Order::Ascending),
+            "descending" => Ok(Order::Descending),
+            _ => Err("must be ascending or descending".to_owned()),
+        }
+    }
 }
 
 /// One page as sent to the client. `iterator` and `prevIterator` are always present (null at
@@ -63,8 +83,13 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn check_request(query: &str, expected: Result<PageRequest, ()>) {
-        let actual = page_request(&QueryParams::parse(query), Order::Descending).map_err(|_| ());
+    use crate::api::params::ApiQuery;
+
+    fn check_request(query: &str, expected: Result<PageRequest, &str>) {
+        let actual = ApiQuery::<PageQuery>::parse(query)
+            .map(|page| page.request(Order::Descending))
+            .map_err(|error| error.body()["detail"][0]["loc"][1].clone());
+        let expected = expected.map_err(serde_json::Value::from);
         assert_eq!(actual, expected, "{query}");
     }
 
@@ -83,9 +108,9 @@ mod tests {
             Ok(request(5, Some("msg_1"), Order::Ascending)),
         );
         check_request("iterator=", Ok(request(50, None, Order::Descending)));
-        check_request("limit=0", Err(()));
-        check_request("limit=-3", Err(()));
-        check_request("order=sideways", Err(()));
+        check_request("limit=0", Err("limit"));
+        check_request("limit=-3", Err("limit"));
+        check_request("order=sideways", Err("order"));
     }
 
     #[test]

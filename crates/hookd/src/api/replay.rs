@@ -18,10 +18,11 @@ use super::ApiContext;
 use super::background_tasks::BackgroundTaskOut;
 use super::error::{ApiError, ApiResult};
 use super::json::ValidJson;
+use super::lookup_first::input_after_lookup;
 use super::params::ApiPath;
 use crate::domain::{EventTypeName, ReplaySelection, Timestamp};
-use crate::ops::Principal;
 use crate::ops::replay::{self, BulkReplay, ReplayWindow};
+use crate::ops::{AppRef, Named, Principal};
 use crate::store::BackgroundTask;
 
 /// Svix's `RecoverIn` and `ReplayIn`: messages created in `[since, until)`.
@@ -81,7 +82,8 @@ pub async fn recover(
     ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
     ValidJson(window): ValidJson<WindowIn>,
 ) -> ApiResult<(StatusCode, Json<BackgroundTaskOut>)> {
-    let window = window.parse()?;
+    let named = Named::endpoint(AppRef::Named(&app_id), &endpoint_id);
+    let window = input_after_lookup(&ctx, &principal, named, window.parse()).await?;
     let task = replay::recover(&ctx.ops, &principal, &app_id, &endpoint_id, window).await?;
     Ok(started(task))
 }
@@ -95,7 +97,8 @@ pub async fn replay_missing(
     ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
     ValidJson(window): ValidJson<WindowIn>,
 ) -> ApiResult<(StatusCode, Json<BackgroundTaskOut>)> {
-    let window = window.parse()?;
+    let named = Named::endpoint(AppRef::Named(&app_id), &endpoint_id);
+    let window = input_after_lookup(&ctx, &principal, named, window.parse()).await?;
     let task = replay::replay_missing(&ctx.ops, &principal, &app_id, &endpoint_id, window).await?;
     Ok(started(task))
 }
@@ -110,34 +113,13 @@ pub async fn bulk(
     ApiPath(app_id): ApiPath<String>,
     ValidJson(input): ValidJson<BulkReplayIn>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let event_types = input
-        .event_types
-        .map(|names| {
-            names
-                .iter()
-                .enumerate()
-                .map(|(index, name)| {
-                    EventTypeName::parse(name).map_err(|error| {
-                        ApiError::invalid_input(&["eventTypes", &index.to_string()], error)
-                    })
-                })
-                .collect::<ApiResult<Vec<_>>>()
-        })
-        .transpose()?;
-    let replay = BulkReplay {
-        endpoint: input.endpoint_id,
-        event_types,
-        selection: match input.status {
-            BulkReplayStatus::Failed => ReplaySelection::Failed,
-            BulkReplayStatus::Parked => ReplaySelection::Parked,
-            BulkReplayStatus::Any => ReplaySelection::AnyFinished,
-        },
-        window: ReplayWindow {
-            since: input.since,
-            until: checked_until(input.since, input.until)?,
-        },
+    let dry_run = input.dry_run;
+    let named = Named {
+        filter_endpoint: input.endpoint_id.as_deref(),
+        ..Named::app(AppRef::Named(&app_id))
     };
-    if input.dry_run {
+    let replay = input_after_lookup(&ctx, &principal, named, input.parse()).await?;
+    if dry_run {
         let dry_run = replay::bulk_dry_run(&ctx.ops, &principal, &app_id, replay).await?;
         return Ok((
             StatusCode::OK,
@@ -147,6 +129,39 @@ pub async fn bulk(
     let (status, Json(task)) = started(replay::bulk(&ctx.ops, &principal, &app_id, replay).await?);
     let body = serde_json::to_value(task).map_err(|_| ApiError::Internal("rendering the task"))?;
     Ok((status, Json(body)))
+}
+
+impl BulkReplayIn {
+    fn parse(&self) -> ApiResult<BulkReplay> {
+        let event_types = self
+            .event_types
+            .as_ref()
+            .map(|names| {
+                names
+                    .iter()
+                    .enumerate()
+                    .map(|(index, name)| {
+                        EventTypeName::parse(name).map_err(|error| {
+                            ApiError::invalid_input(&["eventTypes", &index.to_string()], error)
+                        })
+                    })
+                    .collect::<ApiResult<Vec<_>>>()
+            })
+            .transpose()?;
+        Ok(BulkReplay {
+            endpoint: self.endpoint_id.clone(),
+            event_types,
+            selection: match self.status {
+                BulkReplayStatus::Failed => ReplaySelection::Failed,
+                BulkReplayStatus::Parked => ReplaySelection::Parked,
+                BulkReplayStatus::Any => ReplaySelection::AnyFinished,
+            },
+            window: ReplayWindow {
+                since: self.since,
+                until: checked_until(self.since, self.until)?,
+            },
+        })
+    }
 }
 
 /// 202 with the task to poll.

@@ -17,6 +17,7 @@ pub mod endpoint_targets;
 pub mod endpoints;
 mod error;
 pub mod event_types;
+pub mod idempotency;
 pub mod inbound;
 pub mod listing;
 pub mod messages;
@@ -35,7 +36,7 @@ use crate::store::Store;
 
 pub use error::{InputPlace, InvalidField, OpError};
 pub use principal::Principal;
-pub use scope::AppRef;
+pub use scope::{AppRef, Named, require_found};
 
 /// Shorthand for the result of an operation.
 pub type OpResult<T> = Result<T, OpError>;

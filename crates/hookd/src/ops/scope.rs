@@ -110,6 +110,65 @@ pub async fn message_in(ops: &Ops, app: &Application, message: &str) -> OpResult
         .ok_or(OpError::NotFound(MESSAGE_NOT_FOUND))
 }
 
+/// The records a request names (its path, and a filter that names an endpoint), which are
+/// looked up before its input is judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Named<'a> {
+    pub app: AppRef<'a>,
+    pub endpoint: Option<&'a str>,
+    pub message: Option<&'a str>,
+    /// An endpoint a listing's filter names (`endpoint_id`), besides the path's records.
+    pub filter_endpoint: Option<&'a str>,
+}
+
+impl<'a> Named<'a> {
+    /// An application (and nothing in it).
+    pub fn app(app: AppRef<'a>) -> Self {
+        Named {
+            app,
+            endpoint: None,
+            message: None,
+            filter_endpoint: None,
+        }
+    }
+
+    /// An endpoint of `app` (id or uid).
+    pub fn endpoint(app: AppRef<'a>, endpoint: &'a str) -> Self {
+        Named {
+            endpoint: Some(endpoint),
+            ..Named::app(app)
+        }
+    }
+
+    /// A message of `app` (id or eventId).
+    pub fn message(app: AppRef<'a>, message: &'a str) -> Self {
+        Named {
+            message: Some(message),
+            ..Named::app(app)
+        }
+    }
+}
+
+/// Finds every record `named` names, failing as an operation on them would (`NotFound`,
+/// `Forbidden`). For a caller whose input did not parse: a request aimed at a missing record
+/// is answered as missing, whatever else is wrong with it, as when its input is valid.
+pub async fn require_found(ops: &Ops, principal: &Principal, named: Named<'_>) -> OpResult<()> {
+    let app = application(ops, principal, named.app).await?;
+    for endpoint in [named.endpoint, named.filter_endpoint]
+        .into_iter()
+        .flatten()
+    {
+        ops.store
+            .get_endpoint(&app.id, endpoint)
+            .await?
+            .ok_or(OpError::NotFound(ENDPOINT_NOT_FOUND))?;
+    }
+    if let Some(message) = named.message {
+        message_in(ops, &app, message).await?;
+    }
+    Ok(())
+}
+
 /// Whether a name is the id of an internal application: the operational one, or an inbound
 /// source's.
 pub fn is_internal(name: &str) -> bool {

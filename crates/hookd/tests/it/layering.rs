@@ -140,6 +140,34 @@ fn is_test_file(relative: &str) -> bool {
     relative.ends_with("/tests.rs") || relative.contains("/tests/")
 }
 
+/// The API reaches the store only through operations: no handler, extractor or middleware
+/// reads `ops.store` (or any other `.store`), so every store call has one use case above it.
+#[test]
+fn the_api_never_touches_the_store() {
+    let root = source_root();
+    let files = rust_files(&root.join("api"));
+    assert!(files.len() > 10, "the API's files were not found");
+    let offenders: Vec<String> = files
+        .into_iter()
+        .filter(|file| {
+            let source = std::fs::read_to_string(file).expect("read a source file");
+            mentions_store_field(&source)
+        })
+        .map(|file| relative_name(&file))
+        .collect();
+    assert!(
+        offenders.is_empty(),
+        "API files that call the store instead of an operation: {offenders:?}"
+    );
+}
+
+/// Whether code (not comments or strings) accesses a `.store` field.
+fn mentions_store_field(source: &str) -> bool {
+    tokenize(source)
+        .windows(2)
+        .any(|pair| pair[0] == "." && pair[1] == "store")
+}
+
 // ---- the checker's own tests: each rule of the reader, as data ----
 
 #[test]
@@ -197,6 +225,23 @@ fn the_reader_finds_every_kind_of_crate_path() {
             .collect();
         let expected: BTreeSet<String> = expected.iter().map(|s| s.to_string()).collect();
         assert_eq!(found, expected, "{file}: {source}");
+    }
+}
+
+#[test]
+fn the_store_field_check_sees_code_only() {
+    let cases = [
+        ("ctx.ops.store.claim_idempotency_key(&key).await?;", true),
+        ("let store = &state\n    .ctx\n    .ops\n    .store;", true),
+        ("self.store.get(id)", true),
+        ("use crate::store::{Order, Page};", false),
+        ("// ops.store is for operations only", false),
+        ("let s = \"ops.store\";", false),
+        ("let store_error = restore(x);", false),
+        ("ops::idempotency::claim(ops, request, window)", false),
+    ];
+    for (source, expected) in cases {
+        assert_eq!(mentions_store_field(source), expected, "{source}");
     }
 }
 

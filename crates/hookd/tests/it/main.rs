@@ -21,6 +21,7 @@ mod layering;
 mod list_budget;
 mod listing;
 mod logs;
+mod not_found_first;
 mod operational;
 mod ops_scope;
 mod outbox_crash;

@@ -12,15 +12,15 @@ use crate::api::endpoint_secrets::{self, EndpointSecretOut, EndpointSecretRotate
 use crate::api::endpoints::{self, EndpointIn, EndpointOut};
 use crate::api::error::ApiResult;
 use crate::api::json::ValidJson;
-use crate::api::pagination::ListResponse;
-use crate::api::params::{ApiPath, QueryParams};
+use crate::api::pagination::{ListResponse, PageQuery};
+use crate::api::params::{ApiPath, QueryPart};
 use crate::ops::{AppRef, Principal};
 
 pub async fn list(
     State(ctx): State<ApiContext>,
     Extension(principal): Extension<Principal>,
     ApiPath(source_id): ApiPath<String>,
-    query: QueryParams,
+    query: QueryPart<PageQuery>,
 ) -> ApiResult<Json<ListResponse<EndpointOut>>> {
     endpoints::list_in(&ctx, &principal, AppRef::Source(&source_id), query).await
 }

@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 
 use crate::api::ApiContext;
 use crate::api::error::ApiResult;
-use crate::api::pagination::{ListResponse, page_request, render_page};
-use crate::api::params::{ApiPath, QueryParams};
+use crate::api::pagination::{ListResponse, PageQuery, render_page};
+use crate::api::params::{ApiPath, ApiQuery};
 use crate::domain::inbound::{InboundRequestRecord, Verdict};
 use crate::domain::{InboundRequestId, MessageId, Timestamp};
 use crate::ops::{Principal, inbound};
@@ -72,9 +72,9 @@ pub async fn list(
     State(ctx): State<ApiContext>,
     Extension(principal): Extension<Principal>,
     ApiPath(source_id): ApiPath<String>,
-    query: QueryParams,
+    ApiQuery(page): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<ListResponse<InboundRequestOut>>> {
-    let page = page_request(&query, Order::Descending)?;
+    let page = page.request(Order::Descending);
     let requests = inbound::list_requests(&ctx.ops, &principal, &source_id, page).await?;
     Ok(Json(render_page(requests, InboundRequestOut::from)))
 }

@@ -13,8 +13,8 @@ use crate::api::ApiContext;
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::input_limits;
 use crate::api::json::ValidJson;
-use crate::api::pagination::{ListResponse, page_request, render_page};
-use crate::api::params::{ApiPath, QueryParams};
+use crate::api::pagination::{ListResponse, PageQuery, render_page};
+use crate::api::params::{ApiPath, ApiQuery};
 use crate::domain::inbound::{Source, SourceConfig, SourceFields, SourceType};
 use crate::domain::limits::APPLICATION_NAME;
 use crate::domain::{Metadata, SourceId, Timestamp, Uid};
@@ -148,9 +148,9 @@ pub async fn list(
     State(ctx): State<ApiContext>,
     Extension(principal): Extension<Principal>,
     headers: HeaderMap,
-    query: QueryParams,
+    ApiQuery(page): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<ListResponse<SourceOut>>> {
-    let page = page_request(&query, Order::Ascending)?;
+    let page = page.request(Order::Ascending);
     let sources = inbound::list_sources(&ctx.ops, &principal, page).await?;
     Ok(Json(render_page(sources, |source| {
         render(&ctx, &headers, source)
