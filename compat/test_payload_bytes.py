@@ -10,6 +10,7 @@ produce (``1.50``, escapes, whitespace) are sent as raw text and compared as raw
 from __future__ import annotations
 
 import json
+import time
 
 import standardwebhooks.webhooks as stdwh
 import svix
@@ -116,6 +117,12 @@ def test_raw_payload_text_is_delivered_and_returned_unchanged(hookd: Hookd, clie
             f"/api/v1/app/{app.id}/attempt/msg/{msg_id}?with_msg=true",
         ):
             read = http.get(path)
+            # The receiver has the request before hookd records the attempt, so the attempt
+            # listing may still be empty for a moment; the payload must be exact once it is not.
+            deadline = time.monotonic() + DELIVERY_TIMEOUT_S
+            while read.status_code == 200 and '"data":[]' in read.text and time.monotonic() < deadline:
+                time.sleep(0.05)
+                read = http.get(path)
             assert read.status_code == 200, read.text
             assert f'"payload":{RAW_PAYLOAD}' in read.text, (path, read.text)
 
