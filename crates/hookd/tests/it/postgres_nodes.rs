@@ -144,11 +144,14 @@ async fn postgres_three_nodes_lose_nothing_when_one_is_killed() {
     let total_received = |receivers: &[Receiver]| -> Vec<crate::harness::Received> {
         receivers.iter().flat_map(Receiver::received).collect()
     };
-    let deadline = Instant::now() + Duration::from_secs(40);
+    // What this test proves is that nothing is lost, not how fast three debug builds deliver:
+    // the bound is generous because a busy 2-core machine (CI, or builds alongside) managed
+    // 2,100-2,700 deliveries in 40 s where a quiet one does 3,333 in about 10.
+    let deadline = Instant::now() + Duration::from_secs(90);
     loop {
         let received = total_received(&receivers);
         let by_node_3 = received.iter().filter(|r| r.sender() == "node-3").count();
-        if received.len() >= MESSAGES / 3 && by_node_3 > 0 {
+        if received.len() >= MESSAGES / 4 && by_node_3 > 0 {
             break;
         }
         assert!(
