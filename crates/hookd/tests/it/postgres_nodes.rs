@@ -182,8 +182,9 @@ async fn postgres_three_nodes_lose_nothing_when_one_is_killed() {
     let accepted: HashSet<String> = ingest.await.unwrap().into_iter().collect();
     assert_eq!(accepted.len(), MESSAGES, "every message was accepted once");
 
-    // Wait for every accepted message: the killed node's leases end within a lease (6 s).
-    let deadline = Instant::now() + Duration::from_secs(60);
+    // Wait for every accepted message: the killed node's leases end within a lease (6 s); the
+    // rest of the bound is for the remaining deliveries on a busy machine (see above).
+    let deadline = Instant::now() + Duration::from_secs(150);
     loop {
         let delivered: HashSet<String> = total_received(&receivers)
             .iter()
