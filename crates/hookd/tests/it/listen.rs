@@ -399,6 +399,16 @@ async fn listen_forwards_every_message_once_in_order_across_a_server_restart() {
     listen
         .wait_for_line("stopped", Duration::from_secs(10))
         .await;
+    let mut listen = listen;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let exit = loop {
+        if let Some(exit) = listen.child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(Instant::now() < deadline, "listen did not exit on Ctrl-C");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(exit.success(), "{exit:?}");
     drop(server);
 }
 
