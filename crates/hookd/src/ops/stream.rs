@@ -6,6 +6,12 @@
 //! most one chunk of messages (`STREAM_CHUNK`) and the feed's bounded channel; when it lags
 //! past the channel's capacity it simply reads the store again from its cursor. Nothing here
 //! knows SSE or HTTP.
+//!
+//! A known gap: the cursor is a message id, and ids are made (time-ordered) before the write
+//! commits, so two messages accepted at the same moment may commit in the other order; a
+//! stream already past the later id then never sends the earlier one. `hookd listen` is for
+//! development, where that race is rare; closing it needs a commit-ordered sequence in the
+//! store.
 
 use std::collections::VecDeque;
 use std::time::Duration;
