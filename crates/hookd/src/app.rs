@@ -142,6 +142,7 @@ pub async fn start(config: Config, deps: Dependencies) -> anyhow::Result<Running
         .context("creating the operational webhooks application")?;
     let shared_store: Arc<dyn Store> = store.clone();
     let wake_background = Arc::new(Notify::new());
+    let shutdown = CancellationToken::new();
 
     let ops = Ops {
         store: Arc::clone(&shared_store),
@@ -150,6 +151,7 @@ pub async fn start(config: Config, deps: Dependencies) -> anyhow::Result<Running
         resolver: Arc::clone(&deps.resolver),
         wake_background: Arc::clone(&wake_background),
         payload_retention: config.payload_retention,
+        message_feed: crate::ops::stream::MessageFeed::until(shutdown.child_token()),
     };
     let router = api::router(ApiContext {
         ops,
@@ -195,7 +197,6 @@ pub async fn start(config: Config, deps: Dependencies) -> anyhow::Result<Running
         .await
         .with_context(|| format!("binding {}", config.listen))?;
     let local_addr = listener.local_addr()?;
-    let shutdown = CancellationToken::new();
     if let Backend::Postgres(postgres) = &backend {
         // Other nodes' new deliveries wake this node's dispatcher too.
         postgres.listen_for_deliveries(shutdown.child_token());

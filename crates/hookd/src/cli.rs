@@ -8,10 +8,10 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::app::{self, AdminTokenSource, Dependencies, RunningServer};
 use crate::config::{Config, ServeArgs, parse_database_url};
-use crate::operator_cli;
 use crate::store::postgres::PostgresStore;
 use crate::telemetry::ErrorChain;
 use crate::telemetry::LogFormat;
+use crate::{listen_cli, operator_cli};
 
 #[derive(Debug, Parser)]
 #[command(name = "hookd", version, about = "A webhook delivery server")]
@@ -37,6 +37,8 @@ enum Command {
     },
     /// Replay deliveries by filter through a running hookd's API, with progress.
     Replay(operator_cli::ReplayArgs),
+    /// Forward an application's or an inbound source's messages to a local URL, as they arrive.
+    Listen(listen_cli::ListenArgs),
 }
 
 #[derive(Debug, Args)]
@@ -55,6 +57,7 @@ pub fn main() -> ExitCode {
         Command::Migrate(args) => migrate(&args.database_url),
         Command::Attempts { command } => operator_cli::attempts(command),
         Command::Replay(args) => operator_cli::replay(args),
+        Command::Listen(args) => listen_cli::listen(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -14,6 +14,7 @@ pub mod config;
 pub mod domain;
 pub mod engine;
 pub mod http_server;
+pub mod listen_cli;
 pub mod operator_cli;
 pub mod ops;
 pub mod policy;

@@ -17,10 +17,10 @@ use crate::domain::Timestamp;
 pub struct ServerArgs {
     /// Base URL of a running hookd.
     #[arg(long, env = "HOOKD_SERVER", default_value = "http://127.0.0.1:8071", value_parser = parse_server_url)]
-    server: String,
+    pub(crate) server: String,
     /// The admin bearer token.
     #[arg(long, env = "HOOKD_ADMIN_TOKEN", hide_env_values = true)]
-    token: Option<String>,
+    pub(crate) token: Option<String>,
 }
 
 /// Why a `--server` was refused.

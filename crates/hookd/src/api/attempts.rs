@@ -293,6 +293,7 @@ mod tests {
             tags: Vec::new(),
             deliver_at: None,
             created_at: attempt().created_at,
+            content_type: None,
         }
     }
 

@@ -382,6 +382,7 @@ mod tests {
             created_at: chrono::DateTime::parse_from_rfc3339("2024-05-06T07:08:09.123Z")
                 .unwrap()
                 .to_utc(),
+            content_type: None,
         }
     }
 

@@ -39,6 +39,7 @@ mod pagination;
 mod params;
 mod patch;
 mod replay;
+mod stream;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -72,6 +73,7 @@ pub use error::ApiError;
 pub fn router(ctx: ApiContext) -> Router {
     let authenticated = resource_routes()
         .merge(operational_routes())
+        .merge(stream::app_routes())
         .method_not_allowed_fallback(method_not_allowed)
         .layer(from_fn_with_state(
             idempotency::Idempotency::new(ctx.clone()),
@@ -93,6 +95,7 @@ pub fn router(ctx: ApiContext) -> Router {
         ));
     // The inbound gateway's routes share the body limits, outside `/api/v1`.
     let ingest = inbound::routes(&ctx)
+        .merge(stream::source_routes(&ctx))
         .layer(DefaultBodyLimit::max(ctx.max_body_bytes))
         .layer(from_fn_with_state(
             ctx.clone(),

@@ -19,6 +19,9 @@ pub struct Message {
     /// When delivery starts, if the sender scheduled it for later.
     pub deliver_at: Option<Timestamp>,
     pub created_at: Timestamp,
+    /// The content type an opaque payload (an inbound body that is not a JSON object) came
+    /// with; `None` for a JSON payload, which is `application/json`.
+    pub content_type: Option<String>,
 }
 
 /// Who asked for an attempt: Svix's `triggerType` integers.

@@ -238,9 +238,17 @@ impl ServerState {
                 let in_progress = RequestInProgress::enter(&server, &activity);
                 let router = server.router.clone();
                 async move {
+                    // The request stays in progress until its response body has been sent,
+                    // so that a long answer (an event stream) is not closed as idle.
                     let response = router.oneshot(request.map(Body::new)).await;
-                    drop(in_progress);
-                    response
+                    response.map(|response| {
+                        response.map(|body| {
+                            Body::new(BodyInProgress {
+                                body,
+                                _in_progress: in_progress,
+                            })
+                        })
+                    })
                 }
             })
         };
@@ -332,6 +340,33 @@ impl RequestInProgress {
             server: Arc::clone(server),
             activity: Arc::clone(activity),
         }
+    }
+}
+
+/// A response body that keeps its request in progress until hyper drops it, at its end or
+/// when the connection closes.
+struct BodyInProgress {
+    body: Body,
+    _in_progress: RequestInProgress,
+}
+
+impl http_body::Body for BodyInProgress {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        context: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.body).poll_frame(context)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
     }
 }
 

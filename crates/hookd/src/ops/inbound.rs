@@ -197,6 +197,7 @@ pub async fn receive(ops: &Ops, source: &Source, request: IncomingRequest) -> Op
         }
         Ok(ReceiptOutcome::Forwarded { msg_id, deliveries }) => {
             tracing::info!(source_id = %source.id, msg_id = %msg_id, deliveries, "inbound request forwarded");
+            ops.message_feed.announce(&source.app_id());
             Receipt::Forwarded(msg_id)
         }
         Ok(ReceiptOutcome::Duplicate { msg_id }) => Receipt::Duplicate(msg_id),

@@ -64,6 +64,7 @@ pub async fn accept(
             deliveries,
         } => {
             tracing::info!(app_id = %app.id, msg_id = %message.id, deliveries, "message accepted");
+            ops.message_feed.announce(&app.id);
             Ok(message)
         }
         MessageInsert::Duplicate(existing) => {

@@ -24,6 +24,7 @@ pub mod messages;
 mod principal;
 pub mod replay;
 mod scope;
+pub mod stream;
 
 use std::sync::Arc;
 
@@ -57,6 +58,8 @@ pub struct Ops {
     /// How long message payloads are kept; a `deliverAt` may not lie beyond it, or the payload
     /// would be purged before it is sent.
     pub payload_retention: std::time::Duration,
+    /// Told of every message committed on this node, so that open streams read it at once.
+    pub message_feed: stream::MessageFeed,
 }
 
 /// What a create-or-update (or a create that may find its record already there) did.

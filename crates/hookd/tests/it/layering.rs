@@ -24,6 +24,7 @@ const LAYERS: &[&[&str]] = &[
         "app",
         "cli",
         "operator_cli",
+        "listen_cli",
         "main",
         "lib",
     ],

@@ -19,6 +19,7 @@ mod inbound_crash;
 mod input_limits;
 mod layering;
 mod list_budget;
+mod listen;
 mod listing;
 mod logs;
 mod not_found_first;

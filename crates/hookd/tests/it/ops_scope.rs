@@ -54,6 +54,7 @@ async fn world() -> World {
         resolver: Arc::new(SystemResolver),
         wake_background: Arc::new(Notify::new()),
         payload_retention: std::time::Duration::from_secs(3600),
+        message_feed: Default::default(),
     };
     let admin = Principal::Admin;
     let mut made = Vec::new();

@@ -87,8 +87,7 @@ impl MessageStore for PostgresStore {
     }
 }
 
-const MESSAGE_COLUMNS: &str =
-    "id, app_id, event_type, event_id, payload, channels, tags, deliver_at, created_at";
+const MESSAGE_COLUMNS: &str = "id, app_id, event_type, event_id, payload, channels, tags, deliver_at, created_at, content_type";
 
 fn message_from_row(row: &Row) -> Result<Message, StoreError> {
     let event_type: String = get(row, 2)?;
@@ -107,6 +106,7 @@ fn message_from_row(row: &Row) -> Result<Message, StoreError> {
         tags: get(row, 6)?,
         deliver_at: get::<Option<i64>>(row, 7)?.map(from_micros),
         created_at: from_micros(get(row, 8)?),
+        content_type: get(row, 9)?,
     })
 }
 
@@ -192,6 +192,7 @@ pub async fn insert_message(
         .await
         .map_err(backend)?;
     }
+    let content_type = new.payload.content_type().map(str::to_owned);
     let message = Message {
         id: new.id,
         app_id: new.app_id,
@@ -202,6 +203,7 @@ pub async fn insert_message(
         tags: new.tags,
         deliver_at: new.deliver_at,
         created_at: new.now,
+        content_type,
     };
     Ok(MessageInsert::Created {
         message,

@@ -98,8 +98,7 @@ impl MessageStore for SqliteStore {
     }
 }
 
-const MESSAGE_COLUMNS: &str =
-    "id, app_id, event_type, event_id, payload, channels, tags, deliver_at, created_at";
+const MESSAGE_COLUMNS: &str = "id, app_id, event_type, event_id, payload, channels, tags, deliver_at, created_at, content_type";
 
 fn message_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Message, StoreError>> {
     let id: String = row.get(0)?;
@@ -121,6 +120,7 @@ fn message_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Message, StoreErro
                 .map_err(backend)?
                 .map(from_micros),
             created_at: from_micros(row.get(8).map_err(backend)?),
+            content_type: row.get(9).map_err(backend)?,
         })
     })())
 }
@@ -178,6 +178,7 @@ pub fn insert_message(c: &Connection, new: NewMessage) -> Result<MessageInsert, 
         mark_due(c, endpoint.id.as_str(), new.app_id.as_str(), due_at)?;
         deliveries += 1;
     }
+    let content_type = new.payload.content_type().map(str::to_owned);
     let message = Message {
         id: new.id,
         app_id: new.app_id,
@@ -188,6 +189,7 @@ pub fn insert_message(c: &Connection, new: NewMessage) -> Result<MessageInsert, 
         tags: new.tags,
         deliver_at: new.deliver_at,
         created_at: new.now,
+        content_type,
     };
     Ok(MessageInsert::Created {
         message,

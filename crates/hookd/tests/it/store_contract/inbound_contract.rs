@@ -346,6 +346,22 @@ async fn a_forwarded_form_post_is_claimed_with_its_bytes_and_content_type(store:
             (Some(r#"{"id":"evt_1",  "n": 1.50}"#), None),
         ]
     );
+    // The message records carry the content type too (what `hookd listen` streams).
+    let listed = store
+        .list_messages(&source.app_id(), MessageFilter::default(), page(10, None))
+        .await
+        .unwrap();
+    let mut content_types: Vec<_> = listed
+        .items
+        .iter()
+        .map(|message| (message.id.to_string(), message.content_type.clone()))
+        .collect();
+    content_types.sort();
+    let content_types: Vec<_> = content_types.into_iter().map(|(_, kind)| kind).collect();
+    assert_eq!(
+        content_types,
+        [Some("application/x-www-form-urlencoded".to_owned()), None]
+    );
 }
 
 async fn retention_deletes_old_requests_and_keys(store: Arc<dyn Store>) {
