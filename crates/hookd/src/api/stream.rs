@@ -23,7 +23,7 @@ use serde_json::json;
 
 use super::ApiContext;
 use super::error::{ApiError, ApiResult};
-use super::params::{ApiPath, QueryParams};
+use super::params::{ApiPath, ApiQuery, optional};
 use crate::domain::Message;
 use crate::ops::stream::{self, MessageStream, StreamStart};
 use crate::ops::{AppRef, Principal};
@@ -56,7 +56,7 @@ async fn app_stream(
     Extension(principal): Extension<Principal>,
     ApiPath(app_id): ApiPath<String>,
     headers: HeaderMap,
-    query: QueryParams,
+    ApiQuery(query): ApiQuery<StreamQuery>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     let start = stream_start(&headers, &query)?;
     let opened = stream::open(&ctx.ops, &principal, AppRef::Named(&app_id), start).await?;
@@ -68,16 +68,23 @@ async fn source_stream(
     Extension(principal): Extension<Principal>,
     ApiPath(source_id): ApiPath<String>,
     headers: HeaderMap,
-    query: QueryParams,
+    ApiQuery(query): ApiQuery<StreamQuery>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     let start = stream_start(&headers, &query)?;
     let opened = stream::open(&ctx.ops, &principal, AppRef::Source(&source_id), start).await?;
     Ok(sse(opened))
 }
 
+/// `?after=`: the message (id) to resume after.
+#[derive(Debug, serde::Deserialize)]
+struct StreamQuery {
+    #[serde(default, deserialize_with = "optional")]
+    after: Option<String>,
+}
+
 /// `Last-Event-ID` wins over `?after=`: a browser's EventSource sends the header on its own
 /// reconnects, with a newer position than the URL it was opened with.
-fn stream_start<'a>(headers: &'a HeaderMap, query: &'a QueryParams) -> ApiResult<StreamStart<'a>> {
+fn stream_start<'a>(headers: &'a HeaderMap, query: &'a StreamQuery) -> ApiResult<StreamStart<'a>> {
     let from_header =
         match headers.get("last-event-id") {
             None => None,
@@ -85,7 +92,7 @@ fn stream_start<'a>(headers: &'a HeaderMap, query: &'a QueryParams) -> ApiResult
                 ApiError::BadRequest("Last-Event-ID must be a message id".to_owned())
             })?),
         };
-    Ok(match from_header.or(query.get("after")) {
+    Ok(match from_header.or(query.after.as_deref()) {
         Some(after) if !after.is_empty() => StreamStart::After(after),
         _ => StreamStart::Now,
     })
