@@ -32,7 +32,7 @@ use crate::scenarios::{Bench, Scenario, Sizes};
 #[derive(Debug, Parser)]
 #[command(
     name = "hookd-bench",
-    about = "Benchmarks hookd: ceiling, ingest, delivery, latency, isolation, backlog"
+    about = "Benchmarks hookd: ceiling, ingest, inbound, delivery, latency, isolation, backlog"
 )]
 struct Cli {
     /// Scenarios to run, in order, or `all`.
@@ -76,7 +76,7 @@ fn parse_scenarios(name: &str) -> Result<Vec<Scenario>, String> {
     <Scenario as clap::ValueEnum>::from_str(name, true)
         .map(|scenario| vec![scenario])
         .map_err(|_| {
-            format!("unknown scenario {name:?}: use all, ceiling, ingest, delivery, latency, isolation or backlog")
+            format!("unknown scenario {name:?}: use all, ceiling, ingest, inbound, delivery, latency, isolation or backlog")
         })
 }
 
