@@ -48,6 +48,10 @@ struct Cli {
     /// Small counts for every scenario: the whole run takes about a minute.
     #[arg(long)]
     quick: bool,
+    /// Messages of each ingest case and signed requests of each inbound case (defaults 200,000
+    /// and 50,000; 10,000 each with --quick).
+    #[arg(long)]
+    ingest_messages: Option<u64>,
     /// Messages queued in the backlog scenario (default 1,000,000; 10,000 with --quick).
     #[arg(long)]
     backlog: Option<u64>,
@@ -91,6 +95,10 @@ async fn main() -> anyhow::Result<()> {
     } else {
         Sizes::full()
     };
+    if let Some(messages) = cli.ingest_messages {
+        sizes.ingest_messages = messages;
+        sizes.inbound_requests = messages;
+    }
     if let Some(backlog) = cli.backlog {
         sizes.backlog_messages = backlog;
     }

@@ -97,7 +97,7 @@ impl Sizes {
         Sizes {
             ceiling_requests: 50_000,
             ingest_messages: 10_000,
-            inbound_requests: 5_000,
+            inbound_requests: 10_000,
             delivery_messages: 5_000,
             fanout_messages: 1_000,
             latency_duration: Duration::from_secs(5),
