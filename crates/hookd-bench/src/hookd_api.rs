@@ -1,5 +1,6 @@
 //! The few calls of hookd's REST API the benchmark makes: create an application, create an
-//! endpoint, send a message. Requests are the ones a Svix SDK would send, with the admin token as
+//! endpoint, send a message, and for the inbound gateway create a source and its ingest
+//! endpoint (Svix Ingest's API under `/ingest/api/v1`). Requests are the ones a Svix SDK would send, with the admin token as
 //! a bearer token. Every call goes to the loopback address hookd was started on.
 
 use std::time::Duration;
@@ -19,7 +20,16 @@ pub const EVENT_TYPE: &str = "bench.event";
 pub struct HookdApi {
     http: reqwest::Client,
     base_url: String,
+    ingest_base_url: String,
     authorization: String,
+}
+
+/// An inbound source as the benchmark needs it: its id and the URL providers post to.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InboundSource {
+    pub id: String,
+    pub ingest_url: String,
 }
 
 /// The part of hookd's answers the benchmark needs: the created object's id.
@@ -33,6 +43,7 @@ impl HookdApi {
         HookdApi {
             http,
             base_url: format!("{base_url}/api/v1"),
+            ingest_base_url: format!("{base_url}/ingest/api/v1"),
             authorization: format!("Bearer {admin_token}"),
         }
     }
@@ -64,7 +75,45 @@ impl HookdApi {
             .await
     }
 
+    /// `POST /ingest/api/v1/source` of `source_type` (`stripe`, `github`, ...) verifying with
+    /// `secret`; returns the source with its ingest URL.
+    pub async fn create_source(
+        &self,
+        source_type: &str,
+        secret: &str,
+    ) -> anyhow::Result<InboundSource> {
+        let body =
+            json!({ "name": source_type, "type": source_type, "config": { "secret": secret } });
+        let response = self
+            .post(
+                &format!("{}/source", self.ingest_base_url),
+                body.to_string(),
+            )
+            .await
+            .with_context(|| format!("creating a {source_type} source"))?;
+        Ok(response.json::<InboundSource>().await?)
+    }
+
+    /// `POST /ingest/api/v1/source/{id}/endpoint`: accepted events of the source go to `url`.
+    pub async fn create_ingest_endpoint(
+        &self,
+        source_id: &str,
+        url: &str,
+    ) -> anyhow::Result<String> {
+        self.create(
+            &format!("{}/source/{source_id}/endpoint", self.ingest_base_url),
+            json!({ "url": url }).to_string(),
+        )
+        .await
+        .context("creating an ingest endpoint")
+    }
+
     async fn create(&self, url: &str, body: String) -> anyhow::Result<String> {
+        Ok(self.post(url, body).await?.json::<Created>().await?.id)
+    }
+
+    /// An authorized JSON `POST`; an answer other than 2xx is an error carrying hookd's body.
+    async fn post(&self, url: &str, body: String) -> anyhow::Result<reqwest::Response> {
         let response = self
             .http
             .post(url)
@@ -79,7 +128,7 @@ impl HookdApi {
             let detail = response.text().await.unwrap_or_default();
             bail!("hookd answered {status}: {detail}");
         }
-        Ok(response.json::<Created>().await?.id)
+        Ok(response)
     }
 }
 

@@ -32,7 +32,7 @@ use crate::scenarios::{Bench, Scenario, Sizes};
 #[derive(Debug, Parser)]
 #[command(
     name = "hookd-bench",
-    about = "Benchmarks hookd: ceiling, ingest, delivery, latency, isolation, backlog"
+    about = "Benchmarks hookd: ceiling, ingest, inbound, delivery, latency, isolation, backlog"
 )]
 struct Cli {
     /// Scenarios to run, in order, or `all`.
@@ -48,6 +48,10 @@ struct Cli {
     /// Small counts for every scenario: the whole run takes about a minute.
     #[arg(long)]
     quick: bool,
+    /// Messages of each ingest case and signed requests of each inbound case (defaults 200,000
+    /// and 50,000; 10,000 each with --quick).
+    #[arg(long)]
+    ingest_messages: Option<u64>,
     /// Messages queued in the backlog scenario (default 1,000,000; 10,000 with --quick).
     #[arg(long)]
     backlog: Option<u64>,
@@ -76,7 +80,7 @@ fn parse_scenarios(name: &str) -> Result<Vec<Scenario>, String> {
     <Scenario as clap::ValueEnum>::from_str(name, true)
         .map(|scenario| vec![scenario])
         .map_err(|_| {
-            format!("unknown scenario {name:?}: use all, ceiling, ingest, delivery, latency, isolation or backlog")
+            format!("unknown scenario {name:?}: use all, ceiling, ingest, inbound, delivery, latency, isolation or backlog")
         })
 }
 
@@ -91,6 +95,10 @@ async fn main() -> anyhow::Result<()> {
     } else {
         Sizes::full()
     };
+    if let Some(messages) = cli.ingest_messages {
+        sizes.ingest_messages = messages;
+        sizes.inbound_requests = messages;
+    }
     if let Some(backlog) = cli.backlog {
         sizes.backlog_messages = backlog;
     }

@@ -57,6 +57,21 @@ pub struct CaseResult {
     pub details: serde_json::Map<String, serde_json::Value>,
 }
 
+impl CaseResult {
+    /// Adds hookd's CPU time per counted unit to the details (start-up and setup included,
+    /// small next to thousands of requests): the figure that compares two request paths.
+    pub fn add_cpu_per_request(&mut self) {
+        if let Some(usage) = self.hookd
+            && self.count > 0
+        {
+            self.details.insert(
+                "hookd CPU µs/request".into(),
+                serde_json::json!(usage.cpu_seconds * 1e6 / self.count as f64),
+            );
+        }
+    }
+}
+
 /// Latency percentiles in milliseconds (nearest rank).
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Percentiles {

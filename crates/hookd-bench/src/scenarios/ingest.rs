@@ -43,6 +43,7 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
         result.elapsed_secs = run.elapsed.as_secs_f64();
         result.latency = Percentiles::of(run.request_latencies());
         result.hookd = Some(usage);
+        result.add_cpu_per_request();
         if endpoints > 0 {
             result.details.insert(
                 "delivered while ingesting".into(),

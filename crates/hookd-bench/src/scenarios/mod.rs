@@ -8,6 +8,7 @@
 pub mod backlog;
 pub mod ceiling;
 pub mod delivery;
+pub mod inbound;
 pub mod ingest;
 pub mod isolation;
 pub mod latency;
@@ -38,6 +39,7 @@ pub const SENDING_CLIENTS: usize = 64;
 pub enum Scenario {
     Ceiling,
     Ingest,
+    Inbound,
     Delivery,
     Latency,
     Isolation,
@@ -46,9 +48,10 @@ pub enum Scenario {
 
 impl Scenario {
     /// Every scenario, in the order `all` runs them (later ones compare with earlier ones).
-    pub const ALL: [Scenario; 6] = [
+    pub const ALL: [Scenario; 7] = [
         Scenario::Ceiling,
         Scenario::Ingest,
+        Scenario::Inbound,
         Scenario::Delivery,
         Scenario::Latency,
         Scenario::Isolation,
@@ -59,6 +62,7 @@ impl Scenario {
         match self {
             Scenario::Ceiling => "ceiling",
             Scenario::Ingest => "ingest",
+            Scenario::Inbound => "inbound",
             Scenario::Delivery => "delivery",
             Scenario::Latency => "latency",
             Scenario::Isolation => "isolation",
@@ -72,6 +76,8 @@ impl Scenario {
 pub struct Sizes {
     pub ceiling_requests: u64,
     pub ingest_messages: u64,
+    /// Signed provider requests of each inbound case (all are signed before the case starts).
+    pub inbound_requests: u64,
     /// Messages of the one-endpoint delivery case.
     pub delivery_messages: u64,
     /// Messages of the fan-out case (each one is delivered ten times).
@@ -91,6 +97,7 @@ impl Sizes {
         Sizes {
             ceiling_requests: 50_000,
             ingest_messages: 10_000,
+            inbound_requests: 10_000,
             delivery_messages: 5_000,
             fanout_messages: 1_000,
             latency_duration: Duration::from_secs(5),
@@ -106,6 +113,7 @@ impl Sizes {
         Sizes {
             ceiling_requests: 200_000,
             ingest_messages: 200_000,
+            inbound_requests: 50_000,
             delivery_messages: 100_000,
             fanout_messages: 20_000,
             latency_duration: Duration::from_secs(30),
@@ -156,6 +164,7 @@ impl Bench {
         match scenario {
             Scenario::Ceiling => ceiling::run(self).await,
             Scenario::Ingest => ingest::run(self).await,
+            Scenario::Inbound => inbound::run(self).await,
             Scenario::Delivery => delivery::run(self).await,
             Scenario::Latency => latency::run(self).await,
             Scenario::Isolation => isolation::run(self).await,
