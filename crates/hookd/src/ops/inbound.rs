@@ -2,20 +2,23 @@
 //! a source's ingest URL.
 //!
 //! Receiving is unauthenticated: the token in the URL names the source, and the request is
-//! worth what its signature proves. `receive` verifies it with the source's scheme
-//! (`domain::inbound::verify`), answers Slack's `url_verification`, and has the store commit the
-//! request record, its dedupe key and the message it forwards in one transaction. The message is
-//! one of the source's internal application, so the engine delivers it to the source's ingest
-//! endpoints (signed with each one's own secret), with retries, logs and replay. The caller
-//! answers the provider only after `receive` returns.
+//! worth what its signature proves. `receive` verifies it with the verifier built from the
+//! source's config (`Source::verifier`: `webhook_signature::Verifier`), answers Slack's
+//! `url_verification`, and has the store commit the request record, its dedupe key and the
+//! message it forwards in one transaction. The message is one of the source's internal
+//! application, so the engine delivers it to the source's ingest endpoints (signed with each
+//! one's own secret), with retries, logs and replay; with `forwardToApp` the same request also
+//! becomes a message of that user application, in the same transaction. The caller answers the
+//! provider only after `receive` returns.
 
-use super::scope::{SOURCE_NOT_FOUND, is_internal};
+use super::scope::{AppRef, SOURCE_NOT_FOUND, is_internal, lookup_application};
 use super::{OpError, OpResult, Ops, Principal, Upserted};
+use crate::domain::inbound::AppForward;
 use crate::domain::inbound::{
     InboundHeaders, InboundRequestRecord, RejectReason, Source, SourceFields, Verdict, dedupe_key,
-    event_type, redacted_headers, slack_challenge, verify,
+    event_type, forwarded_headers, redacted_headers, slack_challenge,
 };
-use crate::domain::{InboundRequestId, MessageId, MessagePayload, SourceId, Uid};
+use crate::domain::{AppId, InboundRequestId, MessageId, MessagePayload, SourceId, Uid};
 use crate::store::inbound::{NewSource, ReceiptDecision, ReceiptOutcome, ReceivedRequest};
 use crate::store::{NewMessage, Page, PageRequest, StoreError};
 
@@ -42,16 +45,20 @@ pub enum Receipt {
 pub struct IncomingRequest {
     pub headers: InboundHeaders,
     pub body: Vec<u8>,
-    /// The URL the provider called, as hookd's public URL spells it (Twilio signs it).
+    /// The URL the provider called, without the query, as hookd's public URL spells it
+    /// (Twilio signs it when the source names no `publicUrl`).
     pub url: String,
+    /// The query string as received, without the `?` (Twilio signs it too).
+    pub query: String,
 }
 
 pub async fn create_source(
     ops: &Ops,
     principal: &Principal,
-    fields: SourceFields,
+    mut fields: SourceFields,
 ) -> OpResult<Source> {
     principal.require_admin()?;
+    resolve_forward_app(ops, principal, &mut fields).await?;
     let now = ops.clock.now();
     let source = ops
         .store
@@ -93,6 +100,7 @@ pub async fn upsert_source(
 ) -> OpResult<Upserted<Source>> {
     principal.require_admin()?;
     if let Some(current) = ops.store.get_source(name).await? {
+        resolve_forward_app(ops, principal, &mut fields).await?;
         fields.uid = fields.uid.or(current.fields.uid);
         let updated = ops
             .store
@@ -141,16 +149,43 @@ pub async fn source_for_token(ops: &Ops, token: &str) -> OpResult<Source> {
         .ok_or(OpError::NotFound(SOURCE_NOT_FOUND))
 }
 
+/// Replaces `forwardToApp` (an application's id or uid) with the id of that application, which
+/// must be one of the user's: an unknown one is refused as a bad field, not a missing path.
+async fn resolve_forward_app(
+    ops: &Ops,
+    principal: &Principal,
+    fields: &mut SourceFields,
+) -> OpResult<()> {
+    let Some(name) = &fields.config.forward_to_app else {
+        return Ok(());
+    };
+    let app = lookup_application(ops, principal, AppRef::Named(name))
+        .await?
+        .ok_or_else(|| {
+            OpError::invalid_body(&["config", "forwardToApp"], "application not found")
+        })?;
+    fields.config.forward_to_app = Some(app.id.to_string());
+    Ok(())
+}
+
 /// Judges the request and commits what it is worth (see the module docs).
 pub async fn receive(ops: &Ops, source: &Source, request: IncomingRequest) -> OpResult<Receipt> {
     let now = ops.clock.now();
-    let verified = verify(
-        source,
-        &request.headers,
-        &request.body,
-        &request.url,
-        now.timestamp(),
-    );
+    let verifier = source.verifier(&request.url).map_err(|error| {
+        // Only a config stored before the verifier refused it gets here: the provider is told
+        // the request did not verify, and the operator finds the reason in the log.
+        tracing::warn!(source_id = %source.id, error = %error, "inbound source config does not build a verifier");
+        error
+    });
+    let pairs = request.headers.as_pairs();
+    let verified = match verifier {
+        Ok(verifier) => verifier.verify(
+            &InboundHeaders::request(&pairs, &request.query, &request.body),
+            now.timestamp(),
+        ),
+        Err(_) => Err(webhook_signature::VerifyError::NoMatchingSignature),
+    };
+    drop(pairs);
     if verified.is_ok()
         && let Some(challenge) = slack_challenge(source, &request.body)
     {
@@ -161,23 +196,34 @@ pub async fn receive(ops: &Ops, source: &Source, request: IncomingRequest) -> Op
     });
     let decision = match payload {
         Err(reason) => ReceiptDecision::Reject(reason),
-        Ok(payload) => ReceiptDecision::Forward {
-            message: Box::new(NewMessage {
+        Ok(payload) => {
+            let payload =
+                payload.with_original_headers(forwarded_headers(source, &request.headers));
+            let message = |app_id| NewMessage {
                 id: MessageId::generate(now, rand::random()),
-                app_id: source.app_id(),
+                app_id,
                 event_type: event_type(source, &request.headers, &request.body),
                 event_id: None,
-                payload,
+                payload: payload.clone(),
                 channels: Vec::new(),
                 tags: Vec::new(),
                 deliver_at: None,
                 now,
-            }),
-            dedupe_key: dedupe_key(source, &request.headers, &request.body),
-            dedupe_since: now
-                .checked_sub_signed(window(source))
-                .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC),
-        },
+            };
+            ReceiptDecision::Forward {
+                message: Box::new(message(source.app_id())),
+                app_message: source
+                    .fields
+                    .config
+                    .forward_to_app
+                    .as_ref()
+                    .map(|app_id| Box::new(message(AppId::from_trusted(app_id.clone())))),
+                dedupe_key: dedupe_key(source, &request.headers, &request.body),
+                dedupe_since: now
+                    .checked_sub_signed(window(source))
+                    .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC),
+            }
+        }
     };
     let outcome = ops
         .store
@@ -195,8 +241,16 @@ pub async fn receive(ops: &Ops, source: &Source, request: IncomingRequest) -> Op
             tracing::info!(source_id = %source.id, reason = reason.code(), "inbound request rejected");
             Receipt::Rejected(reason)
         }
-        Ok(ReceiptOutcome::Forwarded { msg_id, deliveries }) => {
+        Ok(ReceiptOutcome::Forwarded {
+            msg_id,
+            deliveries,
+            app_forward,
+        }) => {
             tracing::info!(source_id = %source.id, msg_id = %msg_id, deliveries, "inbound request forwarded");
+            if let Some(AppForward::ApplicationMissing) = app_forward {
+                tracing::warn!(source_id = %source.id, msg_id = %msg_id,
+                    "the source's forwardToApp application no longer exists; forwarded to ingest endpoints only");
+            }
             Receipt::Forwarded(msg_id)
         }
         Ok(ReceiptOutcome::Duplicate { msg_id }) => Receipt::Duplicate(msg_id),

@@ -11,7 +11,9 @@
 use async_trait::async_trait;
 
 use super::{NewMessage, Page, PageRequest, StoreError};
-use crate::domain::inbound::{InboundRequestRecord, RejectReason, Source, SourceFields, Verdict};
+use crate::domain::inbound::{
+    AppForward, InboundRequestRecord, RejectReason, Source, SourceFields, Verdict,
+};
 use crate::domain::{InboundRequestId, MessageId, SourceId, Timestamp};
 
 /// A new source and the first token of its ingest URL.
@@ -40,9 +42,12 @@ pub struct ReceivedRequest {
 pub enum ReceiptDecision {
     /// Record it as rejected; forward nothing.
     Reject(RejectReason),
-    /// Forward it as `message`, unless `dedupe_key` was seen at or after `dedupe_since`.
+    /// Forward it as `message` (and as `app_message`, a message of the source's
+    /// `forwardToApp` application, when that application still exists), unless `dedupe_key`
+    /// was seen at or after `dedupe_since`.
     Forward {
         message: Box<NewMessage>,
+        app_message: Option<Box<NewMessage>>,
         dedupe_key: Option<String>,
         dedupe_since: Timestamp,
     },
@@ -57,6 +62,7 @@ pub enum ReceiptOutcome {
     Forwarded {
         msg_id: MessageId,
         deliveries: usize,
+        app_forward: Option<AppForward>,
     },
     /// Seen before within the window; the first request's message.
     Duplicate { msg_id: MessageId },
@@ -81,6 +87,33 @@ impl ReceiptOutcome {
                 Some(msg_id)
             }
         }
+    }
+
+    /// The columns `app_msg_id` and `app_forward_error` of the request record.
+    pub(crate) fn app_forward_columns(&self) -> (Option<&str>, Option<&'static str>) {
+        match self {
+            ReceiptOutcome::Forwarded {
+                app_forward: Some(AppForward::Forwarded(msg_id)),
+                ..
+            } => (Some(msg_id.as_str()), None),
+            ReceiptOutcome::Forwarded {
+                app_forward: Some(AppForward::ApplicationMissing),
+                ..
+            } => (None, Some(AppForward::APPLICATION_MISSING)),
+            _ => (None, None),
+        }
+    }
+}
+
+/// The stored `app_msg_id` and `app_forward_error` back into what became of the app forward.
+pub(crate) fn app_forward_from(
+    app_msg_id: Option<String>,
+    error: Option<&str>,
+) -> Option<AppForward> {
+    match (app_msg_id, error) {
+        (Some(msg_id), _) => Some(AppForward::Forwarded(MessageId::from_trusted(msg_id))),
+        (None, Some(_)) => Some(AppForward::ApplicationMissing),
+        (None, None) => None,
     }
 }
 
