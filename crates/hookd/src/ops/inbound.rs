@@ -18,8 +18,10 @@ use crate::domain::inbound::{
     InboundHeaders, InboundRequestRecord, RejectReason, Source, SourceFields, Verdict, dedupe_key,
     event_type, forwarded_headers, redacted_headers, slack_challenge,
 };
-use crate::domain::{AppId, InboundRequestId, MessageId, MessagePayload, SourceId, Uid};
-use crate::store::inbound::{NewSource, ReceiptDecision, ReceiptOutcome, ReceivedRequest};
+use crate::domain::{AppId, InboundRequestId, MessageId, MessagePayload, SourceId, Timestamp, Uid};
+use crate::store::inbound::{
+    AppMessage, NewSource, ReceiptDecision, ReceiptOutcome, ReceivedRequest,
+};
 use crate::store::{NewMessage, Page, PageRequest, StoreError};
 
 const REQUEST_NOT_FOUND: &str = "request not found";
@@ -196,34 +198,7 @@ pub async fn receive(ops: &Ops, source: &Source, request: IncomingRequest) -> Op
     });
     let decision = match payload {
         Err(reason) => ReceiptDecision::Reject(reason),
-        Ok(payload) => {
-            let payload =
-                payload.with_original_headers(forwarded_headers(source, &request.headers));
-            let message = |app_id| NewMessage {
-                id: MessageId::generate(now, rand::random()),
-                app_id,
-                event_type: event_type(source, &request.headers, &request.body),
-                event_id: None,
-                payload: payload.clone(),
-                channels: Vec::new(),
-                tags: Vec::new(),
-                deliver_at: None,
-                now,
-            };
-            ReceiptDecision::Forward {
-                message: Box::new(message(source.app_id())),
-                app_message: source
-                    .fields
-                    .config
-                    .forward_to_app
-                    .as_ref()
-                    .map(|app_id| Box::new(message(AppId::from_trusted(app_id.clone())))),
-                dedupe_key: dedupe_key(source, &request.headers, &request.body),
-                dedupe_since: now
-                    .checked_sub_signed(window(source))
-                    .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC),
-            }
-        }
+        Ok(payload) => forward_decision(source, &request.headers, &request.body, payload, now),
     };
     let outcome = ops
         .store
@@ -247,9 +222,9 @@ pub async fn receive(ops: &Ops, source: &Source, request: IncomingRequest) -> Op
             app_forward,
         }) => {
             tracing::info!(source_id = %source.id, msg_id = %msg_id, deliveries, "inbound request forwarded");
-            if let Some(AppForward::ApplicationMissing) = app_forward {
-                tracing::warn!(source_id = %source.id, msg_id = %msg_id,
-                    "the source's forwardToApp application no longer exists; forwarded to ingest endpoints only");
+            if let Some(reason) = app_forward.as_ref().and_then(AppForward::error_code) {
+                tracing::warn!(source_id = %source.id, msg_id = %msg_id, reason,
+                    "not forwarded to the source's forwardToApp application; to ingest endpoints only");
             }
             Receipt::Forwarded(msg_id)
         }
@@ -259,6 +234,46 @@ pub async fn receive(ops: &Ops, source: &Source, request: IncomingRequest) -> Op
         Err(error) => return Err(error.into()),
     };
     Ok(receipt)
+}
+
+/// What a verified request with `payload` is forwarded as: a message of the source's internal
+/// application, and of its `forwardToApp` application when it names one, both with the
+/// provider's event type and the original headers the source forwards.
+fn forward_decision(
+    source: &Source,
+    headers: &InboundHeaders,
+    body: &[u8],
+    payload: MessagePayload,
+    now: Timestamp,
+) -> ReceiptDecision {
+    let payload = payload.with_original_headers(forwarded_headers(source, headers));
+    let message = |app_id| NewMessage {
+        id: MessageId::generate(now, rand::random()),
+        app_id,
+        event_type: event_type(source, headers, body),
+        event_id: None,
+        payload: payload.clone(),
+        channels: Vec::new(),
+        tags: Vec::new(),
+        deliver_at: None,
+        now,
+    };
+    let app_message = source.fields.config.forward_to_app.as_ref().map(|app_id| {
+        // A user application's messages are JSON objects, as the API renders them.
+        if payload.content_type().is_some() {
+            AppMessage::Skip(AppForward::BodyNotJsonObject)
+        } else {
+            AppMessage::Forward(Box::new(message(AppId::from_trusted(app_id.clone()))))
+        }
+    });
+    ReceiptDecision::Forward {
+        message: Box::new(message(source.app_id())),
+        app_message,
+        dedupe_key: dedupe_key(source, headers, body),
+        dedupe_since: now
+            .checked_sub_signed(window(source))
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC),
+    }
 }
 
 /// A page of the source's received requests.

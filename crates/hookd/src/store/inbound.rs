@@ -47,10 +47,19 @@ pub enum ReceiptDecision {
     /// was seen at or after `dedupe_since`.
     Forward {
         message: Box<NewMessage>,
-        app_message: Option<Box<NewMessage>>,
+        app_message: Option<AppMessage>,
         dedupe_key: Option<String>,
         dedupe_since: Timestamp,
     },
+}
+
+/// What the operation decided for the source's `forwardToApp` application.
+#[derive(Debug, Clone)]
+pub enum AppMessage {
+    /// Also commit this message of the application, if it still exists.
+    Forward(Box<NewMessage>),
+    /// Do not, for this reason (recorded with the request).
+    Skip(AppForward),
 }
 
 /// What `receive_inbound_request` committed.
@@ -97,9 +106,9 @@ impl ReceiptOutcome {
                 ..
             } => (Some(msg_id.as_str()), None),
             ReceiptOutcome::Forwarded {
-                app_forward: Some(AppForward::ApplicationMissing),
+                app_forward: Some(reason),
                 ..
-            } => (None, Some(AppForward::APPLICATION_MISSING)),
+            } => (None, reason.error_code()),
             _ => (None, None),
         }
     }
@@ -112,7 +121,7 @@ pub(crate) fn app_forward_from(
 ) -> Option<AppForward> {
     match (app_msg_id, error) {
         (Some(msg_id), _) => Some(AppForward::Forwarded(MessageId::from_trusted(msg_id))),
-        (None, Some(_)) => Some(AppForward::ApplicationMissing),
+        (None, Some(code)) => AppForward::from_error_code(code),
         (None, None) => None,
     }
 }

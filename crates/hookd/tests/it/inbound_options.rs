@@ -412,6 +412,28 @@ async fn forward_to_app_makes_accepted_requests_messages_of_that_application() {
         "{message}"
     );
     ingest_receiver.wait_for(1, Duration::from_secs(10)).await;
+    // A body that is not a JSON object cannot be an application's message: it goes to the
+    // ingest endpoints only, and the request log says why.
+    let form = b"a=1";
+    let form_push = vec![
+        (
+            "x-hub-signature-256",
+            webhook_signature::github::sign(b"gh-secret", form),
+        ),
+        ("x-github-event", "push".to_owned()),
+        ("x-github-delivery", "d-form".to_owned()),
+        (
+            "content-type",
+            "application/x-www-form-urlencoded".to_owned(),
+        ),
+    ];
+    let (status, answer) = deliver(&url, &form_push, form).await;
+    assert_eq!(
+        (status, answer["status"].as_str()),
+        (200, Some("accepted")),
+        "{answer}"
+    );
+    ingest_receiver.wait_for(2, Duration::from_secs(10)).await;
     // A duplicate is forwarded once, to both.
     assert_eq!(
         deliver(&url, &push("d-1"), body).await.1["status"],
@@ -430,7 +452,7 @@ async fn forward_to_app_makes_accepted_requests_messages_of_that_application() {
         (200, Some("accepted")),
         "{answer}"
     );
-    ingest_receiver.wait_for(2, Duration::from_secs(10)).await;
+    ingest_receiver.wait_for(3, Duration::from_secs(10)).await;
     let source_id = source["id"].as_str().unwrap();
     let (status, requests) = app
         .ingest(
@@ -450,6 +472,10 @@ async fn forward_to_app_makes_accepted_requests_messages_of_that_application() {
             .unwrap_or_else(|| panic!("{key} {verdict}: {requests}"))
     };
     assert_eq!(by_key("d-1", "accepted")["appMsgId"], app_msg_id);
+    assert_eq!(
+        by_key("d-form", "accepted")["appForwardError"],
+        "body_not_json_object"
+    );
     let after_delete = by_key("d-2", "accepted");
     assert_eq!(after_delete["appForwardError"], "application_not_found");
     assert!(after_delete.get("appMsgId").is_none(), "{after_delete}");

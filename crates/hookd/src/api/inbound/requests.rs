@@ -38,7 +38,8 @@ pub struct InboundRequestOut {
     /// The message it also became in the source's `forwardToApp` application.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub app_msg_id: Option<MessageId>,
-    /// Why it did not (`application_not_found`: the application was deleted since).
+    /// Why it did not (`application_not_found`: the application was deleted since;
+    /// `body_not_json_object`: only a JSON object becomes an application's message).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub app_forward_error: Option<&'static str>,
     pub headers: Vec<(String, String)>,
@@ -62,7 +63,7 @@ impl From<InboundRequestRecord> for InboundRequestOut {
         let (app_msg_id, app_forward_error) = match record.app_forward {
             None => (None, None),
             Some(AppForward::Forwarded(msg_id)) => (Some(msg_id), None),
-            Some(AppForward::ApplicationMissing) => (None, Some(AppForward::APPLICATION_MISSING)),
+            Some(reason) => (None, reason.error_code()),
         };
         InboundRequestOut {
             app_msg_id,

@@ -186,11 +186,31 @@ pub enum AppForward {
     /// The application was deleted after the source named it: the request went to the
     /// source's ingest endpoints only.
     ApplicationMissing,
+    /// The body is not a JSON object, which every message of a user application's is (Svix
+    /// messages are objects): the request went to the source's ingest endpoints only.
+    BodyNotJsonObject,
 }
 
 impl AppForward {
-    /// The stable code of `ApplicationMissing`, as the request log shows and stores it.
-    pub const APPLICATION_MISSING: &'static str = "application_not_found";
+    /// Why the request did not become a message of the application, as a stable code that the
+    /// request log shows and stores; `None` when it did.
+    pub fn error_code(&self) -> Option<&'static str> {
+        match self {
+            AppForward::Forwarded(_) => None,
+            AppForward::ApplicationMissing => Some("application_not_found"),
+            AppForward::BodyNotJsonObject => Some("body_not_json_object"),
+        }
+    }
+
+    /// The reason a stored code names.
+    pub fn from_error_code(code: &str) -> Option<AppForward> {
+        [
+            AppForward::ApplicationMissing,
+            AppForward::BodyNotJsonObject,
+        ]
+        .into_iter()
+        .find(|reason| reason.error_code() == Some(code))
+    }
 }
 
 /// One request received at a source's ingest URL, as recorded.

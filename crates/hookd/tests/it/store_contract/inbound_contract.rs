@@ -8,7 +8,9 @@ use hookd::domain::inbound::{
     AppForward, RejectReason, Source, SourceConfig, SourceFields, SourceType, Verdict,
 };
 use hookd::domain::{InboundRequestId, Metadata, SourceId};
-use hookd::store::inbound::{NewSource, ReceiptDecision, ReceiptOutcome, ReceivedRequest};
+use hookd::store::inbound::{
+    AppMessage, NewSource, ReceiptDecision, ReceiptOutcome, ReceivedRequest,
+};
 
 contract!(
     sources_round_trip_with_their_application,
@@ -371,7 +373,7 @@ async fn a_receipt_also_becomes_a_message_of_the_forward_application_while_it_ex
         if let ReceiptDecision::Forward { app_message, .. } = &mut request.decision {
             let mut message = new_message(&app_id, "invoice.paid", now);
             message.payload = MessagePayload::parse(r#"{"id":"evt_1",  "n": 1.50}"#).unwrap();
-            *app_message = Some(Box::new(message));
+            *app_message = Some(AppMessage::Forward(Box::new(message)));
         }
         request
     };

@@ -7,8 +7,8 @@ use tokio_postgres::Row;
 use crate::domain::inbound::{AppForward, InboundRequestRecord};
 use crate::domain::{AppId, InboundRequestId, MessageId, SourceId, Timestamp};
 use crate::store::inbound::{
-    ReceiptDecision, ReceiptOutcome, ReceivedRequest, app_forward_from, verdict_columns,
-    verdict_from,
+    AppMessage, ReceiptDecision, ReceiptOutcome, ReceivedRequest, app_forward_from,
+    verdict_columns, verdict_from,
 };
 use crate::store::postgres::deliveries::{DueMarks, notify_deliveries};
 use crate::store::postgres::messages::fanout_targets;
@@ -60,12 +60,13 @@ pub(super) async fn receive(
                     let mut deliveries = forward(c, *message, &mut due_marks).await?;
                     let app_forward = match app_message {
                         None => None,
-                        Some(app_message)
+                        Some(AppMessage::Skip(reason)) => Some(reason),
+                        Some(AppMessage::Forward(app_message))
                             if !application_exists(c, &app_message.app_id).await? =>
                         {
                             Some(AppForward::ApplicationMissing)
                         }
-                        Some(app_message) => {
+                        Some(AppMessage::Forward(app_message)) => {
                             let app_msg_id = app_message.id.clone();
                             deliveries += forward(c, *app_message, &mut due_marks).await?;
                             Some(AppForward::Forwarded(app_msg_id))

@@ -6,8 +6,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use crate::domain::inbound::{AppForward, InboundRequestRecord};
 use crate::domain::{AppId, InboundRequestId, MessageId, SourceId, Timestamp};
 use crate::store::inbound::{
-    ReceiptDecision, ReceiptOutcome, ReceivedRequest, app_forward_from, verdict_columns,
-    verdict_from,
+    AppMessage, ReceiptDecision, ReceiptOutcome, ReceivedRequest, app_forward_from,
+    verdict_columns, verdict_from,
 };
 use crate::store::sqlite::backend;
 use crate::store::sqlite::messages::insert_message;
@@ -52,10 +52,13 @@ pub(super) fn receive(
                     let mut deliveries = inserted_deliveries(insert_message(c, *message)?);
                     let app_forward = match app_message {
                         None => None,
-                        Some(app_message) if !application_exists(c, &app_message.app_id)? => {
+                        Some(AppMessage::Skip(reason)) => Some(reason),
+                        Some(AppMessage::Forward(app_message))
+                            if !application_exists(c, &app_message.app_id)? =>
+                        {
                             Some(AppForward::ApplicationMissing)
                         }
-                        Some(app_message) => {
+                        Some(AppMessage::Forward(app_message)) => {
                             let app_msg_id = app_message.id.clone();
                             deliveries += inserted_deliveries(insert_message(c, *app_message)?);
                             Some(AppForward::Forwarded(app_msg_id))
