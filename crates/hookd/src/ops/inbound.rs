@@ -173,21 +173,7 @@ async fn resolve_forward_app(
 /// Judges the request and commits what it is worth (see the module docs).
 pub async fn receive(ops: &Ops, source: &Source, request: IncomingRequest) -> OpResult<Receipt> {
     let now = ops.clock.now();
-    let verifier = source.verifier(&request.url).map_err(|error| {
-        // Only a config stored before the verifier refused it gets here: the provider is told
-        // the request did not verify, and the operator finds the reason in the log.
-        tracing::warn!(source_id = %source.id, error = %error, "inbound source config does not build a verifier");
-        error
-    });
-    let pairs = request.headers.as_pairs();
-    let verified = match verifier {
-        Ok(verifier) => verifier.verify(
-            &InboundHeaders::request(&pairs, &request.query, &request.body),
-            now.timestamp(),
-        ),
-        Err(_) => Err(webhook_signature::VerifyError::NoMatchingSignature),
-    };
-    drop(pairs);
+    let verified = verify(source, &request, now.timestamp());
     if verified.is_ok()
         && let Some(challenge) = slack_challenge(source, &request.body)
     {
@@ -234,6 +220,26 @@ pub async fn receive(ops: &Ops, source: &Source, request: IncomingRequest) -> Op
         Err(error) => return Err(error.into()),
     };
     Ok(receipt)
+}
+
+/// Checks the request with the verifier built from the source's config.
+fn verify(
+    source: &Source,
+    request: &IncomingRequest,
+    now_unix: i64,
+) -> Result<(), webhook_signature::VerifyError> {
+    let verifier = source.verifier(&request.url).map_err(|error| {
+        // Only a config stored before the verifier refused it gets here: the provider is told
+        // the request did not verify, and the operator finds the reason in the log.
+        tracing::warn!(source_id = %source.id, error = %error,
+            "inbound source config does not build a verifier");
+        webhook_signature::VerifyError::NoMatchingSignature
+    })?;
+    let pairs = request.headers.as_pairs();
+    verifier.verify(
+        &InboundHeaders::request(&pairs, &request.query, &request.body),
+        now_unix,
+    )
 }
 
 /// What a verified request with `payload` is forwarded as: a message of the source's internal
