@@ -121,3 +121,28 @@ def test_a_signed_request_is_forwarded_to_the_ingest_endpoint(client, receiver: 
 
     client.ingest.endpoint.delete(source.id, endpoint.id)
     client.ingest.source.delete(source.id)
+
+
+def test_a_generic_webhook_source_with_an_hmac_made_through_the_sdk(client) -> None:
+    """The SDK passes a generic-webhook config through as a free-form dict; hookd's checked
+    HMAC config comes back without its secret, and the ingest URL refuses an unsigned post."""
+    import hashlib
+    import hmac
+
+    created = client.ingest.source.create(
+        IngestSourceIn(
+            name="Generic",
+            type="generic-webhook",
+            config={"hmac": {"header": "X-Signature", "prefix": "sha256="}, "secret": "generic-key"},
+        )
+    )
+    rendered = client.ingest.source.get(created.id)
+    assert "generic-key" not in json.dumps(rendered.to_dict() if hasattr(rendered, "to_dict") else str(rendered))
+    body = b'{"event":"done"}'
+    tag = hmac.new(b"generic-key", body, hashlib.sha256).hexdigest()
+    signed = httpx.post(created.ingest_url, content=body, headers={"X-Signature": f"sha256={tag}"})
+    assert signed.status_code == 200, signed.text
+    assert signed.json()["status"] == "accepted"
+    unsigned = httpx.post(created.ingest_url, content=body)
+    assert (unsigned.status_code, unsigned.json()["code"]) == (401, "missing_signature")
+    client.ingest.source.delete(created.id)

@@ -25,6 +25,9 @@ pub struct MessagePayload {
     text: String,
     /// `None` for JSON (`application/json`).
     content_type: Option<String>,
+    /// Headers of an inbound request forwarded unchanged with it (a source's
+    /// `forwardHeaders`); empty for every other message.
+    original_headers: Vec<(String, String)>,
 }
 
 /// Why a payload was refused.
@@ -61,6 +64,7 @@ impl MessagePayload {
             None => Ok(MessagePayload {
                 text: text.to_owned(),
                 content_type: None,
+                original_headers: Vec::new(),
             }),
         }
     }
@@ -71,7 +75,19 @@ impl MessagePayload {
         MessagePayload {
             text,
             content_type: Some(content_type),
+            original_headers: Vec::new(),
         }
+    }
+
+    /// The same payload, sent with these headers of the inbound request it came from.
+    pub fn with_original_headers(mut self, headers: Vec<(String, String)>) -> MessagePayload {
+        self.original_headers = headers;
+        self
+    }
+
+    /// The inbound request's headers forwarded with it.
+    pub fn original_headers(&self) -> &[(String, String)] {
+        &self.original_headers
     }
 
     /// The exact text: what is stored, signed and sent.

@@ -132,6 +132,20 @@ pub fn signed_headers(
     if let Some(auth) = auth {
         endpoint.push(("authorization".into(), auth.header_value()));
     }
+    // An inbound request's original headers go first; the endpoint's own settings win a
+    // clash, and hookd's signature, content type and framing are never taken from them.
+    let originals: Vec<(String, String)> = claim
+        .original_headers
+        .iter()
+        .filter(|(name, _)| {
+            !crate::domain::inbound::never_forwarded(name)
+                && !endpoint
+                    .iter()
+                    .any(|(set, _)| set.eq_ignore_ascii_case(name))
+        })
+        .cloned()
+        .collect();
+    endpoint.splice(0..0, originals);
     let content_type = claim.content_type.as_deref().unwrap_or("application/json");
     let mut hookd = vec![("content-type".to_owned(), content_type.to_owned())];
     let mut push_signed = |prefix: &str| {
@@ -445,6 +459,7 @@ mod tests {
             secrets: SigningSecrets::from_stored(secrets.iter().copied()),
             payload: Some("{}".into()),
             content_type: None,
+            original_headers: Vec::new(),
         }
     }
 

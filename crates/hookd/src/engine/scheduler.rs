@@ -237,6 +237,7 @@ mod tests {
             secrets: SigningSecrets::default(),
             payload: Some("{}".into()),
             content_type: None,
+            original_headers: Vec::new(),
         }
     }
 

@@ -2,21 +2,26 @@
 //! a source's ingest URL.
 //!
 //! Receiving is unauthenticated: the token in the URL names the source, and the request is
-//! worth what its signature proves. `receive` verifies it with the source's scheme
-//! (`domain::inbound::verify`), answers Slack's `url_verification`, and has the store commit the
-//! request record, its dedupe key and the message it forwards in one transaction. The message is
-//! one of the source's internal application, so the engine delivers it to the source's ingest
-//! endpoints (signed with each one's own secret), with retries, logs and replay. The caller
-//! answers the provider only after `receive` returns.
+//! worth what its signature proves. `receive` verifies it with the verifier built from the
+//! source's config (`Source::verifier`: `webhook_signature::Verifier`), answers Slack's
+//! `url_verification`, and has the store commit the request record, its dedupe key and the
+//! message it forwards in one transaction. The message is one of the source's internal
+//! application, so the engine delivers it to the source's ingest endpoints (signed with each
+//! one's own secret), with retries, logs and replay; with `forwardToApp` the same request also
+//! becomes a message of that user application, in the same transaction. The caller answers the
+//! provider only after `receive` returns.
 
-use super::scope::{SOURCE_NOT_FOUND, is_internal};
+use super::scope::{AppRef, SOURCE_NOT_FOUND, is_internal, lookup_application};
 use super::{OpError, OpResult, Ops, Principal, Upserted};
+use crate::domain::inbound::AppForward;
 use crate::domain::inbound::{
     InboundHeaders, InboundRequestRecord, RejectReason, Source, SourceFields, Verdict, dedupe_key,
-    event_type, redacted_headers, slack_challenge, verify,
+    event_type, forwarded_headers, redacted_headers, slack_challenge,
 };
-use crate::domain::{InboundRequestId, MessageId, MessagePayload, SourceId, Uid};
-use crate::store::inbound::{NewSource, ReceiptDecision, ReceiptOutcome, ReceivedRequest};
+use crate::domain::{AppId, InboundRequestId, MessageId, MessagePayload, SourceId, Timestamp, Uid};
+use crate::store::inbound::{
+    AppMessage, NewSource, ReceiptDecision, ReceiptOutcome, ReceivedRequest,
+};
 use crate::store::{NewMessage, Page, PageRequest, StoreError};
 
 const REQUEST_NOT_FOUND: &str = "request not found";
@@ -42,16 +47,20 @@ pub enum Receipt {
 pub struct IncomingRequest {
     pub headers: InboundHeaders,
     pub body: Vec<u8>,
-    /// The URL the provider called, as hookd's public URL spells it (Twilio signs it).
+    /// The URL the provider called, without the query, as hookd's public URL spells it
+    /// (Twilio signs it when the source names no `publicUrl`).
     pub url: String,
+    /// The query string as received, without the `?` (Twilio signs it too).
+    pub query: String,
 }
 
 pub async fn create_source(
     ops: &Ops,
     principal: &Principal,
-    fields: SourceFields,
+    mut fields: SourceFields,
 ) -> OpResult<Source> {
     principal.require_admin()?;
+    resolve_forward_app(ops, principal, &mut fields).await?;
     let now = ops.clock.now();
     let source = ops
         .store
@@ -93,6 +102,7 @@ pub async fn upsert_source(
 ) -> OpResult<Upserted<Source>> {
     principal.require_admin()?;
     if let Some(current) = ops.store.get_source(name).await? {
+        resolve_forward_app(ops, principal, &mut fields).await?;
         fields.uid = fields.uid.or(current.fields.uid);
         let updated = ops
             .store
@@ -141,16 +151,29 @@ pub async fn source_for_token(ops: &Ops, token: &str) -> OpResult<Source> {
         .ok_or(OpError::NotFound(SOURCE_NOT_FOUND))
 }
 
+/// Replaces `forwardToApp` (an application's id or uid) with the id of that application, which
+/// must be one of the user's: an unknown one is refused as a bad field, not a missing path.
+async fn resolve_forward_app(
+    ops: &Ops,
+    principal: &Principal,
+    fields: &mut SourceFields,
+) -> OpResult<()> {
+    let Some(name) = &fields.config.forward_to_app else {
+        return Ok(());
+    };
+    let app = lookup_application(ops, principal, AppRef::Named(name))
+        .await?
+        .ok_or_else(|| {
+            OpError::invalid_body(&["config", "forwardToApp"], "application not found")
+        })?;
+    fields.config.forward_to_app = Some(app.id.to_string());
+    Ok(())
+}
+
 /// Judges the request and commits what it is worth (see the module docs).
 pub async fn receive(ops: &Ops, source: &Source, request: IncomingRequest) -> OpResult<Receipt> {
     let now = ops.clock.now();
-    let verified = verify(
-        source,
-        &request.headers,
-        &request.body,
-        &request.url,
-        now.timestamp(),
-    );
+    let verified = verify(source, &request, now.timestamp());
     if verified.is_ok()
         && let Some(challenge) = slack_challenge(source, &request.body)
     {
@@ -161,23 +184,7 @@ pub async fn receive(ops: &Ops, source: &Source, request: IncomingRequest) -> Op
     });
     let decision = match payload {
         Err(reason) => ReceiptDecision::Reject(reason),
-        Ok(payload) => ReceiptDecision::Forward {
-            message: Box::new(NewMessage {
-                id: MessageId::generate(now, rand::random()),
-                app_id: source.app_id(),
-                event_type: event_type(source, &request.headers, &request.body),
-                event_id: None,
-                payload,
-                channels: Vec::new(),
-                tags: Vec::new(),
-                deliver_at: None,
-                now,
-            }),
-            dedupe_key: dedupe_key(source, &request.headers, &request.body),
-            dedupe_since: now
-                .checked_sub_signed(window(source))
-                .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC),
-        },
+        Ok(payload) => forward_decision(source, &request.headers, &request.body, payload, now),
     };
     let outcome = ops
         .store
@@ -195,9 +202,23 @@ pub async fn receive(ops: &Ops, source: &Source, request: IncomingRequest) -> Op
             tracing::info!(source_id = %source.id, reason = reason.code(), "inbound request rejected");
             Receipt::Rejected(reason)
         }
-        Ok(ReceiptOutcome::Forwarded { msg_id, deliveries }) => {
+        Ok(ReceiptOutcome::Forwarded {
+            msg_id,
+            deliveries,
+            app_forward,
+        }) => {
             tracing::info!(source_id = %source.id, msg_id = %msg_id, deliveries, "inbound request forwarded");
             ops.message_feed.announce(&source.app_id());
+            if let (Some(AppForward::Forwarded(_)), Some(app_id)) =
+                (&app_forward, &source.fields.config.forward_to_app)
+            {
+                ops.message_feed
+                    .announce(&AppId::from_trusted(app_id.clone()));
+            }
+            if let Some(reason) = app_forward.as_ref().and_then(AppForward::error_code) {
+                tracing::warn!(source_id = %source.id, msg_id = %msg_id, reason,
+                    "not forwarded to the source's forwardToApp application; to ingest endpoints only");
+            }
             Receipt::Forwarded(msg_id)
         }
         Ok(ReceiptOutcome::Duplicate { msg_id }) => Receipt::Duplicate(msg_id),
@@ -206,6 +227,66 @@ pub async fn receive(ops: &Ops, source: &Source, request: IncomingRequest) -> Op
         Err(error) => return Err(error.into()),
     };
     Ok(receipt)
+}
+
+/// Checks the request with the verifier built from the source's config.
+fn verify(
+    source: &Source,
+    request: &IncomingRequest,
+    now_unix: i64,
+) -> Result<(), webhook_signature::VerifyError> {
+    let verifier = source.verifier(&request.url).map_err(|error| {
+        // Only a config stored before the verifier refused it gets here: the provider is told
+        // the request did not verify, and the operator finds the reason in the log.
+        tracing::warn!(source_id = %source.id, error = %error,
+            "inbound source config does not build a verifier");
+        webhook_signature::VerifyError::NoMatchingSignature
+    })?;
+    let pairs = request.headers.as_pairs();
+    verifier.verify(
+        &InboundHeaders::request(&pairs, &request.query, &request.body),
+        now_unix,
+    )
+}
+
+/// What a verified request with `payload` is forwarded as: a message of the source's internal
+/// application, and of its `forwardToApp` application when it names one, both with the
+/// provider's event type and the original headers the source forwards.
+fn forward_decision(
+    source: &Source,
+    headers: &InboundHeaders,
+    body: &[u8],
+    payload: MessagePayload,
+    now: Timestamp,
+) -> ReceiptDecision {
+    let payload = payload.with_original_headers(forwarded_headers(source, headers));
+    let message = |app_id| NewMessage {
+        id: MessageId::generate(now, rand::random()),
+        app_id,
+        event_type: event_type(source, headers, body),
+        event_id: None,
+        payload: payload.clone(),
+        channels: Vec::new(),
+        tags: Vec::new(),
+        deliver_at: None,
+        now,
+    };
+    let app_message = source.fields.config.forward_to_app.as_ref().map(|app_id| {
+        // A user application's messages are JSON objects, as the API renders them.
+        if payload.content_type().is_some() {
+            AppMessage::Skip(AppForward::BodyNotJsonObject)
+        } else {
+            AppMessage::Forward(Box::new(message(AppId::from_trusted(app_id.clone()))))
+        }
+    });
+    ReceiptDecision::Forward {
+        message: Box::new(message(source.app_id())),
+        app_message,
+        dedupe_key: dedupe_key(source, headers, body),
+        dedupe_since: now
+            .checked_sub_signed(window(source))
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC),
+    }
 }
 
 /// A page of the source's received requests.

@@ -77,6 +77,9 @@ pub struct ClaimedDelivery {
     pub payload: Option<String>,
     /// The payload's content type when it is not JSON (an inbound form post); `None` is JSON.
     pub content_type: Option<String>,
+    /// Headers of the inbound request the message came from, forwarded unchanged (a
+    /// source's `forwardHeaders`); empty for every other message.
+    pub original_headers: Vec<(String, String)>,
 }
 
 /// A lease a worker holds: the delivery and the token its claim stamped.

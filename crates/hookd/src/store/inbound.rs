@@ -11,7 +11,9 @@
 use async_trait::async_trait;
 
 use super::{NewMessage, Page, PageRequest, StoreError};
-use crate::domain::inbound::{InboundRequestRecord, RejectReason, Source, SourceFields, Verdict};
+use crate::domain::inbound::{
+    AppForward, InboundRequestRecord, RejectReason, Source, SourceFields, Verdict,
+};
 use crate::domain::{InboundRequestId, MessageId, SourceId, Timestamp};
 
 /// A new source and the first token of its ingest URL.
@@ -40,12 +42,24 @@ pub struct ReceivedRequest {
 pub enum ReceiptDecision {
     /// Record it as rejected; forward nothing.
     Reject(RejectReason),
-    /// Forward it as `message`, unless `dedupe_key` was seen at or after `dedupe_since`.
+    /// Forward it as `message` (and as `app_message`, a message of the source's
+    /// `forwardToApp` application, when that application still exists), unless `dedupe_key`
+    /// was seen at or after `dedupe_since`.
     Forward {
         message: Box<NewMessage>,
+        app_message: Option<AppMessage>,
         dedupe_key: Option<String>,
         dedupe_since: Timestamp,
     },
+}
+
+/// What the operation decided for the source's `forwardToApp` application.
+#[derive(Debug, Clone)]
+pub enum AppMessage {
+    /// Also commit this message of the application, if it still exists.
+    Forward(Box<NewMessage>),
+    /// Do not, for this reason (recorded with the request).
+    Skip(AppForward),
 }
 
 /// What `receive_inbound_request` committed.
@@ -57,6 +71,7 @@ pub enum ReceiptOutcome {
     Forwarded {
         msg_id: MessageId,
         deliveries: usize,
+        app_forward: Option<AppForward>,
     },
     /// Seen before within the window; the first request's message.
     Duplicate { msg_id: MessageId },
@@ -81,6 +96,33 @@ impl ReceiptOutcome {
                 Some(msg_id)
             }
         }
+    }
+
+    /// The columns `app_msg_id` and `app_forward_error` of the request record.
+    pub(crate) fn app_forward_columns(&self) -> (Option<&str>, Option<&'static str>) {
+        match self {
+            ReceiptOutcome::Forwarded {
+                app_forward: Some(AppForward::Forwarded(msg_id)),
+                ..
+            } => (Some(msg_id.as_str()), None),
+            ReceiptOutcome::Forwarded {
+                app_forward: Some(reason),
+                ..
+            } => (None, reason.error_code()),
+            _ => (None, None),
+        }
+    }
+}
+
+/// The stored `app_msg_id` and `app_forward_error` back into what became of the app forward.
+pub(crate) fn app_forward_from(
+    app_msg_id: Option<String>,
+    error: Option<&str>,
+) -> Option<AppForward> {
+    match (app_msg_id, error) {
+        (Some(msg_id), _) => Some(AppForward::Forwarded(MessageId::from_trusted(msg_id))),
+        (None, Some(code)) => AppForward::from_error_code(code),
+        (None, None) => None,
     }
 }
 

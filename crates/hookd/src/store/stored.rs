@@ -116,6 +116,20 @@ pub fn replay_selection(code: i64) -> Result<ReplaySelection, CorruptValue> {
 #[error("unknown code {0}")]
 pub struct UnknownCode(pub i64);
 
+/// `message.original_headers`: the inbound headers a payload is forwarded with, as JSON, or
+/// `NULL` for none (every message that did not come through a source with `forwardHeaders`).
+pub fn original_headers_column(
+    payload: &crate::domain::MessagePayload,
+) -> Result<Option<String>, StoreError> {
+    let headers = payload.original_headers();
+    if headers.is_empty() {
+        return Ok(None);
+    }
+    serde_json::to_string(headers)
+        .map(Some)
+        .map_err(|error| StoreError::Backend(Box::new(error)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

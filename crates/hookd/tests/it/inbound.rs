@@ -10,10 +10,10 @@ use webhook_signature::{github, shopify, slack, stripe, twilio};
 
 use crate::harness::{Receiver, TOKEN, TestApp, TestClient, verify_signature};
 
-const SOURCES: &str = "/ingest/api/v1/source";
+pub(crate) const SOURCES: &str = "/ingest/api/v1/source";
 
 impl TestClient {
-    async fn ingest(
+    pub(crate) async fn ingest(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -35,7 +35,7 @@ impl TestClient {
 
 /// A source of `type_name` with `config`, and an ingest endpoint at `receiver`; returns the
 /// source, its ingest URL and the endpoint's signing secret.
-async fn source_with_endpoint(
+pub(crate) async fn source_with_endpoint(
     app: &TestApp,
     type_name: &str,
     config: Value,
@@ -72,7 +72,7 @@ async fn source_with_endpoint(
 }
 
 /// Posts `body` with `headers` to an ingest URL; returns the status and JSON answer.
-async fn deliver(url: &str, headers: &[(&str, String)], body: &[u8]) -> (u16, Value) {
+pub(crate) async fn deliver(url: &str, headers: &[(&str, String)], body: &[u8]) -> (u16, Value) {
     let mut request = reqwest::Client::new().post(url).body(body.to_vec());
     for (name, value) in headers {
         request = request.header(*name, value);
@@ -83,7 +83,7 @@ async fn deliver(url: &str, headers: &[(&str, String)], body: &[u8]) -> (u16, Va
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 

@@ -16,6 +16,7 @@ mod full_disk;
 mod idempotency;
 mod inbound;
 mod inbound_crash;
+mod inbound_options;
 mod input_limits;
 mod layering;
 mod list_budget;

@@ -52,16 +52,18 @@ async fn receive_request(
             })
             .collect(),
     );
-    let path_and_query = request.uri().path_and_query().map_or_else(
-        || request.uri().path().to_owned(),
-        |pq| pq.as_str().to_owned(),
+    let url = format!(
+        "{}{}",
+        public_base(ctx, request.headers()),
+        request.uri().path()
     );
-    let url = format!("{}{path_and_query}", public_base(ctx, request.headers()));
+    let query = request.uri().query().unwrap_or("").to_owned();
     let body = read_request_body(request, limit).await?;
     let incoming = IncomingRequest {
         headers,
         body: body.to_vec(),
         url,
+        query,
     };
     let receipt = inbound::receive(&ctx.ops, &source, incoming).await?;
     Ok(match receipt {

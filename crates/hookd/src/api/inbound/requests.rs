@@ -15,7 +15,7 @@ use crate::api::ApiContext;
 use crate::api::error::ApiResult;
 use crate::api::pagination::{ListResponse, PageQuery, render_page};
 use crate::api::params::{ApiPath, ApiQuery};
-use crate::domain::inbound::{InboundRequestRecord, Verdict};
+use crate::domain::inbound::{AppForward, InboundRequestRecord, Verdict};
 use crate::domain::{InboundRequestId, MessageId, Timestamp};
 use crate::ops::{Principal, inbound};
 use crate::store::Order;
@@ -35,6 +35,13 @@ pub struct InboundRequestOut {
     pub msg_id: Option<MessageId>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dedupe_key: Option<String>,
+    /// The message it also became in the source's `forwardToApp` application.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_msg_id: Option<MessageId>,
+    /// Why it did not (`application_not_found`: the application was deleted since;
+    /// `body_not_json_object`: only a JSON object becomes an application's message).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_forward_error: Option<&'static str>,
     pub headers: Vec<(String, String)>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
@@ -53,7 +60,14 @@ impl From<InboundRequestRecord> for InboundRequestOut {
             Ok(text) => (Some(text), None),
             Err(bytes) => (None, Some(STANDARD.encode(bytes.into_bytes()))),
         };
+        let (app_msg_id, app_forward_error) = match record.app_forward {
+            None => (None, None),
+            Some(AppForward::Forwarded(msg_id)) => (Some(msg_id), None),
+            Some(reason) => (None, reason.error_code()),
+        };
         InboundRequestOut {
+            app_msg_id,
+            app_forward_error,
             id: record.id,
             received_at: record.received_at,
             verdict,

@@ -1,6 +1,7 @@
 //! `/ingest/api/v1/source`: inbound sources, shaped as Svix Ingest's `IngestSourceIn` /
 //! `IngestSourceOut`. Path ids may be the id or the uid. Secrets in `config` are write-only:
-//! the rendered `config` holds only hookd's non-secret options.
+//! the rendered `config` holds only hookd's non-secret options (a generic-webhook source's
+//! check without its keys, tokens or passwords).
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -15,7 +16,9 @@ use crate::api::input_limits;
 use crate::api::json::ValidJson;
 use crate::api::pagination::{ListResponse, PageQuery, render_page};
 use crate::api::params::{ApiPath, ApiQuery};
-use crate::domain::inbound::{Source, SourceConfig, SourceFields, SourceType};
+use crate::domain::inbound::{
+    GenericCheck, GenericHmac, Source, SourceConfig, SourceFields, SourceType,
+};
 use crate::domain::limits::APPLICATION_NAME;
 use crate::domain::{Metadata, SourceId, Timestamp, Uid};
 use crate::ops::{Principal, Upserted, inbound};
@@ -103,6 +106,17 @@ pub struct ConfigOut {
     pub dedupe_header: Option<String>,
     pub dedupe_window_secs: u64,
     pub max_body_bytes: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hmac: Option<GenericHmac>,
+    /// The usernames of `basicAuth`; never a password.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub basic_auth: Option<Vec<Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_header: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forward_to_app: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub forward_headers: Vec<String>,
 }
 
 /// Svix's `RotateTokenOut`.
@@ -114,6 +128,20 @@ pub struct RotateTokenOut {
 
 fn render(ctx: &ApiContext, headers: &HeaderMap, source: Source) -> SourceOut {
     let config = source.fields.config;
+    let (mut hmac, mut basic_auth, mut token_header) = (None, None, None);
+    match config.generic {
+        None => {}
+        Some(GenericCheck::Hmac(check)) => hmac = Some(check),
+        Some(GenericCheck::Basic { credentials }) => {
+            basic_auth = Some(
+                credentials
+                    .into_iter()
+                    .map(|pair| serde_json::json!({"username": pair.username}))
+                    .collect(),
+            );
+        }
+        Some(GenericCheck::Token { header }) => token_header = Some(header),
+    }
     SourceOut {
         ingest_url: ingest_url(ctx, headers, &source.token),
         id: source.id,
@@ -125,6 +153,11 @@ fn render(ctx: &ApiContext, headers: &HeaderMap, source: Source) -> SourceOut {
             dedupe_header: config.dedupe_header,
             dedupe_window_secs: config.dedupe_window_secs,
             max_body_bytes: config.max_body_bytes,
+            hmac,
+            basic_auth,
+            token_header,
+            forward_to_app: config.forward_to_app,
+            forward_headers: config.forward_headers,
         },
         metadata: source.fields.metadata,
         created_at: source.created_at,

@@ -1,11 +1,14 @@
 //! A source's typed configuration: the secrets its type verifies with (several during a
-//! rotation), and hookd's per-source options (dedupe header and window, body limit, Twilio's
-//! public URL). Parsed once from the API's `config` object; anything unknown or malformed is an
-//! error naming its field.
+//! rotation), a `generic-webhook` source's check (`generic.rs`), and hookd's per-source options
+//! (dedupe header and window, body limit, Twilio's public URL, the application accepted
+//! requests are also forwarded to, the original headers forwarded). Parsed once from the API's
+//! `config` object; anything unknown or malformed, including a configuration the source type's
+//! verifier refuses, is an error naming its field.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::generic::{self, GenericCheck};
 use super::{Scheme, SourceType};
 
 /// How long a provider's delivery id is remembered when the source does not say: 7 days.
@@ -30,6 +33,16 @@ pub struct SourceConfig {
     pub dedupe_header: Option<String>,
     pub dedupe_window_secs: u64,
     pub max_body_bytes: u64,
+    /// How a `generic-webhook` source checks requests; `None` accepts every request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generic: Option<GenericCheck>,
+    /// An application of the user that every accepted request also becomes a message of: as
+    /// given (id or uid) until `ops` resolves it, then its id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forward_to_app: Option<String>,
+    /// Original headers (lowercase names) forwarded unchanged with the body.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub forward_headers: Vec<String>,
 }
 
 /// A config field that is unknown or malformed; `field` is its path (`config.secret`).
@@ -40,11 +53,25 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(key: &str, message: impl Into<String>) -> Self {
+    pub(super) fn new(key: &str, message: impl Into<String>) -> Self {
         ConfigError {
             field: format!("config.{key}"),
             message: message.into(),
         }
+    }
+
+    /// The field a configuration the verifier refused is about.
+    fn from_verifier(error: &webhook_signature::ConfigError) -> Self {
+        use webhook_signature::ConfigError as Refused;
+        let key = match error {
+            Refused::InvalidPublicUrl => "publicUrl",
+            Refused::EmptyPrefix => "hmac.prefix",
+            Refused::NegativeTolerance => "hmac.toleranceSecs",
+            Refused::InvalidUsername => "basicAuth.username",
+            Refused::InvalidHeaderName { .. } => "hmac.header",
+            _ => "secret",
+        };
+        ConfigError::new(key, error.to_string())
     }
 }
 
@@ -60,12 +87,15 @@ impl SourceConfig {
             dedupe_header: None,
             dedupe_window_secs: DEFAULT_DEDUPE_WINDOW_SECS,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            generic: None,
+            forward_to_app: None,
+            forward_headers: Vec::new(),
         };
-        let verifies = source_type.scheme() != Scheme::Unverified;
+        let is_generic = source_type.scheme() == Scheme::Generic;
         for (key, value) in config {
             match key.as_str() {
-                "secret" if verifies => parsed.secrets.insert(0, text(key, value)?),
-                "secrets" if verifies => {
+                "secret" => parsed.secrets.insert(0, text(key, value)?),
+                "secrets" => {
                     let Value::Array(items) = value else {
                         return Err(ConfigError::new(key, "must be a list of strings"));
                     };
@@ -80,6 +110,17 @@ impl SourceConfig {
                     }
                     parsed.public_url = Some(url);
                 }
+                "hmac" | "basicAuth" | "tokenHeader" if is_generic => {
+                    if parsed.generic.is_some() {
+                        return Err(ConfigError::new(
+                            key,
+                            "only one of hmac, basicAuth and tokenHeader may be set",
+                        ));
+                    }
+                    parsed.generic = Some(generic::parse(key, value)?);
+                }
+                "forwardToApp" => parsed.forward_to_app = Some(text(key, value)?),
+                "forwardHeaders" => parsed.forward_headers = forward_headers(key, value)?,
                 "dedupeHeader" => {
                     let name = text(key, value)?;
                     if !is_header_name(&name) {
@@ -96,7 +137,18 @@ impl SourceConfig {
                 _ => return Err(ConfigError::new(key, "unknown field for this source type")),
             }
         }
-        if parsed.secrets.is_empty() && verifies {
+        let uses_secrets = !is_generic
+            || matches!(
+                parsed.generic,
+                Some(GenericCheck::Hmac(_) | GenericCheck::Token { .. })
+            );
+        if !parsed.secrets.is_empty() && !uses_secrets {
+            return Err(ConfigError::new(
+                "secret",
+                "a generic-webhook source takes secrets only with hmac or tokenHeader",
+            ));
+        }
+        if parsed.secrets.is_empty() && uses_secrets {
             return Err(ConfigError::new("secret", "field required"));
         }
         if source_type.scheme() == Scheme::Standard {
@@ -109,19 +161,72 @@ impl SourceConfig {
                 }
             }
         }
+        // What the verifier would refuse is refused now, before any request arrives.
+        source_type
+            .scheme()
+            .verifier(&parsed, PLACEHOLDER_URL)
+            .map_err(|error| ConfigError::from_verifier(&error))?;
         Ok(parsed)
     }
 }
 
+/// Stands in for the URL Twilio calls when checking a config that names none: every request
+/// then brings its own.
+const PLACEHOLDER_URL: &str = "https://hookd.invalid/";
+
+/// Headers that are never forwarded as the provider sent them: hookd writes its own signature
+/// (`webhook-*`, `svix-*`), content type and framing.
+const NEVER_FORWARDED: &[&str] = &[
+    "content-type",
+    "content-length",
+    "transfer-encoding",
+    "host",
+    "connection",
+    "user-agent",
+];
+
+/// Whether a forwarded original header would clash with what hookd sends itself.
+pub fn never_forwarded(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    name.starts_with("webhook-") || name.starts_with("svix-") || NEVER_FORWARDED.contains(&&*name)
+}
+
+fn forward_headers(key: &str, value: &Value) -> Result<Vec<String>, ConfigError> {
+    let Value::Array(items) = value else {
+        return Err(ConfigError::new(key, "must be a list of header names"));
+    };
+    if items.len() > 32 {
+        return Err(ConfigError::new(key, "at most 32 header names"));
+    }
+    let mut names = Vec::with_capacity(items.len());
+    for item in items {
+        let name = text(key, item)?;
+        if !is_header_name(&name) {
+            return Err(ConfigError::new(
+                key,
+                format!("{name:?} is not a header name"),
+            ));
+        }
+        if never_forwarded(&name) {
+            return Err(ConfigError::new(
+                key,
+                format!("{name:?} is written by hookd itself and cannot be forwarded"),
+            ));
+        }
+        names.push(name.to_ascii_lowercase());
+    }
+    Ok(names)
+}
+
 /// A header name as HTTP writes one (RFC 9110 `token`).
-fn is_header_name(name: &str) -> bool {
+pub(super) fn is_header_name(name: &str) -> bool {
     !name.is_empty()
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
-fn text(key: &str, value: &Value) -> Result<String, ConfigError> {
+pub(super) fn text(key: &str, value: &Value) -> Result<String, ConfigError> {
     match value {
         Value::String(text) if !text.is_empty() && text.len() <= 1024 => Ok(text.clone()),
         Value::String(_) => Err(ConfigError::new(key, "must be 1 to 1024 characters long")),
@@ -129,7 +234,7 @@ fn text(key: &str, value: &Value) -> Result<String, ConfigError> {
     }
 }
 
-fn number(key: &str, value: &Value, min: u64, max: u64) -> Result<u64, ConfigError> {
+pub(super) fn number(key: &str, value: &Value, min: u64, max: u64) -> Result<u64, ConfigError> {
     match value.as_u64() {
         Some(number) if (min..=max).contains(&number) => Ok(number),
         _ => Err(ConfigError::new(

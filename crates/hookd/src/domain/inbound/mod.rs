@@ -8,23 +8,28 @@
 //! I/O or reads a clock.
 
 mod config;
+mod generic;
 mod request;
 
 use super::{AppId, InboundRequestId, MessageId, Metadata, SourceId, Timestamp, Uid};
 
 pub use config::{
     ConfigError, DEFAULT_DEDUPE_WINDOW_SECS, DEFAULT_MAX_BODY_BYTES, MAX_DEDUPE_WINDOW_SECS,
-    SourceConfig,
+    SourceConfig, never_forwarded,
 };
+pub use generic::{BasicCredential, EncodingName, GenericCheck, GenericHmac, HashName};
 pub use request::{
-    InboundHeaders, RejectReason, dedupe_key, event_type, redacted_headers, slack_challenge, verify,
+    InboundHeaders, RejectReason, dedupe_key, event_type, forwarded_headers, redacted_headers,
+    slack_challenge,
 };
+
+use webhook_signature::{ConfigError as Refused, Secret, SharedSecrets, Verifier};
 
 /// How a source's requests are verified; each `SourceType` maps to one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scheme {
-    /// No verification (`generic-webhook`).
-    Unverified,
+    /// `generic-webhook`: its configured HMAC, basic auth or token, or nothing.
+    Generic,
     /// Standard Webhooks / Svix headers (`webhook-*` or `svix-*`).
     Standard,
     Github,
@@ -37,7 +42,7 @@ pub enum Scheme {
 /// Every source type hookd accepts and how it is verified: adding a provider whose scheme
 /// exists is one line here.
 const SOURCE_TYPES: &[(&str, Scheme)] = &[
-    ("generic-webhook", Scheme::Unverified),
+    ("generic-webhook", Scheme::Generic),
     ("github", Scheme::Github),
     ("shopify", Scheme::Shopify),
     ("slack", Scheme::Slack),
@@ -49,6 +54,38 @@ const SOURCE_TYPES: &[(&str, Scheme)] = &[
     ("clerk", Scheme::Standard),
     ("resend", Scheme::Standard),
 ];
+
+impl Scheme {
+    /// The crate's verifier for a source with `config`, built once per request. Its secrets
+    /// are tried in order (several during a rotation). `called_url` is the URL the provider
+    /// called, without the query, which Twilio signs when the source names no `publicUrl`.
+    ///
+    /// # Errors
+    /// What the crate refuses; `SourceConfig::parse` refuses the same, so a stored config builds.
+    pub fn verifier(self, config: &SourceConfig, called_url: &str) -> Result<Verifier, Refused> {
+        let shared = || SharedSecrets::new(&config.secrets);
+        Ok(match self {
+            Scheme::Generic => {
+                Verifier::generic(generic::verifier(config.generic.as_ref(), &config.secrets)?)
+            }
+            Scheme::Standard => Verifier::standard_webhooks(
+                config
+                    .secrets
+                    .iter()
+                    .filter_map(|secret| Secret::parse(secret).ok())
+                    .collect(),
+            )?,
+            Scheme::Github => Verifier::github(shared()?),
+            Scheme::Shopify => Verifier::shopify(shared()?),
+            Scheme::Slack => Verifier::slack(shared()?),
+            Scheme::Stripe => Verifier::stripe(shared()?),
+            Scheme::Twilio => Verifier::twilio(
+                shared()?,
+                config.public_url.as_deref().unwrap_or(called_url),
+            )?,
+        })
+    }
+}
 
 /// A source's `type`, one of `SOURCE_TYPES`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,6 +143,17 @@ impl Source {
     pub fn app_id(&self) -> AppId {
         source_app_id(&self.id)
     }
+
+    /// The verifier of this source (see `Scheme::verifier`).
+    ///
+    /// # Errors
+    /// Only for a config stored before the crate refused it.
+    pub fn verifier(&self, called_url: &str) -> Result<Verifier, Refused> {
+        self.fields
+            .source_type
+            .scheme()
+            .verifier(&self.fields.config, called_url)
+    }
 }
 
 /// The id of a source's internal application: `app_` followed by the source id. Generated
@@ -130,6 +178,41 @@ pub enum Verdict {
     Rejected(RejectReason),
 }
 
+/// What became of forwarding an accepted request to the source's `forwardToApp` application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppForward {
+    /// It is also this message of the application.
+    Forwarded(MessageId),
+    /// The application was deleted after the source named it: the request went to the
+    /// source's ingest endpoints only.
+    ApplicationMissing,
+    /// The body is not a JSON object, which every message of a user application's is (Svix
+    /// messages are objects): the request went to the source's ingest endpoints only.
+    BodyNotJsonObject,
+}
+
+impl AppForward {
+    /// Why the request did not become a message of the application, as a stable code that the
+    /// request log shows and stores; `None` when it did.
+    pub fn error_code(&self) -> Option<&'static str> {
+        match self {
+            AppForward::Forwarded(_) => None,
+            AppForward::ApplicationMissing => Some("application_not_found"),
+            AppForward::BodyNotJsonObject => Some("body_not_json_object"),
+        }
+    }
+
+    /// The reason a stored code names.
+    pub fn from_error_code(code: &str) -> Option<AppForward> {
+        [
+            AppForward::ApplicationMissing,
+            AppForward::BodyNotJsonObject,
+        ]
+        .into_iter()
+        .find(|reason| reason.error_code() == Some(code))
+    }
+}
+
 /// One request received at a source's ingest URL, as recorded.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InboundRequestRecord {
@@ -139,6 +222,8 @@ pub struct InboundRequestRecord {
     pub verdict: Verdict,
     pub msg_id: Option<MessageId>,
     pub dedupe_key: Option<String>,
+    /// Whether it also became a message of the source's `forwardToApp` application.
+    pub app_forward: Option<AppForward>,
     /// The request's headers with secrets redacted (`redacted_headers`).
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,

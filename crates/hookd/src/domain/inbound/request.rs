@@ -1,14 +1,12 @@
-//! The pure rules for one received request: does it verify with the source's scheme and
-//! secrets, what is the provider's delivery id (the dedupe key), which event type does it
-//! carry, is it Slack's `url_verification`, and which of its headers must not be kept as sent.
-//! Time is an argument; nothing here does I/O.
+//! The pure rules for one received request, once its source's verifier (`Scheme::verifier`)
+//! has judged it: what is the provider's delivery id (the dedupe key), which event type does it
+//! carry, is it Slack's `url_verification`, which of its headers are forwarded, and which must
+//! not be kept as sent. Nothing here does I/O.
 
 use serde_json::Value;
-use webhook_signature::{
-    DEFAULT_TOLERANCE_SECS, VerifyError, github, shopify, slack, stripe, twilio,
-};
+use webhook_signature::{InboundRequest, VerifyError};
 
-use super::{Scheme, Source};
+use super::{Scheme, Source, never_forwarded};
 use crate::domain::EventTypeName;
 
 /// A request's headers, names lowercased, in the order received.
@@ -24,9 +22,25 @@ impl InboundHeaders {
             .map(|(_, value)| value.as_str())
     }
 
-    /// The first of `names` that is present.
-    fn first_of(&self, names: &[&str]) -> &str {
-        names.iter().find_map(|name| self.get(name)).unwrap_or("")
+    /// The headers as `webhook_signature::InboundRequest` borrows them.
+    pub fn as_pairs(&self) -> Vec<(&str, &[u8])> {
+        self.0
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_bytes()))
+            .collect()
+    }
+
+    /// The request as the verifier reads it.
+    pub fn request<'a>(
+        pairs: &'a [(&'a str, &'a [u8])],
+        query: &'a str,
+        body: &'a [u8],
+    ) -> InboundRequest<'a> {
+        InboundRequest {
+            query,
+            headers: pairs,
+            body,
+        }
     }
 }
 
@@ -48,6 +62,9 @@ const SIGNATURE_REASONS: &[VerifyError] = &[
     VerifyError::TimestampTooOld,
     VerifyError::TimestampTooNew,
     VerifyError::NoMatchingSignature,
+    VerifyError::MissingCredentials,
+    VerifyError::MalformedCredentials,
+    VerifyError::WrongCredentials,
 ];
 
 impl RejectReason {
@@ -71,77 +88,6 @@ impl RejectReason {
     }
 }
 
-/// Verifies the request against every secret of the source. `url` is the URL the provider
-/// called (Twilio signs it). One matching secret suffices; otherwise the reason of the last.
-pub fn verify(
-    source: &Source,
-    headers: &InboundHeaders,
-    body: &[u8],
-    url: &str,
-    now_unix: i64,
-) -> Result<(), VerifyError> {
-    let tolerance = DEFAULT_TOLERANCE_SECS;
-    let scheme = source.fields.source_type.scheme();
-    if scheme == Scheme::Unverified {
-        return Ok(());
-    }
-    if scheme == Scheme::Standard {
-        let secrets: Vec<_> = source
-            .fields
-            .config
-            .secrets
-            .iter()
-            .filter_map(|secret| webhook_signature::Secret::parse(secret).ok())
-            .collect();
-        return webhook_signature::verify(
-            &secrets,
-            headers.first_of(&["webhook-id", "svix-id"]),
-            headers.first_of(&["webhook-timestamp", "svix-timestamp"]),
-            headers.first_of(&["webhook-signature", "svix-signature"]),
-            body,
-            now_unix,
-            tolerance,
-        );
-    }
-    let mut outcome = Err(VerifyError::NoMatchingSignature);
-    for secret in &source.fields.config.secrets {
-        let key = secret.as_bytes();
-        outcome = match scheme {
-            Scheme::Github => github::verify(key, headers.first_of(&["x-hub-signature-256"]), body),
-            Scheme::Shopify => {
-                shopify::verify(key, headers.first_of(&["x-shopify-hmac-sha256"]), body)
-            }
-            Scheme::Slack => slack::verify(
-                key,
-                headers.first_of(&["x-slack-request-timestamp"]),
-                headers.first_of(&["x-slack-signature"]),
-                body,
-                now_unix,
-                tolerance,
-            ),
-            Scheme::Stripe => stripe::verify(
-                key,
-                headers.first_of(&["stripe-signature"]),
-                body,
-                now_unix,
-                tolerance,
-            ),
-            Scheme::Twilio => {
-                let params: Vec<(String, String)> = url::form_urlencoded::parse(body)
-                    .map(|(name, value)| (name.into_owned(), value.into_owned()))
-                    .collect();
-                let url = source.fields.config.public_url.as_deref().unwrap_or(url);
-                twilio::verify(key, url, &params, headers.first_of(&["x-twilio-signature"]))
-            }
-            Scheme::Unverified | Scheme::Standard => Ok(()),
-        };
-        if outcome.is_ok() {
-            break;
-        }
-    }
-    outcome
-}
-
 /// The provider's delivery id, which a retry of the same event repeats: the configured
 /// header, else the type's own header or body field. `None` when the request has none (it is
 /// then never a duplicate).
@@ -158,7 +104,7 @@ pub fn dedupe_key(source: &Source, headers: &InboundHeaders, body: &[u8]) -> Opt
             Scheme::Stripe => body_text_field(body, &["id"]),
             Scheme::Slack => body_text_field(body, &["event_id"]),
             Scheme::Twilio => headers.get("i-twilio-idempotency-token").map(str::to_owned),
-            Scheme::Unverified => None,
+            Scheme::Generic => None,
         },
     };
     key.filter(|key| !key.is_empty() && key.len() <= 512)
@@ -175,7 +121,7 @@ pub fn event_type(source: &Source, headers: &InboundHeaders, body: &[u8]) -> Eve
         Scheme::Slack => {
             body_text_field(body, &["event", "type"]).or_else(|| body_text_field(body, &["type"]))
         }
-        Scheme::Twilio | Scheme::Unverified => None,
+        Scheme::Twilio | Scheme::Generic => None,
     };
     let cleaned = given.map(|name| {
         name.chars()
@@ -203,6 +149,18 @@ pub fn slack_challenge(source: &Source, body: &[u8]) -> Option<String> {
     (value.get("type")?.as_str()? == "url_verification")
         .then(|| value.get("challenge")?.as_str().map(str::to_owned))
         .flatten()
+}
+
+/// The original headers the source forwards (`forwardHeaders`), as received, in order; never
+/// one that hookd writes itself.
+pub fn forwarded_headers(source: &Source, headers: &InboundHeaders) -> Vec<(String, String)> {
+    let wanted = &source.fields.config.forward_headers;
+    headers
+        .0
+        .iter()
+        .filter(|(name, _)| wanted.contains(name) && !never_forwarded(name))
+        .cloned()
+        .collect()
 }
 
 /// Header names whose values are credentials or signatures, kept as `[redacted]`.
@@ -278,18 +236,41 @@ mod tests {
         )
     }
 
+    fn verify(source: &Source, sent: &InboundHeaders, body: &[u8]) -> Result<(), VerifyError> {
+        let pairs = sent.as_pairs();
+        source
+            .verifier("https://hookd.test/in")
+            .unwrap()
+            .verify(&InboundHeaders::request(&pairs, "", body), 1000)
+    }
+
     #[test]
     fn any_secret_of_a_rotation_verifies() {
         let body = br#"{"id":"evt_1","type":"invoice.paid"}"#;
-        let signature = stripe::sign(b"whsec_old", 1000, body);
+        let signature = webhook_signature::stripe::sign(b"whsec_old", 1000, body);
         let source = source("stripe", &["whsec_new", "whsec_old"]);
         let sent = headers(&[("stripe-signature", &signature)]);
-        assert_eq!(verify(&source, &sent, body, "", 1000), Ok(()));
+        assert_eq!(verify(&source, &sent, body), Ok(()));
         let mut unknown = source.clone();
         unknown.fields.config.secrets = vec!["whsec_other".into()];
         assert_eq!(
-            verify(&unknown, &sent, body, "", 1000),
+            verify(&unknown, &sent, body),
             Err(VerifyError::NoMatchingSignature)
+        );
+    }
+
+    #[test]
+    fn only_listed_headers_are_forwarded_and_never_hookds_own() {
+        let mut source = source("github", &["s"]);
+        source.fields.config.forward_headers = vec!["x-github-event".into(), "webhook-id".into()];
+        let sent = headers(&[
+            ("x-github-event", "push"),
+            ("x-other", "no"),
+            ("webhook-id", "msg_1"),
+        ]);
+        assert_eq!(
+            forwarded_headers(&source, &sent),
+            [("x-github-event".to_owned(), "push".to_owned())]
         );
     }
 

@@ -11,6 +11,7 @@ use super::{PostgresStore, backend, get, missing_parent};
 use crate::domain::{
     AppId, ChannelName, DeliveryId, EndpointId, EventTypeName, FanoutTarget, Message, MessageId,
 };
+use crate::store::stored::original_headers_column;
 use crate::store::{
     MessageFilter, MessageInsert, MessageStore, NewMessage, Page, PageRequest, StoreError,
 };
@@ -127,7 +128,8 @@ pub async fn insert_message(
     let insert = c
         .prepare_cached(
             "INSERT INTO message (id, app_id, event_type, event_id, payload, channels, tags,
-             deliver_at, created_at, content_type) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+             deliver_at, created_at, content_type, original_headers)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
              ON CONFLICT (app_id, event_id) WHERE event_id IS NOT NULL DO NOTHING",
         )
         .await
@@ -146,6 +148,7 @@ pub async fn insert_message(
                 &new.deliver_at.map(to_micros),
                 &created_at,
                 &new.payload.content_type(),
+                &original_headers_column(&new.payload)?,
             ],
         )
         .await

@@ -66,6 +66,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (5, include_str!("schema_5.sql")),
     (6, include_str!("schema_6.sql")),
     (7, include_str!("schema_7.sql")),
+    (8, include_str!("schema_8.sql")),
 ];
 
 /// The PostgreSQL store. Call `close` before dropping it to commit queued messages.

@@ -11,6 +11,7 @@ use super::{SqliteStore, backend, missing_parent};
 use crate::domain::{
     AppId, ChannelName, DeliveryId, EndpointId, EventTypeName, FanoutTarget, Message, MessageId,
 };
+use crate::store::stored::original_headers_column;
 use crate::store::{
     MessageFilter, MessageInsert, MessageStore, NewMessage, Page, PageRequest, StoreError,
 };
@@ -136,7 +137,8 @@ pub fn insert_message(c: &Connection, new: NewMessage) -> Result<MessageInsert, 
     let created_at = to_micros(new.now);
     c.prepare_cached(
         "INSERT INTO message (id, app_id, event_type, event_id, payload, channels, tags,
-         deliver_at, created_at, content_type) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+         deliver_at, created_at, content_type, original_headers)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )
     .map_err(backend)?
     .execute(params![
@@ -150,6 +152,7 @@ pub fn insert_message(c: &Connection, new: NewMessage) -> Result<MessageInsert, 
         new.deliver_at.map(to_micros),
         created_at,
         new.payload.content_type(),
+        original_headers_column(&new.payload)?,
     ])
     .map_err(missing_parent("application not found"))?;
 

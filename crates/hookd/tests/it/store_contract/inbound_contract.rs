@@ -5,10 +5,12 @@
 
 use super::*;
 use hookd::domain::inbound::{
-    RejectReason, Source, SourceConfig, SourceFields, SourceType, Verdict,
+    AppForward, RejectReason, Source, SourceConfig, SourceFields, SourceType, Verdict,
 };
 use hookd::domain::{InboundRequestId, Metadata, SourceId};
-use hookd::store::inbound::{NewSource, ReceiptDecision, ReceiptOutcome, ReceivedRequest};
+use hookd::store::inbound::{
+    AppMessage, NewSource, ReceiptDecision, ReceiptOutcome, ReceivedRequest,
+};
 
 contract!(
     sources_round_trip_with_their_application,
@@ -16,6 +18,7 @@ contract!(
     a_receipt_commits_its_record_key_and_message_together,
     one_delivery_id_received_concurrently_is_forwarded_once,
     a_forwarded_form_post_is_claimed_with_its_bytes_and_content_type,
+    a_receipt_also_becomes_a_message_of_the_forward_application_while_it_exists,
     retention_deletes_old_requests_and_keys,
 );
 
@@ -64,6 +67,7 @@ fn forward(
         body: br#"{"id":"evt_1",  "n": 1.50}"#.to_vec(),
         decision: ReceiptDecision::Forward {
             message: Box::new(message),
+            app_message: None,
             dedupe_key: key.map(str::to_owned),
             dedupe_since: since,
         },
@@ -191,7 +195,10 @@ async fn a_receipt_commits_its_record_key_and_message_together(store: Arc<dyn St
         ))
         .await
         .unwrap();
-    let ReceiptOutcome::Forwarded { msg_id, deliveries } = first.clone() else {
+    let ReceiptOutcome::Forwarded {
+        msg_id, deliveries, ..
+    } = first.clone()
+    else {
         panic!("{first:?}")
     };
     assert_eq!(deliveries, 1);
@@ -323,9 +330,11 @@ async fn a_forwarded_form_post_is_claimed_with_its_bytes_and_content_type(store:
     new_endpoint(&store, &source.app_id(), endpoint_fields(None), now).await;
     let mut request = forward(&source, None, now, now);
     let form = "From=%2B15550001&Body=hello+world";
+    let originals = vec![("x-twilio-region".to_owned(), "us1".to_owned())];
     if let ReceiptDecision::Forward { message, .. } = &mut request.decision {
         message.payload =
-            MessagePayload::opaque(form.to_owned(), "application/x-www-form-urlencoded".into());
+            MessagePayload::opaque(form.to_owned(), "application/x-www-form-urlencoded".into())
+                .with_original_headers(originals.clone());
     }
     store.receive_inbound_request(request).await.unwrap();
     let json = forward(&source, None, now, now);
@@ -361,6 +370,81 @@ async fn a_forwarded_form_post_is_claimed_with_its_bytes_and_content_type(store:
     assert_eq!(
         content_types,
         [Some("application/x-www-form-urlencoded".to_owned()), None]
+    );
+    // The original headers a source forwards are claimed with the message, and only with it.
+    assert_eq!(claimed[0].original_headers, originals);
+    assert!(claimed[1].original_headers.is_empty());
+}
+
+async fn a_receipt_also_becomes_a_message_of_the_forward_application_while_it_exists(
+    store: Arc<dyn Store>,
+) {
+    let now = t0();
+    let source = new_source(&store, None, "token", now).await;
+    new_endpoint(&store, &source.app_id(), endpoint_fields(None), now).await;
+    let app_id = new_app(&store, now).await;
+    new_endpoint(&store, &app_id, endpoint_fields(None), now).await;
+    let with_app = |now| {
+        let mut request = forward(&source, None, now, now);
+        if let ReceiptDecision::Forward { app_message, .. } = &mut request.decision {
+            let mut message = new_message(&app_id, "invoice.paid", now);
+            message.payload = MessagePayload::parse(r#"{"id":"evt_1",  "n": 1.50}"#).unwrap();
+            *app_message = Some(AppMessage::Forward(Box::new(message)));
+        }
+        request
+    };
+    let outcome = store.receive_inbound_request(with_app(now)).await.unwrap();
+    let ReceiptOutcome::Forwarded {
+        deliveries,
+        app_forward: Some(AppForward::Forwarded(app_msg_id)),
+        ..
+    } = outcome.clone()
+    else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(
+        deliveries, 2,
+        "one per ingest endpoint and one per app endpoint"
+    );
+    let message = store
+        .get_message(&app_id, app_msg_id.as_str())
+        .await
+        .unwrap()
+        .expect("the application's message committed with the receipt");
+    assert_eq!(message.event_type.as_str(), "invoice.paid");
+
+    // Deleted since the source named it: the request still goes to the ingest endpoints, and
+    // its record says why it did not reach the application.
+    assert!(store.delete_application(&app_id).await.unwrap());
+    let later = now + chrono::TimeDelta::seconds(1);
+    let outcome = store
+        .receive_inbound_request(with_app(later))
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            outcome,
+            ReceiptOutcome::Forwarded {
+                deliveries: 1,
+                app_forward: Some(AppForward::ApplicationMissing),
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
+    let mut listed = store
+        .list_inbound_requests(&source.id, page(10, None))
+        .await
+        .unwrap()
+        .items;
+    listed.sort_by(|a, b| a.id.cmp(&b.id));
+    let recorded: Vec<_> = listed.iter().map(|r| r.app_forward.clone()).collect();
+    assert_eq!(
+        recorded,
+        [
+            Some(AppForward::Forwarded(app_msg_id)),
+            Some(AppForward::ApplicationMissing)
+        ]
     );
 }
 

@@ -214,6 +214,10 @@ impl Claim<'_> {
                 secrets: SigningSecrets::default(),
                 payload: get(row, 4)?,
                 content_type: get(row, 6)?,
+                original_headers: match get::<Option<String>>(row, 7)? {
+                    Some(json) => from_json(&json)?,
+                    None => Vec::new(),
+                },
             });
         }
         Ok(())

@@ -4,10 +4,11 @@
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
-use crate::domain::inbound::InboundRequestRecord;
-use crate::domain::{InboundRequestId, MessageId, SourceId, Timestamp};
+use crate::domain::inbound::{AppForward, InboundRequestRecord};
+use crate::domain::{AppId, InboundRequestId, MessageId, SourceId, Timestamp};
 use crate::store::inbound::{
-    ReceiptDecision, ReceiptOutcome, ReceivedRequest, verdict_columns, verdict_from,
+    AppMessage, ReceiptDecision, ReceiptOutcome, ReceivedRequest, app_forward_from,
+    verdict_columns, verdict_from,
 };
 use crate::store::postgres::deliveries::{DueMarks, notify_deliveries};
 use crate::store::postgres::messages::fanout_targets;
@@ -15,7 +16,7 @@ use crate::store::postgres::messages::insert_message;
 use crate::store::postgres::rows::{from_json, from_micros, to_json, to_micros};
 use crate::store::postgres::{backend, get, missing_parent};
 use crate::store::stored::CorruptValue;
-use crate::store::{MessageInsert, StoreError};
+use crate::store::{MessageInsert, NewMessage, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 #[error("unknown verdict {0}")]
@@ -31,6 +32,7 @@ pub(super) async fn receive(
         ReceiptDecision::Reject(reason) => (None, ReceiptOutcome::Rejected(reason), 0),
         ReceiptDecision::Forward {
             message,
+            app_message,
             dedupe_key,
             dedupe_since,
         } => {
@@ -52,20 +54,35 @@ pub(super) async fn receive(
                 Some(msg_id) => (dedupe_key, ReceiptOutcome::Duplicate { msg_id }, 0),
                 None => {
                     let msg_id = message.id.clone();
-                    let endpoints = fanout_targets(c, &message.app_id).await?;
+                    // One set of due marks for both messages, applied in one pass (the lock
+                    // order: endpoint_queue rows by endpoint id).
                     let mut due_marks = DueMarks::default();
-                    let deliveries =
-                        match insert_message(c, *message, &endpoints, &mut due_marks).await? {
-                            MessageInsert::Created { deliveries, .. } => deliveries,
-                            MessageInsert::Duplicate(_) => 0,
-                        };
+                    let mut deliveries = forward(c, *message, &mut due_marks).await?;
+                    let app_forward = match app_message {
+                        None => None,
+                        Some(AppMessage::Skip(reason)) => Some(reason),
+                        Some(AppMessage::Forward(app_message))
+                            if !application_exists(c, &app_message.app_id).await? =>
+                        {
+                            Some(AppForward::ApplicationMissing)
+                        }
+                        Some(AppMessage::Forward(app_message)) => {
+                            let app_msg_id = app_message.id.clone();
+                            deliveries += forward(c, *app_message, &mut due_marks).await?;
+                            Some(AppForward::Forwarded(app_msg_id))
+                        }
+                    };
                     if !due_marks.is_empty() {
                         due_marks.apply(c).await?;
                         notify_deliveries(c).await?;
                     }
                     (
                         dedupe_key,
-                        ReceiptOutcome::Forwarded { msg_id, deliveries },
+                        ReceiptOutcome::Forwarded {
+                            msg_id,
+                            deliveries,
+                            app_forward,
+                        },
                         deliveries,
                     )
                 }
@@ -74,10 +91,12 @@ pub(super) async fn receive(
     };
     let msg_id = outcome.msg_id().map(|msg_id| msg_id.as_str().to_owned());
     let (code, reason) = verdict_columns(&outcome.verdict());
+    let (app_msg_id, app_forward_error) = outcome.app_forward_columns();
     let statement = c
         .prepare_cached(
             "INSERT INTO ingest_request (id, source_id, received_at, verdict, reason, dedupe_key,
-             msg_id, headers, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             msg_id, headers, body, app_msg_id, app_forward_error)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .await
         .map_err(backend)?;
@@ -93,11 +112,42 @@ pub(super) async fn receive(
             &msg_id,
             &to_json(&request.headers)?,
             &request.body,
+            &app_msg_id,
+            &app_forward_error,
         ],
     )
     .await
     .map_err(missing_parent("source not found"))?;
     Ok((outcome, deliveries))
+}
+
+/// Inserts one forwarded message with a delivery per endpoint of its application.
+async fn forward(
+    c: &impl GenericClient,
+    message: NewMessage,
+    due_marks: &mut DueMarks,
+) -> Result<usize, StoreError> {
+    let endpoints = fanout_targets(c, &message.app_id).await?;
+    Ok(
+        match insert_message(c, message, &endpoints, due_marks).await? {
+            MessageInsert::Created { deliveries, .. } => deliveries,
+            MessageInsert::Duplicate(_) => 0,
+        },
+    )
+}
+
+/// Whether the application a source forwards to still exists; its row is share-locked so
+/// that a concurrent delete waits for this commit (the message insert would take the same
+/// lock through its foreign key).
+async fn application_exists(c: &impl GenericClient, app_id: &AppId) -> Result<bool, StoreError> {
+    let statement = c
+        .prepare_cached("SELECT 1 FROM application WHERE id = $1 FOR KEY SHARE")
+        .await
+        .map_err(backend)?;
+    Ok(c.query_opt(&statement, &[&app_id.as_str()])
+        .await
+        .map_err(backend)?
+        .is_some())
 }
 
 /// Remembers `key` for `msg_id` unless it was seen at or after `since`; returns the earlier
@@ -182,8 +232,8 @@ pub(super) async fn purge_before(
     Ok(usize::try_from(requests + keys).unwrap_or(usize::MAX))
 }
 
-pub(super) const REQUEST_COLUMNS: &str =
-    "id, source_id, received_at, verdict, reason, msg_id, dedupe_key, headers, body";
+pub(super) const REQUEST_COLUMNS: &str = "id, source_id, received_at, verdict, reason, msg_id,
+     dedupe_key, headers, body, app_msg_id, app_forward_error";
 
 pub(super) fn request_from_row(row: &Row) -> Result<InboundRequestRecord, StoreError> {
     let code: i16 = get(row, 3)?;
@@ -196,6 +246,7 @@ pub(super) fn request_from_row(row: &Row) -> Result<InboundRequestRecord, StoreE
             .ok_or_else(|| CorruptValue::new("request verdict", UnknownVerdict(code)))?,
         msg_id: get::<Option<String>>(row, 5)?.map(MessageId::from_trusted),
         dedupe_key: get(row, 6)?,
+        app_forward: app_forward_from(get(row, 9)?, get::<Option<String>>(row, 10)?.as_deref()),
         headers: from_json(&get::<String>(row, 7)?)?,
         body: get(row, 8)?,
     })

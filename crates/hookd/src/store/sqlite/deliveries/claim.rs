@@ -183,6 +183,10 @@ impl Claim<'_> {
                 secrets: secrets.clone(),
                 payload: row.payload,
                 content_type: row.content_type,
+                original_headers: match row.original_headers {
+                    Some(json) => from_json(&json)?,
+                    None => Vec::new(),
+                },
             });
         }
         Ok(())

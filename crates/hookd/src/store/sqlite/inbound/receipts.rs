@@ -3,10 +3,11 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use crate::domain::inbound::InboundRequestRecord;
-use crate::domain::{InboundRequestId, MessageId, SourceId, Timestamp};
+use crate::domain::inbound::{AppForward, InboundRequestRecord};
+use crate::domain::{AppId, InboundRequestId, MessageId, SourceId, Timestamp};
 use crate::store::inbound::{
-    ReceiptDecision, ReceiptOutcome, ReceivedRequest, verdict_columns, verdict_from,
+    AppMessage, ReceiptDecision, ReceiptOutcome, ReceivedRequest, app_forward_from,
+    verdict_columns, verdict_from,
 };
 use crate::store::sqlite::backend;
 use crate::store::sqlite::messages::insert_message;
@@ -29,6 +30,7 @@ pub(super) fn receive(
         ReceiptDecision::Reject(reason) => (None, ReceiptOutcome::Rejected(reason), 0),
         ReceiptDecision::Forward {
             message,
+            app_message,
             dedupe_key,
             dedupe_since,
         } => {
@@ -47,13 +49,28 @@ pub(super) fn receive(
                 Some(msg_id) => (dedupe_key, ReceiptOutcome::Duplicate { msg_id }, 0),
                 None => {
                     let msg_id = message.id.clone();
-                    let deliveries = match insert_message(c, *message)? {
-                        MessageInsert::Created { deliveries, .. } => deliveries,
-                        MessageInsert::Duplicate(_) => 0,
+                    let mut deliveries = inserted_deliveries(insert_message(c, *message)?);
+                    let app_forward = match app_message {
+                        None => None,
+                        Some(AppMessage::Skip(reason)) => Some(reason),
+                        Some(AppMessage::Forward(app_message))
+                            if !application_exists(c, &app_message.app_id)? =>
+                        {
+                            Some(AppForward::ApplicationMissing)
+                        }
+                        Some(AppMessage::Forward(app_message)) => {
+                            let app_msg_id = app_message.id.clone();
+                            deliveries += inserted_deliveries(insert_message(c, *app_message)?);
+                            Some(AppForward::Forwarded(app_msg_id))
+                        }
                     };
                     (
                         dedupe_key,
-                        ReceiptOutcome::Forwarded { msg_id, deliveries },
+                        ReceiptOutcome::Forwarded {
+                            msg_id,
+                            deliveries,
+                            app_forward,
+                        },
                         deliveries,
                     )
                 }
@@ -62,9 +79,11 @@ pub(super) fn receive(
     };
     let msg_id = outcome.msg_id().map(|msg_id| msg_id.as_str().to_owned());
     let (code, reason) = verdict_columns(&outcome.verdict());
+    let (app_msg_id, app_forward_error) = outcome.app_forward_columns();
     c.prepare_cached(
         "INSERT INTO ingest_request (id, source_id, received_at, verdict, reason, dedupe_key,
-         msg_id, headers, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+         msg_id, headers, body, app_msg_id, app_forward_error)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )
     .map_err(backend)?
     .execute(params![
@@ -77,9 +96,27 @@ pub(super) fn receive(
         msg_id,
         to_json(&request.headers)?,
         request.body,
+        app_msg_id,
+        app_forward_error,
     ])
     .map_err(missing_parent("source not found"))?;
     Ok((outcome, deliveries))
+}
+
+fn inserted_deliveries(insert: MessageInsert) -> usize {
+    match insert {
+        MessageInsert::Created { deliveries, .. } => deliveries,
+        MessageInsert::Duplicate(_) => 0,
+    }
+}
+
+/// Whether the application a source forwards to still exists (it may have been deleted since
+/// the source named it); the single writer keeps it so until the commit.
+fn application_exists(c: &Connection, app_id: &AppId) -> Result<bool, StoreError> {
+    c.prepare_cached("SELECT 1 FROM application WHERE id = ?1")
+        .map_err(backend)?
+        .exists([app_id.as_str()])
+        .map_err(backend)
 }
 
 /// Remembers `key` for `msg_id` unless it was seen at or after `since`; returns the earlier
@@ -153,8 +190,8 @@ pub(super) fn purge_before(
     Ok(requests + keys)
 }
 
-const REQUEST_COLUMNS: &str =
-    "id, source_id, received_at, verdict, reason, msg_id, dedupe_key, headers, body";
+const REQUEST_COLUMNS: &str = "id, source_id, received_at, verdict, reason, msg_id, dedupe_key,
+     headers, body, app_msg_id, app_forward_error";
 
 fn request_from_row(row: &Row<'_>) -> rusqlite::Result<Result<InboundRequestRecord, StoreError>> {
     let code: i16 = row.get(3)?;
@@ -172,6 +209,12 @@ fn request_from_row(row: &Row<'_>) -> rusqlite::Result<Result<InboundRequestReco
                 .map_err(backend)?
                 .map(MessageId::from_trusted),
             dedupe_key: row.get(6).map_err(backend)?,
+            app_forward: app_forward_from(
+                row.get(9).map_err(backend)?,
+                row.get::<_, Option<String>>(10)
+                    .map_err(backend)?
+                    .as_deref(),
+            ),
             headers: from_json(&headers)?,
             body: row.get(8).map_err(backend)?,
         })

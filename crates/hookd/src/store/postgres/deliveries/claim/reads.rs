@@ -169,8 +169,8 @@ pub(super) async fn due_deliveries(
     take: usize,
     ordered: bool,
 ) -> Result<Vec<Row>, StoreError> {
-    const COLUMNS: &str =
-        "d.id, d.msg_id, d.attempts_made, d.trigger_type, m.payload, m.event_type, m.content_type";
+    const COLUMNS: &str = "d.id, d.msg_id, d.attempts_made, d.trigger_type, m.payload,
+         m.event_type, m.content_type, m.original_headers";
     let sql = if ordered {
         // The head is found without SKIP LOCKED: skipping it would send the second one first.
         format!(

@@ -155,6 +155,8 @@ pub(super) struct DueRow {
     pub(super) payload: Option<String>,
     pub(super) event_type: String,
     pub(super) content_type: Option<String>,
+    /// `message.original_headers`: JSON, `None` for none.
+    pub(super) original_headers: Option<String>,
 }
 
 fn due_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<DueRow> {
@@ -166,6 +168,7 @@ fn due_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<DueRow> {
         payload: row.get(4)?,
         event_type: row.get(5)?,
         content_type: row.get(6)?,
+        original_headers: row.get(7)?,
     })
 }
 
@@ -177,7 +180,7 @@ pub(super) fn due_deliveries(
 ) -> Result<Vec<DueRow>, StoreError> {
     c.prepare_cached(
         "SELECT d.id, d.msg_id, d.attempts_made, d.trigger_type, m.payload, m.event_type,
-                m.content_type
+                m.content_type, m.original_headers
          FROM delivery d JOIN message m ON m.id = d.msg_id
          WHERE d.endpoint_id = ?1 AND d.status = ?2 AND d.next_attempt_at <= ?3
          ORDER BY d.next_attempt_at LIMIT ?4",
@@ -206,13 +209,13 @@ pub(super) fn head_if_due(
     let head = c
         .prepare_cached(
             "SELECT d.id, d.msg_id, d.attempts_made, d.trigger_type, m.payload, m.event_type,
-                    m.content_type, d.next_attempt_at
+                    m.content_type, m.original_headers, d.next_attempt_at
              FROM delivery d JOIN message m ON m.id = d.msg_id
              WHERE d.endpoint_id = ?1 AND d.status = ?2 ORDER BY d.id LIMIT 1",
         )
         .map_err(backend)?
         .query_row(params![endpoint_id, PENDING], |row| {
-            Ok((due_row(row)?, row.get::<_, i64>(7)?))
+            Ok((due_row(row)?, row.get::<_, i64>(8)?))
         })
         .optional()
         .map_err(backend)?;
