@@ -63,12 +63,7 @@ impl AttemptStore for SqliteStore {
             by_message.parameters,
         );
     }
-    if let Some(before) = filter.before {
-        conditions.add("created_at < ?", [Value::Integer(to_micros(before))]);
-    }
-    if let Some(after) = filter.after {
-        conditions.add("created_at > ?", [Value::Integer(to_micros(after))]);
-    }
+    conditions.created_between(filter.before, filter.after);
     let cursor = Cursor::new("id", page);
     let sql = format!(
         "SELECT {ATTEMPT_COLUMNS} FROM attempt WHERE 1 = 1 {} {} {} LIMIT {}",

@@ -72,12 +72,7 @@ impl MessageStore for SqliteStore {
                 filter.channel.as_ref(),
                 filter.tag.as_ref(),
             );
-            if let Some(before) = filter.before {
-                conditions.add("created_at < ?", [Value::Integer(to_micros(before))]);
-            }
-            if let Some(after) = filter.after {
-                conditions.add("created_at > ?", [Value::Integer(to_micros(after))]);
-            }
+            conditions.created_between(filter.before, filter.after);
             let cursor = Cursor::new("id", page);
             let sql = format!(
                 "SELECT {MESSAGE_COLUMNS} FROM message WHERE 1 = 1 {} {} {} LIMIT {}",
@@ -227,6 +222,20 @@ impl Conditions {
         self.sql.push_str(" AND ");
         self.sql.push_str(clause);
         self.parameters.extend(values);
+    }
+
+    /// `created_at` strictly inside the listing's `before`/`after` bounds (either may be open).
+    pub(super) fn created_between(
+        &mut self,
+        before: Option<crate::domain::Timestamp>,
+        after: Option<crate::domain::Timestamp>,
+    ) {
+        if let Some(before) = before {
+            self.add("created_at < ?", [Value::Integer(to_micros(before))]);
+        }
+        if let Some(after) = after {
+            self.add("created_at > ?", [Value::Integer(to_micros(after))]);
+        }
     }
 }
 
