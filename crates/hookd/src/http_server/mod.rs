@@ -12,12 +12,13 @@
 //! holding a socket open without asking anything must not lock out one that asks.
 //!
 //! `accept.rs` holds the cap and the back-off after failed accepts, `activity.rs` what each
-//! connection's timers read, `tls.rs` the certificate and its reloading. This module knows
+//! connection's timers read, `request_body.rs` whether an answer left its body unread, `tls.rs` the certificate and its reloading. This module knows
 //! nothing of routes, status codes or JSON: those are `api`'s. Request bodies (their deadline and
 //! their in-flight byte budget) are `api::body_limits`'.
 
 mod accept;
 mod activity;
+mod request_body;
 pub mod tls;
 
 use std::sync::Arc;
@@ -240,8 +241,10 @@ impl ServerState {
                 async move {
                     // The request stays in progress until its response body has been sent,
                     // so that a long answer (an event stream) is not closed as idle.
-                    let response = router.oneshot(request.map(Body::new)).await;
-                    response.map(|response| {
+                    let (request, body_read) = request_body::track(request);
+                    let response = router.oneshot(request).await;
+                    response.map(|mut response| {
+                        body_read.close_unless_read(&mut response);
                         response.map(|body| {
                             Body::new(BodyInProgress {
                                 body,

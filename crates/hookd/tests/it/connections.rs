@@ -497,3 +497,92 @@ async fn bodies_past_the_in_flight_budget_are_refused_with_retry_after() {
     }
     assert_eq!(accepted.len(), HELD);
 }
+
+/// Reads one answer's head from `stream`; `None` if the connection closed first.
+async fn read_answer_head(stream: &mut TcpStream) -> Option<String> {
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while !received.windows(4).any(|window| window == b"\r\n\r\n") {
+        match tokio::time::timeout(Duration::from_secs(30), stream.read(&mut buffer)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return None,
+            Ok(Ok(read)) => received.extend_from_slice(&buffer[..read]),
+            Err(_) => panic!(
+                "no answer within 30 s; received {:?}",
+                String::from_utf8_lossy(&received)
+            ),
+        }
+    }
+    Some(String::from_utf8_lossy(&received).to_ascii_lowercase())
+}
+
+/// hyper keeps a connection only once the request's body was read; an answer given without
+/// reading it must say `Connection: close`, or a pooling client reuses a socket hyper is
+/// closing and its next request fails without an answer.
+#[tokio::test]
+async fn an_answer_that_left_the_body_unread_closes_the_connection_and_says_so() {
+    let app = crate::harness::TestApp::spawn().await;
+    let app_id = create_app(&app.http, &app.url("")).await;
+    let address = app.base.trim_start_matches("http://").to_owned();
+    let body = r#"{"eventType":"a.b","payload":{}}"#;
+    // (what, request head sent without its body, whether the answer must close)
+    let cases = [
+        (
+            "unknown route",
+            format!(
+                "POST /api/v1/no-such-route HTTP/1.1\r\nHost: hookd\r\nAuthorization: Bearer {TOKEN}\r\n\
+                 Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            ),
+            true,
+        ),
+        (
+            "no token",
+            format!(
+                "POST /api/v1/app/{app_id}/msg HTTP/1.1\r\nHost: hookd\r\n\
+                 Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            ),
+            true,
+        ),
+    ];
+    for (what, head, closes) in cases {
+        let mut stream = TcpStream::connect(&address).await.unwrap();
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let answer = read_answer_head(&mut stream)
+            .await
+            .unwrap_or_else(|| panic!("{what}: closed without an answer"));
+        assert_eq!(
+            answer.contains("\r\nconnection: close\r\n"),
+            closes,
+            "{what}: {answer}"
+        );
+    }
+
+    // A request whose body was read keeps its connection: a second request on it is answered.
+    let mut stream = TcpStream::connect(&address).await.unwrap();
+    for round in 0..2 {
+        let request = format!("{}{body}", message_head(&app_id, body.len()));
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let answer = read_answer_head(&mut stream)
+            .await
+            .unwrap_or_else(|| panic!("round {round}: closed without an answer"));
+        assert!(
+            answer.starts_with("http/1.1 202"),
+            "round {round}: {answer}"
+        );
+        assert!(
+            !answer.contains("connection: close"),
+            "round {round}: {answer}"
+        );
+        // The answer's body, so the next head is read from its start.
+        let length: usize = answer
+            .split("\r\ncontent-length: ")
+            .nth(1)
+            .and_then(|rest| rest.split("\r\n").next())
+            .and_then(|value| value.trim().parse().ok())
+            .expect("a content-length");
+        let already = answer.split_once("\r\n\r\n").unwrap().1.len();
+        let mut rest = vec![0u8; length - already];
+        stream.read_exact(&mut rest).await.unwrap();
+    }
+}
