@@ -42,3 +42,4 @@ mod scope_table;
 mod ssrf;
 mod store_contract;
 mod tls;
+mod tokens;
