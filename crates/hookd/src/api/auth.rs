@@ -1,10 +1,15 @@
-//! Bearer-token authentication for every API route except health.
+//! Bearer-token authentication for every API route that is not `Scope::Public`.
 //!
-//! Only the SHA-256 of the admin token is known to the server, so the presented token is hashed
-//! and the hashes are compared in constant time. The hash of the accepted token is left in the
-//! request's extensions as `AuthenticatedToken`, so the idempotency layer can scope keys by
-//! caller without ever holding the token, and beside it the `Principal` the handlers pass to
-//! every operation (the admin token is `Principal::Admin`; no token kind names another yet).
+//! Only SHA-256 hashes of tokens are known to the server, so the presented token is hashed:
+//! the hash is compared with the admin token's in constant time, and otherwise looked up among
+//! the application-scoped tokens (`ops::tokens::authenticate`; by hash, never by prefix). The
+//! hash of the accepted token is left in the request's extensions as `AuthenticatedToken`, so
+//! the idempotency layer can scope keys by caller without ever holding the token, and beside it
+//! the `Principal` the handlers pass to every operation. A route's scope is judged after
+//! routing (`scoped_routes`).
+//!
+//! An unknown, expired or revoked token gets the same 401 (`invalid token`): the answer does
+//! not tell a guesser whether a token ever existed.
 
 use axum::extract::{Request, State};
 use axum::http::header::AUTHORIZATION;
@@ -15,7 +20,7 @@ use subtle::ConstantTimeEq;
 
 use super::ApiContext;
 use super::error::ApiError;
-use crate::ops::Principal;
+use crate::ops::{Principal, tokens};
 
 /// The caller that passed authentication, by the hash of its token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,7 +28,8 @@ pub struct AuthenticatedToken {
     pub sha256: [u8; 32],
 }
 
-/// Middleware: lets the request through only with `Authorization: Bearer <admin token>`.
+/// Middleware: lets the request through only with `Authorization: Bearer <token>` of the
+/// admin or of a usable application token.
 pub async fn require_bearer_token(
     State(ctx): State<ApiContext>,
     mut request: Request,
@@ -37,14 +43,21 @@ pub async fn require_bearer_token(
     let Some(token) = presented else {
         return ApiError::Unauthorized("missing bearer token").into_response();
     };
-    match authenticate(token, &ctx.admin_token_sha256) {
-        Some(caller) => {
-            request.extensions_mut().insert(caller);
-            request.extensions_mut().insert(Principal::Admin);
-            next.run(request).await
+    let sha256: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    let principal = if is_admin(&sha256, &ctx.admin_token_sha256) {
+        Principal::Admin
+    } else {
+        match tokens::authenticate(&ctx.ops, sha256).await {
+            Ok(Some(principal)) => principal,
+            Ok(None) => return ApiError::Unauthorized("invalid token").into_response(),
+            Err(error) => return ApiError::from(error).into_response(),
         }
-        None => ApiError::Unauthorized("invalid token").into_response(),
-    }
+    };
+    request
+        .extensions_mut()
+        .insert(AuthenticatedToken { sha256 });
+    request.extensions_mut().insert(principal);
+    next.run(request).await
 }
 
 /// The token of an `Authorization` header value, if it uses the Bearer scheme.
@@ -54,10 +67,9 @@ fn bearer_token(header: &str) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
-/// Whether `token` hashes to `expected_sha256`, compared in constant time.
-fn authenticate(token: &str, expected_sha256: &[u8; 32]) -> Option<AuthenticatedToken> {
-    let sha256: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-    bool::from(sha256.ct_eq(expected_sha256)).then_some(AuthenticatedToken { sha256 })
+/// Whether a token's hash is the admin token's, compared in constant time.
+fn is_admin(sha256: &[u8; 32], admin_sha256: &[u8; 32]) -> bool {
+    bool::from(sha256.ct_eq(admin_sha256))
 }
 
 #[cfg(test)]
@@ -74,13 +86,11 @@ mod tests {
     }
 
     #[test]
-    fn only_the_admin_token_authenticates() {
+    fn only_the_admin_hash_is_admin() {
         let expected: [u8; 32] = Sha256::digest(b"testsk_secret").into();
-        assert_eq!(
-            authenticate("testsk_secret", &expected),
-            Some(AuthenticatedToken { sha256: expected })
-        );
-        assert_eq!(authenticate("testsk_secreT", &expected), None);
-        assert_eq!(authenticate("", &expected), None);
+        let hash = |token: &str| -> [u8; 32] { Sha256::digest(token.as_bytes()).into() };
+        assert!(is_admin(&hash("testsk_secret"), &expected));
+        assert!(!is_admin(&hash("testsk_secreT"), &expected));
+        assert!(!is_admin(&hash(""), &expected));
     }
 }

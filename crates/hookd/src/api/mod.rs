@@ -4,8 +4,9 @@
 //! the authenticated `Principal`, and render its result in Svix's wire format; `error` maps the
 //! operations' `OpError` to HTTP. Handlers contain no workflow, no scope check and no SQL.
 //!
-//! A request passes through, in order: the bearer-token check (`auth`), the `Idempotency-Key`
-//! replay layer (`idempotency`), body and query parsing (`json`, `params`; a missing target is
+//! Every route is declared once with its scope (`scoped_routes`; `route_table` lists them). A
+//! request passes through, in order: the bearer-token check (`auth`), the `Idempotency-Key`
+//! replay layer (`idempotency`), the route's scope, body and query parsing (`json`, `params`; a missing target is
 //! answered before invalid input, `lookup_first`), one handler module per
 //! resource, and `error`, which renders every failure as JSON. Around all of it, the access
 //! log (`access_log`) gives each request an `x-request-id` and logs one line when it is answered.
@@ -39,12 +40,18 @@ mod pagination;
 mod params;
 mod patch;
 mod replay;
+mod scoped_routes;
 mod stream;
+mod tokens;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::HeaderMap;
+use axum::http::header::HOST;
 use axum::middleware::from_fn_with_state;
-use axum::routing::{delete, get, post};
+
+use scoped_routes::Scope::{Admin, AppRead, AppToken, AppWrite, Public};
+use scoped_routes::{ScopedRoutes, delete, get, post};
 
 use crate::ops::Ops;
 
@@ -67,21 +74,85 @@ pub struct ApiContext {
 }
 
 pub use error::ApiError;
+pub use scoped_routes::{RouteDecl, Scope};
+
+/// Where the Svix-compatible API lives.
+pub const API_PREFIX: &str = "/api/v1";
+
+impl ApiContext {
+    /// hookd's public base URL, without a trailing slash: `--public-url`, else `http://` and
+    /// the request's `Host`. Ingest URLs and portal links start with it.
+    pub fn public_base(&self, headers: &HeaderMap) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => {
+                let host = headers
+                    .get(HOST)
+                    .and_then(|host| host.to_str().ok())
+                    .unwrap_or("localhost");
+                format!("http://{host}")
+            }
+        }
+    }
+}
+
+/// Every route, in the four groups the router mounts differently.
+struct DeclaredRoutes {
+    /// Under `/api/v1`, behind a token.
+    api: ScopedRoutes,
+    /// Under `/api/v1`, without one.
+    api_public: ScopedRoutes,
+    /// The inbound gateway's management routes, behind a token.
+    ingest: ScopedRoutes,
+    /// The ingest URL, without one.
+    ingest_public: ScopedRoutes,
+}
+
+fn declared_routes() -> DeclaredRoutes {
+    DeclaredRoutes {
+        api: resource_routes()
+            .merge(token_routes())
+            .merge(operational_routes())
+            .merge(stream::app_routes()),
+        api_public: ScopedRoutes::new(API_PREFIX).route("/health", get(Public, health::get)),
+        ingest: inbound::management_routes().merge(stream::source_routes()),
+        ingest_public: inbound::public_routes(),
+    }
+}
+
+/// Every route the router serves, with its declared scope (full paths, `{name}` for path
+/// parameters). The scope table test calls each of them.
+pub fn route_table() -> Vec<RouteDecl> {
+    let declared = declared_routes();
+    [
+        declared.api,
+        declared.api_public,
+        declared.ingest,
+        declared.ingest_public,
+    ]
+    .into_iter()
+    .flat_map(|routes| routes.into_parts().1)
+    .collect()
+}
 
 /// The whole API, every route under `/api/v1`. Unknown routes and methods under that prefix
 /// answer with JSON errors; paths outside it are left to whatever the caller merges this with.
 pub fn router(ctx: ApiContext) -> Router {
-    let authenticated = resource_routes()
-        .merge(operational_routes())
-        .merge(stream::app_routes())
+    let declared = declared_routes();
+    let authenticated = declared
+        .api
+        .into_parts()
+        .0
         .method_not_allowed_fallback(method_not_allowed)
         .layer(from_fn_with_state(
             idempotency::Idempotency::new(ctx.clone()),
             idempotency::replay_or_record,
         ))
         .layer(from_fn_with_state(ctx.clone(), auth::require_bearer_token));
-    let api = Router::new()
-        .route("/health", get(health::get))
+    let api = declared
+        .api_public
+        .into_parts()
+        .0
         .method_not_allowed_fallback(method_not_allowed)
         .merge(authenticated)
         .fallback(route_not_found)
@@ -94,8 +165,13 @@ pub fn router(ctx: ApiContext) -> Router {
             body_limits::reserve_and_time_body,
         ));
     // The inbound gateway's routes share the body limits, outside `/api/v1`.
-    let ingest = inbound::routes(&ctx)
-        .merge(stream::source_routes(&ctx))
+    let ingest = declared
+        .ingest
+        .into_parts()
+        .0
+        .route_layer(from_fn_with_state(ctx.clone(), auth::require_bearer_token))
+        .merge(declared.ingest_public.into_parts().0)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(ctx.max_body_bytes))
         .layer(from_fn_with_state(
             ctx.clone(),
@@ -103,150 +179,189 @@ pub fn router(ctx: ApiContext) -> Router {
         ));
     access_log::wrap(
         Router::new()
-            .nest("/api/v1", api)
+            .nest(API_PREFIX, api)
             .merge(ingest)
             .with_state(ctx),
     )
 }
 
-/// Every route that needs a token, grouped by resource.
-fn resource_routes() -> Router<ApiContext> {
-    Router::new()
-        .route("/app", get(applications::list).post(applications::create))
+/// Every application route under `/api/v1`, grouped by resource. Reads of an application's
+/// records are `AppRead`; changes to them `AppWrite`; applications themselves, the event-type
+/// catalogue's changes and the environment-wide task list are `Admin`. Revealing an
+/// endpoint's signing secret is a write: a read-only token must not be able to sign.
+fn resource_routes() -> ScopedRoutes {
+    ScopedRoutes::new(API_PREFIX)
+        .route(
+            "/app",
+            get(Admin, applications::list).post(Admin, applications::create),
+        )
         .route(
             "/app/{app_id}",
-            get(applications::get)
-                .put(applications::update)
-                .patch(applications::patch)
-                .delete(applications::delete),
+            get(AppRead, applications::get)
+                .put(Admin, applications::update)
+                .patch(Admin, applications::patch)
+                .delete(Admin, applications::delete),
         )
         .route(
             "/app/{app_id}/endpoint",
-            get(endpoints::list).post(endpoints::create),
+            get(AppRead, endpoints::list).post(AppWrite, endpoints::create),
         )
         .route(
             "/app/{app_id}/endpoint/{endpoint_id}",
-            get(endpoints::get)
-                .put(endpoints::update)
-                .patch(endpoints::patch)
-                .delete(endpoints::delete),
+            get(AppRead, endpoints::get)
+                .put(AppWrite, endpoints::update)
+                .patch(AppWrite, endpoints::patch)
+                .delete(AppWrite, endpoints::delete),
         )
         .route(
             "/app/{app_id}/endpoint/{endpoint_id}/secret",
-            get(endpoint_secrets::get),
+            get(AppWrite, endpoint_secrets::get),
         )
         .route(
             "/app/{app_id}/endpoint/{endpoint_id}/secret/rotate",
-            post(endpoint_secrets::rotate),
+            post(AppWrite, endpoint_secrets::rotate),
         )
         .route(
             "/app/{app_id}/endpoint/{endpoint_id}/headers",
-            get(endpoint_headers::get)
-                .put(endpoint_headers::update)
-                .patch(endpoint_headers::patch),
+            get(AppRead, endpoint_headers::get)
+                .put(AppWrite, endpoint_headers::update)
+                .patch(AppWrite, endpoint_headers::patch),
         )
         .route(
             "/app/{app_id}/msg",
-            get(messages::list).post(messages::create),
+            get(AppRead, messages::list).post(AppWrite, messages::create),
         )
-        .route("/app/{app_id}/msg/{msg_id}", get(messages::get))
+        .route("/app/{app_id}/msg/{msg_id}", get(AppRead, messages::get))
         .merge(delivery_log_routes())
         .merge(replay_routes())
         .route(
             "/app/{app_id}/msg/{msg_id}/endpoint/{endpoint_id}/resend",
-            post(attempts::resend),
+            post(AppWrite, attempts::resend),
         )
         .route(
             "/app/{app_id}/attempt/msg/{msg_id}",
-            get(attempts::list_by_message),
+            get(AppRead, attempts::list_by_message),
         )
         .route(
             "/app/{app_id}/attempt/endpoint/{endpoint_id}",
-            get(attempts::list_by_endpoint),
+            get(AppRead, attempts::list_by_endpoint),
         )
+        // A portal lists the catalogue to subscribe to, so application tokens read it.
         .route(
             "/event-type",
-            get(event_types::list).post(event_types::create),
+            get(AppRead, event_types::list).post(Admin, event_types::create),
         )
         .route(
             "/event-type/{event_type_name}",
-            get(event_types::get)
-                .put(event_types::update)
-                .patch(event_types::patch)
-                .delete(event_types::delete),
+            get(AppRead, event_types::get)
+                .put(Admin, event_types::update)
+                .patch(Admin, event_types::patch)
+                .delete(Admin, event_types::delete),
         )
 }
 
 /// The delivery-log calls: a message's destinations and attempts, expunging content, the
 /// dead-letter view, endpoint statistics.
-fn delivery_log_routes() -> Router<ApiContext> {
-    Router::new()
+fn delivery_log_routes() -> ScopedRoutes {
+    ScopedRoutes::new(API_PREFIX)
         .route(
             "/app/{app_id}/msg/{msg_id}/content",
-            delete(message_logs::expunge_content),
+            delete(AppWrite, message_logs::expunge_content),
         )
         .route(
             "/app/{app_id}/msg/{msg_id}/endpoint",
-            get(message_logs::list_destinations),
+            get(AppRead, message_logs::list_destinations),
         )
         .route(
             "/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}",
-            get(message_logs::get_attempt),
+            get(AppRead, message_logs::get_attempt),
         )
-        .route("/app/{app_id}/dead-letter", get(dead_letters::list))
+        .route(
+            "/app/{app_id}/dead-letter",
+            get(AppRead, dead_letters::list),
+        )
         .route(
             "/app/{app_id}/dead-letter/summary",
-            get(dead_letters::summary),
+            get(AppRead, dead_letters::summary),
         )
         .route(
             "/app/{app_id}/endpoint/{endpoint_id}/stats",
-            get(endpoint_stats::get),
+            get(AppRead, endpoint_stats::get),
         )
         .route(
             "/app/{app_id}/endpoint/{endpoint_id}/stats/window",
-            get(endpoint_stats::window),
+            get(AppRead, endpoint_stats::window),
         )
 }
 
-/// Replays and the background tasks that run the long ones.
-fn replay_routes() -> Router<ApiContext> {
-    Router::new()
-        .route("/app/{app_id}/msg/{msg_id}/replay", post(replay::message))
+/// Replays and the background tasks that run the long ones. A task is read by its own
+/// application's tokens (`ops` checks whose it is); the list spans every application.
+fn replay_routes() -> ScopedRoutes {
+    ScopedRoutes::new(API_PREFIX)
+        .route(
+            "/app/{app_id}/msg/{msg_id}/replay",
+            post(AppWrite, replay::message),
+        )
         .route(
             "/app/{app_id}/endpoint/{endpoint_id}/recover",
-            post(replay::recover),
+            post(AppWrite, replay::recover),
         )
         .route(
             "/app/{app_id}/endpoint/{endpoint_id}/replay-missing",
-            post(replay::replay_missing),
+            post(AppWrite, replay::replay_missing),
         )
-        .route("/app/{app_id}/replay", post(replay::bulk))
-        .route("/background-task", get(background_tasks::list))
-        .route("/background-task/{task_id}", get(background_tasks::get))
+        .route("/app/{app_id}/replay", post(AppWrite, replay::bulk))
+        .route("/background-task", get(Admin, background_tasks::list))
+        .route(
+            "/background-task/{task_id}",
+            get(AppRead, background_tasks::get),
+        )
+}
+
+/// Token management (hookd's, admin only) and Svix's authentication calls.
+fn token_routes() -> ScopedRoutes {
+    ScopedRoutes::new(API_PREFIX)
+        .route(
+            "/app/{app_id}/token",
+            get(Admin, tokens::list).post(Admin, tokens::issue),
+        )
+        .route(
+            "/app/{app_id}/token/{token_id}",
+            delete(Admin, tokens::revoke),
+        )
+        .route(
+            "/auth/app-portal-access/{app_id}",
+            post(Admin, tokens::app_portal_access),
+        )
+        .route(
+            "/auth/app/{app_id}/expire-all",
+            post(Admin, tokens::expire_all),
+        )
+        .route("/auth/logout", post(AppToken, tokens::logout))
 }
 
 /// The operational webhook endpoints (`crate::operational`): endpoints of the internal
 /// application, which only these routes reach.
-fn operational_routes() -> Router<ApiContext> {
-    Router::new()
+fn operational_routes() -> ScopedRoutes {
+    ScopedRoutes::new(API_PREFIX)
         .route(
             "/operational-webhook/endpoint",
-            get(operational_webhooks::list).post(operational_webhooks::create),
+            get(Admin, operational_webhooks::list).post(Admin, operational_webhooks::create),
         )
         .route(
             "/operational-webhook/endpoint/{endpoint_id}",
-            get(operational_webhooks::get)
-                .put(operational_webhooks::update)
-                .patch(operational_webhooks::patch)
-                .delete(operational_webhooks::delete),
+            get(Admin, operational_webhooks::get)
+                .put(Admin, operational_webhooks::update)
+                .patch(Admin, operational_webhooks::patch)
+                .delete(Admin, operational_webhooks::delete),
         )
         .route(
             "/operational-webhook/endpoint/{endpoint_id}/secret",
-            get(operational_webhooks::get_secret),
+            get(Admin, operational_webhooks::get_secret),
         )
         .route(
             "/operational-webhook/endpoint/{endpoint_id}/secret/rotate",
-            post(operational_webhooks::rotate_secret),
+            post(Admin, operational_webhooks::rotate_secret),
         )
 }
 

@@ -13,17 +13,19 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
+use axum::Extension;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::{Extension, Router, routing::get};
 use chrono::SecondsFormat;
 use futures::Stream;
 use serde_json::json;
 
+use super::API_PREFIX;
 use super::ApiContext;
 use super::error::{ApiError, ApiResult};
 use super::params::{ApiPath, ApiQuery, optional};
+use super::scoped_routes::{Scope::Admin, ScopedRoutes, get};
 use crate::domain::Message;
 use crate::ops::stream::{self, MessageStream, StreamStart};
 use crate::ops::{AppRef, Principal};
@@ -33,22 +35,17 @@ use crate::telemetry::ErrorChain;
 pub const KEEP_ALIVE_EVERY: Duration = Duration::from_secs(15);
 
 /// The stream of an application's messages; mounted under `/api/v1` with the other routes.
-pub fn app_routes() -> Router<ApiContext> {
-    Router::new().route("/app/{app_id}/stream", get(app_stream))
+pub fn app_routes() -> ScopedRoutes {
+    ScopedRoutes::new(API_PREFIX).route("/app/{app_id}/stream", get(Admin, app_stream))
 }
 
-/// The stream of an inbound source's messages (those its ingest endpoints receive); behind
-/// the admin token like the source's other management routes.
-pub fn source_routes(ctx: &ApiContext) -> Router<ApiContext> {
-    Router::new()
-        .route(
-            "/ingest/api/v1/source/{source_id}/stream",
-            get(source_stream),
-        )
-        .route_layer(axum::middleware::from_fn_with_state(
-            ctx.clone(),
-            super::auth::require_bearer_token,
-        ))
+/// The stream of an inbound source's messages (those its ingest endpoints receive); admin
+/// only like the source's other management routes.
+pub fn source_routes() -> ScopedRoutes {
+    ScopedRoutes::new("").route(
+        "/ingest/api/v1/source/{source_id}/stream",
+        get(Admin, source_stream),
+    )
 }
 
 async fn app_stream(

@@ -84,6 +84,12 @@ id_type!(
     "inreq_"
 );
 
+id_type!(
+    /// An application-scoped API token, `tok_...` (its record; never the token itself).
+    TokenId,
+    "tok_"
+);
+
 const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 /// Ids made in the same process sort by creation even within one millisecond.

@@ -19,6 +19,7 @@ mod messages;
 pub mod operational;
 mod payload;
 mod secrets;
+pub mod tokens;
 
 pub use background_task::{BackgroundTaskKind, BackgroundTaskStatus, ReplaySelection};
 pub use catalog::{
@@ -27,7 +28,7 @@ pub use catalog::{
 };
 pub use ids::{
     AppId, AttemptId, BackgroundTaskId, DeliveryId, EndpointId, InboundRequestId, MessageId,
-    SourceId,
+    SourceId, TokenId,
 };
 pub use inputs::{ChannelName, EndpointUrl, EventTypeName, InvalidInput, Uid};
 pub use messages::{

@@ -25,6 +25,7 @@ mod principal;
 pub mod replay;
 mod scope;
 pub mod stream;
+pub mod tokens;
 
 use std::sync::Arc;
 
@@ -36,7 +37,7 @@ use crate::policy::ssrf::TargetPolicy;
 use crate::store::Store;
 
 pub use error::{InputPlace, InvalidField, OpError};
-pub use principal::Principal;
+pub use principal::{ADMIN_ONLY, AppScope, OTHER_APPLICATION, Principal, READ_ONLY};
 pub use scope::{AppRef, Named, require_found};
 
 /// Shorthand for the result of an operation.

@@ -13,11 +13,31 @@ pub enum Principal {
     /// The admin token: every application, event types, operational webhooks, background tasks.
     Admin,
     /// A token scoped to one application (the app portal's): that application's endpoints,
-    /// messages and logs, nothing environment-wide. No token kind issues it yet.
-    App(AppId),
+    /// messages and logs, nothing environment-wide.
+    App(AppScope),
+}
+
+/// What an application-scoped token grants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppScope {
+    pub app_id: AppId,
+    /// The application's uid when the token was presented, so that a path naming the
+    /// application by uid is recognised as its own.
+    pub app_uid: Option<String>,
+    /// Only reads: the API refuses every route declared as a write.
+    pub read_only: bool,
 }
 
 impl Principal {
+    /// A read-write principal of application `app_id` (tests and callers that know no uid).
+    pub fn app(app_id: AppId) -> Self {
+        Principal::App(AppScope {
+            app_id,
+            app_uid: None,
+            read_only: false,
+        })
+    }
+
     /// Ok for `Admin`; `Forbidden` for everyone else.
     pub fn require_admin(&self) -> OpResult<()> {
         match self {
@@ -30,7 +50,7 @@ impl Principal {
     pub fn may_access(&self, app_id: &AppId) -> bool {
         match self {
             Principal::Admin => true,
-            Principal::App(own) => own == app_id,
+            Principal::App(own) => &own.app_id == app_id,
         }
     }
 }
@@ -39,3 +59,5 @@ impl Principal {
 pub const ADMIN_ONLY: &str = "this operation needs the admin token";
 /// The refusal of another application's records to an application-scoped principal.
 pub const OTHER_APPLICATION: &str = "the token is not valid for this application";
+/// The refusal of a change to a read-only token.
+pub const READ_ONLY: &str = "the token is read-only";

@@ -68,7 +68,7 @@ pub async fn lookup_application(
     match principal {
         Principal::Admin => Ok(found),
         Principal::App(own) => match found {
-            Some(app) if &app.id == own => Ok(Some(app)),
+            Some(app) if app.id == own.app_id => Ok(Some(app)),
             _ => Err(OpError::Forbidden(OTHER_APPLICATION)),
         },
     }

@@ -35,6 +35,7 @@ pub mod retention;
 pub mod settings;
 pub mod sqlite;
 pub mod stored;
+pub mod tokens;
 
 pub use applications::{ApplicationChange, ApplicationFilter, ApplicationStore};
 pub use background_tasks::{
@@ -59,6 +60,7 @@ pub use paging::{Order, Page, PageRequest};
 pub use replay::{ReplayFilter, ReplayStore};
 pub use retention::RetentionStore;
 pub use settings::SettingStore;
+pub use tokens::{TokenSelection, TokenStore};
 
 /// The delivery row's state codes, for the backends' SQL (see `stored::delivery_state_code`).
 use stored::delivery_state;
@@ -70,7 +72,7 @@ pub mod prelude {
     pub use super::{
         ApplicationStore, AttemptStore, BackgroundTaskStore, DeliveryStore, EndpointSecretStore,
         EndpointStore, EventTypeStore, IdempotencyStore, LogStore, MessageStore, ReplayStore,
-        RetentionStore, SettingStore, Store,
+        RetentionStore, SettingStore, Store, TokenStore,
     };
 }
 
@@ -138,6 +140,7 @@ pub trait Store:
     + LogStore
     + ReplayStore
     + BackgroundTaskStore
+    + TokenStore
     + inbound::InboundStore
     + Send
     + Sync

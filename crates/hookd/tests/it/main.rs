@@ -38,6 +38,8 @@ mod races;
 mod recover_after_outage;
 mod replay;
 mod replay_dry_run;
+mod scope_table;
 mod ssrf;
 mod store_contract;
 mod tls;
+mod tokens;

@@ -507,7 +507,7 @@ fn forbidden_cases<'a>(world: &'a World, principal: &'a Principal) -> Vec<Case<'
 #[tokio::test]
 async fn an_application_principal_cannot_reach_other_applications_or_admin_operations() {
     let world = world().await;
-    let principal = Principal::App(world.a.id.clone());
+    let principal = Principal::app(world.a.id.clone());
     let before = snapshot(&world).await;
     let mut allowed = Vec::new();
     for (name, outcome) in forbidden_cases(&world, &principal) {
@@ -530,7 +530,7 @@ async fn an_application_principal_cannot_reach_other_applications_or_admin_opera
 #[tokio::test]
 async fn an_application_principal_works_in_its_own_application() {
     let world = world().await;
-    let principal = Principal::App(world.a.id.clone());
+    let principal = Principal::app(world.a.id.clone());
     let ops = &world.ops;
     let own = world.a.uid.as_ref().unwrap().as_str();
     let app = applications::get(ops, &principal, world.a.id.as_str())
@@ -594,7 +594,7 @@ async fn a_background_task_of_another_application_is_forbidden() {
     )
     .await
     .unwrap();
-    let principal = Principal::App(world.a.id.clone());
+    let principal = Principal::app(world.a.id.clone());
     let outcome = background_tasks::get(ops, &principal, task.id.as_str()).await;
     assert!(matches!(outcome, Err(OpError::Forbidden(_))), "{outcome:?}");
     background_tasks::get(ops, &Principal::Admin, task.id.as_str())
@@ -780,7 +780,7 @@ async fn inbound_sources_are_admin_only_and_their_application_is_hidden() {
         .await
         .unwrap();
     let id = source.id.as_str();
-    let principal = Principal::App(world.a.id.clone());
+    let principal = Principal::app(world.a.id.clone());
     let principal = &principal;
     let cases: Vec<Case> = vec![
         (

@@ -1651,6 +1651,7 @@ mod inbound_contract;
 mod lease_contract;
 mod outbox_contract;
 mod recover_contract;
+mod token_contract;
 
 /// Idempotency records expire: forgotten after the window, deleted in batches by the retention
 /// sweep, and never holding content that was expunged or purged.

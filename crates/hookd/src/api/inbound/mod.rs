@@ -11,90 +11,77 @@ mod receive;
 mod requests;
 mod sources;
 
-use axum::Router;
 use axum::http::HeaderMap;
-use axum::http::header::HOST;
-use axum::middleware::from_fn_with_state;
-use axum::routing::{get, post};
 
-use super::{ApiContext, auth};
+use super::ApiContext;
+use super::scoped_routes::Scope::{Admin, Public};
+use super::scoped_routes::{ScopedRoutes, get, post};
 
 /// Where providers post: `{public base}/ingest/in/{token}`.
 pub const INGEST_PATH: &str = "/ingest/in/";
 
-/// The management routes (behind the admin token) and the ingest URL.
-pub fn routes(ctx: &ApiContext) -> Router<ApiContext> {
-    let management = Router::new()
+/// The management routes (admin only).
+pub fn management_routes() -> ScopedRoutes {
+    ScopedRoutes::new("")
         .route(
             "/ingest/api/v1/source",
-            get(sources::list).post(sources::create),
+            get(Admin, sources::list).post(Admin, sources::create),
         )
         .route(
             "/ingest/api/v1/source/{source_id}",
-            get(sources::get)
-                .put(sources::upsert)
-                .delete(sources::delete),
+            get(Admin, sources::get)
+                .put(Admin, sources::upsert)
+                .delete(Admin, sources::delete),
         )
         .route(
             "/ingest/api/v1/source/{source_id}/token/rotate",
-            post(sources::rotate_token),
+            post(Admin, sources::rotate_token),
         )
         .route(
             "/ingest/api/v1/source/{source_id}/endpoint",
-            get(endpoints::list).post(endpoints::create),
+            get(Admin, endpoints::list).post(Admin, endpoints::create),
         )
         .route(
             "/ingest/api/v1/source/{source_id}/endpoint/{endpoint_id}",
-            get(endpoints::get)
-                .put(endpoints::update)
-                .delete(endpoints::delete),
+            get(Admin, endpoints::get)
+                .put(Admin, endpoints::update)
+                .delete(Admin, endpoints::delete),
         )
         .route(
             "/ingest/api/v1/source/{source_id}/endpoint/{endpoint_id}/secret",
-            get(endpoints::get_secret),
+            get(Admin, endpoints::get_secret),
         )
         .route(
             "/ingest/api/v1/source/{source_id}/endpoint/{endpoint_id}/secret/rotate",
-            post(endpoints::rotate_secret),
+            post(Admin, endpoints::rotate_secret),
         )
         .route(
             "/ingest/api/v1/source/{source_id}/endpoint/{endpoint_id}/headers",
-            get(endpoints::get_headers).put(endpoints::update_headers),
+            get(Admin, endpoints::get_headers).put(Admin, endpoints::update_headers),
         )
         .route(
             "/ingest/api/v1/source/{source_id}/request",
-            get(requests::list),
+            get(Admin, requests::list),
         )
         .route(
             "/ingest/api/v1/source/{source_id}/request/{request_id}",
-            get(requests::get),
+            get(Admin, requests::get),
         )
         .route(
             "/ingest/api/v1/source/{source_id}/request/{request_id}/replay",
-            post(requests::replay),
+            post(Admin, requests::replay),
         )
-        .route_layer(from_fn_with_state(ctx.clone(), auth::require_bearer_token));
-    let ingest = Router::new().route(&format!("{INGEST_PATH}{{token}}"), post(receive::receive));
-    management
-        .merge(ingest)
-        .method_not_allowed_fallback(super::method_not_allowed)
 }
 
-/// hookd's public base URL, without a trailing slash.
-fn public_base(ctx: &ApiContext, headers: &HeaderMap) -> String {
-    match &ctx.public_url {
-        Some(url) => url.trim_end_matches('/').to_owned(),
-        None => {
-            let host = headers
-                .get(HOST)
-                .and_then(|host| host.to_str().ok())
-                .unwrap_or("localhost");
-            format!("http://{host}")
-        }
-    }
+/// The ingest URL that providers post to, with no token (the source's token is the path).
+pub fn public_routes() -> ScopedRoutes {
+    ScopedRoutes::new("").route(
+        &format!("{INGEST_PATH}{{token}}"),
+        post(Public, receive::receive),
+    )
 }
 
 /// The ingest URL of the source whose token is `token`.
 fn ingest_url(ctx: &ApiContext, headers: &HeaderMap, token: &str) -> String {
-    format!("{}{INGEST_PATH}{token}", public_base(ctx, headers))
+    format!("{}{INGEST_PATH}{token}", ctx.public_base(headers))
 }

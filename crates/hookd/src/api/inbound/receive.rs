@@ -14,7 +14,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::public_base;
 use crate::api::ApiContext;
 use crate::api::error::ApiError;
 use crate::api::json::read_request_body;
@@ -54,7 +53,7 @@ async fn receive_request(
     );
     let url = format!(
         "{}{}",
-        public_base(ctx, request.headers()),
+        ctx.public_base(request.headers()),
         request.uri().path()
     );
     let query = request.uri().query().unwrap_or("").to_owned();

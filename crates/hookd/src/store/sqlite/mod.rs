@@ -35,6 +35,7 @@ mod replay;
 mod retention;
 mod rows;
 mod settings;
+mod tokens;
 mod writer;
 
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
@@ -238,6 +239,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_7.sql"),
     include_str!("schema_8.sql"),
     include_str!("schema_9.sql"),
+    // Named for its place after the other helpers' migrations; the merger renumbers.
+    include_str!("schema_11.sql"),
 ];
 
 fn migrate(connection: &Connection) -> Result<(), StoreError> {

@@ -1,0 +1,273 @@
+//! Application-scoped tokens over HTTP: hookd's management routes under
+//! `/api/v1/app/{app_id}/token` (admin only: issue, list, revoke) and Svix's authentication
+//! calls under `/api/v1/auth` (`app-portal-access`, `app/{app_id}/expire-all`, `logout`),
+//! shaped as the official SDKs send and parse them. A token is in an answer once, when issued.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::{Extension, Json};
+use serde::{Deserialize, Serialize};
+
+use super::ApiContext;
+use super::applications::ApplicationIn;
+use super::auth::AuthenticatedToken;
+use super::error::{ApiError, ApiResult};
+use super::input_limits;
+use super::json::ValidJson;
+use super::lookup_first::input_after_lookup;
+use super::pagination::ListResponse;
+use super::params::ApiPath;
+use crate::domain::limits::LABEL;
+use crate::domain::tokens::AppToken;
+use crate::domain::{AppId, Timestamp, TokenId};
+use crate::ops::tokens::{self, NewToken, PORTAL_EXPIRY_MAX, PORTAL_EXPIRY_MIN};
+use crate::ops::{AppRef, Named, Principal};
+use crate::store::TokenSelection;
+
+/// Where the app portal's login page is, below hookd's public URL; the token follows in the
+/// fragment, which browsers never send to a server.
+pub const PORTAL_LOGIN_PATH: &str = "/portal/login#token=";
+
+/// The body of `POST /app/{app_id}/token`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppTokenIn {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub read_only: bool,
+    /// Seconds until the token expires; absent, it never does.
+    #[serde(default)]
+    pub expiry: Option<u64>,
+    #[serde(default)]
+    pub session_id: Option<String>,
+}
+
+/// A token's record as listed (never the token).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppTokenOut {
+    pub id: TokenId,
+    pub app_id: AppId,
+    pub name: Option<String>,
+    pub read_only: bool,
+    pub session_id: Option<String>,
+    pub created_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
+    pub revoked: bool,
+}
+
+impl From<AppToken> for AppTokenOut {
+    fn from(token: AppToken) -> Self {
+        AppTokenOut {
+            id: token.id,
+            app_id: token.app_id,
+            name: token.name,
+            read_only: token.read_only,
+            session_id: token.session_id,
+            created_at: token.created_at,
+            expires_at: token.expires_at,
+            revoked: token.revoked,
+        }
+    }
+}
+
+/// The answer to issuing a token: its record and, this once, the token.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IssuedTokenOut {
+    #[serde(flatten)]
+    pub record: AppTokenOut,
+    pub token: String,
+}
+
+/// Svix's `AppPortalAccessIn`. `capabilities` and `featureFlags` are accepted and ignored
+/// (unknown fields are): a token is read-write or read-only.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppPortalAccessIn {
+    #[serde(default)]
+    pub application: Option<ApplicationIn>,
+    #[serde(default)]
+    pub read_only: Option<bool>,
+    /// Seconds, between one hour and seven days; seven days when absent.
+    #[serde(default)]
+    pub expiry: Option<u64>,
+    #[serde(default)]
+    pub session_id: Option<String>,
+}
+
+/// Svix's `AppPortalAccessOut`.
+#[derive(Debug, Serialize)]
+pub struct AppPortalAccessOut {
+    pub url: String,
+    pub token: String,
+}
+
+/// Svix's `ApplicationTokenExpireIn`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationTokenExpireIn {
+    /// Seconds until the tokens expire; at once when absent.
+    #[serde(default)]
+    pub expiry: Option<u64>,
+    #[serde(default)]
+    pub session_ids: Option<Vec<String>>,
+}
+
+/// `POST /app/{app_id}/token`.
+pub async fn issue(
+    State(ctx): State<ApiContext>,
+    Extension(principal): Extension<Principal>,
+    ApiPath(app_id): ApiPath<String>,
+    ValidJson(input): ValidJson<AppTokenIn>,
+) -> ApiResult<(StatusCode, Json<IssuedTokenOut>)> {
+    let new_token = parse_new_token(input);
+    let named = Named::app(AppRef::Named(&app_id));
+    let new_token = input_after_lookup(&ctx, &principal, named, new_token).await?;
+    let (record, issued) = tokens::issue(&ctx.ops, &principal, &app_id, new_token).await?;
+    let answer = IssuedTokenOut {
+        record: record.into(),
+        token: issued.token,
+    };
+    Ok((StatusCode::CREATED, Json(answer)))
+}
+
+/// `GET /app/{app_id}/token`: every token of the application, newest first, in one page.
+pub async fn list(
+    State(ctx): State<ApiContext>,
+    Extension(principal): Extension<Principal>,
+    ApiPath(app_id): ApiPath<String>,
+) -> ApiResult<Json<ListResponse<AppTokenOut>>> {
+    let records = tokens::list(&ctx.ops, &principal, &app_id).await?;
+    Ok(Json(ListResponse {
+        data: records.into_iter().map(AppTokenOut::from).collect(),
+        iterator: None,
+        prev_iterator: None,
+        done: true,
+    }))
+}
+
+/// `DELETE /app/{app_id}/token/{token_id}`: revokes the token.
+pub async fn revoke(
+    State(ctx): State<ApiContext>,
+    Extension(principal): Extension<Principal>,
+    ApiPath((app_id, token_id)): ApiPath<(String, String)>,
+) -> ApiResult<StatusCode> {
+    tokens::revoke(&ctx.ops, &principal, &app_id, &token_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /auth/app-portal-access/{app_id}` (Svix): a portal token and its login URL.
+pub async fn app_portal_access(
+    State(ctx): State<ApiContext>,
+    Extension(principal): Extension<Principal>,
+    ApiPath(app_id): ApiPath<String>,
+    headers: HeaderMap,
+    ValidJson(input): ValidJson<AppPortalAccessIn>,
+) -> ApiResult<Json<AppPortalAccessOut>> {
+    let parsed = parse_portal_access(input);
+    let named = Named::app(AppRef::Named(&app_id));
+    let (application, new_token) = input_after_lookup(&ctx, &principal, named, parsed).await?;
+    let (_, issued) =
+        tokens::portal_access(&ctx.ops, &principal, &app_id, application, new_token).await?;
+    let url = format!(
+        "{}{PORTAL_LOGIN_PATH}{}",
+        ctx.public_base(&headers),
+        issued.token
+    );
+    Ok(Json(AppPortalAccessOut {
+        url,
+        token: issued.token,
+    }))
+}
+
+/// `POST /auth/app/{app_id}/expire-all` (Svix).
+pub async fn expire_all(
+    State(ctx): State<ApiContext>,
+    Extension(principal): Extension<Principal>,
+    ApiPath(app_id): ApiPath<String>,
+    ValidJson(input): ValidJson<ApplicationTokenExpireIn>,
+) -> ApiResult<StatusCode> {
+    let parsed = parse_expire_all(input);
+    let named = Named::app(AppRef::Named(&app_id));
+    let (selection, after) = input_after_lookup(&ctx, &principal, named, parsed).await?;
+    tokens::expire_all(&ctx.ops, &principal, &app_id, selection, after).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /auth/logout` (Svix): revokes the application token that calls it.
+pub async fn logout(
+    State(ctx): State<ApiContext>,
+    Extension(principal): Extension<Principal>,
+    Extension(caller): Extension<AuthenticatedToken>,
+) -> ApiResult<StatusCode> {
+    tokens::logout(&ctx.ops, &principal, caller.sha256).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn parse_new_token(input: AppTokenIn) -> ApiResult<NewToken> {
+    let expiry = match input.expiry {
+        Some(0) => {
+            return Err(ApiError::invalid_body(
+                &["expiry"],
+                "expiry must be at least 1 second",
+            ));
+        }
+        Some(seconds) => Some(Duration::from_secs(seconds)),
+        None => None,
+    };
+    Ok(NewToken {
+        name: input_limits::optional_text(input.name, LABEL, &["name"])?,
+        read_only: input.read_only,
+        expiry,
+        session_id: input_limits::optional_text(input.session_id, LABEL, &["sessionId"])?,
+    })
+}
+
+type PortalAccess = (Option<crate::domain::ApplicationFields>, NewToken);
+
+fn parse_portal_access(input: AppPortalAccessIn) -> ApiResult<PortalAccess> {
+    let expiry = match input.expiry {
+        None => PORTAL_EXPIRY_MAX,
+        Some(seconds) => {
+            let expiry = Duration::from_secs(seconds);
+            if !(PORTAL_EXPIRY_MIN..=PORTAL_EXPIRY_MAX).contains(&expiry) {
+                return Err(ApiError::invalid_body(
+                    &["expiry"],
+                    "expiry must be between 3600 and 604800 seconds",
+                ));
+            }
+            expiry
+        }
+    };
+    let application = input
+        .application
+        .map(|application| application.into_fields(&["application"]))
+        .transpose()?;
+    let new_token = NewToken {
+        name: Some("app portal".to_owned()),
+        read_only: input.read_only.unwrap_or(false),
+        expiry: Some(expiry),
+        session_id: input_limits::optional_text(input.session_id, LABEL, &["sessionId"])?,
+    };
+    Ok((application, new_token))
+}
+
+fn parse_expire_all(input: ApplicationTokenExpireIn) -> ApiResult<(TokenSelection, Duration)> {
+    let selection = match input.session_ids {
+        Some(sessions) if !sessions.is_empty() => TokenSelection::Sessions(sessions),
+        _ => TokenSelection::All,
+    };
+    // No token outlives this anyway: a portal token lives at most seven days.
+    let after = Duration::from_secs(input.expiry.unwrap_or(0));
+    if after > PORTAL_EXPIRY_MAX {
+        return Err(ApiError::invalid_body(
+            &["expiry"],
+            "expiry must be at most 604800 seconds",
+        ));
+    }
+    Ok((selection, after))
+}

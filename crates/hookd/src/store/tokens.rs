@@ -1,0 +1,43 @@
+//! `TokenStore`: application-scoped API tokens, by the SHA-256 of the token (hex); the token
+//! itself is never stored. A token's row goes with its application (`ON DELETE CASCADE`), so
+//! deleting an application revokes its tokens in the same transaction.
+
+use async_trait::async_trait;
+
+use super::StoreError;
+use crate::domain::tokens::AppToken;
+use crate::domain::{AppId, Timestamp, TokenId};
+
+/// Which of an application's tokens `expire_app_tokens` shortens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenSelection {
+    /// Every token of the application.
+    All,
+    /// Only the tokens tagged with one of these session ids.
+    Sessions(Vec<String>),
+}
+
+/// Tokens by application, found for authentication by their hash.
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    /// Saves a new token's record under the hash of the token.
+    async fn create_app_token(&self, token: &AppToken, sha256: [u8; 32]) -> Result<(), StoreError>;
+
+    /// The token whose hash is `sha256`, usable or not (the caller judges expiry and revocation).
+    async fn find_app_token(&self, sha256: [u8; 32]) -> Result<Option<AppToken>, StoreError>;
+
+    /// An application's tokens, newest first.
+    async fn list_app_tokens(&self, app_id: &AppId) -> Result<Vec<AppToken>, StoreError>;
+
+    /// Revokes one token of an application; `false` when it has no such token.
+    async fn revoke_app_token(&self, app_id: &AppId, id: &TokenId) -> Result<bool, StoreError>;
+
+    /// Makes the selected tokens of an application expire at `expires_at` at the latest (a
+    /// token that expires sooner keeps its time). Answers how many were shortened.
+    async fn expire_app_tokens(
+        &self,
+        app_id: &AppId,
+        selection: TokenSelection,
+        expires_at: Timestamp,
+    ) -> Result<u64, StoreError>;
+}

@@ -1,0 +1,126 @@
+//! `TokenStore`: application tokens are found by their hash only, revoked one at a time,
+//! shortened by session (`expire_app_tokens`), and go with their application.
+
+use super::*;
+use hookd::domain::TokenId;
+use hookd::domain::tokens::{AppToken, IssuedToken};
+use hookd::store::TokenSelection;
+
+contract!(
+    tokens_are_found_by_hash_and_revoked_one_at_a_time,
+    expiring_shortens_only_the_selected_sessions,
+    deleting_the_application_removes_its_tokens,
+);
+
+async fn issue(
+    store: &Arc<dyn Store>,
+    app_id: &AppId,
+    session: Option<&str>,
+    expires_at: Option<Timestamp>,
+    byte: u8,
+) -> (AppToken, IssuedToken) {
+    let now = t0();
+    let issued = IssuedToken::from_random([byte; 32]);
+    let record = AppToken {
+        id: TokenId::generate(now, rand::random()),
+        app_id: app_id.clone(),
+        name: Some(format!("token {byte}")),
+        read_only: byte.is_multiple_of(2),
+        session_id: session.map(str::to_owned),
+        created_at: now,
+        expires_at,
+        revoked: false,
+    };
+    store
+        .create_app_token(&record, issued.sha256)
+        .await
+        .unwrap();
+    (record, issued)
+}
+
+async fn tokens_are_found_by_hash_and_revoked_one_at_a_time(store: Arc<dyn Store>) {
+    let app_id = new_app(&store, t0()).await;
+    let other_app = new_app(&store, t0()).await;
+    let (first, first_token) = issue(&store, &app_id, None, None, 1).await;
+    let (second, second_token) =
+        issue(&store, &app_id, Some("s"), Some(t0() + seconds(60)), 2).await;
+    assert_eq!(
+        store.find_app_token(first_token.sha256).await.unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(
+        store.find_app_token(second_token.sha256).await.unwrap(),
+        Some(second.clone())
+    );
+    assert_eq!(store.find_app_token([9; 32]).await.unwrap(), None);
+    let listed = store.list_app_tokens(&app_id).await.unwrap();
+    assert_eq!(listed, vec![second.clone(), first.clone()], "newest first");
+    assert!(
+        !store.revoke_app_token(&other_app, &first.id).await.unwrap(),
+        "not its token"
+    );
+    assert!(store.revoke_app_token(&app_id, &first.id).await.unwrap());
+    let found = store
+        .find_app_token(first_token.sha256)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(found.revoked);
+    assert!(
+        !store
+            .find_app_token(second_token.sha256)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked
+    );
+}
+
+async fn expiring_shortens_only_the_selected_sessions(store: Arc<dyn Store>) {
+    let app_id = new_app(&store, t0()).await;
+    let other_app = new_app(&store, t0()).await;
+    let soon = t0() + seconds(10);
+    let (_, a) = issue(&store, &app_id, Some("a"), None, 1).await;
+    let (_, b) = issue(&store, &app_id, Some("b"), None, 2).await;
+    let (_, early) = issue(&store, &app_id, Some("a"), Some(t0() + seconds(5)), 3).await;
+    let (_, elsewhere) = issue(&store, &other_app, Some("a"), None, 4).await;
+    let expiry = |issued: IssuedToken| {
+        let store = store.clone();
+        async move {
+            store
+                .find_app_token(issued.sha256)
+                .await
+                .unwrap()
+                .unwrap()
+                .expires_at
+        }
+    };
+    let shortened = store
+        .expire_app_tokens(
+            &app_id,
+            TokenSelection::Sessions(vec!["a".to_owned()]),
+            soon,
+        )
+        .await
+        .unwrap();
+    assert_eq!(shortened, 1, "the token that expires sooner keeps its time");
+    assert_eq!(expiry(a.clone()).await, Some(soon));
+    assert_eq!(expiry(b.clone()).await, None);
+    assert_eq!(expiry(early.clone()).await, Some(t0() + seconds(5)));
+    assert_eq!(expiry(elsewhere.clone()).await, None);
+    let shortened = store
+        .expire_app_tokens(&app_id, TokenSelection::All, t0())
+        .await
+        .unwrap();
+    assert_eq!(shortened, 3);
+    assert_eq!(expiry(b).await, Some(t0()));
+    assert_eq!(expiry(elsewhere).await, None);
+}
+
+async fn deleting_the_application_removes_its_tokens(store: Arc<dyn Store>) {
+    let app_id = new_app(&store, t0()).await;
+    let (_, issued) = issue(&store, &app_id, None, None, 1).await;
+    assert!(store.delete_application(&app_id).await.unwrap());
+    assert_eq!(store.find_app_token(issued.sha256).await.unwrap(), None);
+    assert_eq!(store.list_app_tokens(&app_id).await.unwrap(), vec![]);
+}
