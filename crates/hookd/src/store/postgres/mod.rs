@@ -68,8 +68,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (6, include_str!("schema_6.sql")),
     (7, include_str!("schema_7.sql")),
     (8, include_str!("schema_8.sql")),
-    // Named for its place after the other helpers' migrations; the merger renumbers.
-    (9, include_str!("schema_10.sql")),
+    (9, include_str!("schema_9.sql")),
 ];
 
 /// The PostgreSQL store. Call `close` before dropping it to commit queued messages.

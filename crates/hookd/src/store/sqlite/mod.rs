@@ -239,8 +239,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_7.sql"),
     include_str!("schema_8.sql"),
     include_str!("schema_9.sql"),
-    // Named for its place after the other helpers' migrations; the merger renumbers.
-    include_str!("schema_11.sql"),
+    include_str!("schema_10.sql"),
 ];
 
 fn migrate(connection: &Connection) -> Result<(), StoreError> {
