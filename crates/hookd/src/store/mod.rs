@@ -35,6 +35,7 @@ pub mod retention;
 pub mod settings;
 pub mod sqlite;
 pub mod stored;
+pub mod streams;
 
 pub use applications::{ApplicationChange, ApplicationFilter, ApplicationStore};
 pub use background_tasks::{
@@ -59,6 +60,7 @@ pub use paging::{Order, Page, PageRequest};
 pub use replay::{ReplayFilter, ReplayStore};
 pub use retention::RetentionStore;
 pub use settings::SettingStore;
+pub use streams::{StreamPosition, StreamRead, StreamStore};
 
 /// The delivery row's state codes, for the backends' SQL (see `stored::delivery_state_code`).
 use stored::delivery_state;
@@ -70,7 +72,7 @@ pub mod prelude {
     pub use super::{
         ApplicationStore, AttemptStore, BackgroundTaskStore, DeliveryStore, EndpointSecretStore,
         EndpointStore, EventTypeStore, IdempotencyStore, LogStore, MessageStore, ReplayStore,
-        RetentionStore, SettingStore, Store,
+        RetentionStore, SettingStore, Store, StreamStore,
     };
 }
 
@@ -130,6 +132,7 @@ pub trait Store:
     + EndpointSecretStore
     + EventTypeStore
     + MessageStore
+    + StreamStore
     + AttemptStore
     + DeliveryStore
     + IdempotencyStore

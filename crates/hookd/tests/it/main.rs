@@ -40,4 +40,5 @@ mod replay;
 mod replay_dry_run;
 mod ssrf;
 mod store_contract;
+mod stream_order;
 mod tls;

@@ -35,6 +35,7 @@ mod replay;
 mod retention;
 mod rows;
 mod settings;
+mod streams;
 mod writer;
 
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
@@ -238,6 +239,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_7.sql"),
     include_str!("schema_8.sql"),
     include_str!("schema_9.sql"),
+    include_str!("schema_10.sql"),
 ];
 
 fn migrate(connection: &Connection) -> Result<(), StoreError> {
