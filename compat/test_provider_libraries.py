@@ -2,8 +2,8 @@
 libraries say today.
 
 ``provider_libraries/generate.py`` signs requests with stripe, slack_sdk, standardwebhooks, svix,
-twilio and @octokit/webhooks-methods and records each library's verdict (tampered, stale and
-unknown-secret requests included) in ``provider_libraries/cases.json``; the Rust test
+twilio, @octokit/webhooks-methods and @shopify/shopify-api and records each library's verdict
+(tampered, stale and unknown-secret requests included) in ``provider_libraries/cases.json``; the Rust test
 ``provider_libraries`` in ``crates/webhook-signature`` fails if hookd's verdict differs from any.
 This test regenerates the file with the pinned libraries and fails if the committed one differs,
 so a library that changes its rules, or a hand edit, cannot go unnoticed.
@@ -28,8 +28,9 @@ def load_generator():
 
 def test_node_library_is_installed():
     assert shutil.which("node"), "node is not on the PATH (apt-get install nodejs)"
-    package = HERE / "node_modules/@octokit/webhooks-methods/package.json"
-    assert package.exists(), f"run `npm ci` in {HERE}"
+    for name in ("@octokit/webhooks-methods", "@shopify/shopify-api"):
+        package = HERE / "node_modules" / name / "package.json"
+        assert package.exists(), f"run `npm ci` in {HERE}"
 
 
 def test_cases_json_is_what_the_libraries_say_today():

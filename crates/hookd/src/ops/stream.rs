@@ -7,11 +7,10 @@
 //! past the channel's capacity it simply reads the store again from its cursor. Nothing here
 //! knows SSE or HTTP.
 //!
-//! A known gap: the cursor is a message id, and ids are made (time-ordered) before the write
-//! commits, so two messages accepted at the same moment may commit in the other order; a
-//! stream already past the later id then never sends the earlier one. `hookd listen` is for
-//! development, where that race is rare; closing it needs a commit-ordered sequence in the
-//! store.
+//! The cursor is a position in commit order (`store::streams`), not a message id: ids are
+//! made before their write commits, so two messages accepted at once may commit in the other
+//! order, and a cursor by id would skip the one that committed second. Clients still see
+//! only message ids: the stream looks up the position of the id it resumes after.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -21,9 +20,9 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
 use super::scope::{self, AppRef};
-use super::{OpResult, Ops, Principal};
+use super::{OpError, OpResult, Ops, Principal};
 use crate::domain::{AppId, Message, MessageId};
-use crate::store::{MessageFilter, Order, PageRequest};
+use crate::store::StreamPosition;
 
 /// Messages read from the store at a time by one stream.
 pub const STREAM_CHUNK: usize = 16;
@@ -34,6 +33,10 @@ const FEED_CAPACITY: usize = 256;
 /// How often an idle stream reads the store even without an announcement: messages committed
 /// by another node (PostgreSQL) are announced only on the node that accepted them.
 const RECHECK_EVERY: Duration = Duration::from_secs(5);
+
+/// How soon a stream reads again when committed messages are held back behind an older
+/// transaction still in progress (PostgreSQL): that transaction's end is not announced.
+const HELD_BACK_RECHECK: Duration = Duration::from_millis(50);
 
 /// Announces, on this node, that an application has a new message. Cheap to clone: clones
 /// share one channel.
@@ -84,9 +87,9 @@ pub enum StreamStart<'a> {
 pub struct MessageStream {
     ops: Ops,
     app_id: AppId,
-    cursor: Option<MessageId>,
+    cursor: StreamPosition,
     announcements: broadcast::Receiver<AppId>,
-    pending: VecDeque<Message>,
+    pending: VecDeque<(StreamPosition, Message)>,
 }
 
 /// Opens a stream of the messages of `app` (an application, or an inbound source's internal
@@ -102,8 +105,11 @@ pub async fn open(
     // Subscribed before the cursor is read, so a message committed in between is announced.
     let announcements = ops.message_feed.sender.subscribe();
     let cursor = match start {
-        StreamStart::After(message) => Some(scope::message_in(ops, &app, message).await?.id),
-        StreamStart::Now => newest_message(ops, &app.id).await?,
+        StreamStart::After(message) => {
+            let message = scope::message_in(ops, &app, message).await?;
+            position_of(ops, &app.id, &message.id).await?
+        }
+        StreamStart::Now => ops.store.stream_head(&app.id).await?,
     };
     Ok(MessageStream {
         ops: ops.clone(),
@@ -122,28 +128,30 @@ impl MessageStream {
             if self.ops.message_feed.closing.is_cancelled() {
                 return Ok(None);
             }
-            if let Some(message) = self.pending.pop_front() {
-                self.cursor = Some(message.id.clone());
+            if let Some((position, message)) = self.pending.pop_front() {
+                self.cursor = position;
                 return Ok(Some(message));
             }
-            let page = self
+            let read = self
                 .ops
                 .store
-                .list_messages(
-                    &self.app_id,
-                    MessageFilter::default(),
-                    PageRequest {
-                        limit: STREAM_CHUNK,
-                        iterator: self.cursor.as_ref().map(ToString::to_string),
-                        order: Order::Ascending,
-                    },
-                )
+                .read_stream(&self.app_id, &self.cursor, STREAM_CHUNK)
                 .await?;
-            if page.items.is_empty() {
-                self.wait_for_announcement().await;
+            if !read.messages.is_empty() {
+                self.pending.extend(read.messages);
+            } else if read.held_back {
+                self.wait_for(HELD_BACK_RECHECK).await;
             } else {
-                self.pending.extend(page.items);
+                self.wait_for_announcement().await;
             }
+        }
+    }
+
+    /// Returns after `pause`, or at once when the server is shutting down.
+    async fn wait_for(&self, pause: Duration) {
+        tokio::select! {
+            () = self.ops.message_feed.closing.cancelled() => {}
+            () = tokio::time::sleep(pause) => {}
         }
     }
 
@@ -169,18 +177,14 @@ impl MessageStream {
     }
 }
 
-async fn newest_message(ops: &Ops, app_id: &AppId) -> OpResult<Option<MessageId>> {
-    let newest = ops
-        .store
-        .list_messages(
-            app_id,
-            MessageFilter::default(),
-            PageRequest {
-                limit: 1,
-                iterator: None,
-                order: Order::Descending,
-            },
-        )
-        .await?;
-    Ok(newest.items.into_iter().next().map(|message| message.id))
+/// The position of a message found by `scope::message_in`; `NotFound` if it went meanwhile.
+async fn position_of(
+    ops: &Ops,
+    app_id: &AppId,
+    message_id: &MessageId,
+) -> OpResult<StreamPosition> {
+    ops.store
+        .stream_position(app_id, message_id)
+        .await?
+        .ok_or(OpError::NotFound(scope::MESSAGE_NOT_FOUND))
 }

@@ -35,6 +35,7 @@ pub mod retention;
 pub mod settings;
 pub mod sqlite;
 pub mod stored;
+pub mod streams;
 pub mod tokens;
 
 pub use applications::{ApplicationChange, ApplicationFilter, ApplicationStore};
@@ -60,6 +61,7 @@ pub use paging::{Order, Page, PageRequest};
 pub use replay::{ReplayFilter, ReplayStore};
 pub use retention::RetentionStore;
 pub use settings::SettingStore;
+pub use streams::{StreamPosition, StreamRead, StreamStore};
 pub use tokens::{TokenSelection, TokenStore};
 
 /// The delivery row's state codes, for the backends' SQL (see `stored::delivery_state_code`).
@@ -72,7 +74,7 @@ pub mod prelude {
     pub use super::{
         ApplicationStore, AttemptStore, BackgroundTaskStore, DeliveryStore, EndpointSecretStore,
         EndpointStore, EventTypeStore, IdempotencyStore, LogStore, MessageStore, ReplayStore,
-        RetentionStore, SettingStore, Store, TokenStore,
+        RetentionStore, SettingStore, Store, StreamStore, TokenStore,
     };
 }
 
@@ -132,6 +134,7 @@ pub trait Store:
     + EndpointSecretStore
     + EventTypeStore
     + MessageStore
+    + StreamStore
     + AttemptStore
     + DeliveryStore
     + IdempotencyStore

@@ -41,5 +41,6 @@ mod replay_dry_run;
 mod scope_table;
 mod ssrf;
 mod store_contract;
+mod stream_order;
 mod tls;
 mod tokens;

@@ -1,8 +1,8 @@
 //! Agreement with the providers' own libraries: every case in
 //! `compat/provider_libraries/cases.json` was signed by a provider's library (stripe, slack_sdk,
-//! standardwebhooks, svix, twilio, @octokit/webhooks-methods) and judged by it, tampered and
-//! stale requests included. Each goes through [`Verifier`] as the inbound gateway would use it,
-//! and our verdict must be the library's. `compat/test_provider_libraries.py` keeps the file
+//! standardwebhooks, svix, twilio, @octokit/webhooks-methods, @shopify/shopify-api) and judged
+//! by it, tampered and stale requests included. Each goes through [`Verifier`] as the inbound
+//! gateway would use it, and our verdict must be the library's. `compat/test_provider_libraries.py` keeps the file
 //! what the pinned libraries say.
 
 use std::collections::BTreeMap;
@@ -45,6 +45,7 @@ impl Case {
             SourceType::Stripe => Verifier::stripe(secrets),
             SourceType::Slack => Verifier::slack(secrets),
             SourceType::Github => Verifier::github(secrets),
+            SourceType::Shopify => Verifier::shopify(secrets),
             SourceType::Twilio => {
                 let public_url = self
                     .public_url
@@ -89,6 +90,7 @@ fn every_verdict_matches_the_providers_own_library() {
         "svix",
         "github",
         "twilio",
+        "shopify",
     ] {
         let (accepted, rejected): (Vec<&Case>, Vec<&Case>) = document
             .cases
@@ -100,7 +102,7 @@ fn every_verdict_matches_the_providers_own_library() {
             "{provider}: too few cases"
         );
     }
-    assert_eq!(document.libraries.len(), 6, "{:?}", document.libraries);
+    assert_eq!(document.libraries.len(), 7, "{:?}", document.libraries);
 
     let disagreements: Vec<String> = document
         .cases

@@ -88,9 +88,9 @@ impl MessageStore for PostgresStore {
     }
 }
 
-const MESSAGE_COLUMNS: &str = "id, app_id, event_type, event_id, payload, channels, tags, deliver_at, created_at, content_type";
+pub(super) const MESSAGE_COLUMNS: &str = "id, app_id, event_type, event_id, payload, channels, tags, deliver_at, created_at, content_type";
 
-fn message_from_row(row: &Row) -> Result<Message, StoreError> {
+pub(super) fn message_from_row(row: &Row) -> Result<Message, StoreError> {
     let event_type: String = get(row, 2)?;
     let channels: Vec<String> = get(row, 5)?;
     Ok(Message {

@@ -32,6 +32,7 @@ mod replay;
 mod retention;
 mod rows;
 mod settings;
+mod streams;
 mod tokens;
 mod writer;
 
@@ -69,6 +70,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (7, include_str!("schema_7.sql")),
     (8, include_str!("schema_8.sql")),
     (9, include_str!("schema_9.sql")),
+    (10, include_str!("schema_10.sql")),
 ];
 
 /// The PostgreSQL store. Call `close` before dropping it to commit queued messages.

@@ -1,11 +1,14 @@
-//! The message write batcher: many concurrent `create_message` calls share one transaction and
-//! one commit, as the SQLite writer thread does for every write.
+//! The write batcher: many concurrent `create_message` and `receive_inbound_request` calls
+//! share one transaction and one commit, as the SQLite writer thread does for every write.
 //!
-//! A few writer tasks take turns draining a shared queue. Each takes every message waiting (up
-//! to a limit), writes them all in one transaction with their fan-out, sends one `NOTIFY` for the
-//! batch, commits, and only then answers the callers: accepted still means durable, but a commit
-//! (one WAL flush) is shared by the whole batch. If the batch fails, each message is retried in a
-//! transaction of its own, so one bad message cannot fail its neighbours.
+//! A few writer tasks take turns draining a shared queue. Each takes every write waiting (up
+//! to a limit): API messages with their fan-out, and inbound receipts (request record, dedupe
+//! key, forwarded messages). It writes them all in one transaction, applies the batch's due
+//! marks in one pass (the lock order), sends one `NOTIFY`, commits, and only then answers the
+//! callers: accepted still means durable, but a commit (one WAL flush) is shared by the whole
+//! batch. Two receipts of one dedupe key in one batch are told apart by the key's row, which
+//! the first inserts and the second then finds, as across batches. If the batch fails, each
+//! write is retried in a transaction of its own, so one bad write cannot fail its neighbours.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,24 +18,40 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::deliveries::{DueMarks, notify_deliveries};
+use super::inbound::receive;
 use super::messages::fanout_targets;
 use super::messages::insert_message;
 use super::{backend, pooled};
 use crate::domain::{AppId, FanoutTarget};
+use crate::store::inbound::{ReceiptOutcome, ReceivedRequest};
 use crate::store::{MessageInsert, NewMessage, StoreError};
 use crate::telemetry::ErrorChain;
 
 /// Writer tasks committing in parallel; each holds one pooled connection while it commits.
 const WRITERS: usize = 4;
-/// The most messages one commit takes; more wait for the next commit.
+/// The most writes one commit takes; more wait for the next commit.
 const MAX_MESSAGES_PER_COMMIT: usize = 512;
-/// Messages waiting for a writer before callers wait to enqueue.
+/// Writes waiting for a writer before callers wait to enqueue.
 const QUEUE_CAPACITY: usize = 8192;
 
-type Answer = oneshot::Sender<Result<MessageInsert, StoreError>>;
+/// One write the batcher commits.
+#[derive(Debug, Clone)]
+enum Write {
+    Message(NewMessage),
+    Receipt(ReceivedRequest),
+}
+
+/// What one write did: a message insert, or a receipt's outcome and the deliveries it added.
+#[derive(Debug)]
+enum Written {
+    Message(MessageInsert),
+    Receipt(ReceiptOutcome, usize),
+}
+
+type Answer = oneshot::Sender<Result<Written, StoreError>>;
 
 pub struct MessageWriter {
-    queue: std::sync::Mutex<Option<mpsc::Sender<(NewMessage, Answer)>>>,
+    queue: std::sync::Mutex<Option<mpsc::Sender<(Write, Answer)>>>,
     writers: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -51,15 +70,34 @@ impl MessageWriter {
 
     /// Queues the message and answers once the commit that contains it is durable.
     pub async fn write(&self, message: NewMessage) -> Result<MessageInsert, StoreError> {
+        match self.submit(Write::Message(message)).await? {
+            Written::Message(inserted) => Ok(inserted),
+            Written::Receipt(..) => unreachable!("a message write answers with a message"),
+        }
+    }
+
+    /// Queues the receipt of an inbound request and answers once the commit that contains it
+    /// is durable, with its outcome and the deliveries it added.
+    pub async fn receive(
+        &self,
+        request: ReceivedRequest,
+    ) -> Result<(ReceiptOutcome, usize), StoreError> {
+        match self.submit(Write::Receipt(request)).await? {
+            Written::Receipt(outcome, deliveries) => Ok((outcome, deliveries)),
+            Written::Message(_) => unreachable!("a receipt answers with a receipt"),
+        }
+    }
+
+    async fn submit(&self, write: Write) -> Result<Written, StoreError> {
         let sender = self
             .queue
             .lock()
-            .expect("message queue lock")
+            .expect("write queue lock")
             .clone()
             .ok_or(StoreError::Unavailable)?;
         let (answer, answered) = oneshot::channel();
         sender
-            .send((message, answer))
+            .send((write, answer))
             .await
             .map_err(|_| StoreError::Unavailable)?;
         answered.await.map_err(|_| StoreError::Unavailable)?
@@ -67,7 +105,7 @@ impl MessageWriter {
 
     /// Stops taking messages, lets the writers commit what is queued, and waits for them.
     pub async fn close(&self) {
-        self.queue.lock().expect("message queue lock").take();
+        self.queue.lock().expect("write queue lock").take();
         let writers = std::mem::take(&mut *self.writers.lock().await);
         for writer in writers {
             let _ = writer.await;
@@ -75,7 +113,7 @@ impl MessageWriter {
     }
 }
 
-async fn run_writer(pool: Pool, queue: Arc<Mutex<mpsc::Receiver<(NewMessage, Answer)>>>) {
+async fn run_writer(pool: Pool, queue: Arc<Mutex<mpsc::Receiver<(Write, Answer)>>>) {
     let mut batch = Vec::with_capacity(MAX_MESSAGES_PER_COMMIT);
     loop {
         // Only one writer waits on the queue at a time; it takes all that is there and lets the
@@ -88,14 +126,14 @@ async fn run_writer(pool: Pool, queue: Arc<Mutex<mpsc::Receiver<(NewMessage, Ans
         if received == 0 {
             return;
         }
-        let (messages, answers): (Vec<NewMessage>, Vec<Answer>) = batch.drain(..).unzip();
-        match write_batch(&pool, &messages).await {
+        let (writes, answers): (Vec<Write>, Vec<Answer>) = batch.drain(..).unzip();
+        match write_batch(&pool, &writes).await {
             Ok(results) => {
                 for (answer, result) in answers.into_iter().zip(results) {
                     let _ = answer.send(Ok(result));
                 }
             }
-            Err(error) if messages.len() == 1 => {
+            Err(error) if writes.len() == 1 => {
                 if let Some(answer) = answers.into_iter().next() {
                     let _ = answer.send(Err(error));
                 }
@@ -103,11 +141,11 @@ async fn run_writer(pool: Pool, queue: Arc<Mutex<mpsc::Receiver<(NewMessage, Ans
             Err(error) => {
                 tracing::warn!(
                     error = %ErrorChain(&error),
-                    count = messages.len(),
-                    "a message batch failed; writing its messages one by one"
+                    count = writes.len(),
+                    "a write batch failed; writing its writes one by one"
                 );
-                for (message, answer) in messages.into_iter().zip(answers) {
-                    let result = write_batch(&pool, std::slice::from_ref(&message))
+                for (write, answer) in writes.into_iter().zip(answers) {
+                    let result = write_batch(&pool, std::slice::from_ref(&write))
                         .await
                         .map(|mut results| results.remove(0));
                     let _ = answer.send(result);
@@ -117,25 +155,34 @@ async fn run_writer(pool: Pool, queue: Arc<Mutex<mpsc::Receiver<(NewMessage, Ans
     }
 }
 
-/// Writes the messages and their fan-out in one transaction and commits it.
-async fn write_batch(
-    pool: &Pool,
-    messages: &[NewMessage],
-) -> Result<Vec<MessageInsert>, StoreError> {
+/// Writes the messages (with their fan-out) and receipts in one transaction and commits it.
+async fn write_batch(pool: &Pool, writes: &[Write]) -> Result<Vec<Written>, StoreError> {
     let mut client = pooled(pool).await?;
     let transaction = client.transaction().await.map_err(backend)?;
-    // The fan-out reads endpoints inside the transaction; one read per application per batch.
+    // The fan-out of API messages reads endpoints inside the transaction; one read per
+    // application per batch.
     let mut endpoints_by_app: HashMap<AppId, Vec<FanoutTarget>> = HashMap::new();
-    let mut results = Vec::with_capacity(messages.len());
+    let mut results = Vec::with_capacity(writes.len());
     let mut due_marks = DueMarks::default();
-    for message in messages {
-        if !endpoints_by_app.contains_key(&message.app_id) {
-            let endpoints = fanout_targets(&transaction, &message.app_id).await?;
-            endpoints_by_app.insert(message.app_id.clone(), endpoints);
-        }
-        let endpoints = &endpoints_by_app[&message.app_id];
-        let result =
-            insert_message(&transaction, message.clone(), endpoints, &mut due_marks).await?;
+    for write in writes {
+        let result = match write {
+            Write::Message(message) => {
+                if !endpoints_by_app.contains_key(&message.app_id) {
+                    let endpoints = fanout_targets(&transaction, &message.app_id).await?;
+                    endpoints_by_app.insert(message.app_id.clone(), endpoints);
+                }
+                let endpoints = &endpoints_by_app[&message.app_id];
+                let inserted =
+                    insert_message(&transaction, message.clone(), endpoints, &mut due_marks)
+                        .await?;
+                Written::Message(inserted)
+            }
+            Write::Receipt(request) => {
+                let (outcome, deliveries) =
+                    receive(&transaction, request.clone(), &mut due_marks).await?;
+                Written::Receipt(outcome, deliveries)
+            }
+        };
         results.push(result);
     }
     if !due_marks.is_empty() {

@@ -94,9 +94,9 @@ impl MessageStore for SqliteStore {
     }
 }
 
-const MESSAGE_COLUMNS: &str = "id, app_id, event_type, event_id, payload, channels, tags, deliver_at, created_at, content_type";
+pub(super) const MESSAGE_COLUMNS: &str = "id, app_id, event_type, event_id, payload, channels, tags, deliver_at, created_at, content_type";
 
-fn message_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Message, StoreError>> {
+pub(super) fn message_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Message, StoreError>> {
     let id: String = row.get(0)?;
     let app_id: String = row.get(1)?;
     let event_type: String = row.get(2)?;
@@ -131,9 +131,12 @@ pub fn insert_message(c: &Connection, new: NewMessage) -> Result<MessageInsert, 
     }
     let created_at = to_micros(new.now);
     c.prepare_cached(
+        // stream_seq: this is the single writer's transaction, so one more than the
+        // application's highest is commit order (store/streams.rs).
         "INSERT INTO message (id, app_id, event_type, event_id, payload, channels, tags,
-         deliver_at, created_at, content_type, original_headers)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+         deliver_at, created_at, content_type, original_headers, stream_seq)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,
+                 (SELECT COALESCE(MAX(stream_seq), 0) + 1 FROM message WHERE app_id = ?2))",
     )
     .map_err(backend)?
     .execute(params![

@@ -35,6 +35,7 @@ mod replay;
 mod retention;
 mod rows;
 mod settings;
+mod streams;
 mod tokens;
 mod writer;
 
@@ -240,6 +241,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_8.sql"),
     include_str!("schema_9.sql"),
     include_str!("schema_10.sql"),
+    include_str!("schema_11.sql"),
 ];
 
 fn migrate(connection: &Connection) -> Result<(), StoreError> {

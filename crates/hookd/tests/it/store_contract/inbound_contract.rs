@@ -495,3 +495,70 @@ async fn retention_deletes_old_requests_and_keys(store: Arc<dyn Store>) {
         "{repeat:?}"
     );
 }
+
+/// On PostgreSQL receipts go through the write batcher with the API's messages: concurrent
+/// receipts share a transaction (their rows' `xmin`), and two receipts of one key judged in the
+/// same transaction still forward once, the second finding the key the first just wrote.
+#[tokio::test]
+async fn postgres_concurrent_receipts_share_a_commit_and_dedupe_within_it() {
+    const ROUNDS: usize = 20;
+    const CONCURRENT: usize = 16;
+    let schema = TestSchema::create("postgres_concurrent_receipts_share_a_commit").await;
+    let postgres = open_postgres(&schema).await;
+    let store: Arc<dyn Store> = postgres.clone();
+    let now = t0();
+    let source = new_source(&store, None, "token", now).await;
+    new_endpoint(&store, &source.app_id(), endpoint_fields(None), now).await;
+    let rows = schema.connect().await;
+    let mut rounds_judged_in_the_forwarding_commit = 0;
+    for round in 0..ROUNDS {
+        let key = format!("evt_{round}");
+        let receipts = (0..CONCURRENT).map(|_| {
+            let store = Arc::clone(&store);
+            let request = forward(
+                &source,
+                Some(&key),
+                now - chrono::TimeDelta::seconds(60),
+                now,
+            );
+            tokio::spawn(async move { store.receive_inbound_request(request).await.unwrap() })
+        });
+        let outcomes = futures::future::join_all(receipts).await;
+        let forwarded = outcomes
+            .iter()
+            .filter(|outcome| matches!(outcome.as_ref().unwrap(), ReceiptOutcome::Forwarded { .. }))
+            .count();
+        assert_eq!(forwarded, 1, "round {round}: {outcomes:?}");
+        // The requests of this key committed by the transaction that wrote its message.
+        let in_forwarding_commit: i64 = rows
+            .query_one(
+                "SELECT count(*) FROM ingest_request request JOIN message
+                 ON message.id = request.msg_id AND message.xmin::text = request.xmin::text
+                 WHERE request.dedupe_key = $1",
+                &[&key],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if in_forwarding_commit > 1 {
+            rounds_judged_in_the_forwarding_commit += 1;
+        }
+    }
+    let messages = store
+        .list_messages(&source.app_id(), MessageFilter::default(), page(100, None))
+        .await
+        .unwrap();
+    assert_eq!(messages.items.len(), ROUNDS, "one message per key");
+    let commits: i64 = rows
+        .query_one("SELECT count(DISTINCT xmin::text) FROM ingest_request", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let total = i64::try_from(ROUNDS * CONCURRENT).unwrap();
+    assert!(commits < total, "{total} receipts in {commits} commits");
+    assert!(
+        rounds_judged_in_the_forwarding_commit > 0,
+        "no duplicate was judged in the transaction that forwarded its key"
+    );
+    postgres.close().await;
+}

@@ -1,7 +1,8 @@
 //! PostgreSQL SQL of the inbound gateway: sources (with their internal application, in one
 //! transaction) and the receipt of a request, whose record, dedupe key and forwarded message
-//! commit in one transaction. The dedupe key's primary key makes a concurrent receipt of the
-//! same delivery id wait for the first and then find it.
+//! commit in one transaction: the write batcher's (`writer`), shared with concurrent receipts
+//! and API messages. The dedupe key's primary key makes a concurrent receipt of the same
+//! delivery id wait for the first and then find it (in the same batch: find it at once).
 
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
@@ -20,7 +21,8 @@ use crate::store::{Page, PageRequest, StoreError};
 
 mod receipts;
 
-use receipts::{REQUEST_COLUMNS, purge_before, receive, request_from_row};
+pub(super) use receipts::receive;
+use receipts::{REQUEST_COLUMNS, purge_before, request_from_row};
 
 const SOURCE_COLUMNS: &str = "id, uid, name, type, config, metadata, token, created_at, updated_at";
 const UID_TAKEN: &str = "a source with this uid already exists";
@@ -254,10 +256,8 @@ impl InboundStore for PostgresStore {
         &self,
         request: ReceivedRequest,
     ) -> Result<ReceiptOutcome, StoreError> {
-        let mut client = self.client().await?;
-        let transaction = client.transaction().await.map_err(backend)?;
-        let (outcome, deliveries) = receive(&transaction, request).await?;
-        transaction.commit().await.map_err(backend)?;
+        // Through the write batcher, with the API's messages: answered after its commit.
+        let (outcome, deliveries) = self.writer.receive(request).await?;
         self.committed(deliveries);
         Ok(outcome)
     }

@@ -10,7 +10,7 @@ use crate::store::inbound::{
     AppMessage, ReceiptDecision, ReceiptOutcome, ReceivedRequest, app_forward_from,
     verdict_columns, verdict_from,
 };
-use crate::store::postgres::deliveries::{DueMarks, notify_deliveries};
+use crate::store::postgres::deliveries::DueMarks;
 use crate::store::postgres::messages::fanout_targets;
 use crate::store::postgres::messages::insert_message;
 use crate::store::postgres::rows::{from_json, from_micros, to_json, to_micros};
@@ -23,10 +23,14 @@ use crate::store::{MessageInsert, NewMessage, StoreError};
 struct UnknownVerdict(i16);
 
 /// Records the request and, when it is to be forwarded and its key is new within the window,
-/// its key and message. Returns the outcome and the deliveries added.
-pub(super) async fn receive(
+/// its key and message, inside the caller's transaction (the write batcher's). Returns the
+/// outcome and the deliveries added; the due marks of the forwarded messages join `due_marks`,
+/// which the caller applies once for its whole transaction (the lock order: endpoint_queue
+/// rows by endpoint id, in one pass).
+pub async fn receive(
     c: &impl GenericClient,
     request: ReceivedRequest,
+    due_marks: &mut DueMarks,
 ) -> Result<(ReceiptOutcome, usize), StoreError> {
     let (dedupe_key, outcome, deliveries) = match request.decision {
         ReceiptDecision::Reject(reason) => (None, ReceiptOutcome::Rejected(reason), 0),
@@ -54,10 +58,7 @@ pub(super) async fn receive(
                 Some(msg_id) => (dedupe_key, ReceiptOutcome::Duplicate { msg_id }, 0),
                 None => {
                     let msg_id = message.id.clone();
-                    // One set of due marks for both messages, applied in one pass (the lock
-                    // order: endpoint_queue rows by endpoint id).
-                    let mut due_marks = DueMarks::default();
-                    let mut deliveries = forward(c, *message, &mut due_marks).await?;
+                    let mut deliveries = forward(c, *message, due_marks).await?;
                     let app_forward = match app_message {
                         None => None,
                         Some(AppMessage::Skip(reason)) => Some(reason),
@@ -68,14 +69,10 @@ pub(super) async fn receive(
                         }
                         Some(AppMessage::Forward(app_message)) => {
                             let app_msg_id = app_message.id.clone();
-                            deliveries += forward(c, *app_message, &mut due_marks).await?;
+                            deliveries += forward(c, *app_message, due_marks).await?;
                             Some(AppForward::Forwarded(app_msg_id))
                         }
                     };
-                    if !due_marks.is_empty() {
-                        due_marks.apply(c).await?;
-                        notify_deliveries(c).await?;
-                    }
                     (
                         dedupe_key,
                         ReceiptOutcome::Forwarded {
