@@ -68,9 +68,10 @@ pub struct ApiContext {
 
 pub use error::ApiError;
 
-/// The whole API, every route under `/api/v1`. Unknown routes and methods under that prefix
-/// answer with JSON errors; paths outside it are left to whatever the caller merges this with.
-pub fn router(ctx: ApiContext) -> Router {
+/// The whole API, every route under `/api/v1`, with `beside` (the dashboard's pages) merged
+/// in, all inside the access log. Unknown routes and methods under that prefix answer with
+/// JSON errors; other paths that `beside` does not know answer an empty 404.
+pub fn router(ctx: ApiContext, beside: Router) -> Router {
     let authenticated = resource_routes()
         .merge(operational_routes())
         .merge(stream::app_routes())
@@ -105,7 +106,8 @@ pub fn router(ctx: ApiContext) -> Router {
         Router::new()
             .nest("/api/v1", api)
             .merge(ingest)
-            .with_state(ctx),
+            .with_state(ctx)
+            .merge(beside),
     )
 }
 

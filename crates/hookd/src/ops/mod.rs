@@ -25,6 +25,7 @@ mod principal;
 pub mod replay;
 mod scope;
 pub mod stream;
+pub mod web_sessions;
 
 use std::sync::Arc;
 

@@ -5,7 +5,7 @@
 //! types and get domain types back; they never see rows, connections or transactions. Each
 //! aggregate's trait and its records live in their own file (`applications`, `endpoints`,
 //! `event_types`, `messages`, `deliveries`, `idempotency`, `settings`, `retention`, `logs`,
-//! `replay`, `background_tasks`); `Store` is all of them together, so `Arc<dyn Store>` reaches
+//! `replay`, `background_tasks`, `web_sessions`); `Store` is all of them together, so `Arc<dyn Store>` reaches
 //! every method, and `prelude` brings the traits into scope for a concrete backend. Promises
 //! every backend keeps:
 //! - `create_message` commits the message and one delivery per matching endpoint in one
@@ -35,6 +35,7 @@ pub mod retention;
 pub mod settings;
 pub mod sqlite;
 pub mod stored;
+pub mod web_sessions;
 
 pub use applications::{ApplicationChange, ApplicationFilter, ApplicationStore};
 pub use background_tasks::{
@@ -59,6 +60,7 @@ pub use paging::{Order, Page, PageRequest};
 pub use replay::{ReplayFilter, ReplayStore};
 pub use retention::RetentionStore;
 pub use settings::SettingStore;
+pub use web_sessions::{WebSession, WebSessionStore};
 
 /// The delivery row's state codes, for the backends' SQL (see `stored::delivery_state_code`).
 use stored::delivery_state;
@@ -70,7 +72,7 @@ pub mod prelude {
     pub use super::{
         ApplicationStore, AttemptStore, BackgroundTaskStore, DeliveryStore, EndpointSecretStore,
         EndpointStore, EventTypeStore, IdempotencyStore, LogStore, MessageStore, ReplayStore,
-        RetentionStore, SettingStore, Store,
+        RetentionStore, SettingStore, Store, WebSessionStore,
     };
 }
 
@@ -139,6 +141,7 @@ pub trait Store:
     + ReplayStore
     + BackgroundTaskStore
     + inbound::InboundStore
+    + WebSessionStore
     + Send
     + Sync
     + 'static

@@ -17,7 +17,7 @@ const LAYERS: &[&[&str]] = &[
     &["store"],
     &["engine", "background", "retention"],
     &["ops"],
-    &["api"],
+    &["api", "web"],
     &[
         "http_server",
         "config",

@@ -32,6 +32,7 @@ mod replay;
 mod retention;
 mod rows;
 mod settings;
+mod web_sessions;
 mod writer;
 
 use std::str::FromStr;
@@ -67,6 +68,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (6, include_str!("schema_6.sql")),
     (7, include_str!("schema_7.sql")),
     (8, include_str!("schema_8.sql")),
+    (11, include_str!("schema_11.sql")),
 ];
 
 /// The PostgreSQL store. Call `close` before dropping it to commit queued messages.

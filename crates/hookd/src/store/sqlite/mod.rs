@@ -35,6 +35,7 @@ mod replay;
 mod retention;
 mod rows;
 mod settings;
+mod web_sessions;
 mod writer;
 
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
@@ -238,6 +239,9 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_7.sql"),
     include_str!("schema_8.sql"),
     include_str!("schema_9.sql"),
+    // Issue 12 numbers its migrations after the ones its other branch adds; the merge puts
+    // this one in its place in the order.
+    include_str!("schema_12.sql"),
 ];
 
 fn migrate(connection: &Connection) -> Result<(), StoreError> {
