@@ -72,7 +72,7 @@ async fn render(ctx: &WebContext, session: &Session, app_id: &str) -> OpResult<M
                 }
                 label { "Event type (optional)" input name="event_type" type="text"; }
                 label { "Since (UTC, optional)" input name="since" type="datetime-local"; }
-                button class="button" type="submit" hx-post={ (base) "/dead-letters/dry-run" } hx-target="#replay-result" { "Dry run" }
+                button class="button" type="button" hx-post={ (base) "/dead-letters/dry-run" } hx-target="#replay-result" { "Dry run" }
                 button class="button primary" type="submit" { "Replay" }
             }
             div id="replay-result" {}

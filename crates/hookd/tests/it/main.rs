@@ -41,3 +41,4 @@ mod replay_dry_run;
 mod ssrf;
 mod store_contract;
 mod tls;
+mod web;
