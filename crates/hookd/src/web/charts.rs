@@ -118,12 +118,14 @@ pub fn attempts_chart(
         svg,
         r#"<svg class="chart-svg" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="Attempts and median latency per bucket">"#
     );
-    for line in 0..=4 {
-        let y = plot_height * f64::from(line) / 4.0;
-        let value = most as f64 * (1.0 - f64::from(line) / 4.0);
+    // At most four gridlines, at whole numbers of attempts.
+    let lines = most.min(4);
+    for line in 0..=lines {
+        let value = most * (lines - line) / lines;
+        let y = plot_height * (1.0 - value as f64 / most as f64);
         let _ = write!(
             svg,
-            r#"<line class="grid" x1="{PAD_LEFT}" x2="{WIDTH}" y1="{y:.1}" y2="{y:.1}"/><text class="axis" x="{:.1}" y="{:.1}" text-anchor="end">{value:.0}</text>"#,
+            r#"<line class="grid" x1="{PAD_LEFT}" x2="{WIDTH}" y1="{y:.1}" y2="{y:.1}"/><text class="axis" x="{:.1}" y="{:.1}" text-anchor="end">{value}</text>"#,
             PAD_LEFT - 6.0,
             y + 4.0
         );
@@ -211,5 +213,20 @@ mod tests {
         assert_eq!(svg.matches("bar-ok").count(), 1);
         assert_eq!(svg.matches("bar-bad").count(), 1);
         assert!(!svg.contains("style="));
+    }
+
+    #[test]
+    fn gridlines_are_whole_numbers_without_repeats() {
+        let start = Timestamp::UNIX_EPOCH;
+        let end = start + chrono::Duration::hours(1);
+        let svg = attempts_chart(
+            &[sample(true, 5), sample(true, 6), sample(false, 9)],
+            start,
+            end,
+            4,
+        );
+        for label in [">0<", ">1<", ">2<", ">3<"] {
+            assert_eq!(svg.matches(label).count(), 1, "{label} in {svg}");
+        }
     }
 }
