@@ -153,14 +153,26 @@ pub async fn start(config: Config, deps: Dependencies) -> anyhow::Result<Running
         payload_retention: config.payload_retention,
         message_feed: crate::ops::stream::MessageFeed::until(shutdown.child_token()),
     };
-    let router = api::router(ApiContext {
-        ops,
+    let dashboard = crate::web::router(crate::web::WebContext {
+        ops: ops.clone(),
         admin_token_sha256,
-        max_body_bytes: config.max_body_bytes,
-        body_limits: BodyLimits::new(config.body_read_timeout, config.max_in_flight_body_bytes),
-        idempotency_window: config.idempotency_window,
-        public_url: config.public_url.clone(),
+        sessions: crate::ops::web_sessions::SessionRules {
+            idle: config.dashboard_idle_timeout,
+            absolute: config.dashboard_session_lifetime,
+        },
+        secure_cookies: tls.is_some(),
     });
+    let router = api::router(
+        ApiContext {
+            ops,
+            admin_token_sha256,
+            max_body_bytes: config.max_body_bytes,
+            body_limits: BodyLimits::new(config.body_read_timeout, config.max_in_flight_body_bytes),
+            idempotency_window: config.idempotency_window,
+            public_url: config.public_url.clone(),
+        },
+        dashboard,
+    );
     let background_runner = BackgroundRunner {
         store: Arc::clone(&shared_store),
         clock: Arc::clone(&deps.clock),

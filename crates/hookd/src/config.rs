@@ -65,6 +65,11 @@ pub struct Config {
     pub idempotency_window: Duration,
     /// hookd's URL as webhook providers reach it, the base of every source's `ingestUrl`.
     pub public_url: Option<String>,
+    /// A dashboard session unused for this long ends (`--dashboard-idle-timeout`).
+    pub dashboard_idle_timeout: Duration,
+    /// A dashboard session ends this long after its login, however busy
+    /// (`--dashboard-session-lifetime`).
+    pub dashboard_session_lifetime: Duration,
 }
 
 impl Config {
@@ -188,6 +193,12 @@ pub struct ServeArgs {
     /// of every inbound source's `ingestUrl`; without it, `http://` and the request's `Host`.
     #[arg(long, env = "HOOKD_PUBLIC_URL")]
     public_url: Option<String>,
+    /// End a dashboard session that has been unused this long (e.g. `30m`).
+    #[arg(long, env = "HOOKD_DASHBOARD_IDLE_TIMEOUT", default_value = "1h", value_parser = parse_positive_duration)]
+    dashboard_idle_timeout: Duration,
+    /// End every dashboard session this long after its login (e.g. `12h`).
+    #[arg(long, env = "HOOKD_DASHBOARD_SESSION_LIFETIME", default_value = "12h", value_parser = parse_positive_duration)]
+    dashboard_session_lifetime: Duration,
 }
 
 impl ServeArgs {
@@ -244,6 +255,8 @@ impl ServeArgs {
             retention_interval: Duration::from_secs(60),
             idempotency_window: self.idempotency_window,
             public_url: self.public_url.filter(|url| !url.is_empty()),
+            dashboard_idle_timeout: self.dashboard_idle_timeout,
+            dashboard_session_lifetime: self.dashboard_session_lifetime,
         }
     }
 }
@@ -491,6 +504,16 @@ mod tests {
             (
                 "idempotency-window",
                 format!("{:?}", config.idempotency_window),
+                "43200s",
+            ),
+            (
+                "dashboard-idle-timeout",
+                format!("{:?}", config.dashboard_idle_timeout),
+                "3600s",
+            ),
+            (
+                "dashboard-session-lifetime",
+                format!("{:?}", config.dashboard_session_lifetime),
                 "43200s",
             ),
             (

@@ -21,3 +21,4 @@ pub mod policy;
 pub mod retention;
 pub mod store;
 pub mod telemetry;
+pub mod web;

@@ -135,9 +135,10 @@ pub fn route_table() -> Vec<RouteDecl> {
     .collect()
 }
 
-/// The whole API, every route under `/api/v1`. Unknown routes and methods under that prefix
-/// answer with JSON errors; paths outside it are left to whatever the caller merges this with.
-pub fn router(ctx: ApiContext) -> Router {
+/// The whole API, every route under `/api/v1`, with `beside` (the dashboard's pages) merged
+/// in, all inside the access log. Unknown routes and methods under that prefix answer with
+/// JSON errors; other paths that `beside` does not know answer an empty 404.
+pub fn router(ctx: ApiContext, beside: Router) -> Router {
     let declared = declared_routes();
     let authenticated = declared
         .api
@@ -181,7 +182,8 @@ pub fn router(ctx: ApiContext) -> Router {
         Router::new()
             .nest(API_PREFIX, api)
             .merge(ingest)
-            .with_state(ctx),
+            .with_state(ctx)
+            .merge(beside),
     )
 }
 

@@ -26,6 +26,7 @@ pub mod replay;
 mod scope;
 pub mod stream;
 pub mod tokens;
+pub mod web_sessions;
 
 use std::sync::Arc;
 

@@ -5,7 +5,7 @@
 //! types and get domain types back; they never see rows, connections or transactions. Each
 //! aggregate's trait and its records live in their own file (`applications`, `endpoints`,
 //! `event_types`, `messages`, `deliveries`, `idempotency`, `settings`, `retention`, `logs`,
-//! `replay`, `background_tasks`); `Store` is all of them together, so `Arc<dyn Store>` reaches
+//! `replay`, `background_tasks`, `web_sessions`); `Store` is all of them together, so `Arc<dyn Store>` reaches
 //! every method, and `prelude` brings the traits into scope for a concrete backend. Promises
 //! every backend keeps:
 //! - `create_message` commits the message and one delivery per matching endpoint in one
@@ -37,6 +37,7 @@ pub mod sqlite;
 pub mod stored;
 pub mod streams;
 pub mod tokens;
+pub mod web_sessions;
 
 pub use applications::{ApplicationChange, ApplicationFilter, ApplicationStore};
 pub use background_tasks::{
@@ -63,6 +64,7 @@ pub use retention::RetentionStore;
 pub use settings::SettingStore;
 pub use streams::{StreamPosition, StreamRead, StreamStore};
 pub use tokens::{TokenSelection, TokenStore};
+pub use web_sessions::{WebSession, WebSessionStore};
 
 /// The delivery row's state codes, for the backends' SQL (see `stored::delivery_state_code`).
 use stored::delivery_state;
@@ -74,7 +76,7 @@ pub mod prelude {
     pub use super::{
         ApplicationStore, AttemptStore, BackgroundTaskStore, DeliveryStore, EndpointSecretStore,
         EndpointStore, EventTypeStore, IdempotencyStore, LogStore, MessageStore, ReplayStore,
-        RetentionStore, SettingStore, Store, StreamStore, TokenStore,
+        RetentionStore, SettingStore, Store, StreamStore, TokenStore, WebSessionStore,
     };
 }
 
@@ -145,6 +147,7 @@ pub trait Store:
     + BackgroundTaskStore
     + TokenStore
     + inbound::InboundStore
+    + WebSessionStore
     + Send
     + Sync
     + 'static

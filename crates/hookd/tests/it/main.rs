@@ -44,3 +44,4 @@ mod store_contract;
 mod stream_order;
 mod tls;
 mod tokens;
+mod web;

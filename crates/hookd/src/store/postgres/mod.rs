@@ -34,6 +34,7 @@ mod rows;
 mod settings;
 mod streams;
 mod tokens;
+mod web_sessions;
 mod writer;
 
 use std::str::FromStr;
@@ -71,6 +72,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (8, include_str!("schema_8.sql")),
     (9, include_str!("schema_9.sql")),
     (10, include_str!("schema_10.sql")),
+    (11, include_str!("schema_11.sql")),
 ];
 
 /// The PostgreSQL store. Call `close` before dropping it to commit queued messages.

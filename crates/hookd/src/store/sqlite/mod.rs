@@ -37,6 +37,7 @@ mod rows;
 mod settings;
 mod streams;
 mod tokens;
+mod web_sessions;
 mod writer;
 
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
@@ -242,6 +243,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_9.sql"),
     include_str!("schema_10.sql"),
     include_str!("schema_11.sql"),
+    include_str!("schema_12.sql"),
 ];
 
 fn migrate(connection: &Connection) -> Result<(), StoreError> {

@@ -1,0 +1,225 @@
+// The dashboard in a real browser: headless Chromium (Debian's /usr/bin/chromium) driven by
+// playwright-core, against target/debug/hookd (or $HOOKD_BIN) and a scripted receiver on
+// loopback. The scenarios run in order on one signed-in page, as an operator would, and take
+// the README's screenshots (docs/screenshots/*.png) on the way.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const hookdBin = process.env.HOOKD_BIN ?? join(root, 'target/debug/hookd');
+const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const screenshots = join(root, 'docs/screenshots');
+const adminToken = 'testsk_browser_admin';
+
+let hookd, dataDir, base, receiver, receiverUrl, browser, page;
+// What the receiver answers next: 'ok' or 'fail'.
+let receiverMode = 'ok';
+const received = [];
+
+async function freePort() {
+  const server = createServer();
+  await new Promise((done) => server.listen(0, '127.0.0.1', done));
+  const { port } = server.address();
+  await new Promise((done) => server.close(done));
+  return port;
+}
+
+async function api(method, path, body) {
+  const response = await fetch(`${base}/api/v1${path}`, {
+    method,
+    headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  assert.ok(response.ok, `${method} ${path}: ${response.status} ${await response.clone().text()}`);
+  return response.json();
+}
+
+async function shot(name) {
+  await page.screenshot({ path: join(screenshots, `${name}.png`), fullPage: true });
+}
+
+before(async () => {
+  receiver = createServer((request, response) => {
+    let body = '';
+    request.on('data', (chunk) => { body += chunk; });
+    request.on('end', () => {
+      received.push({ headers: request.headers, body });
+      if (receiverMode === 'ok') {
+        response.writeHead(200, { 'content-type': 'application/json' });
+        response.end(JSON.stringify({ received: true, by: 'browser-test receiver' }));
+      } else {
+        response.writeHead(500, { 'content-type': 'application/json' });
+        response.end(JSON.stringify({ error: 'the receiver is down' }));
+      }
+    });
+  });
+  await new Promise((done) => receiver.listen(0, '127.0.0.1', done));
+  receiverUrl = `http://127.0.0.1:${receiver.address().port}/webhooks`;
+
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  dataDir = mkdtempSync(join(tmpdir(), 'hookd-browser-'));
+  hookd = spawn(hookdBin, [
+    'serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir,
+    '--admin-token', adminToken, '--allow-private-targets', '--retry-schedule=',
+  ], { stdio: ['ignore', 'ignore', process.env.HOOKD_LOG ? 'inherit' : 'ignore'] });
+  for (let tries = 0; ; tries += 1) {
+    try {
+      if ((await fetch(`${base}/api/v1/health`)).ok) break;
+    } catch { /* not listening yet */ }
+    if (tries > 200) throw new Error(`hookd (${hookdBin}) did not start on ${base}`);
+    await new Promise((done) => setTimeout(done, 50));
+  }
+  await api('POST', '/event-type', {
+    name: 'invoice.paid',
+    description: 'An invoice was paid in full.',
+    schemas: { 1: { type: 'object', properties: { invoiceId: { type: 'string' }, amount: { type: 'integer' } }, examples: [{ invoiceId: 'inv_1042', amount: 4900, currency: 'EUR' }] } },
+  });
+  await api('POST', '/event-type', { name: 'customer.created', description: 'A customer signed up.' });
+
+  mkdirSync(screenshots, { recursive: true });
+  browser = await chromium.launch({ executablePath: chromiumPath, args: ['--no-sandbox'] });
+  page = await browser.newPage({ viewport: { width: 1280, height: 800 }, deviceScaleFactor: 1 });
+});
+
+after(async () => {
+  await browser?.close();
+  hookd?.kill('SIGTERM');
+  await new Promise((done) => (hookd ? hookd.once('exit', done) : done()));
+  receiver?.close();
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+});
+
+test('a wrong token does not sign in, the admin token does', async () => {
+  await page.goto(`${base}/`);
+  assert.equal(new URL(page.url()).pathname, '/login');
+  await shot('login');
+  await page.fill('#token', 'not-the-token');
+  await page.click('button[type=submit]');
+  await page.getByText("That token is not this hookd's admin token.").waitFor();
+  assert.equal(new URL(page.url()).pathname, '/login');
+  await page.fill('#token', adminToken);
+  await page.click('button[type=submit]');
+  await page.getByRole('heading', { name: 'Applications', exact: true }).waitFor();
+  const cookies = await page.context().cookies();
+  const session = cookies.find((cookie) => cookie.name === 'hookd_session');
+  assert.ok(session?.httpOnly, 'the session cookie is HttpOnly');
+  assert.equal(session.sameSite, 'Strict');
+});
+
+test('create an application and an endpoint, reveal its secret', async () => {
+  await page.fill('input[name=name]', 'Acme Inc.');
+  await page.fill('input[name=uid]', 'acme');
+  await page.click('text=Create application');
+  await page.getByRole('heading', { name: 'Acme Inc.' }).waitFor();
+  await page.fill('input[name=url]', receiverUrl);
+  await page.fill('input[name=description]', 'Acme production receiver');
+  await page.click('text=Add endpoint');
+  await page.getByRole('heading', { name: receiverUrl }).waitFor();
+  assert.equal(await page.locator('[data-testid=secret]').count(), 0, 'the secret is hidden until asked for');
+  await page.click('text=Reveal secret');
+  const secret = await page.locator('[data-testid=secret]').textContent();
+  assert.match(secret, /^whsec_/);
+});
+
+test('a bad input shows why and changes nothing', async () => {
+  await page.goto(`${base}/apps/acme`);
+  await page.fill('input[name=url]', 'ftp://example.com');
+  await page.click('text=Add endpoint');
+  await page.getByText('url scheme must be http or https').waitFor();
+  const endpoints = await api('GET', '/app/acme/endpoint');
+  assert.equal(endpoints.data.length, 1);
+});
+
+test('send a test event and see the attempt and its response', async () => {
+  await page.goto(`${base}/apps/acme`);
+  // The payload is prefilled from the schema's example.
+  assert.match(await page.inputValue('#test-payload'), /inv_1042/);
+  await page.selectOption('select[name=event_type]', 'customer.created');
+  await page.waitForFunction(() => !document.querySelector('#test-payload').value.includes('inv_1042'));
+  await page.selectOption('select[name=event_type]', 'invoice.paid');
+  await page.waitForFunction(() => document.querySelector('#test-payload').value.includes('inv_1042'));
+  await shot('application');
+  await page.click('text=Send test event');
+  await page.getByRole('heading', { name: 'invoice.paid' }).waitFor();
+  // The attempts poll: the delivered attempt appears without a reload.
+  const attempt = page.locator('[data-testid=attempt]', { hasText: 'HTTP 200' });
+  await attempt.waitFor({ timeout: 20000 });
+  await attempt.locator('summary').click();
+  await attempt.getByText('browser-test receiver').waitFor();
+  assert.equal(received.length, 1);
+  assert.match(received[0].body, /inv_1042/);
+  await shot('message');
+});
+
+test('a failing receiver makes a dead letter; fixed, a bulk replay delivers it', async () => {
+  receiverMode = 'fail';
+  await page.goto(`${base}/apps/acme`);
+  await page.click('text=Send test event');
+  await page.locator('[data-testid=attempt]', { hasText: 'HTTP 500' }).waitFor({ timeout: 20000 });
+  const failedMessage = page.url();
+
+  await page.goto(`${base}/apps/acme/dead-letters`);
+  await page.locator('[data-testid=dead-letters] tbody tr').first().waitFor({ timeout: 20000 });
+  assert.equal(await page.locator('[data-testid=dead-letters] tbody tr').count(), 1);
+  await page.click('button:text-is("Dry run")');
+  await page.locator('#replay-result .alert').waitFor();
+  await page.locator('[data-testid=dry-run-count]', { hasText: '1' }).waitFor();
+  await shot('dead-letters');
+
+  receiverMode = 'ok';
+  await page.click('button:text-is("Replay")');
+  await page.locator('[data-testid=task-status]', { hasText: 'finished' }).waitFor({ timeout: 20000 });
+  assert.equal(await page.locator('[data-testid=task-sent]').textContent(), '1');
+  await shot('background-task');
+
+  await page.goto(failedMessage);
+  await page.locator('[data-testid=attempt]', { hasText: 'HTTP 200' }).waitFor({ timeout: 20000 });
+  await page.goto(`${base}/apps/acme/dead-letters`);
+  await page.getByText('No dead letters').waitFor({ timeout: 20000 });
+});
+
+test('the endpoint page shows its success rate and latency', async () => {
+  await page.goto(`${base}/apps/acme`);
+  await page.click(`a:text-is("${receiverUrl}")`);
+  await page.locator('.chart-svg').waitFor();
+  // Three attempts: two delivered, one failed.
+  await page.locator('.stat', { hasText: 'Success rate' }).getByText('66.7%').waitFor();
+  await shot('endpoint');
+  await page.goto(`${base}/`);
+  await shot('applications');
+  await page.goto(`${base}/event-types`);
+  await shot('event-types');
+});
+
+test('a state-changing request without the CSRF token is refused', async () => {
+  const forged = await page.request.post(`${base}/apps`, { form: { name: 'Forged' } });
+  assert.equal(forged.status(), 403);
+  const foreign = await page.request.post(`${base}/apps`, {
+    form: { name: 'Forged', csrf: 'x' },
+    headers: { origin: 'http://evil.example' },
+  });
+  assert.equal(foreign.status(), 403);
+  const apps = await api('GET', '/app');
+  assert.deepEqual(apps.data.map((app) => app.name), ['Acme Inc.']);
+});
+
+test('signing out ends the session', async () => {
+  const cookie = (await page.context().cookies()).find((c) => c.name === 'hookd_session');
+  await page.goto(`${base}/`);
+  await page.click('text=Sign out');
+  await page.waitForURL(`${base}/login`);
+  await page.goto(`${base}/`);
+  assert.equal(new URL(page.url()).pathname, '/login');
+  // The old cookie opens nothing any more.
+  const replayed = await fetch(`${base}/`, { headers: { cookie: `hookd_session=${cookie.value}` }, redirect: 'manual' });
+  assert.equal(replayed.status, 303);
+  assert.equal(replayed.headers.get('location'), '/login');
+});

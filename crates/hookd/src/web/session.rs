@@ -1,0 +1,195 @@
+//! Logging in and out, and the session every page needs.
+//!
+//! The login compares the SHA-256 of the pasted admin token with the stored one in constant
+//! time (as `api/auth.rs` does), then `ops::web_sessions::start` exchanges it for a session:
+//! the one exchange the app portal's login will call too, with an application's principal.
+
+use axum::Form;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::{Markup, html};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::WebContext;
+use super::layout;
+use crate::ops::Principal;
+use crate::ops::web_sessions::{self, StartedSession};
+
+/// The cookie that holds the session id.
+pub const SESSION_COOKIE: &str = "hookd_session";
+
+/// The live session of a request, put in its extensions by `require_session`.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub principal: Principal,
+    pub csrf_token: String,
+    /// The id from the cookie, so that logout can end it.
+    session_id: String,
+}
+
+/// Middleware: the request goes on only with a live session; otherwise a page load goes to
+/// the login page and anything else is refused.
+pub async fn require_session(
+    State(ctx): State<WebContext>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let session_id = session_cookie(request.headers());
+    let resumed = match session_id {
+        Some(id) => web_sessions::resume(&ctx.ops, &id, ctx.sessions)
+            .await
+            .map(|found| found.map(|active| (id, active))),
+        None => Ok(None),
+    };
+    match resumed {
+        Ok(Some((session_id, active))) => {
+            request.extensions_mut().insert(Session {
+                principal: active.principal,
+                csrf_token: active.csrf_token,
+                session_id,
+            });
+            next.run(request).await
+        }
+        Ok(None) => to_login(request.headers()),
+        Err(error) => layout::op_error_page(error),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    token: String,
+}
+
+/// `GET /login`.
+pub async fn login_page() -> Markup {
+    login_markup(None)
+}
+
+/// `POST /login`: the admin token for a session.
+pub async fn login(State(ctx): State<WebContext>, Form(form): Form<LoginForm>) -> Response {
+    let token = form.token.trim();
+    if token.is_empty() {
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            login_markup(Some("Paste the admin token to sign in.")),
+        )
+            .into_response();
+    }
+    let sha256: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    if !bool::from(sha256.ct_eq(&ctx.admin_token_sha256)) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            login_markup(Some("That token is not this hookd's admin token.")),
+        )
+            .into_response();
+    }
+    match start_session(&ctx, &Principal::Admin).await {
+        Ok(response) => response,
+        Err(response) => response,
+    }
+}
+
+/// Starts a session for `principal`, which the caller has authenticated by its token, and
+/// answers with its cookie and a redirect to the dashboard. The app portal's login adds a
+/// caller of this with `Principal::App`.
+pub async fn start_session(ctx: &WebContext, principal: &Principal) -> Result<Response, Response> {
+    let StartedSession { session_id, .. } = web_sessions::start(&ctx.ops, principal, ctx.sessions)
+        .await
+        .map_err(layout::op_error_page)?;
+    let cookie = session_cookie_header(ctx, &session_id, ctx.sessions.absolute.as_secs());
+    let mut response = Redirect::to("/").into_response();
+    response.headers_mut().insert(header::SET_COOKIE, cookie);
+    Ok(response)
+}
+
+/// `POST /logout`: ends the session and clears the cookie.
+pub async fn logout(
+    State(ctx): State<WebContext>,
+    axum::Extension(session): axum::Extension<Session>,
+) -> Response {
+    if let Err(error) = web_sessions::end(&ctx.ops, &session.session_id).await {
+        return layout::op_error_page(error);
+    }
+    let mut response = Redirect::to("/login").into_response();
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, session_cookie_header(&ctx, "", 0));
+    response
+}
+
+fn session_cookie_header(ctx: &WebContext, value: &str, max_age_seconds: u64) -> HeaderValue {
+    let secure = if ctx.secure_cookies { "; Secure" } else { "" };
+    let cookie = format!(
+        "{SESSION_COOKIE}={value}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age_seconds}{secure}"
+    );
+    HeaderValue::from_str(&cookie).expect("a session id is hex")
+}
+
+/// The session id in the request's cookies, if any.
+fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, value)| *name == SESSION_COOKIE && !value.is_empty())
+        .map(|(_, value)| value.to_owned())
+}
+
+/// Where a request without a session goes: htmx follows `HX-Redirect`, a page load a 303,
+/// and anything else that changes state is refused.
+fn to_login(headers: &HeaderMap) -> Response {
+    if headers.contains_key("hx-request") {
+        let mut response = StatusCode::UNAUTHORIZED.into_response();
+        response
+            .headers_mut()
+            .insert("hx-redirect", HeaderValue::from_static("/login"));
+        return response;
+    }
+    Redirect::to("/login").into_response()
+}
+
+fn login_markup(error: Option<&str>) -> Markup {
+    layout::bare_page(
+        "Sign in",
+        html! {
+            main class="login" {
+                form class="card login-card" method="post" action="/login" {
+                    div class="brand brand-large" { span class="brand-mark" { "h" } "hookd" }
+                    h1 { "Sign in to the dashboard" }
+                    p class="muted" {
+                        "Paste the admin token: the one hookd printed on its first start, or "
+                        code { "HOOKD_ADMIN_TOKEN" } "."
+                    }
+                    @if let Some(error) = error { div class="alert alert-error" role="alert" { (error) } }
+                    label for="token" { "Admin token" }
+                    input id="token" name="token" type="password" autocomplete="off" required autofocus;
+                    button class="button primary" type="submit" { "Sign in" }
+                }
+            }
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_session_cookie() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=b; hookd_session=abc; c=d"),
+        );
+        assert_eq!(session_cookie(&headers).as_deref(), Some("abc"));
+        headers.insert(header::COOKIE, HeaderValue::from_static("hookd_session="));
+        assert_eq!(session_cookie(&headers), None);
+    }
+}
