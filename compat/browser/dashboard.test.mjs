@@ -1,7 +1,8 @@
 // The dashboard in a real browser: headless Chromium (Debian's /usr/bin/chromium) driven by
 // playwright-core, against target/debug/hookd (or $HOOKD_BIN) and a scripted receiver on
 // loopback. The scenarios run in order on one signed-in page, as an operator would, and take
-// the README's screenshots (docs/screenshots/*.png) on the way.
+// screenshots on the way (target/browser-screenshots; the README's docs/screenshots/*.png with
+// HOOKD_UPDATE_SCREENSHOTS=1).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -15,7 +16,11 @@ import { chromium } from 'playwright-core';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const hookdBin = process.env.HOOKD_BIN ?? join(root, 'target/debug/hookd');
 const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const screenshots = join(root, 'docs/screenshots');
+// The README's copies are refreshed only when asked (HOOKD_UPDATE_SCREENSHOTS=1): their ids and
+// times change on every run, and a test run must leave the tree as it found it.
+const screenshots = process.env.HOOKD_UPDATE_SCREENSHOTS
+  ? join(root, 'docs/screenshots')
+  : join(root, 'target/browser-screenshots');
 const adminToken = 'testsk_browser_admin';
 
 let hookd, dataDir, base, receiver, receiverUrl, browser, page;
