@@ -32,6 +32,7 @@ pub mod paging;
 pub mod postgres;
 pub mod replay;
 pub mod retention;
+pub mod sealing;
 pub mod settings;
 pub mod sqlite;
 pub mod stored;
