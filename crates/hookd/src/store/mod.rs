@@ -32,6 +32,7 @@ pub mod paging;
 pub mod postgres;
 pub mod replay;
 pub mod retention;
+pub mod sealed_values;
 pub mod sealing;
 pub mod settings;
 pub mod sqlite;
@@ -68,6 +69,7 @@ use stored::delivery_state;
 /// no import): `use crate::store::prelude::*;`.
 pub mod prelude {
     pub use super::inbound::InboundStore;
+    pub use super::sealed_values::SealedValueStore;
     pub use super::{
         ApplicationStore, AttemptStore, BackgroundTaskStore, DeliveryStore, EndpointSecretStore,
         EndpointStore, EventTypeStore, IdempotencyStore, LogStore, MessageStore, ReplayStore,
@@ -140,6 +142,7 @@ pub trait Store:
     + ReplayStore
     + BackgroundTaskStore
     + inbound::InboundStore
+    + sealed_values::SealedValueStore
     + Send
     + Sync
     + 'static
@@ -161,17 +164,19 @@ pub enum Backend {
 impl Backend {
     /// Opens PostgreSQL when `database_url` is given (`--database-url`), otherwise SQLite in
     /// `data_dir`. `node_id` names this process on the PostgreSQL leases it takes.
+    /// Secret columns are sealed and opened with `sealing`.
     pub async fn open(
         database_url: Option<&str>,
         data_dir: &std::path::Path,
         node_id: &str,
+        sealing: sealing::Sealing,
     ) -> Result<Backend, StoreError> {
         match database_url {
             Some(url) => Ok(Backend::Postgres(std::sync::Arc::new(
-                postgres::PostgresStore::open(url, node_id).await?,
+                postgres::PostgresStore::open_sealed(url, node_id, sealing).await?,
             ))),
             None => Ok(Backend::Sqlite(std::sync::Arc::new(
-                sqlite::SqliteStore::open(data_dir)?,
+                sqlite::SqliteStore::open_sealed(data_dir, sealing)?,
             ))),
         }
     }

@@ -9,172 +9,20 @@
 //! not names. A value without the `enc:` prefix was written before a key was set and reads as
 //! it is: every secret column holds JSON (`{...}`) or a `whsec_` key otherwise, never `enc:`.
 
-use std::fmt;
-
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE_NO_PAD};
-use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chacha20poly1305::aead::{Aead, AeadCore, OsRng, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
-use sha2::{Digest, Sha256};
+
+mod keyring;
+
+pub use keyring::{KeyError, KeyId, Keyring};
 
 const PREFIX: &str = "enc:v1:";
 const NONCE_LEN: usize = 24;
 /// `enc:v1:` and an 8-hex-digit key id: the part of a sealed value that says which key sealed
 /// it (the backends count values by it in SQL).
 pub const SEALED_HEAD_LEN: usize = PREFIX.len() + 8;
-
-/// The id of one key: derived from the key, shown in logs and in `hookd rotate-key`.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct KeyId(String);
-
-impl KeyId {
-    fn of(key: &[u8; 32]) -> KeyId {
-        let digest = Sha256::new()
-            .chain_update(b"hookd sealing key id\0")
-            .chain_update(key)
-            .finalize();
-        KeyId(hex::encode(&digest[..4]))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for KeyId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl fmt::Debug for KeyId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "KeyId({})", self.0)
-    }
-}
-
-/// A key that `HOOKD_ENCRYPTION_KEY` or `HOOKD_ENCRYPTION_OLD_KEYS` could not be read as.
-#[derive(Debug, thiserror::Error, PartialEq)]
-pub enum KeyError {
-    #[error("{setting}: key {position} is not base64 (make one with `openssl rand -base64 32`)")]
-    NotBase64 {
-        setting: &'static str,
-        position: usize,
-    },
-    #[error(
-        "{setting}: key {position} is {length} bytes, a key is exactly 32 bytes (`openssl rand -base64 32`)"
-    )]
-    WrongLength {
-        setting: &'static str,
-        position: usize,
-        length: usize,
-    },
-    #[error(
-        "{setting}: key {position} has the same id ({key_id}) as an earlier key; list each key once"
-    )]
-    Repeated {
-        setting: &'static str,
-        position: usize,
-        key_id: KeyId,
-    },
-    #[error(
-        "HOOKD_ENCRYPTION_OLD_KEYS is set without HOOKD_ENCRYPTION_KEY, which seals new values"
-    )]
-    OldKeysWithoutKey,
-}
-
-/// The keys this process holds: the newest seals every value written; the older ones only open
-/// values sealed before a rotation, until `hookd rotate-key` has re-sealed them.
-#[derive(Clone)]
-pub struct Keyring {
-    newest: (KeyId, XChaCha20Poly1305),
-    older: Vec<(KeyId, XChaCha20Poly1305)>,
-}
-
-impl fmt::Debug for Keyring {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Keyring")
-            .field("newest", &self.newest.0)
-            .field(
-                "older",
-                &self.older.iter().map(|(id, _)| id).collect::<Vec<_>>(),
-            )
-            .finish()
-    }
-}
-
-impl Keyring {
-    /// Reads `HOOKD_ENCRYPTION_KEY` (one base64 key of 32 bytes) and `HOOKD_ENCRYPTION_OLD_KEYS`
-    /// (comma-separated, the same form); `None` when neither is set.
-    pub fn parse(newest: Option<&str>, older: Option<&str>) -> Result<Option<Keyring>, KeyError> {
-        let older = older.map(str::trim).filter(|list| !list.is_empty());
-        let Some(newest) = newest.map(str::trim).filter(|key| !key.is_empty()) else {
-            return match older {
-                Some(_) => Err(KeyError::OldKeysWithoutKey),
-                None => Ok(None),
-            };
-        };
-        let newest = decode_key("HOOKD_ENCRYPTION_KEY", 1, newest)?;
-        let mut keyring = Keyring {
-            newest: (KeyId::of(&newest), cipher(&newest)),
-            older: Vec::new(),
-        };
-        for (index, text) in older
-            .into_iter()
-            .flat_map(|list| list.split(','))
-            .enumerate()
-        {
-            let setting = "HOOKD_ENCRYPTION_OLD_KEYS";
-            let key = decode_key(setting, index + 1, text.trim())?;
-            let key_id = KeyId::of(&key);
-            if keyring.holds(&key_id) {
-                return Err(KeyError::Repeated {
-                    setting,
-                    position: index + 1,
-                    key_id,
-                });
-            }
-            keyring.older.push((key_id, cipher(&key)));
-        }
-        Ok(Some(keyring))
-    }
-
-    /// The key that seals new values.
-    pub fn newest_id(&self) -> &KeyId {
-        &self.newest.0
-    }
-
-    /// Whether this keyring can open values sealed with `key_id`.
-    pub fn holds(&self, key_id: &KeyId) -> bool {
-        self.cipher_for(key_id).is_some()
-    }
-
-    fn cipher_for(&self, key_id: &KeyId) -> Option<&XChaCha20Poly1305> {
-        std::iter::once(&self.newest)
-            .chain(&self.older)
-            .find(|(id, _)| id == key_id)
-            .map(|(_, cipher)| cipher)
-    }
-}
-
-fn decode_key(setting: &'static str, position: usize, text: &str) -> Result<[u8; 32], KeyError> {
-    let bytes = STANDARD
-        .decode(text)
-        .or_else(|_| STANDARD_NO_PAD.decode(text))
-        .or_else(|_| URL_SAFE_NO_PAD.decode(text.trim_end_matches('=')))
-        .map_err(|_| KeyError::NotBase64 { setting, position })?;
-    bytes
-        .try_into()
-        .map_err(|bytes: Vec<u8>| KeyError::WrongLength {
-            setting,
-            position,
-            length: bytes.len(),
-        })
-}
-
-fn cipher(key: &[u8; 32]) -> XChaCha20Poly1305 {
-    XChaCha20Poly1305::new(key.into())
-}
 
 /// Where a value lives: its associated data, so it opens only in the row and column it was
 /// sealed for.
@@ -183,6 +31,45 @@ pub struct Place<'a> {
     pub table: &'static str,
     pub column: &'static str,
     pub record_id: &'a str,
+}
+
+impl<'a> Place<'a> {
+    /// `endpoint.headers`: the custom headers sent with every delivery (often tokens).
+    pub fn endpoint_headers(endpoint_id: &'a str) -> Self {
+        Place {
+            table: "endpoint",
+            column: "headers",
+            record_id: endpoint_id,
+        }
+    }
+
+    /// `endpoint.auth`: the outbound credentials of an endpoint.
+    pub fn endpoint_auth(endpoint_id: &'a str) -> Self {
+        Place {
+            table: "endpoint",
+            column: "auth",
+            record_id: endpoint_id,
+        }
+    }
+
+    /// `endpoint_secret.key`: a signing secret, bound to its endpoint (the rows of one
+    /// endpoint's secrets have no id of their own).
+    pub fn endpoint_secret(endpoint_id: &'a str) -> Self {
+        Place {
+            table: "endpoint_secret",
+            column: "key",
+            record_id: endpoint_id,
+        }
+    }
+
+    /// `ingest_source.config`: an inbound source's verification secrets and credentials.
+    pub fn source_config(source_id: &'a str) -> Self {
+        Place {
+            table: "ingest_source",
+            column: "config",
+            record_id: source_id,
+        }
+    }
 }
 
 impl Place<'_> {
@@ -218,6 +105,12 @@ pub enum SealError {
         column: &'static str,
         record_id: String,
     },
+}
+
+impl From<SealError> for crate::store::StoreError {
+    fn from(error: SealError) -> Self {
+        crate::store::StoreError::Backend(Box::new(error))
+    }
 }
 
 /// How the store writes and reads secret columns: sealed under a keyring, or plain when no key
@@ -327,6 +220,22 @@ impl Sealing {
     }
 }
 
+/// A stored signing key for a claim: opened, or `None` (logged, without the value) when it
+/// cannot be, so the endpoint's attempts fail as unsigned instead of signing with garbage.
+pub fn open_signing_key(
+    sealing: &Sealing,
+    endpoint_id: &crate::domain::EndpointId,
+    stored: &str,
+) -> Option<String> {
+    match sealing.open(Place::endpoint_secret(endpoint_id.as_str()), stored) {
+        Ok(key) => Some(key),
+        Err(error) => {
+            tracing::error!(endpoint_id = %endpoint_id, error = %error, "a signing secret cannot be opened");
+            None
+        }
+    }
+}
+
 /// Which key sealed a stored value, from the head that `SEALED_HEAD_LEN` measures: `None` for
 /// a plain value, `Some(None)` for a head that is not a key id.
 pub fn sealed_with(stored_head: &str) -> Option<Option<KeyId>> {
@@ -342,6 +251,25 @@ fn split_sealed(stored: &str) -> Option<(Option<KeyId>, &str)> {
     let (key_id, body) = rest.split_once(':').unwrap_or((rest, ""));
     let well_formed = key_id.len() == 8 && key_id.bytes().all(|b| b.is_ascii_hexdigit());
     Some((well_formed.then(|| KeyId(key_id.to_owned())), body))
+}
+
+/// The `headers` and `auth` columns of an endpoint as stored: JSON, sealed when a key is set.
+pub fn endpoint_columns(
+    sealing: &Sealing,
+    endpoint_id: &str,
+    fields: &crate::domain::EndpointFields,
+) -> Result<(String, Option<String>), serde_json::Error> {
+    let headers = serde_json::to_string(&fields.headers)?;
+    let auth = fields
+        .delivery
+        .auth
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()?;
+    Ok((
+        sealing.seal(Place::endpoint_headers(endpoint_id), &headers),
+        auth.map(|auth| sealing.seal(Place::endpoint_auth(endpoint_id), &auth)),
+    ))
 }
 
 #[cfg(test)]

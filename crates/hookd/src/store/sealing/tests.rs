@@ -1,7 +1,9 @@
 //! Sealing and opening: every way a stored value can fail to open is an error that names the
 //! row and the key, never a panic.
 
+use super::keyring::decode_key;
 use super::*;
+use base64::engine::general_purpose::STANDARD;
 
 const KEY_A: &str = "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=";
 const KEY_B: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
