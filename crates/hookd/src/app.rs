@@ -28,6 +28,7 @@ use crate::ops::Ops;
 use crate::policy::backpressure::CircuitPolicy;
 use crate::policy::ssrf::TargetPolicy;
 use crate::retention::{self, RetentionConfig};
+use crate::store::sealing::{Keyring, Sealing};
 use crate::store::{Backend, Store};
 
 /// The setting under which a generated admin token's SHA-256 is kept.
@@ -100,6 +101,46 @@ impl RunningServer {
     }
 }
 
+/// Refuses to start when a stored secret is sealed with a key this process lacks (it could
+/// neither be shown nor sign), and says once how secrets are kept: plain without a key (a
+/// warning), or how many still wait for `hookd rotate-key`.
+async fn check_sealed_values(store: &dyn Store, keyring: Option<&Keyring>) -> anyhow::Result<()> {
+    let census = store
+        .sealing_census()
+        .await
+        .context("counting the sealed secrets")?;
+    let missing = census.missing_keys(keyring);
+    if !missing.is_empty() {
+        let keys: Vec<String> = missing
+            .iter()
+            .map(|(key_id, values)| format!("{key_id} ({values} values)"))
+            .collect();
+        anyhow::bail!(
+            "the database holds secrets sealed with key {}, which this hookd was not given: \
+             set HOOKD_ENCRYPTION_KEY (or HOOKD_ENCRYPTION_OLD_KEYS) to include it",
+            keys.join(", ")
+        );
+    }
+    match keyring {
+        None => tracing::warn!(
+            plain_values = census.plain,
+            "HOOKD_ENCRYPTION_KEY is not set: signing secrets, endpoint headers and credentials \
+             and inbound source secrets are stored in plain text"
+        ),
+        Some(keyring) => {
+            let waiting = census.not_under_newest(Some(keyring));
+            if waiting > 0 {
+                tracing::warn!(
+                    key_id = %keyring.newest_id(),
+                    values = waiting,
+                    "stored secrets are plain or sealed with an older key: run `hookd rotate-key`"
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Starts hookd: returns once the listener is bound and the dispatcher is running.
 pub async fn start(config: Config, deps: Dependencies) -> anyhow::Result<RunningServer> {
     // First, so that a wrong certificate or key is said at once, before anything is opened.
@@ -110,13 +151,23 @@ pub async fn start(config: Config, deps: Dependencies) -> anyhow::Result<Running
         .transpose()
         .context("loading the TLS certificate and key")?;
     let node_id = config.node_id.clone().unwrap_or_else(generate_node_id);
-    let backend = Backend::open(config.database_url.as_deref(), &config.data_dir, &node_id)
-        .await
-        .with_context(|| match &config.database_url {
-            Some(_) => "opening the PostgreSQL database".to_owned(),
-            None => format!("opening the database in {}", config.data_dir.display()),
-        })?;
+    let keyring = config
+        .encryption
+        .keyring()
+        .context("reading the encryption keys")?;
+    let backend = Backend::open(
+        config.database_url.as_deref(),
+        &config.data_dir,
+        &node_id,
+        Sealing::new(keyring.clone()),
+    )
+    .await
+    .with_context(|| match &config.database_url {
+        Some(_) => "opening the PostgreSQL database".to_owned(),
+        None => format!("opening the database in {}", config.data_dir.display()),
+    })?;
     let store = backend.store();
+    check_sealed_values(store.as_ref(), keyring.as_ref()).await?;
     let (admin_token_sha256, admin_token_source) =
         settle_admin_token(store.as_ref(), config.admin_token.as_deref())
             .await

@@ -11,7 +11,7 @@ use crate::config::{Config, ServeArgs, parse_database_url};
 use crate::store::postgres::PostgresStore;
 use crate::telemetry::ErrorChain;
 use crate::telemetry::LogFormat;
-use crate::{listen_cli, operator_cli};
+use crate::{listen_cli, operator_cli, rotate_key_cli};
 
 #[derive(Debug, Parser)]
 #[command(name = "hookd", version, about = "A webhook delivery server")]
@@ -37,6 +37,9 @@ enum Command {
     },
     /// Replay deliveries by filter through a running hookd's API, with progress.
     Replay(operator_cli::ReplayArgs),
+    /// Re-seal every stored secret under HOOKD_ENCRYPTION_KEY (online, in batches), and say
+    /// how many still need an old key.
+    RotateKey(rotate_key_cli::RotateKeyArgs),
     /// Forward an application's or an inbound source's messages to a local URL, as they arrive.
     Listen(listen_cli::ListenArgs),
 }
@@ -57,6 +60,7 @@ pub fn main() -> ExitCode {
         Command::Migrate(args) => migrate(&args.database_url),
         Command::Attempts { command } => operator_cli::attempts(command),
         Command::Replay(args) => operator_cli::replay(args),
+        Command::RotateKey(args) => rotate_key_cli::rotate_key(args),
         Command::Listen(args) => listen_cli::listen(args),
     };
     match result {

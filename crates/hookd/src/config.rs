@@ -14,6 +14,7 @@ use clap::{Args, FromArgMatches, value_parser};
 use crate::http_server::tls::TlsFiles;
 use crate::http_server::{ConnectionLimits, RESERVED_DESCRIPTORS, connection_cap};
 use crate::policy::retry::RetrySchedule;
+use crate::store::sealing::{KeyError, Keyring};
 
 /// Everything `hookd serve` can be told.
 #[derive(Debug, Clone)]
@@ -27,6 +28,8 @@ pub struct Config {
     /// A `postgres://` URL: keep everything in PostgreSQL, shared with other hookd nodes,
     /// instead of SQLite in `data_dir`.
     pub database_url: Option<String>,
+    /// The keys that seal secrets at rest (`HOOKD_ENCRYPTION_KEY`, `HOOKD_ENCRYPTION_OLD_KEYS`).
+    pub encryption: EncryptionKeys,
     /// This node's name in a PostgreSQL deployment: stamped on the leases it takes and sent in
     /// its deliveries' `User-Agent`. `None` picks a random one at start.
     pub node_id: Option<String>,
@@ -124,6 +127,8 @@ pub struct ServeArgs {
     /// --data-dir; any number of hookd nodes may share it.
     #[arg(long, env = "HOOKD_DATABASE_URL", hide_env_values = true, value_parser = parse_database_url)]
     database_url: Option<String>,
+    #[command(flatten)]
+    encryption: EncryptionKeys,
     /// This node's name: stamped on its PostgreSQL leases and sent in its deliveries'
     /// `User-Agent` (`hookd/<version> (node <id>)`). Random when unset.
     #[arg(long, env = "HOOKD_NODE_ID")]
@@ -201,6 +206,57 @@ pub struct ServeArgs {
     dashboard_session_lifetime: Duration,
 }
 
+/// The keys that seal secrets at rest, as given; `store::sealing::Keyring::parse` reads them
+/// when the store opens (so a bad key is a start-up error that names its setting). Shared by
+/// `hookd serve` and `hookd rotate-key`. Never shown by `Debug`.
+#[derive(Clone, Default, Args)]
+pub struct EncryptionKeys {
+    /// Seal signing secrets, endpoint headers and credentials, and inbound source secrets in
+    /// the database with this key: 32 random bytes in base64 (`openssl rand -base64 32`).
+    /// Without it they are stored plain, with a warning at start-up.
+    #[arg(
+        long,
+        env = "HOOKD_ENCRYPTION_KEY",
+        hide_env_values = true,
+        value_name = "BASE64"
+    )]
+    pub encryption_key: Option<String>,
+    /// Earlier keys, comma-separated: values they sealed still open, until `hookd rotate-key`
+    /// has re-sealed them under --encryption-key.
+    #[arg(
+        long,
+        env = "HOOKD_ENCRYPTION_OLD_KEYS",
+        hide_env_values = true,
+        value_name = "BASE64,..."
+    )]
+    pub encryption_old_keys: Option<String>,
+}
+
+impl EncryptionKeys {
+    /// The keyring these settings describe; `None` when no key is set.
+    pub fn keyring(&self) -> Result<Option<Keyring>, KeyError> {
+        Keyring::parse(
+            self.encryption_key.as_deref(),
+            self.encryption_old_keys.as_deref(),
+        )
+    }
+}
+
+impl std::fmt::Debug for EncryptionKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EncryptionKeys")
+            .field(
+                "encryption_key",
+                &self.encryption_key.as_ref().map(|_| "<set>"),
+            )
+            .field(
+                "encryption_old_keys",
+                &self.encryption_old_keys.as_ref().map(|_| "<set>"),
+            )
+            .finish()
+    }
+}
+
 impl ServeArgs {
     /// The configuration, with the connection cap kept below `descriptor_limit`.
     pub fn into_config(self, descriptor_limit: u64) -> Config {
@@ -232,6 +288,7 @@ impl ServeArgs {
             tls,
             data_dir: self.data_dir,
             database_url: self.database_url.filter(|url| !url.is_empty()),
+            encryption: self.encryption,
             node_id: self.node_id.filter(|node| !node.is_empty()),
             admin_token: self.admin_token.filter(|token| !token.is_empty()),
             allow_private_targets: self.allow_private_targets,

@@ -19,6 +19,7 @@ pub mod operator_cli;
 pub mod ops;
 pub mod policy;
 pub mod retention;
+pub mod rotate_key_cli;
 pub mod store;
 pub mod telemetry;
 pub mod web;

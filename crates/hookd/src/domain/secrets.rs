@@ -36,6 +36,19 @@ impl SigningSecrets {
         secrets
     }
 
+    /// `from_stored` for keys that had to be opened first: a key that could not be opened
+    /// (`None`) is counted like one that does not parse, and never signs.
+    pub fn from_opened<'a>(opened_keys: impl IntoIterator<Item = Option<&'a str>>) -> Self {
+        let mut secrets = SigningSecrets::default();
+        for key in opened_keys {
+            secrets.stored += 1;
+            if let Some(secret) = key.and_then(|key| Secret::parse(key).ok()) {
+                secrets.usable.push(secret);
+            }
+        }
+        secrets
+    }
+
     /// Secrets that were already parsed (for callers that hold `Secret` values).
     pub fn from_secrets(secrets: Vec<Secret>) -> Self {
         SigningSecrets {

@@ -32,6 +32,8 @@ pub mod paging;
 pub mod postgres;
 pub mod replay;
 pub mod retention;
+pub mod sealed_values;
+pub mod sealing;
 pub mod settings;
 pub mod sqlite;
 pub mod stored;
@@ -73,6 +75,7 @@ use stored::delivery_state;
 /// no import): `use crate::store::prelude::*;`.
 pub mod prelude {
     pub use super::inbound::InboundStore;
+    pub use super::sealed_values::SealedValueStore;
     pub use super::{
         ApplicationStore, AttemptStore, BackgroundTaskStore, DeliveryStore, EndpointSecretStore,
         EndpointStore, EventTypeStore, IdempotencyStore, LogStore, MessageStore, ReplayStore,
@@ -148,6 +151,7 @@ pub trait Store:
     + TokenStore
     + inbound::InboundStore
     + WebSessionStore
+    + sealed_values::SealedValueStore
     + Send
     + Sync
     + 'static
@@ -169,17 +173,19 @@ pub enum Backend {
 impl Backend {
     /// Opens PostgreSQL when `database_url` is given (`--database-url`), otherwise SQLite in
     /// `data_dir`. `node_id` names this process on the PostgreSQL leases it takes.
+    /// Secret columns are sealed and opened with `sealing`.
     pub async fn open(
         database_url: Option<&str>,
         data_dir: &std::path::Path,
         node_id: &str,
+        sealing: sealing::Sealing,
     ) -> Result<Backend, StoreError> {
         match database_url {
             Some(url) => Ok(Backend::Postgres(std::sync::Arc::new(
-                postgres::PostgresStore::open(url, node_id).await?,
+                postgres::PostgresStore::open_sealed(url, node_id, sealing).await?,
             ))),
             None => Ok(Backend::Sqlite(std::sync::Arc::new(
-                sqlite::SqliteStore::open(data_dir)?,
+                sqlite::SqliteStore::open_sealed(data_dir, sealing)?,
             ))),
         }
     }

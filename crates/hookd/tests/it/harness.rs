@@ -84,6 +84,22 @@ impl TestApp {
         self.server = Some(server);
     }
 
+    /// Stops hookd and starts it again on the same data directory with a changed
+    /// configuration; the error if it does not start.
+    pub async fn restart_with(&mut self, adjust: impl FnOnce(&mut Config)) -> anyhow::Result<()> {
+        self.stop().await;
+        adjust(&mut self.config);
+        let server = app::start(self.config.clone(), Dependencies::production()).await?;
+        self.client = TestApp::attach(&server);
+        self.server = Some(server);
+        Ok(())
+    }
+
+    /// The data directory (SQLite's files live here).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._data_dir.path()
+    }
+
     /// Stops hookd the way SIGTERM does, and waits until it has stopped.
     pub async fn stop(&mut self) {
         if let Some(server) = self.server.take() {

@@ -15,6 +15,7 @@ use crate::domain::{
     AppId, BackgroundTaskId, BackgroundTaskKind, BackgroundTaskStatus, EndpointId, EventTypeName,
     MessageId, Timestamp,
 };
+use crate::store::sealing::Sealing;
 use crate::store::stored;
 use crate::store::{
     BackgroundTask, BackgroundTaskStore, ClaimedBackgroundTask, NewBackgroundTask, Page,
@@ -117,7 +118,7 @@ impl BackgroundTaskStore for PostgresStore {
     async fn run_replay_batch(&self, step: ReplayStep) -> Result<ReplayProgress, StoreError> {
         let mut client = self.client().await?;
         let transaction = client.transaction().await.map_err(backend)?;
-        let progress = run_batch(&transaction, &step).await?;
+        let progress = run_batch(&transaction, &self.sealing, &step).await?;
         transaction.commit().await.map_err(backend)?;
         if let ReplayProgress::Queued(queued) | ReplayProgress::Finished(queued) = progress {
             self.committed(queued);
@@ -183,6 +184,7 @@ async fn claim_task(
 /// Runs one batch in the caller's transaction; the task row stays locked until it commits.
 async fn run_batch(
     c: &impl GenericClient,
+    sealing: &Sealing,
     step: &ReplayStep,
 ) -> Result<ReplayProgress, StoreError> {
     let leased = c
@@ -206,7 +208,7 @@ async fn run_batch(
         (Some(msg_id), Some(endpoint_id)) => Some((msg_id, endpoint_id)),
         _ => None,
     };
-    let selected = select_pairs(c, &task.filter, &after, Some(step.limit)).await?;
+    let selected = select_pairs(c, sealing, &task.filter, &after, Some(step.limit)).await?;
     for (msg_id, endpoint_id) in &selected.queue {
         enqueue_resend(
             c,

@@ -59,7 +59,15 @@ impl DeliveryStore for PostgresStore {
     ) -> Result<Vec<ClaimedDelivery>, StoreError> {
         let mut client = self.client().await?;
         let transaction = client.transaction().await.map_err(backend)?;
-        let claimed = claim_due(&transaction, &self.node_id, now, lease, &budget).await?;
+        let claimed = claim_due(
+            &transaction,
+            &self.sealing,
+            &self.node_id,
+            now,
+            lease,
+            &budget,
+        )
+        .await?;
         transaction.commit().await.map_err(backend)?;
         Ok(claimed)
     }

@@ -7,6 +7,7 @@ use deadpool_postgres::GenericClient;
 use super::rows::{from_micros, to_micros};
 use super::{PostgresStore, backend, get};
 use crate::domain::{EndpointId, EndpointSecret, Secret, Timestamp};
+use crate::store::sealing::{Place, Sealing};
 use crate::store::stored;
 use crate::store::{EndpointSecretStore, StoreError};
 
@@ -17,7 +18,7 @@ impl EndpointSecretStore for PostgresStore {
         id: &EndpointId,
         now: Timestamp,
     ) -> Result<Vec<EndpointSecret>, StoreError> {
-        endpoint_secrets(&self.client().await?, id, now).await
+        endpoint_secrets(&self.client().await?, &self.sealing, id, now).await
     }
 
     async fn rotate_endpoint_secret(
@@ -29,7 +30,10 @@ impl EndpointSecretStore for PostgresStore {
     ) -> Result<(), StoreError> {
         let mut client = self.client().await?;
         let transaction = client.transaction().await.map_err(backend)?;
-        rotate_endpoint_secret(&transaction, id, new_key, old_expires_at, now).await?;
+        let key = self
+            .sealing
+            .seal(Place::endpoint_secret(id.as_str()), &new_key.to_string());
+        rotate_endpoint_secret(&transaction, id, &key, old_expires_at, now).await?;
         transaction.commit().await.map_err(backend)
     }
 }
@@ -68,13 +72,17 @@ pub async fn stored_secrets_of(
 /// does not parse is a `CorruptValue`.
 pub async fn endpoint_secrets(
     c: &impl GenericClient,
+    sealing: &Sealing,
     id: &EndpointId,
     now: Timestamp,
 ) -> Result<Vec<EndpointSecret>, StoreError> {
     stored_secrets_of(c, &[id.as_str()], now)
         .await?
         .into_iter()
-        .map(|(_, key, expires_at)| Ok(stored::endpoint_secret(&key, expires_at)?))
+        .map(|(_, key, expires_at)| {
+            let key = sealing.open(Place::endpoint_secret(id.as_str()), &key)?;
+            Ok(stored::endpoint_secret(&key, expires_at)?)
+        })
         .collect()
 }
 
@@ -86,7 +94,7 @@ pub async fn endpoint_secrets(
 async fn rotate_endpoint_secret(
     c: &impl GenericClient,
     id: &EndpointId,
-    new_key: Secret,
+    stored_key: &str,
     old_expires_at: Timestamp,
     now: Timestamp,
 ) -> Result<(), StoreError> {
@@ -125,11 +133,8 @@ async fn rotate_endpoint_secret(
         )
         .await
         .map_err(backend)?;
-    c.execute(
-        &insert,
-        &[&id.as_str(), &new_key.to_string(), &to_micros(now)],
-    )
-    .await
-    .map_err(backend)?;
+    c.execute(&insert, &[&id.as_str(), &stored_key, &to_micros(now)])
+        .await
+        .map_err(backend)?;
     Ok(())
 }

@@ -18,6 +18,7 @@ use crate::domain::{
     AppId, DeliveryOptions, Endpoint, EndpointFields, EndpointId, EndpointUrl, Timestamp, Uid,
 };
 use crate::policy::retry::RetrySchedule;
+use crate::store::sealing::{Place, Sealing, endpoint_columns};
 use crate::store::{
     EndpointChange, EndpointStore, Modified, NewEndpoint, Page, PageRequest, StoreError,
 };
@@ -32,7 +33,7 @@ impl EndpointStore for PostgresStore {
         let now = endpoint.now;
         let mut client = self.client().await?;
         let transaction = client.transaction().await.map_err(backend)?;
-        let endpoint = insert_endpoint(&transaction, app_id, endpoint).await?;
+        let endpoint = insert_endpoint(&transaction, &self.sealing, app_id, endpoint).await?;
         let added = outbox::raise_endpoint_event(
             &transaction,
             app_id,
@@ -51,7 +52,7 @@ impl EndpointStore for PostgresStore {
         app_id: &AppId,
         id_or_uid: &str,
     ) -> Result<Option<Endpoint>, StoreError> {
-        find_endpoint(&self.client().await?, app_id, id_or_uid).await
+        find_endpoint(&self.client().await?, &self.sealing, app_id, id_or_uid).await
     }
 
     async fn list_endpoints(
@@ -74,7 +75,7 @@ impl EndpointStore for PostgresStore {
             .await
             .map_err(backend)?
             .iter()
-            .map(endpoint_from_row)
+            .map(|row| endpoint_from_row(&self.sealing, row))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(cursor.page(rows, |endpoint| endpoint.id.to_string()))
     }
@@ -88,7 +89,8 @@ impl EndpointStore for PostgresStore {
     ) -> Result<Modified<Endpoint>, StoreError> {
         let mut client = self.client().await?;
         let transaction = client.transaction().await.map_err(backend)?;
-        let modified = modify_endpoint(&transaction, app_id, id_or_uid, change, now).await?;
+        let modified =
+            modify_endpoint(&transaction, &self.sealing, app_id, id_or_uid, change, now).await?;
         // Only a saved change has anything to commit; dropping the transaction rolls back.
         if let Modified::Saved(endpoint) = &modified {
             let added = outbox::raise_endpoint_event(
@@ -139,7 +141,8 @@ const ENDPOINT_COLUMNS: &str = "id, app_id, uid, url, description, version, disa
      event_types, channels, throttle_rate, metadata, headers, created_at, updated_at, \
      max_in_flight, ordered, retry_schedule, auth";
 
-fn endpoint_from_row(row: &Row) -> Result<Endpoint, StoreError> {
+fn endpoint_from_row(sealing: &Sealing, row: &Row) -> Result<Endpoint, StoreError> {
+    let id: String = get(row, 0)?;
     let uid: Option<String> = get(row, 2)?;
     let url: String = get(row, 3)?;
     let event_types: Option<String> = get(row, 7)?;
@@ -147,7 +150,6 @@ fn endpoint_from_row(row: &Row) -> Result<Endpoint, StoreError> {
     let metadata: String = get(row, 10)?;
     let headers: String = get(row, 11)?;
     Ok(Endpoint {
-        id: EndpointId::from_trusted(get::<String>(row, 0)?),
         app_id: AppId::from_trusted(get::<String>(row, 1)?),
         fields: EndpointFields {
             uid: uid
@@ -163,16 +165,23 @@ fn endpoint_from_row(row: &Row) -> Result<Endpoint, StoreError> {
             channels: channels.as_deref().map(from_json).transpose()?,
             throttle_rate: optional_u32(get(row, 9)?),
             metadata: from_json(&metadata)?,
-            headers: from_json(&headers)?,
-            delivery: delivery_options(row, 14)?,
+            headers: from_json(&sealing.open(Place::endpoint_headers(&id), &headers)?)?,
+            delivery: delivery_options(sealing, &id, row, 14)?,
         },
+        id: EndpointId::from_trusted(id),
         created_at: from_micros(get(row, 12)?),
         updated_at: from_micros(get(row, 13)?),
     })
 }
 
-/// Reads `max_in_flight, ordered, retry_schedule, auth` starting at column `first`.
-pub fn delivery_options(row: &Row, first: usize) -> Result<DeliveryOptions, StoreError> {
+/// Reads `max_in_flight, ordered, retry_schedule, auth` starting at column `first` (`auth`
+/// opened, as endpoint `endpoint_id`'s).
+pub fn delivery_options(
+    sealing: &Sealing,
+    endpoint_id: &str,
+    row: &Row,
+    first: usize,
+) -> Result<DeliveryOptions, StoreError> {
     let retry_schedule: Option<String> = get(row, first + 2)?;
     let auth: Option<String> = get(row, first + 3)?;
     Ok(DeliveryOptions {
@@ -183,16 +192,25 @@ pub fn delivery_options(row: &Row, first: usize) -> Result<DeliveryOptions, Stor
             .map(str::parse::<RetrySchedule>)
             .transpose()
             .map_err(backend)?,
-        auth: auth.as_deref().map(from_json).transpose()?,
+        auth: auth
+            .map(|auth| sealing.open(Place::endpoint_auth(endpoint_id), &auth))
+            .transpose()?
+            .as_deref()
+            .map(from_json)
+            .transpose()?,
     })
 }
 
 async fn insert_endpoint(
     c: &impl GenericClient,
+    sealing: &Sealing,
     app_id: &AppId,
     endpoint: NewEndpoint,
 ) -> Result<Endpoint, StoreError> {
     let fields = &endpoint.fields;
+    let id = endpoint.id.as_str();
+    let (headers, auth) = endpoint_columns(sealing, id, fields).map_err(backend)?;
+    let secret = sealing.seal(Place::endpoint_secret(id), &endpoint.secret.to_string());
     let statement = c
         .prepare_cached(
             "WITH inserted AS (
@@ -221,9 +239,9 @@ async fn insert_endpoint(
             &optional_json(&fields.channels)?,
             &fields.throttle_rate.map(i64::from),
             &to_json(&fields.metadata)?,
-            &to_json(&fields.headers)?,
+            &headers,
             &to_micros(endpoint.now),
-            &endpoint.secret.to_string(),
+            &secret,
             &fields.delivery.max_in_flight.map(i64::from),
             &fields.delivery.ordered,
             &fields
@@ -231,7 +249,7 @@ async fn insert_endpoint(
                 .retry_schedule
                 .as_ref()
                 .map(ToString::to_string),
-            &optional_json(&fields.delivery.auth)?,
+            &auth,
         ],
     )
     .await
@@ -250,6 +268,7 @@ async fn insert_endpoint(
 
 pub async fn find_endpoint(
     c: &impl GenericClient,
+    sealing: &Sealing,
     app_id: &AppId,
     id_or_uid: &str,
 ) -> Result<Option<Endpoint>, StoreError> {
@@ -265,17 +284,19 @@ pub async fn find_endpoint(
         .await
         .map_err(backend)?
         .as_ref()
-        .map(endpoint_from_row)
+        .map(|row| endpoint_from_row(sealing, row))
         .transpose()
 }
 
 async fn update_endpoint(
     c: &impl GenericClient,
+    sealing: &Sealing,
     app_id: &AppId,
     id: &EndpointId,
     fields: EndpointFields,
     now: Timestamp,
 ) -> Result<Option<Endpoint>, StoreError> {
+    let (headers, auth) = endpoint_columns(sealing, id.as_str(), &fields).map_err(backend)?;
     let statement = c
         .prepare_cached(&format!(
             "UPDATE endpoint SET uid = $3, url = $4, description = $5, version = $6,
@@ -300,7 +321,7 @@ async fn update_endpoint(
             &optional_json(&fields.channels)?,
             &fields.throttle_rate.map(i64::from),
             &to_json(&fields.metadata)?,
-            &to_json(&fields.headers)?,
+            &headers,
             &to_micros(now),
             &fields.delivery.max_in_flight.map(i64::from),
             &fields.delivery.ordered,
@@ -309,13 +330,13 @@ async fn update_endpoint(
                 .retry_schedule
                 .as_ref()
                 .map(ToString::to_string),
-            &optional_json(&fields.delivery.auth)?,
+            &auth,
         ],
     )
     .await
     .map_err(unique("an endpoint with this uid already exists"))?
     .as_ref()
-    .map(endpoint_from_row)
+    .map(|row| endpoint_from_row(sealing, row))
     .transpose()
 }
 
@@ -323,6 +344,7 @@ async fn update_endpoint(
 /// to the caller's commit like `modify_application`.
 async fn modify_endpoint(
     c: &impl GenericClient,
+    sealing: &Sealing,
     app_id: &AppId,
     id_or_uid: &str,
     change: EndpointChange,
@@ -342,13 +364,13 @@ async fn modify_endpoint(
     else {
         return Ok(Modified::Missing);
     };
-    let current = endpoint_from_row(&row)?;
+    let current = endpoint_from_row(sealing, &row)?;
     let fields = match change(&current) {
         Ok(fields) => fields,
         Err(refused) => return Ok(Modified::Refused(refused)),
     };
     Ok(
-        match update_endpoint(c, app_id, &current.id, fields, now).await? {
+        match update_endpoint(c, sealing, app_id, &current.id, fields, now).await? {
             Some(saved) => Modified::Saved(saved),
             None => Modified::Missing,
         },

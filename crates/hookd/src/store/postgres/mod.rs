@@ -31,6 +31,7 @@ mod outbox;
 mod replay;
 mod retention;
 mod rows;
+mod sealed_values;
 mod settings;
 mod streams;
 mod tokens;
@@ -49,6 +50,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::FromSql;
 use tokio_util::sync::CancellationToken;
 
+use super::sealing::Sealing;
 use super::{Store, StoreError};
 
 /// The channel on which commits that add deliveries notify every node.
@@ -85,12 +87,23 @@ pub struct PostgresStore {
     /// Notified by `listener` when any node commits deliveries, and at once after this node's
     /// own commits that add some (without waiting for the notification's round trip).
     deliveries_added: Arc<Notify>,
+    /// How secret columns are sealed and opened (`store::sealing`).
+    sealing: Arc<Sealing>,
 }
 
 impl PostgresStore {
     /// Connects to `database_url` (`postgres://...`), applies pending migrations, and starts the
     /// message writers. `node_id` names this node on the leases it takes.
     pub async fn open(database_url: &str, node_id: &str) -> Result<Self, StoreError> {
+        Self::open_sealed(database_url, node_id, Sealing::plain()).await
+    }
+
+    /// `open`, with secret columns sealed and opened by `sealing`.
+    pub async fn open_sealed(
+        database_url: &str,
+        node_id: &str,
+        sealing: Sealing,
+    ) -> Result<Self, StoreError> {
         let connect_config = parse_url(database_url)?;
         migrate_database(&connect_config).await?;
         let manager = Manager::from_config(
@@ -129,6 +142,7 @@ impl PostgresStore {
             connect_config,
             node_id: node_id.to_owned(),
             deliveries_added: Arc::new(Notify::new()),
+            sealing: Arc::new(sealing),
         })
     }
 

@@ -20,6 +20,7 @@ use crate::domain::{
     AppId, ChannelName, DeliveryId, EndpointId, EventTypeName, MessageId, ReplaySelection,
     Timestamp,
 };
+use crate::store::sealing::Sealing;
 use crate::store::stored;
 use crate::store::{ReplayFilter, ReplayStore, StoreError};
 
@@ -61,7 +62,7 @@ impl ReplayStore for PostgresStore {
         let client = self.client().await?;
         let c = &client;
         let filter = &filter;
-        let selected = select_pairs(c, filter, &None, None).await?;
+        let selected = select_pairs(c, &self.sealing, filter, &None, None).await?;
         Ok((selected.queue.len() + selected.due_now.len()) as u64)
     }
 }
@@ -100,12 +101,13 @@ pub(super) struct Selection {
 /// The pairs the filter selects past `after`, at most `limit` scanned.
 pub(super) async fn select_pairs(
     c: &impl GenericClient,
+    sealing: &Sealing,
     filter: &ReplayFilter,
     after: &PairCursor,
     limit: Option<usize>,
 ) -> Result<Selection, StoreError> {
     if filter.selection == ReplaySelection::NeverQueued {
-        return select_never_queued(c, filter, after, limit).await;
+        return select_never_queued(c, sealing, filter, after, limit).await;
     }
     let statuses = stored::delivery_state_codes(filter.selection);
     let sql = format!(
@@ -161,6 +163,7 @@ pub(super) async fn select_pairs(
 /// endpoint accepts them now (its event types and channels).
 async fn select_never_queued(
     c: &impl GenericClient,
+    sealing: &Sealing,
     filter: &ReplayFilter,
     after: &PairCursor,
     limit: Option<usize>,
@@ -174,7 +177,8 @@ async fn select_never_queued(
     let Some(endpoint_id) = &filter.endpoint_id else {
         return Ok(nothing);
     };
-    let Some(endpoint) = find_endpoint(c, &filter.app_id, endpoint_id.as_str()).await? else {
+    let Some(endpoint) = find_endpoint(c, sealing, &filter.app_id, endpoint_id.as_str()).await?
+    else {
         return Ok(nothing);
     };
     let sql = format!(

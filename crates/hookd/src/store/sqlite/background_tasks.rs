@@ -13,6 +13,7 @@ use crate::domain::{
     AppId, BackgroundTaskId, BackgroundTaskKind, BackgroundTaskStatus, EndpointId, EventTypeName,
     MessageId, Timestamp,
 };
+use crate::store::sealing::Sealing;
 use crate::store::stored;
 use crate::store::{
     BackgroundTask, BackgroundTaskStore, ClaimedBackgroundTask, NewBackgroundTask, Page,
@@ -130,8 +131,9 @@ impl BackgroundTaskStore for SqliteStore {
     }
 
     async fn run_replay_batch(&self, step: ReplayStep) -> Result<ReplayProgress, StoreError> {
+        let sealing = std::sync::Arc::clone(&self.sealing);
         self.write_adding(move |c| {
-            let progress = run_batch(c, &step)?;
+            let progress = run_batch(c, &sealing, &step)?;
             let queued = match progress {
                 ReplayProgress::Queued(queued) | ReplayProgress::Finished(queued) => queued,
                 ReplayProgress::LeaseLost => 0,
@@ -180,7 +182,11 @@ fn find_task(c: &Connection, id: &BackgroundTaskId) -> Result<Option<BackgroundT
     .transpose()
 }
 
-pub fn run_batch(c: &Connection, step: &ReplayStep) -> Result<ReplayProgress, StoreError> {
+pub fn run_batch(
+    c: &Connection,
+    sealing: &Sealing,
+    step: &ReplayStep,
+) -> Result<ReplayProgress, StoreError> {
     let leased: Option<(String, String)> = c
         .prepare_cached(
             "SELECT cursor_msg_id, cursor_endpoint_id FROM background_task
@@ -203,7 +209,7 @@ pub fn run_batch(c: &Connection, step: &ReplayStep) -> Result<ReplayProgress, St
         return Ok(ReplayProgress::LeaseLost);
     };
     let after = Some(position).filter(|(msg, _)| !msg.is_empty());
-    let selected = select_pairs(c, &task.filter, &after, Some(step.limit))?;
+    let selected = select_pairs(c, sealing, &task.filter, &after, Some(step.limit))?;
     for (msg_id, endpoint_id) in &selected.queue {
         enqueue_resend(
             c,

@@ -45,7 +45,9 @@ impl DeliveryStore for SqliteStore {
         lease: Duration,
         budget: ClaimBudget,
     ) -> Result<Vec<ClaimedDelivery>, StoreError> {
-        self.write(move |c| claim_due(c, now, lease, &budget)).await
+        let sealing = std::sync::Arc::clone(&self.sealing);
+        self.write(move |c| claim_due(c, &sealing, now, lease, &budget))
+            .await
     }
 
     async fn record_attempts(

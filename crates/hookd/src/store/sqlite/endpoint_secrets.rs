@@ -4,9 +4,12 @@
 use async_trait::async_trait;
 use rusqlite::{Connection, params};
 
+use std::sync::Arc;
+
 use super::rows::{from_micros, to_micros};
 use super::{SqliteStore, backend, missing_parent};
 use crate::domain::{EndpointId, EndpointSecret, Secret, SigningSecrets, Timestamp};
+use crate::store::sealing::{Place, Sealing, open_signing_key};
 use crate::store::stored;
 use crate::store::{EndpointSecretStore, StoreError};
 
@@ -17,8 +20,9 @@ impl EndpointSecretStore for SqliteStore {
         id: &EndpointId,
         now: Timestamp,
     ) -> Result<Vec<EndpointSecret>, StoreError> {
-        let id = id.clone();
-        self.read(move |c| endpoint_secrets(c, &id, now)).await
+        let (id, sealing) = (id.clone(), Arc::clone(&self.sealing));
+        self.read(move |c| endpoint_secrets(c, &sealing, &id, now))
+            .await
     }
 
     async fn rotate_endpoint_secret(
@@ -28,9 +32,10 @@ impl EndpointSecretStore for SqliteStore {
         old_expires_at: Timestamp,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        let id = id.clone();
+        let (id, sealing) = (id.clone(), Arc::clone(&self.sealing));
         self.write(move |c| {
             let id = &id;
+            let key = sealing.seal(Place::endpoint_secret(id.as_str()), &new_key.to_string());
             c.prepare_cached(
         "UPDATE endpoint_secret SET expires_at = ?2 WHERE endpoint_id = ?1 AND expires_at IS NULL",
     )
@@ -49,7 +54,7 @@ impl EndpointSecretStore for SqliteStore {
          VALUES (?1, ?2, NULL, ?3)",
             )
             .map_err(backend)?
-            .execute(params![id.as_str(), new_key.to_string(), to_micros(now)])
+            .execute(params![id.as_str(), key, to_micros(now)])
             .map_err(missing_parent("endpoint not found"))?;
             Ok(())
         })
@@ -61,25 +66,33 @@ impl EndpointSecretStore for SqliteStore {
 /// does not parse is a `CorruptValue`.
 pub fn endpoint_secrets(
     c: &Connection,
+    sealing: &Sealing,
     id: &EndpointId,
     now: Timestamp,
 ) -> Result<Vec<EndpointSecret>, StoreError> {
     stored_secrets(c, id, now)?
         .into_iter()
-        .map(|(key, expires_at)| Ok(stored::endpoint_secret(&key, expires_at)?))
+        .map(|(key, expires_at)| {
+            let key = sealing.open(Place::endpoint_secret(id.as_str()), &key)?;
+            Ok(stored::endpoint_secret(&key, expires_at)?)
+        })
         .collect()
 }
 
 /// The secrets that sign the endpoint's deliveries now; see `SigningSecrets` for why a stored
-/// secret that does not parse is counted rather than an error here.
+/// secret that does not parse, or does not open, is counted rather than an error here.
 pub fn signing_secrets(
     c: &Connection,
+    sealing: &Sealing,
     id: &EndpointId,
     now: Timestamp,
 ) -> Result<SigningSecrets, StoreError> {
-    let stored = stored_secrets(c, id, now)?;
-    Ok(SigningSecrets::from_stored(
-        stored.iter().map(|(key, _)| key.as_str()),
+    let opened = stored_secrets(c, id, now)?
+        .iter()
+        .map(|(key, _)| open_signing_key(sealing, id, key))
+        .collect::<Vec<_>>();
+    Ok(SigningSecrets::from_opened(
+        opened.iter().map(Option::as_deref),
     ))
 }
 

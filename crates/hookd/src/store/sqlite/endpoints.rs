@@ -2,6 +2,8 @@
 //! part of the contract. Every write raises its `endpoint.*` event in the same savepoint
 //! (`outbox`).
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
@@ -12,6 +14,7 @@ use crate::domain::{
     AppId, DeliveryOptions, Endpoint, EndpointFields, EndpointId, EndpointUrl, Timestamp, Uid,
 };
 use crate::policy::retry::RetrySchedule;
+use crate::store::sealing::{Place, Sealing, endpoint_columns};
 use crate::store::{
     EndpointChange, EndpointStore, Modified, NewEndpoint, Page, PageRequest, StoreError,
 };
@@ -23,10 +26,10 @@ impl EndpointStore for SqliteStore {
         app_id: &AppId,
         endpoint: NewEndpoint,
     ) -> Result<Endpoint, StoreError> {
-        let app_id = app_id.clone();
+        let (app_id, sealing) = (app_id.clone(), Arc::clone(&self.sealing));
         let now = endpoint.now;
         self.write_adding(move |c| {
-            let endpoint = insert_endpoint(c, &app_id, endpoint)?;
+            let endpoint = insert_endpoint(c, &sealing, &app_id, endpoint)?;
             let added = outbox::raise_endpoint_event(
                 c,
                 &app_id,
@@ -45,7 +48,9 @@ impl EndpointStore for SqliteStore {
         id_or_uid: &str,
     ) -> Result<Option<Endpoint>, StoreError> {
         let (app_id, key) = (app_id.clone(), id_or_uid.to_owned());
-        self.read(move |c| find_endpoint(c, &app_id, &key)).await
+        let sealing = Arc::clone(&self.sealing);
+        self.read(move |c| find_endpoint(c, &sealing, &app_id, &key))
+            .await
     }
 
     async fn list_endpoints(
@@ -53,7 +58,7 @@ impl EndpointStore for SqliteStore {
         app_id: &AppId,
         page: PageRequest,
     ) -> Result<Page<Endpoint>, StoreError> {
-        let app_id = app_id.clone();
+        let (app_id, sealing) = (app_id.clone(), Arc::clone(&self.sealing));
         self.read(move |c| {
             let app_id = &app_id;
             let page = &page;
@@ -66,7 +71,9 @@ impl EndpointStore for SqliteStore {
                 .chain(cursor.parameter.clone());
             let mut statement = c.prepare_cached(&sql).map_err(backend)?;
             let rows = statement
-                .query_map(params_from_iter(parameters), endpoint_from_row)
+                .query_map(params_from_iter(parameters), |row| {
+                    endpoint_from_row(&sealing, row)
+                })
                 .map_err(backend)?
                 .map(|row| row.map_err(backend)?)
                 .collect::<Result<Vec<_>, _>>()?;
@@ -83,8 +90,9 @@ impl EndpointStore for SqliteStore {
         now: Timestamp,
     ) -> Result<Modified<Endpoint>, StoreError> {
         let (app_id, key) = (app_id.clone(), id_or_uid.to_owned());
+        let sealing = Arc::clone(&self.sealing);
         self.write_adding(move |c| {
-            let modified = modify_endpoint(c, &app_id, &key, change, now)?;
+            let modified = modify_endpoint(c, &sealing, &app_id, &key, change, now)?;
             let added = match &modified {
                 Modified::Saved(endpoint) => outbox::raise_endpoint_event(
                     c,
@@ -127,12 +135,13 @@ impl EndpointStore for SqliteStore {
 /// `modify_application`.
 fn modify_endpoint(
     c: &Connection,
+    sealing: &Sealing,
     app_id: &AppId,
     id_or_uid: &str,
     change: EndpointChange,
     now: Timestamp,
 ) -> Result<Modified<Endpoint>, StoreError> {
-    let Some(current) = find_endpoint(c, app_id, id_or_uid)? else {
+    let Some(current) = find_endpoint(c, sealing, app_id, id_or_uid)? else {
         return Ok(Modified::Missing);
     };
     let fields = match change(&current) {
@@ -140,7 +149,7 @@ fn modify_endpoint(
         Err(refused) => return Ok(Modified::Refused(refused)),
     };
     Ok(
-        match update_endpoint(c, app_id, &current.id, fields, now)? {
+        match update_endpoint(c, sealing, app_id, &current.id, fields, now)? {
             Some(saved) => Modified::Saved(saved),
             None => Modified::Missing,
         },
@@ -151,7 +160,10 @@ const ENDPOINT_COLUMNS: &str = "id, app_id, uid, url, description, version, disa
      event_types, channels, throttle_rate, metadata, headers, created_at, updated_at, \
      max_in_flight, ordered, retry_schedule, auth";
 
-fn endpoint_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Endpoint, StoreError>> {
+fn endpoint_from_row(
+    sealing: &Sealing,
+    row: &Row<'_>,
+) -> rusqlite::Result<Result<Endpoint, StoreError>> {
     let id: String = row.get(0)?;
     let app_id: String = row.get(1)?;
     let uid: Option<String> = row.get(2)?;
@@ -177,7 +189,7 @@ fn endpoint_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Endpoint, StoreEr
             channels: channels.as_deref().map(from_json).transpose()?,
             throttle_rate: row.get(9).map_err(backend)?,
             metadata: from_json(&metadata)?,
-            headers: from_json(&headers)?,
+            headers: from_json(&sealing.open(Place::endpoint_headers(&id), &headers)?)?,
             delivery: DeliveryOptions {
                 max_in_flight: row.get(14).map_err(backend)?,
                 ordered: row.get(15).map_err(backend)?,
@@ -186,7 +198,12 @@ fn endpoint_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Endpoint, StoreEr
                     .map(str::parse::<RetrySchedule>)
                     .transpose()
                     .map_err(backend)?,
-                auth: auth.as_deref().map(from_json).transpose()?,
+                auth: auth
+                    .map(|auth| sealing.open(Place::endpoint_auth(&id), &auth))
+                    .transpose()?
+                    .as_deref()
+                    .map(from_json)
+                    .transpose()?,
             },
         })
     })();
@@ -203,10 +220,13 @@ fn endpoint_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Endpoint, StoreEr
 
 fn insert_endpoint(
     c: &Connection,
+    sealing: &Sealing,
     app_id: &AppId,
     endpoint: NewEndpoint,
 ) -> Result<Endpoint, StoreError> {
     let fields = &endpoint.fields;
+    let id = endpoint.id.as_str();
+    let (headers, auth) = endpoint_columns(sealing, id, fields).map_err(backend)?;
     c.prepare_cached(
         "INSERT INTO endpoint (id, app_id, uid, url, description, version, disabled, event_types,
          channels, throttle_rate, metadata, headers, created_at, updated_at, max_in_flight,
@@ -226,7 +246,7 @@ fn insert_endpoint(
         optional_json(&fields.channels)?,
         fields.throttle_rate,
         to_json(&fields.metadata)?,
-        to_json(&fields.headers)?,
+        headers,
         to_micros(endpoint.now),
         fields.delivery.max_in_flight,
         fields.delivery.ordered,
@@ -235,7 +255,7 @@ fn insert_endpoint(
             .retry_schedule
             .as_ref()
             .map(ToString::to_string),
-        optional_json(&fields.delivery.auth)?,
+        auth,
     ])
     .map_err(unique_or_missing_parent(
         "an endpoint with this uid already exists",
@@ -247,8 +267,8 @@ fn insert_endpoint(
     )
     .map_err(backend)?
     .execute(params![
-        endpoint.id.as_str(),
-        endpoint.secret.to_string(),
+        id,
+        sealing.seal(Place::endpoint_secret(id), &endpoint.secret.to_string()),
         to_micros(endpoint.now)
     ])
     .map_err(backend)?;
@@ -263,6 +283,7 @@ fn insert_endpoint(
 
 pub fn find_endpoint(
     c: &Connection,
+    sealing: &Sealing,
     app_id: &AppId,
     id_or_uid: &str,
 ) -> Result<Option<Endpoint>, StoreError> {
@@ -271,7 +292,9 @@ pub fn find_endpoint(
          UNION ALL SELECT {ENDPOINT_COLUMNS} FROM endpoint WHERE app_id = ?1 AND uid = ?2 LIMIT 1"
     ))
     .map_err(backend)?
-    .query_row([app_id.as_str(), id_or_uid], endpoint_from_row)
+    .query_row([app_id.as_str(), id_or_uid], |row| {
+        endpoint_from_row(sealing, row)
+    })
     .optional()
     .map_err(backend)?
     .transpose()
@@ -279,11 +302,13 @@ pub fn find_endpoint(
 
 fn update_endpoint(
     c: &Connection,
+    sealing: &Sealing,
     app_id: &AppId,
     id: &EndpointId,
     fields: EndpointFields,
     now: Timestamp,
 ) -> Result<Option<Endpoint>, StoreError> {
+    let (headers, auth) = endpoint_columns(sealing, id.as_str(), &fields).map_err(backend)?;
     let changed = c
         .prepare_cached(
             "UPDATE endpoint SET uid = ?3, url = ?4, description = ?5, version = ?6,
@@ -305,7 +330,7 @@ fn update_endpoint(
             optional_json(&fields.channels)?,
             fields.throttle_rate,
             to_json(&fields.metadata)?,
-            to_json(&fields.headers)?,
+            headers,
             to_micros(now),
             fields.delivery.max_in_flight,
             fields.delivery.ordered,
@@ -314,13 +339,13 @@ fn update_endpoint(
                 .retry_schedule
                 .as_ref()
                 .map(ToString::to_string),
-            optional_json(&fields.delivery.auth)?,
+            auth,
         ])
         .map_err(unique("an endpoint with this uid already exists"))?;
     if changed == 0 {
         return Ok(None);
     }
-    find_endpoint(c, app_id, id.as_str())
+    find_endpoint(c, sealing, app_id, id.as_str())
 }
 
 fn delete_endpoint(c: &Connection, app_id: &AppId, id: &EndpointId) -> Result<bool, StoreError> {

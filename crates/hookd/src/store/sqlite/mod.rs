@@ -34,6 +34,7 @@ mod outbox;
 mod replay;
 mod retention;
 mod rows;
+mod sealed_values;
 mod settings;
 mod streams;
 mod tokens;
@@ -49,6 +50,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 use tokio::sync::{Notify, oneshot};
 
+use super::sealing::Sealing;
 use super::{Store, StoreError};
 use writer::{Job, adding_savepoint_job, is_disk_full, run_writer};
 
@@ -57,14 +59,17 @@ const MAX_IDLE_READERS: usize = 16;
 
 /// The SQLite store. Dropping the last handle stops the writer thread after it drains its queue.
 pub struct SqliteStore {
-    /// Held for the store's lifetime: one process per data directory.
-    _lock: std::fs::File,
+    /// Held for the store's lifetime: one process per data directory (`None` only for
+    /// `open_beside_server`).
+    _lock: Option<std::fs::File>,
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
     path: std::path::PathBuf,
     readers: Arc<Mutex<Vec<Connection>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// Notified by the writer after a commit whose jobs added deliveries.
     deliveries_added: Arc<Notify>,
+    /// How secret columns are sealed and opened (`store::sealing`).
+    sealing: Arc<Sealing>,
 }
 
 impl SqliteStore {
@@ -76,6 +81,11 @@ impl SqliteStore {
     /// store. That makes every lease found at start-up a lease of a process that is gone: they
     /// are released at once instead of waiting out their time.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        Self::open_sealed(data_dir, Sealing::plain())
+    }
+
+    /// `open`, with secret columns sealed and opened by `sealing`.
+    pub fn open_sealed(data_dir: &Path, sealing: Sealing) -> Result<Self, StoreError> {
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
@@ -84,6 +94,39 @@ impl SqliteStore {
         let lock = private_file(&data_dir.join("hookd.lock"))?;
         lock.try_lock().map_err(|_| StoreError::Locked)?;
         let path = data_dir.join("hookd.db");
+        Self::start(Some(lock), path, sealing)
+    }
+
+    /// Opens the database of a data directory that a running `hookd serve` holds, for
+    /// `hookd rotate-key`: no migration and no lease release (those belong to the server),
+    /// only short transactions that SQLite's own locking serialises with the server's writer.
+    /// The schema must be the one this binary writes.
+    pub fn open_beside_server(data_dir: &Path, sealing: Sealing) -> Result<Self, StoreError> {
+        let path = data_dir.join("hookd.db");
+        if !path.exists() {
+            return Err(StoreError::NotFound("no hookd.db in the data directory"));
+        }
+        let connection = open_connection(&path)?;
+        let version: i64 = connection
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .map_err(backend)?;
+        if usize::try_from(version).ok() != Some(MIGRATIONS.len()) {
+            return Err(StoreError::Conflict(format!(
+                "the database schema is version {version} and this hookd writes version {}: \
+                 run rotate-key with the same hookd version as the server",
+                MIGRATIONS.len()
+            )));
+        }
+        drop(connection);
+        Self::start(None, path, sealing)
+    }
+
+    fn start(
+        lock: Option<std::fs::File>,
+        path: std::path::PathBuf,
+        sealing: Sealing,
+    ) -> Result<Self, StoreError> {
+        let migrate_and_release = lock.is_some();
         // SQLite gives the -wal and -shm files the mode of the database file, so creating that
         // one 0600 before SQLite opens it covers all three; ones an older hookd left readable
         // are tightened here.
@@ -98,8 +141,10 @@ impl SqliteStore {
             }
         }
         let writer_connection = open_connection(&path)?;
-        migrate(&writer_connection)?;
-        deliveries::release_all_leases(&writer_connection)?;
+        if migrate_and_release {
+            migrate(&writer_connection)?;
+            deliveries::release_all_leases(&writer_connection)?;
+        }
         let (sender, receiver) = mpsc::channel::<Job>();
         let deliveries_added = Arc::new(Notify::new());
         let wake = Arc::clone(&deliveries_added);
@@ -114,6 +159,7 @@ impl SqliteStore {
             readers: Arc::new(Mutex::new(Vec::new())),
             writer: Mutex::new(Some(writer)),
             deliveries_added,
+            sealing: Arc::new(sealing),
         })
     }
 

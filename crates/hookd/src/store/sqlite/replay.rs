@@ -22,6 +22,7 @@ use crate::domain::{
     AppId, ChannelName, DeliveryId, EndpointId, EventTypeName, MessageId, ReplaySelection,
     Timestamp,
 };
+use crate::store::sealing::Sealing;
 use crate::store::stored;
 use crate::store::{ReplayFilter, ReplayStore, StoreError};
 
@@ -59,9 +60,10 @@ impl ReplayStore for SqliteStore {
     }
 
     async fn count_replay(&self, filter: ReplayFilter) -> Result<u64, StoreError> {
+        let sealing = std::sync::Arc::clone(&self.sealing);
         self.read(move |c| {
             let filter = &filter;
-            let pairs = select_pairs(c, filter, &None, None)?;
+            let pairs = select_pairs(c, &sealing, filter, &None, None)?;
             Ok((pairs.queue.len() + pairs.due_now.len()) as u64)
         })
         .await
@@ -111,12 +113,13 @@ pub(super) struct Selection {
 /// The pairs the filter selects past `after`, at most `limit` scanned.
 pub(super) fn select_pairs(
     c: &Connection,
+    sealing: &Sealing,
     filter: &ReplayFilter,
     after: &PairCursor,
     limit: Option<usize>,
 ) -> Result<Selection, StoreError> {
     if filter.selection == ReplaySelection::NeverQueued {
-        return select_never_queued(c, filter, after, limit);
+        return select_never_queued(c, sealing, filter, after, limit);
     }
     let statuses = to_json(&stored::delivery_state_codes(filter.selection))?;
     let sql = format!(
@@ -184,6 +187,7 @@ pub(super) fn select_pairs(
 /// endpoint accepts them now (its event types and channels).
 fn select_never_queued(
     c: &Connection,
+    sealing: &Sealing,
     filter: &ReplayFilter,
     after: &PairCursor,
     limit: Option<usize>,
@@ -196,7 +200,7 @@ fn select_never_queued(
             last_scanned: None,
         });
     };
-    let Some(endpoint) = find_endpoint(c, &filter.app_id, endpoint_id.as_str())? else {
+    let Some(endpoint) = find_endpoint(c, sealing, &filter.app_id, endpoint_id.as_str())? else {
         return Ok(Selection {
             queue: Vec::new(),
             due_now: Vec::new(),

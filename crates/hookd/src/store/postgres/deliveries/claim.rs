@@ -22,11 +22,13 @@ use crate::domain::{
 };
 use crate::policy::claim_order::{Candidate, ClaimTurns};
 use crate::policy::claim_plan::{ClaimLimits, ClaimPlan, EndpointClaimState, Throttle, plan};
+use crate::store::sealing::Sealing;
 use crate::store::{ClaimBudget, ClaimedDelivery, StoreError};
 
 /// Claims within `budget`; runs in the caller's transaction (see the module docs).
 pub async fn claim_due(
     c: &impl GenericClient,
+    sealing: &Sealing,
     node_id: &str,
     now: Timestamp,
     lease: Duration,
@@ -34,6 +36,7 @@ pub async fn claim_due(
 ) -> Result<Vec<ClaimedDelivery>, StoreError> {
     let mut turns = ClaimTurns::new(budget, due_endpoints(c, to_micros(now), budget).await?);
     let mut claim = Claim {
+        sealing,
         node_id,
         now,
         lease_end: to_micros(now + lease),
@@ -45,12 +48,13 @@ pub async fn claim_due(
         turns.took(taken);
     }
     claim.save_app_buckets(c).await?;
-    add_secrets(c, now, &mut claim.claimed).await?;
+    add_secrets(c, sealing, now, &mut claim.claimed).await?;
     Ok(claim.claimed)
 }
 
 /// One claim in progress: what it took so far and the application buckets it is spending.
 struct Claim<'a> {
+    sealing: &'a Sealing,
     node_id: &'a str,
     now: Timestamp,
     lease_end: i64,
@@ -70,7 +74,7 @@ impl Claim<'_> {
     ) -> Result<usize, StoreError> {
         let now = self.now;
         let endpoint_id = candidate.endpoint_id.as_str();
-        let endpoint = endpoint_row(c, endpoint_id, to_micros(now)).await?;
+        let endpoint = endpoint_row(c, self.sealing, endpoint_id, to_micros(now)).await?;
         let state = match &endpoint {
             Some(endpoint) => Some(self.claim_state(c, &candidate.app_id, endpoint).await?),
             None => None,

@@ -16,6 +16,7 @@ use crate::domain::inbound::{
 };
 use crate::domain::{ApplicationFields, InboundRequestId, Metadata, SourceId, Timestamp, Uid};
 use crate::store::inbound::{InboundStore, NewSource, ReceiptOutcome, ReceivedRequest};
+use crate::store::sealing::{Place, Sealing};
 use crate::store::stored::CorruptValue;
 use crate::store::{Page, PageRequest, StoreError};
 
@@ -31,11 +32,12 @@ const UID_TAKEN: &str = "a source with this uid already exists";
 #[error("unknown source type {0:?}")]
 struct UnknownSourceType(String);
 
-fn source_from_row(row: &Row) -> Result<Source, StoreError> {
+fn source_from_row(sealing: &Sealing, row: &Row) -> Result<Source, StoreError> {
+    let id: String = get(row, 0)?;
     let uid: Option<String> = get(row, 1)?;
     let type_name: String = get(row, 3)?;
+    let config = sealing.open(Place::source_config(&id), &get::<String>(row, 4)?)?;
     Ok(Source {
-        id: SourceId::from_trusted(get::<String>(row, 0)?),
         fields: SourceFields {
             uid: uid
                 .as_deref()
@@ -46,16 +48,21 @@ fn source_from_row(row: &Row) -> Result<Source, StoreError> {
             source_type: SourceType::parse(&type_name).ok_or_else(|| {
                 CorruptValue::new("source type", UnknownSourceType(type_name.clone()))
             })?,
-            config: from_json(&get::<String>(row, 4)?)?,
+            config: from_json(&config)?,
             metadata: from_json::<Metadata>(&get::<String>(row, 5)?)?,
         },
+        id: SourceId::from_trusted(id),
         token: get(row, 6)?,
         created_at: from_micros(get(row, 7)?),
         updated_at: from_micros(get(row, 8)?),
     })
 }
 
-async fn insert_source(c: &impl GenericClient, new: NewSource) -> Result<Source, StoreError> {
+async fn insert_source(
+    c: &impl GenericClient,
+    sealing: &Sealing,
+    new: NewSource,
+) -> Result<Source, StoreError> {
     let app = ApplicationFields {
         uid: None,
         name: format!("inbound source {}", new.id),
@@ -77,7 +84,10 @@ async fn insert_source(c: &impl GenericClient, new: NewSource) -> Result<Source,
             &new.fields.uid.as_ref().map(Uid::as_str),
             &new.fields.name,
             &new.fields.source_type.as_str(),
-            &to_json(&new.fields.config)?,
+            &sealing.seal(
+                Place::source_config(new.id.as_str()),
+                &to_json(&new.fields.config)?,
+            ),
             &to_json(&new.fields.metadata)?,
             &new.token,
             &to_micros(new.now),
@@ -96,6 +106,7 @@ async fn insert_source(c: &impl GenericClient, new: NewSource) -> Result<Source,
 
 async fn find_source(
     c: &impl GenericClient,
+    sealing: &Sealing,
     id_or_uid: &str,
 ) -> Result<Option<Source>, StoreError> {
     let statement = c
@@ -109,7 +120,7 @@ async fn find_source(
         .await
         .map_err(backend)?
         .as_ref()
-        .map(source_from_row)
+        .map(|row| source_from_row(sealing, row))
         .transpose()
 }
 
@@ -118,13 +129,13 @@ impl InboundStore for PostgresStore {
     async fn create_source(&self, source: NewSource) -> Result<Source, StoreError> {
         let mut client = self.client().await?;
         let transaction = client.transaction().await.map_err(backend)?;
-        let source = insert_source(&transaction, source).await?;
+        let source = insert_source(&transaction, &self.sealing, source).await?;
         transaction.commit().await.map_err(backend)?;
         Ok(source)
     }
 
     async fn get_source(&self, id_or_uid: &str) -> Result<Option<Source>, StoreError> {
-        find_source(&self.client().await?, id_or_uid).await
+        find_source(&self.client().await?, &self.sealing, id_or_uid).await
     }
 
     async fn find_source_by_token(
@@ -145,7 +156,7 @@ impl InboundStore for PostgresStore {
             .await
             .map_err(backend)?
             .as_ref()
-            .map(source_from_row)
+            .map(|row| source_from_row(&self.sealing, row))
             .transpose()
     }
 
@@ -163,7 +174,7 @@ impl InboundStore for PostgresStore {
             .await
             .map_err(backend)?
             .iter()
-            .map(source_from_row)
+            .map(|row| source_from_row(&self.sealing, row))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(cursor.page(rows, |source| source.id.to_string()))
     }
@@ -190,7 +201,9 @@ impl InboundStore for PostgresStore {
                     &fields.uid.as_ref().map(Uid::as_str),
                     &fields.name,
                     &fields.source_type.as_str(),
-                    &to_json(&fields.config)?,
+                    &self
+                        .sealing
+                        .seal(Place::source_config(id.as_str()), &to_json(&fields.config)?),
                     &to_json(&fields.metadata)?,
                     &to_micros(now),
                 ],
@@ -200,7 +213,7 @@ impl InboundStore for PostgresStore {
         if changed == 0 {
             return Ok(None);
         }
-        find_source(&c, id.as_str()).await
+        find_source(&c, &self.sealing, id.as_str()).await
     }
 
     async fn delete_source(&self, id: &SourceId) -> Result<bool, StoreError> {
@@ -249,7 +262,7 @@ impl InboundStore for PostgresStore {
         if changed == 0 {
             return Ok(None);
         }
-        find_source(&c, id.as_str()).await
+        find_source(&c, &self.sealing, id.as_str()).await
     }
 
     async fn receive_inbound_request(

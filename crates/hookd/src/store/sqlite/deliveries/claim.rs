@@ -20,10 +20,12 @@ use crate::domain::{
 };
 use crate::policy::claim_order::{Candidate, ClaimTurns};
 use crate::policy::claim_plan::{ClaimLimits, ClaimPlan, EndpointClaimState, Throttle, plan};
+use crate::store::sealing::{Place, Sealing};
 use crate::store::{ClaimBudget, ClaimedDelivery, StoreError};
 
 pub fn claim_due(
     c: &Connection,
+    sealing: &Sealing,
     now: Timestamp,
     lease: Duration,
     budget: &ClaimBudget,
@@ -31,6 +33,7 @@ pub fn claim_due(
     let mut turns = ClaimTurns::new(budget, due_endpoints(c, to_micros(now), budget)?);
     let mut claim = Claim {
         c,
+        sealing,
         now,
         lease_end: to_micros(now + lease),
         app_buckets: HashMap::new(),
@@ -47,6 +50,7 @@ pub fn claim_due(
 /// One claim in progress: what it took so far and the application buckets it is spending.
 struct Claim<'a> {
     c: &'a Connection,
+    sealing: &'a Sealing,
     now: Timestamp,
     lease_end: i64,
     /// Each throttled application's bucket during the claim, written back at its end.
@@ -63,7 +67,7 @@ impl Claim<'_> {
     ) -> Result<usize, StoreError> {
         let (c, now) = (self.c, self.now);
         let endpoint_id = candidate.endpoint_id.as_str();
-        let endpoint = endpoint_row(c, endpoint_id, to_micros(now))?;
+        let endpoint = endpoint_row(c, self.sealing, endpoint_id, to_micros(now))?;
         let state = endpoint
             .as_ref()
             .map(|endpoint| self.claim_state(&candidate.app_id, endpoint));
@@ -154,9 +158,12 @@ impl Claim<'_> {
         if due.is_empty() {
             return Ok(());
         }
-        let secrets = signing_secrets(self.c, &candidate.endpoint_id, self.now)?;
+        let secrets = signing_secrets(self.c, self.sealing, &candidate.endpoint_id, self.now)?;
         let url = EndpointUrl::parse(&endpoint.url).map_err(corrupt)?;
-        let headers: BTreeMap<String, String> = from_json(&endpoint.headers)?;
+        let headers: BTreeMap<String, String> = from_json(&self.sealing.open(
+            Place::endpoint_headers(candidate.endpoint_id.as_str()),
+            &endpoint.headers,
+        )?)?;
         let mut take_lease = self
             .c
             .prepare_cached(

@@ -2,6 +2,8 @@
 //! writer job) and the receipt of a request, whose record, dedupe key and forwarded message
 //! commit in one savepoint of one group commit.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
@@ -14,6 +16,7 @@ use crate::domain::inbound::{
 };
 use crate::domain::{ApplicationFields, InboundRequestId, Metadata, SourceId, Timestamp, Uid};
 use crate::store::inbound::{InboundStore, NewSource, ReceiptOutcome, ReceivedRequest};
+use crate::store::sealing::{Place, Sealing};
 use crate::store::stored::CorruptValue;
 use crate::store::{Page, PageRequest, StoreError};
 
@@ -28,14 +31,19 @@ const UID_TAKEN: &str = "a source with this uid already exists";
 #[error("unknown source type {0:?}")]
 struct UnknownSourceType(String);
 
-fn source_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Source, StoreError>> {
+fn source_from_row(
+    sealing: &Sealing,
+    row: &Row<'_>,
+) -> rusqlite::Result<Result<Source, StoreError>> {
     let uid: Option<String> = row.get(1)?;
     let type_name: String = row.get(3)?;
     let config: String = row.get(4)?;
     let metadata: String = row.get(5)?;
     Ok((|| {
+        let id: String = row.get(0).map_err(backend)?;
+        let config = sealing.open(Place::source_config(&id), &config)?;
         Ok(Source {
-            id: SourceId::from_trusted(row.get::<_, String>(0).map_err(backend)?),
+            id: SourceId::from_trusted(id),
             fields: SourceFields {
                 uid: uid
                     .as_deref()
@@ -56,7 +64,7 @@ fn source_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Source, StoreError>
     })())
 }
 
-fn insert_source(c: &Connection, new: NewSource) -> Result<Source, StoreError> {
+fn insert_source(c: &Connection, sealing: &Sealing, new: NewSource) -> Result<Source, StoreError> {
     let app = ApplicationFields {
         uid: None,
         name: format!("inbound source {}", new.id),
@@ -75,7 +83,10 @@ fn insert_source(c: &Connection, new: NewSource) -> Result<Source, StoreError> {
         new.fields.uid.as_ref().map(Uid::as_str),
         new.fields.name,
         new.fields.source_type.as_str(),
-        to_json(&new.fields.config)?,
+        sealing.seal(
+            Place::source_config(new.id.as_str()),
+            &to_json(&new.fields.config)?
+        ),
         to_json(&new.fields.metadata)?,
         new.token,
         now,
@@ -90,13 +101,17 @@ fn insert_source(c: &Connection, new: NewSource) -> Result<Source, StoreError> {
     })
 }
 
-fn find_source(c: &Connection, id_or_uid: &str) -> Result<Option<Source>, StoreError> {
+fn find_source(
+    c: &Connection,
+    sealing: &Sealing,
+    id_or_uid: &str,
+) -> Result<Option<Source>, StoreError> {
     c.prepare_cached(&format!(
         "SELECT {SOURCE_COLUMNS} FROM ingest_source WHERE id = ?1
          UNION ALL SELECT {SOURCE_COLUMNS} FROM ingest_source WHERE uid = ?1 LIMIT 1"
     ))
     .map_err(backend)?
-    .query_row([id_or_uid], source_from_row)
+    .query_row([id_or_uid], |row| source_from_row(sealing, row))
     .optional()
     .map_err(backend)?
     .transpose()
@@ -104,6 +119,7 @@ fn find_source(c: &Connection, id_or_uid: &str) -> Result<Option<Source>, StoreE
 
 fn find_source_by_token(
     c: &Connection,
+    sealing: &Sealing,
     token: &str,
     now: Timestamp,
 ) -> Result<Option<Source>, StoreError> {
@@ -113,13 +129,19 @@ fn find_source_by_token(
          WHERE previous_token = ?1 AND previous_token_until > ?2 LIMIT 1"
     ))
     .map_err(backend)?
-    .query_row(params![token, to_micros(now)], source_from_row)
+    .query_row(params![token, to_micros(now)], |row| {
+        source_from_row(sealing, row)
+    })
     .optional()
     .map_err(backend)?
     .transpose()
 }
 
-fn list_sources(c: &Connection, page: &PageRequest) -> Result<Page<Source>, StoreError> {
+fn list_sources(
+    c: &Connection,
+    sealing: &Sealing,
+    page: &PageRequest,
+) -> Result<Page<Source>, StoreError> {
     let cursor = Cursor::new("id", page);
     let sql = format!(
         "SELECT {SOURCE_COLUMNS} FROM ingest_source WHERE 1 = 1 {} {} LIMIT {}",
@@ -127,10 +149,9 @@ fn list_sources(c: &Connection, page: &PageRequest) -> Result<Page<Source>, Stor
     );
     let mut statement = c.prepare_cached(&sql).map_err(backend)?;
     let rows = statement
-        .query_map(
-            rusqlite::params_from_iter(cursor.parameter.iter()),
-            source_from_row,
-        )
+        .query_map(rusqlite::params_from_iter(cursor.parameter.iter()), |row| {
+            source_from_row(sealing, row)
+        })
         .map_err(backend)?
         .map(|row| row.map_err(backend)?)
         .collect::<Result<Vec<_>, _>>()?;
@@ -139,6 +160,7 @@ fn list_sources(c: &Connection, page: &PageRequest) -> Result<Page<Source>, Stor
 
 fn update_source(
     c: &Connection,
+    sealing: &Sealing,
     id: &SourceId,
     fields: SourceFields,
     now: Timestamp,
@@ -154,7 +176,7 @@ fn update_source(
             fields.uid.as_ref().map(Uid::as_str),
             fields.name,
             fields.source_type.as_str(),
-            to_json(&fields.config)?,
+            sealing.seal(Place::source_config(id.as_str()), &to_json(&fields.config)?),
             to_json(&fields.metadata)?,
             to_micros(now),
         ])
@@ -162,7 +184,7 @@ fn update_source(
     if changed == 0 {
         return Ok(None);
     }
-    find_source(c, id.as_str())
+    find_source(c, sealing, id.as_str())
 }
 
 fn delete_source(c: &Connection, id: &SourceId) -> Result<bool, StoreError> {
@@ -177,6 +199,7 @@ fn delete_source(c: &Connection, id: &SourceId) -> Result<bool, StoreError> {
 
 fn rotate_token(
     c: &Connection,
+    sealing: &Sealing,
     id: &SourceId,
     token: &str,
     previous_valid_until: Timestamp,
@@ -198,18 +221,20 @@ fn rotate_token(
     if changed == 0 {
         return Ok(None);
     }
-    find_source(c, id.as_str())
+    find_source(c, sealing, id.as_str())
 }
 
 #[async_trait]
 impl InboundStore for SqliteStore {
     async fn create_source(&self, source: NewSource) -> Result<Source, StoreError> {
-        self.write(move |c| insert_source(c, source)).await
+        let sealing = Arc::clone(&self.sealing);
+        self.write(move |c| insert_source(c, &sealing, source))
+            .await
     }
 
     async fn get_source(&self, id_or_uid: &str) -> Result<Option<Source>, StoreError> {
-        let key = id_or_uid.to_owned();
-        self.read(move |c| find_source(c, &key)).await
+        let (key, sealing) = (id_or_uid.to_owned(), Arc::clone(&self.sealing));
+        self.read(move |c| find_source(c, &sealing, &key)).await
     }
 
     async fn find_source_by_token(
@@ -217,13 +242,14 @@ impl InboundStore for SqliteStore {
         token: &str,
         now: Timestamp,
     ) -> Result<Option<Source>, StoreError> {
-        let token = token.to_owned();
-        self.read(move |c| find_source_by_token(c, &token, now))
+        let (token, sealing) = (token.to_owned(), Arc::clone(&self.sealing));
+        self.read(move |c| find_source_by_token(c, &sealing, &token, now))
             .await
     }
 
     async fn list_sources(&self, page: PageRequest) -> Result<Page<Source>, StoreError> {
-        self.read(move |c| list_sources(c, &page)).await
+        let sealing = Arc::clone(&self.sealing);
+        self.read(move |c| list_sources(c, &sealing, &page)).await
     }
 
     async fn update_source(
@@ -232,8 +258,8 @@ impl InboundStore for SqliteStore {
         fields: SourceFields,
         now: Timestamp,
     ) -> Result<Option<Source>, StoreError> {
-        let id = id.clone();
-        self.write(move |c| update_source(c, &id, fields, now))
+        let (id, sealing) = (id.clone(), Arc::clone(&self.sealing));
+        self.write(move |c| update_source(c, &sealing, &id, fields, now))
             .await
     }
 
@@ -249,8 +275,8 @@ impl InboundStore for SqliteStore {
         previous_valid_until: Timestamp,
         now: Timestamp,
     ) -> Result<Option<Source>, StoreError> {
-        let id = id.clone();
-        self.write(move |c| rotate_token(c, &id, &token, previous_valid_until, now))
+        let (id, sealing) = (id.clone(), Arc::clone(&self.sealing));
+        self.write(move |c| rotate_token(c, &sealing, &id, &token, previous_valid_until, now))
             .await
     }
 

@@ -17,6 +17,7 @@ use crate::policy::backpressure::Bucket;
 use crate::policy::claim_order::{
     Candidate, scan_may_miss_quick_endpoints, with_due_quick_endpoints,
 };
+use crate::store::sealing::{Place, Sealing, open_signing_key};
 use crate::store::{ClaimBudget, ClaimedDelivery, StoreError};
 
 /// Locks the queue rows of due endpoints that no other claim holds, oldest first, and drops
@@ -112,6 +113,7 @@ fn bucket(tokens: Option<f64>, updated: Option<i64>) -> Option<Bucket> {
 /// The endpoint settings a claim needs, with the endpoint's live leases across all nodes.
 pub(super) struct EndpointRow {
     pub(super) url: String,
+    /// Opened: the JSON text of the endpoint's custom headers.
     pub(super) headers: String,
     pub(super) disabled: bool,
     pub(super) options: DeliveryOptions,
@@ -125,6 +127,7 @@ pub(super) struct EndpointRow {
 
 pub(super) async fn endpoint_row(
     c: &impl GenericClient,
+    sealing: &Sealing,
     endpoint_id: &str,
     now: i64,
 ) -> Result<Option<EndpointRow>, StoreError> {
@@ -148,12 +151,15 @@ pub(super) async fn endpoint_row(
     };
     Ok(Some(EndpointRow {
         url: get(&row, 0)?,
-        headers: get(&row, 1)?,
+        headers: sealing.open(
+            Place::endpoint_headers(endpoint_id),
+            &get::<String>(&row, 1)?,
+        )?,
         disabled: get(&row, 2)?,
         endpoint_throttle_rate: optional_u32(get(&row, 3)?),
         app_throttle_rate: optional_u32(get(&row, 4)?),
         live_leases: u32::try_from(get::<i64>(&row, 5)?).unwrap_or(u32::MAX),
-        options: delivery_options(&row, 6)?,
+        options: delivery_options(sealing, endpoint_id, &row, 6)?,
         consecutive_failures: u32::try_from(get::<i32>(&row, 10)?).unwrap_or(0),
         resting_until: get::<Option<i64>>(&row, 11)?.map(from_micros),
         endpoint_bucket: bucket(get(&row, 12)?, get(&row, 13)?),
@@ -200,6 +206,7 @@ pub(super) async fn due_deliveries(
 /// Fills in every claimed delivery's signing secrets, with one query for all its endpoints.
 pub(super) async fn add_secrets(
     c: &impl GenericClient,
+    sealing: &Sealing,
     now: Timestamp,
     claimed: &mut [ClaimedDelivery],
 ) -> Result<(), StoreError> {
@@ -208,14 +215,19 @@ pub(super) async fn add_secrets(
     }
     let mut endpoint_ids: Vec<&str> = claimed.iter().map(|d| d.endpoint_id.as_str()).collect();
     endpoint_ids.dedup();
-    let mut stored: HashMap<String, Vec<String>> = HashMap::new();
+    let mut stored: HashMap<String, Vec<Option<String>>> = HashMap::new();
     for (endpoint_id, key, _) in stored_secrets_of(c, &endpoint_ids, now).await? {
-        stored.entry(endpoint_id).or_default().push(key);
+        let opened = open_signing_key(
+            sealing,
+            &EndpointId::from_trusted(endpoint_id.clone()),
+            &key,
+        );
+        stored.entry(endpoint_id).or_default().push(opened);
     }
     let secrets: HashMap<&str, SigningSecrets> = stored
         .iter()
         .map(|(endpoint_id, keys)| {
-            let secrets = SigningSecrets::from_stored(keys.iter().map(String::as_str));
+            let secrets = SigningSecrets::from_opened(keys.iter().map(Option::as_deref));
             (endpoint_id.as_str(), secrets)
         })
         .collect();

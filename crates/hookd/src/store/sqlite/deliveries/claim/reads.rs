@@ -12,6 +12,7 @@ use crate::policy::claim_order::{
 };
 use crate::policy::retry::RetrySchedule;
 use crate::store::delivery_state::PENDING;
+use crate::store::sealing::{Place, Sealing};
 use crate::store::{ClaimBudget, StoreError};
 
 /// Endpoints whose queue entry is due, oldest first, skipping those the budget blocks.
@@ -88,6 +89,7 @@ pub(super) struct EndpointRow {
 
 pub(super) fn endpoint_row(
     c: &Connection,
+    sealing: &Sealing,
     endpoint_id: &str,
     now: i64,
 ) -> Result<Option<EndpointRow>, StoreError> {
@@ -141,7 +143,12 @@ pub(super) fn endpoint_row(
             .map(str::parse::<RetrySchedule>)
             .transpose()
             .map_err(backend)?;
-        endpoint.options.auth = auth.as_deref().map(from_json).transpose()?;
+        endpoint.options.auth = auth
+            .map(|auth| sealing.open(Place::endpoint_auth(endpoint_id), &auth))
+            .transpose()?
+            .as_deref()
+            .map(from_json)
+            .transpose()?;
         Ok(endpoint)
     })
     .transpose()

@@ -1,0 +1,179 @@
+//! SQL of the secret columns as a whole on SQLite: the census of which key sealed each value,
+//! and re-sealing batches (each one writer job, so one short transaction).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use rusqlite::{Connection, params};
+
+use super::{SqliteStore, backend};
+use crate::store::StoreError;
+use crate::store::sealed_values::{ResealBatch, SealedRows, SealedValueStore, SealingCensus};
+use crate::store::sealing::{Place, SEALED_HEAD_LEN, Sealing};
+
+#[async_trait]
+impl SealedValueStore for SqliteStore {
+    async fn sealing_census(&self) -> Result<SealingCensus, StoreError> {
+        self.read(census).await
+    }
+
+    async fn reseal_batch(
+        &self,
+        rows: SealedRows,
+        after: Option<String>,
+        limit: usize,
+    ) -> Result<ResealBatch, StoreError> {
+        let sealing = Arc::clone(&self.sealing);
+        let after = after.unwrap_or_default();
+        self.write(move |c| {
+            // SQLite leaves a rewritten value's old bytes in the page's free space; a plain
+            // value from before a key was set would stay readable in the file. With
+            // secure_delete this connection zeroes them (the setting is the connection's, and
+            // only `hookd rotate-key` re-seals).
+            c.pragma_update(None, "secure_delete", true)
+                .map_err(backend)?;
+            match rows {
+                SealedRows::Endpoints => reseal_endpoints(c, &sealing, &after, limit),
+                SealedRows::Sources => reseal_sources(c, &sealing, &after, limit),
+            }
+        })
+        .await
+    }
+}
+
+fn census(c: &Connection) -> Result<SealingCensus, StoreError> {
+    let head = |column: &str| {
+        format!(
+            "CASE WHEN {column} LIKE 'enc:%' THEN substr({column}, 1, {SEALED_HEAD_LEN}) ELSE '' END"
+        )
+    };
+    let sql = format!(
+        "SELECT {}, count(*) FROM endpoint GROUP BY 1
+         UNION ALL SELECT {}, count(*) FROM endpoint WHERE auth IS NOT NULL GROUP BY 1
+         UNION ALL SELECT {}, count(*) FROM endpoint_secret GROUP BY 1
+         UNION ALL SELECT {}, count(*) FROM ingest_source GROUP BY 1",
+        head("headers"),
+        head("auth"),
+        head("key"),
+        head("config"),
+    );
+    let mut census = SealingCensus::default();
+    let mut statement = c.prepare(&sql).map_err(backend)?;
+    let rows = statement
+        .query_map([], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+        })
+        .map_err(backend)?;
+    for row in rows {
+        let (head, count) = row.map_err(backend)?;
+        census.count(&head, u64::try_from(count).unwrap_or(0));
+    }
+    Ok(census)
+}
+
+fn reseal_endpoints(
+    c: &Connection,
+    sealing: &Sealing,
+    after: &str,
+    limit: usize,
+) -> Result<ResealBatch, StoreError> {
+    let rows: Vec<(String, String, Option<String>)> = c
+        .prepare_cached("SELECT id, headers, auth FROM endpoint WHERE id > ?1 ORDER BY id LIMIT ?2")
+        .map_err(backend)?
+        .query_map(params![after, limit_parameter(limit)], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })
+        .map_err(backend)?
+        .collect::<Result<_, _>>()
+        .map_err(backend)?;
+    let mut batch = ResealBatch::default();
+    for (id, headers, auth) in &rows {
+        batch.values += 1;
+        if sealing.needs_reseal(headers) {
+            let sealed = sealing.reseal(Place::endpoint_headers(id), headers)?;
+            batch.resealed += c
+                .prepare_cached("UPDATE endpoint SET headers = ?3 WHERE id = ?1 AND headers = ?2")
+                .map_err(backend)?
+                .execute(params![id, headers, sealed])
+                .map_err(backend)? as u64;
+        }
+        if let Some(auth) = auth {
+            batch.values += 1;
+            if sealing.needs_reseal(auth) {
+                let sealed = sealing.reseal(Place::endpoint_auth(id), auth)?;
+                batch.resealed += c
+                    .prepare_cached("UPDATE endpoint SET auth = ?3 WHERE id = ?1 AND auth = ?2")
+                    .map_err(backend)?
+                    .execute(params![id, auth, sealed])
+                    .map_err(backend)? as u64;
+            }
+        }
+        let secrets: Vec<(i64, String)> = c
+            .prepare_cached("SELECT rowid, key FROM endpoint_secret WHERE endpoint_id = ?1")
+            .map_err(backend)?
+            .query_map([id], |row| Ok((row.get(0)?, row.get(1)?)))
+            .map_err(backend)?
+            .collect::<Result<_, _>>()
+            .map_err(backend)?;
+        for (rowid, key) in secrets {
+            batch.values += 1;
+            if sealing.needs_reseal(&key) {
+                let sealed = sealing.reseal(Place::endpoint_secret(id), &key)?;
+                batch.resealed += c
+                    .prepare_cached(
+                        "UPDATE endpoint_secret SET key = ?3 WHERE rowid = ?1 AND key = ?2",
+                    )
+                    .map_err(backend)?
+                    .execute(params![rowid, key, sealed])
+                    .map_err(backend)? as u64;
+            }
+        }
+    }
+    batch.last_id = next_after(&rows, limit, |(id, _, _)| id);
+    Ok(batch)
+}
+
+fn reseal_sources(
+    c: &Connection,
+    sealing: &Sealing,
+    after: &str,
+    limit: usize,
+) -> Result<ResealBatch, StoreError> {
+    let rows: Vec<(String, String)> = c
+        .prepare_cached("SELECT id, config FROM ingest_source WHERE id > ?1 ORDER BY id LIMIT ?2")
+        .map_err(backend)?
+        .query_map(params![after, limit_parameter(limit)], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .map_err(backend)?
+        .collect::<Result<_, _>>()
+        .map_err(backend)?;
+    let mut batch = ResealBatch::default();
+    for (id, config) in &rows {
+        batch.values += 1;
+        if sealing.needs_reseal(config) {
+            let sealed = sealing.reseal(Place::source_config(id), config)?;
+            batch.resealed += c
+                .prepare_cached(
+                    "UPDATE ingest_source SET config = ?3 WHERE id = ?1 AND config = ?2",
+                )
+                .map_err(backend)?
+                .execute(params![id, config, sealed])
+                .map_err(backend)? as u64;
+        }
+    }
+    batch.last_id = next_after(&rows, limit, |(id, _)| id);
+    Ok(batch)
+}
+
+fn limit_parameter(limit: usize) -> i64 {
+    i64::try_from(limit.max(1)).unwrap_or(i64::MAX)
+}
+
+/// Where the next batch starts: after the last row, unless this batch was the last.
+fn next_after<T>(rows: &[T], limit: usize, id: impl Fn(&T) -> &String) -> Option<String> {
+    if rows.len() < limit.max(1) {
+        return None;
+    }
+    rows.last().map(|row| id(row).clone())
+}
