@@ -5,6 +5,8 @@
 //! request's extensions as `AuthenticatedToken`, so the idempotency layer can scope keys by
 //! caller without ever holding the token, and beside it the `Principal` the handlers pass to
 //! every operation (the admin token is `Principal::Admin`; no token kind names another yet).
+//! An authenticated caller over its rate limit is answered here (`rate_limit`), before the
+//! request goes on.
 
 use axum::extract::{Request, State};
 use axum::http::header::AUTHORIZATION;
@@ -39,6 +41,9 @@ pub async fn require_bearer_token(
     };
     match authenticate(token, &ctx.admin_token_sha256) {
         Some(caller) => {
+            if let Some(refused) = super::rate_limit::refuse_over_limit(&ctx, &caller) {
+                return refused;
+            }
             request.extensions_mut().insert(caller);
             request.extensions_mut().insert(Principal::Admin);
             next.run(request).await
@@ -48,14 +53,14 @@ pub async fn require_bearer_token(
 }
 
 /// The token of an `Authorization` header value, if it uses the Bearer scheme.
-fn bearer_token(header: &str) -> Option<&str> {
+pub(super) fn bearer_token(header: &str) -> Option<&str> {
     let (scheme, token) = header.trim().split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 /// Whether `token` hashes to `expected_sha256`, compared in constant time.
-fn authenticate(token: &str, expected_sha256: &[u8; 32]) -> Option<AuthenticatedToken> {
+pub(super) fn authenticate(token: &str, expected_sha256: &[u8; 32]) -> Option<AuthenticatedToken> {
     let sha256: [u8; 32] = Sha256::digest(token.as_bytes()).into();
     bool::from(sha256.ct_eq(expected_sha256)).then_some(AuthenticatedToken { sha256 })
 }

@@ -8,7 +8,10 @@
 //! replay layer (`idempotency`), body and query parsing (`json`, `params`; a missing target is
 //! answered before invalid input, `lookup_first`), one handler module per
 //! resource, and `error`, which renders every failure as JSON. Around all of it, the access
-//! log (`access_log`) gives each request an `x-request-id` and logs one line when it is answered.
+//! log (`access_log`) gives each request an `x-request-id`, logs one line when it is answered
+//! and counts it by route template and status class. An authenticated caller over its
+//! per-token rate limit is answered 429 right after `auth` (`rate_limit`). `GET /metrics`
+//! (`metrics`) renders the Prometheus series; `/api/v1/health/ready` is readiness (`health`).
 
 mod access_log;
 mod applications;
@@ -34,10 +37,12 @@ mod lookup_first;
 mod message_filter;
 mod message_logs;
 mod messages;
+mod metrics;
 mod operational_webhooks;
 mod pagination;
 mod params;
 mod patch;
+pub mod rate_limit;
 mod replay;
 mod stream;
 
@@ -64,6 +69,10 @@ pub struct ApiContext {
     /// hookd's URL as providers reach it (`--public-url`), the base of every `ingestUrl`;
     /// without it, `http://` and the request's `Host`.
     pub public_url: Option<String>,
+    /// SHA-256 of `--metrics-token`; `None` leaves `/metrics` open.
+    pub metrics_token_sha256: Option<[u8; 32]>,
+    /// The per-token request rate limit; `None` when `--api-rate-limit` is 0.
+    pub rate_limit: Option<std::sync::Arc<rate_limit::TokenRateLimit>>,
 }
 
 pub use error::ApiError;
@@ -82,6 +91,7 @@ pub fn router(ctx: ApiContext) -> Router {
         .layer(from_fn_with_state(ctx.clone(), auth::require_bearer_token));
     let api = Router::new()
         .route("/health", get(health::get))
+        .route("/health/ready", get(health::ready))
         .method_not_allowed_fallback(method_not_allowed)
         .merge(authenticated)
         .fallback(route_not_found)
@@ -101,11 +111,15 @@ pub fn router(ctx: ApiContext) -> Router {
             ctx.clone(),
             body_limits::reserve_and_time_body,
         ));
+    let instruments = std::sync::Arc::clone(&ctx.ops.instruments);
     access_log::wrap(
         Router::new()
             .nest("/api/v1", api)
             .merge(ingest)
+            // Outside `/api/v1`, as scrapers expect; its own token, if any (`metrics`).
+            .route("/metrics", get(metrics::get))
             .with_state(ctx),
+        instruments,
     )
 }
 

@@ -35,6 +35,7 @@ pub mod retention;
 pub mod settings;
 pub mod sqlite;
 pub mod stored;
+pub mod vitals;
 
 pub use applications::{ApplicationChange, ApplicationFilter, ApplicationStore};
 pub use background_tasks::{
@@ -59,6 +60,7 @@ pub use paging::{Order, Page, PageRequest};
 pub use replay::{ReplayFilter, ReplayStore};
 pub use retention::RetentionStore;
 pub use settings::SettingStore;
+pub use vitals::{QueueVitals, VitalsStore};
 
 /// The delivery row's state codes, for the backends' SQL (see `stored::delivery_state_code`).
 use stored::delivery_state;
@@ -70,7 +72,7 @@ pub mod prelude {
     pub use super::{
         ApplicationStore, AttemptStore, BackgroundTaskStore, DeliveryStore, EndpointSecretStore,
         EndpointStore, EventTypeStore, IdempotencyStore, LogStore, MessageStore, ReplayStore,
-        RetentionStore, SettingStore, Store,
+        RetentionStore, SettingStore, Store, VitalsStore,
     };
 }
 
@@ -138,6 +140,7 @@ pub trait Store:
     + LogStore
     + ReplayStore
     + BackgroundTaskStore
+    + VitalsStore
     + inbound::InboundStore
     + Send
     + Sync
@@ -159,18 +162,25 @@ pub enum Backend {
 
 impl Backend {
     /// Opens PostgreSQL when `database_url` is given (`--database-url`), otherwise SQLite in
-    /// `data_dir`. `node_id` names this process on the PostgreSQL leases it takes.
+    /// `data_dir`. `node_id` names this process on the PostgreSQL leases it takes. The write
+    /// batchers record their commits in `instruments`.
     pub async fn open(
         database_url: Option<&str>,
         data_dir: &std::path::Path,
         node_id: &str,
+        instruments: &crate::telemetry::instruments::Instruments,
     ) -> Result<Backend, StoreError> {
         match database_url {
             Some(url) => Ok(Backend::Postgres(std::sync::Arc::new(
-                postgres::PostgresStore::open(url, node_id).await?,
+                postgres::PostgresStore::open_recording(
+                    url,
+                    node_id,
+                    instruments.commits("postgres"),
+                )
+                .await?,
             ))),
             None => Ok(Backend::Sqlite(std::sync::Arc::new(
-                sqlite::SqliteStore::open(data_dir)?,
+                sqlite::SqliteStore::open_recording(data_dir, instruments.commits("sqlite"))?,
             ))),
         }
     }

@@ -32,6 +32,7 @@ mod replay;
 mod retention;
 mod rows;
 mod settings;
+mod vitals;
 mod writer;
 
 use std::str::FromStr;
@@ -47,6 +48,7 @@ use tokio_postgres::types::FromSql;
 use tokio_util::sync::CancellationToken;
 
 use super::{Store, StoreError};
+use crate::telemetry::instruments::CommitInstruments;
 
 /// The channel on which commits that add deliveries notify every node.
 pub const NOTIFY_CHANNEL: &str = "hookd_deliveries";
@@ -85,6 +87,15 @@ impl PostgresStore {
     /// Connects to `database_url` (`postgres://...`), applies pending migrations, and starts the
     /// message writers. `node_id` names this node on the leases it takes.
     pub async fn open(database_url: &str, node_id: &str) -> Result<Self, StoreError> {
+        Self::open_recording(database_url, node_id, CommitInstruments::unrecorded()).await
+    }
+
+    /// `open`, with the message writers' commits recorded in `commits`.
+    pub async fn open_recording(
+        database_url: &str,
+        node_id: &str,
+        commits: CommitInstruments,
+    ) -> Result<Self, StoreError> {
         let connect_config = parse_url(database_url)?;
         migrate_database(&connect_config).await?;
         let manager = Manager::from_config(
@@ -118,7 +129,7 @@ impl PostgresStore {
             }
         }
         Ok(PostgresStore {
-            writer: writer::MessageWriter::start(pool.clone()),
+            writer: writer::MessageWriter::start(pool.clone(), commits),
             pool,
             connect_config,
             node_id: node_id.to_owned(),

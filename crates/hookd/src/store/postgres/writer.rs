@@ -5,7 +5,8 @@
 //! to a limit), writes them all in one transaction with their fan-out, sends one `NOTIFY` for the
 //! batch, commits, and only then answers the callers: accepted still means durable, but a commit
 //! (one WAL flush) is shared by the whole batch. If the batch fails, each message is retried in a
-//! transaction of its own, so one bad message cannot fail its neighbours.
+//! transaction of its own, so one bad message cannot fail its neighbours. Each committed
+//! batch's duration and size go to the commit instruments.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use super::{backend, pooled};
 use crate::domain::{AppId, FanoutTarget};
 use crate::store::{MessageInsert, NewMessage, StoreError};
 use crate::telemetry::ErrorChain;
+use crate::telemetry::instruments::CommitInstruments;
 
 /// Writer tasks committing in parallel; each holds one pooled connection while it commits.
 const WRITERS: usize = 4;
@@ -37,11 +39,17 @@ pub struct MessageWriter {
 }
 
 impl MessageWriter {
-    pub fn start(pool: Pool) -> Self {
+    pub fn start(pool: Pool, commits: CommitInstruments) -> Self {
         let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
         let receiver = Arc::new(Mutex::new(receiver));
         let writers = (0..WRITERS)
-            .map(|_| tokio::spawn(run_writer(pool.clone(), Arc::clone(&receiver))))
+            .map(|_| {
+                tokio::spawn(run_writer(
+                    pool.clone(),
+                    Arc::clone(&receiver),
+                    commits.clone(),
+                ))
+            })
             .collect();
         MessageWriter {
             queue: std::sync::Mutex::new(Some(sender)),
@@ -75,7 +83,11 @@ impl MessageWriter {
     }
 }
 
-async fn run_writer(pool: Pool, queue: Arc<Mutex<mpsc::Receiver<(NewMessage, Answer)>>>) {
+async fn run_writer(
+    pool: Pool,
+    queue: Arc<Mutex<mpsc::Receiver<(NewMessage, Answer)>>>,
+    commits: CommitInstruments,
+) {
     let mut batch = Vec::with_capacity(MAX_MESSAGES_PER_COMMIT);
     loop {
         // Only one writer waits on the queue at a time; it takes all that is there and lets the
@@ -89,8 +101,11 @@ async fn run_writer(pool: Pool, queue: Arc<Mutex<mpsc::Receiver<(NewMessage, Ans
             return;
         }
         let (messages, answers): (Vec<NewMessage>, Vec<Answer>) = batch.drain(..).unzip();
+        let began = std::time::Instant::now();
         match write_batch(&pool, &messages).await {
             Ok(results) => {
+                commits.duration.record(began.elapsed().as_secs_f64());
+                commits.batch_size.record(messages.len() as f64);
                 for (answer, result) in answers.into_iter().zip(results) {
                     let _ = answer.send(Ok(result));
                 }

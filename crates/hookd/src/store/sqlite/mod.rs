@@ -35,6 +35,7 @@ mod replay;
 mod retention;
 mod rows;
 mod settings;
+mod vitals;
 mod writer;
 
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
@@ -47,6 +48,7 @@ use rusqlite::Connection;
 use tokio::sync::{Notify, oneshot};
 
 use super::{Store, StoreError};
+use crate::telemetry::instruments::CommitInstruments;
 use writer::{Job, adding_savepoint_job, is_disk_full, run_writer};
 
 /// Read connections kept open for reuse.
@@ -73,6 +75,11 @@ impl SqliteStore {
     /// store. That makes every lease found at start-up a lease of a process that is gone: they
     /// are released at once instead of waiting out their time.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        Self::open_recording(data_dir, CommitInstruments::unrecorded())
+    }
+
+    /// `open`, with the writer's commits recorded in `commits`.
+    pub fn open_recording(data_dir: &Path, commits: CommitInstruments) -> Result<Self, StoreError> {
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
@@ -102,7 +109,7 @@ impl SqliteStore {
         let wake = Arc::clone(&deliveries_added);
         let writer = std::thread::Builder::new()
             .name("hookd-sqlite-writer".into())
-            .spawn(move || run_writer(writer_connection, receiver, &wake))
+            .spawn(move || run_writer(writer_connection, receiver, &wake, &commits))
             .map_err(backend)?;
         Ok(SqliteStore {
             _lock: lock,
