@@ -23,6 +23,7 @@ use crate::config::Config;
 use crate::engine::attempt::AttemptPolicy;
 use crate::engine::client::{ClientConfig, DeliveryClient, Resolver, SystemResolver};
 use crate::engine::dispatcher::{Dispatcher, DispatcherConfig};
+use crate::engine::heartbeat::Heartbeat;
 use crate::http_server;
 use crate::ops::Ops;
 use crate::policy::backpressure::CircuitPolicy;
@@ -30,6 +31,7 @@ use crate::policy::ssrf::TargetPolicy;
 use crate::retention::{self, RetentionConfig};
 use crate::store::sealing::{Keyring, Sealing};
 use crate::store::{Backend, Store};
+use crate::telemetry::instruments::Instruments;
 
 /// The setting under which a generated admin token's SHA-256 is kept.
 const ADMIN_TOKEN_SETTING: &str = "admin_token_sha256";
@@ -155,11 +157,13 @@ pub async fn start(config: Config, deps: Dependencies) -> anyhow::Result<Running
         .encryption
         .keyring()
         .context("reading the encryption keys")?;
+    let instruments = Arc::new(Instruments::new());
     let backend = Backend::open(
         config.database_url.as_deref(),
         &config.data_dir,
         &node_id,
         Sealing::new(keyring.clone()),
+        &instruments,
     )
     .await
     .with_context(|| match &config.database_url {
@@ -194,6 +198,7 @@ pub async fn start(config: Config, deps: Dependencies) -> anyhow::Result<Running
     let shared_store: Arc<dyn Store> = store.clone();
     let wake_background = Arc::new(Notify::new());
     let shutdown = CancellationToken::new();
+    let engine_heartbeat = Heartbeat::default();
 
     let ops = Ops {
         store: Arc::clone(&shared_store),
@@ -203,6 +208,11 @@ pub async fn start(config: Config, deps: Dependencies) -> anyhow::Result<Running
         wake_background: Arc::clone(&wake_background),
         payload_retention: config.payload_retention,
         message_feed: crate::ops::stream::MessageFeed::until(shutdown.child_token()),
+        instruments: Arc::clone(&instruments),
+        readiness: crate::ops::readiness::ReadinessProbe {
+            engine_heartbeat: engine_heartbeat.clone(),
+            engine_stall_after: config.engine_stall_timeout,
+        },
     };
     let dashboard = crate::web::router(crate::web::WebContext {
         ops: ops.clone(),
@@ -221,6 +231,10 @@ pub async fn start(config: Config, deps: Dependencies) -> anyhow::Result<Running
             body_limits: BodyLimits::new(config.body_read_timeout, config.max_in_flight_body_bytes),
             idempotency_window: config.idempotency_window,
             public_url: config.public_url.clone(),
+            metrics_token_sha256: config.metrics_token.as_deref().map(sha256),
+            rate_limit: config
+                .api_rate_limit
+                .map(|limit| Arc::new(api::rate_limit::TokenRateLimit::new(limit))),
         },
         dashboard,
     );
@@ -254,6 +268,8 @@ pub async fn start(config: Config, deps: Dependencies) -> anyhow::Result<Running
             default_endpoint_max_in_flight: config.endpoint_max_in_flight,
             circuit: CircuitPolicy::default(),
         },
+        heartbeat: engine_heartbeat,
+        instruments: Arc::clone(&instruments),
     };
 
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -273,6 +289,12 @@ pub async fn start(config: Config, deps: Dependencies) -> anyhow::Result<Running
         },
         shutdown.child_token(),
     ));
+    let vitals_task = tokio::spawn(crate::engine::vitals::sample_until(
+        Arc::clone(&store) as Arc<dyn Store>,
+        Arc::clone(&deps.clock),
+        instruments,
+        shutdown.child_token(),
+    ));
     let dispatcher_task = tokio::spawn(dispatcher.run(shutdown.child_token()));
     let background_task = tokio::spawn(background_runner.run(shutdown.child_token()));
     let http_shutdown = shutdown.clone();
@@ -287,6 +309,7 @@ pub async fn start(config: Config, deps: Dependencies) -> anyhow::Result<Running
         retention_task
             .await
             .context("the retention task panicked")?;
+        vitals_task.await.context("the metrics sampler panicked")?;
         tracing::info!("waiting for the store to finish its writes");
         backend.close().await;
         Ok(())

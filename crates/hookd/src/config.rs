@@ -11,6 +11,7 @@ use std::time::Duration;
 use clap::builder::{BoolishValueParser, RangedU64ValueParser};
 use clap::{Args, FromArgMatches, value_parser};
 
+use crate::api::rate_limit::ApiRateLimit;
 use crate::http_server::tls::TlsFiles;
 use crate::http_server::{ConnectionLimits, RESERVED_DESCRIPTORS, connection_cap};
 use crate::policy::retry::RetrySchedule;
@@ -73,6 +74,12 @@ pub struct Config {
     /// A dashboard session ends this long after its login, however busy
     /// (`--dashboard-session-lifetime`).
     pub dashboard_session_lifetime: Duration,
+    /// The bearer token `/metrics` requires; `None` leaves it open.
+    pub metrics_token: Option<String>,
+    /// Requests per second (and burst) each API token may make; `None` = no limit.
+    pub api_rate_limit: Option<ApiRateLimit>,
+    /// Readiness fails when the delivery loop has not gone round for this long.
+    pub engine_stall_timeout: Duration,
 }
 
 impl Config {
@@ -204,6 +211,21 @@ pub struct ServeArgs {
     /// End every dashboard session this long after its login (e.g. `12h`).
     #[arg(long, env = "HOOKD_DASHBOARD_SESSION_LIFETIME", default_value = "12h", value_parser = parse_positive_duration)]
     dashboard_session_lifetime: Duration,
+    /// Bearer token that `GET /metrics` requires. Without it, `/metrics` is open: keep it
+    /// behind your network.
+    #[arg(long, env = "HOOKD_METRICS_TOKEN", hide_env_values = true)]
+    metrics_token: Option<String>,
+    /// API requests per second each token may make (after authentication; past it, 429 with
+    /// `Retry-After`). 0 turns the limit off.
+    #[arg(long, env = "HOOKD_API_RATE_LIMIT", default_value_t = 50_000)]
+    api_rate_limit: u32,
+    /// Requests a token may make at once above --api-rate-limit before it is slowed down.
+    #[arg(long, env = "HOOKD_API_RATE_BURST", default_value_t = 100_000, value_parser = value_parser!(u32).range(1..))]
+    api_rate_burst: u32,
+    /// Readiness (`/api/v1/health/ready`) fails when the delivery loop has not gone round for
+    /// this long; it goes round at least twice a second when healthy.
+    #[arg(long, env = "HOOKD_ENGINE_STALL_TIMEOUT", default_value = "30s", value_parser = parse_positive_duration)]
+    engine_stall_timeout: Duration,
 }
 
 /// The keys that seal secrets at rest, as given; `store::sealing::Keyring::parse` reads them
@@ -314,6 +336,15 @@ impl ServeArgs {
             public_url: self.public_url.filter(|url| !url.is_empty()),
             dashboard_idle_timeout: self.dashboard_idle_timeout,
             dashboard_session_lifetime: self.dashboard_session_lifetime,
+            metrics_token: self.metrics_token.filter(|token| !token.is_empty()),
+            api_rate_limit: std::num::NonZeroU32::new(self.api_rate_limit).map(|per_second| {
+                ApiRateLimit {
+                    per_second,
+                    burst: std::num::NonZeroU32::new(self.api_rate_burst)
+                        .unwrap_or(std::num::NonZeroU32::MIN),
+                }
+            }),
+            engine_stall_timeout: self.engine_stall_timeout,
         }
     }
 }
@@ -579,6 +610,26 @@ mod tests {
                 "false",
             ),
             ("https-only", config.https_only.to_string(), "false"),
+            (
+                "api-rate-limit",
+                format!("{:?}", config.api_rate_limit.map(|limit| limit.per_second)),
+                "Some(50000)",
+            ),
+            (
+                "api-rate-burst",
+                format!("{:?}", config.api_rate_limit.map(|limit| limit.burst)),
+                "Some(100000)",
+            ),
+            (
+                "engine-stall-timeout",
+                format!("{:?}", config.engine_stall_timeout),
+                "30s",
+            ),
+            (
+                "metrics-token",
+                format!("{:?}", config.metrics_token),
+                "None",
+            ),
         ];
         for (flag, found, documented) in expected {
             assert_eq!(found, documented, "--{flag}");

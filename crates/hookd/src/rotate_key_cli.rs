@@ -13,6 +13,7 @@ use crate::config::{EncryptionKeys, parse_database_url};
 use crate::store::sealed_values::{SealedRows, SealingCensus};
 use crate::store::sealing::{Keyring, Sealing};
 use crate::store::{Backend, StoreError};
+use crate::telemetry::instruments::Instruments;
 
 #[derive(Debug, Args)]
 pub struct RotateKeyArgs {
@@ -54,18 +55,29 @@ async fn open(args: &RotateKeyArgs, keyring: &Keyring) -> anyhow::Result<Backend
     match args.database_url.as_deref().filter(|url| !url.is_empty()) {
         Some(url) => {
             let node_id = format!("rotate-key-{}", std::process::id());
-            Backend::open(Some(url), &args.data_dir, &node_id, sealing())
-                .await
-                .context("opening the PostgreSQL database")
+            Backend::open(
+                Some(url),
+                &args.data_dir,
+                &node_id,
+                sealing(),
+                &Instruments::new(),
+            )
+            .await
+            .context("opening the PostgreSQL database")
         }
         None => {
-            let opened = match Backend::open(None, &args.data_dir, "", sealing()).await {
-                Err(StoreError::Locked) => {
-                    crate::store::sqlite::SqliteStore::open_beside_server(&args.data_dir, sealing())
+            let opened =
+                match Backend::open(None, &args.data_dir, "", sealing(), &Instruments::new()).await
+                {
+                    Err(StoreError::Locked) => {
+                        crate::store::sqlite::SqliteStore::open_beside_server(
+                            &args.data_dir,
+                            sealing(),
+                        )
                         .map(|store| Backend::Sqlite(std::sync::Arc::new(store)))
-                }
-                other => other,
-            };
+                    }
+                    other => other,
+                };
             opened.with_context(|| format!("opening the database in {}", args.data_dir.display()))
         }
     }

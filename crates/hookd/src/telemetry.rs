@@ -2,12 +2,15 @@
 //! (default `info`), as text or one JSON object a line (`--log-format`). Text is coloured only
 //! when stderr is a terminal and `NO_COLOR` is unset, so files and pipes get no escape codes.
 //! Nothing here decides what is logged; modules do, and never log secrets, signatures or
-//! payloads. `ErrorChain` is how an error goes into a log field: with every cause.
+//! payloads. `ErrorChain` is how an error goes into a log field: with every cause. The metrics
+//! (`instruments`) are telemetry too: the series hookd records and the registry behind `/metrics`.
 
 use std::fmt;
 use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
+
+pub mod instruments;
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]

@@ -6,7 +6,8 @@
 //! hash of the accepted token is left in the request's extensions as `AuthenticatedToken`, so
 //! the idempotency layer can scope keys by caller without ever holding the token, and beside it
 //! the `Principal` the handlers pass to every operation. A route's scope is judged after
-//! routing (`scoped_routes`).
+//! routing (`scoped_routes`). An authenticated caller over its rate limit is answered here
+//! (`rate_limit`), before the request goes on.
 //!
 //! An unknown, expired or revoked token gets the same 401 (`invalid token`): the answer does
 //! not tell a guesser whether a token ever existed.
@@ -53,15 +54,17 @@ pub async fn require_bearer_token(
             Err(error) => return ApiError::from(error).into_response(),
         }
     };
-    request
-        .extensions_mut()
-        .insert(AuthenticatedToken { sha256 });
+    let caller = AuthenticatedToken { sha256 };
+    if let Some(refused) = super::rate_limit::refuse_over_limit(&ctx, &caller) {
+        return refused;
+    }
+    request.extensions_mut().insert(caller);
     request.extensions_mut().insert(principal);
     next.run(request).await
 }
 
 /// The token of an `Authorization` header value, if it uses the Bearer scheme.
-fn bearer_token(header: &str) -> Option<&str> {
+pub(super) fn bearer_token(header: &str) -> Option<&str> {
     let (scheme, token) = header.trim().split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
@@ -70,6 +73,12 @@ fn bearer_token(header: &str) -> Option<&str> {
 /// Whether a token's hash is the admin token's, compared in constant time.
 fn is_admin(sha256: &[u8; 32], admin_sha256: &[u8; 32]) -> bool {
     bool::from(sha256.ct_eq(admin_sha256))
+}
+
+/// Whether `token` hashes to `expected_sha256`, compared in constant time (the `/metrics`
+/// token).
+pub(super) fn token_matches(token: &str, expected_sha256: &[u8; 32]) -> bool {
+    is_admin(&Sha256::digest(token.as_bytes()).into(), expected_sha256)
 }
 
 #[cfg(test)]

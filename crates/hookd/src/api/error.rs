@@ -49,6 +49,10 @@ pub enum ApiError {
     /// Too much is in progress to take this request now; the client may retry after a pause.
     #[error("the server is busy; retry in {} s", retry_after.as_secs())]
     Overloaded { retry_after: std::time::Duration },
+    /// The caller's token made more requests than `--api-rate-limit` allows; it may retry
+    /// after this many seconds.
+    #[error("too many requests for this token; retry in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
     /// The request was well-formed but some values are not acceptable.
     #[error("invalid request")]
     Validation(Vec<FieldError>),
@@ -134,6 +138,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Store(StoreError::Conflict(_)) => StatusCode::CONFLICT,
             ApiError::Store(StoreError::Unavailable | StoreError::StorageFull(_)) => {
@@ -156,6 +161,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::RequestTimeout => "request_timeout",
             ApiError::Overloaded { .. } => "overloaded",
+            ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Validation(_) => return None,
             ApiError::Store(StoreError::Unavailable) => "service_unavailable",
             ApiError::Store(StoreError::StorageFull(_)) => "storage_full",
@@ -247,6 +253,10 @@ impl IntoResponse for ApiError {
             }
             ApiError::Overloaded { retry_after } => {
                 let retry_after = [(RETRY_AFTER, retry_after.as_secs().max(1).to_string())];
+                return (self.status(), retry_after, Json(self.body())).into_response();
+            }
+            ApiError::RateLimited { retry_after_secs } => {
+                let retry_after = [(RETRY_AFTER, retry_after_secs.max(&1).to_string())];
                 return (self.status(), retry_after, Json(self.body())).into_response();
             }
             _ => {}

@@ -9,7 +9,10 @@
 //! replay layer (`idempotency`), the route's scope, body and query parsing (`json`, `params`; a missing target is
 //! answered before invalid input, `lookup_first`), one handler module per
 //! resource, and `error`, which renders every failure as JSON. Around all of it, the access
-//! log (`access_log`) gives each request an `x-request-id` and logs one line when it is answered.
+//! log (`access_log`) gives each request an `x-request-id`, logs one line when it is answered
+//! and counts it by route template and status class. An authenticated caller over its
+//! per-token rate limit is answered 429 right after `auth` (`rate_limit`). `GET /metrics`
+//! (`metrics`) renders the Prometheus series; `/api/v1/health/ready` is readiness (`health`).
 
 mod access_log;
 mod applications;
@@ -35,10 +38,12 @@ mod lookup_first;
 mod message_filter;
 mod message_logs;
 mod messages;
+mod metrics;
 mod operational_webhooks;
 mod pagination;
 mod params;
 mod patch;
+pub mod rate_limit;
 mod replay;
 mod scoped_routes;
 mod stream;
@@ -71,6 +76,10 @@ pub struct ApiContext {
     /// hookd's URL as providers reach it (`--public-url`), the base of every `ingestUrl`;
     /// without it, `http://` and the request's `Host`.
     pub public_url: Option<String>,
+    /// SHA-256 of `--metrics-token`; `None` leaves `/metrics` open.
+    pub metrics_token_sha256: Option<[u8; 32]>,
+    /// The per-token request rate limit; `None` when `--api-rate-limit` is 0.
+    pub rate_limit: Option<std::sync::Arc<rate_limit::TokenRateLimit>>,
 }
 
 pub use error::ApiError;
@@ -106,6 +115,9 @@ struct DeclaredRoutes {
     ingest: ScopedRoutes,
     /// The ingest URL, without one.
     ingest_public: ScopedRoutes,
+    /// Outside `/api/v1` and without an API token: `/metrics`, where scrapers expect it (with
+    /// its own `--metrics-token`, if any).
+    root_public: ScopedRoutes,
 }
 
 fn declared_routes() -> DeclaredRoutes {
@@ -114,9 +126,12 @@ fn declared_routes() -> DeclaredRoutes {
             .merge(token_routes())
             .merge(operational_routes())
             .merge(stream::app_routes()),
-        api_public: ScopedRoutes::new(API_PREFIX).route("/health", get(Public, health::get)),
+        api_public: ScopedRoutes::new(API_PREFIX)
+            .route("/health", get(Public, health::get))
+            .route("/health/ready", get(Public, health::ready)),
         ingest: inbound::management_routes().merge(stream::source_routes()),
         ingest_public: inbound::public_routes(),
+        root_public: ScopedRoutes::new("").route("/metrics", get(Public, metrics::get)),
     }
 }
 
@@ -129,6 +144,7 @@ pub fn route_table() -> Vec<RouteDecl> {
         declared.api_public,
         declared.ingest,
         declared.ingest_public,
+        declared.root_public,
     ]
     .into_iter()
     .flat_map(|routes| routes.into_parts().1)
@@ -178,12 +194,15 @@ pub fn router(ctx: ApiContext, beside: Router) -> Router {
             ctx.clone(),
             body_limits::reserve_and_time_body,
         ));
+    let instruments = std::sync::Arc::clone(&ctx.ops.instruments);
     access_log::wrap(
         Router::new()
             .nest(API_PREFIX, api)
             .merge(ingest)
+            .merge(declared.root_public.into_parts().0)
             .with_state(ctx)
             .merge(beside),
+        instruments,
     )
 }
 

@@ -17,6 +17,10 @@
 //! renewed in time, is stopped before its lease could lapse, so it never overlaps another claim
 //! of the same delivery.
 //!
+//! Each round beats the engine's `heartbeat` (readiness reads it); a round ends within a poll
+//! interval whether work is due or every slot is busy. Each attempt counts in the attempt
+//! instruments (in flight, outcome and failure code, duration): atomic adds, no lookup.
+//!
 //! On shutdown it stops claiming, gives in-flight attempts a grace period to finish and be
 //! recorded, and releases the leases of any that did not.
 
@@ -29,6 +33,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::attempt::{AttemptPolicy, attempt_delivery};
 use super::client::DeliveryClient;
+use super::heartbeat::Heartbeat;
 use super::leases::{HeldLeases, Renewal};
 use super::recorder::Recorder;
 use super::scheduler::Scheduler;
@@ -38,6 +43,7 @@ use crate::policy::backpressure::CircuitPolicy;
 use crate::policy::outcome::{AttemptOutcome, FailureCode};
 use crate::store::{AttemptRecord, ClaimedDelivery, Store};
 use crate::telemetry::ErrorChain;
+use crate::telemetry::instruments::Instruments;
 
 /// Dispatcher tuning; the defaults suit one node on a small machine.
 #[derive(Debug, Clone)]
@@ -68,6 +74,9 @@ pub struct Dispatcher {
     pub client: Arc<DeliveryClient>,
     pub clock: Arc<dyn Clock>,
     pub config: DispatcherConfig,
+    /// Beaten every round of the loop.
+    pub heartbeat: Heartbeat,
+    pub instruments: Arc<Instruments>,
 }
 
 impl Dispatcher {
@@ -100,6 +109,7 @@ impl Dispatcher {
                 held: held.clone(),
                 records: recorder.records(),
                 finished: finished_tx,
+                instruments: Arc::clone(&self.instruments),
             },
         };
         let mut scheduler = Scheduler::new(
@@ -109,6 +119,7 @@ impl Dispatcher {
         );
 
         while !shutdown.is_cancelled() {
+            self.heartbeat.beat();
             while attempts.running.try_join_next().is_some() {}
             while let Ok(done) = finished.try_recv() {
                 scheduler.finished(&done.endpoint_id, &done.outcome, done.took);
@@ -119,6 +130,8 @@ impl Dispatcher {
                     Some(done) = finished.recv() => {
                         scheduler.finished(&done.endpoint_id, &done.outcome, done.took);
                     }
+                    // Every slot busy with slow attempts is not a stuck loop: go round anyway.
+                    _ = tokio::time::sleep(self.config.poll_interval) => {}
                     _ = shutdown.cancelled() => break,
                 }
                 continue;
@@ -239,6 +252,7 @@ struct AttemptContext {
     held: HeldLeases,
     records: mpsc::UnboundedSender<AttemptRecord>,
     finished: mpsc::UnboundedSender<Finished>,
+    instruments: Arc<Instruments>,
 }
 
 impl Attempts {
@@ -257,7 +271,10 @@ impl Attempts {
             .held
             .hold(&claim.delivery_id, claim.lease_token, granted_at);
         let context = self.context.clone();
+        context.instruments.attempts.in_flight.increment(1.0);
         self.running.spawn(async move {
+            // Counted out however the task ends, aborted at shutdown included.
+            let _in_flight = InFlight(Arc::clone(&context.instruments));
             let finished = context.run(claim, lost).await;
             let _ = context.finished.send(finished);
             drop(permit);
@@ -301,7 +318,11 @@ impl AttemptContext {
         );
         self.held
             .attempt_finished(&claim.delivery_id, claim.lease_token);
-        let took = Some(Duration::from_millis(record.attempt.response_duration_ms));
+        let took = Duration::from_millis(record.attempt.response_duration_ms);
+        self.instruments
+            .attempts
+            .finished(outcome.failure_code(), took);
+        let took = Some(took);
         let _ = self.records.send(record);
         Finished {
             endpoint_id: claim.endpoint_id,
@@ -319,10 +340,20 @@ impl AttemptContext {
             "delivery attempt stopped: its lease was lost or could not be renewed"
         );
         self.held.forget(&claim.delivery_id, claim.lease_token);
+        self.instruments.attempts.stopped.increment(1);
         Finished {
             endpoint_id: claim.endpoint_id,
             outcome: AttemptOutcome::failed_without_response(FailureCode::Other),
             took: None,
         }
+    }
+}
+
+/// One attempt in flight, for the gauge: counted out when dropped.
+struct InFlight(Arc<Instruments>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.attempts.in_flight.decrement(1.0);
     }
 }

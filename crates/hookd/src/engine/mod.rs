@@ -1,8 +1,8 @@
 //! The engine: from a committed delivery task to a signed HTTP request and a recorded outcome.
 //!
 //! `dispatcher` claims due deliveries under a lease and runs them with bounded concurrency;
-//! `leases` is the table of the leases this node holds and the heartbeat that renews them;
-//! `recorder` writes finished attempts' records in batches; `attempt` is one delivery step
+//! `heartbeat` says when its loop last went round (readiness); `leases` is the table of the leases this node holds and the heartbeat that renews them;
+//! `vitals` samples the queue for the metrics gauges; `recorder` writes finished attempts' records in batches; `attempt` is one delivery step
 //! (sign, send, classify, decide what comes next); `client` is the one outbound HTTP client,
 //! owning timeouts and the SSRF guard (`policy::ssrf`, applied to every resolved address by
 //! `client::resolver`); the rules it applies are in `policy`. Nothing here holds a database
@@ -11,6 +11,8 @@
 pub mod attempt;
 pub mod client;
 pub mod dispatcher;
+pub mod heartbeat;
 mod leases;
 mod recorder;
 pub mod scheduler;
+pub mod vitals;

@@ -177,6 +177,7 @@ pub async fn receive(ops: &Ops, source: &Source, request: IncomingRequest) -> Op
     if verified.is_ok()
         && let Some(challenge) = slack_challenge(source, &request.body)
     {
+        ops.instruments.inbound.challenge();
         return Ok(Receipt::Challenge(challenge));
     }
     let payload = verified.map_err(RejectReason::Signature).and_then(|()| {
@@ -200,6 +201,7 @@ pub async fn receive(ops: &Ops, source: &Source, request: IncomingRequest) -> Op
     let receipt = match outcome {
         Ok(ReceiptOutcome::Rejected(reason)) => {
             tracing::info!(source_id = %source.id, reason = reason.code(), "inbound request rejected");
+            ops.instruments.inbound.rejected(reason.code());
             Receipt::Rejected(reason)
         }
         Ok(ReceiptOutcome::Forwarded {
@@ -208,10 +210,13 @@ pub async fn receive(ops: &Ops, source: &Source, request: IncomingRequest) -> Op
             app_forward,
         }) => {
             tracing::info!(source_id = %source.id, msg_id = %msg_id, deliveries, "inbound request forwarded");
+            ops.instruments.inbound.forwarded();
+            ops.instruments.messages_accepted_inbound.increment(1);
             ops.message_feed.announce(&source.app_id());
             if let (Some(AppForward::Forwarded(_)), Some(app_id)) =
                 (&app_forward, &source.fields.config.forward_to_app)
             {
+                ops.instruments.messages_accepted_inbound.increment(1);
                 ops.message_feed
                     .announce(&AppId::from_trusted(app_id.clone()));
             }
@@ -221,7 +226,10 @@ pub async fn receive(ops: &Ops, source: &Source, request: IncomingRequest) -> Op
             }
             Receipt::Forwarded(msg_id)
         }
-        Ok(ReceiptOutcome::Duplicate { msg_id }) => Receipt::Duplicate(msg_id),
+        Ok(ReceiptOutcome::Duplicate { msg_id }) => {
+            ops.instruments.inbound.duplicate();
+            Receipt::Duplicate(msg_id)
+        }
         // Deleted between the lookup and the write: as if the token had not been found.
         Err(StoreError::NotFound(_)) => return Err(OpError::NotFound(SOURCE_NOT_FOUND)),
         Err(error) => return Err(error.into()),

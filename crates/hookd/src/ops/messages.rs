@@ -64,6 +64,7 @@ pub async fn accept(
             deliveries,
         } => {
             tracing::info!(app_id = %app.id, msg_id = %message.id, deliveries, "message accepted");
+            ops.instruments.messages_accepted_api.increment(1);
             ops.message_feed.announce(&app.id);
             Ok(message)
         }

@@ -22,6 +22,7 @@ pub mod inbound;
 pub mod listing;
 pub mod messages;
 mod principal;
+pub mod readiness;
 pub mod replay;
 mod scope;
 pub mod stream;
@@ -36,6 +37,7 @@ use crate::clock::Clock;
 use crate::engine::client::Resolver;
 use crate::policy::ssrf::TargetPolicy;
 use crate::store::Store;
+use crate::telemetry::instruments::Instruments;
 
 pub use error::{InputPlace, InvalidField, OpError};
 pub use principal::{ADMIN_ONLY, AppScope, OTHER_APPLICATION, Principal, READ_ONLY};
@@ -62,6 +64,10 @@ pub struct Ops {
     pub payload_retention: std::time::Duration,
     /// Told of every message committed on this node, so that open streams read it at once.
     pub message_feed: stream::MessageFeed,
+    /// The series the operations count in (messages accepted, inbound verdicts).
+    pub instruments: Arc<Instruments>,
+    /// What readiness reads besides the store: the engine's heartbeat and its limit.
+    pub readiness: readiness::ReadinessProbe,
 }
 
 /// What a create-or-update (or a create that may find its record already there) did.

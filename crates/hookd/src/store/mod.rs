@@ -39,6 +39,7 @@ pub mod sqlite;
 pub mod stored;
 pub mod streams;
 pub mod tokens;
+pub mod vitals;
 pub mod web_sessions;
 
 pub use applications::{ApplicationChange, ApplicationFilter, ApplicationStore};
@@ -66,6 +67,7 @@ pub use retention::RetentionStore;
 pub use settings::SettingStore;
 pub use streams::{StreamPosition, StreamRead, StreamStore};
 pub use tokens::{TokenSelection, TokenStore};
+pub use vitals::{QueueVitals, VitalsStore};
 pub use web_sessions::{WebSession, WebSessionStore};
 
 /// The delivery row's state codes, for the backends' SQL (see `stored::delivery_state_code`).
@@ -79,7 +81,7 @@ pub mod prelude {
     pub use super::{
         ApplicationStore, AttemptStore, BackgroundTaskStore, DeliveryStore, EndpointSecretStore,
         EndpointStore, EventTypeStore, IdempotencyStore, LogStore, MessageStore, ReplayStore,
-        RetentionStore, SettingStore, Store, StreamStore, TokenStore, WebSessionStore,
+        RetentionStore, SettingStore, Store, StreamStore, TokenStore, VitalsStore, WebSessionStore,
     };
 }
 
@@ -149,6 +151,7 @@ pub trait Store:
     + ReplayStore
     + BackgroundTaskStore
     + TokenStore
+    + VitalsStore
     + inbound::InboundStore
     + WebSessionStore
     + sealed_values::SealedValueStore
@@ -173,19 +176,27 @@ pub enum Backend {
 impl Backend {
     /// Opens PostgreSQL when `database_url` is given (`--database-url`), otherwise SQLite in
     /// `data_dir`. `node_id` names this process on the PostgreSQL leases it takes.
-    /// Secret columns are sealed and opened with `sealing`.
+    /// Secret columns are sealed and opened with `sealing`; the write batchers record their
+    /// commits in `instruments`.
     pub async fn open(
         database_url: Option<&str>,
         data_dir: &std::path::Path,
         node_id: &str,
         sealing: sealing::Sealing,
+        instruments: &crate::telemetry::instruments::Instruments,
     ) -> Result<Backend, StoreError> {
         match database_url {
             Some(url) => Ok(Backend::Postgres(std::sync::Arc::new(
-                postgres::PostgresStore::open_sealed(url, node_id, sealing).await?,
+                postgres::PostgresStore::open_with(
+                    url,
+                    node_id,
+                    sealing,
+                    instruments.commits("postgres"),
+                )
+                .await?,
             ))),
             None => Ok(Backend::Sqlite(std::sync::Arc::new(
-                sqlite::SqliteStore::open_sealed(data_dir, sealing)?,
+                sqlite::SqliteStore::open_with(data_dir, sealing, instruments.commits("sqlite"))?,
             ))),
         }
     }

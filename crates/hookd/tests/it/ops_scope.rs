@@ -55,6 +55,11 @@ async fn world() -> World {
         wake_background: Arc::new(Notify::new()),
         payload_retention: std::time::Duration::from_secs(3600),
         message_feed: Default::default(),
+        instruments: Default::default(),
+        readiness: hookd::ops::readiness::ReadinessProbe {
+            engine_heartbeat: Default::default(),
+            engine_stall_after: std::time::Duration::from_secs(30),
+        },
     };
     let admin = Principal::Admin;
     let mut made = Vec::new();

@@ -162,6 +162,11 @@ fn ops_over(store: Arc<dyn Store>) -> Ops {
         wake_background: Arc::new(Notify::new()),
         payload_retention: Duration::from_secs(3600),
         message_feed: Default::default(),
+        instruments: Default::default(),
+        readiness: hookd::ops::readiness::ReadinessProbe {
+            engine_heartbeat: Default::default(),
+            engine_stall_after: Duration::from_secs(30),
+        },
     }
 }
 

@@ -35,6 +35,7 @@ mod sealed_values;
 mod settings;
 mod streams;
 mod tokens;
+mod vitals;
 mod web_sessions;
 mod writer;
 
@@ -52,6 +53,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::sealing::Sealing;
 use super::{Store, StoreError};
+use crate::telemetry::instruments::CommitInstruments;
 
 /// The channel on which commits that add deliveries notify every node.
 pub const NOTIFY_CHANNEL: &str = "hookd_deliveries";
@@ -95,14 +97,22 @@ impl PostgresStore {
     /// Connects to `database_url` (`postgres://...`), applies pending migrations, and starts the
     /// message writers. `node_id` names this node on the leases it takes.
     pub async fn open(database_url: &str, node_id: &str) -> Result<Self, StoreError> {
-        Self::open_sealed(database_url, node_id, Sealing::plain()).await
+        Self::open_with(
+            database_url,
+            node_id,
+            Sealing::plain(),
+            CommitInstruments::unrecorded(),
+        )
+        .await
     }
 
-    /// `open`, with secret columns sealed and opened by `sealing`.
-    pub async fn open_sealed(
+    /// `open`, with secret columns sealed and opened by `sealing`, and the message writers'
+    /// commits recorded in `commits`.
+    pub async fn open_with(
         database_url: &str,
         node_id: &str,
         sealing: Sealing,
+        commits: CommitInstruments,
     ) -> Result<Self, StoreError> {
         let connect_config = parse_url(database_url)?;
         migrate_database(&connect_config).await?;
@@ -137,7 +147,7 @@ impl PostgresStore {
             }
         }
         Ok(PostgresStore {
-            writer: writer::MessageWriter::start(pool.clone()),
+            writer: writer::MessageWriter::start(pool.clone(), commits),
             pool,
             connect_config,
             node_id: node_id.to_owned(),

@@ -9,6 +9,7 @@
 //! batch. Two receipts of one dedupe key in one batch are told apart by the key's row, which
 //! the first inserts and the second then finds, as across batches. If the batch fails, each
 //! write is retried in a transaction of its own, so one bad write cannot fail its neighbours.
+//! Each committed batch's duration and size go to the commit instruments.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -26,6 +27,7 @@ use crate::domain::{AppId, FanoutTarget};
 use crate::store::inbound::{ReceiptOutcome, ReceivedRequest};
 use crate::store::{MessageInsert, NewMessage, StoreError};
 use crate::telemetry::ErrorChain;
+use crate::telemetry::instruments::CommitInstruments;
 
 /// Writer tasks committing in parallel; each holds one pooled connection while it commits.
 const WRITERS: usize = 4;
@@ -56,11 +58,17 @@ pub struct MessageWriter {
 }
 
 impl MessageWriter {
-    pub fn start(pool: Pool) -> Self {
+    pub fn start(pool: Pool, commits: CommitInstruments) -> Self {
         let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
         let receiver = Arc::new(Mutex::new(receiver));
         let writers = (0..WRITERS)
-            .map(|_| tokio::spawn(run_writer(pool.clone(), Arc::clone(&receiver))))
+            .map(|_| {
+                tokio::spawn(run_writer(
+                    pool.clone(),
+                    Arc::clone(&receiver),
+                    commits.clone(),
+                ))
+            })
             .collect();
         MessageWriter {
             queue: std::sync::Mutex::new(Some(sender)),
@@ -113,7 +121,11 @@ impl MessageWriter {
     }
 }
 
-async fn run_writer(pool: Pool, queue: Arc<Mutex<mpsc::Receiver<(Write, Answer)>>>) {
+async fn run_writer(
+    pool: Pool,
+    queue: Arc<Mutex<mpsc::Receiver<(Write, Answer)>>>,
+    commits: CommitInstruments,
+) {
     let mut batch = Vec::with_capacity(MAX_MESSAGES_PER_COMMIT);
     loop {
         // Only one writer waits on the queue at a time; it takes all that is there and lets the
@@ -127,8 +139,11 @@ async fn run_writer(pool: Pool, queue: Arc<Mutex<mpsc::Receiver<(Write, Answer)>
             return;
         }
         let (writes, answers): (Vec<Write>, Vec<Answer>) = batch.drain(..).unzip();
+        let began = std::time::Instant::now();
         match write_batch(&pool, &writes).await {
             Ok(results) => {
+                commits.duration.record(began.elapsed().as_secs_f64());
+                commits.batch_size.record(writes.len() as f64);
                 for (answer, result) in answers.into_iter().zip(results) {
                     let _ = answer.send(Ok(result));
                 }

@@ -38,6 +38,7 @@ mod sealed_values;
 mod settings;
 mod streams;
 mod tokens;
+mod vitals;
 mod web_sessions;
 mod writer;
 
@@ -52,6 +53,7 @@ use tokio::sync::{Notify, oneshot};
 
 use super::sealing::Sealing;
 use super::{Store, StoreError};
+use crate::telemetry::instruments::CommitInstruments;
 use writer::{Job, adding_savepoint_job, is_disk_full, run_writer};
 
 /// Read connections kept open for reuse.
@@ -81,11 +83,16 @@ impl SqliteStore {
     /// store. That makes every lease found at start-up a lease of a process that is gone: they
     /// are released at once instead of waiting out their time.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
-        Self::open_sealed(data_dir, Sealing::plain())
+        Self::open_with(data_dir, Sealing::plain(), CommitInstruments::unrecorded())
     }
 
-    /// `open`, with secret columns sealed and opened by `sealing`.
-    pub fn open_sealed(data_dir: &Path, sealing: Sealing) -> Result<Self, StoreError> {
+    /// `open`, with secret columns sealed and opened by `sealing`, and the writer's commits
+    /// recorded in `commits`.
+    pub fn open_with(
+        data_dir: &Path,
+        sealing: Sealing,
+        commits: CommitInstruments,
+    ) -> Result<Self, StoreError> {
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
@@ -94,7 +101,7 @@ impl SqliteStore {
         let lock = private_file(&data_dir.join("hookd.lock"))?;
         lock.try_lock().map_err(|_| StoreError::Locked)?;
         let path = data_dir.join("hookd.db");
-        Self::start(Some(lock), path, sealing)
+        Self::start(Some(lock), path, sealing, commits)
     }
 
     /// Opens the database of a data directory that a running `hookd serve` holds, for
@@ -118,13 +125,14 @@ impl SqliteStore {
             )));
         }
         drop(connection);
-        Self::start(None, path, sealing)
+        Self::start(None, path, sealing, CommitInstruments::unrecorded())
     }
 
     fn start(
         lock: Option<std::fs::File>,
         path: std::path::PathBuf,
         sealing: Sealing,
+        commits: CommitInstruments,
     ) -> Result<Self, StoreError> {
         let migrate_and_release = lock.is_some();
         // SQLite gives the -wal and -shm files the mode of the database file, so creating that
@@ -150,7 +158,7 @@ impl SqliteStore {
         let wake = Arc::clone(&deliveries_added);
         let writer = std::thread::Builder::new()
             .name("hookd-sqlite-writer".into())
-            .spawn(move || run_writer(writer_connection, receiver, &wake))
+            .spawn(move || run_writer(writer_connection, receiver, &wake, &commits))
             .map_err(backend)?;
         Ok(SqliteStore {
             _lock: lock,

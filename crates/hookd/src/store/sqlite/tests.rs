@@ -121,7 +121,12 @@ fn check(name: &str, spare_pages: Option<u32>, jobs: &[(Step, Answer)]) {
         answers.push(answered);
     }
     drop(sender);
-    run_writer(connection, receiver, &tokio::sync::Notify::new());
+    run_writer(
+        connection,
+        receiver,
+        &tokio::sync::Notify::new(),
+        &crate::telemetry::instruments::CommitInstruments::unrecorded(),
+    );
 
     let reader = Connection::open(&path).unwrap();
     for (index, (answered, (step, expected))) in answers.into_iter().zip(jobs).enumerate() {

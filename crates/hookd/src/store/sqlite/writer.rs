@@ -2,7 +2,8 @@
 //! waiting in its queue, runs each in its own savepoint of one `BEGIN IMMEDIATE` transaction,
 //! commits once, and only then answers each caller (see the module docs of `sqlite` for the
 //! batch-failure rule). After a commit whose jobs added deliveries it notifies
-//! `deliveries_added`, so the engine never needs a caller to wake it.
+//! `deliveries_added`, so the engine never needs a caller to wake it. Each committed batch's
+//! duration (`BEGIN` to `COMMIT`) and size go to the commit instruments.
 
 use std::sync::Arc;
 use std::sync::mpsc;
@@ -12,6 +13,7 @@ use tokio::sync::Notify;
 
 use crate::store::StoreError;
 use crate::telemetry::ErrorChain;
+use crate::telemetry::instruments::CommitInstruments;
 
 /// The most jobs one commit takes; more wait for the next commit.
 const MAX_JOBS_PER_COMMIT: usize = 2048;
@@ -172,6 +174,7 @@ pub(super) fn run_writer(
     connection: Connection,
     jobs: mpsc::Receiver<Job>,
     deliveries_added: &Notify,
+    commits: &CommitInstruments,
 ) {
     // Jobs that a failed batch never got to: they did nothing yet, so they go first next time.
     let mut not_run: Vec<Job> = Vec::new();
@@ -189,6 +192,7 @@ pub(super) fn run_writer(
                 Err(_) => break,
             }
         }
+        let began = std::time::Instant::now();
         if let Err(error) = control(&connection, "BEGIN IMMEDIATE") {
             tracing::error!(error = %ErrorChain(&error), "could not begin a write transaction");
             // Dropping the jobs unrun drops their answer channels: each caller gets
@@ -208,6 +212,10 @@ pub(super) fn run_writer(
             );
         }
         let committed = outcome.is_ok();
+        if committed {
+            commits.duration.record(began.elapsed().as_secs_f64());
+            commits.batch_size.record(replies.len() as f64);
+        }
         for reply in replies {
             reply(outcome.clone());
         }
