@@ -295,7 +295,9 @@ fn every_declared_route_is_unique_and_scoped_routes_are_under_known_prefixes() {
             route.path
         );
         assert!(
-            route.path.starts_with("/api/v1/") || route.path.starts_with("/ingest/"),
+            route.path.starts_with("/api/v1/")
+                || route.path.starts_with("/ingest/")
+                || route.path == "/metrics",
             "{}",
             route.path
         );
@@ -305,7 +307,15 @@ fn every_declared_route_is_unique_and_scoped_routes_are_under_known_prefixes() {
         .filter(|route| route.scope == Scope::Public)
         .map(|route| route.path.as_str())
         .collect();
-    assert_eq!(public, ["/api/v1/health", "/ingest/in/{token}"]);
+    assert_eq!(
+        public,
+        [
+            "/api/v1/health",
+            "/api/v1/health/ready",
+            "/ingest/in/{token}",
+            "/metrics"
+        ]
+    );
 }
 
 /// `ScopedRoutes` (in `api/scoped_routes.rs`) is the only way a route is added: no other file
@@ -355,7 +365,13 @@ fn declared_scopes_follow_the_scope_model() {
             || (path.starts_with("/api/v1/event-type") && !is_read)
             || (admin_only_areas.iter().any(|area| path.starts_with(area))
                 && path != "/api/v1/background-task/{task_id}");
-        let want = if path == "/api/v1/health" || path == "/ingest/in/{token}" {
+        let public = [
+            "/api/v1/health",
+            "/api/v1/health/ready",
+            "/ingest/in/{token}",
+            "/metrics",
+        ];
+        let want = if public.contains(&path) {
             Scope::Public
         } else if path == "/api/v1/auth/logout" {
             Scope::AppToken
