@@ -108,7 +108,7 @@ test('a wrong token does not sign in, the admin token does', async () => {
   await shot('login');
   await page.fill('#token', 'not-the-token');
   await page.click('button[type=submit]');
-  await page.getByText("That token is not this hookd's admin token.").waitFor();
+  await page.getByText('That token is not valid here', { exact: false }).waitFor();
   assert.equal(new URL(page.url()).pathname, '/login');
   await page.fill('#token', adminToken);
   await page.click('button[type=submit]');
@@ -227,4 +227,43 @@ test('signing out ends the session', async () => {
   const replayed = await fetch(`${base}/`, { headers: { cookie: `hookd_session=${cookie.value}` }, redirect: 'manual' });
   assert.equal(replayed.status, 303);
   assert.equal(replayed.headers.get('location'), '/login');
+});
+
+test('a portal link opens only its application, and the token leaves the URL', async () => {
+  // Another tenant, with data of its own, that the portal must not show.
+  await api('POST', '/app', { name: 'Globex Corp', uid: 'globex' });
+  await api('POST', '/app/globex/endpoint', { url: `${receiverUrl}/globex` });
+  const access = await api('POST', '/auth/app-portal-access/acme', {});
+  assert.match(access.url, /\/portal\/login#token=appsk_/);
+
+  // A fresh browser context: no admin session, as a customer opening the link.
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const portal = await context.newPage();
+  await portal.goto(access.url);
+  await portal.waitForURL(/\/apps\//);
+  assert.ok(!portal.url().includes('token'), `the token left the URL: ${portal.url()}`);
+  assert.ok(!portal.url().includes('appsk_'));
+  const visited = await portal.evaluate(() => history.length);
+  assert.ok(visited >= 1);
+  await portal.getByText('Acme Inc.').first().waitFor();
+  const page_text = await portal.textContent('body');
+  assert.ok(!page_text.includes('Globex'), 'the other application is not shown');
+  assert.ok(!page_text.includes('Background tasks'), 'no admin navigation');
+  await portal.screenshot({ path: join(screenshots, 'portal.png'), fullPage: true });
+
+  // Forged requests to the other application's data are refused, reads and changes alike.
+  const read = await portal.request.get(`${base}/apps/globex`);
+  assert.equal(read.status(), 403);
+  const csrf = await portal.locator('input[name=csrf]').first().getAttribute('value');
+  const change = await portal.request.post(`${base}/apps/globex/endpoints`, {
+    form: { url: 'https://example.com/forged', csrf },
+  });
+  assert.equal(change.status(), 403);
+  const api_read = await portal.request.get(`${base}/api/v1/app/globex/endpoint`, {
+    headers: { authorization: `Bearer ${access.token}` },
+  });
+  assert.equal(api_read.status(), 403);
+  const globex = await api('GET', '/app/globex/endpoint');
+  assert.equal(globex.data.length, 1, 'nothing was added to the other application');
+  await context.close();
 });

@@ -1,8 +1,12 @@
 //! Dashboard sessions: exchanging a token that authenticated as a `Principal` for a session,
 //! resuming a session from its id, and ending it.
 //!
-//! `start` is the one exchange: the web login calls it after checking the admin token, and the
-//! app portal's login will call it after checking an application token. The session id is
+//! `start` is the one exchange: the web login calls it with the admin token, or with an
+//! application token (the app portal's link). A session of an application token stays tied to
+//! that token: it keeps only the token's hash (which the token table holds anyway) and
+//! authenticates it again on every use, so a session ends when its token expires or is
+//! revoked (`expire-all`, `logout`, the application deleted), and it sees the token's
+//! application and read-only flag as they are now. The session id is
 //! handed to the caller once (for the cookie) and only its SHA-256 is stored. A session ends
 //! when it has been idle longer than `SessionRules::idle`, or lived longer than
 //! `SessionRules::absolute`, whichever comes first.
@@ -11,8 +15,8 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use super::{AppScope, OpResult, Ops, Principal};
-use crate::domain::{AppId, Timestamp};
+use super::{OpResult, Ops, Principal};
+use crate::domain::Timestamp;
 use crate::store::WebSession;
 
 /// How long sessions last.
@@ -31,6 +35,14 @@ pub struct StartedSession {
     pub csrf_token: String,
 }
 
+/// What a session was started with: the admin token, or an application token (by its
+/// SHA-256), which each use of the session authenticates again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Grant {
+    Admin,
+    AppToken { sha256: [u8; 32] },
+}
+
 /// A live session, found by its id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActiveSession {
@@ -41,11 +53,7 @@ pub struct ActiveSession {
 
 /// Starts a session for `principal`, which the caller has just authenticated (by a token
 /// whose hash it compared). Also forgets sessions that have expired since.
-pub async fn start(
-    ops: &Ops,
-    principal: &Principal,
-    rules: SessionRules,
-) -> OpResult<StartedSession> {
+pub async fn start(ops: &Ops, grant: &Grant, rules: SessionRules) -> OpResult<StartedSession> {
     let now = ops.clock.now();
     let (idle_cutoff, absolute_cutoff) = cutoffs(now, rules);
     ops.store
@@ -56,13 +64,19 @@ pub async fn start(
     ops.store
         .insert_web_session(WebSession {
             id_sha256: id_sha256(&session_id),
-            principal: encode_principal(principal),
+            principal: encode_grant(grant),
             csrf_token: csrf_token.clone(),
             created_at: now,
             last_seen_at: now,
         })
         .await?;
-    tracing::info!(principal = %encode_principal(principal), "dashboard session started");
+    tracing::info!(
+        kind = match grant {
+            Grant::Admin => "admin",
+            Grant::AppToken { .. } => "application token",
+        },
+        "dashboard session started"
+    );
     Ok(StartedSession {
         session_id,
         csrf_token,
@@ -82,11 +96,15 @@ pub async fn resume(
     };
     let now = ops.clock.now();
     let (idle_cutoff, absolute_cutoff) = cutoffs(now, rules);
-    let principal = decode_principal(&session.principal);
-    if session.last_seen_at < idle_cutoff || session.created_at < absolute_cutoff {
-        ops.store.delete_web_session(&hash).await?;
-        return Ok(None);
-    }
+    let principal = if session.last_seen_at < idle_cutoff || session.created_at < absolute_cutoff {
+        None
+    } else {
+        match decode_grant(&session.principal) {
+            Some(Grant::Admin) => Some(Principal::Admin),
+            Some(Grant::AppToken { sha256 }) => super::tokens::authenticate(ops, sha256).await?,
+            None => None,
+        }
+    };
     let Some(principal) = principal else {
         ops.store.delete_web_session(&hash).await?;
         return Ok(None);
@@ -126,23 +144,20 @@ fn random_token() -> String {
     hex::encode(rand::random::<[u8; 32]>())
 }
 
-fn encode_principal(principal: &Principal) -> String {
-    match principal {
-        Principal::Admin => "admin".to_owned(),
-        Principal::App(scope) if scope.read_only => format!("app-read:{}", scope.app_id),
-        Principal::App(scope) => format!("app:{}", scope.app_id),
+fn encode_grant(grant: &Grant) -> String {
+    match grant {
+        Grant::Admin => "admin".to_owned(),
+        Grant::AppToken { sha256 } => format!("token:{}", hex::encode(sha256)),
     }
 }
 
-fn decode_principal(stored: &str) -> Option<Principal> {
+fn decode_grant(stored: &str) -> Option<Grant> {
     match stored.split_once(':') {
-        None if stored == "admin" => Some(Principal::Admin),
-        Some((kind @ ("app" | "app-read"), app_id)) if !app_id.is_empty() => {
-            Some(Principal::App(AppScope {
-                app_id: AppId::from_trusted(app_id),
-                app_uid: None,
-                read_only: kind == "app-read",
-            }))
+        None if stored == "admin" => Some(Grant::Admin),
+        Some(("token", hash)) => {
+            let mut sha256 = [0u8; 32];
+            hex::decode_to_slice(hash, &mut sha256).ok()?;
+            Some(Grant::AppToken { sha256 })
         }
         _ => None,
     }
@@ -153,22 +168,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn principals_survive_the_round_trip() {
-        for principal in [
-            Principal::Admin,
-            Principal::app(AppId::from_trusted("app_x1")),
-            Principal::App(AppScope {
-                app_id: AppId::from_trusted("app_x2"),
-                app_uid: None,
-                read_only: true,
-            }),
-        ] {
-            assert_eq!(
-                decode_principal(&encode_principal(&principal)),
-                Some(principal)
-            );
+    fn grants_survive_the_round_trip() {
+        for grant in [Grant::Admin, Grant::AppToken { sha256: [7; 32] }] {
+            assert_eq!(decode_grant(&encode_grant(&grant)), Some(grant));
         }
-        assert_eq!(decode_principal("root"), None);
-        assert_eq!(decode_principal("app:"), None);
+        for stored in ["root", "token:", "token:zz", "app:app_x1", "token:0707"] {
+            assert_eq!(decode_grant(stored), None, "{stored}");
+        }
     }
 }

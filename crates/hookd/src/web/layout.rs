@@ -8,7 +8,7 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 use super::security::CSRF_FIELD;
 use super::session::Session;
 use crate::domain::Timestamp;
-use crate::ops::OpError;
+use crate::ops::{OpError, Principal};
 
 /// htmx's settings: no inline indicator styles (the CSP forbids them), no eval, and error
 /// answers (422, 404) swapped in like any other, so a form shows why it was refused.
@@ -25,11 +25,19 @@ pub enum Section {
 /// A whole page for a signed-in session.
 pub fn page(session: &Session, section: Section, title: &str, content: Markup) -> Markup {
     let headers = format!(r#"{{"X-CSRF-Token": "{}"}}"#, session.csrf_token);
-    let nav = [
-        (Section::Applications, "/", "Applications"),
-        (Section::EventTypes, "/event-types", "Event types"),
-        (Section::Tasks, "/tasks", "Background tasks"),
-    ];
+    // An application's session (the portal) sees its application and the catalogue; the
+    // environment's task list is the admin's.
+    let nav: &[(Section, &str, &str)] = match session.principal {
+        Principal::Admin => &[
+            (Section::Applications, "/", "Applications"),
+            (Section::EventTypes, "/event-types", "Event types"),
+            (Section::Tasks, "/tasks", "Background tasks"),
+        ],
+        Principal::App(_) => &[
+            (Section::Applications, "/", "Application"),
+            (Section::EventTypes, "/event-types", "Event types"),
+        ],
+    };
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -39,7 +47,7 @@ pub fn page(session: &Session, section: Section, title: &str, content: Markup) -
                     aside class="sidebar" {
                         a class="brand" href="/" { span class="brand-mark" { "h" } "hookd" }
                         nav {
-                            @for (item, href, label) in nav {
+                            @for &(item, href, label) in nav {
                                 a href=(href) class=(if item == section { "nav-item active" } else { "nav-item" }) { (label) }
                             }
                         }

@@ -108,6 +108,7 @@ pub fn router(ctx: WebContext) -> Router {
         .route_layer(from_fn_with_state(ctx.clone(), session::require_session));
     Router::new()
         .route("/login", get(session::login_page).post(session::login))
+        .route("/portal/login", get(session::portal_login_page))
         .merge(pages)
         .route_layer(axum::middleware::from_fn(security::require_same_origin))
         .route("/assets/{name}", get(assets::serve))

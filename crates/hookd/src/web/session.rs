@@ -1,8 +1,11 @@
 //! Logging in and out, and the session every page needs.
 //!
-//! The login compares the SHA-256 of the pasted admin token with the stored one in constant
-//! time (as `api/auth.rs` does), then `ops::web_sessions::start` exchanges it for a session:
-//! the one exchange the app portal's login will call too, with an application's principal.
+//! The login takes the admin token (its SHA-256 compared with the stored one in constant time,
+//! as `api/auth.rs` does) or an application token (found by its hash, as the API finds it),
+//! and `ops::web_sessions::start` exchanges it for a session. The app portal's link
+//! (`/portal/login#token=...`, from `app-portal-access`) carries the token in its fragment,
+//! which browsers never send: the portal page's script posts it to the login and takes it out
+//! of the address bar, so the token appears in no request line, log or history entry.
 
 use axum::Form;
 use axum::extract::{Request, State};
@@ -17,7 +20,8 @@ use subtle::ConstantTimeEq;
 use super::WebContext;
 use super::layout;
 use crate::ops::Principal;
-use crate::ops::web_sessions::{self, StartedSession};
+use crate::ops::tokens;
+use crate::ops::web_sessions::{self, Grant, StartedSession};
 
 /// The cookie that holds the session id.
 pub const SESSION_COOKIE: &str = "hookd_session";
@@ -70,7 +74,7 @@ pub async fn login_page() -> Markup {
     login_markup(None)
 }
 
-/// `POST /login`: the admin token for a session.
+/// `POST /login`: the admin token, or an application token, for a session.
 pub async fn login(State(ctx): State<WebContext>, Form(form): Form<LoginForm>) -> Response {
     let token = form.token.trim();
     if token.is_empty() {
@@ -81,24 +85,55 @@ pub async fn login(State(ctx): State<WebContext>, Form(form): Form<LoginForm>) -
             .into_response();
     }
     let sha256: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-    if !bool::from(sha256.ct_eq(&ctx.admin_token_sha256)) {
-        return (
-            StatusCode::UNAUTHORIZED,
-            login_markup(Some("That token is not this hookd's admin token.")),
-        )
-            .into_response();
-    }
-    match start_session(&ctx, &Principal::Admin).await {
+    let grant = if bool::from(sha256.ct_eq(&ctx.admin_token_sha256)) {
+        Grant::Admin
+    } else {
+        match tokens::authenticate(&ctx.ops, sha256).await {
+            Ok(Some(_)) => Grant::AppToken { sha256 },
+            Ok(None) => {
+                return (
+                    StatusCode::UNAUTHORIZED,
+                    login_markup(Some(
+                        "That token is not valid here: not the admin token, and not a live application token (a portal link may have expired).",
+                    )),
+                )
+                    .into_response();
+            }
+            Err(error) => return layout::op_error_page(error),
+        }
+    };
+    match start_session(&ctx, &grant).await {
         Ok(response) => response,
         Err(response) => response,
     }
 }
 
-/// Starts a session for `principal`, which the caller has authenticated by its token, and
-/// answers with its cookie and a redirect to the dashboard. The app portal's login adds a
-/// caller of this with `Principal::App`.
-pub async fn start_session(ctx: &WebContext, principal: &Principal) -> Result<Response, Response> {
-    let StartedSession { session_id, .. } = web_sessions::start(&ctx.ops, principal, ctx.sessions)
+/// `GET /portal/login`: the page a portal link opens. Its script reads the token from the
+/// link's fragment, removes it from the address bar and posts it to `/login`.
+pub async fn portal_login_page() -> Markup {
+    layout::bare_page(
+        "Opening the portal",
+        html! {
+            main class="login" {
+                form id="portal-login" class="card login-card" method="post" action="/login" {
+                    div class="brand brand-large" { span class="brand-mark" { "h" } "hookd" }
+                    h1 { "Opening the portal" }
+                    p class="muted" id="portal-status" {
+                        "This page needs JavaScript to read its link. If nothing happens, ask for a new portal link."
+                    }
+                    input type="hidden" name="token" id="portal-token";
+                }
+            }
+            script src="/assets/portal-login.js" defer {}
+        },
+    )
+}
+
+/// Starts a session for `grant`, which the caller has authenticated by its token, and
+/// answers with its cookie and a redirect to the dashboard (an application's session goes on
+/// to its application's page).
+pub async fn start_session(ctx: &WebContext, grant: &Grant) -> Result<Response, Response> {
+    let StartedSession { session_id, .. } = web_sessions::start(&ctx.ops, grant, ctx.sessions)
         .await
         .map_err(layout::op_error_page)?;
     let cookie = session_cookie_header(ctx, &session_id, ctx.sessions.absolute.as_secs());

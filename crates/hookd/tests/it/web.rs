@@ -271,3 +271,158 @@ async fn a_missing_record_is_a_404_page_and_other_paths_are_untouched() {
         assert!(response.text().await.unwrap().is_empty(), "{path}");
     }
 }
+
+/// The token of a portal link for `app_id`, issued through Svix's call, and the link.
+async fn portal_link(app: &TestApp, app_id: &str, read_only: bool) -> (String, String) {
+    let (status, access) = app
+        .post(
+            &format!("/auth/app-portal-access/{app_id}"),
+            serde_json::json!({"readOnly": read_only}),
+        )
+        .await;
+    assert_eq!(status, 200, "{access}");
+    let token = access["token"].as_str().expect("token").to_owned();
+    let url = access["url"].as_str().expect("url").to_owned();
+    (token, url)
+}
+
+async fn create_application(app: &TestApp, name: &str) -> String {
+    let (status, created) = app.post("/app", serde_json::json!({"name": name})).await;
+    assert_eq!(status, 201, "{created}");
+    created["id"].as_str().expect("id").to_owned()
+}
+
+/// A form post of a session, with its CSRF token.
+async fn post_form(app: &TestApp, path: &str, cookie: &str, form: &[(&str, &str)]) -> u16 {
+    browser()
+        .post(format!("{}{path}", app.base))
+        .header(COOKIE, cookie)
+        .form(form)
+        .send()
+        .await
+        .expect("answer")
+        .status()
+        .as_u16()
+}
+
+async fn csrf_of_page(app: &TestApp, path: &str, cookie: &str) -> String {
+    let page = get_page(app, path, cookie)
+        .await
+        .text()
+        .await
+        .expect("page");
+    let marker = r#"name="csrf" value=""#;
+    let start = page.find(marker).expect("a csrf field") + marker.len();
+    page[start..start + 64].to_owned()
+}
+
+#[tokio::test]
+async fn a_portal_link_opens_its_application_only_and_only_while_its_token_lives() {
+    let app = TestApp::spawn().await;
+    let own = create_application(&app, "Own").await;
+    let other = create_application(&app, "Other").await;
+    let (token, url) = portal_link(&app, &own, false).await;
+    assert!(
+        url.ends_with(&format!("/portal/login#token={token}")),
+        "{url}"
+    );
+
+    // The page the link opens never holds the token: browsers keep the fragment to themselves,
+    // and the page's script moves it from the address bar into the login form.
+    let portal_page = get_page(&app, "/portal/login", "").await;
+    assert_eq!(portal_page.status(), 200);
+    let portal_page = portal_page.text().await.unwrap();
+    assert!(portal_page.contains("/assets/portal-login.js"));
+    assert!(!portal_page.contains("appsk_"));
+
+    let (status, cookie) = sign_in(&app, &token).await;
+    assert_eq!(status, 303);
+    let cookie = cookie_pair(&cookie.expect("a session cookie"));
+    let home = get_page(&app, "/", &cookie).await;
+    assert_eq!(home.headers()[LOCATION], format!("/apps/{own}").as_str());
+    assert_eq!(
+        get_page(&app, &format!("/apps/{own}"), &cookie)
+            .await
+            .status(),
+        200
+    );
+    for (path, why) in [
+        (format!("/apps/{other}"), "another application"),
+        (
+            format!("/apps/{other}/messages"),
+            "another application's messages",
+        ),
+        ("/tasks".to_owned(), "the environment's task list"),
+    ] {
+        let status = get_page(&app, &path, &cookie).await.status();
+        assert_eq!(status, 403, "{why}");
+    }
+
+    // A change aimed at another application is refused even with the session's CSRF token.
+    let csrf = csrf_of_page(&app, &format!("/apps/{own}"), &cookie).await;
+    let endpoint = [("url", "https://example.com/hook"), ("csrf", csrf.as_str())];
+    let refused = post_form(
+        &app,
+        &format!("/apps/{other}/endpoints"),
+        &cookie,
+        &endpoint,
+    )
+    .await;
+    assert_eq!(refused, 403);
+    let (_, endpoints) = app.get(&format!("/app/{other}/endpoint")).await;
+    assert_eq!(
+        endpoints["data"],
+        serde_json::json!([]),
+        "nothing was created"
+    );
+
+    // When the token expires (expire-all), its session ends with it.
+    let (status, _) = app
+        .post(
+            &format!("/auth/app/{own}/expire-all"),
+            serde_json::json!({}),
+        )
+        .await;
+    assert!((200..300).contains(&status), "{status}");
+    let after = get_page(&app, &format!("/apps/{own}"), &cookie).await;
+    assert_eq!(after.status(), 303);
+    assert_eq!(after.headers()[LOCATION], "/login");
+    let (status, cookie) = sign_in(&app, &token).await;
+    assert_eq!(
+        (status, cookie),
+        (401, None),
+        "an expired link opens nothing"
+    );
+}
+
+#[tokio::test]
+async fn a_read_only_portal_session_reads_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let own = create_application(&app, "Own").await;
+    let (token, _) = portal_link(&app, &own, true).await;
+    let (_, cookie) = sign_in(&app, &token).await;
+    let cookie = cookie_pair(&cookie.expect("a session cookie"));
+    assert_eq!(
+        get_page(&app, &format!("/apps/{own}"), &cookie)
+            .await
+            .status(),
+        200
+    );
+    let csrf = csrf_of_page(&app, &format!("/apps/{own}"), &cookie).await;
+    let endpoint = [("url", "https://example.com/hook"), ("csrf", csrf.as_str())];
+    assert_eq!(
+        post_form(&app, &format!("/apps/{own}/endpoints"), &cookie, &endpoint).await,
+        403
+    );
+    let (_, endpoints) = app.get(&format!("/app/{own}/endpoint")).await;
+    assert_eq!(
+        endpoints["data"],
+        serde_json::json!([]),
+        "nothing was created"
+    );
+    // Signing out is the one change it may make.
+    assert_eq!(
+        post_form(&app, "/logout", &cookie, &[("csrf", csrf.as_str())]).await,
+        303
+    );
+}
