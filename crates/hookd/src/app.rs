@@ -213,6 +213,9 @@ pub async fn start(config: Config, deps: Dependencies) -> anyhow::Result<Running
             engine_heartbeat: engine_heartbeat.clone(),
             engine_stall_after: config.engine_stall_timeout,
         },
+        rejected_log: Arc::new(crate::ops::rejected_log::RejectedLogBudget::per_minute(
+            config.inbound_rejected_log_per_minute,
+        )),
     };
     let dashboard = crate::web::router(crate::web::WebContext {
         ops: ops.clone(),

@@ -82,6 +82,9 @@ pub struct Config {
     pub api_rate_limit: Option<ApiRateLimit>,
     /// Readiness fails when the delivery loop has not gone round for this long.
     pub engine_stall_timeout: Duration,
+    /// Rejected inbound requests each source records a minute; past it they are answered
+    /// but not stored.
+    pub inbound_rejected_log_per_minute: u32,
 }
 
 impl Config {
@@ -228,6 +231,10 @@ pub struct ServeArgs {
     /// this long; it goes round at least twice a second when healthy.
     #[arg(long, env = "HOOKD_ENGINE_STALL_TIMEOUT", default_value = "30s", value_parser = parse_positive_duration)]
     engine_stall_timeout: Duration,
+    /// Rejected inbound requests (bad signature, stale, ...) each source keeps in its request
+    /// log a minute; past it they are still answered 401, but not stored. 0 stores none.
+    #[arg(long, env = "HOOKD_INBOUND_REJECTED_LOG_PER_MINUTE", default_value_t = crate::ops::rejected_log::DEFAULT_PER_MINUTE)]
+    inbound_rejected_log_per_minute: u32,
 }
 
 impl ServeArgs {
@@ -296,6 +303,7 @@ impl ServeArgs {
                 }
             }),
             engine_stall_timeout: self.engine_stall_timeout,
+            inbound_rejected_log_per_minute: self.inbound_rejected_log_per_minute,
         }
     }
 }

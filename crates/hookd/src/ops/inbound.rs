@@ -184,6 +184,12 @@ pub async fn receive(ops: &Ops, source: &Source, request: IncomingRequest) -> Op
         forwarded_payload(&request.headers, &request.body).ok_or(RejectReason::BodyNotUtf8)
     });
     let decision = match payload {
+        Err(reason) if !ops.rejected_log.admit(source.id.as_str()) => {
+            // Past the source's budget of recorded rejections: answered, counted, not kept.
+            ops.instruments.inbound.rejected(reason.code());
+            ops.instruments.inbound_rejections_unlogged.increment(1);
+            return Ok(Receipt::Rejected(reason));
+        }
         Err(reason) => ReceiptDecision::Reject(reason),
         Ok(payload) => forward_decision(source, &request.headers, &request.body, payload, now),
     };

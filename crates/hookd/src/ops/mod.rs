@@ -23,6 +23,7 @@ pub mod listing;
 pub mod messages;
 mod principal;
 pub mod readiness;
+pub mod rejected_log;
 pub mod replay;
 mod scope;
 pub mod stream;
@@ -68,6 +69,9 @@ pub struct Ops {
     pub instruments: Arc<Instruments>,
     /// What readiness reads besides the store: the engine's heartbeat and its limit.
     pub readiness: readiness::ReadinessProbe,
+    /// How many rejected inbound requests each source may record
+    /// (`--inbound-rejected-log-per-minute`).
+    pub rejected_log: Arc<rejected_log::RejectedLogBudget>,
 }
 
 /// What a create-or-update (or a create that may find its record already there) did.

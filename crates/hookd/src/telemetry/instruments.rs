@@ -56,6 +56,9 @@ pub struct Instruments {
     pub engine_heartbeat_age: Gauge,
     /// The rate limit's refusals: `hookd_api_rate_limited_total`.
     pub api_rate_limited: Counter,
+    /// Rejected inbound requests answered but not kept in the request log, past their
+    /// source's budget: `hookd_inbound_rejections_unlogged_total`.
+    pub inbound_rejections_unlogged: Counter,
 }
 
 /// Counters of inbound requests, by verdict and (for rejections) reason code.
@@ -164,6 +167,7 @@ impl Instruments {
             endpoints_disabled: gauge("hookd_endpoints_disabled"),
             engine_heartbeat_age: gauge("hookd_engine_heartbeat_age_seconds"),
             api_rate_limited: counter("hookd_api_rate_limited_total", &[]),
+            inbound_rejections_unlogged: counter("hookd_inbound_rejections_unlogged_total", &[]),
             handle,
             recorder,
         }
@@ -284,6 +288,10 @@ fn describe_all(recorder: &PrometheusRecorder) {
         (
             "hookd_api_rate_limited_total",
             "API requests refused by the per-token rate limit.",
+        ),
+        (
+            "hookd_inbound_rejections_unlogged_total",
+            "Rejected inbound requests not kept in the request log (past the source's budget).",
         ),
     ];
     for (name, help) in counters {

@@ -952,3 +952,54 @@ async fn random_requests_at_every_source_type_never_answer_5xx() {
         assert!(answer.is_object(), "{status}: a JSON answer");
     }
 }
+
+/// Anyone with a source's URL can send rejected requests as fast as they like; each source
+/// records only its budget of them a minute, and answers the rest alike without storing them.
+#[tokio::test]
+async fn rejected_requests_past_the_sources_budget_are_answered_but_not_stored() {
+    let app = TestApp::spawn_with(|config| config.inbound_rejected_log_per_minute = 3).await;
+    let receiver = Receiver::start(vec![]).await;
+    let (source, url, _) =
+        source_with_endpoint(&app, "stripe", json!({"secret": "whsec_budget"}), &receiver).await;
+    let id = source["id"].as_str().unwrap();
+    let body = br#"{"id":"evt_b","type":"charge.succeeded"}"#;
+    for _ in 0..10 {
+        let forged = sign_stripe("whsec_forged", now(), body, "");
+        assert_eq!(deliver(&url, &forged, body).await.0, 401);
+    }
+    // A provider's request is never limited by the rejections before it.
+    let signed = sign_stripe("whsec_budget", now(), body, "");
+    assert_eq!(deliver(&url, &signed, body).await.0, 200);
+    receiver.wait_for(1, Duration::from_secs(10)).await;
+
+    let (status, page) = app
+        .ingest(
+            reqwest::Method::GET,
+            &format!("{SOURCES}/{id}/request?limit=50"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{page}");
+    let verdicts: Vec<_> = page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["verdict"].as_str().unwrap())
+        .collect();
+    assert_eq!(verdicts, ["accepted", "rejected", "rejected", "rejected"]);
+    let metrics = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|line| line == "hookd_inbound_rejections_unlogged_total 7"),
+        "{metrics}"
+    );
+}

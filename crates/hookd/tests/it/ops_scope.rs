@@ -60,6 +60,7 @@ async fn world() -> World {
             engine_heartbeat: Default::default(),
             engine_stall_after: std::time::Duration::from_secs(30),
         },
+        rejected_log: Default::default(),
     };
     let admin = Principal::Admin;
     let mut made = Vec::new();

@@ -167,6 +167,7 @@ fn ops_over(store: Arc<dyn Store>) -> Ops {
             engine_heartbeat: Default::default(),
             engine_stall_after: Duration::from_secs(30),
         },
+        rejected_log: Default::default(),
     }
 }
 
