@@ -1,7 +1,6 @@
 //! The per-token API rate limit: a burst past it gets 429 with `Retry-After` and a JSON error,
 //! requests without a valid token never spend the token's budget, and routes without a token
-//! (health, the ingest URL) are not limited. (That each token has its own bucket is the unit
-//! test of `api::rate_limit`: only the admin token exists yet.)
+//! (health, the ingest URL) are not limited, and each token has a bucket of its own.
 
 use hookd::api::rate_limit::ApiRateLimit;
 use std::num::NonZeroU32;
@@ -88,4 +87,53 @@ async fn zero_turns_the_limit_off() {
             burst: NonZeroU32::new(7).unwrap(),
         })
     );
+}
+
+#[tokio::test]
+async fn each_token_has_a_budget_of_its_own() {
+    let app = TestApp::spawn_with(|config| {
+        config.api_rate_limit = Some(ApiRateLimit {
+            per_second: NonZeroU32::MIN,
+            burst: NonZeroU32::new(3).unwrap(),
+        });
+    })
+    .await;
+    // Issuing the application token spends two of the admin's three.
+    let (status, _) = app
+        .post(
+            "/app",
+            serde_json::json!({"name": "Tenant", "uid": "tenant"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, issued) = app
+        .post(
+            "/app/tenant/token",
+            serde_json::json!({"name": "own bucket"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{issued}");
+    let scoped = issued["token"].as_str().unwrap().to_owned();
+    let status_of = |token: String| {
+        let request = app
+            .http
+            .get(app.url("/app/tenant/endpoint"))
+            .bearer_auth(token);
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    let mut admin = Vec::new();
+    for _ in 0..4 {
+        admin.push(status_of(crate::harness::TOKEN.to_owned()).await);
+    }
+    assert!(admin.contains(&429), "the admin token ran out: {admin:?}");
+    let mut own = Vec::new();
+    for _ in 0..3 {
+        own.push(status_of(scoped.clone()).await);
+    }
+    assert_eq!(
+        own,
+        [200, 200, 200],
+        "the application token's burst is untouched"
+    );
+    assert_eq!(status_of(scoped).await, 429);
 }
