@@ -74,6 +74,23 @@ pub struct ResealBatch {
     pub resealed: u64,
 }
 
+impl ResealBatch {
+    /// Where the next batch starts: after the last row read (`last_id`), unless fewer than
+    /// `limit` rows came back and this batch was the last.
+    pub fn ends_after(&mut self, rows_read: usize, last_id: Option<&String>, limit: usize) {
+        self.last_id = if rows_read < limit.max(1) {
+            None
+        } else {
+            last_id.cloned()
+        };
+    }
+}
+
+/// A batch's row limit as a SQL parameter: at least one row.
+pub fn limit_parameter(limit: usize) -> i64 {
+    i64::try_from(limit.max(1)).unwrap_or(i64::MAX)
+}
+
 #[async_trait]
 pub trait SealedValueStore {
     /// Counts the stored secrets by the key that sealed them.

@@ -8,7 +8,9 @@ use deadpool_postgres::GenericClient;
 
 use super::{PostgresStore, backend, get, retry_on_deadlock};
 use crate::store::StoreError;
-use crate::store::sealed_values::{ResealBatch, SealedRows, SealedValueStore, SealingCensus};
+use crate::store::sealed_values::{
+    ResealBatch, SealedRows, SealedValueStore, SealingCensus, limit_parameter,
+};
 use crate::store::sealing::{Place, SEALED_HEAD_LEN, Sealing};
 
 #[async_trait]
@@ -87,29 +89,27 @@ async fn reseal_endpoints(
         let id: String = get(row, 0)?;
         let headers: String = get(row, 1)?;
         let auth: Option<String> = get(row, 2)?;
-        batch.values += 1;
-        if sealing.needs_reseal(&headers) {
-            let sealed = sealing.reseal(Place::endpoint_headers(&id), &headers)?;
-            batch.resealed += c
-                .execute(
-                    "UPDATE endpoint SET headers = $3 WHERE id = $1 AND headers = $2",
-                    &[&id, &headers, &sealed],
-                )
-                .await
-                .map_err(backend)?;
-        }
+        reseal_value(
+            c,
+            sealing,
+            &mut batch,
+            Place::endpoint_headers(&id),
+            "UPDATE endpoint SET headers = $3 WHERE id = $1 AND headers = $2",
+            &id,
+            &headers,
+        )
+        .await?;
         if let Some(auth) = auth {
-            batch.values += 1;
-            if sealing.needs_reseal(&auth) {
-                let sealed = sealing.reseal(Place::endpoint_auth(&id), &auth)?;
-                batch.resealed += c
-                    .execute(
-                        "UPDATE endpoint SET auth = $3 WHERE id = $1 AND auth = $2",
-                        &[&id, &auth, &sealed],
-                    )
-                    .await
-                    .map_err(backend)?;
-            }
+            reseal_value(
+                c,
+                sealing,
+                &mut batch,
+                Place::endpoint_auth(&id),
+                "UPDATE endpoint SET auth = $3 WHERE id = $1 AND auth = $2",
+                &id,
+                &auth,
+            )
+            .await?;
         }
         let secrets = c
             .query(
@@ -120,23 +120,22 @@ async fn reseal_endpoints(
             .map_err(backend)?;
         for secret in &secrets {
             let key: String = get(secret, 0)?;
-            batch.values += 1;
-            if sealing.needs_reseal(&key) {
-                let sealed = sealing.reseal(Place::endpoint_secret(&id), &key)?;
-                // Rows of one endpoint with the same key are the same secret: the first visit
-                // rewrites them all, the next finds nothing left to rewrite.
-                batch.resealed += c
-                    .execute(
-                        "UPDATE endpoint_secret SET key = $3 WHERE endpoint_id = $1 AND key = $2",
-                        &[&id, &key, &sealed],
-                    )
-                    .await
-                    .map_err(backend)?;
-            }
+            // Rows of one endpoint with the same key are the same secret: the first visit
+            // rewrites them all, the next finds nothing left to rewrite.
+            reseal_value(
+                c,
+                sealing,
+                &mut batch,
+                Place::endpoint_secret(&id),
+                "UPDATE endpoint_secret SET key = $3 WHERE endpoint_id = $1 AND key = $2",
+                &id,
+                &key,
+            )
+            .await?;
         }
         ids.push(id);
     }
-    batch.last_id = next_after(&ids, limit);
+    batch.ends_after(ids.len(), ids.last(), limit);
     Ok(batch)
 }
 
@@ -158,31 +157,41 @@ async fn reseal_sources(
     for row in &rows {
         let id: String = get(row, 0)?;
         let config: String = get(row, 1)?;
-        batch.values += 1;
-        if sealing.needs_reseal(&config) {
-            let sealed = sealing.reseal(Place::source_config(&id), &config)?;
-            batch.resealed += c
-                .execute(
-                    "UPDATE ingest_source SET config = $3 WHERE id = $1 AND config = $2",
-                    &[&id, &config, &sealed],
-                )
-                .await
-                .map_err(backend)?;
-        }
+        reseal_value(
+            c,
+            sealing,
+            &mut batch,
+            Place::source_config(&id),
+            "UPDATE ingest_source SET config = $3 WHERE id = $1 AND config = $2",
+            &id,
+            &config,
+        )
+        .await?;
         ids.push(id);
     }
-    batch.last_id = next_after(&ids, limit);
+    batch.ends_after(ids.len(), ids.last(), limit);
     Ok(batch)
 }
 
-fn limit_parameter(limit: usize) -> i64 {
-    i64::try_from(limit.max(1)).unwrap_or(i64::MAX)
-}
-
-/// Where the next batch starts: after the last row, unless this batch was the last.
-fn next_after(ids: &[String], limit: usize) -> Option<String> {
-    if ids.len() < limit.max(1) {
-        return None;
+/// Counts `value` (one secret column of the row `id`) in `batch` and, when it is plain or
+/// under an old key, re-seals it at `place` with `update` (`$1` the row, `$2` the value read,
+/// `$3` the new one): a compare and set, so a concurrent change by a server node wins.
+async fn reseal_value(
+    c: &impl GenericClient,
+    sealing: &Sealing,
+    batch: &mut ResealBatch,
+    place: Place<'_>,
+    update: &str,
+    id: &str,
+    value: &str,
+) -> Result<(), StoreError> {
+    batch.values += 1;
+    if sealing.needs_reseal(value) {
+        let sealed = sealing.reseal(place, value)?;
+        batch.resealed += c
+            .execute(update, &[&id, &value, &sealed])
+            .await
+            .map_err(backend)?;
     }
-    ids.last().cloned()
+    Ok(())
 }

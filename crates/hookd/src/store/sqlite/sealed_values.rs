@@ -8,7 +8,9 @@ use rusqlite::{Connection, params};
 
 use super::{SqliteStore, backend};
 use crate::store::StoreError;
-use crate::store::sealed_values::{ResealBatch, SealedRows, SealedValueStore, SealingCensus};
+use crate::store::sealed_values::{
+    ResealBatch, SealedRows, SealedValueStore, SealingCensus, limit_parameter,
+};
 use crate::store::sealing::{Place, SEALED_HEAD_LEN, Sealing};
 
 #[async_trait]
@@ -88,25 +90,20 @@ fn reseal_endpoints(
         .map_err(backend)?;
     let mut batch = ResealBatch::default();
     for (id, headers, auth) in &rows {
-        batch.values += 1;
-        if sealing.needs_reseal(headers) {
-            let sealed = sealing.reseal(Place::endpoint_headers(id), headers)?;
-            batch.resealed += c
-                .prepare_cached("UPDATE endpoint SET headers = ?3 WHERE id = ?1 AND headers = ?2")
-                .map_err(backend)?
-                .execute(params![id, headers, sealed])
-                .map_err(backend)? as u64;
-        }
+        let mut reseal = |place, update, value: &str| {
+            reseal_value(c, sealing, &mut batch, place, update, id, value)
+        };
+        reseal(
+            Place::endpoint_headers(id),
+            "UPDATE endpoint SET headers = ?3 WHERE id = ?1 AND headers = ?2",
+            headers,
+        )?;
         if let Some(auth) = auth {
-            batch.values += 1;
-            if sealing.needs_reseal(auth) {
-                let sealed = sealing.reseal(Place::endpoint_auth(id), auth)?;
-                batch.resealed += c
-                    .prepare_cached("UPDATE endpoint SET auth = ?3 WHERE id = ?1 AND auth = ?2")
-                    .map_err(backend)?
-                    .execute(params![id, auth, sealed])
-                    .map_err(backend)? as u64;
-            }
+            reseal(
+                Place::endpoint_auth(id),
+                "UPDATE endpoint SET auth = ?3 WHERE id = ?1 AND auth = ?2",
+                auth,
+            )?;
         }
         let secrets: Vec<(i64, String)> = c
             .prepare_cached("SELECT rowid, key FROM endpoint_secret WHERE endpoint_id = ?1")
@@ -116,20 +113,18 @@ fn reseal_endpoints(
             .collect::<Result<_, _>>()
             .map_err(backend)?;
         for (rowid, key) in secrets {
-            batch.values += 1;
-            if sealing.needs_reseal(&key) {
-                let sealed = sealing.reseal(Place::endpoint_secret(id), &key)?;
-                batch.resealed += c
-                    .prepare_cached(
-                        "UPDATE endpoint_secret SET key = ?3 WHERE rowid = ?1 AND key = ?2",
-                    )
-                    .map_err(backend)?
-                    .execute(params![rowid, key, sealed])
-                    .map_err(backend)? as u64;
-            }
+            reseal_value(
+                c,
+                sealing,
+                &mut batch,
+                Place::endpoint_secret(id),
+                "UPDATE endpoint_secret SET key = ?3 WHERE rowid = ?1 AND key = ?2",
+                &rowid,
+                &key,
+            )?;
         }
     }
-    batch.last_id = next_after(&rows, limit, |(id, _, _)| id);
+    batch.ends_after(rows.len(), rows.last().map(|(id, _, _)| id), limit);
     Ok(batch)
 }
 
@@ -150,30 +145,40 @@ fn reseal_sources(
         .map_err(backend)?;
     let mut batch = ResealBatch::default();
     for (id, config) in &rows {
-        batch.values += 1;
-        if sealing.needs_reseal(config) {
-            let sealed = sealing.reseal(Place::source_config(id), config)?;
-            batch.resealed += c
-                .prepare_cached(
-                    "UPDATE ingest_source SET config = ?3 WHERE id = ?1 AND config = ?2",
-                )
-                .map_err(backend)?
-                .execute(params![id, config, sealed])
-                .map_err(backend)? as u64;
-        }
+        reseal_value(
+            c,
+            sealing,
+            &mut batch,
+            Place::source_config(id),
+            "UPDATE ingest_source SET config = ?3 WHERE id = ?1 AND config = ?2",
+            id,
+            config,
+        )?;
     }
-    batch.last_id = next_after(&rows, limit, |(id, _)| id);
+    batch.ends_after(rows.len(), rows.last().map(|(id, _)| id), limit);
     Ok(batch)
 }
 
-fn limit_parameter(limit: usize) -> i64 {
-    i64::try_from(limit.max(1)).unwrap_or(i64::MAX)
-}
-
-/// Where the next batch starts: after the last row, unless this batch was the last.
-fn next_after<T>(rows: &[T], limit: usize, id: impl Fn(&T) -> &String) -> Option<String> {
-    if rows.len() < limit.max(1) {
-        return None;
+/// Counts `value` (one secret column of the row `key`) in `batch` and, when it is plain or
+/// under an old key, re-seals it at `place` with `update` (`?1` the row, `?2` the value read,
+/// `?3` the new one): a compare and set, so a concurrent change by the server wins.
+fn reseal_value(
+    c: &Connection,
+    sealing: &Sealing,
+    batch: &mut ResealBatch,
+    place: Place<'_>,
+    update: &str,
+    key: &dyn rusqlite::ToSql,
+    value: &str,
+) -> Result<(), StoreError> {
+    batch.values += 1;
+    if sealing.needs_reseal(value) {
+        let sealed = sealing.reseal(place, value)?;
+        batch.resealed += c
+            .prepare_cached(update)
+            .map_err(backend)?
+            .execute(params![key, value, sealed])
+            .map_err(backend)? as u64;
     }
-    rows.last().map(|row| id(row).clone())
+    Ok(())
 }
