@@ -9,8 +9,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::domain::tokens::token_sha256;
 use anyhow::Context;
-use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -234,7 +234,7 @@ pub async fn start(config: Config, deps: Dependencies) -> anyhow::Result<Running
             body_limits: BodyLimits::new(config.body_read_timeout, config.max_in_flight_body_bytes),
             idempotency_window: config.idempotency_window,
             public_url: config.public_url.clone(),
-            metrics_token_sha256: config.metrics_token.as_deref().map(sha256),
+            metrics_token_sha256: config.metrics_token.as_deref().map(token_sha256),
             rate_limit: config
                 .api_rate_limit
                 .map(|limit| Arc::new(api::rate_limit::TokenRateLimit::new(limit))),
@@ -336,7 +336,7 @@ async fn settle_admin_token(
     if let Some(token) = configured {
         let overrides_stored = stored.is_some();
         return Ok((
-            sha256(token),
+            token_sha256(token),
             AdminTokenSource::Configured { overrides_stored },
         ));
     }
@@ -347,7 +347,7 @@ async fn settle_admin_token(
         return Ok((digest, AdminTokenSource::Stored));
     }
     let token = generate_token();
-    let digest = sha256(&token);
+    let digest = token_sha256(&token);
     store
         .put_setting(ADMIN_TOKEN_SETTING, &hex::encode(digest))
         .await?;
@@ -361,10 +361,6 @@ async fn settle_admin_token(
 /// A node name for a deployment that did not choose one: random, so leases stay tellable apart.
 fn generate_node_id() -> String {
     format!("node-{:08x}", rand::random::<u32>())
-}
-
-fn sha256(token: &str) -> [u8; 32] {
-    Sha256::digest(token.as_bytes()).into()
 }
 
 fn generate_token() -> String {

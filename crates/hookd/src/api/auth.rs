@@ -12,11 +12,11 @@
 //! An unknown, expired or revoked token gets the same 401 (`invalid token`): the answer does
 //! not tell a guesser whether a token ever existed.
 
+use crate::domain::tokens::token_sha256;
 use axum::extract::{Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::ApiContext;
@@ -44,7 +44,7 @@ pub async fn require_bearer_token(
     let Some(token) = presented else {
         return ApiError::Unauthorized("missing bearer token").into_response();
     };
-    let sha256: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    let sha256 = token_sha256(token);
     let principal = if is_admin(&sha256, &ctx.admin_token_sha256) {
         Principal::Admin
     } else {
@@ -78,7 +78,7 @@ fn is_admin(sha256: &[u8; 32], admin_sha256: &[u8; 32]) -> bool {
 /// Whether `token` hashes to `expected_sha256`, compared in constant time (the `/metrics`
 /// token).
 pub(super) fn token_matches(token: &str, expected_sha256: &[u8; 32]) -> bool {
-    is_admin(&Sha256::digest(token.as_bytes()).into(), expected_sha256)
+    is_admin(&token_sha256(token), expected_sha256)
 }
 
 #[cfg(test)]
@@ -96,8 +96,8 @@ mod tests {
 
     #[test]
     fn only_the_admin_hash_is_admin() {
-        let expected: [u8; 32] = Sha256::digest(b"testsk_secret").into();
-        let hash = |token: &str| -> [u8; 32] { Sha256::digest(token.as_bytes()).into() };
+        let expected = token_sha256("testsk_secret");
+        let hash = token_sha256;
         assert!(is_admin(&hash("testsk_secret"), &expected));
         assert!(!is_admin(&hash("testsk_secreT"), &expected));
         assert!(!is_admin(&hash(""), &expected));

@@ -7,6 +7,7 @@
 //! which browsers never send: the portal page's script posts it to the login and takes it out
 //! of the address bar, so the token appears in no request line, log or history entry.
 
+use crate::domain::tokens::token_sha256;
 use axum::Form;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -14,7 +15,6 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::WebContext;
@@ -84,7 +84,7 @@ pub async fn login(State(ctx): State<WebContext>, Form(form): Form<LoginForm>) -
         )
             .into_response();
     }
-    let sha256: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    let sha256 = token_sha256(token);
     let grant = if bool::from(sha256.ct_eq(&ctx.admin_token_sha256)) {
         Grant::Admin
     } else {
