@@ -45,7 +45,7 @@ pub async fn require_bearer_token(
         return ApiError::Unauthorized("missing bearer token").into_response();
     };
     let sha256 = token_sha256(token);
-    let principal = if is_admin(&sha256, &ctx.admin_token_sha256) {
+    let principal = if same_hash(&sha256, &ctx.admin_token_sha256) {
         Principal::Admin
     } else {
         match tokens::authenticate(&ctx.ops, sha256).await {
@@ -70,15 +70,15 @@ pub(super) fn bearer_token(header: &str) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
-/// Whether a token's hash is the admin token's, compared in constant time.
-fn is_admin(sha256: &[u8; 32], admin_sha256: &[u8; 32]) -> bool {
-    bool::from(sha256.ct_eq(admin_sha256))
+/// Whether two token hashes are equal, compared in constant time.
+fn same_hash(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    bool::from(a.ct_eq(b))
 }
 
 /// Whether `token` hashes to `expected_sha256`, compared in constant time (the `/metrics`
 /// token).
 pub(super) fn token_matches(token: &str, expected_sha256: &[u8; 32]) -> bool {
-    is_admin(&token_sha256(token), expected_sha256)
+    same_hash(&token_sha256(token), expected_sha256)
 }
 
 #[cfg(test)]
@@ -95,11 +95,11 @@ mod tests {
     }
 
     #[test]
-    fn only_the_admin_hash_is_admin() {
+    fn only_the_same_hash_matches() {
         let expected = token_sha256("testsk_secret");
         let hash = token_sha256;
-        assert!(is_admin(&hash("testsk_secret"), &expected));
-        assert!(!is_admin(&hash("testsk_secreT"), &expected));
-        assert!(!is_admin(&hash(""), &expected));
+        assert!(same_hash(&hash("testsk_secret"), &expected));
+        assert!(!same_hash(&hash("testsk_secreT"), &expected));
+        assert!(!same_hash(&hash(""), &expected));
     }
 }

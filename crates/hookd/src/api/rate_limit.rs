@@ -2,12 +2,14 @@
 //! per authenticated caller, keyed by the SHA-256 that `auth` leaves as `AuthenticatedToken`.
 //!
 //! It is checked after authentication, so a request without a valid token is refused by `auth`
-//! before it could spend any token's budget, and the limiter only ever holds a bucket per real
-//! token (its memory is bounded by the tokens there are). A refused request is answered 429
-//! with `Retry-After` (whole seconds, at least 1) and does nothing. GCRA (`governor`): one
-//! atomic compare-and-swap per request, no timer task.
+//! before it could spend any token's budget, and the limiter only ever holds buckets of real
+//! tokens; a bucket is dropped once it has refilled, so its memory is bounded by the tokens
+//! used within a refill. A refused request is answered 429 with `Retry-After` (whole seconds,
+//! at least 1) and does nothing. GCRA (`governor`): one atomic compare-and-swap per request,
+//! no timer task.
 
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
@@ -34,10 +36,14 @@ pub(super) fn refuse_over_limit(ctx: &ApiContext, caller: &AuthenticatedToken) -
     Some(refused.into_response())
 }
 
-/// The buckets of every token that made a request.
+/// How many checks pass between two prunings of the buckets.
+const PRUNE_EVERY: u64 = 4096;
+
+/// The buckets of the tokens that made a request recently.
 pub struct TokenRateLimit {
     limiter: RateLimiter<[u8; 32], DefaultKeyedStateStore<[u8; 32]>, DefaultClock>,
     clock: DefaultClock,
+    checks: AtomicU64,
 }
 
 impl TokenRateLimit {
@@ -46,11 +52,18 @@ impl TokenRateLimit {
         TokenRateLimit {
             limiter: RateLimiter::keyed(quota),
             clock: DefaultClock::default(),
+            checks: AtomicU64::new(0),
         }
     }
 
     /// Spends one request of `caller`'s budget, or says how long until it has one.
     pub fn admit(&self, caller: &AuthenticatedToken) -> Result<(), ApiError> {
+        // A bucket is kept until it has refilled: every so often the full ones are dropped
+        // (governor keeps them otherwise), so revoked, expired and idle tokens (a portal link
+        // is a token per session) do not hold memory for the life of the process.
+        if self.checks.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY == PRUNE_EVERY - 1 {
+            self.limiter.retain_recent();
+        }
         self.limiter.check_key(&caller.sha256).map_err(|not_until| {
             let wait = not_until.wait_time_from(self.clock.now());
             ApiError::RateLimited {
@@ -63,6 +76,25 @@ impl TokenRateLimit {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn buckets_that_refilled_are_dropped() {
+        // Refilled within a microsecond, so every bucket but the newest is full when pruned.
+        let limit = TokenRateLimit::new(ApiRateLimit {
+            per_second: NonZeroU32::new(1_000_000).unwrap(),
+            burst: NonZeroU32::MIN,
+        });
+        for n in 0..PRUNE_EVERY {
+            let mut sha256 = [0u8; 32];
+            sha256[..8].copy_from_slice(&n.to_le_bytes());
+            limit.admit(&AuthenticatedToken { sha256 }).unwrap();
+        }
+        assert!(
+            limit.limiter.len() < PRUNE_EVERY as usize / 2,
+            "{} buckets kept",
+            limit.limiter.len()
+        );
+    }
 
     fn token(byte: u8) -> AuthenticatedToken {
         AuthenticatedToken { sha256: [byte; 32] }
