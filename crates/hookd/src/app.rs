@@ -111,18 +111,7 @@ async fn check_sealed_values(store: &dyn Store, keyring: Option<&Keyring>) -> an
         .sealing_census()
         .await
         .context("counting the sealed secrets")?;
-    let missing = census.missing_keys(keyring);
-    if !missing.is_empty() {
-        let keys: Vec<String> = missing
-            .iter()
-            .map(|(key_id, values)| format!("{key_id} ({values} values)"))
-            .collect();
-        anyhow::bail!(
-            "the database holds secrets sealed with key {}, which this hookd was not given: \
-             set HOOKD_ENCRYPTION_KEY (or HOOKD_ENCRYPTION_OLD_KEYS) to include it",
-            keys.join(", ")
-        );
-    }
+    require_every_key(&census, keyring)?;
     match keyring {
         None => tracing::warn!(
             plain_values = census.plain,
@@ -139,6 +128,27 @@ async fn check_sealed_values(store: &dyn Store, keyring: Option<&Keyring>) -> an
                 );
             }
         }
+    }
+    Ok(())
+}
+
+/// Refuses a database holding secrets sealed with a key that `keyring` lacks: they could
+/// neither be shown, nor sign, nor be re-sealed. Shared by `serve` and `rotate-key`.
+pub(crate) fn require_every_key(
+    census: &crate::store::sealed_values::SealingCensus,
+    keyring: Option<&Keyring>,
+) -> anyhow::Result<()> {
+    let missing = census.missing_keys(keyring);
+    if !missing.is_empty() {
+        let keys: Vec<String> = missing
+            .iter()
+            .map(|(key_id, values)| format!("{key_id} ({values} values)"))
+            .collect();
+        anyhow::bail!(
+            "the database holds secrets sealed with key {}, which this hookd was not given: \
+             set HOOKD_ENCRYPTION_KEY (or HOOKD_ENCRYPTION_OLD_KEYS) to include it",
+            keys.join(", ")
+        );
     }
     Ok(())
 }

@@ -93,6 +93,8 @@ async fn reseal_everything(
         .sealing_census()
         .await
         .context("counting the stored secrets")?;
+    // A value under a key not given here would stop the batch that reaches it, on every run.
+    crate::app::require_every_key(&before, Some(keyring))?;
     let total = before.values();
     println!(
         "re-sealing {total} stored secret values under key {} ({} plain, {} under an older key)",
@@ -105,10 +107,9 @@ async fn reseal_everything(
     for rows in [SealedRows::Endpoints, SealedRows::Sources] {
         let mut after = None;
         loop {
-            let batch = store
-                .reseal_batch(rows, after, limit)
-                .await
-                .context("re-sealing a batch (nothing of it was kept; run rotate-key again)")?;
+            let batch = store.reseal_batch(rows, after, limit).await.context(
+                "re-sealing a batch (the batches before it were kept; this one was not)",
+            )?;
             seen += batch.values;
             resealed += batch.resealed;
             println!(

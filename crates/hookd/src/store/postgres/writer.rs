@@ -9,7 +9,8 @@
 //! batch. Two receipts of one dedupe key in one batch are told apart by the key's row, which
 //! the first inserts and the second then finds, as across batches. If the batch fails, each
 //! write is retried in a transaction of its own, so one bad write cannot fail its neighbours.
-//! Each committed batch's duration and size go to the commit instruments.
+//! Each batch committed whole has its duration and size recorded in the commit instruments
+//! (the one-by-one fallback's commits are not).
 
 use std::collections::HashMap;
 use std::sync::Arc;
