@@ -51,7 +51,7 @@ pub struct ActiveSession {
     pub csrf_token: String,
 }
 
-/// Starts a session for `principal`, which the caller has just authenticated (by a token
+/// Starts a session for `grant`, which the caller has just authenticated (by a token
 /// whose hash it compared). Also forgets sessions that have expired since.
 pub async fn start(ops: &Ops, grant: &Grant, rules: SessionRules) -> OpResult<StartedSession> {
     let now = ops.clock.now();

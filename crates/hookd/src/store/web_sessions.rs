@@ -1,7 +1,7 @@
 //! Dashboard sessions (`crate::web`): what a browser's session cookie stands for.
 //!
 //! Only the SHA-256 of a session id is kept, so a copy of the database opens no session. The
-//! principal is stored as the text `ops::web_sessions` writes (`admin`, `app:<id>`); the store
+//! principal is stored as the text `ops::web_sessions` writes (`admin`, or `token:<hex SHA-256 of the application token>`); the store
 //! does not interpret it. Expiry is the caller's rule: the store keeps both times it needs.
 
 use async_trait::async_trait;

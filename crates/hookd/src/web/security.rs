@@ -106,8 +106,9 @@ fn is_safe(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
-/// `Sec-Fetch-Site` when the browser sends it (`same-origin` only), else `Origin` against
-/// `Host`; neither header means the caller is not a browser.
+/// `Sec-Fetch-Site` when the browser sends it (`same-origin`, or `none`: a request the user
+/// started, such as a typed address, which another site cannot make a browser send), else
+/// `Origin` against `Host`; neither header means the caller is not a browser.
 fn is_same_origin(headers: &HeaderMap) -> bool {
     if let Some(site) = headers.get("sec-fetch-site") {
         return site == "same-origin" || site == "none";

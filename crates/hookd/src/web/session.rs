@@ -35,8 +35,9 @@ pub struct Session {
     session_id: String,
 }
 
-/// Middleware: the request goes on only with a live session; otherwise a page load goes to
-/// the login page and anything else is refused.
+/// Middleware: the request goes on only with a live session; otherwise an htmx request gets
+/// 401 with `HX-Redirect: /login`, and any other request a 303 to the login page (nothing
+/// runs either way).
 pub async fn require_session(
     State(ctx): State<WebContext>,
     mut request: Request,
