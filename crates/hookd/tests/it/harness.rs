@@ -14,7 +14,11 @@ use hookd::config::Config;
 use serde_json::{Value, json};
 
 mod clock;
+mod load;
+mod process;
 pub use clock::TestClock;
+pub use load::{Load, Targets};
+pub use process::{HookdProcess, free_port};
 
 pub const TOKEN: &str = "test-admin-token";
 
@@ -251,7 +255,8 @@ impl Received {
     }
 }
 
-/// What the receiver answers with, in order; when the script runs out it answers 200.
+/// What the receiver answers with, in order; when the script runs out it answers 200 (or, for
+/// `Receiver::answering`, its one reply).
 #[derive(Debug, Clone)]
 pub struct Reply {
     pub status: u16,
@@ -277,9 +282,10 @@ impl Reply {
     }
 }
 
-#[derive(Default)]
 struct ReceiverState {
     script: Mutex<VecDeque<Reply>>,
+    /// The answer once the script has run out.
+    otherwise: Reply,
     received: Mutex<Vec<Received>>,
     /// Stamps receipts with this clock's time instead of the real one.
     clock: Option<Arc<TestClock>>,
@@ -294,18 +300,28 @@ pub struct Receiver {
 
 impl Receiver {
     pub async fn start(script: Vec<Reply>) -> Receiver {
-        Self::start_with(script, None).await
+        Self::start_with(script, None, Reply::status(200)).await
+    }
+
+    /// A receiver that answers every request with `reply`.
+    pub async fn answering(reply: Reply) -> Receiver {
+        Self::start_with(Vec::new(), None, reply).await
     }
 
     /// A receiver whose `Received::at` is `clock`'s time (see `TestClock::instant`), so that
     /// gaps between receipts are the gaps hookd saw on its injected clock.
     pub async fn start_on(script: Vec<Reply>, clock: &Arc<TestClock>) -> Receiver {
-        Self::start_with(script, Some(Arc::clone(clock))).await
+        Self::start_with(script, Some(Arc::clone(clock)), Reply::status(200)).await
     }
 
-    async fn start_with(script: Vec<Reply>, clock: Option<Arc<TestClock>>) -> Receiver {
+    async fn start_with(
+        script: Vec<Reply>,
+        clock: Option<Arc<TestClock>>,
+        otherwise: Reply,
+    ) -> Receiver {
         let state = Arc::new(ReceiverState {
             script: Mutex::new(script.into()),
+            otherwise,
             received: Mutex::default(),
             clock,
         });
@@ -365,7 +381,7 @@ async fn receive(
         .lock()
         .unwrap()
         .pop_front()
-        .unwrap_or(Reply::status(200));
+        .unwrap_or_else(|| state.otherwise.clone());
     tokio::time::sleep(reply.delay).await;
     let mut reply_headers = HeaderMap::new();
     for (name, value) in reply.headers {
@@ -392,58 +408,4 @@ pub fn verify_signature(received: &Received, secret: &str) {
         300,
     )
     .expect("signature verifies");
-}
-
-/// A hookd binary run as a child process (for tests that kill it), on `port`, with the admin
-/// token set and quiet logs. Killed when dropped.
-pub struct HookdProcess {
-    pub child: std::process::Child,
-    pub base: String,
-}
-
-impl HookdProcess {
-    pub fn start(port: u16, args: &[&str]) -> HookdProcess {
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_hookd"))
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .args(args)
-            .env("HOOKD_ADMIN_TOKEN", TOKEN)
-            .env("RUST_LOG", "warn")
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("hookd binary starts");
-        HookdProcess {
-            child,
-            base: format!("http://127.0.0.1:{port}/api/v1"),
-        }
-    }
-
-    /// Waits for `/health`; generous, since the machine may be busy building or testing.
-    pub async fn wait_ready(&self, http: &reqwest::Client) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if let Ok(response) = http.get(format!("{}/health", self.base)).send().await
-                && response.status().is_success()
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("hookd did not become ready");
-    }
-}
-
-impl Drop for HookdProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A port that was free a moment ago.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
