@@ -18,7 +18,7 @@ mod load;
 mod process;
 pub use clock::TestClock;
 pub use load::{Load, Targets};
-pub use process::{HookdProcess, free_port};
+pub use process::{HookdProcess, free_port, resident_bytes_in};
 
 pub const TOKEN: &str = "test-admin-token";
 

@@ -13,6 +13,7 @@ mod error_logs;
 mod fairness;
 mod first_run;
 mod full_disk;
+mod hostile_receivers;
 mod idempotency;
 mod inbound;
 mod inbound_crash;

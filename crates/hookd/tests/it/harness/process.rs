@@ -43,6 +43,14 @@ impl HookdProcess {
         panic!("hookd did not become ready");
     }
 
+    /// A client that speaks to this process with the admin token.
+    pub fn client(&self) -> super::TestClient {
+        super::TestClient {
+            base: self.base.trim_end_matches("/api/v1").to_owned(),
+            http: reqwest::Client::new(),
+        }
+    }
+
     /// SIGKILL: no shutdown code runs. Returns once the process is gone.
     pub fn kill(&mut self) {
         self.child.kill().expect("SIGKILL reaches hookd");
@@ -60,6 +68,23 @@ impl HookdProcess {
             Err(_) => true,
         }
     }
+
+    /// The process's resident set size (`VmRSS` in `/proc/<pid>/status`), in bytes.
+    pub fn resident_bytes(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("hookd's /proc status is readable");
+        resident_bytes_in(&status)
+    }
+}
+
+/// The `VmRSS` line of a `/proc/<pid>/status` text, in bytes.
+pub fn resident_bytes_in(status: &str) -> u64 {
+    let kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/<pid>/status");
+    kib * 1024
 }
 
 impl Drop for HookdProcess {
