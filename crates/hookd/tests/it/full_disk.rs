@@ -1,7 +1,8 @@
 //! SQLite on a full disk: the data directory sits on a small tmpfs that 64 concurrent senders
-//! of 100 KB messages overflow. Every message answered 202 must be stored and delivered, every
-//! refusal must be a retryable 503 with a JSON body, and once space returns hookd accepts and
-//! delivers again without a restart.
+//! of 512 KiB messages overflow. Every message answered 202 must be stored (checked while the
+//! disk is still full) and delivered, every refusal must be a retryable 503 with a JSON body,
+//! and once space returns the same process accepts every refused message sent again, and
+//! delivers it, without a restart.
 //!
 //! Mounting needs root (CI runs the tests as root). A test that cannot mount fails; it never
 //! passes without having filled a disk.
@@ -43,39 +44,38 @@ async fn a_full_disk_refuses_with_503_and_loses_nothing_it_accepted() {
             tokio::spawn(async move {
                 let mut answers = Vec::new();
                 for message in 0..MESSAGES_PER_SENDER {
-                    let body = json!({
-                        "eventType": "invoice.paid",
-                        "payload": {"sender": sender, "message": message, "blob": "x".repeat(PAYLOAD_BYTES)},
-                    });
-                    answers.push(app.post(&format!("/app/{app_id}/msg"), body).await);
+                    let body = large_message(sender, message);
+                    let answer = app.post(&format!("/app/{app_id}/msg"), body.clone()).await;
+                    answers.push((body, answer));
                 }
                 answers
             })
         })
         .collect();
     let mut accepted = HashSet::new();
-    let mut refused = 0;
+    let mut refused = Vec::new();
     for sender in senders {
-        for (status, body) in sender.await.unwrap() {
+        for (body, (status, answer)) in sender.await.unwrap() {
             match status {
                 202 => {
-                    accepted.insert(body["id"].as_str().unwrap().to_owned());
+                    accepted.insert(answer["id"].as_str().unwrap().to_owned());
                 }
                 503 => {
-                    assert_eq!(body["code"], "storage_full", "{body}");
-                    refused += 1;
+                    assert_eq!(answer["code"], "storage_full", "{answer}");
+                    refused.push(body);
                 }
-                other => panic!("a full disk must answer 202 or 503, not {other}: {body}"),
+                other => panic!("a full disk must answer 202 or 503, not {other}: {answer}"),
             }
         }
     }
     assert!(
-        refused > 0,
+        !refused.is_empty(),
         "the disk never filled: all {} messages were accepted",
         SENDERS * MESSAGES_PER_SENDER
     );
 
-    disk.grow("256m");
+    // Before any space returns (reads need none): every 202 is already in the database. A
+    // message acknowledged while still waiting in memory for room would be missing here.
     for msg_id in &accepted {
         let (status, message) = app.get(&format!("/app/{app_id}/msg/{msg_id}")).await;
         assert_eq!(
@@ -83,12 +83,46 @@ async fn a_full_disk_refuses_with_503_and_loses_nothing_it_accepted() {
             "accepted message {msg_id} is not stored: {message}"
         );
     }
-    // Space is back: without a restart, hookd accepts again and delivers everything.
+
+    // Space returns, hookd keeps running: the client sends every refused message again (as a
+    // 503 invites it to) and each is accepted, then everything is delivered.
+    disk.grow("256m");
+    println!(
+        "full disk: {} accepted and stored while filling, {} refused with 503 storage_full",
+        accepted.len(),
+        refused.len()
+    );
+    for body in refused.iter().cloned() {
+        accepted.insert(accept_after_recovery(&app, &app_id, body).await);
+    }
     let after_recovery = app
         .send_message(&app_id, json!({"after": "recovery"}))
         .await;
     accepted.insert(after_recovery);
     wait_until_delivered(&receiver, &accepted, Duration::from_secs(180)).await;
+}
+
+fn large_message(sender: usize, message: usize) -> serde_json::Value {
+    json!({
+        "eventType": "invoice.paid",
+        "payload": {"sender": sender, "message": message, "blob": "x".repeat(PAYLOAD_BYTES)},
+    })
+}
+
+/// Sends `body` once space has returned: `202` at once, or after a few `503`s while hookd
+/// finds its room again (bounded), never any other answer.
+async fn accept_after_recovery(app: &TestApp, app_id: &str, body: serde_json::Value) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, answer) = app.post(&format!("/app/{app_id}/msg"), body.clone()).await;
+        match status {
+            202 => return answer["id"].as_str().unwrap().to_owned(),
+            503 if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            other => panic!("after space returned, a message got {other}: {answer}"),
+        }
+    }
 }
 
 async fn wait_until_delivered(receiver: &Receiver, ids: &HashSet<String>, timeout: Duration) {
