@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 use rand::{RngExt, SeedableRng};
 use serde_json::{Value, json};
 
-use crate::harness::{HookdProcess, Load, Received, Receiver, Reply, TOKEN, Targets, free_port};
+use crate::harness::{
+    HookdProcess, Load, Received, Receiver, Reply, TOKEN, Targets, free_port, write_figures,
+};
 use crate::postgres_schema::TestSchema;
 
 /// Kills per run, over all nodes.
@@ -309,18 +311,4 @@ async fn wait_until_quiet(receivers: &[Receiver]) {
             (last, since) = (now, Instant::now());
         }
     }
-}
-
-/// Writes a suite's figures under `target/suite-figures/`, next to the binary under test.
-pub fn write_figures(file: &str, figures: &Value) {
-    let target = std::path::Path::new(env!("CARGO_BIN_EXE_hookd"))
-        .ancestors()
-        .nth(2)
-        .expect("the binary sits in target/<profile>/");
-    let directory = target.join("suite-figures");
-    std::fs::create_dir_all(&directory).expect("target/suite-figures can be created");
-    let path = directory.join(file);
-    std::fs::write(&path, serde_json::to_vec_pretty(figures).unwrap())
-        .unwrap_or_else(|error| panic!("writing {}: {error}", path.display()));
-    println!("figures written to {}", path.display());
 }

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::harness::{Receiver, TestApp};
+use crate::harness::{Receiver, TestApp, write_figures};
 
 const SENDERS: usize = 64;
 const MESSAGES_PER_SENDER: usize = 2;
@@ -87,11 +87,7 @@ async fn a_full_disk_refuses_with_503_and_loses_nothing_it_accepted() {
     // Space returns, hookd keeps running: the client sends every refused message again (as a
     // 503 invites it to) and each is accepted, then everything is delivered.
     disk.grow("256m");
-    println!(
-        "full disk: {} accepted and stored while filling, {} refused with 503 storage_full",
-        accepted.len(),
-        refused.len()
-    );
+    let accepted_while_filling = accepted.len();
     for body in refused.iter().cloned() {
         accepted.insert(accept_after_recovery(&app, &app_id, body).await);
     }
@@ -100,6 +96,16 @@ async fn a_full_disk_refuses_with_503_and_loses_nothing_it_accepted() {
         .await;
     accepted.insert(after_recovery);
     wait_until_delivered(&receiver, &accepted, Duration::from_secs(180)).await;
+    write_figures(
+        "full-disk.json",
+        &json!({
+            "accepted_and_stored_while_filling": accepted_while_filling,
+            "refused_storage_full": refused.len(),
+            "accepted_after_space_returned": refused.len() + 1,
+            "delivered": accepted.len(),
+            "lost": 0,
+        }),
+    );
 }
 
 fn large_message(sender: usize, message: usize) -> serde_json::Value {

@@ -409,3 +409,17 @@ pub fn verify_signature(received: &Received, secret: &str) {
     )
     .expect("signature verifies");
 }
+
+/// Writes a suite's figures under `target/suite-figures/`, next to the binary under test.
+pub fn write_figures(file: &str, figures: &Value) {
+    let target = std::path::Path::new(env!("CARGO_BIN_EXE_hookd"))
+        .ancestors()
+        .nth(2)
+        .expect("the binary sits in target/<profile>/");
+    let directory = target.join("suite-figures");
+    std::fs::create_dir_all(&directory).expect("target/suite-figures can be created");
+    let path = directory.join(file);
+    std::fs::write(&path, serde_json::to_vec_pretty(figures).unwrap())
+        .unwrap_or_else(|error| panic!("writing {}: {error}", path.display()));
+    println!("figures written to {}", path.display());
+}

@@ -16,8 +16,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::OwnedReadHalf;
 
-use crate::crash::write_figures;
-use crate::harness::{HookdProcess, Receiver, TestClient, free_port};
+use crate::harness::{HookdProcess, Receiver, TestClient, free_port, write_figures};
 
 /// Messages sent to the application, one every `MESSAGE_INTERVAL`, while the attacks run.
 const MESSAGES: usize = 30;
