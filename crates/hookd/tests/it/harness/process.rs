@@ -30,13 +30,23 @@ impl HookdProcess {
     /// process that exits instead (a port taken meanwhile, a refused flag) fails at once rather
     /// than at the deadline.
     pub async fn wait_ready(&self, http: &reqwest::Client) {
+        assert!(
+            self.become_ready(http).await,
+            "hookd exited before it was ready"
+        );
+    }
+
+    /// Waits for `/health` as `wait_ready` does; false if the process exited first.
+    pub async fn become_ready(&self, http: &reqwest::Client) -> bool {
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
-            assert!(!self.has_exited(), "hookd exited before it was ready");
+            if self.has_exited() {
+                return false;
+            }
             if let Ok(response) = http.get(format!("{}/health", self.base)).send().await
                 && response.status().is_success()
             {
-                return;
+                return true;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
