@@ -54,9 +54,13 @@ struct MigrateArgs {
 /// Parses the command line and runs the chosen command.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    crate::telemetry::init(cli.log_format);
+    if !matches!(cli.command, Command::Serve(_)) {
+        // Only `serve` exports spans (it sets up its own, inside its runtime); the other
+        // commands only log to stderr, which cannot fail to set up.
+        let _logs_only = crate::telemetry::init(cli.log_format, None);
+    }
     let result = match cli.command {
-        Command::Serve(args) => serve(*args),
+        Command::Serve(args) => serve(*args, cli.log_format),
         Command::Migrate(args) => migrate(&args.database_url),
         Command::Attempts { command } => operator_cli::attempts(command),
         Command::Replay(args) => operator_cli::replay(args),
@@ -85,12 +89,18 @@ fn migrate(database_url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn serve(args: ServeArgs) -> anyhow::Result<()> {
+fn serve(args: ServeArgs, log_format: LogFormat) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    // The span exporter's batch task runs on the runtime, so logging starts inside it.
+    let telemetry = {
+        let _entered = runtime.enter();
+        crate::telemetry::init(log_format, args.otlp_endpoint())
+            .context("starting the OTLP span export")?
+    };
     let descriptor_limit = raise_descriptor_limit();
     let config = args.into_config(descriptor_limit);
     let shutdown_timeout = config.connection_limits.shutdown_timeout;
-    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    runtime.block_on(async {
+    let served = runtime.block_on(async {
         let mut signals = ShutdownSignals::install().context("installing signal handlers")?;
         let server = app::start(config.clone(), Dependencies::production())
             .await
@@ -110,7 +120,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             std::process::exit(1);
         });
         server.wait().await
-    })
+    });
+    // After the server has stopped, so the spans of its last requests and attempts are in.
+    telemetry.shutdown();
+    served
 }
 
 /// Below this length an admin token is guessable enough to warn about (a generated one has 38).
@@ -156,6 +169,13 @@ fn startup_summary(config: &Config, server: &RunningServer) -> String {
             tls.cert_path.display(),
             tls.key_path.display()
         ));
+    }
+    if let Some(endpoint) = &config.otlp_endpoint {
+        let mut shown = endpoint.traces_url().clone();
+        // A collector's URL may carry credentials; the summary never shows them.
+        let _ = shown.set_password(None);
+        let _ = shown.set_username("");
+        summary.push_str(&format!("  traces:      exported over OTLP to {shown}\n"));
     }
     if config.allow_private_targets {
         summary.push_str(

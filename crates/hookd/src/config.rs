@@ -1,7 +1,8 @@
 //! Server configuration: the flags of `hookd serve` (each with its environment variable) and the
 //! one `Config` value they parse into, passed explicitly to `app::start`. Every default is written
 //! once, in the flag definitions below; tests build their `Config` through the same parser
-//! (`Config::from_serve_flags`). No other module reads the environment.
+//! (`Config::from_serve_flags`). No other module reads the environment (but the OpenTelemetry
+//! SDK behind `--otlp-endpoint` reads its own `OTEL_*` variables).
 
 use std::ffi::OsString;
 use std::net::SocketAddr;
@@ -18,6 +19,7 @@ use crate::api::rate_limit::ApiRateLimit;
 use crate::http_server::tls::TlsFiles;
 use crate::http_server::{ConnectionLimits, RESERVED_DESCRIPTORS, connection_cap};
 use crate::policy::retry::RetrySchedule;
+use crate::telemetry::otlp::OtlpEndpoint;
 
 /// Everything `hookd serve` can be told.
 #[derive(Debug, Clone)]
@@ -78,6 +80,8 @@ pub struct Config {
     pub dashboard_session_lifetime: Duration,
     /// The bearer token `/metrics` requires; `None` leaves it open.
     pub metrics_token: Option<String>,
+    /// Where spans are exported over OTLP/HTTP (`--otlp-endpoint`); `None` exports nothing.
+    pub otlp_endpoint: Option<OtlpEndpoint>,
     /// Requests per second (and burst) each API token may make; `None` = no limit.
     pub api_rate_limit: Option<ApiRateLimit>,
     /// Readiness fails when the delivery loop has not gone round for this long.
@@ -220,6 +224,10 @@ pub struct ServeArgs {
     /// behind your network.
     #[arg(long, env = "HOOKD_METRICS_TOKEN", hide_env_values = true)]
     metrics_token: Option<String>,
+    /// Export spans over OpenTelemetry OTLP (HTTP/protobuf) to this collector, e.g.
+    /// `http://127.0.0.1:4318` (posted to its `/v1/traces`). Without it, nothing is exported.
+    #[arg(long, env = "HOOKD_OTLP_ENDPOINT", value_parser = OtlpEndpoint::parse)]
+    otlp_endpoint: Option<OtlpEndpoint>,
     /// API requests per second each token may make (after authentication; past it, 429 with
     /// `Retry-After`). 0 turns the limit off.
     #[arg(long, env = "HOOKD_API_RATE_LIMIT", default_value_t = 50_000)]
@@ -238,6 +246,11 @@ pub struct ServeArgs {
 }
 
 impl ServeArgs {
+    /// `--otlp-endpoint`, which `cli` needs before the rest of the configuration.
+    pub fn otlp_endpoint(&self) -> Option<&OtlpEndpoint> {
+        self.otlp_endpoint.as_ref()
+    }
+
     /// The configuration, with the connection cap kept below `descriptor_limit`.
     pub fn into_config(self, descriptor_limit: u64) -> Config {
         let reserved_descriptors = RESERVED_DESCRIPTORS + self.max_in_flight;
@@ -295,6 +308,7 @@ impl ServeArgs {
             dashboard_idle_timeout: self.dashboard_idle_timeout,
             dashboard_session_lifetime: self.dashboard_session_lifetime,
             metrics_token: self.metrics_token.filter(|token| !token.is_empty()),
+            otlp_endpoint: self.otlp_endpoint,
             api_rate_limit: std::num::NonZeroU32::new(self.api_rate_limit).map(|per_second| {
                 ApiRateLimit {
                     per_second,
@@ -587,6 +601,11 @@ mod tests {
             (
                 "metrics-token",
                 format!("{:?}", config.metrics_token),
+                "None",
+            ),
+            (
+                "otlp-endpoint",
+                format!("{:?}", config.otlp_endpoint),
                 "None",
             ),
         ];

@@ -4,13 +4,19 @@
 //! Nothing here decides what is logged; modules do, and never log secrets, signatures or
 //! payloads. `ErrorChain` is how an error goes into a log field: with every cause. The metrics
 //! (`instruments`) are telemetry too: the series hookd records and the registry behind `/metrics`.
+//! So are spans: with `--otlp-endpoint`, `otlp` exports them (`Telemetry::shutdown` flushes
+//! what is still batched); without it they only give log lines their context.
 
 use std::fmt;
 use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 pub mod instruments;
+pub mod otlp;
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -22,20 +28,57 @@ pub enum LogFormat {
     Json,
 }
 
-/// Installs the global subscriber once; later calls (as in tests) are ignored.
-pub fn init(format: LogFormat) {
+/// What `init` set up that must be ended: the span exporter, if any.
+#[must_use = "call shutdown() at exit, or batched spans are lost"]
+pub struct Telemetry {
+    tracer_provider: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
+}
+
+impl Telemetry {
+    /// Exports the spans still batched and stops the exporter (at most its export timeout).
+    /// Call it outside the runtime's `block_on` but before the runtime is dropped: the
+    /// exporter's task runs on the runtime's workers.
+    pub fn shutdown(self) {
+        if let Some(provider) = self.tracer_provider
+            && let Err(error) = provider.shutdown()
+        {
+            tracing::warn!(error = %ErrorChain(&error), "could not flush the spans to the OTLP endpoint");
+        }
+    }
+}
+
+/// Installs the global subscriber once; later calls (as in tests) are ignored. Log lines go to
+/// stderr; with `otlp_endpoint`, spans are also exported there, which needs a tokio runtime
+/// (entered by the caller).
+pub fn init(
+    format: LogFormat,
+    otlp_endpoint: Option<&otlp::OtlpEndpoint>,
+) -> Result<Telemetry, otlp::OtlpSetupError> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let tracer_provider = otlp_endpoint.map(otlp::tracer_provider).transpose()?;
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         // A line that cannot be written (the reader of stderr is gone) is dropped. Reporting the
         // failure would `eprintln!` into the same broken pipe, which panics the logging task:
         // a request's connection, or the one that handles SIGTERM.
         .log_internal_errors(false);
-    let _ = match format {
-        LogFormat::Text => builder.with_ansi(colour_wanted()).try_init(),
-        LogFormat::Json => builder.json().try_init(),
+    let fmt = match format {
+        LogFormat::Text => fmt.with_ansi(colour_wanted()).boxed(),
+        LogFormat::Json => fmt.json().boxed(),
     };
+    // Each layer has its own filter: `RUST_LOG` chooses log lines, and the export always takes
+    // hookd's own spans at `info` (never the exporter's HTTP client's, which would feed itself).
+    let exported = tracer_provider.as_ref().map(|provider| {
+        otlp::layer(provider).with_filter(
+            tracing_subscriber::filter::Targets::new()
+                .with_target(env!("CARGO_CRATE_NAME"), tracing::Level::INFO),
+        )
+    });
+    let _ = tracing_subscriber::registry()
+        .with(exported)
+        .with(fmt.with_filter(filter))
+        .try_init();
+    Ok(Telemetry { tracer_provider })
 }
 
 /// Colour only for a person at a terminal; `NO_COLOR` (any non-empty value, see no-color.org)

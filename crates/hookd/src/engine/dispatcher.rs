@@ -19,7 +19,10 @@
 //!
 //! Each round beats the engine's `heartbeat` (readiness reads it); a round ends within a poll
 //! interval whether work is due or every slot is busy. Each attempt counts in the attempt
-//! instruments (in flight, outcome and failure code, duration): atomic adds, no lookup.
+//! instruments (in flight, outcome and failure code, duration): atomic adds, no lookup. Each
+//! runs in a root span `delivery.attempt` named by its ids (application, endpoint, message,
+//! delivery, attempt number), which the message's `ops.create_message` span also carries:
+//! the request was answered long before, perhaps on another node, so the ids join them.
 //!
 //! On shutdown it stops claiming, gives in-flight attempts a grace period to finish and be
 //! recorded, and releases the leases of any that did not.
@@ -30,6 +33,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, Span};
 
 use super::attempt::{AttemptPolicy, attempt_delivery};
 use super::client::DeliveryClient;
@@ -272,13 +276,17 @@ impl Attempts {
             .hold(&claim.delivery_id, claim.lease_token, granted_at);
         let context = self.context.clone();
         context.instruments.attempts.in_flight.increment(1.0);
-        self.running.spawn(async move {
-            // Counted out however the task ends, aborted at shutdown included.
-            let _in_flight = InFlight(Arc::clone(&context.instruments));
-            let finished = context.run(claim, lost).await;
-            let _ = context.finished.send(finished);
-            drop(permit);
-        });
+        let span = attempt_span(&claim);
+        self.running.spawn(
+            async move {
+                // Counted out however the task ends, aborted at shutdown included.
+                let _in_flight = InFlight(Arc::clone(&context.instruments));
+                let finished = context.run(claim, lost).await;
+                let _ = context.finished.send(finished);
+                drop(permit);
+            }
+            .instrument(span),
+        );
     }
 
     /// Shutdown: waits for the attempts in flight, up to the grace period, and stops the rest.
@@ -292,6 +300,23 @@ impl Attempts {
             while self.running.join_next().await.is_some() {}
         }
     }
+}
+
+/// The span of one attempt; `outcome` (`delivered`, `failed`, `stopped`), `failure_code` and
+/// `status` are recorded when it ends.
+fn attempt_span(claim: &ClaimedDelivery) -> Span {
+    tracing::info_span!(
+        parent: None,
+        "delivery.attempt",
+        app_id = %claim.app_id,
+        endpoint_id = %claim.endpoint_id,
+        msg_id = %claim.msg_id,
+        delivery_id = %claim.delivery_id,
+        attempt = claim.attempts_made + 1,
+        outcome = tracing::field::Empty,
+        failure_code = tracing::field::Empty,
+        status = tracing::field::Empty,
+    )
 }
 
 impl AttemptContext {
@@ -309,6 +334,11 @@ impl AttemptContext {
             done = attempt => done,
             _ = lost.cancelled() => return self.stopped(claim),
         };
+        let (span, code) = (Span::current(), record.attempt.failure_code.as_ref());
+        span.record("outcome", code.map_or("delivered", |_| "failed"));
+        span.record("failure_code", code.map(RecordedFailureCode::as_str));
+        let status = record.attempt.response_status_code;
+        span.record("status", Some(status).filter(|status| *status > 0));
         tracing::info!(
             app_id = %claim.app_id, msg_id = %claim.msg_id,
             endpoint_id = %claim.endpoint_id, attempt = claim.attempts_made + 1,
@@ -334,6 +364,7 @@ impl AttemptContext {
     /// Stopped before the lease could lapse: no record, the delivery falls due again for
     /// whoever holds it next. The slot is free, with nothing learned.
     fn stopped(&self, claim: ClaimedDelivery) -> Finished {
+        Span::current().record("outcome", "stopped");
         tracing::warn!(
             app_id = %claim.app_id, msg_id = %claim.msg_id,
             endpoint_id = %claim.endpoint_id, attempt = claim.attempts_made + 1,

@@ -2,12 +2,14 @@
 //! last write goes in one store call), then lets go of their leases and wakes the dispatcher,
 //! since recording ends leases and so frees room at their endpoints. The store raises the
 //! attempts' operational events in the same transaction; this module knows nothing of them,
-//! and must not send or retry anything.
+//! and must not send or retry anything. Each batch is written in a root span `delivery.record`
+//! (how many attempts), which the store's commit span follows from.
 
 use std::sync::Arc;
 
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 use super::leases::HeldLeases;
 use crate::domain::DeliveryId;
@@ -77,7 +79,11 @@ async fn record_batches(
             .iter()
             .map(|record| (record.delivery_id.clone(), record.lease_token))
             .collect();
-        let recorded = store.record_attempts(records, circuit).await;
+        let span = tracing::info_span!(parent: None, "delivery.record", attempts = count);
+        let recorded = store
+            .record_attempts(records, circuit)
+            .instrument(span)
+            .await;
         // Written or not, these leases are no longer renewed: a record that failed leaves its
         // delivery to fall due again when the lease runs out (at-least-once).
         for (delivery_id, lease_token) in &leases {

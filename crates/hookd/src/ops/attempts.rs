@@ -71,6 +71,9 @@ pub async fn list_by_endpoint(
 }
 
 /// Queues a manual attempt of the message to the endpoint, due now, and wakes the dispatcher.
+/// Runs in the span `ops.resend` (application, message and endpoint ids).
+#[tracing::instrument(name = "ops.resend", skip_all, fields(app_id = tracing::field::Empty,
+    msg_id = tracing::field::Empty, endpoint_id = tracing::field::Empty))]
 pub async fn resend(
     ops: &Ops,
     principal: &Principal,
@@ -80,6 +83,10 @@ pub async fn resend(
 ) -> OpResult<DeliveryId> {
     let (app, endpoint) = scope::endpoint(ops, principal, AppRef::Named(app), endpoint).await?;
     let message = scope::message_in(ops, &app, message).await?;
+    let span = tracing::Span::current();
+    span.record("app_id", tracing::field::display(&app.id));
+    span.record("msg_id", tracing::field::display(&message.id));
+    span.record("endpoint_id", tracing::field::display(&endpoint.id));
     let delivery_id = ops
         .store
         .enqueue_resend(&app.id, &message.id, &endpoint.id, ops.clock.now())

@@ -170,7 +170,10 @@ async fn resolve_forward_app(
     Ok(())
 }
 
-/// Judges the request and commits what it is worth (see the module docs).
+/// Judges the request and commits what it is worth (see the module docs). Runs in the span
+/// `ops.receive_inbound` (the source's id, and the forwarded message's once committed).
+#[tracing::instrument(name = "ops.receive_inbound", skip_all,
+    fields(source_id = %source.id, msg_id = tracing::field::Empty))]
 pub async fn receive(ops: &Ops, source: &Source, request: IncomingRequest) -> OpResult<Receipt> {
     let now = ops.clock.now();
     let verified = verify(source, &request, now.timestamp());
@@ -215,6 +218,7 @@ pub async fn receive(ops: &Ops, source: &Source, request: IncomingRequest) -> Op
             deliveries,
             app_forward,
         }) => {
+            tracing::Span::current().record("msg_id", tracing::field::display(&msg_id));
             tracing::info!(source_id = %source.id, msg_id = %msg_id, deliveries, "inbound request forwarded");
             ops.instruments.inbound.forwarded();
             ops.instruments.messages_accepted_inbound.increment(1);

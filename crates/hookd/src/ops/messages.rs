@@ -29,7 +29,10 @@ pub struct AcceptMessage {
 }
 
 /// Commits the message and its deliveries, creating the application inline if asked to.
-/// `Conflict` when the application already has a message with this `eventId`.
+/// `Conflict` when the application already has a message with this `eventId`. Runs in the
+/// span `ops.create_message` (the application's id, and the message's once it has one).
+#[tracing::instrument(name = "ops.create_message", skip_all,
+    fields(app_id = tracing::field::Empty, msg_id = tracing::field::Empty))]
 pub async fn accept(
     ops: &Ops,
     principal: &Principal,
@@ -47,8 +50,12 @@ pub async fn accept(
         }
         (None, None) => return Err(OpError::NotFound(APP_NOT_FOUND)),
     };
+    let msg_id = MessageId::generate(now, rand::random());
+    let span = tracing::Span::current();
+    span.record("app_id", tracing::field::display(&app.id));
+    span.record("msg_id", tracing::field::display(&msg_id));
     let new_message = NewMessage {
-        id: MessageId::generate(now, rand::random()),
+        id: msg_id,
         app_id: app.id.clone(),
         event_type: message.event_type,
         event_id: message.event_id,
@@ -69,6 +76,8 @@ pub async fn accept(
             Ok(message)
         }
         MessageInsert::Duplicate(existing) => {
+            // The message is the one already there; the span names it instead of the new id.
+            span.record("msg_id", tracing::field::display(&existing.id));
             tracing::info!(app_id = %app.id, msg_id = %existing.id, "duplicate eventId refused");
             Err(OpError::Conflict(
                 "message with this eventId already exists".to_owned(),

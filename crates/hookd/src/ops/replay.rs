@@ -39,7 +39,9 @@ pub struct DryRun {
 }
 
 /// One manual delivery, due now, to every endpoint the message was originally fanned out to;
-/// returns how many were queued.
+/// returns how many were queued. Runs in the span `ops.replay_message`.
+#[tracing::instrument(name = "ops.replay_message", skip_all,
+    fields(app_id = tracing::field::Empty, msg_id = tracing::field::Empty))]
 pub async fn replay_message(
     ops: &Ops,
     principal: &Principal,
@@ -47,6 +49,9 @@ pub async fn replay_message(
     message: &str,
 ) -> OpResult<usize> {
     let (app, message) = scope::message(ops, principal, AppRef::Named(app), message).await?;
+    let span = tracing::Span::current();
+    span.record("app_id", tracing::field::display(&app.id));
+    span.record("msg_id", tracing::field::display(&message.id));
     let queued = ops
         .store
         .replay_message(&app.id, &message.id, ops.clock.now())

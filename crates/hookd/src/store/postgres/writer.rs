@@ -10,7 +10,8 @@
 //! the first inserts and the second then finds, as across batches. If the batch fails, each
 //! write is retried in a transaction of its own, so one bad write cannot fail its neighbours.
 //! Each batch committed whole has its duration and size recorded in the commit instruments
-//! (the one-by-one fallback's commits are not).
+//! (the one-by-one fallback's commits are not). Each batch runs in a root span `store.commit`
+//! that `follows_from` the span of every write's caller, as on SQLite.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use std::sync::Arc;
 use deadpool_postgres::Pool;
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio::task::JoinHandle;
+use tracing::{Instrument, Span};
 
 use super::deliveries::{DueMarks, notify_deliveries};
 use super::inbound::receive;
@@ -53,8 +55,11 @@ enum Written {
 
 type Answer = oneshot::Sender<Result<Written, StoreError>>;
 
+/// A queued write: what to write, who waits for it, and the span it was queued from.
+type Queued = (Write, Answer, Span);
+
 pub struct MessageWriter {
-    queue: std::sync::Mutex<Option<mpsc::Sender<(Write, Answer)>>>,
+    queue: std::sync::Mutex<Option<mpsc::Sender<Queued>>>,
     writers: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -106,7 +111,7 @@ impl MessageWriter {
             .ok_or(StoreError::Unavailable)?;
         let (answer, answered) = oneshot::channel();
         sender
-            .send((write, answer))
+            .send((write, answer, Span::current()))
             .await
             .map_err(|_| StoreError::Unavailable)?;
         answered.await.map_err(|_| StoreError::Unavailable)?
@@ -124,7 +129,7 @@ impl MessageWriter {
 
 async fn run_writer(
     pool: Pool,
-    queue: Arc<Mutex<mpsc::Receiver<(Write, Answer)>>>,
+    queue: Arc<Mutex<mpsc::Receiver<Queued>>>,
     commits: CommitInstruments,
 ) {
     let mut batch = Vec::with_capacity(MAX_MESSAGES_PER_COMMIT);
@@ -139,33 +144,60 @@ async fn run_writer(
         if received == 0 {
             return;
         }
-        let (writes, answers): (Vec<Write>, Vec<Answer>) = batch.drain(..).unzip();
-        let began = std::time::Instant::now();
-        match write_batch(&pool, &writes).await {
-            Ok(results) => {
-                commits.duration.record(began.elapsed().as_secs_f64());
-                commits.batch_size.record(writes.len() as f64);
-                for (answer, result) in answers.into_iter().zip(results) {
-                    let _ = answer.send(Ok(result));
-                }
+        let span = tracing::info_span!(
+            parent: None,
+            "store.commit",
+            backend = "postgres",
+            jobs = batch.len(),
+            committed = tracing::field::Empty
+        );
+        let mut writes = Vec::with_capacity(batch.len());
+        let mut answers = Vec::with_capacity(batch.len());
+        for (write, answer, caller) in batch.drain(..) {
+            span.follows_from(&caller);
+            writes.push(write);
+            answers.push(answer);
+        }
+        commit_batch(&pool, writes, answers, &commits)
+            .instrument(span)
+            .await;
+    }
+}
+
+/// Commits one batch and answers its writers; if the batch fails, writes each write alone.
+async fn commit_batch(
+    pool: &Pool,
+    writes: Vec<Write>,
+    answers: Vec<Answer>,
+    commits: &CommitInstruments,
+) {
+    let began = std::time::Instant::now();
+    let outcome = write_batch(pool, &writes).await;
+    Span::current().record("committed", outcome.is_ok());
+    match outcome {
+        Ok(results) => {
+            commits.duration.record(began.elapsed().as_secs_f64());
+            commits.batch_size.record(writes.len() as f64);
+            for (answer, result) in answers.into_iter().zip(results) {
+                let _ = answer.send(Ok(result));
             }
-            Err(error) if writes.len() == 1 => {
-                if let Some(answer) = answers.into_iter().next() {
-                    let _ = answer.send(Err(error));
-                }
+        }
+        Err(error) if writes.len() == 1 => {
+            if let Some(answer) = answers.into_iter().next() {
+                let _ = answer.send(Err(error));
             }
-            Err(error) => {
-                tracing::warn!(
-                    error = %ErrorChain(&error),
-                    count = writes.len(),
-                    "a write batch failed; writing its writes one by one"
-                );
-                for (write, answer) in writes.into_iter().zip(answers) {
-                    let result = write_batch(&pool, std::slice::from_ref(&write))
-                        .await
-                        .map(|mut results| results.remove(0));
-                    let _ = answer.send(result);
-                }
+        }
+        Err(error) => {
+            tracing::warn!(
+                error = %ErrorChain(&error),
+                count = writes.len(),
+                "a write batch failed; writing its writes one by one"
+            );
+            for (write, answer) in writes.into_iter().zip(answers) {
+                let result = write_batch(pool, std::slice::from_ref(&write))
+                    .await
+                    .map(|mut results| results.remove(0));
+                let _ = answer.send(result);
             }
         }
     }

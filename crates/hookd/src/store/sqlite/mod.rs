@@ -54,7 +54,7 @@ use tokio::sync::{Notify, oneshot};
 use super::sealing::Sealing;
 use super::{Store, StoreError};
 use crate::telemetry::instruments::CommitInstruments;
-use writer::{Job, adding_savepoint_job, is_disk_full, run_writer};
+use writer::{QueuedJob, adding_savepoint_job, is_disk_full, run_writer};
 
 /// Read connections kept open for reuse.
 const MAX_IDLE_READERS: usize = 16;
@@ -64,7 +64,7 @@ pub struct SqliteStore {
     /// Held for the store's lifetime: one process per data directory (`None` only for
     /// `open_beside_server`).
     _lock: Option<std::fs::File>,
-    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    jobs: Mutex<Option<mpsc::Sender<QueuedJob>>>,
     path: std::path::PathBuf,
     readers: Arc<Mutex<Vec<Connection>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -153,7 +153,7 @@ impl SqliteStore {
             migrate(&writer_connection)?;
             deliveries::release_all_leases(&writer_connection)?;
         }
-        let (sender, receiver) = mpsc::channel::<Job>();
+        let (sender, receiver) = mpsc::channel::<QueuedJob>();
         let deliveries_added = Arc::new(Notify::new());
         let wake = Arc::clone(&deliveries_added);
         let writer = std::thread::Builder::new()
@@ -206,7 +206,9 @@ impl SqliteStore {
             .expect("sqlite job lock")
             .clone()
             .ok_or(StoreError::Unavailable)?;
-        sender.send(job).map_err(|_| StoreError::Unavailable)?;
+        sender
+            .send(QueuedJob::new(job))
+            .map_err(|_| StoreError::Unavailable)?;
         answered.await.map_err(|_| StoreError::Unavailable)?
     }
 

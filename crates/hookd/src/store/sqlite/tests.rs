@@ -9,7 +9,7 @@ use rusqlite::Connection;
 
 use super::StoreError;
 use super::open_connection;
-use super::writer::{run_writer, savepoint_job};
+use super::writer::{QueuedJob, run_writer, savepoint_job};
 
 /// What one job of a test batch does; each job first inserts a row named after it.
 #[derive(Debug, Clone, Copy)]
@@ -111,12 +111,12 @@ fn check(name: &str, spare_pages: Option<u32>, jobs: &[(Step, Answer)]) {
         let step = *step;
         let row = format!("job{index}");
         sender
-            .send(savepoint_job(
+            .send(QueuedJob::new(savepoint_job(
                 move |c| run_step(c, &row, step),
                 move |outcome| {
                     let _ = answer.send(outcome);
                 },
-            ))
+            )))
             .unwrap();
         answers.push(answered);
     }

@@ -4,12 +4,18 @@
 //! batch-failure rule). After a commit whose jobs added deliveries it notifies
 //! `deliveries_added`, so the engine never needs a caller to wake it. Each committed batch's
 //! duration (`BEGIN` to `COMMIT`) and size go to the commit instruments.
+//!
+//! Each batch runs in a span `store.commit` of its own (a root: it serves many requests at
+//! once, so it has no one parent) that `follows_from` the span of every job's caller (the
+//! `ops.*` span of the request that queued it), which OpenTelemetry shows as the batch span's
+//! links to each request's span.
 
 use std::sync::Arc;
 use std::sync::mpsc;
 
 use rusqlite::Connection;
 use tokio::sync::Notify;
+use tracing::Span;
 
 use crate::store::StoreError;
 use crate::telemetry::ErrorChain;
@@ -24,6 +30,22 @@ type BatchResult = Result<(), BatchFailure>;
 type Reply = Box<dyn FnOnce(BatchResult) + Send>;
 /// One write: runs inside the batch transaction and reports what it did (`JobRan`).
 pub(super) type Job = Box<dyn FnOnce(&Connection) -> JobRan + Send>;
+
+/// A job as queued: with the span it was queued from, which its batch's span follows from.
+pub(super) struct QueuedJob {
+    pub(super) caller: Span,
+    pub(super) job: Job,
+}
+
+impl QueuedJob {
+    /// `job`, queued from the current span.
+    pub(super) fn new(job: Job) -> Self {
+        QueuedJob {
+            caller: Span::current(),
+            job,
+        }
+    }
+}
 
 /// What a job that ran hands back to the writer.
 pub(super) struct JobRan {
@@ -172,12 +194,12 @@ fn in_savepoint<T>(
 /// sender is gone and the queue is empty.
 pub(super) fn run_writer(
     connection: Connection,
-    jobs: mpsc::Receiver<Job>,
+    jobs: mpsc::Receiver<QueuedJob>,
     deliveries_added: &Notify,
     commits: &CommitInstruments,
 ) {
     // Jobs that a failed batch never got to: they did nothing yet, so they go first next time.
-    let mut not_run: Vec<Job> = Vec::new();
+    let mut not_run: Vec<QueuedJob> = Vec::new();
     loop {
         let mut batch = std::mem::take(&mut not_run);
         if batch.is_empty() {
@@ -192,6 +214,8 @@ pub(super) fn run_writer(
                 Err(_) => break,
             }
         }
+        let span = commit_span(&batch);
+        let _entered = span.enter();
         let began = std::time::Instant::now();
         if let Err(error) = control(&connection, "BEGIN IMMEDIATE") {
             tracing::error!(error = %ErrorChain(&error), "could not begin a write transaction");
@@ -212,6 +236,7 @@ pub(super) fn run_writer(
             );
         }
         let committed = outcome.is_ok();
+        span.record("committed", committed);
         if committed {
             commits.duration.record(began.elapsed().as_secs_f64());
             commits.batch_size.record(replies.len() as f64);
@@ -225,20 +250,35 @@ pub(super) fn run_writer(
     }
 }
 
+/// The span of one batch: its size, and a link to each job's caller.
+fn commit_span(batch: &[QueuedJob]) -> Span {
+    let span = tracing::info_span!(
+        parent: None,
+        "store.commit",
+        backend = "sqlite",
+        jobs = batch.len(),
+        committed = tracing::field::Empty
+    );
+    for queued in batch {
+        span.follows_from(&queued.caller);
+    }
+    span
+}
+
 /// Runs the jobs of one batch in the open transaction, then commits, or rolls back if a job
 /// broke the transaction or the commit failed. Returns the replies of the jobs that ran, how
 /// the batch ended, whether a job added deliveries, and the jobs it did not run (everything
 /// after a job that broke it).
 fn run_batch(
     connection: &Connection,
-    batch: Vec<Job>,
-) -> (Vec<Reply>, BatchResult, bool, Vec<Job>) {
+    batch: Vec<QueuedJob>,
+) -> (Vec<Reply>, BatchResult, bool, Vec<QueuedJob>) {
     let mut replies = Vec::with_capacity(batch.len());
     let mut jobs = batch.into_iter();
     let mut outcome = Ok(());
     let mut added_deliveries = false;
-    for job in jobs.by_ref() {
-        let ran = job(connection);
+    for queued in jobs.by_ref() {
+        let ran = (queued.job)(connection);
         replies.push(ran.reply);
         added_deliveries |= ran.added_deliveries;
         if ran.effect.is_err() {
