@@ -195,6 +195,10 @@ fn type_label(schema: &Value) -> Markup {
             };
         }
     }
+    // `ListResponse`, which the document writes inline for each item type.
+    if schema["properties"]["done"].is_object() && schema["properties"]["data"].is_object() {
+        return html! { "page of " (type_label(&schema["properties"]["data"]["items"])) };
+    }
     if let Some(values) = schema["enum"].as_array() {
         let values: Vec<String> = values.iter().map(Value::to_string).collect();
         return html! { code { (values.join(" | ")) } };
