@@ -148,7 +148,23 @@ fn operation_card(method: &str, path: &str, operation: &Value) -> Markup {
 }
 
 fn schema_card(name: &str, schema: &Value) -> Markup {
-    let required: Vec<&str> = schema["required"]
+    // A flattened type (`#[serde(flatten)]`) is `allOf`: the named parts it includes, and its
+    // own fields in an inline part.
+    let parts: Vec<&Value> = match schema["allOf"].as_array() {
+        Some(parts) => parts.iter().collect(),
+        None => vec![schema],
+    };
+    let included: Vec<&Value> = parts
+        .iter()
+        .copied()
+        .filter(|part| part["$ref"].is_string())
+        .collect();
+    let own = parts
+        .iter()
+        .copied()
+        .find(|part| part["properties"].is_object())
+        .unwrap_or(schema);
+    let required: Vec<&str> = own["required"]
         .as_array()
         .into_iter()
         .flatten()
@@ -158,7 +174,8 @@ fn schema_card(name: &str, schema: &Value) -> Markup {
         article class="card docs-schema" id=(format!("schema-{name}")) {
             div class="card-header" { h2 { code { (name) } } }
             @if let Some(description) = schema["description"].as_str() { p class="muted" { (description) } }
-            @if let Some(properties) = schema["properties"].as_object() {
+            @for part in &included { p { "Every field of " (type_label(part)) ", and:" } }
+            @if let Some(properties) = own["properties"].as_object() {
                 table class="table compact" {
                     thead { tr { th { "Field" } th { "Type" } th { "Description" } } }
                     tbody {
@@ -185,11 +202,11 @@ fn type_label(schema: &Value) -> Markup {
         let name = reference.rsplit('/').next().unwrap_or(reference);
         return html! { a href=(format!("#schema-{name}")) { code { (name) } } };
     }
-    for combinator in ["oneOf", "anyOf", "allOf"] {
+    for (combinator, separator) in [("oneOf", " | "), ("anyOf", " | "), ("allOf", " & ")] {
         if let Some(items) = schema[combinator].as_array() {
             return html! {
                 @for (index, item) in items.iter().enumerate() {
-                    @if index > 0 { " | " }
+                    @if index > 0 { (separator) }
                     (type_label(item))
                 }
             };

@@ -93,6 +93,18 @@ async fn every_operation_has_its_parameters_answers_and_security() {
             path_parameters, expected_parameters,
             "{name}: path parameters"
         );
+        let idempotent = operation["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|parameter| parameter["in"] == "header" && parameter["name"] == "idempotency-key");
+        let takes_a_key = route.method == Method::POST
+            && route.path.starts_with("/api/v1/")
+            && route.scope != Scope::Public;
+        assert_eq!(
+            idempotent, takes_a_key,
+            "{name}: the Idempotency-Key header"
+        );
         let secured = operation["security"]
             .as_array()
             .is_some_and(|security| security.iter().any(|item| item.get("bearer").is_some()));

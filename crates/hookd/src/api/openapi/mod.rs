@@ -121,7 +121,11 @@ fn operation(doc: OperationDoc, scope: Scope) -> utoipa::openapi::path::Operatio
         .tag(doc.tag)
         .summary(Some(doc.summary))
         .operation_id(Some(operation_id(&doc.method, doc.path)))
-        .parameters(Some(path_parameters(doc.path).chain(doc.query)))
+        .parameters(Some(
+            path_parameters(doc.path)
+                .chain(idempotency_key(&doc, scope))
+                .chain(doc.query),
+        ))
         .request_body(doc.request_body);
     let mut documented = Vec::new();
     for (status, response) in doc.responses {
@@ -170,6 +174,26 @@ fn error_answers(scope: Scope) -> Vec<(u16, &'static str)> {
         answers.push((429, "The token is over its rate limit; see Retry-After"));
     }
     answers
+}
+
+/// The `Idempotency-Key` header of an authenticated POST under `/api/v1`, which the
+/// idempotency layer (`api::idempotency`) reads.
+fn idempotency_key(doc: &OperationDoc, scope: Scope) -> Option<utoipa::openapi::path::Parameter> {
+    let applies = doc.method == Method::POST
+        && doc.path.starts_with(super::API_PREFIX)
+        && scope != Scope::Public;
+    applies.then(|| {
+        ParameterBuilder::new()
+            .name("idempotency-key")
+            .parameter_in(ParameterIn::Header)
+            .required(Required::False)
+            .description(Some(
+                "A repeat of an earlier request with this key (same body) gets the first answer \
+                 and creates nothing",
+            ))
+            .schema(Some(string()))
+            .build()
+    })
 }
 
 /// One required string parameter for each `{name}` of the path template.
