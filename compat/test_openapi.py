@@ -104,6 +104,9 @@ def test_schemathesis_finds_no_defect(fuzzed_hookd: Hookd, tmp_path: Path):
         "--workers", "2",
         "--request-timeout", "10",
         "--generation-database", "none",
+        # Hypothesis's own check that data is generated fast enough: on a busy CI machine it
+        # can fail a run that found nothing; it judges the generator, not hookd's answers.
+        "--suppress-health-check", "too_slow",
         "--no-color",
     ]
     env = dict(os.environ, NO_COLOR="1")
