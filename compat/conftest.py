@@ -11,6 +11,7 @@ The binary comes from ``HOOKD_BIN`` (default ``target/debug/hookd`` relative to 
 from __future__ import annotations
 
 import collections
+import contextlib
 import http.server
 import os
 import secrets
@@ -22,7 +23,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Deque, Dict, Iterable, List, Optional
+from typing import Deque, Dict, Iterable, Iterator, List, Optional
 
 import httpx
 import pytest
@@ -82,6 +83,13 @@ _RUNNING: List[Hookd] = []
 
 @pytest.fixture(scope="session")
 def hookd(tmp_path_factory: pytest.TempPathFactory) -> Iterable[Hookd]:
+    with running_hookd(tmp_path_factory.mktemp("hookd")) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def running_hookd(base: Path) -> Iterator[Hookd]:
+    """A hookd process of its own in ``base``, for tests that must not share the session's."""
     binary = _hookd_bin()
     if not binary.is_file():
         pytest.fail(
@@ -90,7 +98,6 @@ def hookd(tmp_path_factory: pytest.TempPathFactory) -> Iterable[Hookd]:
             pytrace=False,
         )
 
-    base = tmp_path_factory.mktemp("hookd")
     data_dir = base / "data"
     log_path = base / "hookd.log"
     token = "compat_" + secrets.token_urlsafe(24)

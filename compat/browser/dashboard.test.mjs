@@ -204,6 +204,24 @@ test('the endpoint page shows its success rate and latency', async () => {
   await shot('event-types');
 });
 
+test('the API reference opens from the navigation and renders under the CSP', async () => {
+  const refused = [];
+  const listener = (message) => { if (/Content Security Policy|Refused/.test(message.text())) refused.push(message.text()); };
+  page.on('console', listener);
+  await page.goto(`${base}/`);
+  await page.click('a.nav-item:text-is("API reference")');
+  await page.waitForURL(`${base}/docs`);
+  const document = await (await fetch(`${base}/api/v1/openapi.json`)).json();
+  const operations = Object.values(document.paths).flatMap((item) => Object.values(item));
+  assert.equal(await page.locator('.docs-operation').count(), operations.length);
+  await page.locator('#post_api_v1_app_app_id_msg').getByText('Send a message').waitFor();
+  await page.locator('#schema-MessageIn').getByText('eventType').first().waitFor();
+  page.off('console', listener);
+  assert.deepEqual(refused, []);
+  // The page is long (every operation and schema): the first screen shows what it is.
+  await page.screenshot({ path: join(screenshots, 'api-reference.png') });
+});
+
 test('a state-changing request without the CSRF token is refused', async () => {
   const forged = await page.request.post(`${base}/apps`, { form: { name: 'Forged' } });
   assert.equal(forged.status(), 403);

@@ -235,6 +235,10 @@ pub async fn start(config: Config, deps: Dependencies) -> anyhow::Result<Running
             absolute: config.dashboard_session_lifetime,
         },
         secure_cookies: tls.is_some(),
+        api_reference: Arc::new(
+            serde_json::to_value(api::openapi::document())
+                .context("rendering the OpenAPI document")?,
+        ),
     });
     let router = api::router(
         ApiContext {

@@ -18,7 +18,7 @@ use crate::ops::{Principal, Upserted, applications};
 use crate::store::{ApplicationChange, Order};
 
 /// The body of create and full update (Svix `ApplicationIn`); also `MessageIn.application`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ApplicationIn {
     pub name: String,
@@ -27,6 +27,7 @@ pub struct ApplicationIn {
     #[serde(default, alias = "rateLimit")]
     pub throttle_rate: Option<u32>,
     #[serde(default)]
+    #[schema(value_type = Option<BTreeMap<String, String>>)]
     pub metadata: Option<Metadata>,
 }
 
@@ -50,16 +51,20 @@ impl ApplicationIn {
 }
 
 /// The body of PATCH: only the fields present change; `null` clears optional ones.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ApplicationPatch {
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub name: Patch<String>,
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub uid: Patch<String>,
     #[serde(default, alias = "rateLimit")]
+    #[schema(value_type = Option<u32>)]
     pub throttle_rate: Patch<u32>,
     #[serde(default)]
+    #[schema(value_type = Option<BTreeMap<String, String>>)]
     pub metadata: Patch<Metadata>,
 }
 
@@ -90,7 +95,7 @@ impl ApplicationPatch {
 }
 
 /// An application as Svix renders it (`ApplicationOut`).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ApplicationOut {
     pub id: AppId,
@@ -102,8 +107,11 @@ pub struct ApplicationOut {
     /// The older name of `throttleRate`, for older clients.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<u32>,
+    #[schema(value_type = BTreeMap<String, String>)]
     pub metadata: Metadata,
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
     pub updated_at: Timestamp,
 }
 
@@ -123,7 +131,8 @@ impl From<Application> for ApplicationOut {
 }
 
 /// The query of `POST /app`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CreateApplicationQuery {
     /// Answer 200 with the existing application when the uid is taken.
     #[serde(default, deserialize_with = "flag::<_, false>")]
@@ -131,7 +140,8 @@ pub struct CreateApplicationQuery {
 }
 
 /// The filter of `GET /app` (beside its `PageQuery`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ApplicationListQuery {
     /// Only applications that have at least one endpoint.
     #[serde(default, deserialize_with = "flag::<_, false>")]

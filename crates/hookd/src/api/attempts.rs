@@ -11,11 +11,14 @@ use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use utoipa::openapi::{RefOr, schema::Schema};
+
 use super::ApiContext;
 use super::error::ApiResult;
 use super::lookup_first::input_after_lookup;
 use super::message_filter::{EndpointFilterQuery, MessageFilterQuery};
 use super::messages::MessageOut;
+use super::openapi::schemas;
 use super::pagination::{ListResponse, PageQuery, render_page};
 use super::params::{
     ApiPath, ApiQuery, OpenQuery, QueryPart, QueryValue, flag, integer, optional, yes,
@@ -29,7 +32,7 @@ use crate::store::{AttemptFilter, Order, Page};
 
 /// An attempt as Svix renders it (`MessageAttemptOut`); `status` and `triggerType` are Svix's
 /// integers.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageAttemptOut {
     pub id: AttemptId,
@@ -42,6 +45,7 @@ pub struct MessageAttemptOut {
     pub status: u8,
     pub status_text: &'static str,
     pub trigger_type: u8,
+    #[schema(value_type = String, format = DateTime)]
     pub timestamp: Timestamp,
     /// hookd's stable failure code (`timeout`, `connect`, `http_status`, `ssrf_blocked`, ...);
     /// absent on success. Not in Svix's model; clients ignore it.
@@ -177,16 +181,20 @@ pub fn named_endpoint(part: &QueryPart<EndpointFilterQuery>) -> Option<String> {
 }
 
 /// The filters that only attempts have.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AttemptFilterQuery {
     #[serde(default, deserialize_with = "optional")]
+    #[param(inline)]
     status: Option<DeliveryStatus>,
     #[serde(default, deserialize_with = "optional")]
+    #[param(inline)]
     status_code_class: Option<StatusCodeClass>,
 }
 
 /// Whether an attempt is rendered with its message, and that message with its payload.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AttemptRender {
     #[serde(default, deserialize_with = "flag::<_, false>")]
     pub with_msg: bool,
@@ -228,6 +236,12 @@ impl QueryValue for DeliveryStatus {
     }
 }
 
+impl utoipa::PartialSchema for DeliveryStatus {
+    fn schema() -> RefOr<Schema> {
+        schemas::integer_enum(&[0, 1, 2, 3])
+    }
+}
+
 /// The hundreds of a response status (0 for no response).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct StatusCodeClass(u16);
@@ -238,6 +252,12 @@ impl QueryValue for StatusCodeClass {
             class @ (0 | 100 | 200 | 300 | 400 | 500) => Ok(StatusCodeClass(class)),
             _ => Err("status_code_class must be 0, 100, 200, 300, 400 or 500".to_owned()),
         }
+    }
+}
+
+impl utoipa::PartialSchema for StatusCodeClass {
+    fn schema() -> RefOr<Schema> {
+        schemas::integer_enum(&[0, 100, 200, 300, 400, 500])
     }
 }
 

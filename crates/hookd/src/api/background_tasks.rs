@@ -6,8 +6,11 @@ use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use utoipa::openapi::{RefOr, schema::Schema};
+
 use super::ApiContext;
 use super::error::ApiResult;
+use super::openapi::schemas;
 use super::pagination::{ListResponse, PageQuery, render_page};
 use super::params::{ApiPath, ApiQuery, QueryValue, optional};
 use crate::domain::{BackgroundTaskId, BackgroundTaskKind, BackgroundTaskStatus, Timestamp};
@@ -16,13 +19,14 @@ use crate::store::{BackgroundTask, Order};
 
 /// A task as Svix renders it (`BackgroundTaskOut`). `data.messagesSent` is what Svix reports;
 /// `batches`, `error` and the task's filter are hookd's additions.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BackgroundTaskOut {
     pub id: BackgroundTaskId,
     pub status: &'static str,
     pub task: &'static str,
     pub data: Value,
+    #[schema(value_type = String, format = DateTime)]
     pub updated_at: Timestamp,
 }
 
@@ -68,11 +72,14 @@ pub async fn get(
 }
 
 /// The filters of `GET /background-task` (beside its `PageQuery`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct BackgroundTaskListQuery {
     #[serde(default, deserialize_with = "optional")]
+    #[param(inline)]
     status: Option<BackgroundTaskStatus>,
     #[serde(default, deserialize_with = "optional")]
+    #[param(inline)]
     task: Option<BackgroundTaskKind>,
 }
 
@@ -83,11 +90,27 @@ impl QueryValue for BackgroundTaskStatus {
     }
 }
 
+impl utoipa::PartialSchema for BackgroundTaskStatus {
+    fn schema() -> RefOr<Schema> {
+        schemas::string_enum(&["running", "finished", "failed"])
+    }
+}
+
 impl QueryValue for BackgroundTaskKind {
     fn parse_query(text: &str) -> Result<Self, String> {
         BackgroundTaskKind::from_name(text).ok_or_else(|| {
             "task must be endpoint.recover, endpoint.replay or endpoint.bulk-replay".to_owned()
         })
+    }
+}
+
+impl utoipa::PartialSchema for BackgroundTaskKind {
+    fn schema() -> RefOr<Schema> {
+        schemas::string_enum(&[
+            "endpoint.recover",
+            "endpoint.replay",
+            "endpoint.bulk-replay",
+        ])
     }
 }
 

@@ -25,7 +25,7 @@ use crate::store::Order;
 use crate::store::logs::{DeadLetter, DeadLetterCount, DeadLetterFilter, DeadLetterSummary};
 
 /// One dead letter.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeadLetterOut {
     pub msg_id: MessageId,
@@ -35,8 +35,10 @@ pub struct DeadLetterOut {
     pub status_text: &'static str,
     /// Attempts made by the latest delivery of the pair.
     pub attempts: u32,
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub last_attempt: Option<Timestamp>,
     /// The message's time.
+    #[schema(value_type = String, format = DateTime)]
     pub timestamp: Timestamp,
 }
 
@@ -54,7 +56,7 @@ impl From<DeadLetter> for DeadLetterOut {
     }
 }
 
-#[derive(Debug, Serialize, PartialEq, Eq)]
+#[derive(Debug, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct CountOut {
     pub fail: u64,
     pub parked: u64,
@@ -71,7 +73,7 @@ impl From<&DeadLetterCount> for CountOut {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeadLetterSummaryOut {
     pub total: CountOut,

@@ -19,7 +19,7 @@ use crate::policy::retry::RetrySchedule;
 pub const MAX_IN_FLIGHT_LIMIT: u32 = 1000;
 
 /// The `auth` object of an endpoint body, before it is checked.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum OutboundAuthIn {
     Basic { username: String, password: String },
@@ -40,7 +40,7 @@ impl fmt::Debug for OutboundAuthIn {
 
 /// The `auth` of an endpoint as the API shows it: its type, and the username of basic auth.
 /// There is deliberately no field that could hold the password or the token.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum OutboundAuthOut {
     Basic { username: String },

@@ -49,7 +49,7 @@ const SENSITIVE_NAMES: &[&str] = &[
 
 /// The body of `GET .../headers`, as Svix renders it: credential headers are left out of
 /// `headers` and only named, as written, in `sensitive`.
-#[derive(Debug, PartialEq, Serialize)]
+#[derive(Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct EndpointHeadersOut {
     pub headers: BTreeMap<String, String>,
     pub sensitive: Vec<String>,
@@ -72,14 +72,14 @@ impl EndpointHeadersOut {
 }
 
 /// The body of `PUT .../headers`: the complete new set.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct EndpointHeadersIn {
     pub headers: BTreeMap<String, String>,
 }
 
 /// The body of `PATCH .../headers`: headers to set, and headers to remove, either listed in
 /// `deleteHeaders` (as the SDK sends them) or given a `null` value.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EndpointHeadersPatchIn {
     #[serde(default)]

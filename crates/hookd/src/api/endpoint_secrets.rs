@@ -16,13 +16,13 @@ const DEFAULT_GRACE_PERIOD_SECONDS: i64 = 24 * 60 * 60;
 const MAX_GRACE_PERIOD_SECONDS: i64 = 7 * 24 * 60 * 60;
 
 /// `{"key": "whsec_..."}`, the body of `GET .../secret`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct EndpointSecretOut {
     pub key: String,
 }
 
 /// The body of `POST .../secret/rotate`; every field is optional and so is the body.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EndpointSecretRotateIn {
     #[serde(default)]

@@ -23,7 +23,7 @@ use crate::ops::{AppRef, Named, Principal, delivery_logs};
 use crate::store::logs::AttemptSample;
 
 /// Svix `EndpointStats`.
-#[derive(Debug, Serialize, PartialEq, Eq)]
+#[derive(Debug, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct EndpointStatsOut {
     pub success: u64,
     pub pending: u64,
@@ -34,10 +34,12 @@ pub struct EndpointStatsOut {
 }
 
 /// Attempts in one time window.
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WindowStats {
+    #[schema(value_type = String, format = DateTime)]
     pub start: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
     pub end: Timestamp,
     pub attempts: u64,
     pub success: u64,
@@ -49,7 +51,7 @@ pub struct WindowStats {
     pub p99_ms: Option<u64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WindowStatsOut {
     pub endpoint_id: EndpointId,
@@ -58,21 +60,27 @@ pub struct WindowStatsOut {
 }
 
 /// The query of `GET .../stats`: the time window counted (open-ended when absent).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StatsQuery {
     #[serde(default, deserialize_with = "optional")]
+    #[param(value_type = Option<String>, format = DateTime)]
     since: Option<Timestamp>,
     #[serde(default, deserialize_with = "optional")]
+    #[param(value_type = Option<String>, format = DateTime)]
     until: Option<Timestamp>,
 }
 
 /// The query of `GET .../stats/window`: the span in minutes (at most a week) cut into
 /// `windows` equal windows.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StatsWindowQuery {
     #[serde(default, deserialize_with = "optional")]
+    #[param(inline)]
     minutes: Option<InRange<1, { 7 * 24 * 60 }>>,
     #[serde(default, deserialize_with = "optional")]
+    #[param(inline)]
     windows: Option<InRange<1, 240>>,
 }
 

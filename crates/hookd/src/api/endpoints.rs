@@ -25,7 +25,7 @@ use crate::policy::ssrf::TargetPolicy;
 use crate::store::{EndpointChange, Order};
 
 /// An endpoint as Svix renders it (`EndpointOut`).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EndpointOut {
     pub id: EndpointId,
@@ -47,6 +47,7 @@ pub struct EndpointOut {
     /// The older name of `throttleRate`, for older clients.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<u32>,
+    #[schema(value_type = BTreeMap<String, String>)]
     pub metadata: Metadata,
     /// hookd extension; absent when the server's cap applies.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -59,7 +60,9 @@ pub struct EndpointOut {
     /// hookd extension: the credentials' type (and basic-auth username), never the secret.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub auth: Option<OutboundAuthOut>,
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
     pub updated_at: Timestamp,
 }
 

@@ -67,7 +67,7 @@ pub enum ApiError {
 /// One entry of a 422 body: where the bad value is (`["body", "url"]`), what is wrong with it
 /// and a machine-readable kind. Locations are all strings (array indexes too), because the
 /// SDK's model declares `loc` as a list of strings.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     pub loc: Vec<String>,
     pub msg: String,

@@ -23,7 +23,7 @@ use crate::store::{EventTypeChange, Order};
 
 /// The body of create (`EventTypeIn`, where `name` is required) and of full update
 /// (`EventTypeUpdate`, where the name comes from the path and a body `name` is ignored).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EventTypeIn {
     #[serde(default)]
@@ -68,22 +68,29 @@ impl EventTypeIn {
 }
 
 /// The body of PATCH.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EventTypePatch {
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub description: Patch<String>,
     #[serde(default)]
+    #[schema(value_type = Option<bool>)]
     pub deprecated: Patch<bool>,
     #[serde(default)]
+    #[schema(value_type = Option<bool>)]
     pub archived: Patch<bool>,
     #[serde(default)]
+    #[schema(value_type = Option<Value>)]
     pub schemas: Patch<Value>,
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub feature_flag: Patch<String>,
     #[serde(default)]
+    #[schema(value_type = Option<Vec<String>>)]
     pub feature_flags: Patch<Vec<String>>,
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub group_name: Patch<String>,
 }
 
@@ -124,7 +131,7 @@ impl EventTypePatch {
 }
 
 /// An event type as Svix renders it (`EventTypeOut`).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EventTypeOut {
     pub name: EventTypeName,
@@ -139,7 +146,9 @@ pub struct EventTypeOut {
     pub feature_flags: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub group_name: Option<String>,
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
     pub updated_at: Timestamp,
 }
 
@@ -180,14 +189,16 @@ pub async fn create(
 }
 
 /// The filter of `GET /event-type` (beside its `PageQuery`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EventTypeListQuery {
     #[serde(default, deserialize_with = "flag::<_, false>")]
     include_archived: bool,
 }
 
 /// The query of `DELETE /event-type/{event_type_name}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EventTypeDeleteQuery {
     /// Delete for good instead of archiving.
     #[serde(default, deserialize_with = "flag::<_, false>")]

@@ -9,20 +9,25 @@ use crate::domain::{ChannelName, EventTypeName, Timestamp};
 use crate::store::MessageFilter;
 
 /// Which messages a listing shows.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct MessageFilterQuery {
     /// Any of these event types (repeated or comma-separated).
     #[serde(default, alias = "event_types[]", deserialize_with = "list_of")]
+    #[param(inline)]
     event_types: Vec<EventTypeName>,
     #[serde(default, deserialize_with = "optional")]
+    #[param(inline)]
     channel: Option<ChannelName>,
     #[serde(default, deserialize_with = "optional")]
     tag: Option<String>,
     /// Created before this time.
     #[serde(default, deserialize_with = "optional")]
+    #[param(value_type = Option<String>, format = DateTime)]
     before: Option<Timestamp>,
     /// Created after this time.
     #[serde(default, deserialize_with = "optional")]
+    #[param(value_type = Option<String>, format = DateTime)]
     after: Option<Timestamp>,
 }
 
@@ -39,7 +44,8 @@ impl MessageFilterQuery {
 }
 
 /// One endpoint of the application (its id or uid), resolved by the operation.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EndpointFilterQuery {
     #[serde(default, deserialize_with = "optional")]
     pub endpoint_id: Option<String>,

@@ -26,7 +26,7 @@ use crate::store::logs::DeliveryState;
 /// One endpoint a message was sent to (Svix `MessageEndpointOut`): the endpoint's fields plus
 /// where the message stands there. A parked delivery (its endpoint was disabled) is Svix status
 /// 2 (`fail`) with the hookd extension `"parked": true`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageEndpointOut {
     #[serde(flatten)]
@@ -34,6 +34,7 @@ pub struct MessageEndpointOut {
     pub status: u8,
     pub status_text: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub next_attempt: Option<Timestamp>,
     /// hookd extension: the delivery waits behind a disabled endpoint.
     pub parked: bool,

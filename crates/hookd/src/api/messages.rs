@@ -34,13 +34,14 @@ const MAX_CHANNELS: usize = 10;
 
 /// The body of `POST .../msg` (Svix `MessageIn`). Unknown fields are ignored, as Svix clients
 /// may send fields from newer API versions.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageIn {
     pub event_type: String,
     /// Any JSON object, as its text in the request body; a missing or `null` payload is
     /// refused.
     #[serde(default)]
+    #[schema(value_type = Object, required = true)]
     pub payload: Option<Box<RawValue>>,
     #[serde(default)]
     pub event_id: Option<String>,
@@ -50,6 +51,7 @@ pub struct MessageIn {
     pub tags: Option<Vec<String>>,
     /// Schedules delivery for later (RFC 3339 with a time zone).
     #[serde(default)]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub deliver_at: Option<Timestamp>,
     /// Creates the application inline when the path names one that does not exist.
     #[serde(default)]
@@ -77,11 +79,12 @@ impl MessageIn {
 
 /// A message as Svix renders it (`MessageOut`). `payload` is always present (`{}` without
 /// content), because the SDK requires it; it is written out as the stored text, unchanged.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageOut {
     pub id: MessageId,
     pub event_type: EventTypeName,
+    #[schema(value_type = Value)]
     pub payload: Box<RawValue>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub event_id: Option<String>,
@@ -90,7 +93,9 @@ pub struct MessageOut {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub deliver_at: Option<Timestamp>,
+    #[schema(value_type = String, format = DateTime)]
     pub timestamp: Timestamp,
 }
 
@@ -134,7 +139,8 @@ impl MessageOut {
 }
 
 /// The query of creating or reading one message.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct WithContentQuery {
     /// `false` renders the payload as `{}`.
     #[serde(default = "yes", deserialize_with = "flag::<_, true>")]

@@ -39,6 +39,7 @@ mod message_filter;
 mod message_logs;
 mod messages;
 mod metrics;
+pub mod openapi;
 mod operational_webhooks;
 mod pagination;
 mod params;
@@ -128,7 +129,8 @@ fn declared_routes() -> DeclaredRoutes {
             .merge(stream::app_routes()),
         api_public: ScopedRoutes::new(API_PREFIX)
             .route("/health", get(Public, health::get))
-            .route("/health/ready", get(Public, health::ready)),
+            .route("/health/ready", get(Public, health::ready))
+            .route("/openapi.json", get(Public, openapi::get)),
         ingest: inbound::management_routes().merge(stream::source_routes()),
         ingest_public: inbound::public_routes(),
         root_public: ScopedRoutes::new("").route("/metrics", get(Public, metrics::get)),

@@ -3,6 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use utoipa::openapi::{RefOr, schema::Schema};
+
+use super::openapi::schemas;
 use super::params::{QueryValue, integer, optional};
 use crate::store::{Order, Page, PageRequest};
 
@@ -13,13 +16,16 @@ pub const MAX_LIMIT: usize = 250;
 
 /// `limit`, `iterator` and `order`: the paging part of every listing's query (a `QueryPart`
 /// beside the listing's filters).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
     #[serde(default, deserialize_with = "optional")]
+    #[param(inline)]
     limit: Option<Limit>,
     #[serde(default, deserialize_with = "optional")]
     iterator: Option<String>,
     #[serde(default, deserialize_with = "optional")]
+    #[param(inline)]
     order: Option<Order>,
 }
 
@@ -47,6 +53,12 @@ impl QueryValue for Limit {
     }
 }
 
+impl utoipa::PartialSchema for Limit {
+    fn schema() -> RefOr<Schema> {
+        schemas::integer_range(1, None)
+    }
+}
+
 impl QueryValue for Order {
     fn parse_query(text: &str) -> Result<Self, String> {
         match text {
@@ -54,6 +66,12 @@ impl QueryValue for Order {
             "descending" => Ok(Order::Descending),
             _ => Err("must be ascending or descending".to_owned()),
         }
+    }
+}
+
+impl utoipa::PartialSchema for Order {
+    fn schema() -> RefOr<Schema> {
+        schemas::string_enum(&["ascending", "descending"])
     }
 }
 

@@ -22,7 +22,10 @@ use axum_extra::extract::{Query, QueryRejection};
 use chrono::DateTime;
 use serde::de::{self, DeserializeOwned, Deserializer, SeqAccess, Visitor};
 
+use utoipa::openapi::{RefOr, schema::Schema};
+
 use super::error::ApiError;
+use super::openapi::schemas;
 use crate::domain::{ChannelName, EventTypeName, Timestamp};
 
 /// URL path parameters (`{app_id}` ...), deserialized like axum's `Path`.
@@ -269,6 +272,12 @@ impl<const MIN: u32, const MAX: u32> QueryValue for InRange<MIN, MAX> {
             return Err(format!("must be from {MIN} to {MAX}"));
         }
         Ok(InRange(value))
+    }
+}
+
+impl<const MIN: u32, const MAX: u32> utoipa::PartialSchema for InRange<MIN, MAX> {
+    fn schema() -> RefOr<Schema> {
+        schemas::integer_range(MIN, Some(MAX))
     }
 }
 

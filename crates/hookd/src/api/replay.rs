@@ -11,7 +11,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::ApiContext;
@@ -25,15 +25,26 @@ use crate::ops::replay::{self, BulkReplay, ReplayWindow};
 use crate::ops::{AppRef, Named, Principal};
 use crate::store::BackgroundTask;
 
+/// The answer of a bulk replay's dry run: the deliveries a real run would queue now, and those
+/// that match but are still being retried (a replay takes only finished ones).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DryRunOut {
+    pub count: u64,
+    pub still_retrying: u64,
+}
+
 /// Svix's `RecoverIn` and `ReplayIn`: messages created in `[since, until)`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct WindowIn {
+    #[schema(value_type = String, format = DateTime)]
     since: Timestamp,
+    #[schema(value_type = Option<String>, format = DateTime)]
     until: Option<Timestamp>,
 }
 
 /// Which deliveries a bulk replay selects, by the latest delivery of each message/endpoint pair.
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 enum BulkReplayStatus {
     /// Out of retries.
@@ -46,14 +57,16 @@ enum BulkReplayStatus {
 }
 
 /// hookd's bulk replay request.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BulkReplayIn {
     event_types: Option<Vec<String>>,
     endpoint_id: Option<String>,
     #[serde(default)]
     status: BulkReplayStatus,
+    #[schema(value_type = String, format = DateTime)]
     since: Timestamp,
+    #[schema(value_type = Option<String>, format = DateTime)]
     until: Option<Timestamp>,
     #[serde(default)]
     dry_run: bool,
@@ -121,10 +134,13 @@ pub async fn bulk(
     let replay = input_after_lookup(&ctx, &principal, named, input.parse()).await?;
     if dry_run {
         let dry_run = replay::bulk_dry_run(&ctx.ops, &principal, &app_id, replay).await?;
-        return Ok((
-            StatusCode::OK,
-            Json(json!({ "count": dry_run.count, "stillRetrying": dry_run.still_retrying })),
-        ));
+        let answer = DryRunOut {
+            count: dry_run.count,
+            still_retrying: dry_run.still_retrying,
+        };
+        let body =
+            serde_json::to_value(answer).map_err(|_| ApiError::Internal("rendering a dry run"))?;
+        return Ok((StatusCode::OK, Json(body)));
     }
     let (status, Json(task)) = started(replay::bulk(&ctx.ops, &principal, &app_id, replay).await?);
     let body = serde_json::to_value(task).map_err(|_| ApiError::Internal("rendering the task"))?;

@@ -73,8 +73,9 @@ async fn source_stream(
 }
 
 /// `?after=`: the message (id) to resume after.
-#[derive(Debug, serde::Deserialize)]
-struct StreamQuery {
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StreamQuery {
     #[serde(default, deserialize_with = "optional")]
     after: Option<String>,
 }

@@ -31,7 +31,7 @@ use crate::store::TokenSelection;
 pub const PORTAL_LOGIN_PATH: &str = "/portal/login#token=";
 
 /// The body of `POST /app/{app_id}/token`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AppTokenIn {
     #[serde(default)]
@@ -46,7 +46,7 @@ pub struct AppTokenIn {
 }
 
 /// A token's record as listed (never the token).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AppTokenOut {
     pub id: TokenId,
@@ -54,7 +54,9 @@ pub struct AppTokenOut {
     pub name: Option<String>,
     pub read_only: bool,
     pub session_id: Option<String>,
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub expires_at: Option<Timestamp>,
     pub revoked: bool,
 }
@@ -75,7 +77,7 @@ impl From<AppToken> for AppTokenOut {
 }
 
 /// The answer to issuing a token: its record and, this once, the token.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct IssuedTokenOut {
     #[serde(flatten)]
@@ -85,7 +87,7 @@ pub struct IssuedTokenOut {
 
 /// Svix's `AppPortalAccessIn`. `capabilities` and `featureFlags` are accepted and ignored
 /// (unknown fields are): a token is read-write or read-only.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AppPortalAccessIn {
     #[serde(default)]
@@ -100,14 +102,14 @@ pub struct AppPortalAccessIn {
 }
 
 /// Svix's `AppPortalAccessOut`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AppPortalAccessOut {
     pub url: String,
     pub token: String,
 }
 
 /// Svix's `ApplicationTokenExpireIn`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ApplicationTokenExpireIn {
     /// Seconds until the tokens expire; at once when absent.

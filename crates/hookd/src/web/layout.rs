@@ -50,6 +50,7 @@ pub fn page(session: &Session, section: Section, title: &str, content: Markup) -
                             @for &(item, href, label) in nav {
                                 a href=(href) class=(if item == section { "nav-item active" } else { "nav-item" }) { (label) }
                             }
+                            a href="/docs" class="nav-item" { "API reference" }
                         }
                         form class="logout" method="post" action="/logout" {
                             (csrf_field(session))

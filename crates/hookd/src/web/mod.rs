@@ -17,6 +17,7 @@
 //! binary (`assets`); nothing is fetched at run time. Pages that a person watches poll a
 //! fragment with htmx every few seconds.
 
+mod api_docs;
 mod applications;
 mod assets;
 mod charts;
@@ -47,6 +48,8 @@ pub struct WebContext {
     pub sessions: SessionRules,
     /// Whether hookd is served over TLS: then the session cookie is `Secure`.
     pub secure_cookies: bool,
+    /// The API's OpenAPI document as JSON, which `/docs` renders.
+    pub api_reference: std::sync::Arc<serde_json::Value>,
 }
 
 /// Every page of the dashboard. Paths it does not know are left to the caller's router.
@@ -109,6 +112,7 @@ pub fn router(ctx: WebContext) -> Router {
     Router::new()
         .route("/login", get(session::login_page).post(session::login))
         .route("/portal/login", get(session::portal_login_page))
+        .route("/docs", get(api_docs::page))
         .merge(pages)
         .route_layer(axum::middleware::from_fn(security::require_same_origin))
         .route("/assets/{name}", get(assets::serve))

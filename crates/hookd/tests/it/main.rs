@@ -26,6 +26,7 @@ mod listing;
 mod logs;
 mod metrics;
 mod not_found_first;
+mod openapi;
 mod operational;
 mod ops_scope;
 mod outbox_crash;

@@ -312,6 +312,7 @@ fn every_declared_route_is_unique_and_scoped_routes_are_under_known_prefixes() {
         [
             "/api/v1/health",
             "/api/v1/health/ready",
+            "/api/v1/openapi.json",
             "/ingest/in/{token}",
             "/metrics"
         ]
@@ -368,6 +369,7 @@ fn declared_scopes_follow_the_scope_model() {
         let public = [
             "/api/v1/health",
             "/api/v1/health/ready",
+            "/api/v1/openapi.json",
             "/ingest/in/{token}",
             "/metrics",
         ];

@@ -21,7 +21,7 @@ use crate::policy::ssrf::TargetPolicy;
 const MAX_CHANNELS: usize = 10;
 
 /// The body of create and full update (Svix `EndpointIn` / `EndpointUpdate`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EndpointIn {
     pub url: String,
@@ -40,6 +40,7 @@ pub struct EndpointIn {
     #[serde(default, alias = "rateLimit")]
     pub throttle_rate: Option<u32>,
     #[serde(default)]
+    #[schema(value_type = Option<BTreeMap<String, String>>)]
     pub metadata: Option<Metadata>,
     /// Only read on create; a full update never changes the secret.
     #[serde(default)]
@@ -124,34 +125,47 @@ pub struct KeptFields {
 }
 
 /// The body of PATCH: only present fields change; `null` resets a field to its default.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EndpointPatch {
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub url: Patch<String>,
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub description: Patch<String>,
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub uid: Patch<String>,
     #[serde(default)]
+    #[schema(value_type = Option<u32>)]
     pub version: Patch<u32>,
     #[serde(default)]
+    #[schema(value_type = Option<bool>)]
     pub disabled: Patch<bool>,
     #[serde(default, alias = "filterTypes")]
+    #[schema(value_type = Option<Vec<String>>)]
     pub event_types: Patch<Vec<String>>,
     #[serde(default)]
+    #[schema(value_type = Option<Vec<String>>)]
     pub channels: Patch<Vec<String>>,
     #[serde(default, alias = "rateLimit")]
+    #[schema(value_type = Option<u32>)]
     pub throttle_rate: Patch<u32>,
     #[serde(default)]
+    #[schema(value_type = Option<BTreeMap<String, String>>)]
     pub metadata: Patch<Metadata>,
     #[serde(default)]
+    #[schema(value_type = Option<i64>)]
     pub max_in_flight: Patch<i64>,
     #[serde(default)]
+    #[schema(value_type = Option<bool>)]
     pub ordered: Patch<bool>,
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub retry_schedule: Patch<String>,
     #[serde(default)]
+    #[schema(value_type = Option<OutboundAuthIn>)]
     pub auth: Patch<OutboundAuthIn>,
 }
 

@@ -11,6 +11,9 @@ mod receive;
 mod requests;
 mod sources;
 
+pub use requests::InboundRequestOut;
+pub use sources::{RotateTokenOut, SourceIn, SourceOut};
+
 use axum::http::HeaderMap;
 
 use super::ApiContext;

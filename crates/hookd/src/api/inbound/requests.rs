@@ -21,10 +21,11 @@ use crate::ops::{Principal, inbound};
 use crate::store::Order;
 
 /// One received request.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InboundRequestOut {
     pub id: InboundRequestId,
+    #[schema(value_type = String, format = DateTime)]
     pub received_at: Timestamp,
     /// `accepted`, `duplicate` or `rejected`.
     pub verdict: &'static str,

@@ -25,17 +25,19 @@ use crate::ops::{Principal, Upserted, inbound};
 use crate::store::Order;
 
 /// The body of create and upsert (Svix `IngestSourceIn`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SourceIn {
     pub name: String,
     #[serde(default)]
     pub uid: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Option<BTreeMap<String, String>>)]
     pub metadata: Option<Metadata>,
     #[serde(rename = "type")]
     pub source_type: String,
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub config: Option<Map<String, Value>>,
 }
 
@@ -79,7 +81,7 @@ impl SourceIn {
 }
 
 /// A source as Svix Ingest renders it (`IngestSourceOut`).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SourceOut {
     pub id: SourceId,
@@ -91,13 +93,16 @@ pub struct SourceOut {
     pub source_type: &'static str,
     /// hookd's non-secret options only.
     pub config: ConfigOut,
+    #[schema(value_type = BTreeMap<String, String>)]
     pub metadata: Metadata,
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
     pub updated_at: Timestamp,
 }
 
 /// The rendered `config`: never a secret.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ConfigOut {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -107,6 +112,7 @@ pub struct ConfigOut {
     pub dedupe_window_secs: u64,
     pub max_body_bytes: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub hmac: Option<GenericHmac>,
     /// The usernames of `basicAuth`; never a password.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -120,7 +126,7 @@ pub struct ConfigOut {
 }
 
 /// Svix's `RotateTokenOut`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RotateTokenOut {
     pub ingest_url: String,
