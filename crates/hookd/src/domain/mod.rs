@@ -18,6 +18,7 @@ pub mod limits;
 mod messages;
 pub mod operational;
 mod payload;
+pub mod portal;
 mod secrets;
 pub mod tokens;
 

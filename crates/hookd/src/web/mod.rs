@@ -25,9 +25,12 @@ mod endpoints;
 mod event_types;
 mod layout;
 mod messages;
+pub mod portal;
 mod security;
 mod session;
 mod tasks;
+
+use std::sync::Arc;
 
 use axum::Router;
 use axum::middleware::from_fn_with_state;
@@ -36,6 +39,7 @@ use axum::routing::{get, post};
 use crate::ops::Ops;
 use crate::ops::web_sessions::SessionRules;
 
+pub use portal::PortalPresentation;
 pub use session::SESSION_COOKIE;
 
 /// What the pages share. Cheap to clone.
@@ -47,6 +51,10 @@ pub struct WebContext {
     pub sessions: SessionRules,
     /// Whether hookd is served over TLS: then the session cookie is `Secure`.
     pub secure_cookies: bool,
+    /// The app portal's frame ancestors and brand, worked out at start.
+    pub portal: Arc<PortalPresentation>,
+    /// hookd's URL as providers reach it (`--public-url`), the base of the ingest URLs shown.
+    pub public_url: Option<String>,
 }
 
 /// Every page of the dashboard. Paths it does not know are left to the caller's router.
@@ -101,17 +109,20 @@ pub fn router(ctx: WebContext) -> Router {
         .route("/tasks/{task_id}", get(tasks::show))
         .route("/event-types", get(event_types::list))
         .route("/logout", post(session::logout))
-        .route_layer(from_fn_with_state(
-            ctx.clone(),
-            security::require_csrf_token,
-        ))
+        .route_layer(axum::middleware::from_fn(security::require_csrf_token))
         .route_layer(from_fn_with_state(ctx.clone(), session::require_session));
     Router::new()
         .route("/login", get(session::login_page).post(session::login))
-        .route("/portal/login", get(session::portal_login_page))
+        .route(
+            "/portal/login",
+            get(session::portal_login_page).post(session::portal_login),
+        )
         .merge(pages)
         .route_layer(axum::middleware::from_fn(security::require_same_origin))
         .route("/assets/{name}", get(assets::serve))
-        .route_layer(axum::middleware::from_fn(security::add_security_headers))
+        .route_layer(from_fn_with_state(
+            ctx.clone(),
+            security::add_security_headers,
+        ))
         .with_state(ctx)
 }

@@ -50,3 +50,4 @@ mod stream_order;
 mod tls;
 mod tokens;
 mod web;
+mod web_portal;
