@@ -20,6 +20,7 @@ const HTMX_CONFIG: &str = r#"{"includeIndicatorStyles":false,"allowEval":false,"
 pub enum Section {
     Applications,
     EventTypes,
+    Sources,
     Tasks,
 }
 
@@ -44,6 +45,7 @@ pub fn page(session: &Session, section: Section, title: &str, content: Markup) -
         Principal::Admin => &[
             (Section::Applications, "/", "Applications"),
             (Section::EventTypes, "/event-types", "Event types"),
+            (Section::Sources, "/sources", "Inbound sources"),
             (Section::Tasks, "/tasks", "Background tasks"),
         ],
         Principal::App(_) => &[

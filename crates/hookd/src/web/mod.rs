@@ -28,6 +28,8 @@ mod messages;
 pub mod portal;
 mod security;
 mod session;
+mod source_requests;
+mod sources;
 mod tasks;
 
 use std::sync::Arc;
@@ -108,6 +110,20 @@ pub fn router(ctx: WebContext) -> Router {
         .route("/tasks/list", get(tasks::list_fragment))
         .route("/tasks/{task_id}", get(tasks::show))
         .route("/event-types", get(event_types::list))
+        .route("/sources", get(sources::list))
+        .route("/sources/{source_id}", get(sources::show))
+        .route(
+            "/sources/{source_id}/secrets",
+            post(sources::reveal_secrets),
+        )
+        .route(
+            "/sources/{source_id}/requests",
+            get(source_requests::list_fragment),
+        )
+        .route(
+            "/sources/{source_id}/requests/{request_id}/replay",
+            post(source_requests::replay),
+        )
         .route("/logout", post(session::logout))
         .route_layer(axum::middleware::from_fn(security::require_csrf_token))
         .route_layer(from_fn_with_state(ctx.clone(), session::require_session));

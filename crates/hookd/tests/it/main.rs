@@ -51,3 +51,4 @@ mod tls;
 mod tokens;
 mod web;
 mod web_portal;
+mod web_sources;

@@ -12,7 +12,7 @@ use crate::harness::{TOKEN, TestApp};
 
 const ANCESTORS: &str = "https://saas.example http://127.0.0.2:9999";
 
-fn browser() -> reqwest::Client {
+pub(crate) fn browser() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(Policy::none())
         .build()
@@ -26,13 +26,13 @@ async fn embeddable() -> TestApp {
     .await
 }
 
-async fn create_application(app: &TestApp, name: &str) -> String {
+pub(crate) async fn create_application(app: &TestApp, name: &str) -> String {
     let (status, created) = app.post("/app", serde_json::json!({"name": name})).await;
     assert_eq!(status, 201, "{created}");
     created["id"].as_str().expect("id").to_owned()
 }
 
-async fn portal_token(app: &TestApp, app_id: &str) -> String {
+pub(crate) async fn portal_token(app: &TestApp, app_id: &str) -> String {
     let (status, access) = app
         .post(
             &format!("/auth/app-portal-access/{app_id}"),
@@ -44,7 +44,7 @@ async fn portal_token(app: &TestApp, app_id: &str) -> String {
 }
 
 /// Posts `token` to a login form (`/login` or `/portal/login`): status and `Set-Cookie`.
-async fn sign_in_at(app: &TestApp, path: &str, token: &str) -> (u16, Option<String>) {
+pub(crate) async fn sign_in_at(app: &TestApp, path: &str, token: &str) -> (u16, Option<String>) {
     let response = browser()
         .post(format!("{}{path}", app.base))
         .header("sec-fetch-site", "same-origin")
@@ -59,11 +59,11 @@ async fn sign_in_at(app: &TestApp, path: &str, token: &str) -> (u16, Option<Stri
     (response.status().as_u16(), cookie)
 }
 
-fn pair(set_cookie: &str) -> String {
+pub(crate) fn pair(set_cookie: &str) -> String {
     set_cookie.split(';').next().expect("pair").to_owned()
 }
 
-async fn get(app: &TestApp, path: &str, cookie: &str) -> reqwest::Response {
+pub(crate) async fn get(app: &TestApp, path: &str, cookie: &str) -> reqwest::Response {
     browser()
         .get(format!("{}{path}", app.base))
         .header(COOKIE, cookie)
@@ -85,7 +85,7 @@ fn frame_ancestors(response: &reqwest::Response) -> String {
         .to_owned()
 }
 
-async fn csrf_of(app: &TestApp, path: &str, cookie: &str) -> String {
+pub(crate) async fn csrf_of(app: &TestApp, path: &str, cookie: &str) -> String {
     let page = get(app, path, cookie).await.text().await.unwrap();
     let marker = r#"name="csrf" value=""#;
     let start = page.find(marker).expect("a csrf field") + marker.len();
