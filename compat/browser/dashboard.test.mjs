@@ -6,6 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createHmac } from 'node:crypto';
 import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -202,6 +203,50 @@ test('the endpoint page shows its success rate and latency', async () => {
   await shot('applications');
   await page.goto(`${base}/event-types`);
   await shot('event-types');
+});
+
+test('an inbound source shows its ingest URL, secrets on a click, and its request log with replay', async () => {
+  const ingest = async (method, path, body) => {
+    const response = await fetch(`${base}/ingest/api/v1${path}`, {
+      method,
+      headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    assert.ok(response.ok, `${method} ${path}: ${response.status}`);
+    return response.json();
+  };
+  const secret = 'gh_webhook_secret_browser';
+  const source = await ingest('POST', '/source', { name: 'GitHub (acme/api)', uid: 'github-acme', type: 'github', config: { secret } });
+  await ingest('POST', `/source/${source.id}/endpoint`, { url: `${receiverUrl}/github` });
+  const push = JSON.stringify({ ref: 'refs/heads/main', repository: { full_name: 'acme/api' } });
+  const signature = `sha256=${createHmac('sha256', secret).update(push).digest('hex')}`;
+  const post = (headers) => fetch(source.ingestUrl, { method: 'POST', headers: { 'content-type': 'application/json', 'x-github-event': 'push', ...headers }, body: push });
+  assert.equal((await post({ 'x-github-delivery': 'delivery-1', 'x-hub-signature-256': signature })).status, 200);
+  assert.equal((await post({ 'x-github-delivery': 'delivery-2', 'x-hub-signature-256': 'sha256=00' })).status, 401);
+  const pushes = () => received.filter((request) => request.body === push).length;
+  const waitForPushes = async (count) => {
+    for (let tries = 0; pushes() < count && tries < 400; tries += 1) {
+      await new Promise((done) => setTimeout(done, 50));
+    }
+    assert.equal(pushes(), count);
+  };
+  await waitForPushes(1); // the accepted request, forwarded to the ingest endpoint byte for byte
+
+  await page.goto(`${base}/`);
+  await page.click('a:text-is("Inbound sources")');
+  await page.locator('[data-testid=sources]').getByText('GitHub (acme/api)').waitFor();
+  await shot('sources');
+  await page.click('a:text-is("GitHub (acme/api)")');
+  assert.equal(await page.locator('[data-testid=ingest-url]').textContent(), source.ingestUrl);
+  assert.ok(!(await page.content()).includes(secret), 'the secret is not on the page until asked for');
+  await page.locator('[data-testid=source-request]', { hasText: 'accepted' }).waitFor();
+  await page.locator('[data-testid=reject-reason]', { hasText: 'no_matching_signature' }).waitFor();
+  await page.click('text=Reveal secrets');
+  await page.locator('[data-testid=source-secrets]', { hasText: secret }).waitFor();
+  await page.locator('[data-testid=source-request]', { hasText: 'accepted' }).locator('button:text-is("Replay")').click();
+  await page.getByText('queued to 1 ingest endpoint.').waitFor();
+  await waitForPushes(2); // and again by the replay
+  await shot('source');
 });
 
 test('a state-changing request without the CSRF token is refused', async () => {

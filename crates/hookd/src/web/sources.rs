@@ -49,7 +49,7 @@ async fn render_list(ctx: &WebContext, session: &Session, headers: &HeaderMap) -
                             tr {
                                 td { a href={ "/sources/" (source.id) } { (source.fields.name) } div class="muted small mono" { (source.id) } }
                                 td { (layout::badge("info", source.fields.source_type.as_str())) }
-                                td class="mono small" { (ingest_url(ctx, headers, source)) }
+                                td class="mono small" { span class="truncate" title=(ingest_url(ctx, headers, source)) { (ingest_url(ctx, headers, source)) } }
                                 td { (layout::time(source.created_at)) }
                             }
                         }
@@ -126,7 +126,7 @@ async fn render(
                     dt { "Secrets" } dd { (config.secrets.len()) " (the first signs; the others are rotated out)" }
                 }
                 div id="source-secrets" class="secret masked" { code class="secret-value" { "••••••••••••••••••••••••" } }
-                form method="post" action={ (base) "/secrets" } hx-post={ (base) "/secrets" } hx-target="#source-secrets" hx-swap="outerHTML" {
+                form class="button-row" method="post" action={ (base) "/secrets" } hx-post={ (base) "/secrets" } hx-target="#source-secrets" hx-swap="outerHTML" {
                     (layout::csrf_field(session))
                     button class="button" type="submit" { "Reveal secrets" }
                 }
