@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 
 mod background_task;
 mod catalog;
+pub mod endpoint_headers;
 mod ids;
 pub mod inbound;
 mod inputs;

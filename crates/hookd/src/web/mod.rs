@@ -21,6 +21,7 @@ mod applications;
 mod assets;
 mod charts;
 mod dead_letters;
+mod endpoint_headers;
 mod endpoints;
 mod event_types;
 mod layout;
@@ -73,6 +74,14 @@ pub fn router(ctx: WebContext) -> Router {
         .route(
             "/apps/{app_id}/endpoints/{endpoint_id}/disabled",
             post(endpoints::set_disabled),
+        )
+        .route(
+            "/apps/{app_id}/endpoints/{endpoint_id}/headers",
+            post(endpoint_headers::set),
+        )
+        .route(
+            "/apps/{app_id}/endpoints/{endpoint_id}/headers/remove",
+            post(endpoint_headers::remove),
         )
         .route(
             "/apps/{app_id}/endpoints/{endpoint_id}/secret",

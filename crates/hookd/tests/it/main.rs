@@ -50,5 +50,6 @@ mod stream_order;
 mod tls;
 mod tokens;
 mod web;
+mod web_endpoint_headers;
 mod web_portal;
 mod web_sources;
