@@ -198,6 +198,27 @@ test('the endpoint page shows its success rate and latency', async () => {
   await page.locator('.chart-svg').waitFor();
   // Three attempts: two delivered, one failed.
   await page.locator('.stat', { hasText: 'Success rate' }).getByText('66.7%').waitFor();
+  // Custom headers: set, a credential hidden, a reserved name refused with why, removed.
+  const headers = page.locator('[data-testid=custom-headers]');
+  const setHeader = async (name, value) => {
+    await headers.getByRole('textbox', { name: 'Header name' }).fill(name);
+    await headers.getByRole('textbox', { name: 'Header value' }).fill(value);
+    await headers.locator('button:text-is("Set header")').click();
+  };
+  await setHeader('X-Team', 'payments');
+  await headers.locator('[data-testid=custom-header]', { hasText: 'X-Team' }).getByText('payments').waitFor();
+  await setHeader('Authorization', 'Bearer browser-secret');
+  await headers.locator('[data-testid=custom-header]', { hasText: 'Authorization' }).getByText('hidden').waitFor();
+  assert.ok(!(await page.content()).includes('browser-secret'), 'a credential is never shown');
+  await setHeader('X-Remove-Me', '1');
+  await headers.locator('[data-testid=custom-header]', { hasText: 'X-Remove-Me' }).waitFor();
+  await headers.locator('[data-testid=custom-header]', { hasText: 'X-Remove-Me' }).locator('button:text-is("Remove")').click();
+  await headers.locator('[data-testid=custom-header]', { hasText: 'X-Remove-Me' }).waitFor({ state: 'detached' });
+  await setHeader('Content-Type', 'text/plain');
+  await headers.getByText('this header is set by hookd and cannot be customized').waitFor();
+  const endpoint = (await api('GET', '/app/acme/endpoint')).data[0];
+  const stored = await api('GET', `/app/acme/endpoint/${endpoint.id}/headers`);
+  assert.deepEqual(stored, { headers: { 'X-Team': 'payments' }, sensitive: ['Authorization'] });
   await shot('endpoint');
   await page.goto(`${base}/`);
   await shot('applications');
