@@ -40,4 +40,13 @@ pub trait TokenStore: Send + Sync {
         selection: TokenSelection,
         expires_at: Timestamp,
     ) -> Result<u64, StoreError>;
+
+    /// Deletes up to `limit` tokens that expired before `cutoff` (the retention sweep's);
+    /// answers how many. An expired token authenticates nothing, and neither does a session
+    /// started with it.
+    async fn purge_app_tokens_expired_before(
+        &self,
+        cutoff: Timestamp,
+        limit: usize,
+    ) -> Result<usize, StoreError>;
 }

@@ -117,6 +117,34 @@ impl TokenStore for PostgresStore {
             .await
             .map_err(backend)
     }
+
+    async fn purge_app_tokens_expired_before(
+        &self,
+        cutoff: Timestamp,
+        limit: usize,
+    ) -> Result<usize, StoreError> {
+        // Skips rows another node holds.
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(
+                "DELETE FROM app_token WHERE id IN (
+                 SELECT id FROM app_token WHERE expires_at < $1
+                 LIMIT $2 FOR UPDATE SKIP LOCKED)",
+            )
+            .await
+            .map_err(backend)?;
+        let purged = client
+            .execute(
+                &statement,
+                &[
+                    &to_micros(cutoff),
+                    &i64::try_from(limit).unwrap_or(i64::MAX),
+                ],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(usize::try_from(purged).unwrap_or(usize::MAX))
+    }
 }
 
 fn token_row(row: &tokio_postgres::Row) -> Result<AppToken, StoreError> {

@@ -116,6 +116,24 @@ impl TokenStore for SqliteStore {
         })
         .await
     }
+
+    async fn purge_app_tokens_expired_before(
+        &self,
+        cutoff: Timestamp,
+        limit: usize,
+    ) -> Result<usize, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.write(move |c| {
+            c.prepare_cached(
+                "DELETE FROM app_token WHERE id IN (
+                 SELECT id FROM app_token WHERE expires_at < ?1 LIMIT ?2)",
+            )
+            .map_err(backend)?
+            .execute(params![to_micros(cutoff), limit])
+            .map_err(backend)
+        })
+        .await
+    }
 }
 
 fn token_row(row: &Row<'_>) -> rusqlite::Result<AppToken> {

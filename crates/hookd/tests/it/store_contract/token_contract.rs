@@ -10,6 +10,7 @@ contract!(
     tokens_are_found_by_hash_and_revoked_one_at_a_time,
     expiring_shortens_only_the_selected_sessions,
     deleting_the_application_removes_its_tokens,
+    the_purge_deletes_only_tokens_expired_before_the_cutoff_in_batches,
 );
 
 async fn issue(
@@ -123,4 +124,41 @@ async fn deleting_the_application_removes_its_tokens(store: Arc<dyn Store>) {
     assert!(store.delete_application(&app_id).await.unwrap());
     assert_eq!(store.find_app_token(issued.sha256).await.unwrap(), None);
     assert_eq!(store.list_app_tokens(&app_id).await.unwrap(), vec![]);
+}
+
+async fn the_purge_deletes_only_tokens_expired_before_the_cutoff_in_batches(store: Arc<dyn Store>) {
+    let app_id = new_app(&store, t0()).await;
+    let (_, old_a) = issue(&store, &app_id, None, Some(t0() + seconds(10)), 1).await;
+    let (_, old_b) = issue(&store, &app_id, None, Some(t0() + seconds(20)), 2).await;
+    let (_, fresh) = issue(&store, &app_id, None, Some(t0() + seconds(100)), 3).await;
+    let (_, forever) = issue(&store, &app_id, None, None, 4).await;
+    let cutoff = t0() + seconds(50);
+    assert_eq!(
+        store
+            .purge_app_tokens_expired_before(cutoff, 1)
+            .await
+            .unwrap(),
+        1,
+        "one batch of one"
+    );
+    assert_eq!(
+        store
+            .purge_app_tokens_expired_before(cutoff, 10)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .purge_app_tokens_expired_before(cutoff, 10)
+            .await
+            .unwrap(),
+        0
+    );
+    for gone in [old_a, old_b] {
+        assert_eq!(store.find_app_token(gone.sha256).await.unwrap(), None);
+    }
+    for kept in [fresh, forever] {
+        assert!(store.find_app_token(kept.sha256).await.unwrap().is_some());
+    }
 }
