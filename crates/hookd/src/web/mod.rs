@@ -5,12 +5,14 @@
 //! back with compile-time templates (maud). It never touches the store. Its security rules,
 //! each in one place:
 //! - `session`: the login exchanges a token for a server-side session (`ops::web_sessions`);
-//!   the cookie is `HttpOnly; SameSite=Strict; Path=/` (and `Secure` over TLS); every page but
-//!   the login needs a live session.
+//!   the cookie is `HttpOnly; SameSite=Strict; Path=/` (and `Secure` over TLS), or for a
+//!   portal session that some site may embed `HttpOnly; SameSite=None; Secure; Partitioned`;
+//!   every page but the logins needs a live session.
 //! - `security`: every state-changing request carries the session's CSRF token (form field
 //!   `csrf` or header `X-CSRF-Token`) and comes from this origin (`Origin`, `Sec-Fetch-Site`);
 //!   every response has a Content-Security-Policy without inline scripts or styles,
-//!   `frame-ancestors 'none'`, `X-Content-Type-Options` and `Referrer-Policy: no-referrer`.
+//!   `frame-ancestors 'none'` (a portal page: the `--portal-frame-ancestors` origins, see
+//!   `portal`), `X-Content-Type-Options` and `Referrer-Policy: no-referrer`.
 //! - Secrets are only rendered by a POST that asks for them.
 //!
 //! Assets (htmx 2, vendored from npm `htmx.org`, and one stylesheet) are compiled into the
