@@ -6,6 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createHmac } from 'node:crypto';
 import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -197,6 +198,27 @@ test('the endpoint page shows its success rate and latency', async () => {
   await page.locator('.chart-svg').waitFor();
   // Three attempts: two delivered, one failed.
   await page.locator('.stat', { hasText: 'Success rate' }).getByText('66.7%').waitFor();
+  // Custom headers: set, a credential hidden, a reserved name refused with why, removed.
+  const headers = page.locator('[data-testid=custom-headers]');
+  const setHeader = async (name, value) => {
+    await headers.getByRole('textbox', { name: 'Header name' }).fill(name);
+    await headers.getByRole('textbox', { name: 'Header value' }).fill(value);
+    await headers.locator('button:text-is("Set header")').click();
+  };
+  await setHeader('X-Team', 'payments');
+  await headers.locator('[data-testid=custom-header]', { hasText: 'X-Team' }).getByText('payments').waitFor();
+  await setHeader('Authorization', 'Bearer browser-secret');
+  await headers.locator('[data-testid=custom-header]', { hasText: 'Authorization' }).getByText('hidden').waitFor();
+  assert.ok(!(await page.content()).includes('browser-secret'), 'a credential is never shown');
+  await setHeader('X-Remove-Me', '1');
+  await headers.locator('[data-testid=custom-header]', { hasText: 'X-Remove-Me' }).waitFor();
+  await headers.locator('[data-testid=custom-header]', { hasText: 'X-Remove-Me' }).locator('button:text-is("Remove")').click();
+  await headers.locator('[data-testid=custom-header]', { hasText: 'X-Remove-Me' }).waitFor({ state: 'detached' });
+  await setHeader('Content-Type', 'text/plain');
+  await headers.getByText('this header is set by hookd and cannot be customized').waitFor();
+  const endpoint = (await api('GET', '/app/acme/endpoint')).data[0];
+  const stored = await api('GET', `/app/acme/endpoint/${endpoint.id}/headers`);
+  assert.deepEqual(stored, { headers: { 'X-Team': 'payments' }, sensitive: ['Authorization'] });
   await shot('endpoint');
   await page.goto(`${base}/`);
   await shot('applications');
@@ -220,6 +242,50 @@ test('the API reference opens from the navigation and renders under the CSP', as
   assert.deepEqual(refused, []);
   // The page is long (every operation and schema): the first screen shows what it is.
   await page.screenshot({ path: join(screenshots, 'api-reference.png') });
+});
+
+test('an inbound source shows its ingest URL, secrets on a click, and its request log with replay', async () => {
+  const ingest = async (method, path, body) => {
+    const response = await fetch(`${base}/ingest/api/v1${path}`, {
+      method,
+      headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    assert.ok(response.ok, `${method} ${path}: ${response.status}`);
+    return response.json();
+  };
+  const secret = 'gh_webhook_secret_browser';
+  const source = await ingest('POST', '/source', { name: 'GitHub (acme/api)', uid: 'github-acme', type: 'github', config: { secret } });
+  await ingest('POST', `/source/${source.id}/endpoint`, { url: `${receiverUrl}/github` });
+  const push = JSON.stringify({ ref: 'refs/heads/main', repository: { full_name: 'acme/api' } });
+  const signature = `sha256=${createHmac('sha256', secret).update(push).digest('hex')}`;
+  const post = (headers) => fetch(source.ingestUrl, { method: 'POST', headers: { 'content-type': 'application/json', 'x-github-event': 'push', ...headers }, body: push });
+  assert.equal((await post({ 'x-github-delivery': 'delivery-1', 'x-hub-signature-256': signature })).status, 200);
+  assert.equal((await post({ 'x-github-delivery': 'delivery-2', 'x-hub-signature-256': 'sha256=00' })).status, 401);
+  const pushes = () => received.filter((request) => request.body === push).length;
+  const waitForPushes = async (count) => {
+    for (let tries = 0; pushes() < count && tries < 400; tries += 1) {
+      await new Promise((done) => setTimeout(done, 50));
+    }
+    assert.equal(pushes(), count);
+  };
+  await waitForPushes(1); // the accepted request, forwarded to the ingest endpoint byte for byte
+
+  await page.goto(`${base}/`);
+  await page.click('a:text-is("Inbound sources")');
+  await page.locator('[data-testid=sources]').getByText('GitHub (acme/api)').waitFor();
+  await shot('sources');
+  await page.click('a:text-is("GitHub (acme/api)")');
+  assert.equal(await page.locator('[data-testid=ingest-url]').textContent(), source.ingestUrl);
+  assert.ok(!(await page.content()).includes(secret), 'the secret is not on the page until asked for');
+  await page.locator('[data-testid=source-request]', { hasText: 'accepted' }).waitFor();
+  await page.locator('[data-testid=reject-reason]', { hasText: 'no_matching_signature' }).waitFor();
+  await page.click('text=Reveal secrets');
+  await page.locator('[data-testid=source-secrets]', { hasText: secret }).waitFor();
+  await page.locator('[data-testid=source-request]', { hasText: 'accepted' }).locator('button:text-is("Replay")').click();
+  await page.getByText('queued to 1 ingest endpoint.').waitFor();
+  await waitForPushes(2); // and again by the replay
+  await shot('source');
 });
 
 test('a state-changing request without the CSRF token is refused', async () => {

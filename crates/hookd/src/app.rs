@@ -162,6 +162,15 @@ pub async fn start(config: Config, deps: Dependencies) -> anyhow::Result<Running
         .map(http_server::tls::Tls::load)
         .transpose()
         .context("loading the TLS certificate and key")?;
+    let portal = crate::web::PortalPresentation::load(&config.portal)
+        .context("reading the app portal's settings")?;
+    if portal.embeddable && tls.is_none() {
+        tracing::warn!(
+            "--portal-frame-ancestors is set but hookd serves plain HTTP: the embedded portal's \
+             session cookie is Secure, which browsers keep only when hookd is reached over HTTPS \
+             (a proxy that terminates TLS) or on loopback"
+        );
+    }
     let node_id = config.node_id.clone().unwrap_or_else(generate_node_id);
     let keyring = config
         .encryption
@@ -239,6 +248,8 @@ pub async fn start(config: Config, deps: Dependencies) -> anyhow::Result<Running
             serde_json::to_value(api::openapi::document())
                 .context("rendering the OpenAPI document")?,
         ),
+        portal: Arc::new(portal),
+        public_url: config.public_url.clone(),
     });
     let router = api::router(
         ApiContext {

@@ -13,6 +13,7 @@ use clap::builder::{BoolishValueParser, RangedU64ValueParser};
 use clap::{Args, FromArgMatches, value_parser};
 
 mod encryption_keys;
+mod portal;
 pub use encryption_keys::EncryptionKeys;
 
 use crate::api::rate_limit::ApiRateLimit;
@@ -89,6 +90,8 @@ pub struct Config {
     /// Rejected inbound requests each source records a minute; past it they are answered
     /// but not stored.
     pub inbound_rejected_log_per_minute: u32,
+    /// The app portal's frame ancestors and brand (`--portal-*`).
+    pub portal: crate::domain::portal::PortalSettings,
 }
 
 impl Config {
@@ -243,6 +246,8 @@ pub struct ServeArgs {
     /// log a minute; past it they are still answered 401, but not stored. 0 stores none.
     #[arg(long, env = "HOOKD_INBOUND_REJECTED_LOG_PER_MINUTE", default_value_t = crate::ops::rejected_log::DEFAULT_PER_MINUTE)]
     inbound_rejected_log_per_minute: u32,
+    #[command(flatten)]
+    portal: portal::PortalArgs,
 }
 
 impl ServeArgs {
@@ -318,6 +323,7 @@ impl ServeArgs {
             }),
             engine_stall_timeout: self.engine_stall_timeout,
             inbound_rejected_log_per_minute: self.inbound_rejected_log_per_minute,
+            portal: self.portal.into_settings(),
         }
     }
 }

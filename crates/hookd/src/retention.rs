@@ -4,6 +4,7 @@
 //! older than the idempotency window (`--idempotency-window`, 12 h), which are forgotten anyway.
 //! The inbound gateway's request records (which hold received bodies) go at the payload
 //! retention too, and its dedupe keys once they are older than the longest dedupe window.
+//! Application tokens are deleted a day after they expire (`EXPIRED_TOKEN_KEPT`).
 //!
 //! It works in small batches, each its own short transaction, and pauses between batches, so
 //! it never holds the database long enough to stall delivery. Time comes from the injected
@@ -55,7 +56,13 @@ pub struct Swept {
     pub idempotency_records: usize,
     /// Inbound request records past the retention, and dedupe keys past every window.
     pub inbound_records: usize,
+    /// Application tokens expired more than `EXPIRED_TOKEN_KEPT` ago.
+    pub expired_tokens: usize,
 }
+
+/// How long an expired application token stays listed (`GET .../token` shows it expired)
+/// before the sweep deletes it. Portal links each issue a token, so without this they pile up.
+pub const EXPIRED_TOKEN_KEPT: Duration = Duration::from_secs(24 * 3600);
 
 /// Sweeps every `config.interval` until `shutdown` is cancelled. Errors are logged and the next
 /// sweep tries again.
@@ -72,6 +79,7 @@ pub async fn run(
                 attempt_bodies = swept.attempt_bodies,
                 idempotency_records = swept.idempotency_records,
                 inbound_records = swept.inbound_records,
+                expired_tokens = swept.expired_tokens,
                 "retention purged old content"
             ),
             Ok(_) => {}
@@ -125,12 +133,19 @@ pub async fn sweep(
         swept.payloads += batch.payloads;
         swept.attempt_bodies += batch.attempt_bodies;
         swept.idempotency_records += batch.idempotency_records;
+        if let Some(cutoff) = cutoff_for(EXPIRED_TOKEN_KEPT) {
+            batch.expired_tokens = store
+                .purge_app_tokens_expired_before(cutoff, config.batch_size)
+                .await?;
+        }
         swept.inbound_records += batch.inbound_records;
+        swept.expired_tokens += batch.expired_tokens;
         let batch_was_full = [
             batch.payloads,
             batch.attempt_bodies,
             batch.idempotency_records,
             batch.inbound_records,
+            batch.expired_tokens,
         ]
         .iter()
         .any(|&rows| rows >= config.batch_size);

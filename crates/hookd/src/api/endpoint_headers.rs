@@ -1,8 +1,7 @@
-//! Custom headers that every delivery to an endpoint carries (Svix's endpoint headers).
-//!
-//! Names that would let a caller forge or break a delivery are refused: the signature headers
-//! (`webhook-*`, `svix-*`) and the headers the HTTP client owns (`content-type`, `host`, ...).
-//! Header names compare case-insensitively, so `X-Team` and `x-team` are one header.
+//! Custom headers that every delivery to an endpoint carries (Svix's endpoint headers), over
+//! HTTP. Which names and values are allowed, and how a change merges, are
+//! `domain::endpoint_headers`' rules (the dashboard keeps the same ones); this module turns a
+//! refusal into a 422 located at the header's name.
 //! Headers that carry credentials (`Authorization`, `Cookie`, `X-Api-Key`, ...) are sent with
 //! every delivery but never shown again: reading the headers names them in `sensitive`, as
 //! Svix does.
@@ -10,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use axum::extract::State;
-use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 
@@ -19,33 +18,9 @@ use super::error::{ApiError, ApiResult, FieldError};
 use super::json::ValidJson;
 use super::params::ApiPath;
 use super::patch::refuse;
+use crate::domain::endpoint_headers::{HeaderError, check_headers, is_sensitive, merge_headers};
 use crate::ops::{AppRef, Principal, endpoints};
 use crate::store::EndpointChange;
-
-/// Most custom headers one endpoint may have.
-const MAX_HEADERS: usize = 50;
-/// Headers the delivery client sets itself; a custom value would conflict with it.
-const RESERVED_NAMES: &[&str] = &[
-    "content-type",
-    "content-length",
-    "host",
-    "user-agent",
-    "transfer-encoding",
-    "connection",
-];
-/// Prefixes of the signature headers.
-const RESERVED_PREFIXES: &[&str] = &["webhook-", "svix-"];
-/// Headers that carry credentials (lowercase): their values are sent but never shown. Svix's
-/// list, plus the cookie and API-key headers.
-const SENSITIVE_NAMES: &[&str] = &[
-    "authorization",
-    "proxy-authorization",
-    "cookie",
-    "x-api-key",
-    "x-auth-token",
-    "www-authenticate",
-    "proxy-authenticate",
-];
 
 /// The body of `GET .../headers`, as Svix renders it: credential headers are left out of
 /// `headers` and only named, as written, in `sensitive`.
@@ -58,12 +33,9 @@ pub struct EndpointHeadersOut {
 impl EndpointHeadersOut {
     /// Splits an endpoint's custom headers into the ones shown and the sensitive names.
     pub fn shown(headers: BTreeMap<String, String>) -> Self {
-        let (sensitive, headers): (BTreeMap<_, _>, BTreeMap<_, _>) =
-            headers.into_iter().partition(|(name, _)| {
-                SENSITIVE_NAMES
-                    .iter()
-                    .any(|sensitive| name.eq_ignore_ascii_case(sensitive))
-            });
+        let (sensitive, headers): (BTreeMap<_, _>, BTreeMap<_, _>) = headers
+            .into_iter()
+            .partition(|(name, _)| is_sensitive(name));
         EndpointHeadersOut {
             headers,
             sensitive: sensitive.into_keys().collect(),
@@ -165,7 +137,8 @@ pub async fn patch(
     let changes = input.into_changes();
     let change: EndpointChange = Box::new(move |current| {
         let mut fields = current.fields.clone();
-        fields.headers = merge_headers(fields.headers, changes).map_err(refuse)?;
+        fields.headers = merge_headers(fields.headers, changes)
+            .map_err(|error| refuse(header_error(&["headers"], error)))?;
         Ok(fields)
     });
     let app = AppRef::Named(&app_id);
@@ -173,105 +146,31 @@ pub async fn patch(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Checks a complete set of custom headers; `at` locates the map in 422 errors.
+/// Checks a complete set of custom headers (`domain::endpoint_headers`); `at` locates the map
+/// in 422 errors.
 pub fn parse_headers(
     headers: BTreeMap<String, String>,
     at: &[&str],
 ) -> ApiResult<BTreeMap<String, String>> {
-    if headers.len() > MAX_HEADERS {
-        return Err(ApiError::invalid_body(
-            at,
-            format!("at most {MAX_HEADERS} headers are allowed"),
-        ));
-    }
-    let mut seen: Vec<String> = Vec::with_capacity(headers.len());
-    for (name, value) in &headers {
-        let lowercase = name.to_ascii_lowercase();
-        if seen.contains(&lowercase) {
-            return Err(header_error(
-                at,
-                name,
-                "header names must be unique ignoring case",
-            ));
-        }
-        check_header(name, value).map_err(|problem| header_error(at, name, problem))?;
-        seen.push(lowercase);
-    }
+    check_headers(&headers).map_err(|error| header_error(at, error))?;
     Ok(headers)
 }
 
-/// Applies a PATCH to the current headers: a value sets (replacing any spelling of the same
-/// name), `null` removes.
-fn merge_headers(
-    mut current: BTreeMap<String, String>,
-    changes: BTreeMap<String, Option<String>>,
-) -> ApiResult<BTreeMap<String, String>> {
-    for (name, value) in changes {
-        current.retain(|existing, _| !existing.eq_ignore_ascii_case(&name));
-        if let Some(value) = value {
-            check_header(&name, &value)
-                .map_err(|problem| header_error(&["headers"], &name, problem))?;
-            current.insert(name, value);
+/// The 422 of a refused header, located at the header's name (or at the map).
+fn header_error(at: &[&str], error: HeaderError) -> ApiError {
+    let problem = error.refusal.to_string();
+    match &error.name {
+        Some(name) => {
+            let path: Vec<&str> = at.iter().copied().chain([name.as_str()]).collect();
+            ApiError::Validation(vec![FieldError::body(&path, &problem)])
         }
+        None => ApiError::invalid_body(at, problem),
     }
-    if current.len() > MAX_HEADERS {
-        return Err(ApiError::invalid_body(
-            &["headers"],
-            format!("at most {MAX_HEADERS} headers are allowed"),
-        ));
-    }
-    Ok(current)
-}
-
-/// Why a custom header is not allowed, if it is not.
-fn check_header(name: &str, value: &str) -> Result<(), &'static str> {
-    if HeaderName::from_bytes(name.as_bytes()).is_err() {
-        return Err("not a valid HTTP header name");
-    }
-    let lowercase = name.to_ascii_lowercase();
-    if RESERVED_NAMES.contains(&lowercase.as_str())
-        || RESERVED_PREFIXES
-            .iter()
-            .any(|prefix| lowercase.starts_with(prefix))
-    {
-        return Err("this header is set by hookd and cannot be customized");
-    }
-    if HeaderValue::from_str(value).is_err() {
-        return Err("not a valid HTTP header value");
-    }
-    Ok(())
-}
-
-fn header_error(at: &[&str], name: &str, problem: &str) -> ApiError {
-    let path: Vec<&str> = at.iter().copied().chain([name]).collect();
-    ApiError::Validation(vec![FieldError::body(&path, problem)])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn check(name: &str, value: &str, ok: bool) {
-        assert_eq!(check_header(name, value).is_ok(), ok, "{name}: {value:?}");
-    }
-
-    #[test]
-    fn header_names_and_values() {
-        check("X-Team", "core", true);
-        check("authorization", "Bearer abc", true);
-        check("x-empty", "", true);
-        check("Webhook-Signature", "v1,abc", false);
-        check("svix-id", "msg_1", false);
-        check("Content-Type", "text/plain", false);
-        check("host", "evil.example", false);
-        check("User-Agent", "x", false);
-        check("Transfer-Encoding", "chunked", false);
-        check("connection", "close", false);
-        check("content-length", "1", false);
-        check("bad name", "x", false);
-        check("", "x", false);
-        check("x-newline", "a\r\nInjected: yes", false);
-    }
 
     fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
@@ -288,23 +187,6 @@ mod tests {
             error.body()["detail"][0]["loc"],
             serde_json::json!(["body", "headers", "x-a"])
         );
-    }
-
-    #[test]
-    fn patches_set_replace_and_remove() {
-        let current = map(&[("X-Team", "core"), ("x-keep", "1"), ("x-drop", "1")]);
-        let changes = BTreeMap::from([
-            ("x-team".to_owned(), Some("edge".to_owned())),
-            ("X-DROP".to_owned(), None),
-            ("x-new".to_owned(), Some("2".to_owned())),
-        ]);
-        let merged = merge_headers(current, changes).unwrap();
-        assert_eq!(
-            merged,
-            map(&[("x-keep", "1"), ("x-new", "2"), ("x-team", "edge")])
-        );
-        let refused = BTreeMap::from([("svix-id".to_owned(), Some("x".to_owned()))]);
-        assert!(merge_headers(BTreeMap::new(), refused).is_err());
     }
 
     fn check_shown(headers: &[(&str, &str)], shown: &[(&str, &str)], sensitive: &[&str]) {

@@ -17,14 +17,14 @@ use super::error::{ApiError, ApiResult};
 use super::input_limits;
 use super::json::ValidJson;
 use super::lookup_first::input_after_lookup;
-use super::pagination::ListResponse;
-use super::params::ApiPath;
+use super::pagination::{ListResponse, PageQuery, render_page};
+use super::params::{ApiPath, OpenQuery, QueryPart};
 use crate::domain::limits::LABEL;
 use crate::domain::tokens::AppToken;
 use crate::domain::{AppId, Timestamp, TokenId};
 use crate::ops::tokens::{self, NewToken, PORTAL_EXPIRY_MAX, PORTAL_EXPIRY_MIN};
 use crate::ops::{AppRef, Named, Principal};
-use crate::store::TokenSelection;
+use crate::store::{Order, TokenSelection};
 
 /// Where the app portal's login page is, below hookd's public URL; the token follows in the
 /// fragment, which browsers never send to a server.
@@ -137,19 +137,20 @@ pub async fn issue(
     Ok((StatusCode::CREATED, Json(answer)))
 }
 
-/// `GET /app/{app_id}/token`: every token of the application, newest first, in one page.
+/// `GET /app/{app_id}/token`: a page of the application's tokens, newest first unless
+/// `order=ascending` (`limit`, `iterator` as every list).
 pub async fn list(
     State(ctx): State<ApiContext>,
     Extension(principal): Extension<Principal>,
     ApiPath(app_id): ApiPath<String>,
+    query: QueryPart<PageQuery>,
 ) -> ApiResult<Json<ListResponse<AppTokenOut>>> {
-    let records = tokens::list(&ctx.ops, &principal, &app_id).await?;
-    Ok(Json(ListResponse {
-        data: records.into_iter().map(AppTokenOut::from).collect(),
-        iterator: None,
-        prev_iterator: None,
-        done: true,
-    }))
+    let named = Named::app(AppRef::Named(&app_id));
+    let page = input_after_lookup(&ctx, &principal, named, query.open())
+        .await?
+        .request(Order::Descending);
+    let records = tokens::list(&ctx.ops, &principal, &app_id, page).await?;
+    Ok(Json(render_page(records, AppTokenOut::from)))
 }
 
 /// `DELETE /app/{app_id}/token/{token_id}`: revokes the token.

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 
 mod background_task;
 mod catalog;
+pub mod endpoint_headers;
 mod ids;
 pub mod inbound;
 mod inputs;
@@ -18,6 +19,7 @@ pub mod limits;
 mod messages;
 pub mod operational;
 mod payload;
+pub mod portal;
 mod secrets;
 pub mod tokens;
 

@@ -12,7 +12,7 @@ use super::scope::{self, APP_NOT_FOUND, AppRef};
 use super::{AppScope, OpError, OpResult, Ops, Principal};
 use crate::domain::tokens::{AppToken, IssuedToken};
 use crate::domain::{Application, ApplicationFields, TokenId};
-use crate::store::TokenSelection;
+use crate::store::{Page, PageRequest, TokenSelection};
 
 /// Svix's bounds on a portal token's lifetime, and its default.
 pub const PORTAL_EXPIRY_MIN: Duration = Duration::from_secs(60 * 60);
@@ -63,11 +63,16 @@ pub async fn issue(
     issue_for(ops, &app, new_token).await
 }
 
-/// An application's tokens, newest first (never the tokens themselves).
-pub async fn list(ops: &Ops, principal: &Principal, app: &str) -> OpResult<Vec<AppToken>> {
+/// A page of an application's tokens (never the tokens themselves).
+pub async fn list(
+    ops: &Ops,
+    principal: &Principal,
+    app: &str,
+    page: PageRequest,
+) -> OpResult<Page<AppToken>> {
     principal.require_admin()?;
     let app = scope::application(ops, principal, AppRef::Named(app)).await?;
-    Ok(ops.store.list_app_tokens(&app.id).await?)
+    Ok(ops.store.list_app_tokens(&app.id, page).await?)
 }
 
 /// Revokes one of an application's tokens.

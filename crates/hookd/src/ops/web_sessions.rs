@@ -32,7 +32,6 @@ pub struct SessionRules {
 #[derive(Debug, Clone)]
 pub struct StartedSession {
     pub session_id: String,
-    pub csrf_token: String,
 }
 
 /// What a session was started with: the admin token, or an application token (by its
@@ -65,7 +64,7 @@ pub async fn start(ops: &Ops, grant: &Grant, rules: SessionRules) -> OpResult<St
         .insert_web_session(WebSession {
             id_sha256: id_sha256(&session_id),
             principal: encode_grant(grant),
-            csrf_token: csrf_token.clone(),
+            csrf_token,
             created_at: now,
             last_seen_at: now,
         })
@@ -77,10 +76,7 @@ pub async fn start(ops: &Ops, grant: &Grant, rules: SessionRules) -> OpResult<St
         },
         "dashboard session started"
     );
-    Ok(StartedSession {
-        session_id,
-        csrf_token,
-    })
+    Ok(StartedSession { session_id })
 }
 
 /// The live session `session_id` names, or `None` when there is none or it has expired (an

@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 
-use super::StoreError;
+use super::{Page, PageRequest, StoreError};
 use crate::domain::tokens::AppToken;
 use crate::domain::{AppId, Timestamp, TokenId};
 
@@ -26,8 +26,12 @@ pub trait TokenStore: Send + Sync {
     /// The token whose hash is `sha256`, usable or not (the caller judges expiry and revocation).
     async fn find_app_token(&self, sha256: [u8; 32]) -> Result<Option<AppToken>, StoreError>;
 
-    /// An application's tokens, newest first.
-    async fn list_app_tokens(&self, app_id: &AppId) -> Result<Vec<AppToken>, StoreError>;
+    /// A page of an application's tokens, by id (newest first when descending).
+    async fn list_app_tokens(
+        &self,
+        app_id: &AppId,
+        page: PageRequest,
+    ) -> Result<Page<AppToken>, StoreError>;
 
     /// Revokes one token of an application; `false` when it has no such token.
     async fn revoke_app_token(&self, app_id: &AppId, id: &TokenId) -> Result<bool, StoreError>;
@@ -40,4 +44,13 @@ pub trait TokenStore: Send + Sync {
         selection: TokenSelection,
         expires_at: Timestamp,
     ) -> Result<u64, StoreError>;
+
+    /// Deletes up to `limit` tokens that expired before `cutoff` (the retention sweep's);
+    /// answers how many. An expired token authenticates nothing, and neither does a session
+    /// started with it.
+    async fn purge_app_tokens_expired_before(
+        &self,
+        cutoff: Timestamp,
+        limit: usize,
+    ) -> Result<usize, StoreError>;
 }

@@ -1,5 +1,6 @@
 //! One endpoint: its settings (edit, disable/enable), its signing secret (revealed and rotated
-//! only by a POST), its custom headers (shown, sensitive values never; they are changed through the API), and its success rate
+//! only by a POST), its custom headers (`endpoint_headers.rs`: shown, sensitive values never,
+//! added and removed), and its success rate
 //! and latency over the last 24 hours (`ops::delivery_logs::endpoint_samples`).
 
 use axum::extract::{Path, State};
@@ -12,19 +13,11 @@ use serde::Deserialize;
 use super::WebContext;
 use super::applications::{AppHealth, event_type_filter, stat};
 use super::charts;
+use super::endpoint_headers;
 use super::layout::{self, Section};
 use super::session::Session;
 use crate::domain::{Endpoint, EndpointFields, EndpointUrl, EventTypeName};
 use crate::ops::{AppRef, OpResult, applications, delivery_logs, endpoint_secrets, endpoints};
-
-/// Header names whose values the page never shows.
-const SENSITIVE_HEADERS: &[&str] = &[
-    "authorization",
-    "proxy-authorization",
-    "cookie",
-    "x-api-key",
-    "x-auth-token",
-];
 
 #[derive(Debug, Deserialize)]
 pub struct EndpointForm {
@@ -365,27 +358,7 @@ async fn render(
                         }
                     }
                 }
-                section class="card" {
-                    div class="card-header" { h2 { "Custom headers" } }
-                    @if fields.headers.is_empty() {
-                        (layout::empty("No custom headers. Set them with PATCH …/endpoint/{id}/headers."))
-                    } @else {
-                        table class="table compact" {
-                            thead { tr { th { "Header" } th { "Value" } } }
-                            tbody {
-                                @for (name, value) in &fields.headers {
-                                    tr {
-                                        td { code { (name) } }
-                                        td {
-                                            @if SENSITIVE_HEADERS.iter().any(|s| name.eq_ignore_ascii_case(s)) { span class="muted" { "hidden" } }
-                                            @else { code { (value) } }
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
+                (endpoint_headers::card(session, &base, &fields.headers))
             }
         }
     };

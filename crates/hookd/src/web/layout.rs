@@ -5,6 +5,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
+use super::portal::PortalPresentation;
 use super::security::CSRF_FIELD;
 use super::session::Session;
 use crate::domain::Timestamp;
@@ -19,18 +20,32 @@ const HTMX_CONFIG: &str = r#"{"includeIndicatorStyles":false,"allowEval":false,"
 pub enum Section {
     Applications,
     EventTypes,
+    Sources,
     Tasks,
 }
 
-/// A whole page for a signed-in session.
+/// The header htmx sends from a portal page, so that a request whose session has ended is
+/// sent to the portal's page (which may be framed) rather than the admin's login.
+pub const PORTAL_HTMX_HEADER: &str = "x-hookd-portal";
+
+/// A whole page for a signed-in session (a portal session's carries the portal's brand).
 pub fn page(session: &Session, section: Section, title: &str, content: Markup) -> Markup {
-    let headers = format!(r#"{{"X-CSRF-Token": "{}"}}"#, session.csrf_token);
+    let headers = if session.is_portal() {
+        format!(
+            r#"{{"X-CSRF-Token": "{}", "{PORTAL_HTMX_HEADER}": "1"}}"#,
+            session.csrf_token
+        )
+    } else {
+        format!(r#"{{"X-CSRF-Token": "{}"}}"#, session.csrf_token)
+    };
+    let portal = session.portal.as_deref();
     // An application's session (the portal) sees its application and the catalogue; the
     // environment's task list is the admin's.
     let nav: &[(Section, &str, &str)] = match session.principal {
         Principal::Admin => &[
             (Section::Applications, "/", "Applications"),
             (Section::EventTypes, "/event-types", "Event types"),
+            (Section::Sources, "/sources", "Inbound sources"),
             (Section::Tasks, "/tasks", "Background tasks"),
         ],
         Principal::App(_) => &[
@@ -41,11 +56,11 @@ pub fn page(session: &Session, section: Section, title: &str, content: Markup) -
     html! {
         (DOCTYPE)
         html lang="en" {
-            (head(title))
+            (head(title, portal))
             body hx-headers=(headers) {
                 div class="shell" {
                     aside class="sidebar" {
-                        a class="brand" href="/" { span class="brand-mark" { "h" } "hookd" }
+                        a class="brand" href="/" { (brand_content(portal)) }
                         nav {
                             @for &(item, href, label) in nav {
                                 a href=(href) class=(if item == section { "nav-item active" } else { "nav-item" }) { (label) }
@@ -69,20 +84,64 @@ pub fn bare_page(title: &str, content: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
-            (head(title))
+            (head(title, None))
             body { (content) }
         }
     }
 }
 
-fn head(title: &str) -> Markup {
+/// A page without navigation in the portal's brand (its login).
+pub fn bare_portal_page(portal: &PortalPresentation, title: &str, content: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            (head(title, Some(portal)))
+            body class="portal" { (content) }
+        }
+    }
+}
+
+/// The brand in a `div` of `class`: the portal's name and logo, or hookd's.
+pub fn brand(portal: Option<&PortalPresentation>, class: &str) -> Markup {
+    html! { div class=(class) { (brand_content(portal)) } }
+}
+
+fn brand_content(portal: Option<&PortalPresentation>) -> Markup {
+    let name = portal
+        .and_then(|portal| portal.name.as_deref())
+        .unwrap_or("hookd");
+    html! {
+        @match portal.and_then(|portal| portal.logo_src.as_deref()) {
+            Some(src) => img class="brand-logo" src=(src) alt="";
+            None => span class="brand-mark" { (brand_initial(name)) },
+        }
+        span class="brand-name" data-testid="brand-name" { (name) }
+    }
+}
+
+/// The letter in the brand's square: hookd's lowercase `h`, a portal name's first letter.
+fn brand_initial(name: &str) -> String {
+    if name == "hookd" {
+        return "h".to_owned();
+    }
+    name.chars()
+        .next()
+        .map(|first| first.to_uppercase().collect())
+        .unwrap_or_default()
+}
+
+fn head(title: &str, portal: Option<&PortalPresentation>) -> Markup {
+    let site = portal
+        .and_then(|portal| portal.name.as_deref())
+        .unwrap_or("hookd");
     html! {
         head {
             meta charset="utf-8";
             meta name="viewport" content="width=device-width, initial-scale=1";
             meta name="htmx-config" content=(HTMX_CONFIG);
-            title { (title) " · hookd" }
+            title { (title) " · " (site) }
             link rel="stylesheet" href="/assets/hookd.css";
+            @if portal.is_some() { link rel="stylesheet" href="/assets/brand.css"; }
             script src="/assets/htmx.min.js" defer {}
         }
     }

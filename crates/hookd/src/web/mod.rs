@@ -5,12 +5,14 @@
 //! back with compile-time templates (maud). It never touches the store. Its security rules,
 //! each in one place:
 //! - `session`: the login exchanges a token for a server-side session (`ops::web_sessions`);
-//!   the cookie is `HttpOnly; SameSite=Strict; Path=/` (and `Secure` over TLS); every page but
-//!   the login needs a live session.
+//!   the cookie is `HttpOnly; SameSite=Strict; Path=/` (and `Secure` over TLS), or for a
+//!   portal session that some site may embed `HttpOnly; SameSite=None; Secure; Partitioned`;
+//!   every page but the logins needs a live session.
 //! - `security`: every state-changing request carries the session's CSRF token (form field
 //!   `csrf` or header `X-CSRF-Token`) and comes from this origin (`Origin`, `Sec-Fetch-Site`);
 //!   every response has a Content-Security-Policy without inline scripts or styles,
-//!   `frame-ancestors 'none'`, `X-Content-Type-Options` and `Referrer-Policy: no-referrer`.
+//!   `frame-ancestors 'none'` (a portal page: the `--portal-frame-ancestors` origins, see
+//!   `portal`), `X-Content-Type-Options` and `Referrer-Policy: no-referrer`.
 //! - Secrets are only rendered by a POST that asks for them.
 //!
 //! Assets (htmx 2, vendored from npm `htmx.org`, and one stylesheet) are compiled into the
@@ -22,13 +24,19 @@ mod applications;
 mod assets;
 mod charts;
 mod dead_letters;
+mod endpoint_headers;
 mod endpoints;
 mod event_types;
 mod layout;
 mod messages;
+pub mod portal;
 mod security;
 mod session;
+mod source_requests;
+mod sources;
 mod tasks;
+
+use std::sync::Arc;
 
 use axum::Router;
 use axum::middleware::from_fn_with_state;
@@ -37,6 +45,7 @@ use axum::routing::{get, post};
 use crate::ops::Ops;
 use crate::ops::web_sessions::SessionRules;
 
+pub use portal::PortalPresentation;
 pub use session::SESSION_COOKIE;
 
 /// What the pages share. Cheap to clone.
@@ -49,7 +58,11 @@ pub struct WebContext {
     /// Whether hookd is served over TLS: then the session cookie is `Secure`.
     pub secure_cookies: bool,
     /// The API's OpenAPI document as JSON, which `/docs` renders.
-    pub api_reference: std::sync::Arc<serde_json::Value>,
+    pub api_reference: Arc<serde_json::Value>,
+    /// The app portal's frame ancestors and brand, worked out at start.
+    pub portal: Arc<PortalPresentation>,
+    /// hookd's URL as providers reach it (`--public-url`), the base of the ingest URLs shown.
+    pub public_url: Option<String>,
 }
 
 /// Every page of the dashboard. Paths it does not know are left to the caller's router.
@@ -66,6 +79,14 @@ pub fn router(ctx: WebContext) -> Router {
         .route(
             "/apps/{app_id}/endpoints/{endpoint_id}/disabled",
             post(endpoints::set_disabled),
+        )
+        .route(
+            "/apps/{app_id}/endpoints/{endpoint_id}/headers",
+            post(endpoint_headers::set),
+        )
+        .route(
+            "/apps/{app_id}/endpoints/{endpoint_id}/headers/remove",
+            post(endpoint_headers::remove),
         )
         .route(
             "/apps/{app_id}/endpoints/{endpoint_id}/secret",
@@ -103,19 +124,36 @@ pub fn router(ctx: WebContext) -> Router {
         .route("/tasks/list", get(tasks::list_fragment))
         .route("/tasks/{task_id}", get(tasks::show))
         .route("/event-types", get(event_types::list))
+        .route("/sources", get(sources::list))
+        .route("/sources/{source_id}", get(sources::show))
+        .route(
+            "/sources/{source_id}/secrets",
+            post(sources::reveal_secrets),
+        )
+        .route(
+            "/sources/{source_id}/requests",
+            get(source_requests::list_fragment),
+        )
+        .route(
+            "/sources/{source_id}/requests/{request_id}/replay",
+            post(source_requests::replay),
+        )
         .route("/logout", post(session::logout))
-        .route_layer(from_fn_with_state(
-            ctx.clone(),
-            security::require_csrf_token,
-        ))
+        .route_layer(axum::middleware::from_fn(security::require_csrf_token))
         .route_layer(from_fn_with_state(ctx.clone(), session::require_session));
     Router::new()
         .route("/login", get(session::login_page).post(session::login))
-        .route("/portal/login", get(session::portal_login_page))
+        .route(
+            "/portal/login",
+            get(session::portal_login_page).post(session::portal_login),
+        )
         .route("/docs", get(api_docs::page))
         .merge(pages)
         .route_layer(axum::middleware::from_fn(security::require_same_origin))
         .route("/assets/{name}", get(assets::serve))
-        .route_layer(axum::middleware::from_fn(security::add_security_headers))
+        .route_layer(from_fn_with_state(
+            ctx.clone(),
+            security::add_security_headers,
+        ))
         .with_state(ctx)
 }

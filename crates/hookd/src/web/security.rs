@@ -10,6 +10,7 @@ use subtle::ConstantTimeEq;
 
 use super::WebContext;
 use super::layout;
+use super::portal::DASHBOARD_CSP;
 use super::session::Session;
 use crate::ops::Principal;
 
@@ -20,18 +21,30 @@ pub const CSRF_FIELD: &str = "csrf";
 /// The largest form the dashboard reads (a test event's payload is the biggest field).
 const MAX_FORM_BYTES: usize = 1024 * 1024;
 
-const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
-    style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; \
-    base-uri 'none'; object-src 'none'; frame-ancestors 'none'";
+/// Put in a response's extensions by whatever answers a portal page (a session of an
+/// application token, the portal's login): it gets the portal's policy instead of the
+/// dashboard's.
+#[derive(Debug, Clone, Copy)]
+pub struct PortalPage;
 
-/// Adds the security headers to every dashboard response.
-pub async fn add_security_headers(request: Request, next: Next) -> Response {
+/// Adds the security headers to every dashboard response: the portal's policy to portal pages
+/// (frameable by `--portal-frame-ancestors`), the dashboard's (`frame-ancestors 'none'`) to the
+/// rest.
+pub async fn add_security_headers(
+    State(ctx): State<WebContext>,
+    request: Request,
+    next: Next,
+) -> Response {
     let mut response = next.run(request).await;
+    let portal = response.extensions().get::<PortalPage>().is_some();
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-    );
+    let policy = if portal {
+        HeaderValue::from_str(&ctx.portal.content_security_policy)
+            .unwrap_or(HeaderValue::from_static(DASHBOARD_CSP))
+    } else {
+        HeaderValue::from_static(DASHBOARD_CSP)
+    };
+    headers.insert(header::CONTENT_SECURITY_POLICY, policy);
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -40,7 +53,10 @@ pub async fn add_security_headers(request: Request, next: Next) -> Response {
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
     );
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    // Browsers that know `frame-ancestors` ignore this; older ones would refuse every frame.
+    if !(portal && ctx.portal.embeddable) {
+        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    }
     headers
         .entry(header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("no-store"));
@@ -58,11 +74,7 @@ pub async fn require_same_origin(request: Request, next: Next) -> Response {
 
 /// Refuses a state-changing request whose CSRF token (header or form field) is not the
 /// session's. The body is read here (forms are small) and handed on unchanged.
-pub async fn require_csrf_token(
-    State(_ctx): State<WebContext>,
-    request: Request,
-    next: Next,
-) -> Response {
+pub async fn require_csrf_token(request: Request, next: Next) -> Response {
     if is_safe(request.method()) {
         return next.run(request).await;
     }

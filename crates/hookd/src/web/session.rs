@@ -9,7 +9,9 @@
 
 use crate::domain::tokens::token_sha256;
 use axum::Form;
-use axum::extract::{Request, State};
+use std::sync::Arc;
+
+use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -19,6 +21,8 @@ use subtle::ConstantTimeEq;
 
 use super::WebContext;
 use super::layout;
+use super::portal::PortalPresentation;
+use super::security::PortalPage;
 use crate::ops::Principal;
 use crate::ops::tokens;
 use crate::ops::web_sessions::{self, Grant, StartedSession};
@@ -31,8 +35,17 @@ pub const SESSION_COOKIE: &str = "hookd_session";
 pub struct Session {
     pub principal: Principal,
     pub csrf_token: String,
+    /// The portal's brand, for a session of an application token (a portal session); `None`
+    /// for the admin's.
+    pub portal: Option<Arc<PortalPresentation>>,
     /// The id from the cookie, so that logout can end it.
     session_id: String,
+}
+
+impl Session {
+    pub fn is_portal(&self) -> bool {
+        self.portal.is_some()
+    }
 }
 
 /// Middleware: the request goes on only with a live session; otherwise an htmx request gets
@@ -52,12 +65,20 @@ pub async fn require_session(
     };
     match resumed {
         Ok(Some((session_id, active))) => {
+            let portal =
+                matches!(active.principal, Principal::App(_)).then(|| Arc::clone(&ctx.portal));
+            let is_portal = portal.is_some();
             request.extensions_mut().insert(Session {
                 principal: active.principal,
                 csrf_token: active.csrf_token,
+                portal,
                 session_id,
             });
-            next.run(request).await
+            let mut response = next.run(request).await;
+            if is_portal {
+                response.extensions_mut().insert(PortalPage);
+            }
+            response
         }
         Ok(None) => to_login(request.headers()),
         Err(error) => layout::op_error_page(error),
@@ -109,35 +130,90 @@ pub async fn login(State(ctx): State<WebContext>, Form(form): Form<LoginForm>) -
     }
 }
 
+#[derive(Debug, Deserialize)]
+pub struct PortalLoginQuery {
+    /// Set when the page is shown because a portal session ended (signed out, or expired).
+    #[serde(default)]
+    ended: Option<String>,
+}
+
 /// `GET /portal/login`: the page a portal link opens. Its script reads the token from the
-/// link's fragment, removes it from the address bar and posts it to `/login`.
-pub async fn portal_login_page() -> Markup {
-    layout::bare_page(
+/// link's fragment, removes it from the address bar and posts it to `/portal/login`. It is
+/// also where an ended portal session lands (`?ended`), since it is the one page without a
+/// session that the portal's embedding sites may frame.
+pub async fn portal_login_page(
+    State(ctx): State<WebContext>,
+    Query(query): Query<PortalLoginQuery>,
+) -> Response {
+    let message = if query.ended.is_some() {
+        PORTAL_ENDED
+    } else {
+        "This page needs JavaScript to read its link. If nothing happens, ask for a new portal link."
+    };
+    portal_login_markup(&ctx, StatusCode::OK, message, query.ended.is_some())
+}
+
+/// `POST /portal/login`: an application token (from the link's fragment) for a session. Only
+/// an application token: the admin's signs in at `/login`, a page no site may frame.
+pub async fn portal_login(State(ctx): State<WebContext>, Form(form): Form<LoginForm>) -> Response {
+    let sha256 = token_sha256(form.token.trim());
+    match tokens::authenticate(&ctx.ops, sha256).await {
+        Ok(Some(Principal::App(_))) => {}
+        Ok(_) => {
+            return portal_login_markup(
+                &ctx,
+                StatusCode::UNAUTHORIZED,
+                "This portal link has expired or is not valid. Ask for a new one.",
+                true,
+            );
+        }
+        Err(error) => return layout::op_error_page(error),
+    }
+    let mut response = match start_session(&ctx, &Grant::AppToken { sha256 }).await {
+        Ok(response) | Err(response) => response,
+    };
+    response.extensions_mut().insert(PortalPage);
+    response
+}
+
+const PORTAL_ENDED: &str =
+    "This portal session has ended. Open the portal again from where you found its link.";
+
+fn portal_login_markup(
+    ctx: &WebContext,
+    status: StatusCode,
+    message: &str,
+    ended: bool,
+) -> Response {
+    let page = layout::bare_portal_page(
+        &ctx.portal,
         "Opening the portal",
         html! {
             main class="login" {
-                form id="portal-login" class="card login-card" method="post" action="/login" {
-                    div class="brand brand-large" { span class="brand-mark" { "h" } "hookd" }
+                form id="portal-login" class="card login-card" method="post" action="/portal/login" {
+                    (layout::brand(Some(&ctx.portal), "brand brand-large"))
                     h1 { "Opening the portal" }
-                    p class="muted" id="portal-status" {
-                        "This page needs JavaScript to read its link. If nothing happens, ask for a new portal link."
-                    }
+                    p class="muted" id="portal-status" data-ended=[ended.then_some("true")] { (message) }
                     input type="hidden" name="token" id="portal-token";
                 }
             }
-            script src="/assets/portal-login.js" defer {}
+            @if !ended { script src="/assets/portal-login.js" defer {} }
         },
-    )
+    );
+    let mut response = (status, page).into_response();
+    response.extensions_mut().insert(PortalPage);
+    response
 }
 
 /// Starts a session for `grant`, which the caller has authenticated by its token, and
 /// answers with its cookie and a redirect to the dashboard (an application's session goes on
 /// to its application's page).
 pub async fn start_session(ctx: &WebContext, grant: &Grant) -> Result<Response, Response> {
-    let StartedSession { session_id, .. } = web_sessions::start(&ctx.ops, grant, ctx.sessions)
+    let StartedSession { session_id } = web_sessions::start(&ctx.ops, grant, ctx.sessions)
         .await
         .map_err(layout::op_error_page)?;
-    let cookie = session_cookie_header(ctx, &session_id, ctx.sessions.absolute.as_secs());
+    let portal = matches!(grant, Grant::AppToken { .. });
+    let cookie = session_cookie_header(ctx, portal, &session_id, ctx.sessions.absolute.as_secs());
     let mut response = Redirect::to("/").into_response();
     response.headers_mut().insert(header::SET_COOKIE, cookie);
     Ok(response)
@@ -151,17 +227,40 @@ pub async fn logout(
     if let Err(error) = web_sessions::end(&ctx.ops, &session.session_id).await {
         return layout::op_error_page(error);
     }
-    let mut response = Redirect::to("/login").into_response();
-    response
-        .headers_mut()
-        .insert(header::SET_COOKIE, session_cookie_header(&ctx, "", 0));
+    let portal = session.is_portal();
+    let to = if portal { PORTAL_ENDED_PATH } else { "/login" };
+    let mut response = Redirect::to(to).into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        session_cookie_header(&ctx, portal, "", 0),
+    );
     response
 }
 
-fn session_cookie_header(ctx: &WebContext, value: &str, max_age_seconds: u64) -> HeaderValue {
-    let secure = if ctx.secure_cookies { "; Secure" } else { "" };
+/// Where a portal session that ended goes: the portal's login page, which may be framed.
+const PORTAL_ENDED_PATH: &str = "/portal/login?ended";
+
+/// The session cookie. A portal session's, when some site may embed the portal, is
+/// `SameSite=None` (a framed page on another site is sent no other), which browsers accept
+/// only with `Secure`, and `Partitioned` (CHIPS: kept per embedding site, so it cannot follow
+/// the user from site to site). `Secure` is set then even over plain HTTP: hookd is then
+/// behind a proxy that terminates TLS, or on loopback, which browsers treat as secure; on any
+/// other plain-HTTP origin the browser drops the cookie and the embedded portal cannot sign in.
+fn session_cookie_header(
+    ctx: &WebContext,
+    portal: bool,
+    value: &str,
+    max_age_seconds: u64,
+) -> HeaderValue {
+    let attributes = if portal && ctx.portal.embeddable {
+        "SameSite=None; Secure; Partitioned"
+    } else if ctx.secure_cookies {
+        "SameSite=Strict; Secure"
+    } else {
+        "SameSite=Strict"
+    };
     let cookie = format!(
-        "{SESSION_COOKIE}={value}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age_seconds}{secure}"
+        "{SESSION_COOKIE}={value}; HttpOnly; {attributes}; Path=/; Max-Age={max_age_seconds}"
     );
     HeaderValue::from_str(&cookie).expect("a session id is hex")
 }
@@ -178,17 +277,24 @@ fn session_cookie(headers: &HeaderMap) -> Option<String> {
         .map(|(_, value)| value.to_owned())
 }
 
-/// Where a request without a session goes: htmx follows `HX-Redirect`, a page load a 303,
-/// and anything else that changes state is refused.
+/// Where a request without a session goes: htmx follows `HX-Redirect`, a page load a 303.
+/// Inside a frame (`Sec-Fetch-Dest: iframe`, or htmx on a portal page, which says so in a
+/// header) that is the portal's page saying the session ended, since the admin's login may
+/// not be framed.
 fn to_login(headers: &HeaderMap) -> Response {
+    let framed = headers
+        .get("sec-fetch-dest")
+        .is_some_and(|dest| dest == "iframe" || dest == "frame")
+        || headers.contains_key(layout::PORTAL_HTMX_HEADER);
+    let to = if framed { PORTAL_ENDED_PATH } else { "/login" };
     if headers.contains_key("hx-request") {
         let mut response = StatusCode::UNAUTHORIZED.into_response();
         response
             .headers_mut()
-            .insert("hx-redirect", HeaderValue::from_static("/login"));
+            .insert("hx-redirect", HeaderValue::from_static(to));
         return response;
     }
-    Redirect::to("/login").into_response()
+    Redirect::to(to).into_response()
 }
 
 fn login_markup(error: Option<&str>) -> Markup {
@@ -197,7 +303,7 @@ fn login_markup(error: Option<&str>) -> Markup {
         html! {
             main class="login" {
                 form class="card login-card" method="post" action="/login" {
-                    div class="brand brand-large" { span class="brand-mark" { "h" } "hookd" }
+                    (layout::brand(None, "brand brand-large"))
                     h1 { "Sign in to the dashboard" }
                     p class="muted" {
                         "Paste the admin token: the one hookd printed on its first start, or "

@@ -92,7 +92,12 @@ pub(crate) fn now() -> i64 {
 type Signer =
     fn(secret: &str, timestamp: i64, body: &[u8], delivery_id: &str) -> Vec<(&'static str, String)>;
 
-fn sign_stripe(secret: &str, timestamp: i64, body: &[u8], _: &str) -> Vec<(&'static str, String)> {
+pub(crate) fn sign_stripe(
+    secret: &str,
+    timestamp: i64,
+    body: &[u8],
+    _: &str,
+) -> Vec<(&'static str, String)> {
     vec![(
         "stripe-signature",
         stripe::sign(secret.as_bytes(), timestamp, body),

@@ -54,3 +54,6 @@ mod tls;
 mod tokens;
 mod traces;
 mod web;
+mod web_endpoint_headers;
+mod web_portal;
+mod web_sources;

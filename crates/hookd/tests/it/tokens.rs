@@ -190,3 +190,30 @@ async fn expire_all_by_session_logout_and_deleting_the_application_end_tokens() 
     new_app(&app, "shop").await;
     assert!(!works(c).await, "a token goes with its application");
 }
+
+#[tokio::test]
+async fn token_lists_are_paged_newest_first() {
+    let app = TestApp::spawn().await;
+    new_app(&app, "paged").await;
+    for _ in 0..3 {
+        let (status, _) = app.post("/app/paged/token", json!({})).await;
+        assert_eq!(status, 201);
+    }
+    let (status, first) = app.get("/app/paged/token?limit=2").await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["data"].as_array().unwrap().len(), 2);
+    assert_eq!(first["done"], false);
+    let iterator = first["iterator"].as_str().expect("an iterator").to_owned();
+    let (_, second) = app
+        .get(&format!("/app/paged/token?limit=2&iterator={iterator}"))
+        .await;
+    assert_eq!(second["data"].as_array().unwrap().len(), 1);
+    assert_eq!(second["done"], true);
+    let newest = first["data"][0]["id"].as_str().unwrap();
+    let oldest = second["data"][0]["id"].as_str().unwrap();
+    assert!(newest > oldest, "newest first");
+    let (status, _) = app.get("/app/paged/token?limit=0").await;
+    assert_eq!(status, 422);
+    let (status, _) = app.get("/app/missing/token?limit=0").await;
+    assert_eq!(status, 404, "404 before 422");
+}

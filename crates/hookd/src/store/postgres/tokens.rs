@@ -3,12 +3,12 @@
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
 
-use super::rows::{from_micros, to_micros};
+use super::rows::{Cursor, Parameters, from_micros, to_micros};
 use super::{PostgresStore, backend, get};
 use crate::domain::tokens::AppToken;
 use crate::domain::{AppId, Timestamp, TokenId};
-use crate::store::StoreError;
 use crate::store::tokens::{TokenSelection, TokenStore};
+use crate::store::{Page, PageRequest, StoreError};
 
 const TOKEN_COLUMNS: &str =
     "id, app_id, name, read_only, session_id, created_at, expires_at, revoked";
@@ -60,21 +60,28 @@ impl TokenStore for PostgresStore {
             .transpose()
     }
 
-    async fn list_app_tokens(&self, app_id: &AppId) -> Result<Vec<AppToken>, StoreError> {
-        let client = self.client().await?;
-        let statement = client
-            .prepare_cached(&format!(
-                "SELECT {TOKEN_COLUMNS} FROM app_token WHERE app_id = $1 ORDER BY id DESC"
-            ))
-            .await
-            .map_err(backend)?;
-        client
-            .query(&statement, &[&app_id.as_str()])
+    async fn list_app_tokens(
+        &self,
+        app_id: &AppId,
+        page: PageRequest,
+    ) -> Result<Page<AppToken>, StoreError> {
+        let mut parameters = Parameters::default();
+        let app = parameters.push(app_id.to_string());
+        let cursor = Cursor::new("id", &page, &mut parameters);
+        let sql = format!(
+            "SELECT {TOKEN_COLUMNS} FROM app_token WHERE app_id = {app} {} {} LIMIT {}",
+            cursor.condition, cursor.order_by, cursor.fetch
+        );
+        let rows = self
+            .client()
+            .await?
+            .query(&sql, &parameters.as_refs())
             .await
             .map_err(backend)?
             .iter()
             .map(token_row)
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(cursor.page(rows, |token| token.id.to_string()))
     }
 
     async fn revoke_app_token(&self, app_id: &AppId, id: &TokenId) -> Result<bool, StoreError> {
@@ -116,6 +123,34 @@ impl TokenStore for PostgresStore {
             )
             .await
             .map_err(backend)
+    }
+
+    async fn purge_app_tokens_expired_before(
+        &self,
+        cutoff: Timestamp,
+        limit: usize,
+    ) -> Result<usize, StoreError> {
+        // Skips rows another node holds.
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(
+                "DELETE FROM app_token WHERE id IN (
+                 SELECT id FROM app_token WHERE expires_at < $1
+                 LIMIT $2 FOR UPDATE SKIP LOCKED)",
+            )
+            .await
+            .map_err(backend)?;
+        let purged = client
+            .execute(
+                &statement,
+                &[
+                    &to_micros(cutoff),
+                    &i64::try_from(limit).unwrap_or(i64::MAX),
+                ],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(usize::try_from(purged).unwrap_or(usize::MAX))
     }
 }
 

@@ -3,12 +3,12 @@
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, Row, params};
 
-use super::rows::{from_micros, to_micros};
+use super::rows::{Cursor, from_micros, to_micros};
 use super::{SqliteStore, backend};
 use crate::domain::tokens::AppToken;
 use crate::domain::{AppId, Timestamp, TokenId};
-use crate::store::StoreError;
 use crate::store::tokens::{TokenSelection, TokenStore};
+use crate::store::{Page, PageRequest, StoreError};
 
 const TOKEN_COLUMNS: &str =
     "id, app_id, name, read_only, session_id, created_at, expires_at, revoked";
@@ -54,17 +54,28 @@ impl TokenStore for SqliteStore {
         .await
     }
 
-    async fn list_app_tokens(&self, app_id: &AppId) -> Result<Vec<AppToken>, StoreError> {
+    async fn list_app_tokens(
+        &self,
+        app_id: &AppId,
+        page: PageRequest,
+    ) -> Result<Page<AppToken>, StoreError> {
         let app_id = app_id.clone();
         self.read(move |c| {
-            c.prepare_cached(&format!(
-                "SELECT {TOKEN_COLUMNS} FROM app_token WHERE app_id = ?1 ORDER BY id DESC"
-            ))
-            .map_err(backend)?
-            .query_map([app_id.as_str()], token_row)
-            .map_err(backend)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(backend)
+            let cursor = Cursor::new("id", &page);
+            let sql = format!(
+                "SELECT {TOKEN_COLUMNS} FROM app_token WHERE app_id = ? {} {} LIMIT {}",
+                cursor.condition, cursor.order_by, cursor.fetch
+            );
+            let mut parameters = vec![rusqlite::types::Value::Text(app_id.to_string())];
+            parameters.extend(cursor.parameter.iter().cloned());
+            let rows = c
+                .prepare_cached(&sql)
+                .map_err(backend)?
+                .query_map(rusqlite::params_from_iter(parameters.iter()), token_row)
+                .map_err(backend)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(backend)?;
+            Ok(cursor.page(rows, |token| token.id.to_string()))
         })
         .await
     }
@@ -113,6 +124,24 @@ impl TokenStore for SqliteStore {
                 }
             };
             Ok(changed as u64)
+        })
+        .await
+    }
+
+    async fn purge_app_tokens_expired_before(
+        &self,
+        cutoff: Timestamp,
+        limit: usize,
+    ) -> Result<usize, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.write(move |c| {
+            c.prepare_cached(
+                "DELETE FROM app_token WHERE id IN (
+                 SELECT id FROM app_token WHERE expires_at < ?1 LIMIT ?2)",
+            )
+            .map_err(backend)?
+            .execute(params![to_micros(cutoff), limit])
+            .map_err(backend)
         })
         .await
     }

@@ -1,5 +1,5 @@
 // The page a portal link opens (/portal/login#token=...): the token is in the fragment, which
-// the browser never sends. Take it out of the address bar first, then post it to /login, which
+// the browser never sends. Take it out of the address bar first, then post it to /portal/login, which
 // answers with the session cookie and the application's page.
 (function () {
   var match = /(?:^#|&)token=([^&]+)/.exec(window.location.hash);

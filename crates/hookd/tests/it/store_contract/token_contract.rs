@@ -10,7 +10,43 @@ contract!(
     tokens_are_found_by_hash_and_revoked_one_at_a_time,
     expiring_shortens_only_the_selected_sessions,
     deleting_the_application_removes_its_tokens,
+    the_purge_deletes_only_tokens_expired_before_the_cutoff_in_batches,
+    token_lists_are_paged_by_id,
 );
+
+fn newest_first(limit: usize) -> PageRequest {
+    PageRequest {
+        limit,
+        iterator: None,
+        order: Order::Descending,
+    }
+}
+
+async fn token_lists_are_paged_by_id(store: Arc<dyn Store>) {
+    let app_id = new_app(&store, t0()).await;
+    let mut issued = Vec::new();
+    for byte in 1..=3 {
+        issued.push(issue(&store, &app_id, None, None, byte).await.0);
+    }
+    let first = store
+        .list_app_tokens(&app_id, newest_first(2))
+        .await
+        .unwrap();
+    assert_eq!(first.items, vec![issued[2].clone(), issued[1].clone()]);
+    assert!(!first.done);
+    let second = store
+        .list_app_tokens(
+            &app_id,
+            PageRequest {
+                iterator: first.iterator,
+                ..newest_first(2)
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(second.items, vec![issued[0].clone()]);
+    assert!(second.done);
+}
 
 async fn issue(
     store: &Arc<dyn Store>,
@@ -53,7 +89,11 @@ async fn tokens_are_found_by_hash_and_revoked_one_at_a_time(store: Arc<dyn Store
         Some(second.clone())
     );
     assert_eq!(store.find_app_token([9; 32]).await.unwrap(), None);
-    let listed = store.list_app_tokens(&app_id).await.unwrap();
+    let listed = store
+        .list_app_tokens(&app_id, newest_first(10))
+        .await
+        .unwrap()
+        .items;
     assert_eq!(listed, vec![second.clone(), first.clone()], "newest first");
     assert!(
         !store.revoke_app_token(&other_app, &first.id).await.unwrap(),
@@ -122,5 +162,49 @@ async fn deleting_the_application_removes_its_tokens(store: Arc<dyn Store>) {
     let (_, issued) = issue(&store, &app_id, None, None, 1).await;
     assert!(store.delete_application(&app_id).await.unwrap());
     assert_eq!(store.find_app_token(issued.sha256).await.unwrap(), None);
-    assert_eq!(store.list_app_tokens(&app_id).await.unwrap(), vec![]);
+    assert_eq!(
+        store
+            .list_app_tokens(&app_id, newest_first(10))
+            .await
+            .unwrap()
+            .items,
+        vec![]
+    );
+}
+
+async fn the_purge_deletes_only_tokens_expired_before_the_cutoff_in_batches(store: Arc<dyn Store>) {
+    let app_id = new_app(&store, t0()).await;
+    let (_, old_a) = issue(&store, &app_id, None, Some(t0() + seconds(10)), 1).await;
+    let (_, old_b) = issue(&store, &app_id, None, Some(t0() + seconds(20)), 2).await;
+    let (_, fresh) = issue(&store, &app_id, None, Some(t0() + seconds(100)), 3).await;
+    let (_, forever) = issue(&store, &app_id, None, None, 4).await;
+    let cutoff = t0() + seconds(50);
+    assert_eq!(
+        store
+            .purge_app_tokens_expired_before(cutoff, 1)
+            .await
+            .unwrap(),
+        1,
+        "one batch of one"
+    );
+    assert_eq!(
+        store
+            .purge_app_tokens_expired_before(cutoff, 10)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .purge_app_tokens_expired_before(cutoff, 10)
+            .await
+            .unwrap(),
+        0
+    );
+    for gone in [old_a, old_b] {
+        assert_eq!(store.find_app_token(gone.sha256).await.unwrap(), None);
+    }
+    for kept in [fresh, forever] {
+        assert!(store.find_app_token(kept.sha256).await.unwrap().is_some());
+    }
 }
