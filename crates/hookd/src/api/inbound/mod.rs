@@ -11,6 +11,8 @@ mod receive;
 mod requests;
 mod sources;
 
+pub(super) use sources::SourceIn;
+
 use axum::http::HeaderMap;
 
 use super::ApiContext;
