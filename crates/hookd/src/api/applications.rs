@@ -69,7 +69,7 @@ pub struct ApplicationPatch {
 }
 
 impl ApplicationPatch {
-    fn merge_into(self, current: ApplicationFields) -> ApiResult<ApplicationFields> {
+    pub(super) fn merge_into(self, current: ApplicationFields) -> ApiResult<ApplicationFields> {
         let name = match self.name {
             Patch::Absent => current.name,
             Patch::Null => return Err(ApiError::invalid_body(&["name"], "name cannot be null")),

@@ -125,7 +125,7 @@ impl ApiError {
         ApiError::Validation(vec![FieldError::query(name, msg)])
     }
 
-    fn status(&self) -> StatusCode {
+    pub(super) fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,

@@ -46,7 +46,7 @@ pub struct EventTypeIn {
 }
 
 impl EventTypeIn {
-    fn into_fields(self) -> ApiResult<EventTypeFields> {
+    pub(super) fn into_fields(self) -> ApiResult<EventTypeFields> {
         Ok(EventTypeFields {
             description: input_limits::optional_text(
                 self.description,
@@ -95,7 +95,7 @@ pub struct EventTypePatch {
 }
 
 impl EventTypePatch {
-    fn merge_into(self, current: EventTypeFields) -> ApiResult<EventTypeFields> {
+    pub(super) fn merge_into(self, current: EventTypeFields) -> ApiResult<EventTypeFields> {
         let schemas = self
             .schemas
             .try_map(|schemas| parse_schemas(Some(schemas)))?;
@@ -176,13 +176,7 @@ pub async fn create(
     Extension(principal): Extension<Principal>,
     ValidJson(input): ValidJson<EventTypeIn>,
 ) -> ApiResult<(StatusCode, Json<EventTypeOut>)> {
-    let Some(raw_name) = input.name.as_deref() else {
-        return Err(ApiError::Validation(vec![
-            FieldError::body(&["name"], "field required").with_kind("value_error.missing"),
-        ]));
-    };
-    let name = EventTypeName::parse(raw_name)
-        .map_err(|error| ApiError::invalid_input(&["name"], error))?;
+    let name = parse_name(input.name.as_deref())?;
     let fields = input.into_fields()?;
     let event_type = event_types::create(&ctx.ops, &principal, name, fields).await?;
     Ok((StatusCode::CREATED, Json(event_type.into())))
@@ -270,6 +264,16 @@ pub async fn delete(
 ) -> ApiResult<StatusCode> {
     event_types::delete(&ctx.ops, &principal, &name, expunge).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The `name` of a create body, which is required there (and only there).
+pub(super) fn parse_name(raw_name: Option<&str>) -> ApiResult<EventTypeName> {
+    let Some(raw_name) = raw_name else {
+        return Err(ApiError::Validation(vec![
+            FieldError::body(&["name"], "field required").with_kind("value_error.missing"),
+        ]));
+    };
+    EventTypeName::parse(raw_name).map_err(|error| ApiError::invalid_input(&["name"], error))
 }
 
 fn parse_schemas(schemas: Option<Value>) -> ApiResult<Option<Value>> {

@@ -13,6 +13,8 @@
 //! and counts it by route template and status class. An authenticated caller over its
 //! per-token rate limit is answered 429 right after `auth` (`rate_limit`). `GET /metrics`
 //! (`metrics`) renders the Prometheus series; `/api/v1/health/ready` is readiness (`health`).
+//! `fuzzing` is no route: it hands the body and query parsers, as the handlers run them, to the
+//! fuzz targets in `fuzz/`.
 
 mod access_log;
 mod applications;
@@ -29,6 +31,7 @@ mod endpoint_targets;
 mod endpoints;
 mod error;
 mod event_types;
+pub mod fuzzing;
 mod health;
 mod idempotency;
 mod inbound;

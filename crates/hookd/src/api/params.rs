@@ -108,8 +108,7 @@ open_query_tuple!(A, B, C, D, E);
 
 impl<T: DeserializeOwned> ApiQuery<T> {
     /// Runs the extractor on a request with this raw query string (for unit tests of query
-    /// structs).
-    #[cfg(test)]
+    /// structs, and the fuzz targets' `api::fuzzing`).
     pub fn parse(query: &str) -> Result<T, ApiError>
     where
         T: Send,

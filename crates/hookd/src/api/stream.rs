@@ -82,7 +82,10 @@ pub struct StreamQuery {
 
 /// `Last-Event-ID` wins over `?after=`: a browser's EventSource sends the header on its own
 /// reconnects, with a newer position than the URL it was opened with.
-fn stream_start<'a>(headers: &'a HeaderMap, query: &'a StreamQuery) -> ApiResult<StreamStart<'a>> {
+pub(super) fn stream_start<'a>(
+    headers: &'a HeaderMap,
+    query: &'a StreamQuery,
+) -> ApiResult<StreamStart<'a>> {
     let from_header =
         match headers.get("last-event-id") {
             None => None,

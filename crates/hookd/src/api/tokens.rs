@@ -211,7 +211,7 @@ pub async fn logout(
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn parse_new_token(input: AppTokenIn) -> ApiResult<NewToken> {
+pub(super) fn parse_new_token(input: AppTokenIn) -> ApiResult<NewToken> {
     let expiry = match input.expiry {
         Some(0) => {
             return Err(ApiError::invalid_body(
@@ -232,7 +232,7 @@ fn parse_new_token(input: AppTokenIn) -> ApiResult<NewToken> {
 
 type PortalAccess = (Option<crate::domain::ApplicationFields>, NewToken);
 
-fn parse_portal_access(input: AppPortalAccessIn) -> ApiResult<PortalAccess> {
+pub(super) fn parse_portal_access(input: AppPortalAccessIn) -> ApiResult<PortalAccess> {
     let expiry = match input.expiry {
         None => PORTAL_EXPIRY_MAX,
         Some(seconds) => {
@@ -259,7 +259,9 @@ fn parse_portal_access(input: AppPortalAccessIn) -> ApiResult<PortalAccess> {
     Ok((application, new_token))
 }
 
-fn parse_expire_all(input: ApplicationTokenExpireIn) -> ApiResult<(TokenSelection, Duration)> {
+pub(super) fn parse_expire_all(
+    input: ApplicationTokenExpireIn,
+) -> ApiResult<(TokenSelection, Duration)> {
     let selection = match input.session_ids {
         Some(sessions) if !sessions.is_empty() => TokenSelection::Sessions(sessions),
         _ => TokenSelection::All,

@@ -175,15 +175,7 @@ impl DeliveryClient {
             .iter()
             .take(MAX_KEPT_HEADERS)
             .map(|(name, value)| {
-                let value = String::from_utf8_lossy(value.as_bytes());
-                let mut value = value.into_owned();
-                if value.len() > MAX_KEPT_HEADER_VALUE {
-                    let mut cut = MAX_KEPT_HEADER_VALUE;
-                    while !value.is_char_boundary(cut) {
-                        cut -= 1;
-                    }
-                    value.truncate(cut);
-                }
+                let value = lossy_prefix(value.as_bytes(), MAX_KEPT_HEADER_VALUE);
                 (name.as_str().to_owned(), value)
             })
             .collect();
@@ -290,8 +282,9 @@ async fn read_body_prefix(
 
 /// Decodes `bytes` as lossy UTF-8 and keeps at most `limit` bytes of the text, cutting at a
 /// character boundary. Replacement characters are longer than the bytes they replace, so the
-/// text is bounded again after decoding.
-fn lossy_prefix(bytes: &[u8], limit: usize) -> String {
+/// text is bounded again after decoding. What an attempt keeps of a receiver's answer (its body
+/// prefix and each header value) is cut by this; public for the fuzz targets.
+pub fn lossy_prefix(bytes: &[u8], limit: usize) -> String {
     let mut text = String::from_utf8_lossy(bytes).into_owned();
     if text.len() > limit {
         let mut end = limit;

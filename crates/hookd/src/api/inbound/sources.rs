@@ -42,7 +42,7 @@ pub struct SourceIn {
 }
 
 impl SourceIn {
-    fn into_fields(self) -> ApiResult<SourceFields> {
+    pub(crate) fn into_fields(self) -> ApiResult<SourceFields> {
         let source_type = SourceType::parse(&self.source_type).ok_or_else(|| {
             ApiError::invalid_body(
                 &["type"],
