@@ -117,6 +117,9 @@ def test_schemathesis_finds_no_defect(fuzzed_hookd: Hookd, tmp_path: Path):
         timeout=SCHEMATHESIS_TIMEOUT_S,
         env=env,
         stdin=subprocess.DEVNULL,
+        # schemathesis keeps a cache in `.schemathesis/` under its working directory: a
+        # scratch one, so that a test run leaves the checkout as it found it.
+        cwd=tmp_path,
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-20_000:]
