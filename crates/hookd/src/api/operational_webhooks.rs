@@ -9,16 +9,43 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 
-use super::ApiContext;
 use super::endpoint_secrets::{self, EndpointSecretOut, EndpointSecretRotateIn};
 use super::endpoints::{self, EndpointIn, EndpointOut, EndpointPatch};
 use super::error::ApiResult;
 use super::json::ValidJson;
 use super::pagination::{ListResponse, PageQuery};
 use super::params::{ApiPath, QueryPart};
+use super::scoped_routes::Scope::Admin;
+use super::scoped_routes::{self, ScopedRoutes};
+use super::{API_PREFIX, ApiContext};
 use crate::ops::{AppRef, Principal};
 
 const OPERATIONAL: AppRef<'static> = AppRef::Operational;
+
+/// The operational webhook endpoints (`crate::operational`): endpoints of the internal
+/// application, which only these routes reach.
+pub fn routes() -> ScopedRoutes {
+    ScopedRoutes::new(API_PREFIX)
+        .route(
+            "/operational-webhook/endpoint",
+            scoped_routes::get(Admin, list).post(Admin, create),
+        )
+        .route(
+            "/operational-webhook/endpoint/{endpoint_id}",
+            scoped_routes::get(Admin, get)
+                .put(Admin, update)
+                .patch(Admin, patch)
+                .delete(Admin, delete),
+        )
+        .route(
+            "/operational-webhook/endpoint/{endpoint_id}/secret",
+            scoped_routes::get(Admin, get_secret),
+        )
+        .route(
+            "/operational-webhook/endpoint/{endpoint_id}/secret/rotate",
+            scoped_routes::post(Admin, rotate_secret),
+        )
+}
 
 pub async fn list(
     State(ctx): State<ApiContext>,

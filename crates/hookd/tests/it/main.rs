@@ -47,6 +47,7 @@ mod replay_dry_run;
 mod request_id;
 mod scope_table;
 mod secrets_at_rest;
+mod send_example;
 mod ssrf;
 mod store_contract;
 mod stream_order;

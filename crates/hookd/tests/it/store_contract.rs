@@ -267,6 +267,7 @@ fn new_message(app_id: &AppId, event_type: &str, now: Timestamp) -> NewMessage {
         channels: Vec::new(),
         tags: Vec::new(),
         deliver_at: None,
+        recipients: hookd::domain::Recipients::Matching,
         now,
     }
 }
