@@ -6,10 +6,18 @@ the SDK calls them and checked by what a loopback receiver gets.
 from __future__ import annotations
 
 
-from svix.exceptions import HTTPValidationError
-from svix.models import EventExampleIn, EventTypeIn, MessageIn
+import json
 
 import pytest
+import svix.webhooks
+from svix.exceptions import HTTPValidationError
+from svix.models import (
+    EventExampleIn,
+    EventTypeIn,
+    MessageIn,
+    OperationalWebhookEndpointHeadersIn,
+    OperationalWebhookEndpointIn,
+)
 
 from conftest import Receiver, unique
 from test_svix_sdk import make_app, make_endpoint, raises_http, verify_delivery
@@ -64,3 +72,39 @@ def test_send_example_refusals(client):
 
     raises_http(404, lambda: client.endpoint.send_example(app.id, "ep_missing", EventExampleIn(event_type=no_examples)))
     raises_http(404, lambda: client.endpoint.send_example("app_missing", endpoint.id, EventExampleIn(event_type=no_examples)))
+
+
+def test_operational_endpoint_headers(client, receiver: Receiver):
+    ops_endpoint = client.operational_webhook.endpoint.create(
+        OperationalWebhookEndpointIn(url=receiver.endpoint_url("/operational"), event_types=["endpoint.created"])
+    )
+    secret = client.operational_webhook.endpoint.get_secret(ops_endpoint.id).key
+    empty = client.operational_webhook.endpoint.get_headers(ops_endpoint.id)
+    assert (empty.headers, list(empty.sensitive)) == ({}, [])
+
+    assert (
+        client.operational_webhook.endpoint.set_headers(
+            ops_endpoint.id,
+            OperationalWebhookEndpointHeadersIn(headers={"X-Operator": "ops", "Authorization": "Bearer op"}),
+        )
+        is None
+    )
+    shown = client.operational_webhook.endpoint.get_headers(ops_endpoint.id)
+    assert shown.headers == {"X-Operator": "ops"}
+    assert list(shown.sensitive) == ["Authorization"]
+
+    app = make_app(client)
+    created, _ = make_endpoint(client, app.id, "http://127.0.0.1:9/never")
+    requests = receiver.wait_for(1, path="/operational")
+    (request,) = [r for r in requests if json.loads(r.body)["data"]["endpointId"] == created.id]
+    assert request.headers.get("x-operator") == "ops"
+    assert request.headers.get("authorization") == "Bearer op"
+    svix.webhooks.Webhook(secret).verify(request.body, request.headers)
+
+    with pytest.raises(HTTPValidationError) as info:
+        client.operational_webhook.endpoint.set_headers(
+            ops_endpoint.id, OperationalWebhookEndpointHeadersIn(headers={"webhook-id": "x"})
+        )
+    assert info.value.detail[0].loc == ["body", "headers", "webhook-id"], info.value.detail
+    raises_http(404, lambda: client.operational_webhook.endpoint.get_headers("ep_missing"))
+    client.operational_webhook.endpoint.delete(ops_endpoint.id)

@@ -28,6 +28,7 @@ mod metrics;
 mod not_found_first;
 mod openapi;
 mod operational;
+mod operational_headers;
 mod ops_scope;
 mod outbox_crash;
 mod outcomes;
