@@ -121,6 +121,15 @@ impl MessageOut {
         }
     }
 
+    /// For the idempotency layer: links a stored answer to this message, so expunging the
+    /// content also erases it from the answer.
+    pub fn created_answer(&self) -> CreatedMessageAnswer {
+        CreatedMessageAnswer {
+            msg_id: self.id.clone(),
+            body_without_content: self.without_content_json(),
+        }
+    }
+
     /// This answer as JSON as it reads once the message's content is expunged (payload `{}`,
     /// as GET shows it then): what a replayed `Idempotency-Key` gives back from then on.
     fn without_content_json(&self) -> Vec<u8> {
@@ -165,12 +174,7 @@ pub async fn create(
     let message = input.parse()?;
     let message = messages::accept(&ctx.ops, &principal, &app_id, message).await?;
     let answer = MessageOut::render(message, with_content);
-    // For the idempotency layer: links a stored answer to this message, so expunging the
-    // content also erases it from the answer.
-    let created = CreatedMessageAnswer {
-        msg_id: answer.id.clone(),
-        body_without_content: answer.without_content_json(),
-    };
+    let created = answer.created_answer();
     Ok((StatusCode::ACCEPTED, Extension(created), Json(answer)))
 }
 
@@ -210,7 +214,7 @@ pub async fn get(
 
 /// The payload as sent, or a 422: a duplicate key is located at the key itself
 /// (`["body", "payload", "order", "id"]`).
-fn parse_payload(payload: Option<&RawValue>) -> ApiResult<MessagePayload> {
+pub fn parse_payload(payload: Option<&RawValue>) -> ApiResult<MessagePayload> {
     let Some(payload) = payload else {
         return Err(ApiError::invalid_body(
             &["payload"],

@@ -24,6 +24,7 @@ mod background_tasks;
 pub mod body_limits;
 mod dead_letters;
 mod endpoint_delivery_options;
+mod endpoint_examples;
 mod endpoint_headers;
 mod endpoint_secrets;
 mod endpoint_stats;
@@ -128,7 +129,7 @@ fn declared_routes() -> DeclaredRoutes {
     DeclaredRoutes {
         api: resource_routes()
             .merge(token_routes())
-            .merge(operational_routes())
+            .merge(operational_webhooks::routes())
             .merge(stream::app_routes()),
         api_public: ScopedRoutes::new(API_PREFIX)
             .route("/health", get(Public, health::get))
@@ -320,13 +321,17 @@ fn delivery_log_routes() -> ScopedRoutes {
         )
 }
 
-/// Replays and the background tasks that run the long ones. A task is read by its own
+/// Replays, examples sent to one endpoint, and the background tasks that run the long replays. A task is read by its own
 /// application's tokens (`ops` checks whose it is); the list spans every application.
 fn replay_routes() -> ScopedRoutes {
     ScopedRoutes::new(API_PREFIX)
         .route(
             "/app/{app_id}/msg/{msg_id}/replay",
             post(AppWrite, replay::message),
+        )
+        .route(
+            "/app/{app_id}/endpoint/{endpoint_id}/send-example",
+            post(AppWrite, endpoint_examples::send),
         )
         .route(
             "/app/{app_id}/endpoint/{endpoint_id}/recover",
@@ -364,31 +369,6 @@ fn token_routes() -> ScopedRoutes {
             post(Admin, tokens::expire_all),
         )
         .route("/auth/logout", post(AppToken, tokens::logout))
-}
-
-/// The operational webhook endpoints (`crate::operational`): endpoints of the internal
-/// application, which only these routes reach.
-fn operational_routes() -> ScopedRoutes {
-    ScopedRoutes::new(API_PREFIX)
-        .route(
-            "/operational-webhook/endpoint",
-            get(Admin, operational_webhooks::list).post(Admin, operational_webhooks::create),
-        )
-        .route(
-            "/operational-webhook/endpoint/{endpoint_id}",
-            get(Admin, operational_webhooks::get)
-                .put(Admin, operational_webhooks::update)
-                .patch(Admin, operational_webhooks::patch)
-                .delete(Admin, operational_webhooks::delete),
-        )
-        .route(
-            "/operational-webhook/endpoint/{endpoint_id}/secret",
-            get(Admin, operational_webhooks::get_secret),
-        )
-        .route(
-            "/operational-webhook/endpoint/{endpoint_id}/secret/rotate",
-            post(Admin, operational_webhooks::rotate_secret),
-        )
 }
 
 async fn route_not_found() -> ApiError {

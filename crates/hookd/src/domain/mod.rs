@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 mod background_task;
 mod catalog;
 pub mod endpoint_headers;
+mod event_examples;
 mod ids;
 pub mod inbound;
 mod inputs;
@@ -28,6 +29,7 @@ pub use catalog::{
     Application, ApplicationFields, DeliveryOptions, Endpoint, EndpointFields, EventType,
     EventTypeFields, FanoutTarget, OutboundAuth,
 };
+pub use event_examples::{ExampleError, Recipients, schema_example};
 pub use ids::{
     AppId, AttemptId, BackgroundTaskId, DeliveryId, EndpointId, InboundRequestId, MessageId,
     SourceId, TokenId,

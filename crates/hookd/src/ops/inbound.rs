@@ -287,6 +287,7 @@ fn forward_decision(
         channels: Vec::new(),
         tags: Vec::new(),
         deliver_at: None,
+        recipients: crate::domain::Recipients::Matching,
         now,
     };
     let app_message = source.fields.config.forward_to_app.as_ref().map(|app_id| {

@@ -2,15 +2,16 @@
 //!
 //! Accepting commits the message with one delivery per matching endpoint before it returns,
 //! and only then wakes the dispatcher. An application named by the path that does not exist is
-//! created inline when the message carries its fields (admin only).
+//! created inline when the message carries its fields (admin only). An event type's example
+//! is sent as a message that only the endpoint it was sent to receives (`send_example`).
 
 use super::applications::create_for_path;
 use super::listing::{LIST_PAYLOAD_BUDGET, end_page_after, is_backwards};
 use super::scope::{self, APP_NOT_FOUND, AppRef};
 use super::{OpError, OpResult, Ops, Principal};
 use crate::domain::{
-    AppId, ApplicationFields, ChannelName, EventTypeName, Message, MessageId, MessagePayload,
-    Timestamp,
+    AppId, ApplicationFields, ChannelName, EventTypeName, ExampleError, Message, MessageId,
+    MessagePayload, Recipients, Timestamp, schema_example,
 };
 use crate::store::{MessageFilter, MessageInsert, NewMessage, Page, PageRequest};
 
@@ -50,12 +51,8 @@ pub async fn accept(
         }
         (None, None) => return Err(OpError::NotFound(APP_NOT_FOUND)),
     };
-    let msg_id = MessageId::generate(now, rand::random());
-    let span = tracing::Span::current();
-    span.record("app_id", tracing::field::display(&app.id));
-    span.record("msg_id", tracing::field::display(&msg_id));
     let new_message = NewMessage {
-        id: msg_id,
+        id: MessageId::generate(now, rand::random()),
         app_id: app.id.clone(),
         event_type: message.event_type,
         event_id: message.event_id,
@@ -63,27 +60,116 @@ pub async fn accept(
         channels: message.channels,
         tags: message.tags,
         deliver_at: message.deliver_at,
+        recipients: Recipients::Matching,
         now,
     };
+    commit(ops, new_message).await
+}
+
+/// Commits a message and its deliveries to its recipients, and tells open streams of it.
+/// Records the message's id in the caller's span.
+async fn commit(ops: &Ops, new_message: NewMessage) -> OpResult<Message> {
+    let app_id = new_message.app_id.clone();
+    let span = tracing::Span::current();
+    span.record("app_id", tracing::field::display(&app_id));
+    span.record("msg_id", tracing::field::display(&new_message.id));
     match ops.store.create_message(new_message).await? {
         MessageInsert::Created {
             message,
             deliveries,
         } => {
-            tracing::info!(app_id = %app.id, msg_id = %message.id, deliveries, "message accepted");
+            tracing::info!(app_id = %app_id, msg_id = %message.id, deliveries, "message accepted");
             ops.instruments.messages_accepted_api.increment(1);
-            ops.message_feed.announce(&app.id);
+            ops.message_feed.announce(&app_id);
             Ok(message)
         }
         MessageInsert::Duplicate(existing) => {
             // The message is the one already there; the span names it instead of the new id.
             span.record("msg_id", tracing::field::display(&existing.id));
-            tracing::info!(app_id = %app.id, msg_id = %existing.id, "duplicate eventId refused");
+            tracing::info!(app_id = %app_id, msg_id = %existing.id, "duplicate eventId refused");
             Err(OpError::Conflict(
                 "message with this eventId already exists".to_owned(),
             ))
         }
     }
+}
+
+/// An example to send to one endpoint (Svix `EventExampleIn`), parsed.
+#[derive(Debug)]
+pub struct SendExample {
+    pub event_type: EventTypeName,
+    /// Which of the schema's examples; the first when `None`.
+    pub example_index: Option<usize>,
+    /// Sent instead of the schema's example when given.
+    pub payload: Option<MessagePayload>,
+}
+
+/// Sends an event type's example (or the given payload) as a new message of the application
+/// that only `endpoint` receives, whatever its event-type and channel filters, due now. The
+/// event type must exist (a missing one is an invalid `eventType`, not a missing target);
+/// without a `payload`, its newest schema must have an example that is
+/// a JSON object. A disabled endpoint is refused with `Conflict` (it would receive nothing).
+/// Runs in the span `ops.send_example`.
+#[tracing::instrument(name = "ops.send_example", skip_all,
+    fields(app_id = tracing::field::Empty, msg_id = tracing::field::Empty))]
+pub async fn send_example(
+    ops: &Ops,
+    principal: &Principal,
+    app: &str,
+    endpoint: &str,
+    example: SendExample,
+) -> OpResult<Message> {
+    let (app, endpoint) = scope::endpoint(ops, principal, AppRef::Named(app), endpoint).await?;
+    let event_type = ops
+        .store
+        .get_event_type(&example.event_type)
+        .await?
+        .ok_or_else(|| {
+            OpError::invalid_body(
+                &["eventType"],
+                format!("there is no event type {}", example.event_type.as_str()),
+            )
+        })?;
+    let payload = match example.payload {
+        Some(payload) => payload,
+        None => example_payload(event_type.fields.schemas.as_ref(), example.example_index)?,
+    };
+    if endpoint.fields.disabled {
+        return Err(OpError::Conflict(
+            "the endpoint is disabled: enable it to send it an example".to_owned(),
+        ));
+    }
+    let new_message = NewMessage {
+        id: MessageId::generate(ops.clock.now(), rand::random()),
+        app_id: app.id,
+        event_type: event_type.name,
+        event_id: None,
+        payload,
+        channels: Vec::new(),
+        tags: Vec::new(),
+        deliver_at: None,
+        recipients: Recipients::OnlyEndpoint(endpoint.id),
+        now: ops.clock.now(),
+    };
+    commit(ops, new_message).await
+}
+
+/// The schema's example as a message payload, or a refusal located at the field to change.
+fn example_payload(
+    schemas: Option<&serde_json::Value>,
+    index: Option<usize>,
+) -> OpResult<MessagePayload> {
+    let example = schema_example(schemas, index).map_err(|error| {
+        let field = match error {
+            ExampleError::NoExamples => "eventType",
+            ExampleError::IndexOutOfRange { .. } | ExampleError::NotAnObject { .. } => {
+                "exampleIndex"
+            }
+        };
+        OpError::invalid_body(&[field], error.to_string())
+    })?;
+    MessagePayload::parse(&example.to_string())
+        .map_err(|error| OpError::invalid_body(&["exampleIndex"], error.to_string()))
 }
 
 /// The message named by `message` (id or eventId).

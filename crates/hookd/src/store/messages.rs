@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use super::{Page, PageRequest, StoreError};
 use crate::domain::{
     AppId, Attempt, ChannelName, DeliveryStatus, EndpointId, EventTypeName, Message, MessageId,
-    MessagePayload, Timestamp,
+    MessagePayload, Recipients, Timestamp,
 };
 
 /// An application's messages.
@@ -58,6 +58,8 @@ pub struct NewMessage {
     pub tags: Vec<String>,
     /// Deliveries fall due at this time instead of at once (Svix `deliverAt`).
     pub deliver_at: Option<Timestamp>,
+    /// Which endpoints get a delivery: the matching ones, or one chosen endpoint.
+    pub recipients: Recipients,
     pub now: Timestamp,
 }
 

@@ -82,6 +82,7 @@ pub(crate) fn event_message(event: &OperationalEvent, now: Timestamp) -> Option<
         channels: Vec::new(),
         tags: Vec::new(),
         deliver_at: None,
+        recipients: crate::domain::Recipients::Matching,
         now,
     })
 }

@@ -19,6 +19,7 @@ use super::layout::{self, Section};
 use super::session::Session;
 use crate::domain::{
     Application, Attempt, ChannelName, DeliveryStatus, EventTypeName, MessagePayload, Timestamp,
+    schema_example,
 };
 use crate::ops::attempts::AttemptQuery;
 use crate::ops::messages::AcceptMessage;
@@ -63,18 +64,11 @@ fn payload_area(payload: &str) -> Markup {
     html! { textarea id="test-payload" name="payload" class="mono" rows="8" spellcheck="false" { (payload) } }
 }
 
-/// The first example of the newest schema version, pretty-printed, when it is an object.
+/// The first example of the newest schema version (`domain::schema_example`, as the API's
+/// `send-example` picks it), pretty-printed.
 fn example_payload(schemas: Option<&serde_json::Value>) -> Option<String> {
-    let versions = schemas?.as_object()?;
-    let newest = versions
-        .iter()
-        .max_by_key(|(version, _)| version.parse::<u64>().unwrap_or(0))?
-        .1;
-    let example = newest.get("examples")?.as_array()?.first()?;
-    example
-        .is_object()
-        .then(|| serde_json::to_string_pretty(example).ok())
-        .flatten()
+    let example = schema_example(schemas, None).ok()?;
+    serde_json::to_string_pretty(example).ok()
 }
 
 #[derive(Debug, Deserialize)]

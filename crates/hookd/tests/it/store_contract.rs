@@ -96,6 +96,7 @@ contract!(
     endpoints_secrets_and_uid_conflicts,
     event_types_round_trip,
     message_fans_out_to_matching_endpoints,
+    an_example_fans_out_to_its_one_endpoint,
     event_id_dedupes,
     messages_page_forward_and_backward_with_filters,
     attempts_are_filtered,
@@ -267,6 +268,7 @@ fn new_message(app_id: &AppId, event_type: &str, now: Timestamp) -> NewMessage {
         channels: Vec::new(),
         tags: Vec::new(),
         deliver_at: None,
+        recipients: hookd::domain::Recipients::Matching,
         now,
     }
 }
@@ -662,6 +664,40 @@ async fn message_fans_out_to_matching_endpoints(store: Arc<dyn Store>) {
     assert_eq!(claim.secrets.usable().len(), 1);
     assert_eq!(claim.secrets.usable()[0], test_secret(1));
     assert_eq!(claim.attempts_made, 0);
+}
+
+/// `Recipients::OnlyEndpoint` (an example sent to one endpoint): that endpoint gets the one
+/// delivery even when its filters would refuse the message; the others, unfiltered, get none;
+/// a disabled one gets nothing.
+async fn an_example_fans_out_to_its_one_endpoint(store: Arc<dyn Store>) {
+    let now = t0();
+    let app_id = new_app(&store, now).await;
+    new_endpoint(&store, &app_id, endpoint_fields(None), now).await;
+    let mut only_voided = endpoint_fields(None);
+    only_voided.event_types = Some(vec![event("invoice.voided")]);
+    let chosen = new_endpoint(&store, &app_id, only_voided, now).await;
+    let mut disabled_fields = endpoint_fields(None);
+    disabled_fields.disabled = true;
+    let disabled = new_endpoint(&store, &app_id, disabled_fields, now).await;
+
+    let mut example = new_message(&app_id, "invoice.paid", now);
+    example.recipients = hookd::domain::Recipients::OnlyEndpoint(chosen.clone());
+    let (example_id, deliveries) = create(&store, example).await;
+    assert_eq!(deliveries, 1, "only the chosen endpoint");
+    let mut to_disabled = new_message(&app_id, "invoice.paid", now);
+    to_disabled.recipients = hookd::domain::Recipients::OnlyEndpoint(disabled);
+    let (_, deliveries) = create(&store, to_disabled).await;
+    assert_eq!(deliveries, 0, "a disabled endpoint gets nothing");
+
+    let claimed = store
+        .claim_due_deliveries(now, LEASE, budget(10))
+        .await
+        .unwrap();
+    let targets: Vec<(MessageId, EndpointId)> = claimed
+        .iter()
+        .map(|claim| (claim.msg_id.clone(), claim.endpoint_id.clone()))
+        .collect();
+    assert_eq!(targets, vec![(example_id, chosen)]);
 }
 
 async fn event_id_dedupes(store: Arc<dyn Store>) {

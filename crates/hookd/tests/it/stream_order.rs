@@ -196,6 +196,7 @@ fn new_message(app_id: &AppId, id: MessageId, now: Timestamp) -> NewMessage {
         channels: Vec::new(),
         tags: Vec::new(),
         deliver_at: None,
+        recipients: hookd::domain::Recipients::Matching,
         now,
     }
 }

@@ -11,6 +11,7 @@ use crate::api::applications::{
 use crate::api::attempts::{AttemptFilterQuery, AttemptRender, MessageAttemptOut};
 use crate::api::background_tasks::BackgroundTaskOut;
 use crate::api::dead_letters::{DeadLetterOut, DeadLetterSummaryOut};
+use crate::api::endpoint_examples::EventExampleIn;
 use crate::api::endpoint_headers::{EndpointHeadersIn, EndpointHeadersOut, EndpointHeadersPatchIn};
 use crate::api::endpoint_secrets::{EndpointSecretOut, EndpointSecretRotateIn};
 use crate::api::endpoint_stats::{EndpointStatsOut, StatsQuery, StatsWindowQuery, WindowStatsOut};
@@ -131,6 +132,14 @@ fn endpoints() -> Vec<OperationDoc> {
         )
         .body::<EndpointHeadersPatchIn>()
         .no_content("Changed"),
+        op(
+            Method::POST,
+            "/api/v1/app/{app_id}/endpoint/{endpoint_id}/send-example",
+            ENDPOINTS,
+            "Send an event type's example to this endpoint only",
+        )
+        .body::<EventExampleIn>()
+        .json::<MessageOut>(202, "Accepted: the message and its one delivery are stored"),
     ]
 }
 

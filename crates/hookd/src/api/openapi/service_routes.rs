@@ -6,6 +6,7 @@ use axum::http::Method;
 
 use super::operation::{OperationDoc, object_of, op, string};
 use crate::api::background_tasks::{BackgroundTaskListQuery, BackgroundTaskOut};
+use crate::api::endpoint_headers::{EndpointHeadersIn, EndpointHeadersOut};
 use crate::api::endpoint_secrets::{EndpointSecretOut, EndpointSecretRotateIn};
 use crate::api::endpoints::{EndpointIn, EndpointOut, EndpointPatch};
 use crate::api::event_types::{
@@ -156,6 +157,7 @@ fn operational() -> Vec<OperationDoc> {
     let list = "/api/v1/operational-webhook/endpoint";
     let one = "/api/v1/operational-webhook/endpoint/{endpoint_id}";
     let secret = "/api/v1/operational-webhook/endpoint/{endpoint_id}/secret";
+    let headers = "/api/v1/operational-webhook/endpoint/{endpoint_id}/headers";
     vec![
         op(
             Method::GET,
@@ -219,6 +221,21 @@ fn operational() -> Vec<OperationDoc> {
         )
         .optional_body::<EndpointSecretRotateIn>()
         .json::<EndpointSecretOut>(200, "The new secret"),
+        op(
+            Method::GET,
+            headers,
+            OPERATIONAL,
+            "Get an operational webhook endpoint's custom headers",
+        )
+        .json::<EndpointHeadersOut>(200, "The headers; credentials only named"),
+        op(
+            Method::PUT,
+            headers,
+            OPERATIONAL,
+            "Replace an operational webhook endpoint's custom headers",
+        )
+        .body::<EndpointHeadersIn>()
+        .no_content("Replaced"),
     ]
 }
 

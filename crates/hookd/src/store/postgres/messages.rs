@@ -112,7 +112,7 @@ pub(super) fn message_from_row(row: &Row) -> Result<Message, StoreError> {
 }
 
 /// Inserts the message and one pending delivery per endpoint in `endpoints` (the application's
-/// endpoints, read inside the caller's transaction) that accepts it.
+/// endpoints, read inside the caller's transaction) among the message's recipients.
 ///
 /// A repeated `eventId` is detected by the unique index rather than by a read first, so two
 /// nodes inserting the same `eventId` at once cannot both succeed: the second waits for the
@@ -165,7 +165,10 @@ pub async fn insert_message(
     let due_at = new.deliver_at.map_or(created_at, to_micros);
     let (delivery_ids, endpoint_ids): (Vec<String>, Vec<&str>) = endpoints
         .iter()
-        .filter(|endpoint| endpoint.accepts(&new.event_type, &new.channels))
+        .filter(|endpoint| {
+            new.recipients
+                .include(endpoint, &new.event_type, &new.channels)
+        })
         .map(|endpoint| {
             let id = DeliveryId::generate(new.now, rand::random());
             due_marks.mark(endpoint.id.as_str(), new.app_id.as_str(), due_at);

@@ -121,7 +121,7 @@ pub(super) fn message_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Message
     })())
 }
 
-/// Inserts the message and one pending delivery per endpoint that accepts it, inside the caller's
+/// Inserts the message and one pending delivery per endpoint among its recipients, inside the caller's
 /// transaction, so the fan-out sees exactly the endpoints that exist at commit time.
 pub fn insert_message(c: &Connection, new: NewMessage) -> Result<MessageInsert, StoreError> {
     if let Some(event_id) = &new.event_id
@@ -163,7 +163,10 @@ pub fn insert_message(c: &Connection, new: NewMessage) -> Result<MessageInsert, 
     let due_at = new.deliver_at.map_or(created_at, to_micros);
     let mut deliveries = 0;
     for endpoint in fanout_targets(c, &new.app_id)? {
-        if !endpoint.accepts(&new.event_type, &new.channels) {
+        if !new
+            .recipients
+            .include(&endpoint, &new.event_type, &new.channels)
+        {
             continue;
         }
         let delivery_id = DeliveryId::generate(new.now, rand::random());
