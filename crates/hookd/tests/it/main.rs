@@ -24,6 +24,7 @@ mod list_budget;
 mod listen;
 mod listing;
 mod logs;
+mod message_precheck;
 mod metrics;
 mod not_found_first;
 mod openapi;

@@ -98,6 +98,12 @@ fn cases() -> Vec<Case> {
             ),
             &["ep"],
         ),
+        case(
+            Method::POST,
+            "/app/{app}/msg/precheck/active",
+            Some(json!({"eventType": "not a type!"})),
+            &["app"],
+        ),
         // Query strings that do not parse.
         case(Method::GET, "/app/{app}/endpoint?limit=0", None, &["app"]),
         case(

