@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 import pytest
+from svix.api import EndpointGetAttemptStatsOptions
 from svix.exceptions import HTTPValidationError
 from svix.models import EndpointPatch, MessageIn, MessagePrecheckIn
 
@@ -45,3 +48,34 @@ def test_message_precheck_errors(client, app):
         client.message.precheck(app.id, MessagePrecheckIn(event_type="not a type!"))
     assert info.value.detail[0].loc == ["body", "eventType"]
     raises_http(404, lambda: client.message.precheck("app_doesnotexist", MessagePrecheckIn(event_type="a")))
+
+
+# --------------------------------------------------------------------------------------------
+# endpoint.get_attempt_stats
+# --------------------------------------------------------------------------------------------
+
+
+def test_endpoint_get_attempt_stats(client, app, receiver):
+    endpoint, _ = make_endpoint(client, app.id, receiver.endpoint_url("/attempt-stats"))
+    receiver.script("/attempt-stats", [500, 200])
+    msg = client.message.create(app.id, MessageIn(event_type="attempt.stats", payload={"n": 1}))
+    wait_attempts(client, app.id, msg.id, 2, timeout=25.0)
+
+    stats = client.endpoint.get_attempt_stats(app.id, endpoint.id)
+    assert (stats.success, stats.fail, stats.canceled) == (1, 1, 0)
+    now = datetime.now(timezone.utc)
+    # The window is widened to whole hours, so the last minute counts the whole hour.
+    recent = client.endpoint.get_attempt_stats(
+        app.id, endpoint.id, EndpointGetAttemptStatsOptions(since=now - timedelta(minutes=1), until=now)
+    )
+    assert (recent.success, recent.fail) == (1, 1)
+    future = client.endpoint.get_attempt_stats(
+        app.id, endpoint.id, EndpointGetAttemptStatsOptions(since=now + timedelta(hours=2))
+    )
+    assert (future.success, future.fail) == (0, 0)
+    with pytest.raises(HTTPValidationError) as info:
+        client.endpoint.get_attempt_stats(
+            app.id, endpoint.id, EndpointGetAttemptStatsOptions(since=now, until=now - timedelta(hours=1))
+        )
+    assert info.value.detail[0].loc == ["query", "until"]
+    raises_http(404, lambda: client.endpoint.get_attempt_stats(app.id, "ep_doesnotexist"))

@@ -39,4 +39,8 @@ pub fn routes() -> ScopedRoutes {
             "/app/{app_id}/endpoint/{endpoint_id}/stats/window",
             get(AppRead, endpoint_stats::window),
         )
+        .route(
+            "/app/{app_id}/endpoint/{endpoint_id}/attempt-stats",
+            get(AppRead, endpoint_stats::attempt_stats),
+        )
 }

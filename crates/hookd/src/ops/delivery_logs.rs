@@ -1,11 +1,12 @@
 //! The delivery log: where a message went, one attempt, removing a message's content, the
-//! dead-letter view and endpoint statistics.
+//! dead-letter view and endpoint statistics (message states, attempt counts and samples).
 //!
 //! Reads only, but for expunging, which removes the payload and keeps every other record.
 
 use super::scope::{self, AppRef, ENDPOINT_NOT_FOUND, MESSAGE_NOT_FOUND};
 use super::{OpError, OpResult, Ops, Principal};
-use crate::domain::{Attempt, Endpoint, EndpointId, Message, Timestamp};
+use crate::domain::{Attempt, Endpoint, EndpointId, HourWindow, Message, Timestamp};
+use crate::store::endpoint_logs::AttemptCounts;
 use crate::store::logs::{
     AttemptSample, DeadLetter, DeadLetterFilter, DeadLetterGroup, DeliveryCounts, Destination,
 };
@@ -127,6 +128,21 @@ pub async fn endpoint_counts(
     Ok(ops
         .store
         .count_endpoint_deliveries(&endpoint.id, since, until)
+        .await?)
+}
+
+/// The endpoint's attempts made in `window` (whole hours), by outcome.
+pub async fn endpoint_attempt_counts(
+    ops: &Ops,
+    principal: &Principal,
+    app: &str,
+    endpoint: &str,
+    window: HourWindow,
+) -> OpResult<AttemptCounts> {
+    let (_, endpoint) = scope::endpoint(ops, principal, AppRef::Named(app), endpoint).await?;
+    Ok(ops
+        .store
+        .count_endpoint_attempts(&endpoint.id, window)
         .await?)
 }
 

@@ -7,6 +7,7 @@ mod api_errors;
 mod connections;
 mod crash;
 mod delivery;
+mod endpoint_logs;
 mod endpoint_options;
 mod engine;
 mod error_logs;

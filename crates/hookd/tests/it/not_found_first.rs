@@ -156,6 +156,18 @@ fn cases() -> Vec<Case> {
         ),
         case(
             Method::GET,
+            "/app/{app}/endpoint/{ep}/attempt-stats?since=2024-01-02T00:00:00Z&until=2024-01-01T00:00:00Z",
+            None,
+            &["ep"],
+        ),
+        case(
+            Method::GET,
+            "/app/{app}/endpoint/{ep}/attempt-stats?until=never",
+            None,
+            &["app"],
+        ),
+        case(
+            Method::GET,
             "/app/{app}/dead-letter?limit=x",
             None,
             &["app"],

@@ -432,6 +432,18 @@ fn forbidden_cases<'a>(world: &'a World, principal: &'a Principal) -> Vec<Case<'
             }),
         ),
         (
+            "endpoint attempt counts",
+            Box::pin(async move {
+                let window = hookd::domain::HourWindow {
+                    start: None,
+                    end: None,
+                };
+                delivery_logs::endpoint_attempt_counts(ops, principal, b, endpoint, window)
+                    .await
+                    .map(drop)
+            }),
+        ),
+        (
             "endpoint samples",
             Box::pin(async move {
                 delivery_logs::endpoint_samples(

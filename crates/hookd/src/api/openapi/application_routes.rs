@@ -13,7 +13,9 @@ use crate::api::background_tasks::BackgroundTaskOut;
 use crate::api::dead_letters::{DeadLetterOut, DeadLetterSummaryOut};
 use crate::api::endpoint_headers::{EndpointHeadersIn, EndpointHeadersOut, EndpointHeadersPatchIn};
 use crate::api::endpoint_secrets::{EndpointSecretOut, EndpointSecretRotateIn};
-use crate::api::endpoint_stats::{EndpointStatsOut, StatsQuery, StatsWindowQuery, WindowStatsOut};
+use crate::api::endpoint_stats::{
+    EndpointAttemptStatsOut, EndpointStatsOut, StatsQuery, StatsWindowQuery, WindowStatsOut,
+};
 use crate::api::endpoints::{EndpointIn, EndpointOut, EndpointPatch};
 use crate::api::message_filter::{EndpointFilterQuery, MessageFilterQuery};
 use crate::api::message_logs::MessageEndpointOut;
@@ -233,6 +235,14 @@ fn delivery_log() -> Vec<OperationDoc> {
         )
         .query::<StatsWindowQuery>()
         .json::<WindowStatsOut>(200, "Attempts, successes and latency per window"),
+        op(
+            Method::GET,
+            "/api/v1/app/{app_id}/endpoint/{endpoint_id}/attempt-stats",
+            LOG,
+            "Count an endpoint's attempts by outcome",
+        )
+        .query::<StatsQuery>()
+        .json::<EndpointAttemptStatsOut>(200, "Attempts in the window, widened to whole hours"),
         op(
             Method::POST,
             "/api/v1/app/{app_id}/msg/{msg_id}/endpoint/{endpoint_id}/resend",
