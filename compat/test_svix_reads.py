@@ -6,11 +6,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from svix.api import EndpointGetAttemptStatsOptions
+from svix.api import EndpointGetAttemptStatsOptions, MessageAttemptListAttemptedMessagesOptions
 from svix.exceptions import HTTPValidationError
-from svix.models import EndpointPatch, MessageIn, MessagePrecheckIn
+from svix.models import EndpointPatch, MessageIn, MessagePrecheckIn, MessageStatus, MessageStatusText
 
-from test_svix_sdk import app, make_endpoint, poll, raises_http, wait_attempts  # noqa: F401
+from test_svix_sdk import app, make_endpoint, raises_http, wait_attempts  # noqa: F401
 
 
 # --------------------------------------------------------------------------------------------
@@ -79,3 +79,57 @@ def test_endpoint_get_attempt_stats(client, app, receiver):
         )
     assert info.value.detail[0].loc == ["query", "until"]
     raises_http(404, lambda: client.endpoint.get_attempt_stats(app.id, "ep_doesnotexist"))
+
+
+# --------------------------------------------------------------------------------------------
+# message_attempt.list_attempted_messages
+# --------------------------------------------------------------------------------------------
+
+
+def test_list_attempted_messages(client, app, receiver):
+    endpoint, _ = make_endpoint(client, app.id, receiver.endpoint_url("/attempted"))
+    first = client.message.create(app.id, MessageIn(event_type="attempted.one", payload={"n": 1}))
+    second = client.message.create(
+        app.id, MessageIn(event_type="attempted.two", payload={"n": 2}, channels=["eu"], tags=["t1"])
+    )
+    wait_attempts(client, app.id, first.id, 1)
+    wait_attempts(client, app.id, second.id, 1)
+
+    listed = client.message_attempt.list_attempted_messages(app.id, endpoint.id)
+    assert [m.id for m in listed.data] == [second.id, first.id]
+    newest = listed.data[0]
+    assert newest.status == MessageStatus.SUCCESS
+    assert newest.status_text == MessageStatusText.SUCCESS
+    assert newest.event_type == "attempted.two"
+    assert newest.channels == ["eu"] and newest.tags == ["t1"]
+    assert newest.payload == {}, "the SDK asks without content by default"
+    assert newest.next_attempt is None
+
+    def options(**kwargs):
+        return MessageAttemptListAttemptedMessagesOptions(**kwargs)
+
+    with_content = client.message_attempt.list_attempted_messages(app.id, endpoint.id, options(with_content=True))
+    assert with_content.data[0].payload == {"n": 2}
+    page = client.message_attempt.list_attempted_messages(app.id, endpoint.id, options(limit=1))
+    assert [m.id for m in page.data] == [second.id] and page.done is False
+    rest = client.message_attempt.list_attempted_messages(
+        app.id, endpoint.id, options(limit=1, iterator=page.iterator)
+    )
+    assert [m.id for m in rest.data] == [first.id]
+    filtered = client.message_attempt.list_attempted_messages(
+        app.id,
+        endpoint.id,
+        options(channel="eu", tag="t1", status=MessageStatus.SUCCESS, event_types=["attempted.two", "other"]),
+    )
+    assert [m.id for m in filtered.data] == [second.id]
+    assert client.message_attempt.list_attempted_messages(
+        app.id, endpoint.id, options(status=MessageStatus.FAIL)
+    ).data == []
+    assert client.message_attempt.list_attempted_messages(
+        app.id, endpoint.id, options(status=MessageStatus.CANCELED, expanded_statuses=False)
+    ).data == []
+    before_second = client.message_attempt.list_attempted_messages(
+        app.id, endpoint.id, options(before=second.timestamp)
+    )
+    assert [m.id for m in before_second.data] == [first.id]
+    raises_http(404, lambda: client.message_attempt.list_attempted_messages(app.id, "ep_doesnotexist"))

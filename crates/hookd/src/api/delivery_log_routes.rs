@@ -5,10 +5,10 @@
 
 use super::scoped_routes::Scope::{AppRead, AppWrite};
 use super::scoped_routes::{ScopedRoutes, delete, get};
-use super::{API_PREFIX, dead_letters, endpoint_stats, message_logs};
+use super::{API_PREFIX, dead_letters, endpoint_messages, endpoint_stats, message_logs};
 
 /// The delivery-log calls: a message's destinations and attempts, expunging content, the
-/// dead-letter view, endpoint statistics.
+/// dead-letter view, endpoint statistics, the messages an endpoint was sent.
 pub fn routes() -> ScopedRoutes {
     ScopedRoutes::new(API_PREFIX)
         .route(
@@ -42,5 +42,9 @@ pub fn routes() -> ScopedRoutes {
         .route(
             "/app/{app_id}/endpoint/{endpoint_id}/attempt-stats",
             get(AppRead, endpoint_stats::attempt_stats),
+        )
+        .route(
+            "/app/{app_id}/endpoint/{endpoint_id}/msg",
+            get(AppRead, endpoint_messages::list),
         )
 }

@@ -26,6 +26,7 @@ mod dead_letters;
 mod delivery_log_routes;
 mod endpoint_delivery_options;
 mod endpoint_headers;
+mod endpoint_messages;
 mod endpoint_secrets;
 mod endpoint_stats;
 mod endpoint_targets;

@@ -93,3 +93,111 @@ async fn attempt_stats_refuse_bad_windows_naming_the_parameter() {
         .await;
     assert_eq!((status, &answer["code"]), (404, &json!("not_found")));
 }
+
+#[tokio::test]
+async fn an_endpoints_messages_list_with_their_status_there() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start(vec![Reply::status(200)]).await;
+    let (app_id, endpoint_id) = app.app_with_endpoint(&receiver.url).await;
+    let (status, parked) = app
+        .post(
+            &format!("/app/{app_id}/endpoint"),
+            json!({"url": "http://127.0.0.1:9/never", "disabled": true}),
+        )
+        .await;
+    assert_eq!(status, 201, "{parked}");
+    let first = app.send_message(&app_id, json!({"n": 1})).await;
+    settle(&app, &app_id, &first, 1).await;
+    let (status, second) = app
+        .post(
+            &format!("/app/{app_id}/msg"),
+            json!({"eventType": "invoice.voided", "payload": {"n": 2}, "channels": ["eu"],
+                   "tags": ["t1"]}),
+        )
+        .await;
+    assert_eq!(status, 202, "{second}");
+    let second = second["id"].as_str().unwrap().to_owned();
+    settle(&app, &app_id, &second, 1).await;
+
+    let listing = format!("/app/{app_id}/endpoint/{endpoint_id}/msg");
+    let (status, page) = app.get(&listing).await;
+    assert_eq!(status, 200, "{page}");
+    let data = page["data"].as_array().unwrap();
+    assert_eq!(data.len(), 2, "{page}");
+    assert_eq!(data[0]["id"], second.as_str(), "newest first");
+    assert_eq!(data[0]["eventType"], "invoice.voided");
+    assert_eq!(data[0]["payload"], json!({"n": 2}));
+    assert_eq!(data[0]["channels"], json!(["eu"]));
+    assert_eq!(data[0]["tags"], json!(["t1"]));
+    assert_eq!(
+        (&data[0]["status"], &data[0]["statusText"]),
+        (&json!(0), &json!("success"))
+    );
+    assert_eq!(data[0]["parked"], false);
+    assert!(data[0].get("nextAttempt").is_none(), "{page}");
+    assert_eq!(data[1]["id"], first.as_str());
+    assert_eq!(page["done"], true);
+
+    let (_, without) = app
+        .get(&format!("{listing}?with_content=false&limit=1"))
+        .await;
+    assert_eq!(without["data"][0]["payload"], json!({}));
+    assert_eq!(without["done"], false);
+    let (_, next) = app
+        .get(&format!(
+            "{listing}?limit=1&iterator={}",
+            without["iterator"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(next["data"][0]["id"], first.as_str());
+    let (_, eu) = app
+        .get(&format!("{listing}?channel=eu&tag=t1&status=0"))
+        .await;
+    assert_eq!(eu["data"].as_array().unwrap().len(), 1, "{eu}");
+    let (_, failed) = app.get(&format!("{listing}?status=2")).await;
+    assert_eq!(failed["data"], json!([]));
+    let (_, typed) = app
+        .get(&format!("{listing}?event_types=invoice.paid"))
+        .await;
+    assert_eq!(typed["data"][0]["id"], first.as_str());
+    assert_eq!(typed["data"].as_array().unwrap().len(), 1);
+    let (status, canceled) = app
+        .get(&format!("{listing}?status=4&expanded_statuses=true"))
+        .await;
+    assert_eq!((status, &canceled["data"]), (200, &json!([])));
+
+    // The endpoint that was disabled when they were sent was sent neither.
+    let parked_id = parked["id"].as_str().unwrap();
+    let (status, none) = app
+        .get(&format!("/app/{app_id}/endpoint/{parked_id}/msg"))
+        .await;
+    assert_eq!((status, &none["data"]), (200, &json!([])), "{none}");
+}
+
+#[tokio::test]
+async fn an_endpoints_messages_refuse_bad_queries_naming_the_parameter() {
+    let app = TestApp::spawn().await;
+    let (app_id, endpoint_id) = app.app_with_endpoint("http://127.0.0.1:9/hook").await;
+    let listing = format!("/app/{app_id}/endpoint/{endpoint_id}/msg");
+    for (query, name) in [
+        ("status=5", "status"),
+        ("status=x", "status"),
+        ("limit=0", "limit"),
+        ("before=yesterday", "before"),
+        ("channel=a%20b", "channel"),
+        ("with_content=maybe", "with_content"),
+        ("expanded_statuses=perhaps", "expanded_statuses"),
+    ] {
+        let (status, answer) = app.get(&format!("{listing}?{query}")).await;
+        assert_eq!(status, 422, "{query}: {answer}");
+        assert_eq!(
+            answer["detail"][0]["loc"],
+            json!(["query", name]),
+            "{query}"
+        );
+    }
+    let (status, answer) = app
+        .get(&format!("/app/{app_id}/endpoint/ep_missing/msg"))
+        .await;
+    assert_eq!((status, &answer["code"]), (404, &json!("not_found")));
+}

@@ -168,6 +168,18 @@ fn cases() -> Vec<Case> {
         ),
         case(
             Method::GET,
+            "/app/{app}/endpoint/{ep}/msg?status=5",
+            None,
+            &["ep"],
+        ),
+        case(
+            Method::GET,
+            "/app/{app}/endpoint/{ep}/msg?with_content=maybe",
+            None,
+            &["app"],
+        ),
+        case(
+            Method::GET,
             "/app/{app}/dead-letter?limit=x",
             None,
             &["app"],

@@ -444,6 +444,22 @@ fn forbidden_cases<'a>(world: &'a World, principal: &'a Principal) -> Vec<Case<'
             }),
         ),
         (
+            "list endpoint messages",
+            Box::pin(async move {
+                delivery_logs::list_endpoint_messages(
+                    ops,
+                    principal,
+                    b,
+                    endpoint,
+                    Default::default(),
+                    page(),
+                    true,
+                )
+                .await
+                .map(drop)
+            }),
+        ),
+        (
             "endpoint samples",
             Box::pin(async move {
                 delivery_logs::endpoint_samples(

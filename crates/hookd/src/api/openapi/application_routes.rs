@@ -12,6 +12,7 @@ use crate::api::attempts::{AttemptFilterQuery, AttemptRender, MessageAttemptOut}
 use crate::api::background_tasks::BackgroundTaskOut;
 use crate::api::dead_letters::{DeadLetterOut, DeadLetterSummaryOut};
 use crate::api::endpoint_headers::{EndpointHeadersIn, EndpointHeadersOut, EndpointHeadersPatchIn};
+use crate::api::endpoint_messages::{EndpointMessageOut, EndpointMessageQuery};
 use crate::api::endpoint_secrets::{EndpointSecretOut, EndpointSecretRotateIn};
 use crate::api::endpoint_stats::{
     EndpointAttemptStatsOut, EndpointStatsOut, StatsQuery, StatsWindowQuery, WindowStatsOut,
@@ -243,6 +244,16 @@ fn delivery_log() -> Vec<OperationDoc> {
         )
         .query::<StatsQuery>()
         .json::<EndpointAttemptStatsOut>(200, "Attempts in the window, widened to whole hours"),
+        op(
+            Method::GET,
+            "/api/v1/app/{app_id}/endpoint/{endpoint_id}/msg",
+            LOG,
+            "List the messages an endpoint was sent",
+        )
+        .query::<PageQuery>()
+        .query::<MessageFilterQuery>()
+        .query::<EndpointMessageQuery>()
+        .page::<EndpointMessageOut>("A page of messages with their status there, newest first"),
         op(
             Method::POST,
             "/api/v1/app/{app_id}/msg/{msg_id}/endpoint/{endpoint_id}/resend",
