@@ -5,6 +5,10 @@
 //! optionally for messages created in `[since, until)`. Parked deliveries count as `fail`, as
 //! Svix has no parked state.
 //!
+//! `GET /app/{app}/endpoint/{ep}/attempt-stats` is Svix's `endpoint.get_attempt_stats`: the
+//! endpoint's attempts made in `[since, until)`, widened to whole hours as Svix does
+//! (`HourWindow`), by outcome; either bound may be left open.
+//!
 //! `GET /app/{app}/endpoint/{ep}/stats/window?minutes=60&windows=12` is a hookd extension for
 //! the dashboard: over the last `minutes`, cut into `windows` equal windows, the attempts made,
 //! their success rate, and the p50/p90/p99 of `responseDurationMs`, plus the same over the whole
@@ -15,10 +19,11 @@ use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 
 use super::ApiContext;
+use super::error::ApiError;
 use super::error::ApiResult;
 use super::lookup_first::input_after_lookup;
 use super::params::{ApiPath, InRange, OpenQuery, QueryPart, optional};
-use crate::domain::{EndpointId, Timestamp};
+use crate::domain::{EndpointId, HourWindow, Timestamp};
 use crate::ops::{AppRef, Named, Principal, delivery_logs};
 use crate::store::logs::AttemptSample;
 
@@ -30,6 +35,15 @@ pub struct EndpointStatsOut {
     pub sending: u64,
     pub fail: u64,
     /// hookd never cancels a delivery; present because the SDK requires it.
+    pub canceled: u64,
+}
+
+/// Svix `EndpointAttemptStats`: attempts by outcome.
+#[derive(Debug, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct EndpointAttemptStatsOut {
+    pub success: u64,
+    pub fail: u64,
+    /// hookd never cancels an attempt; present because the SDK requires it.
     pub canceled: u64,
 }
 
@@ -102,6 +116,29 @@ pub async fn get(
         pending: counts.pending,
         sending: counts.sending,
         fail: counts.failed + counts.parked,
+        canceled: 0,
+    }))
+}
+
+/// `GET /app/{app_id}/endpoint/{endpoint_id}/attempt-stats[?since=&until=]`: 422 naming
+/// `until` when it is not after `since`.
+pub async fn attempt_stats(
+    State(ctx): State<ApiContext>,
+    Extension(principal): Extension<Principal>,
+    ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
+    query: QueryPart<StatsQuery>,
+) -> ApiResult<Json<EndpointAttemptStatsOut>> {
+    let named = Named::endpoint(AppRef::Named(&app_id), &endpoint_id);
+    let window = query.open().and_then(|StatsQuery { since, until }| {
+        HourWindow::widen(since, until).map_err(|message| ApiError::invalid_query("until", message))
+    });
+    let window = input_after_lookup(&ctx, &principal, named, window).await?;
+    let counts =
+        delivery_logs::endpoint_attempt_counts(&ctx.ops, &principal, &app_id, &endpoint_id, window)
+            .await?;
+    Ok(Json(EndpointAttemptStatsOut {
+        success: counts.success,
+        fail: counts.fail,
         canceled: 0,
     }))
 }

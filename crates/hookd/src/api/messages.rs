@@ -242,7 +242,7 @@ fn parse_event_id(event_id: Option<String>) -> ApiResult<Option<String>> {
         .map(|_| Some(event_id))
 }
 
-fn parse_channels(channels: Vec<String>) -> ApiResult<Vec<ChannelName>> {
+pub(super) fn parse_channels(channels: Vec<String>) -> ApiResult<Vec<ChannelName>> {
     if channels.len() > MAX_CHANNELS {
         return Err(ApiError::invalid_body(
             &["channels"],

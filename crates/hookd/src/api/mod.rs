@@ -23,9 +23,11 @@ mod auth;
 mod background_tasks;
 pub mod body_limits;
 mod dead_letters;
+mod delivery_log_routes;
 mod endpoint_delivery_options;
 mod endpoint_examples;
 mod endpoint_headers;
+mod endpoint_messages;
 mod endpoint_secrets;
 mod endpoint_stats;
 mod endpoint_targets;
@@ -41,6 +43,7 @@ mod json;
 mod lookup_first;
 mod message_filter;
 mod message_logs;
+mod message_precheck;
 mod messages;
 mod metrics;
 pub mod openapi;
@@ -258,8 +261,13 @@ fn resource_routes() -> ScopedRoutes {
             "/app/{app_id}/msg",
             get(AppRead, messages::list).post(AppWrite, messages::create),
         )
+        // A read, although Svix makes it a POST: nothing is written.
+        .route(
+            "/app/{app_id}/msg/precheck/active",
+            post(AppRead, message_precheck::precheck),
+        )
         .route("/app/{app_id}/msg/{msg_id}", get(AppRead, messages::get))
-        .merge(delivery_log_routes())
+        .merge(delivery_log_routes::routes())
         .merge(replay_routes())
         .route(
             "/app/{app_id}/msg/{msg_id}/endpoint/{endpoint_id}/resend",
@@ -284,40 +292,6 @@ fn resource_routes() -> ScopedRoutes {
                 .put(Admin, event_types::update)
                 .patch(Admin, event_types::patch)
                 .delete(Admin, event_types::delete),
-        )
-}
-
-/// The delivery-log calls: a message's destinations and attempts, expunging content, the
-/// dead-letter view, endpoint statistics.
-fn delivery_log_routes() -> ScopedRoutes {
-    ScopedRoutes::new(API_PREFIX)
-        .route(
-            "/app/{app_id}/msg/{msg_id}/content",
-            delete(AppWrite, message_logs::expunge_content),
-        )
-        .route(
-            "/app/{app_id}/msg/{msg_id}/endpoint",
-            get(AppRead, message_logs::list_destinations),
-        )
-        .route(
-            "/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}",
-            get(AppRead, message_logs::get_attempt),
-        )
-        .route(
-            "/app/{app_id}/dead-letter",
-            get(AppRead, dead_letters::list),
-        )
-        .route(
-            "/app/{app_id}/dead-letter/summary",
-            get(AppRead, dead_letters::summary),
-        )
-        .route(
-            "/app/{app_id}/endpoint/{endpoint_id}/stats",
-            get(AppRead, endpoint_stats::get),
-        )
-        .route(
-            "/app/{app_id}/endpoint/{endpoint_id}/stats/window",
-            get(AppRead, endpoint_stats::window),
         )
 }
 

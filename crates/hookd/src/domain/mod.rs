@@ -22,6 +22,7 @@ pub mod operational;
 mod payload;
 pub mod portal;
 mod secrets;
+mod stats_window;
 pub mod tokens;
 
 pub use background_task::{BackgroundTaskKind, BackgroundTaskStatus, ReplaySelection};
@@ -41,6 +42,7 @@ pub use messages::{
 };
 pub use payload::{MessagePayload, PayloadError};
 pub use secrets::{EndpointSecret, Secret, SigningSecrets};
+pub use stats_window::HourWindow;
 
 /// Timestamps everywhere are UTC with millisecond precision or better.
 pub type Timestamp = DateTime<Utc>;

@@ -1,11 +1,13 @@
 //! The delivery log: where a message went, one attempt, removing a message's content, the
-//! dead-letter view and endpoint statistics.
+//! dead-letter view and endpoint statistics (message states, attempt counts and samples).
 //!
 //! Reads only, but for expunging, which removes the payload and keeps every other record.
 
+use super::listing::{LIST_PAYLOAD_BUDGET, end_page_after, is_backwards};
 use super::scope::{self, AppRef, ENDPOINT_NOT_FOUND, MESSAGE_NOT_FOUND};
 use super::{OpError, OpResult, Ops, Principal};
-use crate::domain::{Attempt, Endpoint, EndpointId, Message, Timestamp};
+use crate::domain::{Attempt, Endpoint, EndpointId, HourWindow, Message, Timestamp};
+use crate::store::endpoint_logs::{AttemptCounts, EndpointMessage, EndpointMessageFilter};
 use crate::store::logs::{
     AttemptSample, DeadLetter, DeadLetterFilter, DeadLetterGroup, DeliveryCounts, Destination,
 };
@@ -128,6 +130,58 @@ pub async fn endpoint_counts(
         .store
         .count_endpoint_deliveries(&endpoint.id, since, until)
         .await?)
+}
+
+/// The endpoint's attempts made in `window` (whole hours), by outcome.
+pub async fn endpoint_attempt_counts(
+    ops: &Ops,
+    principal: &Principal,
+    app: &str,
+    endpoint: &str,
+    window: HourWindow,
+) -> OpResult<AttemptCounts> {
+    let (_, endpoint) = scope::endpoint(ops, principal, AppRef::Named(app), endpoint).await?;
+    Ok(ops
+        .store
+        .count_endpoint_attempts(&endpoint.id, window)
+        .await?)
+}
+
+/// The messages the endpoint was sent, each with the state of its latest delivery there. With
+/// content, a forward page ends early once its payloads reach `LIST_PAYLOAD_BUDGET` (one
+/// message is always shown); without, payloads are dropped as soon as they are read.
+pub async fn list_endpoint_messages(
+    ops: &Ops,
+    principal: &Principal,
+    app: &str,
+    endpoint: &str,
+    filter: EndpointMessageFilter,
+    page: PageRequest,
+    with_content: bool,
+) -> OpResult<Page<EndpointMessage>> {
+    let (app, endpoint) = scope::endpoint(ops, principal, AppRef::Named(app), endpoint).await?;
+    let backwards = is_backwards(&page);
+    let mut listed = ops
+        .store
+        .list_endpoint_messages(&app.id, &endpoint.id, filter, page)
+        .await?;
+    if !with_content {
+        for item in &mut listed.items {
+            item.message.payload = None;
+        }
+        return Ok(listed);
+    }
+    let mut payload_bytes = 0usize;
+    let over_budget_at = listed.items.iter().position(|item| {
+        payload_bytes += item.message.payload.as_ref().map_or(0, String::len);
+        payload_bytes >= LIST_PAYLOAD_BUDGET
+    });
+    if let Some(last_kept) = over_budget_at.filter(|_| !backwards) {
+        end_page_after(&mut listed, last_kept + 1, |item| {
+            item.message.id.to_string()
+        });
+    }
+    Ok(listed)
 }
 
 /// The endpoint's attempts over the last `span` (up to now), oldest first, with the window's

@@ -172,6 +172,23 @@ fn example_payload(
         .map_err(|error| OpError::invalid_body(&["exampleIndex"], error.to_string()))
 }
 
+/// Whether any endpoint of the application would be sent a message of this event type on these
+/// channels now: an enabled endpoint that fan-out's own rule (`FanoutTarget::accepts`) accepts
+/// it for. Nothing is written.
+pub async fn precheck(
+    ops: &Ops,
+    principal: &Principal,
+    app: &str,
+    event_type: &EventTypeName,
+    channels: &[ChannelName],
+) -> OpResult<bool> {
+    let app = scope::application(ops, principal, AppRef::Named(app)).await?;
+    let targets = ops.store.list_fanout_targets(&app.id).await?;
+    Ok(targets
+        .iter()
+        .any(|target| target.accepts(event_type, channels)))
+}
+
 /// The message named by `message` (id or eventId).
 pub async fn get(ops: &Ops, principal: &Principal, app: &str, message: &str) -> OpResult<Message> {
     Ok(scope::message(ops, principal, AppRef::Named(app), message)

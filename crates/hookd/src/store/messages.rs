@@ -5,8 +5,8 @@ use async_trait::async_trait;
 
 use super::{Page, PageRequest, StoreError};
 use crate::domain::{
-    AppId, Attempt, ChannelName, DeliveryStatus, EndpointId, EventTypeName, Message, MessageId,
-    MessagePayload, Recipients, Timestamp,
+    AppId, Attempt, ChannelName, DeliveryStatus, EndpointId, EventTypeName, FanoutTarget, Message,
+    MessageId, MessagePayload, Recipients, Timestamp,
 };
 
 /// An application's messages.
@@ -27,6 +27,9 @@ pub trait MessageStore: Send + Sync {
         filter: MessageFilter,
         page: PageRequest,
     ) -> Result<Page<Message>, StoreError>;
+    /// What fan-out reads of every endpoint of the application (the same read `create_message`
+    /// makes inside its transaction), for asking which endpoints a message would reach.
+    async fn list_fanout_targets(&self, app_id: &AppId) -> Result<Vec<FanoutTarget>, StoreError>;
 }
 
 /// The attempts made to deliver an application's messages.

@@ -5,6 +5,7 @@
 //! types and get domain types back; they never see rows, connections or transactions. Each
 //! aggregate's trait and its records live in their own file (`applications`, `endpoints`,
 //! `event_types`, `messages`, `deliveries`, `idempotency`, `settings`, `retention`, `logs`,
+//! `endpoint_logs`,
 //! `replay`, `background_tasks`, `web_sessions`); `Store` is all of them together, so `Arc<dyn Store>` reaches
 //! every method, and `prelude` brings the traits into scope for a concrete backend. Promises
 //! every backend keeps:
@@ -21,6 +22,7 @@
 pub mod applications;
 pub mod background_tasks;
 pub mod deliveries;
+pub mod endpoint_logs;
 pub mod endpoints;
 pub mod event_types;
 pub mod idempotency;
@@ -51,6 +53,7 @@ pub use deliveries::{
     AttemptRecord, ClaimBudget, ClaimedDelivery, DeliveryStore, DisabledEndpoint, HeldLease,
     NextStep,
 };
+pub use endpoint_logs::EndpointLogStore;
 pub use endpoints::{EndpointChange, EndpointSecretStore, EndpointStore, NewEndpoint};
 pub use event_types::{EventTypeChange, EventTypeStore};
 pub(crate) use idempotency::answer_columns;
@@ -79,9 +82,10 @@ pub mod prelude {
     pub use super::inbound::InboundStore;
     pub use super::sealed_values::SealedValueStore;
     pub use super::{
-        ApplicationStore, AttemptStore, BackgroundTaskStore, DeliveryStore, EndpointSecretStore,
-        EndpointStore, EventTypeStore, IdempotencyStore, LogStore, MessageStore, ReplayStore,
-        RetentionStore, SettingStore, Store, StreamStore, TokenStore, VitalsStore, WebSessionStore,
+        ApplicationStore, AttemptStore, BackgroundTaskStore, DeliveryStore, EndpointLogStore,
+        EndpointSecretStore, EndpointStore, EventTypeStore, IdempotencyStore, LogStore,
+        MessageStore, ReplayStore, RetentionStore, SettingStore, Store, StreamStore, TokenStore,
+        VitalsStore, WebSessionStore,
     };
 }
 
@@ -148,6 +152,7 @@ pub trait Store:
     + SettingStore
     + RetentionStore
     + LogStore
+    + EndpointLogStore
     + ReplayStore
     + BackgroundTaskStore
     + TokenStore

@@ -98,6 +98,12 @@ fn cases() -> Vec<Case> {
             ),
             &["ep"],
         ),
+        case(
+            Method::POST,
+            "/app/{app}/msg/precheck/active",
+            Some(json!({"eventType": "not a type!"})),
+            &["app"],
+        ),
         // Query strings that do not parse.
         case(Method::GET, "/app/{app}/endpoint?limit=0", None, &["app"]),
         case(
@@ -147,6 +153,30 @@ fn cases() -> Vec<Case> {
             "/app/{app}/endpoint/{ep}/stats/window?minutes=0",
             None,
             &["ep"],
+        ),
+        case(
+            Method::GET,
+            "/app/{app}/endpoint/{ep}/attempt-stats?since=2024-01-02T00:00:00Z&until=2024-01-01T00:00:00Z",
+            None,
+            &["ep"],
+        ),
+        case(
+            Method::GET,
+            "/app/{app}/endpoint/{ep}/attempt-stats?until=never",
+            None,
+            &["app"],
+        ),
+        case(
+            Method::GET,
+            "/app/{app}/endpoint/{ep}/msg?status=5",
+            None,
+            &["ep"],
+        ),
+        case(
+            Method::GET,
+            "/app/{app}/endpoint/{ep}/msg?with_content=maybe",
+            None,
+            &["app"],
         ),
         case(
             Method::GET,

@@ -296,6 +296,15 @@ fn forbidden_cases<'a>(world: &'a World, principal: &'a Principal) -> Vec<Case<'
             }),
         ),
         (
+            "precheck a message",
+            Box::pin(async move {
+                let event_type = hookd::domain::EventTypeName::parse("invoice.paid").unwrap();
+                messages::precheck(ops, principal, b, &event_type, &[])
+                    .await
+                    .map(drop)
+            }),
+        ),
+        (
             "get message",
             Box::pin(async move { messages::get(ops, principal, b, msg).await.map(drop) }),
         ),
@@ -420,6 +429,34 @@ fn forbidden_cases<'a>(world: &'a World, principal: &'a Principal) -> Vec<Case<'
                 delivery_logs::endpoint_counts(ops, principal, b, endpoint, None, None)
                     .await
                     .map(drop)
+            }),
+        ),
+        (
+            "endpoint attempt counts",
+            Box::pin(async move {
+                let window = hookd::domain::HourWindow {
+                    start: None,
+                    end: None,
+                };
+                delivery_logs::endpoint_attempt_counts(ops, principal, b, endpoint, window)
+                    .await
+                    .map(drop)
+            }),
+        ),
+        (
+            "list endpoint messages",
+            Box::pin(async move {
+                delivery_logs::list_endpoint_messages(
+                    ops,
+                    principal,
+                    b,
+                    endpoint,
+                    Default::default(),
+                    page(),
+                    true,
+                )
+                .await
+                .map(drop)
             }),
         ),
         (

@@ -1681,6 +1681,7 @@ mod claim_shares_contract {
 }
 
 mod endpoint_health_contract;
+mod endpoint_reads_contract;
 mod engine_rules_contract;
 mod event_type_contract;
 mod inbound_contract;

@@ -13,11 +13,15 @@ use crate::api::background_tasks::BackgroundTaskOut;
 use crate::api::dead_letters::{DeadLetterOut, DeadLetterSummaryOut};
 use crate::api::endpoint_examples::EventExampleIn;
 use crate::api::endpoint_headers::{EndpointHeadersIn, EndpointHeadersOut, EndpointHeadersPatchIn};
+use crate::api::endpoint_messages::{EndpointMessageOut, EndpointMessageQuery};
 use crate::api::endpoint_secrets::{EndpointSecretOut, EndpointSecretRotateIn};
-use crate::api::endpoint_stats::{EndpointStatsOut, StatsQuery, StatsWindowQuery, WindowStatsOut};
+use crate::api::endpoint_stats::{
+    EndpointAttemptStatsOut, EndpointStatsOut, StatsQuery, StatsWindowQuery, WindowStatsOut,
+};
 use crate::api::endpoints::{EndpointIn, EndpointOut, EndpointPatch};
 use crate::api::message_filter::{EndpointFilterQuery, MessageFilterQuery};
 use crate::api::message_logs::MessageEndpointOut;
+use crate::api::message_precheck::{MessagePrecheckIn, MessagePrecheckOut};
 use crate::api::messages::{MessageIn, MessageOut, WithContentQuery};
 use crate::api::pagination::PageQuery;
 use crate::api::replay::{BulkReplayIn, DryRunOut, WindowIn};
@@ -165,6 +169,14 @@ fn messages() -> Vec<OperationDoc> {
         .body::<MessageIn>()
         .json::<MessageOut>(202, "Accepted: the message and its deliveries are stored"),
         op(
+            Method::POST,
+            "/api/v1/app/{app_id}/msg/precheck/active",
+            MESSAGES,
+            "Ask whether a message would reach any endpoint",
+        )
+        .body::<MessagePrecheckIn>()
+        .json::<MessagePrecheckOut>(200, "Whether an enabled endpoint accepts it"),
+        op(
             Method::GET,
             "/api/v1/app/{app_id}/msg/{msg_id}",
             MESSAGES,
@@ -233,6 +245,24 @@ fn delivery_log() -> Vec<OperationDoc> {
         )
         .query::<StatsWindowQuery>()
         .json::<WindowStatsOut>(200, "Attempts, successes and latency per window"),
+        op(
+            Method::GET,
+            "/api/v1/app/{app_id}/endpoint/{endpoint_id}/attempt-stats",
+            LOG,
+            "Count an endpoint's attempts by outcome",
+        )
+        .query::<StatsQuery>()
+        .json::<EndpointAttemptStatsOut>(200, "Attempts in the window, widened to whole hours"),
+        op(
+            Method::GET,
+            "/api/v1/app/{app_id}/endpoint/{endpoint_id}/msg",
+            LOG,
+            "List the messages an endpoint was sent",
+        )
+        .query::<PageQuery>()
+        .query::<MessageFilterQuery>()
+        .query::<EndpointMessageQuery>()
+        .page::<EndpointMessageOut>("A page of messages with their status there, newest first"),
         op(
             Method::POST,
             "/api/v1/app/{app_id}/msg/{msg_id}/endpoint/{endpoint_id}/resend",

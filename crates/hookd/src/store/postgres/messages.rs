@@ -86,6 +86,11 @@ impl MessageStore for PostgresStore {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(cursor.page(rows, |message| message.id.to_string()))
     }
+
+    async fn list_fanout_targets(&self, app_id: &AppId) -> Result<Vec<FanoutTarget>, StoreError> {
+        let client = self.client().await?;
+        fanout_targets(&client, app_id).await
+    }
 }
 
 pub(super) const MESSAGE_COLUMNS: &str = "id, app_id, event_type, event_id, payload, channels, tags, deliver_at, created_at, content_type";

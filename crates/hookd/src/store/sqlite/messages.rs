@@ -92,6 +92,11 @@ impl MessageStore for SqliteStore {
         })
         .await
     }
+
+    async fn list_fanout_targets(&self, app_id: &AppId) -> Result<Vec<FanoutTarget>, StoreError> {
+        let app_id = app_id.clone();
+        self.read(move |c| fanout_targets(c, &app_id)).await
+    }
 }
 
 pub(super) const MESSAGE_COLUMNS: &str = "id, app_id, event_type, event_id, payload, channels, tags, deliver_at, created_at, content_type";

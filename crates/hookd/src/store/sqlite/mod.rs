@@ -23,6 +23,7 @@ mod applications;
 mod attempts;
 mod background_tasks;
 mod deliveries;
+mod endpoint_logs;
 mod endpoint_secrets;
 mod endpoints;
 mod event_types;
