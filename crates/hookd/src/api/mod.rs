@@ -100,16 +100,10 @@ impl ApiContext {
     /// hookd's public base URL, without a trailing slash: `--public-url`, else `http://` and
     /// the request's `Host`. Ingest URLs and portal links start with it.
     pub fn public_base(&self, headers: &HeaderMap) -> String {
-        match &self.public_url {
-            Some(url) => url.trim_end_matches('/').to_owned(),
-            None => {
-                let host = headers
-                    .get(HOST)
-                    .and_then(|host| host.to_str().ok())
-                    .unwrap_or("localhost");
-                format!("http://{host}")
-            }
-        }
+        crate::domain::public_urls::public_base(
+            self.public_url.as_deref(),
+            headers.get(HOST).and_then(|host| host.to_str().ok()),
+        )
     }
 }
 

@@ -21,6 +21,7 @@ mod messages;
 pub mod operational;
 mod payload;
 pub mod portal;
+pub mod public_urls;
 mod secrets;
 mod stats_window;
 pub mod tokens;

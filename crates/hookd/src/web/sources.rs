@@ -14,10 +14,8 @@ use super::layout::{self, Section};
 use super::session::Session;
 use super::source_requests;
 use crate::domain::inbound::{GenericCheck, Source};
+use crate::domain::public_urls;
 use crate::ops::{OpResult, inbound};
-
-/// Where providers post (as `api::inbound` serves it).
-const INGEST_PATH: &str = "/ingest/in/";
 
 /// `GET /sources`.
 pub async fn list(
@@ -200,15 +198,7 @@ pub async fn reveal_secrets(
 /// The URL providers post to: `--public-url`, else `http://` and the request's `Host` (as the
 /// API renders `ingestUrl`).
 fn ingest_url(ctx: &WebContext, headers: &HeaderMap, source: &Source) -> String {
-    let base = match &ctx.public_url {
-        Some(url) => url.trim_end_matches('/').to_owned(),
-        None => {
-            let host = headers
-                .get(HOST)
-                .and_then(|host| host.to_str().ok())
-                .unwrap_or("localhost");
-            format!("http://{host}")
-        }
-    };
-    format!("{base}{INGEST_PATH}{}", source.token)
+    let host = headers.get(HOST).and_then(|host| host.to_str().ok());
+    let base = public_urls::public_base(ctx.public_url.as_deref(), host);
+    public_urls::ingest_url(&base, &source.token)
 }

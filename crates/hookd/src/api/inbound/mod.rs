@@ -21,7 +21,7 @@ use super::scoped_routes::Scope::{Admin, Public};
 use super::scoped_routes::{ScopedRoutes, get, post};
 
 /// Where providers post: `{public base}/ingest/in/{token}`.
-pub const INGEST_PATH: &str = "/ingest/in/";
+pub use crate::domain::public_urls::INGEST_PATH;
 
 /// The management routes (admin only).
 pub fn management_routes() -> ScopedRoutes {
@@ -86,5 +86,5 @@ pub fn public_routes() -> ScopedRoutes {
 
 /// The ingest URL of the source whose token is `token`.
 fn ingest_url(ctx: &ApiContext, headers: &HeaderMap, token: &str) -> String {
-    format!("{}{INGEST_PATH}{token}", ctx.public_base(headers))
+    crate::domain::public_urls::ingest_url(&ctx.public_base(headers), token)
 }
