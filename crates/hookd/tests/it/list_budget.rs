@@ -100,6 +100,17 @@ async fn an_attempt_page_with_large_messages_ends_early_and_pages_on() {
     receiver.wait_for(count, Duration::from_secs(60)).await;
     let (_, endpoints) = app.get(&format!("/app/{app_id}/endpoint")).await;
     let endpoint_id = endpoints["data"][0]["id"].as_str().unwrap().to_owned();
+    // The receiver has every request once its answers are sent; the attempts are recorded a
+    // moment later, in a batch. Page only once they all are.
+    let all = format!("/app/{app_id}/attempt/endpoint/{endpoint_id}?limit=250");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while app.get(&all).await.1["data"].as_array().map_or(0, Vec::len) < count {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "attempts not recorded in 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let path = format!("/app/{app_id}/attempt/endpoint/{endpoint_id}?limit=250&with_msg=true");
     let mut seen = HashSet::new();
     let mut pages = 0;
