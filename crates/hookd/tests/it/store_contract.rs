@@ -1679,6 +1679,7 @@ mod claim_shares_contract {
 mod endpoint_health_contract;
 mod endpoint_reads_contract;
 mod engine_rules_contract;
+mod erasure_contract;
 mod event_type_contract;
 mod inbound_contract;
 mod lease_contract;
