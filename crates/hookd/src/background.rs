@@ -1,12 +1,13 @@
 //! The background task runner: executes long replays (`endpoint.recover`, `replay-missing`, bulk
-//! replay) in-process, in batches, so an API call that may touch millions of deliveries answers
-//! at once with a task to poll.
+//! replay), an application's content purge and the usage statistics in-process, in batches, so
+//! an API call that may touch millions of deliveries answers at once with a task to poll.
 //!
 //! The runner owns no SQL and no HTTP shapes. It claims a `running` task from the store under a
-//! lease, then asks the store to run one batch at a time (`Store::run_replay_batch` queues the
+//! lease, then asks the store to run one batch at a time (`Store::run_task_batch` queues the
 //! batch's deliveries, moves the task's cursor and renews the lease in one transaction; the
 //! store wakes the dispatcher after each batch's commit), so deliveries start while the task is
-//! still running.
+//! still running. A usage task's batches go to `Store::run_usage_batch`, which counts
+//! applications instead of queueing deliveries.
 //!
 //! Crash policy: a task left `running` by a process that died is **resumed**, not failed. Its
 //! lease runs out (`RunnerConfig::lease`) and the next runner to look (the restarted process, or
@@ -101,7 +102,12 @@ impl BackgroundRunner {
                 now,
                 lease_until: now + self.config.lease,
             };
-            match self.store.run_replay_batch(step).await {
+            let batch = if task.kind.is_environment_wide() {
+                self.store.run_usage_batch(step).await
+            } else {
+                self.store.run_task_batch(step).await
+            };
+            match batch {
                 // The store wakes the dispatcher for what a batch queued.
                 Ok(ReplayProgress::Queued(_)) => {}
                 Ok(ReplayProgress::Finished(_)) => {

@@ -1,5 +1,6 @@
 //! Background tasks (Svix `background_task.get/list`): the status and progress of long replays
-//! started by `replay`. The tasks themselves are run by `crate::background`.
+//! started by `replay`, content purges (`erasure`) and the usage statistics (`usage_stats`,
+//! whose result a task's `data` carries). The tasks themselves are run by `crate::background`.
 
 use axum::extract::State;
 use axum::{Extension, Json};
@@ -15,10 +16,12 @@ use super::pagination::{ListResponse, PageQuery, render_page};
 use super::params::{ApiPath, ApiQuery, QueryValue, optional};
 use crate::domain::{BackgroundTaskId, BackgroundTaskKind, BackgroundTaskStatus, Timestamp};
 use crate::ops::{Principal, background_tasks};
-use crate::store::{BackgroundTask, Order};
+use crate::store::{BackgroundTask, Order, UsageRow};
 
-/// A task as Svix renders it (`BackgroundTaskOut`). `data.messagesSent` is what Svix reports;
-/// `batches`, `error` and the task's filter are hookd's additions.
+/// A task as Svix renders it (`BackgroundTaskOut`). `data` holds what Svix reports for the
+/// kind: `messagesSent` for a replay, `messagesPurged` for `application.purge_content`,
+/// `appStats` for `application.stats` and `event_types` (Svix's spelling) for
+/// `event-type.aggregate`; `batches`, `error` and the task's filter are hookd's additions.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BackgroundTaskOut {
@@ -31,23 +34,39 @@ pub struct BackgroundTaskOut {
 }
 
 impl BackgroundTaskOut {
+    /// The task without a usage task's result (a list shows none; read the task for it).
     pub fn render(task: BackgroundTask) -> Self {
+        Self::render_with(task, None)
+    }
+
+    /// The task; for a usage task, with its result so far.
+    pub fn render_with(task: BackgroundTask, usage: Option<&[UsageRow]>) -> Self {
         let filter = &task.filter;
-        let mut data = json!({
-            "messagesSent": task.messages_sent,
-            "batches": task.batches,
-            "appId": filter.app_id,
-            "since": filter.since,
-        });
-        if let Some(until) = filter.until {
-            data["until"] = json!(until);
-        }
-        if let Some(endpoint_id) = &filter.endpoint_id {
-            data["endpointId"] = json!(endpoint_id);
-        }
-        if let Some(event_types) = &filter.event_types {
-            data["eventTypes"] = json!(event_types);
-        }
+        let mut data = match task.kind {
+            BackgroundTaskKind::PurgeContent => json!({
+                "messagesPurged": task.messages_sent,
+                "appId": filter.app_id,
+            }),
+            BackgroundTaskKind::AppStats => {
+                let mut data = json!({ "appsCounted": task.messages_sent, "since": filter.since });
+                if let Some(until) = filter.until {
+                    data["until"] = json!(until);
+                }
+                if let Some(rows) = usage {
+                    data["appStats"] = rows.iter().map(app_stats_row).collect();
+                }
+                data
+            }
+            BackgroundTaskKind::EventTypeAggregate => {
+                let mut data = json!({ "appsCounted": task.messages_sent });
+                if let Some(rows) = usage {
+                    data["event_types"] = rows.iter().map(event_types_row).collect();
+                }
+                data
+            }
+            _ => replay_data(&task),
+        };
+        data["batches"] = json!(task.batches);
         if let Some(error) = &task.error {
             data["error"] = json!(error);
         }
@@ -61,14 +80,50 @@ impl BackgroundTaskOut {
     }
 }
 
+fn replay_data(task: &BackgroundTask) -> Value {
+    let filter = &task.filter;
+    let mut data = json!({
+        "messagesSent": task.messages_sent,
+        "appId": filter.app_id,
+        "since": filter.since,
+    });
+    if let Some(until) = filter.until {
+        data["until"] = json!(until);
+    }
+    if let Some(endpoint_id) = &filter.endpoint_id {
+        data["endpointId"] = json!(endpoint_id);
+    }
+    if let Some(event_types) = &filter.event_types {
+        data["eventTypes"] = json!(event_types);
+    }
+    data
+}
+
+fn app_stats_row(row: &UsageRow) -> Value {
+    json!({
+        "appId": row.app_id,
+        "appUid": row.app_uid,
+        "messageDestinations": row.message_destinations,
+    })
+}
+
+fn event_types_row(row: &UsageRow) -> Value {
+    json!({
+        "appId": row.app_id,
+        "explicitlySubscribedEventTypes": row.event_types,
+        "hasCatchAllEndpoint": row.has_catch_all,
+    })
+}
+
 /// `GET /background-task/{task_id}`.
 pub async fn get(
     State(ctx): State<ApiContext>,
     Extension(principal): Extension<Principal>,
     ApiPath(task_id): ApiPath<String>,
 ) -> ApiResult<Json<BackgroundTaskOut>> {
-    let task = background_tasks::get(&ctx.ops, &principal, &task_id).await?;
-    Ok(Json(BackgroundTaskOut::render(task)))
+    let (task, usage) = background_tasks::get(&ctx.ops, &principal, &task_id).await?;
+    let usage = task.kind.is_environment_wide().then_some(usage.as_slice());
+    Ok(Json(BackgroundTaskOut::render_with(task, usage)))
 }
 
 /// The filters of `GET /background-task` (beside its `PageQuery`).
@@ -99,18 +154,22 @@ impl utoipa::PartialSchema for BackgroundTaskStatus {
 impl QueryValue for BackgroundTaskKind {
     fn parse_query(text: &str) -> Result<Self, String> {
         BackgroundTaskKind::from_name(text).ok_or_else(|| {
-            "task must be endpoint.recover, endpoint.replay or endpoint.bulk-replay".to_owned()
+            let names: Vec<&str> = BackgroundTaskKind::ALL
+                .iter()
+                .map(|kind| kind.name())
+                .collect();
+            format!("task must be one of {}", names.join(", "))
         })
     }
 }
 
 impl utoipa::PartialSchema for BackgroundTaskKind {
     fn schema() -> RefOr<Schema> {
-        schemas::string_enum(&[
-            "endpoint.recover",
-            "endpoint.replay",
-            "endpoint.bulk-replay",
-        ])
+        let names: Vec<&str> = BackgroundTaskKind::ALL
+            .iter()
+            .map(|kind| kind.name())
+            .collect();
+        schemas::string_enum(&names)
     }
 }
 

@@ -1,11 +1,11 @@
 //! The delivery-log routes, declared with their scopes (every one `AppRead` but expunging a
-//! message's content): where a message went, one attempt, the dead-letter view, an endpoint's
+//! message's or an attempt's content): where a message went, one attempt, the dead-letter view, an endpoint's
 //! statistics and the messages it was sent. Split from `api::mod` only for length; the route
 //! table is still one (`api::route_table`).
 
 use super::scoped_routes::Scope::{AppRead, AppWrite};
 use super::scoped_routes::{ScopedRoutes, delete, get};
-use super::{API_PREFIX, dead_letters, endpoint_messages, endpoint_stats, message_logs};
+use super::{API_PREFIX, dead_letters, endpoint_messages, endpoint_stats, erasure, message_logs};
 
 /// The delivery-log calls: a message's destinations and attempts, expunging content, the
 /// dead-letter view, endpoint statistics, the messages an endpoint was sent.
@@ -22,6 +22,10 @@ pub fn routes() -> ScopedRoutes {
         .route(
             "/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}",
             get(AppRead, message_logs::get_attempt),
+        )
+        .route(
+            "/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}/content",
+            delete(AppWrite, erasure::expunge_attempt),
         )
         .route(
             "/app/{app_id}/dead-letter",

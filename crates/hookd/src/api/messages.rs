@@ -153,7 +153,7 @@ impl MessageOut {
 pub struct WithContentQuery {
     /// `false` renders the payload as `{}`.
     #[serde(default = "yes", deserialize_with = "flag::<_, true>")]
-    with_content: bool,
+    pub with_content: bool,
 }
 
 /// `POST /app/{app_id}/msg[?with_content=false]`: 202 once the message and its deliveries are

@@ -24,6 +24,7 @@ mod background_tasks;
 pub mod body_limits;
 mod dead_letters;
 mod delivery_log_routes;
+mod endpoint_bulk_replay;
 mod endpoint_delivery_options;
 mod endpoint_examples;
 mod endpoint_headers;
@@ -32,6 +33,7 @@ mod endpoint_secrets;
 mod endpoint_stats;
 mod endpoint_targets;
 mod endpoints;
+mod erasure;
 mod error;
 mod event_types;
 pub mod fuzzing;
@@ -56,6 +58,7 @@ mod replay;
 mod scoped_routes;
 mod stream;
 mod tokens;
+mod usage_stats;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -64,7 +67,7 @@ use axum::http::header::HOST;
 use axum::middleware::from_fn_with_state;
 
 use scoped_routes::Scope::{Admin, AppRead, AppToken, AppWrite, Public};
-use scoped_routes::{ScopedRoutes, delete, get, post};
+use scoped_routes::{ScopedRoutes, delete, get, post, put};
 
 use crate::ops::Ops;
 
@@ -260,6 +263,16 @@ fn resource_routes() -> ScopedRoutes {
             "/app/{app_id}/msg/precheck/active",
             post(AppRead, message_precheck::precheck),
         )
+        // Literal segments beside `/msg/{msg_id}`: each also serves the message of that uid.
+        .route(
+            "/app/{app_id}/msg/bulk-expunge",
+            get(AppRead, erasure::get_bulk_expunge_uid).post(AppWrite, erasure::bulk_expunge),
+        )
+        .route(
+            "/app/{app_id}/msg/expunge-all-contents",
+            get(AppRead, erasure::get_expunge_all_contents_uid)
+                .post(AppWrite, erasure::expunge_all),
+        )
         .route("/app/{app_id}/msg/{msg_id}", get(AppRead, messages::get))
         .merge(delivery_log_routes::routes())
         .merge(replay_routes())
@@ -310,6 +323,19 @@ fn replay_routes() -> ScopedRoutes {
             post(AppWrite, replay::replay_missing),
         )
         .route("/app/{app_id}/replay", post(AppWrite, replay::bulk))
+        .route(
+            "/app/{app_id}/endpoint/{endpoint_id}/bulk-replay",
+            post(AppWrite, endpoint_bulk_replay::bulk_replay),
+        )
+        // The usage statistics span every application: the admin's.
+        .route(
+            "/stats/usage/app",
+            post(Admin, usage_stats::aggregate_app_stats),
+        )
+        .route(
+            "/stats/usage/event-types",
+            put(Admin, usage_stats::aggregate_event_types),
+        )
         .route("/background-task", get(Admin, background_tasks::list))
         .route(
             "/background-task/{task_id}",

@@ -194,7 +194,10 @@ impl WindowIn {
     }
 }
 
-fn checked_until(since: Timestamp, until: Option<Timestamp>) -> ApiResult<Option<Timestamp>> {
+pub(super) fn checked_until(
+    since: Timestamp,
+    until: Option<Timestamp>,
+) -> ApiResult<Option<Timestamp>> {
     match until {
         Some(until) if until <= since => Err(ApiError::invalid_body(
             &["until"],

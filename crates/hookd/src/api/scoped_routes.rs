@@ -134,6 +134,11 @@ pub fn post<H: Handler<T, ApiContext>, T: 'static>(scope: Scope, handler: H) -> 
     ScopedMethods::empty().post(scope, handler)
 }
 
+/// `PUT` with `scope`.
+pub fn put<H: Handler<T, ApiContext>, T: 'static>(scope: Scope, handler: H) -> ScopedMethods {
+    ScopedMethods::empty().put(scope, handler)
+}
+
 /// `DELETE` with `scope`.
 pub fn delete<H: Handler<T, ApiContext>, T: 'static>(scope: Scope, handler: H) -> ScopedMethods {
     ScopedMethods::empty().delete(scope, handler)

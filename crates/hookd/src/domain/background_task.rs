@@ -1,5 +1,5 @@
-//! Background tasks (endpoint recovery, replay-missing, bulk replay) and the selections a
-//! replay makes.
+//! Background tasks (endpoint recovery, replay-missing, bulk replay, expunging an
+//! application's content, the usage statistics) and the selections a replay makes.
 
 use super::DeliveryTaskState;
 
@@ -10,8 +10,16 @@ pub enum BackgroundTaskKind {
     EndpointRecover,
     /// `endpoint.replay`: queue what was never queued for one endpoint (`replay-missing`).
     EndpointReplayMissing,
-    /// `endpoint.bulk-replay`: hookd's replay by filter (`POST /app/{app}/replay`).
+    /// `endpoint.bulk-replay`: a replay by filter (hookd's `POST /app/{app}/replay`, Svix's
+    /// `POST /app/{app}/endpoint/{endpoint}/bulk-replay`).
     BulkReplay,
+    /// `application.purge_content`: removes every message payload of one application
+    /// (`expunge-all-contents`); its count is of the messages expunged.
+    PurgeContent,
+    /// `application.stats`: each application's message destinations in a window.
+    AppStats,
+    /// `event-type.aggregate`: the event types each application's endpoints subscribe to.
+    EventTypeAggregate,
 }
 
 impl BackgroundTaskKind {
@@ -20,17 +28,32 @@ impl BackgroundTaskKind {
             BackgroundTaskKind::EndpointRecover => "endpoint.recover",
             BackgroundTaskKind::EndpointReplayMissing => "endpoint.replay",
             BackgroundTaskKind::BulkReplay => "endpoint.bulk-replay",
+            BackgroundTaskKind::PurgeContent => "application.purge_content",
+            BackgroundTaskKind::AppStats => "application.stats",
+            BackgroundTaskKind::EventTypeAggregate => "event-type.aggregate",
         }
     }
 
     pub fn from_name(name: &str) -> Option<Self> {
-        [
-            BackgroundTaskKind::EndpointRecover,
-            BackgroundTaskKind::EndpointReplayMissing,
-            BackgroundTaskKind::BulkReplay,
-        ]
-        .into_iter()
-        .find(|kind| kind.name() == name)
+        Self::ALL.into_iter().find(|kind| kind.name() == name)
+    }
+
+    pub const ALL: [BackgroundTaskKind; 6] = [
+        BackgroundTaskKind::EndpointRecover,
+        BackgroundTaskKind::EndpointReplayMissing,
+        BackgroundTaskKind::BulkReplay,
+        BackgroundTaskKind::PurgeContent,
+        BackgroundTaskKind::AppStats,
+        BackgroundTaskKind::EventTypeAggregate,
+    ];
+
+    /// Whether the task spans the whole environment rather than one application (the usage
+    /// statistics): only the admin sees it.
+    pub fn is_environment_wide(self) -> bool {
+        matches!(
+            self,
+            BackgroundTaskKind::AppStats | BackgroundTaskKind::EventTypeAggregate
+        )
     }
 }
 
@@ -74,6 +97,11 @@ pub enum ReplaySelection {
     FailedParkedOrRetrying,
     /// Any finished delivery, successful or not (pending ones are left alone).
     AnyFinished,
+    /// The latest delivery succeeded (Svix's bulk replay with `status: 0`).
+    Succeeded,
+    /// The latest delivery failed or is parked (Svix's `status: 2`, which shows parked
+    /// deliveries as failed).
+    FailedOrParked,
     /// Messages that were never queued to the endpoint although it accepts them
     /// (`replay-missing`; needs an endpoint).
     NeverQueued,
@@ -92,6 +120,8 @@ impl ReplaySelection {
             ReplaySelection::Parked => &[Parked],
             ReplaySelection::FailedParkedOrRetrying => &[Failed, Parked, Pending],
             ReplaySelection::AnyFinished => &[Succeeded, Failed, Parked],
+            ReplaySelection::Succeeded => &[Succeeded],
+            ReplaySelection::FailedOrParked => &[Failed, Parked],
             ReplaySelection::NeverQueued => &[],
             ReplaySelection::StillRetrying => &[Pending],
         }

@@ -15,6 +15,7 @@ pub mod delivery_logs;
 pub mod endpoint_secrets;
 pub mod endpoint_targets;
 pub mod endpoints;
+pub mod erasure;
 mod error;
 pub mod event_types;
 pub mod idempotency;
@@ -28,6 +29,7 @@ pub mod replay;
 mod scope;
 pub mod stream;
 pub mod tokens;
+pub mod usage_stats;
 pub mod web_sessions;
 
 use std::sync::Arc;

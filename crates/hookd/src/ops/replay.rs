@@ -169,6 +169,17 @@ async fn start_task(
     kind: BackgroundTaskKind,
     filter: ReplayFilter,
 ) -> OpResult<BackgroundTask> {
+    start_background_task(ops, kind, filter, None).await
+}
+
+/// Stores a task (with the applications a usage task counts) and wakes the runner; returns
+/// the task as stored. The caller has checked the principal.
+pub(super) async fn start_background_task(
+    ops: &Ops,
+    kind: BackgroundTaskKind,
+    filter: ReplayFilter,
+    app_ids: Option<Vec<crate::domain::AppId>>,
+) -> OpResult<BackgroundTask> {
     let now = ops.clock.now();
     let id = BackgroundTaskId::generate(now, rand::random());
     ops.store
@@ -176,6 +187,7 @@ async fn start_task(
             id: id.clone(),
             kind,
             filter,
+            app_ids,
             now,
         })
         .await?;

@@ -1,11 +1,14 @@
-//! Background tasks (Svix's recover and replay of many messages): stored, leased to one runner
-//! at a time on any node, and run in batches that each commit their progress.
+//! Background tasks (Svix's recover and replay of many messages, expunging an application's
+//! content, the usage statistics): stored, leased to one runner at a time on any node, and run
+//! in batches that each commit their progress.
 
 use async_trait::async_trait;
 
 use super::replay::ReplayFilter;
 use super::{Page, PageRequest, StoreError};
-use crate::domain::{BackgroundTaskId, BackgroundTaskKind, BackgroundTaskStatus, Timestamp};
+use crate::domain::{
+    AppId, BackgroundTaskId, BackgroundTaskKind, BackgroundTaskStatus, EventTypeName, Timestamp,
+};
 
 /// Background tasks and their progress.
 #[async_trait]
@@ -30,10 +33,19 @@ pub trait BackgroundTaskStore: Send + Sync {
         now: Timestamp,
         lease_until: Timestamp,
     ) -> Result<Option<ClaimedBackgroundTask>, StoreError>;
-    /// Runs the next batch of a claimed replay task in one transaction: queues up to `limit`
-    /// manual deliveries past the task's cursor, moves the cursor and the count, renews the
-    /// lease, and marks the task finished when nothing is left. A stale token does nothing.
-    async fn run_replay_batch(&self, step: ReplayStep) -> Result<ReplayProgress, StoreError>;
+    /// Runs the next batch of a claimed application task in one transaction: a replay queues up
+    /// to `limit` manual deliveries past the task's cursor; `application.purge_content` removes
+    /// the payloads of the next `limit` messages by id, as `expunge_message_content` does. It
+    /// moves the cursor and the count, renews the lease, and marks the task finished when
+    /// nothing is left. A stale token does nothing.
+    async fn run_task_batch(&self, step: ReplayStep) -> Result<ReplayProgress, StoreError>;
+    /// Runs the next batch of a claimed usage task (`application.stats`,
+    /// `event-type.aggregate`): counts the next `limit` applications by id past the cursor and
+    /// stores one `UsageRow` each, with the cursor, in one transaction. On SQLite the counting
+    /// is done on a reader, so the writer only stores the rows (compare-and-set on the cursor).
+    async fn run_usage_batch(&self, step: ReplayStep) -> Result<ReplayProgress, StoreError>;
+    /// A usage task's result so far, by application id.
+    async fn usage_rows(&self, task_id: &BackgroundTaskId) -> Result<Vec<UsageRow>, StoreError>;
     /// Marks a claimed task failed with a reason (a stale token does nothing).
     async fn fail_background_task(
         &self,
@@ -49,6 +61,8 @@ pub struct NewBackgroundTask {
     pub id: BackgroundTaskId,
     pub kind: BackgroundTaskKind,
     pub filter: ReplayFilter,
+    /// The applications a usage task counts (`None`: all of them).
+    pub app_ids: Option<Vec<AppId>>,
     pub now: Timestamp,
 }
 
@@ -59,7 +73,10 @@ pub struct BackgroundTask {
     pub kind: BackgroundTaskKind,
     pub status: BackgroundTaskStatus,
     pub filter: ReplayFilter,
-    /// Deliveries queued so far (Svix's `messagesSent`).
+    /// The applications a usage task counts (`None`: all of them).
+    pub app_ids: Option<Vec<AppId>>,
+    /// Deliveries queued so far (Svix's `messagesSent`); messages expunged, for
+    /// `application.purge_content`; applications counted, for a usage task.
     pub messages_sent: u64,
     /// Batches run so far.
     pub batches: u64,
@@ -95,4 +112,43 @@ pub enum ReplayProgress {
     Finished(usize),
     /// The lease was lost (another runner holds the task, or it is no longer running).
     LeaseLost,
+}
+
+/// One application's line in a usage task's result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageRow {
+    pub app_id: AppId,
+    pub app_uid: Option<String>,
+    /// `application.stats`: message/endpoint pairs of the messages created in the window.
+    pub message_destinations: u64,
+    /// `event-type.aggregate`: the event types its endpoints name, sorted, each once.
+    pub event_types: Vec<EventTypeName>,
+    /// `event-type.aggregate`: one of its endpoints takes every event type.
+    pub has_catch_all: bool,
+}
+
+impl UsageRow {
+    /// The row of `event-type.aggregate` from the event-type filters of an application's
+    /// endpoints (`None`: the endpoint takes every type), each type once, sorted.
+    pub fn of_endpoint_filters(
+        app_id: AppId,
+        app_uid: Option<String>,
+        filters: impl IntoIterator<Item = Option<Vec<EventTypeName>>>,
+    ) -> Self {
+        let mut event_types = std::collections::BTreeSet::new();
+        let mut has_catch_all = false;
+        for filter in filters {
+            match filter {
+                Some(types) => event_types.extend(types),
+                None => has_catch_all = true,
+            }
+        }
+        UsageRow {
+            app_id,
+            app_uid,
+            message_destinations: 0,
+            event_types: event_types.into_iter().collect(),
+            has_catch_all,
+        }
+    }
 }

@@ -47,7 +47,7 @@ pub mod web_sessions;
 pub use applications::{ApplicationChange, ApplicationFilter, ApplicationStore};
 pub use background_tasks::{
     BackgroundTask, BackgroundTaskStore, ClaimedBackgroundTask, NewBackgroundTask, ReplayProgress,
-    ReplayStep,
+    ReplayStep, UsageRow,
 };
 pub use deliveries::{
     AttemptRecord, ClaimBudget, ClaimedDelivery, DeliveryStore, DisabledEndpoint, HeldLease,

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 
 use super::StoreError;
-use crate::domain::{AppId, MessageId, Timestamp};
+use crate::domain::{AppId, AttemptId, MessageId, Timestamp};
 
 /// Removes content that must not be kept.
 #[async_trait]
@@ -16,6 +16,23 @@ pub trait RetentionStore: Send + Sync {
         &self,
         app_id: &AppId,
         msg_id: &MessageId,
+    ) -> Result<bool, StoreError>;
+    /// Removes the payloads of the messages `names` (ids or uids) names, as
+    /// `expunge_message_content` does, in one transaction; for each name, whether it named a
+    /// message of the application.
+    async fn expunge_message_contents(
+        &self,
+        app_id: &AppId,
+        names: Vec<String>,
+    ) -> Result<Vec<bool>, StoreError>;
+    /// Empties the stored response body of one attempt of the message (Svix's
+    /// `message_attempt.expunge_content`; hookd keeps no request body, the request was the
+    /// message's payload); false when the message has no such attempt.
+    async fn expunge_attempt_content(
+        &self,
+        app_id: &AppId,
+        msg_id: &MessageId,
+        attempt_id: &AttemptId,
     ) -> Result<bool, StoreError>;
     /// Removes the payloads of at most `limit` messages created before `cutoff` that have no
     /// pending delivery, also from the idempotent answers that created them; returns how many.

@@ -93,18 +93,22 @@ pub fn replay_selection_code(selection: ReplaySelection) -> i64 {
         ReplaySelection::AnyFinished => 0,
         ReplaySelection::NeverQueued => -1,
         ReplaySelection::StillRetrying => 1,
+        ReplaySelection::Succeeded => 10,
+        ReplaySelection::FailedOrParked => 92,
     }
 }
 
 /// A background task's `selection` column back into its selection.
 pub fn replay_selection(code: i64) -> Result<ReplaySelection, CorruptValue> {
-    const ALL: [ReplaySelection; 6] = [
+    const ALL: [ReplaySelection; 8] = [
         ReplaySelection::Failed,
         ReplaySelection::Parked,
         ReplaySelection::FailedParkedOrRetrying,
         ReplaySelection::AnyFinished,
         ReplaySelection::NeverQueued,
         ReplaySelection::StillRetrying,
+        ReplaySelection::Succeeded,
+        ReplaySelection::FailedOrParked,
     ];
     ALL.into_iter()
         .find(|selection| replay_selection_code(*selection) == code)
@@ -192,7 +196,7 @@ mod tests {
     fn replay_selections_have_their_stored_codes_and_states() {
         use DeliveryTaskState::{Failed, Parked, Pending, Succeeded};
         // (selection, stored code, the states' codes it selects)
-        let cases: [(ReplaySelection, i64, &[DeliveryTaskState], &[i16]); 6] = [
+        let cases: [(ReplaySelection, i64, &[DeliveryTaskState], &[i16]); 8] = [
             (ReplaySelection::Failed, 2, &[Failed], &[2]),
             (ReplaySelection::Parked, 9, &[Parked], &[9]),
             (
@@ -209,6 +213,13 @@ mod tests {
             ),
             (ReplaySelection::NeverQueued, -1, &[], &[]),
             (ReplaySelection::StillRetrying, 1, &[Pending], &[1]),
+            (ReplaySelection::Succeeded, 10, &[Succeeded], &[0]),
+            (
+                ReplaySelection::FailedOrParked,
+                92,
+                &[Failed, Parked],
+                &[2, 9],
+            ),
         ];
         for (selection, code, states, state_codes) in cases {
             assert_eq!(replay_selection_code(selection), code, "{selection:?}");

@@ -86,7 +86,8 @@ pub async fn show(
     headers: axum::http::HeaderMap,
 ) -> Response {
     let task = match background_tasks::get(&ctx.ops, &session.principal, &task_id).await {
-        Ok(task) => task,
+        // The dashboard shows a task's progress; a usage task's rows are the API's to render.
+        Ok((task, _usage)) => task,
         Err(error) => return layout::op_error_page(error),
     };
     let body = task_body(&task);

@@ -544,6 +544,53 @@ fn forbidden_cases<'a>(world: &'a World, principal: &'a Principal) -> Vec<Case<'
                     .map(drop)
             }),
         ),
+        (
+            "bulk expunge",
+            Box::pin(async move {
+                ops::erasure::bulk_expunge(ops, principal, b, vec![msg.to_owned()])
+                    .await
+                    .map(drop)
+            }),
+        ),
+        (
+            "expunge all contents",
+            Box::pin(async move { ops::erasure::expunge_all(ops, principal, b).await.map(drop) }),
+        ),
+        (
+            "expunge attempt content",
+            Box::pin(async move {
+                ops::erasure::expunge_attempt(ops, principal, b, msg, "atmpt_x").await
+            }),
+        ),
+        (
+            "aggregate app stats",
+            Box::pin(async move {
+                ops::usage_stats::aggregate_app_stats(ops, principal, window, None)
+                    .await
+                    .map(drop)
+            }),
+        ),
+        (
+            "aggregate app stats of its own application",
+            Box::pin(async move {
+                ops::usage_stats::aggregate_app_stats(
+                    ops,
+                    principal,
+                    window,
+                    Some(vec![a.to_owned()]),
+                )
+                .await
+                .map(drop)
+            }),
+        ),
+        (
+            "aggregate event types",
+            Box::pin(async move {
+                ops::usage_stats::aggregate_event_types(ops, principal)
+                    .await
+                    .map(drop)
+            }),
+        ),
     ]
 }
 

@@ -1499,6 +1499,7 @@ mod replay_contract {
                 id: id.clone(),
                 kind: BackgroundTaskKind::EndpointRecover,
                 filter: filter.clone(),
+                app_ids: None,
                 now: later,
             })
             .await
@@ -1526,16 +1527,13 @@ mod replay_contract {
         };
         assert_eq!(
             store
-                .run_replay_batch(step(claim.lease_token + 1))
+                .run_task_batch(step(claim.lease_token + 1))
                 .await
                 .unwrap(),
             ReplayProgress::LeaseLost
         );
         assert_eq!(
-            store
-                .run_replay_batch(step(claim.lease_token))
-                .await
-                .unwrap(),
+            store.run_task_batch(step(claim.lease_token)).await.unwrap(),
             ReplayProgress::Queued(2)
         );
         // The lease runs out; another runner resumes after the last committed batch.
@@ -1546,15 +1544,12 @@ mod replay_contract {
             .expect("an expired lease is claimed again");
         assert_eq!(resumed.task.messages_sent, 2);
         assert_eq!(
-            store
-                .run_replay_batch(step(claim.lease_token))
-                .await
-                .unwrap(),
+            store.run_task_batch(step(claim.lease_token)).await.unwrap(),
             ReplayProgress::LeaseLost
         );
         assert_eq!(
             store
-                .run_replay_batch(step(resumed.lease_token))
+                .run_task_batch(step(resumed.lease_token))
                 .await
                 .unwrap(),
             ReplayProgress::Finished(1)
@@ -1591,6 +1586,7 @@ mod replay_contract {
                 id: failing_id.clone(),
                 kind: BackgroundTaskKind::BulkReplay,
                 filter: task.filter.clone(),
+                app_ids: None,
                 now: later,
             })
             .await
@@ -1683,6 +1679,7 @@ mod claim_shares_contract {
 mod endpoint_health_contract;
 mod endpoint_reads_contract;
 mod engine_rules_contract;
+mod erasure_contract;
 mod event_type_contract;
 mod inbound_contract;
 mod lease_contract;

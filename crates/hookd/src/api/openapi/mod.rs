@@ -13,6 +13,7 @@
 //! inline by their handlers (`{}`, health) are described inline here.
 
 mod application_routes;
+mod erasure_routes;
 mod inbound_routes;
 mod operation;
 pub mod schemas;
@@ -96,6 +97,7 @@ pub fn document() -> OpenApi {
 /// Every route's description, application routes first.
 pub fn descriptions() -> Vec<OperationDoc> {
     let mut all = application_routes::operations();
+    all.extend(erasure_routes::operations());
     all.extend(service_routes::operations());
     all
 }

@@ -10,7 +10,7 @@ use tokio_postgres::Row;
 use super::deliveries::{end_rest, enqueue_resend, make_due_now};
 use super::replay::{PairCursor, event_type_names, select_pairs};
 use super::rows::{Cursor, Parameters, corrupt, from_micros, to_micros};
-use super::{PostgresStore, backend, get};
+use super::{PostgresStore, backend, get, task_batches};
 use crate::domain::{
     AppId, BackgroundTaskId, BackgroundTaskKind, BackgroundTaskStatus, EndpointId, EventTypeName,
     MessageId, Timestamp,
@@ -19,11 +19,12 @@ use crate::store::sealing::Sealing;
 use crate::store::stored;
 use crate::store::{
     BackgroundTask, BackgroundTaskStore, ClaimedBackgroundTask, NewBackgroundTask, Page,
-    PageRequest, ReplayFilter, ReplayProgress, ReplayStep, StoreError,
+    PageRequest, ReplayFilter, ReplayProgress, ReplayStep, StoreError, UsageRow,
 };
 
-const TASK_COLUMNS: &str = "id, app_id, kind, status, endpoint_id, event_types, selection, since,
-    until, messages_sent, batches, error, created_at, updated_at";
+pub(super) const TASK_COLUMNS: &str =
+    "id, app_id, kind, status, endpoint_id, event_types, selection, since,
+    until, messages_sent, batches, error, created_at, updated_at, app_ids";
 
 #[async_trait]
 impl BackgroundTaskStore for PostgresStore {
@@ -33,8 +34,8 @@ impl BackgroundTaskStore for PostgresStore {
         let filter = &task.filter;
         c.execute(
             "INSERT INTO background_task (id, app_id, kind, status, endpoint_id, event_types,
-         selection, since, until, created_at, updated_at)
-         VALUES ($1, $2, $3, 'running', $4, $5, $6, $7, $8, $9, $9)",
+         selection, since, until, created_at, updated_at, app_ids)
+         VALUES ($1, $2, $3, 'running', $4, $5, $6, $7, $8, $9, $9, $10)",
             &[
                 &task.id.as_str(),
                 &filter.app_id.as_str(),
@@ -45,6 +46,10 @@ impl BackgroundTaskStore for PostgresStore {
                 &to_micros(filter.since),
                 &filter.until.map(to_micros),
                 &to_micros(task.now),
+                &task
+                    .app_ids
+                    .as_ref()
+                    .map(|ids| ids.iter().map(AppId::to_string).collect::<Vec<_>>()),
             ],
         )
         .await
@@ -115,7 +120,20 @@ impl BackgroundTaskStore for PostgresStore {
         Ok(claimed)
     }
 
-    async fn run_replay_batch(&self, step: ReplayStep) -> Result<ReplayProgress, StoreError> {
+    async fn run_usage_batch(&self, step: ReplayStep) -> Result<ReplayProgress, StoreError> {
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await.map_err(backend)?;
+        let progress = task_batches::run_usage_batch(&transaction, &step).await?;
+        transaction.commit().await.map_err(backend)?;
+        Ok(progress)
+    }
+
+    async fn usage_rows(&self, task_id: &BackgroundTaskId) -> Result<Vec<UsageRow>, StoreError> {
+        let client = self.client().await?;
+        task_batches::usage_rows(&client, task_id).await
+    }
+
+    async fn run_task_batch(&self, step: ReplayStep) -> Result<ReplayProgress, StoreError> {
         let mut client = self.client().await?;
         let transaction = client.transaction().await.map_err(backend)?;
         let progress = run_batch(&transaction, &self.sealing, &step).await?;
@@ -201,9 +219,13 @@ async fn run_batch(
         return Ok(ReplayProgress::LeaseLost);
     };
     let task = task_from_row(&row)?;
+    if task.kind == BackgroundTaskKind::PurgeContent {
+        let after = get::<Option<String>>(&row, 15)?.unwrap_or_default();
+        return task_batches::run_purge_batch(c, &task, step, after).await;
+    }
     let after: PairCursor = match (
-        get::<Option<String>>(&row, 14)?,
         get::<Option<String>>(&row, 15)?,
+        get::<Option<String>>(&row, 16)?,
     ) {
         (Some(msg_id), Some(endpoint_id)) => Some((msg_id, endpoint_id)),
         _ => None,
@@ -227,13 +249,27 @@ async fn run_batch(
         end_rest(c, endpoint_id.as_str(), step.now).await?;
     }
     let finished = selected.scanned < step.limit;
-    let cursor = selected.last_scanned.or(after);
+    let cursor = selected.last_scanned.or(after).unwrap_or_default();
+    let queued = selected.queue.len() + selected.due_now.len();
+    record_batch(c, step, cursor, queued, finished).await
+}
+
+/// Records one batch: the cursor (`cursor_msg_id` is a replay's message, a purge's message
+/// and a usage task's application; `cursor_endpoint_id` only a replay's), the count, the
+/// lease, and `finished` when nothing is left.
+pub(super) async fn record_batch(
+    c: &impl GenericClient,
+    step: &ReplayStep,
+    cursor: (String, String),
+    counted: usize,
+    finished: bool,
+) -> Result<ReplayProgress, StoreError> {
     let status = if finished {
         BackgroundTaskStatus::Finished
     } else {
         BackgroundTaskStatus::Running
     };
-    let queued = selected.queue.len() + selected.due_now.len();
+    let optional = |text: &str| Some(text.to_owned()).filter(|text| !text.is_empty());
     c.execute(
         "UPDATE background_task SET status = $2, cursor_msg_id = $3, cursor_endpoint_id = $4,
          messages_sent = messages_sent + $5, batches = batches + 1, lease_until = $6,
@@ -241,9 +277,9 @@ async fn run_batch(
         &[
             &step.task_id.as_str(),
             &status.name(),
-            &cursor.as_ref().map(|(msg_id, _)| msg_id.as_str()),
-            &cursor.as_ref().map(|(_, endpoint_id)| endpoint_id.as_str()),
-            &(queued as i64),
+            &optional(&cursor.0),
+            &optional(&cursor.1),
+            &(counted as i64),
             &to_micros(step.lease_until),
             &to_micros(step.now),
         ],
@@ -251,13 +287,13 @@ async fn run_batch(
     .await
     .map_err(backend)?;
     Ok(if finished {
-        ReplayProgress::Finished(queued)
+        ReplayProgress::Finished(counted)
     } else {
-        ReplayProgress::Queued(queued)
+        ReplayProgress::Queued(counted)
     })
 }
 
-fn task_from_row(row: &Row) -> Result<BackgroundTask, StoreError> {
+pub(super) fn task_from_row(row: &Row) -> Result<BackgroundTask, StoreError> {
     let unknown = |what: &str| StoreError::Backend(format!("unknown task {what}").into());
     let kind: String = get(row, 2)?;
     let status: String = get(row, 3)?;
@@ -281,6 +317,8 @@ fn task_from_row(row: &Row) -> Result<BackgroundTask, StoreError> {
             since: from_micros(get(row, 7)?),
             until: get::<Option<i64>>(row, 8)?.map(from_micros),
         },
+        app_ids: get::<Option<Vec<String>>>(row, 14)?
+            .map(|ids| ids.into_iter().map(AppId::from_trusted).collect()),
         messages_sent: u64::try_from(get::<i64>(row, 9)?).unwrap_or(0),
         batches: u64::try_from(get::<i64>(row, 10)?).unwrap_or(0),
         error: get(row, 11)?,

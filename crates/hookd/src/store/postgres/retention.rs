@@ -1,4 +1,5 @@
-//! SQL for content removal on PostgreSQL: expunging a message's payload, and the retention
+//! SQL for content removal on PostgreSQL: expunging a message's payload (one, or several by id
+//! or uid) and an attempt's response body, and the retention
 //! purges, which touch at most `limit` rows per transaction and skip rows another node holds
 //! (`SKIP LOCKED`), so they never wait behind delivery work.
 
@@ -7,7 +8,7 @@ use deadpool_postgres::GenericClient;
 
 use super::rows::{limit_of, to_micros};
 use super::{PostgresStore, backend, get};
-use crate::domain::{AppId, MessageId, Timestamp};
+use crate::domain::{AppId, AttemptId, MessageId, Timestamp};
 use crate::store::{RetentionStore, StoreError};
 
 #[async_trait]
@@ -19,9 +20,41 @@ impl RetentionStore for PostgresStore {
     ) -> Result<bool, StoreError> {
         let mut client = self.client().await?;
         let transaction = client.transaction().await.map_err(backend)?;
-        let expunged = expunge_message_content(&transaction, app_id, msg_id).await?;
+        let expunged = expunge_named_message(&transaction, app_id, msg_id.as_str()).await?;
         transaction.commit().await.map_err(backend)?;
         Ok(expunged)
+    }
+
+    async fn expunge_message_contents(
+        &self,
+        app_id: &AppId,
+        names: Vec<String>,
+    ) -> Result<Vec<bool>, StoreError> {
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await.map_err(backend)?;
+        let mut found = Vec::with_capacity(names.len());
+        for name in &names {
+            found.push(expunge_named_message(&transaction, app_id, name).await?);
+        }
+        transaction.commit().await.map_err(backend)?;
+        Ok(found)
+    }
+
+    async fn expunge_attempt_content(
+        &self,
+        app_id: &AppId,
+        msg_id: &MessageId,
+        attempt_id: &AttemptId,
+    ) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let changed = client
+            .execute(
+                "UPDATE attempt SET response = '' WHERE app_id = $1 AND msg_id = $2 AND id = $3",
+                &[&app_id.as_str(), &msg_id.as_str(), &attempt_id.as_str()],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(changed > 0)
     }
 
     async fn purge_payloads_before(
@@ -56,24 +89,35 @@ impl RetentionStore for PostgresStore {
     }
 }
 
-async fn expunge_message_content(
+/// Removes the payload of the application's message `name` (its id, else its uid) in the
+/// caller's transaction, and from the idempotent answer that created it.
+pub(super) async fn expunge_named_message(
     c: &impl GenericClient,
     app_id: &AppId,
-    msg_id: &MessageId,
+    name: &str,
 ) -> Result<bool, StoreError> {
-    // Runs in the caller's transaction. Two statements, not one: the second reads afresh
-    // after the first has locked the message row, so it also sees an answer whose writer
-    // (holding that row `FOR SHARE`, see `put_idempotent_response`) committed meanwhile.
-    let expunged = c
-        .query(
-            "UPDATE message SET payload = NULL WHERE app_id = $1 AND id = $2 RETURNING id",
-            &[&app_id.as_str(), &msg_id.as_str()],
-        )
-        .await
-        .map_err(backend)?
-        .iter()
-        .map(|row| get::<String>(row, 0))
-        .collect::<Result<Vec<_>, _>>()?;
+    // Two statements, not one: the second reads afresh after the first has locked the
+    // message row, so it also sees an answer whose writer (holding that row `FOR SHARE`, see
+    // `put_idempotent_response`) committed meanwhile.
+    let mut expunged = Vec::new();
+    for column in ["id", "event_id"] {
+        expunged = c
+            .query(
+                &format!(
+                    "UPDATE message SET payload = NULL WHERE app_id = $1 AND {column} = $2
+                     RETURNING id"
+                ),
+                &[&app_id.as_str(), &name],
+            )
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(|row| get::<String>(row, 0))
+            .collect::<Result<Vec<_>, _>>()?;
+        if !expunged.is_empty() {
+            break;
+        }
+    }
     erase_from_idempotent_answers(c, &expunged).await?;
     Ok(!expunged.is_empty())
 }

@@ -1,5 +1,6 @@
 //! SQL for background tasks on SQLite: the `background_task` table (schema_5.sql) with its lease
-//! and cursor, and the batches of a replay task.
+//! and cursor, and the batches of a replay task (a purge's and a usage task's batches are in
+//! `task_batches.rs`).
 
 use async_trait::async_trait;
 use rusqlite::types::Value;
@@ -7,8 +8,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::deliveries::{end_rest, enqueue_resend, make_due_now};
 use super::replay::{event_types_json, select_pairs};
-use super::rows::{Cursor, corrupt, from_json, from_micros, to_micros};
-use super::{SqliteStore, backend};
+use super::rows::{Cursor, corrupt, from_json, from_micros, to_json, to_micros};
+use super::{SqliteStore, backend, task_batches};
 use crate::domain::{
     AppId, BackgroundTaskId, BackgroundTaskKind, BackgroundTaskStatus, EndpointId, EventTypeName,
     MessageId, Timestamp,
@@ -17,11 +18,11 @@ use crate::store::sealing::Sealing;
 use crate::store::stored;
 use crate::store::{
     BackgroundTask, BackgroundTaskStore, ClaimedBackgroundTask, NewBackgroundTask, Page,
-    PageRequest, ReplayFilter, ReplayProgress, ReplayStep, StoreError,
+    PageRequest, ReplayFilter, ReplayProgress, ReplayStep, StoreError, UsageRow,
 };
 
 const TASK_COLUMNS: &str = "id, app_id, kind, status, endpoint_id, event_types, selection, since,
-    until, messages_sent, batches, error, created_at, updated_at";
+    until, messages_sent, batches, error, created_at, updated_at, app_ids";
 
 #[async_trait]
 impl BackgroundTaskStore for SqliteStore {
@@ -30,8 +31,8 @@ impl BackgroundTaskStore for SqliteStore {
             let filter = &task.filter;
             c.prepare_cached(
                 "INSERT INTO background_task (id, app_id, kind, status, endpoint_id, event_types,
-         selection, since, until, created_at, updated_at)
-         VALUES (?1, ?2, ?3, 'running', ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
+         selection, since, until, created_at, updated_at, app_ids)
+         VALUES (?1, ?2, ?3, 'running', ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10)",
             )
             .map_err(backend)?
             .execute(params![
@@ -44,6 +45,7 @@ impl BackgroundTaskStore for SqliteStore {
                 to_micros(filter.since),
                 filter.until.map(to_micros),
                 to_micros(task.now),
+                app_ids_json(task.app_ids.as_deref())?,
             ])
             .map_err(backend)?;
             Ok(())
@@ -130,7 +132,7 @@ impl BackgroundTaskStore for SqliteStore {
         .await
     }
 
-    async fn run_replay_batch(&self, step: ReplayStep) -> Result<ReplayProgress, StoreError> {
+    async fn run_task_batch(&self, step: ReplayStep) -> Result<ReplayProgress, StoreError> {
         let sealing = std::sync::Arc::clone(&self.sealing);
         self.write_adding(move |c| {
             let progress = run_batch(c, &sealing, &step)?;
@@ -169,9 +171,87 @@ impl BackgroundTaskStore for SqliteStore {
         })
         .await
     }
+
+    async fn run_usage_batch(&self, step: ReplayStep) -> Result<ReplayProgress, StoreError> {
+        task_batches::run_usage_batch(self, step).await
+    }
+
+    async fn usage_rows(&self, task_id: &BackgroundTaskId) -> Result<Vec<UsageRow>, StoreError> {
+        let task_id = task_id.clone();
+        self.read(move |c| task_batches::usage_rows(c, &task_id))
+            .await
+    }
 }
 
-fn find_task(c: &Connection, id: &BackgroundTaskId) -> Result<Option<BackgroundTask>, StoreError> {
+fn app_ids_json(app_ids: Option<&[AppId]>) -> Result<Option<String>, StoreError> {
+    app_ids
+        .map(|ids| to_json(&ids.iter().map(AppId::as_str).collect::<Vec<_>>()))
+        .transpose()
+}
+
+/// The task's lease token still holds, and where its cursor stands (`""` before the first
+/// batch): `cursor_msg_id` is a replay's message, a purge's message and a usage task's
+/// application; `cursor_endpoint_id` only a replay's.
+pub(super) fn leased_position(
+    c: &Connection,
+    step: &ReplayStep,
+) -> Result<Option<(String, String)>, StoreError> {
+    Ok(c.prepare_cached(
+        "SELECT cursor_msg_id, cursor_endpoint_id FROM background_task
+             WHERE id = ?1 AND lease_token = ?2 AND status = 'running'",
+    )
+    .map_err(backend)?
+    .query_row(params![step.task_id.as_str(), step.lease_token], |row| {
+        Ok((
+            row.get::<_, Option<String>>(0)?,
+            row.get::<_, Option<String>>(1)?,
+        ))
+    })
+    .optional()
+    .map_err(backend)?
+    .map(|(msg, endpoint)| (msg.unwrap_or_default(), endpoint.unwrap_or_default())))
+}
+
+/// Records one batch: the cursor, the count, the lease, and `finished` when nothing is left.
+pub(super) fn record_batch(
+    c: &Connection,
+    step: &ReplayStep,
+    cursor: (String, String),
+    counted: usize,
+    finished: bool,
+) -> Result<ReplayProgress, StoreError> {
+    let status = if finished {
+        BackgroundTaskStatus::Finished
+    } else {
+        BackgroundTaskStatus::Running
+    };
+    c.prepare_cached(
+        "UPDATE background_task SET status = ?2, cursor_msg_id = ?3, cursor_endpoint_id = ?4,
+         messages_sent = messages_sent + ?5, batches = batches + 1, lease_until = ?6,
+         updated_at = ?7 WHERE id = ?1",
+    )
+    .map_err(backend)?
+    .execute(params![
+        step.task_id.as_str(),
+        status.name(),
+        cursor.0,
+        cursor.1,
+        counted as i64,
+        to_micros(step.lease_until),
+        to_micros(step.now),
+    ])
+    .map_err(backend)?;
+    Ok(if finished {
+        ReplayProgress::Finished(counted)
+    } else {
+        ReplayProgress::Queued(counted)
+    })
+}
+
+pub(super) fn find_task(
+    c: &Connection,
+    id: &BackgroundTaskId,
+) -> Result<Option<BackgroundTask>, StoreError> {
     c.prepare_cached(&format!(
         "SELECT {TASK_COLUMNS} FROM background_task WHERE id = ?1"
     ))
@@ -187,27 +267,15 @@ pub fn run_batch(
     sealing: &Sealing,
     step: &ReplayStep,
 ) -> Result<ReplayProgress, StoreError> {
-    let leased: Option<(String, String)> = c
-        .prepare_cached(
-            "SELECT cursor_msg_id, cursor_endpoint_id FROM background_task
-             WHERE id = ?1 AND lease_token = ?2 AND status = 'running'",
-        )
-        .map_err(backend)?
-        .query_row(params![step.task_id.as_str(), step.lease_token], |row| {
-            Ok((
-                row.get::<_, Option<String>>(0)?,
-                row.get::<_, Option<String>>(1)?,
-            ))
-        })
-        .optional()
-        .map_err(backend)?
-        .map(|(msg, endpoint)| (msg.unwrap_or_default(), endpoint.unwrap_or_default()));
-    let Some(position) = leased else {
+    let Some(position) = leased_position(c, step)? else {
         return Ok(ReplayProgress::LeaseLost);
     };
     let Some(task) = find_task(c, &step.task_id)? else {
         return Ok(ReplayProgress::LeaseLost);
     };
+    if task.kind == BackgroundTaskKind::PurgeContent {
+        return task_batches::run_purge_batch(c, &task, step, position.0);
+    }
     let after = Some(position).filter(|(msg, _)| !msg.is_empty());
     let selected = select_pairs(c, sealing, &task.filter, &after, Some(step.limit))?;
     for (msg_id, endpoint_id) in &selected.queue {
@@ -229,32 +297,7 @@ pub fn run_batch(
     let sent = selected.queue.len() + selected.due_now.len();
     let finished = selected.scanned < step.limit;
     let cursor = selected.last_scanned.or(after).unwrap_or_default();
-    let status = if finished {
-        BackgroundTaskStatus::Finished
-    } else {
-        BackgroundTaskStatus::Running
-    };
-    c.prepare_cached(
-        "UPDATE background_task SET status = ?2, cursor_msg_id = ?3, cursor_endpoint_id = ?4,
-         messages_sent = messages_sent + ?5, batches = batches + 1, lease_until = ?6,
-         updated_at = ?7 WHERE id = ?1",
-    )
-    .map_err(backend)?
-    .execute(params![
-        step.task_id.as_str(),
-        status.name(),
-        cursor.0,
-        cursor.1,
-        sent as i64,
-        to_micros(step.lease_until),
-        to_micros(step.now),
-    ])
-    .map_err(backend)?;
-    Ok(if finished {
-        ReplayProgress::Finished(sent)
-    } else {
-        ReplayProgress::Queued(sent)
-    })
+    record_batch(c, step, cursor, sent, finished)
 }
 
 fn task_from_row(row: &Row<'_>) -> Result<BackgroundTask, StoreError> {
@@ -275,12 +318,13 @@ fn task_from_row(row: &Row<'_>) -> Result<BackgroundTask, StoreError> {
                 row.get::<_, Option<String>>(11)?,
                 row.get::<_, i64>(12)?,
                 row.get::<_, i64>(13)?,
+                row.get::<_, Option<String>>(14)?,
             ),
         ))
     };
     let (id, app_id, kind, status, endpoint_id, event_types, selection, since, until, progress) =
         read(row).map_err(backend)?;
-    let (messages_sent, batches, error, created_at, updated_at) = progress;
+    let (messages_sent, batches, error, created_at, updated_at, app_ids) = progress;
     let unknown = |what: &str| StoreError::Backend(format!("unknown task {what}").into());
     let event_types = event_types
         .map(|text| {
@@ -302,6 +346,12 @@ fn task_from_row(row: &Row<'_>) -> Result<BackgroundTask, StoreError> {
             since: from_micros(since),
             until: until.map(from_micros),
         },
+        app_ids: app_ids
+            .map(|text| {
+                from_json::<Vec<String>>(&text)
+                    .map(|ids| ids.into_iter().map(AppId::from_trusted).collect())
+            })
+            .transpose()?,
         messages_sent: u64::try_from(messages_sent).unwrap_or(0),
         batches: u64::try_from(batches).unwrap_or(0),
         error,

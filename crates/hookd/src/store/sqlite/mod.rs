@@ -38,6 +38,7 @@ mod rows;
 mod sealed_values;
 mod settings;
 mod streams;
+mod task_batches;
 mod tokens;
 mod vitals;
 mod web_sessions;
@@ -301,6 +302,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_10.sql"),
     include_str!("schema_11.sql"),
     include_str!("schema_12.sql"),
+    include_str!("schema_erasure.sql"),
 ];
 
 fn migrate(connection: &Connection) -> Result<(), StoreError> {

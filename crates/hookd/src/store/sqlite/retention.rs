@@ -1,14 +1,15 @@
-//! SQL for content removal on SQLite: expunging a message's payload, and the retention purges.
+//! SQL for content removal on SQLite: expunging a message's payload (one, or several by id or
+//! uid) and an attempt's response body, and the retention purges.
 //! The purges pick their rows on a read connection and then update them by primary key, so the
 //! single writer never scans the message or attempt table.
 
 use async_trait::async_trait;
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::idempotency::expunge_idempotent_answers;
 use super::rows::to_micros;
 use super::{SqliteStore, backend};
-use crate::domain::{AppId, MessageId, Timestamp};
+use crate::domain::{AppId, AttemptId, MessageId, Timestamp};
 use crate::store::{RetentionStore, StoreError};
 
 #[async_trait]
@@ -19,17 +20,40 @@ impl RetentionStore for SqliteStore {
         msg_id: &MessageId,
     ) -> Result<bool, StoreError> {
         let (app_id, msg_id) = (app_id.clone(), msg_id.clone());
+        self.write(move |c| expunge_named_message(c, &app_id, msg_id.as_str()))
+            .await
+    }
+
+    async fn expunge_message_contents(
+        &self,
+        app_id: &AppId,
+        names: Vec<String>,
+    ) -> Result<Vec<bool>, StoreError> {
+        let app_id = app_id.clone();
         self.write(move |c| {
-            let app_id = &app_id;
-            let msg_id = &msg_id;
+            names
+                .iter()
+                .map(|name| expunge_named_message(c, &app_id, name))
+                .collect()
+        })
+        .await
+    }
+
+    async fn expunge_attempt_content(
+        &self,
+        app_id: &AppId,
+        msg_id: &MessageId,
+        attempt_id: &AttemptId,
+    ) -> Result<bool, StoreError> {
+        let (app_id, msg_id, attempt_id) = (app_id.clone(), msg_id.clone(), attempt_id.clone());
+        self.write(move |c| {
             let changed = c
-                .prepare_cached("UPDATE message SET payload = NULL WHERE app_id = ?1 AND id = ?2")
+                .prepare_cached(
+                    "UPDATE attempt SET response = '' WHERE app_id = ?1 AND msg_id = ?2 AND id = ?3",
+                )
                 .map_err(backend)?
-                .execute([app_id.as_str(), msg_id.as_str()])
+                .execute([app_id.as_str(), msg_id.as_str(), attempt_id.as_str()])
                 .map_err(backend)?;
-            if changed > 0 {
-                expunge_idempotent_answers(c, msg_id.as_str())?;
-            }
             Ok(changed > 0)
         })
         .await
@@ -62,6 +86,41 @@ impl RetentionStore for SqliteStore {
             return Ok(0);
         }
         self.write(move |c| purge_attempt_bodies(c, &ids)).await
+    }
+}
+
+/// Removes the payload of the application's message `name` (its id, else its uid) and from
+/// the idempotent answer that created it; whether there is such a message.
+pub(super) fn expunge_named_message(
+    c: &Connection,
+    app_id: &AppId,
+    name: &str,
+) -> Result<bool, StoreError> {
+    let msg_id: Option<String> = c
+        .prepare_cached(
+            "UPDATE message SET payload = NULL WHERE app_id = ?1 AND id = ?2 RETURNING id",
+        )
+        .map_err(backend)?
+        .query_row([app_id.as_str(), name], |row| row.get(0))
+        .optional()
+        .map_err(backend)?;
+    let msg_id = match msg_id {
+        Some(id) => Some(id),
+        None => c
+            .prepare_cached(
+                "UPDATE message SET payload = NULL WHERE app_id = ?1 AND event_id = ?2 RETURNING id",
+            )
+            .map_err(backend)?
+            .query_row([app_id.as_str(), name], |row| row.get(0))
+            .optional()
+            .map_err(backend)?,
+    };
+    match msg_id {
+        Some(id) => {
+            expunge_idempotent_answers(c, &id)?;
+            Ok(true)
+        }
+        None => Ok(false),
     }
 }
 

@@ -76,6 +76,7 @@ async fn recover_makes_waiting_retries_due_and_ends_the_rest(store: Arc<dyn Stor
             id: id.clone(),
             kind: BackgroundTaskKind::EndpointRecover,
             filter: filter.clone(),
+            app_ids: None,
             now: later,
         })
         .await
@@ -86,7 +87,7 @@ async fn recover_makes_waiting_retries_due_and_ends_the_rest(store: Arc<dyn Stor
         .unwrap()
         .expect("the recover task is claimed");
     let progress = store
-        .run_replay_batch(ReplayStep {
+        .run_task_batch(ReplayStep {
             task_id: id.clone(),
             lease_token: claim.lease_token,
             limit: 100,
