@@ -2,7 +2,7 @@
 // eventId, with an inline application), get, list with every filter the SDK sends, precheck,
 // expunge content, and the delivery itself verified with the SDK's `Webhook` class.
 import assert from "node:assert/strict";
-import { Webhook, WebhookVerificationError } from "svix";
+import { Webhook, WebhookVerificationError, messageInRaw } from "svix";
 import {
   expectedSignature,
   rejectsWith,
@@ -167,6 +167,34 @@ export async function message_expunge_content(t) {
   assert.deepEqual(expunged.payload, {});
   assert.equal(expunged.eventType, "expunge.test");
   await rejectsWith(404, t.svix.message.expungeContent(app.id, "msg_doesnotexist"), "an unknown message");
+}
+
+export async function message_in_raw(t) {
+  // messageInRaw sends `payload: {}` and the text in `transformationsParams.rawPayload`;
+  // hookd used to drop the text and send `{}`.
+  const receiver = await t.receiver();
+  const app = await t.app();
+  const { secret } = await t.endpoint(app.id, receiver.endpointUrl("/raw"));
+  const raw = '{"amount": 1.50,  "id":"inv_1"}';
+  const msg = await t.svix.message.create(app.id, messageInRaw("raw.sent", raw), { withContent: true });
+  assert.deepEqual(msg.payload, { amount: 1.5, id: "inv_1" });
+  const [request] = await receiver.waitFor(1, { path: "/raw" });
+  assert.equal(request.body.toString("utf8"), raw, "the raw payload is sent as it was written");
+  verifyDelivery(request, secret, msg.id, { amount: 1.5, id: "inv_1" });
+  const typed = await t.svix.message.create(app.id, messageInRaw("raw.sent", raw, "application/json"));
+  await receiver.waitFor(2, { path: "/raw" });
+  assert.equal(receiver.requests("/raw")[1].headers["webhook-id"], typed.id);
+
+  // What hookd cannot send as meant is a 422 naming the field, and nothing is created.
+  await rejectsWithValidation(
+    t.svix.message.create(app.id, messageInRaw("raw.sent", "plain text", "text/plain")),
+    ["body", "transformationsParams", "headers", "content-type"],
+  );
+  await rejectsWithValidation(
+    t.svix.message.create(app.id, messageInRaw("raw.sent", "plain text")),
+    ["body", "transformationsParams", "rawPayload"],
+  );
+  assert.equal((await t.svix.message.list(app.id)).data.length, 2);
 }
 
 export async function message_refusals(t) {
