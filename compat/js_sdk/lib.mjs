@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import http from "node:http";
+import readline from "node:readline";
 import { fileURLToPath } from "node:url";
 import { ApiException, Svix, Webhook, WebhookVerificationError } from "svix";
 
@@ -345,31 +346,64 @@ async function runScenarios(url, module, args) {
     console.log(JSON.stringify(all.map(([name]) => name)));
     return;
   }
-  const chosen = args.length === 0 ? all : args.map((name) => [name, module[name]]);
+  const names = args.length === 0 ? all.map(([name]) => name) : args;
+  for (const name of names) {
+    const result = await runOne(area, module, name);
+    if (!result.ok) {
+      console.error(result.message);
+      process.exit(result.usage ? 2 : 1);
+    }
+    console.log(result.message);
+  }
+  // Open keep-alive sockets of fetch must not hold the process.
+  process.exit(0);
+}
+
+/** Runs one scenario; never throws. */
+async function runOne(area, module, name) {
+  const all = Object.keys(module).filter((key) => typeof module[key] === "function");
+  const scenario = module[name];
+  if (typeof scenario !== "function") {
+    return { ok: false, usage: true, message: `${area}.mjs has no scenario ${name}; it has: ${all.join(", ")}` };
+  }
   const serverUrl = process.env.HOOKD_URL;
   const token = process.env.HOOKD_TOKEN;
   if (!serverUrl || !token) {
-    console.error("HOOKD_URL and HOOKD_TOKEN must name the hookd under test and its admin token");
-    process.exit(2);
+    return { ok: false, usage: true, message: "HOOKD_URL and HOOKD_TOKEN must name the hookd under test and its admin token" };
   }
-  for (const [name, scenario] of chosen) {
-    if (typeof scenario !== "function") {
-      console.error(`${area}.mjs has no scenario ${name}; it has: ${all.map(([n]) => n).join(", ")}`);
-      process.exit(2);
+  const t = new Context(serverUrl.replace(/\/+$/, ""), token);
+  const started = Date.now();
+  try {
+    await scenario(t);
+  } catch (error) {
+    return { ok: false, message: `FAIL ${area}.${name}: ${formatError(error)}` };
+  } finally {
+    await t.close().catch(() => {});
+  }
+  return { ok: true, message: `ok ${area}.${name} (${Date.now() - started} ms)` };
+}
+
+/**
+ * The worker compat/test_js_sdk.py keeps for a session (`node worker.mjs`), so that each test
+ * does not pay for starting node and loading the SDK: reads one `{"area", "scenario"}` JSON
+ * line at a time from stdin, runs that scenario, and answers one line `@@result {json}`.
+ */
+export async function serveScenarios() {
+  const lines = readline.createInterface({ input: process.stdin });
+  for await (const line of lines) {
+    if (line.trim() === "") {
+      continue;
     }
-    const t = new Context(serverUrl.replace(/\/+$/, ""), token);
-    const started = Date.now();
+    let result;
     try {
-      await scenario(t);
+      const { area, scenario } = JSON.parse(line);
+      const module = await import(new URL(`./${area}.mjs`, import.meta.url));
+      result = await runOne(area, module, scenario);
     } catch (error) {
-      console.error(`FAIL ${area}.${name}: ${formatError(error)}`);
-      process.exit(1);
-    } finally {
-      await t.close();
+      result = { ok: false, message: `the worker could not run ${line}: ${formatError(error)}` };
     }
-    console.log(`ok ${area}.${name} (${Date.now() - started} ms)`);
+    process.stdout.write(`@@result ${JSON.stringify(result)}\n`);
   }
-  // Open keep-alive sockets of fetch must not hold the process.
   process.exit(0);
 }
 
