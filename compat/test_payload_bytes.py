@@ -145,3 +145,25 @@ def test_duplicate_payload_key_is_refused_with_422(hookd: Hookd, client, receive
     assert detail[0]["loc"] == ["body", "payload", "order", "id"]
     assert '"id"' in detail[0]["msg"]
     assert client.message.list(app.id).data == []
+
+
+def test_sdk_message_in_raw_is_delivered_as_written(client, receiver):
+    # `message_in_raw` sends `payload: {}` and the text in `transformationsParams.rawPayload`;
+    # hookd used to drop the text and deliver `{}`.
+    from svix.api.message import message_in_raw
+    from svix.exceptions import HTTPValidationError
+
+    app, endpoint, secret = make_app_with_endpoint(client, receiver)
+    raw = '{"amount": 1.50,  "id":"inv_1"}'
+    created = client.message.create(app.id, message_in_raw("raw.sent", raw), MessageCreateOptions(with_content=True))
+    assert created.payload == {"amount": 1.5, "id": "inv_1"}
+    request = delivered_to(receiver, endpoint, created.id)
+    assert request.body.decode("utf-8") == raw
+    assert_verifies(request, secret)
+    try:
+        client.message.create(app.id, message_in_raw("raw.sent", "plain text", "text/plain"))
+    except HTTPValidationError as error:
+        assert error.detail[0].loc == ["body", "transformationsParams", "headers", "content-type"]
+    else:
+        raise AssertionError("a text/plain raw payload was accepted")
+    assert [m.id for m in client.message.list(app.id).data] == [created.id]

@@ -19,6 +19,7 @@ use super::error::{ApiError, ApiResult};
 use super::json::ValidJson;
 use super::lookup_first::input_after_lookup;
 use super::message_filter::MessageFilterQuery;
+use super::message_raw_payload::TransformationsParams;
 use super::pagination::{ListResponse, PageQuery, render_page};
 use super::params::{ApiPath, ApiQuery, OpenQuery, QueryPart, flag, yes};
 use crate::domain::limits::{self, TAG};
@@ -56,15 +57,27 @@ pub struct MessageIn {
     /// Creates the application inline when the path names one that does not exist.
     #[serde(default)]
     pub application: Option<ApplicationIn>,
+    /// `rawPayload`, when given, is the payload instead of `payload` (the SDKs' `messageInRaw`).
+    #[serde(default)]
+    pub transformations_params: Option<TransformationsParams>,
 }
 
 impl MessageIn {
     pub fn parse(self) -> ApiResult<AcceptMessage> {
         let event_type = EventTypeName::parse(&self.event_type)
             .map_err(|error| ApiError::invalid_input(&["eventType"], error))?;
+        let raw_payload = self
+            .transformations_params
+            .map(TransformationsParams::into_raw_payload)
+            .transpose()?
+            .flatten();
+        let payload = match raw_payload {
+            Some(payload) => payload,
+            None => parse_payload(self.payload.as_deref())?,
+        };
         Ok(AcceptMessage {
             event_type,
-            payload: parse_payload(self.payload.as_deref())?,
+            payload,
             event_id: parse_event_id(self.event_id)?,
             channels: parse_channels(self.channels.unwrap_or_default())?,
             tags: parse_tags(self.tags.unwrap_or_default())?,
@@ -221,14 +234,17 @@ pub fn parse_payload(payload: Option<&RawValue>) -> ApiResult<MessagePayload> {
             PayloadError::NotAnObject.to_string(),
         ));
     };
-    MessagePayload::parse(payload.get()).map_err(|error| {
-        let mut loc = vec!["payload"];
-        if let PayloadError::DuplicateKey { path, key } = &error {
-            loc.extend(path.iter().map(String::as_str));
-            loc.push(key);
-        }
-        ApiError::invalid_body(&loc, error.to_string())
-    })
+    MessagePayload::parse(payload.get()).map_err(|error| payload_refusal(&["payload"], error))
+}
+
+/// The 422 for a payload refused at `field`: a duplicate key is located at the key itself.
+pub(super) fn payload_refusal(field: &[&str], error: PayloadError) -> ApiError {
+    let mut loc = field.to_vec();
+    if let PayloadError::DuplicateKey { path, key } = &error {
+        loc.extend(path.iter().map(String::as_str));
+        loc.push(key);
+    }
+    ApiError::invalid_body(&loc, error.to_string())
 }
 
 fn parse_event_id(event_id: Option<String>) -> ApiResult<Option<String>> {

@@ -46,6 +46,7 @@ mod lookup_first;
 mod message_filter;
 mod message_logs;
 mod message_precheck;
+mod message_raw_payload;
 mod messages;
 mod metrics;
 pub mod openapi;

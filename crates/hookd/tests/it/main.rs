@@ -44,6 +44,7 @@ mod postgres_schema;
 mod postgres_secrets_at_rest;
 mod races;
 mod rate_limit;
+mod raw_payload;
 mod readiness;
 mod recover_after_outage;
 mod replay;
