@@ -13,6 +13,7 @@
 //! inline by their handlers (`{}`, health) are described inline here.
 
 mod application_routes;
+mod environment_routes;
 mod inbound_routes;
 mod operation;
 pub mod schemas;
@@ -97,6 +98,7 @@ pub fn document() -> OpenApi {
 pub fn descriptions() -> Vec<OperationDoc> {
     let mut all = application_routes::operations();
     all.extend(service_routes::operations());
+    all.extend(environment_routes::operations());
     all
 }
 
