@@ -20,6 +20,7 @@ use super::applications::ApplicationIn;
 use super::endpoints::{EndpointIn, KeptFields};
 use super::error::{ApiError, ApiResult, FieldError};
 use super::event_types::{EventTypeIn, parse_name};
+use super::idempotency::AnswerNotRemembered;
 use super::json::ValidJson;
 use super::scoped_routes::Scope::Admin;
 use super::scoped_routes::{ScopedRoutes, post};
@@ -95,13 +96,18 @@ pub struct EndpointEnvironmentIn {
     pub endpoint: EndpointIn,
 }
 
-/// `POST /environment/export`: the whole installation.
+/// `POST /environment/export`: the whole installation. The SDK sends an idempotency key with
+/// every POST; this answer is never stored under it (`AnswerNotRemembered`), since it holds
+/// every secret.
 pub async fn export(
     State(ctx): State<ApiContext>,
     Extension(principal): Extension<Principal>,
-) -> ApiResult<Json<EnvironmentOut>> {
+) -> ApiResult<(Extension<AnswerNotRemembered>, Json<EnvironmentOut>)> {
     let exported = environment::export(&ctx.ops, &principal).await?;
-    Ok(Json(EnvironmentOut::from(exported)))
+    Ok((
+        Extension(AnswerNotRemembered),
+        Json(EnvironmentOut::from(exported)),
+    ))
 }
 
 /// `POST /environment/import`: 204 once everything is written; a 422 names the first bad

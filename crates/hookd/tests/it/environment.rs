@@ -315,6 +315,40 @@ async fn a_bad_entry_anywhere_is_refused_by_its_place_and_nothing_is_written() {
 }
 
 #[tokio::test]
+async fn an_export_is_never_stored_under_an_idempotency_key() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start(vec![]).await;
+    populate(&app, &receiver.url).await;
+    for _ in 0..2 {
+        let response = app
+            .http
+            .post(app.url("/environment/export"))
+            .bearer_auth(TOKEN)
+            .header("idempotency-key", "auto_same-key")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        assert!(response.headers().get("idempotent-replayed").is_none());
+        let document: Value = response.json().await.unwrap();
+        assert_eq!(
+            document["applications"][0]["endpoints"][0]["secret"],
+            SECRET
+        );
+    }
+    // The idempotency table holds no answer with the secret in it.
+    let connection = rusqlite::Connection::open_with_flags(
+        app.data_dir().join("hookd.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let stored: i64 = connection
+        .query_row("SELECT count(*) FROM idempotency", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(stored, 0);
+}
+
+#[tokio::test]
 async fn only_the_admin_moves_an_installation() {
     let app = TestApp::spawn().await;
     let (_, application) = app.post("/app", json!({"name": "A"})).await;
