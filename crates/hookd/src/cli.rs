@@ -11,7 +11,7 @@ use crate::config::{Config, ServeArgs, parse_database_url};
 use crate::store::postgres::PostgresStore;
 use crate::telemetry::ErrorChain;
 use crate::telemetry::LogFormat;
-use crate::{listen_cli, operator_cli, rotate_key_cli};
+use crate::{environment_cli, listen_cli, operator_cli, rotate_key_cli};
 
 #[derive(Debug, Parser)]
 #[command(name = "hookd", version, about = "A webhook delivery server")]
@@ -42,6 +42,11 @@ enum Command {
     RotateKey(rotate_key_cli::RotateKeyArgs),
     /// Forward an application's or an inbound source's messages to a local URL, as they arrive.
     Listen(listen_cli::ListenArgs),
+    /// Write every event type, application and endpoint (with its secret) of a running
+    /// hookd to stdout as JSON.
+    Export(environment_cli::ExportArgs),
+    /// Create or update what an export file holds in a running hookd; all or nothing.
+    Import(environment_cli::ImportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -66,6 +71,8 @@ pub fn main() -> ExitCode {
         Command::Replay(args) => operator_cli::replay(args),
         Command::RotateKey(args) => rotate_key_cli::rotate_key(args),
         Command::Listen(args) => listen_cli::listen(args),
+        Command::Export(args) => environment_cli::export(args),
+        Command::Import(args) => environment_cli::import(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -13,6 +13,7 @@ pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod engine;
+pub mod environment_cli;
 pub mod http_server;
 pub mod listen_cli;
 pub mod operator_cli;

@@ -1,4 +1,5 @@
-//! Operator commands on top of the HTTP API: `hookd attempts list` and `hookd replay`.
+//! Operator commands on top of the HTTP API: `hookd attempts list` and `hookd replay` (and the
+//! `--server` arguments `environment_cli` shares).
 //!
 //! These talk to a running hookd over HTTP (`--server`, `--token`) exactly as any client would;
 //! they never open the database, so they work against any node and any backend. Errors are for a
@@ -15,8 +16,8 @@ use crate::domain::Timestamp;
 /// Where the server is and how to authenticate.
 #[derive(Debug, Args)]
 pub struct ServerArgs {
-    /// Base URL of a running hookd.
-    #[arg(long, env = "HOOKD_SERVER", default_value = "http://127.0.0.1:8071", value_parser = parse_server_url)]
+    /// Base URL of a running hookd (also `--url`).
+    #[arg(long, visible_alias = "url", env = "HOOKD_SERVER", default_value = "http://127.0.0.1:8071", value_parser = parse_server_url)]
     pub(crate) server: String,
     /// The admin bearer token.
     #[arg(long, env = "HOOKD_ADMIN_TOKEN", hide_env_values = true)]

@@ -60,6 +60,13 @@ impl Idempotency {
     }
 }
 
+/// Left in a response's extensions by a handler whose answer must not be stored (the
+/// environment export, which carries every signing secret and credential: stored, they would
+/// sit unsealed in the idempotency table for the whole window). Its key is released instead,
+/// so a retry runs again, which is harmless for a read.
+#[derive(Debug, Clone, Copy)]
+pub struct AnswerNotRemembered;
+
 /// Middleware: replays stored answers for repeated keys and records new 2xx answers.
 pub async fn replay_or_record(
     State(state): State<Idempotency>,
@@ -121,7 +128,8 @@ async fn handle(state: &Idempotency, request: Request, next: Next) -> ApiResult<
     };
 
     let response = next.run(Request::from_parts(parts, Body::from(body))).await;
-    if !response.status().is_success() {
+    let not_remembered = response.extensions().get::<AnswerNotRemembered>().is_some();
+    if !response.status().is_success() || not_remembered {
         if let Err(error) = idempotency::release(ops, &scope_key).await {
             // The reservation lapses after `idempotency::ABANDONED_AFTER`; until then a retry gets 409.
             tracing::warn!(error = %ErrorChain(&error), "could not release an idempotency key");

@@ -34,7 +34,10 @@ mod endpoint_stats;
 mod endpoint_targets;
 mod endpoints;
 mod erasure;
+mod environment;
+mod environment_document;
 mod error;
+mod event_type_import;
 mod event_types;
 pub mod fuzzing;
 mod health;
@@ -131,7 +134,8 @@ fn declared_routes() -> DeclaredRoutes {
         api: resource_routes()
             .merge(token_routes())
             .merge(operational_webhooks::routes())
-            .merge(stream::app_routes()),
+            .merge(stream::app_routes())
+            .merge(environment::routes()),
         api_public: ScopedRoutes::new(API_PREFIX)
             .route("/health", get(Public, health::get))
             .route("/health/ready", get(Public, health::ready))

@@ -18,6 +18,7 @@ pub mod inbound;
 mod inputs;
 pub mod limits;
 mod messages;
+pub mod openapi_webhooks;
 pub mod operational;
 mod payload;
 pub mod portal;

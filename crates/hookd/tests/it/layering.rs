@@ -25,6 +25,7 @@ const LAYERS: &[&[&str]] = &[
         "cli",
         "operator_cli",
         "listen_cli",
+        "environment_cli",
         "rotate_key_cli",
         "main",
         "lib",

@@ -358,6 +358,7 @@ fn declared_scopes_follow_the_scope_model() {
         "/api/v1/app/{app_id}/stream",
         "/api/v1/background-task",
         "/api/v1/stats/",
+        "/api/v1/environment/",
         "/ingest/api/v1/",
     ];
     for route in route_table() {

@@ -14,6 +14,7 @@
 
 mod application_routes;
 mod erasure_routes;
+mod environment_routes;
 mod inbound_routes;
 mod operation;
 pub mod schemas;
@@ -99,6 +100,7 @@ pub fn descriptions() -> Vec<OperationDoc> {
     let mut all = application_routes::operations();
     all.extend(erasure_routes::operations());
     all.extend(service_routes::operations());
+    all.extend(environment_routes::operations());
     all
 }
 
