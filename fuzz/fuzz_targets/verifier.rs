@@ -45,7 +45,7 @@ fn build(input: &Input<'_>) -> Option<Verifier> {
             .secrets
             .iter()
             .filter_map(|bytes| Secret::from_bytes(bytes).ok());
-        return Verifier::standard_webhooks(secrets.collect()).ok();
+        return Verifier::standard_webhooks(secrets).ok();
     }
     let secrets = SharedSecrets::new(&input.secrets).ok()?;
     Some(match source_type {

@@ -9,6 +9,7 @@
 
 #![warn(missing_docs)]
 
+mod asymmetric;
 mod error;
 pub mod generic;
 mod mac;
@@ -19,11 +20,14 @@ pub mod standard;
 mod timestamp;
 mod verifier;
 
+pub use asymmetric::{Ed25519Error, PublicKey};
 pub use error::{ConfigError, VerifyError};
 pub use providers::{github, shopify, slack, stripe, twilio};
 pub use request::InboundRequest;
 pub use secrets::{HeaderName, SharedSecrets};
-pub use standard::{Secret, SecretError, sign, signature_header, verify};
+pub use standard::{
+    Secret, SecretError, VerificationKey, sign, signature_header, verify, verify_keys,
+};
 pub use verifier::{SourceType, Verifier};
 
 /// How far, in seconds, a signed timestamp may lie from "now" in either direction before

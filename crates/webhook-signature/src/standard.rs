@@ -1,8 +1,10 @@
 //! Standard Webhooks signing, the scheme hookd uses for every outbound message and that Svix
-//! shares. This module owns the `whsec_` [`Secret`], the `v1,` signature over
-//! `"{msg_id}.{timestamp}.{body}"`, the space-separated `webhook-signature` header that carries one
-//! signature per active secret during key rotation, and its verification. It does not read
-//! requests, the clock or a random source: callers pass header values, `now` and random bytes.
+//! shares. This module owns the signing [`Secret`] (a symmetric `whsec_` key, or an ed25519
+//! `whsk_` key pair), the signature over `"{msg_id}.{timestamp}.{body}"` (`v1,` HMAC-SHA256 or
+//! `v1a,` ed25519), the space-separated `webhook-signature` header that carries one signature per
+//! active secret during key rotation, and its verification, with secrets or with the `whpk_`
+//! public keys of `asymmetric`. It does not read requests, the clock or a random source: callers
+//! pass header values, `now` and random bytes.
 //!
 //! Specification: <https://github.com/standard-webhooks/standard-webhooks/blob/main/spec/standard-webhooks.md>
 
@@ -14,6 +16,7 @@ use base64::engine::general_purpose::{STANDARD, STANDARD_PAD_INDIFFERENT};
 use subtle::ConstantTimeEq;
 
 use crate::VerifyError;
+use crate::asymmetric::{self, Ed25519Error, KeyPair, PublicKey};
 use crate::mac::{hmac_sha256, tags_match};
 use crate::timestamp::{check_within_tolerance, parse_unix_timestamp};
 
@@ -25,14 +28,24 @@ pub const MAX_SECRET_LEN: usize = 64;
 const SECRET_PREFIX: &str = "whsec_";
 const SIGNATURE_VERSION: &str = "v1";
 
-/// A symmetric signing key of 24 to 64 bytes.
+/// A signing key: a symmetric key of 24 to 64 bytes (`whsec_`, signing `v1` HMAC-SHA256
+/// entries), or an ed25519 key pair (`whsk_`, signing `v1a` entries that receivers verify with
+/// the pair's [`PublicKey`] alone).
 ///
 /// Its text form, from [`Display`](fmt::Display), is `whsec_` followed by the standard base64 of
-/// the key; that is what users see and what should be stored. [`Debug`](fmt::Debug) never shows
-/// the key, so a secret can sit in a logged struct without leaking.
+/// the key, or `whsk_` followed by the standard base64 of the 64-byte key pair (the 32-byte seed,
+/// then the 32-byte public key, as libsodium and Svix write it); that is what should be stored.
+/// [`Debug`](fmt::Debug) never shows the key, so a secret can sit in a logged struct without
+/// leaking.
 #[derive(Clone)]
 pub struct Secret {
-    key: Vec<u8>,
+    key: SecretKey,
+}
+
+#[derive(Clone)]
+enum SecretKey {
+    Hmac(Vec<u8>),
+    Ed25519(KeyPair),
 }
 
 /// Why text or bytes could not become a [`Secret`].
@@ -52,13 +65,26 @@ pub enum SecretError {
         /// The length of the rejected key, in bytes.
         len: usize,
     },
+    /// A `whsk_` key that is not a valid ed25519 key pair.
+    #[error(transparent)]
+    InvalidKeyPair(#[from] Ed25519Error),
+    /// A `whpk_` public key was given where a signing secret is needed.
+    #[error("a whpk_ public key cannot sign; the signing secret is the whsk_ key")]
+    PublicKeyGiven,
 }
 
 impl Secret {
-    /// Parses `whsec_<base64>`, or bare base64 as the Standard Webhooks libraries also accept.
+    /// Parses `whsec_<base64>`, or bare base64 as the Standard Webhooks libraries also accept,
+    /// or a `whsk_<base64>` ed25519 key pair.
     ///
     /// Base64 padding is optional, since secrets are often copied without it.
     pub fn parse(text: &str) -> Result<Self, SecretError> {
+        if let Some(encoded_pair) = text.strip_prefix(asymmetric::SECRET_KEY_PREFIX) {
+            return Ok(Self::ed25519(KeyPair::decode(encoded_pair, false)?));
+        }
+        if text.starts_with(asymmetric::PUBLIC_KEY_PREFIX) {
+            return Err(SecretError::PublicKeyGiven);
+        }
         let encoded_key = text.strip_prefix(SECRET_PREFIX).unwrap_or(text);
         let key = STANDARD_PAD_INDIFFERENT
             .decode(encoded_key)
@@ -80,12 +106,54 @@ impl Secret {
         Self::from_bytes(&key)
     }
 
-    /// Wraps raw key bytes, which must be 24 to 64 bytes long.
+    /// Parses only the forms [`Display`](fmt::Display) writes: [`Secret::parse_whsec`]'s, or
+    /// `whsk_` followed by the padded, canonical standard base64 of a 64-byte ed25519 key pair
+    /// whose public half belongs to its seed. For secrets a server's users choose, so that what
+    /// it shows back is exactly what it was given.
+    pub fn parse_strict(text: &str) -> Result<Self, SecretError> {
+        if let Some(encoded_pair) = text.strip_prefix(asymmetric::SECRET_KEY_PREFIX) {
+            return Ok(Self::ed25519(KeyPair::decode(encoded_pair, true)?));
+        }
+        if text.starts_with(asymmetric::PUBLIC_KEY_PREFIX) {
+            return Err(SecretError::PublicKeyGiven);
+        }
+        Self::parse_whsec(text)
+    }
+
+    /// Wraps raw symmetric key bytes, which must be 24 to 64 bytes long.
     pub fn from_bytes(key: &[u8]) -> Result<Self, SecretError> {
         if !(MIN_SECRET_LEN..=MAX_SECRET_LEN).contains(&key.len()) {
             return Err(SecretError::InvalidLength { len: key.len() });
         }
-        Ok(Self { key: key.to_vec() })
+        Ok(Self {
+            key: SecretKey::Hmac(key.to_vec()),
+        })
+    }
+
+    /// Makes a new ed25519 key pair from a 32-byte `seed`, which the caller draws from a
+    /// cryptographically secure source.
+    pub fn generate_ed25519(seed: &[u8; 32]) -> Self {
+        Self::ed25519(KeyPair::from_seed(seed))
+    }
+
+    /// The public key receivers verify this secret's `v1a` signatures with; `None` for a
+    /// symmetric secret, which has none (receivers need the secret itself).
+    pub fn public_key(&self) -> Option<PublicKey> {
+        match &self.key {
+            SecretKey::Hmac(_) => None,
+            SecretKey::Ed25519(pair) => Some(pair.public_key()),
+        }
+    }
+
+    /// Whether this is an ed25519 (`whsk_`) key pair.
+    pub fn is_asymmetric(&self) -> bool {
+        matches!(self.key, SecretKey::Ed25519(_))
+    }
+
+    fn ed25519(pair: KeyPair) -> Self {
+        Self {
+            key: SecretKey::Ed25519(pair),
+        }
     }
 
     /// Makes a new secret from `random_bytes`, which the caller draws from a cryptographically
@@ -106,15 +174,22 @@ impl FromStr for Secret {
 
 impl fmt::Display for Secret {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(formatter, "{SECRET_PREFIX}{}", STANDARD.encode(&self.key))
+        match &self.key {
+            SecretKey::Hmac(key) => write!(formatter, "{SECRET_PREFIX}{}", STANDARD.encode(key)),
+            SecretKey::Ed25519(pair) => pair.fmt(formatter),
+        }
     }
 }
 
-/// Two secrets are equal when their keys are; the comparison takes the same time wherever the
-/// keys differ.
+/// Two secrets are equal when they are of one kind and their keys are equal; the comparison
+/// takes the same time wherever the keys differ.
 impl PartialEq for Secret {
     fn eq(&self, other: &Self) -> bool {
-        self.key.ct_eq(&other.key).into()
+        match (&self.key, &other.key) {
+            (SecretKey::Hmac(mine), SecretKey::Hmac(theirs)) => mine.ct_eq(theirs).into(),
+            (SecretKey::Ed25519(mine), SecretKey::Ed25519(theirs)) => mine == theirs,
+            _ => false,
+        }
     }
 }
 
@@ -130,10 +205,55 @@ impl fmt::Debug for Secret {
 }
 
 /// Signs one message: `v1,` followed by the base64 of
-/// HMAC-SHA256(key, `"{msg_id}.{timestamp}.{body}"`).
+/// HMAC-SHA256(key, `"{msg_id}.{timestamp}.{body}"`) for a symmetric secret, or `v1a,` followed
+/// by the base64 of the ed25519 signature of the same content for a key pair.
 pub fn sign(secret: &Secret, msg_id: &str, timestamp: i64, body: &[u8]) -> String {
-    let tag = signature_tag(secret, msg_id, timestamp, body);
-    format!("{SIGNATURE_VERSION},{}", STANDARD.encode(tag))
+    match &secret.key {
+        SecretKey::Hmac(key) => {
+            let tag = signature_tag(key, msg_id, timestamp, body);
+            format!("{SIGNATURE_VERSION},{}", STANDARD.encode(tag))
+        }
+        SecretKey::Ed25519(pair) => {
+            let content = signed_content(msg_id, timestamp, body);
+            format!(
+                "{},{}",
+                asymmetric::SIGNATURE_VERSION,
+                STANDARD.encode(pair.sign(&content))
+            )
+        }
+    }
+}
+
+/// What verifies a message: a [`Secret`] (a symmetric one checks `v1` entries, a key pair `v1a`
+/// entries with its public half), or a receiver's [`PublicKey`] (`v1a` entries).
+#[derive(Debug, Clone, PartialEq)]
+pub enum VerificationKey {
+    /// A signing secret, `whsec_` or `whsk_`.
+    Secret(Secret),
+    /// An ed25519 public key, `whpk_`.
+    Public(PublicKey),
+}
+
+impl VerificationKey {
+    /// Parses a `whpk_` public key, or anything [`Secret::parse`] takes.
+    pub fn parse(text: &str) -> Result<Self, SecretError> {
+        if text.starts_with(asymmetric::PUBLIC_KEY_PREFIX) {
+            return Ok(Self::Public(PublicKey::parse(text)?));
+        }
+        Secret::parse(text).map(Self::Secret)
+    }
+}
+
+impl From<Secret> for VerificationKey {
+    fn from(secret: Secret) -> Self {
+        Self::Secret(secret)
+    }
+}
+
+impl From<PublicKey> for VerificationKey {
+    fn from(public_key: PublicKey) -> Self {
+        Self::Public(public_key)
+    }
 }
 
 /// The `webhook-signature` header value: one [`sign`] entry per secret, separated by spaces.
@@ -152,9 +272,9 @@ pub fn signature_header(secrets: &[&Secret], msg_id: &str, timestamp: i64, body:
 /// `webhook-signature` header values.
 ///
 /// The message passes if its timestamp is within `tolerance_secs` of `now_unix` in either
-/// direction (usually [`crate::DEFAULT_TOLERANCE_SECS`]) and any `v1` entry of the header matches
-/// any of `secrets`. Entries of other versions (such as the asymmetric `v1a`) are skipped.
-/// Tags are compared in constant time.
+/// direction (usually [`crate::DEFAULT_TOLERANCE_SECS`]) and any entry of the header matches
+/// any of `secrets`: a `v1` entry a symmetric secret, a `v1a` entry a key pair's public key.
+/// Entries of other versions are skipped. Tags are compared in constant time.
 ///
 /// # Errors
 /// [`VerifyError::MissingMessageId`], [`VerifyError::MissingSignature`],
@@ -164,6 +284,65 @@ pub fn signature_header(secrets: &[&Secret], msg_id: &str, timestamp: i64, body:
 /// [`VerifyError::NoMatchingSignature`] otherwise.
 pub fn verify(
     secrets: &[Secret],
+    msg_id: &str,
+    timestamp_header: &str,
+    signature_header: &str,
+    body: &[u8],
+    now_unix: i64,
+    tolerance_secs: i64,
+) -> Result<(), VerifyError> {
+    let keys: Vec<KeyRef<'_>> = secrets.iter().map(KeyRef::Secret).collect();
+    verify_with(
+        &keys,
+        msg_id,
+        timestamp_header,
+        signature_header,
+        body,
+        now_unix,
+        tolerance_secs,
+    )
+}
+
+/// [`verify`] with [`VerificationKey`]s, so that a receiver holding only `whpk_` public keys
+/// (and, during a rotation, a `whsec_` secret too) can verify a header of mixed `v1` and
+/// `v1a` entries: each key checks the entries of its own kind.
+///
+/// # Errors
+/// As [`verify`].
+pub fn verify_keys(
+    keys: &[VerificationKey],
+    msg_id: &str,
+    timestamp_header: &str,
+    signature_header: &str,
+    body: &[u8],
+    now_unix: i64,
+    tolerance_secs: i64,
+) -> Result<(), VerifyError> {
+    let keys: Vec<KeyRef<'_>> = keys
+        .iter()
+        .map(|key| match key {
+            VerificationKey::Secret(secret) => KeyRef::Secret(secret),
+            VerificationKey::Public(public_key) => KeyRef::Public(public_key),
+        })
+        .collect();
+    verify_with(
+        &keys,
+        msg_id,
+        timestamp_header,
+        signature_header,
+        body,
+        now_unix,
+        tolerance_secs,
+    )
+}
+
+enum KeyRef<'a> {
+    Secret(&'a Secret),
+    Public(&'a PublicKey),
+}
+
+fn verify_with(
+    keys: &[KeyRef<'_>],
     msg_id: &str,
     timestamp_header: &str,
     signature_header: &str,
@@ -188,17 +367,32 @@ pub fn verify(
         return Err(VerifyError::MalformedSignature);
     }
     // An entry that is not base64 cannot match, but a later entry still may.
-    let provided_tags: Vec<Vec<u8>> = entries
-        .iter()
-        .filter(|(version, _)| *version == SIGNATURE_VERSION)
-        .filter_map(|(_, encoded_tag)| STANDARD.decode(encoded_tag).ok())
-        .collect();
-
-    let any_match = secrets.iter().any(|secret| {
-        let expected = signature_tag(secret, msg_id, timestamp, body);
-        provided_tags
+    let provided = |wanted: &str| -> Vec<Vec<u8>> {
+        entries
             .iter()
-            .any(|provided| tags_match(&expected, provided))
+            .filter(|(version, _)| *version == wanted)
+            .filter_map(|(_, encoded)| STANDARD.decode(encoded).ok())
+            .collect()
+    };
+    let provided_tags = provided(SIGNATURE_VERSION);
+    let provided_signatures = provided(asymmetric::SIGNATURE_VERSION);
+    let content = signed_content(msg_id, timestamp, body);
+
+    let any_match = keys.iter().any(|key| match key {
+        KeyRef::Secret(Secret {
+            key: SecretKey::Hmac(key),
+        }) => {
+            let expected = signature_tag(key, msg_id, timestamp, body);
+            provided_tags
+                .iter()
+                .any(|provided| tags_match(&expected, provided))
+        }
+        KeyRef::Secret(Secret {
+            key: SecretKey::Ed25519(pair),
+        }) => pair
+            .public_key()
+            .verifies_any(&content, &provided_signatures),
+        KeyRef::Public(public_key) => public_key.verifies_any(&content, &provided_signatures),
     });
     if any_match {
         Ok(())
@@ -207,10 +401,17 @@ pub fn verify(
     }
 }
 
-fn signature_tag(secret: &Secret, msg_id: &str, timestamp: i64, body: &[u8]) -> Vec<u8> {
+fn signature_tag(key: &[u8], msg_id: &str, timestamp: i64, body: &[u8]) -> Vec<u8> {
     let timestamp = timestamp.to_string();
     hmac_sha256(
-        &secret.key,
+        key,
         &[msg_id.as_bytes(), b".", timestamp.as_bytes(), b".", body],
     )
+}
+
+/// `"{msg_id}.{timestamp}.{body}"`, what an ed25519 signature signs.
+fn signed_content(msg_id: &str, timestamp: i64, body: &[u8]) -> Vec<u8> {
+    let mut content = format!("{msg_id}.{timestamp}.").into_bytes();
+    content.extend_from_slice(body);
+    content
 }

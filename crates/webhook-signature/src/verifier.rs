@@ -8,7 +8,7 @@ use std::fmt;
 use crate::generic::GenericVerifier;
 use crate::request::InboundRequest;
 use crate::secrets::{SharedSecrets, check_tolerance};
-use crate::standard::{self, Secret};
+use crate::standard::{self, VerificationKey};
 use crate::{ConfigError, DEFAULT_TOLERANCE_SECS, VerifyError};
 use crate::{github, shopify, slack, stripe, twilio};
 
@@ -86,7 +86,7 @@ impl SourceType {
     }
 
     /// Whether the type signs with Standard Webhooks, so that its secrets are `whsec_` keys
-    /// for [`Verifier::standard_webhooks`].
+    /// (or `whpk_` public keys) for [`Verifier::standard_webhooks`].
     pub fn uses_standard_webhooks(self) -> bool {
         matches!(
             self,
@@ -110,7 +110,7 @@ pub struct Verifier {
 
 #[derive(Debug, Clone)]
 enum Scheme {
-    StandardWebhooks(Vec<Secret>),
+    StandardWebhooks(Vec<VerificationKey>),
     Stripe(SharedSecrets),
     Github(SharedSecrets),
     Shopify(SharedSecrets),
@@ -126,9 +126,15 @@ impl Verifier {
     /// Standard Webhooks (`standard-webhooks`, `svix`, `replicate`, `clerk`, `resend`):
     /// `webhook-id`, `webhook-timestamp` and `webhook-signature`, or the same with `svix-`.
     ///
+    /// The keys are `whsec_` secrets, `whsk_` key pairs or `whpk_` public keys
+    /// ([`VerificationKey`]); each checks the header's entries of its own kind.
+    ///
     /// # Errors
     /// [`ConfigError::NoSecrets`] for an empty list.
-    pub fn standard_webhooks(secrets: Vec<Secret>) -> Result<Self, ConfigError> {
+    pub fn standard_webhooks<K: Into<VerificationKey>>(
+        keys: impl IntoIterator<Item = K>,
+    ) -> Result<Self, ConfigError> {
+        let secrets: Vec<VerificationKey> = keys.into_iter().map(Into::into).collect();
         if secrets.is_empty() {
             return Err(ConfigError::NoSecrets);
         }
@@ -225,7 +231,7 @@ impl Verifier {
                     )?
                     .unwrap_or("");
                 let signature = header(&format!("{prefix}-signature"))?;
-                standard::verify(
+                standard::verify_keys(
                     secrets, msg_id, timestamp, signature, body, now_unix, tolerance,
                 )
             }

@@ -1,5 +1,7 @@
 //! `.../endpoint/{endpoint_id}/secret`: read an endpoint's signing secret, and rotate it with
-//! a grace period (`ops::endpoint_secrets`). Secrets are never logged.
+//! a grace period (`ops::endpoint_secrets`). Secrets are never logged. An ed25519 (`whsk_`)
+//! secret is shown as its `whpk_` public key (`domain::shown_key`), as Svix shows it; the
+//! rotate body's `keyType: "ed25519"` (a hookd extension) asks for a generated key pair.
 
 use axum::extract::State;
 use axum::{Extension, Json};
@@ -9,13 +11,15 @@ use super::ApiContext;
 use super::error::{ApiError, ApiResult};
 use super::json::ValidJson;
 use super::params::ApiPath;
-use crate::ops::endpoint_secrets::{self, parse_secret};
+use crate::domain::shown_key;
+use crate::ops::endpoint_secrets::{self, generate_asymmetric_secret, parse_secret};
 use crate::ops::{AppRef, Principal};
 
 const DEFAULT_GRACE_PERIOD_SECONDS: i64 = 24 * 60 * 60;
 const MAX_GRACE_PERIOD_SECONDS: i64 = 7 * 24 * 60 * 60;
 
-/// `{"key": "whsec_..."}`, the body of `GET .../secret`.
+/// `{"key": "whsec_..."}` (or `{"key": "whpk_..."}`, the public key of an ed25519 secret),
+/// the body of `GET .../secret`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct EndpointSecretOut {
     pub key: String,
@@ -25,10 +29,23 @@ pub struct EndpointSecretOut {
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EndpointSecretRotateIn {
+    /// A `whsec_` secret or a `whsk_` ed25519 key pair; generated when absent.
     #[serde(default)]
     pub key: Option<String>,
     #[serde(default)]
     pub grace_period_seconds: Option<i64>,
+    /// hookd extension: the kind of secret to generate when `key` is absent, `hmac`
+    /// (the default) or `ed25519`.
+    #[serde(default)]
+    pub key_type: Option<KeyType>,
+}
+
+/// The kinds of secret `keyType` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyType {
+    Hmac,
+    Ed25519,
 }
 
 /// `GET /app/{app_id}/endpoint/{endpoint_id}/secret`: the current secret.
@@ -49,7 +66,7 @@ pub async fn get_in(
 ) -> ApiResult<Json<EndpointSecretOut>> {
     let key = endpoint_secrets::current(&ctx.ops, principal, app, endpoint_id).await?;
     Ok(Json(EndpointSecretOut {
-        key: key.to_string(),
+        key: shown_key(&key),
     }))
 }
 
@@ -81,15 +98,22 @@ pub async fn rotate_in(
     input: Option<ValidJson<EndpointSecretRotateIn>>,
 ) -> ApiResult<Json<EndpointSecretOut>> {
     let input = input.map(|ValidJson(input)| input).unwrap_or_default();
-    let new_key = input
-        .key
-        .map(|raw| parse_secret(&raw, &["key"]))
-        .transpose()?;
+    let new_key = match (input.key, input.key_type) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid_body(
+                &["keyType"],
+                "give key or keyType, not both",
+            ));
+        }
+        (Some(raw), None) => Some(parse_secret(&raw, &["key"])?),
+        (None, Some(KeyType::Ed25519)) => Some(generate_asymmetric_secret()),
+        (None, Some(KeyType::Hmac) | None) => None,
+    };
     let grace = parse_grace_period(input.grace_period_seconds)?;
     let key =
         endpoint_secrets::rotate(&ctx.ops, principal, app, endpoint_id, new_key, grace).await?;
     Ok(Json(EndpointSecretOut {
-        key: key.to_string(),
+        key: shown_key(&key),
     }))
 }
 

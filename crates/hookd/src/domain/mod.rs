@@ -43,7 +43,7 @@ pub use messages::{
     TriggerType,
 };
 pub use payload::{MessagePayload, PayloadError};
-pub use secrets::{EndpointSecret, Secret, SigningSecrets};
+pub use secrets::{EndpointSecret, Secret, SigningSecrets, shown_key};
 pub use stats_window::HourWindow;
 
 /// Timestamps everywhere are UTC with millisecond precision or better.

@@ -5,6 +5,17 @@ pub use webhook_signature::Secret;
 
 use super::Timestamp;
 
+/// What hookd shows of a secret (the API's secret reads and the dashboard): a symmetric
+/// `whsec_` secret itself, since a receiver needs it to verify; for an ed25519 `whsk_` key pair
+/// only its `whpk_` public key, which is all a receiver needs, so the signing half never leaves
+/// hookd once stored (as Svix does).
+pub fn shown_key(secret: &Secret) -> String {
+    match secret.public_key() {
+        Some(public_key) => public_key.to_string(),
+        None => secret.to_string(),
+    }
+}
+
 /// One signing secret of an endpoint. The current secret has no expiry; a rotated-out secret
 /// keeps signing until `expires_at` so receivers can roll over without dropping deliveries.
 #[derive(Debug, Clone, PartialEq)]
@@ -91,6 +102,20 @@ mod tests {
         }
         let secrets = SigningSecrets::from_stored([broken, valid]);
         assert_eq!(secrets.usable()[0], Secret::parse(valid).unwrap());
+    }
+
+    #[test]
+    fn a_key_pair_shows_only_its_public_key() {
+        let symmetric = Secret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+        assert_eq!(
+            shown_key(&symmetric),
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+        );
+        let pair = Secret::parse("whsk_6Xb/dCcHpPea21PS1N9VY/NZW723CEc77N4rJCubMbfVKIDij2HKpMKkioLlX0dRqSKJp4AJ6p9lMicMFs6Kvg==").unwrap();
+        assert_eq!(
+            shown_key(&pair),
+            "whpk_1SiA4o9hyqTCpIqC5V9HUakiiaeACeqfZTInDBbOir4="
+        );
     }
 
     #[test]

@@ -16,7 +16,7 @@ use super::charts;
 use super::endpoint_headers;
 use super::layout::{self, Section};
 use super::session::Session;
-use crate::domain::{Endpoint, EndpointFields, EndpointUrl, EventTypeName};
+use crate::domain::{Endpoint, EndpointFields, EndpointUrl, EventTypeName, shown_key};
 use crate::ops::{AppRef, OpResult, applications, delivery_logs, endpoint_secrets, endpoints};
 
 #[derive(Debug, Deserialize)]
@@ -201,7 +201,7 @@ pub async fn reveal_secret(
     )
     .await
     {
-        Ok(secret) => secret_fragment(&secret.to_string(), "Signing secret").into_response(),
+        Ok(secret) => secret_fragment(&shown_key(&secret), "Signing secret").into_response(),
         Err(error) => layout::op_error_fragment(error),
     }
 }
@@ -225,7 +225,7 @@ pub async fn rotate_secret(
     .await
     {
         Ok(secret) => secret_fragment(
-            &secret.to_string(),
+            &shown_key(&secret),
             "New signing secret (the previous one is accepted for 24 hours)",
         )
         .into_response(),

@@ -4,6 +4,7 @@
 mod harness;
 
 mod api_errors;
+mod asymmetric_signatures;
 mod connections;
 mod crash;
 mod delivery;

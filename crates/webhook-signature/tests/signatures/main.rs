@@ -6,6 +6,7 @@ mod inbound;
 mod table;
 mod vectors;
 
+mod asymmetric;
 mod generic;
 mod github;
 mod provider_libraries;

@@ -38,7 +38,7 @@ impl Case {
                 .secrets
                 .iter()
                 .map(|secret| Secret::parse(secret).expect("whsec secret"));
-            return Verifier::standard_webhooks(secrets.collect()).expect("secrets");
+            return Verifier::standard_webhooks(secrets).expect("secrets");
         }
         let secrets = SharedSecrets::new(&self.secrets).expect("non-empty secrets");
         match source_type {

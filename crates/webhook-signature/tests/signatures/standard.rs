@@ -263,6 +263,7 @@ fn strict_parsing_takes_only_the_displayed_form() {
                 SecretError::MissingPrefix => "prefix",
                 SecretError::InvalidBase64(_) => "base64",
                 SecretError::InvalidLength { .. } => "length",
+                other => panic!("{text:?}: {other}"),
             });
         assert_eq!(kind, strict, "parse_whsec {text:?}");
         assert_eq!(Secret::parse(text).is_ok(), lenient, "parse {text:?}");

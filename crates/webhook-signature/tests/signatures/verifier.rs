@@ -165,7 +165,7 @@ fn standard_webhooks_reads_webhook_or_svix_headers() {
         "one header set, not a mix"
     );
     assert_eq!(
-        Verifier::standard_webhooks(Vec::new()).map(drop),
+        Verifier::standard_webhooks(Vec::<Secret>::new()).map(drop),
         Err(ConfigError::NoSecrets)
     );
 }

@@ -153,10 +153,11 @@ impl SourceConfig {
         }
         if source_type.scheme() == Scheme::Standard {
             for secret in &parsed.secrets {
-                if webhook_signature::Secret::parse(secret).is_err() {
+                if webhook_signature::VerificationKey::parse(secret).is_err() {
                     return Err(ConfigError::new(
                         "secret",
-                        "must be a base64 secret, optionally prefixed with whsec_",
+                        "must be a base64 secret, optionally prefixed with whsec_, \
+                         or a whpk_ ed25519 public key",
                     ));
                 }
             }

@@ -23,7 +23,7 @@ pub use request::{
     slack_challenge,
 };
 
-use webhook_signature::{ConfigError as Refused, Secret, SharedSecrets, Verifier};
+use webhook_signature::{ConfigError as Refused, SharedSecrets, VerificationKey, Verifier};
 
 /// How a source's requests are verified; each `SourceType` maps to one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,8 +72,7 @@ impl Scheme {
                 config
                     .secrets
                     .iter()
-                    .filter_map(|secret| Secret::parse(secret).ok())
-                    .collect(),
+                    .filter_map(|secret| VerificationKey::parse(secret).ok()),
             )?,
             Scheme::Github => Verifier::github(shared()?),
             Scheme::Shopify => Verifier::shopify(shared()?),
