@@ -51,6 +51,7 @@ mod operational_webhooks;
 mod pagination;
 mod params;
 mod patch;
+mod polling;
 pub mod rate_limit;
 mod replay;
 mod scoped_routes;
@@ -127,7 +128,8 @@ fn declared_routes() -> DeclaredRoutes {
         api: resource_routes()
             .merge(token_routes())
             .merge(operational_webhooks::routes())
-            .merge(stream::app_routes()),
+            .merge(stream::app_routes())
+            .merge(polling::routes()),
         api_public: ScopedRoutes::new(API_PREFIX)
             .route("/health", get(Public, health::get))
             .route("/health/ready", get(Public, health::ready))

@@ -32,6 +32,7 @@ mod inbound;
 mod logs;
 mod messages;
 mod outbox;
+mod polling;
 mod replay;
 mod retention;
 mod rows;
@@ -301,6 +302,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_10.sql"),
     include_str!("schema_11.sql"),
     include_str!("schema_12.sql"),
+    include_str!("schema_polling.sql"),
 ];
 
 fn migrate(connection: &Connection) -> Result<(), StoreError> {
