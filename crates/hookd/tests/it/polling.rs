@@ -299,6 +299,12 @@ async fn bad_iterators_limits_and_consumers_are_422s_and_unknown_sinks_404s() {
         assert_eq!(status, 404, "{path}: {answer}");
         assert_eq!(answer["code"], "not_found", "{path}: {answer}");
     }
+    // Operational endpoints are sent to or nothing: none of them can be a polling endpoint.
+    let (status, answer) = app
+        .post("/operational-webhook/endpoint", json!({"url": "polling:"}))
+        .await;
+    assert_eq!(status, 422, "{answer}");
+    assert_eq!(answer["detail"][0]["loc"], json!(["body", "url"]), "{answer}");
     let (status, answer) = app
         .post(
             &format!("/app/shop/poller/{push}/consumer/c1/seek"),
@@ -340,51 +346,76 @@ async fn an_application_token_polls_only_its_own_application() {
 async fn concurrent_sends_while_polling_lose_nothing_and_duplicate_nothing() {
     let app = TestApp::spawn().await;
     let sink = polling_endpoint(&app, "shop", json!({})).await;
+    polled_once_while_sent(&[&app], &sink).await;
+}
+
+/// Two PostgreSQL nodes accept the messages (their transactions commit out of id order and
+/// interleave), and the consumer's polls alternate between the nodes.
+#[tokio::test]
+async fn postgres_concurrent_sends_on_two_nodes_are_polled_once_each() {
+    let schema = crate::postgres_schema::TestSchema::create("postgres_polling_two_nodes").await;
+    let spawn_on = |node: &'static str| {
+        let url = schema.url.clone();
+        TestApp::spawn_with(move |config| {
+            config.database_url = Some(url);
+            config.node_id = Some(node.to_owned());
+        })
+    };
+    let first = spawn_on("first").await;
+    let second = spawn_on("second").await;
+    let sink = polling_endpoint(&first, "shop", json!({})).await;
+    polled_once_while_sent(&[&first, &second], &sink).await;
+}
+
+/// Senders spread over `nodes` send 200 messages at once while a named consumer polls (over
+/// the nodes in turn) with small pages, following its iterator: every accepted message is
+/// served exactly once.
+async fn polled_once_while_sent(nodes: &[&TestApp], sink: &str) {
     let senders = 8;
     let per_sender = 25;
-    let sending = (0..senders).map(|s| {
-        let client = TestClient {
-            base: app.base.clone(),
-            http: app.http.clone(),
-        };
-        tokio::spawn(async move {
-            let mut ids = Vec::new();
-            for n in 0..per_sender {
-                let (status, message) = client
-                    .post(
-                        "/app/shop/msg",
-                        json!({"eventType": "a.b", "payload": {"s": s, "n": n}}),
-                    )
-                    .await;
-                assert_eq!(status, 202, "{message}");
-                ids.push(message["id"].as_str().unwrap().to_owned());
-            }
-            ids
+    let sending: Vec<_> = (0..senders)
+        .map(|s| {
+            let node = nodes[s % nodes.len()];
+            let client = TestClient {
+                base: node.base.clone(),
+                http: node.http.clone(),
+            };
+            tokio::spawn(async move {
+                let mut ids = Vec::new();
+                for n in 0..per_sender {
+                    let (status, message) = client
+                        .post(
+                            "/app/shop/msg",
+                            json!({"eventType": "a.b", "payload": {"s": s, "n": n}}),
+                        )
+                        .await;
+                    assert_eq!(status, 202, "{message}");
+                    ids.push(message["id"].as_str().unwrap().to_owned());
+                }
+                ids
+            })
         })
-    });
-    let sending: Vec<_> = sending.collect();
+        .collect();
 
-    // Poll all along, with small pages, following the iterator.
     let consumer = format!("/app/shop/poller/{sink}/consumer/c");
     let mut seen = Vec::new();
     let mut iterator: Option<String> = None;
     let mut finished_senders = false;
-    let mut accepted = HashSet::new();
-    loop {
+    for round in 0.. {
         let path = match &iterator {
             Some(iterator) => format!("{consumer}?limit=7&iterator={iterator}"),
             None => format!("{consumer}?limit=7"),
         };
-        let (ids, next, done) = page(&app, &path).await;
+        let (ids, next, done) = page(nodes[round % nodes.len()], &path).await;
         seen.extend(ids);
         iterator = Some(next);
         if done && finished_senders {
             break;
         }
-        if !finished_senders && sending.iter().all(tokio::task::JoinHandle::is_finished) {
-            finished_senders = true;
-        }
+        // Judged after the poll: the next round polls once more after the last send.
+        finished_senders = sending.iter().all(tokio::task::JoinHandle::is_finished);
     }
+    let mut accepted = HashSet::new();
     for handle in sending {
         accepted.extend(handle.await.unwrap());
     }
