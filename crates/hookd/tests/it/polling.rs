@@ -304,7 +304,11 @@ async fn bad_iterators_limits_and_consumers_are_422s_and_unknown_sinks_404s() {
         .post("/operational-webhook/endpoint", json!({"url": "polling:"}))
         .await;
     assert_eq!(status, 422, "{answer}");
-    assert_eq!(answer["detail"][0]["loc"], json!(["body", "url"]), "{answer}");
+    assert_eq!(
+        answer["detail"][0]["loc"],
+        json!(["body", "url"]),
+        "{answer}"
+    );
     let (status, answer) = app
         .post(
             &format!("/app/shop/poller/{push}/consumer/c1/seek"),
