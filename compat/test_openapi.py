@@ -50,6 +50,7 @@ def _records(server: Hookd) -> dict[str, str]:
 
         app = create("/api/v1/app", {"name": "fuzzed", "uid": "fuzzed-app"})
         endpoint = create(f"/api/v1/app/{app['id']}/endpoint", {"url": "http://127.0.0.1:9/hook"})
+        sink = create(f"/api/v1/app/{app['id']}/endpoint", {"url": "polling:"})
         create("/api/v1/event-type", {"name": "fuzzed.event", "description": "fuzzed"})
         message = create(f"/api/v1/app/{app['id']}/msg", {"eventType": "fuzzed.event", "payload": {"n": 1}})
         token = create(f"/api/v1/app/{app['id']}/token", {"name": "fuzzed"})
@@ -65,6 +66,8 @@ def _records(server: Hookd) -> dict[str, str]:
         return {
             "path.app_id": app["id"],
             "path.endpoint_id": endpoint["id"],
+            "path.sink_id": sink["id"],
+            "path.consumer_id": "fuzzed-consumer",
             "path.msg_id": message["id"],
             "path.event_type_name": "fuzzed.event",
             "path.token_id": token["id"],

@@ -57,6 +57,7 @@ mod operational_webhooks;
 mod pagination;
 mod params;
 mod patch;
+mod polling;
 pub mod rate_limit;
 mod replay;
 mod scoped_routes;
@@ -136,6 +137,7 @@ fn declared_routes() -> DeclaredRoutes {
             .merge(operational_webhooks::routes())
             .merge(stream::app_routes())
             .merge(environment::routes()),
+            .merge(polling::routes()),
         api_public: ScopedRoutes::new(API_PREFIX)
             .route("/health", get(Public, health::get))
             .route("/health/ready", get(Public, health::ready))

@@ -113,10 +113,24 @@ impl fmt::Debug for OutboundAuth {
 }
 
 impl EndpointFields {
-    /// Whether a message with this event type and these channels is delivered to the endpoint.
+    /// Whether a message with this event type and these channels is delivered to the endpoint
+    /// (never to a polling endpoint: its consumer reads, see `matches_filters`).
     pub fn accepts(&self, event_type: &EventTypeName, channels: &[ChannelName]) -> bool {
+        !self.url.is_polling()
+            && endpoint_accepts(
+                self.disabled,
+                self.event_types.as_deref(),
+                self.channels.as_deref(),
+                event_type,
+                channels,
+            )
+    }
+
+    /// Whether a message passes the endpoint's event-type and channel filters, the rule a
+    /// polling endpoint's reads apply (whether it is disabled does not matter to a reader).
+    pub fn matches_filters(&self, event_type: &EventTypeName, channels: &[ChannelName]) -> bool {
         endpoint_accepts(
-            self.disabled,
+            false,
             self.event_types.as_deref(),
             self.channels.as_deref(),
             event_type,
@@ -131,6 +145,8 @@ impl EndpointFields {
 pub struct FanoutTarget {
     pub id: EndpointId,
     pub disabled: bool,
+    /// A polling endpoint (`polling:`): never given a delivery, its consumer reads instead.
+    pub polling: bool,
     pub event_types: Option<Vec<EventTypeName>>,
     pub channels: Option<Vec<ChannelName>>,
 }
@@ -138,13 +154,28 @@ pub struct FanoutTarget {
 impl FanoutTarget {
     /// The same rule as `EndpointFields::accepts`.
     pub fn accepts(&self, event_type: &EventTypeName, channels: &[ChannelName]) -> bool {
-        endpoint_accepts(
-            self.disabled,
-            self.event_types.as_deref(),
-            self.channels.as_deref(),
-            event_type,
-            channels,
-        )
+        !self.polling
+            && endpoint_accepts(
+                self.disabled,
+                self.event_types.as_deref(),
+                self.channels.as_deref(),
+                event_type,
+                channels,
+            )
+    }
+
+    /// Whether a message would reach this endpoint at all: sent to it, or (a polling
+    /// endpoint, enabled) there for its consumer to read.
+    pub fn would_see(&self, event_type: &EventTypeName, channels: &[ChannelName]) -> bool {
+        self.accepts(event_type, channels)
+            || (self.polling
+                && endpoint_accepts(
+                    self.disabled,
+                    self.event_types.as_deref(),
+                    self.channels.as_deref(),
+                    event_type,
+                    channels,
+                ))
     }
 }
 
@@ -228,6 +259,13 @@ mod tests {
         assert!(!fields.accepts(&invoice, &[]));
         assert!(fields.accepts(&invoice, std::slice::from_ref(&eu)));
         fields.disabled = true;
-        assert!(!fields.accepts(&invoice, &[eu]));
+        assert!(!fields.accepts(&invoice, std::slice::from_ref(&eu)));
+        // A polling endpoint is never sent to; its reads apply the filters alone.
+        fields.disabled = false;
+        fields.url = EndpointUrl::parse(EndpointUrl::POLLING).unwrap();
+        assert!(!fields.accepts(&invoice, std::slice::from_ref(&eu)));
+        assert!(fields.matches_filters(&invoice, std::slice::from_ref(&eu)));
+        assert!(!fields.matches_filters(&user, std::slice::from_ref(&eu)));
+        assert!(!fields.matches_filters(&invoice, &[]));
     }
 }

@@ -76,7 +76,9 @@ impl Recipients {
     ) -> bool {
         match self {
             Recipients::Matching => target.accepts(event_type, channels),
-            Recipients::OnlyEndpoint(endpoint_id) => target.id == *endpoint_id && !target.disabled,
+            Recipients::OnlyEndpoint(endpoint_id) => {
+                target.id == *endpoint_id && !target.disabled && !target.polling
+            }
         }
     }
 }
@@ -138,6 +140,7 @@ mod tests {
         let target = |id: &str, disabled: bool, types: Option<&str>| FanoutTarget {
             id: EndpointId::from_trusted(id.to_owned()),
             disabled,
+            polling: false,
             event_types: types.map(|name| vec![EventTypeName::parse(name).unwrap()]),
             channels: None,
         };

@@ -113,8 +113,10 @@ impl ChannelName {
     }
 }
 
-/// An endpoint URL that is syntactically valid http(s) with a host. Whether the target address
-/// is allowed (the SSRF guard) depends on server policy and is checked separately.
+/// An endpoint URL that is syntactically valid http(s) with a host, or `polling:`, the mark
+/// of a polling endpoint (nothing is ever sent to it: its consumer reads its messages through
+/// `/app/{app_id}/poller/{endpoint_id}`). Whether an http(s) target address is allowed (the
+/// SSRF guard) depends on server policy and is checked separately.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EndpointUrl(url::Url);
 
@@ -122,7 +124,15 @@ impl EndpointUrl {
     /// The longest URL kept, as written and as normalized.
     pub const MAX_LEN: usize = 2048;
 
+    /// The URL of a polling endpoint, exactly as it is written and kept.
+    pub const POLLING: &'static str = "polling:";
+
     pub fn parse(value: &str) -> Result<Self, InvalidInput> {
+        if value == Self::POLLING {
+            let polling = url::Url::parse(Self::POLLING)
+                .map_err(|error| InvalidInput::new(format!("invalid url: {error}")))?;
+            return Ok(EndpointUrl(polling));
+        }
         let too_long = || InvalidInput::new("url must be at most 2048 characters");
         if value.len() > Self::MAX_LEN {
             return Err(too_long());
@@ -135,12 +145,19 @@ impl EndpointUrl {
             return Err(too_long());
         }
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(InvalidInput::new("url scheme must be http or https"));
+            return Err(InvalidInput::new(
+                "url scheme must be http or https (or the url `polling:` for a polling endpoint)",
+            ));
         }
         if url.host().is_none() {
             return Err(InvalidInput::new("url must have a host"));
         }
         Ok(EndpointUrl(url))
+    }
+
+    /// Whether this is a polling endpoint's `polling:`: never sent to, never resolved.
+    pub fn is_polling(&self) -> bool {
+        self.0.as_str() == Self::POLLING
     }
 
     pub fn as_url(&self) -> &url::Url {
@@ -201,6 +218,15 @@ mod tests {
         check_url("not a url", false);
         check_url("file:///etc/passwd", false);
         check_url("https://", false);
+        check_url("polling:", true);
+        assert!(EndpointUrl::parse("polling:").unwrap().is_polling());
+        assert!(
+            !EndpointUrl::parse("https://example.com")
+                .unwrap()
+                .is_polling()
+        );
+        check_url("polling://x", false);
+        check_url("POLLING:", false);
         let longest = format!("https://example.com/{}", "a".repeat(2048 - 20));
         check_url(&longest, true);
         check_url(&format!("{longest}a"), false);

@@ -21,6 +21,7 @@ mod messages;
 pub mod openapi_webhooks;
 pub mod operational;
 mod payload;
+pub mod polling;
 pub mod portal;
 pub mod public_urls;
 mod secrets;

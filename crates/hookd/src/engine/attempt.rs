@@ -171,6 +171,11 @@ pub async fn attempt_delivery(
 ) -> (AttemptRecord, AttemptOutcome) {
     let mut sent_headers = Vec::new();
     let report = match &claim.payload {
+        // A delivery queued before the endpoint became a polling endpoint: nothing is sent.
+        _ if claim.url.is_polling() => SendReport::not_sent(
+            FailureCode::Other,
+            "a polling endpoint is never sent to: its consumer reads its messages",
+        ),
         None => SendReport::not_sent(FailureCode::Other, "message content was expunged"),
         Some(body) => {
             match signed_headers(claim, body, started_at.timestamp(), policy.svix_headers) {

@@ -83,6 +83,12 @@ pub async fn resend(
 ) -> OpResult<DeliveryId> {
     let (app, endpoint) = scope::endpoint(ops, principal, AppRef::Named(app), endpoint).await?;
     let message = scope::message_in(ops, &app, message).await?;
+    if endpoint.fields.url.is_polling() {
+        // Its consumer reads the message again by polling from an earlier position.
+        return Err(OpError::Conflict(
+            "a polling endpoint is never sent to: its consumer reads its messages".to_owned(),
+        ));
+    }
     let span = tracing::Span::current();
     span.record("app_id", tracing::field::display(&app.id));
     span.record("msg_id", tracing::field::display(&message.id));

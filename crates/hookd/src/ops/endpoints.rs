@@ -20,10 +20,23 @@ pub async fn create(
     fields: EndpointFields,
     secret: Option<String>,
 ) -> OpResult<Endpoint> {
+    refuse_polling_outside_applications(app, &fields.url)?;
     let app = scope::application(ops, principal, app).await?;
     refuse_blocked_host(ops, &fields.url).await?;
     let endpoint = insert(ops, &app, fields, secret).await?;
     Ok(endpoint)
+}
+
+/// Operational and ingest endpoints are sent to or nothing: only an application's endpoint
+/// can be a polling endpoint (the poller routes are under `/app`).
+fn refuse_polling_outside_applications(app: AppRef<'_>, url: &EndpointUrl) -> OpResult<()> {
+    if url.is_polling() && !matches!(app, AppRef::Named(_)) {
+        return Err(OpError::invalid_body(
+            &["url"],
+            "only an application's endpoint can be a polling endpoint",
+        ));
+    }
+    Ok(())
 }
 
 /// A page of `app`'s endpoints.
@@ -60,6 +73,7 @@ pub async fn upsert(
     secret: Option<String>,
     replace: impl Fn() -> EndpointChange,
 ) -> OpResult<Upserted<Endpoint>> {
+    refuse_polling_outside_applications(app, &fields.url)?;
     let app = scope::application(ops, principal, app).await?;
     // Every PUT names its URL, and a name may resolve elsewhere now than when it was last
     // checked, so the host is checked even when it did not change (before the write: it is DNS).
@@ -101,6 +115,9 @@ pub async fn modify(
     new_url: Option<&EndpointUrl>,
     change: EndpointChange,
 ) -> OpResult<Endpoint> {
+    if let Some(url) = new_url {
+        refuse_polling_outside_applications(app, url)?;
+    }
     let app = scope::application(ops, principal, app).await?;
     if let Some(url) = new_url {
         refuse_blocked_host(ops, url).await?;

@@ -186,7 +186,7 @@ pub async fn precheck(
     let targets = ops.store.list_fanout_targets(&app.id).await?;
     Ok(targets
         .iter()
-        .any(|target| target.accepts(event_type, channels)))
+        .any(|target| target.would_see(event_type, channels)))
 }
 
 /// The message named by `message` (id or eventId).

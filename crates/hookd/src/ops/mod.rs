@@ -24,6 +24,7 @@ pub mod idempotency;
 pub mod inbound;
 pub mod listing;
 pub mod messages;
+pub mod polling;
 mod principal;
 pub mod readiness;
 pub mod rejected_log;

@@ -31,6 +31,7 @@ pub mod logs;
 pub mod messages;
 mod outbox;
 pub mod paging;
+pub mod polling;
 pub mod postgres;
 pub mod replay;
 pub mod retention;
@@ -65,6 +66,7 @@ pub use messages::{
     AttemptFilter, AttemptStore, MessageFilter, MessageInsert, MessageStore, NewMessage,
 };
 pub use paging::{Order, Page, PageRequest};
+pub use polling::{ConsumerSave, PollingStore};
 pub use replay::{ReplayFilter, ReplayStore};
 pub use retention::RetentionStore;
 pub use settings::SettingStore;
@@ -84,8 +86,8 @@ pub mod prelude {
     pub use super::{
         ApplicationStore, AttemptStore, BackgroundTaskStore, DeliveryStore, EndpointLogStore,
         EndpointSecretStore, EndpointStore, EventTypeStore, IdempotencyStore, LogStore,
-        MessageStore, ReplayStore, RetentionStore, SettingStore, Store, StreamStore, TokenStore,
-        VitalsStore, WebSessionStore,
+        MessageStore, PollingStore, ReplayStore, RetentionStore, SettingStore, Store, StreamStore,
+        TokenStore, VitalsStore, WebSessionStore,
     };
 }
 
@@ -146,6 +148,7 @@ pub trait Store:
     + EventTypeStore
     + MessageStore
     + StreamStore
+    + PollingStore
     + AttemptStore
     + DeliveryStore
     + IdempotencyStore

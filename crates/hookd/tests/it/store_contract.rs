@@ -1684,6 +1684,7 @@ mod event_type_contract;
 mod inbound_contract;
 mod lease_contract;
 mod outbox_contract;
+mod polling_contract;
 mod recover_contract;
 mod token_contract;
 

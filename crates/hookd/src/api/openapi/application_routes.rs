@@ -24,6 +24,10 @@ use crate::api::message_logs::MessageEndpointOut;
 use crate::api::message_precheck::{MessagePrecheckIn, MessagePrecheckOut};
 use crate::api::messages::{MessageIn, MessageOut, WithContentQuery};
 use crate::api::pagination::PageQuery;
+use crate::api::polling::{
+    ConsumerPollQuery, PollQuery, PollingEndpointConsumerSeekIn, PollingEndpointConsumerSeekOut,
+    PollingEndpointOut,
+};
 use crate::api::replay::{BulkReplayIn, DryRunOut, WindowIn};
 
 const APPS: &str = "Applications";
@@ -31,6 +35,7 @@ const ENDPOINTS: &str = "Endpoints";
 const MESSAGES: &str = "Messages";
 const LOG: &str = "Delivery log";
 const REPLAY: &str = "Replays";
+const POLLING: &str = "Polling endpoints";
 
 /// Every application route, in the order `api::resource_routes` declares them.
 pub fn operations() -> Vec<OperationDoc> {
@@ -39,7 +44,38 @@ pub fn operations() -> Vec<OperationDoc> {
     all.extend(messages());
     all.extend(delivery_log());
     all.extend(replays());
+    all.extend(polling());
     all
+}
+
+fn polling() -> Vec<OperationDoc> {
+    let sink = "/api/v1/app/{app_id}/poller/{sink_id}";
+    vec![
+        op(
+            Method::GET,
+            sink,
+            POLLING,
+            "Poll a polling endpoint's messages",
+        )
+        .query::<PollQuery>()
+        .json::<PollingEndpointOut>(200, "The messages after the iterator, in commit order"),
+        op(
+            Method::GET,
+            "/api/v1/app/{app_id}/poller/{sink_id}/consumer/{consumer_id}",
+            POLLING,
+            "Poll as a named consumer whose position the server keeps",
+        )
+        .query::<ConsumerPollQuery>()
+        .json::<PollingEndpointOut>(200, "The messages after the consumer's position"),
+        op(
+            Method::POST,
+            "/api/v1/app/{app_id}/poller/{sink_id}/consumer/{consumer_id}/seek",
+            POLLING,
+            "Move a consumer's position to a time",
+        )
+        .body::<PollingEndpointConsumerSeekIn>()
+        .json::<PollingEndpointConsumerSeekOut>(200, "The consumer's position now"),
+    ]
 }
 
 fn applications() -> Vec<OperationDoc> {

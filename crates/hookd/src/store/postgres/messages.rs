@@ -294,7 +294,8 @@ pub async fn fanout_targets(
 ) -> Result<Vec<FanoutTarget>, StoreError> {
     let statement = c
         .prepare_cached(
-            "SELECT id, disabled, event_types, channels FROM endpoint WHERE app_id = $1",
+            "SELECT id, disabled, event_types, channels, url = 'polling:' FROM endpoint
+             WHERE app_id = $1",
         )
         .await
         .map_err(backend)?;
@@ -308,6 +309,7 @@ pub async fn fanout_targets(
             Ok(FanoutTarget {
                 id: EndpointId::from_trusted(get::<String>(row, 0)?),
                 disabled: get(row, 1)?,
+                polling: get(row, 4)?,
                 event_types: event_types.as_deref().map(from_json).transpose()?,
                 channels: channels.as_deref().map(from_json).transpose()?,
             })

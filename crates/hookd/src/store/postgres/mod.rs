@@ -29,6 +29,7 @@ mod listener;
 mod logs;
 mod messages;
 mod outbox;
+mod polling;
 mod replay;
 mod retention;
 mod rows;
@@ -80,6 +81,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (10, include_str!("schema_10.sql")),
     (11, include_str!("schema_11.sql")),
     (12, include_str!("schema_erasure.sql")),
+    (13, include_str!("schema_polling.sql")),
 ];
 
 /// The PostgreSQL store. Call `close` before dropping it to commit queued messages.

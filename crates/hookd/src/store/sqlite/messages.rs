@@ -287,7 +287,8 @@ pub(super) fn add_message_conditions(
 fn fanout_targets(c: &Connection, app_id: &AppId) -> Result<Vec<FanoutTarget>, StoreError> {
     let mut statement = c
         .prepare_cached(
-            "SELECT id, disabled, event_types, channels FROM endpoint WHERE app_id = ?1",
+            "SELECT id, disabled, event_types, channels, url = 'polling:' FROM endpoint
+             WHERE app_id = ?1",
         )
         .map_err(backend)?;
     let rows = statement
@@ -297,16 +298,18 @@ fn fanout_targets(c: &Connection, app_id: &AppId) -> Result<Vec<FanoutTarget>, S
                 row.get::<_, bool>(1)?,
                 row.get::<_, Option<String>>(2)?,
                 row.get::<_, Option<String>>(3)?,
+                row.get::<_, bool>(4)?,
             ))
         })
         .map_err(backend)?
         .collect::<Result<Vec<_>, _>>()
         .map_err(backend)?;
     rows.into_iter()
-        .map(|(id, disabled, event_types, channels)| {
+        .map(|(id, disabled, event_types, channels, polling)| {
             Ok(FanoutTarget {
                 id: EndpointId::from_trusted(id),
                 disabled,
+                polling,
                 event_types: event_types.as_deref().map(from_json).transpose()?,
                 channels: channels.as_deref().map(from_json).transpose()?,
             })

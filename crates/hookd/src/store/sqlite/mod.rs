@@ -32,6 +32,7 @@ mod inbound;
 mod logs;
 mod messages;
 mod outbox;
+mod polling;
 mod replay;
 mod retention;
 mod rows;
@@ -303,6 +304,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_11.sql"),
     include_str!("schema_12.sql"),
     include_str!("schema_erasure.sql"),
+    include_str!("schema_polling.sql"),
 ];
 
 fn migrate(connection: &Connection) -> Result<(), StoreError> {

@@ -34,12 +34,14 @@ async fn fanout_targets_are_every_endpoint_as_fan_out_reads_it(store: Arc<dyn St
         hookd::domain::FanoutTarget {
             id: filtered_id,
             disabled: false,
+            polling: false,
             event_types: Some(vec![event("invoice.paid")]),
             channels: Some(vec![ChannelName::parse("eu").unwrap()]),
         },
         hookd::domain::FanoutTarget {
             id: disabled_id,
             disabled: true,
+            polling: false,
             event_types: None,
             channels: None,
         },
