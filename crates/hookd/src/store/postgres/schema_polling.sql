@@ -1,4 +1,4 @@
--- Version 12: polling endpoints: the position (in the application's stream order,
+-- Version 13: polling endpoints: the position (in the application's stream order,
 -- `store::streams`) that each named consumer of a polling endpoint has committed. Times are
 -- microseconds since the epoch.
 CREATE TABLE IF NOT EXISTS poller_consumer (
