@@ -5,6 +5,7 @@ mod harness;
 
 mod api_errors;
 mod connections;
+mod content_filters;
 mod crash;
 mod delivery;
 mod endpoint_logs;

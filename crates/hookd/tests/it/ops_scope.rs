@@ -763,6 +763,7 @@ fn endpoint_fields() -> EndpointFields {
         disabled: false,
         event_types: None,
         channels: None,
+        filter: None,
         throttle_rate: None,
         metadata: BTreeMap::new(),
         headers: BTreeMap::new(),

@@ -36,12 +36,14 @@ async fn fanout_targets_are_every_endpoint_as_fan_out_reads_it(store: Arc<dyn St
             disabled: false,
             event_types: Some(vec![event("invoice.paid")]),
             channels: Some(vec![ChannelName::parse("eu").unwrap()]),
+            filter: None,
         },
         hookd::domain::FanoutTarget {
             id: disabled_id,
             disabled: true,
             event_types: None,
             channels: None,
+            filter: None,
         },
     ];
     expected.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
