@@ -8,14 +8,18 @@
 //! - what an endpoint stores can be sent: its URL parses again to itself, its custom headers
 //!   and `Authorization` are valid HTTP headers, its retry schedule writes back to itself, its
 //!   secret shows back as it parses;
-//! - a source's config survives the store's JSON and builds its verifier.
+//! - a source's config survives the store's JSON and builds its verifier;
+//! - an endpoint's content filter survives the store's JSON (its written text parses again to
+//!   the same filter) and evaluates, without panicking, against the body itself as a payload.
 #![no_main]
 
 use std::str::FromStr;
 
 use hookd::api::fuzzing::{self as api, Refusal};
 use hookd::domain::inbound::SourceConfig;
-use hookd::domain::{EndpointFields, EndpointUrl, MessagePayload, Secret};
+use hookd::domain::{
+    ContentFilter, EndpointFields, EndpointUrl, MessagePayload, PayloadDocument, Secret,
+};
 use hookd::policy::retry::RetrySchedule;
 use hookd::policy::ssrf::TargetPolicy;
 use http::{HeaderName, HeaderValue};
@@ -61,6 +65,9 @@ fn parse(kind: usize, body: &[u8], policy: &TargetPolicy) -> bool {
         2 => accepted(api::application_patch(body, current_application())).is_some(),
         3 => accepted(api::endpoint_in(body, policy)).is_some_and(|(fields, secret)| {
             check_endpoint(&fields, policy);
+            if let (Some(filter), Ok(text)) = (&fields.filter, std::str::from_utf8(body)) {
+                let _ = filter.matches(&PayloadDocument::json(text));
+            }
             if let Some(secret) = secret {
                 assert_eq!(Secret::parse_whsec(&secret.to_string()).ok(), Some(secret));
             }
@@ -133,6 +140,11 @@ fn check_endpoint(fields: &EndpointFields, policy: &TargetPolicy) {
     assert_eq!(url, fields.url);
     assert!(hookd::policy::ssrf::check_url(url.as_url(), policy).is_ok());
     fields.headers.iter().for_each(check_header);
+    if let Some(filter) = &fields.filter {
+        let stored = filter.as_json().to_string();
+        let loaded = ContentFilter::parse(serde_json::from_str(&stored).expect("stored JSON"));
+        assert_eq!(loaded.as_ref(), Ok(filter), "{stored}");
+    }
     if let Some(auth) = &fields.delivery.auth {
         assert!(
             HeaderValue::from_str(&auth.header_value()).is_ok(),

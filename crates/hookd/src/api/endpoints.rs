@@ -3,7 +3,8 @@
 //! Every URL set here passes the SSRF guard first (`endpoint_targets`). Secrets and custom
 //! headers have their own calls, in `endpoint_secrets` and `endpoint_headers`. hookd's own
 //! delivery options (`maxInFlight`, `ordered`, `retrySchedule`, `auth`) are parsed and rendered
-//! by `endpoint_delivery_options`; outbound credentials are never rendered back.
+//! by `endpoint_delivery_options`; outbound credentials are never rendered back. The content
+//! `filter` (`domain::content_filter`) is parsed in `input` and rendered as it was written.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -60,6 +61,10 @@ pub struct EndpointOut {
     /// hookd extension: the credentials' type (and basic-auth username), never the secret.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub auth: Option<OutboundAuthOut>,
+    /// hookd extension: the content filter as it was written; absent when there is none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub filter: Option<serde_json::Value>,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
     #[schema(value_type = String, format = DateTime)]
@@ -90,6 +95,7 @@ impl From<Endpoint> for EndpointOut {
                 .as_ref()
                 .map(ToString::to_string),
             auth: fields.delivery.auth.as_ref().map(OutboundAuthOut::from),
+            filter: fields.filter.map(|filter| filter.as_json().clone()),
             created_at: endpoint.created_at,
             updated_at: endpoint.updated_at,
         }
@@ -220,6 +226,7 @@ fn replace_fields(input: EndpointIn, policy: TargetPolicy) -> EndpointChange {
     Box::new(move |current| {
         let kept = KeptFields {
             headers: current.fields.headers.clone(),
+            filter: current.fields.filter.clone(),
             delivery: current.fields.delivery.clone(),
         };
         let mut fields = input.into_fields(&policy, kept).map_err(refuse)?;

@@ -33,9 +33,9 @@ mod endpoint_secrets;
 mod endpoint_stats;
 mod endpoint_targets;
 mod endpoints;
-mod erasure;
 mod environment;
 mod environment_document;
+mod erasure;
 mod error;
 mod event_type_import;
 mod event_types;
@@ -136,7 +136,7 @@ fn declared_routes() -> DeclaredRoutes {
             .merge(token_routes())
             .merge(operational_webhooks::routes())
             .merge(stream::app_routes())
-            .merge(environment::routes()),
+            .merge(environment::routes())
             .merge(polling::routes()),
         api_public: ScopedRoutes::new(API_PREFIX)
             .route("/health", get(Public, health::get))

@@ -7,7 +7,10 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::{AppId, ChannelName, EndpointId, EndpointUrl, EventTypeName, Metadata, Timestamp, Uid};
+use super::{
+    AppId, ChannelName, ContentFilter, EndpointId, EndpointUrl, EventTypeName, Metadata,
+    PayloadDocument, Timestamp, Uid,
+};
 use crate::policy::retry::RetrySchedule;
 
 /// An application: the tenant whose customers own endpoints.
@@ -53,6 +56,8 @@ pub struct EndpointFields {
     pub event_types: Option<Vec<EventTypeName>>,
     /// `None` means every message; `Some` means only messages on one of these channels.
     pub channels: Option<Vec<ChannelName>>,
+    /// `None` means every payload; `Some` only payloads the filter matches (hookd extension).
+    pub filter: Option<ContentFilter>,
     pub throttle_rate: Option<u32>,
     pub metadata: Metadata,
     /// Extra headers sent with every delivery to this endpoint.
@@ -113,29 +118,37 @@ impl fmt::Debug for OutboundAuth {
 }
 
 impl EndpointFields {
-    /// Whether a message with this event type and these channels is delivered to the endpoint
-    /// (never to a polling endpoint: its consumer reads, see `matches_filters`).
-    pub fn accepts(&self, event_type: &EventTypeName, channels: &[ChannelName]) -> bool {
+    /// Whether a message with this event type, these channels and this payload is delivered
+    /// to the endpoint (never to a polling endpoint: its consumer reads, see `matches_filters`).
+    pub fn accepts(
+        &self,
+        event_type: &EventTypeName,
+        channels: &[ChannelName],
+        payload: &PayloadDocument<'_>,
+    ) -> bool {
         !self.url.is_polling()
-            && endpoint_accepts(
-                self.disabled,
-                self.event_types.as_deref(),
-                self.channels.as_deref(),
-                event_type,
-                channels,
-            )
+            && !self.disabled
+            && self.matches_filters(event_type, channels, payload)
     }
 
-    /// Whether a message passes the endpoint's event-type and channel filters, the rule a
-    /// polling endpoint's reads apply (whether it is disabled does not matter to a reader).
-    pub fn matches_filters(&self, event_type: &EventTypeName, channels: &[ChannelName]) -> bool {
+    /// Whether a message passes the endpoint's event-type, channel and content filters, the
+    /// rule a polling endpoint's reads apply (whether it is disabled does not matter to a reader).
+    pub fn matches_filters(
+        &self,
+        event_type: &EventTypeName,
+        channels: &[ChannelName],
+        payload: &PayloadDocument<'_>,
+    ) -> bool {
         endpoint_accepts(
             false,
             self.event_types.as_deref(),
             self.channels.as_deref(),
             event_type,
             channels,
-        )
+        ) && self
+            .filter
+            .as_ref()
+            .is_none_or(|filter| filter.matches(payload))
     }
 }
 
@@ -149,33 +162,38 @@ pub struct FanoutTarget {
     pub polling: bool,
     pub event_types: Option<Vec<EventTypeName>>,
     pub channels: Option<Vec<ChannelName>>,
+    pub filter: Option<ContentFilter>,
 }
 
 impl FanoutTarget {
-    /// The same rule as `EndpointFields::accepts`.
-    pub fn accepts(&self, event_type: &EventTypeName, channels: &[ChannelName]) -> bool {
-        !self.polling
-            && endpoint_accepts(
-                self.disabled,
-                self.event_types.as_deref(),
-                self.channels.as_deref(),
-                event_type,
-                channels,
-            )
+    /// Whether the endpoint may see a message of this event type on these channels, before its
+    /// payload is looked at: sent to it, or (a polling endpoint) there for its consumer to read.
+    /// What `message.precheck` (which has no payload) and the outbox's early locks go by; a
+    /// content filter can only narrow this.
+    pub fn accepts_kind(&self, event_type: &EventTypeName, channels: &[ChannelName]) -> bool {
+        endpoint_accepts(
+            self.disabled,
+            self.event_types.as_deref(),
+            self.channels.as_deref(),
+            event_type,
+            channels,
+        )
     }
 
-    /// Whether a message would reach this endpoint at all: sent to it, or (a polling
-    /// endpoint, enabled) there for its consumer to read.
-    pub fn would_see(&self, event_type: &EventTypeName, channels: &[ChannelName]) -> bool {
-        self.accepts(event_type, channels)
-            || (self.polling
-                && endpoint_accepts(
-                    self.disabled,
-                    self.event_types.as_deref(),
-                    self.channels.as_deref(),
-                    event_type,
-                    channels,
-                ))
+    /// The same rule as `EndpointFields::accepts`: the kind, then the content filter, which
+    /// reads (and on first use parses) the payload only when the endpoint has a filter.
+    pub fn accepts(
+        &self,
+        event_type: &EventTypeName,
+        channels: &[ChannelName],
+        payload: &PayloadDocument<'_>,
+    ) -> bool {
+        !self.polling
+            && self.accepts_kind(event_type, channels)
+            && self
+                .filter
+                .as_ref()
+                .is_none_or(|filter| filter.matches(payload))
     }
 }
 
@@ -246,26 +264,34 @@ mod tests {
             disabled: false,
             event_types: None,
             channels: None,
+            filter: None,
             throttle_rate: None,
             metadata: Metadata::new(),
             headers: BTreeMap::new(),
             delivery: DeliveryOptions::default(),
         };
-        assert!(fields.accepts(&invoice, &[]));
+        let paid = PayloadDocument::json(r#"{"status": "paid"}"#);
+        let open = PayloadDocument::json(r#"{"status": "open"}"#);
+        assert!(fields.accepts(&invoice, &[], &open));
         fields.event_types = Some(vec![invoice.clone()]);
-        assert!(fields.accepts(&invoice, &[]));
-        assert!(!fields.accepts(&user, &[]));
+        assert!(fields.accepts(&invoice, &[], &open));
+        assert!(!fields.accepts(&user, &[], &open));
+        fields.filter = Some(ContentFilter::parse(serde_json::json!({"status": "paid"})).unwrap());
+        assert!(fields.accepts(&invoice, &[], &paid));
+        assert!(!fields.accepts(&invoice, &[], &open));
+        assert!(!fields.accepts(&user, &[], &paid));
         fields.channels = Some(vec![eu.clone()]);
-        assert!(!fields.accepts(&invoice, &[]));
-        assert!(fields.accepts(&invoice, std::slice::from_ref(&eu)));
+        assert!(!fields.accepts(&invoice, &[], &paid));
+        assert!(fields.accepts(&invoice, std::slice::from_ref(&eu), &paid));
         fields.disabled = true;
-        assert!(!fields.accepts(&invoice, std::slice::from_ref(&eu)));
+        assert!(!fields.accepts(&invoice, std::slice::from_ref(&eu), &paid));
         // A polling endpoint is never sent to; its reads apply the filters alone.
         fields.disabled = false;
         fields.url = EndpointUrl::parse(EndpointUrl::POLLING).unwrap();
-        assert!(!fields.accepts(&invoice, std::slice::from_ref(&eu)));
-        assert!(fields.matches_filters(&invoice, std::slice::from_ref(&eu)));
-        assert!(!fields.matches_filters(&user, std::slice::from_ref(&eu)));
-        assert!(!fields.matches_filters(&invoice, &[]));
+        assert!(!fields.accepts(&invoice, std::slice::from_ref(&eu), &paid));
+        assert!(fields.matches_filters(&invoice, std::slice::from_ref(&eu), &paid));
+        assert!(!fields.matches_filters(&invoice, std::slice::from_ref(&eu), &open));
+        assert!(!fields.matches_filters(&user, std::slice::from_ref(&eu), &paid));
+        assert!(!fields.matches_filters(&invoice, &[], &paid));
     }
 }

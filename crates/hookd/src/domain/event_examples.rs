@@ -5,12 +5,13 @@
 //! `endpoint.send_example` sends and what the dashboard's test event is prefilled with. A
 //! message is a JSON object, so an example that is not one cannot be sent.
 //!
-//! `Recipients` is the fan-out's rule: every endpoint that accepts the message (its event-type
-//! and channel filters), or only the one endpoint an example was sent to.
+//! `Recipients` is the fan-out's rule: every endpoint that accepts the message (its event-type,
+//! channel and content filters), or only the one endpoint an example was sent to (whatever its
+//! filters: the example was sent to it on purpose).
 
 use serde_json::Value;
 
-use super::{ChannelName, EndpointId, EventTypeName, FanoutTarget};
+use super::{ChannelName, EndpointId, EventTypeName, FanoutTarget, PayloadDocument};
 
 /// Why an event type has no example to send.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -67,15 +68,17 @@ pub enum Recipients {
 }
 
 impl Recipients {
-    /// Whether `target` gets a delivery of a message with this event type and these channels.
+    /// Whether `target` gets a delivery of a message with this event type, these channels and
+    /// this payload.
     pub fn include(
         &self,
         target: &FanoutTarget,
         event_type: &EventTypeName,
         channels: &[ChannelName],
+        payload: &PayloadDocument<'_>,
     ) -> bool {
         match self {
-            Recipients::Matching => target.accepts(event_type, channels),
+            Recipients::Matching => target.accepts(event_type, channels, payload),
             Recipients::OnlyEndpoint(endpoint_id) => {
                 target.id == *endpoint_id && !target.disabled && !target.polling
             }
@@ -143,11 +146,24 @@ mod tests {
             polling: false,
             event_types: types.map(|name| vec![EventTypeName::parse(name).unwrap()]),
             channels: None,
+            filter: Some(
+                crate::domain::ContentFilter::parse(serde_json::json!({"wanted": true})).unwrap(),
+            ),
         };
         let only = Recipients::OnlyEndpoint(EndpointId::from_trusted("ep_a".to_owned()));
+        let unwanted = PayloadDocument::json(r#"{"wanted": false}"#);
+        let wanted = PayloadDocument::json(r#"{"wanted": true}"#);
+        assert!(Recipients::Matching.include(
+            &target("ep_a", false, None),
+            &event_type,
+            &[],
+            &wanted
+        ));
+        // Every target here filters on `wanted`, which this payload fails: only an example
+        // sent to one endpoint reaches it regardless.
         #[rustfmt::skip]
         let cases = [
-            (Recipients::Matching, target("ep_a", false, None), true),
+            (Recipients::Matching, target("ep_a", false, None), false),
             (Recipients::Matching, target("ep_a", false, Some("other.type")), false),
             (Recipients::Matching, target("ep_a", true, None), false),
             (only.clone(), target("ep_a", false, None), true),
@@ -157,7 +173,7 @@ mod tests {
         ];
         for (recipients, target, expected) in cases {
             assert_eq!(
-                recipients.include(&target, &event_type, &[]),
+                recipients.include(&target, &event_type, &[], &unwanted),
                 expected,
                 "{recipients:?} {target:?}"
             );

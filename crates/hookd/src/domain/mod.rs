@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 
 mod background_task;
 mod catalog;
+pub mod content_filter;
 pub mod endpoint_headers;
 mod event_examples;
 mod ids;
@@ -33,6 +34,7 @@ pub use catalog::{
     Application, ApplicationFields, DeliveryOptions, Endpoint, EndpointFields, EventType,
     EventTypeFields, FanoutTarget, OutboundAuth,
 };
+pub use content_filter::{ContentFilter, ContentFilterError, PayloadDocument};
 pub use event_examples::{ExampleError, Recipients, schema_example};
 pub use ids::{
     AppId, AttemptId, BackgroundTaskId, DeliveryId, EndpointId, InboundRequestId, MessageId,

@@ -17,6 +17,8 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
+use super::PayloadDocument;
+
 /// A message payload: one JSON object with no duplicate keys, kept as its exact text; or, for
 /// the inbound gateway only, a body that is not JSON (a form post), kept as its exact text and
 /// sent with the content type it arrived with.
@@ -98,6 +100,15 @@ impl MessagePayload {
     /// The content type it is sent with when it is not JSON.
     pub fn content_type(&self) -> Option<&str> {
         self.content_type.as_deref()
+    }
+
+    /// The payload as content filters read it: a JSON payload's text, parsed only if a filter
+    /// asks; an opaque body matches no filter.
+    pub fn filter_document(&self) -> PayloadDocument<'_> {
+        match self.content_type {
+            None => PayloadDocument::json(&self.text),
+            Some(_) => PayloadDocument::unreadable(),
+        }
     }
 
     pub fn into_string(self) -> String {

@@ -173,8 +173,9 @@ fn example_payload(
 }
 
 /// Whether any endpoint of the application would be sent a message of this event type on these
-/// channels now: an enabled endpoint that fan-out's own rule (`FanoutTarget::accepts`) accepts
-/// it for. Nothing is written.
+/// channels now: an enabled endpoint that fan-out's own rule (`FanoutTarget::accepts_kind`)
+/// accepts it for. Nothing is written. A precheck has no payload, so an endpoint with a content
+/// filter counts as one that may receive it.
 pub async fn precheck(
     ops: &Ops,
     principal: &Principal,
@@ -186,7 +187,7 @@ pub async fn precheck(
     let targets = ops.store.list_fanout_targets(&app.id).await?;
     Ok(targets
         .iter()
-        .any(|target| target.would_see(event_type, channels)))
+        .any(|target| target.accepts_kind(event_type, channels)))
 }
 
 /// The message named by `message` (id or eventId).

@@ -21,7 +21,9 @@
 use super::scope::{self, AppRef};
 use super::{OpError, OpResult, Ops, Principal};
 use crate::domain::polling::{ConsumerId, PollIterator, PollLimit};
-use crate::domain::{Application, ChannelName, Endpoint, EventTypeName, Message, Timestamp};
+use crate::domain::{
+    Application, ChannelName, Endpoint, EventTypeName, Message, PayloadDocument, Timestamp,
+};
 use crate::store::{ConsumerSave, StreamPosition};
 
 /// Messages of the stream read at a time while a page is filled.
@@ -183,10 +185,11 @@ async fn read_page(
 
 /// Whether a message of the stream is one this poll serves.
 fn wanted(endpoint: &Endpoint, filter: &PollFilter, message: &Message) -> bool {
-    endpoint
-        .fields
-        .matches_filters(&message.event_type, &message.channels)
-        && message.created_at >= endpoint.created_at
+    endpoint.fields.matches_filters(
+        &message.event_type,
+        &message.channels,
+        &PayloadDocument::stored(message.payload.as_deref(), message.content_type.as_deref()),
+    ) && message.created_at >= endpoint.created_at
         && message.payload.is_some()
         && message.content_type.is_none()
         && filter

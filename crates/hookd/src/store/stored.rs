@@ -2,7 +2,9 @@
 //! where its row is read, and a value that no longer parses is a `CorruptValue` that names what
 //! it was, never a panic. No SQL here; each backend's `rows.rs` reads the columns.
 
-use crate::domain::{DeliveryTaskState, EndpointSecret, ReplaySelection, Secret, Timestamp};
+use crate::domain::{
+    ContentFilter, DeliveryTaskState, EndpointSecret, ReplaySelection, Secret, Timestamp,
+};
 use crate::store::StoreError;
 
 /// A stored value that no longer parses as its domain type: the row was damaged or edited by
@@ -38,6 +40,24 @@ pub fn endpoint_secret(
 ) -> Result<EndpointSecret, CorruptValue> {
     let key = Secret::parse(key).map_err(|error| CorruptValue::new("endpoint secret", error))?;
     Ok(EndpointSecret { key, expires_at })
+}
+
+/// An endpoint's `content_filter` column: the filter's JSON as it was written, or NULL.
+pub fn content_filter_column(filter: Option<&ContentFilter>) -> Option<String> {
+    filter.map(|filter| filter.as_json().to_string())
+}
+
+/// The `content_filter` column back into the filter. Only filters that parsed are stored, so
+/// one that no longer parses (edited by hand, or tighter bounds since) is corrupt.
+pub fn content_filter(text: Option<&str>) -> Result<Option<ContentFilter>, CorruptValue> {
+    let Some(text) = text else {
+        return Ok(None);
+    };
+    let written: serde_json::Value = serde_json::from_str(text)
+        .map_err(|error| CorruptValue::new("endpoint content filter", error))?;
+    ContentFilter::parse(written)
+        .map(Some)
+        .map_err(|error| CorruptValue::new("endpoint content filter", error))
 }
 
 /// The `status` column of a delivery row, the same in every backend. Attempts store Svix's

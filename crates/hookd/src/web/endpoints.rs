@@ -87,6 +87,7 @@ pub async fn create(
         disabled: false,
         event_types: parsed.event_types,
         channels: None,
+        filter: None,
         throttle_rate: None,
         metadata: Default::default(),
         headers: Default::default(),

@@ -810,6 +810,7 @@ fn endpoint_fields() -> EndpointFields {
         disabled: false,
         event_types: None,
         channels: None,
+        filter: None,
         throttle_rate: None,
         metadata: BTreeMap::new(),
         headers: BTreeMap::new(),

@@ -201,6 +201,7 @@ fn endpoint_fields(uid: Option<&str>) -> EndpointFields {
         disabled: false,
         event_types: None,
         channels: None,
+        filter: None,
         throttle_rate: None,
         metadata: BTreeMap::new(),
         headers: BTreeMap::from([("x-team".to_owned(), "billing".to_owned())]),
@@ -1676,6 +1677,7 @@ mod claim_shares_contract {
     }
 }
 
+mod content_filter_contract;
 mod endpoint_health_contract;
 mod endpoint_reads_contract;
 mod engine_rules_contract;

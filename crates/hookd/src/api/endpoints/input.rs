@@ -1,5 +1,8 @@
 //! The bodies of endpoint create, full update (PUT) and PATCH, parsed into `EndpointFields`.
 //! Every value is checked here, at the edge; the URL's host is checked by the operation.
+//! `filter` (hookd's content filter) is parsed into a `ContentFilter` here, so a filter that
+//! could not be evaluated is a 422 naming its place (`["body", "filter", ...]`), never a
+//! failure at delivery.
 
 use std::collections::BTreeMap;
 
@@ -14,7 +17,9 @@ use super::super::error::{ApiError, ApiResult};
 use super::super::input_limits;
 use super::super::patch::Patch;
 use crate::domain::limits::DESCRIPTION;
-use crate::domain::{ChannelName, DeliveryOptions, EndpointFields, EventTypeName, Metadata, Uid};
+use crate::domain::{
+    ChannelName, ContentFilter, DeliveryOptions, EndpointFields, EventTypeName, Metadata, Uid,
+};
 use crate::policy::ssrf::TargetPolicy;
 
 /// Most channels an endpoint may subscribe to (Svix's limit).
@@ -60,6 +65,11 @@ pub struct EndpointIn {
     /// hookd extension: credentials for the `Authorization` header; absent means none.
     #[serde(default)]
     pub auth: Option<OutboundAuthIn>,
+    /// hookd extension: a content filter over the payload; absent keeps it on update, `null`
+    /// removes it.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub filter: Patch<serde_json::Value>,
 }
 
 impl EndpointIn {
@@ -89,6 +99,10 @@ impl EndpointIn {
             disabled: self.disabled.unwrap_or(false),
             event_types: parse_event_types(self.event_types)?,
             channels: parse_channels(self.channels)?,
+            filter: self
+                .filter
+                .try_map(parse_filter)?
+                .merge_optional(current.filter),
             throttle_rate: input_limits::optional_throttle_rate(
                 self.throttle_rate,
                 &["throttleRate"],
@@ -121,6 +135,7 @@ impl EndpointIn {
 #[derive(Debug, Default)]
 pub struct KeptFields {
     pub headers: BTreeMap<String, String>,
+    pub filter: Option<ContentFilter>,
     pub delivery: DeliveryOptions,
 }
 
@@ -167,6 +182,9 @@ pub struct EndpointPatch {
     #[serde(default)]
     #[schema(value_type = Option<OutboundAuthIn>)]
     pub auth: Patch<OutboundAuthIn>,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub filter: Patch<serde_json::Value>,
 }
 
 impl EndpointPatch {
@@ -208,6 +226,7 @@ impl EndpointPatch {
             .retry_schedule
             .try_map(|written| parse_retry_schedule(&written))?;
         let auth = self.auth.try_map(parse_auth)?;
+        let filter = self.filter.try_map(parse_filter)?;
         let delivery = DeliveryOptions {
             max_in_flight: max_in_flight.merge_optional(current.delivery.max_in_flight),
             ordered: self.ordered.merge_or(current.delivery.ordered, || false),
@@ -222,6 +241,7 @@ impl EndpointPatch {
             disabled: self.disabled.merge_or(current.disabled, || false),
             event_types: event_types.merge_or(current.event_types, || None),
             channels: channels.merge_or(current.channels, || None),
+            filter: filter.merge_optional(current.filter),
             throttle_rate: throttle_rate.merge_optional(current.throttle_rate),
             metadata: metadata.merge_or(current.metadata, Metadata::new),
             headers: current.headers,
@@ -229,6 +249,15 @@ impl EndpointPatch {
         };
         Ok(fields)
     }
+}
+
+/// A content filter; a refusal names its place inside the filter.
+fn parse_filter(written: serde_json::Value) -> ApiResult<ContentFilter> {
+    ContentFilter::parse(written).map_err(|error| {
+        let mut loc = vec!["filter"];
+        loc.extend(error.path.iter().map(String::as_str));
+        ApiError::invalid_body(&loc, error.message)
+    })
 }
 
 fn parse_version(version: Option<u32>) -> ApiResult<u32> {

@@ -13,8 +13,8 @@
 //! inline by their handlers (`{}`, health) are described inline here.
 
 mod application_routes;
-mod erasure_routes;
 mod environment_routes;
+mod erasure_routes;
 mod inbound_routes;
 mod operation;
 pub mod schemas;

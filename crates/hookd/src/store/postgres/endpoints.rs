@@ -19,6 +19,7 @@ use crate::domain::{
 };
 use crate::policy::retry::RetrySchedule;
 use crate::store::sealing::{Place, Sealing, endpoint_columns};
+use crate::store::stored;
 use crate::store::{
     EndpointChange, EndpointStore, Modified, NewEndpoint, Page, PageRequest, StoreError,
 };
@@ -139,7 +140,7 @@ impl EndpointStore for PostgresStore {
 
 const ENDPOINT_COLUMNS: &str = "id, app_id, uid, url, description, version, disabled, \
      event_types, channels, throttle_rate, metadata, headers, created_at, updated_at, \
-     max_in_flight, ordered, retry_schedule, auth";
+     max_in_flight, ordered, retry_schedule, auth, content_filter";
 
 fn endpoint_from_row(sealing: &Sealing, row: &Row) -> Result<Endpoint, StoreError> {
     let id: String = get(row, 0)?;
@@ -163,6 +164,7 @@ fn endpoint_from_row(sealing: &Sealing, row: &Row) -> Result<Endpoint, StoreErro
             disabled: get(row, 6)?,
             event_types: event_types.as_deref().map(from_json).transpose()?,
             channels: channels.as_deref().map(from_json).transpose()?,
+            filter: stored::content_filter(get::<Option<String>>(row, 18)?.as_deref())?,
             throttle_rate: optional_u32(get(row, 9)?),
             metadata: from_json(&metadata)?,
             headers: from_json(&sealing.open(Place::endpoint_headers(&id), &headers)?)?,
@@ -216,9 +218,9 @@ async fn insert_endpoint(
             "WITH inserted AS (
                  INSERT INTO endpoint (id, app_id, uid, url, description, version, disabled,
                  event_types, channels, throttle_rate, metadata, headers, created_at, updated_at,
-                 max_in_flight, ordered, retry_schedule, auth)
+                 max_in_flight, ordered, retry_schedule, auth, content_filter)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $15, $16,
-                 $17, $18)
+                 $17, $18, $19)
                  RETURNING id)
              INSERT INTO endpoint_secret (endpoint_id, key, expires_at, created_at)
              SELECT id, $14, NULL, $13 FROM inserted",
@@ -250,6 +252,7 @@ async fn insert_endpoint(
                 .as_ref()
                 .map(ToString::to_string),
             &auth,
+            &stored::content_filter_column(fields.filter.as_ref()),
         ],
     )
     .await
@@ -302,7 +305,7 @@ async fn update_endpoint(
             "UPDATE endpoint SET uid = $3, url = $4, description = $5, version = $6,
              disabled = $7, event_types = $8, channels = $9, throttle_rate = $10,
              metadata = $11, headers = $12, updated_at = $13, max_in_flight = $14,
-             ordered = $15, retry_schedule = $16, auth = $17
+             ordered = $15, retry_schedule = $16, auth = $17, content_filter = $18
              WHERE app_id = $1 AND id = $2 RETURNING {ENDPOINT_COLUMNS}"
         ))
         .await
@@ -331,6 +334,7 @@ async fn update_endpoint(
                 .as_ref()
                 .map(ToString::to_string),
             &auth,
+            &stored::content_filter_column(fields.filter.as_ref()),
         ],
     )
     .await

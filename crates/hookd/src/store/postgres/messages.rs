@@ -11,7 +11,7 @@ use super::{PostgresStore, backend, get, missing_parent};
 use crate::domain::{
     AppId, ChannelName, DeliveryId, EndpointId, EventTypeName, FanoutTarget, Message, MessageId,
 };
-use crate::store::stored::original_headers_column;
+use crate::store::stored::{self, original_headers_column};
 use crate::store::{
     MessageFilter, MessageInsert, MessageStore, NewMessage, Page, PageRequest, StoreError,
 };
@@ -168,11 +168,12 @@ pub async fn insert_message(
     }
 
     let due_at = new.deliver_at.map_or(created_at, to_micros);
+    let payload = new.payload.filter_document();
     let (delivery_ids, endpoint_ids): (Vec<String>, Vec<&str>) = endpoints
         .iter()
         .filter(|endpoint| {
             new.recipients
-                .include(endpoint, &new.event_type, &new.channels)
+                .include(endpoint, &new.event_type, &new.channels, &payload)
         })
         .map(|endpoint| {
             let id = DeliveryId::generate(new.now, rand::random());
@@ -294,8 +295,8 @@ pub async fn fanout_targets(
 ) -> Result<Vec<FanoutTarget>, StoreError> {
     let statement = c
         .prepare_cached(
-            "SELECT id, disabled, event_types, channels, url = 'polling:' FROM endpoint
-             WHERE app_id = $1",
+            "SELECT id, disabled, event_types, channels, content_filter, url = 'polling:'
+             FROM endpoint WHERE app_id = $1",
         )
         .await
         .map_err(backend)?;
@@ -306,12 +307,14 @@ pub async fn fanout_targets(
         .map(|row| {
             let event_types: Option<String> = get(row, 2)?;
             let channels: Option<String> = get(row, 3)?;
+            let filter: Option<String> = get(row, 4)?;
             Ok(FanoutTarget {
                 id: EndpointId::from_trusted(get::<String>(row, 0)?),
                 disabled: get(row, 1)?,
-                polling: get(row, 4)?,
+                polling: get(row, 5)?,
                 event_types: event_types.as_deref().map(from_json).transpose()?,
                 channels: channels.as_deref().map(from_json).transpose()?,
+                filter: stored::content_filter(filter.as_deref())?,
             })
         })
         .collect()

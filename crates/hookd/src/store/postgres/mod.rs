@@ -82,6 +82,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (11, include_str!("schema_11.sql")),
     (12, include_str!("schema_erasure.sql")),
     (13, include_str!("schema_polling.sql")),
+    (14, include_str!("schema_content_filters.sql")),
 ];
 
 /// The PostgreSQL store. Call `close` before dropping it to commit queued messages.

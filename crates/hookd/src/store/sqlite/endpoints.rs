@@ -15,6 +15,7 @@ use crate::domain::{
 };
 use crate::policy::retry::RetrySchedule;
 use crate::store::sealing::{Place, Sealing, endpoint_columns};
+use crate::store::stored;
 use crate::store::{
     EndpointChange, EndpointStore, Modified, NewEndpoint, Page, PageRequest, StoreError,
 };
@@ -158,7 +159,7 @@ fn modify_endpoint(
 
 const ENDPOINT_COLUMNS: &str = "id, app_id, uid, url, description, version, disabled, \
      event_types, channels, throttle_rate, metadata, headers, created_at, updated_at, \
-     max_in_flight, ordered, retry_schedule, auth";
+     max_in_flight, ordered, retry_schedule, auth, content_filter";
 
 fn endpoint_from_row(
     sealing: &Sealing,
@@ -174,6 +175,7 @@ fn endpoint_from_row(
     let headers: String = row.get(11)?;
     let retry_schedule: Option<String> = row.get(16)?;
     let auth: Option<String> = row.get(17)?;
+    let content_filter: Option<String> = row.get(18)?;
     let fields = (|| {
         Ok(EndpointFields {
             uid: uid
@@ -187,6 +189,7 @@ fn endpoint_from_row(
             disabled: row.get(6).map_err(backend)?,
             event_types: event_types.as_deref().map(from_json).transpose()?,
             channels: channels.as_deref().map(from_json).transpose()?,
+            filter: stored::content_filter(content_filter.as_deref())?,
             throttle_rate: row.get(9).map_err(backend)?,
             metadata: from_json(&metadata)?,
             headers: from_json(&sealing.open(Place::endpoint_headers(&id), &headers)?)?,
@@ -230,8 +233,9 @@ fn insert_endpoint(
     c.prepare_cached(
         "INSERT INTO endpoint (id, app_id, uid, url, description, version, disabled, event_types,
          channels, throttle_rate, metadata, headers, created_at, updated_at, max_in_flight,
-         ordered, retry_schedule, auth)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14, ?15, ?16, ?17)",
+         ordered, retry_schedule, auth, content_filter)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14, ?15, ?16, ?17,
+                 ?18)",
     )
     .map_err(backend)?
     .execute(params![
@@ -256,6 +260,7 @@ fn insert_endpoint(
             .as_ref()
             .map(ToString::to_string),
         auth,
+        stored::content_filter_column(fields.filter.as_ref()),
     ])
     .map_err(unique_or_missing_parent(
         "an endpoint with this uid already exists",
@@ -314,7 +319,7 @@ fn update_endpoint(
             "UPDATE endpoint SET uid = ?3, url = ?4, description = ?5, version = ?6,
              disabled = ?7, event_types = ?8, channels = ?9, throttle_rate = ?10,
              metadata = ?11, headers = ?12, updated_at = ?13, max_in_flight = ?14,
-             ordered = ?15, retry_schedule = ?16, auth = ?17
+             ordered = ?15, retry_schedule = ?16, auth = ?17, content_filter = ?18
              WHERE app_id = ?1 AND id = ?2",
         )
         .map_err(backend)?
@@ -340,6 +345,7 @@ fn update_endpoint(
                 .as_ref()
                 .map(ToString::to_string),
             auth,
+            stored::content_filter_column(fields.filter.as_ref()),
         ])
         .map_err(unique("an endpoint with this uid already exists"))?;
     if changed == 0 {

@@ -11,7 +11,7 @@ use super::{SqliteStore, backend, missing_parent};
 use crate::domain::{
     AppId, ChannelName, DeliveryId, EndpointId, EventTypeName, FanoutTarget, Message, MessageId,
 };
-use crate::store::stored::original_headers_column;
+use crate::store::stored::{self, original_headers_column};
 use crate::store::{
     MessageFilter, MessageInsert, MessageStore, NewMessage, Page, PageRequest, StoreError,
 };
@@ -167,10 +167,11 @@ pub fn insert_message(c: &Connection, new: NewMessage) -> Result<MessageInsert, 
         .map_err(backend)?;
     let due_at = new.deliver_at.map_or(created_at, to_micros);
     let mut deliveries = 0;
+    let payload = new.payload.filter_document();
     for endpoint in fanout_targets(c, &new.app_id)? {
         if !new
             .recipients
-            .include(&endpoint, &new.event_type, &new.channels)
+            .include(&endpoint, &new.event_type, &new.channels, &payload)
         {
             continue;
         }
@@ -287,8 +288,8 @@ pub(super) fn add_message_conditions(
 fn fanout_targets(c: &Connection, app_id: &AppId) -> Result<Vec<FanoutTarget>, StoreError> {
     let mut statement = c
         .prepare_cached(
-            "SELECT id, disabled, event_types, channels, url = 'polling:' FROM endpoint
-             WHERE app_id = ?1",
+            "SELECT id, disabled, event_types, channels, content_filter, url = 'polling:'
+             FROM endpoint WHERE app_id = ?1",
         )
         .map_err(backend)?;
     let rows = statement
@@ -298,20 +299,22 @@ fn fanout_targets(c: &Connection, app_id: &AppId) -> Result<Vec<FanoutTarget>, S
                 row.get::<_, bool>(1)?,
                 row.get::<_, Option<String>>(2)?,
                 row.get::<_, Option<String>>(3)?,
-                row.get::<_, bool>(4)?,
+                row.get::<_, Option<String>>(4)?,
+                row.get::<_, bool>(5)?,
             ))
         })
         .map_err(backend)?
         .collect::<Result<Vec<_>, _>>()
         .map_err(backend)?;
     rows.into_iter()
-        .map(|(id, disabled, event_types, channels, polling)| {
+        .map(|(id, disabled, event_types, channels, filter, polling)| {
             Ok(FanoutTarget {
                 id: EndpointId::from_trusted(id),
                 disabled,
                 polling,
                 event_types: event_types.as_deref().map(from_json).transpose()?,
                 channels: channels.as_deref().map(from_json).transpose()?,
+                filter: stored::content_filter(filter.as_deref())?,
             })
         })
         .collect()

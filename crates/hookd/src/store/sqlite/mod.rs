@@ -305,6 +305,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_12.sql"),
     include_str!("schema_erasure.sql"),
     include_str!("schema_polling.sql"),
+    include_str!("schema_content_filters.sql"),
 ];
 
 fn migrate(connection: &Connection) -> Result<(), StoreError> {

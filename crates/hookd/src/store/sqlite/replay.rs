@@ -19,8 +19,8 @@ use super::rows::{corrupt, from_json, to_json, to_micros};
 use super::{SqliteStore, backend};
 use crate::domain::DeliveryTaskState;
 use crate::domain::{
-    AppId, ChannelName, DeliveryId, EndpointId, EventTypeName, MessageId, ReplaySelection,
-    Timestamp,
+    AppId, ChannelName, DeliveryId, EndpointId, EventTypeName, MessageId, PayloadDocument,
+    ReplaySelection, Timestamp,
 };
 use crate::store::sealing::Sealing;
 use crate::store::stored;
@@ -184,7 +184,8 @@ pub(super) fn select_pairs(
 }
 
 /// Messages of the window with no delivery at all to the filter's endpoint, kept when the
-/// endpoint accepts them now (its event types and channels).
+/// endpoint accepts them now (its event types, channels and content filter: a message its
+/// filter turned away was not missed). Payloads are read only for an endpoint with a filter.
 fn select_never_queued(
     c: &Connection,
     sealing: &Sealing,
@@ -209,7 +210,8 @@ fn select_never_queued(
         });
     };
     let sql = format!(
-        "SELECT m.id, m.event_type, m.channels FROM message m
+        "SELECT m.id, m.event_type, m.channels,
+                CASE WHEN ?7 THEN m.payload END, m.content_type FROM message m
          WHERE m.app_id = ?1 AND m.created_at >= ?2 AND (?3 IS NULL OR m.created_at < ?3)
            AND (?4 IS NULL OR m.event_type IN (SELECT value FROM json_each(?4)))
            AND (?5 IS NULL OR m.id > ?5)
@@ -229,12 +231,15 @@ fn select_never_queued(
                 event_types_json(filter)?,
                 after.as_ref().map(|(msg, _)| msg.as_str()),
                 endpoint_id.as_str(),
+                endpoint.fields.filter.is_some(),
             ],
             |row| {
                 Ok((
                     row.get::<_, String>(0)?,
                     row.get::<_, String>(1)?,
                     row.get::<_, String>(2)?,
+                    row.get::<_, Option<String>>(3)?,
+                    row.get::<_, Option<String>>(4)?,
                 ))
             },
         )
@@ -244,12 +249,13 @@ fn select_never_queued(
     let scanned = rows.len();
     let last_scanned = rows
         .last()
-        .map(|(msg_id, _, _)| (msg_id.clone(), endpoint_id.to_string()));
+        .map(|(msg_id, ..)| (msg_id.clone(), endpoint_id.to_string()));
     let mut queue = Vec::new();
-    for (msg_id, event_type, channels) in rows {
+    for (msg_id, event_type, channels, payload, content_type) in rows {
         let event_type = EventTypeName::parse(&event_type).map_err(corrupt)?;
         let channels: Vec<ChannelName> = from_json(&channels)?;
-        if endpoint.fields.accepts(&event_type, &channels) {
+        let payload = PayloadDocument::stored(payload.as_deref(), content_type.as_deref());
+        if endpoint.fields.accepts(&event_type, &channels, &payload) {
             queue.push((msg_id, endpoint_id.to_string()));
         }
     }

@@ -37,6 +37,7 @@ async fn fanout_targets_are_every_endpoint_as_fan_out_reads_it(store: Arc<dyn St
             polling: false,
             event_types: Some(vec![event("invoice.paid")]),
             channels: Some(vec![ChannelName::parse("eu").unwrap()]),
+            filter: None,
         },
         hookd::domain::FanoutTarget {
             id: disabled_id,
@@ -44,6 +45,7 @@ async fn fanout_targets_are_every_endpoint_as_fan_out_reads_it(store: Arc<dyn St
             polling: false,
             event_types: None,
             channels: None,
+            filter: None,
         },
     ];
     expected.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
