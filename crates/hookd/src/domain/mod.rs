@@ -20,6 +20,7 @@ pub mod limits;
 mod messages;
 pub mod operational;
 mod payload;
+pub mod payload_schema;
 pub mod portal;
 pub mod public_urls;
 mod secrets;

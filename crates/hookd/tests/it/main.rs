@@ -35,6 +35,7 @@ mod ops_scope;
 mod outbox_crash;
 mod outcomes;
 mod payload_bytes;
+mod payload_validation;
 mod postgres_app;
 mod postgres_first_run;
 mod postgres_leases;

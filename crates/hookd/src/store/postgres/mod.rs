@@ -78,6 +78,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (9, include_str!("schema_9.sql")),
     (10, include_str!("schema_10.sql")),
     (11, include_str!("schema_11.sql")),
+    (12, include_str!("schema_payload_validation.sql")),
 ];
 
 /// The PostgreSQL store. Call `close` before dropping it to commit queued messages.

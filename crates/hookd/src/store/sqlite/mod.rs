@@ -301,6 +301,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_10.sql"),
     include_str!("schema_11.sql"),
     include_str!("schema_12.sql"),
+    include_str!("schema_payload_validation.sql"),
 ];
 
 fn migrate(connection: &Connection) -> Result<(), StoreError> {
