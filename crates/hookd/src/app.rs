@@ -235,6 +235,7 @@ pub async fn start(config: Config, deps: Dependencies) -> anyhow::Result<Running
         rejected_log: Arc::new(crate::ops::rejected_log::RejectedLogBudget::per_minute(
             config.inbound_rejected_log_per_minute,
         )),
+        compiled_schemas: Default::default(),
     };
     let dashboard = crate::web::router(crate::web::WebContext {
         ops: ops.clone(),

@@ -9,7 +9,6 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::http::header::RETRY_AFTER;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 
 use crate::domain::InvalidInput;
 use crate::ops::{InputPlace, OpError};
@@ -64,50 +63,7 @@ pub enum ApiError {
     Internal(&'static str),
 }
 
-/// One entry of a 422 body: where the bad value is (`["body", "url"]`), what is wrong with it
-/// and a machine-readable kind. Locations are all strings (array indexes too), because the
-/// SDK's model declares `loc` as a list of strings.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct FieldError {
-    pub loc: Vec<String>,
-    pub msg: String,
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-}
-
-impl FieldError {
-    /// A value in the JSON body; `path` is the chain of field names (and indexes) below it.
-    pub fn body(path: &[&str], msg: impl Into<String>) -> Self {
-        Self::at("body", path, msg)
-    }
-
-    /// A query-string parameter.
-    pub fn query(name: &str, msg: impl Into<String>) -> Self {
-        Self::at("query", &[name], msg)
-    }
-
-    /// A segment of the URL path.
-    pub fn path(name: &str, msg: impl Into<String>) -> Self {
-        Self::at("path", &[name], msg)
-    }
-
-    fn at(place: &str, path: &[&str], msg: impl Into<String>) -> Self {
-        let mut loc = Vec::with_capacity(path.len() + 1);
-        loc.push(place.to_owned());
-        loc.extend(path.iter().map(|part| (*part).to_owned()));
-        FieldError {
-            loc,
-            msg: msg.into(),
-            kind: "value_error",
-        }
-    }
-
-    /// The same error with another `type`, for errors that are not about a value's content.
-    pub fn with_kind(mut self, kind: &'static str) -> Self {
-        self.kind = kind;
-        self
-    }
-}
+pub use super::field_error::FieldError;
 
 impl ApiError {
     /// A 422 for one bad field of the JSON body.
@@ -223,6 +179,7 @@ impl From<OpError> for ApiError {
                 let path: Vec<&str> = field.path.iter().map(String::as_str).collect();
                 ApiError::Validation(vec![FieldError::at(place, &path, field.message)])
             }
+            OpError::PayloadRejected(rejection) => super::payload_rejection::render(rejection),
             OpError::Refused(refusal) => match refusal.0.downcast::<ApiError>() {
                 Ok(error) => *error,
                 Err(_) => ApiError::Internal("a change was refused without an API error"),

@@ -2,6 +2,10 @@
 //!
 //! Deleting archives by default (as in Svix), so old messages keep a known type; `?expunge=true`
 //! removes the type for good. Creating a type that exists only as archived revives it.
+//!
+//! `enforceSchema` is a hookd extension (Svix's models have no such field; its SDKs ignore it
+//! in answers): messages of a type that enforces must match its newest schema
+//! (`ops::payload_validation`). A PUT without it keeps the stored value.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -43,6 +47,9 @@ pub struct EventTypeIn {
     pub feature_flags: Option<Vec<String>>,
     #[serde(default)]
     pub group_name: Option<String>,
+    /// Refuse messages whose payload does not match the newest schema (hookd extension).
+    #[serde(default)]
+    pub enforce_schema: Option<bool>,
 }
 
 impl EventTypeIn {
@@ -63,6 +70,7 @@ impl EventTypeIn {
                 LABEL,
                 &["groupName"],
             )?,
+            enforce_schema: self.enforce_schema.unwrap_or(false),
         })
     }
 }
@@ -92,6 +100,10 @@ pub struct EventTypePatch {
     #[serde(default)]
     #[schema(value_type = Option<String>)]
     pub group_name: Patch<String>,
+    /// Refuse messages whose payload does not match the newest schema (hookd extension).
+    #[serde(default)]
+    #[schema(value_type = Option<bool>)]
+    pub enforce_schema: Patch<bool>,
 }
 
 impl EventTypePatch {
@@ -126,6 +138,9 @@ impl EventTypePatch {
             schemas: schemas.merge_or(current.schemas, || None),
             feature_flag: feature_flag.merge_optional(current.feature_flag),
             group_name: group_name.merge_optional(current.group_name),
+            enforce_schema: self
+                .enforce_schema
+                .merge_or(current.enforce_schema, || false),
         })
     }
 }
@@ -146,6 +161,8 @@ pub struct EventTypeOut {
     pub feature_flags: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub group_name: Option<String>,
+    /// Whether messages must match the newest schema (hookd extension).
+    pub enforce_schema: bool,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
     #[schema(value_type = String, format = DateTime)]
@@ -164,6 +181,7 @@ impl From<EventType> for EventTypeOut {
             feature_flags: fields.feature_flag.clone().map(|flag| vec![flag]),
             feature_flag: fields.feature_flag,
             group_name: fields.group_name,
+            enforce_schema: fields.enforce_schema,
             created_at: event_type.created_at,
             updated_at: event_type.updated_at,
         }
@@ -232,9 +250,10 @@ pub async fn update(
     let name = EventTypeName::parse(&raw_name).map_err(|error| {
         ApiError::Validation(vec![FieldError::path("event_type_name", error.message)])
     })?;
+    let enforce_schema = input.enforce_schema;
     let fields = input.into_fields()?;
     Ok(
-        match event_types::upsert(&ctx.ops, &principal, name, fields).await? {
+        match event_types::upsert(&ctx.ops, &principal, name, fields, enforce_schema).await? {
             Upserted::Existing(updated) => (StatusCode::OK, Json(updated.into())),
             Upserted::Created(created) => (StatusCode::CREATED, Json(created.into())),
         },
@@ -326,6 +345,7 @@ mod tests {
             schemas: Some(json!({"1": {"type": "object"}})),
             feature_flag: Some("beta".to_owned()),
             group_name: Some("billing".to_owned()),
+            enforce_schema: false,
         }
     }
 
@@ -367,6 +387,7 @@ mod tests {
         let out = EventTypeOut::from(EventType {
             name: EventTypeName::parse("invoice.paid").unwrap(),
             fields: current(),
+            revision: 7,
             created_at: now,
             updated_at: now,
         });
@@ -376,7 +397,7 @@ mod tests {
                 "name": "invoice.paid", "description": "Paid", "deprecated": false,
                 "archived": false, "schemas": {"1": {"type": "object"}},
                 "featureFlag": "beta", "featureFlags": ["beta"], "groupName": "billing",
-                "createdAt": "2024-05-06T07:08:09Z", "updatedAt": "2024-05-06T07:08:09Z"
+                "enforceSchema": false, "createdAt": "2024-05-06T07:08:09Z", "updatedAt": "2024-05-06T07:08:09Z"
             })
         );
     }

@@ -217,6 +217,10 @@ fn endpoint_accepts(
 pub struct EventType {
     pub name: EventTypeName,
     pub fields: EventTypeFields,
+    /// Changes with every write of the type (an opaque token, not a count): what a compiled
+    /// enforced schema is cached under, so a change takes effect on the next message on
+    /// every node.
+    pub revision: i64,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -229,6 +233,9 @@ pub struct EventTypeFields {
     pub schemas: Option<serde_json::Value>,
     pub feature_flag: Option<String>,
     pub group_name: Option<String>,
+    /// Messages of this type must match its newest schema (`domain::payload_schema`); a hookd
+    /// extension (`enforceSchema`).
+    pub enforce_schema: bool,
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ mod messages;
 pub mod openapi_webhooks;
 pub mod operational;
 mod payload;
+pub mod payload_schema;
 pub mod polling;
 pub mod portal;
 pub mod public_urls;

@@ -14,6 +14,7 @@ use std::collections::HashSet;
 
 use super::endpoint_secrets::generate_secret;
 use super::endpoint_targets::refuse_blocked_host;
+use super::payload_validation::check_enforceable;
 use super::scope::is_internal;
 use super::{InvalidField, OpError, OpResult, Ops, Principal, saved};
 use crate::domain::inbound::SOURCE_APP_PREFIX;
@@ -216,13 +217,16 @@ fn page_after(iterator: Option<String>) -> PageRequest {
 /// Every check that can refuse the document, before anything is written.
 async fn check_document(ops: &Ops, document: &EnvironmentImport) -> OpResult<()> {
     let mut names = HashSet::new();
-    for (index, (name, _)) in document.event_types.iter().enumerate() {
+    for (index, (name, fields)) in document.event_types.iter().enumerate() {
         if !names.insert(name.as_str()) {
             return Err(refused(
                 &["eventTypes", &index.to_string(), "name"],
                 format!("event type {} appears twice in the document", name.as_str()),
             ));
         }
+        // A type that enforces its schema arrives with one that can be enforced.
+        check_enforceable(fields)
+            .map_err(|error| relocate(error, &["eventTypes".to_owned(), index.to_string()]))?;
     }
     let mut app_keys = HashSet::new();
     for (app_index, application) in document.applications.iter().enumerate() {

@@ -1,6 +1,7 @@
 //! `OpError`: what an operation can fail with, by what the caller should do about it. It names
 //! no status code; `api/error.rs` maps it to HTTP.
 
+use crate::domain::payload_schema::PayloadRejection;
 use crate::store::{ChangeRefused, StoreError};
 
 /// Everything an operation can fail with.
@@ -20,6 +21,9 @@ pub enum OpError {
     /// resolver or the record's state).
     #[error("{}", .0.message)]
     Invalid(InvalidField),
+    /// The message's payload does not match its event type's enforced schema.
+    #[error("the payload does not match the schema of its event type")]
+    PayloadRejected(PayloadRejection),
     /// The caller's own change function refused to apply to the current record; its error is
     /// handed back untouched.
     #[error(transparent)]

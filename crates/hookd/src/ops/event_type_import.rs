@@ -8,6 +8,7 @@
 use std::collections::HashSet;
 
 use super::environment::all_event_types;
+use super::payload_validation::check_enforceable;
 use super::{OpResult, Ops, Principal};
 use crate::domain::openapi_webhooks::WebhookEventType;
 use crate::domain::{EventType, EventTypeFields, EventTypeName};
@@ -58,6 +59,11 @@ pub async fn import_openapi(
         .filter(|current| import.replace_all && !current.fields.archived)
         .filter(|current| !named.contains(current.name.as_str()))
         .collect();
+    // A type that enforces its schema keeps doing so, so the document's schema must be one
+    // that can be enforced: checked for every type before the first write.
+    for (_, fields) in &changed {
+        check_enforceable(fields)?;
+    }
     if import.dry_run {
         return Ok(OpenApiImported {
             modified: Vec::new(),
@@ -106,5 +112,6 @@ fn fields_for(imported: &WebhookEventType, current: Option<&EventType>) -> Event
         schemas: imported.schemas.clone(),
         feature_flag: current.and_then(|current| current.fields.feature_flag.clone()),
         group_name: current.and_then(|current| current.fields.group_name.clone()),
+        enforce_schema: current.is_some_and(|current| current.fields.enforce_schema),
     }
 }

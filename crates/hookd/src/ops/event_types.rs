@@ -3,10 +3,15 @@
 //!
 //! Deleting archives by default (as in Svix), so old messages keep a known type; `expunge`
 //! removes the type for good. Creating a type that exists only as archived revives it.
+//!
+//! Every write that leaves a type enforcing its schema checks that the schema can be enforced
+//! (`payload_validation::check_enforceable`), on the fields as they will be saved: a PATCH
+//! that turns enforcement on is judged with the schemas already stored.
 
+use super::payload_validation::check_enforceable;
 use super::{OpError, OpResult, Ops, Principal, Upserted, saved};
 use crate::domain::{EventType, EventTypeFields, EventTypeName};
-use crate::store::{EventTypeChange, Page, PageRequest, StoreError};
+use crate::store::{ChangeRefused, EventTypeChange, Page, PageRequest, StoreError};
 
 const EVENT_TYPE_NOT_FOUND: &str = "event type not found";
 
@@ -18,6 +23,7 @@ pub async fn create(
     fields: EventTypeFields,
 ) -> OpResult<EventType> {
     principal.require_admin()?;
+    check_enforceable(&fields)?;
     let now = ops.clock.now();
     match ops
         .store
@@ -47,22 +53,44 @@ pub async fn get(ops: &Ops, _principal: &Principal, name: &str) -> OpResult<Even
     find(ops, name).await
 }
 
-/// A full update, or a create when the type is missing.
+/// A full update, or a create when the type is missing. `enforce_schema` replaces the
+/// fields' flag when given; `None` keeps the stored one (off on create), because the SDKs'
+/// `EventTypeUpdate` cannot carry this extension and a full update through them must not
+/// silently turn enforcement off.
 pub async fn upsert(
     ops: &Ops,
     principal: &Principal,
     name: EventTypeName,
     fields: EventTypeFields,
+    enforce_schema: Option<bool>,
 ) -> OpResult<Upserted<EventType>> {
     principal.require_admin()?;
     let now = ops.clock.now();
-    if let Some(updated) = ops
+    let replacement = fields.clone();
+    let replace: EventTypeChange = Box::new(move |current| {
+        Ok(EventTypeFields {
+            enforce_schema: enforce_schema.unwrap_or(current.fields.enforce_schema),
+            ..replacement
+        })
+    });
+    match ops
         .store
-        .update_event_type(&name, fields.clone(), now)
-        .await?
+        .modify_event_type(&name, checked(replace), now)
+        .await
     {
-        return Ok(Upserted::Existing(updated));
+        Ok(crate::store::Modified::Missing) => {}
+        Ok(modified) => {
+            return saved(modified, EVENT_TYPE_NOT_FOUND)
+                .map(Upserted::Existing)
+                .map_err(unwrap_refusal);
+        }
+        Err(error) => return Err(error.into()),
     }
+    let fields = EventTypeFields {
+        enforce_schema: enforce_schema.unwrap_or(false),
+        ..fields
+    };
+    check_enforceable(&fields)?;
     let created = ops.store.create_event_type(name, fields, now).await?;
     Ok(Upserted::Created(created))
 }
@@ -80,9 +108,30 @@ pub async fn modify(
     let name = EventTypeName::parse(name).map_err(|_| OpError::NotFound(EVENT_TYPE_NOT_FOUND))?;
     let modified = ops
         .store
-        .modify_event_type(&name, change, ops.clock.now())
+        .modify_event_type(&name, checked(change), ops.clock.now())
         .await?;
-    saved(modified, EVENT_TYPE_NOT_FOUND)
+    saved(modified, EVENT_TYPE_NOT_FOUND).map_err(unwrap_refusal)
+}
+
+/// `change`, refusing the fields it makes when they enforce a schema that cannot be enforced.
+/// The refusal carries the `OpError`, which `unwrap_refusal` takes back out.
+fn checked(change: EventTypeChange) -> EventTypeChange {
+    Box::new(move |current| {
+        let fields = change(current)?;
+        check_enforceable(&fields).map_err(|error| ChangeRefused(Box::new(error)))?;
+        Ok(fields)
+    })
+}
+
+/// The `OpError` that `checked` refused with, or the error as it is.
+fn unwrap_refusal(error: OpError) -> OpError {
+    match error {
+        OpError::Refused(ChangeRefused(inner)) => match inner.downcast::<OpError>() {
+            Ok(error) => *error,
+            Err(inner) => OpError::Refused(ChangeRefused(inner)),
+        },
+        other => other,
+    }
 }
 
 /// Archives the type, or with `expunge` deletes it for good.
@@ -95,12 +144,18 @@ pub async fn delete(ops: &Ops, principal: &Principal, name: &str, expunge: bool)
         }
         return Ok(());
     }
+    // Archiving is not judged: it stops enforcement, whatever the schema.
     let archive: EventTypeChange = Box::new(|current| {
         let mut fields = current.fields.clone();
         fields.archived = true;
         Ok(fields)
     });
-    modify(ops, principal, name, archive).await.map(drop)
+    let name = EventTypeName::parse(name).map_err(|_| OpError::NotFound(EVENT_TYPE_NOT_FOUND))?;
+    let modified = ops
+        .store
+        .modify_event_type(&name, archive, ops.clock.now())
+        .await?;
+    saved(modified, EVENT_TYPE_NOT_FOUND).map(drop)
 }
 
 async fn find(ops: &Ops, raw_name: &str) -> OpResult<EventType> {

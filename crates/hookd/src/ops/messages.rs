@@ -4,9 +4,12 @@
 //! and only then wakes the dispatcher. An application named by the path that does not exist is
 //! created inline when the message carries its fields (admin only). An event type's example
 //! is sent as a message that only the endpoint it was sent to receives (`send_example`).
+//! Both judge the payload against the event type's enforced schema, if it has one
+//! (`payload_validation`), before writing anything.
 
 use super::applications::create_for_path;
 use super::listing::{LIST_PAYLOAD_BUDGET, end_page_after, is_backwards};
+use super::payload_validation::{check_payload, check_payload_of};
 use super::scope::{self, APP_NOT_FOUND, AppRef};
 use super::{OpError, OpResult, Ops, Principal};
 use crate::domain::{
@@ -43,12 +46,17 @@ pub async fn accept(
     let now = ops.clock.now();
     check_deliver_at(message.deliver_at, now, ops.payload_retention)?;
     let found = scope::lookup_application(ops, principal, AppRef::Named(app)).await?;
+    if found.is_none() {
+        if message.application.is_none() {
+            return Err(OpError::NotFound(APP_NOT_FOUND));
+        }
+        principal.require_admin()?;
+    }
+    // Judged before anything is written, so a refused message creates no application either.
+    check_payload(ops, &message.event_type, &message.payload).await?;
     let app = match (found, message.application) {
         (Some(app), _) => app,
-        (None, Some(fields)) => {
-            principal.require_admin()?;
-            create_for_path(ops, app, fields).await?
-        }
+        (None, Some(fields)) => create_for_path(ops, app, fields).await?,
         (None, None) => return Err(OpError::NotFound(APP_NOT_FOUND)),
     };
     let new_message = NewMessage {
@@ -134,6 +142,7 @@ pub async fn send_example(
         Some(payload) => payload,
         None => example_payload(event_type.fields.schemas.as_ref(), example.example_index)?,
     };
+    check_payload_of(ops, &event_type, &payload)?;
     if endpoint.fields.disabled {
         return Err(OpError::Conflict(
             "the endpoint is disabled: enable it to send it an example".to_owned(),

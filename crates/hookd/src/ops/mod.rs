@@ -24,6 +24,7 @@ pub mod idempotency;
 pub mod inbound;
 pub mod listing;
 pub mod messages;
+pub mod payload_validation;
 pub mod polling;
 mod principal;
 pub mod readiness;
@@ -77,6 +78,8 @@ pub struct Ops {
     /// How many rejected inbound requests each source may record
     /// (`--inbound-rejected-log-per-minute`).
     pub rejected_log: Arc<rejected_log::RejectedLogBudget>,
+    /// This node's compiled enforced schemas, by event type and revision.
+    pub compiled_schemas: Arc<payload_validation::CompiledSchemas>,
 }
 
 /// What a create-or-update (or a create that may find its record already there) did.

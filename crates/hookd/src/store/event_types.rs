@@ -35,6 +35,19 @@ pub trait EventTypeStore: Send + Sync {
         now: Timestamp,
     ) -> Result<Modified<EventType>, StoreError>;
     async fn delete_event_type(&self, name: &EventTypeName) -> Result<bool, StoreError>;
+    /// The `revision` of the type named `name` when it enforces its schema and is not
+    /// archived; `None` otherwise (and when there is no such type). The one read that
+    /// accepting a message adds, so it reads no schema.
+    async fn enforced_schema_revision(
+        &self,
+        name: &EventTypeName,
+    ) -> Result<Option<i64>, StoreError>;
+}
+
+/// A fresh `revision` for a write of an event type: random, so that a type deleted and
+/// created again never repeats one that a node may still have cached.
+pub fn new_event_type_revision() -> i64 {
+    rand::random()
 }
 
 pub type EventTypeChange = Change<EventType, EventTypeFields>;

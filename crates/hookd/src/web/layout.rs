@@ -218,6 +218,11 @@ pub fn op_error_page(error: OpError) -> Response {
     (status, page).into_response()
 }
 
+/// A payload's JSON pointer as shown on a page: `/` for the whole payload.
+fn display_pointer(pointer: &str) -> &str {
+    if pointer.is_empty() { "/" } else { pointer }
+}
+
 fn describe(error: &OpError) -> (StatusCode, String) {
     match error {
         OpError::NotFound(what) => (StatusCode::NOT_FOUND, capitalised(what)),
@@ -230,6 +235,21 @@ fn describe(error: &OpError) -> (StatusCode, String) {
             } else {
                 format!("{}: {}", field.path.join("."), field.message)
             },
+        ),
+        OpError::PayloadRejected(rejection) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            rejection
+                .violations
+                .iter()
+                .map(|violation| {
+                    format!(
+                        "payload {}: {}",
+                        display_pointer(&violation.pointer),
+                        violation.message
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
         ),
         OpError::Refused(refusal) => (
             StatusCode::UNPROCESSABLE_ENTITY,

@@ -61,6 +61,7 @@ async fn world() -> World {
             engine_stall_after: std::time::Duration::from_secs(30),
         },
         rejected_log: Default::default(),
+        compiled_schemas: Default::default(),
     };
     let admin = Principal::Admin;
     let mut made = Vec::new();
@@ -495,6 +496,7 @@ fn forbidden_cases<'a>(world: &'a World, principal: &'a Principal) -> Vec<Case<'
                     principal,
                     event_type("invoice.paid"),
                     event_type_fields(),
+                    None,
                 )
                 .await
                 .map(drop)
@@ -842,6 +844,7 @@ fn event_type_fields() -> EventTypeFields {
         schemas: None,
         feature_flag: None,
         group_name: None,
+        enforce_schema: false,
     }
 }
 

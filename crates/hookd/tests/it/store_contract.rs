@@ -570,6 +570,7 @@ async fn event_types_round_trip(store: Arc<dyn Store>) {
         schemas: Some(serde_json::json!({"1": {"type": "object"}})),
         feature_flag: None,
         group_name: Some("billing".to_owned()),
+        enforce_schema: false,
     };
     for name in ["invoice.paid", "invoice.voided"] {
         store

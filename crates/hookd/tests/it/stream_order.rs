@@ -168,6 +168,7 @@ fn ops_over(store: Arc<dyn Store>) -> Ops {
             engine_stall_after: Duration::from_secs(30),
         },
         rejected_log: Default::default(),
+        compiled_schemas: Default::default(),
     }
 }
 

@@ -7,6 +7,7 @@ use tokio_postgres::Row;
 use super::rows::{Cursor, Parameters, corrupt, from_json, from_micros, optional_json, to_micros};
 use super::{PostgresStore, backend, get, unique};
 use crate::domain::{EventType, EventTypeFields, EventTypeName, Timestamp};
+use crate::store::event_types::new_event_type_revision;
 use crate::store::{EventTypeChange, EventTypeStore, Modified, Page, PageRequest, StoreError};
 
 #[async_trait]
@@ -17,13 +18,14 @@ impl EventTypeStore for PostgresStore {
         fields: EventTypeFields,
         now: Timestamp,
     ) -> Result<EventType, StoreError> {
+        let revision = new_event_type_revision();
         let client = self.client().await?;
         let c = &client;
         let statement = c
             .prepare_cached(
                 "INSERT INTO event_type (name, description, deprecated, archived, schemas,
-             feature_flag, group_name, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+             feature_flag, group_name, created_at, updated_at, enforce_schema, revision)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10)",
             )
             .await
             .map_err(backend)?;
@@ -38,6 +40,8 @@ impl EventTypeStore for PostgresStore {
                 &fields.feature_flag,
                 &fields.group_name,
                 &to_micros(now),
+                &fields.enforce_schema,
+                &revision,
             ],
         )
         .await
@@ -45,6 +49,7 @@ impl EventTypeStore for PostgresStore {
         Ok(EventType {
             name,
             fields,
+            revision,
             created_at: now,
             updated_at: now,
         })
@@ -134,10 +139,30 @@ impl EventTypeStore for PostgresStore {
             .map_err(backend)?;
         Ok(deleted > 0)
     }
+
+    async fn enforced_schema_revision(
+        &self,
+        name: &EventTypeName,
+    ) -> Result<Option<i64>, StoreError> {
+        let client = self.client().await?;
+        let c = &client;
+        let statement = c
+            .prepare_cached(
+                "SELECT revision FROM event_type
+                 WHERE name = $1 AND enforce_schema AND NOT archived",
+            )
+            .await
+            .map_err(backend)?;
+        c.query_opt(&statement, &[&name.as_str()])
+            .await
+            .map_err(backend)?
+            .map(|row| get(&row, 0))
+            .transpose()
+    }
 }
 
 const EVENT_TYPE_COLUMNS: &str = "name, description, deprecated, archived, schemas, \
-     feature_flag, group_name, created_at, updated_at";
+     feature_flag, group_name, created_at, updated_at, enforce_schema, revision";
 
 fn event_type_from_row(row: &Row) -> Result<EventType, StoreError> {
     let name: String = get(row, 0)?;
@@ -151,7 +176,9 @@ fn event_type_from_row(row: &Row) -> Result<EventType, StoreError> {
             schemas: schemas.as_deref().map(from_json).transpose()?,
             feature_flag: get(row, 5)?,
             group_name: get(row, 6)?,
+            enforce_schema: get(row, 9)?,
         },
+        revision: get(row, 10)?,
         created_at: from_micros(get(row, 7)?),
         updated_at: from_micros(get(row, 8)?),
     })
@@ -198,7 +225,8 @@ async fn update_event_type(
     let statement = c
         .prepare_cached(&format!(
             "UPDATE event_type SET description = $2, deprecated = $3, archived = $4,
-             schemas = $5, feature_flag = $6, group_name = $7, updated_at = $8
+             schemas = $5, feature_flag = $6, group_name = $7, updated_at = $8,
+             enforce_schema = $9, revision = $10
              WHERE name = $1 RETURNING {EVENT_TYPE_COLUMNS}"
         ))
         .await
@@ -214,6 +242,8 @@ async fn update_event_type(
             &fields.feature_flag,
             &fields.group_name,
             &to_micros(now),
+            &fields.enforce_schema,
+            &new_event_type_revision(),
         ],
     )
     .await

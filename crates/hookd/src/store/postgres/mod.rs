@@ -83,6 +83,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (12, include_str!("schema_erasure.sql")),
     (13, include_str!("schema_polling.sql")),
     (14, include_str!("schema_content_filters.sql")),
+    (15, include_str!("schema_payload_validation.sql")),
 ];
 
 /// The PostgreSQL store. Call `close` before dropping it to commit queued messages.

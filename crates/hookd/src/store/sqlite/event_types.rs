@@ -6,6 +6,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 use super::rows::{Cursor, corrupt, from_json, from_micros, optional_json, to_micros};
 use super::{SqliteStore, backend, unique};
 use crate::domain::{EventType, EventTypeFields, EventTypeName, Timestamp};
+use crate::store::event_types::new_event_type_revision;
 use crate::store::{EventTypeChange, EventTypeStore, Modified, Page, PageRequest, StoreError};
 
 #[async_trait]
@@ -16,10 +17,12 @@ impl EventTypeStore for SqliteStore {
         fields: EventTypeFields,
         now: Timestamp,
     ) -> Result<EventType, StoreError> {
+        let revision = new_event_type_revision();
         self.write(move |c| {
             c.prepare_cached(
         "INSERT INTO event_type (name, description, deprecated, archived, schemas, feature_flag,
-         group_name, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+         group_name, created_at, updated_at, enforce_schema, revision)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10)",
     )
     .map_err(backend)?
     .execute(params![
@@ -31,11 +34,14 @@ impl EventTypeStore for SqliteStore {
         fields.feature_flag,
         fields.group_name,
         to_micros(now),
+        fields.enforce_schema,
+        revision,
     ])
     .map_err(unique("an event type with this name already exists"))?;
             Ok(EventType {
                 name,
                 fields,
+                revision,
                 created_at: now,
                 updated_at: now,
             })
@@ -129,10 +135,28 @@ impl EventTypeStore for SqliteStore {
         })
         .await
     }
+
+    async fn enforced_schema_revision(
+        &self,
+        name: &EventTypeName,
+    ) -> Result<Option<i64>, StoreError> {
+        let name = name.clone();
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT revision FROM event_type
+                 WHERE name = ?1 AND enforce_schema = 1 AND archived = 0",
+            )
+            .map_err(backend)?
+            .query_row([name.as_str()], |row| row.get(0))
+            .optional()
+            .map_err(backend)
+        })
+        .await
+    }
 }
 
 const EVENT_TYPE_COLUMNS: &str = "name, description, deprecated, archived, schemas, \
-     feature_flag, group_name, created_at, updated_at";
+     feature_flag, group_name, created_at, updated_at, enforce_schema, revision";
 
 fn event_type_from_row(row: &Row<'_>) -> rusqlite::Result<Result<EventType, StoreError>> {
     let name: String = row.get(0)?;
@@ -147,7 +171,9 @@ fn event_type_from_row(row: &Row<'_>) -> rusqlite::Result<Result<EventType, Stor
                 schemas: schemas.as_deref().map(from_json).transpose()?,
                 feature_flag: row.get(5).map_err(backend)?,
                 group_name: row.get(6).map_err(backend)?,
+                enforce_schema: row.get(9).map_err(backend)?,
             },
+            revision: row.get(10).map_err(backend)?,
             created_at: from_micros(row.get(7).map_err(backend)?),
             updated_at: from_micros(row.get(8).map_err(backend)?),
         })
@@ -174,7 +200,8 @@ fn update_event_type(
     let changed = c
         .prepare_cached(
             "UPDATE event_type SET description = ?2, deprecated = ?3, archived = ?4, schemas = ?5,
-             feature_flag = ?6, group_name = ?7, updated_at = ?8 WHERE name = ?1",
+             feature_flag = ?6, group_name = ?7, updated_at = ?8, enforce_schema = ?9,
+             revision = ?10 WHERE name = ?1",
         )
         .map_err(backend)?
         .execute(params![
@@ -186,6 +213,8 @@ fn update_event_type(
             fields.feature_flag,
             fields.group_name,
             to_micros(now),
+            fields.enforce_schema,
+            new_event_type_revision(),
         ])
         .map_err(backend)?;
     if changed == 0 {

@@ -306,6 +306,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_erasure.sql"),
     include_str!("schema_polling.sql"),
     include_str!("schema_content_filters.sql"),
+    include_str!("schema_payload_validation.sql"),
 ];
 
 fn migrate(connection: &Connection) -> Result<(), StoreError> {

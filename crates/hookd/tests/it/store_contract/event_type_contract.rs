@@ -9,6 +9,7 @@ use hookd::store::{ChangeRefused, EventTypeChange};
 contract!(
     event_type_changes_read_and_write_in_one_step,
     concurrent_event_type_changes_keep_every_field,
+    enforced_schema_flag_and_revision,
 );
 
 fn fields(description: &str) -> EventTypeFields {
@@ -19,6 +20,7 @@ fn fields(description: &str) -> EventTypeFields {
         schemas: None,
         feature_flag: None,
         group_name: None,
+        enforce_schema: false,
     }
 }
 
@@ -109,4 +111,76 @@ async fn concurrent_event_type_changes_keep_every_field(store: Arc<dyn Store>) {
             "round {round}"
         );
     }
+}
+
+/// `enforce_schema` is stored and read back by every read; `enforced_schema_revision` names
+/// only a live enforcing type, and every write (and a delete followed by a create) gives the
+/// type a new revision, which is what a node's compiled-schema cache is keyed by.
+async fn enforced_schema_flag_and_revision(store: Arc<dyn Store>) {
+    let now = t0();
+    let name = event("order.placed");
+    assert_eq!(store.enforced_schema_revision(&name).await.unwrap(), None);
+    let plain = store
+        .create_event_type(name.clone(), fields("placed"), now)
+        .await
+        .unwrap();
+    assert!(!plain.fields.enforce_schema);
+    assert_eq!(store.enforced_schema_revision(&name).await.unwrap(), None);
+
+    let enforcing = EventTypeFields {
+        enforce_schema: true,
+        schemas: Some(serde_json::json!({"1": {"type": "object"}})),
+        ..fields("placed")
+    };
+    let updated = store
+        .update_event_type(&name, enforcing.clone(), now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(updated.fields.enforce_schema);
+    assert_ne!(updated.revision, plain.revision);
+    let read = store.get_event_type(&name).await.unwrap().unwrap();
+    assert_eq!(read.fields, enforcing);
+    assert_eq!(read.revision, updated.revision);
+    let listed = store.list_event_types(page(10, None), false).await.unwrap();
+    assert!(listed.items[0].fields.enforce_schema);
+    assert_eq!(
+        store.enforced_schema_revision(&name).await.unwrap(),
+        Some(updated.revision)
+    );
+
+    // The same fields written again, at the same instant, are still a new revision.
+    let rewritten = saved(
+        store
+            .modify_event_type(&name, set_description("placed"), now)
+            .await,
+    );
+    assert_ne!(rewritten.revision, updated.revision);
+    assert_eq!(
+        store.enforced_schema_revision(&name).await.unwrap(),
+        Some(rewritten.revision)
+    );
+
+    // An archived type enforces nothing.
+    let archived = EventTypeFields {
+        archived: true,
+        ..enforcing.clone()
+    };
+    store
+        .update_event_type(&name, archived, now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(store.enforced_schema_revision(&name).await.unwrap(), None);
+
+    assert!(store.delete_event_type(&name).await.unwrap());
+    let recreated = store
+        .create_event_type(name.clone(), enforcing, now)
+        .await
+        .unwrap();
+    assert!(![plain.revision, updated.revision, rewritten.revision].contains(&recreated.revision));
+    assert_eq!(
+        store.enforced_schema_revision(&name).await.unwrap(),
+        Some(recreated.revision)
+    );
 }
