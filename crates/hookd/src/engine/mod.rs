@@ -15,4 +15,5 @@ pub mod heartbeat;
 mod leases;
 mod recorder;
 pub mod scheduler;
+pub mod transformation;
 pub mod vitals;

@@ -41,6 +41,7 @@ pub mod sqlite;
 pub mod stored;
 pub mod streams;
 pub mod tokens;
+pub mod transformations;
 pub mod vitals;
 pub mod web_sessions;
 
@@ -70,6 +71,7 @@ pub use retention::RetentionStore;
 pub use settings::SettingStore;
 pub use streams::{StreamPosition, StreamRead, StreamStore};
 pub use tokens::{TokenSelection, TokenStore};
+pub use transformations::{StoredTransformation, TransformationChange, TransformationStore};
 pub use vitals::{QueueVitals, VitalsStore};
 pub use web_sessions::{WebSession, WebSessionStore};
 
@@ -85,7 +87,7 @@ pub mod prelude {
         ApplicationStore, AttemptStore, BackgroundTaskStore, DeliveryStore, EndpointLogStore,
         EndpointSecretStore, EndpointStore, EventTypeStore, IdempotencyStore, LogStore,
         MessageStore, ReplayStore, RetentionStore, SettingStore, Store, StreamStore, TokenStore,
-        VitalsStore, WebSessionStore,
+        TransformationStore, VitalsStore, WebSessionStore,
     };
 }
 
@@ -156,6 +158,7 @@ pub trait Store:
     + ReplayStore
     + BackgroundTaskStore
     + TokenStore
+    + TransformationStore
     + VitalsStore
     + inbound::InboundStore
     + WebSessionStore

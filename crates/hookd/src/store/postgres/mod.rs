@@ -36,6 +36,7 @@ mod sealed_values;
 mod settings;
 mod streams;
 mod tokens;
+mod transformations;
 mod vitals;
 mod web_sessions;
 mod writer;
@@ -78,6 +79,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (9, include_str!("schema_9.sql")),
     (10, include_str!("schema_10.sql")),
     (11, include_str!("schema_11.sql")),
+    (12, include_str!("schema_transformations.sql")),
 ];
 
 /// The PostgreSQL store. Call `close` before dropping it to commit queued messages.

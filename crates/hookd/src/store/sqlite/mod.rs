@@ -39,6 +39,7 @@ mod sealed_values;
 mod settings;
 mod streams;
 mod tokens;
+mod transformations;
 mod vitals;
 mod web_sessions;
 mod writer;
@@ -301,6 +302,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_10.sql"),
     include_str!("schema_11.sql"),
     include_str!("schema_12.sql"),
+    include_str!("schema_transformations.sql"),
 ];
 
 fn migrate(connection: &Connection) -> Result<(), StoreError> {
