@@ -28,6 +28,7 @@ pub mod replay;
 mod scope;
 pub mod stream;
 pub mod tokens;
+pub mod transformations;
 pub mod web_sessions;
 
 use std::sync::Arc;

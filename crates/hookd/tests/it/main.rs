@@ -57,6 +57,7 @@ mod stream_order;
 mod tls;
 mod tokens;
 mod traces;
+mod transformations;
 mod web;
 mod web_endpoint_headers;
 mod web_portal;
