@@ -62,10 +62,13 @@ fn cancel_sends_nothing() {
     assert_eq!(outcome(code), Ok(Transformed::Cancelled));
 }
 
+/// What a case's error must be.
+type Expected = fn(&TransformationError) -> bool;
+
 #[test]
 fn hostile_functions_fail_with_their_own_reason() {
     use TransformationError as E;
-    let cases: &[(&str, fn(&E) -> bool)] = &[
+    let cases: &[(&str, Expected)] = &[
         ("function handler(w) { for (;;) {} }", |e| *e == E::TimedOut),
         (
             "function handler(w) { while (true) { try { for(;;){} } catch (e) {} } }",
