@@ -32,6 +32,7 @@ mod endpoint_messages;
 mod endpoint_secrets;
 mod endpoint_stats;
 mod endpoint_targets;
+mod endpoint_transformations;
 mod endpoints;
 mod environment;
 mod environment_document;
@@ -262,6 +263,11 @@ fn resource_routes() -> ScopedRoutes {
             get(AppRead, endpoint_headers::get)
                 .put(AppWrite, endpoint_headers::update)
                 .patch(AppWrite, endpoint_headers::patch),
+        )
+        .route(
+            "/app/{app_id}/endpoint/{endpoint_id}/transformation",
+            get(AppRead, endpoint_transformations::get)
+                .patch(AppWrite, endpoint_transformations::patch),
         )
         .route(
             "/app/{app_id}/msg",

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::client::{DeliveryClient, OutboundRequest, SendReport};
+use super::client::{DeliveryClient, HttpMethod, OutboundRequest, SendReport};
+use super::transformation::{self, Transformed};
 use crate::domain::{
     Attempt, AttemptDetails, AttemptId, DeliveryStatus, Secret, Timestamp, TriggerType,
 };
@@ -161,7 +162,8 @@ pub fn signed_headers(
 }
 
 /// Makes one attempt for a claimed delivery and returns what to record, with the classified
-/// outcome (which the scheduler learns from).
+/// outcome (which the scheduler learns from). An endpoint with a transformation has it run
+/// first (`transform_and_send`); one without sends the stored payload byte for byte.
 pub async fn attempt_delivery(
     client: &DeliveryClient,
     policy: &AttemptPolicy,
@@ -169,35 +171,32 @@ pub async fn attempt_delivery(
     started_at: Timestamp,
     jitter: f64,
 ) -> (AttemptRecord, AttemptOutcome) {
-    let mut sent_headers = Vec::new();
-    let report = match &claim.payload {
+    let mut sent = Sent::default();
+    let report = match (&claim.payload, &claim.transformation) {
         // A delivery queued before the endpoint became a polling endpoint: nothing is sent.
         _ if claim.url.is_polling() => SendReport::not_sent(
             FailureCode::Other,
             "a polling endpoint is never sent to: its consumer reads its messages",
         ),
-        None => SendReport::not_sent(FailureCode::Other, "message content was expunged"),
-        Some(body) => {
-            match signed_headers(claim, body, started_at.timestamp(), policy.svix_headers) {
-                Err(unsignable) => {
-                    tracing::warn!(app_id = %claim.app_id, endpoint_id = %claim.endpoint_id,
-                        msg_id = %claim.msg_id, error = %unsignable, "delivery not sent");
-                    SendReport::not_sent(FailureCode::SigningFailed, &unsignable.to_string())
-                }
-                Ok(headers) => {
-                    sent_headers = headers.recorded(&client.config().user_agent);
-                    let request = OutboundRequest {
-                        url: claim.url.as_url().clone(),
-                        headers: headers.sent(),
-                        body: Bytes::from(body.clone()),
-                    };
-                    client.send(request).await
-                }
-            }
+        (None, _) => SendReport::not_sent(FailureCode::Other, "message content was expunged"),
+        (Some(body), None) => {
+            sign_and_send(
+                client,
+                policy,
+                claim,
+                body,
+                HttpMethod::Post,
+                started_at,
+                &mut sent,
+            )
+            .await
+        }
+        (Some(body), Some(code)) => {
+            transform_and_send(client, policy, claim, code, body, started_at, &mut sent).await
         }
     };
     let details = AttemptDetails {
-        request_headers: sent_headers,
+        request_headers: sent.headers,
         response_headers: report.response_headers.clone(),
         node_id: Some(policy.node_id.clone()),
     };
@@ -207,19 +206,27 @@ pub async fn attempt_delivery(
         .retry_schedule
         .as_ref()
         .unwrap_or(&policy.retry_schedule);
-    let next = next_step(
-        &report.outcome,
-        claim.trigger_type,
-        schedule,
-        attempts_made,
-        started_at + report.duration,
-        jitter,
-    );
+    let next = match &report.outcome {
+        // The same function fails the same way on every retry: give up now, and let the
+        // endpoint's owner fix it and resend or recover.
+        AttemptOutcome::Failed {
+            code: FailureCode::TransformationFailed,
+            ..
+        } => NextStep::GiveUp,
+        outcome => next_step(
+            outcome,
+            claim.trigger_type,
+            schedule,
+            attempts_made,
+            started_at + report.duration,
+            jitter,
+        ),
+    };
     let record = AttemptRecord {
         delivery_id: claim.delivery_id.clone(),
         lease_token: claim.lease_token,
         attempt_number: attempts_made,
-        attempt: attempt_from_report(claim, &report, started_at, details),
+        attempt: attempt_from_report(claim, sent.url.as_ref(), &report, started_at, details),
         next,
         // 410 Gone: the receiver says the endpoint no longer exists.
         disable_endpoint: report.status == Some(410),
@@ -230,6 +237,97 @@ pub async fn attempt_delivery(
         },
     };
     (record, report.outcome)
+}
+
+/// What an attempt sent, for its record: the headers (redacted), and the URL when a
+/// transformation changed it.
+#[derive(Default)]
+struct Sent {
+    headers: Vec<(String, String)>,
+    url: Option<String>,
+}
+
+/// What the record of a cancelled delivery says where a response would be.
+pub const CANCELLED_BY_TRANSFORMATION: &str =
+    "cancelled by the endpoint's transformation: no request was sent";
+
+/// Runs the endpoint's transformation, then signs and sends what it made of the delivery: the
+/// signature covers the transformed body, and the rewritten URL goes through the same client
+/// and SSRF guard. A cancelled delivery ends as done without a request; a failing function
+/// fails the attempt with `transformation_failed` and its reason.
+async fn transform_and_send(
+    client: &DeliveryClient,
+    policy: &AttemptPolicy,
+    claim: &ClaimedDelivery,
+    code: &std::sync::Arc<str>,
+    body: &str,
+    started_at: Timestamp,
+    sent: &mut Sent,
+) -> SendReport {
+    match transformation::transform(code.clone(), claim, body).await {
+        Err(error) => {
+            tracing::info!(app_id = %claim.app_id, endpoint_id = %claim.endpoint_id,
+                msg_id = %claim.msg_id, error = %error, "transformation failed; delivery not sent");
+            SendReport::not_sent(
+                FailureCode::TransformationFailed,
+                &format!("transformation failed: {error}"),
+            )
+        }
+        Ok(Transformed::Cancelled) => SendReport {
+            outcome: AttemptOutcome::Delivered { status: 0 },
+            status: None,
+            duration: Duration::ZERO,
+            response_body_prefix: CANCELLED_BY_TRANSFORMATION.to_owned(),
+            response_headers: Vec::new(),
+        },
+        Ok(Transformed::Send(request)) => {
+            let mut transformed = claim.clone();
+            transformed.url = request.url;
+            transformed.headers = request.headers;
+            transformed.content_type = request.content_type;
+            sent.url = Some(transformed.url.as_str().to_owned());
+            let method = request.method;
+            sign_and_send(
+                client,
+                policy,
+                &transformed,
+                &request.body,
+                method,
+                started_at,
+                sent,
+            )
+            .await
+        }
+    }
+}
+
+/// Signs `body` for `claim` and sends it; an endpoint without a usable secret sends nothing.
+async fn sign_and_send(
+    client: &DeliveryClient,
+    policy: &AttemptPolicy,
+    claim: &ClaimedDelivery,
+    body: &str,
+    method: HttpMethod,
+    started_at: Timestamp,
+    sent: &mut Sent,
+) -> SendReport {
+    match signed_headers(claim, body, started_at.timestamp(), policy.svix_headers) {
+        Err(unsignable) => {
+            tracing::warn!(app_id = %claim.app_id, endpoint_id = %claim.endpoint_id,
+                msg_id = %claim.msg_id, error = %unsignable, "delivery not sent");
+            SendReport::not_sent(FailureCode::SigningFailed, &unsignable.to_string())
+        }
+        Ok(headers) => {
+            sent.headers = headers.recorded(&client.config().user_agent);
+            let request = OutboundRequest {
+                method,
+                url: claim.url.as_url().clone(),
+                headers: headers.sent(),
+                body: Bytes::from(body.to_owned()),
+            };
+            client.send(request).await
+        }
+    }
 }
 
 /// Success finishes the delivery; a failure retries on the schedule (or later, when the receiver
@@ -263,6 +361,7 @@ fn to_chrono(duration: Duration) -> chrono::Duration {
 
 fn attempt_from_report(
     claim: &ClaimedDelivery,
+    transformed_url: Option<&String>,
     report: &SendReport,
     started_at: Timestamp,
     details: AttemptDetails,
@@ -276,7 +375,7 @@ fn attempt_from_report(
         app_id: claim.app_id.clone(),
         msg_id: claim.msg_id.clone(),
         endpoint_id: claim.endpoint_id.clone(),
-        url: claim.url.as_str().to_owned(),
+        url: transformed_url.map_or_else(|| claim.url.as_str().to_owned(), String::clone),
         status,
         response_status_code: report.status.unwrap_or(0),
         response: report.response_body_prefix.clone(),
@@ -465,6 +564,7 @@ mod tests {
             payload: Some("{}".into()),
             content_type: None,
             original_headers: Vec::new(),
+            transformation: None,
         }
     }
 

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 
+pub use super::transformation::HttpMethod;
 use crate::policy::outcome::{AttemptOutcome, FailureCode, classify_status};
 use crate::policy::ssrf::{BlockedHost, TargetPolicy, check_url};
 use crate::telemetry::ErrorChain;
@@ -40,6 +41,8 @@ pub struct ClientConfig {
 /// `content-type`. It is always sent with `POST`.
 #[derive(Debug, Clone)]
 pub struct OutboundRequest {
+    /// `POST`, unless the endpoint's transformation chose `PUT`.
+    pub method: HttpMethod,
     pub url: url::Url,
     /// Header names and values, in order; a repeated name is sent repeatedly.
     pub headers: Vec<(String, String)>,
@@ -143,7 +146,13 @@ impl DeliveryClient {
         };
         let sent = self
             .http
-            .post(request.url)
+            .request(
+                match request.method {
+                    HttpMethod::Post => reqwest::Method::POST,
+                    HttpMethod::Put => reqwest::Method::PUT,
+                },
+                request.url,
+            )
             .headers(headers)
             .body(request.body)
             .send()

@@ -238,6 +238,7 @@ mod tests {
             payload: Some("{}".into()),
             content_type: None,
             original_headers: Vec::new(),
+            transformation: None,
         }
     }
 

@@ -33,6 +33,7 @@ pub mod replay;
 mod scope;
 pub mod stream;
 pub mod tokens;
+pub mod transformations;
 pub mod usage_stats;
 pub mod web_sessions;
 

@@ -43,6 +43,10 @@ pub enum FailureCode {
     /// No secret of the endpoint could sign the request, so it was not sent: hookd never sends
     /// an unsigned webhook.
     SigningFailed,
+    /// The endpoint's transformation failed (threw, ran past its time or memory limit, or
+    /// returned an unusable webhook), so nothing was sent. It is deterministic: the delivery
+    /// gives up at once instead of retrying.
+    TransformationFailed,
     /// Anything else.
     Other,
 }
@@ -72,7 +76,7 @@ pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
 
 impl FailureCode {
     /// Every code, in declaration order.
-    pub const ALL: [FailureCode; 14] = [
+    pub const ALL: [FailureCode; 15] = [
         FailureCode::Timeout,
         FailureCode::BodyTimeout,
         FailureCode::Connect,
@@ -86,6 +90,7 @@ impl FailureCode {
         FailureCode::MalformedResponse,
         FailureCode::Io,
         FailureCode::SigningFailed,
+        FailureCode::TransformationFailed,
         FailureCode::Other,
     ];
 
@@ -105,6 +110,7 @@ impl FailureCode {
             FailureCode::MalformedResponse => "malformed_response",
             FailureCode::Io => "io",
             FailureCode::SigningFailed => "signing_failed",
+            FailureCode::TransformationFailed => "transformation_failed",
             FailureCode::Other => "other",
         }
     }
@@ -316,6 +322,7 @@ mod tests {
             (FailureCode::MalformedResponse, "malformed_response"),
             (FailureCode::Io, "io"),
             (FailureCode::SigningFailed, "signing_failed"),
+            (FailureCode::TransformationFailed, "transformation_failed"),
             (FailureCode::Other, "other"),
         ];
         assert_eq!(cases.len(), FailureCode::ALL.len());

@@ -2,6 +2,7 @@
 //! with their effect on endpoint health, and keeping or giving back leases.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -80,6 +81,9 @@ pub struct ClaimedDelivery {
     /// Headers of the inbound request the message came from, forwarded unchanged (a
     /// source's `forwardHeaders`); empty for every other message.
     pub original_headers: Vec<(String, String)>,
+    /// The endpoint's transformation (JavaScript source) while it is enabled; `None` sends the
+    /// payload as stored, byte for byte.
+    pub transformation: Option<Arc<str>>,
 }
 
 /// A lease a worker holds: the delivery and the token its claim stamped.

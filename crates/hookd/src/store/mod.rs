@@ -42,6 +42,7 @@ pub mod sqlite;
 pub mod stored;
 pub mod streams;
 pub mod tokens;
+pub mod transformations;
 pub mod vitals;
 pub mod web_sessions;
 
@@ -72,6 +73,7 @@ pub use retention::RetentionStore;
 pub use settings::SettingStore;
 pub use streams::{StreamPosition, StreamRead, StreamStore};
 pub use tokens::{TokenSelection, TokenStore};
+pub use transformations::{StoredTransformation, TransformationChange, TransformationStore};
 pub use vitals::{QueueVitals, VitalsStore};
 pub use web_sessions::{WebSession, WebSessionStore};
 
@@ -87,7 +89,7 @@ pub mod prelude {
         ApplicationStore, AttemptStore, BackgroundTaskStore, DeliveryStore, EndpointLogStore,
         EndpointSecretStore, EndpointStore, EventTypeStore, IdempotencyStore, LogStore,
         MessageStore, PollingStore, ReplayStore, RetentionStore, SettingStore, Store, StreamStore,
-        TokenStore, VitalsStore, WebSessionStore,
+        TokenStore, TransformationStore, VitalsStore, WebSessionStore,
     };
 }
 
@@ -159,6 +161,7 @@ pub trait Store:
     + ReplayStore
     + BackgroundTaskStore
     + TokenStore
+    + TransformationStore
     + VitalsStore
     + inbound::InboundStore
     + WebSessionStore

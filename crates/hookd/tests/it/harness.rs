@@ -231,6 +231,9 @@ pub fn test_config(data_dir: &std::path::Path) -> Config {
 /// One request as the receiver saw it.
 #[derive(Debug, Clone)]
 pub struct Received {
+    pub method: axum::http::Method,
+    /// The request's path and query.
+    pub path: String,
     pub headers: HeaderMap,
     pub body: Bytes,
     pub at: Instant,
@@ -364,6 +367,8 @@ impl Receiver {
 
 async fn receive(
     State(state): State<Arc<ReceiverState>>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> (StatusCode, HeaderMap, &'static str) {
@@ -371,11 +376,15 @@ async fn receive(
         .clock
         .as_ref()
         .map_or_else(Instant::now, |clock| clock.instant());
-    state
-        .received
-        .lock()
-        .unwrap()
-        .push(Received { headers, body, at });
+    state.received.lock().unwrap().push(Received {
+        method,
+        path: uri
+            .path_and_query()
+            .map_or_else(String::new, ToString::to_string),
+        headers,
+        body,
+        at,
+    });
     let reply = state
         .script
         .lock()

@@ -66,6 +66,7 @@ mod stream_order;
 mod tls;
 mod tokens;
 mod traces;
+mod transformations;
 mod usage_stats;
 mod web;
 mod web_endpoint_headers;

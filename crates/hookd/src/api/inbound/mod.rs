@@ -17,6 +17,7 @@ pub use sources::{RotateTokenOut, SourceIn, SourceOut};
 use axum::http::HeaderMap;
 
 use super::ApiContext;
+use super::endpoint_transformations;
 use super::scoped_routes::Scope::{Admin, Public};
 use super::scoped_routes::{ScopedRoutes, get, post};
 
@@ -61,6 +62,11 @@ pub fn management_routes() -> ScopedRoutes {
         .route(
             "/ingest/api/v1/source/{source_id}/endpoint/{endpoint_id}/headers",
             get(Admin, endpoints::get_headers).put(Admin, endpoints::update_headers),
+        )
+        .route(
+            "/ingest/api/v1/source/{source_id}/endpoint/{endpoint_id}/transformation",
+            get(Admin, endpoint_transformations::get_ingest)
+                .patch(Admin, endpoint_transformations::patch_ingest),
         )
         .route(
             "/ingest/api/v1/source/{source_id}/request",

@@ -18,6 +18,9 @@ use crate::api::endpoint_secrets::{EndpointSecretOut, EndpointSecretRotateIn};
 use crate::api::endpoint_stats::{
     EndpointAttemptStatsOut, EndpointStatsOut, StatsQuery, StatsWindowQuery, WindowStatsOut,
 };
+use crate::api::endpoint_transformations::{
+    EndpointTransformationOut, EndpointTransformationPatch,
+};
 use crate::api::endpoints::{EndpointIn, EndpointOut, EndpointPatch};
 use crate::api::message_filter::{EndpointFilterQuery, MessageFilterQuery};
 use crate::api::message_logs::MessageEndpointOut;
@@ -41,6 +44,7 @@ const POLLING: &str = "Polling endpoints";
 pub fn operations() -> Vec<OperationDoc> {
     let mut all = applications();
     all.extend(endpoints());
+    all.extend(transformations());
     all.extend(messages());
     all.extend(delivery_log());
     all.extend(replays());
@@ -75,6 +79,27 @@ fn polling() -> Vec<OperationDoc> {
         )
         .body::<PollingEndpointConsumerSeekIn>()
         .json::<PollingEndpointConsumerSeekOut>(200, "The consumer's position now"),
+    ]
+}
+
+fn transformations() -> Vec<OperationDoc> {
+    let path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/transformation";
+    vec![
+        op(
+            Method::GET,
+            path,
+            ENDPOINTS,
+            "Get the endpoint's transformation",
+        )
+        .json::<EndpointTransformationOut>(200, "The code and whether it runs"),
+        op(
+            Method::PATCH,
+            path,
+            ENDPOINTS,
+            "Set, enable or remove the endpoint's transformation",
+        )
+        .body::<EndpointTransformationPatch>()
+        .no_content("Changed"),
     ]
 }
 

@@ -6,6 +6,9 @@ use axum::http::Method;
 use super::operation::{OperationDoc, empty_object, object_of, op, string};
 use crate::api::endpoint_headers::{EndpointHeadersIn, EndpointHeadersOut};
 use crate::api::endpoint_secrets::{EndpointSecretOut, EndpointSecretRotateIn};
+use crate::api::endpoint_transformations::{
+    EndpointTransformationOut, EndpointTransformationPatch,
+};
 use crate::api::endpoints::{EndpointIn, EndpointOut};
 use crate::api::inbound::{InboundRequestOut, RotateTokenOut, SourceIn, SourceOut};
 use crate::api::pagination::PageQuery;
@@ -107,6 +110,7 @@ fn inbound_endpoints() -> Vec<OperationDoc> {
     let list = "/ingest/api/v1/source/{source_id}/endpoint";
     let one = "/ingest/api/v1/source/{source_id}/endpoint/{endpoint_id}";
     let headers = "/ingest/api/v1/source/{source_id}/endpoint/{endpoint_id}/headers";
+    let transformation = "/ingest/api/v1/source/{source_id}/endpoint/{endpoint_id}/transformation";
     vec![
         op(
             Method::GET,
@@ -161,6 +165,21 @@ fn inbound_endpoints() -> Vec<OperationDoc> {
         )
         .body::<EndpointHeadersIn>()
         .no_content("Replaced"),
+        op(
+            Method::GET,
+            transformation,
+            SOURCES,
+            "Get an ingest endpoint's transformation",
+        )
+        .json::<EndpointTransformationOut>(200, "The code and whether it runs"),
+        op(
+            Method::PATCH,
+            transformation,
+            SOURCES,
+            "Set, enable or remove an ingest endpoint's transformation",
+        )
+        .body::<EndpointTransformationPatch>()
+        .no_content("Changed"),
     ]
 }
 

@@ -177,6 +177,7 @@ fn json_post(url: url::Url) -> OutboundRequest {
         ("x-team", "b"),
     ];
     OutboundRequest {
+        method: HttpMethod::Post,
         url,
         headers: headers
             .map(|(name, value)| (name.to_owned(), value.to_owned()))

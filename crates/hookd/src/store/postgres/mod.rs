@@ -38,6 +38,7 @@ mod settings;
 mod streams;
 mod task_batches;
 mod tokens;
+mod transformations;
 mod vitals;
 mod web_sessions;
 mod writer;
@@ -84,6 +85,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (13, include_str!("schema_polling.sql")),
     (14, include_str!("schema_content_filters.sql")),
     (15, include_str!("schema_payload_validation.sql")),
+    (16, include_str!("schema_transformations.sql")),
 ];
 
 /// The PostgreSQL store. Call `close` before dropping it to commit queued messages.

@@ -41,6 +41,7 @@ mod settings;
 mod streams;
 mod task_batches;
 mod tokens;
+mod transformations;
 mod vitals;
 mod web_sessions;
 mod writer;
@@ -307,6 +308,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_polling.sql"),
     include_str!("schema_content_filters.sql"),
     include_str!("schema_payload_validation.sql"),
+    include_str!("schema_transformations.sql"),
 ];
 
 fn migrate(connection: &Connection) -> Result<(), StoreError> {

@@ -8,6 +8,7 @@ mod reads;
 use reads::{EndpointRow, add_secrets, app_bucket, due_deliveries, due_endpoints, endpoint_row};
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::GenericClient;
@@ -202,6 +203,7 @@ impl Claim<'_> {
             .map_err(backend)?;
         let headers: BTreeMap<String, String> = from_json(&endpoint.headers)?;
         let url = EndpointUrl::parse(&endpoint.url).map_err(corrupt)?;
+        let transformation: Option<Arc<str>> = endpoint.transformation.as_deref().map(Arc::from);
         for ((row, id), lease_token) in due.iter().zip(ids).zip(tokens) {
             self.claimed.push(ClaimedDelivery {
                 delivery_id: DeliveryId::from_trusted(id),
@@ -222,6 +224,7 @@ impl Claim<'_> {
                     Some(json) => from_json(&json)?,
                     None => Vec::new(),
                 },
+                transformation: transformation.clone(),
             });
         }
         Ok(())

@@ -7,6 +7,7 @@ mod reads;
 use reads::{DueRow, EndpointRow, due_deliveries, due_endpoints, endpoint_row, head_if_due};
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rusqlite::{Connection, params};
@@ -164,6 +165,7 @@ impl Claim<'_> {
             Place::endpoint_headers(candidate.endpoint_id.as_str()),
             &endpoint.headers,
         )?)?;
+        let transformation: Option<Arc<str>> = endpoint.transformation.as_deref().map(Arc::from);
         let mut take_lease = self
             .c
             .prepare_cached(
@@ -194,6 +196,7 @@ impl Claim<'_> {
                     Some(json) => from_json(&json)?,
                     None => Vec::new(),
                 },
+                transformation: transformation.clone(),
             });
         }
         Ok(())

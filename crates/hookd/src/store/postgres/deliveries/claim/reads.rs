@@ -123,6 +123,8 @@ pub(super) struct EndpointRow {
     pub(super) consecutive_failures: u32,
     pub(super) resting_until: Option<Timestamp>,
     pub(super) endpoint_bucket: Option<Bucket>,
+    /// The endpoint's transformation code while it is enabled.
+    pub(super) transformation: Option<String>,
 }
 
 pub(super) async fn endpoint_row(
@@ -137,7 +139,8 @@ pub(super) async fn endpoint_row(
                     (SELECT COUNT(*) FROM delivery d WHERE d.endpoint_id = e.id
                      AND d.status = 1 AND d.lease_token IS NOT NULL AND d.next_attempt_at > $2),
                     e.max_in_flight, e.ordered, e.retry_schedule, e.auth,
-                    e.consecutive_failures, e.paused_until, e.throttle_tokens, e.throttle_updated
+                    e.consecutive_failures, e.paused_until, e.throttle_tokens, e.throttle_updated,
+                    CASE WHEN e.transformation_enabled THEN e.transformation_code END
              FROM endpoint e JOIN application a ON a.id = e.app_id WHERE e.id = $1",
         )
         .await
@@ -163,6 +166,7 @@ pub(super) async fn endpoint_row(
         consecutive_failures: u32::try_from(get::<i32>(&row, 10)?).unwrap_or(0),
         resting_until: get::<Option<i64>>(&row, 11)?.map(from_micros),
         endpoint_bucket: bucket(get(&row, 12)?, get(&row, 13)?),
+        transformation: get(&row, 14)?,
     }))
 }
 

@@ -85,6 +85,8 @@ pub(super) struct EndpointRow {
     pub(super) resting_until: Option<Timestamp>,
     pub(super) endpoint_bucket: Option<Bucket>,
     pub(super) app_bucket: Option<Bucket>,
+    /// The endpoint's transformation code while it is enabled.
+    pub(super) transformation: Option<String>,
 }
 
 pub(super) fn endpoint_row(
@@ -99,7 +101,8 @@ pub(super) fn endpoint_row(
                 e.paused_until, e.throttle_tokens, e.throttle_updated, a.throttle_tokens,
                 a.throttle_updated,
                 (SELECT COUNT(*) FROM delivery d WHERE d.endpoint_id = e.id AND d.status = ?2
-                 AND d.lease_token IS NOT NULL AND d.next_attempt_at > ?3)
+                 AND d.lease_token IS NOT NULL AND d.next_attempt_at > ?3),
+                CASE WHEN e.transformation_enabled THEN e.transformation_code END
          FROM endpoint e JOIN application a ON a.id = e.app_id WHERE e.id = ?1",
     )
     .map_err(backend)?
@@ -130,6 +133,7 @@ pub(super) fn endpoint_row(
                 endpoint_bucket: bucket(row.get(11)?, row.get(12)?),
                 app_bucket: bucket(row.get(13)?, row.get(14)?),
                 live_leases: row.get(15)?,
+                transformation: row.get(16)?,
             },
             schedule,
             auth,
