@@ -65,6 +65,20 @@ export async function environment_export_import_round_trip(t) {
   assert.equal(named[0].description, "again");
   // An empty document (the SDK's default) writes nothing and is fine.
   assert.equal(await t.svix.environment.import(), undefined);
+
+  // The flags travel too: an archived, deprecated type with its feature flag and group.
+  const flagged = unique("env") + ".flagged";
+  await t.svix.eventType.create({ name: flagged, description: "flagged", featureFlags: ["beta"], deprecated: true, groupName: "g" });
+  await t.svix.eventType.patch(flagged, { archived: true });
+  const exportedFlags = (await t.svix.environment.export()).eventTypes.find((et) => et.name === flagged);
+  assert.deepEqual(
+    [exportedFlags.archived, exportedFlags.deprecated, exportedFlags.featureFlags, exportedFlags.groupName],
+    [true, true, ["beta"], "g"],
+  );
+  await t.svix.eventType.patch(flagged, { archived: false, deprecated: false, featureFlags: null, groupName: null });
+  await t.svix.environment.import({ eventTypes: [exportedFlags] });
+  const back = await t.svix.eventType.get(flagged);
+  assert.deepEqual([back.archived, back.deprecated, back.featureFlags, back.groupName], [true, true, ["beta"], "g"]);
 }
 
 export async function environment_applications_round_trip(t) {
@@ -172,6 +186,17 @@ export async function event_type_import_openapi(t) {
   assert.equal(created.description, "From OpenAPI");
   assert.deepEqual(created.schemas["1"].properties, { id: { type: "string" } });
   assert.deepEqual(created.schemas["1"].examples, [{ id: "t1" }]);
+
+  // A deprecated operation makes a deprecated type; `x-webhooks` is read like `webhooks`.
+  const old = unique("openapi") + ".old";
+  const deprecated = webhook("Old", { id: "o" });
+  deprecated.post.deprecated = true;
+  const xWebhooks = openapi(undefined);
+  xWebhooks["x-webhooks"] = { [old]: deprecated };
+  const dryOld = await t.svix.eventType.importOpenapi({ spec: xWebhooks, dryRun: true });
+  assert.deepEqual(dryOld.data.toModify.map((et) => [et.name, et.deprecated]), [[old, true]]);
+  assert.deepEqual((await t.svix.eventType.importOpenapi({ spec: xWebhooks })).data.modified, [old]);
+  assert.equal((await t.svix.eventType.get(old)).deprecated, true);
 
   // Unchanged: nothing to modify. The same document as text (specRaw) is read alike.
   assert.deepEqual((await t.svix.eventType.importOpenapi({ specRaw: JSON.stringify(spec) })).data.modified, []);

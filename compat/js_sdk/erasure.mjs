@@ -128,4 +128,31 @@ export async function message_attempt_expunge_content(t) {
   await rejectsWith(404, t.svix.messageAttempt.expungeContent(elsewhere.id, msg.id, attempt.id), "another application's attempt");
 }
 
+export async function erasure_with_portal_tokens(t) {
+  // The erasure calls are writes to one application: its portal token may make them, a
+  // read-only one may not, and neither reaches another application.
+  const app = await t.app();
+  const other = await t.app();
+  const msg = await t.svix.message.create(app.id, { eventType: "erasure.portal", payload: { n: 1 } });
+  const foreign = await t.svix.message.create(other.id, { eventType: "erasure.portal", payload: { n: 2 } });
+  const readOnly = t.client((await t.svix.authentication.appPortalAccess(app.id, { readOnly: true })).token);
+  await rejectsWith(403, readOnly.message.bulkExpungeContent(app.id, { ids: [msg.id] }), "bulk expunge with a read-only token");
+  await rejectsWith(403, readOnly.message.expungeAllContents(app.id), "expunge all with a read-only token");
+  assert.deepEqual(await payload(t, app.id, msg.id), { n: 1 });
+
+  const portal = t.client((await t.svix.authentication.appPortalAccess(app.id, {})).token);
+  await rejectsWith(403, portal.message.bulkExpungeContent(other.id, { ids: [foreign.id] }), "another application's messages");
+  await rejectsWith(403, portal.message.expungeAllContents(other.id), "another application's contents");
+  assert.deepEqual(await payload(t, other.id, foreign.id), { n: 2 });
+  const started = await portal.message.expungeAllContents(app.id);
+  // The task is the application's: its token reads it.
+  const task = await poll(async () => {
+    const current = await portal.backgroundTask.get(started.id);
+    return current.status !== "running" ? current : null;
+  }, "the purge to finish");
+  assert.equal(task.data.messagesPurged, 1, JSON.stringify(task));
+  assert.deepEqual(await payload(t, app.id, msg.id), {});
+  assert.deepEqual(await payload(t, other.id, foreign.id), { n: 2 });
+}
+
 runIfMain(import.meta);
