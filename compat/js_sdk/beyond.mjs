@@ -1,14 +1,15 @@
 // hookd's features beyond Svix, used from the JS SDK: an event type's `enforceSchema`, an
 // endpoint's content `filter`, and ed25519 endpoint secrets (`whsk_` pairs, `keyType` on
 // rotate) with each `v1a` signature verified by node's own crypto from the `whpk_` public key
-// alone. svix 2.5.0's serializers drop the fields it does not know (`enforceSchema` of
+// alone, on transformed deliveries and operational webhooks too, and a sender's `v1a`
+// signature checked by an inbound source holding only the `whpk_` key. svix 2.5.0's serializers drop the fields it does not know (`enforceSchema` of
 // `EventTypeIn`, `filter` of `EndpointIn`, `keyType` of `EndpointSecretRotateIn`) on the way
 // out and in, so those fields are written and read back with `t.raw`; everything else, the
 // messages refused or delivered included, goes through the SDK.
 import assert from "node:assert/strict";
-import { createPublicKey, generateKeyPairSync, verify as cryptoVerify } from "node:crypto";
+import { createPublicKey, generateKeyPairSync, sign as cryptoSign, verify as cryptoVerify } from "node:crypto";
 import { Webhook } from "svix";
-import { rejectsWith, rejectsWithValidation, runIfMain, signatures, sleep, unique, verifyDelivery } from "./lib.mjs";
+import { poll, rejectsWith, rejectsWithValidation, runIfMain, signatures, sleep, unique, verifyDelivery } from "./lib.mjs";
 
 const ORDER_SCHEMA = {
   type: "object",
@@ -120,13 +121,24 @@ export async function endpoint_content_filter(t) {
   assert.deepEqual(refused.body.detail[0].loc, ["body", "filter", "data", "amount", "$gt"]);
   assert.deepEqual((await t.raw("GET", `/api/v1/app/${app.id}/endpoint/${endpointId}`)).body.filter, filter);
 
+  // A polling endpoint's filter narrows what it serves, as fan-out's does for a push endpoint.
+  const sink = await t.raw("POST", `/api/v1/app/${app.id}/endpoint`, { body: { url: "polling:", filter } });
+  assert.equal(sink.status, 201, JSON.stringify(sink.body));
+  const polled = await t.svix.message.poller.poll(app.id, sink.body.id, { limit: 250 });
+  assert.deepEqual(polled.data, [], "the sink serves messages from its creation on");
+  const match = await send({ amount: 101, currency: "chf" });
+  await send({ amount: 101, currency: "usd" });
+  const next = await t.svix.message.poller.poll(app.id, sink.body.id, { iterator: polled.iterator });
+  assert.deepEqual(next.data.map((m) => [m.id, m.payload]), [[match.id, { data: { amount: 101, currency: "chf" } }]]);
+  await receiver.waitFor(2, { path: "/big" });
+
   // `null` removes it: every message reaches the endpoint again.
   const cleared = await t.raw("PATCH", `/api/v1/app/${app.id}/endpoint/${endpointId}`, { body: { filter: null } });
   assert.equal(cleared.status, 200, JSON.stringify(cleared.body));
   assert.equal(cleared.body.filter ?? null, null);
   const after = await send({ amount: 1, currency: "usd" });
-  const [second] = (await receiver.waitFor(2, { path: "/big" })).slice(1);
-  verifyDelivery(second, secret, after.id, { data: { amount: 1, currency: "usd" } });
+  const [third] = (await receiver.waitFor(3, { path: "/big" })).slice(2);
+  verifyDelivery(third, secret, after.id, { data: { amount: 1, currency: "usd" } });
 }
 
 /** A fresh ed25519 pair: the `whsk_` secret hookd takes and the `whpk_` key it shows. */
@@ -136,6 +148,7 @@ function ed25519Pair() {
   const seed = Buffer.from(jwk.d, "base64url");
   const publicKey = Buffer.from(jwk.x, "base64url");
   return {
+    privateKey,
     secret: "whsk_" + Buffer.concat([seed, publicKey]).toString("base64"),
     publicKey: "whpk_" + publicKey.toString("base64"),
   };
@@ -224,6 +237,61 @@ export async function endpoint_ed25519_secret(t) {
   assert.equal((await t.svix.endpoint.getSecret(app.id, endpoint.id)).key, hmac);
   // And as a new endpoint's secret.
   await rejectsWithValidation(t.svix.endpoint.create(app.id, { url: receiver.endpointUrl("/bad"), secret: "whsk_bm90LWEta2V5" }), ["body", "secret"]);
+}
+
+export async function ed25519_with_transformations_operational_webhooks_and_inbound(t) {
+  const receiver = await t.receiver();
+  const app = await t.app();
+
+  // A transformed delivery: the v1a signature covers the body the function returned.
+  const signing = ed25519Pair();
+  const { endpoint } = await t.endpoint(app.id, receiver.endpointUrl("/ed-transformed"), { secret: signing.secret });
+  const code = "function handler(w) { w.payload = { total: w.payload.amount * 2 }; return w; }";
+  await t.svix.endpoint.transformation.patch(app.id, endpoint.id, { code, enabled: true });
+  await t.svix.message.create(app.id, { eventType: "signed.transformed", payload: { amount: 21 } });
+  const [transformed] = await receiver.waitFor(1, { path: "/ed-transformed" });
+  assert.deepEqual(JSON.parse(transformed.body.toString("utf8")), { total: 42 });
+  assert.ok(verifiesWithPublicKey(signing.publicKey, transformed));
+  assert.ok(!verifiesWithPublicKey(signing.publicKey, transformed, Buffer.from('{"amount":21}')), "the stored payload verified");
+
+  // An operational webhook endpoint takes a whsk_ pair through the SDK too, and signs its
+  // events with it.
+  const operational = ed25519Pair();
+  const ops = t.svix.operationalWebhook.endpoint;
+  const opEndpoint = await ops.create({ url: receiver.endpointUrl("/ed-operational"), secret: operational.secret, filterTypes: ["endpoint.created"] });
+  try {
+    assert.equal((await ops.getSecret(opEndpoint.id)).key, operational.publicKey);
+    const created = await t.svix.endpoint.create(app.id, { url: receiver.endpointUrl("/unused") });
+    await poll(() => receiver.requests("/ed-operational").find((r) => JSON.parse(r.body.toString("utf8")).data?.endpointId === created.id), "the endpoint.created event");
+    const event = receiver.requests("/ed-operational").find((r) => JSON.parse(r.body.toString("utf8")).data?.endpointId === created.id);
+    assert.equal(JSON.parse(event.body.toString("utf8")).type, "endpoint.created");
+    assert.ok(verifiesWithPublicKey(operational.publicKey, event));
+  } finally {
+    await ops.delete(opEndpoint.id);
+  }
+
+  // An inbound source of a Standard Webhooks type takes a whpk_ key as its secret (through
+  // the SDK) and verifies a sender's v1a signature, made here by node's crypto.
+  const sender = ed25519Pair();
+  const source = await t.svix.ingest.source.create({ name: "ed25519 sender", uid: unique("src"), type: "svix", config: { secret: sender.publicKey } });
+  await t.svix.ingest.endpoint.create(source.id, { url: receiver.endpointUrl("/ed-inbound") });
+  const body = '{"type":"user.created","n":1}';
+  const post = async (id, text, signedText = text) => {
+    const timestamp = String(Math.floor(Date.now() / 1000));
+    const signature = cryptoSign(null, Buffer.from(`${id}.${timestamp}.${signedText}`), sender.privateKey).toString("base64");
+    const headers = { "content-type": "application/json", "webhook-id": id, "webhook-timestamp": timestamp, "webhook-signature": `v1a,${signature}` };
+    const response = await fetch(source.ingestUrl, { method: "POST", headers, body: text });
+    return { status: response.status, body: await response.json() };
+  };
+  const accepted = await post(unique("msg"), body);
+  assert.deepEqual([accepted.status, accepted.body.status], [200, "accepted"], JSON.stringify(accepted.body));
+  const forged = await post(unique("msg"), body.replace("1", "2"), body);
+  assert.deepEqual([forged.status, forged.body.code], [401, "no_matching_signature"], JSON.stringify(forged.body));
+  const [forwarded] = await receiver.waitFor(1, { path: "/ed-inbound" });
+  assert.equal(forwarded.body.toString("utf8"), body);
+  await sleep(300);
+  assert.equal(receiver.requests("/ed-inbound").length, 1, "the forged request was forwarded");
+  await t.svix.ingest.source.delete(source.id);
 }
 
 runIfMain(import.meta);
