@@ -4,7 +4,8 @@
 // ingest twins are `ingest.endpoint.transformation.get`/`patch`. A delivery's payload, method,
 // URL and headers rewritten by the function, checked at a loopback receiver and verified with
 // the SDK's `Webhook` over the transformed body; code that cannot run refused at patch time
-// with a 422; a cancelled delivery sends nothing; a function that throws gives the delivery up.
+// with a 422; a cancelled delivery sends nothing; a function that throws, loops or returns an
+// unusable webhook gives the delivery up; a resend runs the current code.
 import assert from "node:assert/strict";
 import { Webhook, WebhookVerificationError } from "svix";
 import { rejectsWith, rejectsWithValidation, runIfMain, sleep, unique, verifyDelivery } from "./lib.mjs";
@@ -139,6 +140,44 @@ export async function endpoint_transformation_cancel_and_failure(t) {
 
   // Neither reached the receiver.
   assert.deepEqual(receiver.requests("/maybe").map((r) => r.headers["webhook-id"]), [sent.id]);
+}
+
+export async function endpoint_transformation_resend_and_sandbox_limits(t) {
+  const receiver = await t.receiver();
+  const app = await t.app();
+  const { endpoint, secret } = await t.endpoint(app.id, receiver.endpointUrl("/resent"));
+  const transformation = t.svix.endpoint.transformation;
+  await transformation.patch(app.id, endpoint.id, { code: 'function handler(w) { w.payload.seen = "é✓"; return w; }', enabled: true });
+  const msg = await t.svix.message.create(app.id, { eventType: "order.resent", payload: { n: "ü", f: 1.5 } });
+  const [first] = await receiver.waitFor(1, { path: "/resent" });
+  assert.deepEqual(JSON.parse(first.body.toString("utf8")), { n: "ü", f: 1.5, seen: "é✓" });
+  assert.equal(Number(first.headers["content-length"]), first.body.length);
+  new Webhook(secret).verify(first.body.toString("utf8"), first.headers);
+
+  // A resend runs the endpoint's code as it is now.
+  await transformation.patch(app.id, endpoint.id, { code: "function handler(w) { w.payload.version = 2; return w; }" });
+  await t.svix.messageAttempt.resend(app.id, msg.id, endpoint.id);
+  const [, resent] = await receiver.waitFor(2, { path: "/resent" });
+  assert.deepEqual(JSON.parse(resent.body.toString("utf8")), { n: "ü", f: 1.5, version: 2 });
+  new Webhook(secret).verify(resent.body.toString("utf8"), resent.headers);
+
+  // What a handler may not do fails the attempt with the reason, and sends nothing.
+  const failures = [
+    ["function handler(w) { for (;;) {} }", /ran longer than 100 ms/],
+    ['function handler(w) { w.headers["webhook-id"] = "forged"; return w; }', /webhook-id.*cannot be customized/],
+    ['function handler(w) { w.url = "ftp://example.com/"; return w; }', /url scheme must be http or https/],
+    ['function handler(w) { w.method = "DELETE"; return w; }', /method must be "POST" or "PUT"/],
+    ["function handler(w) { return null; }", /must return the webhook object/],
+  ];
+  for (const [code, reason] of failures) {
+    await transformation.patch(app.id, endpoint.id, { code });
+    const failed = await t.svix.message.create(app.id, { eventType: "order.resent", payload: { n: 0 } });
+    const [attempt] = await t.attempts(app.id, failed.id, 1);
+    assert.equal(attempt.status, 2, `${code}: ${JSON.stringify(attempt)}`);
+    assert.equal(attempt.responseStatusCode, 0, code);
+    assert.match(attempt.response, reason, code);
+  }
+  assert.equal(receiver.requests("/resent").length, 2);
 }
 
 export async function ingest_endpoint_transformation(t) {
