@@ -104,7 +104,7 @@ async fn reseal_everything(
     );
     let limit = usize::try_from(batch_size).unwrap_or(usize::MAX);
     let (mut seen, mut resealed) = (0u64, 0u64);
-    for rows in [SealedRows::Endpoints, SealedRows::Sources] {
+    for rows in SealedRows::ALL {
         let mut after = None;
         loop {
             let batch = store.reseal_batch(rows, after, limit).await.context(

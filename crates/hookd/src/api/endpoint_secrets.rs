@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ApiContext;
 use super::error::{ApiError, ApiResult};
+use super::idempotency::AnswerHoldsSecrets;
 use super::json::ValidJson;
 use super::params::ApiPath;
 use crate::domain::shown_key;
@@ -70,6 +71,9 @@ pub async fn get_in(
     }))
 }
 
+/// The answer to a rotation: the new secret, which an `Idempotency-Key` keeps sealed.
+pub type RotatedSecret = (Extension<AnswerHoldsSecrets>, Json<EndpointSecretOut>);
+
 /// `POST /app/{app_id}/endpoint/{endpoint_id}/secret/rotate`: makes the given (or a new)
 /// secret current and answers with it. The SDK parses the answer as `EndpointSecretOut`, so it
 /// must carry `key` (an empty 204 or `{}` breaks it).
@@ -78,7 +82,7 @@ pub async fn rotate(
     Extension(principal): Extension<Principal>,
     ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
     input: Option<ValidJson<EndpointSecretRotateIn>>,
-) -> ApiResult<Json<EndpointSecretOut>> {
+) -> ApiResult<RotatedSecret> {
     rotate_in(
         &ctx,
         &principal,
@@ -96,7 +100,7 @@ pub async fn rotate_in(
     app: AppRef<'_>,
     endpoint_id: &str,
     input: Option<ValidJson<EndpointSecretRotateIn>>,
-) -> ApiResult<Json<EndpointSecretOut>> {
+) -> ApiResult<RotatedSecret> {
     let input = input.map(|ValidJson(input)| input).unwrap_or_default();
     let new_key = match (input.key, input.key_type) {
         (Some(_), Some(_)) => {
@@ -112,9 +116,12 @@ pub async fn rotate_in(
     let grace = parse_grace_period(input.grace_period_seconds)?;
     let key =
         endpoint_secrets::rotate(&ctx.ops, principal, app, endpoint_id, new_key, grace).await?;
-    Ok(Json(EndpointSecretOut {
-        key: shown_key(&key),
-    }))
+    Ok((
+        Extension(AnswerHoldsSecrets),
+        Json(EndpointSecretOut {
+            key: shown_key(&key),
+        }),
+    ))
 }
 
 fn parse_grace_period(seconds: Option<i64>) -> ApiResult<chrono::Duration> {

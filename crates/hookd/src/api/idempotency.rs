@@ -15,7 +15,8 @@
 //! An answer that created a message is linked to it (the handler leaves a
 //! `CreatedMessageAnswer` in the response's extensions), so expunging that message's content
 //! also erases it from the answer; the answer is kept, since forgetting it would let a replay
-//! create a second message.
+//! create a second message. An answer that carries a credential (`AnswerHoldsSecrets`) is
+//! stored sealed when an encryption key is set, as every secret column is.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -66,6 +67,12 @@ impl Idempotency {
 /// so a retry runs again, which is harmless for a read.
 #[derive(Debug, Clone, Copy)]
 pub struct AnswerNotRemembered;
+
+/// Left in a response's extensions by a handler whose answer carries a credential (a rotated
+/// signing secret, an issued token): it is remembered like any other answer, so an SDK retry
+/// gets the same credential back, but stored sealed like every secret column.
+#[derive(Debug, Clone, Copy)]
+pub struct AnswerHoldsSecrets;
 
 /// Middleware: replays stored answers for repeated keys and records new 2xx answers.
 pub async fn replay_or_record(
@@ -138,6 +145,10 @@ async fn handle(state: &Idempotency, request: Request, next: Next) -> ApiResult<
     }
     let (mut response_parts, response_body) = response.into_parts();
     let created_message = response_parts.extensions.remove::<CreatedMessageAnswer>();
+    let holds_secrets = response_parts
+        .extensions
+        .remove::<AnswerHoldsSecrets>()
+        .is_some();
     let response_bytes = axum::body::to_bytes(response_body, usize::MAX)
         .await
         .map_err(|_| ApiError::Internal("failed to buffer a response for idempotency"))?;
@@ -145,6 +156,7 @@ async fn handle(state: &Idempotency, request: Request, next: Next) -> ApiResult<
         request_digest: digest,
         status: response_parts.status.as_u16(),
         body: response_bytes.to_vec(),
+        holds_secrets,
     };
     if let Err(error) =
         idempotency::remember(ops, &scope_key, stored, created_message, claimed_at).await

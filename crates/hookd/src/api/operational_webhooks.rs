@@ -117,7 +117,7 @@ pub async fn rotate_secret(
     Extension(principal): Extension<Principal>,
     ApiPath(endpoint_id): ApiPath<String>,
     input: Option<ValidJson<EndpointSecretRotateIn>>,
-) -> ApiResult<Json<EndpointSecretOut>> {
+) -> ApiResult<endpoint_secrets::RotatedSecret> {
     endpoint_secrets::rotate_in(&ctx, &principal, OPERATIONAL, &endpoint_id, input).await
 }
 

@@ -14,6 +14,7 @@ use super::ApiContext;
 use super::applications::ApplicationIn;
 use super::auth::AuthenticatedToken;
 use super::error::{ApiError, ApiResult};
+use super::idempotency::AnswerHoldsSecrets;
 use super::input_limits;
 use super::json::ValidJson;
 use super::lookup_first::input_after_lookup;
@@ -125,7 +126,11 @@ pub async fn issue(
     Extension(principal): Extension<Principal>,
     ApiPath(app_id): ApiPath<String>,
     ValidJson(input): ValidJson<AppTokenIn>,
-) -> ApiResult<(StatusCode, Json<IssuedTokenOut>)> {
+) -> ApiResult<(
+    StatusCode,
+    Extension<AnswerHoldsSecrets>,
+    Json<IssuedTokenOut>,
+)> {
     let new_token = parse_new_token(input);
     let named = Named::app(AppRef::Named(&app_id));
     let new_token = input_after_lookup(&ctx, &principal, named, new_token).await?;
@@ -134,7 +139,11 @@ pub async fn issue(
         record: record.into(),
         token: issued.token,
     };
-    Ok((StatusCode::CREATED, Json(answer)))
+    Ok((
+        StatusCode::CREATED,
+        Extension(AnswerHoldsSecrets),
+        Json(answer),
+    ))
 }
 
 /// `GET /app/{app_id}/token`: a page of the application's tokens, newest first unless
@@ -170,7 +179,7 @@ pub async fn app_portal_access(
     ApiPath(app_id): ApiPath<String>,
     headers: HeaderMap,
     ValidJson(input): ValidJson<AppPortalAccessIn>,
-) -> ApiResult<Json<AppPortalAccessOut>> {
+) -> ApiResult<(Extension<AnswerHoldsSecrets>, Json<AppPortalAccessOut>)> {
     let parsed = parse_portal_access(input);
     let named = Named::app(AppRef::Named(&app_id));
     let (application, new_token) = input_after_lookup(&ctx, &principal, named, parsed).await?;
@@ -181,10 +190,13 @@ pub async fn app_portal_access(
         ctx.public_base(&headers),
         issued.token
     );
-    Ok(Json(AppPortalAccessOut {
-        url,
-        token: issued.token,
-    }))
+    Ok((
+        Extension(AnswerHoldsSecrets),
+        Json(AppPortalAccessOut {
+            url,
+            token: issued.token,
+        }),
+    ))
 }
 
 /// `POST /auth/app/{app_id}/expire-all` (Svix).

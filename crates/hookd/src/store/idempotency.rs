@@ -5,6 +5,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::StoreError;
+use super::sealing::{Place, Sealing};
 use crate::domain::{MessageId, Timestamp};
 
 /// Requests that carried an `Idempotency-Key`, on any node.
@@ -63,6 +64,9 @@ pub struct IdempotentResponse {
     pub request_digest: String,
     pub status: u16,
     pub body: Vec<u8>,
+    /// The answer carries a credential (a rotated secret, an issued token): it is stored
+    /// sealed, as every secret column is (`store::sealing`), and opened when it is replayed.
+    pub holds_secrets: bool,
 }
 
 /// The message a stored answer created, and that answer as it must read once the message's
@@ -97,4 +101,37 @@ pub(crate) fn answer_columns(
             Some(created.body_without_content),
         ),
     }
+}
+
+/// The `body` column of an answer: sealed under the idempotency key when it holds a credential
+/// (and a key is set), as it is otherwise. Both backends use this, so the rule is written once.
+pub(crate) fn body_to_store(
+    sealing: &Sealing,
+    key: &str,
+    response: &IdempotentResponse,
+) -> Result<Vec<u8>, StoreError> {
+    if !response.holds_secrets {
+        return Ok(response.body.clone());
+    }
+    let plain = std::str::from_utf8(&response.body)
+        .map_err(|error| StoreError::Backend(Box::new(error)))?;
+    Ok(sealing
+        .seal(Place::idempotent_answer(key), plain)
+        .into_bytes())
+}
+
+/// A stored answer's `body` as the client first got it: opened when it holds a credential.
+pub(crate) fn opened_body(
+    sealing: &Sealing,
+    key: &str,
+    stored: Vec<u8>,
+    holds_secrets: bool,
+) -> Result<Vec<u8>, StoreError> {
+    if !holds_secrets {
+        return Ok(stored);
+    }
+    let stored = String::from_utf8(stored).map_err(|error| StoreError::Backend(Box::new(error)))?;
+    Ok(sealing
+        .open(Place::idempotent_answer(key), &stored)?
+        .into_bytes())
 }

@@ -58,10 +58,10 @@ pub use deliveries::{
 pub use endpoint_logs::EndpointLogStore;
 pub use endpoints::{EndpointChange, EndpointSecretStore, EndpointStore, NewEndpoint};
 pub use event_types::{EventTypeChange, EventTypeStore};
-pub(crate) use idempotency::answer_columns;
 pub use idempotency::{
     CreatedMessageAnswer, IDEMPOTENCY_IN_PROGRESS, IdempotencyStore, IdempotentResponse, KeyClaim,
 };
+pub(crate) use idempotency::{answer_columns, body_to_store, opened_body};
 pub use logs::LogStore;
 pub use messages::{
     AttemptFilter, AttemptStore, MessageFilter, MessageInsert, MessageStore, NewMessage,

@@ -12,7 +12,7 @@ use super::sealing::{KeyId, Keyring};
 
 /// How many stored secrets each key sealed, and how many are plain. Counts every value of
 /// every secret column: endpoint headers and credentials, signing secrets (also those still
-/// in a grace period), inbound source configs.
+/// in a grace period), inbound source configs, and idempotency answers holding credentials.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SealingCensus {
     pub plain: u64,
@@ -63,6 +63,17 @@ pub enum SealedRows {
     Endpoints,
     /// Each inbound source's config.
     Sources,
+    /// Each stored idempotency answer that holds a credential, by key.
+    IdempotentAnswers,
+}
+
+impl SealedRows {
+    /// Every kind of row, in the order `hookd rotate-key` walks them.
+    pub const ALL: [SealedRows; 3] = [
+        SealedRows::Endpoints,
+        SealedRows::Sources,
+        SealedRows::IdempotentAnswers,
+    ];
 }
 
 /// What one batch did: the last row id it visited (`None`: the pass is over), how many values

@@ -62,6 +62,15 @@ impl<'a> Place<'a> {
         }
     }
 
+    /// `idempotency.body` of an answer that holds a credential, bound to its (scoped) key.
+    pub fn idempotent_answer(key: &'a str) -> Self {
+        Place {
+            table: "idempotency",
+            column: "body",
+            record_id: key,
+        }
+    }
+
     /// `ingest_source.config`: an inbound source's verification secrets and credentials.
     pub fn source_config(source_id: &'a str) -> Self {
         Place {

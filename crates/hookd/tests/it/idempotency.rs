@@ -16,7 +16,7 @@ use crate::harness::{TOKEN, TestApp, TestClient};
 const SETTLE: Duration = Duration::from_secs(10);
 
 /// One POST with an `Idempotency-Key`: (status, replayed?, body).
-async fn post_with_key(
+pub(crate) async fn post_with_key(
     app: &TestClient,
     path: &str,
     key: &str,

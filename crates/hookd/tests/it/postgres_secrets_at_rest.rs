@@ -42,6 +42,15 @@ async fn dump(schema: &TestSchema) -> Vec<u8> {
         text.push_str(&row.get::<_, String>(0));
         text.push('\n');
     }
+    // `bytea` columns print as hex above; stored answers are JSON text, so read them as such.
+    let answers = client
+        .query_one(
+            "SELECT coalesce(string_agg(convert_from(body, 'UTF8'), E'\n'), '') FROM idempotency",
+            &[],
+        )
+        .await
+        .unwrap();
+    text.push_str(&answers.get::<_, String>(0));
     text.into_bytes()
 }
 

@@ -12,6 +12,7 @@ use serde_json::json;
 use webhook_signature::github;
 
 use crate::harness::{Receiver, TestApp, verify_signature};
+use crate::idempotency::post_with_key;
 use crate::inbound::{SOURCES, deliver};
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -77,13 +78,22 @@ pub(crate) async fn create_known(app: &TestApp) -> Known {
             &format!("/app/{app_id}/endpoint"),
             json!({
                 "url": receiver.url,
-                "secret": signing_secret(),
                 "auth": {"type": "bearer", "token": BEARER_TOKEN},
             }),
         )
         .await;
     assert_eq!(status, 201, "{endpoint}");
     let endpoint_id = endpoint["id"].as_str().unwrap().to_owned();
+    // The known secret is set by a rotation under an Idempotency-Key, as the SDK sends it: its
+    // answer (which shows the secret) is kept for replays, and must be kept sealed too.
+    let rotate = format!("/app/{app_id}/endpoint/{endpoint_id}/secret/rotate");
+    let body = json!({"key": signing_secret(), "gracePeriodSeconds": 0});
+    let key = format!("auto_rotate_{endpoint_id}");
+    let (status, replayed, first) = post_with_key(app, &rotate, &key, &body).await;
+    assert_eq!((status, replayed), (200, false), "{first}");
+    assert_eq!(first["key"], signing_secret().as_str(), "{first}");
+    let (status, replayed, again) = post_with_key(app, &rotate, &key, &body).await;
+    assert_eq!((status, replayed, &again), (200, true, &first));
     let (status, body) = app
         .request(
             reqwest::Method::PUT,
@@ -204,6 +214,56 @@ async fn with_a_key_no_secret_reaches_the_sqlite_files_and_all_still_work() {
         files.windows(7).any(|window| window == b"enc:v1:"),
         "sealed values are stored"
     );
+}
+
+/// An issued app token and an app-portal token, each asked for with an `Idempotency-Key`
+/// (twice: the retry replays the same token); returns both tokens.
+pub(crate) async fn issue_tokens_with_keys(app: &TestApp) -> Vec<String> {
+    let (status, application) = app.post("/app", json!({"name": "tokens"})).await;
+    assert_eq!(status, 201, "{application}");
+    let app_id = application["id"].as_str().unwrap();
+    let mut tokens = Vec::new();
+    for (path, status_wanted) in [
+        (format!("/app/{app_id}/token"), 201),
+        (format!("/auth/app-portal-access/{app_id}"), 200),
+    ] {
+        let key = format!("auto_{path}");
+        let (status, replayed, first) = post_with_key(app, &path, &key, &json!({})).await;
+        assert_eq!((status, replayed), (status_wanted, false), "{first}");
+        let (status, replayed, again) = post_with_key(app, &path, &key, &json!({})).await;
+        assert_eq!((status, replayed, &again), (status_wanted, true, &first));
+        tokens.push(first["token"].as_str().unwrap().to_owned());
+    }
+    tokens
+}
+
+/// Which of `needles` occur in `haystack`.
+fn occurring(haystack: &[u8], needles: &[String]) -> Vec<String> {
+    needles
+        .iter()
+        .filter(|needle| {
+            haystack
+                .windows(needle.len())
+                .any(|window| window == needle.as_bytes())
+        })
+        .cloned()
+        .collect()
+}
+
+#[tokio::test]
+async fn issued_tokens_kept_for_idempotent_replays_are_sealed() {
+    let mut sealed = TestApp::spawn_with(with_keys(Some(KEY_A), None)).await;
+    let tokens = issue_tokens_with_keys(&sealed).await;
+    sealed.stop().await;
+    assert_eq!(
+        occurring(&sqlite_files(&sealed), &tokens),
+        Vec::<String>::new()
+    );
+    // The control: without a key the same answers are stored as they were given.
+    let mut plain = TestApp::spawn().await;
+    let tokens = issue_tokens_with_keys(&plain).await;
+    plain.stop().await;
+    assert_eq!(occurring(&sqlite_files(&plain), &tokens), tokens);
 }
 
 #[tokio::test]

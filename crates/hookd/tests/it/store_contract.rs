@@ -1108,6 +1108,7 @@ async fn idempotency_keys_and_settings(store: Arc<dyn Store>) {
         request_digest: "digest".to_owned(),
         status: 202,
         body: b"{\"id\":\"msg_1\"}".to_vec(),
+        holds_secrets: false,
     };
     store
         .put_idempotent_response("key-1", response.clone(), None, now)
@@ -1719,6 +1720,7 @@ mod idempotency_contract {
             request_digest: "digest".to_owned(),
             status: 202,
             body: body.as_bytes().to_vec(),
+            holds_secrets: false,
         }
     }
 

@@ -79,7 +79,7 @@ pub async fn rotate_secret(
     Extension(principal): Extension<Principal>,
     ApiPath((source_id, endpoint_id)): ApiPath<(String, String)>,
     input: Option<ValidJson<EndpointSecretRotateIn>>,
-) -> ApiResult<Json<EndpointSecretOut>> {
+) -> ApiResult<endpoint_secrets::RotatedSecret> {
     endpoint_secrets::rotate_in(
         &ctx,
         &principal,

@@ -8,6 +8,7 @@ use deadpool_postgres::GenericClient;
 use super::rows::to_micros;
 use super::{PostgresStore, backend, get};
 use crate::domain::Timestamp;
+use crate::store::sealing::Sealing;
 use crate::store::{
     CreatedMessageAnswer, IDEMPOTENCY_IN_PROGRESS, IdempotencyStore, IdempotentResponse, KeyClaim,
     StoreError,
@@ -27,6 +28,7 @@ impl IdempotencyStore for PostgresStore {
         let transaction = client.transaction().await.map_err(backend)?;
         let claim = claim_idempotency_key(
             &transaction,
+            &self.sealing,
             key,
             request_digest,
             now,
@@ -60,7 +62,15 @@ impl IdempotencyStore for PostgresStore {
     ) -> Result<(), StoreError> {
         let mut client = self.client().await?;
         let transaction = client.transaction().await.map_err(backend)?;
-        put_idempotent_response(&transaction, key, response, created_message, now).await?;
+        put_idempotent_response(
+            &transaction,
+            &self.sealing,
+            key,
+            response,
+            created_message,
+            now,
+        )
+        .await?;
         transaction.commit().await.map_err(backend)
     }
 
@@ -98,6 +108,7 @@ impl IdempotencyStore for PostgresStore {
 /// reading the row under `FOR UPDATE` means two nodes racing on one key serialize on that row.
 async fn claim_idempotency_key(
     c: &impl GenericClient,
+    sealing: &Sealing,
     key: &str,
     request_digest: &str,
     now: Timestamp,
@@ -115,8 +126,8 @@ async fn claim_idempotency_key(
     let now_micros = to_micros(now);
     let known = c
         .prepare_cached(
-            "SELECT request_digest, status, body, created_at FROM idempotency WHERE key = $1
-             FOR UPDATE",
+            "SELECT request_digest, status, body, created_at, holds_secrets FROM idempotency
+             WHERE key = $1 FOR UPDATE",
         )
         .await
         .map_err(backend)?;
@@ -148,6 +159,7 @@ async fn claim_idempotency_key(
         request_digest: get(&row, 0)?,
         status: u16::try_from(get::<i32>(&row, 1)?).unwrap_or(500),
         body: get(&row, 2)?,
+        holds_secrets: get(&row, 4)?,
     };
     let recorded_at = get::<i64>(&row, 3)?;
     let forgotten_before = to_micros(
@@ -157,7 +169,8 @@ async fn claim_idempotency_key(
         .unwrap_or(Timestamp::MIN_UTC),
     );
     if answer.status != IDEMPOTENCY_IN_PROGRESS && recorded_at >= forgotten_before {
-        return Ok(KeyClaim::Answered(answer));
+        let body = crate::store::opened_body(sealing, key, answer.body, answer.holds_secrets)?;
+        return Ok(KeyClaim::Answered(IdempotentResponse { body, ..answer }));
     }
     let abandoned_before =
         to_micros(now - chrono::Duration::from_std(abandon_after).unwrap_or_default());
@@ -171,7 +184,8 @@ async fn claim_idempotency_key(
     let take_over = c
         .prepare_cached(
             "UPDATE idempotency SET request_digest = $2, created_at = $3, status = $4,
-             body = ''::bytea, msg_id = NULL, expunged_body = NULL WHERE key = $1",
+             body = ''::bytea, msg_id = NULL, expunged_body = NULL, holds_secrets = FALSE
+             WHERE key = $1",
         )
         .await
         .map_err(backend)?;
@@ -186,6 +200,7 @@ async fn claim_idempotency_key(
 
 pub async fn put_idempotent_response(
     c: &impl GenericClient,
+    sealing: &Sealing,
     key: &str,
     response: IdempotentResponse,
     created_message: Option<CreatedMessageAnswer>,
@@ -194,11 +209,13 @@ pub async fn put_idempotent_response(
     let statement = c
         .prepare_cached(
             "INSERT INTO idempotency
-                 (key, request_digest, status, body, created_at, msg_id, expunged_body)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 (key, request_digest, status, body, created_at, msg_id, expunged_body,
+                  holds_secrets)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
              ON CONFLICT (key) DO UPDATE SET request_digest = excluded.request_digest,
              status = excluded.status, body = excluded.body, created_at = excluded.created_at,
-             msg_id = excluded.msg_id, expunged_body = excluded.expunged_body",
+             msg_id = excluded.msg_id, expunged_body = excluded.expunged_body,
+             holds_secrets = excluded.holds_secrets",
         )
         .await
         .map_err(backend)?;
@@ -220,8 +237,9 @@ pub async fn put_idempotent_response(
         }
         None => false,
     };
+    let stored_body = crate::store::body_to_store(sealing, key, &response)?;
     let (body, msg_id, expunged_body) =
-        crate::store::answer_columns(response.body, created_message, content_expunged);
+        crate::store::answer_columns(stored_body, created_message, content_expunged);
     c.execute(
         &statement,
         &[
@@ -232,6 +250,7 @@ pub async fn put_idempotent_response(
             &to_micros(now),
             &msg_id,
             &expunged_body,
+            &response.holds_secrets,
         ],
     )
     .await

@@ -25,11 +25,13 @@ impl SealedValueStore for PostgresStore {
             "SELECT {}, count(*) FROM endpoint GROUP BY 1
              UNION ALL SELECT {}, count(*) FROM endpoint WHERE auth IS NOT NULL GROUP BY 1
              UNION ALL SELECT {}, count(*) FROM endpoint_secret GROUP BY 1
-             UNION ALL SELECT {}, count(*) FROM ingest_source GROUP BY 1",
+             UNION ALL SELECT {}, count(*) FROM ingest_source GROUP BY 1
+             UNION ALL SELECT {}, count(*) FROM idempotency WHERE holds_secrets GROUP BY 1",
             head("headers"),
             head("auth"),
             head("key"),
             head("config"),
+            head("convert_from(body, 'UTF8')"),
         );
         let mut census = SealingCensus::default();
         for row in self
@@ -61,6 +63,9 @@ impl SealedValueStore for PostgresStore {
                 }
                 SealedRows::Sources => {
                     reseal_sources(&transaction, &self.sealing, &after, limit).await?
+                }
+                SealedRows::IdempotentAnswers => {
+                    reseal_answers(&transaction, &self.sealing, &after, limit).await?
                 }
             };
             transaction.commit().await.map_err(backend)?;
@@ -170,6 +175,42 @@ async fn reseal_sources(
         ids.push(id);
     }
     batch.ends_after(ids.len(), ids.last(), limit);
+    Ok(batch)
+}
+
+async fn reseal_answers(
+    c: &impl GenericClient,
+    sealing: &Sealing,
+    after: &str,
+    limit: usize,
+) -> Result<ResealBatch, StoreError> {
+    let rows = c
+        .query(
+            "SELECT key, convert_from(body, 'UTF8') FROM idempotency
+             WHERE holds_secrets AND key > $1 ORDER BY key LIMIT $2",
+            &[&after, &limit_parameter(limit)],
+        )
+        .await
+        .map_err(backend)?;
+    let mut batch = ResealBatch::default();
+    let mut keys = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let key: String = get(row, 0)?;
+        let body: String = get(row, 1)?;
+        reseal_value(
+            c,
+            sealing,
+            &mut batch,
+            Place::idempotent_answer(&key),
+            "UPDATE idempotency SET body = convert_to($3, 'UTF8')
+             WHERE key = $1 AND body = convert_to($2, 'UTF8')",
+            &key,
+            &body,
+        )
+        .await?;
+        keys.push(key);
+    }
+    batch.ends_after(keys.len(), keys.last(), limit);
     Ok(batch)
 }
 

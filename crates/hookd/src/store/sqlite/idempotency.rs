@@ -1,5 +1,6 @@
 //! SQL for idempotency keys on SQLite: reservations, stored answers, and their purge.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -8,6 +9,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::rows::to_micros;
 use super::{SqliteStore, backend};
 use crate::domain::Timestamp;
+use crate::store::sealing::Sealing;
 use crate::store::{
     CreatedMessageAnswer, IDEMPOTENCY_IN_PROGRESS, IdempotencyStore, IdempotentResponse, KeyClaim,
     StoreError,
@@ -24,8 +26,9 @@ impl IdempotencyStore for SqliteStore {
         remember_for: Duration,
     ) -> Result<KeyClaim, StoreError> {
         let (key, digest) = (key.to_owned(), request_digest.to_owned());
+        let sealing = Arc::clone(&self.sealing);
         self.write(move |c| {
-            claim_idempotency_key(c, &key, &digest, now, abandon_after, remember_for)
+            claim_idempotency_key(c, &sealing, &key, &digest, now, abandon_after, remember_for)
         })
         .await
     }
@@ -51,8 +54,11 @@ impl IdempotencyStore for SqliteStore {
         now: Timestamp,
     ) -> Result<(), StoreError> {
         let key = key.to_owned();
+        let sealing = Arc::clone(&self.sealing);
         self.write(move |c| {
             let key = &key;
+            let holds_secrets = response.holds_secrets;
+            let stored_body = crate::store::body_to_store(&sealing, key, &response)?;
             // The single writer runs this whole job, so an expunge is wholly before or after it.
             let content_expunged = match &created_message {
                 Some(created) => c
@@ -65,11 +71,11 @@ impl IdempotencyStore for SqliteStore {
                 None => false,
             };
             let (body, msg_id, expunged_body) =
-                crate::store::answer_columns(response.body, created_message, content_expunged);
+                crate::store::answer_columns(stored_body, created_message, content_expunged);
             c.prepare_cached(
                 "INSERT OR REPLACE INTO idempotency
-             (key, request_digest, status, body, created_at, msg_id, expunged_body)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+             (key, request_digest, status, body, created_at, msg_id, expunged_body, holds_secrets)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )
             .map_err(backend)?
             .execute(params![
@@ -79,7 +85,8 @@ impl IdempotencyStore for SqliteStore {
                 body,
                 to_micros(now),
                 msg_id,
-                expunged_body
+                expunged_body,
+                holds_secrets
             ])
             .map_err(backend)?;
             Ok(())
@@ -106,6 +113,7 @@ impl IdempotencyStore for SqliteStore {
 
 fn claim_idempotency_key(
     c: &Connection,
+    sealing: &Sealing,
     key: &str,
     request_digest: &str,
     now: Timestamp,
@@ -114,7 +122,8 @@ fn claim_idempotency_key(
 ) -> Result<KeyClaim, StoreError> {
     let known = c
         .prepare_cached(
-            "SELECT request_digest, status, body, created_at FROM idempotency WHERE key = ?1",
+            "SELECT request_digest, status, body, created_at, holds_secrets
+             FROM idempotency WHERE key = ?1",
         )
         .map_err(backend)?
         .query_row([key], |row| {
@@ -123,6 +132,7 @@ fn claim_idempotency_key(
                     request_digest: row.get(0)?,
                     status: row.get(1)?,
                     body: row.get(2)?,
+                    holds_secrets: row.get(4)?,
                 },
                 row.get::<_, i64>(3)?,
             ))
@@ -141,7 +151,8 @@ fn claim_idempotency_key(
         Some((answer, answered_at))
             if answer.status != IDEMPOTENCY_IN_PROGRESS && answered_at >= forgotten_before =>
         {
-            Ok(KeyClaim::Answered(answer))
+            let body = crate::store::opened_body(sealing, key, answer.body, answer.holds_secrets)?;
+            Ok(KeyClaim::Answered(IdempotentResponse { body, ..answer }))
         }
         Some((running, reserved_at))
             if running.status == IDEMPOTENCY_IN_PROGRESS && reserved_at > abandoned_before =>

@@ -37,6 +37,7 @@ impl SealedValueStore for SqliteStore {
             match rows {
                 SealedRows::Endpoints => reseal_endpoints(c, &sealing, &after, limit),
                 SealedRows::Sources => reseal_sources(c, &sealing, &after, limit),
+                SealedRows::IdempotentAnswers => reseal_answers(c, &sealing, &after, limit),
             }
         })
         .await
@@ -53,11 +54,13 @@ fn census(c: &Connection) -> Result<SealingCensus, StoreError> {
         "SELECT {}, count(*) FROM endpoint GROUP BY 1
          UNION ALL SELECT {}, count(*) FROM endpoint WHERE auth IS NOT NULL GROUP BY 1
          UNION ALL SELECT {}, count(*) FROM endpoint_secret GROUP BY 1
-         UNION ALL SELECT {}, count(*) FROM ingest_source GROUP BY 1",
+         UNION ALL SELECT {}, count(*) FROM ingest_source GROUP BY 1
+         UNION ALL SELECT {}, count(*) FROM idempotency WHERE holds_secrets GROUP BY 1",
         head("headers"),
         head("auth"),
         head("key"),
         head("config"),
+        head("CAST(body AS TEXT)"),
     );
     let mut census = SealingCensus::default();
     let mut statement = c.prepare(&sql).map_err(backend)?;
@@ -156,6 +159,42 @@ fn reseal_sources(
         )?;
     }
     batch.ends_after(rows.len(), rows.last().map(|(id, _)| id), limit);
+    Ok(batch)
+}
+
+fn reseal_answers(
+    c: &Connection,
+    sealing: &Sealing,
+    after: &str,
+    limit: usize,
+) -> Result<ResealBatch, StoreError> {
+    let rows: Vec<(String, Vec<u8>)> = c
+        .prepare_cached(
+            "SELECT key, body FROM idempotency WHERE holds_secrets AND key > ?1
+             ORDER BY key LIMIT ?2",
+        )
+        .map_err(backend)?
+        .query_map(params![after, limit_parameter(limit)], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .map_err(backend)?
+        .collect::<Result<_, _>>()
+        .map_err(backend)?;
+    let mut batch = ResealBatch::default();
+    for (key, body) in &rows {
+        let body = std::str::from_utf8(body).map_err(backend)?;
+        reseal_value(
+            c,
+            sealing,
+            &mut batch,
+            Place::idempotent_answer(key),
+            "UPDATE idempotency SET body = CAST(?3 AS BLOB)
+             WHERE key = ?1 AND body = CAST(?2 AS BLOB)",
+            key,
+            body,
+        )?;
+    }
+    batch.ends_after(rows.len(), rows.last().map(|(key, _)| key), limit);
     Ok(batch)
 }
 
