@@ -29,6 +29,7 @@ mod endpoints;
 mod event_types;
 mod idempotency;
 mod inbound;
+mod integrations;
 mod logs;
 mod messages;
 mod outbox;
@@ -309,6 +310,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_content_filters.sql"),
     include_str!("schema_payload_validation.sql"),
     include_str!("schema_transformations.sql"),
+    include_str!("schema_integrations.sql"),
 ];
 
 fn migrate(connection: &Connection) -> Result<(), StoreError> {
