@@ -46,6 +46,7 @@ mod health;
 mod idempotency;
 mod inbound;
 mod input_limits;
+mod integrations;
 mod json;
 mod lookup_first;
 mod message_filter;
@@ -137,6 +138,7 @@ fn declared_routes() -> DeclaredRoutes {
     DeclaredRoutes {
         api: resource_routes()
             .merge(token_routes())
+            .merge(integrations::routes())
             .merge(operational_webhooks::routes())
             .merge(stream::app_routes())
             .merge(environment::routes())

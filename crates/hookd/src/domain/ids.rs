@@ -90,6 +90,12 @@ id_type!(
     "tok_"
 );
 
+id_type!(
+    /// An integration of an application (Svix's), `integ_...`; its key is a credential.
+    IntegrationId,
+    "integ_"
+);
+
 const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 /// Ids made in the same process sort by creation even within one millisecond.

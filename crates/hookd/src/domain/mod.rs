@@ -17,6 +17,7 @@ mod event_examples;
 mod ids;
 pub mod inbound;
 mod inputs;
+pub mod integrations;
 pub mod limits;
 mod messages;
 pub mod openapi_webhooks;
@@ -38,8 +39,8 @@ pub use catalog::{
 pub use content_filter::{ContentFilter, ContentFilterError, PayloadDocument};
 pub use event_examples::{ExampleError, Recipients, schema_example};
 pub use ids::{
-    AppId, AttemptId, BackgroundTaskId, DeliveryId, EndpointId, InboundRequestId, MessageId,
-    SourceId, TokenId,
+    AppId, AttemptId, BackgroundTaskId, DeliveryId, EndpointId, InboundRequestId, IntegrationId,
+    MessageId, SourceId, TokenId,
 };
 pub use inputs::{ChannelName, EndpointUrl, EventTypeName, InvalidInput, Uid};
 pub use messages::{

@@ -26,9 +26,14 @@ impl std::fmt::Debug for IssuedToken {
 impl IssuedToken {
     /// `appsk_` followed by 32 random bytes in unpadded base64url (43 characters).
     pub fn from_random(random: [u8; 32]) -> Self {
+        Self::with_prefix(APP_TOKEN_PREFIX, random)
+    }
+
+    /// `prefix` followed by 32 random bytes in unpadded base64url (an integration's key).
+    pub fn with_prefix(prefix: &str, random: [u8; 32]) -> Self {
         use base64::Engine;
         let suffix = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random);
-        let token = format!("{APP_TOKEN_PREFIX}{suffix}");
+        let token = format!("{prefix}{suffix}");
         let sha256 = token_sha256(&token);
         IssuedToken { token, sha256 }
     }

@@ -22,6 +22,7 @@ pub mod event_type_import;
 pub mod event_types;
 pub mod idempotency;
 pub mod inbound;
+pub mod integrations;
 pub mod listing;
 pub mod messages;
 pub mod payload_validation;

@@ -32,10 +32,11 @@ pub struct NewToken {
 }
 
 /// Which principal the token whose hash is `sha256` stands for, if it is a known application
-/// token that is neither revoked nor expired.
+/// token that is neither revoked nor expired, or an integration's current key.
 pub async fn authenticate(ops: &Ops, sha256: [u8; 32]) -> OpResult<Option<Principal>> {
     let Some(token) = ops.store.find_app_token(sha256).await? else {
-        return Ok(None);
+        // Not an application token: perhaps an integration's key.
+        return super::integrations::authenticate(ops, sha256).await;
     };
     if !token.is_usable_at(ops.clock.now()) {
         return Ok(None);

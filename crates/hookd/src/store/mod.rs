@@ -6,7 +6,7 @@
 //! aggregate's trait and its records live in their own file (`applications`, `endpoints`,
 //! `event_types`, `messages`, `deliveries`, `idempotency`, `settings`, `retention`, `logs`,
 //! `endpoint_logs`,
-//! `replay`, `background_tasks`, `web_sessions`); `Store` is all of them together, so `Arc<dyn Store>` reaches
+//! `replay`, `background_tasks`, `web_sessions`, `tokens`, `integrations`); `Store` is all of them together, so `Arc<dyn Store>` reaches
 //! every method, and `prelude` brings the traits into scope for a concrete backend. Promises
 //! every backend keeps:
 //! - `create_message` commits the message and one delivery per matching endpoint in one
@@ -27,6 +27,7 @@ pub mod endpoints;
 pub mod event_types;
 pub mod idempotency;
 pub mod inbound;
+pub mod integrations;
 pub mod logs;
 pub mod messages;
 mod outbox;
@@ -62,6 +63,7 @@ pub use idempotency::{
     CreatedMessageAnswer, IDEMPOTENCY_IN_PROGRESS, IdempotencyStore, IdempotentResponse, KeyClaim,
 };
 pub(crate) use idempotency::{answer_columns, body_to_store, opened_body};
+pub use integrations::IntegrationStore;
 pub use logs::LogStore;
 pub use messages::{
     AttemptFilter, AttemptStore, MessageFilter, MessageInsert, MessageStore, NewMessage,
@@ -87,9 +89,9 @@ pub mod prelude {
     pub use super::sealed_values::SealedValueStore;
     pub use super::{
         ApplicationStore, AttemptStore, BackgroundTaskStore, DeliveryStore, EndpointLogStore,
-        EndpointSecretStore, EndpointStore, EventTypeStore, IdempotencyStore, LogStore,
-        MessageStore, PollingStore, ReplayStore, RetentionStore, SettingStore, Store, StreamStore,
-        TokenStore, TransformationStore, VitalsStore, WebSessionStore,
+        EndpointSecretStore, EndpointStore, EventTypeStore, IdempotencyStore, IntegrationStore,
+        LogStore, MessageStore, PollingStore, ReplayStore, RetentionStore, SettingStore, Store,
+        StreamStore, TokenStore, TransformationStore, VitalsStore, WebSessionStore,
     };
 }
 
@@ -161,6 +163,7 @@ pub trait Store:
     + ReplayStore
     + BackgroundTaskStore
     + TokenStore
+    + IntegrationStore
     + TransformationStore
     + VitalsStore
     + inbound::InboundStore

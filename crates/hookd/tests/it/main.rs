@@ -26,6 +26,7 @@ mod inbound;
 mod inbound_crash;
 mod inbound_options;
 mod input_limits;
+mod integrations;
 mod layering;
 mod list_budget;
 mod listen;

@@ -174,6 +174,7 @@ impl World {
             .replace("{event_type_name}", &self.event_type)
             .replace("{source_id}", &self.source_id)
             .replace("{token_id}", &self.own_token_id)
+            .replace("{integ_id}", "integ_missing")
             .replace("{attempt_id}", "atmpt_missing")
             .replace("{request_id}", "inreq_missing")
             .replace("{token}", "no-such-ingest-token")
@@ -355,6 +356,7 @@ fn declared_scopes_follow_the_scope_model() {
         "/api/v1/operational-webhook/",
         "/api/v1/auth/app",
         "/api/v1/app/{app_id}/token",
+        "/api/v1/app/{app_id}/integration",
         "/api/v1/app/{app_id}/stream",
         "/api/v1/background-task",
         "/api/v1/stats/",

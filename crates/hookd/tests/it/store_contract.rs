@@ -1686,6 +1686,7 @@ mod engine_rules_contract;
 mod erasure_contract;
 mod event_type_contract;
 mod inbound_contract;
+mod integration_contract;
 mod lease_contract;
 mod outbox_contract;
 mod polling_contract;

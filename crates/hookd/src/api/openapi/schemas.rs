@@ -10,7 +10,7 @@ use utoipa::{PartialSchema, ToSchema};
 
 use crate::domain::{
     AppId, AttemptId, BackgroundTaskId, ChannelName, EndpointId, EventTypeName, InboundRequestId,
-    MessageId, SourceId, TokenId, Uid,
+    IntegrationId, MessageId, SourceId, TokenId, Uid,
 };
 
 /// A string schema with a description and an optional pattern.
@@ -52,6 +52,7 @@ id_schema!(
     SourceId => "src_",
     InboundRequestId => "inreq_",
     TokenId => "tok_",
+    IntegrationId => "integ_",
 );
 
 impl PartialSchema for Uid {

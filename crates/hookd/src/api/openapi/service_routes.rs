@@ -12,6 +12,7 @@ use crate::api::endpoints::{EndpointIn, EndpointOut, EndpointPatch};
 use crate::api::event_types::{
     EventTypeDeleteQuery, EventTypeIn, EventTypeListQuery, EventTypeOut, EventTypePatch,
 };
+use crate::api::integrations::{IntegrationIn, IntegrationKeyOut, IntegrationOut};
 use crate::api::pagination::PageQuery;
 use crate::api::stream::StreamQuery;
 use crate::api::tokens::{
@@ -22,6 +23,7 @@ use crate::api::tokens::{
 const EVENT_TYPES: &str = "Event types";
 const TASKS: &str = "Background tasks";
 const TOKENS: &str = "Tokens and portal";
+const INTEGRATIONS: &str = "Integrations";
 const OPERATIONAL: &str = "Operational webhooks";
 const STREAMS: &str = "Event streams";
 const SERVER: &str = "Server";
@@ -30,6 +32,7 @@ const SERVER: &str = "Server";
 pub fn operations() -> Vec<OperationDoc> {
     let mut all = catalogue_and_tasks();
     all.extend(tokens());
+    all.extend(integrations());
     all.extend(operational());
     all.extend(streams());
     all.extend(super::inbound_routes::operations());
@@ -100,6 +103,38 @@ fn catalogue_and_tasks() -> Vec<OperationDoc> {
             "Get a background task",
         )
         .json::<BackgroundTaskOut>(200, "The task"),
+    ]
+}
+
+fn integrations() -> Vec<OperationDoc> {
+    let all = "/api/v1/app/{app_id}/integration";
+    let one = "/api/v1/app/{app_id}/integration/{integ_id}";
+    vec![
+        op(
+            Method::GET,
+            all,
+            INTEGRATIONS,
+            "List an application's integrations",
+        )
+        .query::<PageQuery>()
+        .page::<IntegrationOut>("Every integration (one page; never a key)"),
+        op(Method::POST, all, INTEGRATIONS, "Create an integration")
+            .body::<IntegrationIn>()
+            .json::<IntegrationOut>(201, "The integration (rotate its key to get one)"),
+        op(Method::GET, one, INTEGRATIONS, "Get an integration")
+            .json::<IntegrationOut>(200, "The integration"),
+        op(Method::PUT, one, INTEGRATIONS, "Update an integration")
+            .body::<IntegrationIn>()
+            .json::<IntegrationOut>(200, "The integration as saved"),
+        op(Method::DELETE, one, INTEGRATIONS, "Delete an integration")
+            .no_content("Deleted; its key no longer authenticates"),
+        op(
+            Method::POST,
+            "/api/v1/app/{app_id}/integration/{integ_id}/key/rotate",
+            INTEGRATIONS,
+            "Rotate an integration's key",
+        )
+        .json::<IntegrationKeyOut>(200, "The new key, shown this once; the old one is revoked"),
     ]
 }
 

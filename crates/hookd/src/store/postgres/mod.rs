@@ -25,6 +25,7 @@ mod endpoints;
 mod event_types;
 mod idempotency;
 mod inbound;
+mod integrations;
 mod listener;
 mod logs;
 mod messages;
@@ -87,6 +88,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (15, include_str!("schema_payload_validation.sql")),
     (16, include_str!("schema_transformations.sql")),
     (17, include_str!("schema_sealed_answers.sql")),
+    (18, include_str!("schema_integrations.sql")),
 ];
 
 /// The PostgreSQL store. Call `close` before dropping it to commit queued messages.

@@ -29,6 +29,7 @@ mod endpoints;
 mod event_types;
 mod idempotency;
 mod inbound;
+mod integrations;
 mod logs;
 mod messages;
 mod outbox;
@@ -310,6 +311,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_payload_validation.sql"),
     include_str!("schema_transformations.sql"),
     include_str!("schema_sealed_answers.sql"),
+    include_str!("schema_integrations.sql"),
 ];
 
 fn migrate(connection: &Connection) -> Result<(), StoreError> {
