@@ -216,8 +216,8 @@ async fn with_a_key_no_secret_reaches_the_sqlite_files_and_all_still_work() {
     );
 }
 
-/// An issued app token and an app-portal token, each asked for with an `Idempotency-Key`
-/// (twice: the retry replays the same token); returns both tokens.
+/// An issued app token, an app-portal token and a rotated integration key, each asked for with
+/// an `Idempotency-Key` (twice: the retry replays the same answer); returns the three.
 pub(crate) async fn issue_tokens_with_keys(app: &TestApp) -> Vec<String> {
     let (status, application) = app.post("/app", json!({"name": "tokens"})).await;
     assert_eq!(status, 201, "{application}");
@@ -234,6 +234,22 @@ pub(crate) async fn issue_tokens_with_keys(app: &TestApp) -> Vec<String> {
         assert_eq!((status, replayed, &again), (status_wanted, true, &first));
         tokens.push(first["token"].as_str().unwrap().to_owned());
     }
+    let (status, integration) = app
+        .post(
+            &format!("/app/{app_id}/integration"),
+            json!({"name": "crm"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{integration}");
+    let path = format!(
+        "/app/{app_id}/integration/{}/key/rotate",
+        integration["id"].as_str().unwrap()
+    );
+    let (status, replayed, first) = post_with_key(app, &path, "auto_rotate", &json!({})).await;
+    assert_eq!((status, replayed), (200, false), "{first}");
+    let (status, replayed, again) = post_with_key(app, &path, "auto_rotate", &json!({})).await;
+    assert_eq!((status, replayed, &again), (200, true, &first));
+    tokens.push(first["key"].as_str().unwrap().to_owned());
     tokens
 }
 
