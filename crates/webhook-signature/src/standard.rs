@@ -208,20 +208,12 @@ impl fmt::Debug for Secret {
 /// HMAC-SHA256(key, `"{msg_id}.{timestamp}.{body}"`) for a symmetric secret, or `v1a,` followed
 /// by the base64 of the ed25519 signature of the same content for a key pair.
 pub fn sign(secret: &Secret, msg_id: &str, timestamp: i64, body: &[u8]) -> String {
-    match &secret.key {
-        SecretKey::Hmac(key) => {
-            let tag = signature_tag(key, msg_id, timestamp, body);
-            format!("{SIGNATURE_VERSION},{}", STANDARD.encode(tag))
-        }
-        SecretKey::Ed25519(pair) => {
-            let content = signed_content(msg_id, timestamp, body);
-            format!(
-                "{},{}",
-                asymmetric::SIGNATURE_VERSION,
-                STANDARD.encode(pair.sign(&content))
-            )
-        }
-    }
+    let content = signed_content(msg_id, timestamp, body);
+    let (version, signature) = match &secret.key {
+        SecretKey::Hmac(key) => (EntryVersion::Hmac, hmac_sha256(key, &[&content])),
+        SecretKey::Ed25519(pair) => (EntryVersion::Ed25519, pair.sign(&content).to_vec()),
+    };
+    format!("{},{}", version.label(), STANDARD.encode(signature))
 }
 
 /// What verifies a message: a [`Secret`] (a symmetric one checks `v1` entries, a key pair `v1a`
@@ -359,31 +351,16 @@ fn verify_with(
     let timestamp = parse_unix_timestamp(timestamp_header)?;
     check_within_tolerance(timestamp, now_unix, tolerance_secs)?;
 
-    let entries: Vec<(&str, &str)> = signature_header
-        .split_whitespace()
-        .filter_map(|entry| entry.split_once(','))
-        .collect();
-    if entries.is_empty() {
-        return Err(VerifyError::MalformedSignature);
-    }
-    // An entry that is not base64 cannot match, but a later entry still may.
-    let provided = |wanted: &str| -> Vec<Vec<u8>> {
-        entries
-            .iter()
-            .filter(|(version, _)| *version == wanted)
-            .filter_map(|(_, encoded)| STANDARD.decode(encoded).ok())
-            .collect()
-    };
-    let provided_tags = provided(SIGNATURE_VERSION);
-    let provided_signatures = provided(asymmetric::SIGNATURE_VERSION);
+    let provided = ProvidedSignatures::parse(signature_header)?;
     let content = signed_content(msg_id, timestamp, body);
 
     let any_match = keys.iter().any(|key| match key {
         KeyRef::Secret(Secret {
             key: SecretKey::Hmac(key),
         }) => {
-            let expected = signature_tag(key, msg_id, timestamp, body);
-            provided_tags
+            let expected = hmac_sha256(key, &[&content]);
+            provided
+                .hmac_tags
                 .iter()
                 .any(|provided| tags_match(&expected, provided))
         }
@@ -391,8 +368,10 @@ fn verify_with(
             key: SecretKey::Ed25519(pair),
         }) => pair
             .public_key()
-            .verifies_any(&content, &provided_signatures),
-        KeyRef::Public(public_key) => public_key.verifies_any(&content, &provided_signatures),
+            .verifies_any(&content, &provided.ed25519_signatures),
+        KeyRef::Public(public_key) => {
+            public_key.verifies_any(&content, &provided.ed25519_signatures)
+        }
     });
     if any_match {
         Ok(())
@@ -401,15 +380,72 @@ fn verify_with(
     }
 }
 
-fn signature_tag(key: &[u8], msg_id: &str, timestamp: i64, body: &[u8]) -> Vec<u8> {
-    let timestamp = timestamp.to_string();
-    hmac_sha256(
-        key,
-        &[msg_id.as_bytes(), b".", timestamp.as_bytes(), b".", body],
-    )
+/// The version label before the comma of a `webhook-signature` entry: what kind of key
+/// signed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EntryVersion {
+    /// `v1`: HMAC-SHA256 under a symmetric secret.
+    Hmac,
+    /// `v1a`: ed25519 under a key pair.
+    Ed25519,
 }
 
-/// `"{msg_id}.{timestamp}.{body}"`, what an ed25519 signature signs.
+impl EntryVersion {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Hmac => SIGNATURE_VERSION,
+            Self::Ed25519 => asymmetric::SIGNATURE_VERSION,
+        }
+    }
+
+    fn from_label(label: &str) -> Option<Self> {
+        [Self::Hmac, Self::Ed25519]
+            .into_iter()
+            .find(|version| version.label() == label)
+    }
+}
+
+/// The decoded signatures of a `webhook-signature` header, by kind: one pass over its
+/// `<version>,<base64>` entries sorts `v1` tags from `v1a` signatures.
+struct ProvidedSignatures {
+    hmac_tags: Vec<Vec<u8>>,
+    ed25519_signatures: Vec<Vec<u8>>,
+}
+
+impl ProvidedSignatures {
+    /// Entries of another version, and entries that are not base64, are skipped: they cannot
+    /// match, but a later entry still may. A header with no `<version>,<signature>` entry at
+    /// all is [`VerifyError::MalformedSignature`].
+    fn parse(signature_header: &str) -> Result<Self, VerifyError> {
+        let mut provided = Self {
+            hmac_tags: Vec::new(),
+            ed25519_signatures: Vec::new(),
+        };
+        let mut any_entry = false;
+        for (label, encoded) in signature_header
+            .split_whitespace()
+            .filter_map(|entry| entry.split_once(','))
+        {
+            any_entry = true;
+            let (Some(version), Ok(decoded)) =
+                (EntryVersion::from_label(label), STANDARD.decode(encoded))
+            else {
+                continue;
+            };
+            match version {
+                EntryVersion::Hmac => provided.hmac_tags.push(decoded),
+                EntryVersion::Ed25519 => provided.ed25519_signatures.push(decoded),
+            }
+        }
+        if any_entry {
+            Ok(provided)
+        } else {
+            Err(VerifyError::MalformedSignature)
+        }
+    }
+}
+
+/// `"{msg_id}.{timestamp}.{body}"`, what both kinds of signature sign.
 fn signed_content(msg_id: &str, timestamp: i64, body: &[u8]) -> Vec<u8> {
     let mut content = format!("{msg_id}.{timestamp}.").into_bytes();
     content.extend_from_slice(body);

@@ -16,8 +16,8 @@ use super::error::{ApiError, ApiResult};
 use super::json::ValidJson;
 use super::lookup_first::input_after_lookup;
 use super::params::ApiPath;
-use super::replay::checked_until;
-use crate::domain::{EventTypeName, ReplaySelection, Timestamp};
+use super::replay::{checked_until, parse_event_type_filter};
+use crate::domain::{ReplaySelection, Timestamp};
 use crate::ops::replay::{self, BulkReplay, ReplayWindow};
 use crate::ops::{AppRef, Named, Principal};
 
@@ -85,21 +85,7 @@ impl SvixBulkReplayIn {
                 ));
             }
         };
-        let event_types = self
-            .event_types
-            .as_ref()
-            .map(|names| {
-                names
-                    .iter()
-                    .enumerate()
-                    .map(|(index, name)| {
-                        EventTypeName::parse(name).map_err(|error| {
-                            ApiError::invalid_input(&["eventTypes", &index.to_string()], error)
-                        })
-                    })
-                    .collect::<ApiResult<Vec<_>>>()
-            })
-            .transpose()?;
+        let event_types = parse_event_type_filter(self.event_types.as_deref())?;
         Ok(BulkReplay {
             endpoint: None,
             event_types,

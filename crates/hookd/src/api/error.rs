@@ -39,6 +39,9 @@ pub enum ApiError {
     /// A unique value is taken, or an idempotency key was reused for another request.
     #[error("{0}")]
     Conflict(String),
+    /// A resend or replay of a message whose content is gone (Svix's 400 `missing_payload`).
+    #[error("{0}")]
+    PayloadMissing(&'static str),
     /// The request body exceeds the configured limit.
     #[error("request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
@@ -83,7 +86,7 @@ impl ApiError {
 
     pub(super) fn status(&self) -> StatusCode {
         match self {
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::BadRequest(_) | ApiError::PayloadMissing(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) | ApiError::Store(StoreError::NotFound(_)) => {
@@ -109,6 +112,7 @@ impl ApiError {
     fn code(&self) -> Option<&'static str> {
         Some(match self {
             ApiError::BadRequest(_) => "bad_request",
+            ApiError::PayloadMissing(_) => "missing_payload",
             ApiError::Unauthorized(_) => "authentication_failed",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) | ApiError::Store(StoreError::NotFound(_)) => "not_found",
@@ -170,6 +174,7 @@ impl From<OpError> for ApiError {
             OpError::NotFound(what) => ApiError::NotFound(what),
             OpError::Forbidden(why) => ApiError::Forbidden(why),
             OpError::Conflict(message) => ApiError::Conflict(message),
+            OpError::PayloadMissing(why) => ApiError::PayloadMissing(why),
             OpError::Invalid(field) => {
                 let place = match field.place {
                     InputPlace::Body => "body",

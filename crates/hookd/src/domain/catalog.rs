@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -162,7 +163,9 @@ pub struct FanoutTarget {
     pub polling: bool,
     pub event_types: Option<Vec<EventTypeName>>,
     pub channels: Option<Vec<ChannelName>>,
-    pub filter: Option<ContentFilter>,
+    /// Shared with every other read of the same filter on this node
+    /// (`store::parsed_filters`): fan-out does not parse it again per message.
+    pub filter: Option<Arc<ContentFilter>>,
 }
 
 impl FanoutTarget {

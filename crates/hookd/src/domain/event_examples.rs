@@ -146,9 +146,9 @@ mod tests {
             polling: false,
             event_types: types.map(|name| vec![EventTypeName::parse(name).unwrap()]),
             channels: None,
-            filter: Some(
+            filter: Some(std::sync::Arc::new(
                 crate::domain::ContentFilter::parse(serde_json::json!({"wanted": true})).unwrap(),
-            ),
+            )),
         };
         let only = Recipients::OnlyEndpoint(EndpointId::from_trusted("ep_a".to_owned()));
         let unwanted = PayloadDocument::json(r#"{"wanted": false}"#);

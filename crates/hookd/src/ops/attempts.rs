@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use super::listing::{LIST_PAYLOAD_BUDGET, end_page_after, is_backwards};
 use super::scope::{self, AppRef, ENDPOINT_NOT_FOUND};
-use super::{OpError, OpResult, Ops, Principal};
+use super::{OpError, OpResult, Ops, PAYLOAD_MISSING, Principal};
 use crate::domain::{AppId, Application, Attempt, DeliveryId, Message, MessageId};
 use crate::store::{AttemptFilter, Page, PageRequest};
 
@@ -83,6 +83,9 @@ pub async fn resend(
 ) -> OpResult<DeliveryId> {
     let (app, endpoint) = scope::endpoint(ops, principal, AppRef::Named(app), endpoint).await?;
     let message = scope::message_in(ops, &app, message).await?;
+    if message.payload.is_none() {
+        return Err(OpError::PayloadMissing(PAYLOAD_MISSING));
+    }
     if endpoint.fields.url.is_polling() {
         // Its consumer reads the message again by polling from an earlier position.
         return Err(OpError::Conflict(

@@ -17,6 +17,10 @@ pub enum OpError {
     /// A unique value is taken.
     #[error("{0}")]
     Conflict(String),
+    /// The message's content was expunged or purged, so there is nothing to send again (Svix
+    /// refuses a resend the same way).
+    #[error("{0}")]
+    PayloadMissing(&'static str),
     /// One input value breaks a rule that only the operation can check (it needs the clock, the
     /// resolver or the record's state).
     #[error("{}", .0.message)]

@@ -98,6 +98,11 @@ pub enum Upserted<T> {
 /// belongs to another record).
 pub const UPSERT_ROUNDS: usize = 3;
 
+/// Why a resend or replay of a message whose content was expunged (or purged by retention) is
+/// refused up front: every attempt would fail, as it has nothing to send. Svix's words.
+pub const PAYLOAD_MISSING: &str =
+    "Unable to resend message. Payload is missing (expunged or past retention).";
+
 /// The record a read-modify-write saved, or the error to fail with: `NotFound` when the record
 /// is gone, or the caller's own refusal.
 fn saved<T>(modified: crate::store::Modified<T>, not_found: &'static str) -> OpResult<T> {

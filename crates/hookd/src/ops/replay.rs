@@ -6,7 +6,7 @@
 //! stored as background tasks (run by `crate::background` in batches) and return the task.
 
 use super::scope::{self, AppRef};
-use super::{OpError, OpResult, Ops, Principal};
+use super::{OpError, OpResult, Ops, PAYLOAD_MISSING, Principal};
 use crate::domain::{
     BackgroundTaskId, BackgroundTaskKind, EndpointId, EventTypeName, ReplaySelection, Timestamp,
 };
@@ -49,6 +49,9 @@ pub async fn replay_message(
     message: &str,
 ) -> OpResult<usize> {
     let (app, message) = scope::message(ops, principal, AppRef::Named(app), message).await?;
+    if message.payload.is_none() {
+        return Err(OpError::PayloadMissing(PAYLOAD_MISSING));
+    }
     let span = tracing::Span::current();
     span.record("app_id", tracing::field::display(&app.id));
     span.record("msg_id", tracing::field::display(&message.id));

@@ -32,6 +32,7 @@ pub mod logs;
 pub mod messages;
 mod outbox;
 pub mod paging;
+pub mod parsed_filters;
 pub mod polling;
 pub mod postgres;
 pub mod replay;

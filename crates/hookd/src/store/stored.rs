@@ -48,15 +48,17 @@ pub fn content_filter_column(filter: Option<&ContentFilter>) -> Option<String> {
 }
 
 /// The `content_filter` column back into the filter. Only filters that parsed are stored, so
-/// one that no longer parses (edited by hand, or tighter bounds since) is corrupt.
+/// one that no longer parses (edited by hand, or tighter bounds since) is corrupt. Fan-out
+/// reads go through `store::parsed_filters` instead, which parses each text once.
 pub fn content_filter(text: Option<&str>) -> Result<Option<ContentFilter>, CorruptValue> {
-    let Some(text) = text else {
-        return Ok(None);
-    };
+    text.map(parse_content_filter).transpose()
+}
+
+/// One non-NULL `content_filter` column parsed, as [`content_filter`] does.
+pub fn parse_content_filter(text: &str) -> Result<ContentFilter, CorruptValue> {
     let written: serde_json::Value = serde_json::from_str(text)
         .map_err(|error| CorruptValue::new("endpoint content filter", error))?;
     ContentFilter::parse(written)
-        .map(Some)
         .map_err(|error| CorruptValue::new("endpoint content filter", error))
 }
 

@@ -228,6 +228,7 @@ fn describe(error: &OpError) -> (StatusCode, String) {
         OpError::NotFound(what) => (StatusCode::NOT_FOUND, capitalised(what)),
         OpError::Forbidden(why) => (StatusCode::FORBIDDEN, capitalised(why)),
         OpError::Conflict(why) => (StatusCode::CONFLICT, capitalised(why)),
+        OpError::PayloadMissing(why) => (StatusCode::BAD_REQUEST, (*why).to_owned()),
         OpError::Invalid(field) => (
             StatusCode::UNPROCESSABLE_ENTITY,
             if field.path.is_empty() {

@@ -432,3 +432,46 @@ async fn svix_bulk_replay_replays_one_endpoint_by_its_filter() {
     assert_eq!(task["data"]["messagesSent"], 2, "{task}");
     assert_eq!(receiver.wait_for(5, SETTLE).await.len(), 5);
 }
+
+#[tokio::test]
+async fn resend_and_replay_of_an_expunged_message_are_refused_up_front() {
+    let receiver = Receiver::start(Vec::new()).await;
+    let app = TestApp::spawn().await;
+    let shop = new_app(&app, "shop", &receiver).await;
+    let msg = send(
+        &app,
+        &shop,
+        json!({"eventType": "invoice.paid", "payload": {"n": 1}}),
+    )
+    .await;
+    receiver.wait_for(1, SETTLE).await;
+    let (status, _) = app
+        .request(
+            Method::DELETE,
+            &format!("/app/{shop}/msg/{msg}/content"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+
+    let refused = json!({
+        "code": "missing_payload",
+        "detail": "Unable to resend message. Payload is missing (expunged or past retention).",
+    });
+    let (status, answer) = app
+        .post(
+            &format!("/app/{shop}/msg/{msg}/endpoint/ep/resend"),
+            json!({}),
+        )
+        .await;
+    assert_eq!((status, &answer), (400, &refused));
+    let (status, answer) = app
+        .post(&format!("/app/{shop}/msg/{msg}/replay"), json!({}))
+        .await;
+    assert_eq!((status, &answer), (400, &refused));
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(receiver.received().len(), 1, "nothing was queued");
+    let (_, attempts) = app.get(&format!("/app/{shop}/attempt/msg/{msg}")).await;
+    assert_eq!(attempts["data"].as_array().unwrap().len(), 1, "{attempts}");
+}

@@ -378,3 +378,34 @@ async fn the_operator_cli_lists_attempts_and_counts_a_replay() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn both_bulk_replays_refuse_a_bad_event_type_with_the_same_error() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start(vec![]).await;
+    let (app_id, endpoint_id) = app.app_with_endpoint(&receiver.url).await;
+    let body = json!({
+        "since": "2026-01-01T00:00:00Z", "eventTypes": ["invoice.paid", "not a type"],
+    });
+
+    let (status, by_filter) = app
+        .post(&format!("/app/{app_id}/replay"), body.clone())
+        .await;
+    let (endpoint_status, by_endpoint) = app
+        .post(
+            &format!("/app/{app_id}/endpoint/{endpoint_id}/bulk-replay"),
+            body,
+        )
+        .await;
+
+    assert_eq!(
+        (status, endpoint_status),
+        (422, 422),
+        "{by_filter} {by_endpoint}"
+    );
+    assert_eq!(
+        by_filter["detail"][0]["loc"],
+        json!(["body", "eventTypes", "1"])
+    );
+    assert_eq!(by_filter, by_endpoint);
+}

@@ -82,7 +82,8 @@ impl DeliveryStore for PostgresStore {
         }
         let mut client = self.client().await?;
         let transaction = client.transaction().await.map_err(backend)?;
-        let (disabled, added) = record_attempts(&transaction, &records, &circuit).await?;
+        let (disabled, added) =
+            record_attempts(&transaction, &self.filters, &records, &circuit).await?;
         transaction.commit().await.map_err(backend)?;
         self.committed(added);
         Ok(disabled)

@@ -19,9 +19,8 @@ use crate::domain::{
 };
 use crate::policy::retry::RetrySchedule;
 use crate::store::sealing::{Place, Sealing, endpoint_columns};
-use crate::store::stored;
 use crate::store::{
-    EndpointChange, EndpointStore, Modified, NewEndpoint, Page, PageRequest, StoreError,
+    EndpointChange, EndpointStore, Modified, NewEndpoint, Page, PageRequest, StoreError, stored,
 };
 
 #[async_trait]
@@ -37,6 +36,7 @@ impl EndpointStore for PostgresStore {
         let endpoint = insert_endpoint(&transaction, &self.sealing, app_id, endpoint).await?;
         let added = outbox::raise_endpoint_event(
             &transaction,
+            &self.filters,
             app_id,
             &endpoint.id,
             OperationalEvent::EndpointCreated,
@@ -96,6 +96,7 @@ impl EndpointStore for PostgresStore {
         if let Modified::Saved(endpoint) = &modified {
             let added = outbox::raise_endpoint_event(
                 &transaction,
+                &self.filters,
                 app_id,
                 &endpoint.id,
                 OperationalEvent::EndpointUpdated,
@@ -126,6 +127,7 @@ impl EndpointStore for PostgresStore {
             }
             let added = outbox::raise(
                 &transaction,
+                &self.filters,
                 &[OperationalEvent::EndpointDeleted(endpoint)],
                 now,
             )

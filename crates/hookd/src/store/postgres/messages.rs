@@ -11,7 +11,8 @@ use super::{PostgresStore, backend, get, missing_parent};
 use crate::domain::{
     AppId, ChannelName, DeliveryId, EndpointId, EventTypeName, FanoutTarget, Message, MessageId,
 };
-use crate::store::stored::{self, original_headers_column};
+use crate::store::parsed_filters::ParsedFilters;
+use crate::store::stored::original_headers_column;
 use crate::store::{
     MessageFilter, MessageInsert, MessageStore, NewMessage, Page, PageRequest, StoreError,
 };
@@ -89,7 +90,7 @@ impl MessageStore for PostgresStore {
 
     async fn list_fanout_targets(&self, app_id: &AppId) -> Result<Vec<FanoutTarget>, StoreError> {
         let client = self.client().await?;
-        fanout_targets(&client, app_id).await
+        fanout_targets(&client, &self.filters, app_id).await
     }
 }
 
@@ -291,6 +292,7 @@ pub(super) fn time_conditions(
 /// transaction.
 pub async fn fanout_targets(
     c: &impl GenericClient,
+    filters: &ParsedFilters,
     app_id: &AppId,
 ) -> Result<Vec<FanoutTarget>, StoreError> {
     let statement = c
@@ -314,7 +316,7 @@ pub async fn fanout_targets(
                 polling: get(row, 5)?,
                 event_types: event_types.as_deref().map(from_json).transpose()?,
                 channels: channels.as_deref().map(from_json).transpose()?,
-                filter: stored::content_filter(filter.as_deref())?,
+                filter: filters.get(filter.as_deref())?,
             })
         })
         .collect()

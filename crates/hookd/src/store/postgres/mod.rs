@@ -44,6 +44,7 @@ mod vitals;
 mod web_sessions;
 mod writer;
 
+use crate::store::parsed_filters::ParsedFilters;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -103,6 +104,8 @@ pub struct PostgresStore {
     deliveries_added: Arc<Notify>,
     /// How secret columns are sealed and opened (`store::sealing`).
     sealing: Arc<Sealing>,
+    /// Endpoints' content filters as fan-out has parsed them (`store::parsed_filters`).
+    filters: Arc<ParsedFilters>,
 }
 
 impl PostgresStore {
@@ -158,13 +161,15 @@ impl PostgresStore {
                 );
             }
         }
+        let filters = Arc::new(ParsedFilters::default());
         Ok(PostgresStore {
-            writer: writer::MessageWriter::start(pool.clone(), commits),
+            writer: writer::MessageWriter::start(pool.clone(), commits, Arc::clone(&filters)),
             pool,
             connect_config,
             node_id: node_id.to_owned(),
             deliveries_added: Arc::new(Notify::new()),
             sealing: Arc::new(sealing),
+            filters,
         })
     }
 

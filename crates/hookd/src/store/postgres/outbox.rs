@@ -13,6 +13,7 @@ use super::{backend, get};
 use crate::domain::operational::{EndpointRef, OPERATIONAL_APP_ID, OperationalEvent};
 use crate::domain::{AppId, EndpointId, EventTypeName, FanoutTarget, Timestamp, Uid};
 use crate::store::outbox::event_message;
+use crate::store::parsed_filters::ParsedFilters;
 use crate::store::{MessageInsert, StoreError};
 
 /// Inserts one message per event (events about the internal application are dropped) and
@@ -20,6 +21,7 @@ use crate::store::{MessageInsert, StoreError};
 /// does not exist (`app::start` creates it before serving; a bare store has no one to tell).
 pub async fn raise(
     c: &impl GenericClient,
+    filters: &ParsedFilters,
     events: &[OperationalEvent],
     now: Timestamp,
 ) -> Result<usize, StoreError> {
@@ -29,7 +31,7 @@ pub async fn raise(
     {
         return Ok(0);
     }
-    let outbox = Outbox::read(c).await?;
+    let outbox = Outbox::read(c, filters).await?;
     let mut due_marks = DueMarks::default();
     let added = outbox.insert(c, events, now, &mut due_marks).await?;
     if !due_marks.is_empty() {
@@ -49,11 +51,15 @@ pub struct Outbox {
 }
 
 impl Outbox {
-    pub async fn read(c: &impl GenericClient) -> Result<Outbox, StoreError> {
+    pub async fn read(
+        c: &impl GenericClient,
+        filters: &ParsedFilters,
+    ) -> Result<Outbox, StoreError> {
         if !operational_app_exists(c).await? {
             return Ok(Outbox::default());
         }
-        let endpoints = fanout_targets(c, &AppId::from_trusted(OPERATIONAL_APP_ID)).await?;
+        let endpoints =
+            fanout_targets(c, filters, &AppId::from_trusted(OPERATIONAL_APP_ID)).await?;
         Ok(Outbox {
             raises: true,
             endpoints,
@@ -141,13 +147,14 @@ pub async fn endpoint_ref(
 /// Raises the `endpoint.*` event `event` builds for this endpoint; returns the deliveries added.
 pub async fn raise_endpoint_event(
     c: &impl GenericClient,
+    filters: &ParsedFilters,
     app_id: &AppId,
     endpoint_id: &EndpointId,
     event: fn(EndpointRef) -> OperationalEvent,
     now: Timestamp,
 ) -> Result<usize, StoreError> {
     match endpoint_ref(c, app_id, endpoint_id).await? {
-        Some(endpoint) => raise(c, &[event(endpoint)], now).await,
+        Some(endpoint) => raise(c, filters, &[event(endpoint)], now).await,
         None => Ok(0),
     }
 }

@@ -28,6 +28,7 @@ use super::messages::insert_message;
 use super::{backend, pooled};
 use crate::domain::{AppId, FanoutTarget};
 use crate::store::inbound::{ReceiptOutcome, ReceivedRequest};
+use crate::store::parsed_filters::ParsedFilters;
 use crate::store::{MessageInsert, NewMessage, StoreError};
 use crate::telemetry::ErrorChain;
 use crate::telemetry::instruments::CommitInstruments;
@@ -64,7 +65,7 @@ pub struct MessageWriter {
 }
 
 impl MessageWriter {
-    pub fn start(pool: Pool, commits: CommitInstruments) -> Self {
+    pub fn start(pool: Pool, commits: CommitInstruments, filters: Arc<ParsedFilters>) -> Self {
         let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
         let receiver = Arc::new(Mutex::new(receiver));
         let writers = (0..WRITERS)
@@ -73,6 +74,7 @@ impl MessageWriter {
                     pool.clone(),
                     Arc::clone(&receiver),
                     commits.clone(),
+                    Arc::clone(&filters),
                 ))
             })
             .collect();
@@ -131,6 +133,7 @@ async fn run_writer(
     pool: Pool,
     queue: Arc<Mutex<mpsc::Receiver<Queued>>>,
     commits: CommitInstruments,
+    filters: Arc<ParsedFilters>,
 ) {
     let mut batch = Vec::with_capacity(MAX_MESSAGES_PER_COMMIT);
     loop {
@@ -158,7 +161,7 @@ async fn run_writer(
             writes.push(write);
             answers.push(answer);
         }
-        commit_batch(&pool, writes, answers, &commits)
+        commit_batch(&pool, &filters, writes, answers, &commits)
             .instrument(span)
             .await;
     }
@@ -167,12 +170,13 @@ async fn run_writer(
 /// Commits one batch and answers its writers; if the batch fails, writes each write alone.
 async fn commit_batch(
     pool: &Pool,
+    filters: &ParsedFilters,
     writes: Vec<Write>,
     answers: Vec<Answer>,
     commits: &CommitInstruments,
 ) {
     let began = std::time::Instant::now();
-    let outcome = write_batch(pool, &writes).await;
+    let outcome = write_batch(pool, filters, &writes).await;
     Span::current().record("committed", outcome.is_ok());
     match outcome {
         Ok(results) => {
@@ -194,7 +198,7 @@ async fn commit_batch(
                 "a write batch failed; writing its writes one by one"
             );
             for (write, answer) in writes.into_iter().zip(answers) {
-                let result = write_batch(pool, std::slice::from_ref(&write))
+                let result = write_batch(pool, filters, std::slice::from_ref(&write))
                     .await
                     .map(|mut results| results.remove(0));
                 let _ = answer.send(result);
@@ -204,7 +208,11 @@ async fn commit_batch(
 }
 
 /// Writes the messages (with their fan-out) and receipts in one transaction and commits it.
-async fn write_batch(pool: &Pool, writes: &[Write]) -> Result<Vec<Written>, StoreError> {
+async fn write_batch(
+    pool: &Pool,
+    filters: &ParsedFilters,
+    writes: &[Write],
+) -> Result<Vec<Written>, StoreError> {
     let mut client = pooled(pool).await?;
     let transaction = client.transaction().await.map_err(backend)?;
     // The fan-out of API messages reads endpoints inside the transaction; one read per
@@ -216,7 +224,7 @@ async fn write_batch(pool: &Pool, writes: &[Write]) -> Result<Vec<Written>, Stor
         let result = match write {
             Write::Message(message) => {
                 if !endpoints_by_app.contains_key(&message.app_id) {
-                    let endpoints = fanout_targets(&transaction, &message.app_id).await?;
+                    let endpoints = fanout_targets(&transaction, filters, &message.app_id).await?;
                     endpoints_by_app.insert(message.app_id.clone(), endpoints);
                 }
                 let endpoints = &endpoints_by_app[&message.app_id];
@@ -227,7 +235,7 @@ async fn write_batch(pool: &Pool, writes: &[Write]) -> Result<Vec<Written>, Stor
             }
             Write::Receipt(request) => {
                 let (outcome, deliveries) =
-                    receive(&transaction, request.clone(), &mut due_marks).await?;
+                    receive(&transaction, filters, request.clone(), &mut due_marks).await?;
                 Written::Receipt(outcome, deliveries)
             }
         };

@@ -55,6 +55,7 @@ impl DeliveryStore for SqliteStore {
         records: Vec<AttemptRecord>,
         circuit: CircuitPolicy,
     ) -> Result<Vec<DisabledEndpoint>, StoreError> {
+        let filters = std::sync::Arc::clone(&self.filters);
         self.write_adding(move |c| {
             // The events are decided from the records before the write consumes them.
             let recorded_at = crate::store::outbox::recorded_at(&records);
@@ -62,7 +63,7 @@ impl DeliveryStore for SqliteStore {
             let disabled = record_attempts(c, records, &circuit)?;
             events.extend(crate::store::outbox::disabled_events(&disabled));
             let added = match recorded_at {
-                Some(now) => outbox::raise(c, &events, now)?,
+                Some(now) => outbox::raise(c, &filters, &events, now)?,
                 None => 0,
             };
             Ok((disabled, added))

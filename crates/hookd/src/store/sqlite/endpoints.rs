@@ -28,11 +28,13 @@ impl EndpointStore for SqliteStore {
         endpoint: NewEndpoint,
     ) -> Result<Endpoint, StoreError> {
         let (app_id, sealing) = (app_id.clone(), Arc::clone(&self.sealing));
+        let filters = Arc::clone(&self.filters);
         let now = endpoint.now;
         self.write_adding(move |c| {
             let endpoint = insert_endpoint(c, &sealing, &app_id, endpoint)?;
             let added = outbox::raise_endpoint_event(
                 c,
+                &filters,
                 &app_id,
                 &endpoint.id,
                 OperationalEvent::EndpointCreated,
@@ -92,11 +94,13 @@ impl EndpointStore for SqliteStore {
     ) -> Result<Modified<Endpoint>, StoreError> {
         let (app_id, key) = (app_id.clone(), id_or_uid.to_owned());
         let sealing = Arc::clone(&self.sealing);
+        let filters = Arc::clone(&self.filters);
         self.write_adding(move |c| {
             let modified = modify_endpoint(c, &sealing, &app_id, &key, change, now)?;
             let added = match &modified {
                 Modified::Saved(endpoint) => outbox::raise_endpoint_event(
                     c,
+                    &filters,
                     &app_id,
                     &endpoint.id,
                     OperationalEvent::EndpointUpdated,
@@ -116,14 +120,18 @@ impl EndpointStore for SqliteStore {
         now: Timestamp,
     ) -> Result<bool, StoreError> {
         let (app_id, id) = (app_id.clone(), id.clone());
+        let filters = Arc::clone(&self.filters);
         self.write_adding(move |c| {
             // Who the event is about is read before the row is gone.
             let endpoint = outbox::endpoint_ref(c, &app_id, &id)?;
             let deleted = delete_endpoint(c, &app_id, &id)?;
             let added = match endpoint {
-                Some(endpoint) if deleted => {
-                    outbox::raise(c, &[OperationalEvent::EndpointDeleted(endpoint)], now)?
-                }
+                Some(endpoint) if deleted => outbox::raise(
+                    c,
+                    &filters,
+                    &[OperationalEvent::EndpointDeleted(endpoint)],
+                    now,
+                )?,
                 _ => 0,
             };
             Ok((deleted, added))

@@ -5,13 +5,16 @@ use async_trait::async_trait;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
+use std::sync::Arc;
+
 use super::deliveries::mark_due;
 use super::rows::{Cursor, corrupt, from_json, from_micros, to_json, to_micros};
 use super::{SqliteStore, backend, missing_parent};
 use crate::domain::{
     AppId, ChannelName, DeliveryId, EndpointId, EventTypeName, FanoutTarget, Message, MessageId,
 };
-use crate::store::stored::{self, original_headers_column};
+use crate::store::parsed_filters::ParsedFilters;
+use crate::store::stored::original_headers_column;
 use crate::store::{
     MessageFilter, MessageInsert, MessageStore, NewMessage, Page, PageRequest, StoreError,
 };
@@ -19,8 +22,9 @@ use crate::store::{
 #[async_trait]
 impl MessageStore for SqliteStore {
     async fn create_message(&self, message: NewMessage) -> Result<MessageInsert, StoreError> {
+        let filters = Arc::clone(&self.filters);
         self.write_adding(move |c| {
-            let inserted = insert_message(c, message)?;
+            let inserted = insert_message(c, &filters, message)?;
             let added = match &inserted {
                 MessageInsert::Created { deliveries, .. } => *deliveries,
                 MessageInsert::Duplicate(_) => 0,
@@ -95,7 +99,9 @@ impl MessageStore for SqliteStore {
 
     async fn list_fanout_targets(&self, app_id: &AppId) -> Result<Vec<FanoutTarget>, StoreError> {
         let app_id = app_id.clone();
-        self.read(move |c| fanout_targets(c, &app_id)).await
+        let filters = Arc::clone(&self.filters);
+        self.read(move |c| fanout_targets(c, &filters, &app_id))
+            .await
     }
 }
 
@@ -128,7 +134,11 @@ pub(super) fn message_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Message
 
 /// Inserts the message and one pending delivery per endpoint among its recipients, inside the caller's
 /// transaction, so the fan-out sees exactly the endpoints that exist at commit time.
-pub fn insert_message(c: &Connection, new: NewMessage) -> Result<MessageInsert, StoreError> {
+pub fn insert_message(
+    c: &Connection,
+    filters: &ParsedFilters,
+    new: NewMessage,
+) -> Result<MessageInsert, StoreError> {
     if let Some(event_id) = &new.event_id
         && let Some(existing) = find_by_event_id(c, &new.app_id, event_id)?
     {
@@ -168,7 +178,7 @@ pub fn insert_message(c: &Connection, new: NewMessage) -> Result<MessageInsert, 
     let due_at = new.deliver_at.map_or(created_at, to_micros);
     let mut deliveries = 0;
     let payload = new.payload.filter_document();
-    for endpoint in fanout_targets(c, &new.app_id)? {
+    for endpoint in fanout_targets(c, filters, &new.app_id)? {
         if !new
             .recipients
             .include(&endpoint, &new.event_type, &new.channels, &payload)
@@ -285,7 +295,11 @@ pub(super) fn add_message_conditions(
 
 /// What fan-out needs of every endpoint of an application, read inside the message
 /// transaction.
-fn fanout_targets(c: &Connection, app_id: &AppId) -> Result<Vec<FanoutTarget>, StoreError> {
+fn fanout_targets(
+    c: &Connection,
+    filters: &ParsedFilters,
+    app_id: &AppId,
+) -> Result<Vec<FanoutTarget>, StoreError> {
     let mut statement = c
         .prepare_cached(
             "SELECT id, disabled, event_types, channels, content_filter, url = 'polling:'
@@ -314,7 +328,7 @@ fn fanout_targets(c: &Connection, app_id: &AppId) -> Result<Vec<FanoutTarget>, S
                 polling,
                 event_types: event_types.as_deref().map(from_json).transpose()?,
                 channels: channels.as_deref().map(from_json).transpose()?,
-                filter: stored::content_filter(filter.as_deref())?,
+                filter: filters.get(filter.as_deref())?,
             })
         })
         .collect()

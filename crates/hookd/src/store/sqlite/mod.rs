@@ -56,6 +56,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 use tokio::sync::{Notify, oneshot};
 
+use super::parsed_filters::ParsedFilters;
 use super::sealing::Sealing;
 use super::{Store, StoreError};
 use crate::telemetry::instruments::CommitInstruments;
@@ -77,6 +78,8 @@ pub struct SqliteStore {
     deliveries_added: Arc<Notify>,
     /// How secret columns are sealed and opened (`store::sealing`).
     sealing: Arc<Sealing>,
+    /// Endpoints' content filters as fan-out has parsed them (`store::parsed_filters`).
+    filters: Arc<ParsedFilters>,
 }
 
 impl SqliteStore {
@@ -173,6 +176,7 @@ impl SqliteStore {
             writer: Mutex::new(Some(writer)),
             deliveries_added,
             sealing: Arc::new(sealing),
+            filters: Arc::new(ParsedFilters::default()),
         })
     }
 

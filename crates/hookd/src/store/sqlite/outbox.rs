@@ -10,6 +10,7 @@ use super::rows::corrupt;
 use crate::domain::operational::{EndpointRef, OPERATIONAL_APP_ID, OperationalEvent};
 use crate::domain::{AppId, EndpointId, Timestamp, Uid};
 use crate::store::outbox::event_message;
+use crate::store::parsed_filters::ParsedFilters;
 use crate::store::{MessageInsert, StoreError};
 
 /// Inserts one message per event (events about the internal application are dropped) and
@@ -17,6 +18,7 @@ use crate::store::{MessageInsert, StoreError};
 /// does not exist (`app::start` creates it before serving; a bare store has no one to tell).
 pub fn raise(
     c: &Connection,
+    filters: &ParsedFilters,
     events: &[OperationalEvent],
     now: Timestamp,
 ) -> Result<usize, StoreError> {
@@ -29,7 +31,7 @@ pub fn raise(
     }
     let mut deliveries_added = 0;
     for message in messages {
-        if let MessageInsert::Created { deliveries, .. } = insert_message(c, message)? {
+        if let MessageInsert::Created { deliveries, .. } = insert_message(c, filters, message)? {
             deliveries_added += deliveries;
         }
     }
@@ -80,13 +82,14 @@ pub fn endpoint_ref(
 /// Raises the `endpoint.*` event `event` builds for this endpoint; returns the deliveries added.
 pub fn raise_endpoint_event(
     c: &Connection,
+    filters: &ParsedFilters,
     app_id: &AppId,
     endpoint_id: &EndpointId,
     event: fn(EndpointRef) -> OperationalEvent,
     now: Timestamp,
 ) -> Result<usize, StoreError> {
     match endpoint_ref(c, app_id, endpoint_id)? {
-        Some(endpoint) => raise(c, &[event(endpoint)], now),
+        Some(endpoint) => raise(c, filters, &[event(endpoint)], now),
         None => Ok(0),
     }
 }

@@ -13,6 +13,7 @@ use serde_json::json;
 contract!(
     a_filter_round_trips_and_is_removed_with_none,
     fan_out_drops_endpoints_whose_filter_does_not_match,
+    fan_out_follows_a_changed_filter,
     replay_missing_skips_what_the_filter_turned_away,
 );
 
@@ -45,7 +46,7 @@ async fn a_filter_round_trips_and_is_removed_with_none(store: Arc<dyn Store>) {
     let listed = store.list_endpoints(&app_id, page(10, None)).await.unwrap();
     assert_eq!(listed.items[0].fields.filter.as_ref(), Some(&filter));
     let targets = store.list_fanout_targets(&app_id).await.unwrap();
-    assert_eq!(targets[0].filter.as_ref(), Some(&filter));
+    assert_eq!(targets[0].filter.as_deref(), Some(&filter));
 
     let mut cleared = endpoint.fields.clone();
     cleared.filter = None;
@@ -135,6 +136,39 @@ async fn fan_out_drops_endpoints_whose_filter_does_not_match(store: Arc<dyn Stor
     expected.sort_by(|a, b| (a.0.as_str(), a.1.as_str()).cmp(&(b.0.as_str(), b.1.as_str())));
     assert_eq!(pairs, expected);
     assert!(!pairs.iter().any(|(_, endpoint)| *endpoint == absent));
+}
+
+/// Fan-out keeps parsed filters between messages (`store::parsed_filters`); an endpoint whose
+/// filter changes is judged by the new one from the next message on, and two endpoints with
+/// the same filter each keep it.
+async fn fan_out_follows_a_changed_filter(store: Arc<dyn Store>) {
+    let now = t0();
+    let app_id = new_app(&store, now).await;
+    let over_40 = json!({"amount": {"$gt": 40}});
+    let changing = new_endpoint(&store, &app_id, filtered(over_40.clone()), now).await;
+    new_endpoint(&store, &app_id, filtered(over_40), now).await;
+
+    // new_message's payload is {"amount":42}.
+    let (_, deliveries) = create(&store, new_message(&app_id, "invoice.paid", now)).await;
+    assert_eq!(deliveries, 2);
+    saved(
+        replace_endpoint(
+            &store,
+            &app_id,
+            &changing,
+            filtered(json!({"amount": {"$lt": 40}})),
+            now,
+        )
+        .await,
+    );
+    let (_, deliveries) = create(&store, new_message(&app_id, "invoice.paid", now)).await;
+    assert_eq!(deliveries, 1, "the changed filter turns 42 away");
+    let targets = store.list_fanout_targets(&app_id).await.unwrap();
+    let changed = targets.iter().find(|target| target.id == changing).unwrap();
+    assert_eq!(
+        changed.filter.as_deref().map(ContentFilter::as_json),
+        Some(&json!({"amount": {"$lt": 40}}))
+    );
 }
 
 async fn replay_missing_skips_what_the_filter_turned_away(store: Arc<dyn Store>) {

@@ -21,6 +21,7 @@ use crate::domain::Timestamp;
 use crate::policy::backpressure::CircuitPolicy;
 use crate::policy::health::{self, EndpointHealth, HealthChange};
 use crate::store::outbox;
+use crate::store::parsed_filters::ParsedFilters;
 use crate::store::{AttemptRecord, DisabledEndpoint, StoreError};
 
 /// Records the attempts and moves on the deliveries whose lease token still matches; runs in
@@ -28,6 +29,7 @@ use crate::store::{AttemptRecord, DisabledEndpoint, StoreError};
 /// operational events it raised added.
 pub async fn record_attempts(
     c: &impl GenericClient,
+    filters: &ParsedFilters,
     records: &[AttemptRecord],
     circuit: &CircuitPolicy,
 ) -> Result<(Vec<DisabledEndpoint>, usize), StoreError> {
@@ -44,7 +46,7 @@ pub async fn record_attempts(
     let operational = if attempt_events.is_empty() && !may_disable {
         Outbox::default()
     } else {
-        Outbox::read(c).await?
+        Outbox::read(c, filters).await?
     };
     let mut added = operational
         .insert(c, &attempt_events, now, &mut due_marks)

@@ -10,6 +10,7 @@ use crate::store::inbound::{
     AppMessage, ReceiptDecision, ReceiptOutcome, ReceivedRequest, app_forward_from,
     verdict_columns, verdict_from,
 };
+use crate::store::parsed_filters::ParsedFilters;
 use crate::store::postgres::deliveries::DueMarks;
 use crate::store::postgres::messages::fanout_targets;
 use crate::store::postgres::messages::insert_message;
@@ -29,6 +30,7 @@ struct UnknownVerdict(i16);
 /// rows by endpoint id, in one pass).
 pub async fn receive(
     c: &impl GenericClient,
+    filters: &ParsedFilters,
     request: ReceivedRequest,
     due_marks: &mut DueMarks,
 ) -> Result<(ReceiptOutcome, usize), StoreError> {
@@ -58,7 +60,7 @@ pub async fn receive(
                 Some(msg_id) => (dedupe_key, ReceiptOutcome::Duplicate { msg_id }, 0),
                 None => {
                     let msg_id = message.id.clone();
-                    let mut deliveries = forward(c, *message, due_marks).await?;
+                    let mut deliveries = forward(c, filters, *message, due_marks).await?;
                     let app_forward = match app_message {
                         None => None,
                         Some(AppMessage::Skip(reason)) => Some(reason),
@@ -69,7 +71,7 @@ pub async fn receive(
                         }
                         Some(AppMessage::Forward(app_message)) => {
                             let app_msg_id = app_message.id.clone();
-                            deliveries += forward(c, *app_message, due_marks).await?;
+                            deliveries += forward(c, filters, *app_message, due_marks).await?;
                             Some(AppForward::Forwarded(app_msg_id))
                         }
                     };
@@ -121,10 +123,11 @@ pub async fn receive(
 /// Inserts one forwarded message with a delivery per endpoint of its application.
 async fn forward(
     c: &impl GenericClient,
+    filters: &ParsedFilters,
     message: NewMessage,
     due_marks: &mut DueMarks,
 ) -> Result<usize, StoreError> {
-    let endpoints = fanout_targets(c, &message.app_id).await?;
+    let endpoints = fanout_targets(c, filters, &message.app_id).await?;
     Ok(
         match insert_message(c, message, &endpoints, due_marks).await? {
             MessageInsert::Created { deliveries, .. } => deliveries,

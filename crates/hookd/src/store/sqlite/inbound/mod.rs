@@ -284,7 +284,9 @@ impl InboundStore for SqliteStore {
         &self,
         request: ReceivedRequest,
     ) -> Result<ReceiptOutcome, StoreError> {
-        self.write_adding(move |c| receive(c, request)).await
+        let filters = std::sync::Arc::clone(&self.filters);
+        self.write_adding(move |c| receive(c, &filters, request))
+            .await
     }
 
     async fn list_inbound_requests(

@@ -9,6 +9,7 @@ use crate::store::inbound::{
     AppMessage, ReceiptDecision, ReceiptOutcome, ReceivedRequest, app_forward_from,
     verdict_columns, verdict_from,
 };
+use crate::store::parsed_filters::ParsedFilters;
 use crate::store::sqlite::backend;
 use crate::store::sqlite::messages::insert_message;
 use crate::store::sqlite::missing_parent;
@@ -24,6 +25,7 @@ struct UnknownVerdict(i16);
 /// its key and message. Returns the outcome and the deliveries added.
 pub(super) fn receive(
     c: &Connection,
+    filters: &ParsedFilters,
     request: ReceivedRequest,
 ) -> Result<(ReceiptOutcome, usize), StoreError> {
     let (dedupe_key, outcome, deliveries) = match request.decision {
@@ -49,7 +51,7 @@ pub(super) fn receive(
                 Some(msg_id) => (dedupe_key, ReceiptOutcome::Duplicate { msg_id }, 0),
                 None => {
                     let msg_id = message.id.clone();
-                    let mut deliveries = inserted_deliveries(insert_message(c, *message)?);
+                    let mut deliveries = inserted_deliveries(insert_message(c, filters, *message)?);
                     let app_forward = match app_message {
                         None => None,
                         Some(AppMessage::Skip(reason)) => Some(reason),
@@ -60,7 +62,8 @@ pub(super) fn receive(
                         }
                         Some(AppMessage::Forward(app_message)) => {
                             let app_msg_id = app_message.id.clone();
-                            deliveries += inserted_deliveries(insert_message(c, *app_message)?);
+                            deliveries +=
+                                inserted_deliveries(insert_message(c, filters, *app_message)?);
                             Some(AppForward::Forwarded(app_msg_id))
                         }
                     };
