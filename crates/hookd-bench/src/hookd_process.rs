@@ -14,6 +14,7 @@ use serde::Serialize;
 use tempfile::TempDir;
 use tokio::process::{Child, Command};
 
+use crate::cpu::CpuMeter;
 use crate::pg_schema::PgSchema;
 
 /// The admin token every benchmarked hookd is started with.
@@ -125,6 +126,11 @@ impl HookdProcess {
         process_usage(self.pid)
     }
 
+    /// Starts measuring the CPU this hookd (and the benchmark) spend from now on.
+    pub fn cpu_meter(&self) -> anyhow::Result<CpuMeter> {
+        CpuMeter::start(Some(self.pid))
+    }
+
     /// Reads the usage one last time, kills the process and drops its PostgreSQL schema.
     pub async fn stop(mut self) -> anyhow::Result<ProcessUsage> {
         let usage = self.usage()?;
@@ -200,39 +206,10 @@ pub fn process_usage(pid: u32) -> anyhow::Result<ProcessUsage> {
                 .ok()
         })
         .context("no VmHWM line in /proc/<pid>/status")?;
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .with_context(|| format!("reading /proc/{pid}/stat"))?;
-    // The command name (field 2) may contain spaces, so count fields from the closing paren:
-    // after it come field 3 (state) onwards, and utime and stime are fields 14 and 15.
-    let after_name = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest)
-        .context("malformed /proc/<pid>/stat")?;
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    let ticks = |index: usize| -> anyhow::Result<f64> {
-        fields
-            .get(index)
-            .and_then(|field| field.parse::<f64>().ok())
-            .context("malformed /proc/<pid>/stat")
-    };
-    let cpu_ticks = ticks(11)? + ticks(12)?;
     Ok(ProcessUsage {
         peak_rss_mb: peak_rss_kib * 1024.0 / 1e6,
-        cpu_seconds: cpu_ticks / clock_ticks_per_second(),
+        cpu_seconds: crate::cpu::cpu_seconds(pid)?,
     })
-}
-
-/// The kernel's `USER_HZ`. Asking `getconf` keeps this crate free of `unsafe` FFI; it is 100 on
-/// every common Linux configuration, which is the fallback.
-fn clock_ticks_per_second() -> f64 {
-    std::process::Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|output| String::from_utf8(output.stdout).ok())
-        .and_then(|text| text.trim().parse::<f64>().ok())
-        .filter(|ticks| *ticks > 0.0)
-        .unwrap_or(100.0)
 }
 
 /// A loopback port that was free a moment ago (bound, read, released).

@@ -7,6 +7,7 @@
 //!
 //! This file is the command line only; `scenarios` holds what is measured.
 
+mod cpu;
 mod disk;
 mod hookd_api;
 mod hookd_process;

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::cpu::PhaseCpu;
 use crate::hookd_process::ProcessUsage;
 use crate::machine::Machine;
 
@@ -51,6 +52,13 @@ pub struct CaseResult {
     pub first_error: Option<String>,
     /// The hookd process over the whole case; `None` where no hookd ran (the ceiling).
     pub hookd: Option<ProcessUsage>,
+    /// CPU used by hookd and by the benchmark during the measured phase only (from its first
+    /// request to its last answer or receipt), read from `/proc/<pid>/stat` before and after.
+    pub phase_cpu: Option<PhaseCpu>,
+    /// hookd's CPU over the phase per counted unit: the client's and receiver's cost left out.
+    pub hookd_cpu_us_per_unit: Option<f64>,
+    /// The benchmark process's (clients and receiver) CPU over the phase per counted unit.
+    pub bench_cpu_us_per_unit: Option<f64>,
     /// Durable 512-byte writes per second on the data directory's disk, just before the scenario.
     pub fsync_per_sec: f64,
     /// Further figures particular to the case (accept-to-receipt latency, drain time, ...).
@@ -58,16 +66,17 @@ pub struct CaseResult {
 }
 
 impl CaseResult {
-    /// Adds hookd's CPU time per counted unit to the details (start-up and setup included,
-    /// small next to thousands of requests): the figure that compares two request paths.
-    pub fn add_cpu_per_request(&mut self) {
-        if let Some(usage) = self.hookd
-            && self.count > 0
-        {
-            self.details.insert(
-                "hookd CPU µs/request".into(),
-                serde_json::json!(usage.cpu_seconds * 1e6 / self.count as f64),
-            );
+    /// Fills the per-unit CPU figures from `phase_cpu` and `count`.
+    pub fn compute_cpu_per_unit(&mut self) {
+        if let Some(phase) = self.phase_cpu {
+            self.hookd_cpu_us_per_unit = phase.hookd_us_per(self.count);
+            self.bench_cpu_us_per_unit = phase.bench_us_per(self.count);
+            if let Some(hookd) = phase.hookd_seconds {
+                self.details.insert(
+                    "hookd CPUs busy".into(),
+                    serde_json::json!(hookd / phase.wall_seconds.max(1e-9)),
+                );
+            }
         }
     }
 }
@@ -150,8 +159,8 @@ impl BenchReport {
             );
         }
         out.push_str(
-            "| scenario | case | count | rate /s | p50 ms | p90 ms | p99 ms | max ms | errors | hookd peak RSS MB | hookd CPU s | disk fsync/s |\n\
-             |---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n",
+            "| scenario | case | count | rate /s | p50 ms | p90 ms | p99 ms | max ms | errors | hookd peak RSS MB | hookd CPU s (case) | hookd CPU µs/unit | bench CPU µs/unit | disk fsync/s |\n\
+             |---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n",
         );
         for result in &self.results {
             let latency = |pick: fn(&Percentiles) -> f64| {
@@ -161,7 +170,7 @@ impl BenchReport {
             };
             let _ = writeln!(
                 out,
-                "| {} | {} | {} {} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {:.0} |",
+                "| {} | {} | {} {} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} |",
                 result.scenario,
                 result.case,
                 result.count,
@@ -180,6 +189,8 @@ impl BenchReport {
                     "{:.1}",
                     usage.cpu_seconds
                 )),
+                per_unit(result.hookd_cpu_us_per_unit),
+                per_unit(result.bench_cpu_us_per_unit),
                 result.fsync_per_sec,
             );
         }
@@ -214,6 +225,10 @@ impl BenchReport {
         }
         out
     }
+}
+
+fn per_unit(value: Option<f64>) -> String {
+    value.map_or("–".to_owned(), |us| format!("{us:.0}"))
 }
 
 fn render_value(value: &serde_json::Value) -> String {

@@ -41,6 +41,7 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
         total: messages,
         time_limit: bench.sizes.phase_time_limit,
     };
+    let meter = hookd.cpu_meter()?;
     let sends = run_closed_loop("queueing", shape, move |sequence| sender.send(sequence)).await;
     let queued = sends.completed.len() as u64;
     let while_queueing = hookd.usage()?;
@@ -50,6 +51,7 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
     let released_at = Instant::now();
     let complete =
         wait_for_arrivals(&receiver, queued, "draining", bench.sizes.phase_time_limit).await;
+    let phase_cpu = meter.read()?;
     let usage = hookd.stop().await?;
 
     let matched = match_deliveries(&sends, &receiver.take_arrivals(), |_| true);
@@ -66,6 +68,7 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
     result.elapsed_secs = drain.as_secs_f64();
     result.rate_per_sec = matched.delivered as f64 / result.elapsed_secs.max(1e-9);
     result.hookd = Some(usage);
+    result.phase_cpu = Some(phase_cpu);
     result.details.insert(QUEUED.into(), json!(queued));
     result
         .details

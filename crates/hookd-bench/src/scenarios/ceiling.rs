@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use super::{Bench, Scenario, add_load_errors};
+use crate::cpu::CpuMeter;
 use crate::hookd_api::payload;
 use crate::load::{ClosedLoop, run_closed_loop};
 use crate::receiver::Receiver;
@@ -27,6 +28,7 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
             total: bench.sizes.ceiling_requests,
             time_limit: bench.sizes.phase_time_limit,
         };
+        let meter = CpuMeter::start(None)?;
         let run = run_closed_loop("ceiling", shape, move |sequence| {
             let request = http
                 .post(&url)
@@ -44,6 +46,7 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
             }
         })
         .await;
+        let phase_cpu = meter.read()?;
 
         let mut result = bench.new_case(
             Scenario::Ceiling,
@@ -55,6 +58,7 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
         result.rate_per_sec = run.rate();
         result.elapsed_secs = run.elapsed.as_secs_f64();
         result.latency = Percentiles::of(run.request_latencies());
+        result.phase_cpu = Some(phase_cpu);
         add_load_errors(&mut result, &run);
         bench.record(result);
     }

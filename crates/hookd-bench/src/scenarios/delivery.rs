@@ -49,6 +49,7 @@ async fn measure(bench: &Bench, endpoints: u32, messages: u64) -> anyhow::Result
         total: messages,
         time_limit: bench.sizes.phase_time_limit,
     };
+    let meter = hookd.cpu_meter()?;
     let started = Instant::now();
     let sends = run_closed_loop("sending", shape, move |sequence| sender.send(sequence)).await;
     let expected = sends.completed.len() as u64 * u64::from(endpoints);
@@ -59,6 +60,7 @@ async fn measure(bench: &Bench, endpoints: u32, messages: u64) -> anyhow::Result
         bench.sizes.phase_time_limit,
     )
     .await;
+    let phase_cpu = meter.read()?;
     let usage = hookd.stop().await?;
 
     let matched = match_deliveries(&sends, &receiver.take_arrivals(), |_| true);
@@ -78,6 +80,7 @@ async fn measure(bench: &Bench, endpoints: u32, messages: u64) -> anyhow::Result
     result.rate_per_sec = matched.delivered as f64 / result.elapsed_secs.max(1e-9);
     result.latency = Percentiles::of(matched.from_send.clone());
     result.hookd = Some(usage);
+    result.phase_cpu = Some(phase_cpu);
     result
         .details
         .insert("ingest rate /s".into(), json!(sends.rate()));

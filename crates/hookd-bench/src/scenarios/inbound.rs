@@ -156,6 +156,7 @@ async fn run_case(
     };
     let http = bench.http.clone();
     let url: Arc<str> = source.ingest_url.into();
+    let meter = hookd.cpu_meter()?;
     let run = run_closed_loop(provider.source_type(), shape, move |sequence| {
         post_signed(
             http.clone(),
@@ -165,6 +166,7 @@ async fn run_case(
         )
     })
     .await;
+    let phase_cpu = meter.read()?;
     let usage = hookd.stop().await?;
 
     let name = provider.source_type();
@@ -184,7 +186,7 @@ async fn run_case(
     result.elapsed_secs = run.elapsed.as_secs_f64();
     result.latency = Percentiles::of(run.request_latencies());
     result.hookd = Some(usage);
-    result.add_cpu_per_request();
+    result.phase_cpu = Some(phase_cpu);
     if endpoints > 0 {
         result.details.insert(
             "forwarded while receiving".into(),

@@ -24,7 +24,9 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
             total: bench.sizes.ingest_messages,
             time_limit: bench.sizes.phase_time_limit,
         };
+        let meter = hookd.cpu_meter()?;
         let run = run_closed_loop("ingest", shape, move |sequence| sender.send(sequence)).await;
+        let phase_cpu = meter.read()?;
         let usage = hookd.stop().await?;
 
         let (key, case) = match endpoints {
@@ -43,7 +45,7 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
         result.elapsed_secs = run.elapsed.as_secs_f64();
         result.latency = Percentiles::of(run.request_latencies());
         result.hookd = Some(usage);
-        result.add_cpu_per_request();
+        result.phase_cpu = Some(phase_cpu);
         if endpoints > 0 {
             result.details.insert(
                 "delivered while ingesting".into(),

@@ -44,6 +44,7 @@ async fn measure(bench: &Bench, rate: f64, with_slow: bool) -> anyhow::Result<Ca
         total: (rate * bench.sizes.isolation_duration.as_secs_f64()).ceil() as u64,
         max_in_flight: MAX_IN_FLIGHT,
     };
+    let meter = hookd.cpu_meter()?;
     let sends = run_fixed_rate("sending", shape, move |sequence| sender.send(sequence)).await;
     // Only the healthy deliveries are waited for; the slow ones are what is being tolerated.
     let expected = sends.completed.len() as u64 * u64::from(HEALTHY_ENDPOINTS);
@@ -54,6 +55,7 @@ async fn measure(bench: &Bench, rate: f64, with_slow: bool) -> anyhow::Result<Ca
         bench.sizes.phase_time_limit,
     )
     .await;
+    let phase_cpu = meter.read()?;
     let usage = hookd.stop().await?;
 
     let arrivals = receiver.take_arrivals();
@@ -72,6 +74,7 @@ async fn measure(bench: &Bench, rate: f64, with_slow: bool) -> anyhow::Result<Ca
     result.rate_per_sec = healthy.delivered as f64 / result.elapsed_secs.max(1e-9);
     result.latency = Percentiles::of(healthy.from_send.clone());
     result.hookd = Some(usage);
+    result.phase_cpu = Some(phase_cpu);
     if with_slow {
         let slow = arrivals
             .iter()

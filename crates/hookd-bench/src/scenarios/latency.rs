@@ -42,6 +42,7 @@ async fn measure(bench: &Bench, rate: f64, key: &str) -> anyhow::Result<CaseResu
         total: (rate * bench.sizes.latency_duration.as_secs_f64()).ceil() as u64,
         max_in_flight: MAX_IN_FLIGHT,
     };
+    let meter = hookd.cpu_meter()?;
     let sends = run_fixed_rate("sending", shape, move |sequence| sender.send(sequence)).await;
     let expected = sends.completed.len() as u64;
     let complete = wait_for_arrivals(
@@ -51,6 +52,7 @@ async fn measure(bench: &Bench, rate: f64, key: &str) -> anyhow::Result<CaseResu
         bench.sizes.phase_time_limit,
     )
     .await;
+    let phase_cpu = meter.read()?;
     let usage = hookd.stop().await?;
 
     let matched = match_deliveries(&sends, &receiver.take_arrivals(), |_| true);
@@ -68,6 +70,7 @@ async fn measure(bench: &Bench, rate: f64, key: &str) -> anyhow::Result<CaseResu
     result.rate_per_sec = matched.delivered as f64 / result.elapsed_secs.max(1e-9);
     result.latency = Percentiles::of(matched.from_send.clone());
     result.hookd = Some(usage);
+    result.phase_cpu = Some(phase_cpu);
     result.details.insert("offered /s".into(), json!(rate));
     if let Some(requests) = Percentiles::of(sends.request_latencies()) {
         result

@@ -196,15 +196,19 @@ impl Bench {
             errors: 0,
             first_error: None,
             hookd: None,
+            phase_cpu: None,
+            hookd_cpu_us_per_unit: None,
+            bench_cpu_us_per_unit: None,
             fsync_per_sec: self.fsync_per_sec,
             details: serde_json::Map::new(),
         }
     }
 
     /// Adds a finished case to the report and prints a one-line summary.
-    pub fn record(&mut self, result: CaseResult) {
+    pub fn record(&mut self, mut result: CaseResult) {
+        result.compute_cpu_per_unit();
         eprintln!(
-            "  -> {} / {}: {} {} at {:.0}/s{}{}",
+            "  -> {} / {}: {} {} at {:.0}/s{}{}{}",
             result.scenario,
             result.case,
             result.count,
@@ -216,6 +220,10 @@ impl Bench {
                     ", p50 {:.1} ms, p99 {:.1} ms",
                     latency.p50_ms, latency.p99_ms
                 ))
+                .unwrap_or_default(),
+            result
+                .hookd_cpu_us_per_unit
+                .map(|us| format!(", hookd {us:.0} µs CPU each"))
                 .unwrap_or_default(),
             if result.errors > 0 {
                 format!(", {} errors", result.errors)
