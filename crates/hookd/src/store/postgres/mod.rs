@@ -86,6 +86,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (14, include_str!("schema_content_filters.sql")),
     (15, include_str!("schema_payload_validation.sql")),
     (16, include_str!("schema_transformations.sql")),
+    (17, include_str!("schema_token_grants.sql")),
 ];
 
 /// The PostgreSQL store. Call `close` before dropping it to commit queued messages.

@@ -309,6 +309,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_content_filters.sql"),
     include_str!("schema_payload_validation.sql"),
     include_str!("schema_transformations.sql"),
+    include_str!("schema_token_grants.sql"),
 ];
 
 fn migrate(connection: &Connection) -> Result<(), StoreError> {
