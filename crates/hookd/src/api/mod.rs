@@ -78,8 +78,8 @@ use scoped_routes::Capability::{
     CreateAttempts, ManageEndpoint, ManageEndpointSecret, ManageTransformations, ViewEndpointSecret,
 };
 use scoped_routes::Need::WholeApplication;
-use scoped_routes::Scope::{Admin, AppRead, AppToken, AppWrite, Public};
-use scoped_routes::{ScopedRoutes, can, delete, get, post, put};
+use scoped_routes::Scope::{Admin, AppRead, AppWrite, Public};
+use scoped_routes::{ScopedRoutes, can, get, post, put};
 
 use crate::ops::Ops;
 
@@ -140,7 +140,7 @@ struct DeclaredRoutes {
 fn declared_routes() -> DeclaredRoutes {
     DeclaredRoutes {
         api: resource_routes()
-            .merge(token_routes())
+            .merge(tokens::routes())
             .merge(operational_webhooks::routes())
             .merge(stream::app_routes())
             .merge(environment::routes())
@@ -373,28 +373,6 @@ fn replay_routes() -> ScopedRoutes {
             "/background-task/{task_id}",
             get(AppRead, background_tasks::get),
         )
-}
-
-/// Token management (hookd's, admin only) and Svix's authentication calls.
-fn token_routes() -> ScopedRoutes {
-    ScopedRoutes::new(API_PREFIX)
-        .route(
-            "/app/{app_id}/token",
-            get(Admin, tokens::list).post(Admin, tokens::issue),
-        )
-        .route(
-            "/app/{app_id}/token/{token_id}",
-            delete(Admin, tokens::revoke),
-        )
-        .route(
-            "/auth/app-portal-access/{app_id}",
-            post(Admin, tokens::app_portal_access),
-        )
-        .route(
-            "/auth/app/{app_id}/expire-all",
-            post(Admin, tokens::expire_all),
-        )
-        .route("/auth/logout", post(AppToken, tokens::logout))
 }
 
 async fn route_not_found() -> ApiError {

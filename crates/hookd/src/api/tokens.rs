@@ -19,6 +19,8 @@ use super::json::ValidJson;
 use super::lookup_first::input_after_lookup;
 use super::pagination::{ListResponse, PageQuery, render_page};
 use super::params::{ApiPath, OpenQuery, QueryPart};
+use super::scoped_routes::Scope::{self, Admin};
+use super::scoped_routes::{ScopedRoutes, delete, get, post};
 use crate::domain::grants::{Grants, GrantsError, parse_capabilities, parse_feature_flags};
 use crate::domain::limits::LABEL;
 use crate::domain::tokens::AppToken;
@@ -142,6 +144,19 @@ pub struct ApplicationTokenExpireIn {
     pub expiry: Option<u64>,
     #[serde(default)]
     pub session_ids: Option<Vec<String>>,
+}
+
+/// Token management (hookd's, admin only) and Svix's authentication calls.
+pub(super) fn routes() -> ScopedRoutes {
+    ScopedRoutes::new(super::API_PREFIX)
+        .route("/app/{app_id}/token", get(Admin, list).post(Admin, issue))
+        .route("/app/{app_id}/token/{token_id}", delete(Admin, revoke))
+        .route(
+            "/auth/app-portal-access/{app_id}",
+            post(Admin, app_portal_access),
+        )
+        .route("/auth/app/{app_id}/expire-all", post(Admin, expire_all))
+        .route("/auth/logout", post(Scope::AppToken, logout))
 }
 
 /// `POST /app/{app_id}/token`.
