@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 import svix
-from svix.exceptions import HttpError
+from svix.exceptions import HttpError, HTTPValidationError
 from svix.models import (
     ApplicationIn,
     ApplicationTokenExpireIn,
@@ -78,3 +78,52 @@ def test_expire_all_by_session_and_logout(hookd: Hookd, client: svix.Svix) -> No
     third = client.authentication.app_portal_access(app.id, AppPortalAccessIn())
     client.authentication.expire_all(app.id, ApplicationTokenExpireIn())
     assert status_of(lambda: as_token(hookd, third.token).application.get(app.id)) == 401
+
+
+def test_feature_flags_and_capabilities_through_the_sdk(hookd: Hookd, client: svix.Svix) -> None:
+    """``AppPortalAccessIn(feature_flags=..., capabilities=...)`` as the SDK sends it: a flagged
+    type is hidden from a token without its flag, and capabilities bound what the token does."""
+    from svix.models import AppPortalCapability, EndpointPatch, EventTypeIn
+
+    flag = unique("flag").replace("_", "-")
+    flagged = unique("flagged.type").replace("_", "-")
+    plain = unique("plain.type").replace("_", "-")
+    client.event_type.create(EventTypeIn(name=flagged, description="d", feature_flags=[flag]))
+    client.event_type.create(EventTypeIn(name=plain, description="d"))
+    app = client.application.create(ApplicationIn(name="grants", uid=unique("grants")))
+    endpoint = client.endpoint.create(app.id, EndpointIn(url="https://example.com/hook"))
+
+    unflagged = as_token(
+        hookd,
+        client.authentication.app_portal_access(app.id, AppPortalAccessIn()).token,
+    )
+    names = {event_type.name for event_type in unflagged.event_type.list().data}
+    assert plain in names and flagged not in names
+    assert status_of(lambda: unflagged.event_type.get(flagged)) == 404
+    with pytest.raises(HTTPValidationError) as refused:
+        unflagged.endpoint.create(
+            app.id, EndpointIn(url="https://example.com/x", event_types=[flagged])
+        )
+    assert refused.value.detail[0].loc == ["body", "filterTypes"]
+
+    access = client.authentication.app_portal_access(
+        app.id,
+        AppPortalAccessIn(
+            feature_flags=[flag],
+            capabilities=[AppPortalCapability.VIEW_BASE, AppPortalCapability.CREATE_ATTEMPTS],
+        ),
+    )
+    limited = as_token(hookd, access.token)
+    assert limited.event_type.get(flagged).name == flagged
+    assert [e.id for e in limited.endpoint.list(app.id).data] == [endpoint.id]
+    assert status_of(lambda: limited.endpoint.get_secret(app.id, endpoint.id)) == 403
+    assert status_of(
+        lambda: limited.endpoint.patch(app.id, endpoint.id, EndpointPatch(description="x"))
+    ) == 403
+    assert client.event_type.get(flagged).name == flagged, "the admin sees every type"
+
+    with pytest.raises(HTTPValidationError) as refused:
+        client.authentication.app_portal_access(
+            app.id, AppPortalAccessIn(capabilities=[AppPortalCapability.CREATE_ATTEMPTS])
+        )
+    assert refused.value.detail[0].loc == ["body", "capabilities"]

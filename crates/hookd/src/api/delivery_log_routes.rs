@@ -3,6 +3,7 @@
 //! statistics and the messages it was sent. Split from `api::mod` only for length; the route
 //! table is still one (`api::route_table`).
 
+use super::scoped_routes::Need::WholeApplication;
 use super::scoped_routes::Scope::{AppRead, AppWrite};
 use super::scoped_routes::{ScopedRoutes, delete, get};
 use super::{API_PREFIX, dead_letters, endpoint_messages, endpoint_stats, erasure, message_logs};
@@ -13,7 +14,7 @@ pub fn routes() -> ScopedRoutes {
     ScopedRoutes::new(API_PREFIX)
         .route(
             "/app/{app_id}/msg/{msg_id}/content",
-            delete(AppWrite, message_logs::expunge_content),
+            delete(AppWrite(WholeApplication), message_logs::expunge_content),
         )
         .route(
             "/app/{app_id}/msg/{msg_id}/endpoint",
@@ -25,7 +26,7 @@ pub fn routes() -> ScopedRoutes {
         )
         .route(
             "/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}/content",
-            delete(AppWrite, erasure::expunge_attempt),
+            delete(AppWrite(WholeApplication), erasure::expunge_attempt),
         )
         .route(
             "/app/{app_id}/dead-letter",

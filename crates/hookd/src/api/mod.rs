@@ -75,8 +75,12 @@ use axum::http::HeaderMap;
 use axum::http::header::HOST;
 use axum::middleware::from_fn_with_state;
 
-use scoped_routes::Scope::{Admin, AppRead, AppToken, AppWrite, Public};
-use scoped_routes::{ScopedRoutes, delete, get, post, put};
+use scoped_routes::Capability::{
+    CreateAttempts, ManageEndpoint, ManageEndpointSecret, ManageTransformations, ViewEndpointSecret,
+};
+use scoped_routes::Need::WholeApplication;
+use scoped_routes::Scope::{Admin, AppRead, AppWrite, Public};
+use scoped_routes::{ScopedRoutes, can, get, post, put};
 
 use crate::ops::Ops;
 
@@ -137,7 +141,7 @@ struct DeclaredRoutes {
 fn declared_routes() -> DeclaredRoutes {
     DeclaredRoutes {
         api: resource_routes()
-            .merge(token_routes())
+            .merge(tokens::routes())
             .merge(integrations::routes())
             .merge(operational_webhooks::routes())
             .merge(stream::app_routes())
@@ -225,7 +229,8 @@ pub fn router(ctx: ApiContext, beside: Router) -> Router {
 }
 
 /// Every application route under `/api/v1`, grouped by resource. Reads of an application's
-/// records are `AppRead`; changes to them `AppWrite`; applications themselves, the event-type
+/// records are `AppRead`; changes to them `AppWrite`, each with the portal capability it
+/// needs (Svix's mapping; `WholeApplication` for what no capability covers); applications themselves, the event-type
 /// catalogue's changes and the environment-wide task list are `Admin`. Revealing an
 /// endpoint's signing secret is a write: a read-only token must not be able to sign.
 fn resource_routes() -> ScopedRoutes {
@@ -243,37 +248,42 @@ fn resource_routes() -> ScopedRoutes {
         )
         .route(
             "/app/{app_id}/endpoint",
-            get(AppRead, endpoints::list).post(AppWrite, endpoints::create),
+            get(AppRead, endpoints::list).post(AppWrite(can(ManageEndpoint)), endpoints::create),
         )
         .route(
             "/app/{app_id}/endpoint/{endpoint_id}",
             get(AppRead, endpoints::get)
-                .put(AppWrite, endpoints::update)
-                .patch(AppWrite, endpoints::patch)
-                .delete(AppWrite, endpoints::delete),
+                .put(AppWrite(can(ManageEndpoint)), endpoints::update)
+                .patch(AppWrite(can(ManageEndpoint)), endpoints::patch)
+                .delete(AppWrite(can(ManageEndpoint)), endpoints::delete),
         )
         .route(
             "/app/{app_id}/endpoint/{endpoint_id}/secret",
-            get(AppWrite, endpoint_secrets::get),
+            get(AppWrite(can(ViewEndpointSecret)), endpoint_secrets::get),
         )
         .route(
             "/app/{app_id}/endpoint/{endpoint_id}/secret/rotate",
-            post(AppWrite, endpoint_secrets::rotate),
+            post(
+                AppWrite(can(ManageEndpointSecret)),
+                endpoint_secrets::rotate,
+            ),
         )
         .route(
             "/app/{app_id}/endpoint/{endpoint_id}/headers",
             get(AppRead, endpoint_headers::get)
-                .put(AppWrite, endpoint_headers::update)
-                .patch(AppWrite, endpoint_headers::patch),
+                .put(AppWrite(can(ManageEndpoint)), endpoint_headers::update)
+                .patch(AppWrite(can(ManageEndpoint)), endpoint_headers::patch),
         )
         .route(
             "/app/{app_id}/endpoint/{endpoint_id}/transformation",
-            get(AppRead, endpoint_transformations::get)
-                .patch(AppWrite, endpoint_transformations::patch),
+            get(AppRead, endpoint_transformations::get).patch(
+                AppWrite(can(ManageTransformations)),
+                endpoint_transformations::patch,
+            ),
         )
         .route(
             "/app/{app_id}/msg",
-            get(AppRead, messages::list).post(AppWrite, messages::create),
+            get(AppRead, messages::list).post(AppWrite(WholeApplication), messages::create),
         )
         // A read, although Svix makes it a POST: nothing is written.
         .route(
@@ -283,19 +293,20 @@ fn resource_routes() -> ScopedRoutes {
         // Literal segments beside `/msg/{msg_id}`: each also serves the message of that uid.
         .route(
             "/app/{app_id}/msg/bulk-expunge",
-            get(AppRead, erasure::get_bulk_expunge_uid).post(AppWrite, erasure::bulk_expunge),
+            get(AppRead, erasure::get_bulk_expunge_uid)
+                .post(AppWrite(WholeApplication), erasure::bulk_expunge),
         )
         .route(
             "/app/{app_id}/msg/expunge-all-contents",
             get(AppRead, erasure::get_expunge_all_contents_uid)
-                .post(AppWrite, erasure::expunge_all),
+                .post(AppWrite(WholeApplication), erasure::expunge_all),
         )
         .route("/app/{app_id}/msg/{msg_id}", get(AppRead, messages::get))
         .merge(delivery_log_routes::routes())
         .merge(replay_routes())
         .route(
             "/app/{app_id}/msg/{msg_id}/endpoint/{endpoint_id}/resend",
-            post(AppWrite, attempts::resend),
+            post(AppWrite(can(CreateAttempts)), attempts::resend),
         )
         .route(
             "/app/{app_id}/attempt/msg/{msg_id}",
@@ -325,24 +336,30 @@ fn replay_routes() -> ScopedRoutes {
     ScopedRoutes::new(API_PREFIX)
         .route(
             "/app/{app_id}/msg/{msg_id}/replay",
-            post(AppWrite, replay::message),
+            post(AppWrite(can(CreateAttempts)), replay::message),
         )
         .route(
             "/app/{app_id}/endpoint/{endpoint_id}/send-example",
-            post(AppWrite, endpoint_examples::send),
+            post(AppWrite(can(CreateAttempts)), endpoint_examples::send),
         )
         .route(
             "/app/{app_id}/endpoint/{endpoint_id}/recover",
-            post(AppWrite, replay::recover),
+            post(AppWrite(can(CreateAttempts)), replay::recover),
         )
         .route(
             "/app/{app_id}/endpoint/{endpoint_id}/replay-missing",
-            post(AppWrite, replay::replay_missing),
+            post(AppWrite(can(CreateAttempts)), replay::replay_missing),
         )
-        .route("/app/{app_id}/replay", post(AppWrite, replay::bulk))
+        .route(
+            "/app/{app_id}/replay",
+            post(AppWrite(can(CreateAttempts)), replay::bulk),
+        )
         .route(
             "/app/{app_id}/endpoint/{endpoint_id}/bulk-replay",
-            post(AppWrite, endpoint_bulk_replay::bulk_replay),
+            post(
+                AppWrite(can(CreateAttempts)),
+                endpoint_bulk_replay::bulk_replay,
+            ),
         )
         // The usage statistics span every application: the admin's.
         .route(
@@ -358,28 +375,6 @@ fn replay_routes() -> ScopedRoutes {
             "/background-task/{task_id}",
             get(AppRead, background_tasks::get),
         )
-}
-
-/// Token management (hookd's, admin only) and Svix's authentication calls.
-fn token_routes() -> ScopedRoutes {
-    ScopedRoutes::new(API_PREFIX)
-        .route(
-            "/app/{app_id}/token",
-            get(Admin, tokens::list).post(Admin, tokens::issue),
-        )
-        .route(
-            "/app/{app_id}/token/{token_id}",
-            delete(Admin, tokens::revoke),
-        )
-        .route(
-            "/auth/app-portal-access/{app_id}",
-            post(Admin, tokens::app_portal_access),
-        )
-        .route(
-            "/auth/app/{app_id}/expire-all",
-            post(Admin, tokens::expire_all),
-        )
-        .route("/auth/logout", post(AppToken, tokens::logout))
 }
 
 async fn route_not_found() -> ApiError {

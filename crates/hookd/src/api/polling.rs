@@ -16,6 +16,7 @@ use super::lookup_first::input_after_lookup;
 use super::messages::MessageOut;
 use super::params::{ApiPath, OpenQuery, QueryPart, QueryValue, integer, optional};
 use super::scoped_routes::{
+    Need::WholeApplication,
     Scope::{AppRead, AppWrite},
     ScopedRoutes, get, post,
 };
@@ -35,7 +36,7 @@ pub fn routes() -> ScopedRoutes {
         )
         .route(
             &format!("{sink}/consumer/{{consumer_id}}/seek"),
-            post(AppWrite, consumer_seek),
+            post(AppWrite(WholeApplication), consumer_seek),
         )
 }
 

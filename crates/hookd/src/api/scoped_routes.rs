@@ -4,7 +4,9 @@
 //!
 //! The scope is enforced after routing and before the handler (`enforce`): an admin-only route
 //! refuses application tokens, a write refuses read-only ones, and a path that names an
-//! application (`{app_id}`) refuses a token of another one. The operations check ownership
+//! application (`{app_id}`) refuses a token of another one, and a token issued with Svix's
+//! `capabilities` reaches only the routes whose `Need` they cover (reads need `ViewBase`, each
+//! write names its own). The operations check ownership
 //! again (`ops::scope`), so a route declared too widely still reaches nothing it should not.
 
 use axum::extract::{FromRequestParts, RawPathParams, Request, State};
@@ -16,7 +18,13 @@ use axum::routing::{MethodFilter, MethodRouter, Router, on};
 
 use super::ApiContext;
 use super::error::ApiError;
-use crate::ops::{ADMIN_ONLY, OTHER_APPLICATION, Principal, READ_ONLY};
+pub use crate::domain::grants::{Capability, Need};
+use crate::ops::{ADMIN_ONLY, MISSING_CAPABILITY, OTHER_APPLICATION, Principal, READ_ONLY};
+
+/// `Need::Capability(capability)`, as the route declarations write it.
+pub const fn can(capability: Capability) -> Need {
+    Need::Capability(capability)
+}
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,10 +33,12 @@ pub enum Scope {
     Public,
     /// Only the admin token.
     Admin,
-    /// The admin token, or any token of the application the path names (read-only included).
+    /// The admin token, or any token of the application the path names (read-only included)
+    /// that holds `ViewBase` (every token does: a capability list must name it).
     AppRead,
-    /// The admin token, or a read-write token of the application the path names.
-    AppWrite,
+    /// The admin token, or a read-write token of the application the path names whose
+    /// capabilities cover the `Need` (a token without a capability list covers every one).
+    AppWrite(Need),
     /// Only an application token, read-only included (logging it out).
     AppToken,
 }
@@ -194,8 +204,12 @@ pub fn judge(
     match scope {
         Scope::Public | Scope::AppToken => return Ok(()),
         Scope::Admin => return Err(ADMIN_ONLY),
-        Scope::AppWrite if own.read_only => return Err(READ_ONLY),
-        Scope::AppRead | Scope::AppWrite => {}
+        Scope::AppWrite(_) if own.read_only => return Err(READ_ONLY),
+        Scope::AppRead if !own.grants.allows(can(Capability::ViewBase)) => {
+            return Err(MISSING_CAPABILITY);
+        }
+        Scope::AppWrite(need) if !own.grants.allows(need) => return Err(MISSING_CAPABILITY),
+        Scope::AppRead | Scope::AppWrite(_) => {}
     }
     match path_app {
         Some(named) if named != own.app_id.as_str() && Some(named) != own.app_uid.as_deref() => {
@@ -211,17 +225,29 @@ const ONLY_APP_TOKENS: &str = "only an application token may call this";
 mod tests {
     use super::*;
     use crate::domain::AppId;
+    use crate::domain::grants::Grants;
     use crate::ops::AppScope;
 
     #[test]
     fn scopes_judge_principals() {
-        let own = |read_only| {
+        let with_grants = |read_only, grants| {
             Principal::App(AppScope {
                 app_id: AppId::from_trusted("app_1"),
                 app_uid: Some("shop".to_owned()),
                 read_only,
+                grants,
             })
         };
+        let own = |read_only| with_grants(read_only, Grants::default());
+        let only = |capabilities: &[Capability]| {
+            let grants = Grants {
+                capabilities: Some(capabilities.iter().copied().collect()),
+                ..Grants::default()
+            };
+            with_grants(false, grants)
+        };
+        let write = Scope::AppWrite(Need::WholeApplication);
+        let attempts = Scope::AppWrite(can(Capability::CreateAttempts));
         let check = |scope, principal: &Principal, app, expected: Result<(), &str>| {
             assert_eq!(
                 judge(scope, principal, app),
@@ -237,14 +263,9 @@ mod tests {
             Err(ONLY_APP_TOKENS),
         );
         check(Scope::Admin, &own(false), None, Err(ADMIN_ONLY));
-        check(Scope::AppWrite, &own(false), Some("app_1"), Ok(()));
-        check(Scope::AppWrite, &own(false), Some("shop"), Ok(()));
-        check(
-            Scope::AppWrite,
-            &own(false),
-            Some("app_2"),
-            Err(OTHER_APPLICATION),
-        );
+        check(write, &own(false), Some("app_1"), Ok(()));
+        check(write, &own(false), Some("shop"), Ok(()));
+        check(write, &own(false), Some("app_2"), Err(OTHER_APPLICATION));
         check(Scope::AppRead, &own(true), Some("shop"), Ok(()));
         check(
             Scope::AppRead,
@@ -252,8 +273,18 @@ mod tests {
             Some("other"),
             Err(OTHER_APPLICATION),
         );
-        check(Scope::AppWrite, &own(true), Some("app_1"), Err(READ_ONLY));
+        check(write, &own(true), Some("app_1"), Err(READ_ONLY));
         check(Scope::AppRead, &own(true), None, Ok(()));
         check(Scope::AppToken, &own(true), None, Ok(()));
+        let viewer = only(&[Capability::ViewBase]);
+        check(Scope::AppRead, &viewer, Some("app_1"), Ok(()));
+        check(attempts, &viewer, Some("app_1"), Err(MISSING_CAPABILITY));
+        check(write, &viewer, Some("app_1"), Err(MISSING_CAPABILITY));
+        let sender = only(&[Capability::ViewBase, Capability::CreateAttempts]);
+        check(attempts, &sender, Some("app_1"), Ok(()));
+        check(attempts, &sender, Some("app_2"), Err(OTHER_APPLICATION));
+        check(write, &sender, Some("app_1"), Err(MISSING_CAPABILITY));
+        check(attempts, &own(false), Some("app_1"), Ok(()));
+        check(attempts, &own(true), Some("app_1"), Err(READ_ONLY));
     }
 }

@@ -20,6 +20,9 @@ use super::json::ValidJson;
 use super::lookup_first::input_after_lookup;
 use super::pagination::{ListResponse, PageQuery, render_page};
 use super::params::{ApiPath, OpenQuery, QueryPart};
+use super::scoped_routes::Scope::{self, Admin};
+use super::scoped_routes::{ScopedRoutes, delete, get, post};
+use crate::domain::grants::{Grants, GrantsError, parse_capabilities, parse_feature_flags};
 use crate::domain::limits::LABEL;
 use crate::domain::tokens::AppToken;
 use crate::domain::{AppId, Timestamp, TokenId};
@@ -44,6 +47,13 @@ pub struct AppTokenIn {
     pub expiry: Option<u64>,
     #[serde(default)]
     pub session_id: Option<String>,
+    /// The flagged event types the token sees (Svix's rule: none when absent).
+    #[serde(default)]
+    pub feature_flags: Option<Vec<String>>,
+    /// What the token may do (Svix's `AppPortalCapability` names, `ViewBase` among them);
+    /// absent, the whole application.
+    #[serde(default)]
+    pub capabilities: Option<Vec<String>>,
 }
 
 /// A token's record as listed (never the token).
@@ -60,6 +70,9 @@ pub struct AppTokenOut {
     #[schema(value_type = Option<String>, format = DateTime)]
     pub expires_at: Option<Timestamp>,
     pub revoked: bool,
+    pub feature_flags: Vec<String>,
+    /// `null`: the whole application.
+    pub capabilities: Option<Vec<String>>,
 }
 
 impl From<AppToken> for AppTokenOut {
@@ -73,6 +86,13 @@ impl From<AppToken> for AppTokenOut {
             created_at: token.created_at,
             expires_at: token.expires_at,
             revoked: token.revoked,
+            feature_flags: token.grants.feature_flags.into_iter().collect(),
+            capabilities: token.grants.capabilities.map(|capabilities| {
+                capabilities
+                    .into_iter()
+                    .map(|capability| capability.as_str().to_owned())
+                    .collect()
+            }),
         }
     }
 }
@@ -86,8 +106,8 @@ pub struct IssuedTokenOut {
     pub token: String,
 }
 
-/// Svix's `AppPortalAccessIn`. `capabilities` and `featureFlags` are accepted and ignored
-/// (unknown fields are): a token is read-write or read-only.
+/// Svix's `AppPortalAccessIn`: `featureFlags` are the flagged event types the token sees,
+/// `capabilities` what it may do (`domain::grants`); `readOnly` refuses every write besides.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AppPortalAccessIn {
@@ -95,6 +115,13 @@ pub struct AppPortalAccessIn {
     pub application: Option<ApplicationIn>,
     #[serde(default)]
     pub read_only: Option<bool>,
+    #[serde(default)]
+    pub feature_flags: Option<Vec<String>>,
+    /// `ViewBase`, `ViewEndpointSecret`, `ManageEndpointSecret`, `ManageTransformations`,
+    /// `CreateAttempts`, `ManageEndpoint`; `ViewBase` is required. Absent: every one and
+    /// everything else in the application (sending messages, erasing).
+    #[serde(default)]
+    pub capabilities: Option<Vec<String>>,
     /// Seconds, between one hour and seven days; seven days when absent.
     #[serde(default)]
     pub expiry: Option<u64>,
@@ -118,6 +145,19 @@ pub struct ApplicationTokenExpireIn {
     pub expiry: Option<u64>,
     #[serde(default)]
     pub session_ids: Option<Vec<String>>,
+}
+
+/// Token management (hookd's, admin only) and Svix's authentication calls.
+pub(super) fn routes() -> ScopedRoutes {
+    ScopedRoutes::new(super::API_PREFIX)
+        .route("/app/{app_id}/token", get(Admin, list).post(Admin, issue))
+        .route("/app/{app_id}/token/{token_id}", delete(Admin, revoke))
+        .route(
+            "/auth/app-portal-access/{app_id}",
+            post(Admin, app_portal_access),
+        )
+        .route("/auth/app/{app_id}/expire-all", post(Admin, expire_all))
+        .route("/auth/logout", post(Scope::AppToken, logout))
 }
 
 /// `POST /app/{app_id}/token`.
@@ -239,6 +279,7 @@ pub(super) fn parse_new_token(input: AppTokenIn) -> ApiResult<NewToken> {
         read_only: input.read_only,
         expiry,
         session_id: input_limits::optional_text(input.session_id, LABEL, &["sessionId"])?,
+        grants: parse_grants(input.feature_flags, input.capabilities)?,
     })
 }
 
@@ -267,6 +308,7 @@ pub(super) fn parse_portal_access(input: AppPortalAccessIn) -> ApiResult<PortalA
         read_only: input.read_only.unwrap_or(false),
         expiry: Some(expiry),
         session_id: input_limits::optional_text(input.session_id, LABEL, &["sessionId"])?,
+        grants: parse_grants(input.feature_flags, input.capabilities)?,
     };
     Ok((application, new_token))
 }
@@ -287,4 +329,28 @@ pub(super) fn parse_expire_all(
         ));
     }
     Ok((selection, after))
+}
+
+/// The `featureFlags` and `capabilities` of a token to issue; a refusal names the field (and
+/// the element at fault).
+fn parse_grants(
+    feature_flags: Option<Vec<String>>,
+    capabilities: Option<Vec<String>>,
+) -> ApiResult<Grants> {
+    let refuse = |field: &str, error: GrantsError| {
+        let index = error.index().map(|index| index.to_string());
+        let mut path = vec![field];
+        path.extend(index.as_deref());
+        ApiError::invalid_body(&path, error.to_string())
+    };
+    let feature_flags = parse_feature_flags(feature_flags.unwrap_or_default())
+        .map_err(|error| refuse("featureFlags", error))?;
+    let capabilities = capabilities
+        .map(parse_capabilities)
+        .transpose()
+        .map_err(|error| refuse("capabilities", error))?;
+    Ok(Grants {
+        feature_flags,
+        capabilities,
+    })
 }

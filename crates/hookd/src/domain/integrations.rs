@@ -94,6 +94,11 @@ impl FeatureFlags {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// The flags as the set a principal's `Grants` holds.
+    pub fn as_set(&self) -> &BTreeSet<String> {
+        &self.0
+    }
 }
 
 fn check_flag(flag: &str) -> Result<(), InvalidInput> {

@@ -14,6 +14,7 @@ mod catalog;
 pub mod content_filter;
 pub mod endpoint_headers;
 mod event_examples;
+pub mod grants;
 mod ids;
 pub mod inbound;
 mod inputs;

@@ -59,6 +59,8 @@ pub struct AppToken {
     pub expires_at: Option<Timestamp>,
     /// Revoked tokens are kept (listed as revoked) but never authenticate again.
     pub revoked: bool,
+    /// The feature flags and capabilities it carries (Svix's portal access).
+    pub grants: super::grants::Grants,
 }
 
 impl AppToken {
@@ -96,6 +98,7 @@ mod tests {
             created_at: now,
             expires_at: Some(now + Duration::seconds(60)),
             revoked: false,
+            grants: Default::default(),
         };
         let check = |token: &AppToken, at, expected| assert_eq!(token.is_usable_at(at), expected);
         check(&token, now, true);

@@ -3,13 +3,20 @@
 //!
 //! Every URL set here passes the SSRF guard's DNS check first (`endpoint_targets`), and every
 //! change raises an `endpoint.*` operational event, which the store commits with the change.
+//! An application token cannot subscribe an endpoint to an event type hidden from it by its
+//! feature flags (`event_types::refuse_hidden_subscriptions`).
+
+use std::collections::BTreeSet;
 
 use super::endpoint_secrets::{generate_secret, parse_secret};
 use super::endpoint_targets::refuse_blocked_host;
+use super::event_types::{self, refuse_hidden_subscriptions};
 use super::scope::{self, AppRef, ENDPOINT_NOT_FOUND};
 use super::{OpError, OpResult, Ops, Principal, UPSERT_ROUNDS, Upserted, saved};
-use crate::domain::{Application, Endpoint, EndpointFields, EndpointId, EndpointUrl, Uid};
-use crate::store::{EndpointChange, Modified, NewEndpoint, Page, PageRequest};
+use crate::domain::{
+    Application, Endpoint, EndpointFields, EndpointId, EndpointUrl, EventTypeName, Uid,
+};
+use crate::store::{ChangeRefused, EndpointChange, Modified, NewEndpoint, Page, PageRequest};
 
 /// Creates an endpoint of `app` with `secret` (checked with `parse_secret`), or a generated
 /// one.
@@ -22,9 +29,44 @@ pub async fn create(
 ) -> OpResult<Endpoint> {
     refuse_polling_outside_applications(app, &fields.url)?;
     let app = scope::application(ops, principal, app).await?;
+    let hidden = event_types::hidden_from(ops, principal).await?;
+    refuse_hidden_subscriptions(&hidden, fields.event_types.as_deref(), None)?;
     refuse_blocked_host(ops, &fields.url).await?;
     let endpoint = insert(ops, &app, fields, secret).await?;
     Ok(endpoint)
+}
+
+/// `change`, refused (inside the write, against the endpoint as it is) when it subscribes to a
+/// type in `hidden` that the endpoint does not have yet; the refusal carries the `OpError`,
+/// which `unwrap_refusal` takes back out.
+fn without_hidden_subscriptions(
+    hidden: BTreeSet<EventTypeName>,
+    change: EndpointChange,
+) -> EndpointChange {
+    if hidden.is_empty() {
+        return change;
+    }
+    Box::new(move |current| {
+        let fields = change(current)?;
+        refuse_hidden_subscriptions(
+            &hidden,
+            fields.event_types.as_deref(),
+            current.fields.event_types.as_deref(),
+        )
+        .map_err(|error| ChangeRefused(Box::new(error)))?;
+        Ok(fields)
+    })
+}
+
+/// The `OpError` that `without_hidden_subscriptions` refused with, or the error as it is.
+fn unwrap_refusal(error: OpError) -> OpError {
+    match error {
+        OpError::Refused(ChangeRefused(inner)) => match inner.downcast::<OpError>() {
+            Ok(error) => *error,
+            Err(inner) => OpError::Refused(ChangeRefused(inner)),
+        },
+        other => other,
+    }
 }
 
 /// Operational and ingest endpoints are sent to or nothing: only an application's endpoint
@@ -75,19 +117,22 @@ pub async fn upsert(
 ) -> OpResult<Upserted<Endpoint>> {
     refuse_polling_outside_applications(app, &fields.url)?;
     let app = scope::application(ops, principal, app).await?;
+    let hidden = event_types::hidden_from(ops, principal).await?;
     // Every PUT names its URL, and a name may resolve elsewhere now than when it was last
     // checked, so the host is checked even when it did not change (before the write: it is DNS).
     refuse_blocked_host(ops, &fields.url).await?;
     let mut last_conflict = String::new();
     for _ in 0..UPSERT_ROUNDS {
+        let change = without_hidden_subscriptions(hidden.clone(), replace());
         let modified = ops
             .store
-            .modify_endpoint(&app.id, endpoint, replace(), ops.clock.now())
+            .modify_endpoint(&app.id, endpoint, change, ops.clock.now())
             .await?;
         if !matches!(modified, Modified::Missing) {
-            let updated = saved(modified, ENDPOINT_NOT_FOUND)?;
+            let updated = saved(modified, ENDPOINT_NOT_FOUND).map_err(unwrap_refusal)?;
             return Ok(Upserted::Existing(updated));
         }
+        refuse_hidden_subscriptions(&hidden, fields.event_types.as_deref(), None)?;
         let mut created_fields = fields.clone();
         if created_fields.uid.is_none() {
             created_fields.uid = Some(uid_from_path(endpoint)?);
@@ -122,11 +167,13 @@ pub async fn modify(
     if let Some(url) = new_url {
         refuse_blocked_host(ops, url).await?;
     }
+    let hidden = event_types::hidden_from(ops, principal).await?;
+    let change = without_hidden_subscriptions(hidden, change);
     let modified = ops
         .store
         .modify_endpoint(&app.id, endpoint, change, ops.clock.now())
         .await?;
-    let updated = saved(modified, ENDPOINT_NOT_FOUND)?;
+    let updated = saved(modified, ENDPOINT_NOT_FOUND).map_err(unwrap_refusal)?;
     Ok(updated)
 }
 

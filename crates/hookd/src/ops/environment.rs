@@ -165,7 +165,7 @@ pub(super) async fn all_event_types(ops: &Ops) -> OpResult<Vec<EventType>> {
     loop {
         let page = ops
             .store
-            .list_event_types(page_after(iterator), true)
+            .list_event_types(page_after(iterator), true, None)
             .await?;
         event_types.extend(page.items);
         if page.done || page.iterator.is_none() {

@@ -1,5 +1,8 @@
 //! The catalogue of event types that messages carry. It is environment-wide: every principal
-//! may read it (a portal shows it), only the admin may change it.
+//! may read it (a portal shows it), only the admin may change it. A type with a feature flag
+//! is hidden from an application token that does not carry the flag (Svix's rule,
+//! `Principal::sees_event_type`): not listed, not found, not subscribable
+//! (`refuse_hidden_subscriptions`).
 //!
 //! Deleting archives by default (as in Svix), so old messages keep a known type; `expunge`
 //! removes the type for good. Creating a type that exists only as archived revives it.
@@ -7,6 +10,8 @@
 //! Every write that leaves a type enforcing its schema checks that the schema can be enforced
 //! (`payload_validation::check_enforceable`), on the fields as they will be saved: a PATCH
 //! that turns enforcement on is judged with the schemas already stored.
+
+use std::collections::BTreeSet;
 
 use super::payload_validation::check_enforceable;
 use super::{OpError, OpResult, Ops, Principal, Upserted, saved};
@@ -41,16 +46,66 @@ pub async fn create(
 /// A page of the catalogue, archived types too when asked.
 pub async fn list(
     ops: &Ops,
-    _principal: &Principal,
+    principal: &Principal,
     page: PageRequest,
     include_archived: bool,
 ) -> OpResult<Page<EventType>> {
-    Ok(ops.store.list_event_types(page, include_archived).await?)
+    let visible_flags = principal.visible_feature_flags();
+    Ok(ops
+        .store
+        .list_event_types(page, include_archived, visible_flags)
+        .await?)
 }
 
-/// The type named `name` (as written in the path).
-pub async fn get(ops: &Ops, _principal: &Principal, name: &str) -> OpResult<EventType> {
-    find(ops, name).await
+/// The type named `name` (as written in the path); a type hidden from `principal` is as
+/// missing.
+pub async fn get(ops: &Ops, principal: &Principal, name: &str) -> OpResult<EventType> {
+    let event_type = find(ops, name).await?;
+    if !principal.sees_event_type(&event_type) {
+        return Err(OpError::NotFound(EVENT_TYPE_NOT_FOUND));
+    }
+    Ok(event_type)
+}
+
+/// The event types hidden from `principal`: those whose feature flag it does not carry
+/// (none for the admin, without asking the store).
+pub async fn hidden_from(ops: &Ops, principal: &Principal) -> OpResult<BTreeSet<EventTypeName>> {
+    let Some(flags) = principal.visible_feature_flags() else {
+        return Ok(BTreeSet::new());
+    };
+    let flagged = ops.store.flagged_event_types().await?;
+    Ok(flagged
+        .into_iter()
+        .filter(|(_, flag)| !flags.contains(flag))
+        .map(|(name, _)| name)
+        .collect())
+}
+
+/// Refuses subscribing to a hidden event type, as Svix refuses one that does not exist (422
+/// at `filterTypes`). Types in `already` (those the endpoint has, which the admin may have set)
+/// stay allowed, so that a portal can change the rest of an endpoint.
+pub fn refuse_hidden_subscriptions(
+    hidden: &BTreeSet<EventTypeName>,
+    wanted: Option<&[EventTypeName]>,
+    already: Option<&[EventTypeName]>,
+) -> OpResult<()> {
+    let already = already.unwrap_or_default();
+    let refused: Vec<&str> = wanted
+        .unwrap_or_default()
+        .iter()
+        .filter(|name| hidden.contains(*name) && !already.contains(name))
+        .map(EventTypeName::as_str)
+        .collect();
+    if refused.is_empty() {
+        return Ok(());
+    }
+    Err(OpError::invalid_body(
+        &["filterTypes"],
+        format!(
+            "the following event types don't exist: {}",
+            refused.join(", ")
+        ),
+    ))
 }
 
 /// A full update, or a create when the type is missing. `enforce_schema` replaces the

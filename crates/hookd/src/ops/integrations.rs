@@ -9,6 +9,7 @@
 
 use super::scope::{self, AppRef};
 use super::{AppScope, OpError, OpResult, Ops, Principal};
+use crate::domain::grants::Grants;
 use crate::domain::integrations::{INTEGRATION_KEY_PREFIX, Integration, IntegrationFields};
 use crate::domain::tokens::IssuedToken;
 use crate::domain::{Application, IntegrationId};
@@ -16,7 +17,8 @@ use crate::store::{Page, PageRequest};
 
 pub const INTEGRATION_NOT_FOUND: &str = "integration not found";
 /// Which principal the key whose hash is `sha256` stands for, if it is an integration's
-/// current key: a read-write principal of the integration's application.
+/// current key: a read-write principal of the integration's application, seeing the event types
+/// its feature flags flag.
 pub async fn authenticate(ops: &Ops, sha256: [u8; 32]) -> OpResult<Option<Principal>> {
     let Some(integration) = ops.store.find_integration_by_key(sha256).await? else {
         return Ok(None);
@@ -33,6 +35,11 @@ pub async fn authenticate(ops: &Ops, sha256: [u8; 32]) -> OpResult<Option<Princi
         app_id: app.id,
         app_uid: app.uid.map(|uid| uid.as_str().to_owned()),
         read_only: false,
+        // Its flags show it the event types they flag, as an app-portal token's do.
+        grants: Grants {
+            feature_flags: integration.fields.feature_flags.as_set().clone(),
+            capabilities: None,
+        },
     })))
 }
 

@@ -49,7 +49,9 @@ use crate::store::Store;
 use crate::telemetry::instruments::Instruments;
 
 pub use error::{InputPlace, InvalidField, OpError};
-pub use principal::{ADMIN_ONLY, AppScope, OTHER_APPLICATION, Principal, READ_ONLY};
+pub use principal::{
+    ADMIN_ONLY, AppScope, MISSING_CAPABILITY, OTHER_APPLICATION, Principal, READ_ONLY,
+};
 pub use scope::{AppRef, Named, require_found};
 
 /// Shorthand for the result of an operation.

@@ -2,6 +2,8 @@
 
 use super::{OpError, OpResult};
 use crate::domain::AppId;
+use crate::domain::EventType;
+use crate::domain::grants::Grants;
 
 /// Who is calling. The API derives it from the bearer token; other callers (the CLI, the coming
 /// portal and inbound gateway) name theirs.
@@ -26,6 +28,9 @@ pub struct AppScope {
     pub app_uid: Option<String>,
     /// Only reads: the API refuses every route declared as a write.
     pub read_only: bool,
+    /// The feature flags it sees and the capabilities it holds (the route table's `Need`s are
+    /// judged against them, the catalogue's flags in `sees_event_type`).
+    pub grants: Grants,
 }
 
 impl Principal {
@@ -35,6 +40,7 @@ impl Principal {
             app_id,
             app_uid: None,
             read_only: false,
+            grants: Grants::default(),
         })
     }
 
@@ -43,6 +49,27 @@ impl Principal {
         match self {
             Principal::Admin => Ok(()),
             Principal::App(_) => Err(OpError::Forbidden(ADMIN_ONLY)),
+        }
+    }
+
+    /// Whether this principal sees `event_type`: the admin every one, an application token
+    /// those without a feature flag and those whose flag it carries (Svix's rule). A hidden
+    /// type is as missing: not listed, not found, not subscribable.
+    pub fn sees_event_type(&self, event_type: &EventType) -> bool {
+        match self {
+            Principal::Admin => true,
+            Principal::App(own) => own
+                .grants
+                .sees_flag(event_type.fields.feature_flag.as_deref()),
+        }
+    }
+
+    /// The feature flags that bound what this principal sees of the catalogue: `None` for the
+    /// admin (everything).
+    pub fn visible_feature_flags(&self) -> Option<&std::collections::BTreeSet<String>> {
+        match self {
+            Principal::Admin => None,
+            Principal::App(own) => Some(&own.grants.feature_flags),
         }
     }
 
@@ -61,3 +88,5 @@ pub const ADMIN_ONLY: &str = "this operation needs the admin token";
 pub const OTHER_APPLICATION: &str = "the token is not valid for this application";
 /// The refusal of a change to a read-only token.
 pub const READ_ONLY: &str = "the token is read-only";
+/// The refusal of a route outside what an application token's capabilities allow.
+pub const MISSING_CAPABILITY: &str = "the token's capabilities do not allow this";

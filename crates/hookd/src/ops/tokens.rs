@@ -10,6 +10,7 @@ use std::time::Duration;
 use super::applications::create_for_path;
 use super::scope::{self, APP_NOT_FOUND, AppRef};
 use super::{AppScope, OpError, OpResult, Ops, Principal};
+use crate::domain::grants::Grants;
 use crate::domain::tokens::{AppToken, IssuedToken};
 use crate::domain::{Application, ApplicationFields, TokenId};
 use crate::store::{Page, PageRequest, TokenSelection};
@@ -29,6 +30,9 @@ pub struct NewToken {
     /// How long the token lives; `None` never expires.
     pub expiry: Option<Duration>,
     pub session_id: Option<String>,
+    /// Feature flags and capabilities (Svix's portal access); the default grants the whole
+    /// application and no flags.
+    pub grants: Grants,
 }
 
 /// Which principal the token whose hash is `sha256` stands for, if it is a known application
@@ -49,6 +53,7 @@ pub async fn authenticate(ops: &Ops, sha256: [u8; 32]) -> OpResult<Option<Princi
         app_id: app.id,
         app_uid: app.uid.map(|uid| uid.as_str().to_owned()),
         read_only: token.read_only,
+        grants: token.grants,
     })))
 }
 
@@ -160,6 +165,7 @@ async fn issue_for(
         created_at: now,
         expires_at,
         revoked: false,
+        grants: new_token.grants,
     };
     let issued = IssuedToken::from_random(rand::random());
     ops.store.create_app_token(&record, issued.sha256).await?;

@@ -1,5 +1,7 @@
 //! The event type catalogue: names messages are sent under, shared by every application.
 
+use std::collections::BTreeSet;
+
 use async_trait::async_trait;
 
 use super::{Change, Modified, Page, PageRequest, StoreError};
@@ -15,11 +17,17 @@ pub trait EventTypeStore: Send + Sync {
         now: Timestamp,
     ) -> Result<EventType, StoreError>;
     async fn get_event_type(&self, name: &EventTypeName) -> Result<Option<EventType>, StoreError>;
+    /// A page of the catalogue. With `visible_flags`, only the types without a feature flag
+    /// and those whose flag is among them (what an application token sees); `None`, all.
     async fn list_event_types(
         &self,
         page: PageRequest,
         include_archived: bool,
+        visible_flags: Option<&BTreeSet<String>>,
     ) -> Result<Page<EventType>, StoreError>;
+    /// The name and flag of every type that has a feature flag, archived ones too (few: what
+    /// deciding which subscriptions a token may make needs).
+    async fn flagged_event_types(&self) -> Result<Vec<(EventTypeName, String)>, StoreError>;
     async fn update_event_type(
         &self,
         name: &EventTypeName,

@@ -5,6 +5,7 @@
 use async_trait::async_trait;
 
 use super::{Page, PageRequest, StoreError};
+use crate::domain::grants::{Capability, Grants};
 use crate::domain::tokens::AppToken;
 use crate::domain::{AppId, Timestamp, TokenId};
 
@@ -53,4 +54,37 @@ pub trait TokenStore: Send + Sync {
         cutoff: Timestamp,
         limit: usize,
     ) -> Result<usize, StoreError>;
+}
+
+/// A token's feature flags as stored (`app_token.feature_flags`): space-separated, which is
+/// safe because a parsed flag holds no space.
+pub fn stored_feature_flags(grants: &Grants) -> String {
+    let flags: Vec<&str> = grants.feature_flags.iter().map(String::as_str).collect();
+    flags.join(" ")
+}
+
+/// A token's capabilities as stored (`app_token.capabilities`): space-separated Svix names,
+/// NULL for the whole application.
+pub fn stored_capabilities(grants: &Grants) -> Option<String> {
+    grants.capabilities.as_ref().map(|capabilities| {
+        let names: Vec<&str> = capabilities.iter().map(|c| c.as_str()).collect();
+        names.join(" ")
+    })
+}
+
+/// The grants of a stored row. A name this build does not know grants nothing (a newer
+/// build's capability never widens an older one's token).
+pub fn grants_from_stored(feature_flags: &str, capabilities: Option<&str>) -> Grants {
+    Grants {
+        feature_flags: feature_flags
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect(),
+        capabilities: capabilities.map(|names| {
+            names
+                .split_whitespace()
+                .filter_map(Capability::parse)
+                .collect()
+        }),
+    }
 }

@@ -42,6 +42,10 @@ use axum::Router;
 use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
 
+use crate::domain::grants::Capability::{
+    CreateAttempts, ManageEndpoint, ManageEndpointSecret, ViewBase, ViewEndpointSecret,
+};
+use crate::domain::grants::{Capability, Need};
 use crate::ops::Ops;
 use crate::ops::web_sessions::SessionRules;
 
@@ -63,6 +67,54 @@ pub struct WebContext {
     pub portal: Arc<PortalPresentation>,
     /// hookd's URL as providers reach it (`--public-url`), the base of the ingest URLs shown.
     pub public_url: Option<String>,
+}
+
+/// What a state-changing page needs of a portal session's capabilities: Svix's mapping, as
+/// the API's route table declares it. A page not listed (creating an application, the
+/// sources: admin pages) needs the whole application. Reads need `ViewBase`, which every
+/// session has.
+const PAGE_NEEDS: &[(&str, Need)] = &[
+    ("/apps/{app_id}/endpoints", can(ManageEndpoint)),
+    (
+        "/apps/{app_id}/endpoints/{endpoint_id}",
+        can(ManageEndpoint),
+    ),
+    (
+        "/apps/{app_id}/endpoints/{endpoint_id}/disabled",
+        can(ManageEndpoint),
+    ),
+    (
+        "/apps/{app_id}/endpoints/{endpoint_id}/headers",
+        can(ManageEndpoint),
+    ),
+    (
+        "/apps/{app_id}/endpoints/{endpoint_id}/headers/remove",
+        can(ManageEndpoint),
+    ),
+    (
+        "/apps/{app_id}/endpoints/{endpoint_id}/secret",
+        can(ViewEndpointSecret),
+    ),
+    (
+        "/apps/{app_id}/endpoints/{endpoint_id}/secret/rotate",
+        can(ManageEndpointSecret),
+    ),
+    ("/apps/{app_id}/test-event", can(CreateAttempts)),
+    ("/apps/{app_id}/dead-letters/dry-run", can(ViewBase)),
+    ("/apps/{app_id}/dead-letters/replay", can(CreateAttempts)),
+    ("/logout", can(ViewBase)),
+];
+
+/// The need of the state-changing page whose route is `page` (`PAGE_NEEDS`).
+fn page_need(page: &str) -> Need {
+    PAGE_NEEDS
+        .iter()
+        .find(|(path, _)| *path == page)
+        .map_or(Need::WholeApplication, |(_, need)| *need)
+}
+
+const fn can(capability: Capability) -> Need {
+    Need::Capability(capability)
 }
 
 /// Every page of the dashboard. Paths it does not know are left to the caller's router.

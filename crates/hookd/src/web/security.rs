@@ -1,8 +1,9 @@
 //! The rules every dashboard request and response keeps: same-origin state changes, the CSRF
-//! token, and the security headers.
+//! token, a portal session's read-only flag and capabilities (`page_need`), and the security
+//! headers.
 
 use axum::body::{Body, to_bytes};
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -10,6 +11,7 @@ use subtle::ConstantTimeEq;
 
 use super::WebContext;
 use super::layout;
+use super::page_need;
 use super::portal::DASHBOARD_CSP;
 use super::session::Session;
 use crate::ops::Principal;
@@ -78,10 +80,20 @@ pub async fn require_csrf_token(request: Request, next: Next) -> Response {
     if is_safe(request.method()) {
         return next.run(request).await;
     }
-    let Some((expected, read_only)) = request.extensions().get::<Session>().map(|session| {
-        let read_only = matches!(&session.principal, Principal::App(scope) if scope.read_only);
-        (session.csrf_token.clone(), read_only)
-    }) else {
+    let page = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|path| path.as_str().to_owned())
+        .unwrap_or_default();
+    let Some((expected, read_only, allowed)) =
+        request.extensions().get::<Session>().map(|session| {
+            let (read_only, allowed) = match &session.principal {
+                Principal::App(scope) => (scope.read_only, scope.grants.allows(page_need(&page))),
+                Principal::Admin => (false, true),
+            };
+            (session.csrf_token.clone(), read_only, allowed)
+        })
+    else {
         return refusal("There is no session for this request.");
     };
     let from_header = request
@@ -109,6 +121,9 @@ pub async fn require_csrf_token(request: Request, next: Next) -> Response {
     }
     if read_only && parts.uri.path() != "/logout" {
         return refusal("This session is read-only.");
+    }
+    if !allowed {
+        return refusal("This session's capabilities do not allow this.");
     }
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await

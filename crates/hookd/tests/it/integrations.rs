@@ -299,3 +299,46 @@ async fn bad_inputs_are_refused_and_change_nothing() {
         .await;
     assert_eq!(foreign_now, foreign);
 }
+
+#[tokio::test]
+async fn a_key_sees_the_event_types_its_feature_flags_flag() {
+    let app = TestApp::spawn().await;
+    let app_id = new_app(&app, "flags").await;
+    for (name, flag) in [("plain.event", None), ("beta.event", Some("beta"))] {
+        let (status, created) = app
+            .post(
+                "/event-type",
+                json!({"name": name, "description": name, "featureFlag": flag}),
+            )
+            .await;
+        assert_eq!(status, 201, "{created}");
+    }
+    let names = |listed: &Value| {
+        let mut names: Vec<String> = listed["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|event_type| event_type["name"].as_str().unwrap().to_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let flagged = new_integration(
+        &app,
+        &app_id,
+        json!({"name": "with", "featureFlags": ["beta"]}),
+    )
+    .await;
+    let unflagged = new_integration(&app, &app_id, json!({"name": "without"})).await;
+    for (integration, expected, beta_status) in [
+        (&flagged, vec!["beta.event", "plain.event"], 200),
+        (&unflagged, vec!["plain.event"], 404),
+    ] {
+        let key = rotate(&app, &app_id, integration["id"].as_str().unwrap()).await;
+        let (status, listed) = as_key(&app, &key, Method::GET, "/event-type").await;
+        assert_eq!(status, 200, "{listed}");
+        assert_eq!(names(&listed), expected, "{integration}");
+        let (status, got) = as_key(&app, &key, Method::GET, "/event-type/beta.event").await;
+        assert_eq!(status, beta_status, "{integration}: {got}");
+    }
+}

@@ -65,6 +65,7 @@ mod ssrf;
 mod store_contract;
 mod stream_order;
 mod tls;
+mod token_grants;
 mod tokens;
 mod traces;
 mod transformations;

@@ -1,6 +1,7 @@
 //! The scope table: every route the router has (`hookd::api::route_table`, the same
 //! declaration the router is built from) called as {admin, own application's token, another
-//! application's token, read-only own token, expired token, revoked token}, each answer held
+//! application's token, read-only own token, own tokens with Svix's `capabilities` (`ViewBase`
+//! alone, and all six), expired token, revoked token}, each answer held
 //! to the class its declared scope promises: allowed (not 401, not 403, not 5xx), 403 or 401.
 //! A route added without a scope cannot be built (`ScopedRoutes` is the only way to add one,
 //! which `routes_are_declared_only_through_scoped_routes` keeps true), and a declared route
@@ -13,6 +14,7 @@
 use std::time::Duration;
 
 use hookd::api::{RouteDecl, Scope, route_table};
+use hookd::domain::grants::{Capability, Need};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -24,16 +26,22 @@ enum Who {
     Revoked,
     OtherApp,
     ReadOnlyOwn,
+    /// Capabilities `[ViewBase]`: every read, no write.
+    ViewBaseOwn,
+    /// All six capabilities: every write that names one, none that needs the whole application.
+    AllCapabilitiesOwn,
     Own,
     Admin,
 }
 
 /// In the order they call: those refused first.
-const EVERYONE: [Who; 6] = [
+const EVERYONE: [Who; 8] = [
     Who::Expired,
     Who::Revoked,
     Who::OtherApp,
     Who::ReadOnlyOwn,
+    Who::ViewBaseOwn,
+    Who::AllCapabilitiesOwn,
     Who::Own,
     Who::Admin,
 ];
@@ -55,7 +63,8 @@ fn expected(scope: Scope, who: Who, names_own_records: bool) -> Class {
         (Who::Admin, _) => Allowed,
         (_, Scope::Admin) => Forbidden,
         (_, Scope::AppToken | Scope::Public) => Allowed,
-        (Who::ReadOnlyOwn, Scope::AppWrite) => Forbidden,
+        (Who::ReadOnlyOwn | Who::ViewBaseOwn, Scope::AppWrite(_)) => Forbidden,
+        (Who::AllCapabilitiesOwn, Scope::AppWrite(Need::WholeApplication)) => Forbidden,
         (Who::OtherApp, _) if names_own_records => Forbidden,
         _ => Allowed,
     }
@@ -142,6 +151,12 @@ impl World {
         assert_eq!(status, 204, "{body}");
         let (_, other) = issue(format!("/app/{other_id}"), json!({})).await;
         let (_, read_only) = issue(own_path.clone(), json!({"readOnly": true})).await;
+        let (_, view_base) = issue(own_path.clone(), json!({"capabilities": ["ViewBase"]})).await;
+        let every_capability = json!({"capabilities": [
+            "ViewBase", "ViewEndpointSecret", "ManageEndpointSecret", "ManageTransformations",
+            "CreateAttempts", "ManageEndpoint"
+        ]});
+        let (_, all_capabilities) = issue(own_path.clone(), every_capability).await;
         let (own_token_id, own) = issue(own_path, json!({"name": "own"})).await;
         clock.advance_to(clock.instant() + Duration::from_secs(2));
         assert_ne!(expired_id, own_token_id);
@@ -158,6 +173,8 @@ impl World {
                 (Who::Revoked, revoked),
                 (Who::OtherApp, other),
                 (Who::ReadOnlyOwn, read_only),
+                (Who::ViewBaseOwn, view_base),
+                (Who::AllCapabilitiesOwn, all_capabilities),
                 (Who::Own, own),
                 (Who::Admin, TOKEN.to_owned()),
             ],
@@ -389,8 +406,36 @@ fn declared_scopes_follow_the_scope_model() {
         } else if is_read && !path.ends_with("/secret") {
             Scope::AppRead
         } else {
-            Scope::AppWrite
+            Scope::AppWrite(write_need(path))
         };
         assert_eq!(route.scope, want, "{} {}", route.method, route.path);
     }
+}
+
+/// The portal capability a write of `path` needs (Svix's mapping): the secret's own two, the
+/// transformation's, sending again, the rest of an endpoint; anything else (messages, erasure,
+/// a polling cursor) only a token with the whole application.
+fn write_need(path: &str) -> Need {
+    let resends = [
+        "/resend",
+        "/replay",
+        "/recover",
+        "/replay-missing",
+        "/send-example",
+        "/bulk-replay",
+    ];
+    let capability = if path.ends_with("/secret") {
+        Capability::ViewEndpointSecret
+    } else if path.ends_with("/secret/rotate") {
+        Capability::ManageEndpointSecret
+    } else if path.ends_with("/transformation") {
+        Capability::ManageTransformations
+    } else if resends.iter().any(|tail| path.ends_with(tail)) {
+        Capability::CreateAttempts
+    } else if path.contains("/endpoint") && !path.contains("/msg") && !path.contains("/attempt") {
+        Capability::ManageEndpoint
+    } else {
+        return Need::WholeApplication;
+    };
+    Need::Capability(capability)
 }

@@ -602,9 +602,15 @@ async fn event_types_round_trip(store: Arc<dyn Store>) {
         .await
         .unwrap()
         .unwrap();
-    let visible = store.list_event_types(page(10, None), false).await.unwrap();
+    let visible = store
+        .list_event_types(page(10, None), false, None)
+        .await
+        .unwrap();
     assert_eq!(visible.items.len(), 1);
-    let all = store.list_event_types(page(10, None), true).await.unwrap();
+    let all = store
+        .list_event_types(page(10, None), true, None)
+        .await
+        .unwrap();
     assert_eq!(all.items.len(), 2);
     assert!(
         store

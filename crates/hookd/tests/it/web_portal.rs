@@ -394,3 +394,80 @@ fn bad_portal_flags_are_refused_with_what_to_write() {
     assert_eq!(config.portal.name.as_deref(), Some("Acme"));
     assert_eq!(config.portal.primary_color.unwrap().to_string(), "#0a7d5a");
 }
+
+/// A portal session has its token's capabilities (and feature flags): a `[ViewBase]` session
+/// reads but creates no endpoint and reveals no secret; one with `ManageEndpoint` does both;
+/// the event-type page lists only what the token's flags show.
+#[tokio::test]
+async fn a_portal_session_has_its_tokens_capabilities_and_flags() {
+    let app = TestApp::spawn().await;
+    let own = create_application(&app, "Own").await;
+    let (status, created) = app
+        .post(
+            "/event-type",
+            serde_json::json!({"name": "hidden.kind", "description": "d", "featureFlag": "beta"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let plain = serde_json::json!({"name": "plain.kind", "description": "d"});
+    assert_eq!(app.post("/event-type", plain).await.0, 201);
+    let (status, endpoint) = app
+        .post(
+            &format!("/app/{own}/endpoint"),
+            serde_json::json!({"url": "https://example.com/hook"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{endpoint}");
+    let endpoint_id = endpoint["id"].as_str().unwrap().to_owned();
+    for (capabilities, expected) in [
+        (vec!["ViewBase"], 403),
+        (vec!["ViewBase", "ManageEndpoint"], 200),
+    ] {
+        let (status, access) = app
+            .post(
+                &format!("/auth/app-portal-access/{own}"),
+                serde_json::json!({"capabilities": capabilities}),
+            )
+            .await;
+        assert_eq!(status, 200, "{access}");
+        let (_, cookie) =
+            sign_in_at(&app, "/portal/login", access["token"].as_str().unwrap()).await;
+        let cookie = pair(&cookie.expect("cookie"));
+        assert_eq!(
+            get(&app, &format!("/apps/{own}"), &cookie).await.status(),
+            200
+        );
+        let csrf = csrf_of(&app, &format!("/apps/{own}"), &cookie).await;
+        let post = |path: String, form: Vec<(&'static str, String)>| {
+            let request = browser()
+                .post(format!("{}{path}", app.base))
+                .header(COOKIE, cookie.clone())
+                .header("sec-fetch-site", "same-origin")
+                .form(&form);
+            async move { request.send().await.expect("answer").status().as_u16() }
+        };
+        let secret = post(
+            format!("/apps/{own}/endpoints/{endpoint_id}/secret"),
+            vec![("csrf", csrf.clone())],
+        )
+        .await;
+        assert_eq!(secret, expected, "{capabilities:?}: reveal the secret");
+        let create = post(
+            format!("/apps/{own}/endpoints"),
+            vec![
+                ("csrf", csrf.clone()),
+                ("url", "https://example.com/new".to_owned()),
+            ],
+        )
+        .await;
+        let created = if expected == 200 { 303 } else { 403 };
+        assert_eq!(create, created, "{capabilities:?}: create an endpoint");
+        let listing = get(&app, "/event-types", &cookie)
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(listing.contains("plain.kind"), "{listing}");
+        assert!(!listing.contains("hidden.kind"), "the flag hides the type");
+    }
+}

@@ -1,5 +1,7 @@
 //! SQL for the event type catalogue on PostgreSQL, and its part of the contract.
 
+use std::collections::BTreeSet;
+
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
@@ -76,6 +78,7 @@ impl EventTypeStore for PostgresStore {
         &self,
         page: PageRequest,
         include_archived: bool,
+        visible_flags: Option<&BTreeSet<String>>,
     ) -> Result<Page<EventType>, StoreError> {
         let client = self.client().await?;
         let c = &client;
@@ -87,8 +90,16 @@ impl EventTypeStore for PostgresStore {
         } else {
             "AND NOT archived"
         };
+        let flagged = match visible_flags {
+            None => String::new(),
+            Some(flags) => {
+                let flags = parameters.push(flags.iter().cloned().collect::<Vec<String>>());
+                format!("AND (feature_flag IS NULL OR feature_flag = ANY({flags}))")
+            }
+        };
         let sql = format!(
-            "SELECT {EVENT_TYPE_COLUMNS} FROM event_type WHERE TRUE {archived} {} {} LIMIT {}",
+            "SELECT {EVENT_TYPE_COLUMNS} FROM event_type WHERE TRUE {archived} {flagged} {} {} \
+             LIMIT {}",
             cursor.condition, cursor.order_by, cursor.fetch
         );
         let rows = c
@@ -99,6 +110,26 @@ impl EventTypeStore for PostgresStore {
             .map(event_type_from_row)
             .collect::<Result<Vec<_>, _>>()?;
         Ok(cursor.page(rows, |event_type| event_type.name.as_str().to_owned()))
+    }
+
+    async fn flagged_event_types(&self) -> Result<Vec<(EventTypeName, String)>, StoreError> {
+        self.client()
+            .await?
+            .query(
+                "SELECT name, feature_flag FROM event_type WHERE feature_flag IS NOT NULL",
+                &[],
+            )
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(|row| {
+                let name = get::<String>(row, 0)?;
+                Ok((
+                    EventTypeName::parse(&name).map_err(corrupt)?,
+                    get::<String>(row, 1)?,
+                ))
+            })
+            .collect()
     }
 
     async fn update_event_type(

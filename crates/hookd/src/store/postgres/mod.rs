@@ -90,6 +90,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (16, include_str!("schema_transformations.sql")),
     (17, include_str!("schema_sealed_answers.sql")),
     (18, include_str!("schema_integrations.sql")),
+    (19, include_str!("schema_token_grants.sql")),
 ];
 
 /// The PostgreSQL store. Call `close` before dropping it to commit queued messages.

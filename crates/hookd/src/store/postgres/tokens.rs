@@ -7,11 +7,14 @@ use super::rows::{Cursor, Parameters, from_micros, to_micros};
 use super::{PostgresStore, backend, get};
 use crate::domain::tokens::AppToken;
 use crate::domain::{AppId, Timestamp, TokenId};
-use crate::store::tokens::{TokenSelection, TokenStore};
+use crate::store::tokens::{
+    TokenSelection, TokenStore, grants_from_stored, stored_capabilities, stored_feature_flags,
+};
 use crate::store::{Page, PageRequest, StoreError};
 
 const TOKEN_COLUMNS: &str =
-    "id, app_id, name, read_only, session_id, created_at, expires_at, revoked";
+    "id, app_id, name, read_only, session_id, created_at, expires_at, revoked, feature_flags,
+     capabilities";
 
 #[async_trait]
 impl TokenStore for PostgresStore {
@@ -20,7 +23,8 @@ impl TokenStore for PostgresStore {
         let statement = client
             .prepare_cached(
                 "INSERT INTO app_token (id, token_sha256, app_id, name, read_only, session_id,
-                 created_at, expires_at, revoked) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                 created_at, expires_at, revoked, feature_flags, capabilities)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             )
             .await
             .map_err(backend)?;
@@ -37,6 +41,8 @@ impl TokenStore for PostgresStore {
                     &to_micros(token.created_at),
                     &token.expires_at.map(to_micros),
                     &token.revoked,
+                    &stored_feature_flags(&token.grants),
+                    &stored_capabilities(&token.grants),
                 ],
             )
             .await
@@ -164,5 +170,9 @@ fn token_row(row: &tokio_postgres::Row) -> Result<AppToken, StoreError> {
         created_at: from_micros(get(row, 5)?),
         expires_at: get::<Option<i64>>(row, 6)?.map(from_micros),
         revoked: get(row, 7)?,
+        grants: grants_from_stored(
+            &get::<String>(row, 8)?,
+            get::<Option<String>>(row, 9)?.as_deref(),
+        ),
     })
 }

@@ -1,5 +1,7 @@
 //! SQL for the event type catalogue on SQLite, and its part of the contract.
 
+use std::collections::BTreeSet;
+
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
@@ -58,7 +60,9 @@ impl EventTypeStore for SqliteStore {
         &self,
         page: PageRequest,
         include_archived: bool,
+        visible_flags: Option<&BTreeSet<String>>,
     ) -> Result<Page<EventType>, StoreError> {
+        let visible_flags = visible_flags.cloned();
         self.read(move |c| {
             let page = &page;
             let cursor = Cursor::new("name", page);
@@ -67,20 +71,47 @@ impl EventTypeStore for SqliteStore {
             } else {
                 "AND archived = 0"
             };
+            let mut parameters: Vec<rusqlite::types::Value> = Vec::new();
+            let flagged = match &visible_flags {
+                None => String::new(),
+                Some(flags) => {
+                    parameters.extend(flags.iter().cloned().map(rusqlite::types::Value::Text));
+                    let placeholders = vec!["?"; flags.len()].join(", ");
+                    format!("AND (feature_flag IS NULL OR feature_flag IN ({placeholders}))")
+                }
+            };
+            parameters.extend(cursor.parameter.iter().cloned());
             let sql = format!(
-                "SELECT {EVENT_TYPE_COLUMNS} FROM event_type WHERE 1 = 1 {archived} {} {} LIMIT {}",
+                "SELECT {EVENT_TYPE_COLUMNS} FROM event_type WHERE 1 = 1 {archived} {flagged} {} {} \
+                 LIMIT {}",
                 cursor.condition, cursor.order_by, cursor.fetch
             );
-            let mut statement = c.prepare_cached(&sql).map_err(backend)?;
+            let mut statement = c.prepare(&sql).map_err(backend)?;
             let rows = statement
-                .query_map(
-                    params_from_iter(cursor.parameter.iter()),
-                    event_type_from_row,
-                )
+                .query_map(params_from_iter(parameters.iter()), event_type_from_row)
                 .map_err(backend)?
                 .map(|row| row.map_err(backend)?)
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(cursor.page(rows, |event_type| event_type.name.as_str().to_owned()))
+        })
+        .await
+    }
+
+    async fn flagged_event_types(&self) -> Result<Vec<(EventTypeName, String)>, StoreError> {
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT name, feature_flag FROM event_type WHERE feature_flag IS NOT NULL",
+            )
+            .map_err(backend)?
+            .query_map([], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+            })
+            .map_err(backend)?
+            .map(|row| {
+                let (name, flag) = row.map_err(backend)?;
+                Ok((EventTypeName::parse(&name).map_err(corrupt)?, flag))
+            })
+            .collect()
         })
         .await
     }

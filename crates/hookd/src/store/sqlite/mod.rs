@@ -316,6 +316,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_transformations.sql"),
     include_str!("schema_sealed_answers.sql"),
     include_str!("schema_integrations.sql"),
+    include_str!("schema_token_grants.sql"),
 ];
 
 fn migrate(connection: &Connection) -> Result<(), StoreError> {

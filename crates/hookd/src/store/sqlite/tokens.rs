@@ -7,11 +7,14 @@ use super::rows::{Cursor, from_micros, to_micros};
 use super::{SqliteStore, backend};
 use crate::domain::tokens::AppToken;
 use crate::domain::{AppId, Timestamp, TokenId};
-use crate::store::tokens::{TokenSelection, TokenStore};
+use crate::store::tokens::{
+    TokenSelection, TokenStore, grants_from_stored, stored_capabilities, stored_feature_flags,
+};
 use crate::store::{Page, PageRequest, StoreError};
 
 const TOKEN_COLUMNS: &str =
-    "id, app_id, name, read_only, session_id, created_at, expires_at, revoked";
+    "id, app_id, name, read_only, session_id, created_at, expires_at, revoked, feature_flags,
+     capabilities";
 
 #[async_trait]
 impl TokenStore for SqliteStore {
@@ -20,7 +23,8 @@ impl TokenStore for SqliteStore {
         self.write(move |c| {
             c.prepare_cached(
                 "INSERT INTO app_token (id, token_sha256, app_id, name, read_only, session_id,
-                 created_at, expires_at, revoked) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                 created_at, expires_at, revoked, feature_flags, capabilities)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             )
             .map_err(backend)?
             .execute(params![
@@ -33,6 +37,8 @@ impl TokenStore for SqliteStore {
                 to_micros(token.created_at),
                 token.expires_at.map(to_micros),
                 token.revoked,
+                stored_feature_flags(&token.grants),
+                stored_capabilities(&token.grants),
             ])
             .map_err(backend)?;
             Ok(())
@@ -157,5 +163,9 @@ fn token_row(row: &Row<'_>) -> rusqlite::Result<AppToken> {
         created_at: from_micros(row.get(5)?),
         expires_at: row.get::<_, Option<i64>>(6)?.map(from_micros),
         revoked: row.get(7)?,
+        grants: grants_from_stored(
+            &row.get::<_, String>(8)?,
+            row.get::<_, Option<String>>(9)?.as_deref(),
+        ),
     })
 }

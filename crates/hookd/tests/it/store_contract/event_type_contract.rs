@@ -3,6 +3,8 @@
 //! write nothing.
 
 use super::*;
+use std::collections::BTreeSet;
+
 use hookd::domain::EventType;
 use hookd::store::{ChangeRefused, EventTypeChange};
 
@@ -10,6 +12,7 @@ contract!(
     event_type_changes_read_and_write_in_one_step,
     concurrent_event_type_changes_keep_every_field,
     enforced_schema_flag_and_revision,
+    feature_flags_bound_what_a_listing_shows,
 );
 
 fn fields(description: &str) -> EventTypeFields {
@@ -142,7 +145,10 @@ async fn enforced_schema_flag_and_revision(store: Arc<dyn Store>) {
     let read = store.get_event_type(&name).await.unwrap().unwrap();
     assert_eq!(read.fields, enforcing);
     assert_eq!(read.revision, updated.revision);
-    let listed = store.list_event_types(page(10, None), false).await.unwrap();
+    let listed = store
+        .list_event_types(page(10, None), false, None)
+        .await
+        .unwrap();
     assert!(listed.items[0].fields.enforce_schema);
     assert_eq!(
         store.enforced_schema_revision(&name).await.unwrap(),
@@ -182,5 +188,67 @@ async fn enforced_schema_flag_and_revision(store: Arc<dyn Store>) {
     assert_eq!(
         store.enforced_schema_revision(&name).await.unwrap(),
         Some(recreated.revision)
+    );
+}
+
+/// `visible_flags` keeps the unflagged types and those whose flag is given, pages and all;
+/// `flagged_event_types` names every flagged one.
+async fn feature_flags_bound_what_a_listing_shows(store: Arc<dyn Store>) {
+    let now = t0();
+    for (name, flag) in [
+        ("flags.a", None),
+        ("flags.b", Some("beta")),
+        ("flags.c", Some("gamma")),
+        ("flags.d", None),
+        ("flags.e", Some("beta")),
+    ] {
+        let fields = EventTypeFields {
+            feature_flag: flag.map(str::to_owned),
+            ..fields("flagged")
+        };
+        store
+            .create_event_type(EventTypeName::parse(name).unwrap(), fields, now)
+            .await
+            .unwrap();
+    }
+    let names = |page: &Page<EventType>| {
+        page.items
+            .iter()
+            .map(|event_type| event_type.name.as_str().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let listed = |flags: Option<BTreeSet<String>>, limit, iterator| {
+        let store = store.clone();
+        async move {
+            store
+                .list_event_types(page(limit, iterator), false, flags.as_ref())
+                .await
+                .unwrap()
+        }
+    };
+    let all = listed(None, 10, None).await;
+    assert_eq!(names(&all).len(), 5);
+    let none = listed(Some(BTreeSet::new()), 10, None).await;
+    assert_eq!(names(&none), ["flags.a", "flags.d"]);
+    let beta: BTreeSet<String> = ["beta".to_owned()].into();
+    let first = listed(Some(beta.clone()), 2, None).await;
+    assert_eq!(names(&first), ["flags.a", "flags.b"]);
+    let rest = listed(Some(beta.clone()), 2, first.iterator.clone()).await;
+    assert_eq!(names(&rest), ["flags.d", "flags.e"]);
+    let both: BTreeSet<String> = ["beta".to_owned(), "gamma".to_owned()].into();
+    assert_eq!(names(&listed(Some(both), 10, None).await).len(), 5);
+    let mut flagged = store.flagged_event_types().await.unwrap();
+    flagged.sort();
+    let flagged: Vec<(&str, &str)> = flagged
+        .iter()
+        .map(|(name, flag)| (name.as_str(), flag.as_str()))
+        .collect();
+    assert_eq!(
+        flagged,
+        [
+            ("flags.b", "beta"),
+            ("flags.c", "gamma"),
+            ("flags.e", "beta")
+        ]
     );
 }

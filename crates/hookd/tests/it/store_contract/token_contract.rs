@@ -3,6 +3,7 @@
 
 use super::*;
 use hookd::domain::TokenId;
+use hookd::domain::grants::{Capability, Grants};
 use hookd::domain::tokens::{AppToken, IssuedToken};
 use hookd::store::TokenSelection;
 
@@ -66,6 +67,15 @@ async fn issue(
         created_at: now,
         expires_at,
         revoked: false,
+        // Odd tokens carry grants, so that every read below proves they round-trip.
+        grants: if byte.is_multiple_of(2) {
+            Grants::default()
+        } else {
+            Grants {
+                feature_flags: ["beta".to_owned(), "x.y-z".to_owned()].into(),
+                capabilities: Some([Capability::ViewBase, Capability::CreateAttempts].into()),
+            }
+        },
     };
     store
         .create_app_token(&record, issued.sha256)
