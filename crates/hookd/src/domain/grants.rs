@@ -156,18 +156,25 @@ pub fn parse_feature_flags(flags: Vec<String>) -> Result<BTreeSet<String>, Grant
         return Err(GrantsError::TooManyFlags);
     }
     for (index, flag) in flags.iter().enumerate() {
-        if flag.is_empty() {
-            return Err(GrantsError::EmptyFlag { index });
-        }
-        if flag.chars().count() > MAX_FEATURE_FLAG_LENGTH {
-            return Err(GrantsError::FlagTooLong { index });
-        }
-        let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
-        if !flag.chars().all(allowed) {
-            return Err(GrantsError::FlagCharacters { index });
-        }
+        check_feature_flag(flag, index)?;
     }
     Ok(flags.into_iter().collect())
+}
+
+/// Svix's rule for one feature flag, the flag being element `index` of its list: one to 256
+/// of `[a-zA-Z0-9-_.]`. Tokens and integrations both check flags with it.
+pub fn check_feature_flag(flag: &str, index: usize) -> Result<(), GrantsError> {
+    if flag.is_empty() {
+        return Err(GrantsError::EmptyFlag { index });
+    }
+    if flag.chars().count() > MAX_FEATURE_FLAG_LENGTH {
+        return Err(GrantsError::FlagTooLong { index });
+    }
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    if !flag.chars().all(allowed) {
+        return Err(GrantsError::FlagCharacters { index });
+    }
+    Ok(())
 }
 
 /// Svix's `capabilities`: known names, `ViewBase` among them.

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 
+use super::grants::check_feature_flag;
 use super::limits::{self, TextRule};
 use super::{AppId, IntegrationId, InvalidInput, Timestamp};
 
@@ -11,9 +12,8 @@ use super::{AppId, IntegrationId, InvalidInput, Timestamp};
 /// application tokens it decides nothing: a presented key is looked up by its hash alone.
 pub const INTEGRATION_KEY_PREFIX: &str = "integsk_";
 
-/// Svix's bounds on a feature flag set.
+/// Svix's bound on an integration's feature flag set (each flag follows `grants`' rule).
 pub const MAX_FEATURE_FLAGS: usize = 25;
-const MAX_FEATURE_FLAG_CHARS: usize = 256;
 
 /// An integration's name: 1 to 256 characters, on one line.
 pub const INTEGRATION_NAME: TextRule = TextRule {
@@ -74,9 +74,9 @@ impl FeatureFlags {
             });
         }
         for (index, flag) in flags.iter().enumerate() {
-            check_flag(flag).map_err(|error| InvalidFeatureFlags {
+            check_feature_flag(flag, index).map_err(|error| InvalidFeatureFlags {
                 index: Some(index),
-                error,
+                error: InvalidInput::new(error.to_string()),
             })?;
         }
         Ok(FeatureFlags(flags.into_iter().collect()))
@@ -99,23 +99,6 @@ impl FeatureFlags {
     pub fn as_set(&self) -> &BTreeSet<String> {
         &self.0
     }
-}
-
-fn check_flag(flag: &str) -> Result<(), InvalidInput> {
-    if flag.is_empty() || flag.chars().count() > MAX_FEATURE_FLAG_CHARS {
-        return Err(InvalidInput::new(format!(
-            "a feature flag must be 1 to {MAX_FEATURE_FLAG_CHARS} characters long"
-        )));
-    }
-    if !flag
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
-    {
-        return Err(InvalidInput::new(
-            "a feature flag may contain only letters, digits, '_', '.' and '-'",
-        ));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
