@@ -409,3 +409,63 @@ async fn both_bulk_replays_refuse_a_bad_event_type_with_the_same_error() {
     );
     assert_eq!(by_filter, by_endpoint);
 }
+
+#[tokio::test]
+async fn bulk_replays_and_recovery_leave_out_messages_whose_content_was_expunged() {
+    // Two failures; the first one's content is then expunged. A replay could only send `{}`
+    // for it (or fail), so the bulk replay, its dry run and recovery take the other one only,
+    // as a single resend or replay of it is refused.
+    let app = app_without_retries().await;
+    // Every attempt fails, so `kept` stays a failure for the recovery after the replay.
+    let receiver = Receiver::start(vec![Reply::status(500); 4]).await;
+    let (app_id, endpoint_id) = app.app_with_endpoint(&receiver.url).await;
+    let expunged = send_and_settle(&app, &app_id, "a").await;
+    let kept = send_and_settle(&app, &app_id, "a").await;
+    let (status, _) = app
+        .request(
+            reqwest::Method::DELETE,
+            &format!(
+                "/app/{app_id}/msg/{}/content",
+                expunged["id"].as_str().unwrap()
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    let since = expunged["timestamp"].clone();
+
+    let (status, counted) = app
+        .post(
+            &format!("/app/{app_id}/replay"),
+            json!({"since": since, "dryRun": true}),
+        )
+        .await;
+    assert_eq!((status, counted["count"].clone()), (200, json!(1)));
+    for path in [
+        format!("/app/{app_id}/replay"),
+        format!("/app/{app_id}/endpoint/{endpoint_id}/recover"),
+    ] {
+        let (status, task) = app.post(&path, json!({"since": since})).await;
+        assert_eq!(status, 202, "{path}: {task}");
+        let finished = wait_for_task(&app, task["id"].as_str().unwrap()).await;
+        assert_eq!(finished["status"], "finished", "{finished}");
+        assert_eq!(finished["data"]["messagesSent"], 1, "{path}: {finished}");
+        // Its attempt is recorded (a failure again) before the next task selects.
+        let kept_id = kept["id"].as_str().unwrap();
+        app.wait_for_attempts(&app_id, kept_id, SETTLE, |attempts| {
+            attempts.len() >= if path.ends_with("/replay") { 2 } else { 3 }
+        })
+        .await;
+    }
+    let received = receiver.wait_for(4, SETTLE).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        receiver.received().len(),
+        4,
+        "two originals, two replays of `kept`"
+    );
+    let kept_id = kept["id"].as_str().unwrap();
+    for replayed in &received[2..] {
+        assert_eq!(replayed.header("webhook-id"), kept_id);
+    }
+}

@@ -113,7 +113,7 @@ pub(super) async fn select_pairs(
     let sql = format!(
         "SELECT d.msg_id, d.endpoint_id, d.id, d.status FROM delivery d
          JOIN message m ON m.id = d.msg_id
-         WHERE m.app_id = $1 AND d.app_id = $1 AND m.created_at >= $2
+         WHERE m.app_id = $1 AND d.app_id = $1 AND m.created_at >= $2 AND m.payload IS NOT NULL
            AND ($3::bigint IS NULL OR m.created_at < $3)
            AND ($4::text IS NULL OR d.endpoint_id = $4)
            AND ($5::text[] IS NULL OR m.event_type = ANY($5))
@@ -186,6 +186,7 @@ async fn select_never_queued(
         "SELECT m.id, m.event_type, m.channels,
                 CASE WHEN $7::boolean THEN m.payload END, m.content_type FROM message m
          WHERE m.app_id = $1 AND m.created_at >= $2 AND ($3::bigint IS NULL OR m.created_at < $3)
+           AND m.payload IS NOT NULL
            AND ($4::text[] IS NULL OR m.event_type = ANY($4))
            AND ($5::text IS NULL OR m.id > $5)
            AND NOT EXISTS (SELECT 1 FROM delivery d
