@@ -62,10 +62,12 @@ impl SealedValueStore for PostgresStore {
                     reseal_endpoints(&transaction, &self.sealing, &after, limit).await?
                 }
                 SealedRows::Sources => {
-                    reseal_sources(&transaction, &self.sealing, &after, limit).await?
+                    let column = &SOURCE_CONFIGS;
+                    reseal_keyed(&transaction, &self.sealing, column, &after, limit).await?
                 }
                 SealedRows::IdempotentAnswers => {
-                    reseal_answers(&transaction, &self.sealing, &after, limit).await?
+                    let column = &SECRET_ANSWERS;
+                    reseal_keyed(&transaction, &self.sealing, column, &after, limit).await?
                 }
             };
             transaction.commit().await.map_err(backend)?;
@@ -144,73 +146,59 @@ async fn reseal_endpoints(
     Ok(batch)
 }
 
-async fn reseal_sources(
+/// One secret column with one value per row, keyed by a text id: where it is read (`$1` the
+/// id after which to start, `$2` the limit; the id and the value as text), where it is written
+/// back (as `reseal_value`'s `update`), and the place each value is bound to.
+struct KeyedColumn {
+    select: &'static str,
+    update: &'static str,
+    place: for<'a> fn(&'a str) -> Place<'a>,
+}
+
+const SOURCE_CONFIGS: KeyedColumn = KeyedColumn {
+    select: "SELECT id, config FROM ingest_source WHERE id > $1 ORDER BY id LIMIT $2",
+    update: "UPDATE ingest_source SET config = $3 WHERE id = $1 AND config = $2",
+    place: |id| Place::source_config(id),
+};
+
+/// Answers are JSON text in a `bytea` column: read and compared as text, written back as bytes.
+const SECRET_ANSWERS: KeyedColumn = KeyedColumn {
+    select: "SELECT key, convert_from(body, 'UTF8') FROM idempotency
+             WHERE holds_secrets AND key > $1 ORDER BY key LIMIT $2",
+    update: "UPDATE idempotency SET body = convert_to($3, 'UTF8')
+             WHERE key = $1 AND body = convert_to($2, 'UTF8')",
+    place: |key| Place::idempotent_answer(key),
+};
+
+async fn reseal_keyed(
     c: &impl GenericClient,
     sealing: &Sealing,
+    column: &KeyedColumn,
     after: &str,
     limit: usize,
 ) -> Result<ResealBatch, StoreError> {
     let rows = c
-        .query(
-            "SELECT id, config FROM ingest_source WHERE id > $1 ORDER BY id LIMIT $2",
-            &[&after, &limit_parameter(limit)],
-        )
+        .query(column.select, &[&after, &limit_parameter(limit)])
         .await
         .map_err(backend)?;
     let mut batch = ResealBatch::default();
     let mut ids = Vec::with_capacity(rows.len());
     for row in &rows {
         let id: String = get(row, 0)?;
-        let config: String = get(row, 1)?;
+        let value: String = get(row, 1)?;
         reseal_value(
             c,
             sealing,
             &mut batch,
-            Place::source_config(&id),
-            "UPDATE ingest_source SET config = $3 WHERE id = $1 AND config = $2",
+            (column.place)(&id),
+            column.update,
             &id,
-            &config,
+            &value,
         )
         .await?;
         ids.push(id);
     }
     batch.ends_after(ids.len(), ids.last(), limit);
-    Ok(batch)
-}
-
-async fn reseal_answers(
-    c: &impl GenericClient,
-    sealing: &Sealing,
-    after: &str,
-    limit: usize,
-) -> Result<ResealBatch, StoreError> {
-    let rows = c
-        .query(
-            "SELECT key, convert_from(body, 'UTF8') FROM idempotency
-             WHERE holds_secrets AND key > $1 ORDER BY key LIMIT $2",
-            &[&after, &limit_parameter(limit)],
-        )
-        .await
-        .map_err(backend)?;
-    let mut batch = ResealBatch::default();
-    let mut keys = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let key: String = get(row, 0)?;
-        let body: String = get(row, 1)?;
-        reseal_value(
-            c,
-            sealing,
-            &mut batch,
-            Place::idempotent_answer(&key),
-            "UPDATE idempotency SET body = convert_to($3, 'UTF8')
-             WHERE key = $1 AND body = convert_to($2, 'UTF8')",
-            &key,
-            &body,
-        )
-        .await?;
-        keys.push(key);
-    }
-    batch.ends_after(keys.len(), keys.last(), limit);
     Ok(batch)
 }
 

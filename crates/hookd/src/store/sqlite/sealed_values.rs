@@ -36,8 +36,10 @@ impl SealedValueStore for SqliteStore {
                 .map_err(backend)?;
             match rows {
                 SealedRows::Endpoints => reseal_endpoints(c, &sealing, &after, limit),
-                SealedRows::Sources => reseal_sources(c, &sealing, &after, limit),
-                SealedRows::IdempotentAnswers => reseal_answers(c, &sealing, &after, limit),
+                SealedRows::Sources => reseal_keyed(c, &sealing, &SOURCE_CONFIGS, &after, limit),
+                SealedRows::IdempotentAnswers => {
+                    reseal_keyed(c, &sealing, &SECRET_ANSWERS, &after, limit)
+                }
             }
         })
         .await
@@ -131,14 +133,39 @@ fn reseal_endpoints(
     Ok(batch)
 }
 
-fn reseal_sources(
+/// One secret column with one value per row, keyed by a text id: where it is read
+/// (`?1` the id after which to start, `?2` the limit; the id and the value as text), where it is
+/// written back (as `reseal_value`'s `update`), and the place each value is bound to.
+struct KeyedColumn {
+    select: &'static str,
+    update: &'static str,
+    place: for<'a> fn(&'a str) -> Place<'a>,
+}
+
+const SOURCE_CONFIGS: KeyedColumn = KeyedColumn {
+    select: "SELECT id, config FROM ingest_source WHERE id > ?1 ORDER BY id LIMIT ?2",
+    update: "UPDATE ingest_source SET config = ?3 WHERE id = ?1 AND config = ?2",
+    place: |id| Place::source_config(id),
+};
+
+/// Answers are JSON text in a BLOB column: read and compared as text, written back as bytes.
+const SECRET_ANSWERS: KeyedColumn = KeyedColumn {
+    select: "SELECT key, CAST(body AS TEXT) FROM idempotency WHERE holds_secrets AND key > ?1
+             ORDER BY key LIMIT ?2",
+    update: "UPDATE idempotency SET body = CAST(?3 AS BLOB)
+             WHERE key = ?1 AND body = CAST(?2 AS BLOB)",
+    place: |key| Place::idempotent_answer(key),
+};
+
+fn reseal_keyed(
     c: &Connection,
     sealing: &Sealing,
+    column: &KeyedColumn,
     after: &str,
     limit: usize,
 ) -> Result<ResealBatch, StoreError> {
     let rows: Vec<(String, String)> = c
-        .prepare_cached("SELECT id, config FROM ingest_source WHERE id > ?1 ORDER BY id LIMIT ?2")
+        .prepare_cached(column.select)
         .map_err(backend)?
         .query_map(params![after, limit_parameter(limit)], |row| {
             Ok((row.get(0)?, row.get(1)?))
@@ -147,54 +174,18 @@ fn reseal_sources(
         .collect::<Result<_, _>>()
         .map_err(backend)?;
     let mut batch = ResealBatch::default();
-    for (id, config) in &rows {
+    for (id, value) in &rows {
         reseal_value(
             c,
             sealing,
             &mut batch,
-            Place::source_config(id),
-            "UPDATE ingest_source SET config = ?3 WHERE id = ?1 AND config = ?2",
+            (column.place)(id),
+            column.update,
             id,
-            config,
+            value,
         )?;
     }
     batch.ends_after(rows.len(), rows.last().map(|(id, _)| id), limit);
-    Ok(batch)
-}
-
-fn reseal_answers(
-    c: &Connection,
-    sealing: &Sealing,
-    after: &str,
-    limit: usize,
-) -> Result<ResealBatch, StoreError> {
-    let rows: Vec<(String, Vec<u8>)> = c
-        .prepare_cached(
-            "SELECT key, body FROM idempotency WHERE holds_secrets AND key > ?1
-             ORDER BY key LIMIT ?2",
-        )
-        .map_err(backend)?
-        .query_map(params![after, limit_parameter(limit)], |row| {
-            Ok((row.get(0)?, row.get(1)?))
-        })
-        .map_err(backend)?
-        .collect::<Result<_, _>>()
-        .map_err(backend)?;
-    let mut batch = ResealBatch::default();
-    for (key, body) in &rows {
-        let body = std::str::from_utf8(body).map_err(backend)?;
-        reseal_value(
-            c,
-            sealing,
-            &mut batch,
-            Place::idempotent_answer(key),
-            "UPDATE idempotency SET body = CAST(?3 AS BLOB)
-             WHERE key = ?1 AND body = CAST(?2 AS BLOB)",
-            key,
-            body,
-        )?;
-    }
-    batch.ends_after(rows.len(), rows.last().map(|(key, _)| key), limit);
     Ok(batch)
 }
 
