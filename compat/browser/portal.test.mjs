@@ -3,7 +3,8 @@
 // site than hookd's 127.0.0.1), and with a portal name, logo file and primary colour. The parent
 // frames a portal link; inside the frame the portal signs in and is used; a form the parent
 // posts to hookd on its own (without the CSRF token) is refused. Screenshots as in
-// dashboard.test.mjs (portal-embedded.png, portal-branded.png).
+// dashboard.test.mjs (portal-embedded.png, portal-branded.png, portal-capabilities.png: a session
+// restricted to ViewBase and ViewEndpointSecret, without the buttons it may not use).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -208,5 +209,37 @@ test('the portal wears the brand: name, logo and colour', async () => {
     .evaluate((button) => getComputedStyle(button).backgroundColor);
   assert.notEqual(adminPrimary, 'rgb(10, 125, 90)');
   await admin.close();
+  await context.close();
+});
+
+test('a restricted portal session sees only the buttons its capabilities allow', async () => {
+  // ViewBase and ViewEndpointSecret: it reads and may reveal a secret, nothing else.
+  const access = await api('POST', '/auth/app-portal-access/customer-42', {
+    capabilities: ['ViewBase', 'ViewEndpointSecret'],
+  });
+  const application = await api('GET', '/app/customer-42');
+  const endpoints = await api('GET', '/app/customer-42/endpoint');
+  const endpoint = endpoints.data.find((each) => each.description === 'Existing receiver');
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  await page.goto(access.url);
+  await page.waitForURL(/\/apps\//);
+  await page.getByText('Existing receiver').waitFor();
+  const button = (name) => page.getByRole('button', { name, exact: true });
+  for (const absent of ['Add endpoint', 'Send test event']) {
+    assert.equal(await button(absent).count(), 0, `no "${absent}" on the application page`);
+  }
+  await page.goto(`${base}/apps/${application.id}/endpoints/${endpoint.id}`);
+  await button('Reveal secret').waitFor();
+  for (const absent of ['Rotate secret', 'Save changes', 'Disable endpoint', 'Set header']) {
+    assert.equal(await button(absent).count(), 0, `no "${absent}" on the endpoint page`);
+  }
+  // What it shows works: the secret is revealed.
+  await button('Reveal secret').click();
+  await page.locator('[data-testid=secret]', { hasText: 'whsec_' }).waitFor();
+  await page.screenshot({ path: join(screenshots, 'portal-capabilities.png'), fullPage: true });
+  await page.goto(`${base}/apps/${application.id}/dead-letters`);
+  await button('Dry run').waitFor();
+  assert.equal(await button('Replay').count(), 0, 'no "Replay" without CreateAttempts');
   await context.close();
 });

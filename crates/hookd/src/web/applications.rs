@@ -241,7 +241,11 @@ async fn render_show(ctx: &WebContext, session: &Session, app_id: &str) -> OpRes
     let principal = &session.principal;
     let app = applications::get(&ctx.ops, principal, app_id).await?;
     let health = AppHealth::read(&ctx.ops, principal, &app).await?;
-    let test_form = test_event_form(ctx, session, &app).await?;
+    let test_form = if session.may_post("/apps/{app_id}/test-event") {
+        Some(test_event_form(ctx, session, &app).await?)
+    } else {
+        None
+    };
     let base = format!("/apps/{}", app.id);
     let content = html! {
         (layout::crumbs(&[("Applications", Some("/".to_owned())), (&app.name, None)]))
@@ -282,7 +286,7 @@ async fn render_show(ctx: &WebContext, session: &Session, app_id: &str) -> OpRes
             }
         }
         div class="grid-2" {
-            section class="card" {
+            @if session.may_post("/apps/{app_id}/endpoints") { section class="card" {
                 div class="card-header" { h2 { "Add an endpoint" } }
                 form class="form-stack" method="post" action={ (base) "/endpoints" } hx-post={ (base) "/endpoints" } hx-target="#new-endpoint-result" {
                     (layout::csrf_field(session))
@@ -292,8 +296,8 @@ async fn render_show(ctx: &WebContext, session: &Session, app_id: &str) -> OpRes
                     button class="button primary" type="submit" { "Add endpoint" }
                     div id="new-endpoint-result" {}
                 }
-            }
-            (test_form)
+            } }
+            @if let Some(test_form) = test_form { (test_form) }
         }
     };
     Ok(layout::page(

@@ -48,11 +48,14 @@ async fn render(ctx: &WebContext, session: &Session, app_id: &str) -> OpResult<M
     .items;
     let list = dead_letter_list(ctx, session, app.id.as_str()).await?;
     let base = format!("/apps/{}", app.id);
+    // A portal session sees only the buttons its capabilities (and read-only flag) allow.
+    let may_dry_run = session.may_post("/apps/{app_id}/dead-letters/dry-run");
+    let may_replay = session.may_post("/apps/{app_id}/dead-letters/replay");
     let content = html! {
         (layout::crumbs(&[("Applications", Some("/".to_owned())), (&app.name, Some(base.clone())), ("Dead letters", None)]))
         (layout::heading("Dead letters", Some(html! { "Messages whose latest delivery ran out of retries, or waits behind a disabled endpoint." }), None))
         div hx-get={ (base) "/dead-letters/list" } hx-trigger="every 3s" hx-swap="innerHTML" { (list) }
-        section class="card" {
+        @if may_dry_run || may_replay { section class="card" {
             div class="card-header" { h2 { "Replay" } }
             p class="muted" { "Queues one new delivery for every selected pair. Check the count first with a dry run." }
             form class="form-inline" method="post" action={ (base) "/dead-letters/replay" } hx-post={ (base) "/dead-letters/replay" } hx-target="#replay-result" {
@@ -72,11 +75,15 @@ async fn render(ctx: &WebContext, session: &Session, app_id: &str) -> OpResult<M
                 }
                 label { "Event type (optional)" input name="event_type" type="text"; }
                 label { "Since (UTC, optional)" input name="since" type="datetime-local"; }
-                button class="button" type="button" hx-post={ (base) "/dead-letters/dry-run" } hx-target="#replay-result" { "Dry run" }
-                button class="button primary" type="submit" { "Replay" }
+                @if may_dry_run {
+                    button class="button" type="button" hx-post={ (base) "/dead-letters/dry-run" } hx-target="#replay-result" { "Dry run" }
+                }
+                @if may_replay {
+                    button class="button primary" type="submit" { "Replay" }
+                }
             }
             div id="replay-result" {}
-        }
+        } }
     };
     Ok(layout::page(
         session,

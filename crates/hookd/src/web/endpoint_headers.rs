@@ -104,10 +104,14 @@ fn refused(mut response: Response) -> Response {
     response
 }
 
-/// The card: every header with a remove button, and a form for one more.
+/// The card: every header with a remove button, and a form for one more (both only for a
+/// session that may change them).
 pub fn card(session: &Session, base: &str, headers: &BTreeMap<String, String>) -> Markup {
     let set = format!("{base}/headers");
     let remove = format!("{base}/headers/remove");
+    // Setting and removing need the same capability (`PAGE_NEEDS`).
+    let may_change = session.may_post("/apps/{app_id}/endpoints/{endpoint_id}/headers")
+        && session.may_post("/apps/{app_id}/endpoints/{endpoint_id}/headers/remove");
     html! {
         section class="card" id="custom-headers" data-testid="custom-headers" {
             div class="card-header" { h2 { "Custom headers" } }
@@ -116,7 +120,7 @@ pub fn card(session: &Session, base: &str, headers: &BTreeMap<String, String>) -
                 (layout::empty("No custom headers."))
             } @else {
                 table class="table compact" {
-                    thead { tr { th { "Header" } th { "Value" } th {} } }
+                    thead { tr { th { "Header" } th { "Value" } @if may_change { th {} } } }
                     tbody {
                         @for (name, value) in headers {
                             tr data-testid="custom-header" {
@@ -125,23 +129,25 @@ pub fn card(session: &Session, base: &str, headers: &BTreeMap<String, String>) -
                                     @if is_sensitive(name) { span class="muted" { "hidden" } }
                                     @else { code { (value) } }
                                 }
-                                td {
+                                @if may_change { td {
                                     form method="post" action=(remove) hx-post=(remove) hx-target="#custom-headers" hx-swap="outerHTML" {
                                         (layout::csrf_field(session))
                                         input type="hidden" name="name" value=(name);
                                         button class="button danger button-small" type="submit" { "Remove" }
                                     }
-                                }
+                                } }
                             }
                         }
                     }
                 }
             }
-            form class="form-inline header-form" method="post" action=(set) hx-post=(set) hx-target="#custom-headers" hx-swap="outerHTML" {
-                (layout::csrf_field(session))
-                input name="name" type="text" placeholder="X-Header-Name" aria-label="Header name" required;
-                input name="value" type="text" placeholder="value" aria-label="Header value";
-                button class="button" type="submit" { "Set header" }
+            @if may_change {
+                form class="form-inline header-form" method="post" action=(set) hx-post=(set) hx-target="#custom-headers" hx-swap="outerHTML" {
+                    (layout::csrf_field(session))
+                    input name="name" type="text" placeholder="X-Header-Name" aria-label="Header name" required;
+                    input name="value" type="text" placeholder="value" aria-label="Header value";
+                    button class="button" type="submit" { "Set header" }
+                }
             }
             div id="custom-headers-result" {}
         }

@@ -294,6 +294,8 @@ async fn render(
                 .join(", ")
         })
         .unwrap_or_default();
+    let may_reveal = session.may_post("/apps/{app_id}/endpoints/{endpoint_id}/secret");
+    let may_rotate = session.may_post("/apps/{app_id}/endpoints/{endpoint_id}/secret/rotate");
     let content = html! {
         (layout::crumbs(&[("Applications", Some("/".to_owned())), (&app.name, Some(format!("/apps/{}", app.id))), ("Endpoint", None)]))
         (layout::heading(fields.url.as_str(), Some(html! {
@@ -301,7 +303,7 @@ async fn render(
             @if fields.disabled { (layout::badge("muted", "disabled")) }
             @else if health.is_failing(&endpoint) { (layout::badge("bad", "failing")) }
             @else { (layout::badge("ok", "active")) }
-        }), Some(html! {
+        }), session.may_post("/apps/{app_id}/endpoints/{endpoint_id}/disabled").then(|| html! {
             form method="post" action={ (base) "/disabled" } hx-post={ (base) "/disabled" } hx-target="#endpoint-actions-result" {
                 (layout::csrf_field(session))
                 @if fields.disabled {
@@ -328,15 +330,21 @@ async fn render(
         div class="grid-2" {
             section class="card" {
                 div class="card-header" { h2 { "Settings" } }
-                form class="form-stack" method="post" action=(base) hx-post=(base) hx-target="#endpoint-settings-result" {
-                    (layout::csrf_field(session))
-                    label { "URL" input name="url" type="url" required value=(fields.url.as_str()); }
-                    label { "Description" input name="description" type="text" value=(fields.description); }
-                    label { "Event types (comma-separated, empty for all)" input name="event_types" type="text" value=(event_types); }
-                    button class="button primary" type="submit" { "Save changes" }
-                    div id="endpoint-settings-result" {}
+                @if session.may_post("/apps/{app_id}/endpoints/{endpoint_id}") {
+                    form class="form-stack" method="post" action=(base) hx-post=(base) hx-target="#endpoint-settings-result" {
+                        (layout::csrf_field(session))
+                        label { "URL" input name="url" type="url" required value=(fields.url.as_str()); }
+                        label { "Description" input name="description" type="text" value=(fields.description); }
+                        label { "Event types (comma-separated, empty for all)" input name="event_types" type="text" value=(event_types); }
+                        button class="button primary" type="submit" { "Save changes" }
+                        div id="endpoint-settings-result" {}
+                    }
                 }
                 dl class="facts" {
+                    @if !session.may_post("/apps/{app_id}/endpoints/{endpoint_id}") {
+                        dt { "URL" } dd { code { (fields.url.as_str()) } }
+                        dt { "Description" } dd { (fields.description) }
+                    }
                     dt { "Filter" } dd { (event_type_filter(&endpoint)) }
                     dt { "Version" } dd { (fields.version) }
                     dt { "Created" } dd { (layout::time(endpoint.created_at)) }
@@ -346,16 +354,26 @@ async fn render(
             div class="stack" {
                 section class="card" {
                     div class="card-header" { h2 { "Signing secret" } }
-                    p class="muted" { "Receivers verify each request's " code { "webhook-signature" } " with this secret. It is shown only when you ask." }
+                    @if may_reveal {
+                        p class="muted" { "Receivers verify each request's " code { "webhook-signature" } " with this secret. It is shown only when you ask." }
+                    } @else {
+                        p class="muted" { "Receivers verify each request's " code { "webhook-signature" } " with this secret. This session may not see it." }
+                    }
                     div id="secret-box" class="secret masked" { code class="secret-value" { "whsec_••••••••••••••••••••••••" } }
-                    div class="button-row" {
-                        form method="post" action={ (base) "/secret" } hx-post={ (base) "/secret" } hx-target="#secret-box" hx-swap="outerHTML" {
-                            (layout::csrf_field(session))
-                            button class="button" type="submit" { "Reveal secret" }
-                        }
-                        form method="post" action={ (base) "/secret/rotate" } hx-post={ (base) "/secret/rotate" } hx-target="#secret-box" hx-swap="outerHTML" {
-                            (layout::csrf_field(session))
-                            button class="button" type="submit" hx-confirm="Rotate the secret? The current one keeps working for 24 hours." { "Rotate secret" }
+                    @if may_reveal || may_rotate {
+                        div class="button-row" {
+                            @if may_reveal {
+                                form method="post" action={ (base) "/secret" } hx-post={ (base) "/secret" } hx-target="#secret-box" hx-swap="outerHTML" {
+                                    (layout::csrf_field(session))
+                                    button class="button" type="submit" { "Reveal secret" }
+                                }
+                            }
+                            @if may_rotate {
+                                form method="post" action={ (base) "/secret/rotate" } hx-post={ (base) "/secret/rotate" } hx-target="#secret-box" hx-swap="outerHTML" {
+                                    (layout::csrf_field(session))
+                                    button class="button" type="submit" hx-confirm="Rotate the secret? The current one keeps working for 24 hours." { "Rotate secret" }
+                                }
+                            }
                         }
                     }
                 }

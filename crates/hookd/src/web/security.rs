@@ -11,7 +11,6 @@ use subtle::ConstantTimeEq;
 
 use super::WebContext;
 use super::layout;
-use super::page_need;
 use super::portal::DASHBOARD_CSP;
 use super::session::Session;
 use crate::ops::Principal;
@@ -87,11 +86,12 @@ pub async fn require_csrf_token(request: Request, next: Next) -> Response {
         .unwrap_or_default();
     let Some((expected, read_only, allowed)) =
         request.extensions().get::<Session>().map(|session| {
-            let (read_only, allowed) = match &session.principal {
-                Principal::App(scope) => (scope.read_only, scope.grants.allows(page_need(&page))),
-                Principal::Admin => (false, true),
-            };
-            (session.csrf_token.clone(), read_only, allowed)
+            let read_only = matches!(&session.principal, Principal::App(scope) if scope.read_only);
+            (
+                session.csrf_token.clone(),
+                read_only,
+                session.may_post(&page),
+            )
         })
     else {
         return refusal("There is no session for this request.");
@@ -119,7 +119,7 @@ pub async fn require_csrf_token(request: Request, next: Next) -> Response {
     if !matches {
         return refusal("The form's security token is missing or out of date: reload the page.");
     }
-    if read_only && parts.uri.path() != "/logout" {
+    if read_only && !allowed {
         return refusal("This session is read-only.");
     }
     if !allowed {

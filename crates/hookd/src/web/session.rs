@@ -21,6 +21,7 @@ use subtle::ConstantTimeEq;
 
 use super::WebContext;
 use super::layout;
+use super::page_need;
 use super::portal::PortalPresentation;
 use super::security::PortalPage;
 use crate::ops::Principal;
@@ -45,6 +46,20 @@ pub struct Session {
 impl Session {
     pub fn is_portal(&self) -> bool {
         self.portal.is_some()
+    }
+
+    /// Whether this session may send the state-changing page whose route is `page` (a route
+    /// of `PAGE_NEEDS`, such as `/apps/{app_id}/endpoints`): a read-only session only
+    /// `/logout`, a portal session what its capabilities allow (`Grants::allows`, as the API).
+    /// `security::require_csrf_token` refuses by it, and the pages show only the forms it
+    /// allows.
+    pub fn may_post(&self, page: &str) -> bool {
+        match &self.principal {
+            Principal::Admin => true,
+            Principal::App(scope) => {
+                (!scope.read_only || page == "/logout") && scope.grants.allows(page_need(page))
+            }
+        }
     }
 }
 

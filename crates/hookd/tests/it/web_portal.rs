@@ -471,3 +471,99 @@ async fn a_portal_session_has_its_tokens_capabilities_and_flags() {
         assert!(!listing.contains("hidden.kind"), "the flag hides the type");
     }
 }
+
+/// The pages show a portal session only the buttons and forms its capabilities allow (the
+/// same `Grants::allows` that refuses the rest with 403): per capability list, which of the
+/// application's, endpoint's and dead-letter page's actions are there.
+#[tokio::test]
+async fn the_pages_show_only_what_the_sessions_capabilities_allow() {
+    let app = TestApp::spawn().await;
+    let own = create_application(&app, "Own").await;
+    let (status, endpoint) = app
+        .post(
+            &format!("/app/{own}/endpoint"),
+            serde_json::json!({"url": "https://example.com/hook"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{endpoint}");
+    let endpoint_id = endpoint["id"].as_str().unwrap().to_owned();
+    // (page, what marks the action) in the order of each row's expectations.
+    let app_page = format!("/apps/{own}");
+    let endpoint_page = format!("/apps/{own}/endpoints/{endpoint_id}");
+    let dead_letters = format!("/apps/{own}/dead-letters");
+    let actions = [
+        (&app_page, "Add endpoint</button>"),
+        (&app_page, "Send test event</button>"),
+        (&endpoint_page, "Save changes</button>"),
+        (&endpoint_page, "Disable endpoint</button>"),
+        (&endpoint_page, "Set header</button>"),
+        (&endpoint_page, "Reveal secret</button>"),
+        (&endpoint_page, "Rotate secret</button>"),
+        (&dead_letters, "Replay</button>"),
+    ];
+    let (t, f) = (true, false);
+    let rows: [(Option<&[&str]>, [bool; 8]); 8] = [
+        (Some(&["ViewBase"]), [f, f, f, f, f, f, f, f]),
+        (
+            Some(&["ViewBase", "ViewEndpointSecret"]),
+            [f, f, f, f, f, t, f, f],
+        ),
+        (
+            Some(&["ViewBase", "ManageEndpointSecret"]),
+            [f, f, f, f, f, t, t, f],
+        ),
+        (
+            Some(&["ViewBase", "CreateAttempts"]),
+            [f, t, f, f, f, f, f, t],
+        ),
+        (
+            Some(&["ViewBase", "ManageTransformations"]),
+            [f, f, f, f, f, f, f, f],
+        ),
+        (
+            Some(&["ViewBase", "ManageEndpoint"]),
+            [t, f, t, t, t, t, t, f],
+        ),
+        (None, [t; 8]),
+        // A read-only token with every capability: still nothing to send.
+        (
+            Some(&["ViewBase", "ManageEndpoint", "CreateAttempts", "readOnly"]),
+            [f; 8],
+        ),
+    ];
+    for (capabilities, expected) in rows {
+        let body = match capabilities {
+            Some(names) if names.contains(&"readOnly") => {
+                let capabilities = &names[..names.len() - 1];
+                serde_json::json!({"capabilities": capabilities, "readOnly": true})
+            }
+            Some(capabilities) => serde_json::json!({"capabilities": capabilities}),
+            None => serde_json::json!({}),
+        };
+        let (status, access) = app
+            .post(&format!("/auth/app-portal-access/{own}"), body)
+            .await;
+        assert_eq!(status, 200, "{access}");
+        let (_, cookie) =
+            sign_in_at(&app, "/portal/login", access["token"].as_str().unwrap()).await;
+        let cookie = pair(&cookie.expect("cookie"));
+        let mut pages = std::collections::HashMap::new();
+        for page in [&app_page, &endpoint_page, &dead_letters] {
+            let response = get(&app, page, &cookie).await;
+            assert_eq!(response.status(), 200, "{capabilities:?} {page}");
+            pages.insert(page, response.text().await.unwrap());
+        }
+        for ((page, marker), shown) in actions.iter().zip(expected) {
+            assert_eq!(
+                pages[page].contains(marker),
+                shown,
+                "{capabilities:?}: {marker} on {page}"
+            );
+        }
+        let read_only = capabilities.is_some_and(|names| names.contains(&"readOnly"));
+        assert_eq!(
+            pages[&dead_letters].contains("Dry run</button>"),
+            !read_only
+        );
+    }
+}
