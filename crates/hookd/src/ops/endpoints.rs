@@ -12,6 +12,7 @@ use super::endpoint_secrets::{generate_secret, parse_secret};
 use super::endpoint_targets::refuse_blocked_host;
 use super::event_types::{self, refuse_hidden_subscriptions};
 use super::scope::{self, AppRef, ENDPOINT_NOT_FOUND};
+use super::transformations;
 use super::{OpError, OpResult, Ops, Principal, UPSERT_ROUNDS, Upserted, saved};
 use crate::domain::{
     Application, Endpoint, EndpointFields, EndpointId, EndpointUrl, EventTypeName, Uid,
@@ -81,6 +82,31 @@ fn refuse_polling_outside_applications(app: AppRef<'_>, url: &EndpointUrl) -> Op
     Ok(())
 }
 
+/// A polling endpoint's poller serves the raw payload, so an endpoint whose transformation is
+/// enabled cannot become one (`transformations::patch` refuses the other way round). The
+/// check is made before the write: a transformation enabled concurrently is not seen.
+async fn refuse_transformed_polling(
+    ops: &Ops,
+    app: &Application,
+    endpoint: &str,
+    url: &EndpointUrl,
+) -> OpResult<()> {
+    if !url.is_polling() {
+        return Ok(());
+    }
+    let Some(current) = ops.store.get_endpoint(&app.id, endpoint).await? else {
+        return Ok(());
+    };
+    if !current.fields.url.is_polling() && transformations::is_active(ops, app, &current).await? {
+        return Err(OpError::invalid_body(
+            &["url"],
+            "an endpoint with an enabled transformation cannot become a polling endpoint: its \
+             poller serves the message as it was sent (disable the transformation first)",
+        ));
+    }
+    Ok(())
+}
+
 /// A page of `app`'s endpoints.
 pub async fn list(
     ops: &Ops,
@@ -117,6 +143,7 @@ pub async fn upsert(
 ) -> OpResult<Upserted<Endpoint>> {
     refuse_polling_outside_applications(app, &fields.url)?;
     let app = scope::application(ops, principal, app).await?;
+    refuse_transformed_polling(ops, &app, endpoint, &fields.url).await?;
     let hidden = event_types::hidden_from(ops, principal).await?;
     // Every PUT names its URL, and a name may resolve elsewhere now than when it was last
     // checked, so the host is checked even when it did not change (before the write: it is DNS).
@@ -165,6 +192,7 @@ pub async fn modify(
     }
     let app = scope::application(ops, principal, app).await?;
     if let Some(url) = new_url {
+        refuse_transformed_polling(ops, &app, endpoint, url).await?;
         refuse_blocked_host(ops, url).await?;
     }
     let hidden = event_types::hidden_from(ops, principal).await?;

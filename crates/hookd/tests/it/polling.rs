@@ -428,3 +428,83 @@ async fn polled_once_while_sent(nodes: &[&TestApp], sink: &str) {
     assert_eq!(unique, accepted, "every accepted message was served");
     assert_eq!(seen.len(), senders * per_sender);
 }
+
+/// A polling endpoint serves the payload as sent, so it cannot have an enabled transformation:
+/// enabling one on it is a 422 naming `enabled`, and an endpoint with one cannot become a
+/// polling endpoint (a 422 naming `url`); nothing is changed.
+#[tokio::test]
+async fn a_polling_endpoint_refuses_an_enabled_transformation() {
+    let app = TestApp::spawn().await;
+    let sink = polling_endpoint(&app, "shop", json!({})).await;
+    let code = "function handler(webhook) { webhook.payload = {}; return webhook; }";
+    let sink_transformation = format!("/app/shop/endpoint/{sink}/transformation");
+    for (body, refused) in [
+        (json!({"code": code, "enabled": true}), true),
+        // Code may be kept while the transformation is disabled...
+        (json!({"code": code}), false),
+        // ...but not enabled.
+        (json!({"enabled": true}), true),
+    ] {
+        let (status, answer) = app
+            .request(Method::PATCH, &sink_transformation, Some(body.clone()))
+            .await;
+        if !refused {
+            assert_eq!(status, 204, "{body}: {answer}");
+            continue;
+        }
+        assert_eq!(status, 422, "{body}: {answer}");
+        assert_eq!(
+            answer["detail"][0]["loc"],
+            json!(["body", "enabled"]),
+            "{answer}"
+        );
+    }
+    let (status, stored) = app.get(&sink_transformation).await;
+    assert_eq!(status, 200, "{stored}");
+    assert_eq!(
+        (&stored["code"], &stored["enabled"]),
+        (&json!(code), &json!(false)),
+        "{stored}"
+    );
+
+    let (status, push) = app
+        .post("/app/shop/endpoint", json!({"url": "http://127.0.0.1:9/x"}))
+        .await;
+    assert_eq!(status, 201, "{push}");
+    let push = push["id"].as_str().unwrap().to_owned();
+    let push_path = format!("/app/shop/endpoint/{push}");
+    let (status, answer) = app
+        .request(
+            Method::PATCH,
+            &format!("{push_path}/transformation"),
+            Some(json!({"code": code, "enabled": true})),
+        )
+        .await;
+    assert_eq!(status, 204, "{answer}");
+    for method in [Method::PATCH, Method::PUT] {
+        let (status, answer) = app
+            .request(method.clone(), &push_path, Some(json!({"url": "polling:"})))
+            .await;
+        assert_eq!(status, 422, "{method}: {answer}");
+        assert_eq!(
+            answer["detail"][0]["loc"],
+            json!(["body", "url"]),
+            "{answer}"
+        );
+    }
+    let (_, endpoint) = app.get(&push_path).await;
+    assert_eq!(endpoint["url"], "http://127.0.0.1:9/x", "{endpoint}");
+
+    let (status, _) = app
+        .request(
+            Method::PATCH,
+            &format!("{push_path}/transformation"),
+            Some(json!({"enabled": false})),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (status, answer) = app
+        .request(Method::PATCH, &push_path, Some(json!({"url": "polling:"})))
+        .await;
+    assert_eq!(status, 200, "{answer}");
+}
