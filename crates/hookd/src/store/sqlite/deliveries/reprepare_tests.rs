@@ -1,0 +1,60 @@
+//! The delivery statements run once per claim or per delivery are planned once: running one
+//! again with new values does not make SQLite re-prepare it. A status bound as a parameter did,
+//! on every run, because the planner checks the bound value against the partial indexes'
+//! `WHERE status = 1` and then marks the statement to be re-prepared whenever it is rebound.
+
+use rusqlite::types::Value;
+use rusqlite::{Connection, StatementStatus, params_from_iter};
+
+use super::super::{migrate, open_connection};
+use super::claim::{DUE_DELIVERIES_SQL, ENDPOINT_ROW_SQL, HEAD_SQL};
+use super::leases::{RELEASE_SQL, RENEW_SQL};
+use super::{EARLIEST_DUE_SQL, MAKE_DUE_NOW_SQL, ORDERED_HEAD_DUE_SQL, PARK_ENDPOINT_SQL};
+
+const RUNS: i32 = 4;
+
+/// How many times SQLite re-prepared `sql` over `RUNS` runs, each binding new values.
+fn reprepares(c: &Connection, sql: &str) -> i32 {
+    let mut statement = c.prepare(sql).unwrap();
+    let count = statement.parameter_count();
+    for run in 0..RUNS {
+        let values = (0..count).map(|i| Value::Integer(i64::from(run) + i as i64));
+        let mut rows = statement.query(params_from_iter(values)).unwrap();
+        while rows.next().unwrap().is_some() {}
+    }
+    statement.get_status(StatementStatus::RePrepare)
+}
+
+fn migrated() -> (tempfile::TempDir, Connection) {
+    let dir = tempfile::tempdir().unwrap();
+    let c = open_connection(&dir.path().join("hookd.db")).unwrap();
+    migrate(&c).unwrap();
+    (dir, c)
+}
+
+#[test]
+fn a_bound_status_makes_sqlite_reprepare_on_every_run() {
+    // The check below would pass vacuously if SQLite never re-prepared: this is what it catches.
+    let (_dir, c) = migrated();
+    let bound = "SELECT MIN(next_attempt_at) FROM delivery WHERE endpoint_id = ?1 AND status = ?2";
+    assert!(reprepares(&c, bound) >= RUNS - 1);
+}
+
+#[test]
+fn hot_delivery_statements_are_not_reprepared() {
+    let (_dir, c) = migrated();
+    let statements: [(&str, &str); 9] = [
+        ("endpoint_row", &ENDPOINT_ROW_SQL),
+        ("due_deliveries", &DUE_DELIVERIES_SQL),
+        ("head_if_due", &HEAD_SQL),
+        ("release", &RELEASE_SQL),
+        ("renew_leases", &RENEW_SQL),
+        ("make_due_now", &MAKE_DUE_NOW_SQL),
+        ("refresh_queue_entry ordered", &ORDERED_HEAD_DUE_SQL),
+        ("refresh_queue_entry", &EARLIEST_DUE_SQL),
+        ("park_endpoint", &PARK_ENDPOINT_SQL),
+    ];
+    for (name, sql) in statements {
+        assert_eq!(reprepares(&c, sql), 0, "{name} was re-prepared: {sql}");
+    }
+}
