@@ -22,10 +22,9 @@ use crate::store::{ClaimBudget, StoreError};
 // way is re-prepared every time the value is bound again, that is on every execution.
 
 /// An endpoint's settings and state, with its live leases counted (`?1` endpoint, `?2` now).
-pub(in crate::store::sqlite::deliveries) static ENDPOINT_ROW_SQL: LazyLock<String> =
-    LazyLock::new(|| {
-        format!(
-            "SELECT e.url, e.headers, e.disabled, e.max_in_flight, e.ordered, e.retry_schedule,
+static ENDPOINT_ROW_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT e.url, e.headers, e.disabled, e.max_in_flight, e.ordered, e.retry_schedule,
                 e.auth, e.throttle_rate, a.throttle_rate, e.consecutive_failures,
                 e.paused_until, e.throttle_tokens, e.throttle_updated, a.throttle_tokens,
                 a.throttle_updated,
@@ -34,8 +33,8 @@ pub(in crate::store::sqlite::deliveries) static ENDPOINT_ROW_SQL: LazyLock<Strin
                  AND d.next_attempt_at > ?2),
                 CASE WHEN e.transformation_enabled THEN e.transformation_code END
          FROM endpoint e JOIN application a ON a.id = e.app_id WHERE e.id = ?1"
-        )
-    });
+    )
+});
 
 /// An endpoint's due deliveries, soonest first (`?1` endpoint, `?2` now, `?3` how many).
 pub(in crate::store::sqlite::deliveries) static DUE_DELIVERIES_SQL: LazyLock<String> =
