@@ -4,8 +4,6 @@
 
 mod reads;
 
-#[cfg(test)]
-pub(super) use reads::{DUE_DELIVERIES_SQL, HEAD_SQL};
 use reads::{DueRow, EndpointRow, due_deliveries, due_endpoints, endpoint_row, head_if_due};
 
 use std::collections::{BTreeMap, HashMap};

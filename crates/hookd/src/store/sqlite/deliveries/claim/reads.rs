@@ -37,19 +37,18 @@ static ENDPOINT_ROW_SQL: LazyLock<String> = LazyLock::new(|| {
 });
 
 /// An endpoint's due deliveries, soonest first (`?1` endpoint, `?2` now, `?3` how many).
-pub(in crate::store::sqlite::deliveries) static DUE_DELIVERIES_SQL: LazyLock<String> =
-    LazyLock::new(|| {
-        format!(
-            "SELECT d.id, d.msg_id, d.attempts_made, d.trigger_type, m.payload, m.event_type,
+static DUE_DELIVERIES_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT d.id, d.msg_id, d.attempts_made, d.trigger_type, m.payload, m.event_type,
                 m.content_type, m.original_headers
          FROM delivery d JOIN message m ON m.id = d.msg_id
          WHERE d.endpoint_id = ?1 AND d.status = {PENDING} AND d.next_attempt_at <= ?2
          ORDER BY d.next_attempt_at LIMIT ?3"
-        )
-    });
+    )
+});
 
 /// An ordered endpoint's oldest pending delivery and when it is due (`?1` endpoint).
-pub(in crate::store::sqlite::deliveries) static HEAD_SQL: LazyLock<String> = LazyLock::new(|| {
+static HEAD_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT d.id, d.msg_id, d.attempts_made, d.trigger_type, m.payload, m.event_type,
                 m.content_type, m.original_headers, d.next_attempt_at
