@@ -18,11 +18,14 @@
 mod claim;
 mod leases;
 mod record;
+#[cfg(test)]
+mod reprepare_tests;
 
 pub use claim::claim_due;
 pub use leases::{next_due_at, release, release_all_leases, renew_leases};
 pub use record::record_attempts;
 
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -173,6 +176,41 @@ pub fn end_rest(c: &Connection, endpoint_id: &str, now: Timestamp) -> Result<(),
     Ok(())
 }
 
+// Statuses are written into the text of the statements below, not bound: SQLite decides from a
+// bound value whether a partial index (`WHERE status = 1`) applies, and a statement planned that
+// way is re-prepared every time the value is bound again, that is on every execution.
+
+/// Makes a pending, unleased delivery due at `?2` at the latest (`?1` delivery).
+static MAKE_DUE_NOW_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE delivery SET next_attempt_at = MIN(next_attempt_at, ?2)
+         WHERE id = ?1 AND status = {PENDING} AND lease_token IS NULL"
+    )
+});
+
+/// When an ordered endpoint's head is due (`?1` endpoint).
+static ORDERED_HEAD_DUE_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT next_attempt_at FROM delivery WHERE endpoint_id = ?1 AND status = {PENDING}
+         ORDER BY id LIMIT 1"
+    )
+});
+
+/// When an endpoint's earliest pending delivery is due (`?1` endpoint).
+static EARLIEST_DUE_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT MIN(next_attempt_at) FROM delivery WHERE endpoint_id = ?1 AND status = {PENDING}"
+    )
+});
+
+/// Parks an endpoint's pending deliveries that no live lease holds (`?1` endpoint, `?2` now).
+static PARK_ENDPOINT_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE delivery SET status = {PARKED} WHERE endpoint_id = ?1 AND status = {PENDING}
+         AND (lease_token IS NULL OR next_attempt_at <= ?2)"
+    )
+});
+
 /// Makes pending, unleased deliveries due at `now` at the latest (a recovery does not wait for
 /// their retry).
 pub fn make_due_now(
@@ -180,15 +218,10 @@ pub fn make_due_now(
     delivery_ids: &[String],
     now: Timestamp,
 ) -> Result<(), StoreError> {
-    let mut statement = c
-        .prepare_cached(
-            "UPDATE delivery SET next_attempt_at = MIN(next_attempt_at, ?2)
-             WHERE id = ?1 AND status = ?3 AND lease_token IS NULL",
-        )
-        .map_err(backend)?;
+    let mut statement = c.prepare_cached(&MAKE_DUE_NOW_SQL).map_err(backend)?;
     for delivery_id in delivery_ids {
         statement
-            .execute(params![delivery_id, to_micros(now), PENDING])
+            .execute(params![delivery_id, to_micros(now)])
             .map_err(backend)?;
         mark_delivery_due(c, delivery_id, to_micros(now))?;
     }
@@ -208,16 +241,15 @@ fn postpone(c: &Connection, endpoint_id: &str, until: Timestamp) -> Result<(), S
 /// Recomputes an endpoint's queue entry from its pending deliveries; removes it when none are
 /// left. For an ordered endpoint only the head counts, since nothing behind it can go first.
 fn refresh_queue_entry(c: &Connection, endpoint_id: &str, ordered: bool) -> Result<(), StoreError> {
-    let sql = if ordered {
-        "SELECT next_attempt_at FROM delivery WHERE endpoint_id = ?1 AND status = ?2
-         ORDER BY id LIMIT 1"
+    let sql: &str = if ordered {
+        &ORDERED_HEAD_DUE_SQL
     } else {
-        "SELECT MIN(next_attempt_at) FROM delivery WHERE endpoint_id = ?1 AND status = ?2"
+        &EARLIEST_DUE_SQL
     };
     let next: Option<i64> = c
         .prepare_cached(sql)
         .map_err(backend)?
-        .query_row(params![endpoint_id, PENDING], |row| row.get(0))
+        .query_row([endpoint_id], |row| row.get(0))
         .optional()
         .map_err(backend)?
         .flatten();
@@ -245,12 +277,9 @@ fn forget_endpoint(c: &Connection, endpoint_id: &str) -> Result<(), StoreError> 
 /// sent. A lease that ran out (its node died) holds nothing, so its delivery is parked too
 /// instead of waiting forever as "sending".
 fn park_endpoint(c: &Connection, endpoint_id: &str, now_micros: i64) -> Result<(), StoreError> {
-    c.prepare_cached(
-        "UPDATE delivery SET status = ?2 WHERE endpoint_id = ?1 AND status = ?3
-         AND (lease_token IS NULL OR next_attempt_at <= ?4)",
-    )
-    .map_err(backend)?
-    .execute(params![endpoint_id, PARKED, PENDING, now_micros])
-    .map_err(backend)?;
+    c.prepare_cached(&PARK_ENDPOINT_SQL)
+        .map_err(backend)?
+        .execute(params![endpoint_id, now_micros])
+        .map_err(backend)?;
     refresh_queue_entry(c, endpoint_id, false)
 }

@@ -1,6 +1,8 @@
 //! Leases after the claim: giving them back, renewing them while attempts run, and releasing
 //! them all at start-up; and when the next endpoint falls due.
 
+use std::sync::LazyLock;
+
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::super::backend;
@@ -10,17 +12,31 @@ use crate::domain::{DeliveryId, Timestamp};
 use crate::store::delivery_state::PENDING;
 use crate::store::{HeldLease, StoreError};
 
-pub fn release(c: &Connection, ids: &[DeliveryId]) -> Result<(), StoreError> {
-    let mut statement = c
-        .prepare_cached(
+// The pending status is written into the text of these statements (run once per delivery), not
+// bound: a bound status that a partial index's `WHERE status = 1` is checked against makes SQLite
+// re-prepare the statement every time it is bound again.
+
+/// Gives a pending delivery's lease back and makes it due now (`?1` delivery).
+pub(in crate::store::sqlite::deliveries) static RELEASE_SQL: LazyLock<String> =
+    LazyLock::new(|| {
+        format!(
             "UPDATE delivery SET next_attempt_at = 0, lease_token = NULL
-             WHERE id = ?1 AND status = ?2",
+         WHERE id = ?1 AND status = {PENDING}"
         )
-        .map_err(backend)?;
+    });
+
+/// Extends a lease still held (`?1` delivery, `?2` token, `?3` until).
+pub(in crate::store::sqlite::deliveries) static RENEW_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE delivery SET next_attempt_at = ?3
+         WHERE id = ?1 AND lease_token = ?2 AND status = {PENDING}"
+    )
+});
+
+pub fn release(c: &Connection, ids: &[DeliveryId]) -> Result<(), StoreError> {
+    let mut statement = c.prepare_cached(&RELEASE_SQL).map_err(backend)?;
     for id in ids {
-        statement
-            .execute(params![id.as_str(), PENDING])
-            .map_err(backend)?;
+        statement.execute([id.as_str()]).map_err(backend)?;
         mark_delivery_due(c, id.as_str(), 0)?;
     }
     Ok(())
@@ -33,20 +49,14 @@ pub fn renew_leases(
     leases: &[HeldLease],
     until: Timestamp,
 ) -> Result<Vec<DeliveryId>, StoreError> {
-    let mut renew = c
-        .prepare_cached(
-            "UPDATE delivery SET next_attempt_at = ?3
-             WHERE id = ?1 AND lease_token = ?2 AND status = ?4",
-        )
-        .map_err(backend)?;
+    let mut renew = c.prepare_cached(&RENEW_SQL).map_err(backend)?;
     let mut renewed = Vec::with_capacity(leases.len());
     for lease in leases {
         let changed = renew
             .execute(params![
                 lease.delivery_id.as_str(),
                 lease.lease_token,
-                to_micros(until),
-                PENDING
+                to_micros(until)
             ])
             .map_err(backend)?;
         if changed > 0 {

@@ -1,6 +1,8 @@
 //! What a claim reads: the due endpoints, an endpoint's settings and state (with its live
 //! leases), and its due deliveries.
 
+use std::sync::LazyLock;
+
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::super::super::backend;
@@ -14,6 +16,46 @@ use crate::policy::retry::RetrySchedule;
 use crate::store::delivery_state::PENDING;
 use crate::store::sealing::{Place, Sealing};
 use crate::store::{ClaimBudget, StoreError};
+
+// The pending status is written into these statements' text, not bound: SQLite decides from a
+// bound value whether a partial index (`WHERE status = 1`) applies, and a statement planned that
+// way is re-prepared every time the value is bound again, that is on every execution.
+
+/// An endpoint's settings and state, with its live leases counted (`?1` endpoint, `?2` now).
+static ENDPOINT_ROW_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT e.url, e.headers, e.disabled, e.max_in_flight, e.ordered, e.retry_schedule,
+                e.auth, e.throttle_rate, a.throttle_rate, e.consecutive_failures,
+                e.paused_until, e.throttle_tokens, e.throttle_updated, a.throttle_tokens,
+                a.throttle_updated,
+                (SELECT COUNT(*) FROM delivery d WHERE d.endpoint_id = e.id
+                 AND d.status = {PENDING} AND d.lease_token IS NOT NULL
+                 AND d.next_attempt_at > ?2),
+                CASE WHEN e.transformation_enabled THEN e.transformation_code END
+         FROM endpoint e JOIN application a ON a.id = e.app_id WHERE e.id = ?1"
+    )
+});
+
+/// An endpoint's due deliveries, soonest first (`?1` endpoint, `?2` now, `?3` how many).
+static DUE_DELIVERIES_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT d.id, d.msg_id, d.attempts_made, d.trigger_type, m.payload, m.event_type,
+                m.content_type, m.original_headers
+         FROM delivery d JOIN message m ON m.id = d.msg_id
+         WHERE d.endpoint_id = ?1 AND d.status = {PENDING} AND d.next_attempt_at <= ?2
+         ORDER BY d.next_attempt_at LIMIT ?3"
+    )
+});
+
+/// An ordered endpoint's oldest pending delivery and when it is due (`?1` endpoint).
+static HEAD_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT d.id, d.msg_id, d.attempts_made, d.trigger_type, m.payload, m.event_type,
+                m.content_type, m.original_headers, d.next_attempt_at
+         FROM delivery d JOIN message m ON m.id = d.msg_id
+         WHERE d.endpoint_id = ?1 AND d.status = {PENDING} ORDER BY d.id LIMIT 1"
+    )
+});
 
 /// Endpoints whose queue entry is due, oldest first, skipping those the budget blocks.
 pub(super) fn due_endpoints(
@@ -95,67 +137,58 @@ pub(super) fn endpoint_row(
     endpoint_id: &str,
     now: i64,
 ) -> Result<Option<EndpointRow>, StoreError> {
-    c.prepare_cached(
-        "SELECT e.url, e.headers, e.disabled, e.max_in_flight, e.ordered, e.retry_schedule,
-                e.auth, e.throttle_rate, a.throttle_rate, e.consecutive_failures,
-                e.paused_until, e.throttle_tokens, e.throttle_updated, a.throttle_tokens,
-                a.throttle_updated,
-                (SELECT COUNT(*) FROM delivery d WHERE d.endpoint_id = e.id AND d.status = ?2
-                 AND d.lease_token IS NOT NULL AND d.next_attempt_at > ?3),
-                CASE WHEN e.transformation_enabled THEN e.transformation_code END
-         FROM endpoint e JOIN application a ON a.id = e.app_id WHERE e.id = ?1",
-    )
-    .map_err(backend)?
-    .query_row(params![endpoint_id, PENDING, now], |row| {
-        let bucket = |tokens: Option<f64>, updated: Option<i64>| {
-            tokens.zip(updated).map(|(tokens, updated)| Bucket {
-                tokens,
-                updated: from_micros(updated),
-            })
-        };
-        let schedule: Option<String> = row.get(5)?;
-        let auth: Option<String> = row.get(6)?;
-        Ok((
-            EndpointRow {
-                url: row.get(0)?,
-                headers: row.get(1)?,
-                disabled: row.get(2)?,
-                options: DeliveryOptions {
-                    max_in_flight: row.get(3)?,
-                    ordered: row.get(4)?,
-                    retry_schedule: None,
-                    auth: None,
+    c.prepare_cached(&ENDPOINT_ROW_SQL)
+        .map_err(backend)?
+        .query_row(params![endpoint_id, now], |row| {
+            let bucket = |tokens: Option<f64>, updated: Option<i64>| {
+                tokens.zip(updated).map(|(tokens, updated)| Bucket {
+                    tokens,
+                    updated: from_micros(updated),
+                })
+            };
+            let schedule: Option<String> = row.get(5)?;
+            let auth: Option<String> = row.get(6)?;
+            Ok((
+                EndpointRow {
+                    url: row.get(0)?,
+                    headers: row.get(1)?,
+                    disabled: row.get(2)?,
+                    options: DeliveryOptions {
+                        max_in_flight: row.get(3)?,
+                        ordered: row.get(4)?,
+                        retry_schedule: None,
+                        auth: None,
+                    },
+                    endpoint_throttle_rate: row.get(7)?,
+                    app_throttle_rate: row.get(8)?,
+                    consecutive_failures: row.get(9)?,
+                    resting_until: row.get::<_, Option<i64>>(10)?.map(from_micros),
+                    endpoint_bucket: bucket(row.get(11)?, row.get(12)?),
+                    app_bucket: bucket(row.get(13)?, row.get(14)?),
+                    live_leases: row.get(15)?,
+                    transformation: row.get(16)?,
                 },
-                endpoint_throttle_rate: row.get(7)?,
-                app_throttle_rate: row.get(8)?,
-                consecutive_failures: row.get(9)?,
-                resting_until: row.get::<_, Option<i64>>(10)?.map(from_micros),
-                endpoint_bucket: bucket(row.get(11)?, row.get(12)?),
-                app_bucket: bucket(row.get(13)?, row.get(14)?),
-                live_leases: row.get(15)?,
-                transformation: row.get(16)?,
-            },
-            schedule,
-            auth,
-        ))
-    })
-    .optional()
-    .map_err(backend)?
-    .map(|(mut endpoint, schedule, auth)| {
-        endpoint.options.retry_schedule = schedule
-            .as_deref()
-            .map(str::parse::<RetrySchedule>)
-            .transpose()
-            .map_err(backend)?;
-        endpoint.options.auth = auth
-            .map(|auth| sealing.open(Place::endpoint_auth(endpoint_id), &auth))
-            .transpose()?
-            .as_deref()
-            .map(from_json)
-            .transpose()?;
-        Ok(endpoint)
-    })
-    .transpose()
+                schedule,
+                auth,
+            ))
+        })
+        .optional()
+        .map_err(backend)?
+        .map(|(mut endpoint, schedule, auth)| {
+            endpoint.options.retry_schedule = schedule
+                .as_deref()
+                .map(str::parse::<RetrySchedule>)
+                .transpose()
+                .map_err(backend)?;
+            endpoint.options.auth = auth
+                .map(|auth| sealing.open(Place::endpoint_auth(endpoint_id), &auth))
+                .transpose()?
+                .as_deref()
+                .map(from_json)
+                .transpose()?;
+            Ok(endpoint)
+        })
+        .transpose()
 }
 
 pub(super) struct DueRow {
@@ -189,26 +222,15 @@ pub(super) fn due_deliveries(
     now: i64,
     take: usize,
 ) -> Result<Vec<DueRow>, StoreError> {
-    c.prepare_cached(
-        "SELECT d.id, d.msg_id, d.attempts_made, d.trigger_type, m.payload, m.event_type,
-                m.content_type, m.original_headers
-         FROM delivery d JOIN message m ON m.id = d.msg_id
-         WHERE d.endpoint_id = ?1 AND d.status = ?2 AND d.next_attempt_at <= ?3
-         ORDER BY d.next_attempt_at LIMIT ?4",
-    )
-    .map_err(backend)?
-    .query_map(
-        params![
-            endpoint_id,
-            PENDING,
-            now,
-            i64::try_from(take).unwrap_or(i64::MAX)
-        ],
-        due_row,
-    )
-    .map_err(backend)?
-    .collect::<Result<_, _>>()
-    .map_err(backend)
+    c.prepare_cached(&DUE_DELIVERIES_SQL)
+        .map_err(backend)?
+        .query_map(
+            params![endpoint_id, now, i64::try_from(take).unwrap_or(i64::MAX)],
+            due_row,
+        )
+        .map_err(backend)?
+        .collect::<Result<_, _>>()
+        .map_err(backend)
 }
 
 /// The oldest pending delivery of an ordered endpoint, if it is due.
@@ -218,14 +240,9 @@ pub(super) fn head_if_due(
     now: i64,
 ) -> Result<Vec<DueRow>, StoreError> {
     let head = c
-        .prepare_cached(
-            "SELECT d.id, d.msg_id, d.attempts_made, d.trigger_type, m.payload, m.event_type,
-                    m.content_type, m.original_headers, d.next_attempt_at
-             FROM delivery d JOIN message m ON m.id = d.msg_id
-             WHERE d.endpoint_id = ?1 AND d.status = ?2 ORDER BY d.id LIMIT 1",
-        )
+        .prepare_cached(&HEAD_SQL)
         .map_err(backend)?
-        .query_row(params![endpoint_id, PENDING], |row| {
+        .query_row(params![endpoint_id], |row| {
             Ok((due_row(row)?, row.get::<_, i64>(8)?))
         })
         .optional()
