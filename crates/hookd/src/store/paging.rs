@@ -26,6 +26,16 @@ pub struct Page<T> {
     pub done: bool,
 }
 
+/// The rows of one table that belong to one parent (an application's tokens and integrations,
+/// a source's requests), listed a page at a time by id: what each backend's
+/// `rows::page_of_children` reads.
+#[derive(Debug, Clone, Copy)]
+pub struct Children<'a> {
+    pub columns: &'a str,
+    pub table: &'a str,
+    pub parent_column: &'a str,
+}
+
 /// A page request as a keyset scan over a sortable key column: compare the key with
 /// `position` using `comparison`, sort `direction`, fetch one more row than the limit (to know
 /// whether there are more), and reverse the rows afterwards when paging backwards.

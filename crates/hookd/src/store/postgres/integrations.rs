@@ -3,11 +3,12 @@
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
 
-use super::rows::{Cursor, Parameters, from_json, from_micros, to_json, to_micros};
+use super::rows::{from_json, from_micros, page_of_children, to_json, to_micros};
 use super::{PostgresStore, backend, get, missing_parent};
 use crate::domain::integrations::{FeatureFlags, Integration, IntegrationFields};
 use crate::domain::{AppId, IntegrationId, Timestamp};
 use crate::store::integrations::IntegrationStore;
+use crate::store::paging::Children;
 use crate::store::{Page, PageRequest, StoreError};
 
 const INTEGRATION_COLUMNS: &str = "id, app_id, name, feature_flags, created_at, updated_at";
@@ -50,23 +51,22 @@ impl IntegrationStore for PostgresStore {
         app_id: &AppId,
         page: PageRequest,
     ) -> Result<Page<Integration>, StoreError> {
-        let mut parameters = Parameters::default();
-        let app = parameters.push(app_id.to_string());
-        let cursor = Cursor::new("id", &page, &mut parameters);
-        let sql = format!(
-            "SELECT {INTEGRATION_COLUMNS} FROM integration WHERE app_id = {app} {} {} LIMIT {}",
-            cursor.condition, cursor.order_by, cursor.fetch
-        );
-        let rows = self
-            .client()
-            .await?
-            .query(&sql, &parameters.as_refs())
-            .await
-            .map_err(backend)?
-            .iter()
-            .map(integration_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(cursor.page(rows, |integration| integration.id.to_string()))
+        let children = Children {
+            columns: INTEGRATION_COLUMNS,
+            table: "integration",
+            parent_column: "app_id",
+        };
+        let client = self.client().await?;
+        let key = |integration: &Integration| integration.id.to_string();
+        page_of_children(
+            &client,
+            children,
+            app_id.as_str(),
+            &page,
+            integration_row,
+            key,
+        )
+        .await
     }
 
     async fn get_integration(

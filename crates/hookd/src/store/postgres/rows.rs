@@ -9,7 +9,7 @@ use tokio_postgres::types::ToSql;
 
 use super::backend;
 use crate::domain::{InvalidInput, Timestamp};
-use crate::store::paging::PagePlan;
+use crate::store::paging::{Children, PagePlan};
 use crate::store::{Page, PageRequest, StoreError};
 
 /// Times are stored as microseconds since the Unix epoch, exactly as the SQLite backend does.
@@ -91,6 +91,37 @@ impl Cursor {
     pub fn page<T>(&self, rows: Vec<T>, key: impl Fn(&T) -> String) -> Page<T> {
         self.plan.page(rows, key)
     }
+}
+
+/// One page, by id, of the `children` rows whose parent column is `parent`, each read by `read`.
+pub async fn page_of_children<T>(
+    client: &impl deadpool_postgres::GenericClient,
+    children: Children<'_>,
+    parent: &str,
+    page: &PageRequest,
+    read: impl Fn(&tokio_postgres::Row) -> Result<T, StoreError>,
+    key: impl Fn(&T) -> String,
+) -> Result<Page<T>, StoreError> {
+    let mut parameters = Parameters::default();
+    let placeholder = parameters.push(parent.to_owned());
+    let cursor = Cursor::new("id", page, &mut parameters);
+    let sql = format!(
+        "SELECT {} FROM {} WHERE {} = {placeholder} {} {} LIMIT {}",
+        children.columns,
+        children.table,
+        children.parent_column,
+        cursor.condition,
+        cursor.order_by,
+        cursor.fetch
+    );
+    let items = client
+        .query(&sql, &parameters.as_refs())
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(read)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(cursor.page(items, key))
 }
 
 /// A nullable integer column as a `u32`; a value out of range reads as none.

@@ -3,10 +3,11 @@
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
 
-use super::rows::{Cursor, Parameters, from_micros, to_micros};
+use super::rows::{from_micros, page_of_children, to_micros};
 use super::{PostgresStore, backend, get};
 use crate::domain::tokens::AppToken;
 use crate::domain::{AppId, Timestamp, TokenId};
+use crate::store::paging::Children;
 use crate::store::tokens::{
     TokenSelection, TokenStore, grants_from_stored, stored_capabilities, stored_feature_flags,
 };
@@ -71,23 +72,21 @@ impl TokenStore for PostgresStore {
         app_id: &AppId,
         page: PageRequest,
     ) -> Result<Page<AppToken>, StoreError> {
-        let mut parameters = Parameters::default();
-        let app = parameters.push(app_id.to_string());
-        let cursor = Cursor::new("id", &page, &mut parameters);
-        let sql = format!(
-            "SELECT {TOKEN_COLUMNS} FROM app_token WHERE app_id = {app} {} {} LIMIT {}",
-            cursor.condition, cursor.order_by, cursor.fetch
-        );
-        let rows = self
-            .client()
-            .await?
-            .query(&sql, &parameters.as_refs())
-            .await
-            .map_err(backend)?
-            .iter()
-            .map(token_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(cursor.page(rows, |token| token.id.to_string()))
+        let children = Children {
+            columns: TOKEN_COLUMNS,
+            table: "app_token",
+            parent_column: "app_id",
+        };
+        let client = self.client().await?;
+        page_of_children(
+            &client,
+            children,
+            app_id.as_str(),
+            &page,
+            token_row,
+            |token| token.id.to_string(),
+        )
+        .await
     }
 
     async fn revoke_app_token(&self, app_id: &AppId, id: &TokenId) -> Result<bool, StoreError> {

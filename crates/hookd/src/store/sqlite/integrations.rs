@@ -3,11 +3,12 @@
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::rows::{Cursor, from_json, from_micros, to_json, to_micros};
+use super::rows::{from_json, from_micros, page_of_children, to_json, to_micros};
 use super::{SqliteStore, backend, missing_parent};
 use crate::domain::integrations::{FeatureFlags, Integration, IntegrationFields};
 use crate::domain::{AppId, IntegrationId, Timestamp};
 use crate::store::integrations::IntegrationStore;
+use crate::store::paging::Children;
 use crate::store::{Page, PageRequest, StoreError};
 
 const INTEGRATION_COLUMNS: &str = "id, app_id, name, feature_flags, created_at, updated_at";
@@ -49,28 +50,14 @@ impl IntegrationStore for SqliteStore {
     ) -> Result<Page<Integration>, StoreError> {
         let app_id = app_id.clone();
         self.read(move |c| {
-            let cursor = Cursor::new("id", &page);
-            let sql = format!(
-                "SELECT {INTEGRATION_COLUMNS} FROM integration WHERE app_id = ? {} {} LIMIT {}",
-                cursor.condition, cursor.order_by, cursor.fetch
-            );
-            let mut parameters = vec![rusqlite::types::Value::Text(app_id.to_string())];
-            parameters.extend(cursor.parameter.iter().cloned());
-            let rows = c
-                .prepare_cached(&sql)
-                .map_err(backend)?
-                .query_map(
-                    rusqlite::params_from_iter(parameters.iter()),
-                    integration_row,
-                )
-                .map_err(backend)?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(backend)?;
-            let rows = rows
-                .into_iter()
-                .map(decode)
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(cursor.page(rows, |integration| integration.id.to_string()))
+            let children = Children {
+                columns: INTEGRATION_COLUMNS,
+                table: "integration",
+                parent_column: "app_id",
+            };
+            let read = |row: &Row<'_>| decode(integration_row(row).map_err(backend)?);
+            let key = |integration: &Integration| integration.id.to_string();
+            page_of_children(c, children, app_id.as_str(), &page, read, key)
         })
         .await
     }

@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 
 use super::backend;
 use crate::domain::{InvalidInput, Timestamp};
-use crate::store::paging::PagePlan;
+use crate::store::paging::{Children, PagePlan};
 use crate::store::{Page, PageRequest, StoreError};
 
 /// Times are stored as microseconds since the Unix epoch.
@@ -63,6 +63,38 @@ impl Cursor {
     pub fn page<T>(&self, rows: Vec<T>, key: impl Fn(&T) -> String) -> Page<T> {
         self.plan.page(rows, key)
     }
+}
+
+/// One page, by id, of the `children` rows whose parent column is `parent`, each read by `read`.
+pub fn page_of_children<T>(
+    c: &rusqlite::Connection,
+    children: Children<'_>,
+    parent: &str,
+    page: &PageRequest,
+    read: impl Fn(&rusqlite::Row<'_>) -> Result<T, StoreError>,
+    key: impl Fn(&T) -> String,
+) -> Result<Page<T>, StoreError> {
+    let cursor = Cursor::new("id", page);
+    let sql = format!(
+        "SELECT {} FROM {} WHERE {} = ? {} {} LIMIT {}",
+        children.columns,
+        children.table,
+        children.parent_column,
+        cursor.condition,
+        cursor.order_by,
+        cursor.fetch
+    );
+    let mut parameters = vec![Value::Text(parent.to_owned())];
+    parameters.extend(cursor.parameter.iter().cloned());
+    let mut statement = c.prepare_cached(&sql).map_err(backend)?;
+    let mut rows = statement
+        .query(rusqlite::params_from_iter(parameters.iter()))
+        .map_err(backend)?;
+    let mut items = Vec::new();
+    while let Some(row) = rows.next().map_err(backend)? {
+        items.push(read(row)?);
+    }
+    Ok(cursor.page(items, key))
 }
 
 /// An optional value as a nullable JSON column.

@@ -3,10 +3,11 @@
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, Row, params};
 
-use super::rows::{Cursor, from_micros, to_micros};
+use super::rows::{from_micros, page_of_children, to_micros};
 use super::{SqliteStore, backend};
 use crate::domain::tokens::AppToken;
 use crate::domain::{AppId, Timestamp, TokenId};
+use crate::store::paging::Children;
 use crate::store::tokens::{
     TokenSelection, TokenStore, grants_from_stored, stored_capabilities, stored_feature_flags,
 };
@@ -67,21 +68,15 @@ impl TokenStore for SqliteStore {
     ) -> Result<Page<AppToken>, StoreError> {
         let app_id = app_id.clone();
         self.read(move |c| {
-            let cursor = Cursor::new("id", &page);
-            let sql = format!(
-                "SELECT {TOKEN_COLUMNS} FROM app_token WHERE app_id = ? {} {} LIMIT {}",
-                cursor.condition, cursor.order_by, cursor.fetch
-            );
-            let mut parameters = vec![rusqlite::types::Value::Text(app_id.to_string())];
-            parameters.extend(cursor.parameter.iter().cloned());
-            let rows = c
-                .prepare_cached(&sql)
-                .map_err(backend)?
-                .query_map(rusqlite::params_from_iter(parameters.iter()), token_row)
-                .map_err(backend)?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(backend)?;
-            Ok(cursor.page(rows, |token| token.id.to_string()))
+            let children = Children {
+                columns: TOKEN_COLUMNS,
+                table: "app_token",
+                parent_column: "app_id",
+            };
+            let read = |row: &Row<'_>| token_row(row).map_err(backend);
+            page_of_children(c, children, app_id.as_str(), &page, read, |token| {
+                token.id.to_string()
+            })
         })
         .await
     }

@@ -9,13 +9,16 @@ use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
 use super::applications::{delete_application, insert_application};
-use super::rows::{Cursor, Parameters, corrupt, from_json, from_micros, to_json, to_micros};
+use super::rows::{
+    Cursor, Parameters, corrupt, from_json, from_micros, page_of_children, to_json, to_micros,
+};
 use super::{PostgresStore, backend, get, unique};
 use crate::domain::inbound::{
     InboundRequestRecord, Source, SourceFields, SourceType, source_app_id,
 };
 use crate::domain::{ApplicationFields, InboundRequestId, Metadata, SourceId, Timestamp, Uid};
 use crate::store::inbound::{InboundStore, NewSource, ReceiptOutcome, ReceivedRequest};
+use crate::store::paging::Children;
 use crate::store::sealing::{Place, Sealing};
 use crate::store::stored::CorruptValue;
 use crate::store::{Page, PageRequest, StoreError};
@@ -280,23 +283,22 @@ impl InboundStore for PostgresStore {
         source_id: &SourceId,
         page: PageRequest,
     ) -> Result<Page<InboundRequestRecord>, StoreError> {
-        let mut parameters = Parameters::default();
-        let source = parameters.push(source_id.to_string());
-        let cursor = Cursor::new("id", &page, &mut parameters);
-        let sql = format!(
-            "SELECT {REQUEST_COLUMNS} FROM ingest_request WHERE source_id = {source} {} {} LIMIT {}",
-            cursor.condition, cursor.order_by, cursor.fetch
-        );
-        let rows = self
-            .client()
-            .await?
-            .query(&sql, &parameters.as_refs())
-            .await
-            .map_err(backend)?
-            .iter()
-            .map(request_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(cursor.page(rows, |request| request.id.to_string()))
+        let children = Children {
+            columns: REQUEST_COLUMNS,
+            table: "ingest_request",
+            parent_column: "source_id",
+        };
+        let client = self.client().await?;
+        let key = |request: &InboundRequestRecord| request.id.to_string();
+        page_of_children(
+            &client,
+            children,
+            source_id.as_str(),
+            &page,
+            request_from_row,
+            key,
+        )
+        .await
     }
 
     async fn purge_inbound_before(

@@ -9,11 +9,12 @@ use crate::store::inbound::{
     AppMessage, ReceiptDecision, ReceiptOutcome, ReceivedRequest, app_forward_from,
     verdict_columns, verdict_from,
 };
+use crate::store::paging::Children;
 use crate::store::parsed_filters::ParsedFilters;
 use crate::store::sqlite::backend;
 use crate::store::sqlite::messages::insert_message;
 use crate::store::sqlite::missing_parent;
-use crate::store::sqlite::rows::{Cursor, from_json, from_micros, to_json, to_micros};
+use crate::store::sqlite::rows::{from_json, from_micros, page_of_children, to_json, to_micros};
 use crate::store::stored::CorruptValue;
 use crate::store::{MessageInsert, Page, PageRequest, StoreError};
 
@@ -229,23 +230,14 @@ pub(super) fn list_requests(
     source_id: &SourceId,
     page: &PageRequest,
 ) -> Result<Page<InboundRequestRecord>, StoreError> {
-    let cursor = Cursor::new("id", page);
-    let sql = format!(
-        "SELECT {REQUEST_COLUMNS} FROM ingest_request WHERE source_id = ? {} {} LIMIT {}",
-        cursor.condition, cursor.order_by, cursor.fetch
-    );
-    let mut parameters = vec![rusqlite::types::Value::Text(source_id.to_string())];
-    parameters.extend(cursor.parameter.iter().cloned());
-    let mut statement = c.prepare_cached(&sql).map_err(backend)?;
-    let rows = statement
-        .query_map(
-            rusqlite::params_from_iter(parameters.iter()),
-            request_from_row,
-        )
-        .map_err(backend)?
-        .map(|row| row.map_err(backend)?)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(cursor.page(rows, |request| request.id.to_string()))
+    let children = Children {
+        columns: REQUEST_COLUMNS,
+        table: "ingest_request",
+        parent_column: "source_id",
+    };
+    let read = |row: &Row<'_>| request_from_row(row).map_err(backend)?;
+    let key = |request: &InboundRequestRecord| request.id.to_string();
+    page_of_children(c, children, source_id.as_str(), page, read, key)
 }
 
 pub(super) fn find_request(
