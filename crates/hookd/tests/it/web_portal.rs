@@ -32,6 +32,18 @@ pub(crate) async fn create_application(app: &TestApp, name: &str) -> String {
     created["id"].as_str().expect("id").to_owned()
 }
 
+/// An endpoint of `app_id` (never sent to in these tests); its id.
+async fn create_endpoint(app: &TestApp, app_id: &str) -> String {
+    let (status, endpoint) = app
+        .post(
+            &format!("/app/{app_id}/endpoint"),
+            serde_json::json!({"url": "https://example.com/hook"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{endpoint}");
+    endpoint["id"].as_str().unwrap().to_owned()
+}
+
 pub(crate) async fn portal_token(app: &TestApp, app_id: &str) -> String {
     let (status, access) = app
         .post(
@@ -411,14 +423,7 @@ async fn a_portal_session_has_its_tokens_capabilities_and_flags() {
     assert_eq!(status, 201, "{created}");
     let plain = serde_json::json!({"name": "plain.kind", "description": "d"});
     assert_eq!(app.post("/event-type", plain).await.0, 201);
-    let (status, endpoint) = app
-        .post(
-            &format!("/app/{own}/endpoint"),
-            serde_json::json!({"url": "https://example.com/hook"}),
-        )
-        .await;
-    assert_eq!(status, 201, "{endpoint}");
-    let endpoint_id = endpoint["id"].as_str().unwrap().to_owned();
+    let endpoint_id = create_endpoint(&app, &own).await;
     for (capabilities, expected) in [
         (vec!["ViewBase"], 403),
         (vec!["ViewBase", "ManageEndpoint"], 200),
@@ -479,14 +484,7 @@ async fn a_portal_session_has_its_tokens_capabilities_and_flags() {
 async fn the_pages_show_only_what_the_sessions_capabilities_allow() {
     let app = TestApp::spawn().await;
     let own = create_application(&app, "Own").await;
-    let (status, endpoint) = app
-        .post(
-            &format!("/app/{own}/endpoint"),
-            serde_json::json!({"url": "https://example.com/hook"}),
-        )
-        .await;
-    assert_eq!(status, 201, "{endpoint}");
-    let endpoint_id = endpoint["id"].as_str().unwrap().to_owned();
+    let endpoint_id = create_endpoint(&app, &own).await;
     // (page, what marks the action) in the order of each row's expectations.
     let app_page = format!("/apps/{own}");
     let endpoint_page = format!("/apps/{own}/endpoints/{endpoint_id}");
