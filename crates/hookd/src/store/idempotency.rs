@@ -108,15 +108,15 @@ pub(crate) fn answer_columns(
 pub(crate) fn body_to_store(
     sealing: &Sealing,
     key: &str,
-    response: &IdempotentResponse,
+    body: Vec<u8>,
+    holds_secrets: bool,
 ) -> Result<Vec<u8>, StoreError> {
-    if !response.holds_secrets {
-        return Ok(response.body.clone());
+    if !holds_secrets {
+        return Ok(body);
     }
-    let plain = std::str::from_utf8(&response.body)
-        .map_err(|error| StoreError::Backend(Box::new(error)))?;
+    let plain = String::from_utf8(body).map_err(|error| StoreError::Backend(Box::new(error)))?;
     Ok(sealing
-        .seal(Place::idempotent_answer(key), plain)
+        .seal(Place::idempotent_answer(key), &plain)
         .into_bytes())
 }
 

@@ -237,7 +237,8 @@ pub async fn put_idempotent_response(
         }
         None => false,
     };
-    let stored_body = crate::store::body_to_store(sealing, key, &response)?;
+    let stored_body =
+        crate::store::body_to_store(sealing, key, response.body, response.holds_secrets)?;
     let (body, msg_id, expunged_body) =
         crate::store::answer_columns(stored_body, created_message, content_expunged);
     c.execute(

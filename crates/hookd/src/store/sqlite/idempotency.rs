@@ -58,7 +58,8 @@ impl IdempotencyStore for SqliteStore {
         self.write(move |c| {
             let key = &key;
             let holds_secrets = response.holds_secrets;
-            let stored_body = crate::store::body_to_store(&sealing, key, &response)?;
+            let stored_body =
+                crate::store::body_to_store(&sealing, key, response.body, holds_secrets)?;
             // The single writer runs this whole job, so an expunge is wholly before or after it.
             let content_expunged = match &created_message {
                 Some(created) => c
