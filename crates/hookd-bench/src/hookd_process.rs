@@ -59,7 +59,32 @@ pub struct ProcessUsage {
 
 impl HookdProcess {
     /// Starts `hookd serve` with `extra_args` appended and waits until `/api/v1/health` answers.
+    /// On PostgreSQL it gets a fresh schema of its own, dropped by `stop`.
     pub async fn start(launch: &HookdLaunch, extra_args: &[String]) -> anyhow::Result<Self> {
+        let schema = match &launch.database_url {
+            Some(url) => Some(PgSchema::create(url).await?),
+            None => None,
+        };
+        let database_url = schema.as_ref().map(|schema| schema.url.clone());
+        Self::spawn(launch, extra_args, database_url, schema).await
+    }
+
+    /// Starts one node of several sharing `schema` (`--database-url` with its search path); the
+    /// caller drops the schema once every node is stopped.
+    pub async fn start_node(
+        launch: &HookdLaunch,
+        extra_args: &[String],
+        schema: &PgSchema,
+    ) -> anyhow::Result<Self> {
+        Self::spawn(launch, extra_args, Some(schema.url.clone()), None).await
+    }
+
+    async fn spawn(
+        launch: &HookdLaunch,
+        extra_args: &[String],
+        database_url: Option<String>,
+        schema: Option<PgSchema>,
+    ) -> anyhow::Result<Self> {
         let run_dir = tempfile::Builder::new()
             .prefix("hookd-bench-")
             .tempdir_in(&launch.work_dir)
@@ -70,10 +95,6 @@ impl HookdProcess {
         let log_path = run_dir.path().join("hookd.log");
         let log = std::fs::File::create(&log_path).context("creating hookd's log file")?;
         let listen = free_loopback_port().context("finding a free port for hookd")?;
-        let schema = match &launch.database_url {
-            Some(url) => Some(PgSchema::create(url).await?),
-            None => None,
-        };
 
         let mut command = Command::new(&launch.binary);
         command
@@ -90,8 +111,8 @@ impl HookdProcess {
             .stdout(Stdio::null())
             .stderr(log)
             .kill_on_drop(true);
-        if let Some(schema) = &schema {
-            command.arg("--database-url").arg(&schema.url);
+        if let Some(url) = &database_url {
+            command.arg("--database-url").arg(url);
         }
         let child = command
             .spawn()

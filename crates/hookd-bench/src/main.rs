@@ -14,10 +14,12 @@ mod hookd_process;
 mod load;
 mod machine;
 mod pg_schema;
+mod pg_stats;
 mod progress;
 mod receiver;
 mod report;
 mod scenarios;
+mod targets;
 
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -33,7 +35,7 @@ use crate::scenarios::{Bench, Scenario, Sizes};
 #[derive(Debug, Parser)]
 #[command(
     name = "hookd-bench",
-    about = "Benchmarks hookd: ceiling, ingest, inbound, delivery, latency, isolation, backlog"
+    about = "Benchmarks hookd: ceiling, ingest, inbound, delivery, latency, isolation, backlog, nodes"
 )]
 struct Cli {
     /// Scenarios to run, in order, or `all`.
@@ -60,6 +62,10 @@ struct Cli {
     /// several cases (default 20 and 60).
     #[arg(long)]
     isolation_rate: Vec<f64>,
+    /// Messages per second of a fixed-rate latency case; repeat for several (default 1,000 and
+    /// 400). The case at 80% of the delivery rate always follows them.
+    #[arg(long)]
+    latency_rate: Vec<f64>,
     /// Seconds of fixed-rate load in the latency and isolation scenarios.
     #[arg(long)]
     duration_secs: Option<u64>,
@@ -81,7 +87,7 @@ fn parse_scenarios(name: &str) -> Result<Vec<Scenario>, String> {
     <Scenario as clap::ValueEnum>::from_str(name, true)
         .map(|scenario| vec![scenario])
         .map_err(|_| {
-            format!("unknown scenario {name:?}: use all, ceiling, ingest, inbound, delivery, latency, isolation or backlog")
+            format!("unknown scenario {name:?}: use all, ceiling, ingest, inbound, delivery, latency, isolation, backlog or nodes")
         })
 }
 
@@ -105,6 +111,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if !cli.isolation_rate.is_empty() {
         sizes.isolation_rates.clone_from(&cli.isolation_rate);
+    }
+    if !cli.latency_rate.is_empty() {
+        sizes.latency_rates.clone_from(&cli.latency_rate);
     }
     if let Some(seconds) = cli.duration_secs {
         sizes.latency_duration = std::time::Duration::from_secs(seconds);
@@ -140,11 +149,13 @@ async fn main() -> anyhow::Result<()> {
                     .to_owned()
             }),
         quick: cli.quick,
+        notes: Vec::new(),
         results: Vec::new(),
         targets: Vec::new(),
     };
 
     let mut bench = Bench::new(launch, sizes, report)?;
+    bench.open_pg_counting().await;
     // A failed scenario is reported and the others still run: a long run should not lose the
     // results it already has.
     let mut failed = Vec::new();

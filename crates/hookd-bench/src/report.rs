@@ -12,6 +12,7 @@ use serde::Serialize;
 use crate::cpu::PhaseCpu;
 use crate::hookd_process::ProcessUsage;
 use crate::machine::Machine;
+use crate::pg_stats::StatementCounts;
 
 /// The whole run, as written to `bench-results.json`.
 #[derive(Debug, Serialize)]
@@ -27,6 +28,8 @@ pub struct BenchReport {
     /// `sqlite` or the scheme of `--database-url`.
     pub database: String,
     pub quick: bool,
+    /// What the run could not do and why (a scenario skipped, statements not counted).
+    pub notes: Vec<String>,
     pub results: Vec<CaseResult>,
     pub targets: Vec<TargetCheck>,
 }
@@ -59,6 +62,8 @@ pub struct CaseResult {
     pub hookd_cpu_us_per_unit: Option<f64>,
     /// The benchmark process's (clients and receiver) CPU over the phase per counted unit.
     pub bench_cpu_us_per_unit: Option<f64>,
+    /// hookd's PostgreSQL statements over the load phase (`pg_stat_statements`), when counted.
+    pub pg_statements: Option<StatementCounts>,
     /// Durable 512-byte writes per second on the data directory's disk, just before the scenario.
     pub fsync_per_sec: f64,
     /// Further figures particular to the case (accept-to-receipt latency, drain time, ...).
@@ -93,12 +98,16 @@ pub struct Percentiles {
 
 /// The detail holding the 202-to-receipt p99, in milliseconds.
 pub const ACCEPT_P99: &str = "accept→receipt p99 ms";
+/// The detail holding hookd's PostgreSQL statements per delivery (all, utility ones included).
+pub const PG_PER_DELIVERY: &str = "PG statements per delivery";
 /// The backlog's detail holding how many messages were queued (its count is those delivered).
 pub const QUEUED: &str = "queued";
 
-/// Where one issue-3 target stands.
+/// Where one issue-3 or issue-15 target stands.
 #[derive(Debug, Clone, Serialize)]
 pub struct TargetCheck {
+    /// The issue that set the target.
+    pub issue: u32,
     pub target: String,
     pub measured: String,
     /// `met`, `missed` or `not run`.
@@ -131,9 +140,9 @@ impl BenchReport {
         self.results.iter().find(|result| result.key == key)
     }
 
-    /// Checks every issue-3 target against the results present.
+    /// Checks every issue-3 and issue-15 target against the results present.
     pub fn check_targets(&mut self) {
-        self.targets = check_targets(&self.results);
+        self.targets = crate::targets::check_targets(&self.results, &self.database);
     }
 
     /// The run as Markdown: machine, results table, per-case details, targets.
@@ -151,6 +160,9 @@ impl BenchReport {
             self.hookd_binary,
             if self.quick { "; `--quick` sizes" } else { "" },
         );
+        for note in &self.notes {
+            let _ = writeln!(out, "Note: {note}\n");
+        }
         if !self.hookd_environment.is_empty() {
             let _ = writeln!(
                 out,
@@ -214,13 +226,28 @@ impl BenchReport {
                 result.case,
                 details.join("; ")
             );
+            if let Some(counts) = &result.pg_statements {
+                let _ = writeln!(
+                    out,
+                    "  - PG statements: {} calls ({} BEGIN/COMMIT/ROLLBACK) for {} deliveries; top by calls:",
+                    counts.calls, counts.transaction_control_calls, counts.deliveries
+                );
+                for statement in &counts.top {
+                    let _ = writeln!(
+                        out,
+                        "    - {} × `{}`",
+                        statement.calls,
+                        statement.query.replace('`', "'")
+                    );
+                }
+            }
         }
-        out.push_str("\n| target (issue 3) | measured | status |\n|---|---|---|\n");
+        out.push_str("\n| issue | target | measured | status |\n|--:|---|---|---|\n");
         for target in &self.targets {
             let _ = writeln!(
                 out,
-                "| {} | {} | {} |",
-                target.target, target.measured, target.status
+                "| {} | {} | {} | {} |",
+                target.issue, target.target, target.measured, target.status
             );
         }
         out
@@ -235,151 +262,6 @@ fn render_value(value: &serde_json::Value) -> String {
     match value.as_f64() {
         Some(number) if number.fract() != 0.0 => format!("{number:.1}"),
         _ => value.to_string().trim_matches('"').to_owned(),
-    }
-}
-
-fn check_targets(results: &[CaseResult]) -> Vec<TargetCheck> {
-    let find = |key: &str| results.iter().find(|result| result.key == key);
-    let mut checks = Vec::new();
-
-    checks.push(check(
-        "durable ingest >= 10,000 messages/s",
-        best_rate(results, "ingest/")
-            .map(|rate| (format!("{rate:.0}/s (best case)"), rate >= 10_000.0)),
-    ));
-
-    let ceiling = best_rate(results, "ceiling/");
-    for (key, label) in [
-        (
-            "delivery/1-endpoint",
-            "delivery >= 50% of ceiling (1 endpoint)",
-        ),
-        (
-            "delivery/10-endpoints",
-            "delivery >= 50% of ceiling (fan-out 10)",
-        ),
-    ] {
-        let measured = find(key).zip(ceiling).map(|(delivery, ceiling)| {
-            let ratio = delivery.rate_per_sec / ceiling;
-            (
-                format!(
-                    "{:.0}/s of {:.0}/s = {:.0}%",
-                    delivery.rate_per_sec,
-                    ceiling,
-                    ratio * 100.0
-                ),
-                ratio >= 0.5,
-            )
-        });
-        checks.push(check(label, measured));
-    }
-
-    // The issue's "accept" is hookd's 202; the time from the start of the API call, which adds
-    // the durable commit, is shown next to it.
-    let latency = find("latency/1000-per-sec").and_then(|result| {
-        let from_accept = result.details.get(ACCEPT_P99)?.as_f64()?;
-        let from_call = result.latency?.p99_ms;
-        Some((
-            format!("p99 {from_accept:.1} ms from the 202 ({from_call:.1} ms from the API call)"),
-            from_accept < 20.0,
-        ))
-    });
-    checks.push(check(
-        "p99 accept-to-receipt < 20 ms at 1,000 messages/s",
-        latency,
-    ));
-
-    let isolation_rates = results.iter().filter_map(|result| {
-        result
-            .key
-            .strip_prefix("isolation/")?
-            .strip_suffix("/with-slow")
-    });
-    let mut isolation_checked = false;
-    for rate in isolation_rates {
-        let find_latency = |variant: &str| {
-            find(&format!("isolation/{rate}/{variant}")).and_then(|result| result.latency)
-        };
-        let measured =
-            find_latency("with-slow")
-                .zip(find_latency("baseline"))
-                .map(|(with_slow, baseline)| {
-                    let ratio = with_slow.p99_ms / baseline.p99_ms.max(1e-3);
-                    (
-                        format!(
-                            "{rate}: p99 {:.1} ms vs {:.1} ms = {ratio:.2}x",
-                            with_slow.p99_ms, baseline.p99_ms
-                        ),
-                        ratio <= 2.0,
-                    )
-                });
-        checks.push(check(
-            "isolation: healthy p99 within 2x of the run without the slow endpoint",
-            measured,
-        ));
-        isolation_checked = true;
-    }
-    if !isolation_checked {
-        checks.push(check(
-            "isolation: healthy p99 within 2x of the run without the slow endpoint",
-            None,
-        ));
-    }
-
-    let backlog = find("backlog/drain");
-    checks.push(check(
-        "backlog: peak RSS < 200 MB",
-        backlog.and_then(|result| {
-            let usage = result.hookd?;
-            let queued = result
-                .details
-                .get(QUEUED)
-                .and_then(serde_json::Value::as_u64)
-                .unwrap_or(result.count);
-            Some((
-                format!("{:.0} MB with {queued} queued", usage.peak_rss_mb),
-                usage.peak_rss_mb < 200.0,
-            ))
-        }),
-    ));
-    let delivery = find("delivery/1-endpoint").map(|result| result.rate_per_sec);
-    checks.push(check(
-        "backlog: drain >= 80% of the delivery rate",
-        backlog.zip(delivery).map(|(backlog, delivery)| {
-            let ratio = backlog.rate_per_sec / delivery;
-            (
-                format!(
-                    "{:.0}/s of {:.0}/s = {:.0}%",
-                    backlog.rate_per_sec,
-                    delivery,
-                    ratio * 100.0
-                ),
-                ratio >= 0.8,
-            )
-        }),
-    ));
-    checks
-}
-
-/// The highest rate among the cases whose key starts with `prefix`.
-fn best_rate(results: &[CaseResult], prefix: &str) -> Option<f64> {
-    results
-        .iter()
-        .filter(|result| result.key.starts_with(prefix))
-        .map(|result| result.rate_per_sec)
-        .reduce(f64::max)
-}
-
-fn check(target: &str, measured: Option<(String, bool)>) -> TargetCheck {
-    let (measured, status) = match measured {
-        Some((measured, true)) => (measured, "met"),
-        Some((measured, false)) => (measured, "missed"),
-        None => ("–".to_owned(), "not run"),
-    };
-    TargetCheck {
-        target: target.to_owned(),
-        measured,
-        status: status.to_owned(),
     }
 }
 

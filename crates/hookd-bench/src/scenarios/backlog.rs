@@ -41,6 +41,7 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
         total: messages,
         time_limit: bench.sizes.phase_time_limit,
     };
+    bench.pg_reset().await?;
     let meter = hookd.cpu_meter()?;
     let sends = run_closed_loop("queueing", shape, move |sequence| sender.send(sequence)).await;
     let queued = sends.completed.len() as u64;
@@ -52,18 +53,20 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
     let complete =
         wait_for_arrivals(&receiver, queued, "draining", bench.sizes.phase_time_limit).await;
     let phase_cpu = meter.read()?;
-    let usage = hookd.stop().await?;
-
     let matched = match_deliveries(&sends, &receiver.take_arrivals(), |_| true);
-    let drain = matched
-        .last_arrival
-        .map_or(released_at.elapsed(), |last| last - released_at);
     let mut result = bench.new_case(
         Scenario::Backlog,
         "backlog/drain",
         format!("{queued} queued while the receiver was unavailable, then drained"),
         "deliveries",
     );
+    // Counted over queueing and draining together: every statement of these deliveries.
+    bench.pg_read(&mut result, matched.delivered).await?;
+    let usage = hookd.stop().await?;
+
+    let drain = matched
+        .last_arrival
+        .map_or(released_at.elapsed(), |last| last - released_at);
     result.count = matched.delivered;
     result.elapsed_secs = drain.as_secs_f64();
     result.rate_per_sec = matched.delivered as f64 / result.elapsed_secs.max(1e-9);

@@ -49,6 +49,7 @@ async fn measure(bench: &Bench, endpoints: u32, messages: u64) -> anyhow::Result
         total: messages,
         time_limit: bench.sizes.phase_time_limit,
     };
+    bench.pg_reset().await?;
     let meter = hookd.cpu_meter()?;
     let started = Instant::now();
     let sends = run_closed_loop("sending", shape, move |sequence| sender.send(sequence)).await;
@@ -61,12 +62,7 @@ async fn measure(bench: &Bench, endpoints: u32, messages: u64) -> anyhow::Result
     )
     .await;
     let phase_cpu = meter.read()?;
-    let usage = hookd.stop().await?;
-
     let matched = match_deliveries(&sends, &receiver.take_arrivals(), |_| true);
-    let elapsed = matched
-        .last_arrival
-        .map_or(started.elapsed(), |last| last - started);
     let (key, case) = match endpoints {
         1 => (ONE_ENDPOINT_KEY.to_owned(), "1 endpoint".to_owned()),
         _ => (
@@ -75,6 +71,12 @@ async fn measure(bench: &Bench, endpoints: u32, messages: u64) -> anyhow::Result
         ),
     };
     let mut result = bench.new_case(Scenario::Delivery, &key, case, "deliveries");
+    bench.pg_read(&mut result, matched.delivered).await?;
+    let usage = hookd.stop().await?;
+
+    let elapsed = matched
+        .last_arrival
+        .map_or(started.elapsed(), |last| last - started);
     result.count = matched.delivered;
     result.elapsed_secs = elapsed.as_secs_f64();
     result.rate_per_sec = matched.delivered as f64 / result.elapsed_secs.max(1e-9);

@@ -1,5 +1,5 @@
-//! Latency: how long a message takes from the API call to the receiver, at a fixed offered load
-//! of 1,000 messages per second and near saturation (80% of the one-endpoint delivery rate
+//! Latency: how long a message takes from the API call to the receiver, at fixed offered loads
+//! (1,000 and 400 messages per second by default, `--latency-rate`), and near saturation (80% of the one-endpoint delivery rate
 //! measured in this run). Requests start on a fixed schedule whatever hookd does, and latency is
 //! measured from the scheduled start, so a client held up by a slow server counts the wait.
 //!
@@ -16,20 +16,25 @@ use crate::load::{FixedRate, run_fixed_rate};
 use crate::receiver::Receiver;
 use crate::report::{CaseResult, Percentiles};
 
-/// The offered load of the target: 1,000 messages per second.
-const TARGET_RATE: f64 = 1_000.0;
 /// Near saturation: this fraction of the measured one-endpoint delivery rate.
 const SATURATION_FRACTION: f64 = 0.8;
 /// Requests in flight before the schedule waits; far above what 1,000/s needs.
 const MAX_IN_FLIGHT: usize = 1_024;
 
 pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
-    let at_target = measure(bench, TARGET_RATE, "latency/1000-per-sec").await?;
-    bench.record(at_target);
+    for rate in bench.sizes.latency_rates.clone() {
+        let at_rate = measure(bench, rate, &rate_key(rate)).await?;
+        bench.record(at_rate);
+    }
     let saturation_rate = SATURATION_FRACTION * delivery::one_endpoint_rate(bench).await?;
     let near_saturation = measure(bench, saturation_rate, "latency/saturation").await?;
     bench.record(near_saturation);
     Ok(())
+}
+
+/// `latency/1000-per-sec` for 1,000 msg/s (the key the targets look for).
+pub fn rate_key(rate: f64) -> String {
+    format!("latency/{rate:.0}-per-sec")
 }
 
 async fn measure(bench: &Bench, rate: f64, key: &str) -> anyhow::Result<CaseResult> {
@@ -42,6 +47,7 @@ async fn measure(bench: &Bench, rate: f64, key: &str) -> anyhow::Result<CaseResu
         total: (rate * bench.sizes.latency_duration.as_secs_f64()).ceil() as u64,
         max_in_flight: MAX_IN_FLIGHT,
     };
+    bench.pg_reset().await?;
     let meter = hookd.cpu_meter()?;
     let sends = run_fixed_rate("sending", shape, move |sequence| sender.send(sequence)).await;
     let expected = sends.completed.len() as u64;
@@ -53,8 +59,6 @@ async fn measure(bench: &Bench, rate: f64, key: &str) -> anyhow::Result<CaseResu
     )
     .await;
     let phase_cpu = meter.read()?;
-    let usage = hookd.stop().await?;
-
     let matched = match_deliveries(&sends, &receiver.take_arrivals(), |_| true);
     let case = if key.ends_with("saturation") {
         format!(
@@ -65,6 +69,9 @@ async fn measure(bench: &Bench, rate: f64, key: &str) -> anyhow::Result<CaseResu
         format!("{rate:.0} msg/s, 1 endpoint")
     };
     let mut result = bench.new_case(Scenario::Latency, key, case, "deliveries");
+    bench.pg_read(&mut result, matched.delivered).await?;
+    let usage = hookd.stop().await?;
+
     result.count = matched.delivered;
     result.elapsed_secs = sends.elapsed.as_secs_f64();
     result.rate_per_sec = matched.delivered as f64 / result.elapsed_secs.max(1e-9);
@@ -87,4 +94,15 @@ async fn measure(bench: &Bench, rate: f64, key: &str) -> anyhow::Result<CaseResu
     matched.add_details(&mut result);
     add_load_errors(&mut result, &sends);
     Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_thousand_per_second_case_keeps_the_key_the_targets_read() {
+        assert_eq!(rate_key(1_000.0), "latency/1000-per-sec");
+        assert_eq!(rate_key(400.0), "latency/400-per-sec");
+    }
 }

@@ -12,6 +12,7 @@ pub mod inbound;
 pub mod ingest;
 pub mod isolation;
 pub mod latency;
+pub mod nodes;
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -24,9 +25,10 @@ use crate::disk;
 use crate::hookd_api::{HookdApi, message_body};
 use crate::hookd_process::{ADMIN_TOKEN, HookdLaunch, HookdProcess};
 use crate::load::LoadRun;
+use crate::pg_stats::PgStatements;
 use crate::progress::Progress;
 use crate::receiver::{Arrival, Receiver};
-use crate::report::{ACCEPT_P99, BenchReport, CaseResult, Percentiles};
+use crate::report::{ACCEPT_P99, BenchReport, CaseResult, PG_PER_DELIVERY, Percentiles};
 
 /// How long the disk probe runs before each scenario.
 const FSYNC_PROBE_DURATION: Duration = Duration::from_secs(2);
@@ -44,11 +46,12 @@ pub enum Scenario {
     Latency,
     Isolation,
     Backlog,
+    Nodes,
 }
 
 impl Scenario {
     /// Every scenario, in the order `all` runs them (later ones compare with earlier ones).
-    pub const ALL: [Scenario; 7] = [
+    pub const ALL: [Scenario; 8] = [
         Scenario::Ceiling,
         Scenario::Ingest,
         Scenario::Inbound,
@@ -56,6 +59,7 @@ impl Scenario {
         Scenario::Latency,
         Scenario::Isolation,
         Scenario::Backlog,
+        Scenario::Nodes,
     ];
 
     pub fn name(self) -> &'static str {
@@ -67,6 +71,7 @@ impl Scenario {
             Scenario::Latency => "latency",
             Scenario::Isolation => "isolation",
             Scenario::Backlog => "backlog",
+            Scenario::Nodes => "nodes",
         }
     }
 }
@@ -83,6 +88,10 @@ pub struct Sizes {
     /// Messages of the fan-out case (each one is delivered ten times).
     pub fanout_messages: u64,
     pub latency_duration: Duration,
+    /// Messages per second of each fixed-rate latency case (the 80% case comes after them).
+    pub latency_rates: Vec<f64>,
+    /// Messages of each nodes case; each goes to the 10 endpoints of one of its applications.
+    pub nodes_messages: u64,
     pub isolation_duration: Duration,
     /// Messages per second of each isolation case; each goes to all 50 (or 51) endpoints.
     pub isolation_rates: Vec<f64>,
@@ -101,6 +110,8 @@ impl Sizes {
             delivery_messages: 5_000,
             fanout_messages: 1_000,
             latency_duration: Duration::from_secs(5),
+            latency_rates: vec![1_000.0, 400.0],
+            nodes_messages: 2_000,
             isolation_duration: Duration::from_secs(5),
             isolation_rates: vec![20.0, 60.0],
             backlog_messages: 10_000,
@@ -117,6 +128,8 @@ impl Sizes {
             delivery_messages: 100_000,
             fanout_messages: 20_000,
             latency_duration: Duration::from_secs(30),
+            latency_rates: vec![1_000.0, 400.0],
+            nodes_messages: 20_000,
             isolation_duration: Duration::from_secs(30),
             isolation_rates: vec![20.0, 60.0],
             backlog_messages: 1_000_000,
@@ -134,6 +147,17 @@ pub struct Bench {
     pub report: BenchReport,
     /// The disk probe's result for the scenario being run.
     fsync_per_sec: f64,
+    /// Whether PostgreSQL statements can be counted in this run.
+    pg_counting: PgCounting,
+}
+
+/// Whether `pg_stat_statements` can be read for the delivery-type cases.
+pub enum PgCounting {
+    /// SQLite: nothing to count.
+    NotPostgres,
+    /// PostgreSQL, but the extension cannot be created or read: why.
+    Unavailable(String),
+    Available(PgStatements),
 }
 
 impl Bench {
@@ -149,7 +173,64 @@ impl Bench {
             http,
             report,
             fsync_per_sec: 0.0,
+            pg_counting: PgCounting::NotPostgres,
         })
+    }
+
+    /// With `--database-url`, opens the `pg_stat_statements` reader (or notes why it cannot).
+    pub async fn open_pg_counting(&mut self) {
+        let Some(url) = self.launch.database_url.clone() else {
+            return;
+        };
+        self.pg_counting = match PgStatements::open(&url).await {
+            Ok(statements) => PgCounting::Available(statements),
+            Err(error) => {
+                let reason = format!("{error:#}");
+                eprintln!("  PostgreSQL statements will not be counted: {reason}");
+                self.report.notes.push(format!(
+                    "PostgreSQL statements per delivery not counted: {reason}"
+                ));
+                PgCounting::Unavailable(reason)
+            }
+        };
+    }
+
+    /// Right before a delivery-type case's load: resets the statement statistics, if counted.
+    pub async fn pg_reset(&self) -> anyhow::Result<()> {
+        match &self.pg_counting {
+            PgCounting::Available(statements) => statements.reset().await,
+            _ => Ok(()),
+        }
+    }
+
+    /// Right after the case's last receipt: adds hookd's statements per delivery to `result`,
+    /// or why they were not counted.
+    pub async fn pg_read(&self, result: &mut CaseResult, deliveries: u64) -> anyhow::Result<()> {
+        match &self.pg_counting {
+            PgCounting::NotPostgres => {}
+            PgCounting::Unavailable(reason) => {
+                result.details.insert(
+                    PG_PER_DELIVERY.into(),
+                    json!(format!("not counted ({reason})")),
+                );
+            }
+            PgCounting::Available(statements) => {
+                let counts = statements.read(deliveries).await?;
+                if let Some(per_delivery) = counts.per_delivery {
+                    result
+                        .details
+                        .insert(PG_PER_DELIVERY.into(), json!(per_delivery));
+                }
+                if let Some(per_delivery) = counts.per_delivery_without_transaction_control {
+                    result.details.insert(
+                        "PG statements per delivery without BEGIN/COMMIT".into(),
+                        json!(per_delivery),
+                    );
+                }
+                result.pg_statements = Some(counts);
+            }
+        }
+        Ok(())
     }
 
     /// Measures the disk, then runs one scenario.
@@ -169,6 +250,7 @@ impl Bench {
             Scenario::Latency => latency::run(self).await,
             Scenario::Isolation => isolation::run(self).await,
             Scenario::Backlog => backlog::run(self).await,
+            Scenario::Nodes => nodes::run(self).await,
         }
     }
 
@@ -199,6 +281,7 @@ impl Bench {
             phase_cpu: None,
             hookd_cpu_us_per_unit: None,
             bench_cpu_us_per_unit: None,
+            pg_statements: None,
             fsync_per_sec: self.fsync_per_sec,
             details: serde_json::Map::new(),
         }
