@@ -10,6 +10,9 @@
 //! (`BENCH_QUERY_MARKERS`) and left out; what remains is hookd's. Utility statements (`BEGIN`,
 //! `COMMIT`, `ROLLBACK`, `SET`...) are tracked too (`pg_stat_statements.track_utility`, on by
 //! default) and each is a round trip of its own, so they are counted, and also shown apart.
+//! Statements run inside others (foreign-key checks of triggers, functions) are tracked only with
+//! `pg_stat_statements.track = all`; they are not round trips, so only `toplevel` statements are
+//! counted and the nested calls are shown apart (the column needs PostgreSQL 14 or later).
 //!
 //! Nothing here is invented when the extension is missing: the case then says why there is no
 //! figure.
@@ -33,8 +36,10 @@ pub struct PgStatements {
 /// What one case's window counted.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct StatementCounts {
-    /// Calls of hookd's statements, utility statements included.
+    /// Calls of hookd's top-level statements (round trips), utility statements included.
     pub calls: u64,
+    /// Calls of statements nested in hookd's (trigger checks, functions): not round trips.
+    pub nested_calls: u64,
     /// Of those, `BEGIN` / `START TRANSACTION` / `COMMIT` / `ROLLBACK` / `END`.
     pub transaction_control_calls: u64,
     /// Deliveries of the case (the divisor).
@@ -67,9 +72,15 @@ impl PgStatements {
             .await
             .context("CREATE EXTENSION pg_stat_statements")?;
         client
-            .query_one("SELECT count(*) FROM pg_stat_statements", &[])
+            .query_one(
+                "SELECT count(*) FROM pg_stat_statements WHERE toplevel",
+                &[],
+            )
             .await
-            .context("reading pg_stat_statements (is it in shared_preload_libraries?)")?;
+            .context(
+                "reading pg_stat_statements (is it in shared_preload_libraries? \
+                 is the server PostgreSQL 14 or later?)",
+            )?;
         Ok(PgStatements { client })
     }
 
@@ -91,33 +102,50 @@ impl PgStatements {
         let rows = self
             .client
             .query(
-                "SELECT query, calls FROM pg_stat_statements \
+                "SELECT query, calls, toplevel FROM pg_stat_statements \
                  WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())",
                 &[],
             )
             .await
             .context("reading pg_stat_statements")?;
-        let rows: Vec<(String, u64)> = rows
+        let rows: Vec<Row> = rows
             .iter()
             .map(|row| {
                 let calls: i64 = row.get(1);
-                (row.get(0), u64::try_from(calls).unwrap_or(0))
+                Row {
+                    query: row.get(0),
+                    calls: u64::try_from(calls).unwrap_or(0),
+                    toplevel: row.get(2),
+                }
             })
             .collect();
         Ok(summarize(&rows, deliveries))
     }
 }
 
-/// Counts `(query, calls)` rows that are hookd's, per delivery, with the top statements.
-pub fn summarize(rows: &[(String, u64)], deliveries: u64) -> StatementCounts {
-    let mut hookd: Vec<(&str, u64)> = rows
-        .iter()
-        .filter(|(query, _)| {
-            !BENCH_QUERY_MARKERS
-                .iter()
-                .any(|marker| query.contains(marker))
-        })
-        .map(|(query, calls)| (query.as_str(), *calls))
+/// One row of `pg_stat_statements`, as far as the counts need it.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub query: String,
+    pub calls: u64,
+    pub toplevel: bool,
+}
+
+/// Counts the rows that are hookd's, per delivery, with the top statements.
+pub fn summarize(rows: &[Row], deliveries: u64) -> StatementCounts {
+    let hookd_rows = rows.iter().filter(|row| {
+        !BENCH_QUERY_MARKERS
+            .iter()
+            .any(|marker| row.query.contains(marker))
+    });
+    let nested_calls = hookd_rows
+        .clone()
+        .filter(|row| !row.toplevel)
+        .map(|row| row.calls)
+        .sum();
+    let mut hookd: Vec<(&str, u64)> = hookd_rows
+        .filter(|row| row.toplevel)
+        .map(|row| (row.query.as_str(), row.calls))
         .collect();
     let calls = hookd.iter().map(|(_, calls)| calls).sum();
     let transaction_control_calls = hookd
@@ -129,6 +157,7 @@ pub fn summarize(rows: &[(String, u64)], deliveries: u64) -> StatementCounts {
     hookd.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
     StatementCounts {
         calls,
+        nested_calls,
         transaction_control_calls,
         deliveries,
         per_delivery: per(calls),
@@ -173,26 +202,34 @@ fn shorten(query: &str) -> String {
 mod tests {
     use super::*;
 
-    fn rows(list: &[(&str, u64)]) -> Vec<(String, u64)> {
+    fn rows(list: &[(&str, u64)]) -> Vec<Row> {
         list.iter()
-            .map(|(query, calls)| ((*query).to_owned(), *calls))
+            .map(|(query, calls)| Row {
+                query: (*query).to_owned(),
+                calls: *calls,
+                toplevel: true,
+            })
             .collect()
     }
 
     #[test]
     fn the_benchmarks_own_statements_are_left_out_and_transactions_counted_apart() {
-        let counts = summarize(
-            &rows(&[
-                ("BEGIN", 100),
-                ("COMMIT", 100),
-                ("UPDATE delivery\n   SET status = $1 WHERE id = $2", 200),
-                ("SELECT pg_stat_statements_reset(0, (SELECT oid ...), 0)", 1),
-                ("SELECT coalesce(sum(pg_total_relation_size(c.oid)), $1)", 1),
-                ("rollback", 5),
-            ]),
-            400,
-        );
+        let mut rows = rows(&[
+            ("BEGIN", 100),
+            ("COMMIT", 100),
+            ("UPDATE delivery\n   SET status = $1 WHERE id = $2", 200),
+            ("SELECT pg_stat_statements_reset(0, (SELECT oid ...), 0)", 1),
+            ("SELECT coalesce(sum(pg_total_relation_size(c.oid)), $1)", 1),
+            ("rollback", 5),
+            (
+                "SELECT 1 FROM ONLY endpoint x WHERE id = $1 FOR KEY SHARE OF x",
+                300,
+            ),
+        ]);
+        rows.last_mut().unwrap().toplevel = false;
+        let counts = summarize(&rows, 400);
         assert_eq!(counts.calls, 405);
+        assert_eq!(counts.nested_calls, 300);
         assert_eq!(counts.transaction_control_calls, 205);
         assert_eq!(counts.per_delivery, Some(405.0 / 400.0));
         assert_eq!(counts.per_delivery_without_transaction_control, Some(0.5));
@@ -212,7 +249,13 @@ mod tests {
 
     #[test]
     fn no_deliveries_gives_no_ratio_and_the_top_list_is_bounded() {
-        let many: Vec<(String, u64)> = (0..30).map(|n| (format!("SELECT {n}"), n)).collect();
+        let many: Vec<Row> = (0..30)
+            .map(|n| Row {
+                query: format!("SELECT {n}"),
+                calls: n,
+                toplevel: true,
+            })
+            .collect();
         let counts = summarize(&many, 0);
         assert_eq!(counts.per_delivery, None);
         assert_eq!(counts.top.len(), TOP_STATEMENTS);

@@ -229,8 +229,11 @@ impl BenchReport {
             if let Some(counts) = &result.pg_statements {
                 let _ = writeln!(
                     out,
-                    "  - PG statements: {} calls ({} BEGIN/COMMIT/ROLLBACK) for {} deliveries; top by calls:",
-                    counts.calls, counts.transaction_control_calls, counts.deliveries
+                    "  - PG statements: {} top-level calls ({} BEGIN/COMMIT/ROLLBACK) for {} deliveries, and {} nested (trigger checks, not round trips); top-level by calls:",
+                    counts.calls,
+                    counts.transaction_control_calls,
+                    counts.deliveries,
+                    counts.nested_calls
                 );
                 for statement in &counts.top {
                     let _ = writeln!(
