@@ -34,6 +34,8 @@ pub struct Arrival {
     pub webhook_id: String,
     pub endpoint: u32,
     pub at: Instant,
+    /// Arrived at a slow endpoint (`/slow/{n}`).
+    pub slow: bool,
 }
 
 /// A running receiver; dropping it stops the server.
@@ -110,6 +112,13 @@ impl Receiver {
         move || state.arrival_count.load(Ordering::Relaxed)
     }
 
+    /// Distinct (webhook, endpoint) pairs at healthy endpoints so far: the arrival count without
+    /// redeliveries. Costs a pass over every arrival; call it only when the count says enough.
+    pub fn distinct_arrival_count(&self) -> u64 {
+        let arrivals = self.state.arrivals.lock().expect("arrivals lock");
+        distinct_healthy(&arrivals)
+    }
+
     /// Takes every arrival recorded so far, leaving the record empty.
     pub fn take_arrivals(&self) -> Vec<Arrival> {
         std::mem::take(&mut *self.state.arrivals.lock().expect("arrivals lock"))
@@ -129,7 +138,7 @@ async fn receive(
     _body: Bytes,
 ) -> StatusCode {
     state.wait_until_open().await;
-    state.record(endpoint, &headers);
+    state.record(endpoint, &headers, false);
     state.arrival_count.fetch_add(1, Ordering::Relaxed);
     StatusCode::OK
 }
@@ -142,7 +151,7 @@ async fn receive_slowly(
 ) -> StatusCode {
     tokio::time::sleep(SLOW_ENDPOINT_DELAY).await;
     state.wait_until_open().await;
-    state.record(endpoint, &headers);
+    state.record(endpoint, &headers, true);
     StatusCode::OK
 }
 
@@ -155,7 +164,7 @@ impl ReceiverState {
         let _ = tokio::time::timeout(LONGEST_HOLD, open.wait_for(|open| *open)).await;
     }
 
-    fn record(&self, endpoint: u32, headers: &HeaderMap) {
+    fn record(&self, endpoint: u32, headers: &HeaderMap, slow: bool) {
         let at = Instant::now();
         let webhook_id = headers
             .get("webhook-id")
@@ -166,6 +175,40 @@ impl ReceiverState {
             webhook_id,
             endpoint,
             at,
+            slow,
         });
+    }
+}
+
+/// Distinct (webhook, endpoint) pairs among the arrivals at healthy endpoints.
+fn distinct_healthy(arrivals: &[Arrival]) -> u64 {
+    let pairs: std::collections::HashSet<(&str, u32)> = arrivals
+        .iter()
+        .filter(|arrival| !arrival.slow)
+        .map(|arrival| (arrival.webhook_id.as_str(), arrival.endpoint))
+        .collect();
+    pairs.len() as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redeliveries_and_slow_arrivals_are_not_distinct_healthy_arrivals() {
+        let arrival = |id: &str, endpoint: u32, slow: bool| Arrival {
+            webhook_id: id.to_owned(),
+            endpoint,
+            at: Instant::now(),
+            slow,
+        };
+        let arrivals = [
+            arrival("msg_a", 0, false),
+            arrival("msg_a", 0, false),
+            arrival("msg_a", 1, false),
+            arrival("msg_b", 0, false),
+            arrival("msg_b", 9, true),
+        ];
+        assert_eq!(distinct_healthy(&arrivals), 3);
     }
 }

@@ -34,6 +34,8 @@ use crate::report::{ACCEPT_P99, BenchReport, CaseResult, PG_PER_DELIVERY, Percen
 const FSYNC_PROBE_DURATION: Duration = Duration::from_secs(2);
 /// Waiting for deliveries gives up when none has arrived for this long.
 const DELIVERY_STALL_LIMIT: Duration = Duration::from_secs(60);
+/// How often a wait that has enough arrivals, duplicates included, counts the distinct ones.
+const DISTINCT_CHECK_EVERY: Duration = Duration::from_millis(200);
 /// Concurrent API clients used to send messages in the throughput scenarios.
 pub const SENDING_CLIENTS: usize = 64;
 
@@ -379,10 +381,18 @@ pub async fn wait_for_arrivals(
     let _progress = Progress::start(label, expected, receiver.counter());
     let started = Instant::now();
     let (mut last_count, mut last_change) = (receiver.arrival_count(), Instant::now());
+    let mut last_distinct_check: Option<Instant> = None;
     while started.elapsed() < limit {
         let count = receiver.arrival_count();
-        if count >= expected {
-            return true;
+        // The count includes redeliveries (several nodes may deliver one twice): enough arrivals
+        // end the wait only once enough of them are distinct.
+        if count >= expected
+            && last_distinct_check.is_none_or(|checked| checked.elapsed() >= DISTINCT_CHECK_EVERY)
+        {
+            if receiver.distinct_arrival_count() >= expected {
+                return true;
+            }
+            last_distinct_check = Some(Instant::now());
         }
         if count != last_count {
             (last_count, last_change) = (count, Instant::now());
