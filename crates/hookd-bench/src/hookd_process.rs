@@ -189,12 +189,40 @@ impl HookdProcess {
         )
     }
 
+    /// hookd's log lines at `WARN` or `ERROR` since it started, grouped by message (the text
+    /// after the level, fields left out), most frequent first.
+    pub fn log_problems(&self) -> Vec<(String, u64)> {
+        let log =
+            std::fs::read_to_string(self.run_dir.path().join("hookd.log")).unwrap_or_default();
+        log_problems(&log)
+    }
+
     fn log_tail(&self) -> String {
         let log =
             std::fs::read_to_string(self.run_dir.path().join("hookd.log")).unwrap_or_default();
         let lines: Vec<&str> = log.lines().collect();
         lines[lines.len().saturating_sub(20)..].join("\n")
     }
+}
+
+/// `WARN` and `ERROR` lines of a hookd log (`<time> LEVEL target: message key=value...`),
+/// counted by level, target and message; the key=value fields are left out so that repeats group.
+pub fn log_problems(log: &str) -> Vec<(String, u64)> {
+    let mut counts: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+    for line in log.lines() {
+        let mut words = line.split_whitespace();
+        let _time = words.next();
+        let Some(level @ ("WARN" | "ERROR")) = words.next() else {
+            continue;
+        };
+        let message: Vec<&str> = words.take_while(|word| !word.contains('=')).collect();
+        *counts
+            .entry(format!("{level} {}", message.join(" ")))
+            .or_default() += 1;
+    }
+    let mut problems: Vec<(String, u64)> = counts.into_iter().collect();
+    problems.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    problems
 }
 
 /// Total size of the files directly in `directory` (hookd's data directory is flat).
@@ -262,4 +290,32 @@ pub fn ensure_hookd_binary(binary: &Path) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warnings_and_errors_are_grouped_without_their_fields() {
+        let log = "\
+2026-12-06T22:03:49.9Z  WARN hookd::app: HOOKD_ENCRYPTION_KEY is not set: plain text plain_values=0
+2026-12-06T22:03:50.1Z  INFO hookd::cli: hookd is ready listen=127.0.0.1:1
+2026-12-06T22:03:51.8Z ERROR hookd::engine::leases: renewing leases timed out count=50
+2026-12-06T22:03:56.8Z ERROR hookd::engine::leases: renewing leases timed out count=475
+";
+        assert_eq!(
+            log_problems(log),
+            [
+                (
+                    "ERROR hookd::engine::leases: renewing leases timed out".to_owned(),
+                    2
+                ),
+                (
+                    "WARN hookd::app: HOOKD_ENCRYPTION_KEY is not set: plain text".to_owned(),
+                    1
+                ),
+            ]
+        );
+    }
 }

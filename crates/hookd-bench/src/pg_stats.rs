@@ -55,6 +55,9 @@ pub struct StatementCounts {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct TopStatement {
     pub calls: u64,
+    /// Milliseconds the server spent executing it over all calls (`total_exec_time`): where a
+    /// statement waits on locks, this is where it shows.
+    pub total_exec_ms: f64,
     /// Normalised text (constants are `$n`), whitespace collapsed and shortened.
     pub query: String,
 }
@@ -102,7 +105,7 @@ impl PgStatements {
         let rows = self
             .client
             .query(
-                "SELECT query, calls, toplevel FROM pg_stat_statements \
+                "SELECT query, calls, toplevel, total_exec_time FROM pg_stat_statements \
                  WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())",
                 &[],
             )
@@ -116,6 +119,7 @@ impl PgStatements {
                     query: row.get(0),
                     calls: u64::try_from(calls).unwrap_or(0),
                     toplevel: row.get(2),
+                    total_exec_ms: row.get(3),
                 }
             })
             .collect();
@@ -129,6 +133,7 @@ pub struct Row {
     pub query: String,
     pub calls: u64,
     pub toplevel: bool,
+    pub total_exec_ms: f64,
 }
 
 /// Counts the rows that are hookd's, per delivery, with the top statements.
@@ -143,18 +148,15 @@ pub fn summarize(rows: &[Row], deliveries: u64) -> StatementCounts {
         .filter(|row| !row.toplevel)
         .map(|row| row.calls)
         .sum();
-    let mut hookd: Vec<(&str, u64)> = hookd_rows
-        .filter(|row| row.toplevel)
-        .map(|row| (row.query.as_str(), row.calls))
-        .collect();
-    let calls = hookd.iter().map(|(_, calls)| calls).sum();
+    let mut hookd: Vec<&Row> = hookd_rows.filter(|row| row.toplevel).collect();
+    let calls = hookd.iter().map(|row| row.calls).sum();
     let transaction_control_calls = hookd
         .iter()
-        .filter(|(query, _)| is_transaction_control(query))
-        .map(|(_, calls)| calls)
+        .filter(|row| is_transaction_control(&row.query))
+        .map(|row| row.calls)
         .sum();
     let per = |count: u64| (deliveries > 0).then(|| count as f64 / deliveries as f64);
-    hookd.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    hookd.sort_by(|a, b| b.calls.cmp(&a.calls).then_with(|| a.query.cmp(&b.query)));
     StatementCounts {
         calls,
         nested_calls,
@@ -165,9 +167,10 @@ pub fn summarize(rows: &[Row], deliveries: u64) -> StatementCounts {
         top: hookd
             .iter()
             .take(TOP_STATEMENTS)
-            .map(|(query, calls)| TopStatement {
-                calls: *calls,
-                query: shorten(query),
+            .map(|row| TopStatement {
+                calls: row.calls,
+                total_exec_ms: row.total_exec_ms,
+                query: shorten(&row.query),
             })
             .collect(),
     }
@@ -208,6 +211,7 @@ mod tests {
                 query: (*query).to_owned(),
                 calls: *calls,
                 toplevel: true,
+                total_exec_ms: 1.0,
             })
             .collect()
     }
@@ -254,6 +258,7 @@ mod tests {
                 query: format!("SELECT {n}"),
                 calls: n,
                 toplevel: true,
+                total_exec_ms: 1.0,
             })
             .collect();
         let counts = summarize(&many, 0);

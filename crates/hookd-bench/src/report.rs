@@ -238,8 +238,9 @@ impl BenchReport {
                 for statement in &counts.top {
                     let _ = writeln!(
                         out,
-                        "    - {} × `{}`",
+                        "    - {} × ({:.0} ms in all) `{}`",
                         statement.calls,
+                        statement.total_exec_ms,
                         statement.query.replace('`', "'")
                     );
                 }

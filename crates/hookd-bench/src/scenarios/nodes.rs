@@ -141,6 +141,14 @@ async fn measure(bench: &Bench, server_url: &str, node_count: usize) -> anyhow::
     );
     let mut result = bench.new_case(Scenario::Nodes, &key, case, "deliveries");
     bench.pg_read(&mut result, matched.delivered).await?;
+    // Why a node redelivered, if it did: its warnings and errors (lease renewals that timed out,
+    // for instance), summed over the nodes.
+    let mut problems: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+    for node in &nodes {
+        for (problem, count) in node.log_problems() {
+            *problems.entry(problem).or_default() += count;
+        }
+    }
     let mut usages = Vec::with_capacity(nodes.len());
     for node in nodes {
         usages.push(node.stop().await?);
@@ -172,6 +180,15 @@ async fn measure(bench: &Bench, server_url: &str, node_count: usize) -> anyhow::
     result
         .details
         .insert("duplicate deliveries".into(), json!(matched.duplicates));
+    if !problems.is_empty() {
+        let lines: Vec<String> = problems
+            .iter()
+            .map(|(problem, count)| format!("{count} × {problem}"))
+            .collect();
+        result
+            .details
+            .insert("hookd log WARN/ERROR".into(), json!(lines.join(" | ")));
+    }
     if !complete {
         result.errors += expected.saturating_sub(matched.delivered);
         result.first_error = Some(format!(
