@@ -176,9 +176,9 @@ pub fn end_rest(c: &Connection, endpoint_id: &str, now: Timestamp) -> Result<(),
     Ok(())
 }
 
-// Statuses are written into the text of the statements below, not bound: SQLite decides from a
-// bound value whether a partial index (`WHERE status = 1`) applies, and a statement planned that
-// way is re-prepared every time the value is bound again, that is on every execution.
+// Statuses are written into these statements' text, not bound: connections plan
+// without looking at bound values (the planner stability guarantee, see `open_connection`), so
+// only a literal status lets the planner use the partial indexes (`WHERE status = 1`).
 
 /// Makes a pending, unleased delivery due at `?2` at the latest (`?1` delivery).
 static MAKE_DUE_NOW_SQL: LazyLock<String> = LazyLock::new(|| {
@@ -189,19 +189,22 @@ static MAKE_DUE_NOW_SQL: LazyLock<String> = LazyLock::new(|| {
 });
 
 /// When an ordered endpoint's head is due (`?1` endpoint).
-static ORDERED_HEAD_DUE_SQL: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "SELECT next_attempt_at FROM delivery WHERE endpoint_id = ?1 AND status = {PENDING}
+pub(in crate::store::sqlite::deliveries) static ORDERED_HEAD_DUE_SQL: LazyLock<String> =
+    LazyLock::new(|| {
+        format!(
+            "SELECT next_attempt_at FROM delivery WHERE endpoint_id = ?1 AND status = {PENDING}
          ORDER BY id LIMIT 1"
-    )
-});
+        )
+    });
 
 /// When an endpoint's earliest pending delivery is due (`?1` endpoint).
-static EARLIEST_DUE_SQL: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "SELECT MIN(next_attempt_at) FROM delivery WHERE endpoint_id = ?1 AND status = {PENDING}"
-    )
-});
+pub(in crate::store::sqlite::deliveries) static EARLIEST_DUE_SQL: LazyLock<String> = LazyLock::new(
+    || {
+        format!(
+            "SELECT MIN(next_attempt_at) FROM delivery WHERE endpoint_id = ?1 AND status = {PENDING}"
+        )
+    },
+);
 
 /// Parks an endpoint's pending deliveries that no live lease holds (`?1` endpoint, `?2` now).
 static PARK_ENDPOINT_SQL: LazyLock<String> = LazyLock::new(|| {

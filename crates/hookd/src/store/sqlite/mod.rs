@@ -54,6 +54,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rusqlite::Connection;
+use rusqlite::config::DbConfig;
 use tokio::sync::{Notify, oneshot};
 
 use super::parsed_filters::ParsedFilters;
@@ -290,6 +291,14 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
              PRAGMA synchronous = FULL;
              PRAGMA foreign_keys = ON;",
         )
+        .map_err(backend)?;
+    // Plans must not depend on bound values. Without the query planner stability guarantee,
+    // SQLite 3.54 plans a `LIMIT ?` from its bound value (and a `x = ?` from whether it is 0 or
+    // 1, and a partial index from the bound value it is compared with), and then re-prepares the
+    // statement each time a different value is bound: a cached statement is parsed and planned
+    // again on nearly every claim.
+    connection
+        .set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
         .map_err(backend)?;
     connection.set_prepared_statement_cache_capacity(64);
     Ok(connection)

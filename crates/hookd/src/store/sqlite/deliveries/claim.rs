@@ -2,7 +2,7 @@
 //! read, planned by `policy::claim_plan::plan`, and the plan applied. No rule of a claim lives
 //! here; a claim runs in one writer job, so nothing else writes while it reads and leases.
 
-mod reads;
+pub(super) mod reads;
 
 use reads::{DueRow, EndpointRow, due_deliveries, due_endpoints, endpoint_row, head_if_due};
 

@@ -12,9 +12,9 @@ use crate::domain::{DeliveryId, Timestamp};
 use crate::store::delivery_state::PENDING;
 use crate::store::{HeldLease, StoreError};
 
-// The pending status is written into the text of these statements (run once per delivery), not
-// bound: a bound status that a partial index's `WHERE status = 1` is checked against makes SQLite
-// re-prepare the statement every time it is bound again.
+// The pending status is written into these statements' text, not bound: connections plan
+// without looking at bound values (the planner stability guarantee, see `open_connection`), so
+// only a literal status lets the planner use the partial indexes (`WHERE status = 1`).
 
 /// Gives a pending delivery's lease back and makes it due now (`?1` delivery).
 pub(in crate::store::sqlite::deliveries) static RELEASE_SQL: LazyLock<String> =
@@ -67,21 +67,30 @@ pub fn renew_leases(
 }
 
 /// Makes every leased delivery due now. Only for start-up, when no live worker can hold a lease.
+/// Start-up: every lease of the last run ends (see `release_all_leases`).
+pub(in crate::store::sqlite::deliveries) static RELEASE_ALL_SQL: LazyLock<String> =
+    LazyLock::new(|| {
+        format!(
+            "UPDATE delivery SET next_attempt_at = 0, lease_token = NULL
+             WHERE status = {PENDING} AND lease_token IS NOT NULL"
+        )
+    });
+
+/// Start-up: every endpoint with pending deliveries is in the queue, due at its earliest.
+pub(in crate::store::sqlite::deliveries) static REQUEUE_ALL_SQL: LazyLock<String> =
+    LazyLock::new(|| {
+        format!(
+            "INSERT INTO endpoint_queue (endpoint_id, app_id, next_due)
+             SELECT endpoint_id, app_id, MIN(next_attempt_at) FROM delivery
+             WHERE status = {PENDING}
+             GROUP BY endpoint_id
+             ON CONFLICT (endpoint_id) DO UPDATE SET next_due = MIN(next_due, excluded.next_due)"
+        )
+    });
+
 pub fn release_all_leases(c: &Connection) -> Result<(), StoreError> {
-    c.execute(
-        "UPDATE delivery SET next_attempt_at = 0, lease_token = NULL
-         WHERE status = ?1 AND lease_token IS NOT NULL",
-        [PENDING],
-    )
-    .map_err(backend)?;
-    c.execute(
-        "INSERT INTO endpoint_queue (endpoint_id, app_id, next_due)
-         SELECT endpoint_id, app_id, MIN(next_attempt_at) FROM delivery WHERE status = ?1
-         GROUP BY endpoint_id
-         ON CONFLICT (endpoint_id) DO UPDATE SET next_due = MIN(next_due, excluded.next_due)",
-        [PENDING],
-    )
-    .map_err(backend)?;
+    c.execute(&RELEASE_ALL_SQL, []).map_err(backend)?;
+    c.execute(&REQUEUE_ALL_SQL, []).map_err(backend)?;
     Ok(())
 }
 

@@ -17,14 +17,15 @@ use crate::store::delivery_state::PENDING;
 use crate::store::sealing::{Place, Sealing};
 use crate::store::{ClaimBudget, StoreError};
 
-// The pending status is written into these statements' text, not bound: SQLite decides from a
-// bound value whether a partial index (`WHERE status = 1`) applies, and a statement planned that
-// way is re-prepared every time the value is bound again, that is on every execution.
+// The pending status is written into these statements' text, not bound: connections plan
+// without looking at bound values (the planner stability guarantee, see `open_connection`), so
+// only a literal status lets the planner use the partial indexes (`WHERE status = 1`).
 
 /// An endpoint's settings and state, with its live leases counted (`?1` endpoint, `?2` now).
-static ENDPOINT_ROW_SQL: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "SELECT e.url, e.headers, e.disabled, e.max_in_flight, e.ordered, e.retry_schedule,
+pub(in crate::store::sqlite::deliveries) static ENDPOINT_ROW_SQL: LazyLock<String> =
+    LazyLock::new(|| {
+        format!(
+            "SELECT e.url, e.headers, e.disabled, e.max_in_flight, e.ordered, e.retry_schedule,
                 e.auth, e.throttle_rate, a.throttle_rate, e.consecutive_failures,
                 e.paused_until, e.throttle_tokens, e.throttle_updated, a.throttle_tokens,
                 a.throttle_updated,
@@ -33,22 +34,23 @@ static ENDPOINT_ROW_SQL: LazyLock<String> = LazyLock::new(|| {
                  AND d.next_attempt_at > ?2),
                 CASE WHEN e.transformation_enabled THEN e.transformation_code END
          FROM endpoint e JOIN application a ON a.id = e.app_id WHERE e.id = ?1"
-    )
-});
+        )
+    });
 
 /// An endpoint's due deliveries, soonest first (`?1` endpoint, `?2` now, `?3` how many).
-static DUE_DELIVERIES_SQL: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "SELECT d.id, d.msg_id, d.attempts_made, d.trigger_type, m.payload, m.event_type,
+pub(in crate::store::sqlite::deliveries) static DUE_DELIVERIES_SQL: LazyLock<String> =
+    LazyLock::new(|| {
+        format!(
+            "SELECT d.id, d.msg_id, d.attempts_made, d.trigger_type, m.payload, m.event_type,
                 m.content_type, m.original_headers
          FROM delivery d JOIN message m ON m.id = d.msg_id
          WHERE d.endpoint_id = ?1 AND d.status = {PENDING} AND d.next_attempt_at <= ?2
          ORDER BY d.next_attempt_at LIMIT ?3"
-    )
-});
+        )
+    });
 
 /// An ordered endpoint's oldest pending delivery and when it is due (`?1` endpoint).
-static HEAD_SQL: LazyLock<String> = LazyLock::new(|| {
+pub(in crate::store::sqlite::deliveries) static HEAD_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT d.id, d.msg_id, d.attempts_made, d.trigger_type, m.payload, m.event_type,
                 m.content_type, m.original_headers, d.next_attempt_at
@@ -56,6 +58,11 @@ static HEAD_SQL: LazyLock<String> = LazyLock::new(|| {
          WHERE d.endpoint_id = ?1 AND d.status = {PENDING} ORDER BY d.id LIMIT 1"
     )
 });
+
+/// Endpoints whose queue entry is due, oldest first (`?1` now, `?2` how many).
+pub(in crate::store::sqlite::deliveries) const DUE_ENDPOINTS_SQL: &str =
+    "SELECT endpoint_id, app_id FROM endpoint_queue WHERE next_due <= ?1
+     ORDER BY next_due LIMIT ?2";
 
 /// Endpoints whose queue entry is due, oldest first, skipping those the budget blocks.
 pub(super) fn due_endpoints(
@@ -66,8 +73,7 @@ pub(super) fn due_endpoints(
     let fetch = budget.scan_limit();
     let rows = query_candidates(
         c,
-        "SELECT endpoint_id, app_id FROM endpoint_queue WHERE next_due <= ?1
-         ORDER BY next_due LIMIT ?2",
+        DUE_ENDPOINTS_SQL,
         params![now, i64::try_from(fetch).unwrap_or(i64::MAX)],
     )?;
     let rows_scanned = rows.len();
