@@ -157,7 +157,7 @@ impl SqliteStore {
                 Err(error) => return Err(backend(error)),
             }
         }
-        let writer_connection = open_connection(&path)?;
+        let writer_connection = open_writer_connection(&path)?;
         if migrate_and_release {
             migrate(&writer_connection)?;
             deliveries::release_all_leases(&writer_connection)?;
@@ -301,6 +301,19 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
         .set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
         .map_err(backend)?;
     connection.set_prepared_statement_cache_capacity(64);
+    Ok(connection)
+}
+
+/// The writer's connection. Each job runs in a savepoint, whose journal keeps the original of
+/// every page the job changes; past 64 KiB SQLite moves that journal to a temporary file, which
+/// made a job that stores one message open, write and close a file in the temp directory. The
+/// writer keeps its temporary data in memory instead: a savepoint journal holds only the pages
+/// of one job, and a batch's jobs are bounded (`MAX_JOBS_PER_COMMIT`).
+fn open_writer_connection(path: &Path) -> Result<Connection, StoreError> {
+    let connection = open_connection(path)?;
+    connection
+        .execute_batch("PRAGMA temp_store = MEMORY;")
+        .map_err(backend)?;
     Ok(connection)
 }
 

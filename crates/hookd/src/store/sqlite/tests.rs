@@ -8,8 +8,8 @@ use std::sync::mpsc;
 use rusqlite::Connection;
 
 use super::StoreError;
-use super::open_connection;
 use super::writer::{QueuedJob, run_writer, savepoint_job};
+use super::{open_connection, open_writer_connection};
 
 /// What one job of a test batch does; each job first inserts a row named after it.
 #[derive(Debug, Clone, Copy)]
@@ -90,7 +90,7 @@ fn a_job_that_loses_the_batch_transaction_fails_every_job_that_ran_with_it() {
 fn check(name: &str, spare_pages: Option<u32>, jobs: &[(Step, Answer)]) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("probe.db");
-    let connection = open_connection(&path).unwrap();
+    let connection = open_writer_connection(&path).unwrap();
     connection
         .execute_batch("CREATE TABLE probe (name TEXT PRIMARY KEY, body BLOB NOT NULL)")
         .unwrap();
@@ -236,4 +236,50 @@ fn a_database_left_readable_by_an_older_hookd_is_tightened() {
         assert_eq!(mode & 0o777, 0o600, "mode of {name} is {mode:o}");
     }
     store.close();
+}
+
+/// Files this process holds open that were deleted or never named: SQLite's temporary files
+/// (a spilled savepoint journal is opened with `O_TMPFILE`).
+fn open_temporary_files() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
+        .filter(|target| target.to_string_lossy().ends_with("(deleted)"))
+        .count()
+}
+
+/// How many temporary files are open while a job's savepoint holds `pages` changed pages.
+fn temporary_files_during_a_large_job(connection: &Connection, pages: usize) -> usize {
+    connection
+        .execute_batch("CREATE TABLE probe (n INTEGER PRIMARY KEY, body BLOB NOT NULL)")
+        .unwrap();
+    let mut insert = connection
+        .prepare("INSERT INTO probe (n, body) VALUES (?1, zeroblob(4000))")
+        .unwrap();
+    for n in 0..pages {
+        insert.execute([n as i64]).unwrap();
+    }
+    drop(insert);
+    connection
+        .execute_batch("BEGIN IMMEDIATE; SAVEPOINT job; UPDATE probe SET body = zeroblob(4001);")
+        .unwrap();
+    let during = open_temporary_files();
+    connection.execute_batch("RELEASE job; COMMIT;").unwrap();
+    during
+}
+
+#[test]
+fn the_writer_keeps_a_jobs_savepoint_journal_in_memory() {
+    // 64 changed pages are 256 KiB of journal, past the 64 KiB after which SQLite spills a
+    // savepoint journal to a temporary file on a connection that keeps temporary data on disk.
+    let dir = tempfile::tempdir().unwrap();
+    let before = open_temporary_files();
+    let plain = open_connection(&dir.path().join("plain.db")).unwrap();
+    assert!(
+        temporary_files_during_a_large_job(&plain, 64) > before,
+        "the control: a plain connection spills the journal"
+    );
+    drop(plain);
+    let writer = open_writer_connection(&dir.path().join("writer.db")).unwrap();
+    assert_eq!(temporary_files_during_a_large_job(&writer, 64), before);
 }
