@@ -1,6 +1,7 @@
 //! Recording a batch of attempts in one call, as the recorder does: each delivery moves on
 //! only under its own lease token, and each endpoint's health follows its attempts in the
-//! batch's order, endpoints apart, however the batch interleaves them.
+//! batch's order, endpoints apart, however the batch interleaves them. And on PostgreSQL, a
+//! claim waits for a due endpoint's queue row that a writer holds rather than coming back empty.
 
 use super::*;
 
@@ -149,4 +150,70 @@ async fn a_batch_applies_each_endpoints_attempts_in_order(store: Arc<dyn Store>)
         .unwrap();
     assert_eq!(rest_over.len(), 1, "B's rest is over: one probe");
     assert_eq!(rest_over[0].endpoint_id, b);
+}
+
+mod postgres_claim_wait {
+    use super::*;
+
+    /// A claim that finds every due endpoint's queue row locked (here by a session standing in
+    /// for a message writer whose commit is making the endpoint due) waits for the row and
+    /// claims once it is free, instead of coming back empty while the writer commits.
+    #[tokio::test]
+    async fn postgres_a_claim_waits_for_a_due_queue_row_a_writer_holds() {
+        let schema = TestSchema::create("store_contract::postgres_claim_wait").await;
+        let postgres = open_postgres(&schema).await;
+        let store: Arc<dyn Store> = postgres.clone();
+        let now = t0();
+        let app_id = new_app(&store, now).await;
+        let endpoint_id = new_endpoint(&store, &app_id, endpoint_fields(None), now).await;
+        create(&store, new_message(&app_id, "invoice.paid", now)).await;
+
+        let watcher = schema.connect().await;
+        let mut holder = schema.connect().await;
+        let holding = holder.transaction().await.unwrap();
+        holding
+            .execute(
+                "SELECT 1 FROM endpoint_queue WHERE endpoint_id = $1 FOR UPDATE",
+                &[&endpoint_id.as_str()],
+            )
+            .await
+            .unwrap();
+        let claim = tokio::spawn({
+            let store = store.clone();
+            async move {
+                store
+                    .claim_due_deliveries(now + seconds(1), LEASE, budget(10))
+                    .await
+            }
+        });
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let waiting: i64 = watcher
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity
+                     WHERE application_name = $1 AND wait_event_type = 'Lock'",
+                    &[&schema.name],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            if waiting >= 1 {
+                break;
+            }
+            if claim.is_finished() {
+                let early = claim.await.unwrap();
+                panic!("the claim came back while the row was held: {early:?}");
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the claim never came to wait for the row"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        holding.commit().await.unwrap();
+        let claimed = claim.await.unwrap().unwrap();
+        assert_eq!(claimed.len(), 1, "claimed once the row was free");
+        assert_eq!(claimed[0].endpoint_id, endpoint_id);
+        postgres.close().await;
+    }
 }
