@@ -1685,6 +1685,7 @@ mod claim_shares_contract {
     }
 }
 
+mod batch_record_contract;
 mod content_filter_contract;
 mod endpoint_health_contract;
 mod endpoint_reads_contract;

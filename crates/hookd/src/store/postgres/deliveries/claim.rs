@@ -1,11 +1,12 @@
-//! A claim, in the caller's transaction: the due endpoints' queue rows locked (`SKIP LOCKED`) in
-//! fair order (`policy::claim_order`), and for each one its state read (live leases across every
-//! node), planned by `policy::claim_plan::plan`, and the plan applied. No rule of a claim lives
-//! here, only the locks that make the plan hold across nodes (see the parent module).
+//! A claim, in the caller's transaction: the due endpoints' queue rows locked (`SKIP LOCKED`),
+//! all their states read in one statement (live leases across every node), then in fair order
+//! (`policy::claim_order`) each one planned by `policy::claim_plan::plan` and the plan applied,
+//! a take in one statement (`take_due`). No rule of a claim lives here, only the locks that make
+//! the plan hold across nodes (see the parent module).
 
 mod reads;
 
-use reads::{EndpointRow, add_secrets, app_bucket, due_deliveries, due_endpoints, endpoint_row};
+use reads::{EndpointRow, TakeTurn, app_bucket, due_endpoints, endpoint_rows, take_due};
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -16,10 +17,9 @@ use tokio_postgres::Row;
 
 use super::super::rows::{corrupt, from_json, to_micros};
 use super::super::{backend, get};
-use super::{forget_endpoint, park_endpoint, postpone, refresh_queue_entry};
+use super::{forget_endpoint, park_endpoint, postpone};
 use crate::domain::{
-    AppId, DeliveryId, EndpointId, EndpointUrl, EventTypeName, MessageId, SigningSecrets,
-    Timestamp, TriggerType,
+    AppId, DeliveryId, EndpointId, EndpointUrl, EventTypeName, MessageId, Timestamp, TriggerType,
 };
 use crate::policy::claim_order::{Candidate, ClaimTurns};
 use crate::policy::claim_plan::{ClaimLimits, ClaimPlan, EndpointClaimState, Throttle, plan};
@@ -35,12 +35,16 @@ pub async fn claim_due(
     lease: Duration,
     budget: &ClaimBudget,
 ) -> Result<Vec<ClaimedDelivery>, StoreError> {
-    let mut turns = ClaimTurns::new(budget, due_endpoints(c, to_micros(now), budget).await?);
+    let due = due_endpoints(c, to_micros(now), budget).await?;
+    let ids: Vec<&str> = due.iter().map(|due| due.endpoint_id.as_str()).collect();
+    let endpoints = endpoint_rows(c, sealing, &ids, to_micros(now)).await?;
+    let mut turns = ClaimTurns::new(budget, due);
     let mut claim = Claim {
         sealing,
         node_id,
         now,
         lease_end: to_micros(now + lease),
+        endpoints,
         app_buckets: HashMap::new(),
         claimed: Vec::new(),
     };
@@ -49,7 +53,6 @@ pub async fn claim_due(
         turns.took(taken);
     }
     claim.save_app_buckets(c).await?;
-    add_secrets(c, sealing, now, &mut claim.claimed).await?;
     Ok(claim.claimed)
 }
 
@@ -59,6 +62,8 @@ struct Claim<'a> {
     node_id: &'a str,
     now: Timestamp,
     lease_end: i64,
+    /// The candidates' settings and state, read for all of them at the claim's start.
+    endpoints: HashMap<String, EndpointRow>,
     /// Each throttled application's bucket during the claim: read under a row lock (so claims
     /// on other nodes wait their turn), written back at the claim's end.
     app_buckets: HashMap<String, Throttle>,
@@ -75,12 +80,12 @@ impl Claim<'_> {
     ) -> Result<usize, StoreError> {
         let now = self.now;
         let endpoint_id = candidate.endpoint_id.as_str();
-        let endpoint = endpoint_row(c, self.sealing, endpoint_id, to_micros(now)).await?;
+        let endpoint = self.endpoints.remove(endpoint_id);
         let state = match &endpoint {
             Some(endpoint) => Some(self.claim_state(c, &candidate.app_id, endpoint).await?),
             None => None,
         };
-        let due = match plan(state.as_ref(), limits, now) {
+        let (take, ordered) = match plan(state.as_ref(), limits, now) {
             ClaimPlan::Forget => return forget_endpoint(c, endpoint_id).await.map(|()| 0),
             ClaimPlan::Park => {
                 return park_endpoint(c, endpoint_id, to_micros(now))
@@ -90,19 +95,27 @@ impl Claim<'_> {
             ClaimPlan::Postpone(until) => {
                 return postpone(c, endpoint_id, until).await.map(|()| 0);
             }
-            ClaimPlan::Skip => Vec::new(),
-            ClaimPlan::Take { at_most, head_only } => {
-                due_deliveries(c, endpoint_id, to_micros(now), at_most, head_only).await?
-            }
+            // Nothing is taken, but the queue entry is still brought up to date.
+            ClaimPlan::Skip => (0, endpoint.as_ref().is_some_and(|e| e.options.ordered)),
+            ClaimPlan::Take { at_most, head_only } => (at_most, head_only),
         };
         // Only a gone endpoint has no row, and its plan is `Forget`.
         let (Some(endpoint), Some(state)) = (endpoint, state) else {
             return Ok(0);
         };
-        let taken = due.len();
+        let tokens: Vec<i64> = (0..take).map(|_| rand::random()).collect();
+        let turn = TakeTurn {
+            endpoint_id,
+            node_id: self.node_id,
+            now: to_micros(now),
+            lease_end: self.lease_end,
+            take,
+            ordered,
+        };
+        let leased = take_due(c, &turn, &tokens).await?;
+        let taken = leased.len();
         self.spend_tokens(c, candidate, &state, taken).await?;
-        self.lease(c, candidate, &endpoint, &due).await?;
-        refresh_queue_entry(c, endpoint_id, endpoint.options.ordered).await?;
+        self.hand_out(candidate, &endpoint, &leased)?;
         Ok(taken)
     }
 
@@ -172,42 +185,24 @@ impl Claim<'_> {
         Ok(())
     }
 
-    /// Leases the due rows to this node until the lease end and hands them out (their secrets
-    /// are added for the whole claim at its end).
-    async fn lease(
+    /// Hands out the rows `take_due` leased, signed with the endpoint's secrets.
+    fn hand_out(
         &mut self,
-        c: &impl GenericClient,
         candidate: &Candidate<EndpointId>,
         endpoint: &EndpointRow,
-        due: &[Row],
+        leased: &[Row],
     ) -> Result<(), StoreError> {
-        if due.is_empty() {
+        if leased.is_empty() {
             return Ok(());
         }
-        let ids: Vec<String> = due
-            .iter()
-            .map(|row| get(row, 0))
-            .collect::<Result<_, _>>()?;
-        let tokens: Vec<i64> = ids.iter().map(|_| rand::random()).collect();
-        let statement = c
-            .prepare_cached(
-                "UPDATE delivery d SET next_attempt_at = $3, lease_token = lease.token,
-                 leased_by = $4
-                 FROM unnest($1::text[], $2::bigint[]) AS lease(id, token)
-                 WHERE d.id = lease.id",
-            )
-            .await
-            .map_err(backend)?;
-        c.execute(&statement, &[&ids, &tokens, &self.lease_end, &self.node_id])
-            .await
-            .map_err(backend)?;
         let headers: BTreeMap<String, String> = from_json(&endpoint.headers)?;
         let url = EndpointUrl::parse(&endpoint.url).map_err(corrupt)?;
         let transformation: Option<Arc<str>> = endpoint.transformation.as_deref().map(Arc::from);
-        for ((row, id), lease_token) in due.iter().zip(ids).zip(tokens) {
+        let secrets = endpoint.secrets(self.sealing, &candidate.endpoint_id);
+        for row in leased {
             self.claimed.push(ClaimedDelivery {
-                delivery_id: DeliveryId::from_trusted(id),
-                lease_token,
+                delivery_id: DeliveryId::from_trusted(get::<String>(row, 0)?),
+                lease_token: get(row, 8)?,
                 app_id: AppId::from_trusted(candidate.app_id.clone()),
                 msg_id: MessageId::from_trusted(get::<String>(row, 1)?),
                 endpoint_id: candidate.endpoint_id.clone(),
@@ -217,7 +212,7 @@ impl Claim<'_> {
                 url: url.clone(),
                 headers: headers.clone(),
                 options: endpoint.options.clone(),
-                secrets: SigningSecrets::default(),
+                secrets: secrets.clone(),
                 payload: get(row, 4)?,
                 content_type: get(row, 6)?,
                 original_headers: match get::<Option<String>>(row, 7)? {

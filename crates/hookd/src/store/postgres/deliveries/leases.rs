@@ -42,7 +42,9 @@ pub async fn renew(
     leases: &[HeldLease],
     until: Timestamp,
 ) -> Result<Vec<DeliveryId>, StoreError> {
-    // Rows are taken in id order, as `record_attempts` takes them, so the two cannot deadlock.
+    // Rows are locked in id order by a sorted `FOR UPDATE` the update joins, as
+    // `record_attempts` locks them, so the two cannot deadlock (an `UPDATE ... FROM unnest`
+    // alone locks in its join's order, and did deadlock with a record).
     let mut sorted: Vec<&HeldLease> = leases.iter().collect();
     sorted.sort_by(|a, b| a.delivery_id.cmp(&b.delivery_id));
     let ids: Vec<&str> = sorted
@@ -52,10 +54,14 @@ pub async fn renew(
     let tokens: Vec<i64> = sorted.iter().map(|lease| lease.lease_token).collect();
     let statement = c
         .prepare_cached(
-            "UPDATE delivery d SET next_attempt_at = $3
-             FROM unnest($1::text[], $2::bigint[]) AS lease(id, token)
-             WHERE d.id = lease.id AND d.lease_token = lease.token AND d.status = 1
-             AND d.leased_by = $4
+            "WITH lease AS (SELECT * FROM unnest($1::text[], $2::bigint[]) AS lease(id, token)),
+             locked AS MATERIALIZED (SELECT d.id FROM delivery d JOIN lease ON d.id = lease.id
+                        WHERE d.lease_token = lease.token AND d.status = 1 AND d.leased_by = $4
+                        ORDER BY d.id FOR NO KEY UPDATE OF d)
+             UPDATE delivery d SET next_attempt_at = $3
+             FROM lease, locked
+             WHERE d.id = lease.id AND d.id = locked.id AND d.lease_token = lease.token
+             AND d.status = 1 AND d.leased_by = $4
              RETURNING d.id",
         )
         .await
