@@ -6,8 +6,8 @@
 //! Finished attempts report to the scheduler through a channel, which also wakes the loop, since
 //! a finished attempt frees room. When there is nothing to claim it sleeps until the next
 //! delivery falls due, a pause ends, the store reports new deliveries (`Store::deliveries_added`:
-//! no caller wakes the engine by hand), a record frees room, or a short poll interval passes (so
-//! a lease that ran out is picked up). The engine knows nothing of operational events: the store
+//! no caller wakes the engine by hand), a finished attempt or a record frees room that due work
+//! was held back for, or a short poll interval passes (so a lease that ran out is picked up). The engine knows nothing of operational events: the store
 //! raises them in the transactions that record attempts.
 //!
 //! Leases are short. While an attempt runs, and until its record is written, a heartbeat
@@ -27,27 +27,28 @@
 //! On shutdown it stops claiming, gives in-flight attempts a grace period to finish and be
 //! recorded, and releases the leases of any that did not.
 
+mod attempts;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, Span};
 
-use super::attempt::{AttemptPolicy, attempt_delivery};
+use super::attempt::AttemptPolicy;
 use super::client::DeliveryClient;
 use super::heartbeat::Heartbeat;
 use super::leases::{HeldLeases, Renewal};
 use super::recorder::Recorder;
 use super::scheduler::Scheduler;
 use crate::clock::Clock;
-use crate::domain::{EndpointId, RecordedFailureCode, Timestamp};
+use crate::domain::Timestamp;
 use crate::policy::backpressure::CircuitPolicy;
-use crate::policy::outcome::{AttemptOutcome, FailureCode};
-use crate::store::{AttemptRecord, ClaimedDelivery, Store};
+use crate::store::Store;
 use crate::telemetry::ErrorChain;
 use crate::telemetry::instruments::Instruments;
+use attempts::{AttemptContext, Attempts, Finished};
 
 /// Dispatcher tuning; the defaults suit one node on a small machine.
 #[derive(Debug, Clone)]
@@ -161,13 +162,8 @@ impl Dispatcher {
                 attempts.start(claim, granted_at);
             }
             if !claimed_all {
-                let next_due = self.next_due_later().await;
-                tokio::select! {
-                    Some(done) = finished.recv() => {
-                        scheduler.finished(&done.endpoint_id, &done.outcome, done.took);
-                    }
-                    _ = self.idle(&shutdown, &wake_ups, next_due) => {}
-                }
+                self.wait_for_work(&shutdown, &wake_ups, &mut finished, &mut scheduler)
+                    .await;
             }
         }
 
@@ -191,12 +187,54 @@ impl Dispatcher {
         }
     }
 
-    /// When an endpoint may next have work (a delivery falls due, a rest or a throttle ends), if
-    /// that is later than now. Work that is due but blocked (an endpoint at its limit) waits for
-    /// a finished attempt, which wakes the loop, or for the poll interval.
-    async fn next_due_later(&self) -> Option<Timestamp> {
-        let due = self.store.next_due_at().await.ok().flatten()?;
-        (due > self.clock.now()).then_some(due)
+    /// After a claim that took less than it could: waits until another claim may take
+    /// something. That is when deliveries are added, when the next endpoint falls due (a
+    /// delivery, a rest or a throttle ends), at the poll interval, and, only while due work is
+    /// held back (an endpoint at its limit, an ordered endpoint's head in flight, the budget),
+    /// when an attempt finishes or a record frees room. With nothing held back a finished
+    /// attempt or a record cannot make a claim take more, so they do not cost one: at a low
+    /// rate that was two empty claims, each a write transaction, per message. A record is
+    /// followed by a read of when the next endpoint falls due, since it may end a lease that
+    /// held an ordered endpoint back, or schedule a retry sooner than the wait.
+    async fn wait_for_work(
+        &self,
+        shutdown: &CancellationToken,
+        wake_ups: &WakeUps,
+        finished: &mut mpsc::UnboundedReceiver<Finished>,
+        scheduler: &mut Scheduler,
+    ) {
+        let poll = tokio::time::Instant::now() + self.config.poll_interval;
+        let mut next_due = self.store.next_due_at().await.ok().flatten();
+        loop {
+            let held_back = next_due.is_some_and(|due| due <= self.clock.now());
+            let falls_due = async {
+                match next_due {
+                    Some(at) if !held_back => self.clock.sleep_until(at).await,
+                    _ => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                Some(done) = finished.recv() => {
+                    scheduler.finished(&done.endpoint_id, &done.outcome, done.took);
+                    if held_back {
+                        return;
+                    }
+                }
+                _ = wake_ups.attempts_recorded.notified() => {
+                    if held_back {
+                        return;
+                    }
+                    next_due = self.store.next_due_at().await.ok().flatten();
+                    if next_due.is_some_and(|due| due <= self.clock.now()) {
+                        return;
+                    }
+                }
+                _ = wake_ups.deliveries_added.notified() => return,
+                _ = falls_due => return,
+                _ = tokio::time::sleep_until(poll) => return,
+                _ = shutdown.cancelled() => return,
+            }
+        }
     }
 
     /// Waits for the clock to reach `next_due`, a wake-up, shutdown, or at most one poll
@@ -230,161 +268,4 @@ struct WakeUps {
     deliveries_added: Arc<Notify>,
     /// The recorder's: recording ended leases, which frees room at their endpoints.
     attempts_recorded: Arc<Notify>,
-}
-
-/// What a finished attempt tells the loop.
-struct Finished {
-    endpoint_id: EndpointId,
-    outcome: AttemptOutcome,
-    /// How long the attempt took; `None` when this node stopped it (its lease was lost).
-    took: Option<Duration>,
-}
-
-/// The attempts in flight, one slot each.
-struct Attempts {
-    slots: Arc<Semaphore>,
-    running: JoinSet<()>,
-    context: AttemptContext,
-}
-
-/// What each attempt's task takes with it.
-#[derive(Clone)]
-struct AttemptContext {
-    client: Arc<DeliveryClient>,
-    clock: Arc<dyn Clock>,
-    policy: AttemptPolicy,
-    held: HeldLeases,
-    records: mpsc::UnboundedSender<AttemptRecord>,
-    finished: mpsc::UnboundedSender<Finished>,
-    instruments: Arc<Instruments>,
-}
-
-impl Attempts {
-    fn free_slots(&self) -> usize {
-        self.slots.available_permits()
-    }
-
-    /// Holds the claim's lease (granted when the claim was sent, at `granted_at`) and runs its
-    /// attempt in a slot of its own. The slot is freed after the loop has been told.
-    fn start(&mut self, claim: ClaimedDelivery, granted_at: Instant) {
-        let permit = Arc::clone(&self.slots)
-            .try_acquire_owned()
-            .expect("claimed no more deliveries than free slots");
-        let lost = self
-            .context
-            .held
-            .hold(&claim.delivery_id, claim.lease_token, granted_at);
-        let context = self.context.clone();
-        context.instruments.attempts.in_flight.increment(1.0);
-        let span = attempt_span(&claim);
-        self.running.spawn(
-            async move {
-                // Counted out however the task ends, aborted at shutdown included.
-                let _in_flight = InFlight(Arc::clone(&context.instruments));
-                let finished = context.run(claim, lost).await;
-                let _ = context.finished.send(finished);
-                drop(permit);
-            }
-            .instrument(span),
-        );
-    }
-
-    /// Shutdown: waits for the attempts in flight, up to the grace period, and stops the rest.
-    async fn finish(mut self, grace: Duration) {
-        let drained = tokio::time::timeout(grace, async {
-            while self.running.join_next().await.is_some() {}
-        })
-        .await;
-        if drained.is_err() {
-            self.running.abort_all();
-            while self.running.join_next().await.is_some() {}
-        }
-    }
-}
-
-/// The span of one attempt; `outcome` (`delivered`, `failed`, `stopped`), `failure_code` and
-/// `status` are recorded when it ends.
-fn attempt_span(claim: &ClaimedDelivery) -> Span {
-    tracing::info_span!(
-        parent: None,
-        "delivery.attempt",
-        app_id = %claim.app_id,
-        endpoint_id = %claim.endpoint_id,
-        msg_id = %claim.msg_id,
-        delivery_id = %claim.delivery_id,
-        attempt = claim.attempts_made + 1,
-        outcome = tracing::field::Empty,
-        failure_code = tracing::field::Empty,
-        status = tracing::field::Empty,
-    )
-}
-
-impl AttemptContext {
-    /// One attempt, unless `lost` stops it first; a finished attempt's record goes to the
-    /// recorder, and its lease stays held (and renewed) until the record is written.
-    async fn run(&self, claim: ClaimedDelivery, lost: CancellationToken) -> Finished {
-        let attempt = attempt_delivery(
-            &self.client,
-            &self.policy,
-            &claim,
-            self.clock.now(),
-            rand::random(),
-        );
-        let (record, outcome) = tokio::select! {
-            done = attempt => done,
-            _ = lost.cancelled() => return self.stopped(claim),
-        };
-        let (span, code) = (Span::current(), record.attempt.failure_code.as_ref());
-        span.record("outcome", code.map_or("delivered", |_| "failed"));
-        span.record("failure_code", code.map(RecordedFailureCode::as_str));
-        let status = record.attempt.response_status_code;
-        span.record("status", Some(status).filter(|status| *status > 0));
-        tracing::info!(
-            app_id = %claim.app_id, msg_id = %claim.msg_id,
-            endpoint_id = %claim.endpoint_id, attempt = claim.attempts_made + 1,
-            status = record.attempt.response_status_code,
-            outcome = record.attempt.failure_code.as_ref().map_or("delivered", RecordedFailureCode::as_str),
-            "delivery attempt"
-        );
-        self.held
-            .attempt_finished(&claim.delivery_id, claim.lease_token);
-        let took = Duration::from_millis(record.attempt.response_duration_ms);
-        self.instruments
-            .attempts
-            .finished(outcome.failure_code(), took);
-        let took = Some(took);
-        let _ = self.records.send(record);
-        Finished {
-            endpoint_id: claim.endpoint_id,
-            outcome,
-            took,
-        }
-    }
-
-    /// Stopped before the lease could lapse: no record, the delivery falls due again for
-    /// whoever holds it next. The slot is free, with nothing learned.
-    fn stopped(&self, claim: ClaimedDelivery) -> Finished {
-        Span::current().record("outcome", "stopped");
-        tracing::warn!(
-            app_id = %claim.app_id, msg_id = %claim.msg_id,
-            endpoint_id = %claim.endpoint_id, attempt = claim.attempts_made + 1,
-            "delivery attempt stopped: its lease was lost or could not be renewed"
-        );
-        self.held.forget(&claim.delivery_id, claim.lease_token);
-        self.instruments.attempts.stopped.increment(1);
-        Finished {
-            endpoint_id: claim.endpoint_id,
-            outcome: AttemptOutcome::failed_without_response(FailureCode::Other),
-            took: None,
-        }
-    }
-}
-
-/// One attempt in flight, for the gauge: counted out when dropped.
-struct InFlight(Arc<Instruments>);
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.attempts.in_flight.decrement(1.0);
-    }
 }
