@@ -125,6 +125,30 @@ fn mark_delivery_due(c: &Connection, delivery_id: &str, due: i64) -> Result<(), 
     Ok(())
 }
 
+/// After a record: lowers the queue entry of the delivery's endpoint to `due` when the delivery
+/// is pending again (a retry) or the endpoint is ordered (the next in line may go now).
+fn mark_recorded_delivery_due(
+    c: &Connection,
+    delivery_id: &str,
+    due: i64,
+) -> Result<(), StoreError> {
+    c.prepare_cached(&MARK_RECORDED_DUE_SQL)
+        .map_err(backend)?
+        .execute(params![delivery_id, due])
+        .map_err(backend)?;
+    Ok(())
+}
+
+/// `mark_recorded_delivery_due`'s statement (`?1` delivery, `?2` due).
+static MARK_RECORDED_DUE_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO endpoint_queue (endpoint_id, app_id, next_due)
+         SELECT d.endpoint_id, d.app_id, ?2 FROM delivery d JOIN endpoint e ON e.id = d.endpoint_id
+         WHERE d.id = ?1 AND (d.status = {PENDING} OR e.ordered)
+         ON CONFLICT (endpoint_id) DO UPDATE SET next_due = MIN(next_due, excluded.next_due)"
+    )
+});
+
 pub fn enqueue_resend(
     c: &Connection,
     app_id: &AppId,

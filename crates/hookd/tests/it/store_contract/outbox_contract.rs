@@ -354,8 +354,10 @@ mod postgres_lock_order {
 
     /// Two record batches whose queue rows cross: the first records `first_record` for the
     /// customer endpoint, whose operational event goes to the operational endpoint, and stops at
-    /// its health update (a third session holds the endpoint row); the second records for the
-    /// operational endpoint and the customer endpoint, in that (sorted) order. Both commit.
+    /// its health update (a third session holds the endpoint row); the second records retries
+    /// (a retry takes its endpoint's queue row; a finished delivery of an unordered endpoint
+    /// takes none) for the operational endpoint and the customer endpoint, in that (sorted)
+    /// order. Both commit.
     async fn two_batches_crossing_queue_rows(
         scenario: &str,
         first_record: impl FnOnce(&ClaimedDelivery, Timestamp) -> AttemptRecord,
@@ -435,15 +437,15 @@ mod postgres_lock_order {
             record(
                 to_operational[0],
                 to_operational[0].lease_token,
-                200,
-                NextStep::Done,
+                503,
+                NextStep::RetryAt(now + seconds(3600)),
                 now,
             ),
             record(
                 to_customer[1],
                 to_customer[1].lease_token,
-                200,
-                NextStep::Done,
+                503,
+                NextStep::RetryAt(now + seconds(3600)),
                 now,
             ),
         ];

@@ -101,7 +101,8 @@ async fn move_deliveries(
              lease_token = NULL, leased_by = NULL, attempts_made = d.attempts_made + 1
              FROM step, locked
              WHERE d.id = step.id AND d.id = locked.id AND d.lease_token = step.lease_token
-             RETURNING d.endpoint_id, d.app_id, d.next_attempt_at, d.status",
+             RETURNING d.endpoint_id, d.app_id, d.next_attempt_at, d.status,
+                       d.status = 1 OR (SELECT e.ordered FROM endpoint e WHERE e.id = d.endpoint_id)",
         )
         .await
         .map_err(backend)?;
@@ -121,8 +122,16 @@ async fn move_deliveries(
         .await
         .map_err(backend)?;
     // A retry makes the delivery due again; a finished one may unblock the next in line of an
-    // ordered endpoint. Either way the endpoint may have work due from then on.
-    marks_from(&moved)
+    // ordered endpoint. Any other finished one unblocks nothing (an endpoint held back at its
+    // limit is still due in the queue): marking it would lock and write its queue row, and
+    // cost the dispatchers a claim that finds nothing.
+    let mut may_have_work = Vec::with_capacity(moved.len());
+    for row in moved {
+        if get::<Option<bool>>(&row, 4)?.unwrap_or(true) {
+            may_have_work.push(row);
+        }
+    }
+    marks_from(&may_have_work)
 }
 
 /// Applies every attempt to its endpoint's health (`policy::health::apply`, in the batch's

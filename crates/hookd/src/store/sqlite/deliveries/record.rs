@@ -6,7 +6,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::super::attempts::insert_attempt;
 use super::super::backend;
 use super::super::rows::{from_micros, to_micros};
-use super::{mark_delivery_due, park_endpoint};
+use super::{mark_recorded_delivery_due, park_endpoint};
 use crate::domain::Timestamp;
 use crate::policy::backpressure::CircuitPolicy;
 use crate::policy::health::{self, EndpointHealth, HealthChange};
@@ -37,8 +37,10 @@ pub fn record_attempts(
             .map_err(backend)?;
         if advanced > 0 {
             // A retry makes the delivery due again; a finished one may unblock the next in line
-            // of an ordered endpoint. Either way the endpoint may have work due from then on.
-            mark_delivery_due(c, record.delivery_id.as_str(), to_micros(next_attempt_at))?;
+            // of an ordered endpoint. Any other finished one unblocks nothing: an endpoint held
+            // back at its limit is still due in the queue, and marking it again would only cost
+            // the dispatcher a claim that finds nothing.
+            mark_recorded_delivery_due(c, record.delivery_id.as_str(), to_micros(next_attempt_at))?;
         }
         disabled.extend(record_health(c, &record, circuit)?);
     }
