@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::body_limits::BodyLimits;
-use crate::api::{self, ApiContext};
+use crate::api::{self, ApiContext, ApiSettings};
 use crate::background::{BackgroundRunner, RunnerConfig};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
@@ -253,7 +253,7 @@ pub async fn start(config: Config, deps: Dependencies) -> anyhow::Result<Running
         public_url: config.public_url.clone(),
     });
     let router = api::router(
-        ApiContext {
+        ApiContext::new(ApiSettings {
             ops,
             admin_token_sha256,
             max_body_bytes: config.max_body_bytes,
@@ -264,7 +264,7 @@ pub async fn start(config: Config, deps: Dependencies) -> anyhow::Result<Running
             rate_limit: config
                 .api_rate_limit
                 .map(|limit| Arc::new(api::rate_limit::TokenRateLimit::new(limit))),
-        },
+        }),
         dashboard,
     );
     let background_runner = BackgroundRunner {

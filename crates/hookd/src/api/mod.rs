@@ -22,6 +22,7 @@ mod attempts;
 mod auth;
 mod background_tasks;
 pub mod body_limits;
+mod context;
 mod dead_letters;
 mod delivery_log_routes;
 mod endpoint_bulk_replay;
@@ -71,8 +72,6 @@ mod usage_stats;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::HeaderMap;
-use axum::http::header::HOST;
 use axum::middleware::from_fn_with_state;
 
 use scoped_routes::Capability::{
@@ -82,46 +81,12 @@ use scoped_routes::Need::WholeApplication;
 use scoped_routes::Scope::{Admin, AppRead, AppWrite, Public};
 use scoped_routes::{ScopedRoutes, can, get, post, put};
 
-use crate::ops::Ops;
-
-/// Everything the handlers share. Cheap to clone.
-#[derive(Clone)]
-pub struct ApiContext {
-    /// The operations every handler calls, with the store and services they need.
-    pub ops: Ops,
-    /// SHA-256 of the admin bearer token; the token itself is never kept.
-    pub admin_token_sha256: [u8; 32],
-    /// Largest accepted request body, in bytes.
-    pub max_body_bytes: usize,
-    /// The read deadline of request bodies and the budget of body bytes in progress.
-    pub body_limits: body_limits::BodyLimits,
-    /// How long an `Idempotency-Key` is remembered; a repeat after this runs as a new request.
-    pub idempotency_window: std::time::Duration,
-    /// hookd's URL as providers reach it (`--public-url`), the base of every `ingestUrl`;
-    /// without it, `http://` and the request's `Host`.
-    pub public_url: Option<String>,
-    /// SHA-256 of `--metrics-token`; `None` leaves `/metrics` open.
-    pub metrics_token_sha256: Option<[u8; 32]>,
-    /// The per-token request rate limit; `None` when `--api-rate-limit` is 0.
-    pub rate_limit: Option<std::sync::Arc<rate_limit::TokenRateLimit>>,
-}
-
+pub use context::{ApiContext, ApiSettings};
 pub use error::ApiError;
 pub use scoped_routes::{RouteDecl, Scope};
 
 /// Where the Svix-compatible API lives.
 pub const API_PREFIX: &str = "/api/v1";
-
-impl ApiContext {
-    /// hookd's public base URL, without a trailing slash: `--public-url`, else `http://` and
-    /// the request's `Host`. Ingest URLs and portal links start with it.
-    pub fn public_base(&self, headers: &HeaderMap) -> String {
-        crate::domain::public_urls::public_base(
-            self.public_url.as_deref(),
-            headers.get(HOST).and_then(|host| host.to_str().ok()),
-        )
-    }
-}
 
 /// Every route, in the four groups the router mounts differently.
 struct DeclaredRoutes {
