@@ -42,7 +42,10 @@ pub async fn insert_messages(
     let mut results = Vec::with_capacity(messages.len());
     for new in messages {
         if !inserted.contains(new.id.as_str()) {
-            let key = (new.app_id.to_string(), new.event_id.clone().unwrap_or_default());
+            let key = (
+                new.app_id.to_string(),
+                new.event_id.clone().unwrap_or_default(),
+            );
             let existing = duplicates.get(&key).cloned().ok_or_else(|| {
                 StoreError::Backend("a conflicting eventId vanished during the insert".into())
             })?;
