@@ -3,7 +3,8 @@
 //!
 //! A few writer tasks take turns draining a shared queue. Each takes every write waiting (up
 //! to a limit): API messages with their fan-out, and inbound receipts (request record, dedupe
-//! key, forwarded messages). It writes them all in one transaction, applies the batch's due
+//! key, forwarded messages). It writes them all in one transaction (the API messages first,
+//! together, in a few statements whatever their number: `message_batch`), applies the batch's due
 //! marks in one pass (the lock order), sends one `NOTIFY`, commits, and only then answers the
 //! callers: accepted still means durable, but a commit (one WAL flush) is shared by the whole
 //! batch. Two receipts of one dedupe key in one batch are told apart by the key's row, which
