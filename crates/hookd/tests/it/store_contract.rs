@@ -1695,6 +1695,7 @@ mod event_type_contract;
 mod inbound_contract;
 mod integration_contract;
 mod lease_contract;
+mod message_batch_contract;
 mod outbox_contract;
 mod polling_contract;
 mod queue_after_record_contract;

@@ -306,18 +306,24 @@ pub async fn fanout_targets(
         .await
         .map_err(backend)?
         .iter()
-        .map(|row| {
-            let event_types: Option<String> = get(row, 2)?;
-            let channels: Option<String> = get(row, 3)?;
-            let filter: Option<String> = get(row, 4)?;
-            Ok(FanoutTarget {
-                id: EndpointId::from_trusted(get::<String>(row, 0)?),
-                disabled: get(row, 1)?,
-                polling: get(row, 5)?,
-                event_types: event_types.as_deref().map(from_json).transpose()?,
-                channels: channels.as_deref().map(from_json).transpose()?,
-                filter: filters.get(filter.as_deref())?,
-            })
-        })
+        .map(|row| fanout_target_from_row(filters, row))
         .collect()
+}
+
+/// A fan-out target from a row whose first six columns are those `fanout_targets` reads.
+pub(super) fn fanout_target_from_row(
+    filters: &ParsedFilters,
+    row: &Row,
+) -> Result<FanoutTarget, StoreError> {
+    let event_types: Option<String> = get(row, 2)?;
+    let channels: Option<String> = get(row, 3)?;
+    let filter: Option<String> = get(row, 4)?;
+    Ok(FanoutTarget {
+        id: EndpointId::from_trusted(get::<String>(row, 0)?),
+        disabled: get(row, 1)?,
+        polling: get(row, 5)?,
+        event_types: event_types.as_deref().map(from_json).transpose()?,
+        channels: channels.as_deref().map(from_json).transpose()?,
+        filter: filters.get(filter.as_deref())?,
+    })
 }

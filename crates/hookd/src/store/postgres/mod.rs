@@ -28,6 +28,7 @@ mod inbound;
 mod integrations;
 mod listener;
 mod logs;
+mod message_batch;
 mod messages;
 mod outbox;
 mod polling;

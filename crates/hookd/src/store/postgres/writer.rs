@@ -3,7 +3,8 @@
 //!
 //! A few writer tasks take turns draining a shared queue. Each takes every write waiting (up
 //! to a limit): API messages with their fan-out, and inbound receipts (request record, dedupe
-//! key, forwarded messages). It writes them all in one transaction, applies the batch's due
+//! key, forwarded messages). It writes them all in one transaction (the API messages first,
+//! together, in a few statements whatever their number: `message_batch`), applies the batch's due
 //! marks in one pass (the lock order), sends one `NOTIFY`, commits, and only then answers the
 //! callers: accepted still means durable, but a commit (one WAL flush) is shared by the whole
 //! batch. Two receipts of one dedupe key in one batch are told apart by the key's row, which
@@ -13,7 +14,6 @@
 //! (the one-by-one fallback's commits are not). Each batch runs in a root span `store.commit`
 //! that `follows_from` the span of every write's caller, as on SQLite.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use deadpool_postgres::Pool;
@@ -23,10 +23,8 @@ use tracing::{Instrument, Span};
 
 use super::deliveries::{DueMarks, notify_deliveries};
 use super::inbound::receive;
-use super::messages::fanout_targets;
-use super::messages::insert_message;
+use super::message_batch::insert_messages;
 use super::{backend, pooled};
-use crate::domain::{AppId, FanoutTarget};
 use crate::store::inbound::{ReceiptOutcome, ReceivedRequest};
 use crate::store::parsed_filters::ParsedFilters;
 use crate::store::{MessageInsert, NewMessage, StoreError};
@@ -215,24 +213,27 @@ async fn write_batch(
 ) -> Result<Vec<Written>, StoreError> {
     let mut client = pooled(pool).await?;
     let transaction = client.transaction().await.map_err(backend)?;
-    // The fan-out of API messages reads endpoints inside the transaction; one read per
-    // application per batch.
-    let mut endpoints_by_app: HashMap<AppId, Vec<FanoutTarget>> = HashMap::new();
-    let mut results = Vec::with_capacity(writes.len());
     let mut due_marks = DueMarks::default();
+    // The API messages go first, all in one batch insert (a fixed number of statements
+    // whatever their number); then each receipt, in the order they came.
+    let messages: Vec<NewMessage> = writes
+        .iter()
+        .filter_map(|write| match write {
+            Write::Message(message) => Some(message.clone()),
+            Write::Receipt(_) => None,
+        })
+        .collect();
+    let mut inserted = insert_messages(&transaction, filters, messages, &mut due_marks)
+        .await?
+        .into_iter();
+    let mut results = Vec::with_capacity(writes.len());
     for write in writes {
         let result = match write {
-            Write::Message(message) => {
-                if !endpoints_by_app.contains_key(&message.app_id) {
-                    let endpoints = fanout_targets(&transaction, filters, &message.app_id).await?;
-                    endpoints_by_app.insert(message.app_id.clone(), endpoints);
-                }
-                let endpoints = &endpoints_by_app[&message.app_id];
-                let inserted =
-                    insert_message(&transaction, message.clone(), endpoints, &mut due_marks)
-                        .await?;
-                Written::Message(inserted)
-            }
+            Write::Message(_) => Written::Message(
+                inserted
+                    .next()
+                    .expect("one outcome per message of the batch"),
+            ),
             Write::Receipt(request) => {
                 let (outcome, deliveries) =
                     receive(&transaction, filters, request.clone(), &mut due_marks).await?;
