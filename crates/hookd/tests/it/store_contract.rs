@@ -1697,6 +1697,7 @@ mod integration_contract;
 mod lease_contract;
 mod outbox_contract;
 mod polling_contract;
+mod postgres_contention_contract;
 mod recover_contract;
 mod token_contract;
 
