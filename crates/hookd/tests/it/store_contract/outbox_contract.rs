@@ -431,22 +431,19 @@ mod postgres_lock_order {
             }
         });
         until_waiting(&watcher, &schema.name, 1).await;
-        let second_batch = vec![
+        // First attempts that will be retried (long after the check below): a retry lowers
+        // its endpoint's queue entry, so the second batch takes both queue rows, where a success
+        // would leave them alone.
+        let retry = |claim: &ClaimedDelivery| {
             record(
-                to_operational[0],
-                to_operational[0].lease_token,
-                200,
-                NextStep::Done,
+                claim,
+                claim.lease_token,
+                500,
+                NextStep::RetryAt(now + seconds(600)),
                 now,
-            ),
-            record(
-                to_customer[1],
-                to_customer[1].lease_token,
-                200,
-                NextStep::Done,
-                now,
-            ),
-        ];
+            )
+        };
+        let second_batch = vec![retry(to_operational[0]), retry(to_customer[1])];
         let second = tokio::spawn({
             let store = store.clone();
             async move {
