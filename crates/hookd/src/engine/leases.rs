@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::domain::DeliveryId;
-use crate::store::{HeldLease, Store};
+use crate::store::{HeldLease, RenewedLeases, Store};
 use crate::telemetry::ErrorChain;
 
 /// Every lease this node holds, by delivery. Cheap to clone: clones share one table.
@@ -108,9 +108,12 @@ impl HeldLeases {
 
     /// The heartbeat, until `stop`: every `renewal.every` renews all held leases in one store
     /// call, to `renewal.lease` from now. A lease the store did not renew was lost: its attempt
-    /// stops. An attempt whose lease was not granted again for all but two renewals' worth of it
-    /// stops too (the store is unreachable or slow), before the lease could run out and another
-    /// claim could send the same delivery.
+    /// stops; one it answered busy (its row held by another transaction) is left as it was. An
+    /// attempt whose lease was not granted again for all but two renewals' worth of it stops
+    /// too (the store is unreachable or slow), before the lease could run out and another claim
+    /// could send the same delivery. That check runs every tick whatever the renewal in flight
+    /// is doing: a slow renewal is left to finish (a new one starts only once it has), and gives
+    /// up only when its grant could no longer keep any attempt going.
     pub(super) async fn renew_until(
         self,
         store: Arc<dyn Store>,
@@ -121,34 +124,57 @@ impl HeldLeases {
         let keep_for = renewal.lease.saturating_sub(renewal.every * 2);
         let mut ticks = tokio::time::interval(renewal.every);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut in_flight: Option<tokio::task::JoinHandle<()>> = None;
         loop {
             tokio::select! {
                 _ = ticks.tick() => {}
-                _ = stop.cancelled() => return,
+                _ = stop.cancelled() => break,
             }
-            let leases = self.snapshot();
-            if !leases.is_empty() {
-                let granted_at = Instant::now();
-                // A renewal that hangs (a pool with no free connection, a stalled socket) must
-                // not hold up the check below, or attempts would outlive their leases while
-                // another node claims them; it gives up after one renewal interval and counts as
-                // failed.
-                let renewed = tokio::time::timeout(
-                    renewal.every,
-                    store.renew_leases(leases.clone(), clock.now() + renewal.lease),
-                )
-                .await;
-                match renewed {
-                    Err(_elapsed) => {
-                        tracing::error!(count = leases.len(), "renewing leases timed out");
-                    }
-                    Ok(Ok(renewed)) => self.renewed(&leases, renewed, granted_at),
-                    Ok(Err(error)) => {
-                        tracing::error!(error = %ErrorChain(&error), count = leases.len(), "renewing leases failed");
-                    }
+            if in_flight
+                .as_ref()
+                .is_none_or(|renewing| renewing.is_finished())
+            {
+                let leases = self.snapshot();
+                if !leases.is_empty() {
+                    // Taken before the lease's end, so the lease runs at least `lease` from it.
+                    let granted_at = Instant::now();
+                    in_flight = Some(tokio::spawn(self.clone().renew_once(
+                        Arc::clone(&store),
+                        leases,
+                        (granted_at, clock.now() + renewal.lease),
+                        keep_for,
+                    )));
                 }
             }
             self.stop_attempts_not_granted_for(keep_for);
+        }
+        if let Some(renewing) = in_flight {
+            renewing.abort();
+        }
+    }
+
+    /// One renewal of `leases` (granted at the instant given, until the time given). It gives
+    /// up after `keep_for`: a grant sent that long ago keeps no attempt going any more.
+    async fn renew_once(
+        self,
+        store: Arc<dyn Store>,
+        leases: Vec<HeldLease>,
+        (granted_at, until): (Instant, crate::domain::Timestamp),
+        keep_for: Duration,
+    ) {
+        let renewed = tokio::time::timeout(
+            keep_for,
+            store.renew_leases_unless_busy(leases.clone(), until),
+        )
+        .await;
+        match renewed {
+            Err(_elapsed) => {
+                tracing::error!(count = leases.len(), "renewing leases timed out");
+            }
+            Ok(Ok(renewed)) => self.renewed(&leases, renewed, granted_at),
+            Ok(Err(error)) => {
+                tracing::error!(error = %ErrorChain(&error), count = leases.len(), "renewing leases failed");
+            }
         }
     }
 
@@ -166,10 +192,12 @@ impl HeldLeases {
             .collect()
     }
 
-    /// The store renewed `renewed` of the `asked` leases (renewal sent at `granted_at`); the
-    /// others were lost, and their attempts stop.
-    fn renewed(&self, asked: &[HeldLease], renewed: Vec<DeliveryId>, granted_at: Instant) {
-        let renewed: HashSet<DeliveryId> = renewed.into_iter().collect();
+    /// The store renewed `renewed.renewed` of the `asked` leases (renewal sent at
+    /// `granted_at`) and found `renewed.busy` held by another transaction; the others were
+    /// lost, and their attempts stop.
+    fn renewed(&self, asked: &[HeldLease], renewed: RenewedLeases, granted_at: Instant) {
+        let busy: HashSet<DeliveryId> = renewed.busy.into_iter().collect();
+        let renewed: HashSet<DeliveryId> = renewed.renewed.into_iter().collect();
         let mut table = self.table();
         for lease in asked {
             let Some(held) = table
@@ -180,7 +208,7 @@ impl HeldLeases {
             };
             if renewed.contains(&lease.delivery_id) {
                 held.granted_at = granted_at;
-            } else {
+            } else if !busy.contains(&lease.delivery_id) {
                 held.lost.cancel();
             }
         }

@@ -49,6 +49,22 @@ pub trait DeliveryStore: Send + Sync {
         leases: Vec<HeldLease>,
         until: Timestamp,
     ) -> Result<Vec<DeliveryId>, StoreError>;
+    /// `renew_leases`, without waiting for a delivery row another transaction holds: such a
+    /// lease is answered as `busy`, neither renewed nor lost (most often this node's own record
+    /// of the finished attempt is writing it, which ends the lease anyway; while the row is
+    /// held, no claim can take it). The heartbeat then neither waits behind that transaction
+    /// nor counts the lease as granted again. A store whose renewal never waits for other
+    /// writers answers nothing busy.
+    async fn renew_leases_unless_busy(
+        &self,
+        leases: Vec<HeldLease>,
+        until: Timestamp,
+    ) -> Result<RenewedLeases, StoreError> {
+        Ok(RenewedLeases {
+            renewed: self.renew_leases(leases, until).await?,
+            busy: Vec::new(),
+        })
+    }
     /// When the next pending delivery falls due, if any.
     async fn next_due_at(&self) -> Result<Option<Timestamp>, StoreError>;
 }
@@ -84,6 +100,14 @@ pub struct ClaimedDelivery {
     /// The endpoint's transformation (JavaScript source) while it is enabled; `None` sends the
     /// payload as stored, byte for byte.
     pub transformation: Option<Arc<str>>,
+}
+
+/// What `renew_leases_unless_busy` did: the leases it renewed, and those whose rows another
+/// transaction held (not renewed, not lost). Any other lease asked for was lost.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RenewedLeases {
+    pub renewed: Vec<DeliveryId>,
+    pub busy: Vec<DeliveryId>,
 }
 
 /// A lease a worker holds: the delivery and the token its claim stamped.

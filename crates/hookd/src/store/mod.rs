@@ -55,7 +55,7 @@ pub use background_tasks::{
 };
 pub use deliveries::{
     AttemptRecord, ClaimBudget, ClaimedDelivery, DeliveryStore, DisabledEndpoint, HeldLease,
-    NextStep,
+    NextStep, RenewedLeases,
 };
 pub use endpoint_logs::EndpointLogStore;
 pub use endpoints::{EndpointChange, EndpointSecretStore, EndpointStore, NewEndpoint};

@@ -1698,6 +1698,7 @@ mod lease_contract;
 mod message_batch_contract;
 mod outbox_contract;
 mod polling_contract;
+mod postgres_contention_contract;
 mod queue_after_record_contract;
 mod recover_contract;
 mod token_contract;

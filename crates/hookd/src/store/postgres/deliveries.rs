@@ -47,7 +47,7 @@ use crate::policy::backpressure::CircuitPolicy;
 use crate::store::delivery_state::{PARKED, PENDING};
 use crate::store::{
     AttemptRecord, ClaimBudget, ClaimedDelivery, DeliveryStore, DisabledEndpoint, HeldLease,
-    StoreError,
+    RenewedLeases, StoreError,
 };
 #[async_trait]
 impl DeliveryStore for PostgresStore {
@@ -103,6 +103,19 @@ impl DeliveryStore for PostgresStore {
     ) -> Result<Vec<DeliveryId>, StoreError> {
         if leases.is_empty() {
             return Ok(Vec::new());
+        }
+        renew(&self.client().await?, &self.node_id, &leases, until)
+            .await
+            .map(|renewed| renewed.renewed)
+    }
+
+    async fn renew_leases_unless_busy(
+        &self,
+        leases: Vec<HeldLease>,
+        until: Timestamp,
+    ) -> Result<RenewedLeases, StoreError> {
+        if leases.is_empty() {
+            return Ok(RenewedLeases::default());
         }
         renew(&self.client().await?, &self.node_id, &leases, until).await
     }

@@ -354,10 +354,8 @@ mod postgres_lock_order {
 
     /// Two record batches whose queue rows cross: the first records `first_record` for the
     /// customer endpoint, whose operational event goes to the operational endpoint, and stops at
-    /// its health update (a third session holds the endpoint row); the second records retries
-    /// (a retry takes its endpoint's queue row; a finished delivery of an unordered endpoint
-    /// takes none) for the operational endpoint and the customer endpoint, in that (sorted)
-    /// order. Both commit.
+    /// its health update (a third session holds the endpoint row); the second records for the
+    /// operational endpoint and the customer endpoint, in that (sorted) order. Both commit.
     async fn two_batches_crossing_queue_rows(
         scenario: &str,
         first_record: impl FnOnce(&ClaimedDelivery, Timestamp) -> AttemptRecord,
@@ -433,22 +431,19 @@ mod postgres_lock_order {
             }
         });
         until_waiting(&watcher, &schema.name, 1).await;
-        let second_batch = vec![
+        // First attempts that will be retried (long after the check below): a retry lowers
+        // its endpoint's queue entry, so the second batch takes both queue rows, where a success
+        // would leave them alone.
+        let retry = |claim: &ClaimedDelivery| {
             record(
-                to_operational[0],
-                to_operational[0].lease_token,
-                503,
-                NextStep::RetryAt(now + seconds(3600)),
+                claim,
+                claim.lease_token,
+                500,
+                NextStep::RetryAt(now + seconds(600)),
                 now,
-            ),
-            record(
-                to_customer[1],
-                to_customer[1].lease_token,
-                503,
-                NextStep::RetryAt(now + seconds(3600)),
-                now,
-            ),
-        ];
+            )
+        };
+        let second_batch = vec![retry(to_operational[0]), retry(to_customer[1])];
         let second = tokio::spawn({
             let store = store.clone();
             async move {

@@ -1,4 +1,5 @@
-//! Leases after the claim: giving them back, renewing them in one statement a heartbeat,
+//! Leases after the claim: giving them back, renewing them in one statement a heartbeat
+//! (never waiting for a row another transaction holds),
 //! releasing a dead run's leases at start-up; and when the next endpoint falls due.
 
 use deadpool_postgres::GenericClient;
@@ -7,7 +8,7 @@ use super::super::rows::{from_micros, to_micros};
 use super::super::{backend, get};
 use super::marks_from;
 use crate::domain::{DeliveryId, Timestamp};
-use crate::store::{HeldLease, StoreError};
+use crate::store::{HeldLease, RenewedLeases, StoreError};
 
 /// Makes this node's leased deliveries due at once. A lease that already ran out and was taken
 /// by another node is that node's now, and is left alone.
@@ -34,17 +35,21 @@ pub async fn release(
 }
 
 /// Extends this node's leases that are still held (same token, still pending) to `until`, in
-/// one statement for all of them; returns the ids it renewed. A lease that ran out and was taken
-/// by another node has a new token there, so it is not renewed here.
+/// one statement for all of them. A lease that ran out and was taken by another node has a new
+/// token there, so it is not renewed here (lost). A row another transaction holds is not waited
+/// for: it is answered as busy. That transaction is most often this node's own record of the
+/// finished attempt, which may itself be waiting for a queue row a claim of another node holds;
+/// a renewal waiting behind it held up every other lease of the batch until the heartbeat gave
+/// up, and leases ran out under live attempts. While the row is held no claim can take the
+/// delivery (claims skip locked delivery rows), and the heartbeat does not count a busy lease
+/// as granted again, so it still stops an attempt whose lease may lapse.
 pub async fn renew(
     c: &impl GenericClient,
     node_id: &str,
     leases: &[HeldLease],
     until: Timestamp,
-) -> Result<Vec<DeliveryId>, StoreError> {
-    // Rows are locked in id order by a sorted `FOR UPDATE` the update joins, as
-    // `record_attempts` locks them, so the two cannot deadlock (an `UPDATE ... FROM unnest`
-    // alone locks in its join's order, and did deadlock with a record).
+) -> Result<RenewedLeases, StoreError> {
+    // Rows are locked in id order, as `record_attempts` locks them.
     let mut sorted: Vec<&HeldLease> = leases.iter().collect();
     sorted.sort_by(|a, b| a.delivery_id.cmp(&b.delivery_id));
     let ids: Vec<&str> = sorted
@@ -52,28 +57,36 @@ pub async fn renew(
         .map(|lease| lease.delivery_id.as_str())
         .collect();
     let tokens: Vec<i64> = sorted.iter().map(|lease| lease.lease_token).collect();
+    // `held` reads the statement's snapshot, from before the update: a lease still this node's
+    // there but missing from `renewed` was skipped because its row was locked.
     let statement = c
         .prepare_cached(
             "WITH lease AS (SELECT * FROM unnest($1::text[], $2::bigint[]) AS lease(id, token)),
              locked AS MATERIALIZED (SELECT d.id FROM delivery d JOIN lease ON d.id = lease.id
                         WHERE d.lease_token = lease.token AND d.status = 1 AND d.leased_by = $4
-                        ORDER BY d.id FOR NO KEY UPDATE OF d)
-             UPDATE delivery d SET next_attempt_at = $3
-             FROM lease, locked
-             WHERE d.id = lease.id AND d.id = locked.id AND d.lease_token = lease.token
-             AND d.status = 1 AND d.leased_by = $4
-             RETURNING d.id",
+                        ORDER BY d.id FOR NO KEY UPDATE OF d SKIP LOCKED),
+             renewed AS (UPDATE delivery d SET next_attempt_at = $3
+                         FROM locked WHERE d.id = locked.id RETURNING d.id)
+             SELECT d.id, EXISTS (SELECT 1 FROM renewed WHERE renewed.id = d.id)
+             FROM delivery d JOIN lease ON d.id = lease.id
+             WHERE d.lease_token = lease.token AND d.status = 1 AND d.leased_by = $4",
         )
         .await
         .map_err(backend)?;
-    let renewed = c
+    let rows = c
         .query(&statement, &[&ids, &tokens, &to_micros(until), &node_id])
         .await
         .map_err(backend)?;
-    renewed
-        .iter()
-        .map(|row| get::<String>(row, 0).map(DeliveryId::from_trusted))
-        .collect()
+    let mut answer = RenewedLeases::default();
+    for row in &rows {
+        let delivery_id = DeliveryId::from_trusted(get::<String>(row, 0)?);
+        if get::<bool>(row, 1)? {
+            answer.renewed.push(delivery_id);
+        } else {
+            answer.busy.push(delivery_id);
+        }
+    }
+    Ok(answer)
 }
 
 /// Makes every lease stamped with `node_id` due at once. Run when a node starts: a lease

@@ -18,7 +18,7 @@ use super::super::attempts::insert_attempts;
 use super::super::outbox::Outbox;
 use super::super::rows::{from_micros, to_micros};
 use super::super::{backend, get};
-use super::{DueMarks, marks_from, notify_deliveries, park_endpoint};
+use super::{DueMarks, notify_deliveries, park_endpoint};
 use crate::domain::Timestamp;
 use crate::policy::backpressure::CircuitPolicy;
 use crate::policy::health::{self, EndpointHealth};
@@ -101,8 +101,9 @@ async fn move_deliveries(
              lease_token = NULL, leased_by = NULL, attempts_made = d.attempts_made + 1
              FROM step, locked
              WHERE d.id = step.id AND d.id = locked.id AND d.lease_token = step.lease_token
-             RETURNING d.endpoint_id, d.app_id, d.next_attempt_at, d.status,
-                       d.status = 1 OR (SELECT e.ordered FROM endpoint e WHERE e.id = d.endpoint_id)",
+             RETURNING d.endpoint_id, d.app_id, d.next_attempt_at,
+                       d.status = 1 OR COALESCE((SELECT e.ordered FROM endpoint e
+                                                 WHERE e.id = d.endpoint_id), true)",
         )
         .await
         .map_err(backend)?;
@@ -121,17 +122,23 @@ async fn move_deliveries(
         .query(&statement, &[&ids, &tokens, &statuses, &next_at])
         .await
         .map_err(backend)?;
-    // A retry makes the delivery due again; a finished one may unblock the next in line of an
-    // ordered endpoint. Any other finished one unblocks nothing (an endpoint held back at its
-    // limit is still due in the queue): marking it would lock and write its queue row, and
-    // cost the dispatchers a claim that finds nothing.
-    let mut may_have_work = Vec::with_capacity(moved.len());
-    for row in moved {
-        if get::<Option<bool>>(&row, 4)?.unwrap_or(true) {
-            may_have_work.push(row);
+    // A retry makes the delivery due again, and a finished one may unblock the next in line of
+    // an ordered endpoint: then the endpoint may have work due from then on. A finished delivery
+    // of any other endpoint makes nothing due (its lease only frees room, and a claim that found
+    // the endpoint at its limit left its queue entry due), so it leaves the queue row alone: that
+    // row is what claims and every node's message writers wait for, and lowering it would send
+    // claims to an endpoint that may have nothing due.
+    let mut marks = DueMarks::default();
+    for row in &moved {
+        if get::<bool>(row, 3)? {
+            marks.mark(
+                &get::<String>(row, 0)?,
+                &get::<String>(row, 1)?,
+                get(row, 2)?,
+            );
         }
     }
-    marks_from(&may_have_work)
+    Ok(marks)
 }
 
 /// Applies every attempt to its endpoint's health (`policy::health::apply`, in the batch's
