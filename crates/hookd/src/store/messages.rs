@@ -66,6 +66,25 @@ pub struct NewMessage {
     pub now: Timestamp,
 }
 
+impl NewMessage {
+    /// The message as `create_message` answers it once committed.
+    pub fn into_committed(self) -> Message {
+        let content_type = self.payload.content_type().map(str::to_owned);
+        Message {
+            id: self.id,
+            app_id: self.app_id,
+            event_type: self.event_type,
+            event_id: self.event_id,
+            payload: Some(self.payload.into_string()),
+            channels: self.channels,
+            tags: self.tags,
+            deliver_at: self.deliver_at,
+            created_at: self.now,
+            content_type,
+        }
+    }
+}
+
 /// What `create_message` did.
 #[derive(Debug, Clone)]
 pub enum MessageInsert {

@@ -55,7 +55,7 @@ pub async fn insert_messages(
         let targets = endpoints.get(&new.app_id).map_or(&[][..], Vec::as_slice);
         let deliveries = delivery_rows.fan_out(&new, targets, due_marks);
         results.push(MessageInsert::Created {
-            message: created(new),
+            message: new.into_committed(),
             deliveries,
         });
     }
@@ -282,22 +282,5 @@ impl DeliveryRows {
         .await
         .map_err(backend)?;
         Ok(())
-    }
-}
-
-/// The message as `create_message` answers it once committed.
-fn created(new: NewMessage) -> Message {
-    let content_type = new.payload.content_type().map(str::to_owned);
-    Message {
-        id: new.id,
-        app_id: new.app_id,
-        event_type: new.event_type,
-        event_id: new.event_id,
-        payload: Some(new.payload.into_string()),
-        channels: new.channels,
-        tags: new.tags,
-        deliver_at: new.deliver_at,
-        created_at: new.now,
-        content_type,
     }
 }

@@ -205,19 +205,7 @@ pub async fn insert_message(
         .await
         .map_err(backend)?;
     }
-    let content_type = new.payload.content_type().map(str::to_owned);
-    let message = Message {
-        id: new.id,
-        app_id: new.app_id,
-        event_type: new.event_type,
-        event_id: new.event_id,
-        payload: Some(new.payload.into_string()),
-        channels: new.channels,
-        tags: new.tags,
-        deliver_at: new.deliver_at,
-        created_at: new.now,
-        content_type,
-    };
+    let message = new.into_committed();
     Ok(MessageInsert::Created {
         message,
         deliveries: delivery_ids.len(),

@@ -198,19 +198,7 @@ pub fn insert_message(
         mark_due(c, endpoint.id.as_str(), new.app_id.as_str(), due_at)?;
         deliveries += 1;
     }
-    let content_type = new.payload.content_type().map(str::to_owned);
-    let message = Message {
-        id: new.id,
-        app_id: new.app_id,
-        event_type: new.event_type,
-        event_id: new.event_id,
-        payload: Some(new.payload.into_string()),
-        channels: new.channels,
-        tags: new.tags,
-        deliver_at: new.deliver_at,
-        created_at: new.now,
-        content_type,
-    };
+    let message = new.into_committed();
     Ok(MessageInsert::Created {
         message,
         deliveries,
