@@ -14,8 +14,8 @@ use std::time::Instant;
 use serde_json::json;
 
 use super::{
-    Bench, MessageSender, SENDING_CLIENTS, Scenario, add_load_errors, application_with_endpoints,
-    match_deliveries, wait_for_arrivals,
+    Bench, MessageSender, SENDING_CLIENTS, Scenario, add_load_errors, add_missing_deliveries,
+    application_with_endpoints, match_deliveries, wait_for_arrivals,
 };
 use crate::load::{ClosedLoop, run_closed_loop};
 use crate::receiver::Receiver;
@@ -84,11 +84,7 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
         .details
         .insert("data after queueing MB".into(), json!(data_mb));
     if !complete {
-        result.errors += queued.saturating_sub(matched.delivered);
-        result.first_error = Some(format!(
-            "only {} of {queued} deliveries arrived",
-            matched.delivered
-        ));
+        add_missing_deliveries(&mut result, "deliveries", queued, matched.delivered);
     }
     if matched.duplicates > 0 {
         result

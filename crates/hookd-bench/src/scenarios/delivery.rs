@@ -8,8 +8,8 @@ use std::time::Instant;
 use serde_json::json;
 
 use super::{
-    Bench, MessageSender, SENDING_CLIENTS, Scenario, add_load_errors, application_with_endpoints,
-    match_deliveries, wait_for_arrivals,
+    Bench, MessageSender, SENDING_CLIENTS, Scenario, add_load_errors, add_missing_deliveries,
+    application_with_endpoints, match_deliveries, wait_for_arrivals,
 };
 use crate::load::{ClosedLoop, run_closed_loop};
 use crate::receiver::Receiver;
@@ -87,11 +87,7 @@ async fn measure(bench: &Bench, endpoints: u32, messages: u64) -> anyhow::Result
         .details
         .insert("ingest rate /s".into(), json!(sends.rate()));
     if !complete {
-        result.errors += expected.saturating_sub(matched.delivered);
-        result.first_error = Some(format!(
-            "only {} of {expected} deliveries arrived",
-            matched.delivered
-        ));
+        add_missing_deliveries(&mut result, "deliveries", expected, matched.delivered);
     }
     matched.add_details(&mut result);
     add_load_errors(&mut result, &sends);

@@ -8,8 +8,8 @@
 use serde_json::json;
 
 use super::{
-    Bench, MessageSender, Scenario, add_load_errors, application_with_endpoints, match_deliveries,
-    wait_for_arrivals,
+    Bench, MessageSender, Scenario, add_load_errors, add_missing_deliveries,
+    application_with_endpoints, match_deliveries, wait_for_arrivals,
 };
 use crate::load::{FixedRate, run_fixed_rate};
 use crate::receiver::{Receiver, SLOW_ENDPOINT_DELAY};
@@ -85,11 +85,12 @@ async fn measure(bench: &Bench, rate: f64, with_slow: bool) -> anyhow::Result<Ca
             .insert("slow endpoint answered".into(), json!(slow));
     }
     if !complete {
-        result.errors += expected.saturating_sub(healthy.delivered);
-        result.first_error = Some(format!(
-            "only {} of {expected} healthy deliveries arrived",
-            healthy.delivered
-        ));
+        add_missing_deliveries(
+            &mut result,
+            "healthy deliveries",
+            expected,
+            healthy.delivered,
+        );
     }
     healthy.add_details(&mut result);
     add_load_errors(&mut result, &sends);

@@ -9,8 +9,8 @@
 use serde_json::json;
 
 use super::{
-    Bench, MessageSender, Scenario, add_load_errors, application_with_endpoints, delivery,
-    match_deliveries, wait_for_arrivals,
+    Bench, MessageSender, Scenario, add_load_errors, add_missing_deliveries,
+    application_with_endpoints, delivery, match_deliveries, wait_for_arrivals,
 };
 use crate::load::{FixedRate, run_fixed_rate};
 use crate::receiver::Receiver;
@@ -85,11 +85,7 @@ async fn measure(bench: &Bench, rate: f64, key: &str) -> anyhow::Result<CaseResu
             .insert("API call p99 ms".into(), json!(requests.p99_ms));
     }
     if !complete {
-        result.errors += expected.saturating_sub(matched.delivered);
-        result.first_error = Some(format!(
-            "only {} of {expected} deliveries arrived",
-            matched.delivered
-        ));
+        add_missing_deliveries(&mut result, "deliveries", expected, matched.delivered);
     }
     matched.add_details(&mut result);
     add_load_errors(&mut result, &sends);

@@ -15,8 +15,8 @@ use std::time::Instant;
 use serde_json::json;
 
 use super::{
-    Bench, MessageSender, SENDING_CLIENTS, Scenario, add_load_errors, match_deliveries,
-    wait_for_arrivals,
+    Bench, MessageSender, SENDING_CLIENTS, Scenario, add_load_errors, add_missing_deliveries,
+    match_deliveries, wait_for_arrivals,
 };
 use crate::cpu::PhaseCpu;
 use crate::hookd_api::HookdApi;
@@ -190,11 +190,7 @@ async fn measure(bench: &Bench, server_url: &str, node_count: usize) -> anyhow::
             .insert("hookd log WARN/ERROR".into(), json!(lines.join(" | ")));
     }
     if !complete {
-        result.errors += expected.saturating_sub(matched.delivered);
-        result.first_error = Some(format!(
-            "only {} of {expected} deliveries arrived",
-            matched.delivered
-        ));
+        add_missing_deliveries(&mut result, "deliveries", expected, matched.delivered);
     }
     matched.add_details(&mut result);
     add_load_errors(&mut result, &sends);
