@@ -488,12 +488,7 @@ impl MatchedDeliveries {
 
 /// Counts the deliveries that never arrived as errors of the case, and says so first: the
 /// wait gave up (`what` names them: "deliveries", "healthy deliveries").
-pub fn add_missing_deliveries(
-    result: &mut CaseResult,
-    what: &str,
-    expected: u64,
-    delivered: u64,
-) {
+pub fn add_missing_deliveries(result: &mut CaseResult, what: &str, expected: u64, delivered: u64) {
     result.errors += expected.saturating_sub(delivered);
     result.first_error = Some(format!("only {delivered} of {expected} {what} arrived"));
 }

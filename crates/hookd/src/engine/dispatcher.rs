@@ -43,7 +43,6 @@ use super::leases::{HeldLeases, Renewal};
 use super::recorder::Recorder;
 use super::scheduler::Scheduler;
 use crate::clock::Clock;
-use crate::domain::Timestamp;
 use crate::policy::backpressure::CircuitPolicy;
 use crate::store::Store;
 use crate::telemetry::ErrorChain;
@@ -152,7 +151,7 @@ impl Dispatcher {
                 Ok(claimed) => claimed,
                 Err(error) => {
                     tracing::error!(error = %ErrorChain(&error), "claiming deliveries failed");
-                    self.idle(&shutdown, &wake_ups, None).await;
+                    self.idle(&shutdown, &wake_ups).await;
                     continue;
                 }
             };
@@ -237,25 +236,12 @@ impl Dispatcher {
         }
     }
 
-    /// Waits for the clock to reach `next_due`, a wake-up, shutdown, or at most one poll
-    /// interval. The due time is waited for on the clock, which a test's manual clock ends as
-    /// soon as it is moved there; the poll interval is real time, for leases that ran out.
-    async fn idle(
-        &self,
-        shutdown: &CancellationToken,
-        wake_ups: &WakeUps,
-        next_due: Option<Timestamp>,
-    ) {
-        let falls_due = async {
-            match next_due {
-                Some(at) => self.clock.sleep_until(at).await,
-                None => std::future::pending().await,
-            }
-        };
+    /// After a failed claim: waits for a wake-up, shutdown, or at most one poll interval (real
+    /// time) before trying again.
+    async fn idle(&self, shutdown: &CancellationToken, wake_ups: &WakeUps) {
         tokio::select! {
             _ = wake_ups.deliveries_added.notified() => {}
             _ = wake_ups.attempts_recorded.notified() => {}
-            _ = falls_due => {}
             _ = tokio::time::sleep(self.config.poll_interval) => {}
             _ = shutdown.cancelled() => {}
         }
